@@ -1,0 +1,468 @@
+//! The on-disk record and frame format, version 1: pure encode/decode, the
+//! per-record crc32 checksum and the blake3 hash chain.
+//!
+//! This module knows nothing about sled; it turns records into frame bytes and
+//! back. Every decode is bounds-checked against the limits below and returns a
+//! typed [`StoreError::Corrupt`] naming the sequence number, never panics.
+//! The byte-by-byte layout is documented in `docs/format.md`.
+//!
+//! What it deliberately is not: an event codec. Payloads are opaque bytes.
+//!
+//! ```
+//! use cardledger_core::record::{decode_frame, encode_frame, NewRecord, GENESIS_HASH};
+//! let batch = [NewRecord { time_micros: 7, payload: b"hello" }];
+//! let (bytes, last) = encode_frame(1, &GENESIS_HASH, &batch).unwrap();
+//! let frame = decode_frame(1, &bytes).unwrap();
+//! assert_eq!(frame.records[0].payload, b"hello");
+//! assert_eq!(frame.records[0].hash, last);
+//! ```
+
+use crate::store::StoreError;
+
+/// A blake3 chain hash: `hash(n) = blake3(hash(n-1) || record bytes of n)`.
+pub type Hash = [u8; 32];
+
+/// The chain hash "before" seq 1, and the head hash of an empty log.
+pub const GENESIS_HASH: Hash = [0; 32];
+
+/// The version byte written in every frame header and every record, and in
+/// the `meta` tree. Bump it (and keep a golden fixture) on any layout change.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Fixed bytes per record besides its payload: version (1) + seq (8) +
+/// time_micros (8) + payload length (4) + crc32 (4).
+pub const RECORD_OVERHEAD_BYTES: usize = 25;
+
+/// Fixed bytes of a frame header: version (1) + first seq (8) + record count
+/// (4) + previous hash (32) + header crc32 (4).
+pub const FRAME_HEADER_BYTES: usize = 49;
+
+/// Largest encoded record (overhead included). A single record always fits
+/// in one frame body.
+pub const RECORD_BYTES_MAX: usize = 1 << 20;
+
+/// Largest payload: whatever is left of [`RECORD_BYTES_MAX`] after overhead.
+pub const PAYLOAD_BYTES_MAX: usize = RECORD_BYTES_MAX - RECORD_OVERHEAD_BYTES;
+
+/// Most records in one frame (one sled value).
+pub const FRAME_RECORDS_MAX: usize = 4096;
+
+/// Most record bytes in one frame body; a frame is closed before it would
+/// exceed this. Equal to [`RECORD_BYTES_MAX`] so that any record fits alone.
+pub const FRAME_BODY_BYTES_MAX: usize = RECORD_BYTES_MAX;
+
+/// Largest frame (header + body) the decoder accepts.
+pub const FRAME_BYTES_MAX: usize = FRAME_HEADER_BYTES + FRAME_BODY_BYTES_MAX;
+
+/// Where a log stands: the last sequence number and its chain hash.
+/// An empty log is `Head { seq: 0, hash: GENESIS_HASH }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Head {
+    /// Last recorded sequence number (0 when empty).
+    pub seq: u64,
+    /// Chain hash of that record ([`GENESIS_HASH`] when empty).
+    pub hash: Hash,
+}
+
+impl Head {
+    /// The head of an empty log.
+    pub const GENESIS: Head = Head { seq: 0, hash: GENESIS_HASH };
+}
+
+/// A record to append; the store assigns its sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewRecord<'a> {
+    /// Wall-clock time of the event in microseconds since the Unix epoch,
+    /// decided by the caller (the store never reads the clock).
+    pub time_micros: i64,
+    /// Opaque payload bytes (an encoded event).
+    pub payload: &'a [u8],
+}
+
+/// A record read back from the log, checksum-checked and chain-hashed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// Sequence number, contiguous from 1.
+    pub seq: u64,
+    /// Time given at append.
+    pub time_micros: i64,
+    /// This record's chain hash.
+    pub hash: Hash,
+    /// The payload bytes as appended.
+    pub payload: Vec<u8>,
+}
+
+/// A decoded frame header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// Sequence number of the frame's first record (equals the sled key).
+    pub first_seq: u64,
+    /// Number of records in the frame, `1..=FRAME_RECORDS_MAX`.
+    pub record_count: u32,
+    /// Chain hash of the record just before `first_seq`.
+    pub prev_hash: Hash,
+}
+
+impl FrameHeader {
+    /// Sequence number of the frame's last record.
+    pub fn last_seq(&self) -> u64 {
+        self.first_seq
+            .saturating_add(u64::from(self.record_count))
+            .saturating_sub(1)
+    }
+}
+
+/// A whole decoded frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// The header.
+    pub header: FrameHeader,
+    /// Its records in order, each with its chain hash.
+    pub records: Vec<Recorded>,
+}
+
+/// A borrowed view of one record while walking a frame with [`visit_frame`].
+#[derive(Clone, Copy, Debug)]
+pub struct RecordView<'a> {
+    /// Sequence number (checked to be the expected one).
+    pub seq: u64,
+    /// Time given at append.
+    pub time_micros: i64,
+    /// Payload bytes.
+    pub payload: &'a [u8],
+    /// This record's chain hash.
+    pub hash: Hash,
+    /// Byte offset of the record inside the frame.
+    pub offset: usize,
+    /// Encoded length of the record (overhead included).
+    pub len: usize,
+}
+
+/// Encoded size of a record with a payload of `payload_len` bytes.
+pub fn record_len(payload_len: usize) -> usize {
+    RECORD_OVERHEAD_BYTES.saturating_add(payload_len)
+}
+
+/// Lowercase hex of a hash, for messages and the CLI.
+pub fn hex(hash: &Hash) -> String {
+    use std::fmt::Write;
+    hash.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The chain step: `blake3(prev || record_bytes)`.
+pub fn chain_hash(prev: &Hash, record_bytes: &[u8]) -> Hash {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(prev);
+    hasher.update(record_bytes);
+    *hasher.finalize().as_bytes()
+}
+
+/// Encodes `records` as one frame whose first record gets `first_seq` and
+/// whose chain continues from `prev_hash`. Returns the frame bytes and the
+/// chain hash of its last record.
+///
+/// The caller splits batches with [`frame_split_len`]; this checks the limits
+/// again (assert in pairs) and refuses empty or oversize frames.
+pub fn encode_frame(
+    first_seq: u64,
+    prev_hash: &Hash,
+    records: &[NewRecord<'_>],
+) -> Result<(Vec<u8>, Hash), StoreError> {
+    if records.is_empty() || records.len() > FRAME_RECORDS_MAX {
+        return Err(StoreError::TooLarge {
+            what: "frame records",
+            limit: FRAME_RECORDS_MAX as u64,
+        });
+    }
+    let mut body_len = 0usize;
+    for r in records {
+        if r.payload.len() > PAYLOAD_BYTES_MAX {
+            return Err(StoreError::TooLarge {
+                what: "payload bytes",
+                limit: PAYLOAD_BYTES_MAX as u64,
+            });
+        }
+        body_len = body_len.saturating_add(record_len(r.payload.len()));
+    }
+    if body_len > FRAME_BODY_BYTES_MAX {
+        return Err(StoreError::TooLarge {
+            what: "frame body bytes",
+            limit: FRAME_BODY_BYTES_MAX as u64,
+        });
+    }
+    let count = u32::try_from(records.len()).map_err(|_| StoreError::TooLarge {
+        what: "frame records",
+        limit: FRAME_RECORDS_MAX as u64,
+    })?;
+    let mut out = Vec::with_capacity(FRAME_HEADER_BYTES + body_len);
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(&first_seq.to_be_bytes());
+    out.extend_from_slice(&count.to_be_bytes());
+    out.extend_from_slice(prev_hash);
+    let header_crc = crc32fast::hash(&out);
+    out.extend_from_slice(&header_crc.to_be_bytes());
+
+    let mut hash = *prev_hash;
+    let mut seq = first_seq;
+    for r in records {
+        let start = out.len();
+        // Lengths were checked against PAYLOAD_BYTES_MAX (< u32::MAX) above.
+        let len = u32::try_from(r.payload.len()).map_err(|_| StoreError::TooLarge {
+            what: "payload bytes",
+            limit: PAYLOAD_BYTES_MAX as u64,
+        })?;
+        out.push(FORMAT_VERSION);
+        out.extend_from_slice(&seq.to_be_bytes());
+        out.extend_from_slice(&r.time_micros.to_be_bytes());
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(r.payload);
+        let crc = crc32fast::hash(out.get(start..).unwrap_or_default());
+        out.extend_from_slice(&crc.to_be_bytes());
+        hash = chain_hash(&hash, out.get(start..).unwrap_or_default());
+        seq = seq.checked_add(1).ok_or(StoreError::TooLarge {
+            what: "sequence number",
+            limit: u64::MAX,
+        })?;
+    }
+    Ok((out, hash))
+}
+
+/// How many of `records` (from the front) go into the next frame: as many as
+/// fit in [`FRAME_RECORDS_MAX`] and [`FRAME_BODY_BYTES_MAX`], at least one.
+/// Returns 0 only for an empty slice.
+pub fn frame_split_len(records: &[NewRecord<'_>]) -> usize {
+    let mut body = 0usize;
+    let mut n = 0usize;
+    for r in records.iter().take(FRAME_RECORDS_MAX) {
+        let len = record_len(r.payload.len());
+        if n > 0 && body.saturating_add(len) > FRAME_BODY_BYTES_MAX {
+            break;
+        }
+        body = body.saturating_add(len);
+        n += 1;
+    }
+    n
+}
+
+/// Decodes and checks a frame header stored under key `key_seq`.
+pub fn decode_frame_header(key_seq: u64, bytes: &[u8]) -> Result<FrameHeader, StoreError> {
+    let corrupt = |reason: &str| StoreError::Corrupt {
+        seq: key_seq,
+        reason: format!("frame header: {reason}"),
+    };
+    if bytes.len() > FRAME_BYTES_MAX {
+        return Err(corrupt(&format!(
+            "frame of {} bytes exceeds {FRAME_BYTES_MAX}",
+            bytes.len()
+        )));
+    }
+    let mut r = Reader { bytes, pos: 0 };
+    let head = r
+        .take(FRAME_HEADER_BYTES - 4)
+        .ok_or_else(|| corrupt("truncated"))?;
+    let stored_crc = r.u32().ok_or_else(|| corrupt("truncated"))?;
+    if crc32fast::hash(head) != stored_crc {
+        return Err(corrupt("checksum mismatch"));
+    }
+    let mut h = Reader { bytes: head, pos: 0 };
+    let version = h.u8().ok_or_else(|| corrupt("truncated"))?;
+    if version != FORMAT_VERSION {
+        return Err(corrupt(&format!("unknown version {version}")));
+    }
+    let first_seq = h.u64().ok_or_else(|| corrupt("truncated"))?;
+    let record_count = h.u32().ok_or_else(|| corrupt("truncated"))?;
+    let prev_hash: Hash = h
+        .take(32)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| corrupt("truncated"))?;
+    if first_seq != key_seq {
+        return Err(corrupt(&format!(
+            "first seq {first_seq} differs from its key {key_seq}"
+        )));
+    }
+    if record_count == 0 || record_count as usize > FRAME_RECORDS_MAX {
+        return Err(corrupt(&format!("record count {record_count} out of range")));
+    }
+    Ok(FrameHeader { first_seq, record_count, prev_hash })
+}
+
+/// Walks every record of the frame stored under `key_seq`, checking the
+/// header, each record's bounds, crc, version and sequence number, and
+/// computing the chain from the header's `prev_hash`. Calls `f` per record
+/// in order. Errors name the first bad sequence number.
+pub fn visit_frame<'a, F>(key_seq: u64, bytes: &'a [u8], mut f: F) -> Result<FrameHeader, StoreError>
+where
+    F: FnMut(RecordView<'a>) -> Result<(), StoreError>,
+{
+    let header = decode_frame_header(key_seq, bytes)?;
+    let mut r = Reader { bytes, pos: FRAME_HEADER_BYTES };
+    let mut hash = header.prev_hash;
+    let mut seq = header.first_seq;
+    for _ in 0..header.record_count {
+        let corrupt = |reason: String| StoreError::Corrupt { seq, reason };
+        let offset = r.pos;
+        let mut fixed = Reader {
+            bytes: r.take(21).ok_or_else(|| corrupt("truncated record".into()))?,
+            pos: 0,
+        };
+        let version = fixed.u8().ok_or_else(|| corrupt("truncated record".into()))?;
+        let stored_seq = fixed.u64().ok_or_else(|| corrupt("truncated record".into()))?;
+        let time_micros = fixed.i64().ok_or_else(|| corrupt("truncated record".into()))?;
+        let len = fixed.u32().ok_or_else(|| corrupt("truncated record".into()))? as usize;
+        if len > PAYLOAD_BYTES_MAX {
+            return Err(corrupt(format!("payload length {len} exceeds {PAYLOAD_BYTES_MAX}")));
+        }
+        let payload = r
+            .take(len)
+            .ok_or_else(|| corrupt(format!("payload length {len} runs past the frame")))?;
+        let stored_crc = r.u32().ok_or_else(|| corrupt("truncated record checksum".into()))?;
+        let end = r.pos;
+        let record_bytes = bytes
+            .get(offset..end)
+            .ok_or_else(|| corrupt("record bounds".into()))?;
+        let crc_covered = record_bytes
+            .get(..record_bytes.len().saturating_sub(4))
+            .ok_or_else(|| corrupt("record bounds".into()))?;
+        if crc32fast::hash(crc_covered) != stored_crc {
+            return Err(corrupt("record checksum mismatch".into()));
+        }
+        if version != FORMAT_VERSION {
+            return Err(corrupt(format!("unknown record version {version}")));
+        }
+        if stored_seq != seq {
+            return Err(corrupt(format!("record carries seq {stored_seq}, expected {seq}")));
+        }
+        hash = chain_hash(&hash, record_bytes);
+        f(RecordView {
+            seq,
+            time_micros,
+            payload,
+            hash,
+            offset,
+            len: end - offset,
+        })?;
+        seq = seq.checked_add(1).ok_or_else(|| corrupt("sequence overflow".into()))?;
+    }
+    if r.pos != bytes.len() {
+        return Err(StoreError::Corrupt {
+            seq: header.last_seq(),
+            reason: format!("{} trailing bytes after the last record", bytes.len() - r.pos),
+        });
+    }
+    Ok(header)
+}
+
+/// Byte span `(offset, len)` of record `seq` in a frame, found by following
+/// the length fields only, without checking checksums (for tools and test
+/// hooks that must reach a record in a damaged frame). `None` if the header
+/// is unreadable or the walk leaves the frame first. The length is clamped
+/// to the frame.
+pub fn record_span(bytes: &[u8], seq: u64) -> Option<(usize, usize)> {
+    let mut h = Reader { bytes, pos: 1 };
+    let first_seq = h.u64()?;
+    let count = h.u32()?;
+    let index = seq.checked_sub(first_seq)?;
+    if index >= u64::from(count) {
+        return None;
+    }
+    let mut r = Reader { bytes, pos: FRAME_HEADER_BYTES };
+    for _ in 0..index {
+        r.take(17)?;
+        let len = r.u32()? as usize;
+        r.take(len)?;
+        r.take(4)?;
+    }
+    // The target's own length field may be the damaged part: clamp it to
+    // the frame so that its bytes stay reachable.
+    let offset = r.pos;
+    r.take(17)?;
+    let len = record_len(r.u32()? as usize).min(bytes.len().saturating_sub(offset));
+    Some((offset, len))
+}
+
+/// Decodes a whole frame into owned records (see [`visit_frame`]).
+pub fn decode_frame(key_seq: u64, bytes: &[u8]) -> Result<Frame, StoreError> {
+    let mut records = Vec::new();
+    let header = visit_frame(key_seq, bytes, |v| {
+        records.push(Recorded {
+            seq: v.seq,
+            time_micros: v.time_micros,
+            hash: v.hash,
+            payload: v.payload.to_vec(),
+        });
+        Ok(())
+    })?;
+    Ok(Frame { header, records })
+}
+
+/// A bounds-checked big-endian cursor; every read returns `None` past the end.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.bytes.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.array::<1>()?[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.array()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.array()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_be_bytes(self.array()?))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_truncation_of_a_frame_is_a_typed_error() {
+        let batch = [
+            NewRecord { time_micros: 1, payload: b"abc" },
+            NewRecord { time_micros: 2, payload: b"" },
+        ];
+        let (bytes, _) = encode_frame(5, &GENESIS_HASH, &batch).unwrap();
+        for n in 0..bytes.len() {
+            assert!(decode_frame(5, &bytes[..n]).is_err(), "prefix {n}");
+        }
+        assert_eq!(decode_frame(5, &bytes).unwrap().records.len(), 2);
+    }
+
+    #[test]
+    fn every_single_byte_flip_is_detected() {
+        let batch = [
+            NewRecord { time_micros: 1, payload: b"abc" },
+            NewRecord { time_micros: 2, payload: b"de" },
+        ];
+        let (bytes, _) = encode_frame(1, &GENESIS_HASH, &batch).unwrap();
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x40;
+            let err = decode_frame(1, &b).unwrap_err();
+            let StoreError::Corrupt { seq, .. } = err else {
+                unreachable!("{err:?}")
+            };
+            // Header and first record name seq 1; the rest names seq 2.
+            let expected = if i < FRAME_HEADER_BYTES + record_len(3) { 1 } else { 2 };
+            assert_eq!(seq, expected, "byte {i}");
+        }
+    }
+}

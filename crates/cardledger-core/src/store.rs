@@ -1,0 +1,712 @@
+//! The log store: the only module of cardledger that names sled.
+//!
+//! A [`Store`] is an append-only log of opaque payloads with contiguous
+//! sequence numbers from 1, a blake3 hash chain and per-record crc32
+//! checksums, plus a small named-checkpoint area for projections. Records are
+//! grouped into frames (many records per sled value, see [`crate::record`]);
+//! a batch is written with one atomic sled batch and flushed before
+//! [`Store::append`] returns, so a crash leaves whole batches or nothing.
+//!
+//! What it deliberately is not: an event codec, a projection runner or a
+//! group-commit queue. Its interface (append at an expected head, read from a
+//! seq, subscribe to the head) is one a replicated log could also serve, so
+//! nothing sled-specific leaks out: no sled type appears in a public
+//! signature.
+//!
+//! ```
+//! use cardledger_core::store::{Head, NewRecord, Store};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Store::open(dir.path()).unwrap();
+//! let head = store
+//!     .append(Head::GENESIS, &[NewRecord { time_micros: 1, payload: b"e1" }])
+//!     .unwrap();
+//! assert_eq!(head.seq, 1);
+//! let all: Vec<_> = store.read_from(1).collect::<Result<_, _>>().unwrap();
+//! assert_eq!(all[0].payload, b"e1");
+//! ```
+
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::record::{self, FORMAT_VERSION};
+pub use crate::record::{Hash, Head, NewRecord, Recorded, GENESIS_HASH};
+
+/// Most records in one [`Store::append`] call.
+pub const BATCH_RECORDS_MAX: usize = 1 << 16;
+
+/// Most encoded bytes (overhead included) in one [`Store::append`] call.
+pub const BATCH_BYTES_MAX: usize = 64 << 20;
+
+/// Longest checkpoint name.
+pub const CHECKPOINT_NAME_BYTES_MAX: usize = 256;
+
+/// Largest checkpoint state.
+pub const CHECKPOINT_STATE_BYTES_MAX: usize = 256 << 20;
+
+/// How long [`Store::open`] waits for the directory's file lock.
+pub const OPEN_LOCK_WAIT_MS_MAX: u64 = 5_000;
+
+/// Name of the sled tree holding the frames (key: BE u64 first seq).
+const TREE_LOG: &str = "log";
+/// Name of the sled tree holding format metadata.
+const TREE_META: &str = "meta";
+/// Name of the sled tree holding projection checkpoints (key: name bytes).
+const TREE_CHECKPOINTS: &str = "checkpoints";
+/// Key in `meta` whose value is the one format version byte.
+const META_FORMAT_VERSION: &[u8] = b"format_version";
+/// Fixed bytes of a checkpoint value besides the state: version (1) + seq
+/// (8) + crc32 (4).
+const CHECKPOINT_OVERHEAD_BYTES: usize = 13;
+
+/// Everything that can go wrong in storage. Storage failures are typed; a
+/// caller never has to parse a message to decide what to do.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The operating system reported an I/O failure.
+    #[error("storage I/O failed: {0}")]
+    Io(String),
+    /// The storage engine reported a failure other than I/O.
+    #[error("storage engine failed: {0}")]
+    Sled(String),
+    /// Stored bytes fail a check; `seq` is the first bad sequence number
+    /// (0 when the damage is not in the log, e.g. meta or a checkpoint).
+    #[error("corrupt log at seq {seq}: {reason}")]
+    Corrupt {
+        /// First bad sequence number.
+        seq: u64,
+        /// What check failed.
+        reason: String,
+    },
+    /// An append named a head that is not the current one; nothing was
+    /// written.
+    #[error("expected head seq {} but the log is at seq {}", expected.seq, actual.seq)]
+    HeadMismatch {
+        /// The head the caller expected.
+        expected: Head,
+        /// The actual head.
+        actual: Head,
+    },
+    /// An input exceeds one of the limits in this module or in
+    /// [`crate::record`].
+    #[error("{what} exceeds the limit of {limit}")]
+    TooLarge {
+        /// Which limit.
+        what: &'static str,
+        /// Its value.
+        limit: u64,
+    },
+    /// The directory holds a format version this build does not know.
+    #[error("unsupported on-disk format version {0}")]
+    UnsupportedVersion(u8),
+    /// A flush failed after a batch was applied, so its durability is
+    /// unknown; the store accepts no more appends. Reopen it.
+    #[error("the store stopped accepting appends after a failed flush; reopen it")]
+    Closed,
+}
+
+/// A handle to an open log. Cheap to clone (an `Arc` inside), `Send + Sync`;
+/// appends are serialized internally, reads never take the append lock.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// A live feed of the durable head, so projections can follow appends.
+#[derive(Clone)]
+pub struct Subscription {
+    published: Arc<Published>,
+}
+
+/// Iterator over records from a sequence number up to the head at the time
+/// [`Store::read_from`] was called. Each frame is checksum-checked, records
+/// are asserted contiguous and frames asserted chained.
+pub struct ReadIter {
+    frames: Option<sled::Iter>,
+    pending: std::vec::IntoIter<Recorded>,
+    next_seq: u64,
+    end_seq: u64,
+    link: Option<Hash>,
+    error: Option<StoreError>,
+}
+
+struct Inner {
+    db: sled::Db,
+    log: sled::Tree,
+    meta: sled::Tree,
+    checkpoints: sled::Tree,
+    writer: Mutex<Writer>,
+    published: Arc<Published>,
+}
+
+struct Writer {
+    head: Head,
+    closed: bool,
+}
+
+struct Published {
+    head: Mutex<Head>,
+    changed: Condvar,
+}
+
+impl Store {
+    /// Opens (or creates) the log in `dir`, checks the format version and
+    /// recovers the head from the last frame.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = open_db(dir)?;
+        let log = db.open_tree(TREE_LOG).map_err(sled_err)?;
+        let meta = db.open_tree(TREE_META).map_err(sled_err)?;
+        let checkpoints = db.open_tree(TREE_CHECKPOINTS).map_err(sled_err)?;
+
+        match meta.get(META_FORMAT_VERSION).map_err(sled_err)? {
+            Some(v) => match v.as_ref() {
+                [FORMAT_VERSION] => {}
+                [other] => return Err(StoreError::UnsupportedVersion(*other)),
+                _ => {
+                    return Err(StoreError::Corrupt {
+                        seq: 0,
+                        reason: "meta format_version is not one byte".into(),
+                    })
+                }
+            },
+            None => {
+                if !log.is_empty() {
+                    return Err(StoreError::Corrupt {
+                        seq: 0,
+                        reason: "log has frames but no meta format_version".into(),
+                    });
+                }
+                meta.insert(META_FORMAT_VERSION, &[FORMAT_VERSION])
+                    .map_err(sled_err)?;
+                db.flush().map_err(sled_err)?;
+            }
+        }
+
+        let head = match log.last().map_err(sled_err)? {
+            None => Head::GENESIS,
+            Some((k, v)) => {
+                let key = key_seq(&k, 0)?;
+                let frame = record::decode_frame(key, &v)?;
+                match frame.records.last() {
+                    Some(r) => Head { seq: r.seq, hash: r.hash },
+                    None => {
+                        return Err(StoreError::Corrupt {
+                            seq: key,
+                            reason: "empty frame".into(),
+                        })
+                    }
+                }
+            }
+        };
+        let published = Arc::new(Published {
+            head: Mutex::new(head),
+            changed: Condvar::new(),
+        });
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                log,
+                meta,
+                checkpoints,
+                writer: Mutex::new(Writer { head, closed: false }),
+                published,
+            }),
+        })
+    }
+
+    /// The durable head: the last acknowledged record. Never waits for an
+    /// append in progress.
+    pub fn head(&self) -> Head {
+        *lock(&self.inner.published.head)
+    }
+
+    /// Appends `batch` atomically after `expected`, then flushes to disk
+    /// before returning the new head. All or nothing: on any error nothing
+    /// is acknowledged, and on [`StoreError::HeadMismatch`] or
+    /// [`StoreError::TooLarge`] nothing is written. An empty batch writes
+    /// nothing and returns the head.
+    pub fn append(&self, expected: Head, batch: &[NewRecord<'_>]) -> Result<Head, StoreError> {
+        if batch.len() > BATCH_RECORDS_MAX {
+            return Err(StoreError::TooLarge {
+                what: "batch records",
+                limit: BATCH_RECORDS_MAX as u64,
+            });
+        }
+        let mut bytes = 0usize;
+        for r in batch {
+            if r.payload.len() > record::PAYLOAD_BYTES_MAX {
+                return Err(StoreError::TooLarge {
+                    what: "payload bytes",
+                    limit: record::PAYLOAD_BYTES_MAX as u64,
+                });
+            }
+            bytes = bytes.saturating_add(record::record_len(r.payload.len()));
+        }
+        if bytes > BATCH_BYTES_MAX {
+            return Err(StoreError::TooLarge {
+                what: "batch bytes",
+                limit: BATCH_BYTES_MAX as u64,
+            });
+        }
+
+        let mut writer = lock(&self.inner.writer);
+        if writer.closed {
+            return Err(StoreError::Closed);
+        }
+        if writer.head != expected {
+            return Err(StoreError::HeadMismatch {
+                expected,
+                actual: writer.head,
+            });
+        }
+        if batch.is_empty() {
+            return Ok(writer.head);
+        }
+
+        let mut sled_batch = sled::Batch::default();
+        let mut head = writer.head;
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let n = record::frame_split_len(rest);
+            let (chunk, tail) = rest.split_at(n.min(rest.len()));
+            let first_seq = head.seq.checked_add(1).ok_or(StoreError::TooLarge {
+                what: "sequence number",
+                limit: u64::MAX,
+            })?;
+            let (frame, last_hash) = record::encode_frame(first_seq, &head.hash, chunk)?;
+            sled_batch.insert(&first_seq.to_be_bytes(), frame);
+            head = Head {
+                seq: head.seq.saturating_add(chunk.len() as u64),
+                hash: last_hash,
+            };
+            rest = tail;
+        }
+
+        self.inner.log.apply_batch(sled_batch).map_err(sled_err)?;
+        if let Err(e) = self.inner.db.flush() {
+            // The batch is applied but maybe not durable: stop here so the
+            // caller never acknowledges it, and refuse further appends.
+            writer.closed = true;
+            return Err(sled_err(e));
+        }
+        writer.head = head;
+        {
+            let mut published = lock(&self.inner.published.head);
+            *published = head;
+        }
+        self.inner.published.changed.notify_all();
+        Ok(head)
+    }
+
+    /// Every record with `seq >= from` (from 1 when `from` is 0), in order,
+    /// up to the head at the time of this call. Each record is
+    /// checksum-checked, sequence numbers are asserted contiguous and frames
+    /// chained; the first problem is yielded as an error and ends the
+    /// iteration.
+    pub fn read_from(&self, from: u64) -> ReadIter {
+        let from = from.max(1);
+        let end_seq = self.head().seq;
+        let mut it = ReadIter {
+            frames: None,
+            pending: Vec::new().into_iter(),
+            next_seq: from,
+            end_seq,
+            link: None,
+            error: None,
+        };
+        if from > end_seq {
+            return it;
+        }
+        // The frame holding `from` is the last one whose key is <= from.
+        match self.inner.log.range(..=from.to_be_bytes()).next_back() {
+            Some(Ok((k, _))) => {
+                it.frames = Some(self.inner.log.range(k..));
+            }
+            Some(Err(e)) => it.error = Some(sled_err(e)),
+            None => {
+                it.frames = Some(self.inner.log.range(from.to_be_bytes()..));
+            }
+        }
+        it
+    }
+
+    /// A live feed of the head, woken on every append.
+    pub fn subscribe(&self) -> Subscription {
+        Subscription {
+            published: Arc::clone(&self.inner.published),
+        }
+    }
+
+    /// Recomputes every checksum and the whole hash chain from genesis up to
+    /// the current head and compares the result with the head. On failure
+    /// returns [`StoreError::Corrupt`] naming the first bad seq.
+    ///
+    /// A changed byte is named exactly by its record's crc. A missing,
+    /// reordered or duplicated frame is named by the first seq that is not
+    /// where it should be. The head itself is recovered from the last frame
+    /// at open, so cutting whole frames off the end is only detectable
+    /// against a head recorded elsewhere: compare the returned head.
+    pub fn verify(&self) -> Result<Head, StoreError> {
+        let head = self.head();
+        let mut expected = 1u64;
+        let mut hash = GENESIS_HASH;
+        for item in self.inner.log.iter() {
+            if expected > head.seq {
+                break;
+            }
+            let (k, v) = item.map_err(sled_err)?;
+            let key = key_seq(&k, expected)?;
+            if key > expected {
+                return Err(StoreError::Corrupt {
+                    seq: expected,
+                    reason: format!("missing records: the next frame starts at seq {key}"),
+                });
+            }
+            if key < expected {
+                return Err(StoreError::Corrupt {
+                    seq: key,
+                    reason: format!("frame overlaps the previous one (expected seq {expected})"),
+                });
+            }
+            let header = record::decode_frame_header(key, &v)?;
+            if header.prev_hash != hash {
+                return Err(StoreError::Corrupt {
+                    seq: key,
+                    reason: "frame's previous hash does not match the chain".into(),
+                });
+            }
+            record::visit_frame(key, &v, |r| {
+                hash = r.hash;
+                Ok(())
+            })?;
+            expected = header.last_seq().saturating_add(1);
+        }
+        if expected <= head.seq {
+            return Err(StoreError::Corrupt {
+                seq: expected,
+                reason: format!("missing records: the log ends before head seq {}", head.seq),
+            });
+        }
+        if expected != head.seq.saturating_add(1) || hash != head.hash {
+            return Err(StoreError::Corrupt {
+                seq: head.seq,
+                reason: "the chain does not end at the head".into(),
+            });
+        }
+        Ok(head)
+    }
+
+    /// Saves (replacing) a named checkpoint: a projection's state as of
+    /// `seq`. Flushed before returning.
+    pub fn save_checkpoint(&self, name: &str, seq: u64, state: &[u8]) -> Result<(), StoreError> {
+        if name.len() > CHECKPOINT_NAME_BYTES_MAX {
+            return Err(StoreError::TooLarge {
+                what: "checkpoint name bytes",
+                limit: CHECKPOINT_NAME_BYTES_MAX as u64,
+            });
+        }
+        if state.len() > CHECKPOINT_STATE_BYTES_MAX {
+            return Err(StoreError::TooLarge {
+                what: "checkpoint state bytes",
+                limit: CHECKPOINT_STATE_BYTES_MAX as u64,
+            });
+        }
+        let mut value = Vec::with_capacity(CHECKPOINT_OVERHEAD_BYTES + state.len());
+        value.push(FORMAT_VERSION);
+        value.extend_from_slice(&seq.to_be_bytes());
+        value.extend_from_slice(state);
+        let crc = crc32fast::hash(&value);
+        value.extend_from_slice(&crc.to_be_bytes());
+        self.inner
+            .checkpoints
+            .insert(name.as_bytes(), value)
+            .map_err(sled_err)?;
+        self.inner.db.flush().map_err(sled_err)?;
+        Ok(())
+    }
+
+    /// Loads a named checkpoint: `(seq, state)`, or `None` if never saved.
+    pub fn load_checkpoint(&self, name: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let Some(v) = self
+            .inner
+            .checkpoints
+            .get(name.as_bytes())
+            .map_err(sled_err)?
+        else {
+            return Ok(None);
+        };
+        let corrupt = |reason: &str| StoreError::Corrupt {
+            seq: 0,
+            reason: format!("checkpoint {name:?}: {reason}"),
+        };
+        let split = v
+            .len()
+            .checked_sub(4)
+            .filter(|&n| n >= CHECKPOINT_OVERHEAD_BYTES - 4)
+            .ok_or_else(|| corrupt("truncated"))?;
+        let (covered, crc) = v.split_at(split);
+        let crc: [u8; 4] = crc.try_into().map_err(|_| corrupt("truncated"))?;
+        if crc32fast::hash(covered) != u32::from_be_bytes(crc) {
+            return Err(corrupt("checksum mismatch"));
+        }
+        let (version, rest) = covered.split_first().ok_or_else(|| corrupt("truncated"))?;
+        if *version != FORMAT_VERSION {
+            return Err(StoreError::UnsupportedVersion(*version));
+        }
+        let (seq, state) = rest.split_at(8.min(rest.len()));
+        let seq: [u8; 8] = seq.try_into().map_err(|_| corrupt("truncated"))?;
+        Ok(Some((u64::from_be_bytes(seq), state.to_vec())))
+    }
+
+    /// Deletes every checkpoint (e.g. before a full rebuild). Flushed.
+    pub fn delete_checkpoints(&self) -> Result<(), StoreError> {
+        self.inner.checkpoints.clear().map_err(sled_err)?;
+        self.inner.db.flush().map_err(sled_err)?;
+        Ok(())
+    }
+
+    /// Bytes the store occupies on disk, as reported by the storage engine.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.inner.db.size_on_disk().map_err(sled_err)
+    }
+
+    /// Test hook: XORs byte `byte_offset` of record `seq`'s encoded bytes
+    /// (0 = its version byte) with `xor`, in place, bypassing every check.
+    /// Applying the same call twice restores the record.
+    #[doc(hidden)]
+    pub fn debug_corrupt_record(&self, seq: u64, byte_offset: usize, xor: u8) -> Result<(), StoreError> {
+        let _writer = lock(&self.inner.writer);
+        let (key, value) = self.frame_containing(seq)?;
+        let span = record::record_span(&value, seq);
+        let (offset, len) = span.ok_or(StoreError::Corrupt {
+            seq,
+            reason: "no such record".into(),
+        })?;
+        if byte_offset >= len {
+            return Err(StoreError::TooLarge {
+                what: "byte offset",
+                limit: len as u64,
+            });
+        }
+        let mut bytes = value.to_vec();
+        if let Some(b) = bytes.get_mut(offset.saturating_add(byte_offset)) {
+            *b ^= xor;
+        }
+        self.inner
+            .log
+            .insert(key.to_be_bytes(), bytes)
+            .map_err(sled_err)?;
+        self.inner.db.flush().map_err(sled_err)?;
+        Ok(())
+    }
+
+    /// Test hook: deletes the whole frame holding `seq` and returns the
+    /// first and last seq it held.
+    #[doc(hidden)]
+    pub fn debug_delete_frame(&self, seq: u64) -> Result<(u64, u64), StoreError> {
+        let _writer = lock(&self.inner.writer);
+        let (key, value) = self.frame_containing(seq)?;
+        let header = record::decode_frame_header(key, &value)?;
+        self.inner.log.remove(key.to_be_bytes()).map_err(sled_err)?;
+        self.inner.db.flush().map_err(sled_err)?;
+        Ok((header.first_seq, header.last_seq()))
+    }
+
+    /// Test hook: the first seq of every frame, in key order.
+    #[doc(hidden)]
+    pub fn debug_frame_keys(&self) -> Result<Vec<u64>, StoreError> {
+        self.inner
+            .log
+            .iter()
+            .keys()
+            .map(|k| key_seq(&k.map_err(sled_err)?, 0))
+            .collect()
+    }
+
+    /// Test hook: overwrites the meta format version byte.
+    #[doc(hidden)]
+    pub fn debug_set_format_version(&self, version: u8) -> Result<(), StoreError> {
+        self.inner
+            .meta
+            .insert(META_FORMAT_VERSION, &[version])
+            .map_err(sled_err)?;
+        self.inner.db.flush().map_err(sled_err)?;
+        Ok(())
+    }
+
+    fn frame_containing(&self, seq: u64) -> Result<(u64, sled::IVec), StoreError> {
+        let no_frame = || StoreError::Corrupt {
+            seq,
+            reason: "no frame holds this seq".into(),
+        };
+        let (k, v) = self
+            .inner
+            .log
+            .range(..=seq.to_be_bytes())
+            .next_back()
+            .ok_or_else(no_frame)?
+            .map_err(sled_err)?;
+        Ok((key_seq(&k, seq)?, v))
+    }
+}
+
+impl Subscription {
+    /// The durable head now.
+    pub fn head(&self) -> Head {
+        *lock(&self.published.head)
+    }
+
+    /// Waits until the head's seq is greater than `seq` or `timeout` passes,
+    /// and returns the head at that moment (check its seq to tell which).
+    pub fn wait_beyond(&self, seq: u64, timeout: Duration) -> Head {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut head = lock(&self.published.head);
+        loop {
+            if head.seq > seq {
+                return *head;
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return *head;
+            }
+            head = match self.published.changed.wait_timeout(head, left) {
+                Ok((g, _)) => g,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+}
+
+impl Iterator for ReadIter {
+    type Item = Result<Recorded, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.next_seq > self.end_seq {
+                return None;
+            }
+            if let Some(r) = self.pending.next() {
+                if r.seq != self.next_seq {
+                    let seq = self.next_seq;
+                    return self.fail(StoreError::Corrupt {
+                        seq,
+                        reason: format!("read seq {} where {seq} was expected", r.seq),
+                    });
+                }
+                self.next_seq = self.next_seq.saturating_add(1);
+                return Some(Ok(r));
+            }
+            if let Some(e) = self.error.take() {
+                return self.fail(e);
+            }
+            let frames = self.frames.as_mut()?;
+            let (k, v) = match frames.next() {
+                None => {
+                    let seq = self.next_seq;
+                    return self.fail(StoreError::Corrupt {
+                        seq,
+                        reason: format!("missing records: the log ends before seq {}", self.end_seq),
+                    });
+                }
+                Some(Err(e)) => return self.fail(sled_err(e)),
+                Some(Ok(kv)) => kv,
+            };
+            let header = match key_seq(&k, self.next_seq)
+                .and_then(|key| record::decode_frame_header(key, &v))
+            {
+                Ok(h) => h,
+                Err(e) => return self.fail(e),
+            };
+            if header.first_seq > self.next_seq {
+                let seq = self.next_seq;
+                return self.fail(StoreError::Corrupt {
+                    seq,
+                    reason: format!("missing records: the next frame starts at seq {}", header.first_seq),
+                });
+            }
+            if let Some(link) = self.link {
+                if link != header.prev_hash {
+                    return self.fail(StoreError::Corrupt {
+                        seq: header.first_seq,
+                        reason: "frame's previous hash does not match the chain".into(),
+                    });
+                }
+            }
+            // Keep the good records before a bad one, then report it.
+            let from = self.next_seq;
+            let mut records = Vec::new();
+            let mut last_hash = None;
+            let walked = record::visit_frame(header.first_seq, &v, |r| {
+                last_hash = Some(r.hash);
+                if r.seq >= from {
+                    records.push(Recorded {
+                        seq: r.seq,
+                        time_micros: r.time_micros,
+                        hash: r.hash,
+                        payload: r.payload.to_vec(),
+                    });
+                }
+                Ok(())
+            });
+            if let Err(e) = walked {
+                self.error = Some(e);
+                self.frames = None;
+            }
+            self.link = last_hash;
+            self.pending = records.into_iter();
+        }
+    }
+}
+
+impl ReadIter {
+    fn fail(&mut self, e: StoreError) -> Option<Result<Recorded, StoreError>> {
+        self.frames = None;
+        self.end_seq = 0;
+        Some(Err(e))
+    }
+}
+
+/// Opens the sled database, retrying while its file lock is held. A handle
+/// of the same directory that was just dropped in this process can hold the
+/// lock for a moment while sled's background threads finish; another
+/// process holding it for longer than [`OPEN_LOCK_WAIT_MS_MAX`] is an error.
+fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    let started = Instant::now();
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    && started.elapsed() < Duration::from_millis(OPEN_LOCK_WAIT_MS_MAX) =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(sled_err(e)),
+        }
+    }
+}
+
+/// Parses an 8-byte big-endian log key; `seq` names the error.
+fn key_seq(k: &[u8], seq: u64) -> Result<u64, StoreError> {
+    let b: [u8; 8] = k.try_into().map_err(|_| StoreError::Corrupt {
+        seq,
+        reason: format!("log key of {} bytes, expected 8", k.len()),
+    })?;
+    Ok(u64::from_be_bytes(b))
+}
+
+fn sled_err(e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(io) => StoreError::Io(io.to_string()),
+        other => StoreError::Sled(other.to_string()),
+    }
+}
+
+/// Locks a mutex, ignoring poisoning: the guarded values are plain `Copy`
+/// data that a panicking holder cannot leave half-written.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

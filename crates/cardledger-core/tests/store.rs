@@ -1,0 +1,366 @@
+//! Storage tests: round trips against an in-memory model, head checks,
+//! corruption detection, the v1 golden fixture, checkpoints, subscriptions
+//! and a proptest with random batches and reopen points.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use cardledger_core::record::{self, decode_frame, encode_frame, FRAME_RECORDS_MAX};
+use cardledger_core::store::{Head, NewRecord, Recorded, Store, StoreError, GENESIS_HASH};
+use proptest::prelude::*;
+
+/// An appended record as the model remembers it: (time_micros, payload).
+type Model = Vec<(i64, Vec<u8>)>;
+
+/// Appends `records` at the current head and mirrors them in `model`.
+fn append(store: &Store, model: &mut Model, records: &[(i64, Vec<u8>)]) -> Head {
+    let batch: Vec<NewRecord<'_>> = records
+        .iter()
+        .map(|(t, p)| NewRecord { time_micros: *t, payload: p })
+        .collect();
+    let head = store.append(store.head(), &batch).unwrap();
+    model.extend_from_slice(records);
+    assert_eq!(head.seq, model.len() as u64);
+    head
+}
+
+/// The one check: `read_from(from)` equals the model's suffix, contiguous,
+/// with hashes chained, and `verify` agrees with the head.
+fn check(store: &Store, model: &Model, from: u64) {
+    let got: Vec<Recorded> = store.read_from(from).collect::<Result<_, _>>().unwrap();
+    let start = from.max(1);
+    let want = &model[(start as usize - 1).min(model.len())..];
+    assert_eq!(got.len(), want.len(), "read_from({from})");
+    for (i, (r, (t, p))) in got.iter().zip(want).enumerate() {
+        assert_eq!(r.seq, start + i as u64);
+        assert_eq!(r.time_micros, *t);
+        assert_eq!(&r.payload, p);
+    }
+    let head = store.head();
+    assert_eq!(head.seq, model.len() as u64);
+    if let Some(last) = got.last() {
+        assert_eq!(last.hash, head.hash);
+    }
+    assert_eq!(store.verify().unwrap(), head);
+}
+
+fn records(n: usize, payload_len: usize, salt: u8) -> Vec<(i64, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            let p: Vec<u8> = (0..payload_len).map(|j| (i + j) as u8 ^ salt).collect();
+            (1_700_000_000_000_000 + i as i64, p)
+        })
+        .collect()
+}
+
+fn corrupt_seq(err: StoreError) -> u64 {
+    match err {
+        StoreError::Corrupt { seq, .. } => seq,
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[test]
+fn round_trip_across_batches_frames_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    let head_before = {
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.head(), Head::GENESIS);
+        check(&store, &model, 1);
+        append(&store, &mut model, &records(3, 10, 1));
+        // More than FRAME_RECORDS_MAX records: split into two frames.
+        append(&store, &mut model, &records(FRAME_RECORDS_MAX + 5, 20, 2));
+        // Large payloads: split by the frame byte limit.
+        append(&store, &mut model, &records(5, 300_000, 3));
+        append(&store, &mut model, &records(1, 0, 4));
+        let keys = store.debug_frame_keys().unwrap();
+        assert_eq!(keys[..3], [1, 4, 4 + FRAME_RECORDS_MAX as u64]);
+        assert!(keys.len() >= 6, "{keys:?}");
+        for from in [0, 1, 2, 3, 4, 5, 4100, 4101, 4103, 4104, 4105, 4108, 4109, 4110] {
+            check(&store, &model, from);
+        }
+        store.head()
+    };
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.head(), head_before);
+    check(&store, &model, 1);
+    append(&store, &mut model, &records(7, 5, 5));
+    check(&store, &model, 4105);
+}
+
+#[test]
+fn stale_expected_head_is_rejected_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut model = Model::new();
+    let h1 = append(&store, &mut model, &records(2, 4, 0));
+    let h2 = append(&store, &mut model, &records(2, 4, 1));
+    let batch = [NewRecord { time_micros: 9, payload: b"x" }];
+    let wrong_hash = Head { seq: h2.seq, hash: h1.hash };
+    for stale in [Head::GENESIS, h1, wrong_hash, Head { seq: 99, hash: GENESIS_HASH }] {
+        assert_eq!(
+            store.append(stale, &batch),
+            Err(StoreError::HeadMismatch { expected: stale, actual: h2 })
+        );
+    }
+    assert_eq!(store.head(), h2);
+    check(&store, &model, 1);
+    // Limits are checked before anything is written, too.
+    let big = vec![0u8; record::PAYLOAD_BYTES_MAX + 1];
+    let err = store.append(h2, &[NewRecord { time_micros: 0, payload: &big }]);
+    assert!(matches!(err, Err(StoreError::TooLarge { .. })), "{err:?}");
+    assert_eq!(store.append(h2, &[]), Ok(h2));
+    check(&store, &model, 1);
+}
+
+#[test]
+fn verify_names_the_exact_seq_of_a_flipped_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut model = Model::new();
+    append(&store, &mut model, &records(10, 30, 0));
+    append(&store, &mut model, &records(10, 30, 1));
+    check(&store, &model, 1);
+    // (seq, byte offset in the record): version, seq, time, length,
+    // payload, crc; first, middle and last of a frame.
+    let cases = [
+        (1, 0),
+        (1, 5),
+        (5, 12),
+        (10, 18),
+        (11, 21),
+        (15, 40),
+        (20, 54),
+        (20, 51),
+    ];
+    for (seq, offset) in cases {
+        store.debug_corrupt_record(seq, offset, 0x10).unwrap();
+        assert_eq!(corrupt_seq(store.verify().unwrap_err()), seq, "({seq}, {offset})");
+        let read: Vec<_> = store.read_from(1).collect();
+        assert_eq!(read.len(), seq as usize, "reads stop at the bad record");
+        assert_eq!(corrupt_seq(read.last().cloned().unwrap().unwrap_err()), seq);
+        // The same XOR again restores the record.
+        store.debug_corrupt_record(seq, offset, 0x10).unwrap();
+        check(&store, &model, 1);
+    }
+    // A corrupt last frame is reported at open as well.
+    store.debug_corrupt_record(20, 3, 1).unwrap();
+    drop(store);
+    assert_eq!(corrupt_seq(Store::open(dir.path()).err().unwrap()), 20);
+}
+
+#[test]
+fn verify_detects_a_deleted_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut model = Model::new();
+    for salt in 0..4 {
+        append(&store, &mut model, &records(5, 8, salt));
+    }
+    // A middle frame: the first missing seq is named.
+    assert_eq!(store.debug_delete_frame(8).unwrap(), (6, 10));
+    assert_eq!(corrupt_seq(store.verify().unwrap_err()), 6);
+    let read: Vec<_> = store.read_from(1).collect();
+    assert_eq!(read.len(), 6);
+    assert_eq!(corrupt_seq(read[5].clone().unwrap_err()), 6);
+    assert_eq!(corrupt_seq(store.read_from(7).last().unwrap().unwrap_err()), 7);
+    // The tail frame: missing against the head this process acknowledged.
+    let dir2 = tempfile::tempdir().unwrap();
+    let store2 = Store::open(dir2.path()).unwrap();
+    let mut model2 = Model::new();
+    append(&store2, &mut model2, &records(5, 8, 0));
+    append(&store2, &mut model2, &records(5, 8, 1));
+    assert_eq!(store2.debug_delete_frame(10).unwrap(), (6, 10));
+    assert_eq!(corrupt_seq(store2.verify().unwrap_err()), 6);
+}
+
+#[test]
+fn unknown_format_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.debug_set_format_version(2).unwrap();
+    }
+    assert_eq!(Store::open(dir.path()).err(), Some(StoreError::UnsupportedVersion(2)));
+}
+
+const GOLDEN: &str = "tests/fixtures/format_v1_frame.bin";
+const GOLDEN_LAST_HASH: &str = "0756dd943c6931c8ed221e4e60e8d10962cca909d93401e69b284aa5ca73549b";
+
+/// The deterministic input of the v1 golden frame: seqs 1..=4.
+fn golden_input() -> Vec<(i64, Vec<u8>)> {
+    vec![
+        (1_700_000_000_000_000, b"first event".to_vec()),
+        (1_700_000_000_000_001, Vec::new()),
+        (-5, vec![0, 255, 1, 254]),
+        (i64::MAX, b"last".to_vec()),
+    ]
+}
+
+#[test]
+fn golden_v1_frame_keeps_decoding() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
+    let input = golden_input();
+    let batch: Vec<NewRecord<'_>> = input
+        .iter()
+        .map(|(t, p)| NewRecord { time_micros: *t, payload: p })
+        .collect();
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        let (bytes, last) = encode_frame(1, &GENESIS_HASH, &batch).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        println!("golden last hash: {}", record::hex(&last));
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    let frame = decode_frame(1, &bytes).unwrap();
+    assert_eq!(frame.header.first_seq, 1);
+    assert_eq!(frame.header.prev_hash, GENESIS_HASH);
+    let got: Vec<(u64, i64, Vec<u8>)> = frame
+        .records
+        .iter()
+        .map(|r| (r.seq, r.time_micros, r.payload.clone()))
+        .collect();
+    let want: Vec<(u64, i64, Vec<u8>)> = input
+        .iter()
+        .enumerate()
+        .map(|(i, (t, p))| (i as u64 + 1, *t, p.clone()))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(record::hex(&frame.records.last().unwrap().hash), GOLDEN_LAST_HASH);
+    assert_eq!(bytes.len(), 49 + 4 * 25 + 11 + 4 + 4);
+    // The v1 encoder still produces exactly these bytes.
+    assert_eq!(encode_frame(1, &GENESIS_HASH, &batch).unwrap().0, bytes);
+}
+
+#[test]
+fn checkpoints_round_trip_and_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.load_checkpoint("balances").unwrap(), None);
+        store.save_checkpoint("balances", 10, b"state-10").unwrap();
+        store.save_checkpoint("balances", 42, b"state-42").unwrap();
+        store.save_checkpoint("empty", 0, b"").unwrap();
+        assert_eq!(store.load_checkpoint("balances").unwrap(), Some((42, b"state-42".to_vec())));
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.load_checkpoint("balances").unwrap(), Some((42, b"state-42".to_vec())));
+    assert_eq!(store.load_checkpoint("empty").unwrap(), Some((0, Vec::new())));
+    store.delete_checkpoints().unwrap();
+    assert_eq!(store.load_checkpoint("balances").unwrap(), None);
+    assert_eq!(store.load_checkpoint("empty").unwrap(), None);
+    let long = "n".repeat(300);
+    assert!(matches!(
+        store.save_checkpoint(&long, 1, b""),
+        Err(StoreError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn subscribe_wakes_on_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let sub = store.subscribe();
+    // Nothing appended: times out and returns the current head.
+    assert_eq!(sub.wait_beyond(0, Duration::from_millis(20)), Head::GENESIS);
+    let waiter = std::thread::spawn(move || sub.wait_beyond(0, Duration::from_secs(30)));
+    std::thread::sleep(Duration::from_millis(50));
+    let mut model = Model::new();
+    let head = append(&store, &mut model, &records(3, 1, 0));
+    assert_eq!(waiter.join().unwrap(), head);
+    assert_eq!(store.subscribe().wait_beyond(2, Duration::ZERO), head);
+}
+
+#[test]
+fn store_is_send_sync_clone() {
+    fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+    assert_traits::<Store>();
+    assert_traits::<cardledger_core::store::Subscription>();
+    fn assert_send<T: Send>() {}
+    assert_send::<cardledger_core::store::ReadIter>();
+}
+
+/// Prints append throughput; does not assert on time. Set
+/// `CARDLEDGER_THROUGHPUT_RECORDS` to change the record count.
+#[test]
+fn throughput_print() {
+    let total: usize = std::env::var("CARDLEDGER_THROUGHPUT_RECORDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200_000);
+    let batch_len = 8192;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let payload = [7u8; 100];
+    let batch: Vec<NewRecord<'_>> = (0..batch_len)
+        .map(|i| NewRecord { time_micros: i as i64, payload: &payload })
+        .collect();
+    let start = Instant::now();
+    let mut head = store.head();
+    let mut written = 0;
+    while written < total {
+        let n = batch_len.min(total - written);
+        head = store.append(head, &batch[..n]).unwrap();
+        written += n;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let read_start = Instant::now();
+    let read = store.read_from(1).count();
+    let read_secs = read_start.elapsed().as_secs_f64();
+    assert_eq!(read, total);
+    println!(
+        "append: {total} records x 100 B in batches of {batch_len}: {secs:.2} s = {:.0} records/s; \
+         read_from(1): {:.0} records/s; size_on_disk {} bytes ({:.2} B/record)",
+        total as f64 / secs,
+        total as f64 / read_secs,
+        store.size_on_disk().unwrap(),
+        store.size_on_disk().unwrap() as f64 / total as f64
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_batches_and_reopens_match_the_model(
+        steps in proptest::collection::vec(
+            (
+                proptest::collection::vec(
+                    (any::<i64>(), proptest::collection::vec(any::<u8>(), 0..200)),
+                    1..300,
+                ),
+                any::<bool>(),
+            ),
+            1..8,
+        )
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let mut model = Model::new();
+        for (batch, reopen) in &steps {
+            append(&store, &mut model, batch);
+            if *reopen {
+                let head = store.head();
+                drop(store);
+                store = Store::open(dir.path()).unwrap();
+                prop_assert_eq!(store.head(), head);
+            }
+        }
+        let got: Vec<(i64, Vec<u8>)> = store
+            .read_from(1)
+            .map(|r| r.map(|r| (r.time_micros, r.payload)))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        prop_assert_eq!(&got, &model);
+        prop_assert_eq!(store.verify().unwrap(), store.head());
+        check(&store, &model, 1);
+    }
+}
