@@ -131,7 +131,7 @@ const DAILY_MIX: [(Action, u32); 14] = [
 #[derive(Clone, Debug)]
 enum Task {
     /// Clear or reverse a hold left open from an earlier day.
-    Settle(String),
+    SettleOverdue,
     /// Assess the monthly fee on this holder (1st of the month).
     MonthlyFee(usize),
     /// Fund a program's bank account.
@@ -202,12 +202,8 @@ impl Daily {
     }
 
     fn tasks(&mut self, day: u32) -> Vec<Task> {
-        let mut tasks: Vec<Task> = self
-            .world
-            .overdue_holds(day)
-            .into_iter()
-            .map(Task::Settle)
-            .collect();
+        let overdue = self.world.mark_overdue(day);
+        let mut tasks: Vec<Task> = vec![Task::SettleOverdue; overdue];
         let first_of_month = self
             .start_date
             .checked_add_days(Days::new(u64::from(day)))
@@ -232,10 +228,10 @@ impl Daily {
     }
 
     fn run_task(&mut self, ts: i64, task: Task) {
-        // A task that is no longer possible (hold already settled, balance
-        // too low for the fee) simply emits nothing.
+        // A task that is no longer possible (balance too low for the fee)
+        // simply emits nothing.
         match task {
-            Task::Settle(token) => self.world.settle_token(ts, &token),
+            Task::SettleOverdue => self.world.settle_overdue(ts),
             Task::MonthlyFee(holder) => self.world.monthly_fee(ts, holder),
             Task::Deposit(program) => self.world.program_deposit(ts, program),
         };

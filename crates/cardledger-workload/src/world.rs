@@ -185,9 +185,12 @@ pub(crate) struct World {
     users: Vec<usize>,
     beta_loadable: Vec<usize>,
     holds: Vec<Hold>,
+    /// Holds from earlier days, each to be settled by a task today.
+    overdue: Vec<Hold>,
     credit: Vec<CreditAccount>,
     counters: Counters,
     resubmit_per_mille: u32,
+    clock: Clock,
     /// Lines produced and not yet handed out.
     pub(crate) out: VecDeque<String>,
 }
@@ -211,9 +214,11 @@ impl World {
             users: Vec::new(),
             beta_loadable: Vec::new(),
             holds: Vec::new(),
+            overdue: Vec::new(),
             credit: Vec::new(),
             counters: Counters::default(),
             resubmit_per_mille: spec.resubmit_per_mille,
+            clock: Clock::default(),
             out: VecDeque::new(),
         };
         world.setup(spec, ts);
@@ -660,52 +665,53 @@ impl World {
         true
     }
 
-    /// Tokens of holds opened before `day` (to be settled today).
-    pub(crate) fn overdue_holds(&self, day: u32) -> Vec<String> {
-        self.holds
-            .iter()
-            .filter(|h| h.day < day)
-            .map(|h| h.token.clone())
-            .collect()
+    /// Moves the holds opened before `day` aside to be settled today (one
+    /// [`World::settle_overdue`] call each) and returns how many there are.
+    pub(crate) fn mark_overdue(&mut self, day: u32) -> usize {
+        let (old, fresh): (Vec<Hold>, Vec<Hold>) =
+            std::mem::take(&mut self.holds).into_iter().partition(|h| h.day < day);
+        self.holds = fresh;
+        self.overdue.extend(old);
+        self.overdue.len()
     }
 
-    /// Number of open holds.
+    /// Settles one hold moved aside by [`World::mark_overdue`].
+    pub(crate) fn settle_overdue(&mut self, ts: i64) -> bool {
+        match self.overdue.pop() {
+            Some(hold) => self.settle(ts, hold, 8, 10),
+            None => false,
+        }
+    }
+
+    /// Number of open holds (not counting overdue ones).
     pub(crate) fn open_holds(&self) -> usize {
         self.holds.len()
     }
 
-    /// Settles a random open hold.
+    /// Settles a random open hold (O(1): order of `holds` does not matter here).
     pub(crate) fn settle_random(&mut self, ts: i64, reversal_pct: u32, partial_pct: u32) -> bool {
         match pick_index(&mut self.rng, self.holds.len()) {
-            Some(i) => self.settle_at(ts, i, reversal_pct, partial_pct),
+            Some(i) => {
+                let hold = self.holds.swap_remove(i);
+                self.settle(ts, hold, reversal_pct, partial_pct)
+            }
             None => false,
         }
     }
 
-    /// Settles the oldest open hold.
+    /// Settles the oldest open hold (the bulk driver keeps few holds open).
     pub(crate) fn settle_oldest(&mut self, ts: i64, reversal_pct: u32, partial_pct: u32) -> bool {
         if self.holds.is_empty() {
             return false;
         }
-        self.settle_at(ts, 0, reversal_pct, partial_pct)
-    }
-
-    /// Settles the open hold with this token, if it is still open.
-    pub(crate) fn settle_token(&mut self, ts: i64, token: &str) -> bool {
-        match self.holds.iter().position(|h| h.token == token) {
-            Some(i) => self.settle_at(ts, i, 8, 10),
-            None => false,
-        }
+        let hold = self.holds.remove(0);
+        self.settle(ts, hold, reversal_pct, partial_pct)
     }
 
     /// Clears (usually for the full amount, sometimes less) or reverses the
-    /// hold at index `i`. A clearing never exceeds the hold it releases, so it
+    /// hold. A clearing never exceeds the hold it releases, so it
     /// never exceeds available + released hold.
-    fn settle_at(&mut self, ts: i64, i: usize, reversal_pct: u32, partial_pct: u32) -> bool {
-        if i >= self.holds.len() {
-            return false;
-        }
-        let hold = self.holds.remove(i);
+    fn settle(&mut self, ts: i64, hold: Hold, reversal_pct: u32, partial_pct: u32) -> bool {
         let reversal = self.rng.gen_range(0..100) < reversal_pct;
         let amount = if !reversal && hold.cents > 1 && self.rng.gen_range(0..100) < partial_pct {
             self.rng.gen_range((hold.cents * 9 / 10).max(1)..hold.cents)
@@ -1023,14 +1029,14 @@ impl World {
 
     /// Queues a line (set-up lines are never resubmitted).
     fn push(&mut self, ts: i64, key: &str, body: Value) {
-        self.out.push_back(line(ts, key, &body));
+        self.out.push_back(line(&mut self.clock, ts, key, &body));
     }
 
     /// Queues a money-movement line, and now and then an exact duplicate of it
     /// right after (same token, same payload, same time) to exercise
     /// idempotent resubmission.
     fn emit(&mut self, ts: i64, key: &str, body: Value) {
-        let text = line(ts, key, &body);
+        let text = line(&mut self.clock, ts, key, &body);
         if self.resubmit_per_mille > 0 && self.rng.gen_range(0..1000) < self.resubmit_per_mille {
             self.out.push_back(text.clone());
         }
@@ -1053,9 +1059,35 @@ pub(crate) fn rfc3339(ts: i64) -> String {
     }
 }
 
+/// Formats RFC 3339 times fast by reusing the date part of the day before.
+#[derive(Debug, Default)]
+struct Clock {
+    day: Option<i64>,
+    date: String,
+}
+
+impl Clock {
+    fn format(&mut self, ts: i64) -> String {
+        let day = ts.div_euclid(86_400);
+        if self.day != Some(day) {
+            let full = rfc3339(day * 86_400);
+            self.date = full.get(..11).unwrap_or("1970-01-01T").to_string();
+            self.day = Some(day);
+        }
+        let second = ts.rem_euclid(86_400);
+        format!(
+            "{}{:02}:{:02}:{:02}Z",
+            self.date,
+            second / 3_600,
+            second / 60 % 60,
+            second % 60
+        )
+    }
+}
+
 /// One wire line: `{"time": ..., "<key>": <body>}`.
-fn line(ts: i64, key: &str, body: &Value) -> String {
-    format!("{{\"time\":\"{}\",\"{}\":{}}}", rfc3339(ts), key, body)
+fn line(clock: &mut Clock, ts: i64, key: &str, body: &Value) -> String {
+    format!("{{\"time\":\"{}\",\"{}\":{}}}", clock.format(ts), key, body)
 }
 
 fn pick(rng: &mut StdRng, list: &[usize]) -> Option<usize> {
@@ -1181,5 +1213,9 @@ mod tests {
     #[test]
     fn rfc3339_format() {
         assert_eq!(rfc3339(1_704_290_709), "2024-01-03T14:05:09Z");
+        let mut clock = Clock::default();
+        for ts in [1_704_290_709, 1_704_290_710, 1_704_326_399, 1_704_326_400, 951_782_400] {
+            assert_eq!(clock.format(ts), rfc3339(ts));
+        }
     }
 }
