@@ -51,6 +51,12 @@ pub const FRAME_RECORDS_MAX: usize = 4096;
 /// exceed this. Equal to [`RECORD_BYTES_MAX`] so that any record fits alone.
 pub const FRAME_BODY_BYTES_MAX: usize = RECORD_BYTES_MAX;
 
+/// Record bytes at which the encoder closes a frame (a soft target below
+/// [`FRAME_BODY_BYTES_MAX`]): sled 0.34 stores values above ~128 KiB
+/// (a quarter of its 512 KiB segment) as separate blob files, which costs
+/// throughput and space, so frames are kept below that.
+pub const FRAME_FILL_BYTES: usize = 96 << 10;
+
 /// Largest frame (header + body) the decoder accepts.
 pub const FRAME_BYTES_MAX: usize = FRAME_HEADER_BYTES + FRAME_BODY_BYTES_MAX;
 
@@ -231,14 +237,15 @@ pub fn encode_frame(
 }
 
 /// How many of `records` (from the front) go into the next frame: as many as
-/// fit in [`FRAME_RECORDS_MAX`] and [`FRAME_BODY_BYTES_MAX`], at least one.
+/// fit in [`FRAME_RECORDS_MAX`] and [`FRAME_FILL_BYTES`], at least one (a
+/// single record may be up to [`RECORD_BYTES_MAX`]).
 /// Returns 0 only for an empty slice.
 pub fn frame_split_len(records: &[NewRecord<'_>]) -> usize {
     let mut body = 0usize;
     let mut n = 0usize;
     for r in records.iter().take(FRAME_RECORDS_MAX) {
         let len = record_len(r.payload.len());
-        if n > 0 && body.saturating_add(len) > FRAME_BODY_BYTES_MAX {
+        if n > 0 && body.saturating_add(len) > FRAME_FILL_BYTES {
             break;
         }
         body = body.saturating_add(len);

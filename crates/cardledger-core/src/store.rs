@@ -678,8 +678,10 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
     loop {
         match sled::Config::new().path(dir).open() {
             Ok(db) => return Ok(db),
+            // sled 0.34 reports a held lock as ErrorKind::Other with this text.
             Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock
+                if (e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock"))
                     && started.elapsed() < Duration::from_millis(OPEN_LOCK_WAIT_MS_MAX) =>
             {
                 std::thread::sleep(Duration::from_millis(10));
