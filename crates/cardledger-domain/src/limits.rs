@@ -1,0 +1,26 @@
+//! Every limit of the engine, in one place, with units last in the names.
+
+/// Longest token, in characters (source pages: "36 char max").
+pub const TOKEN_CHARS_MAX: usize = 36;
+/// Input amounts satisfy `|x| < AMOUNT_ABS_LIMIT_UNITS` (numeric(14,2)).
+pub const AMOUNT_ABS_LIMIT_UNITS: i64 = 1_000_000_000_000;
+/// Longest text accepted as an amount.
+pub const AMOUNT_TEXT_CHARS_MAX: usize = 40;
+/// Longest name (programs, fees, campaigns, funding sources, offers).
+pub const NAME_CHARS_MAX: usize = 128;
+/// Longest memo.
+pub const MEMO_CHARS_MAX: usize = 255;
+/// Longest tags string.
+pub const TAGS_CHARS_MAX: usize = 255;
+/// Longest short code (network, mcc, group, type, bank).
+pub const CODE_CHARS_MAX: usize = 64;
+/// Most fees on one order or fee transfer.
+pub const FEES_PER_COMMAND_MAX: usize = 16;
+/// Longest accepted input line, in bytes (anything longer is rejected unread).
+pub const LINE_BYTES_MAX: usize = 64 * 1024;
+/// Largest encoded event, in bytes (decoding is bounded by it).
+pub const EVENT_BYTES_MAX: usize = 64 * 1024;
+/// Most commands the engine decides and flushes as one batch.
+pub const BATCH_EVENTS_MAX: usize = 65_536;
+/// Reserve window bounds, in days.
+pub const RESERVE_WINDOW_DAYS_MAX: u32 = 366;

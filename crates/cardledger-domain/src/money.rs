@@ -1,0 +1,224 @@
+//! Money: exact decimal amounts in minor units of at most two places.
+//!
+//! `Money` wraps `rust_decimal::Decimal`. Every value that enters the engine
+//! has at most two decimal places and `|x| < 10^12` (`numeric(14,2)`); sums
+//! inside the engine may grow beyond that and stay exact. On disk a `Money` is
+//! its value in cents as an `i64` (exact for every value the engine can hold),
+//! so the encoding never depends on `Decimal`'s internal layout.
+
+use std::fmt;
+use std::ops::Neg;
+
+use bincode::de::Decoder;
+use bincode::enc::Encoder;
+use bincode::error::{DecodeError, EncodeError};
+use bincode::{Decode, Encode};
+use rust_decimal::Decimal;
+
+use crate::limits;
+
+/// An exact amount of money with at most two decimal places.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Money(Decimal);
+
+/// Why a decimal could not become `Money`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MoneyError {
+    /// More than two decimal places (after dropping trailing zeros).
+    TooManyDecimals,
+    /// `|x| >= 10^12`.
+    TooLarge,
+    /// Not a decimal number at all.
+    NotANumber,
+}
+
+impl Money {
+    /// Zero.
+    pub const ZERO: Money = Money(Decimal::ZERO);
+
+    /// Validates an input amount: at most 2 places, `|x| < 10^12`.
+    pub fn from_input(d: Decimal) -> Result<Money, MoneyError> {
+        let n = d.normalize();
+        if n.scale() > 2 {
+            return Err(MoneyError::TooManyDecimals);
+        }
+        if n.abs() >= Decimal::from(limits::AMOUNT_ABS_LIMIT_UNITS) {
+            return Err(MoneyError::TooLarge);
+        }
+        Ok(Money(with_scale2(n)))
+    }
+
+    /// Parses the exact text of a JSON number or string ("9.11", "1e3").
+    pub fn parse(text: &str) -> Result<Money, MoneyError> {
+        let t = text.trim();
+        if t.is_empty() || t.len() > limits::AMOUNT_TEXT_CHARS_MAX {
+            return Err(MoneyError::NotANumber);
+        }
+        let d = if t.contains(['e', 'E']) {
+            Decimal::from_scientific(t)
+        } else {
+            Decimal::from_str_exact(t)
+        }
+        .map_err(|_| MoneyError::NotANumber)?;
+        Money::from_input(d)
+    }
+
+    /// Builds from cents.
+    pub fn from_cents(cents: i64) -> Money {
+        Money(Decimal::new(cents, 2))
+    }
+
+    /// The value in cents. Every `Money` has scale 2 and fits i64 cents
+    /// (sums of at most ~9 * 10^6 maximal amounts); larger sums saturate,
+    /// which the engine prevents by its limits.
+    pub fn cents(self) -> i64 {
+        let m = self.0.mantissa();
+        let scale = self.0.scale();
+        let adjusted = match scale {
+            0 => m.checked_mul(100),
+            1 => m.checked_mul(10),
+            2 => Some(m),
+            _ => Some(with_scale2(self.0).mantissa()),
+        };
+        adjusted
+            .and_then(|v| i64::try_from(v).ok())
+            .unwrap_or(if m < 0 { i64::MIN } else { i64::MAX })
+    }
+
+    /// The decimal value.
+    pub fn decimal(self) -> Decimal {
+        self.0
+    }
+
+    /// Exact sum; `None` on overflow.
+    pub fn checked_add(self, o: Money) -> Option<Money> {
+        self.0.checked_add(o.0).map(Money)
+    }
+
+    /// Exact difference; `None` on overflow.
+    pub fn checked_sub(self, o: Money) -> Option<Money> {
+        self.0.checked_sub(o.0).map(Money)
+    }
+
+    /// Sum that saturates instead of overflowing: used only for totals that
+    /// the engine's limits keep far from the bound (balances are bounded by
+    /// `AMOUNT_ABS_LIMIT_UNITS` times the number of events).
+    pub fn plus(self, o: Money) -> Money {
+        self.checked_add(o).unwrap_or(if o.0.is_sign_negative() { Money(Decimal::MIN) } else { Money(Decimal::MAX) })
+    }
+
+    /// `self - o`, saturating like [`Money::plus`].
+    pub fn minus(self, o: Money) -> Money {
+        self.plus(-o)
+    }
+
+    /// True when `> 0`.
+    pub fn is_positive(self) -> bool {
+        self.0 > Decimal::ZERO
+    }
+
+    /// True when zero.
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// The smaller of two amounts.
+    pub fn min(self, o: Money) -> Money {
+        if self <= o { self } else { o }
+    }
+
+    /// The larger of two amounts.
+    pub fn max(self, o: Money) -> Money {
+        if self >= o { self } else { o }
+    }
+
+    /// A JSON number with the exact value, printed without trailing zeros as
+    /// the source pages do (`1000`, `97`, `-3`, `0.01`).
+    pub fn to_json(self) -> serde_json::Value {
+        let text = self.0.normalize().to_string();
+        match text.parse::<serde_json::Number>() {
+            Ok(n) => serde_json::Value::Number(n),
+            Err(_) => serde_json::Value::String(text),
+        }
+    }
+
+    /// Text with exactly two decimals (`1000.00`), as CSV and checks use.
+    pub fn to_string_2dp(self) -> String {
+        format!("{:.2}", self.0)
+    }
+}
+
+fn with_scale2(d: Decimal) -> Decimal {
+    let mut d = d;
+    d.rescale(2);
+    d
+}
+
+impl Neg for Money {
+    type Output = Money;
+    fn neg(self) -> Money {
+        Money(-self.0)
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.2}", self.0)
+    }
+}
+
+impl std::iter::Sum for Money {
+    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
+        iter.fold(Money::ZERO, Money::plus)
+    }
+}
+
+impl Encode for Money {
+    fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), EncodeError> {
+        self.cents().encode(encoder)
+    }
+}
+
+impl<Context> Decode<Context> for Money {
+    fn decode<D: Decoder<Context = Context>>(decoder: &mut D) -> Result<Self, DecodeError> {
+        Ok(Money::from_cents(i64::decode(decoder)?))
+    }
+}
+bincode::impl_borrow_decode!(Money);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_exactly_and_rejects_bad_amounts() {
+        assert_eq!(Money::parse("9.11").map(Money::cents), Ok(911));
+        assert_eq!(Money::parse("1000").map(Money::cents), Ok(100_000));
+        assert_eq!(Money::parse("1.500").map(Money::cents), Ok(150));
+        assert_eq!(Money::parse("1e3").map(Money::cents), Ok(100_000));
+        assert_eq!(Money::parse("1.005"), Err(MoneyError::TooManyDecimals));
+        assert_eq!(Money::parse("1000000000000"), Err(MoneyError::TooLarge));
+        assert_eq!(Money::parse("999999999999.99").map(Money::cents), Ok(99_999_999_999_999));
+        assert_eq!(Money::parse("abc"), Err(MoneyError::NotANumber));
+    }
+
+    #[test]
+    fn json_and_text_forms() {
+        assert_eq!(Money::from_cents(100_000).to_json().to_string(), "1000");
+        assert_eq!(Money::from_cents(-300).to_json().to_string(), "-3");
+        assert_eq!(Money::from_cents(1).to_json().to_string(), "0.01");
+        assert_eq!(Money::from_cents(911).to_string(), "9.11");
+        assert_eq!(Money::from_cents(100_000).to_string_2dp(), "1000.00");
+    }
+
+    #[test]
+    fn bincode_round_trip() {
+        let cfg = bincode::config::standard();
+        for c in [0i64, 1, -1, 911, 99_999_999_999_999, -99_999_999_999_999] {
+            let m = Money::from_cents(c);
+            let bytes = bincode::encode_to_vec(m, cfg).unwrap_or_default();
+            let back: Result<(Money, usize), _> = bincode::decode_from_slice(&bytes, cfg);
+            assert_eq!(back.ok().map(|(v, _)| v), Some(m));
+        }
+    }
+}

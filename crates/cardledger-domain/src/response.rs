@@ -1,0 +1,402 @@
+//! JSON responses shaped as the source pages return them (product.md §4).
+//! A response is a pure function of the recorded event and the state's
+//! static facts (funding source details), so an idempotent resubmission gets
+//! the original result back.
+
+use serde_json::{json, Map, Value};
+
+use crate::command::Holder;
+use crate::event::*;
+use crate::money::Money;
+use crate::state::{Balances, Ledger};
+use crate::time::Timestamp;
+
+/// Masks a funding source token: ten `*` then its last four characters.
+pub fn mask(token: &str) -> String {
+    let chars: Vec<char> = token.chars().collect();
+    let tail: String = chars.iter().skip(chars.len().saturating_sub(4)).collect();
+    format!("**********{tail}")
+}
+
+fn approved() -> Value {
+    json!({"code": "0000", "memo": "Approved or completed successfully"})
+}
+
+fn funding_json(ledger: &Ledger, funding: &Funding, amount: Money) -> Value {
+    let fs = ledger.funding_sources.get(&funding.source_token);
+    let created = fs.map(|f| f.created.to_string()).unwrap_or_default();
+    json!({
+        "amount": amount.to_json(),
+        "source": {
+            "type": funding.kind.name(),
+            "token": mask(&funding.source_token),
+            "active": fs.map(|f| f.cmd.active).unwrap_or(true),
+            "name": fs.map(|f| f.cmd.name.clone()).unwrap_or_default(),
+            "is_default_account": fs.map(|f| f.cmd.is_default_account).unwrap_or(false),
+            "created_time": created,
+            "last_modified_time": created,
+        }
+    })
+}
+
+fn holder_field(obj: &mut Map<String, Value>, h: &Holder) {
+    obj.insert(h.field().to_string(), Value::String(h.token().to_string()));
+}
+
+/// The balances object of the source pages, with the nested `balances {USD: …}`.
+pub fn balances_json(b: &Balances, with_impacted: bool, nested: bool) -> Value {
+    let mut inner = Map::new();
+    inner.insert("currency_code".into(), "USD".into());
+    inner.insert("ledger_balance".into(), b.ledger_balance.to_json());
+    inner.insert("available_balance".into(), b.available_balance.to_json());
+    inner.insert("credit_balance".into(), b.credit_balance.to_json());
+    inner.insert("pending_credits".into(), b.pending_credits.to_json());
+    if with_impacted {
+        inner.insert("impacted_amount".into(), b.impacted_amount.to_json());
+    }
+    let mut outer = inner.clone();
+    if nested {
+        outer.insert("balances".into(), json!({ "USD": Value::Object(inner) }));
+    }
+    Value::Object(outer)
+}
+
+fn msa(b: MsaBalance, impacted: Money) -> Balances {
+    Balances {
+        ledger_balance: b.ledger,
+        available_balance: b.ledger.plus(b.credit),
+        credit_balance: b.credit,
+        pending_credits: Money::ZERO,
+        impacted_amount: impacted,
+    }
+}
+
+/// The response of a recorded event, as the command that caused it returned it.
+pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
+    let t = rec.time.to_string();
+    let tx = rec.transaction_token();
+    match &rec.fact.event {
+        Event::GpaOrdered(e) => {
+            let fees: Money = e.fees.iter().map(|f| f.amount).sum();
+            let mut o = Map::new();
+            o.insert("token".into(), e.cmd.token.clone().into());
+            o.insert("amount".into(), e.cmd.amount.to_json());
+            o.insert("created_time".into(), t.clone().into());
+            o.insert("last_modified_time".into(), t.into());
+            o.insert("transaction_token".into(), tx.into());
+            o.insert("state".into(), "COMPLETION".into());
+            o.insert("response".into(), approved());
+            o.insert("funding".into(), funding_json(ledger, &e.funding, e.cmd.amount.plus(fees)));
+            o.insert("funding_source_token".into(), mask(&e.funding.source_token).into());
+            holder_field(&mut o, &e.cmd.holder);
+            o.insert("currency_code".into(), "USD".into());
+            if !e.fees.is_empty() {
+                let list: Vec<Value> = e
+                    .fees
+                    .iter()
+                    .zip(&e.cmd.fees)
+                    .map(|(c, r)| {
+                        json!({"token": c.token, "amount": c.amount.to_json(), "memo": r.memo, "tags": r.tags, "transaction_token": rec.transaction_token()})
+                    })
+                    .collect();
+                o.insert("fees".into(), Value::Array(list));
+            }
+            if let Some(m) = &e.cmd.memo {
+                o.insert("memo".into(), m.clone().into());
+            }
+            if let Some(tags) = &e.cmd.tags {
+                o.insert("tags".into(), tags.clone().into());
+            }
+            Value::Object(o)
+        }
+        Event::GpaUnloaded(e) => json!({
+            "token": e.cmd.token,
+            "amount": e.cmd.amount.to_json(),
+            "created_time": t,
+            "last_modified_time": t,
+            "transaction_token": tx,
+            "state": "COMPLETION",
+            "response": approved(),
+            "funding": funding_json(ledger, &e.funding, e.cmd.amount),
+            "funding_source_token": mask(&e.funding.source_token),
+            "original_order_token": e.cmd.original_order_token,
+        }),
+        Event::MsaOrdered(e) => {
+            let order = MsaBalance { ledger: e.cmd.purchase_amount, credit: Money::ZERO };
+            msa_order_json(rec, ledger, e, order, e.aggregated_after, true, rec.time)
+        }
+        Event::MsaUnloaded(e) => {
+            let mut o = Map::new();
+            o.insert("token".into(), e.cmd.token.clone().into());
+            holder_field(&mut o, &e.holder);
+            o.insert("order_balances".into(), balances_json(&msa(e.order_after, -e.cmd.amount), true, false));
+            o.insert("amount".into(), e.cmd.amount.to_json());
+            o.insert("currency_code".into(), "USD".into());
+            o.insert("active".into(), true.into());
+            o.insert("campaign_token".into(), e.campaign_token.clone().into());
+            o.insert("created_time".into(), t.clone().into());
+            o.insert("last_modified_time".into(), t.into());
+            o.insert("aggregated_balances".into(), balances_json(&msa(e.aggregated_after, -e.cmd.amount), false, true));
+            o.insert("original_order_token".into(), e.cmd.original_order_token.clone().into());
+            o.insert("transaction_token".into(), tx.into());
+            Value::Object(o)
+        }
+        Event::OfferOrdered(e) => {
+            let order = MsaBalance { ledger: e.purchase_amount, credit: e.reward_amount };
+            let offer = ledger.offers.get(&e.cmd.offer_token);
+            let mut o = Map::new();
+            o.insert("created_time".into(), t.clone().into());
+            o.insert("last_modified_time".into(), t.into());
+            holder_field(&mut o, &e.cmd.holder);
+            o.insert("token".into(), e.cmd.token.clone().into());
+            o.insert("order_balances".into(), balances_json(&msa(order, e.purchase_amount), false, true));
+            o.insert("order_aggregated_balances".into(), balances_json(&msa(e.aggregated_after, e.purchase_amount), false, true));
+            if let Some((c, created)) = offer {
+                o.insert(
+                    "offer".into(),
+                    json!({
+                        "token": c.token, "active": c.active, "name": c.name,
+                        "purchase_amount": c.purchase_amount.to_json(), "reward_amount": c.reward_amount.to_json(),
+                        "reward_trigger_amount": c.reward_trigger_amount.to_json(), "campaign_token": c.campaign_token,
+                        "currency_code": c.currency_code.numeric(), "created_time": created.to_string(), "last_modified_time": created.to_string(),
+                    }),
+                );
+            }
+            o.insert("funding_source_token".into(), mask(&e.funding.source_token).into());
+            o.insert("transaction_token".into(), tx.into());
+            Value::Object(o)
+        }
+        Event::FeeTransferred(e) => {
+            let fees: Vec<Value> = e
+                .fees
+                .iter()
+                .map(|f| json!({"token": f.token, "amount": f.amount.to_json(), "currency_code": "USD"}))
+                .collect();
+            let mut o = Map::new();
+            o.insert("token".into(), e.cmd.token.clone().into());
+            holder_field(&mut o, &e.cmd.holder);
+            o.insert("fees".into(), Value::Array(fees));
+            o.insert("created_time".into(), t.into());
+            o.insert("transaction_token".into(), tx.into());
+            o.insert("state".into(), "COMPLETION".into());
+            o.insert("response".into(), approved());
+            Value::Object(o)
+        }
+        Event::JournalEntryRecorded(e) => {
+            let c = &e.cmd;
+            let mut o = Map::new();
+            o.insert("token".into(), c.token.clone().into());
+            match &c.target {
+                crate::command::JeTarget::Gpa(h) => holder_field(&mut o, h),
+                crate::command::JeTarget::Credit(a) => {
+                    o.insert("account_token".into(), a.clone().into());
+                }
+            }
+            o.insert("type".into(), c.kind.clone().into());
+            if let Some(g) = &c.group {
+                o.insert("group".into(), g.clone().into());
+            }
+            o.insert("status".into(), c.status.name().into());
+            o.insert("amount".into(), c.amount.to_json());
+            o.insert("currency_code".into(), "USD".into());
+            let impact = c.impact_time.unwrap_or(rec.time);
+            o.insert("request_time".into(), c.request_time.unwrap_or(impact).to_string().into());
+            o.insert("impact_time".into(), impact.to_string().into());
+            o.insert("created_time".into(), t.into());
+            for (k, v) in [("related_token", &c.related_token), ("root_token", &c.root_token), ("card_token", &c.card_token), ("memo", &c.memo), ("network", &c.network), ("mcc", &c.mcc), ("acting_user_token", &c.acting_user_token)] {
+                if let Some(v) = v {
+                    o.insert(k.into(), v.clone().into());
+                }
+            }
+            if let Some(p) = c.pin_present {
+                o.insert("pin_present".into(), p.into());
+            }
+            if !e.jit_load.is_zero() || !e.jit_unload.is_zero() {
+                o.insert("jit_funding".into(), json!({"load": e.jit_load.to_json(), "unload": e.jit_unload.to_json()}));
+            }
+            o.insert("transaction_token".into(), tx.into());
+            Value::Object(o)
+        }
+        Event::ProgramDeposited(c) => json!({
+            "token": c.token, "program_token": c.program_token, "amount": c.amount.to_json(),
+            "currency_code": "USD", "created_time": t, "transaction_token": tx,
+        }),
+        Event::MsaOrderUpdated(c) => match (ledger.msa_orders.get(&c.token), ledger.msa_orders.get(&c.token).map(|o| o.seq)) {
+            (Some(o), Some(_)) => {
+                // the update's response is the order as it stands after it
+                let order = MsaBalance { ledger: o.amount.minus(o.unloaded), credit: Money::ZERO };
+                let agg = ledger.msa_balances(&o.holder, o.campaign_token.as_deref().unwrap_or(""));
+                json!({"token": c.token, "active": c.active.unwrap_or(o.active), "last_modified_time": t,
+                       "order_balances": balances_json(&msa(order, order.ledger), true, true),
+                       "aggregated_balances": balances_json(&agg, false, true), "transaction_token": tx})
+            }
+            _ => json!({"token": c.token, "last_modified_time": t, "transaction_token": tx}),
+        },
+        Event::Ticked(c) => json!({"now": c.now.to_string(), "transaction_token": tx}),
+        Event::ProgramCreated(_)
+        | Event::UserCreated(_)
+        | Event::BusinessCreated(_)
+        | Event::FundingSourceCreated { .. }
+        | Event::FundingSourceAddressCreated(_)
+        | Event::FeeCreated(_)
+        | Event::CampaignCreated(_)
+        | Event::MerchantCreated(_)
+        | Event::OfferCreated(_)
+        | Event::CreditAccountOpened(_) => {
+            let mut v = event_body(&rec.fact.event);
+            if let Value::Object(o) = &mut v {
+                o.insert("created_time".into(), t.clone().into());
+                o.insert("last_modified_time".into(), t.into());
+            }
+            v
+        }
+    }
+}
+
+fn msa_order_json(rec: &Recorded, ledger: &Ledger, e: &MsaOrdered, order: MsaBalance, agg: MsaBalance, active: bool, modified: Timestamp) -> Value {
+    let t = rec.time.to_string();
+    let mut o = Map::new();
+    o.insert("token".into(), e.cmd.token.clone().into());
+    holder_field(&mut o, &e.cmd.holder);
+    o.insert("order_balances".into(), balances_json(&msa(order, e.cmd.purchase_amount), true, true));
+    o.insert("purchase_amount".into(), e.cmd.purchase_amount.to_json());
+    o.insert("currency_code".into(), "USD".into());
+    o.insert("active".into(), active.into());
+    o.insert("reward_amount".into(), e.cmd.reward_amount.to_json());
+    o.insert("reward_trigger_amount".into(), e.cmd.reward_trigger_amount.to_json());
+    o.insert("campaign_token".into(), e.cmd.campaign_token.clone().into());
+    o.insert("funding".into(), funding_json(ledger, &e.funding, e.cmd.purchase_amount));
+    if let Some(s) = e.cmd.start_date {
+        o.insert("start_date".into(), s.to_string().into());
+    }
+    if let Some(s) = e.cmd.end_date {
+        o.insert("end_date".into(), s.to_string().into());
+    }
+    o.insert("created_time".into(), t.into());
+    o.insert("last_modified_time".into(), modified.to_string().into());
+    o.insert("aggregated_balances".into(), balances_json(&msa(agg, e.cmd.purchase_amount), false, true));
+    o.insert("transaction_token".into(), rec.transaction_token().into());
+    Value::Object(o)
+}
+
+/// An MSA order as it stands now (retrieve): current order balances, flags and dates.
+pub fn msa_order_now(rec: &Recorded, ledger: &Ledger) -> Option<Value> {
+    let Event::MsaOrdered(e) = &rec.fact.event else { return None };
+    let state = ledger.msa_orders.get(&e.cmd.token)?;
+    let order = MsaBalance { ledger: state.amount.minus(state.unloaded), credit: Money::ZERO };
+    let agg = ledger.msa_balances(&e.cmd.holder, &e.cmd.campaign_token);
+    let agg = MsaBalance { ledger: agg.ledger_balance, credit: agg.credit_balance };
+    let mut v = msa_order_json(rec, ledger, e, order, agg, state.active, state.last_modified);
+    if let Value::Object(o) = &mut v {
+        if let Some(s) = state.start_date {
+            o.insert("start_date".into(), s.to_string().into());
+        }
+        if let Some(s) = state.end_date {
+            o.insert("end_date".into(), s.to_string().into());
+        }
+    }
+    Some(v)
+}
+
+/// The event's own fields as JSON (the `log` command's `event` object body).
+pub fn event_body(e: &Event) -> Value {
+    use crate::command::*;
+    let holder = |o: &mut Map<String, Value>, h: &Holder| holder_field(o, h);
+    match e {
+        Event::ProgramCreated(c) => {
+            let mut v = json!({"token": c.token, "bank": c.bank, "currency_code": c.currency_code.alpha(),
+                "opening_bank_balance": c.opening_bank_balance.to_json(), "reporting_timezone": c.reporting_timezone});
+            if let (Some(r), Value::Object(o)) = (&c.reserve, &mut v) {
+                o.insert("reserve".into(), json!({"description": r.description, "days": r.days, "minimum_amount": r.minimum_amount.to_json(), "window_days": r.window_days}));
+            }
+            v
+        }
+        Event::UserCreated(c) | Event::BusinessCreated(c) => json!({"token": c.token, "program_token": c.program_token}),
+        Event::FundingSourceCreated { cmd, program_token } => {
+            let mut o = Map::new();
+            o.insert("token".into(), cmd.token.clone().into());
+            o.insert("program_token".into(), program_token.clone().into());
+            if let Some(h) = &cmd.holder {
+                holder(&mut o, h);
+            }
+            o.insert("type".into(), cmd.kind.name().into());
+            o.insert("is_default_account".into(), cmd.is_default_account.into());
+            o.insert("active".into(), cmd.active.into());
+            o.insert("name".into(), cmd.name.clone().into());
+            Value::Object(o)
+        }
+        Event::FundingSourceAddressCreated(c) => json!({"token": c.token, "funding_source_token": c.funding_source_token}),
+        Event::FeeCreated(c) => json!({"token": c.token, "name": c.name, "amount": c.amount.to_json(), "currency_code": c.currency_code.alpha(), "active": c.active}),
+        Event::CampaignCreated(c) | Event::MerchantCreated(c) => json!({"token": c.token, "name": c.name, "active": c.active}),
+        Event::OfferCreated(c) => json!({"token": c.token, "name": c.name, "campaign_token": c.campaign_token,
+            "purchase_amount": c.purchase_amount.to_json(), "reward_amount": c.reward_amount.to_json(),
+            "reward_trigger_amount": c.reward_trigger_amount.to_json(), "currency_code": c.currency_code.alpha(), "active": c.active}),
+        Event::CreditAccountOpened(c) => json!({"token": c.token, "user_token": c.user_token, "program_token": c.program_token,
+            "credit_limit": c.credit_limit.to_json(), "apr": c.apr.0.to_string(), "timezone": c.timezone,
+            "billing_cycle_day": c.billing_cycle_day, "late_payment_fee": c.late_payment_fee.to_json(),
+            "minimum_interest": c.minimum_interest.to_json(), "reward_percentage": c.reward_percentage.0.to_string(),
+            "interest_on_grace_reactivation": c.interest_on_grace_reactivation, "allocation_order": c.allocation_order,
+            "min_payment": {"flat_amount": c.min_payment.flat_amount.to_json(), "percentage_of_balance": c.min_payment.percentage_of_balance.0.to_string(),
+                "include_interest_charged": c.min_payment.include_interest_charged, "include_fees_charged": c.min_payment.include_fees_charged,
+                "include_past_due_amount": c.min_payment.include_past_due_amount, "include_overlimit_amount": c.min_payment.include_overlimit_amount}}),
+        Event::GpaOrdered(e) => {
+            let mut o = Map::new();
+            o.insert("token".into(), e.cmd.token.clone().into());
+            holder(&mut o, &e.cmd.holder);
+            o.insert("amount".into(), e.cmd.amount.to_json());
+            o.insert("currency_code".into(), "USD".into());
+            o.insert("funding_source_token".into(), e.funding.source_token.clone().into());
+            o.insert("fees".into(), Value::Array(e.fees.iter().map(|f| json!({"token": f.token, "amount": f.amount.to_json()})).collect()));
+            Value::Object(o)
+        }
+        Event::GpaUnloaded(e) => json!({"token": e.cmd.token, "original_order_token": e.cmd.original_order_token, "amount": e.cmd.amount.to_json()}),
+        Event::MsaOrdered(e) => {
+            let mut o = Map::new();
+            o.insert("token".into(), e.cmd.token.clone().into());
+            o.insert("campaign_token".into(), e.cmd.campaign_token.clone().into());
+            holder(&mut o, &e.cmd.holder);
+            o.insert("purchase_amount".into(), e.cmd.purchase_amount.to_json());
+            o.insert("funding_source_token".into(), e.funding.source_token.clone().into());
+            Value::Object(o)
+        }
+        Event::MsaOrderUpdated(c) => json!({"token": c.token, "active": c.active}),
+        Event::MsaUnloaded(e) => json!({"token": e.cmd.token, "original_order_token": e.cmd.original_order_token, "amount": e.cmd.amount.to_json()}),
+        Event::OfferOrdered(e) => {
+            let mut o = Map::new();
+            o.insert("token".into(), e.cmd.token.clone().into());
+            holder(&mut o, &e.cmd.holder);
+            o.insert("offer_token".into(), e.cmd.offer_token.clone().into());
+            o.insert("funding_source_token".into(), e.funding.source_token.clone().into());
+            Value::Object(o)
+        }
+        Event::FeeTransferred(e) => {
+            let mut o = Map::new();
+            o.insert("token".into(), e.cmd.token.clone().into());
+            holder(&mut o, &e.cmd.holder);
+            o.insert("fees".into(), Value::Array(e.fees.iter().map(|f| json!({"token": f.token, "amount": f.amount.to_json()})).collect()));
+            Value::Object(o)
+        }
+        Event::JournalEntryRecorded(e) => {
+            let mut o = Map::new();
+            o.insert("token".into(), e.cmd.token.clone().into());
+            match &e.cmd.target {
+                crate::command::JeTarget::Gpa(h) => holder(&mut o, h),
+                crate::command::JeTarget::Credit(a) => {
+                    o.insert("account_token".into(), a.clone().into());
+                }
+            }
+            o.insert("type".into(), e.cmd.kind.clone().into());
+            o.insert("status".into(), e.cmd.status.name().into());
+            o.insert("amount".into(), e.cmd.amount.to_json());
+            if let Some(r) = &e.cmd.related_token {
+                o.insert("related_token".into(), r.clone().into());
+            }
+            if let Some(n) = &e.cmd.network {
+                o.insert("network".into(), n.clone().into());
+            }
+            Value::Object(o)
+        }
+        Event::ProgramDeposited(c) => json!({"token": c.token, "program_token": c.program_token, "amount": c.amount.to_json()}),
+        Event::Ticked(c) => json!({"now": c.now.to_string()}),
+    }
+}

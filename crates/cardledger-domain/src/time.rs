@@ -1,0 +1,92 @@
+//! Business time: instants in UTC microseconds and calendar dates.
+//!
+//! Time is always an input: the host stamps a command when it has no `time`,
+//! and projections read time only from recorded events.
+
+use std::fmt;
+
+use bincode::{Decode, Encode};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
+
+/// An instant in UTC, in microseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Parses RFC 3339 (`2017-05-10T23:00:15Z`, offsets allowed) or a bare
+    /// `YYYY-MM-DD` (midnight UTC).
+    pub fn parse(text: &str) -> Option<Timestamp> {
+        if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
+            return Some(Timestamp(dt.with_timezone(&Utc).timestamp_micros()));
+        }
+        let d = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+        let dt = d.and_hms_opt(0, 0, 0)?.and_utc();
+        Some(Timestamp(dt.timestamp_micros()))
+    }
+
+    /// The current wall-clock time: only hosts call this, never decisions or
+    /// projections.
+    pub fn now() -> Timestamp {
+        Timestamp(Utc::now().timestamp_micros())
+    }
+
+    /// As a chrono value.
+    pub fn to_datetime(self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.0).unwrap_or_default()
+    }
+
+    /// The UTC calendar date.
+    pub fn date_utc(self) -> Date {
+        Date::from_naive(self.to_datetime().date_naive())
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// `2017-05-10T23:00:15Z`, with fractional seconds only when present.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_datetime().to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+}
+
+/// A calendar date, stored as days from 0001-01-01 (day 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+pub struct Date(pub i32);
+
+impl Date {
+    /// From chrono.
+    pub fn from_naive(d: NaiveDate) -> Date {
+        Date(d.num_days_from_ce())
+    }
+
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse(text: &str) -> Option<Date> {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().map(Date::from_naive)
+    }
+
+    /// To chrono.
+    pub fn to_naive(self) -> NaiveDate {
+        NaiveDate::from_num_days_from_ce_opt(self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_naive().format("%Y-%m-%d"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prints_like_the_source_pages() {
+        let t = Timestamp::parse("2017-05-10T23:00:15Z");
+        assert_eq!(t.map(|t| t.to_string()), Some("2017-05-10T23:00:15Z".to_string()));
+        let t = Timestamp::parse("2017-05-10T19:00:15-04:00");
+        assert_eq!(t.map(|t| t.to_string()), Some("2017-05-10T23:00:15Z".to_string()));
+        assert_eq!(Timestamp::parse("2017-05-10").map(|t| t.to_string()), Some("2017-05-10T00:00:00Z".into()));
+        assert_eq!(Timestamp::parse("yesterday"), None);
+        assert_eq!(Date::parse("2019-11-20").map(|d| d.to_string()), Some("2019-11-20".into()));
+    }
+}
