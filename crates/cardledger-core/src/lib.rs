@@ -1,5 +1,24 @@
 //! The cardledger engine: the append-only log in sled, group commit, reads and
 //! the projection runner.
+//!
+//! `store` is the only module that names sled; its interface (append a batch
+//! at an expected head, read from a sequence number, subscribe) is one a
+//! replicated log could serve too. `engine` wraps the pure decision logic of
+//! `cardledger-domain` around it.
+//!
+//! ```
+//! use cardledger_core::engine::{Engine, Outcome};
+//! use cardledger_domain::wire::parse_line;
+//! let dir = tempfile::tempdir().unwrap();
+//! let engine = Engine::open(dir.path()).unwrap();
+//! let line = parse_line(r#"{"program": {"token":"p1","bank":"Sutton","currency_code":"USD"}}"#).unwrap();
+//! let outcome = engine.submit(line).unwrap(); // returns once flushed
+//! assert!(matches!(outcome, Outcome::Recorded { seq: 1, .. }));
+//! ```
 
+pub mod engine;
+pub mod ingest;
+pub mod projection;
+pub mod reads;
 pub mod record;
 pub mod store;

@@ -1,0 +1,356 @@
+//! The engine: decides commands against the ledger state, appends the
+//! accepted events to the log in batches, and acknowledges them only after
+//! the batch is flushed. Many concurrent submitters share one flush (group
+//! commit): the first submitter to find no commit in progress becomes the
+//! leader and commits everything queued, in arrival order, until the queue is
+//! empty.
+//!
+//! Readers take the state's read lock. The leader holds the write lock from
+//! deciding a group until its flush returns, so a reader never sees a
+//! decided-but-not-durable event, nor part of a batch.
+
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+
+use cardledger_domain::event::{Fact, Recorded};
+use cardledger_domain::limits;
+use cardledger_domain::rejection::Rejection;
+use cardledger_domain::response;
+use cardledger_domain::state::{Decision, Ledger};
+use cardledger_domain::time::Timestamp;
+use cardledger_domain::{command::CommandLine, decode_fact, encode_fact};
+
+use crate::record::{Hash, NewRecord};
+use crate::store::{Store, StoreError, Subscription};
+
+/// A failure of the engine itself (never of a command: those are rejections).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored event does not decode.
+    #[error("corrupt event at seq {seq}: {reason}")]
+    Corrupt {
+        /// The bad sequence number.
+        seq: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A previous flush failed; the in-memory state may be ahead of the
+    /// disk. Reopen the engine.
+    #[error("the engine stopped after a storage failure; reopen it")]
+    Poisoned,
+    /// A batch larger than `BATCH_EVENTS_MAX` commands.
+    #[error("a batch holds at most {max} commands; got {got}")]
+    BatchTooLarge {
+        /// Limit.
+        max: usize,
+        /// Submitted.
+        got: usize,
+    },
+    /// The state rebuilt from the log differs from the live state.
+    #[error("verification failed at seq {seq}: {reason}")]
+    Mismatch {
+        /// Where.
+        seq: u64,
+        /// What differs.
+        reason: String,
+    },
+}
+
+/// The answer to one command.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Recorded and durable at `seq`.
+    Recorded {
+        /// Sequence number.
+        seq: u64,
+        /// The command key.
+        command: &'static str,
+        /// The event's token.
+        token: String,
+        /// The source-page response.
+        response: serde_json::Value,
+    },
+    /// Already recorded at `seq` with the same payload: the original result.
+    Duplicate {
+        /// Sequence number of the original.
+        seq: u64,
+        /// The command key.
+        command: &'static str,
+        /// The token.
+        token: String,
+        /// The original response.
+        response: serde_json::Value,
+    },
+    /// Rejected; nothing recorded.
+    Rejected(Rejection),
+}
+
+/// One recorded event with its chain hash, as read back from the log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogEntry {
+    /// The event.
+    pub rec: Recorded,
+    /// Its chain hash.
+    pub hash: Hash,
+}
+
+/// What `verify` checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Records checked.
+    pub records: u64,
+    /// Hex of the head hash.
+    pub head_hash: String,
+}
+
+/// The engine. Cheap to clone; `Send + Sync`; use it from many threads.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    state: RwLock<Ledger>,
+    queue: Mutex<Queue>,
+    poisoned: Mutex<bool>,
+}
+
+#[derive(Default)]
+struct Queue {
+    requests: Vec<Request>,
+    leader_active: bool,
+}
+
+struct Request {
+    lines: Vec<(CommandLine, Timestamp)>,
+    slot: Arc<Slot>,
+}
+
+#[derive(Default)]
+struct Slot {
+    result: Mutex<Option<Result<Vec<Outcome>, EngineError>>>,
+    ready: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Engine {
+    /// Opens (or creates) the data directory and rebuilds the state by
+    /// replaying the log.
+    pub fn open(dir: &Path) -> Result<Engine, EngineError> {
+        let store = Store::open(dir)?;
+        let mut ledger = Ledger::default();
+        for entry in read_entries(&store, 1) {
+            ledger.apply(&entry?.rec);
+        }
+        Ok(Engine {
+            inner: Arc::new(Inner { store, state: RwLock::new(ledger), queue: Mutex::new(Queue::default()), poisoned: Mutex::new(false) }),
+        })
+    }
+
+    /// Submits one command and waits until it is durable (or rejected).
+    pub fn submit(&self, line: CommandLine) -> Result<Outcome, EngineError> {
+        let mut v = self.submit_batch(vec![line])?;
+        v.pop().ok_or(EngineError::Poisoned)
+    }
+
+    /// Submits a batch: its accepted events are appended atomically (all or
+    /// none survive a crash) and flushed before this returns. Commands
+    /// without `time` are stamped with the host clock now.
+    pub fn submit_batch(&self, lines: Vec<CommandLine>) -> Result<Vec<Outcome>, EngineError> {
+        if lines.len() > limits::BATCH_EVENTS_MAX {
+            return Err(EngineError::BatchTooLarge { max: limits::BATCH_EVENTS_MAX, got: lines.len() });
+        }
+        let now = Timestamp::now();
+        let lines = lines.into_iter().map(|l| (l.time.unwrap_or(now), l)).map(|(t, l)| (l, t)).collect();
+        let slot = Arc::new(Slot::default());
+        let lead = {
+            let mut q = lock(&self.inner.queue);
+            q.requests.push(Request { lines, slot: slot.clone() });
+            !std::mem::replace(&mut q.leader_active, true)
+        };
+        if lead {
+            self.lead();
+        }
+        let mut result = lock(&slot.result);
+        loop {
+            if let Some(r) = result.take() {
+                return r;
+            }
+            result = slot.ready.wait(result).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn lead(&self) {
+        loop {
+            let group = {
+                let mut q = lock(&self.inner.queue);
+                if q.requests.is_empty() {
+                    q.leader_active = false;
+                    return;
+                }
+                // take requests in arrival order up to the batch limit
+                let mut total = 0;
+                let mut n = 0;
+                for r in &q.requests {
+                    if n > 0 && total + r.lines.len() > limits::BATCH_EVENTS_MAX {
+                        break;
+                    }
+                    total += r.lines.len();
+                    n += 1;
+                }
+                q.requests.drain(..n).collect::<Vec<_>>()
+            };
+            let results = self.commit_group(&group);
+            for (req, res) in group.iter().zip(results) {
+                *lock(&req.slot.result) = Some(res);
+                req.slot.ready.notify_all();
+            }
+        }
+    }
+
+    fn commit_group(&self, group: &[Request]) -> Vec<Result<Vec<Outcome>, EngineError>> {
+        let fail = |e: EngineError| group.iter().map(|_| Err(e.clone())).collect();
+        if *lock(&self.inner.poisoned) {
+            return fail(EngineError::Poisoned);
+        }
+        let mut state = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
+        let first_new = state.head_seq + 1;
+        let mut new: Vec<(Recorded, Vec<u8>)> = Vec::new();
+        let mut outcomes: Vec<Vec<Outcome>> = Vec::with_capacity(group.len());
+        for req in group {
+            let mut out = Vec::with_capacity(req.lines.len());
+            for (line, time) in &req.lines {
+                let key = line.command.key();
+                let token = line.command.token().unwrap_or("").to_string();
+                match state.decide(line, *time) {
+                    Decision::Accept(fact) => {
+                        let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
+                        state.apply(&rec);
+                        let response = response::response(&rec, &state);
+                        out.push(Outcome::Recorded { seq: rec.seq, command: key, token, response });
+                        let bytes = encode_fact(&rec.fact);
+                        new.push((rec, bytes));
+                    }
+                    Decision::Duplicate(seq) => {
+                        let original = if seq >= first_new {
+                            new.get((seq - first_new) as usize).map(|(r, _)| Ok(r.clone()))
+                        } else {
+                            read_entries(&self.inner.store, seq).next().map(|e| e.map(|e| e.rec))
+                        };
+                        match original {
+                            Some(Ok(rec)) => {
+                                let response = response::response(&rec, &state);
+                                out.push(Outcome::Duplicate { seq, command: key, token, response })
+                            }
+                            Some(Err(e)) => return fail(e),
+                            None => return fail(EngineError::Corrupt { seq, reason: "recorded event not found".into() }),
+                        }
+                    }
+                    Decision::Reject(r) => out.push(Outcome::Rejected(r)),
+                }
+            }
+            outcomes.push(out);
+        }
+        if !new.is_empty() {
+            let records: Vec<NewRecord<'_>> = new.iter().map(|(r, b)| NewRecord { time_micros: r.time.0, payload: b }).collect();
+            let head = self.inner.store.head();
+            if let Err(e) = self.inner.store.append(head, &records) {
+                // the state is ahead of the disk now: stop until reopened
+                *lock(&self.inner.poisoned) = true;
+                return fail(EngineError::Store(e));
+            }
+        }
+        drop(state);
+        outcomes.into_iter().map(Ok).collect()
+    }
+
+    /// Read access to the current (durable) state. Hold it briefly: the
+    /// writer waits for readers only to start its next group.
+    pub fn state(&self) -> RwLockReadGuard<'_, Ledger> {
+        self.inner.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The last durable sequence number.
+    pub fn head_seq(&self) -> u64 {
+        self.inner.store.head().seq
+    }
+
+    /// Recorded events from `seq` (inclusive) to the durable head.
+    pub fn events_from(&self, seq: u64) -> impl Iterator<Item = Result<LogEntry, EngineError>> {
+        read_entries(&self.inner.store, seq)
+    }
+
+    /// One recorded event.
+    pub fn event(&self, seq: u64) -> Result<Option<LogEntry>, EngineError> {
+        if seq == 0 || seq > self.head_seq() {
+            return Ok(None);
+        }
+        read_entries(&self.inner.store, seq).next().transpose()
+    }
+
+    /// A live feed of the durable head.
+    pub fn subscribe(&self) -> Subscription {
+        self.inner.store.subscribe()
+    }
+
+    /// The state as of a sequence number (replayed from the log).
+    pub fn state_as_of(&self, seq: u64) -> Result<Ledger, EngineError> {
+        let mut ledger = Ledger::default();
+        for entry in read_entries(&self.inner.store, 1) {
+            let entry = entry?;
+            if entry.rec.seq > seq {
+                break;
+            }
+            ledger.apply(&entry.rec);
+        }
+        Ok(ledger)
+    }
+
+    /// Checks every record's checksum and the hash chain, that every event
+    /// decodes and posts balanced lines, and that the live state equals a
+    /// fresh replay of the log.
+    pub fn verify(&self) -> Result<VerifyReport, EngineError> {
+        let head = self.inner.store.verify()?;
+        let state = self.state();
+        let mut fresh = Ledger::default();
+        let mut records = 0;
+        for entry in read_entries(&self.inner.store, 1) {
+            let entry = entry?;
+            let seq = entry.rec.seq;
+            let lines = cardledger_domain::event::postings(&entry.rec.fact.event);
+            if !lines.iter().map(|p| p.amount).sum::<cardledger_domain::money::Money>().is_zero() {
+                return Err(EngineError::Mismatch { seq, reason: "postings do not sum to zero".into() });
+            }
+            fresh.apply(&entry.rec);
+            records += 1;
+        }
+        if fresh.head_seq != state.head_seq || fresh.accounts != state.accounts || fresh.holds != state.holds {
+            return Err(EngineError::Mismatch { seq: fresh.head_seq, reason: "the live state differs from a fresh replay".into() });
+        }
+        if !fresh.total().is_zero() {
+            return Err(EngineError::Mismatch { seq: fresh.head_seq, reason: "accounts do not sum to zero".into() });
+        }
+        Ok(VerifyReport { records, head_hash: crate::record::hex(&head.hash) })
+    }
+
+    /// The underlying store (checkpoints, size on disk, test hooks).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+}
+
+/// Reads and decodes log entries from `seq`.
+fn read_entries(store: &Store, seq: u64) -> impl Iterator<Item = Result<LogEntry, EngineError>> {
+    store.read_from(seq.max(1)).map(|r| {
+        let r = r?;
+        let fact: Fact = decode_fact(&r.payload).map_err(|reason| EngineError::Corrupt { seq: r.seq, reason })?;
+        Ok(LogEntry { rec: Recorded { seq: r.seq, time: Timestamp(r.time_micros), fact }, hash: r.hash })
+    })
+}

@@ -1,0 +1,59 @@
+//! JSON-lines ingestion: the answer lines of `cardledger ingest`
+//! (product.md §7). Lines are parsed, the valid ones submitted as one batch,
+//! and every line answered in order once the batch is durable.
+
+use serde_json::{json, Value};
+
+use cardledger_domain::rejection::Rejection;
+use cardledger_domain::wire;
+
+use crate::engine::{Engine, EngineError, Outcome};
+
+/// Answers a chunk of input lines, numbered from `first_line` (1-based).
+/// Blank lines are skipped without an answer. Returns the answer objects in
+/// input order, after the chunk's events are flushed.
+pub fn ingest_chunk(engine: &Engine, lines: &[String], first_line: u64) -> Result<Vec<Value>, EngineError> {
+    let mut parsed = Vec::with_capacity(lines.len());
+    let mut slots: Vec<(u64, Result<usize, Rejection>)> = Vec::with_capacity(lines.len());
+    for (i, raw) in lines.iter().enumerate() {
+        let line_no = first_line + i as u64;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        match wire::parse_line(raw) {
+            Ok(cmd) => {
+                slots.push((line_no, Ok(parsed.len())));
+                parsed.push(cmd);
+            }
+            Err(r) => slots.push((line_no, Err(r))),
+        }
+    }
+    let mut outcomes: Vec<Option<Outcome>> = engine.submit_batch(parsed)?.into_iter().map(Some).collect();
+    Ok(slots
+        .into_iter()
+        .map(|(line, slot)| match slot {
+            Err(r) => rejection_line(line, &r),
+            Ok(i) => match outcomes.get_mut(i).and_then(Option::take) {
+                Some(o) => answer_line(line, o),
+                None => json!({"line": line, "error_code": 0, "error_message": "internal: missing outcome"}),
+            },
+        })
+        .collect())
+}
+
+/// The answer line of one outcome.
+pub fn answer_line(line: u64, o: Outcome) -> Value {
+    match o {
+        Outcome::Recorded { seq, command, token, response } => {
+            json!({"line": line, "seq": seq, "command": command, "token": token, "response": response})
+        }
+        Outcome::Duplicate { seq, command, token, response } => {
+            json!({"line": line, "seq": seq, "command": command, "token": token, "duplicate": true, "response": response})
+        }
+        Outcome::Rejected(r) => rejection_line(line, &r),
+    }
+}
+
+fn rejection_line(line: u64, r: &Rejection) -> Value {
+    json!({"line": line, "error_code": r.code.number(), "error_message": r.message})
+}

@@ -1,0 +1,171 @@
+//! The source page's read endpoints as library calls: retrieve an order or
+//! unload by token, list unloads with filters and paging, and holder balances.
+
+use serde_json::{json, Map, Value};
+
+use cardledger_domain::command::Holder;
+use cardledger_domain::rejection::{Code, Rejection};
+use cardledger_domain::response;
+use cardledger_domain::state::UnloadState;
+
+use crate::engine::{Engine, EngineError};
+
+/// Most records one list call returns.
+pub const LIST_COUNT_MAX: usize = 100;
+/// Records a list call returns by default.
+pub const LIST_COUNT_DEFAULT: usize = 5;
+
+/// Kinds `get` answers: the order kinds and the set-up kinds.
+pub const GET_KINDS: &[&str] = &[
+    "gpa_order", "gpa_unload", "msa_order", "msa_unload", "offer_order", "program", "user", "business", "funding_source",
+    "funding_source_address", "fee", "campaign", "merchant", "offer", "credit_account", "fee_transfer", "journal_entry",
+    "program_deposit",
+];
+
+/// A read failed: bad parameters (a rejection) or the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Bad request.
+    #[error("{0}")]
+    Rejected(Rejection),
+    /// Engine failure.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl Engine {
+    /// Retrieves one resource as the source page returns it; `None` when no
+    /// such token exists for that kind.
+    pub fn get(&self, kind: &str, token: &str) -> Result<Option<Value>, ReadError> {
+        if !GET_KINDS.contains(&kind) {
+            return Err(ReadError::Rejected(Rejection::new(
+                Code::InvalidValue,
+                "kind",
+                format!("{kind:?} is not one of {}", GET_KINDS.join(", ")),
+            )));
+        }
+        let index_kind = if kind == "merchant" { "campaign" } else { kind };
+        let seq = {
+            let state = self.state();
+            match state.tokens.get(&(index_kind, token.to_string())) {
+                Some(&(seq, _)) => seq,
+                None => {
+                    // `tokens` keys use 'static kinds; find the matching one
+                    match state.tokens.iter().find(|((k, t), _)| *k == index_kind && t == token) {
+                        Some((_, &(seq, _))) => seq,
+                        None => return Ok(None),
+                    }
+                }
+            }
+        };
+        let Some(entry) = self.event(seq)? else { return Ok(None) };
+        let state = self.state();
+        let v = if kind == "msa_order" {
+            response::msa_order_now(&entry.rec, &state).unwrap_or_else(|| response::response(&entry.rec, &state))
+        } else {
+            response::response(&entry.rec, &state)
+        };
+        Ok(Some(v))
+    }
+
+    /// Lists `gpa_unloads` or `msa_unloads` filtered by `user_token`,
+    /// `business_token` or `original_order_token`, with `count`,
+    /// `start_index`, `fields` and `sort_by` (`createdTime`, `-createdTime`,
+    /// `lastModifiedTime`, `-lastModifiedTime`; default `-lastModifiedTime`,
+    /// newest first). Answers `{count, start_index, end_index, is_more, data}`.
+    pub fn list(&self, kind: &str, params: &[(String, String)]) -> Result<Value, ReadError> {
+        let bad = |field: &str, what: String| ReadError::Rejected(Rejection::new(Code::InvalidValue, field, what));
+        let mut count = LIST_COUNT_DEFAULT;
+        let mut start = 0usize;
+        let mut fields: Option<Vec<String>> = None;
+        let mut descending = true;
+        let mut holder: Option<Holder> = None;
+        let mut order: Option<String> = None;
+        for (k, v) in params {
+            match k.as_str() {
+                "count" => {
+                    count = v.parse().ok().filter(|c| (1..=LIST_COUNT_MAX).contains(c)).ok_or_else(|| bad("count", format!("must be 1 to {LIST_COUNT_MAX}; got {v:?}")))?
+                }
+                "start_index" => start = v.parse().map_err(|_| bad("start_index", format!("must be a whole number; got {v:?}")))?,
+                "fields" => fields = Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()),
+                "sort_by" => {
+                    descending = match v.as_str() {
+                        "createdTime" | "lastModifiedTime" => false,
+                        "-createdTime" | "-lastModifiedTime" => true,
+                        other => return Err(bad("sort_by", format!("{other:?} is not one of createdTime, -createdTime, lastModifiedTime, -lastModifiedTime"))),
+                    }
+                }
+                "user_token" => holder = Some(Holder::User(v.clone())),
+                "business_token" => holder = Some(Holder::Business(v.clone())),
+                "original_order_token" => order = Some(v.clone()),
+                other => return Err(ReadError::Rejected(Rejection::new(Code::UnknownField, other, format!("{other:?} is not a parameter of list {kind}")))),
+            }
+        }
+        let seqs: Vec<u64> = {
+            let state = self.state();
+            let all: &Vec<UnloadState> = match kind {
+                "gpa_unloads" => &state.gpa_unloads,
+                "msa_unloads" => &state.msa_unloads,
+                other => return Err(bad("kind", format!("{other:?} is not one of gpa_unloads, msa_unloads"))),
+            };
+            let mut v: Vec<u64> = all
+                .iter()
+                .filter(|u| holder.as_ref().is_none_or(|h| &u.holder == h))
+                .filter(|u| order.as_ref().is_none_or(|o| &u.original_order_token == o))
+                .map(|u| u.seq)
+                .collect();
+            if descending {
+                v.reverse();
+            }
+            v
+        };
+        let page: Vec<u64> = seqs.iter().skip(start).take(count).copied().collect();
+        let mut data = Vec::with_capacity(page.len());
+        for seq in &page {
+            let Some(entry) = self.event(*seq)? else { continue };
+            let mut item = response::response(&entry.rec, &self.state());
+            if let (Some(f), Value::Object(obj)) = (&fields, &mut item) {
+                let kept: Map<String, Value> = obj.iter().filter(|(k, _)| f.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+                *obj = kept;
+            }
+            data.push(item);
+        }
+        let n = data.len();
+        Ok(json!({
+            "count": n,
+            "start_index": start,
+            "end_index": if n == 0 { start } else { start + n - 1 },
+            "is_more": start + n < seqs.len(),
+            "data": data,
+        }))
+    }
+
+    /// A holder's GPA and MSA balances: `{gpa: {...}, msas: [{campaign_token, ...}]}`.
+    pub fn balances(&self, holder: &Holder) -> Option<Value> {
+        let state = self.state();
+        if !state.holders.contains_key(holder) {
+            return None;
+        }
+        let gpa = response::balances_json(&state.gpa_balances(holder), true, true);
+        let msas: Vec<Value> = state
+            .msa_campaigns
+            .get(holder)
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| {
+                        let mut b = response::balances_json(&state.msa_balances(holder, c), true, true);
+                        if let Value::Object(o) = &mut b {
+                            o.insert("campaign_token".into(), c.clone().into());
+                        }
+                        b
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut o = Map::new();
+        o.insert(holder.field().into(), holder.token().into());
+        o.insert("gpa".into(), gpa);
+        o.insert("msas".into(), Value::Array(msas));
+        Some(Value::Object(o))
+    }
+}
