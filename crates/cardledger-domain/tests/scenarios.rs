@@ -249,8 +249,8 @@ impl Harness {
             ("network", 2) => Account::Network(s(1)),
             _ => panic!("{at}: unknown account {spec:?}"),
         };
-        let want = Money::parse(amount).unwrap_or_else(|e| panic!("{at}: bad amount {amount}: {e:?}"));
-        assert_eq!(self.ledger.balance(&acct), want, "{at}: balance of {acct:?}");
+        let want = rust_decimal::Decimal::from_str_exact(amount).unwrap_or_else(|e| panic!("{at}: bad amount {amount}: {e}"));
+        assert_eq!(self.ledger.balance(&acct).decimal(), want, "{at}: balance of {acct:?}");
     }
 
     /// Replaying every recorded fact into a fresh ledger rebuilds the same state.
