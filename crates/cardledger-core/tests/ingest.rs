@@ -1,0 +1,204 @@
+//! Bad input through `ingest_chunk`, exactly as `cardledger ingest` answers
+//! it (product.md §7): one table of input lines with the answer each must
+//! get, checked at several chunk sizes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
+
+use std::collections::BTreeSet;
+
+use cardledger_core::engine::Engine;
+use cardledger_core::ingest::ingest_chunk;
+use cardledger_domain::command::Holder;
+use cardledger_domain::money::Money;
+use serde_json::{json, Value};
+
+/// The answer a line must get.
+#[derive(Clone, Copy, Debug)]
+enum Want {
+    /// Recorded as (command, token); `""` for a generated token.
+    Rec(&'static str, &'static str),
+    /// An idempotent resubmission of the line at this table index.
+    Dup(usize),
+    /// Rejected with (code, field); the message must name the field.
+    Err(u16, &'static str),
+    /// No answer at all.
+    Blank,
+}
+
+use Want::*;
+
+const GO: &str = r#""user_token":"u1","currency_code":"USD","funding_source_token":"fs1""#;
+
+fn table() -> Vec<(String, Want)> {
+    let gpa = |token: &str, amount: &str| format!(r#"{{"gpa_order":{{"token":"{token}",{GO},"amount":{amount}}}}}"#);
+    let mut t: Vec<(String, Want)> = vec![
+        (r#"{"time":"2024-01-01T00:00:00Z","program":{"token":"p1","bank":"Sutton","currency_code":"USD"}}"#.into(), Rec("program", "p1")),
+        (r#"{"funding_source":{"token":"fs1","program_token":"p1","type":"program","name":"fs one"}}"#.into(), Rec("funding_source", "fs1")),
+        (r#"{"user":{"token":"u1","program_token":"p1"}}"#.into(), Rec("user", "u1")),
+        (String::new(), Blank),
+        // malformed JSON
+        (r#"{"gpa_order": {"token":"o0","#.into(), Err(1001, "")),
+        (gpa("o1", "100"), Rec("gpa_order", "o1")),
+        (r#"[1, 2]"#.into(), Err(1002, "")),
+        // an unknown command key
+        (r#"{"bogus_order":{"token":"x"}}"#.into(), Err(1003, "bogus_order")),
+        // two command keys (in either key order the second is "user")
+        (r#"{"business":{"token":"b9","program_token":"p1"},"user":{"token":"u9","program_token":"p1"}}"#.into(), Err(1004, "user")),
+        (r#"{"time":"2024-01-01T00:00:00Z"}"#.into(), Err(1004, "")),
+        (r#"{"gpa_order":{"token":"o2","user_token":"u1","amount":5,"funding_source_token":"fs1","colour":"red"}}"#.into(), Err(1005, "gpa_order.colour")),
+        // missing field
+        (r#"{"gpa_order":{"token":"o2","user_token":"u1","amount":5,"funding_source_token":"fs1"}}"#.into(), Err(1006, "gpa_order.currency_code")),
+        (r#"{"gpa_unload":{"token":"x1","amount":5}}"#.into(), Err(1006, "gpa_unload.original_order_token")),
+        // mistyped fields
+        (gpa("o2", "true"), Err(1007, "gpa_order.amount")),
+        (r#"{"gpa_order":{"token":7,"user_token":"u1","amount":5,"currency_code":"USD"}}"#.into(), Err(1007, "gpa_order.token")),
+        (r#"{"time":5,"user":{"token":"u8","program_token":"p1"}}"#.into(), Err(1007, "time")),
+        (r#"{"time":"yesterday","user":{"token":"u8","program_token":"p1"}}"#.into(), Err(1008, "time")),
+        // amounts
+        (gpa("o2", "-5"), Err(1101, "gpa_order.amount")),
+        (gpa("o2", "0"), Err(1101, "gpa_order.amount")),
+        (gpa("o2", "\"0.00\""), Err(1101, "gpa_order.amount")),
+        (gpa("o2", "1.005"), Err(1102, "gpa_order.amount")),
+        (gpa("o2", "\"1.005\""), Err(1102, "gpa_order.amount")),
+        (gpa("o2", "1000000000000"), Err(1103, "gpa_order.amount")),
+        (gpa("o2", "\"1000000000000.00\""), Err(1103, "gpa_order.amount")),
+        (gpa("o2", "1e12"), Err(1103, "gpa_order.amount")),
+        (gpa("o2", "\"ten\""), Err(1109, "gpa_order.amount")),
+        (r#"{"program_deposit":{"program_token":"p1","amount":5,"currency_code":"EUR"}}"#.into(), Err(1105, "program_deposit.currency_code")),
+        // a 37-character token, and an empty one
+        (gpa("o123456789012345678901234567890123456", "5"), Err(1104, "gpa_order.token")),
+        (gpa("", "5"), Err(1104, "gpa_order.token")),
+        // unknown references
+        (r#"{"gpa_order":{"token":"o3","user_token":"ghost","amount":5,"currency_code":"USD"}}"#.into(), Err(1201, "gpa_order.user_token")),
+        (r#"{"gpa_order":{"token":"o3","user_token":"u1","amount":5,"currency_code":"USD","funding_source_token":"nofs"}}"#.into(), Err(1201, "gpa_order.funding_source_token")),
+        (r#"{"gpa_unload":{"token":"x2","original_order_token":"no_order","amount":5}}"#.into(), Err(1201, "gpa_unload.original_order_token")),
+        (r#"{"msa_unload":{"token":"x3","original_order_token":"o1","amount":5}}"#.into(), Err(1201, "msa_unload.original_order_token")),
+        (r#"{"msa_order":{"token":"m1","campaign_token":"nocamp","user_token":"u1","currency_code":"USD","purchase_amount":5}}"#.into(), Err(1201, "msa_order.campaign_token")),
+        ("   \t".into(), Blank),
+        // valid lines after the bad ones are still recorded
+        (r#"{"gpa_unload":{"token":"x4","original_order_token":"o1","amount":40}}"#.into(), Rec("gpa_unload", "x4")),
+        // more than remains on the order
+        (r#"{"gpa_unload":{"token":"x5","original_order_token":"o1","amount":60.01}}"#.into(), Err(1208, "gpa_unload.amount")),
+        (gpa("o1", "100"), Dup(5)),
+        (gpa("o1", "101"), Err(1202, "gpa_order.token")),
+        (r#"{"program_deposit":{"program_token":"p1","amount":"12.50","currency_code":"USD"}}"#.into(), Rec("program_deposit", "")),
+        (String::new(), Blank),
+    ];
+    let long = format!(r#"{{"program":{{"token":"p2","bank":"{}","currency_code":"USD"}}}}"#, "x".repeat(cardledger_domain::limits::LINE_BYTES_MAX));
+    t.push((long, Err(1009, "")));
+    t.push((r#"{"program":{"token":"p3","bank":"Sutton","currency_code":"USD"}}"#.into(), Rec("program", "p3")));
+    t
+}
+
+/// Ingests the table in chunks of `chunk` and checks every answer; returns
+/// the engine for further checks.
+fn check(chunk: usize) -> (tempfile::TempDir, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path()).unwrap();
+    let t = table();
+    let lines: Vec<String> = t.iter().map(|(l, _)| l.clone()).collect();
+    let mut answers = Vec::new();
+    let mut first = 1u64;
+    for c in lines.chunks(chunk) {
+        answers.extend(ingest_chunk(&engine, c, first).unwrap());
+        first += c.len() as u64;
+    }
+
+    // one answer per non-blank line, in input order
+    let want_lines: Vec<u64> = t.iter().enumerate().filter(|(_, (_, w))| !matches!(w, Blank)).map(|(i, _)| i as u64 + 1).collect();
+    let got_lines: Vec<u64> = answers.iter().map(|a| a["line"].as_u64().unwrap()).collect();
+    assert_eq!(got_lines, want_lines, "chunk {chunk}");
+
+    let mut seq = 0u64;
+    let mut recorded: Vec<Option<Value>> = vec![None; t.len()];
+    for a in &answers {
+        let k = a["line"].as_u64().unwrap();
+        let i = (k - 1) as usize;
+        let keys: BTreeSet<&str> = a.as_object().unwrap().keys().map(String::as_str).collect();
+        let ctx = format!("chunk {chunk}, line {k}: {a}");
+        match t[i].1 {
+            Rec(command, token) => {
+                seq += 1;
+                assert_eq!(keys, BTreeSet::from(["line", "seq", "command", "token", "response"]), "{ctx}");
+                assert_eq!(a["seq"], json!(seq), "{ctx}");
+                assert_eq!(a["command"], json!(command), "{ctx}");
+                let got_token = a["token"].as_str().unwrap();
+                if token.is_empty() {
+                    assert_eq!(got_token.len(), 36, "a generated token is a UUID: {ctx}");
+                } else {
+                    assert_eq!(got_token, token, "{ctx}");
+                }
+                assert_eq!(a["response"]["token"], json!(got_token), "{ctx}");
+                recorded[i] = Some(a.clone());
+            }
+            Dup(of) => {
+                let orig = recorded[of].as_ref().unwrap_or_else(|| panic!("{ctx}: line {} was not recorded", of + 1));
+                assert_eq!(keys, BTreeSet::from(["line", "seq", "command", "token", "duplicate", "response"]), "{ctx}");
+                assert_eq!(a["duplicate"], json!(true), "{ctx}");
+                for f in ["seq", "command", "token", "response"] {
+                    assert_eq!(a[f], orig[f], "{ctx}: {f}");
+                }
+            }
+            Err(code, field) => {
+                assert_eq!(keys, BTreeSet::from(["line", "error_code", "error_message"]), "{ctx}");
+                assert_eq!(a["error_code"], json!(code), "{ctx}");
+                let m = a["error_message"].as_str().unwrap();
+                assert!(!m.is_empty(), "{ctx}");
+                if !field.is_empty() {
+                    assert!(m.starts_with(&format!("{field}: ")), "{ctx}: the message does not name {field}");
+                }
+            }
+            Blank => panic!("{ctx}: a blank line was answered"),
+        }
+    }
+    assert_eq!(engine.head_seq(), seq, "chunk {chunk}: every recorded line and nothing else");
+    let report = engine.verify().unwrap();
+    assert_eq!(report.records, seq);
+    let gpa = engine.state().gpa_balances(&Holder::User("u1".into()));
+    assert_eq!(gpa.ledger_balance, Money::from_cents(6_000), "chunk {chunk}");
+    (dir, engine)
+}
+
+#[test]
+fn bad_lines_are_answered_with_codes_naming_the_field_in_one_chunk() {
+    let n = table().len();
+    check(n);
+}
+
+#[test]
+fn bad_lines_are_answered_the_same_in_small_chunks() {
+    for chunk in [1, 5, 7] {
+        check(chunk);
+    }
+}
+
+#[test]
+fn reingesting_the_table_records_nothing_new() {
+    let (dir, engine) = check(1000);
+    let head = engine.head_seq();
+    drop(engine);
+    let engine = Engine::open(dir.path()).unwrap();
+    let t = table();
+    let lines: Vec<String> = t.iter().map(|(l, _)| l.clone()).collect();
+    let answers = ingest_chunk(&engine, &lines, 1).unwrap();
+    let mut new = 0;
+    for (a, (_, w)) in answers.iter().zip(t.iter().filter(|(_, w)| !matches!(w, Blank))) {
+        match w {
+            // recorded lines come back as duplicates (the generated token is new)
+            Rec(_, "") => new += 1,
+            Rec(..) | Dup(_) => assert_eq!(a["duplicate"], json!(true), "{a}"),
+            Err(..) => assert!(a.get("error_code").is_some(), "{a}"),
+            Blank => unreachable!(),
+        }
+    }
+    assert_eq!(engine.head_seq(), head + new);
+    engine.verify().unwrap();
+}
+
+#[test]
+fn an_empty_chunk_answers_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path()).unwrap();
+    assert!(ingest_chunk(&engine, &[], 1).unwrap().is_empty());
+    assert!(ingest_chunk(&engine, &[String::new(), " ".into()], 1).unwrap().is_empty());
+    assert_eq!(engine.head_seq(), 0);
+}
