@@ -1,0 +1,164 @@
+//! The `cardledger` binary driven as a user would: bad input through
+//! `ingest`, the read commands, `log`, `verify` and the demo.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn run(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cardledger"));
+    cmd.arg("--data").arg(data).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    let mut child = cmd.spawn().expect("spawn cardledger");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+const SETUP: &str = r#"{"time":"2017-03-31T19:13:23Z","program":{"token":"my_program","bank":"Sutton Bank","currency_code":"USD","opening_bank_balance":"100000.00"}}
+{"time":"2017-03-31T19:13:23Z","funding_source":{"token":"my_program_funding_source_01","program_token":"my_program","type":"program","is_default_account":false,"active":true,"name":"my_program_funding_source_01"}}
+{"time":"2017-03-31T19:13:23Z","user":{"token":"my_user_01","program_token":"my_program"}}
+"#;
+
+/// Each bad line, the code it must get, and the field its message must name.
+const BAD: &[(&str, u16, &str)] = &[
+    (r#"{"gpa_order": {"token": "x""#, 1001, "malformed JSON"),
+    (r#"{"gpa_orderz": {"token": "x"}}"#, 1003, "gpa_orderz"),
+    (r#"{"user": {"token":"u2","program_token":"my_program"}, "business": {"token":"b2","program_token":"my_program"}}"#, 1004, "business"),
+    (r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","currency_code":"USD"}}"#, 1006, "gpa_order.amount"),
+    (r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":true,"currency_code":"USD"}}"#, 1007, "gpa_order.amount"),
+    (r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":-5,"currency_code":"USD"}}"#, 1101, "gpa_order.amount"),
+    (r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":0,"currency_code":"USD"}}"#, 1101, "gpa_order.amount"),
+    (r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":"10.005","currency_code":"USD"}}"#, 1102, "gpa_order.amount"),
+    (r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":"1000000000000","currency_code":"USD"}}"#, 1103, "gpa_order.amount"),
+    (r#"{"gpa_order": {"token":"0123456789012345678901234567890123456","user_token":"my_user_01","amount":5,"currency_code":"USD"}}"#, 1104, "gpa_order.token"),
+    (r#"{"gpa_order": {"token":"g1","user_token":"nobody","amount":5,"currency_code":"USD"}}"#, 1201, "gpa_order.user_token"),
+    (r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":5,"currency_code":"USD","funding_source_token":"nope"}}"#, 1201, "gpa_order.funding_source_token"),
+    (r#"{"gpa_unload": {"token":"u1","original_order_token":"nope","amount":5}}"#, 1201, "gpa_unload.original_order_token"),
+];
+
+#[test]
+fn bad_input_is_answered_line_by_line_and_the_rest_is_processed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut input = SETUP.to_string();
+    for (line, _, _) in BAD {
+        input.push_str(line);
+        input.push('\n');
+        // a valid line after every bad one: it must still be recorded
+        input.push_str(r#"{"program_deposit": {"program_token":"my_program","amount":"1.00","currency_code":"USD"}}"#);
+        input.push('\n');
+    }
+    let out = run(dir.path(), &["ingest", "-"], Some(&input));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answers = json_lines(&out);
+    assert_eq!(answers.len(), 3 + 2 * BAD.len());
+    for (i, a) in answers.iter().enumerate() {
+        assert_eq!(a["line"], (i + 1) as u64, "answers keep input order");
+    }
+    let mut seq = 3;
+    for (k, (line, code, field)) in BAD.iter().enumerate() {
+        let bad = &answers[3 + 2 * k];
+        assert_eq!(bad["error_code"], *code, "{line}: {bad}");
+        let msg = bad["error_message"].as_str().unwrap();
+        assert!(msg.contains(field), "{line}: message {msg:?} names {field}");
+        let good = &answers[4 + 2 * k];
+        seq += 1;
+        assert_eq!(good["seq"], seq, "{good}");
+        assert_eq!(good["command"], "program_deposit");
+    }
+    let verify = run(dir.path(), &["verify"], None);
+    assert!(verify.status.success());
+    let v: Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["records"], seq);
+}
+
+#[test]
+fn source_page_gpa_order_and_unload_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = format!(
+        "{SETUP}{}\n{}\n{}\n",
+        r#"{"time":"2017-05-10T23:00:15Z","gpa_order":{"token":"my_gpaorder_01","user_token":"my_user_01","amount":"1000","currency_code":"USD","funding_source_token":"my_program_funding_source_01"}}"#,
+        r#"{"time":"2017-05-10T23:14:50Z","gpa_unload":{"token":"my_unload_01","original_order_token":"my_gpaorder_01","amount":500}}"#,
+        r#"{"time":"2017-05-10T23:14:50Z","gpa_unload":{"token":"my_unload_01","original_order_token":"my_gpaorder_01","amount":500}}"#,
+    );
+    let out = run(dir.path(), &["ingest"], Some(&input));
+    let answers = json_lines(&out);
+    let order = &answers[3];
+    assert_eq!(order["seq"], 4);
+    assert_eq!(order["token"], "my_gpaorder_01");
+    let r = &order["response"];
+    assert_eq!(r["amount"], 1000);
+    assert_eq!(r["state"], "COMPLETION");
+    assert_eq!(r["response"]["code"], "0000");
+    assert_eq!(r["funding_source_token"], "**********e_01");
+    assert_eq!(r["funding"]["source"]["token"], "**********e_01");
+    assert_eq!(r["funding"]["source"]["created_time"], "2017-03-31T19:13:23Z");
+    assert_eq!(r["created_time"], "2017-05-10T23:00:15Z");
+    assert_eq!(r["transaction_token"], "4");
+    assert_eq!(answers[4]["response"]["amount"], 500);
+    assert_eq!(answers[5]["duplicate"], true);
+    assert_eq!(answers[5]["seq"], 5);
+
+    let get = run(dir.path(), &["get", "gpa_unload", "my_unload_01"], None);
+    let v: Value = serde_json::from_slice(&get.stdout).unwrap();
+    assert_eq!(v["original_order_token"], "my_gpaorder_01");
+    let list = run(dir.path(), &["list", "gpa_unloads", "user_token=my_user_01"], None);
+    let v: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!((v["count"].as_u64(), v["start_index"].as_u64(), v["end_index"].as_u64(), v["is_more"].as_bool()), (Some(1), Some(0), Some(0), Some(false)));
+    let bal = run(dir.path(), &["balances", "my_user_01"], None);
+    let v: Value = serde_json::from_slice(&bal.stdout).unwrap();
+    assert_eq!(v["gpa"]["ledger_balance"], 500);
+    assert_eq!(v["gpa"]["available_balance"], 500);
+    let missing = run(dir.path(), &["get", "gpa_order", "nope"], None);
+    assert_eq!(missing.status.code(), Some(3));
+
+    let log = run(dir.path(), &["log", "--from", "4", "--count", "1"], None);
+    let lines = json_lines(&log);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["seq"], 4);
+    assert_eq!(lines[0]["time"], "2017-05-10T23:00:15Z");
+    assert_eq!(lines[0]["hash"].as_str().map(str::len), Some(64));
+    assert_eq!(lines[0]["event"]["gpa_order"]["token"], "my_gpaorder_01");
+}
+
+#[test]
+fn verify_names_the_first_bad_sequence_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["ingest"], Some(SETUP));
+    assert!(out.status.success());
+    {
+        let engine = cardledger_core::engine::Engine::open(dir.path()).unwrap();
+        engine.store().debug_corrupt_record(2, 30, 0x5a).unwrap();
+    }
+    let verify = run(dir.path(), &["verify"], None);
+    assert_eq!(verify.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["first_bad_seq"], 2, "{v}");
+}
+
+#[test]
+fn demo_runs_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let out = run(&data, &["demo", "--days", "3", "--holders", "20"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rejected"], 0, "the demo workload is valid");
+    assert_eq!(v["verify"]["ok"], true);
+    assert_eq!(v["sum_of_all_accounts"], 0);
+    assert!(v["recorded"].as_u64().unwrap() > 100);
+    // a second run starts from scratch and gives the same ledger
+    let again = run(&data, &["demo", "--days", "3", "--holders", "20"], None);
+    let w: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(v["programs"], w["programs"]);
+    assert_eq!(v["verify"]["head_hash"], w["verify"]["head_hash"]);
+}
