@@ -684,3 +684,31 @@ proptest! {
         prop_assert_eq!(other.store().head().hash, engine.store().head().hash);
     }
 }
+
+#[test]
+fn a_missing_frame_is_named_by_verify_and_by_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = generate_bulk(3, 300).collect();
+    let (first, last) = {
+        let engine = open(dir.path());
+        // chunks of 50 give frames of 50 records
+        ingest_all(&engine, &lines, 50, 1);
+        assert_eq!(engine.head_seq(), 300);
+        let frames = engine.store().debug_frame_keys().unwrap();
+        assert!(frames.len() >= 3, "{frames:?}");
+        let (first, last) = engine.store().debug_delete_frame(frames[frames.len() / 2]).unwrap();
+        assert!(first > 1 && last < 300, "{first}..={last}");
+        match engine.verify() {
+            Err(EngineError::Store(StoreError::Corrupt { seq, reason })) => assert_eq!(seq, first, "{reason}"),
+            other => panic!("verify answered {other:?}"),
+        }
+        let good = engine.events_from(1).take_while(|e| e.is_ok()).count() as u64;
+        assert_eq!(good, first - 1);
+        (first, last)
+    };
+    match Engine::open(dir.path()) {
+        Err(EngineError::Store(StoreError::Corrupt { seq, reason })) => assert_eq!(seq, first, "{reason} ({first}..={last})"),
+        Err(other) => panic!("reopen answered {other:?}"),
+        Ok(_) => panic!("reopen accepted a log with seqs {first}..={last} missing"),
+    }
+}
