@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use cardledger_domain::limits;
 use cardledger_domain::rejection::Rejection;
 use cardledger_domain::wire;
 
@@ -28,7 +29,13 @@ pub fn ingest_chunk(engine: &Engine, lines: &[String], first_line: u64) -> Resul
             Err(r) => slots.push((line_no, Err(r))),
         }
     }
-    let mut outcomes: Vec<Option<Outcome>> = engine.submit_batch(parsed)?.into_iter().map(Some).collect();
+    // a chunk is not an atomic unit: larger ones go in batches of the limit
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(parsed.len());
+    let mut parsed = parsed.into_iter().peekable();
+    while parsed.peek().is_some() {
+        let batch: Vec<_> = parsed.by_ref().take(limits::BATCH_EVENTS_MAX).collect();
+        outcomes.extend(engine.submit_batch(batch)?.into_iter().map(Some));
+    }
     Ok(slots
         .into_iter()
         .map(|(line, slot)| match slot {

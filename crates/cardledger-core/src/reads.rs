@@ -61,7 +61,7 @@ impl Engine {
         let Some(entry) = self.event(seq)? else { return Ok(None) };
         let state = self.state();
         let v = if kind == "msa_order" {
-            response::msa_order_now(&entry.rec, &state).unwrap_or_else(|| response::response(&entry.rec, &state))
+            response::msa_order_now(token, &state).unwrap_or_else(|| response::response(&entry.rec, &state))
         } else {
             response::response(&entry.rec, &state)
         };

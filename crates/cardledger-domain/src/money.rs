@@ -54,13 +54,23 @@ impl Money {
         if t.is_empty() || t.len() > limits::AMOUNT_TEXT_CHARS_MAX {
             return Err(MoneyError::NotANumber);
         }
-        let d = if t.contains(['e', 'E']) {
-            Decimal::from_scientific(t)
-        } else {
-            Decimal::from_str_exact(t)
+        let (mantissa, exponent) = match t.find(['e', 'E']) {
+            Some(i) => (t.get(..i).unwrap_or(""), t.get(i + 1..)),
+            None => (t, None),
+        };
+        if !is_plain_decimal(mantissa) || exponent.is_some_and(|e| !is_exponent(e)) {
+            return Err(MoneyError::NotANumber);
         }
-        .map_err(|_| MoneyError::NotANumber)?;
-        Money::from_input(d)
+        let parsed = if exponent.is_some() { Decimal::from_scientific(t) } else { Decimal::from_str_exact(t) };
+        match parsed {
+            Ok(d) => Money::from_input(d),
+            // well-formed but beyond Decimal's range: huge, or finer than 28 places
+            Err(_) => {
+                let int_digits = mantissa.trim_start_matches('-').split('.').next().unwrap_or("").trim_start_matches('0').len();
+                let exp: i64 = exponent.and_then(|e| e.parse().ok()).unwrap_or(0);
+                if int_digits as i64 + exp > 12 { Err(MoneyError::TooLarge) } else { Err(MoneyError::TooManyDecimals) }
+            }
+        }
     }
 
     /// Builds from cents.
@@ -148,6 +158,22 @@ impl Money {
     }
 }
 
+/// `-?digits(.digits)?`: no sign `+`, no `_`, no bare `.5` or `5.`.
+fn is_plain_decimal(t: &str) -> bool {
+    let body = t.strip_prefix('-').unwrap_or(t);
+    let mut parts = body.splitn(2, '.');
+    let int = parts.next().unwrap_or("");
+    let frac = parts.next();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(int) && frac.is_none_or(digits)
+}
+
+/// `[+-]?digits`, at most 4 digits.
+fn is_exponent(e: &str) -> bool {
+    let body = e.strip_prefix(['+', '-']).unwrap_or(e);
+    !body.is_empty() && body.len() <= 4 && body.bytes().all(|b| b.is_ascii_digit())
+}
+
 fn with_scale2(d: Decimal) -> Decimal {
     let mut d = d;
     d.rescale(2);
@@ -200,6 +226,14 @@ mod tests {
         assert_eq!(Money::parse("1000000000000"), Err(MoneyError::TooLarge));
         assert_eq!(Money::parse("999999999999.99").map(Money::cents), Ok(99_999_999_999_999));
         assert_eq!(Money::parse("abc"), Err(MoneyError::NotANumber));
+        assert_eq!(Money::parse("1e30"), Err(MoneyError::TooLarge));
+        assert_eq!(Money::parse("1e+30"), Err(MoneyError::TooLarge));
+        assert_eq!(Money::parse("123456789012345678901234567890"), Err(MoneyError::TooLarge));
+        assert_eq!(Money::parse("0.00000000000000000000000000000001"), Err(MoneyError::TooManyDecimals));
+        for bad in ["1_000", "+5", ".5", "5.", "", "-", "1e", "1e99999", "0x10", "NaN", "inf", "1..2"] {
+            assert_eq!(Money::parse(bad), Err(MoneyError::NotANumber), "{bad:?}");
+        }
+        assert_eq!(Money::parse("-5").map(Money::cents), Ok(-500));
     }
 
     #[test]

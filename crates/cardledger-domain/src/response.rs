@@ -121,10 +121,26 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
             "funding_source_token": mask(&e.funding.source_token),
             "original_order_token": e.cmd.original_order_token,
         }),
-        Event::MsaOrdered(e) => {
-            let order = MsaBalance { ledger: e.cmd.purchase_amount, credit: Money::ZERO };
-            msa_order_json(rec, ledger, e, order, e.aggregated_after, true, rec.time)
-        }
+        Event::MsaOrdered(e) => msa_order_json(
+            ledger,
+            &MsaOrderView {
+                token: &e.cmd.token,
+                holder: &e.cmd.holder,
+                campaign_token: &e.cmd.campaign_token,
+                purchase_amount: e.cmd.purchase_amount,
+                reward_amount: e.cmd.reward_amount,
+                reward_trigger_amount: e.cmd.reward_trigger_amount,
+                funding: &e.funding,
+                start_date: e.cmd.start_date,
+                end_date: e.cmd.end_date,
+                created: rec.time,
+                last_modified: rec.time,
+                active: true,
+                order: MsaBalance { ledger: e.cmd.purchase_amount, credit: Money::ZERO },
+                aggregated: e.aggregated_after,
+                transaction_token: rec.transaction_token(),
+            },
+        ),
         Event::MsaUnloaded(e) => {
             let mut o = Map::new();
             o.insert("token".into(), e.cmd.token.clone().into());
@@ -221,17 +237,10 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
             "token": c.token, "program_token": c.program_token, "amount": c.amount.to_json(),
             "currency_code": "USD", "created_time": t, "transaction_token": tx,
         }),
-        Event::MsaOrderUpdated(c) => match (ledger.msa_orders.get(&c.token), ledger.msa_orders.get(&c.token).map(|o| o.seq)) {
-            (Some(o), Some(_)) => {
-                // the update's response is the order as it stands after it
-                let order = MsaBalance { ledger: o.amount.minus(o.unloaded), credit: Money::ZERO };
-                let agg = ledger.msa_balances(&o.holder, o.campaign_token.as_deref().unwrap_or(""));
-                json!({"token": c.token, "active": c.active.unwrap_or(o.active), "last_modified_time": t,
-                       "order_balances": balances_json(&msa(order, order.ledger), true, true),
-                       "aggregated_balances": balances_json(&agg, false, true), "transaction_token": tx})
-            }
-            _ => json!({"token": c.token, "last_modified_time": t, "transaction_token": tx}),
-        },
+        Event::MsaOrderUpdated(c) => {
+            // the update answers with the whole order as it stands after it (source 004)
+            msa_order_now(&c.token, ledger).unwrap_or_else(|| json!({"token": c.token, "last_modified_time": t, "transaction_token": tx}))
+        }
         Event::Ticked(c) => json!({"now": c.now.to_string(), "transaction_token": tx}),
         Event::ProgramCreated(_)
         | Event::UserCreated(_)
@@ -253,49 +262,76 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
     }
 }
 
-fn msa_order_json(rec: &Recorded, ledger: &Ledger, e: &MsaOrdered, order: MsaBalance, agg: MsaBalance, active: bool, modified: Timestamp) -> Value {
-    let t = rec.time.to_string();
+/// The fields of an MSA order response, from its event or from the state.
+struct MsaOrderView<'a> {
+    token: &'a str,
+    holder: &'a Holder,
+    campaign_token: &'a str,
+    purchase_amount: Money,
+    reward_amount: Money,
+    reward_trigger_amount: Money,
+    funding: &'a Funding,
+    start_date: Option<Timestamp>,
+    end_date: Option<Timestamp>,
+    created: Timestamp,
+    last_modified: Timestamp,
+    active: bool,
+    order: MsaBalance,
+    aggregated: MsaBalance,
+    transaction_token: String,
+}
+
+fn msa_order_json(ledger: &Ledger, v: &MsaOrderView<'_>) -> Value {
     let mut o = Map::new();
-    o.insert("token".into(), e.cmd.token.clone().into());
-    holder_field(&mut o, &e.cmd.holder);
-    o.insert("order_balances".into(), balances_json(&msa(order, e.cmd.purchase_amount), true, true));
-    o.insert("purchase_amount".into(), e.cmd.purchase_amount.to_json());
+    o.insert("token".into(), v.token.into());
+    holder_field(&mut o, v.holder);
+    o.insert("order_balances".into(), balances_json(&msa(v.order, v.purchase_amount), true, true));
+    o.insert("purchase_amount".into(), v.purchase_amount.to_json());
     o.insert("currency_code".into(), "USD".into());
-    o.insert("active".into(), active.into());
-    o.insert("reward_amount".into(), e.cmd.reward_amount.to_json());
-    o.insert("reward_trigger_amount".into(), e.cmd.reward_trigger_amount.to_json());
-    o.insert("campaign_token".into(), e.cmd.campaign_token.clone().into());
-    o.insert("funding".into(), funding_json(ledger, &e.funding, e.cmd.purchase_amount));
-    if let Some(s) = e.cmd.start_date {
+    o.insert("active".into(), v.active.into());
+    o.insert("reward_amount".into(), v.reward_amount.to_json());
+    o.insert("reward_trigger_amount".into(), v.reward_trigger_amount.to_json());
+    o.insert("campaign_token".into(), v.campaign_token.into());
+    o.insert("funding".into(), funding_json(ledger, v.funding, v.purchase_amount));
+    if let Some(s) = v.start_date {
         o.insert("start_date".into(), s.to_string().into());
     }
-    if let Some(s) = e.cmd.end_date {
+    if let Some(s) = v.end_date {
         o.insert("end_date".into(), s.to_string().into());
     }
-    o.insert("created_time".into(), t.into());
-    o.insert("last_modified_time".into(), modified.to_string().into());
-    o.insert("aggregated_balances".into(), balances_json(&msa(agg, e.cmd.purchase_amount), false, true));
-    o.insert("transaction_token".into(), rec.transaction_token().into());
+    o.insert("created_time".into(), v.created.to_string().into());
+    o.insert("last_modified_time".into(), v.last_modified.to_string().into());
+    o.insert("aggregated_balances".into(), balances_json(&msa(v.aggregated, v.purchase_amount), false, true));
+    o.insert("transaction_token".into(), v.transaction_token.clone().into());
     Value::Object(o)
 }
 
-/// An MSA order as it stands now (retrieve): current order balances, flags and dates.
-pub fn msa_order_now(rec: &Recorded, ledger: &Ledger) -> Option<Value> {
-    let Event::MsaOrdered(e) = &rec.fact.event else { return None };
-    let state = ledger.msa_orders.get(&e.cmd.token)?;
-    let order = MsaBalance { ledger: state.amount.minus(state.unloaded), credit: Money::ZERO };
-    let agg = ledger.msa_balances(&e.cmd.holder, &e.cmd.campaign_token);
-    let agg = MsaBalance { ledger: agg.ledger_balance, credit: agg.credit_balance };
-    let mut v = msa_order_json(rec, ledger, e, order, agg, state.active, state.last_modified);
-    if let Value::Object(o) = &mut v {
-        if let Some(s) = state.start_date {
-            o.insert("start_date".into(), s.to_string().into());
-        }
-        if let Some(s) = state.end_date {
-            o.insert("end_date".into(), s.to_string().into());
-        }
-    }
-    Some(v)
+/// An MSA order as it stands now (retrieve, and the answer to an update):
+/// current order balances, flags, dates and the holder's MSA for the campaign.
+pub fn msa_order_now(token: &str, ledger: &Ledger) -> Option<Value> {
+    let s = ledger.msa_orders.get(token)?;
+    let campaign = s.campaign_token.as_deref().unwrap_or("");
+    let agg = ledger.msa_balances(&s.holder, campaign);
+    Some(msa_order_json(
+        ledger,
+        &MsaOrderView {
+            token,
+            holder: &s.holder,
+            campaign_token: campaign,
+            purchase_amount: s.amount,
+            reward_amount: s.reward_amount,
+            reward_trigger_amount: s.reward_trigger_amount,
+            funding: &s.funding,
+            start_date: s.start_date,
+            end_date: s.end_date,
+            created: s.created,
+            last_modified: s.last_modified,
+            active: s.active,
+            order: MsaBalance { ledger: s.amount.minus(s.unloaded), credit: Money::ZERO },
+            aggregated: MsaBalance { ledger: agg.ledger_balance, credit: agg.credit_balance },
+            transaction_token: s.seq.to_string(),
+        },
+    ))
 }
 
 /// The event's own fields as JSON (the `log` command's `event` object body).

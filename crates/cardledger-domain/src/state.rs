@@ -70,6 +70,12 @@ pub struct OrderState {
     pub end_date: Option<Timestamp>,
     /// Last change (MSA order updates and unloads).
     pub last_modified: Timestamp,
+    /// Created at.
+    pub created: Timestamp,
+    /// MSA order reward (recorded, not credited).
+    pub reward_amount: Money,
+    /// MSA order reward trigger.
+    pub reward_trigger_amount: Money,
 }
 
 /// An unload, indexed for listing.
@@ -96,8 +102,9 @@ pub struct JeState {
     pub target: JeTarget,
     /// Open hold left (authorizations) or pending credit left (pending refunds).
     pub open: Money,
-    /// The hold was funded just in time.
-    pub jit: bool,
+    /// The part of the open hold that was funded just in time (returned to
+    /// the program bank if the hold is released unspent).
+    pub jit_open: Money,
     /// Its effect.
     pub effect: JeEffect,
 }
@@ -491,12 +498,12 @@ impl Ledger {
                 if amount > spendable {
                     if jit_program {
                         e.jit_load = amount.minus(spendable.max(Money::ZERO)).max(Money::ZERO);
-                    } else if c.target != JeTarget::Credit(String::new()) && matches!(c.target, JeTarget::Gpa(_)) {
+                    } else if matches!(c.target, JeTarget::Gpa(_)) {
                         return reject(Code::InsufficientFunds, f("amount"), format!("{amount} exceeds the available balance {spendable}"));
                     }
-                } else if jit_program && released > amount {
-                    // a clearing below its JIT-funded hold returns the excess to the program bank
-                    e.jit_unload = released.minus(amount);
+                } else if let Some(je) = related(false)? {
+                    // a clearing below its hold returns the unspent JIT-funded part to the program bank
+                    e.jit_unload = je.jit_open.min(released.minus(amount).max(Money::ZERO));
                 }
             }
             JeEffect::Reversal => {
@@ -510,9 +517,8 @@ impl Ledger {
                     return reject(Code::ExceedsHold, f("amount"), format!("{amount} exceeds the open hold {}", je.open));
                 }
                 e.hold_amount = amount;
-                if je.jit {
-                    e.jit_unload = amount;
-                }
+                // the JIT-funded part of the hold goes back first; the holder's own money stays
+                e.jit_unload = je.jit_open.min(amount);
             }
             JeEffect::PinPurchase | JeEffect::AtmWithdrawal | JeEffect::Fee | JeEffect::Interest | JeEffect::AdjustmentDebit => {
                 if let JeTarget::Gpa(_) = c.target {
@@ -745,6 +751,9 @@ impl Ledger {
                         start_date: None,
                         end_date: None,
                         last_modified: time,
+                        created: time,
+                        reward_amount: Money::ZERO,
+                        reward_trigger_amount: Money::ZERO,
                     },
                 );
             }
@@ -775,6 +784,9 @@ impl Ledger {
                         start_date: e.cmd.start_date,
                         end_date: e.cmd.end_date,
                         last_modified: time,
+                        created: time,
+                        reward_amount: e.cmd.reward_amount,
+                        reward_trigger_amount: e.cmd.reward_trigger_amount,
                     },
                 );
             }
@@ -795,6 +807,7 @@ impl Ledger {
             Event::MsaUnloaded(e) => {
                 if let Some(o) = self.msa_orders.get_mut(&e.cmd.original_order_token) {
                     o.unloaded = o.unloaded.plus(e.cmd.amount);
+                    o.last_modified = time;
                 }
                 self.msa_unloads.push(UnloadState {
                     seq,
@@ -835,13 +848,14 @@ impl Ledger {
                 adjust(&mut self.holds, e.hold_amount);
                 self.journal_entries.insert(
                     e.cmd.token.clone(),
-                    JeState { seq, target: target.clone(), open: e.hold_amount, jit: !e.jit_load.is_zero(), effect: e.effect },
+                    JeState { seq, target: target.clone(), open: e.hold_amount, jit_open: e.jit_load, effect: e.effect },
                 );
             }
             JeEffect::Clearing | JeEffect::Reversal => {
                 if let Some(rt) = &e.cmd.related_token {
                     if let Some(je) = self.journal_entries.get_mut(rt) {
                         je.open = je.open.minus(e.hold_amount);
+                        je.jit_open = if e.effect == JeEffect::Clearing { Money::ZERO } else { je.jit_open.minus(e.jit_unload) };
                     }
                 }
                 adjust(&mut self.holds, -e.hold_amount);
@@ -850,7 +864,7 @@ impl Ledger {
                 adjust(&mut self.pending, e.pending_credit);
                 self.journal_entries.insert(
                     e.cmd.token.clone(),
-                    JeState { seq, target: target.clone(), open: e.pending_credit, jit: false, effect: e.effect },
+                    JeState { seq, target: target.clone(), open: e.pending_credit, jit_open: Money::ZERO, effect: e.effect },
                 );
             }
             JeEffect::Refund => {
