@@ -14,6 +14,7 @@ use crate::time::{Date, Timestamp};
 
 /// The result of deciding one command.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // decided once per command and moved straight into the log
 pub enum Decision {
     /// A new fact to record.
     Accept(Fact),

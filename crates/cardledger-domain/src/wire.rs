@@ -608,6 +608,7 @@ impl<'a> Body<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
 

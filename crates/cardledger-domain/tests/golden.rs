@@ -1,0 +1,99 @@
+//! Golden fixture of the event payload format (docs/format.md, "Event
+//! payload v1"): one event of every variant, encoded once and checked in.
+//! The checked-in bytes must keep decoding to the same facts, and today's
+//! encoder must keep producing the same bytes. Regenerate only on a
+//! deliberate format change: `UPDATE_GOLDEN=1 cargo test -p cardledger-domain --test golden`.
+
+use cardledger_domain::event::{Fact, Recorded};
+use cardledger_domain::state::{Decision, Ledger};
+use cardledger_domain::time::Timestamp;
+use cardledger_domain::{decode_fact, encode_fact, wire};
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/events_v1.bin");
+
+const LINES: &[&str] = &[
+    r#"{"time":"2024-01-01T00:00:00Z","program":{"token":"p","bank":"Sutton Bank","currency_code":"USD","opening_bank_balance":"1000.00","reporting_timezone":"America/New_York","reserve":{"description":"3 days or $50K","days":3,"minimum_amount":50000,"window_days":7}}}"#,
+    r#"{"time":"2024-01-01T00:00:01Z","user":{"token":"u","program_token":"p"}}"#,
+    r#"{"time":"2024-01-01T00:00:02Z","business":{"token":"b","program_token":"p"}}"#,
+    r#"{"time":"2024-01-01T00:00:03Z","funding_source":{"token":"fs","program_token":"p","type":"program","is_default_account":true,"name":"Program"}}"#,
+    r#"{"time":"2024-01-01T00:00:04Z","funding_source":{"token":"card","user_token":"u","type":"paymentcard","name":"Visa"}}"#,
+    r#"{"time":"2024-01-01T00:00:05Z","funding_source_address":{"token":"addr","funding_source_token":"card"}}"#,
+    r#"{"time":"2024-01-01T00:00:06Z","fee":{"token":"fee","name":"Load fee","amount":"1.50","currency_code":"USD"}}"#,
+    r#"{"time":"2024-01-01T00:00:07Z","campaign":{"token":"camp","name":"Grocer"}}"#,
+    r#"{"time":"2024-01-01T00:00:08Z","merchant":{"token":"merch","name":"Coffee"}}"#,
+    r#"{"time":"2024-01-01T00:00:09Z","offer":{"token":"off","name":"Spring","campaign_token":"camp","purchase_amount":200,"reward_amount":50,"reward_trigger_amount":200,"currency_code":"USD"}}"#,
+    r#"{"time":"2024-01-01T00:00:10Z","credit_account":{"token":"ca","user_token":"u","program_token":"p","credit_limit":1000,"apr":"14.99"}}"#,
+    r#"{"time":"2024-01-02T10:00:00Z","gpa_order":{"token":"g","user_token":"u","amount":"500.00","currency_code":"USD","funding_source_token":"fs","fees":[{"token":"fee","memo":"m"}],"memo":"load"}}"#,
+    r#"{"time":"2024-01-02T10:00:01Z","gpa_unload":{"token":"gu","original_order_token":"g","amount":"20.00"}}"#,
+    r#"{"time":"2024-01-02T10:00:02Z","msa_order":{"token":"m","campaign_token":"camp","user_token":"u","currency_code":"USD","purchase_amount":"100.00","funding_source_token":"fs","start_date":"2024-01-02"}}"#,
+    r#"{"time":"2024-01-02T10:00:03Z","msa_order_update":{"token":"m","active":false}}"#,
+    r#"{"time":"2024-01-02T10:00:04Z","msa_unload":{"token":"mu","original_order_token":"m","amount":"3.00"}}"#,
+    r#"{"time":"2024-01-02T10:00:05Z","offer_order":{"token":"oo","user_token":"u","offer_token":"off","funding_source_token":"fs"}}"#,
+    r#"{"time":"2024-01-02T10:00:06Z","fee_transfer":{"token":"ft","user_token":"u","fees":[{"token":"fee"}]}}"#,
+    r#"{"time":"2024-01-02T10:00:07Z","journal_entry":{"token":"je","type":"authorization","user_token":"u","card_token":"c1","amount":"9.11","currency_code":"USD","status":"PENDING","group":"PURCHASE","network":"VISA","pin_present":false,"mcc":"5411","acting_user_token":"u"}}"#,
+    r#"{"time":"2024-01-02T10:00:08Z","program_deposit":{"token":"pd","program_token":"p","amount":"4659036.18","currency_code":"USD","corrected_post_date":"2024-01-01"}}"#,
+    r#"{"time":"2024-01-03T00:00:00Z","tick":{"now":"2024-01-03T00:00:00Z"}}"#,
+];
+
+fn facts() -> Vec<Fact> {
+    let mut ledger = Ledger::default();
+    let mut out = Vec::new();
+    for (i, line) in LINES.iter().enumerate() {
+        let cmd = wire::parse_line(line).unwrap();
+        let time = cmd.time.unwrap_or(Timestamp(0));
+        let Decision::Accept(fact) = ledger.decide(&cmd, time) else { panic!("line {i} not accepted: {line}") };
+        ledger.apply(&Recorded { seq: i as u64 + 1, time, fact: fact.clone() });
+        out.push(fact);
+    }
+    out
+}
+
+fn encode_all(facts: &[Fact]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for f in facts {
+        let payload = encode_fact(f);
+        bytes.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&payload);
+    }
+    bytes
+}
+
+#[test]
+fn every_event_variant_keeps_its_v1_encoding() {
+    let facts = facts();
+    let mut kinds: Vec<&str> = facts.iter().map(|f| f.event.kind()).collect();
+    kinds.dedup();
+    assert_eq!(kinds.len(), 20, "one fact of every event variant: {kinds:?}");
+    let encoded = encode_all(&facts);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(FIXTURE, &encoded).unwrap();
+    }
+    let golden = std::fs::read(FIXTURE).expect("fixture exists; create it with UPDATE_GOLDEN=1");
+    // the checked-in bytes decode to exactly these facts
+    let mut rest = golden.as_slice();
+    let mut decoded = Vec::new();
+    while !rest.is_empty() {
+        let (len, tail) = rest.split_at(4);
+        let len = u32::from_be_bytes(len.try_into().unwrap()) as usize;
+        let (payload, tail) = tail.split_at(len);
+        decoded.push(decode_fact(payload).unwrap());
+        rest = tail;
+    }
+    assert_eq!(decoded, facts);
+    assert_eq!(golden, encoded, "the encoder changed the v1 bytes");
+}
+
+#[test]
+fn decoding_rejects_damaged_payloads_without_panicking() {
+    let facts = facts();
+    for f in &facts {
+        let bytes = encode_fact(f);
+        for cut in 0..bytes.len() {
+            assert!(decode_fact(&bytes[..cut]).is_err() || cut == bytes.len());
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode_fact(&longer).is_err(), "trailing bytes are an error");
+    }
+    assert!(decode_fact(&vec![0xff; 100_000]).is_err());
+}
