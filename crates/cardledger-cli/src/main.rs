@@ -247,31 +247,37 @@ struct Tally {
     rejected: u64,
 }
 
-fn ingest_lines(engine: &Engine, lines: impl Iterator<Item = std::io::Result<String>>, out: &mut dyn Write, bar: Option<&ProgressBar>) -> Result<Tally> {
+fn ingest_lines(
+    engine: &Engine,
+    lines: impl Iterator<Item = std::io::Result<String>>,
+    out: &mut dyn Write,
+    bar: Option<&ProgressBar>,
+) -> Result<Tally> {
     let mut tally = Tally::default();
     let mut chunk = Vec::with_capacity(INGEST_CHUNK_LINES);
     let mut next_line = 1u64;
-    let flush_chunk = |chunk: &mut Vec<String>, next_line: &mut u64, tally: &mut Tally, out: &mut dyn Write| -> Result<()> {
-        let answers = ingest_chunk(engine, chunk, *next_line)?;
-        for a in &answers {
-            if a.get("error_code").is_some() {
-                tally.rejected += 1;
-            } else if a.get("duplicate").is_some() {
-                tally.duplicates += 1;
-            } else {
-                tally.recorded += 1;
+    let flush_chunk =
+        |chunk: &mut Vec<String>, next_line: &mut u64, tally: &mut Tally, out: &mut dyn Write| -> Result<()> {
+            let answers = ingest_chunk(engine, chunk, *next_line)?;
+            for a in &answers {
+                if a.get("error_code").is_some() {
+                    tally.rejected += 1;
+                } else if a.get("duplicate").is_some() {
+                    tally.duplicates += 1;
+                } else {
+                    tally.recorded += 1;
+                }
+                serde_json::to_writer(&mut *out, a)?;
+                out.write_all(b"\n")?;
             }
-            serde_json::to_writer(&mut *out, a)?;
-            out.write_all(b"\n")?;
-        }
-        *next_line += chunk.len() as u64;
-        tally.lines += chunk.len() as u64;
-        if let Some(b) = bar {
-            b.inc(chunk.len() as u64);
-        }
-        chunk.clear();
-        Ok(())
-    };
+            *next_line += chunk.len() as u64;
+            tally.lines += chunk.len() as u64;
+            if let Some(b) = bar {
+                b.inc(chunk.len() as u64);
+            }
+            chunk.clear();
+            Ok(())
+        };
     for line in lines {
         chunk.push(line.context("reading input")?);
         if chunk.len() == INGEST_CHUNK_LINES {
@@ -325,7 +331,9 @@ fn verify(data: &Path) -> Result<ExitCode> {
 
 fn verify_failed(e: &EngineError) -> Result<ExitCode> {
     let seq = match e {
-        EngineError::Store(StoreError::Corrupt { seq, .. }) | EngineError::Corrupt { seq, .. } | EngineError::Mismatch { seq, .. } => Some(*seq),
+        EngineError::Store(StoreError::Corrupt { seq, .. })
+        | EngineError::Corrupt { seq, .. }
+        | EngineError::Mismatch { seq, .. } => Some(*seq),
         _ => None,
     };
     println!("{}", json!({"ok": false, "first_bad_seq": seq, "error": e.to_string()}));

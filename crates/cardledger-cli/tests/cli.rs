@@ -31,17 +31,57 @@ const SETUP: &str = r#"{"time":"2017-03-31T19:13:23Z","program":{"token":"my_pro
 const BAD: &[(&str, u16, &str)] = &[
     (r#"{"gpa_order": {"token": "x""#, 1001, "malformed JSON"),
     (r#"{"gpa_orderz": {"token": "x"}}"#, 1003, "gpa_orderz"),
-    (r#"{"user": {"token":"u2","program_token":"my_program"}, "business": {"token":"b2","program_token":"my_program"}}"#, 1004, "business"),
+    (
+        r#"{"user": {"token":"u2","program_token":"my_program"}, "business": {"token":"b2","program_token":"my_program"}}"#,
+        1004,
+        "business",
+    ),
     (r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","currency_code":"USD"}}"#, 1006, "gpa_order.amount"),
-    (r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":true,"currency_code":"USD"}}"#, 1007, "gpa_order.amount"),
-    (r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":-5,"currency_code":"USD"}}"#, 1101, "gpa_order.amount"),
-    (r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":0,"currency_code":"USD"}}"#, 1101, "gpa_order.amount"),
-    (r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":"10.005","currency_code":"USD"}}"#, 1102, "gpa_order.amount"),
-    (r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":"1000000000000","currency_code":"USD"}}"#, 1103, "gpa_order.amount"),
-    (r#"{"gpa_order": {"token":"0123456789012345678901234567890123456","user_token":"my_user_01","amount":5,"currency_code":"USD"}}"#, 1104, "gpa_order.token"),
-    (r#"{"gpa_order": {"token":"g1","user_token":"nobody","amount":5,"currency_code":"USD"}}"#, 1201, "gpa_order.user_token"),
-    (r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":5,"currency_code":"USD","funding_source_token":"nope"}}"#, 1201, "gpa_order.funding_source_token"),
-    (r#"{"gpa_unload": {"token":"u1","original_order_token":"nope","amount":5}}"#, 1201, "gpa_unload.original_order_token"),
+    (
+        r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":true,"currency_code":"USD"}}"#,
+        1007,
+        "gpa_order.amount",
+    ),
+    (
+        r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":-5,"currency_code":"USD"}}"#,
+        1101,
+        "gpa_order.amount",
+    ),
+    (
+        r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":0,"currency_code":"USD"}}"#,
+        1101,
+        "gpa_order.amount",
+    ),
+    (
+        r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":"10.005","currency_code":"USD"}}"#,
+        1102,
+        "gpa_order.amount",
+    ),
+    (
+        r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":"1000000000000","currency_code":"USD"}}"#,
+        1103,
+        "gpa_order.amount",
+    ),
+    (
+        r#"{"gpa_order": {"token":"0123456789012345678901234567890123456","user_token":"my_user_01","amount":5,"currency_code":"USD"}}"#,
+        1104,
+        "gpa_order.token",
+    ),
+    (
+        r#"{"gpa_order": {"token":"g1","user_token":"nobody","amount":5,"currency_code":"USD"}}"#,
+        1201,
+        "gpa_order.user_token",
+    ),
+    (
+        r#"{"gpa_order": {"token":"g1","user_token":"my_user_01","amount":5,"currency_code":"USD","funding_source_token":"nope"}}"#,
+        1201,
+        "gpa_order.funding_source_token",
+    ),
+    (
+        r#"{"gpa_unload": {"token":"u1","original_order_token":"nope","amount":5}}"#,
+        1201,
+        "gpa_unload.original_order_token",
+    ),
 ];
 
 #[test]
@@ -112,7 +152,10 @@ fn source_page_gpa_order_and_unload_through_the_binary() {
     assert_eq!(v["original_order_token"], "my_gpaorder_01");
     let list = run(dir.path(), &["list", "gpa_unloads", "user_token=my_user_01"], None);
     let v: Value = serde_json::from_slice(&list.stdout).unwrap();
-    assert_eq!((v["count"].as_u64(), v["start_index"].as_u64(), v["end_index"].as_u64(), v["is_more"].as_bool()), (Some(1), Some(0), Some(0), Some(false)));
+    assert_eq!(
+        (v["count"].as_u64(), v["start_index"].as_u64(), v["end_index"].as_u64(), v["is_more"].as_bool()),
+        (Some(1), Some(0), Some(0), Some(false))
+    );
     let bal = run(dir.path(), &["balances", "my_user_01"], None);
     let v: Value = serde_json::from_slice(&bal.stdout).unwrap();
     assert_eq!(v["gpa"]["ledger_balance"], 500);

@@ -150,7 +150,12 @@ impl Engine {
             ledger.apply(&entry?.rec);
         }
         Ok(Engine {
-            inner: Arc::new(Inner { store, state: RwLock::new(ledger), queue: Mutex::new(Queue::default()), poisoned: Mutex::new(false) }),
+            inner: Arc::new(Inner {
+                store,
+                state: RwLock::new(ledger),
+                queue: Mutex::new(Queue::default()),
+                poisoned: Mutex::new(false),
+            }),
         })
     }
 
@@ -250,7 +255,9 @@ impl Engine {
                                 out.push(Outcome::Duplicate { seq, command: key, token, response })
                             }
                             Some(Err(e)) => return fail(e),
-                            None => return fail(EngineError::Corrupt { seq, reason: "recorded event not found".into() }),
+                            None => {
+                                return fail(EngineError::Corrupt { seq, reason: "recorded event not found".into() })
+                            }
                         }
                     }
                     Decision::Reject(r) => out.push(Outcome::Rejected(r)),
@@ -259,7 +266,8 @@ impl Engine {
             outcomes.push(out);
         }
         if !new.is_empty() {
-            let records: Vec<NewRecord<'_>> = new.iter().map(|(r, b)| NewRecord { time_micros: r.time.0, payload: b }).collect();
+            let records: Vec<NewRecord<'_>> =
+                new.iter().map(|(r, b)| NewRecord { time_micros: r.time.0, payload: b }).collect();
             let head = self.inner.store.head();
             if let Err(e) = self.inner.store.append(head, &records) {
                 // the state is ahead of the disk now: stop until reopened
@@ -332,7 +340,10 @@ impl Engine {
             records += 1;
         }
         if fresh.head_seq != state.head_seq || fresh.accounts != state.accounts || fresh.holds != state.holds {
-            return Err(EngineError::Mismatch { seq: fresh.head_seq, reason: "the live state differs from a fresh replay".into() });
+            return Err(EngineError::Mismatch {
+                seq: fresh.head_seq,
+                reason: "the live state differs from a fresh replay".into(),
+            });
         }
         if !fresh.total().is_zero() {
             return Err(EngineError::Mismatch { seq: fresh.head_seq, reason: "accounts do not sum to zero".into() });

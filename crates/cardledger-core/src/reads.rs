@@ -17,8 +17,23 @@ pub const LIST_COUNT_DEFAULT: usize = 5;
 
 /// Kinds `get` answers: the order kinds and the set-up kinds.
 pub const GET_KINDS: &[&str] = &[
-    "gpa_order", "gpa_unload", "msa_order", "msa_unload", "offer_order", "program", "user", "business", "funding_source",
-    "funding_source_address", "fee", "campaign", "merchant", "offer", "credit_account", "fee_transfer", "journal_entry",
+    "gpa_order",
+    "gpa_unload",
+    "msa_order",
+    "msa_unload",
+    "offer_order",
+    "program",
+    "user",
+    "business",
+    "funding_source",
+    "funding_source_address",
+    "fee",
+    "campaign",
+    "merchant",
+    "offer",
+    "credit_account",
+    "fee_transfer",
+    "journal_entry",
     "program_deposit",
 ];
 
@@ -84,21 +99,42 @@ impl Engine {
         for (k, v) in params {
             match k.as_str() {
                 "count" => {
-                    count = v.parse().ok().filter(|c| (1..=LIST_COUNT_MAX).contains(c)).ok_or_else(|| bad("count", format!("must be 1 to {LIST_COUNT_MAX}; got {v:?}")))?
+                    count = v
+                        .parse()
+                        .ok()
+                        .filter(|c| (1..=LIST_COUNT_MAX).contains(c))
+                        .ok_or_else(|| bad("count", format!("must be 1 to {LIST_COUNT_MAX}; got {v:?}")))?
                 }
-                "start_index" => start = v.parse().map_err(|_| bad("start_index", format!("must be a whole number; got {v:?}")))?,
-                "fields" => fields = Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()),
+                "start_index" => {
+                    start = v.parse().map_err(|_| bad("start_index", format!("must be a whole number; got {v:?}")))?
+                }
+                "fields" => {
+                    fields = Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                }
                 "sort_by" => {
                     descending = match v.as_str() {
                         "createdTime" | "lastModifiedTime" => false,
                         "-createdTime" | "-lastModifiedTime" => true,
-                        other => return Err(bad("sort_by", format!("{other:?} is not one of createdTime, -createdTime, lastModifiedTime, -lastModifiedTime"))),
+                        other => {
+                            return Err(bad(
+                                "sort_by",
+                                format!(
+                            "{other:?} is not one of createdTime, -createdTime, lastModifiedTime, -lastModifiedTime"
+                        ),
+                            ))
+                        }
                     }
                 }
                 "user_token" => holder = Some(Holder::User(v.clone())),
                 "business_token" => holder = Some(Holder::Business(v.clone())),
                 "original_order_token" => order = Some(v.clone()),
-                other => return Err(ReadError::Rejected(Rejection::new(Code::UnknownField, other, format!("{other:?} is not a parameter of list {kind}")))),
+                other => {
+                    return Err(ReadError::Rejected(Rejection::new(
+                        Code::UnknownField,
+                        other,
+                        format!("{other:?} is not a parameter of list {kind}"),
+                    )))
+                }
             }
         }
         let seqs: Vec<u64> = {
@@ -125,7 +161,8 @@ impl Engine {
             let Some(entry) = self.event(*seq)? else { continue };
             let mut item = response::response(&entry.rec, &self.state());
             if let (Some(f), Value::Object(obj)) = (&fields, &mut item) {
-                let kept: Map<String, Value> = obj.iter().filter(|(k, _)| f.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+                let kept: Map<String, Value> =
+                    obj.iter().filter(|(k, _)| f.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
                 *obj = kept;
             }
             data.push(item);

@@ -112,9 +112,7 @@ pub struct FrameHeader {
 impl FrameHeader {
     /// Sequence number of the frame's last record.
     pub fn last_seq(&self) -> u64 {
-        self.first_seq
-            .saturating_add(u64::from(self.record_count))
-            .saturating_sub(1)
+        self.first_seq.saturating_add(u64::from(self.record_count)).saturating_sub(1)
     }
 }
 
@@ -178,31 +176,20 @@ pub fn encode_frame(
     records: &[NewRecord<'_>],
 ) -> Result<(Vec<u8>, Hash), StoreError> {
     if records.is_empty() || records.len() > FRAME_RECORDS_MAX {
-        return Err(StoreError::TooLarge {
-            what: "frame records",
-            limit: FRAME_RECORDS_MAX as u64,
-        });
+        return Err(StoreError::TooLarge { what: "frame records", limit: FRAME_RECORDS_MAX as u64 });
     }
     let mut body_len = 0usize;
     for r in records {
         if r.payload.len() > PAYLOAD_BYTES_MAX {
-            return Err(StoreError::TooLarge {
-                what: "payload bytes",
-                limit: PAYLOAD_BYTES_MAX as u64,
-            });
+            return Err(StoreError::TooLarge { what: "payload bytes", limit: PAYLOAD_BYTES_MAX as u64 });
         }
         body_len = body_len.saturating_add(record_len(r.payload.len()));
     }
     if body_len > FRAME_BODY_BYTES_MAX {
-        return Err(StoreError::TooLarge {
-            what: "frame body bytes",
-            limit: FRAME_BODY_BYTES_MAX as u64,
-        });
+        return Err(StoreError::TooLarge { what: "frame body bytes", limit: FRAME_BODY_BYTES_MAX as u64 });
     }
-    let count = u32::try_from(records.len()).map_err(|_| StoreError::TooLarge {
-        what: "frame records",
-        limit: FRAME_RECORDS_MAX as u64,
-    })?;
+    let count = u32::try_from(records.len())
+        .map_err(|_| StoreError::TooLarge { what: "frame records", limit: FRAME_RECORDS_MAX as u64 })?;
     let mut out = Vec::with_capacity(FRAME_HEADER_BYTES + body_len);
     out.push(FORMAT_VERSION);
     out.extend_from_slice(&first_seq.to_be_bytes());
@@ -216,10 +203,8 @@ pub fn encode_frame(
     for r in records {
         let start = out.len();
         // Lengths were checked against PAYLOAD_BYTES_MAX (< u32::MAX) above.
-        let len = u32::try_from(r.payload.len()).map_err(|_| StoreError::TooLarge {
-            what: "payload bytes",
-            limit: PAYLOAD_BYTES_MAX as u64,
-        })?;
+        let len = u32::try_from(r.payload.len())
+            .map_err(|_| StoreError::TooLarge { what: "payload bytes", limit: PAYLOAD_BYTES_MAX as u64 })?;
         out.push(FORMAT_VERSION);
         out.extend_from_slice(&seq.to_be_bytes());
         out.extend_from_slice(&r.time_micros.to_be_bytes());
@@ -228,10 +213,7 @@ pub fn encode_frame(
         let crc = crc32fast::hash(out.get(start..).unwrap_or_default());
         out.extend_from_slice(&crc.to_be_bytes());
         hash = chain_hash(&hash, out.get(start..).unwrap_or_default());
-        seq = seq.checked_add(1).ok_or(StoreError::TooLarge {
-            what: "sequence number",
-            limit: u64::MAX,
-        })?;
+        seq = seq.checked_add(1).ok_or(StoreError::TooLarge { what: "sequence number", limit: u64::MAX })?;
     }
     Ok((out, hash))
 }
@@ -256,20 +238,12 @@ pub fn frame_split_len(records: &[NewRecord<'_>]) -> usize {
 
 /// Decodes and checks a frame header stored under key `key_seq`.
 pub fn decode_frame_header(key_seq: u64, bytes: &[u8]) -> Result<FrameHeader, StoreError> {
-    let corrupt = |reason: &str| StoreError::Corrupt {
-        seq: key_seq,
-        reason: format!("frame header: {reason}"),
-    };
+    let corrupt = |reason: &str| StoreError::Corrupt { seq: key_seq, reason: format!("frame header: {reason}") };
     if bytes.len() > FRAME_BYTES_MAX {
-        return Err(corrupt(&format!(
-            "frame of {} bytes exceeds {FRAME_BYTES_MAX}",
-            bytes.len()
-        )));
+        return Err(corrupt(&format!("frame of {} bytes exceeds {FRAME_BYTES_MAX}", bytes.len())));
     }
     let mut r = Reader { bytes, pos: 0 };
-    let head = r
-        .take(FRAME_HEADER_BYTES - 4)
-        .ok_or_else(|| corrupt("truncated"))?;
+    let head = r.take(FRAME_HEADER_BYTES - 4).ok_or_else(|| corrupt("truncated"))?;
     let stored_crc = r.u32().ok_or_else(|| corrupt("truncated"))?;
     if crc32fast::hash(head) != stored_crc {
         return Err(corrupt("checksum mismatch"));
@@ -281,14 +255,9 @@ pub fn decode_frame_header(key_seq: u64, bytes: &[u8]) -> Result<FrameHeader, St
     }
     let first_seq = h.u64().ok_or_else(|| corrupt("truncated"))?;
     let record_count = h.u32().ok_or_else(|| corrupt("truncated"))?;
-    let prev_hash: Hash = h
-        .take(32)
-        .and_then(|s| s.try_into().ok())
-        .ok_or_else(|| corrupt("truncated"))?;
+    let prev_hash: Hash = h.take(32).and_then(|s| s.try_into().ok()).ok_or_else(|| corrupt("truncated"))?;
     if first_seq != key_seq {
-        return Err(corrupt(&format!(
-            "first seq {first_seq} differs from its key {key_seq}"
-        )));
+        return Err(corrupt(&format!("first seq {first_seq} differs from its key {key_seq}")));
     }
     if record_count == 0 || record_count as usize > FRAME_RECORDS_MAX {
         return Err(corrupt(&format!("record count {record_count} out of range")));
@@ -311,10 +280,7 @@ where
     for _ in 0..header.record_count {
         let corrupt = |reason: String| StoreError::Corrupt { seq, reason };
         let offset = r.pos;
-        let mut fixed = Reader {
-            bytes: r.take(21).ok_or_else(|| corrupt("truncated record".into()))?,
-            pos: 0,
-        };
+        let mut fixed = Reader { bytes: r.take(21).ok_or_else(|| corrupt("truncated record".into()))?, pos: 0 };
         let version = fixed.u8().ok_or_else(|| corrupt("truncated record".into()))?;
         let stored_seq = fixed.u64().ok_or_else(|| corrupt("truncated record".into()))?;
         let time_micros = fixed.i64().ok_or_else(|| corrupt("truncated record".into()))?;
@@ -322,17 +288,12 @@ where
         if len > PAYLOAD_BYTES_MAX {
             return Err(corrupt(format!("payload length {len} exceeds {PAYLOAD_BYTES_MAX}")));
         }
-        let payload = r
-            .take(len)
-            .ok_or_else(|| corrupt(format!("payload length {len} runs past the frame")))?;
+        let payload = r.take(len).ok_or_else(|| corrupt(format!("payload length {len} runs past the frame")))?;
         let stored_crc = r.u32().ok_or_else(|| corrupt("truncated record checksum".into()))?;
         let end = r.pos;
-        let record_bytes = bytes
-            .get(offset..end)
-            .ok_or_else(|| corrupt("record bounds".into()))?;
-        let crc_covered = record_bytes
-            .get(..record_bytes.len().saturating_sub(4))
-            .ok_or_else(|| corrupt("record bounds".into()))?;
+        let record_bytes = bytes.get(offset..end).ok_or_else(|| corrupt("record bounds".into()))?;
+        let crc_covered =
+            record_bytes.get(..record_bytes.len().saturating_sub(4)).ok_or_else(|| corrupt("record bounds".into()))?;
         if crc32fast::hash(crc_covered) != stored_crc {
             return Err(corrupt("record checksum mismatch".into()));
         }
@@ -343,14 +304,7 @@ where
             return Err(corrupt(format!("record carries seq {stored_seq}, expected {seq}")));
         }
         hash = chain_hash(&hash, record_bytes);
-        f(RecordView {
-            seq,
-            time_micros,
-            payload,
-            hash,
-            offset,
-            len: end - offset,
-        })?;
+        f(RecordView { seq, time_micros, payload, hash, offset, len: end - offset })?;
         seq = seq.checked_add(1).ok_or_else(|| corrupt("sequence overflow".into()))?;
     }
     if r.pos != bytes.len() {
@@ -394,12 +348,7 @@ pub fn record_span(bytes: &[u8], seq: u64) -> Option<(usize, usize)> {
 pub fn decode_frame(key_seq: u64, bytes: &[u8]) -> Result<Frame, StoreError> {
     let mut records = Vec::new();
     let header = visit_frame(key_seq, bytes, |v| {
-        records.push(Recorded {
-            seq: v.seq,
-            time_micros: v.time_micros,
-            hash: v.hash,
-            payload: v.payload.to_vec(),
-        });
+        records.push(Recorded { seq: v.seq, time_micros: v.time_micros, hash: v.hash, payload: v.payload.to_vec() });
         Ok(())
     })?;
     Ok(Frame { header, records })
@@ -442,10 +391,7 @@ mod tests {
 
     #[test]
     fn every_truncation_of_a_frame_is_a_typed_error() {
-        let batch = [
-            NewRecord { time_micros: 1, payload: b"abc" },
-            NewRecord { time_micros: 2, payload: b"" },
-        ];
+        let batch = [NewRecord { time_micros: 1, payload: b"abc" }, NewRecord { time_micros: 2, payload: b"" }];
         let (bytes, _) = encode_frame(5, &GENESIS_HASH, &batch).unwrap();
         for n in 0..bytes.len() {
             assert!(decode_frame(5, &bytes[..n]).is_err(), "prefix {n}");
@@ -455,18 +401,13 @@ mod tests {
 
     #[test]
     fn every_single_byte_flip_is_detected() {
-        let batch = [
-            NewRecord { time_micros: 1, payload: b"abc" },
-            NewRecord { time_micros: 2, payload: b"de" },
-        ];
+        let batch = [NewRecord { time_micros: 1, payload: b"abc" }, NewRecord { time_micros: 2, payload: b"de" }];
         let (bytes, _) = encode_frame(1, &GENESIS_HASH, &batch).unwrap();
         for i in 0..bytes.len() {
             let mut b = bytes.clone();
             b[i] ^= 0x40;
             let err = decode_frame(1, &b).unwrap_err();
-            let StoreError::Corrupt { seq, .. } = err else {
-                unreachable!("{err:?}")
-            };
+            let StoreError::Corrupt { seq, .. } = err else { unreachable!("{err:?}") };
             // Header and first record name seq 1; the rest names seq 2.
             let expected = if i < FRAME_HEADER_BYTES + record_len(3) { 1 } else { 2 };
             assert_eq!(seq, expected, "byte {i}");

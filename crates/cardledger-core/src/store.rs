@@ -162,12 +162,7 @@ impl Store {
             Some(v) => match v.as_ref() {
                 [FORMAT_VERSION] => {}
                 [other] => return Err(StoreError::UnsupportedVersion(*other)),
-                _ => {
-                    return Err(StoreError::Corrupt {
-                        seq: 0,
-                        reason: "meta format_version is not one byte".into(),
-                    })
-                }
+                _ => return Err(StoreError::Corrupt { seq: 0, reason: "meta format_version is not one byte".into() }),
             },
             None => {
                 if !log.is_empty() {
@@ -176,8 +171,7 @@ impl Store {
                         reason: "log has frames but no meta format_version".into(),
                     });
                 }
-                meta.insert(META_FORMAT_VERSION, &[FORMAT_VERSION])
-                    .map_err(sled_err)?;
+                meta.insert(META_FORMAT_VERSION, &[FORMAT_VERSION]).map_err(sled_err)?;
                 db.flush().map_err(sled_err)?;
             }
         }
@@ -189,19 +183,11 @@ impl Store {
                 let frame = record::decode_frame(key, &v)?;
                 match frame.records.last() {
                     Some(r) => Head { seq: r.seq, hash: r.hash },
-                    None => {
-                        return Err(StoreError::Corrupt {
-                            seq: key,
-                            reason: "empty frame".into(),
-                        })
-                    }
+                    None => return Err(StoreError::Corrupt { seq: key, reason: "empty frame".into() }),
                 }
             }
         };
-        let published = Arc::new(Published {
-            head: Mutex::new(head),
-            changed: Condvar::new(),
-        });
+        let published = Arc::new(Published { head: Mutex::new(head), changed: Condvar::new() });
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
@@ -227,26 +213,17 @@ impl Store {
     /// nothing and returns the head.
     pub fn append(&self, expected: Head, batch: &[NewRecord<'_>]) -> Result<Head, StoreError> {
         if batch.len() > BATCH_RECORDS_MAX {
-            return Err(StoreError::TooLarge {
-                what: "batch records",
-                limit: BATCH_RECORDS_MAX as u64,
-            });
+            return Err(StoreError::TooLarge { what: "batch records", limit: BATCH_RECORDS_MAX as u64 });
         }
         let mut bytes = 0usize;
         for r in batch {
             if r.payload.len() > record::PAYLOAD_BYTES_MAX {
-                return Err(StoreError::TooLarge {
-                    what: "payload bytes",
-                    limit: record::PAYLOAD_BYTES_MAX as u64,
-                });
+                return Err(StoreError::TooLarge { what: "payload bytes", limit: record::PAYLOAD_BYTES_MAX as u64 });
             }
             bytes = bytes.saturating_add(record::record_len(r.payload.len()));
         }
         if bytes > BATCH_BYTES_MAX {
-            return Err(StoreError::TooLarge {
-                what: "batch bytes",
-                limit: BATCH_BYTES_MAX as u64,
-            });
+            return Err(StoreError::TooLarge { what: "batch bytes", limit: BATCH_BYTES_MAX as u64 });
         }
 
         let mut writer = lock(&self.inner.writer);
@@ -254,10 +231,7 @@ impl Store {
             return Err(StoreError::Closed);
         }
         if writer.head != expected {
-            return Err(StoreError::HeadMismatch {
-                expected,
-                actual: writer.head,
-            });
+            return Err(StoreError::HeadMismatch { expected, actual: writer.head });
         }
         if batch.is_empty() {
             return Ok(writer.head);
@@ -269,16 +243,11 @@ impl Store {
         while !rest.is_empty() {
             let n = record::frame_split_len(rest);
             let (chunk, tail) = rest.split_at(n.min(rest.len()));
-            let first_seq = head.seq.checked_add(1).ok_or(StoreError::TooLarge {
-                what: "sequence number",
-                limit: u64::MAX,
-            })?;
+            let first_seq =
+                head.seq.checked_add(1).ok_or(StoreError::TooLarge { what: "sequence number", limit: u64::MAX })?;
             let (frame, last_hash) = record::encode_frame(first_seq, &head.hash, chunk)?;
             sled_batch.insert(&first_seq.to_be_bytes(), frame);
-            head = Head {
-                seq: head.seq.saturating_add(chunk.len() as u64),
-                hash: last_hash,
-            };
+            head = Head { seq: head.seq.saturating_add(chunk.len() as u64), hash: last_hash };
             rest = tail;
         }
 
@@ -332,9 +301,7 @@ impl Store {
 
     /// A live feed of the head, woken on every append.
     pub fn subscribe(&self) -> Subscription {
-        Subscription {
-            published: Arc::clone(&self.inner.published),
-        }
+        Subscription { published: Arc::clone(&self.inner.published) }
     }
 
     /// Recomputes every checksum and the whole hash chain from genesis up to
@@ -388,10 +355,7 @@ impl Store {
             });
         }
         if expected != head.seq.saturating_add(1) || hash != head.hash {
-            return Err(StoreError::Corrupt {
-                seq: head.seq,
-                reason: "the chain does not end at the head".into(),
-            });
+            return Err(StoreError::Corrupt { seq: head.seq, reason: "the chain does not end at the head".into() });
         }
         Ok(head)
     }
@@ -417,28 +381,17 @@ impl Store {
         value.extend_from_slice(state);
         let crc = crc32fast::hash(&value);
         value.extend_from_slice(&crc.to_be_bytes());
-        self.inner
-            .checkpoints
-            .insert(name.as_bytes(), value)
-            .map_err(sled_err)?;
+        self.inner.checkpoints.insert(name.as_bytes(), value).map_err(sled_err)?;
         self.inner.db.flush().map_err(sled_err)?;
         Ok(())
     }
 
     /// Loads a named checkpoint: `(seq, state)`, or `None` if never saved.
     pub fn load_checkpoint(&self, name: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let Some(v) = self
-            .inner
-            .checkpoints
-            .get(name.as_bytes())
-            .map_err(sled_err)?
-        else {
+        let Some(v) = self.inner.checkpoints.get(name.as_bytes()).map_err(sled_err)? else {
             return Ok(None);
         };
-        let corrupt = |reason: &str| StoreError::Corrupt {
-            seq: 0,
-            reason: format!("checkpoint {name:?}: {reason}"),
-        };
+        let corrupt = |reason: &str| StoreError::Corrupt { seq: 0, reason: format!("checkpoint {name:?}: {reason}") };
         let split = v
             .len()
             .checked_sub(4)
@@ -478,24 +431,15 @@ impl Store {
         let _writer = lock(&self.inner.writer);
         let (key, value) = self.frame_containing(seq)?;
         let span = record::record_span(&value, seq);
-        let (offset, len) = span.ok_or(StoreError::Corrupt {
-            seq,
-            reason: "no such record".into(),
-        })?;
+        let (offset, len) = span.ok_or(StoreError::Corrupt { seq, reason: "no such record".into() })?;
         if byte_offset >= len {
-            return Err(StoreError::TooLarge {
-                what: "byte offset",
-                limit: len as u64,
-            });
+            return Err(StoreError::TooLarge { what: "byte offset", limit: len as u64 });
         }
         let mut bytes = value.to_vec();
         if let Some(b) = bytes.get_mut(offset.saturating_add(byte_offset)) {
             *b ^= xor;
         }
-        self.inner
-            .log
-            .insert(key.to_be_bytes(), bytes)
-            .map_err(sled_err)?;
+        self.inner.log.insert(key.to_be_bytes(), bytes).map_err(sled_err)?;
         self.inner.db.flush().map_err(sled_err)?;
         Ok(())
     }
@@ -515,37 +459,20 @@ impl Store {
     /// Test hook: the first seq of every frame, in key order.
     #[doc(hidden)]
     pub fn debug_frame_keys(&self) -> Result<Vec<u64>, StoreError> {
-        self.inner
-            .log
-            .iter()
-            .keys()
-            .map(|k| key_seq(&k.map_err(sled_err)?, 0))
-            .collect()
+        self.inner.log.iter().keys().map(|k| key_seq(&k.map_err(sled_err)?, 0)).collect()
     }
 
     /// Test hook: overwrites the meta format version byte.
     #[doc(hidden)]
     pub fn debug_set_format_version(&self, version: u8) -> Result<(), StoreError> {
-        self.inner
-            .meta
-            .insert(META_FORMAT_VERSION, &[version])
-            .map_err(sled_err)?;
+        self.inner.meta.insert(META_FORMAT_VERSION, &[version]).map_err(sled_err)?;
         self.inner.db.flush().map_err(sled_err)?;
         Ok(())
     }
 
     fn frame_containing(&self, seq: u64) -> Result<(u64, sled::IVec), StoreError> {
-        let no_frame = || StoreError::Corrupt {
-            seq,
-            reason: "no frame holds this seq".into(),
-        };
-        let (k, v) = self
-            .inner
-            .log
-            .range(..=seq.to_be_bytes())
-            .next_back()
-            .ok_or_else(no_frame)?
-            .map_err(sled_err)?;
+        let no_frame = || StoreError::Corrupt { seq, reason: "no frame holds this seq".into() };
+        let (k, v) = self.inner.log.range(..=seq.to_be_bytes()).next_back().ok_or_else(no_frame)?.map_err(sled_err)?;
         Ok((key_seq(&k, seq)?, v))
     }
 }
@@ -614,9 +541,7 @@ impl Iterator for ReadIter {
                 Some(Err(e)) => return self.fail(sled_err(e)),
                 Some(Ok(kv)) => kv,
             };
-            let header = match key_seq(&k, self.next_seq)
-                .and_then(|key| record::decode_frame_header(key, &v))
-            {
+            let header = match key_seq(&k, self.next_seq).and_then(|key| record::decode_frame_header(key, &v)) {
                 Ok(h) => h,
                 Err(e) => return self.fail(e),
             };
@@ -680,8 +605,7 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
             Ok(db) => return Ok(db),
             // sled 0.34 reports a held lock as ErrorKind::Other with this text.
             Err(sled::Error::Io(e))
-                if (e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.to_string().contains("could not acquire lock"))
+                if (e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock"))
                     && started.elapsed() < Duration::from_millis(OPEN_LOCK_WAIT_MS_MAX) =>
             {
                 std::thread::sleep(Duration::from_millis(10));
@@ -693,10 +617,9 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
 
 /// Parses an 8-byte big-endian log key; `seq` names the error.
 fn key_seq(k: &[u8], seq: u64) -> Result<u64, StoreError> {
-    let b: [u8; 8] = k.try_into().map_err(|_| StoreError::Corrupt {
-        seq,
-        reason: format!("log key of {} bytes, expected 8", k.len()),
-    })?;
+    let b: [u8; 8] = k
+        .try_into()
+        .map_err(|_| StoreError::Corrupt { seq, reason: format!("log key of {} bytes, expected 8", k.len()) })?;
     Ok(u64::from_be_bytes(b))
 }
 

@@ -287,7 +287,11 @@ fn resubmission_is_a_duplicate_and_a_changed_payload_a_conflict_also_after_reope
         for s in [GPA_ORDER, later_time.as_str()] {
             match engine.submit(line(s)).unwrap() {
                 Outcome::Duplicate { seq, command, token, response } => {
-                    assert_eq!((seq, command, token.as_str()), (order_seq, "gpa_order", "my_gpaorder_01"), "round {round}");
+                    assert_eq!(
+                        (seq, command, token.as_str()),
+                        (order_seq, "gpa_order", "my_gpaorder_01"),
+                        "round {round}"
+                    );
                     assert_eq!(response, order_response, "round {round}");
                 }
                 other => panic!("round {round}: not a duplicate: {other:?}"),
@@ -334,13 +338,41 @@ fn a_rejection_changes_nothing() {
     record(&engine, GPA_UNLOAD);
     let cases: &[(&str, u16, &str)] = &[
         // more than remains on the order (500 left)
-        (r#"{"gpa_unload":{"token":"u2","original_order_token":"my_gpaorder_01","amount":500.01}}"#, 1208, "gpa_unload.amount"),
-        (r#"{"gpa_unload":{"token":"u3","original_order_token":"nope","amount":1}}"#, 1201, "gpa_unload.original_order_token"),
-        (r#"{"gpa_order":{"token":"o2","user_token":"ghost","amount":1,"currency_code":"USD"}}"#, 1201, "gpa_order.user_token"),
-        (r#"{"gpa_order":{"token":"o3","user_token":"my_user_01","amount":1,"currency_code":"USD","funding_source_token":"nope"}}"#, 1201, "gpa_order.funding_source_token"),
-        (r#"{"msa_unload":{"token":"m2","original_order_token":"my_gpaorder_01","amount":1}}"#, 1201, "msa_unload.original_order_token"),
-        (r#"{"fee_transfer":{"token":"ft","user_token":"my_user_01","fees":[{"token":"nofee"}]}}"#, 1201, "fee_transfer.fees[0].token"),
-        (r#"{"journal_entry":{"token":"je","user_token":"my_user_01","type":"pindebit","status":"POSTED","amount":500.01,"currency_code":"USD"}}"#, 1209, "journal_entry.amount"),
+        (
+            r#"{"gpa_unload":{"token":"u2","original_order_token":"my_gpaorder_01","amount":500.01}}"#,
+            1208,
+            "gpa_unload.amount",
+        ),
+        (
+            r#"{"gpa_unload":{"token":"u3","original_order_token":"nope","amount":1}}"#,
+            1201,
+            "gpa_unload.original_order_token",
+        ),
+        (
+            r#"{"gpa_order":{"token":"o2","user_token":"ghost","amount":1,"currency_code":"USD"}}"#,
+            1201,
+            "gpa_order.user_token",
+        ),
+        (
+            r#"{"gpa_order":{"token":"o3","user_token":"my_user_01","amount":1,"currency_code":"USD","funding_source_token":"nope"}}"#,
+            1201,
+            "gpa_order.funding_source_token",
+        ),
+        (
+            r#"{"msa_unload":{"token":"m2","original_order_token":"my_gpaorder_01","amount":1}}"#,
+            1201,
+            "msa_unload.original_order_token",
+        ),
+        (
+            r#"{"fee_transfer":{"token":"ft","user_token":"my_user_01","fees":[{"token":"nofee"}]}}"#,
+            1201,
+            "fee_transfer.fees[0].token",
+        ),
+        (
+            r#"{"journal_entry":{"token":"je","user_token":"my_user_01","type":"pindebit","status":"POSTED","amount":500.01,"currency_code":"USD"}}"#,
+            1209,
+            "journal_entry.amount",
+        ),
     ];
     let head = engine.head_seq();
     let accounts = engine.state().accounts.clone();
@@ -438,7 +470,10 @@ fn group_commit_shares_flushes_and_keeps_seqs_contiguous() {
     let frames = engine.store().debug_frame_keys().unwrap().len() as u64;
     println!("group commit: {n} events in {frames} frames, {:.2} events per flush", n as f64 / frames as f64);
     assert!(frames < n, "{frames} frames for {n} events: no flush was shared");
-    assert_eq!(engine.state().balance(&Account::ProgramBank("gc".into())), Money::from_cents((THREADS * PER_THREAD) as i64 * 100));
+    assert_eq!(
+        engine.state().balance(&Account::ProgramBank("gc".into())),
+        Money::from_cents((THREADS * PER_THREAD) as i64 * 100)
+    );
     engine.verify().unwrap();
 }
 
@@ -527,10 +562,22 @@ fn state_as_of_equals_the_state_seen_at_acknowledgement() {
     };
     note(&engine, 5);
     for i in 0..12 {
-        let (seq, _) = record(&engine, &format!(r#"{{"gpa_order":{{"token":"o{i}","user_token":"my_user_01","amount":{},"currency_code":"USD"}}}}"#, 10 * (i + 1)));
+        let (seq, _) = record(
+            &engine,
+            &format!(
+                r#"{{"gpa_order":{{"token":"o{i}","user_token":"my_user_01","amount":{},"currency_code":"USD"}}}}"#,
+                10 * (i + 1)
+            ),
+        );
         note(&engine, seq);
         if i % 3 == 2 {
-            let (seq, _) = record(&engine, &format!(r#"{{"gpa_unload":{{"token":"u{i}","original_order_token":"o{i}","amount":{}}}}}"#, 5 * (i + 1)));
+            let (seq, _) = record(
+                &engine,
+                &format!(
+                    r#"{{"gpa_unload":{{"token":"u{i}","original_order_token":"o{i}","amount":{}}}}}"#,
+                    5 * (i + 1)
+                ),
+            );
             note(&engine, seq);
         }
     }
@@ -707,7 +754,9 @@ fn a_missing_frame_is_named_by_verify_and_by_reopen() {
         (first, last)
     };
     match Engine::open(dir.path()) {
-        Err(EngineError::Store(StoreError::Corrupt { seq, reason })) => assert_eq!(seq, first, "{reason} ({first}..={last})"),
+        Err(EngineError::Store(StoreError::Corrupt { seq, reason })) => {
+            assert_eq!(seq, first, "{reason} ({first}..={last})")
+        }
         Err(other) => panic!("reopen answered {other:?}"),
         Ok(_) => panic!("reopen accepted a log with seqs {first}..={last} missing"),
     }

@@ -83,7 +83,10 @@ fn table() -> Vec<(String, Want)> {
         (r#"{"program_deposit":{"program_token":"p1","amount":"12.50","currency_code":"USD"}}"#.into(), Rec("program_deposit", "")),
         (String::new(), Blank),
     ];
-    let long = format!(r#"{{"program":{{"token":"p2","bank":"{}","currency_code":"USD"}}}}"#, "x".repeat(cardledger_domain::limits::LINE_BYTES_MAX));
+    let long = format!(
+        r#"{{"program":{{"token":"p2","bank":"{}","currency_code":"USD"}}}}"#,
+        "x".repeat(cardledger_domain::limits::LINE_BYTES_MAX)
+    );
     t.push((long, Err(1009, "")));
     t.push((r#"{"program":{"token":"p3","bank":"Sutton","currency_code":"USD"}}"#.into(), Rec("program", "p3")));
     t
@@ -104,7 +107,8 @@ fn check(chunk: usize) -> (tempfile::TempDir, Engine) {
     }
 
     // one answer per non-blank line, in input order
-    let want_lines: Vec<u64> = t.iter().enumerate().filter(|(_, (_, w))| !matches!(w, Blank)).map(|(i, _)| i as u64 + 1).collect();
+    let want_lines: Vec<u64> =
+        t.iter().enumerate().filter(|(_, (_, w))| !matches!(w, Blank)).map(|(i, _)| i as u64 + 1).collect();
     let got_lines: Vec<u64> = answers.iter().map(|a| a["line"].as_u64().unwrap()).collect();
     assert_eq!(got_lines, want_lines, "chunk {chunk}");
 

@@ -1,13 +1,7 @@
 //! Storage tests: round trips against an in-memory model, head checks,
 //! corruption detection, the v1 golden fixture, checkpoints, subscriptions
 //! and a proptest with random batches and reopen points.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,10 +15,7 @@ type Model = Vec<(i64, Vec<u8>)>;
 
 /// Appends `records` at the current head and mirrors them in `model`.
 fn append(store: &Store, model: &mut Model, records: &[(i64, Vec<u8>)]) -> Head {
-    let batch: Vec<NewRecord<'_>> = records
-        .iter()
-        .map(|(t, p)| NewRecord { time_micros: *t, payload: p })
-        .collect();
+    let batch: Vec<NewRecord<'_>> = records.iter().map(|(t, p)| NewRecord { time_micros: *t, payload: p }).collect();
     let head = store.append(store.head(), &batch).unwrap();
     model.extend_from_slice(records);
     assert_eq!(head.seq, model.len() as u64);
@@ -107,10 +98,7 @@ fn stale_expected_head_is_rejected_and_writes_nothing() {
     let batch = [NewRecord { time_micros: 9, payload: b"x" }];
     let wrong_hash = Head { seq: h2.seq, hash: h1.hash };
     for stale in [Head::GENESIS, h1, wrong_hash, Head { seq: 99, hash: GENESIS_HASH }] {
-        assert_eq!(
-            store.append(stale, &batch),
-            Err(StoreError::HeadMismatch { expected: stale, actual: h2 })
-        );
+        assert_eq!(store.append(stale, &batch), Err(StoreError::HeadMismatch { expected: stale, actual: h2 }));
     }
     assert_eq!(store.head(), h2);
     check(&store, &model, 1);
@@ -132,16 +120,7 @@ fn verify_names_the_exact_seq_of_a_flipped_byte() {
     check(&store, &model, 1);
     // (seq, byte offset in the record): version, seq, time, length,
     // payload, crc; first, middle and last of a frame.
-    let cases = [
-        (1, 0),
-        (1, 5),
-        (5, 12),
-        (10, 18),
-        (11, 21),
-        (15, 40),
-        (20, 54),
-        (20, 51),
-    ];
+    let cases = [(1, 0), (1, 5), (5, 12), (10, 18), (11, 21), (15, 40), (20, 54), (20, 51)];
     for (seq, offset) in cases {
         store.debug_corrupt_record(seq, offset, 0x10).unwrap();
         assert_eq!(corrupt_seq(store.verify().unwrap_err()), seq, "({seq}, {offset})");
@@ -223,10 +202,7 @@ fn golden_input() -> Vec<(i64, Vec<u8>)> {
 fn golden_v1_frame_keeps_decoding() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
     let input = golden_input();
-    let batch: Vec<NewRecord<'_>> = input
-        .iter()
-        .map(|(t, p)| NewRecord { time_micros: *t, payload: p })
-        .collect();
+    let batch: Vec<NewRecord<'_>> = input.iter().map(|(t, p)| NewRecord { time_micros: *t, payload: p }).collect();
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         let (bytes, last) = encode_frame(1, &GENESIS_HASH, &batch).unwrap();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -237,16 +213,10 @@ fn golden_v1_frame_keeps_decoding() {
     let frame = decode_frame(1, &bytes).unwrap();
     assert_eq!(frame.header.first_seq, 1);
     assert_eq!(frame.header.prev_hash, GENESIS_HASH);
-    let got: Vec<(u64, i64, Vec<u8>)> = frame
-        .records
-        .iter()
-        .map(|r| (r.seq, r.time_micros, r.payload.clone()))
-        .collect();
-    let want: Vec<(u64, i64, Vec<u8>)> = input
-        .iter()
-        .enumerate()
-        .map(|(i, (t, p))| (i as u64 + 1, *t, p.clone()))
-        .collect();
+    let got: Vec<(u64, i64, Vec<u8>)> =
+        frame.records.iter().map(|r| (r.seq, r.time_micros, r.payload.clone())).collect();
+    let want: Vec<(u64, i64, Vec<u8>)> =
+        input.iter().enumerate().map(|(i, (t, p))| (i as u64 + 1, *t, p.clone())).collect();
     assert_eq!(got, want);
     assert_eq!(record::hex(&frame.records.last().unwrap().hash), GOLDEN_LAST_HASH);
     assert_eq!(bytes.len(), 49 + 4 * 25 + 11 + 4 + 4);
@@ -272,10 +242,7 @@ fn checkpoints_round_trip_and_persist() {
     assert_eq!(store.load_checkpoint("balances").unwrap(), None);
     assert_eq!(store.load_checkpoint("empty").unwrap(), None);
     let long = "n".repeat(300);
-    assert!(matches!(
-        store.save_checkpoint(&long, 1, b""),
-        Err(StoreError::TooLarge { .. })
-    ));
+    assert!(matches!(store.save_checkpoint(&long, 1, b""), Err(StoreError::TooLarge { .. })));
 }
 
 #[test]
@@ -306,17 +273,14 @@ fn store_is_send_sync_clone() {
 /// `CARDLEDGER_THROUGHPUT_RECORDS` to change the record count.
 #[test]
 fn throughput_print() {
-    let total: usize = std::env::var("CARDLEDGER_THROUGHPUT_RECORDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200_000);
+    let total: usize =
+        std::env::var("CARDLEDGER_THROUGHPUT_RECORDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200_000);
     let batch_len = 8192;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let payload = [7u8; 100];
-    let batch: Vec<NewRecord<'_>> = (0..batch_len)
-        .map(|i| NewRecord { time_micros: i as i64, payload: &payload })
-        .collect();
+    let batch: Vec<NewRecord<'_>> =
+        (0..batch_len).map(|i| NewRecord { time_micros: i as i64, payload: &payload }).collect();
     // Encoding alone (crc + blake3 + copying), for comparison.
     let encode_start = Instant::now();
     let mut encoded = 0usize;
@@ -330,10 +294,7 @@ fn throughput_print() {
         seq += n as u64;
     }
     let encode_secs = encode_start.elapsed().as_secs_f64();
-    println!(
-        "encode only: {:.0} records/s ({encoded} bytes)",
-        total as f64 / encode_secs
-    );
+    println!("encode only: {:.0} records/s ({encoded} bytes)", total as f64 / encode_secs);
     let start = Instant::now();
     let mut head = store.head();
     let mut written = 0;

@@ -332,9 +332,11 @@ impl Funding {
 pub fn postings(event: &Event) -> Vec<Posting> {
     let mut p = Postings(Vec::new());
     match event {
-        Event::ProgramCreated(c) => {
-            p.transfer(Account::ProgramEquity(c.token.clone()), Account::ProgramBank(c.token.clone()), c.opening_bank_balance)
-        }
+        Event::ProgramCreated(c) => p.transfer(
+            Account::ProgramEquity(c.token.clone()),
+            Account::ProgramBank(c.token.clone()),
+            c.opening_bank_balance,
+        ),
         Event::UserCreated(_)
         | Event::BusinessCreated(_)
         | Event::FundingSourceCreated { .. }
@@ -364,7 +366,11 @@ pub fn postings(event: &Event) -> Vec<Posting> {
             p.transfer(Account::Msa(e.holder.clone(), e.campaign_token.clone()), e.funding.account(), e.cmd.amount)
         }
         Event::OfferOrdered(e) => {
-            p.transfer(e.funding.account(), Account::Msa(e.cmd.holder.clone(), e.campaign_token.clone()), e.purchase_amount);
+            p.transfer(
+                e.funding.account(),
+                Account::Msa(e.cmd.holder.clone(), e.campaign_token.clone()),
+                e.purchase_amount,
+            );
             p.transfer(
                 Account::ProgramRewards(e.funding.program_token.clone()),
                 Account::MsaCredit(e.cmd.holder.clone(), e.campaign_token.clone()),
@@ -377,9 +383,11 @@ pub fn postings(event: &Event) -> Vec<Posting> {
             }
         }
         Event::JournalEntryRecorded(e) => journal_postings(e, &mut p),
-        Event::ProgramDeposited(c) => {
-            p.transfer(Account::ProgramEquity(c.program_token.clone()), Account::ProgramBank(c.program_token.clone()), c.amount)
-        }
+        Event::ProgramDeposited(c) => p.transfer(
+            Account::ProgramEquity(c.program_token.clone()),
+            Account::ProgramBank(c.program_token.clone()),
+            c.amount,
+        ),
     }
     p.0
 }
@@ -394,8 +402,14 @@ fn journal_postings(e: &JournalEntryRecorded, p: &mut Postings) {
             let gpa = Account::Gpa(h.clone());
             p.transfer(bank.clone(), gpa.clone(), e.jit_load);
             match e.effect {
-                JeEffect::NoBalance | JeEffect::Hold | JeEffect::Reversal | JeEffect::PendingRefund | JeEffect::Payment => {}
-                JeEffect::Clearing | JeEffect::PinPurchase | JeEffect::AtmWithdrawal => p.transfer(gpa.clone(), network, amount),
+                JeEffect::NoBalance
+                | JeEffect::Hold
+                | JeEffect::Reversal
+                | JeEffect::PendingRefund
+                | JeEffect::Payment => {}
+                JeEffect::Clearing | JeEffect::PinPurchase | JeEffect::AtmWithdrawal => {
+                    p.transfer(gpa.clone(), network, amount)
+                }
                 JeEffect::Refund => p.transfer(network, gpa.clone(), amount),
                 JeEffect::Interest => p.transfer(gpa.clone(), Account::ProgramIncome(program), amount),
                 JeEffect::Fee => p.transfer(gpa.clone(), Account::ProgramFees(program), amount),
@@ -409,7 +423,9 @@ fn journal_postings(e: &JournalEntryRecorded, p: &mut Postings) {
             let acct = Account::Credit(a.clone());
             match e.effect {
                 JeEffect::NoBalance | JeEffect::Hold | JeEffect::Reversal | JeEffect::PendingRefund => {}
-                JeEffect::Clearing | JeEffect::PinPurchase | JeEffect::AtmWithdrawal => p.transfer(acct, network, amount),
+                JeEffect::Clearing | JeEffect::PinPurchase | JeEffect::AtmWithdrawal => {
+                    p.transfer(acct, network, amount)
+                }
                 JeEffect::Refund => p.transfer(network, acct, amount),
                 JeEffect::Payment => p.transfer(Account::CreditPayments(program), acct, amount),
                 JeEffect::Interest | JeEffect::Fee | JeEffect::AdjustmentDebit => {

@@ -24,7 +24,11 @@ pub mod time;
 pub mod wire;
 
 /// The bincode configuration of every encoded event, with its size limit.
-pub fn codec() -> bincode::config::Configuration<bincode::config::BigEndian, bincode::config::Varint, bincode::config::Limit<{ limits::EVENT_BYTES_MAX }>> {
+pub fn codec() -> bincode::config::Configuration<
+    bincode::config::BigEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<{ limits::EVENT_BYTES_MAX }>,
+> {
     bincode::config::standard().with_big_endian().with_limit::<{ limits::EVENT_BYTES_MAX }>()
 }
 
@@ -42,5 +46,24 @@ pub fn decode_fact(bytes: &[u8]) -> Result<event::Fact, String> {
         Ok((f, used)) if used == bytes.len() => Ok(f),
         Ok((_, used)) => Err(format!("{} trailing bytes after the event", bytes.len() - used)),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Fuzz body: parse and decide any bytes as a command line against an empty
+/// and a small populated ledger. Must never panic.
+pub fn fuzz_parse_line(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(line) = wire::parse_line(text) {
+        let ledger = state::Ledger::default();
+        let _ = ledger.decide(&line, time::Timestamp(0));
+    }
+}
+
+/// Fuzz body: decode any bytes as an event payload. Must never panic; a
+/// decoded fact must re-encode to the same bytes.
+pub fn fuzz_decode_fact(data: &[u8]) {
+    if let Ok(fact) = decode_fact(data) {
+        let again = encode_fact(&fact);
+        assert_eq!(decode_fact(&again).ok().as_ref(), Some(&fact), "re-encoding changed the fact");
     }
 }

@@ -66,9 +66,14 @@ impl Money {
             Ok(d) => Money::from_input(d),
             // well-formed but beyond Decimal's range: huge, or finer than 28 places
             Err(_) => {
-                let int_digits = mantissa.trim_start_matches('-').split('.').next().unwrap_or("").trim_start_matches('0').len();
+                let int_digits =
+                    mantissa.trim_start_matches('-').split('.').next().unwrap_or("").trim_start_matches('0').len();
                 let exp: i64 = exponent.and_then(|e| e.parse().ok()).unwrap_or(0);
-                if int_digits as i64 + exp > 12 { Err(MoneyError::TooLarge) } else { Err(MoneyError::TooManyDecimals) }
+                if int_digits as i64 + exp > 12 {
+                    Err(MoneyError::TooLarge)
+                } else {
+                    Err(MoneyError::TooManyDecimals)
+                }
             }
         }
     }
@@ -90,9 +95,7 @@ impl Money {
             2 => Some(m),
             _ => Some(with_scale2(self.0).mantissa()),
         };
-        adjusted
-            .and_then(|v| i64::try_from(v).ok())
-            .unwrap_or(if m < 0 { i64::MIN } else { i64::MAX })
+        adjusted.and_then(|v| i64::try_from(v).ok()).unwrap_or(if m < 0 { i64::MIN } else { i64::MAX })
     }
 
     /// The decimal value.
@@ -134,12 +137,20 @@ impl Money {
 
     /// The smaller of two amounts.
     pub fn min(self, o: Money) -> Money {
-        if self <= o { self } else { o }
+        if self <= o {
+            self
+        } else {
+            o
+        }
     }
 
     /// The larger of two amounts.
     pub fn max(self, o: Money) -> Money {
-        if self >= o { self } else { o }
+        if self >= o {
+            self
+        } else {
+            o
+        }
     }
 
     /// A JSON number with the exact value, printed without trailing zeros as

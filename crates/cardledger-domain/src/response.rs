@@ -166,7 +166,10 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
             holder_field(&mut o, &e.cmd.holder);
             o.insert("token".into(), e.cmd.token.clone().into());
             o.insert("order_balances".into(), balances_json(&msa(order, e.purchase_amount), false, true));
-            o.insert("order_aggregated_balances".into(), balances_json(&msa(e.aggregated_after, e.purchase_amount), false, true));
+            o.insert(
+                "order_aggregated_balances".into(),
+                balances_json(&msa(e.aggregated_after, e.purchase_amount), false, true),
+            );
             if let Some((c, created)) = offer {
                 o.insert(
                     "offer".into(),
@@ -219,7 +222,15 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
             o.insert("request_time".into(), c.request_time.unwrap_or(impact).to_string().into());
             o.insert("impact_time".into(), impact.to_string().into());
             o.insert("created_time".into(), t.into());
-            for (k, v) in [("related_token", &c.related_token), ("root_token", &c.root_token), ("card_token", &c.card_token), ("memo", &c.memo), ("network", &c.network), ("mcc", &c.mcc), ("acting_user_token", &c.acting_user_token)] {
+            for (k, v) in [
+                ("related_token", &c.related_token),
+                ("root_token", &c.root_token),
+                ("card_token", &c.card_token),
+                ("memo", &c.memo),
+                ("network", &c.network),
+                ("mcc", &c.mcc),
+                ("acting_user_token", &c.acting_user_token),
+            ] {
                 if let Some(v) = v {
                     o.insert(k.into(), v.clone().into());
                 }
@@ -239,7 +250,8 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
         }),
         Event::MsaOrderUpdated(c) => {
             // the update answers with the whole order as it stands after it (source 004)
-            msa_order_now(&c.token, ledger).unwrap_or_else(|| json!({"token": c.token, "last_modified_time": t, "transaction_token": tx}))
+            msa_order_now(&c.token, ledger)
+                .unwrap_or_else(|| json!({"token": c.token, "last_modified_time": t, "transaction_token": tx}))
         }
         Event::Ticked(c) => json!({"now": c.now.to_string(), "transaction_token": tx}),
         Event::ProgramCreated(_)
@@ -347,7 +359,9 @@ pub fn event_body(e: &Event) -> Value {
             }
             v
         }
-        Event::UserCreated(c) | Event::BusinessCreated(c) => json!({"token": c.token, "program_token": c.program_token}),
+        Event::UserCreated(c) | Event::BusinessCreated(c) => {
+            json!({"token": c.token, "program_token": c.program_token})
+        }
         Event::FundingSourceCreated { cmd, program_token } => {
             let mut o = Map::new();
             o.insert("token".into(), cmd.token.clone().into());
@@ -361,20 +375,28 @@ pub fn event_body(e: &Event) -> Value {
             o.insert("name".into(), cmd.name.clone().into());
             Value::Object(o)
         }
-        Event::FundingSourceAddressCreated(c) => json!({"token": c.token, "funding_source_token": c.funding_source_token}),
-        Event::FeeCreated(c) => json!({"token": c.token, "name": c.name, "amount": c.amount.to_json(), "currency_code": c.currency_code.alpha(), "active": c.active}),
-        Event::CampaignCreated(c) | Event::MerchantCreated(c) => json!({"token": c.token, "name": c.name, "active": c.active}),
+        Event::FundingSourceAddressCreated(c) => {
+            json!({"token": c.token, "funding_source_token": c.funding_source_token})
+        }
+        Event::FeeCreated(c) => {
+            json!({"token": c.token, "name": c.name, "amount": c.amount.to_json(), "currency_code": c.currency_code.alpha(), "active": c.active})
+        }
+        Event::CampaignCreated(c) | Event::MerchantCreated(c) => {
+            json!({"token": c.token, "name": c.name, "active": c.active})
+        }
         Event::OfferCreated(c) => json!({"token": c.token, "name": c.name, "campaign_token": c.campaign_token,
             "purchase_amount": c.purchase_amount.to_json(), "reward_amount": c.reward_amount.to_json(),
             "reward_trigger_amount": c.reward_trigger_amount.to_json(), "currency_code": c.currency_code.alpha(), "active": c.active}),
-        Event::CreditAccountOpened(c) => json!({"token": c.token, "user_token": c.user_token, "program_token": c.program_token,
+        Event::CreditAccountOpened(c) => {
+            json!({"token": c.token, "user_token": c.user_token, "program_token": c.program_token,
             "credit_limit": c.credit_limit.to_json(), "apr": c.apr.0.to_string(), "timezone": c.timezone,
             "billing_cycle_day": c.billing_cycle_day, "late_payment_fee": c.late_payment_fee.to_json(),
             "minimum_interest": c.minimum_interest.to_json(), "reward_percentage": c.reward_percentage.0.to_string(),
             "interest_on_grace_reactivation": c.interest_on_grace_reactivation, "allocation_order": c.allocation_order,
             "min_payment": {"flat_amount": c.min_payment.flat_amount.to_json(), "percentage_of_balance": c.min_payment.percentage_of_balance.0.to_string(),
                 "include_interest_charged": c.min_payment.include_interest_charged, "include_fees_charged": c.min_payment.include_fees_charged,
-                "include_past_due_amount": c.min_payment.include_past_due_amount, "include_overlimit_amount": c.min_payment.include_overlimit_amount}}),
+                "include_past_due_amount": c.min_payment.include_past_due_amount, "include_overlimit_amount": c.min_payment.include_overlimit_amount}})
+        }
         Event::GpaOrdered(e) => {
             let mut o = Map::new();
             o.insert("token".into(), e.cmd.token.clone().into());
@@ -382,10 +404,15 @@ pub fn event_body(e: &Event) -> Value {
             o.insert("amount".into(), e.cmd.amount.to_json());
             o.insert("currency_code".into(), "USD".into());
             o.insert("funding_source_token".into(), e.funding.source_token.clone().into());
-            o.insert("fees".into(), Value::Array(e.fees.iter().map(|f| json!({"token": f.token, "amount": f.amount.to_json()})).collect()));
+            o.insert(
+                "fees".into(),
+                Value::Array(e.fees.iter().map(|f| json!({"token": f.token, "amount": f.amount.to_json()})).collect()),
+            );
             Value::Object(o)
         }
-        Event::GpaUnloaded(e) => json!({"token": e.cmd.token, "original_order_token": e.cmd.original_order_token, "amount": e.cmd.amount.to_json()}),
+        Event::GpaUnloaded(e) => {
+            json!({"token": e.cmd.token, "original_order_token": e.cmd.original_order_token, "amount": e.cmd.amount.to_json()})
+        }
         Event::MsaOrdered(e) => {
             let mut o = Map::new();
             o.insert("token".into(), e.cmd.token.clone().into());
@@ -396,7 +423,9 @@ pub fn event_body(e: &Event) -> Value {
             Value::Object(o)
         }
         Event::MsaOrderUpdated(c) => json!({"token": c.token, "active": c.active}),
-        Event::MsaUnloaded(e) => json!({"token": e.cmd.token, "original_order_token": e.cmd.original_order_token, "amount": e.cmd.amount.to_json()}),
+        Event::MsaUnloaded(e) => {
+            json!({"token": e.cmd.token, "original_order_token": e.cmd.original_order_token, "amount": e.cmd.amount.to_json()})
+        }
         Event::OfferOrdered(e) => {
             let mut o = Map::new();
             o.insert("token".into(), e.cmd.token.clone().into());
@@ -409,7 +438,10 @@ pub fn event_body(e: &Event) -> Value {
             let mut o = Map::new();
             o.insert("token".into(), e.cmd.token.clone().into());
             holder(&mut o, &e.cmd.holder);
-            o.insert("fees".into(), Value::Array(e.fees.iter().map(|f| json!({"token": f.token, "amount": f.amount.to_json()})).collect()));
+            o.insert(
+                "fees".into(),
+                Value::Array(e.fees.iter().map(|f| json!({"token": f.token, "amount": f.amount.to_json()})).collect()),
+            );
             Value::Object(o)
         }
         Event::JournalEntryRecorded(e) => {
@@ -432,7 +464,9 @@ pub fn event_body(e: &Event) -> Value {
             }
             Value::Object(o)
         }
-        Event::ProgramDeposited(c) => json!({"token": c.token, "program_token": c.program_token, "amount": c.amount.to_json()}),
+        Event::ProgramDeposited(c) => {
+            json!({"token": c.token, "program_token": c.program_token, "amount": c.amount.to_json()})
+        }
         Event::Ticked(c) => json!({"now": c.now.to_string()}),
     }
 }

@@ -264,7 +264,9 @@ impl Ledger {
             }
         }
         match self.decide_event(&line.command, time) {
-            Ok(event) => Decision::Accept(Fact { fingerprint: fp, corrected_post_date: line.corrected_post_date, event }),
+            Ok(event) => {
+                Decision::Accept(Fact { fingerprint: fp, corrected_post_date: line.corrected_post_date, event })
+            }
             Err(r) => Decision::Reject(r),
         }
     }
@@ -276,11 +278,19 @@ impl Ledger {
             Command::Program(c) => Event::ProgramCreated(c.clone()),
             Command::User(c) | Command::Business(c) => {
                 self.program(&c.program_token, f("program_token"))?;
-                let h = if matches!(command, Command::User(_)) { Holder::User(c.token.clone()) } else { Holder::Business(c.token.clone()) };
+                let h = if matches!(command, Command::User(_)) {
+                    Holder::User(c.token.clone())
+                } else {
+                    Holder::Business(c.token.clone())
+                };
                 if self.holders.contains_key(&h) {
                     return reject(Code::TokenConflict, f("token"), format!("{} {:?} already exists", key, c.token));
                 }
-                if matches!(command, Command::User(_)) { Event::UserCreated(c.clone()) } else { Event::BusinessCreated(c.clone()) }
+                if matches!(command, Command::User(_)) {
+                    Event::UserCreated(c.clone())
+                } else {
+                    Event::BusinessCreated(c.clone())
+                }
             }
             Command::FundingSource(c) => {
                 let program_token = match &c.holder {
@@ -288,7 +298,11 @@ impl Ledger {
                         let program = self.holder_program(h, f(h.field()))?;
                         if let Some(p) = &c.program_token {
                             if p != program {
-                                return reject(Code::ProgramMismatch, f("program_token"), format!("the holder belongs to program {program:?}"));
+                                return reject(
+                                    Code::ProgramMismatch,
+                                    f("program_token"),
+                                    format!("the holder belongs to program {program:?}"),
+                                );
                             }
                         }
                         program.to_string()
@@ -303,10 +317,18 @@ impl Ledger {
             }
             Command::FundingSourceAddress(c) => {
                 let fs = self.funding_sources.get(&c.funding_source_token).ok_or_else(|| {
-                    Rejection::new(Code::UnknownReference, f("funding_source_token"), format!("no funding source {:?}", c.funding_source_token))
+                    Rejection::new(
+                        Code::UnknownReference,
+                        f("funding_source_token"),
+                        format!("no funding source {:?}", c.funding_source_token),
+                    )
                 })?;
                 if fs.cmd.kind.is_program() {
-                    return reject(Code::InvalidValue, f("funding_source_token"), "program funding sources have no address");
+                    return reject(
+                        Code::InvalidValue,
+                        f("funding_source_token"),
+                        "program funding sources have no address",
+                    );
                 }
                 Event::FundingSourceAddressCreated(c.clone())
             }
@@ -322,40 +344,73 @@ impl Ledger {
                 let program = self.holder_program(&h, f("user_token"))?;
                 self.program(&c.program_token, f("program_token"))?;
                 if program != c.program_token {
-                    return reject(Code::ProgramMismatch, f("program_token"), format!("the user belongs to program {program:?}"));
+                    return reject(
+                        Code::ProgramMismatch,
+                        f("program_token"),
+                        format!("the user belongs to program {program:?}"),
+                    );
                 }
                 Event::CreditAccountOpened(c.clone())
             }
             Command::GpaOrder(c) => {
                 let field = f(c.holder.field());
                 let program = self.holder_program(&c.holder, field)?;
-                let funding = self.resolve_funding(key, &c.holder, program, c.funding_source_token.as_deref(), c.funding_source_address_token.as_deref())?;
+                let funding = self.resolve_funding(
+                    key,
+                    &c.holder,
+                    program,
+                    c.funding_source_token.as_deref(),
+                    c.funding_source_address_token.as_deref(),
+                )?;
                 let fees = self.charge_fees(key, &c.fees)?;
                 self.check_range(&Account::Gpa(c.holder.clone()), c.amount, f("amount"))?;
                 Event::GpaOrdered(GpaOrdered { cmd: c.clone(), funding, fees })
             }
             Command::GpaUnload(c) => {
                 let order = self.gpa_orders.get(&c.original_order_token).ok_or_else(|| {
-                    Rejection::new(Code::UnknownReference, f("original_order_token"), format!("no GPA order {:?}", c.original_order_token))
+                    Rejection::new(
+                        Code::UnknownReference,
+                        f("original_order_token"),
+                        format!("no GPA order {:?}", c.original_order_token),
+                    )
                 })?;
                 let remaining = order.amount.minus(order.unloaded);
                 if c.amount > remaining {
-                    return reject(Code::UnloadExceedsOrder, f("amount"), format!("{} exceeds the {} remaining on the order", c.amount, remaining));
+                    return reject(
+                        Code::UnloadExceedsOrder,
+                        f("amount"),
+                        format!("{} exceeds the {} remaining on the order", c.amount, remaining),
+                    );
                 }
                 let available = self.gpa_balances(&order.holder).available_balance;
                 if c.amount > available {
-                    return reject(Code::InsufficientFunds, f("amount"), format!("{} exceeds the GPA's available balance {}", c.amount, available));
+                    return reject(
+                        Code::InsufficientFunds,
+                        f("amount"),
+                        format!("{} exceeds the GPA's available balance {}", c.amount, available),
+                    );
                 }
-                Event::GpaUnloaded(GpaUnloaded { cmd: c.clone(), holder: order.holder.clone(), funding: order.funding.clone() })
+                Event::GpaUnloaded(GpaUnloaded {
+                    cmd: c.clone(),
+                    holder: order.holder.clone(),
+                    funding: order.funding.clone(),
+                })
             }
             Command::MsaOrder(c) => {
                 let program = self.holder_program(&c.holder, f(c.holder.field()))?;
                 self.campaign(&c.campaign_token, f("campaign_token"))?;
-                let funding = self.resolve_funding(key, &c.holder, program, c.funding_source_token.as_deref(), c.funding_source_address_token.as_deref())?;
+                let funding = self.resolve_funding(
+                    key,
+                    &c.holder,
+                    program,
+                    c.funding_source_token.as_deref(),
+                    c.funding_source_address_token.as_deref(),
+                )?;
                 let acct = Account::Msa(c.holder.clone(), c.campaign_token.clone());
                 self.check_range(&acct, c.purchase_amount, f("purchase_amount"))?;
                 let before = self.msa_balances(&c.holder, &c.campaign_token);
-                let aggregated_after = MsaBalance { ledger: before.ledger_balance.plus(c.purchase_amount), credit: before.credit_balance };
+                let aggregated_after =
+                    MsaBalance { ledger: before.ledger_balance.plus(c.purchase_amount), credit: before.credit_balance };
                 Event::MsaOrdered(MsaOrdered { cmd: c.clone(), funding, aggregated_after })
             }
             Command::MsaOrderUpdate(c) => {
@@ -366,16 +421,28 @@ impl Ledger {
             }
             Command::MsaUnload(c) => {
                 let order = self.msa_orders.get(&c.original_order_token).ok_or_else(|| {
-                    Rejection::new(Code::UnknownReference, f("original_order_token"), format!("no MSA order {:?}", c.original_order_token))
+                    Rejection::new(
+                        Code::UnknownReference,
+                        f("original_order_token"),
+                        format!("no MSA order {:?}", c.original_order_token),
+                    )
                 })?;
                 let remaining = order.amount.minus(order.unloaded);
                 if c.amount > remaining {
-                    return reject(Code::UnloadExceedsOrder, f("amount"), format!("{} exceeds the {} remaining on the order", c.amount, remaining));
+                    return reject(
+                        Code::UnloadExceedsOrder,
+                        f("amount"),
+                        format!("{} exceeds the {} remaining on the order", c.amount, remaining),
+                    );
                 }
                 let campaign = order.campaign_token.clone().unwrap_or_default();
                 let before = self.msa_balances(&order.holder, &campaign);
                 if c.amount > before.ledger_balance {
-                    return reject(Code::InsufficientFunds, f("amount"), format!("{} exceeds the MSA's ledger balance {}", c.amount, before.ledger_balance));
+                    return reject(
+                        Code::InsufficientFunds,
+                        f("amount"),
+                        format!("{} exceeds the MSA's ledger balance {}", c.amount, before.ledger_balance),
+                    );
                 }
                 Event::MsaUnloaded(MsaUnloaded {
                     cmd: c.clone(),
@@ -383,20 +450,28 @@ impl Ledger {
                     campaign_token: campaign,
                     funding: order.funding.clone(),
                     order_after: MsaBalance { ledger: remaining.minus(c.amount), credit: Money::ZERO },
-                    aggregated_after: MsaBalance { ledger: before.ledger_balance.minus(c.amount), credit: before.credit_balance },
+                    aggregated_after: MsaBalance {
+                        ledger: before.ledger_balance.minus(c.amount),
+                        credit: before.credit_balance,
+                    },
                 })
             }
             Command::OfferOrder(c) => {
                 let program = self.holder_program(&c.holder, f(c.holder.field()))?;
-                let (offer, _) = self
-                    .offers
-                    .get(&c.offer_token)
-                    .ok_or_else(|| Rejection::new(Code::UnknownReference, f("offer_token"), format!("no offer {:?}", c.offer_token)))?;
+                let (offer, _) = self.offers.get(&c.offer_token).ok_or_else(|| {
+                    Rejection::new(Code::UnknownReference, f("offer_token"), format!("no offer {:?}", c.offer_token))
+                })?;
                 if !offer.active {
                     return reject(Code::Inactive, f("offer_token"), format!("offer {:?} is inactive", c.offer_token));
                 }
                 self.campaign(&offer.campaign_token, f("offer_token"))?;
-                let funding = self.resolve_funding(key, &c.holder, program, c.funding_source_token.as_deref(), c.funding_source_address_token.as_deref())?;
+                let funding = self.resolve_funding(
+                    key,
+                    &c.holder,
+                    program,
+                    c.funding_source_token.as_deref(),
+                    c.funding_source_address_token.as_deref(),
+                )?;
                 let before = self.msa_balances(&c.holder, &offer.campaign_token);
                 Event::OfferOrdered(OfferOrdered {
                     cmd: c.clone(),
@@ -416,7 +491,11 @@ impl Ledger {
                 let total: Money = fees.iter().map(|x| x.amount).sum();
                 let available = self.gpa_balances(&c.holder).available_balance;
                 if total > available {
-                    return reject(Code::InsufficientFunds, f("fees"), format!("fees of {total} exceed the GPA's available balance {available}"));
+                    return reject(
+                        Code::InsufficientFunds,
+                        f("fees"),
+                        format!("fees of {total} exceed the GPA's available balance {available}"),
+                    );
                 }
                 Event::FeeTransferred(FeeTransferred { cmd: c.clone(), program_token: program, fees })
             }
@@ -429,7 +508,11 @@ impl Ledger {
             Command::Tick(c) => {
                 if let Some(last) = self.last_tick {
                     if c.now <= last {
-                        return reject(Code::TickNotAfterPrevious, f("now"), format!("{} is not after the previous tick {}", c.now, last));
+                        return reject(
+                            Code::TickNotAfterPrevious,
+                            f("now"),
+                            format!("{} is not after the previous tick {}", c.now, last),
+                        );
                     }
                 }
                 let _ = time;
@@ -446,10 +529,9 @@ impl Ledger {
                 (p.to_string(), self.programs.get(p).map(|s| s.jit).unwrap_or(false))
             }
             JeTarget::Credit(a) => {
-                let (acct, _) = self
-                    .credit_accounts
-                    .get(a)
-                    .ok_or_else(|| Rejection::new(Code::UnknownReference, f("account_token"), format!("no credit account {a:?}")))?;
+                let (acct, _) = self.credit_accounts.get(a).ok_or_else(|| {
+                    Rejection::new(Code::UnknownReference, f("account_token"), format!("no credit account {a:?}"))
+                })?;
                 (acct.program_token.clone(), false)
             }
         };
@@ -468,11 +550,13 @@ impl Ledger {
         // the related authorization, for clearings and reversals
         let related = |want_open: bool| -> Result<Option<&JeState>, Rejection> {
             let Some(rt) = &c.related_token else { return Ok(None) };
-            let je = self
-                .journal_entries
-                .get(rt)
-                .filter(|j| j.target == c.target)
-                .ok_or_else(|| Rejection::new(Code::NoOpenHold, f("related_token"), format!("no open authorization {rt:?} on this account")))?;
+            let je = self.journal_entries.get(rt).filter(|j| j.target == c.target).ok_or_else(|| {
+                Rejection::new(
+                    Code::NoOpenHold,
+                    f("related_token"),
+                    format!("no open authorization {rt:?} on this account"),
+                )
+            })?;
             if want_open && je.open.is_zero() {
                 return reject(Code::NoOpenHold, f("related_token"), format!("authorization {rt:?} has no open hold"));
             }
@@ -484,14 +568,24 @@ impl Ledger {
                 if jit_program {
                     e.jit_load = amount.minus(available.max(Money::ZERO)).max(Money::ZERO);
                 } else if amount > available {
-                    return reject(Code::InsufficientFunds, f("amount"), format!("{amount} exceeds the available balance {available}"));
+                    return reject(
+                        Code::InsufficientFunds,
+                        f("amount"),
+                        format!("{amount} exceeds the available balance {available}"),
+                    );
                 }
                 e.hold_amount = amount;
             }
             JeEffect::Clearing => {
                 let released = match related(false)? {
                     Some(je) if je.effect == JeEffect::Hold => je.open,
-                    Some(_) => return reject(Code::NoOpenHold, f("related_token"), "the related entry is not an authorization"),
+                    Some(_) => {
+                        return reject(
+                            Code::NoOpenHold,
+                            f("related_token"),
+                            "the related entry is not an authorization",
+                        )
+                    }
                     None => Money::ZERO,
                 };
                 e.hold_amount = released;
@@ -500,7 +594,11 @@ impl Ledger {
                     if jit_program {
                         e.jit_load = amount.minus(spendable.max(Money::ZERO)).max(Money::ZERO);
                     } else if matches!(c.target, JeTarget::Gpa(_)) {
-                        return reject(Code::InsufficientFunds, f("amount"), format!("{amount} exceeds the available balance {spendable}"));
+                        return reject(
+                            Code::InsufficientFunds,
+                            f("amount"),
+                            format!("{amount} exceeds the available balance {spendable}"),
+                        );
                     }
                 } else if let Some(je) = related(false)? {
                     // a clearing below its hold returns the unspent JIT-funded part to the program bank
@@ -509,25 +607,41 @@ impl Ledger {
             }
             JeEffect::Reversal => {
                 let Some(je) = related(true)? else {
-                    return reject(Code::MissingField, f("related_token"), "a reversal needs the authorization it reverses");
+                    return reject(
+                        Code::MissingField,
+                        f("related_token"),
+                        "a reversal needs the authorization it reverses",
+                    );
                 };
                 if je.effect != JeEffect::Hold {
                     return reject(Code::NoOpenHold, f("related_token"), "the related entry is not an authorization");
                 }
                 if amount > je.open {
-                    return reject(Code::ExceedsHold, f("amount"), format!("{amount} exceeds the open hold {}", je.open));
+                    return reject(
+                        Code::ExceedsHold,
+                        f("amount"),
+                        format!("{amount} exceeds the open hold {}", je.open),
+                    );
                 }
                 e.hold_amount = amount;
                 // the JIT-funded part of the hold goes back first; the holder's own money stays
                 e.jit_unload = je.jit_open.min(amount);
             }
-            JeEffect::PinPurchase | JeEffect::AtmWithdrawal | JeEffect::Fee | JeEffect::Interest | JeEffect::AdjustmentDebit => {
+            JeEffect::PinPurchase
+            | JeEffect::AtmWithdrawal
+            | JeEffect::Fee
+            | JeEffect::Interest
+            | JeEffect::AdjustmentDebit => {
                 if let JeTarget::Gpa(_) = c.target {
                     if amount > available {
                         if jit_program && matches!(effect, JeEffect::PinPurchase | JeEffect::AtmWithdrawal) {
                             e.jit_load = amount.minus(available.max(Money::ZERO));
                         } else {
-                            return reject(Code::InsufficientFunds, f("amount"), format!("{amount} exceeds the available balance {available}"));
+                            return reject(
+                                Code::InsufficientFunds,
+                                f("amount"),
+                                format!("{amount} exceeds the available balance {available}"),
+                            );
                         }
                     }
                 }
@@ -543,7 +657,11 @@ impl Ledger {
         }
         if let JeTarget::Credit(_) = c.target {
             if effect == JeEffect::Hold && amount > available {
-                return reject(Code::InsufficientFunds, f("amount"), format!("{amount} exceeds the available credit {available}"));
+                return reject(
+                    Code::InsufficientFunds,
+                    f("amount"),
+                    format!("{amount} exceeds the available credit {available}"),
+                );
             }
         }
         Ok(e)
@@ -562,7 +680,9 @@ impl Ledger {
     }
 
     fn program(&self, token: &str, field: String) -> Result<&ProgramState, Rejection> {
-        self.programs.get(token).ok_or_else(|| Rejection::new(Code::UnknownReference, field, format!("no program {token:?}")))
+        self.programs
+            .get(token)
+            .ok_or_else(|| Rejection::new(Code::UnknownReference, field, format!("no program {token:?}")))
     }
 
     fn holder_program(&self, h: &Holder, field: String) -> Result<&str, Rejection> {
@@ -598,7 +718,9 @@ impl Ledger {
                 let field = format!("{key}.fees[{i}].token");
                 match self.fees.get(&r.token) {
                     None => reject(Code::UnknownReference, field, format!("no fee {:?}", r.token)),
-                    Some((fee, _)) if !fee.active => reject(Code::Inactive, field, format!("fee {:?} is inactive", r.token)),
+                    Some((fee, _)) if !fee.active => {
+                        reject(Code::Inactive, field, format!("fee {:?} is inactive", r.token))
+                    }
                     Some((fee, _)) => Ok(ChargedFee { token: r.token.clone(), amount: fee.amount }),
                 }
             })
@@ -608,7 +730,14 @@ impl Ledger {
     /// Funding-source resolution (product.md §3): the named source (existing,
     /// active, the holder's or the program's); else the holder's default,
     /// else the program's default; else the only usable one; else rejected.
-    fn resolve_funding(&self, key: &str, holder: &Holder, program: &str, named: Option<&str>, address: Option<&str>) -> Result<Funding, Rejection> {
+    fn resolve_funding(
+        &self,
+        key: &str,
+        holder: &Holder,
+        program: &str,
+        named: Option<&str>,
+        address: Option<&str>,
+    ) -> Result<Funding, Rejection> {
         let field = format!("{key}.funding_source_token");
         let owned_by = |fs: &FundingSourceState| match &fs.cmd.holder {
             Some(h) => h == holder,
@@ -616,12 +745,15 @@ impl Ledger {
         };
         let chosen: &FundingSourceState = match named {
             Some(t) => {
-                let fs = self
-                    .funding_sources
-                    .get(t)
-                    .ok_or_else(|| Rejection::new(Code::UnknownReference, field.clone(), format!("no funding source {t:?}")))?;
+                let fs = self.funding_sources.get(t).ok_or_else(|| {
+                    Rejection::new(Code::UnknownReference, field.clone(), format!("no funding source {t:?}"))
+                })?;
                 if !owned_by(fs) {
-                    return reject(Code::FundingSourceNotOwned, field, format!("funding source {t:?} belongs to another holder or program"));
+                    return reject(
+                        Code::FundingSourceNotOwned,
+                        field,
+                        format!("funding source {t:?} belongs to another holder or program"),
+                    );
                 }
                 if !fs.cmd.active {
                     return reject(Code::Inactive, field, format!("funding source {t:?} is inactive"));
@@ -635,7 +767,11 @@ impl Ledger {
                     if !fs.cmd.active || !owned_by(fs) || fs.cmd.kind == FundingKind::ProgramGateway {
                         continue;
                     }
-                    if fs.cmd.holder.is_some() { own.push(fs) } else { prog.push(fs) }
+                    if fs.cmd.holder.is_some() {
+                        own.push(fs)
+                    } else {
+                        prog.push(fs)
+                    }
                 }
                 // deterministic regardless of hash order
                 own.sort_by(|a, b| a.cmd.token.cmp(&b.cmd.token));
@@ -645,7 +781,11 @@ impl Ledger {
                     match d.as_slice() {
                         [] => Ok(None),
                         [one] => Ok(Some((**one).clone())),
-                        _ => reject(Code::FundingSourceAmbiguous, field.clone(), "several default funding sources; name one"),
+                        _ => reject(
+                            Code::FundingSourceAmbiguous,
+                            field.clone(),
+                            "several default funding sources; name one",
+                        ),
                     }
                 };
                 let pick = if let Some(d) = default_of(&own)? {
@@ -657,7 +797,13 @@ impl Ledger {
                     match all.as_slice() {
                         [] => return reject(Code::NoFundingSource, field, "the holder has no usable funding source"),
                         [one] => (***one).clone(),
-                        _ => return reject(Code::FundingSourceAmbiguous, field, "several funding sources and none is the default; name one"),
+                        _ => {
+                            return reject(
+                                Code::FundingSourceAmbiguous,
+                                field,
+                                "several funding sources and none is the default; name one",
+                            )
+                        }
                     }
                 };
                 return self.funding_from(key, &pick, program, address);
@@ -666,12 +812,30 @@ impl Ledger {
         self.funding_from(key, chosen, program, address)
     }
 
-    fn funding_from(&self, key: &str, fs: &FundingSourceState, program: &str, address: Option<&str>) -> Result<Funding, Rejection> {
+    fn funding_from(
+        &self,
+        key: &str,
+        fs: &FundingSourceState,
+        program: &str,
+        address: Option<&str>,
+    ) -> Result<Funding, Rejection> {
         if let Some(a) = address {
             match self.addresses.get(a) {
                 Some((owner, _)) if owner == &fs.cmd.token => {}
-                Some(_) => return reject(Code::FundingSourceNotOwned, format!("{key}.funding_source_address_token"), format!("address {a:?} belongs to another funding source")),
-                None => return reject(Code::UnknownReference, format!("{key}.funding_source_address_token"), format!("no funding source address {a:?}")),
+                Some(_) => {
+                    return reject(
+                        Code::FundingSourceNotOwned,
+                        format!("{key}.funding_source_address_token"),
+                        format!("address {a:?} belongs to another funding source"),
+                    )
+                }
+                None => {
+                    return reject(
+                        Code::UnknownReference,
+                        format!("{key}.funding_source_address_token"),
+                        format!("no funding source address {a:?}"),
+                    )
+                }
             }
         }
         if fs.cmd.kind == FundingKind::PaymentCard && !fs.has_address {
@@ -692,7 +856,10 @@ impl Ledger {
             self.tokens.insert((kind, token.to_string()), (seq, rec.fact.fingerprint));
         }
         let lines = postings(event);
-        debug_assert!(lines.iter().map(|p| p.amount).sum::<Money>().is_zero(), "postings of seq {seq} do not sum to zero");
+        debug_assert!(
+            lines.iter().map(|p| p.amount).sum::<Money>().is_zero(),
+            "postings of seq {seq} do not sum to zero"
+        );
         for p in lines {
             let b = self.accounts.entry(p.account.clone()).or_default();
             *b = b.plus(p.amount);
@@ -717,7 +884,12 @@ impl Ledger {
                 }
                 self.funding_sources.insert(
                     cmd.token.clone(),
-                    FundingSourceState { cmd: cmd.clone(), program_token: program_token.clone(), created: time, has_address: false },
+                    FundingSourceState {
+                        cmd: cmd.clone(),
+                        program_token: program_token.clone(),
+                        created: time,
+                        has_address: false,
+                    },
                 );
             }
             Event::FundingSourceAddressCreated(c) => {
@@ -849,14 +1021,21 @@ impl Ledger {
                 adjust(&mut self.holds, e.hold_amount);
                 self.journal_entries.insert(
                     e.cmd.token.clone(),
-                    JeState { seq, target: target.clone(), open: e.hold_amount, jit_open: e.jit_load, effect: e.effect },
+                    JeState {
+                        seq,
+                        target: target.clone(),
+                        open: e.hold_amount,
+                        jit_open: e.jit_load,
+                        effect: e.effect,
+                    },
                 );
             }
             JeEffect::Clearing | JeEffect::Reversal => {
                 if let Some(rt) = &e.cmd.related_token {
                     if let Some(je) = self.journal_entries.get_mut(rt) {
                         je.open = je.open.minus(e.hold_amount);
-                        je.jit_open = if e.effect == JeEffect::Clearing { Money::ZERO } else { je.jit_open.minus(e.jit_unload) };
+                        je.jit_open =
+                            if e.effect == JeEffect::Clearing { Money::ZERO } else { je.jit_open.minus(e.jit_unload) };
                     }
                 }
                 adjust(&mut self.holds, -e.hold_amount);
@@ -865,7 +1044,13 @@ impl Ledger {
                 adjust(&mut self.pending, e.pending_credit);
                 self.journal_entries.insert(
                     e.cmd.token.clone(),
-                    JeState { seq, target: target.clone(), open: e.pending_credit, jit_open: Money::ZERO, effect: e.effect },
+                    JeState {
+                        seq,
+                        target: target.clone(),
+                        open: e.pending_credit,
+                        jit_open: Money::ZERO,
+                        effect: e.effect,
+                    },
                 );
             }
             JeEffect::Refund => {
@@ -942,8 +1127,12 @@ pub fn classify(c: &JournalEntryCmd) -> JeEffect {
         "payment" if posted && matches!(c.target, JeTarget::Credit(_)) => JeEffect::Payment,
         "account.interest" if posted => JeEffect::Interest,
         _ if posted && t.starts_with("account.fee.") => JeEffect::Fee,
-        _ if posted && group == "ADJUSTMENT" && (t.ends_with(".credit") || t == "adjustment.credit") => JeEffect::AdjustmentCredit,
-        _ if posted && group == "ADJUSTMENT" && (t.ends_with(".debit") || t == "adjustment.debit") => JeEffect::AdjustmentDebit,
+        _ if posted && group == "ADJUSTMENT" && (t.ends_with(".credit") || t == "adjustment.credit") => {
+            JeEffect::AdjustmentCredit
+        }
+        _ if posted && group == "ADJUSTMENT" && (t.ends_with(".debit") || t == "adjustment.debit") => {
+            JeEffect::AdjustmentDebit
+        }
         _ if posted && group == "REWARD" => JeEffect::Reward,
         _ => JeEffect::NoBalance,
     }

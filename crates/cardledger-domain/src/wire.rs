@@ -36,13 +36,12 @@ pub fn parse_value(value: &Value) -> Result<CommandLine, Rejection> {
     let mut command_key = None;
     for (k, v) in obj {
         if k == "time" {
-            let text = v
-                .as_str()
-                .ok_or_else(|| Rejection::new(Code::WrongType, "time", "must be an RFC 3339 string"))?;
-            time = Some(
-                Timestamp::parse(text)
-                    .ok_or_else(|| Rejection::new(Code::InvalidTime, "time", format!("not an RFC 3339 time: {text:?}")))?,
-            );
+            let text =
+                v.as_str().ok_or_else(|| Rejection::new(Code::WrongType, "time", "must be an RFC 3339 string"))?;
+            time =
+                Some(Timestamp::parse(text).ok_or_else(|| {
+                    Rejection::new(Code::InvalidTime, "time", format!("not an RFC 3339 time: {text:?}"))
+                })?);
         } else if command_key.is_some() {
             return Err(Rejection::new(Code::CommandCount, k.as_str(), "a line carries exactly one command key"));
         } else {
@@ -78,10 +77,23 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
         "user" | "business" => {
             b.allow(&["token", "program_token"])?;
             let c = HolderCmd { token: b.token_or_new("token")?, program_token: b.token("program_token")? };
-            if b.key == "user" { Command::User(c) } else { Command::Business(c) }
+            if b.key == "user" {
+                Command::User(c)
+            } else {
+                Command::Business(c)
+            }
         }
         "funding_source" => {
-            b.allow(&["token", "program_token", "user_token", "business_token", "type", "is_default_account", "active", "name"])?;
+            b.allow(&[
+                "token",
+                "program_token",
+                "user_token",
+                "business_token",
+                "type",
+                "is_default_account",
+                "active",
+                "name",
+            ])?;
             let token = b.token_or_new("token")?;
             let kind = match b.text("type", limits::CODE_CHARS_MAX)?.as_str() {
                 "program" => FundingKind::Program,
@@ -89,7 +101,11 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                 "ach" => FundingKind::Ach,
                 "paymentcard" => FundingKind::PaymentCard,
                 other => {
-                    return Err(b.err(Code::InvalidValue, "type", format!("{other:?} is not one of program, programgateway, ach, paymentcard")))
+                    return Err(b.err(
+                        Code::InvalidValue,
+                        "type",
+                        format!("{other:?} is not one of program, programgateway, ach, paymentcard"),
+                    ))
                 }
             };
             let holder = b.opt_holder()?;
@@ -102,7 +118,11 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                     return Err(b.err(Code::MissingField, "program_token", "is required for a program funding source"));
                 }
             } else if holder.is_none() {
-                return Err(b.err(Code::HolderChoice, "user_token", "exactly one of user_token or business_token is required for an ach or paymentcard source"));
+                return Err(b.err(
+                    Code::HolderChoice,
+                    "user_token",
+                    "exactly one of user_token or business_token is required for an ach or paymentcard source",
+                ));
             }
             Command::FundingSource(FundingSourceCmd {
                 token,
@@ -138,10 +158,23 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                 name: b.text("name", limits::NAME_CHARS_MAX)?,
                 active: b.opt_bool("active")?.unwrap_or(true),
             };
-            if b.key == "campaign" { Command::Campaign(c) } else { Command::Merchant(c) }
+            if b.key == "campaign" {
+                Command::Campaign(c)
+            } else {
+                Command::Merchant(c)
+            }
         }
         "offer" => {
-            b.allow(&["token", "name", "campaign_token", "purchase_amount", "reward_amount", "reward_trigger_amount", "currency_code", "active"])?;
+            b.allow(&[
+                "token",
+                "name",
+                "campaign_token",
+                "purchase_amount",
+                "reward_amount",
+                "reward_trigger_amount",
+                "currency_code",
+                "active",
+            ])?;
             Command::Offer(OfferCmd {
                 token: b.token_or_new("token")?,
                 name: b.text("name", limits::NAME_CHARS_MAX)?,
@@ -155,17 +188,34 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
         }
         "credit_account" => {
             b.allow(&[
-                "token", "user_token", "program_token", "credit_limit", "apr", "timezone", "billing_cycle_day", "min_payment",
-                "late_payment_fee", "minimum_interest", "reward_percentage", "interest_on_grace_reactivation", "allocation_order",
+                "token",
+                "user_token",
+                "program_token",
+                "credit_limit",
+                "apr",
+                "timezone",
+                "billing_cycle_day",
+                "min_payment",
+                "late_payment_fee",
+                "minimum_interest",
+                "reward_percentage",
+                "interest_on_grace_reactivation",
+                "allocation_order",
                 "opened_time",
             ])?;
             let billing_cycle_day = b.opt_u32("billing_cycle_day")?.unwrap_or(1);
             if !(1..=28).contains(&billing_cycle_day) {
                 return Err(b.err(Code::InvalidValue, "billing_cycle_day", "must be 1 to 28"));
             }
-            let grace = b.opt_text("interest_on_grace_reactivation", limits::CODE_CHARS_MAX)?.unwrap_or_else(|| "ACCRUE_PAYMENT_DATE".into());
+            let grace = b
+                .opt_text("interest_on_grace_reactivation", limits::CODE_CHARS_MAX)?
+                .unwrap_or_else(|| "ACCRUE_PAYMENT_DATE".into());
             if !["ACCRUE_PAYMENT_DATE", "ACCRUE_FULL_CYCLE", "WAIVE"].contains(&grace.as_str()) {
-                return Err(b.err(Code::InvalidValue, "interest_on_grace_reactivation", "must be ACCRUE_PAYMENT_DATE, ACCRUE_FULL_CYCLE or WAIVE"));
+                return Err(b.err(
+                    Code::InvalidValue,
+                    "interest_on_grace_reactivation",
+                    "must be ACCRUE_PAYMENT_DATE, ACCRUE_FULL_CYCLE or WAIVE",
+                ));
             }
             Command::CreditAccount(CreditAccountCmd {
                 token: b.token_or_new("token")?,
@@ -187,7 +237,21 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
             })
         }
         "gpa_order" => {
-            b.allow_with(&["token", "user_token", "business_token", "amount", "currency_code", "funding_source_token", "funding_source_address_token", "tags", "memo", "fees"], MONEY_COMMON)?;
+            b.allow_with(
+                &[
+                    "token",
+                    "user_token",
+                    "business_token",
+                    "amount",
+                    "currency_code",
+                    "funding_source_token",
+                    "funding_source_address_token",
+                    "tags",
+                    "memo",
+                    "fees",
+                ],
+                MONEY_COMMON,
+            )?;
             return Ok((
                 Command::GpaOrder(GpaOrderCmd {
                     token: b.token_or_new("token")?,
@@ -215,10 +279,23 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
             return Ok((if b.key == "gpa_unload" { Command::GpaUnload(c) } else { Command::MsaUnload(c) }, true));
         }
         "msa_order" => {
-            b.allow_with(&[
-                "token", "campaign_token", "user_token", "business_token", "currency_code", "purchase_amount", "reward_amount",
-                "reward_trigger_amount", "funding_source_token", "funding_source_address_token", "start_date", "end_date",
-            ], MONEY_COMMON)?;
+            b.allow_with(
+                &[
+                    "token",
+                    "campaign_token",
+                    "user_token",
+                    "business_token",
+                    "currency_code",
+                    "purchase_amount",
+                    "reward_amount",
+                    "reward_trigger_amount",
+                    "funding_source_token",
+                    "funding_source_address_token",
+                    "start_date",
+                    "end_date",
+                ],
+                MONEY_COMMON,
+            )?;
             return Ok((
                 Command::MsaOrder(MsaOrderCmd {
                     token: b.token_or_new("token")?,
@@ -246,7 +323,17 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
             })
         }
         "offer_order" => {
-            b.allow_with(&["token", "user_token", "business_token", "offer_token", "funding_source_token", "funding_source_address_token"], MONEY_COMMON)?;
+            b.allow_with(
+                &[
+                    "token",
+                    "user_token",
+                    "business_token",
+                    "offer_token",
+                    "funding_source_token",
+                    "funding_source_address_token",
+                ],
+                MONEY_COMMON,
+            )?;
             return Ok((
                 Command::OfferOrder(OfferOrderCmd {
                     token: b.token_or_new("token")?,
@@ -261,16 +348,39 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
         "fee_transfer" => {
             b.allow_with(&["token", "user_token", "business_token", "fees"], MONEY_COMMON)?;
             return Ok((
-                Command::FeeTransfer(FeeTransferCmd { token: b.token_or_new("token")?, holder: b.holder()?, fees: b.fees("fees", true)? }),
+                Command::FeeTransfer(FeeTransferCmd {
+                    token: b.token_or_new("token")?,
+                    holder: b.holder()?,
+                    fees: b.fees("fees", true)?,
+                }),
                 true,
             ));
         }
         "journal_entry" => {
-            b.allow_with(&[
-                "token", "user_token", "business_token", "account_token", "related_token", "root_token", "card_token", "status", "group",
-                "type", "amount", "currency_code", "memo", "request_time", "impact_time", "network", "pin_present", "mcc",
-                "acting_user_token",
-            ], MONEY_COMMON)?;
+            b.allow_with(
+                &[
+                    "token",
+                    "user_token",
+                    "business_token",
+                    "account_token",
+                    "related_token",
+                    "root_token",
+                    "card_token",
+                    "status",
+                    "group",
+                    "type",
+                    "amount",
+                    "currency_code",
+                    "memo",
+                    "request_time",
+                    "impact_time",
+                    "network",
+                    "pin_present",
+                    "mcc",
+                    "acting_user_token",
+                ],
+                MONEY_COMMON,
+            )?;
             let token = b.token_or_new("token")?;
             let account = b.opt_token("account_token")?;
             let holder = b.opt_holder()?;
@@ -278,10 +388,18 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                 (Some(h), None) => JeTarget::Gpa(h),
                 (None, Some(a)) => JeTarget::Credit(a),
                 (Some(_), Some(_)) => {
-                    return Err(b.err(Code::HolderChoice, "account_token", "give either account_token or a user/business token, not both"))
+                    return Err(b.err(
+                        Code::HolderChoice,
+                        "account_token",
+                        "give either account_token or a user/business token, not both",
+                    ))
                 }
                 (None, None) => {
-                    return Err(b.err(Code::HolderChoice, "user_token", "one of user_token, business_token or account_token is required"))
+                    return Err(b.err(
+                        Code::HolderChoice,
+                        "user_token",
+                        "one of user_token, business_token or account_token is required",
+                    ))
                 }
             };
             let status = match b.text("status", limits::CODE_CHARS_MAX)?.as_str() {
@@ -290,7 +408,13 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                 "CLEARED" => JeStatus::Cleared,
                 "DECLINED" => JeStatus::Declined,
                 "ERROR" => JeStatus::Error,
-                other => return Err(b.err(Code::InvalidValue, "status", format!("{other:?} is not one of PENDING, POSTED, CLEARED, DECLINED, ERROR"))),
+                other => {
+                    return Err(b.err(
+                        Code::InvalidValue,
+                        "status",
+                        format!("{other:?} is not one of PENDING, POSTED, CLEARED, DECLINED, ERROR"),
+                    ))
+                }
             };
             return Ok((
                 Command::JournalEntry(JournalEntryCmd {
@@ -379,7 +503,11 @@ impl<'a> Body<'a> {
         let Some(s) = self.opt_str(field)? else { return Ok(None) };
         let n = s.chars().count();
         if n == 0 || n > limits::TOKEN_CHARS_MAX {
-            return Err(self.err(Code::TokenLength, field, format!("a token has 1 to {} characters; got {n}", limits::TOKEN_CHARS_MAX)));
+            return Err(self.err(
+                Code::TokenLength,
+                field,
+                format!("a token has 1 to {} characters; got {n}", limits::TOKEN_CHARS_MAX),
+            ));
         }
         Ok(Some(s.to_string()))
     }
@@ -415,7 +543,9 @@ impl<'a> Body<'a> {
 
     fn opt_codes(&self, field: &str) -> Result<Option<Vec<String>>, Rejection> {
         let Some(v) = self.get(field) else { return Ok(None) };
-        let Value::Array(items) = v else { return Err(self.err(Code::WrongType, field, "must be an array of strings")) };
+        let Value::Array(items) = v else {
+            return Err(self.err(Code::WrongType, field, "must be an array of strings"));
+        };
         if items.len() > limits::FEES_PER_COMMAND_MAX {
             return Err(self.err(Code::InvalidValue, field, "has too many entries"));
         }
@@ -451,14 +581,16 @@ impl<'a> Body<'a> {
 
     fn opt_time(&self, field: &str) -> Result<Option<Timestamp>, Rejection> {
         let Some(s) = self.opt_str(field)? else { return Ok(None) };
-        Timestamp::parse(s)
-            .map(Some)
-            .ok_or_else(|| self.err(Code::InvalidTime, field, format!("not an RFC 3339 time or yyyy-MM-dd date: {s:?}")))
+        Timestamp::parse(s).map(Some).ok_or_else(|| {
+            self.err(Code::InvalidTime, field, format!("not an RFC 3339 time or yyyy-MM-dd date: {s:?}"))
+        })
     }
 
     fn opt_date(&self, field: &str) -> Result<Option<Date>, Rejection> {
         let Some(s) = self.opt_str(field)? else { return Ok(None) };
-        Date::parse(s).map(Some).ok_or_else(|| self.err(Code::InvalidTime, field, format!("not a yyyy-MM-dd date: {s:?}")))
+        Date::parse(s)
+            .map(Some)
+            .ok_or_else(|| self.err(Code::InvalidTime, field, format!("not a yyyy-MM-dd date: {s:?}")))
     }
 
     fn currency(&self, field: &str) -> Result<Currency, Rejection> {
@@ -481,9 +613,13 @@ impl<'a> Body<'a> {
     fn opt_money_signed(&self, field: &str) -> Result<Option<Money>, Rejection> {
         let Some(text) = self.decimal_text(field)? else { return Ok(None) };
         Money::parse(&text).map(Some).map_err(|e| match e {
-            MoneyError::TooManyDecimals => self.err(Code::AmountTooPrecise, field, format!("{text} has more than 2 decimal places")),
+            MoneyError::TooManyDecimals => {
+                self.err(Code::AmountTooPrecise, field, format!("{text} has more than 2 decimal places"))
+            }
             MoneyError::TooLarge => self.err(Code::AmountTooLarge, field, format!("{text} is not below 1000000000000")),
-            MoneyError::NotANumber => self.err(Code::AmountNotANumber, field, format!("{text:?} is not a decimal number")),
+            MoneyError::NotANumber => {
+                self.err(Code::AmountNotANumber, field, format!("{text:?} is not a decimal number"))
+            }
         })
     }
 
@@ -511,7 +647,11 @@ impl<'a> Body<'a> {
             .map_err(|_| self.err(Code::AmountNotANumber, field, format!("{text:?} is not a decimal number")))?
             .normalize();
         if d.is_sign_negative() || d > Decimal::from(1000) || d.scale() > 4 {
-            return Err(self.err(Code::InvalidValue, field, format!("{text} must be a percentage from 0 to 1000 with at most 4 decimals")));
+            return Err(self.err(
+                Code::InvalidValue,
+                field,
+                format!("{text} must be a percentage from 0 to 1000 with at most 4 decimals"),
+            ));
         }
         Ok(Some(Rate(d)))
     }
@@ -533,7 +673,14 @@ impl<'a> Body<'a> {
         let Value::Object(map) = v else { return Err(self.err(Code::NotAnObject, field, "must be an object")) };
         let key = format!("{}.{}", self.key, field);
         let inner = Body { key: &key, map };
-        inner.allow(&["flat_amount", "percentage_of_balance", "include_interest_charged", "include_fees_charged", "include_past_due_amount", "include_overlimit_amount"])?;
+        inner.allow(&[
+            "flat_amount",
+            "percentage_of_balance",
+            "include_interest_charged",
+            "include_fees_charged",
+            "include_past_due_amount",
+            "include_overlimit_amount",
+        ])?;
         Ok(MinPayment {
             flat_amount: inner.opt_money_nonneg("flat_amount")?.unwrap_or(default.flat_amount),
             percentage_of_balance: inner.opt_rate("percentage_of_balance")?.unwrap_or(default.percentage_of_balance),
@@ -553,10 +700,18 @@ impl<'a> Body<'a> {
         let days = inner.opt_u32("days")?.ok_or_else(|| inner.err(Code::MissingField, "days", "is required"))?;
         let window_days = inner.opt_u32("window_days")?.unwrap_or(7);
         if days > limits::RESERVE_WINDOW_DAYS_MAX {
-            return Err(inner.err(Code::InvalidValue, "days", format!("must be at most {}", limits::RESERVE_WINDOW_DAYS_MAX)));
+            return Err(inner.err(
+                Code::InvalidValue,
+                "days",
+                format!("must be at most {}", limits::RESERVE_WINDOW_DAYS_MAX),
+            ));
         }
         if window_days == 0 || window_days > limits::RESERVE_WINDOW_DAYS_MAX {
-            return Err(inner.err(Code::InvalidValue, "window_days", format!("must be 1 to {}", limits::RESERVE_WINDOW_DAYS_MAX)));
+            return Err(inner.err(
+                Code::InvalidValue,
+                "window_days",
+                format!("must be 1 to {}", limits::RESERVE_WINDOW_DAYS_MAX),
+            ));
         }
         Ok(Some(ReservePolicy {
             description: inner.opt_text("description", limits::NAME_CHARS_MAX)?.unwrap_or_default(),
@@ -571,20 +726,25 @@ impl<'a> Body<'a> {
             (Some(u), None) => Ok(Some(Holder::User(u))),
             (None, Some(b)) => Ok(Some(Holder::Business(b))),
             (None, None) => Ok(None),
-            (Some(_), Some(_)) => Err(self.err(Code::HolderChoice, "business_token", "give user_token or business_token, not both")),
+            (Some(_), Some(_)) => {
+                Err(self.err(Code::HolderChoice, "business_token", "give user_token or business_token, not both"))
+            }
         }
     }
 
     fn holder(&self) -> Result<Holder, Rejection> {
-        self.opt_holder()?
-            .ok_or_else(|| self.err(Code::HolderChoice, "user_token", "exactly one of user_token or business_token is required"))
+        self.opt_holder()?.ok_or_else(|| {
+            self.err(Code::HolderChoice, "user_token", "exactly one of user_token or business_token is required")
+        })
     }
 
     fn fees(&self, field: &str, required: bool) -> Result<Vec<FeeRef>, Rejection> {
         let Some(v) = self.get(field) else {
             return if required { Err(self.err(Code::MissingField, field, "is required")) } else { Ok(Vec::new()) };
         };
-        let Value::Array(items) = v else { return Err(self.err(Code::WrongType, field, "must be an array of fee objects")) };
+        let Value::Array(items) = v else {
+            return Err(self.err(Code::WrongType, field, "must be an array of fee objects"));
+        };
         if items.len() > limits::FEES_PER_COMMAND_MAX {
             return Err(self.err(Code::InvalidValue, field, format!("at most {} fees", limits::FEES_PER_COMMAND_MAX)));
         }
@@ -594,7 +754,9 @@ impl<'a> Body<'a> {
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let key = format!("{}.{}[{}]", self.key, field, i);
-            let Value::Object(map) = item else { return Err(Rejection::new(Code::NotAnObject, key, "must be a fee object")) };
+            let Value::Object(map) = item else {
+                return Err(Rejection::new(Code::NotAnObject, key, "must be a fee object"));
+            };
             let inner = Body { key: &key, map };
             inner.allow(&["token", "memo", "tags"])?;
             out.push(FeeRef {
@@ -641,22 +803,54 @@ mod tests {
             ("{", 1001, ""),
             ("[1]", 1002, ""),
             (r#"{"bogus": {}}"#, 1003, "bogus"),
-            (r#"{"user": {"token":"a","program_token":"p"}, "business": {"token":"b","program_token":"p"}}"#, 1004, "business"),
+            (
+                r#"{"user": {"token":"a","program_token":"p"}, "business": {"token":"b","program_token":"p"}}"#,
+                1004,
+                "business",
+            ),
             (r#"{"time": "2020-01-01T00:00:00Z"}"#, 1004, ""),
             (r#"{"user": {"token":"a","program_token":"p","x":1}}"#, 1005, "user.x"),
             (r#"{"user": {"token":"a"}}"#, 1006, "user.program_token"),
             (r#"{"user": {"token":5,"program_token":"p"}}"#, 1007, "user.token"),
             (r#"{"time": "nope", "user": {"token":"a","program_token":"p"}}"#, 1008, "time"),
-            (r#"{"program_deposit": {"program_token":"p","amount":-1,"currency_code":"USD"}}"#, 1101, "program_deposit.amount"),
-            (r#"{"program_deposit": {"program_token":"p","amount":0,"currency_code":"USD"}}"#, 1101, "program_deposit.amount"),
-            (r#"{"program_deposit": {"program_token":"p","amount":"1.005","currency_code":"USD"}}"#, 1102, "program_deposit.amount"),
-            (r#"{"program_deposit": {"program_token":"p","amount":1e12,"currency_code":"USD"}}"#, 1103, "program_deposit.amount"),
+            (
+                r#"{"program_deposit": {"program_token":"p","amount":-1,"currency_code":"USD"}}"#,
+                1101,
+                "program_deposit.amount",
+            ),
+            (
+                r#"{"program_deposit": {"program_token":"p","amount":0,"currency_code":"USD"}}"#,
+                1101,
+                "program_deposit.amount",
+            ),
+            (
+                r#"{"program_deposit": {"program_token":"p","amount":"1.005","currency_code":"USD"}}"#,
+                1102,
+                "program_deposit.amount",
+            ),
+            (
+                r#"{"program_deposit": {"program_token":"p","amount":1e12,"currency_code":"USD"}}"#,
+                1103,
+                "program_deposit.amount",
+            ),
             (r#"{"user": {"token":"0123456789012345678901234567890123456","program_token":"p"}}"#, 1104, "user.token"),
-            (r#"{"program_deposit": {"program_token":"p","amount":1,"currency_code":"EUR"}}"#, 1105, "program_deposit.currency_code"),
+            (
+                r#"{"program_deposit": {"program_token":"p","amount":1,"currency_code":"EUR"}}"#,
+                1105,
+                "program_deposit.currency_code",
+            ),
             (r#"{"funding_source": {"program_token":"p","type":"gold"}}"#, 1106, "funding_source.type"),
-            (r#"{"fee": {"token":"f","name":"x","amount":1,"currency_code":"USD","active":"yes"}}"#, 1007, "fee.active"),
+            (
+                r#"{"fee": {"token":"f","name":"x","amount":1,"currency_code":"USD","active":"yes"}}"#,
+                1007,
+                "fee.active",
+            ),
             (r#"{"gpa_order": {"amount":1,"currency_code":"USD"}}"#, 1108, "gpa_order.user_token"),
-            (r#"{"program_deposit": {"program_token":"p","amount":"ten","currency_code":"USD"}}"#, 1109, "program_deposit.amount"),
+            (
+                r#"{"program_deposit": {"program_token":"p","amount":"ten","currency_code":"USD"}}"#,
+                1109,
+                "program_deposit.amount",
+            ),
         ];
         for (line, want, field) in cases {
             let r = parse_line(line);

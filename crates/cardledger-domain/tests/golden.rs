@@ -97,3 +97,23 @@ fn decoding_rejects_damaged_payloads_without_panicking() {
     }
     assert!(decode_fact(&vec![0xff; 100_000]).is_err());
 }
+
+#[test]
+fn fuzz_bodies_survive_mutations_of_real_inputs() {
+    for f in facts() {
+        let bytes = encode_fact(&f);
+        for i in 0..bytes.len() {
+            for x in [0x01u8, 0x80, 0xff] {
+                let mut m = bytes.clone();
+                m[i] ^= x;
+                cardledger_domain::fuzz_decode_fact(&m);
+            }
+        }
+    }
+    for line in LINES {
+        for cut in 0..line.len() {
+            cardledger_domain::fuzz_parse_line(&line.as_bytes()[..cut]);
+        }
+        cardledger_domain::fuzz_parse_line(line.as_bytes());
+    }
+}

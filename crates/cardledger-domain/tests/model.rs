@@ -157,7 +157,10 @@ impl Engine {
         match &d {
             Decision::Accept(fact) => {
                 let lines = postings(&fact.event);
-                assert!(lines.iter().map(|p| p.amount).sum::<Money>().is_zero(), "postings of {text} do not sum to zero");
+                assert!(
+                    lines.iter().map(|p| p.amount).sum::<Money>().is_zero(),
+                    "postings of {text} do not sum to zero"
+                );
                 let rec = Recorded { seq: before_seq + 1, time, fact: fact.clone() };
                 self.ledger.apply(&rec);
                 assert_eq!(self.ledger.head_seq, before_seq + 1);
@@ -200,7 +203,8 @@ fn plan(op: &Op, m: &mut Model, e: &Engine, next_token: &mut u64) -> Option<(Val
             let n = m.gpa_orders.len();
             let idx = if n == 0 { None } else { Some(pick % (n + 1)) }.filter(|&i| i < n);
             let original = idx.map(|i| m.gpa_orders[i].0.clone()).unwrap_or_else(|| "no_such_order".into());
-            let line = json!({"gpa_unload": {"token": tok("gu"), "original_order_token": original, "amount": money(*cents)}});
+            let line =
+                json!({"gpa_unload": {"token": tok("gu"), "original_order_token": original, "amount": money(*cents)}});
             if *cents <= 0 {
                 return Some((line, Expect::Reject(1101)));
             }
@@ -233,7 +237,8 @@ fn plan(op: &Op, m: &mut Model, e: &Engine, next_token: &mut u64) -> Option<(Val
             let n = m.msa_orders.len();
             let idx = if n == 0 { None } else { Some(pick % (n + 1)) }.filter(|&i| i < n);
             let original = idx.map(|i| m.msa_orders[i].0.clone()).unwrap_or_else(|| "no_such_order".into());
-            let line = json!({"msa_unload": {"token": tok("mu"), "original_order_token": original, "amount": money(*cents)}});
+            let line =
+                json!({"msa_unload": {"token": tok("mu"), "original_order_token": original, "amount": money(*cents)}});
             if *cents <= 0 {
                 return Some((line, Expect::Reject(1101)));
             }
@@ -248,7 +253,8 @@ fn plan(op: &Op, m: &mut Model, e: &Engine, next_token: &mut u64) -> Option<(Val
             }
         }
         Op::FeeTransfer { user, fees } => {
-            let line = json!({"fee_transfer": {"token": tok("ft"), "user_token": user_token(*user), "fees": fee_refs(fees)}});
+            let line =
+                json!({"fee_transfer": {"token": tok("ft"), "user_token": user_token(*user), "fees": fee_refs(fees)}});
             let total: i64 = fees.iter().map(|&f| FEES[f].1).sum();
             if *user >= USERS.len() {
                 (line, Expect::Reject(1201))
@@ -399,10 +405,20 @@ fn check_agrees(l: &Ledger, m: &Model) -> Result<(), TestCaseError> {
         let ledger = m.gpa.get(&u).copied().unwrap_or(0);
         prop_assert_eq!(b.ledger_balance.cents(), ledger, "GPA ledger balance of {}", name);
         prop_assert_eq!(b.available_balance.cents(), m.available(u), "GPA available balance of {}", name);
-        prop_assert_eq!(l.msa_balances(&h, CAMPAIGN).ledger_balance.cents(), m.msa.get(&u).copied().unwrap_or(0), "MSA of {}", name);
+        prop_assert_eq!(
+            l.msa_balances(&h, CAMPAIGN).ledger_balance.cents(),
+            m.msa.get(&u).copied().unwrap_or(0),
+            "MSA of {}",
+            name
+        );
     }
     for (p, name) in PROGRAMS.iter().enumerate() {
-        prop_assert_eq!(l.balance(&Account::ProgramFees((*name).to_string())).cents(), m.fee_income[p], "fees of {}", name);
+        prop_assert_eq!(
+            l.balance(&Account::ProgramFees((*name).to_string())).cents(),
+            m.fee_income[p],
+            "fees of {}",
+            name
+        );
     }
     for (token, _, amount, unloaded) in &m.gpa_orders {
         let o = &l.gpa_orders[token];

@@ -151,7 +151,10 @@ impl Harness {
                 match self.ledger.decide(&cl, time) {
                     Decision::Accept(fact) => {
                         let lines = postings(&fact.event);
-                        assert!(lines.iter().map(|p| p.amount).sum::<Money>().is_zero(), "{at}: postings do not sum to zero: {lines:?}");
+                        assert!(
+                            lines.iter().map(|p| p.amount).sum::<Money>().is_zero(),
+                            "{at}: postings do not sum to zero: {lines:?}"
+                        );
                         let rec = Recorded { seq: self.ledger.head_seq + 1, time, fact };
                         self.ledger.apply(&rec);
                         assert_eq!(self.ledger.head_seq, rec.seq, "{at}: head_seq after apply");
@@ -160,7 +163,10 @@ impl Harness {
                         Outcome::Accepted(resp)
                     }
                     Decision::Duplicate(seq) => {
-                        let rec = self.recorded.get(usize::try_from(seq).unwrap() - 1).unwrap_or_else(|| panic!("{at}: duplicate of unknown seq {seq}"));
+                        let rec = self
+                            .recorded
+                            .get(usize::try_from(seq).unwrap() - 1)
+                            .unwrap_or_else(|| panic!("{at}: duplicate of unknown seq {seq}"));
                         assert_eq!(rec.seq, seq);
                         Outcome::Duplicate(response::response(rec, &self.ledger))
                     }
@@ -191,8 +197,11 @@ impl Harness {
                 assert!(r.message.contains(field), "{at}: message {:?} does not name {field}", r.message);
             }
             "=" | "~" => {
-                let (Outcome::Accepted(v) | Outcome::Duplicate(v)) = outcome else { panic!("{at}: expected a response, got {got}") };
-                let want: Value = serde_json::from_str(rest).unwrap_or_else(|e| panic!("{at}: bad expectation JSON: {e}"));
+                let (Outcome::Accepted(v) | Outcome::Duplicate(v)) = outcome else {
+                    panic!("{at}: expected a response, got {got}")
+                };
+                let want: Value =
+                    serde_json::from_str(rest).unwrap_or_else(|e| panic!("{at}: bad expectation JSON: {e}"));
                 if word == "=" {
                     assert!(*v == want, "{at}: response differs\n got: {v}\nwant: {want}");
                 } else if let Some(path) = subset_mismatch(&want, v, String::new()) {
@@ -240,7 +249,8 @@ impl Harness {
             ("network", 2) => Account::Network(s(1)),
             _ => panic!("{at}: unknown account {spec:?}"),
         };
-        let want = rust_decimal::Decimal::from_str_exact(amount).unwrap_or_else(|e| panic!("{at}: bad amount {amount}: {e}"));
+        let want =
+            rust_decimal::Decimal::from_str_exact(amount).unwrap_or_else(|e| panic!("{at}: bad amount {amount}: {e}"));
         assert_eq!(self.ledger.balance(&acct).decimal(), want, "{at}: balance of {acct:?}");
     }
 
@@ -252,7 +262,12 @@ impl Harness {
         }
         assert!(Snapshot::of(&fresh) == Snapshot::of(&self.ledger), "replay differs");
         for rec in &self.recorded {
-            assert_eq!(response::response(rec, &fresh), response::response(rec, &self.ledger), "response of seq {} after replay", rec.seq);
+            assert_eq!(
+                response::response(rec, &fresh),
+                response::response(rec, &self.ledger),
+                "response of seq {} after replay",
+                rec.seq
+            );
         }
     }
 }
@@ -285,7 +300,9 @@ impl Snapshot {
             pending: sorted(l.pending.iter().map(|(k, v)| (format!("{k:?}"), *v)).collect()),
             tokens: l.tokens.len(),
             open_entries: sorted(l.journal_entries.iter().map(|(k, v)| (k.clone(), v.open)).collect()),
-            unloaded: sorted(l.gpa_orders.iter().chain(l.msa_orders.iter()).map(|(k, v)| (k.clone(), v.unloaded)).collect()),
+            unloaded: sorted(
+                l.gpa_orders.iter().chain(l.msa_orders.iter()).map(|(k, v)| (k.clone(), v.unloaded)).collect(),
+            ),
         }
     }
 }

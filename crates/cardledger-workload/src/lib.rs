@@ -174,15 +174,9 @@ impl Daily {
         let day_ts = self.midnight_ts + i64::from(day) * DAY_SECONDS;
         let tasks = self.tasks(day);
         let mean = u64::from(self.holders) * ACTIONS_PER_HOLDER_DAY;
-        let random = if mean == 0 {
-            0
-        } else {
-            self.world.rng.gen_range(mean * 4 / 5..=mean * 6 / 5)
-        };
+        let random = if mean == 0 { 0 } else { self.world.rng.gen_range(mean * 4 / 5..=mean * 6 / 5) };
         let total = usize::try_from(random).unwrap_or(0) + tasks.len();
-        let mut seconds: Vec<i64> = (0..total)
-            .map(|_| self.world.rng.gen_range(0..DAY_SECONDS))
-            .collect();
+        let mut seconds: Vec<i64> = (0..total).map(|_| self.world.rng.gen_range(0..DAY_SECONDS)).collect();
         seconds.sort_unstable();
         let mut tasks = tasks.into_iter();
         let mut tasks_left = tasks.len();
@@ -204,10 +198,7 @@ impl Daily {
     fn tasks(&mut self, day: u32) -> Vec<Task> {
         let overdue = self.world.mark_overdue(day);
         let mut tasks: Vec<Task> = vec![Task::SettleOverdue; overdue];
-        let first_of_month = self
-            .start_date
-            .checked_add_days(Days::new(u64::from(day)))
-            .is_some_and(|d| d.day() == 1);
+        let first_of_month = self.start_date.checked_add_days(Days::new(u64::from(day))).is_some_and(|d| d.day() == 1);
         if first_of_month {
             tasks.extend(self.world.alpha_holder_indexes().into_iter().map(Task::MonthlyFee));
         }
@@ -215,11 +206,7 @@ impl Daily {
             if let Some(next) = self.next_deposit_day.get_mut(slot) {
                 if *next <= day {
                     tasks.push(Task::Deposit(program));
-                    *next = day
-                        + self
-                            .world
-                            .rng
-                            .gen_range(DEPOSIT_GAP_DAYS_MIN..=DEPOSIT_GAP_DAYS_MAX);
+                    *next = day + self.world.rng.gen_range(DEPOSIT_GAP_DAYS_MIN..=DEPOSIT_GAP_DAYS_MAX);
                 }
             }
         }
@@ -314,17 +301,8 @@ struct Bulk {
 
 impl Bulk {
     fn new(seed: u64, n: u64) -> Bulk {
-        let spec = SetupSpec {
-            seed,
-            holders: BULK_HOLDERS,
-            credit_accounts: 0,
-            resubmit_per_mille: 0,
-        };
-        Bulk {
-            world: World::new(&spec, BULK_START_TS),
-            left: n,
-            ts: BULK_START_TS,
-        }
+        let spec = SetupSpec { seed, holders: BULK_HOLDERS, credit_accounts: 0, resubmit_per_mille: 0 };
+        Bulk { world: World::new(&spec, BULK_START_TS), left: n, ts: BULK_START_TS }
     }
 
     /// Queues at least one line.

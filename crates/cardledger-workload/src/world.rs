@@ -260,11 +260,9 @@ impl World {
                 "is_default_account": true, "active": true, "name": "Beta Program Gateway"
             }),
         );
-        for (token, name, amount) in [
-            ("fee_load", "Load fee", "1.50"),
-            ("fee_atm", "ATM fee", "2.50"),
-            ("fee_monthly", "Monthly fee", "4.95"),
-        ] {
+        for (token, name, amount) in
+            [("fee_load", "Load fee", "1.50"), ("fee_atm", "ATM fee", "2.50"), ("fee_monthly", "Monthly fee", "4.95")]
+        {
             self.push(
                 ts,
                 "fee",
@@ -272,16 +270,8 @@ impl World {
                        "currency_code": CURRENCY, "active": true}),
             );
         }
-        self.push(
-            ts,
-            "campaign",
-            json!({"token": "camp_grocer", "name": "Grocer rewards", "active": true}),
-        );
-        self.push(
-            ts,
-            "merchant",
-            json!({"token": "merch_coffee", "name": "Coffee Co", "active": true}),
-        );
+        self.push(ts, "campaign", json!({"token": "camp_grocer", "name": "Grocer rewards", "active": true}));
+        self.push(ts, "merchant", json!({"token": "merch_coffee", "name": "Coffee Co", "active": true}));
         self.push(
             ts,
             "offer",
@@ -300,11 +290,7 @@ impl World {
         for i in 0..count {
             // About one holder in twenty is a business.
             let business = i % 20 == 19;
-            let program = if self.rng.gen_range(0..100) < 60 {
-                Program::Alpha
-            } else {
-                Program::Beta
-            };
+            let program = if self.rng.gen_range(0..100) < 60 { Program::Alpha } else { Program::Beta };
             let token = if business {
                 businesses += 1;
                 format!("biz_{businesses:04}")
@@ -313,11 +299,7 @@ impl World {
                 format!("user_{users:05}")
             };
             let key = if business { "business" } else { "user" };
-            self.push(
-                ts,
-                key,
-                json!({"token": token, "program_token": program.token()}),
-            );
+            self.push(ts, key, json!({"token": token, "program_token": program.token()}));
             let mut holder = Holder {
                 token,
                 business,
@@ -381,22 +363,15 @@ impl World {
     }
 
     fn setup_credit_accounts(&mut self, count: u32, ts: i64) {
-        let owners: Vec<usize> = self
-            .alpha_users
-            .iter()
-            .copied()
-            .take(usize::try_from(count).unwrap_or(usize::MAX))
-            .collect();
+        let owners: Vec<usize> =
+            self.alpha_users.iter().copied().take(usize::try_from(count).unwrap_or(usize::MAX)).collect();
         for (n, user) in owners.into_iter().enumerate() {
             let Some(user_token) = self.holders.get(user).map(|h| h.token.clone()) else {
                 continue;
             };
             let token = format!("ca_{:04}", n + 1);
             let limit_cents = self.rng.gen_range(2..=10) * 50_000;
-            let apr = ["14.99", "19.99", "24.99"]
-                .get(self.rng.gen_range(0..3))
-                .copied()
-                .unwrap_or("14.99");
+            let apr = ["14.99", "19.99", "24.99"].get(self.rng.gen_range(0..3)).copied().unwrap_or("14.99");
             self.push(
                 ts,
                 "credit_account",
@@ -406,13 +381,7 @@ impl World {
                     "timezone": "America/New_York"
                 }),
             );
-            self.credit.push(CreditAccount {
-                token,
-                user,
-                limit_cents,
-                owed_cents: 0,
-                purchases: Vec::new(),
-            });
+            self.credit.push(CreditAccount { token, user, limit_cents, owed_cents: 0, purchases: Vec::new() });
         }
     }
 
@@ -502,11 +471,7 @@ impl World {
         if max < 1 {
             return false;
         }
-        let amount = if self.rng.gen_range(0..100) < 40 {
-            max
-        } else {
-            self.rng.gen_range(1..=max)
-        };
+        let amount = if self.rng.gen_range(0..100) < 40 { max } else { self.rng.gen_range(1..=max) };
         let token = self.counters.next(Kind::GpaUnload);
         let Some(holder) = self.holders.get_mut(h) else {
             return false;
@@ -525,11 +490,7 @@ impl World {
         let Some(h) = pick(&mut self.rng, &self.alpha_users) else {
             return false;
         };
-        let campaign = if self.rng.gen_range(0..2) == 0 {
-            "camp_grocer"
-        } else {
-            "merch_coffee"
-        };
+        let campaign = if self.rng.gen_range(0..2) == 0 { "camp_grocer" } else { "merch_coffee" };
         let amount = self.rng.gen_range(1_000..=30_000);
         let named_source = self.rng.gen_range(0..100) < 30;
         let token = self.counters.next(Kind::MsaOrder);
@@ -563,22 +524,13 @@ impl World {
         let Some(order) = pick_index(&mut self.rng, len) else {
             return false;
         };
-        let Some(remaining) = self
-            .holders
-            .get(h)
-            .and_then(|x| x.msa_orders.get(order))
-            .map(|o| o.cents)
-        else {
+        let Some(remaining) = self.holders.get(h).and_then(|x| x.msa_orders.get(order)).map(|o| o.cents) else {
             return false;
         };
         if remaining < 1 {
             return false;
         }
-        let amount = if self.rng.gen_range(0..100) < 50 {
-            remaining
-        } else {
-            self.rng.gen_range(1..=remaining)
-        };
+        let amount = if self.rng.gen_range(0..100) < 50 { remaining } else { self.rng.gen_range(1..=remaining) };
         let token = self.counters.next(Kind::MsaUnload);
         let Some(holder) = self.holders.get_mut(h) else {
             return false;
@@ -628,10 +580,8 @@ impl World {
                 }
             }
         };
-        let network = SIGNATURE_NETWORKS
-            .get(self.rng.gen_range(0..SIGNATURE_NETWORKS.len()))
-            .copied()
-            .unwrap_or("VISA");
+        let network =
+            SIGNATURE_NETWORKS.get(self.rng.gen_range(0..SIGNATURE_NETWORKS.len())).copied().unwrap_or("VISA");
         let merchant = self.rng.gen_range(0..MERCHANTS.len());
         let token = self.counters.next(Kind::JournalEntry);
         let Some(holder) = self.holders.get_mut(h) else {
@@ -653,14 +603,7 @@ impl World {
             "PENDING",
             "PURCHASE",
         );
-        self.holds.push(Hold {
-            token,
-            holder: h,
-            cents: amount,
-            day,
-            network,
-            merchant,
-        });
+        self.holds.push(Hold { token, holder: h, cents: amount, day, network, merchant });
         self.emit(ts, "journal_entry", body);
         true
     }
@@ -729,11 +672,8 @@ impl World {
                 remember(&mut holder.purchases, token.clone(), amount);
             }
         }
-        let (kind, status) = if reversal {
-            ("authorization.reversal", "PENDING")
-        } else {
-            ("authorization.clearing", "POSTED")
-        };
+        let (kind, status) =
+            if reversal { ("authorization.reversal", "PENDING") } else { ("authorization.clearing", "POSTED") };
         let body = card_entry(
             kind,
             &token,
@@ -834,22 +774,13 @@ impl World {
         let Some(p) = pick_index(&mut self.rng, len) else {
             return false;
         };
-        let Some(max) = self
-            .holders
-            .get(h)
-            .and_then(|x| x.purchases.get(p))
-            .map(|x| x.cents)
-        else {
+        let Some(max) = self.holders.get(h).and_then(|x| x.purchases.get(p)).map(|x| x.cents) else {
             return false;
         };
         if max < 1 {
             return false;
         }
-        let amount = if self.rng.gen_range(0..2) == 0 {
-            max
-        } else {
-            self.rng.gen_range(1..=max)
-        };
+        let amount = if self.rng.gen_range(0..2) == 0 { max } else { self.rng.gen_range(1..=max) };
         let merchant = self.rng.gen_range(0..MERCHANTS.len());
         let token = self.counters.next(Kind::JournalEntry);
         let Some(holder) = self.holders.get_mut(h) else {
@@ -915,10 +846,7 @@ impl World {
             return false;
         };
         let wanted = self.rng.gen_range(500..=25_000);
-        let network = SIGNATURE_NETWORKS
-            .get(self.rng.gen_range(0..3))
-            .copied()
-            .unwrap_or("VISA");
+        let network = SIGNATURE_NETWORKS.get(self.rng.gen_range(0..3)).copied().unwrap_or("VISA");
         let merchant = self.rng.gen_range(0..MERCHANTS.len());
         let token = self.counters.next(Kind::JournalEntry);
         let Some(account) = self.credit.get_mut(a) else {
@@ -959,9 +887,8 @@ impl World {
         let Some(p) = pick_index(&mut self.rng, len) else {
             return false;
         };
-        let Some(max) = self.credit.get(a).and_then(|x| {
-            x.purchases.get(p).map(|pur| pur.cents.min(x.owed_cents))
-        }) else {
+        let Some(max) = self.credit.get(a).and_then(|x| x.purchases.get(p).map(|pur| pur.cents.min(x.owed_cents)))
+        else {
             return false;
         };
         if max < 1 {
@@ -981,16 +908,7 @@ impl World {
         let Some(user_token) = self.holders.get(user).map(|u| u.token.clone()) else {
             return false;
         };
-        let body = credit_card_entry(
-            "refund",
-            &token,
-            &account_token,
-            &user_token,
-            amount,
-            "VISA",
-            merchant,
-            "REFUND",
-        );
+        let body = credit_card_entry("refund", &token, &account_token, &user_token, amount, "VISA", merchant, "REFUND");
         self.emit(ts, "journal_entry", body);
         true
     }
@@ -1075,13 +993,7 @@ impl Clock {
             self.day = Some(day);
         }
         let second = ts.rem_euclid(86_400);
-        format!(
-            "{}{:02}:{:02}:{:02}Z",
-            self.date,
-            second / 3_600,
-            second / 60 % 60,
-            second % 60
-        )
+        format!("{}{:02}:{:02}:{:02}Z", self.date, second / 3_600, second / 60 % 60, second % 60)
     }
 }
 

@@ -91,25 +91,12 @@ fn many_seeds_and_long_runs_stay_valid() {
 
 #[test]
 fn degenerate_configs_do_not_break() {
-    let empty = WorkloadConfig {
-        holders: 0,
-        credit_accounts: 0,
-        days: 5,
-        ..WorkloadConfig::default()
-    };
+    let empty = WorkloadConfig { holders: 0, credit_accounts: 0, days: 5, ..WorkloadConfig::default() };
     let report = check(generate(&empty));
     assert!(report.commands.contains("program_deposit"));
-    let one = WorkloadConfig {
-        holders: 1,
-        credit_accounts: 3,
-        days: 10,
-        ..WorkloadConfig::default()
-    };
+    let one = WorkloadConfig { holders: 1, credit_accounts: 3, days: 10, ..WorkloadConfig::default() };
     check(generate(&one));
-    let none = WorkloadConfig {
-        days: 0,
-        ..WorkloadConfig::default()
-    };
+    let none = WorkloadConfig { days: 0, ..WorkloadConfig::default() };
     let report = check(generate(&none));
     assert!(!report.commands.contains("gpa_order"));
 }
@@ -198,10 +185,8 @@ impl Tracker {
             assert!(parsed >= last, "line {n}: time goes backwards");
         }
         self.last_time = Some(parsed);
-        let (key, body) = object
-            .iter()
-            .find(|(k, _)| k.as_str() != "time")
-            .unwrap_or_else(|| panic!("line {n}: no command"));
+        let (key, body) =
+            object.iter().find(|(k, _)| k.as_str() != "time").unwrap_or_else(|| panic!("line {n}: no command"));
         let body = body.as_object().unwrap_or_else(|| panic!("line {n}: body"));
         self.report.commands.insert(key.clone());
         let token = str_field(body, "token", n);
@@ -257,10 +242,8 @@ impl Tracker {
             "gpa_unload" => {
                 let original = str_field(body, "original_order_token", n);
                 let value = amount(body, "amount", n);
-                let (holder, remaining) = self
-                    .gpa_orders
-                    .get_mut(&original)
-                    .unwrap_or_else(|| panic!("line {n}: unknown order"));
+                let (holder, remaining) =
+                    self.gpa_orders.get_mut(&original).unwrap_or_else(|| panic!("line {n}: unknown order"));
                 assert!(value <= *remaining, "line {n}: unload above the order's remaining");
                 *remaining -= value;
                 let holder = holder.clone();
@@ -274,20 +257,15 @@ impl Tracker {
             "msa_unload" => {
                 let original = str_field(body, "original_order_token", n);
                 let value = amount(body, "amount", n);
-                let remaining = self
-                    .msa_orders
-                    .get_mut(&original)
-                    .unwrap_or_else(|| panic!("line {n}: unknown MSA order"));
+                let remaining =
+                    self.msa_orders.get_mut(&original).unwrap_or_else(|| panic!("line {n}: unknown MSA order"));
                 assert!(value <= *remaining, "line {n}: MSA unload above remaining");
                 *remaining -= value;
             }
             "fee_transfer" => {
                 let holder = holder_token(body, n);
                 let fees = body["fees"].as_array().unwrap_or_else(|| panic!("line {n}: fees"));
-                let total: i64 = fees
-                    .iter()
-                    .map(|f| self.fees[f["token"].as_str().unwrap_or_default()])
-                    .sum();
+                let total: i64 = fees.iter().map(|f| self.fees[f["token"].as_str().unwrap_or_default()]).sum();
                 self.spend(n, &holder, total, 0);
             }
             "journal_entry" => self.journal_entry(n, token, body),
@@ -304,10 +282,7 @@ impl Tracker {
         let value = amount(body, "amount", n);
         let source = body.get("funding_source_token").and_then(Value::as_str);
         if let Some(source) = source {
-            let owner = self
-                .sources
-                .get(source)
-                .unwrap_or_else(|| panic!("line {n}: unknown source"));
+            let owner = self.sources.get(source).unwrap_or_else(|| panic!("line {n}: unknown source"));
             if let Some(owner) = owner {
                 assert_eq!(owner, &holder, "line {n}: someone else's source");
             }
@@ -328,10 +303,7 @@ impl Tracker {
         let value = amount(body, "amount", n);
         if let Some(account) = body.get("account_token").and_then(Value::as_str) {
             self.report.credit_entries += 1;
-            let owed = self
-                .credit_owed
-                .get_mut(account)
-                .unwrap_or_else(|| panic!("line {n}: unknown credit account"));
+            let owed = self.credit_owed.get_mut(account).unwrap_or_else(|| panic!("line {n}: unknown credit account"));
             match kind.as_str() {
                 "authorization.clearing" => *owed += value,
                 "refund" | "payment" => {
@@ -352,10 +324,8 @@ impl Tracker {
             }
             "authorization.clearing" | "authorization.reversal" => {
                 let related = str_field(body, "related_token", n);
-                let (owner, held) = self
-                    .holds
-                    .remove(&related)
-                    .unwrap_or_else(|| panic!("line {n}: settles no open hold"));
+                let (owner, held) =
+                    self.holds.remove(&related).unwrap_or_else(|| panic!("line {n}: settles no open hold"));
                 assert_eq!(owner, user, "line {n}: settles someone else's hold");
                 if kind == "authorization.reversal" {
                     assert_eq!(value, held, "line {n}: reversal of the held amount");
@@ -400,23 +370,16 @@ impl Tracker {
     }
 
     fn holder(&self, token: &str, n: usize) -> &Holder {
-        self.holders
-            .get(token)
-            .unwrap_or_else(|| panic!("line {n}: unknown holder {token}"))
+        self.holders.get(token).unwrap_or_else(|| panic!("line {n}: unknown holder {token}"))
     }
 
     fn holder_mut(&mut self, token: &str, n: usize) -> &mut Holder {
-        self.holders
-            .get_mut(token)
-            .unwrap_or_else(|| panic!("line {n}: unknown holder {token}"))
+        self.holders.get_mut(token).unwrap_or_else(|| panic!("line {n}: unknown holder {token}"))
     }
 }
 
 fn str_field(body: &Map<String, Value>, field: &str, n: usize) -> String {
-    body.get(field)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("line {n}: missing {field}"))
-        .to_string()
+    body.get(field).and_then(Value::as_str).unwrap_or_else(|| panic!("line {n}: missing {field}")).to_string()
 }
 
 fn holder_token(body: &Map<String, Value>, n: usize) -> String {
@@ -432,9 +395,7 @@ fn holder_token(body: &Map<String, Value>, n: usize) -> String {
 /// (opening balances excepted from the cap); returned in cents.
 fn amount(body: &Map<String, Value>, field: &str, n: usize) -> i64 {
     let text = str_field(body, field, n);
-    let (whole, frac) = text
-        .split_once('.')
-        .unwrap_or_else(|| panic!("line {n}: {field} {text} has no decimals"));
+    let (whole, frac) = text.split_once('.').unwrap_or_else(|| panic!("line {n}: {field} {text} has no decimals"));
     assert_eq!(frac.len(), 2, "line {n}: {field} {text} needs 2 decimals");
     assert!(
         !whole.is_empty() && whole.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()),
