@@ -4,6 +4,8 @@
 //! encoder must keep producing the same bytes. Regenerate only on a
 //! deliberate format change: `UPDATE_GOLDEN=1 cargo test -p cardledger-domain --test golden`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
 use cardledger_domain::event::{Fact, Recorded};
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::Timestamp;
