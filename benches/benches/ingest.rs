@@ -31,7 +31,7 @@ fn ingest(c: &mut Criterion) {
                     let engine = Engine::open(dir.path()).unwrap();
                     let start = Instant::now();
                     for chunk in commands[..n].chunks(batch) {
-                        engine.submit_batch(chunk.to_vec()).unwrap();
+                        engine.submit_batch_acks(chunk.to_vec()).unwrap();
                     }
                     total += start.elapsed();
                     assert_eq!(engine.head_seq(), n as u64);

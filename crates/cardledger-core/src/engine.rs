@@ -19,6 +19,7 @@ use cardledger_domain::response;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::Timestamp;
 use cardledger_domain::{command::CommandLine, decode_fact, encode_fact};
+use serde_json::Value;
 
 use crate::record::{Hash, NewRecord};
 use crate::store::{Store, StoreError, Subscription};
@@ -88,6 +89,18 @@ pub enum Outcome {
     Rejected(Rejection),
 }
 
+/// The short answer to one command, without the rendered response (see
+/// [`Engine::submit_batch_acks`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ack {
+    /// Recorded and durable at this sequence number.
+    Recorded(u64),
+    /// Already recorded at this sequence number with the same payload.
+    Duplicate(u64),
+    /// Rejected; nothing recorded.
+    Rejected(Rejection),
+}
+
 /// One recorded event with its chain hash, as read back from the log.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogEntry {
@@ -127,6 +140,8 @@ struct Queue {
 
 struct Request {
     lines: Vec<(CommandLine, Timestamp)>,
+    /// Render the source-page response of each command.
+    render: bool,
     slot: Arc<Slot>,
 }
 
@@ -169,6 +184,26 @@ impl Engine {
     /// none survive a crash) and flushed before this returns. Commands
     /// without `time` are stamped with the host clock now.
     pub fn submit_batch(&self, lines: Vec<CommandLine>) -> Result<Vec<Outcome>, EngineError> {
+        self.enqueue(lines, true)
+    }
+
+    /// Like [`Engine::submit_batch`] but answers only sequence numbers and
+    /// rejections: for bulk loaders that do not need the JSON responses
+    /// (rendering them costs more than deciding and recording). A response
+    /// can be fetched later with [`Engine::get`].
+    pub fn submit_batch_acks(&self, lines: Vec<CommandLine>) -> Result<Vec<Ack>, EngineError> {
+        Ok(self
+            .enqueue(lines, false)?
+            .into_iter()
+            .map(|o| match o {
+                Outcome::Recorded { seq, .. } => Ack::Recorded(seq),
+                Outcome::Duplicate { seq, .. } => Ack::Duplicate(seq),
+                Outcome::Rejected(r) => Ack::Rejected(r),
+            })
+            .collect())
+    }
+
+    fn enqueue(&self, lines: Vec<CommandLine>, render: bool) -> Result<Vec<Outcome>, EngineError> {
         if lines.len() > limits::BATCH_EVENTS_MAX {
             return Err(EngineError::BatchTooLarge { max: limits::BATCH_EVENTS_MAX, got: lines.len() });
         }
@@ -177,7 +212,7 @@ impl Engine {
         let slot = Arc::new(Slot::default());
         let lead = {
             let mut q = lock(&self.inner.queue);
-            q.requests.push(Request { lines, slot: slot.clone() });
+            q.requests.push(Request { lines, render, slot: slot.clone() });
             !std::mem::replace(&mut q.leader_active, true)
         };
         if lead {
@@ -238,10 +273,13 @@ impl Engine {
                     Decision::Accept(fact) => {
                         let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
                         state.apply(&rec);
-                        let response = response::response(&rec, &state);
+                        let response = if req.render { response::response(&rec, &state) } else { Value::Null };
                         out.push(Outcome::Recorded { seq: rec.seq, command: key, token, response });
                         let bytes = encode_fact(&rec.fact);
                         new.push((rec, bytes));
+                    }
+                    Decision::Duplicate(seq) if !req.render => {
+                        out.push(Outcome::Duplicate { seq, command: key, token, response: Value::Null })
                     }
                     Decision::Duplicate(seq) => {
                         let original = if seq >= first_new {

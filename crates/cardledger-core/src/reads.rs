@@ -60,19 +60,7 @@ impl Engine {
             )));
         }
         let index_kind = if kind == "merchant" { "campaign" } else { kind };
-        let seq = {
-            let state = self.state();
-            match state.tokens.get(&(index_kind, token.to_string())) {
-                Some(&(seq, _)) => seq,
-                None => {
-                    // `tokens` keys use 'static kinds; find the matching one
-                    match state.tokens.iter().find(|((k, t), _)| *k == index_kind && t == token) {
-                        Some((_, &(seq, _))) => seq,
-                        None => return Ok(None),
-                    }
-                }
-            }
-        };
+        let Some((seq, _)) = self.state().recorded_token(index_kind, token) else { return Ok(None) };
         let Some(entry) = self.event(seq)? else { return Ok(None) };
         let state = self.state();
         let v = if kind == "msa_order" {

@@ -168,8 +168,12 @@ pub struct Ledger {
     pub holds: HashMap<JeTarget, Money>,
     /// Pending credits per GPA / credit account.
     pub pending: HashMap<JeTarget, Money>,
-    /// Idempotency index: (kind, token) → (seq, fingerprint).
-    pub tokens: HashMap<(&'static str, String), (u64, u64)>,
+    /// Idempotency index: kind → token → (seq, fingerprint).
+    pub tokens: HashMap<&'static str, HashMap<String, (u64, u64)>>,
+    /// Funding sources per owning holder (tokens, sorted).
+    pub holder_sources: HashMap<Holder, Vec<String>>,
+    /// Program funding sources per program (tokens, sorted).
+    pub program_sources: HashMap<String, Vec<String>>,
     /// Last tick's `now`.
     pub last_tick: Option<Timestamp>,
     /// MSA campaigns per holder (for balance listings).
@@ -209,6 +213,12 @@ fn reject<T>(code: Code, field: String, what: impl std::fmt::Display) -> Result<
 }
 
 impl Ledger {
+    /// Where a token of an idempotency kind was recorded: (seq, fingerprint).
+    /// Kinds are command keys, except that merchants are `campaign`.
+    pub fn recorded_token(&self, kind: &str, token: &str) -> Option<(u64, u64)> {
+        self.tokens.get(kind).and_then(|m| m.get(token)).copied()
+    }
+
     /// A GPA's, MSA's or credit account's balance.
     pub fn balance(&self, a: &Account) -> Money {
         self.accounts.get(a).copied().unwrap_or(Money::ZERO)
@@ -252,7 +262,7 @@ impl Ledger {
     pub fn decide(&self, line: &CommandLine, time: Timestamp) -> Decision {
         let fp = fingerprint(line);
         if let (Some(kind), Some(token)) = (token_kind(&line.command), line.command.token()) {
-            if let Some(&(seq, recorded)) = self.tokens.get(&(kind, token.to_string())) {
+            if let Some((seq, recorded)) = self.recorded_token(kind, token) {
                 if recorded == fp {
                     return Decision::Duplicate(seq);
                 }
@@ -730,8 +740,8 @@ impl Ledger {
     /// Funding-source resolution (product.md §3): the named source (existing,
     /// active, the holder's or the program's); else the holder's default,
     /// else the program's default; else the only usable one; else rejected.
-    fn resolve_funding(
-        &self,
+    fn resolve_funding<'a>(
+        &'a self,
         key: &str,
         holder: &Holder,
         program: &str,
@@ -761,27 +771,23 @@ impl Ledger {
                 fs
             }
             None => {
-                let mut own: Vec<&FundingSourceState> = Vec::new();
-                let mut prog: Vec<&FundingSourceState> = Vec::new();
-                for fs in self.funding_sources.values() {
-                    if !fs.cmd.active || !owned_by(fs) || fs.cmd.kind == FundingKind::ProgramGateway {
-                        continue;
-                    }
-                    if fs.cmd.holder.is_some() {
-                        own.push(fs)
-                    } else {
-                        prog.push(fs)
-                    }
-                }
-                // deterministic regardless of hash order
-                own.sort_by(|a, b| a.cmd.token.cmp(&b.cmd.token));
-                prog.sort_by(|a, b| a.cmd.token.cmp(&b.cmd.token));
-                let default_of = |v: &[&FundingSourceState]| -> Result<Option<FundingSourceState>, Rejection> {
-                    let d: Vec<_> = v.iter().filter(|f| f.cmd.is_default_account).collect();
-                    match d.as_slice() {
-                        [] => Ok(None),
-                        [one] => Ok(Some((**one).clone())),
-                        _ => reject(
+                // candidates in token order: deterministic whatever the hash order
+                let usable = |tokens: Option<&Vec<String>>| -> Vec<&FundingSourceState> {
+                    tokens
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|t| self.funding_sources.get(t))
+                        .filter(|fs| fs.cmd.active && fs.cmd.kind != FundingKind::ProgramGateway)
+                        .collect()
+                };
+                let own = usable(self.holder_sources.get(holder));
+                let prog = usable(self.program_sources.get(program));
+                let default_of = |v: &[&'a FundingSourceState]| -> Result<Option<&'a FundingSourceState>, Rejection> {
+                    let mut d = v.iter().filter(|f| f.cmd.is_default_account);
+                    match (d.next(), d.next()) {
+                        (None, _) => Ok(None),
+                        (Some(one), None) => Ok(Some(*one)),
+                        (Some(_), Some(_)) => reject(
                             Code::FundingSourceAmbiguous,
                             field.clone(),
                             "several default funding sources; name one",
@@ -793,10 +799,11 @@ impl Ledger {
                 } else if let Some(d) = default_of(&prog)? {
                     d
                 } else {
-                    let all: Vec<_> = own.iter().chain(prog.iter()).collect();
-                    match all.as_slice() {
-                        [] => return reject(Code::NoFundingSource, field, "the holder has no usable funding source"),
-                        [one] => (***one).clone(),
+                    match (own.len() + prog.len(), own.first().or(prog.first())) {
+                        (1, Some(one)) => *one,
+                        (0, _) | (_, None) => {
+                            return reject(Code::NoFundingSource, field, "the holder has no usable funding source")
+                        }
                         _ => {
                             return reject(
                                 Code::FundingSourceAmbiguous,
@@ -806,7 +813,7 @@ impl Ledger {
                         }
                     }
                 };
-                return self.funding_from(key, &pick, program, address);
+                return self.funding_from(key, pick, program, address);
             }
         };
         self.funding_from(key, chosen, program, address)
@@ -853,7 +860,7 @@ impl Ledger {
         let (seq, time) = (rec.seq, rec.time);
         let event = &rec.fact.event;
         if let (Some(kind), Some(token)) = (event_token_kind(event), event_token(event)) {
-            self.tokens.insert((kind, token.to_string()), (seq, rec.fact.fingerprint));
+            self.tokens.entry(kind).or_default().insert(token.to_string(), (seq, rec.fact.fingerprint));
         }
         let lines = postings(event);
         debug_assert!(
@@ -881,6 +888,13 @@ impl Ledger {
                     if let Some(p) = self.programs.get_mut(program_token) {
                         p.jit = true;
                     }
+                }
+                let list = match &cmd.holder {
+                    Some(h) => self.holder_sources.entry(h.clone()).or_default(),
+                    None => self.program_sources.entry(program_token.clone()).or_default(),
+                };
+                if let Err(at) = list.binary_search(&cmd.token) {
+                    list.insert(at, cmd.token.clone());
                 }
                 self.funding_sources.insert(
                     cmd.token.clone(),

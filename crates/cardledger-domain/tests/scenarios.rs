@@ -298,7 +298,7 @@ impl Snapshot {
             accounts: l.accounts.iter().filter(|(_, m)| !m.is_zero()).map(|(a, m)| (a.clone(), *m)).collect(),
             holds: sorted(l.holds.iter().map(|(k, v)| (format!("{k:?}"), *v)).collect()),
             pending: sorted(l.pending.iter().map(|(k, v)| (format!("{k:?}"), *v)).collect()),
-            tokens: l.tokens.len(),
+            tokens: l.tokens.values().map(|m| m.len()).sum(),
             open_entries: sorted(l.journal_entries.iter().map(|(k, v)| (k.clone(), v.open)).collect()),
             unloaded: sorted(
                 l.gpa_orders.iter().chain(l.msa_orders.iter()).map(|(k, v)| (k.clone(), v.unloaded)).collect(),
