@@ -262,7 +262,7 @@ impl Engine {
         }
         let mut state = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
         let first_new = state.head_seq + 1;
-        let mut new: Vec<(Recorded, Vec<u8>)> = Vec::new();
+        let mut new: Vec<(Recorded, Vec<u8>)> = Vec::with_capacity(group.iter().map(|r| r.lines.len()).sum());
         let mut outcomes: Vec<Vec<Outcome>> = Vec::with_capacity(group.len());
         for req in group {
             let mut out = Vec::with_capacity(req.lines.len());

@@ -5,7 +5,8 @@
 //! ingest / reopen interleavings.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
-use std::collections::{BTreeSet, HashMap};
+use cardledger_domain::state::HashMap;
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;

@@ -4,7 +4,11 @@
 //! nothing else and writes nothing. `Ledger::apply` folds a recorded event into
 //! the state. Replaying the log through `apply` rebuilds the state exactly.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+/// The engine's hash map: ahash with a random key per process (resistant to
+/// crafted tokens, and no output depends on iteration order).
+pub type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 use crate::command::*;
 use crate::event::*;
@@ -201,8 +205,10 @@ fn event_token_kind(e: &Event) -> Option<&'static str> {
 /// Fingerprint of a command's payload (its `time` excluded).
 pub fn fingerprint(line: &CommandLine) -> u64 {
     let cfg = bincode::config::standard();
-    let bytes = bincode::encode_to_vec((&line.command, &line.corrected_post_date), cfg).unwrap_or_default();
-    let h = blake3::hash(&bytes);
+    let mut hasher = blake3::Hasher::new();
+    // hashing the encoding as it is written: no intermediate buffer
+    let _ = bincode::encode_into_std_write((&line.command, &line.corrected_post_date), &mut hasher, cfg);
+    let h = hasher.finalize();
     let mut first = [0u8; 8];
     first.copy_from_slice(&h.as_bytes()[..8]);
     u64::from_be_bytes(first)
