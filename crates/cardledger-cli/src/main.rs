@@ -324,7 +324,11 @@ fn verify(data: &Path) -> Result<ExitCode> {
         Err(e) => return verify_failed(&e),
     };
     match engine.verify() {
-        Ok(r) => print_json(&json!({"ok": true, "records": r.records, "head_hash": r.head_hash})),
+        Ok(r) => {
+            let disk = engine.store().size_on_disk().unwrap_or(0);
+            print_json(&json!({"ok": true, "records": r.records, "head_hash": r.head_hash,
+                "payload_bytes": r.payload_bytes, "bytes_on_disk": disk}))
+        }
         Err(e) => verify_failed(&e),
     }
 }
@@ -390,6 +394,7 @@ fn demo(data: &Path, seed: u64, days: u32, holders: u32) -> Result<ExitCode> {
             "events_per_second": (tally.recorded as f64 / secs.max(1e-9)).round(),
             "bytes_on_disk": size,
             "bytes_per_event": ((size as f64 / report.records.max(1) as f64) * 10.0).round() / 10.0,
+            "payload_bytes_per_event": ((report.payload_bytes as f64 / report.records.max(1) as f64) * 10.0).round() / 10.0,
         },
     });
     print_json(&summary)

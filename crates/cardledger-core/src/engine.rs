@@ -108,6 +108,8 @@ pub struct LogEntry {
     pub rec: Recorded,
     /// Its chain hash.
     pub hash: Hash,
+    /// Size of its encoded payload, in bytes.
+    pub payload_bytes: u32,
 }
 
 /// What `verify` checked.
@@ -117,6 +119,9 @@ pub struct VerifyReport {
     pub records: u64,
     /// Hex of the head hash.
     pub head_hash: String,
+    /// Sum of the encoded event payloads, in bytes (what the log must store
+    /// at least; compare with the directory's size on disk).
+    pub payload_bytes: u64,
 }
 
 /// The engine. Cheap to clone; `Send + Sync`; use it from many threads.
@@ -367,6 +372,7 @@ impl Engine {
         let state = self.state();
         let mut fresh = Ledger::default();
         let mut records = 0;
+        let mut payload_bytes = 0u64;
         for entry in read_entries(&self.inner.store, 1) {
             let entry = entry?;
             let seq = entry.rec.seq;
@@ -376,6 +382,7 @@ impl Engine {
             }
             fresh.apply(&entry.rec);
             records += 1;
+            payload_bytes += u64::from(entry.payload_bytes);
         }
         if fresh.head_seq != state.head_seq || fresh.accounts != state.accounts || fresh.holds != state.holds {
             return Err(EngineError::Mismatch {
@@ -386,7 +393,7 @@ impl Engine {
         if !fresh.total().is_zero() {
             return Err(EngineError::Mismatch { seq: fresh.head_seq, reason: "accounts do not sum to zero".into() });
         }
-        Ok(VerifyReport { records, head_hash: crate::record::hex(&head.hash) })
+        Ok(VerifyReport { records, head_hash: crate::record::hex(&head.hash), payload_bytes })
     }
 
     /// The underlying store (checkpoints, size on disk, test hooks).
@@ -400,6 +407,7 @@ fn read_entries(store: &Store, seq: u64) -> impl Iterator<Item = Result<LogEntry
     store.read_from(seq.max(1)).map(|r| {
         let r = r?;
         let fact: Fact = decode_fact(&r.payload).map_err(|reason| EngineError::Corrupt { seq: r.seq, reason })?;
-        Ok(LogEntry { rec: Recorded { seq: r.seq, time: Timestamp(r.time_micros), fact }, hash: r.hash })
+        let payload_bytes = u32::try_from(r.payload.len()).unwrap_or(u32::MAX);
+        Ok(LogEntry { rec: Recorded { seq: r.seq, time: Timestamp(r.time_micros), fact }, hash: r.hash, payload_bytes })
     })
 }
