@@ -383,21 +383,7 @@ impl Ledger {
                 Event::GpaOrdered(GpaOrdered { cmd: c.clone(), funding, fees })
             }
             Command::GpaUnload(c) => {
-                let order = self.gpa_orders.get(&c.original_order_token).ok_or_else(|| {
-                    Rejection::new(
-                        Code::UnknownReference,
-                        f("original_order_token"),
-                        format!("no GPA order {:?}", c.original_order_token),
-                    )
-                })?;
-                let remaining = order.amount.minus(order.unloaded);
-                if c.amount > remaining {
-                    return reject(
-                        Code::UnloadExceedsOrder,
-                        f("amount"),
-                        format!("{} exceeds the {} remaining on the order", c.amount, remaining),
-                    );
-                }
+                let (order, _) = unloadable(&self.gpa_orders, "GPA", key, c)?;
                 let available = self.gpa_balances(&order.holder).available_balance;
                 if c.amount > available {
                     return reject(
@@ -436,21 +422,7 @@ impl Ledger {
                 Event::MsaOrderUpdated(c.clone())
             }
             Command::MsaUnload(c) => {
-                let order = self.msa_orders.get(&c.original_order_token).ok_or_else(|| {
-                    Rejection::new(
-                        Code::UnknownReference,
-                        f("original_order_token"),
-                        format!("no MSA order {:?}", c.original_order_token),
-                    )
-                })?;
-                let remaining = order.amount.minus(order.unloaded);
-                if c.amount > remaining {
-                    return reject(
-                        Code::UnloadExceedsOrder,
-                        f("amount"),
-                        format!("{} exceeds the {} remaining on the order", c.amount, remaining),
-                    );
-                }
+                let (order, remaining) = unloadable(&self.msa_orders, "MSA", key, c)?;
                 let campaign = order.campaign_token.clone().unwrap_or_default();
                 let before = self.msa_balances(&order.holder, &campaign);
                 if c.amount > before.ledger_balance {
@@ -1100,6 +1072,32 @@ impl Ledger {
     pub fn report_date(rec: &Recorded) -> Date {
         rec.fact.corrected_post_date.unwrap_or_else(|| rec.time.date_utc())
     }
+}
+
+/// The order an unload refers to and what remains of it after the unload's
+/// checks: it exists (1201) and the amount fits its remaining amount (1208).
+fn unloadable<'a>(
+    orders: &'a HashMap<String, OrderState>,
+    label: &str,
+    key: &str,
+    c: &UnloadCmd,
+) -> Result<(&'a OrderState, Money), Rejection> {
+    let order = orders.get(&c.original_order_token).ok_or_else(|| {
+        Rejection::new(
+            Code::UnknownReference,
+            format!("{key}.original_order_token"),
+            format!("no {label} order {:?}", c.original_order_token),
+        )
+    })?;
+    let remaining = order.amount.minus(order.unloaded);
+    if c.amount > remaining {
+        return reject(
+            Code::UnloadExceedsOrder,
+            format!("{key}.amount"),
+            format!("{} exceeds the {} remaining on the order", c.amount, remaining),
+        );
+    }
+    Ok((order, remaining))
 }
 
 /// The token an event registers in the idempotency index.
