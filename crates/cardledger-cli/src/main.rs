@@ -179,12 +179,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     break;
                 }
                 let entry = entry?;
-                let mut ev = serde_json::Map::new();
-                ev.insert(entry.rec.fact.event.kind().to_string(), event_body(&entry.rec.fact.event));
-                let mut line = json!({"seq": entry.rec.seq, "time": entry.rec.time.to_string(), "hash": cardledger_core::record::hex(&entry.hash), "event": Value::Object(ev)});
-                if let (Some(d), Value::Object(o)) = (entry.rec.fact.corrected_post_date, &mut line) {
+                let mut body = event_body(&entry.rec.fact.event);
+                if let (Some(d), Value::Object(o)) = (entry.rec.fact.corrected_post_date, &mut body) {
                     o.insert("corrected_post_date".into(), d.to_string().into());
                 }
+                let mut ev = serde_json::Map::new();
+                ev.insert(entry.rec.fact.event.kind().to_string(), body);
+                let line = json!({"seq": entry.rec.seq, "time": entry.rec.time.to_string(),
+                    "hash": cardledger_core::record::hex(&entry.hash), "event": Value::Object(ev)});
                 writeln!(out, "{line}")?;
             }
             out.flush()?;

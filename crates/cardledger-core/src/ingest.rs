@@ -52,12 +52,21 @@ pub fn ingest_chunk(engine: &Engine, lines: &[String], first_line: u64) -> Resul
 pub fn answer_line(line: u64, o: Outcome) -> Value {
     match o {
         Outcome::Recorded { seq, command, token, response } => {
-            json!({"line": line, "seq": seq, "command": command, "token": token, "response": response})
+            json!({"line": line, "seq": seq, "command": command, "token": token_json(token), "response": response})
         }
         Outcome::Duplicate { seq, command, token, response } => {
-            json!({"line": line, "seq": seq, "command": command, "token": token, "duplicate": true, "response": response})
+            json!({"line": line, "seq": seq, "command": command, "token": token_json(token), "duplicate": true, "response": response})
         }
         Outcome::Rejected(r) => rejection_line(line, &r),
+    }
+}
+
+/// `tick` has no token: null rather than an empty string.
+fn token_json(token: String) -> Value {
+    if token.is_empty() {
+        Value::Null
+    } else {
+        Value::String(token)
     }
 }
 

@@ -202,45 +202,8 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
             Value::Object(o)
         }
         Event::JournalEntryRecorded(e) => {
-            let c = &e.cmd;
-            let mut o = Map::new();
-            o.insert("token".into(), c.token.clone().into());
-            match &c.target {
-                crate::command::JeTarget::Gpa(h) => holder_field(&mut o, h),
-                crate::command::JeTarget::Credit(a) => {
-                    o.insert("account_token".into(), a.clone().into());
-                }
-            }
-            o.insert("type".into(), c.kind.clone().into());
-            if let Some(g) = &c.group {
-                o.insert("group".into(), g.clone().into());
-            }
-            o.insert("status".into(), c.status.name().into());
-            o.insert("amount".into(), c.amount.to_json());
-            o.insert("currency_code".into(), "USD".into());
-            let impact = c.impact_time.unwrap_or(rec.time);
-            o.insert("request_time".into(), c.request_time.unwrap_or(impact).to_string().into());
-            o.insert("impact_time".into(), impact.to_string().into());
+            let mut o = journal_entry_fields(e, rec.time);
             o.insert("created_time".into(), t.into());
-            for (k, v) in [
-                ("related_token", &c.related_token),
-                ("root_token", &c.root_token),
-                ("card_token", &c.card_token),
-                ("memo", &c.memo),
-                ("network", &c.network),
-                ("mcc", &c.mcc),
-                ("acting_user_token", &c.acting_user_token),
-            ] {
-                if let Some(v) = v {
-                    o.insert(k.into(), v.clone().into());
-                }
-            }
-            if let Some(p) = c.pin_present {
-                o.insert("pin_present".into(), p.into());
-            }
-            if !e.jit_load.is_zero() || !e.jit_unload.is_zero() {
-                o.insert("jit_funding".into(), json!({"load": e.jit_load.to_json(), "unload": e.jit_unload.to_json()}));
-            }
             o.insert("transaction_token".into(), tx.into());
             Value::Object(o)
         }
@@ -316,6 +279,50 @@ fn msa_order_json(ledger: &Ledger, v: &MsaOrderView<'_>) -> Value {
     o.insert("aggregated_balances".into(), balances_json(&msa(v.aggregated, v.purchase_amount), false, true));
     o.insert("transaction_token".into(), v.transaction_token.clone().into());
     Value::Object(o)
+}
+
+/// A journal entry's own fields as source 003 names them; times default to
+/// the event's business time.
+fn journal_entry_fields(e: &JournalEntryRecorded, time: Timestamp) -> Map<String, Value> {
+    let c = &e.cmd;
+    let mut o = Map::new();
+    o.insert("token".into(), c.token.clone().into());
+    match &c.target {
+        crate::command::JeTarget::Gpa(h) => holder_field(&mut o, h),
+        crate::command::JeTarget::Credit(a) => {
+            o.insert("account_token".into(), a.clone().into());
+        }
+    }
+    o.insert("type".into(), c.kind.clone().into());
+    if let Some(g) = &c.group {
+        o.insert("group".into(), g.clone().into());
+    }
+    o.insert("status".into(), c.status.name().into());
+    o.insert("amount".into(), c.amount.to_json());
+    o.insert("currency_code".into(), "USD".into());
+    let impact = c.impact_time.unwrap_or(time);
+    o.insert("request_time".into(), c.request_time.unwrap_or(impact).to_string().into());
+    o.insert("impact_time".into(), impact.to_string().into());
+    for (k, v) in [
+        ("related_token", &c.related_token),
+        ("root_token", &c.root_token),
+        ("card_token", &c.card_token),
+        ("memo", &c.memo),
+        ("network", &c.network),
+        ("mcc", &c.mcc),
+        ("acting_user_token", &c.acting_user_token),
+    ] {
+        if let Some(v) = v {
+            o.insert(k.into(), v.clone().into());
+        }
+    }
+    if let Some(p) = c.pin_present {
+        o.insert("pin_present".into(), p.into());
+    }
+    if !e.jit_load.is_zero() || !e.jit_unload.is_zero() {
+        o.insert("jit_funding".into(), json!({"load": e.jit_load.to_json(), "unload": e.jit_unload.to_json()}));
+    }
+    o
 }
 
 /// An MSA order as it stands now (retrieve, and the answer to an update):
@@ -445,23 +452,19 @@ pub fn event_body(e: &Event) -> Value {
             Value::Object(o)
         }
         Event::JournalEntryRecorded(e) => {
-            let mut o = Map::new();
-            o.insert("token".into(), e.cmd.token.clone().into());
-            match &e.cmd.target {
-                crate::command::JeTarget::Gpa(h) => holder(&mut o, h),
-                crate::command::JeTarget::Credit(a) => {
-                    o.insert("account_token".into(), a.clone().into());
+            // the log shows what the engine resolved, beside the entry itself
+            let mut o = journal_entry_fields(e, Timestamp(0));
+            o.remove("request_time");
+            o.remove("impact_time");
+            for (k, v) in [("request_time", e.cmd.request_time), ("impact_time", e.cmd.impact_time)] {
+                if let Some(v) = v {
+                    o.insert(k.into(), v.to_string().into());
                 }
             }
-            o.insert("type".into(), e.cmd.kind.clone().into());
-            o.insert("status".into(), e.cmd.status.name().into());
-            o.insert("amount".into(), e.cmd.amount.to_json());
-            if let Some(r) = &e.cmd.related_token {
-                o.insert("related_token".into(), r.clone().into());
-            }
-            if let Some(n) = &e.cmd.network {
-                o.insert("network".into(), n.clone().into());
-            }
+            o.insert("program_token".into(), e.program_token.clone().into());
+            o.insert("effect".into(), format!("{:?}", e.effect).into());
+            o.insert("hold_amount".into(), e.hold_amount.to_json());
+            o.insert("pending_credit".into(), e.pending_credit.to_json());
             Value::Object(o)
         }
         Event::ProgramDeposited(c) => {
