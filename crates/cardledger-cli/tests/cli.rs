@@ -252,11 +252,9 @@ fn a_killed_ingest_loses_no_acknowledged_event() {
         // every acknowledged event is present and identical
         let engine = cardledger_core::engine::Engine::open(&data).unwrap();
         assert!(engine.head_seq() >= acked.keys().next_back().copied().unwrap_or(0));
-        let mut expect = 1;
-        for entry in engine.events_from(1) {
+        for (expect, entry) in (1..).zip(engine.events_from(1)) {
             let entry = entry.unwrap();
             assert_eq!(entry.rec.seq, expect, "contiguous");
-            expect += 1;
             if let Some(token) = acked.get(&entry.rec.seq) {
                 let body = cardledger_domain::response::event_body(&entry.rec.fact.event);
                 assert_eq!(body["token"].as_str(), Some(token.as_str()), "seq {} changed", entry.rec.seq);

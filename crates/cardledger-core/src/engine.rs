@@ -2,8 +2,9 @@
 //! accepted events to the log in batches, and acknowledges them only after
 //! the batch is flushed. Many concurrent submitters share one flush (group
 //! commit): the first submitter to find no commit in progress becomes the
-//! leader and commits everything queued, in arrival order, until the queue is
-//! empty.
+//! leader, commits everything queued (in arrival order, up to the batch
+//! limit) with one flush, answers it, and hands leadership to the oldest
+//! waiting submitter, so no caller leads forever under sustained load.
 //!
 //! Readers take the state's read lock. The leader holds the write lock from
 //! deciding a group until its flush returns, so a reader never sees a
@@ -156,6 +157,10 @@ struct Slot {
     ready: Condvar,
 }
 
+/// How long a waiting submitter sleeps before checking whether it should
+/// take over leadership.
+const LEADER_HANDOFF_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -221,42 +226,65 @@ impl Engine {
             !std::mem::replace(&mut q.leader_active, true)
         };
         if lead {
-            self.lead();
+            self.lead_one_group();
         }
-        let mut result = lock(&slot.result);
         loop {
-            if let Some(r) = result.take() {
-                return r;
+            {
+                let mut result = lock(&slot.result);
+                if result.is_none() {
+                    // woken by our answer, by a leader handing off, or by the timeout
+                    result = match slot.ready.wait_timeout(result, LEADER_HANDOFF_WAIT) {
+                        Ok((g, _)) => g,
+                        Err(p) => p.into_inner().0,
+                    };
+                }
+                if let Some(r) = result.take() {
+                    return r;
+                }
             }
-            result = slot.ready.wait(result).unwrap_or_else(|p| p.into_inner());
+            // no answer yet: lead if nobody does (the last leader handed off)
+            let take = {
+                let mut q = lock(&self.inner.queue);
+                !std::mem::replace(&mut q.leader_active, true)
+            };
+            if take {
+                self.lead_one_group();
+            }
         }
     }
 
-    fn lead(&self) {
-        loop {
-            let group = {
-                let mut q = lock(&self.inner.queue);
-                if q.requests.is_empty() {
-                    q.leader_active = false;
-                    return;
+    /// Commits one group (everything queued, in arrival order, up to the
+    /// batch limit), answers it, then hands leadership to the oldest waiting
+    /// submitter, so no caller leads forever under sustained load.
+    fn lead_one_group(&self) {
+        let group = {
+            let mut q = lock(&self.inner.queue);
+            let mut total = 0;
+            let mut n = 0;
+            for r in &q.requests {
+                if n > 0 && total + r.lines.len() > limits::BATCH_EVENTS_MAX {
+                    break;
                 }
-                // take requests in arrival order up to the batch limit
-                let mut total = 0;
-                let mut n = 0;
-                for r in &q.requests {
-                    if n > 0 && total + r.lines.len() > limits::BATCH_EVENTS_MAX {
-                        break;
-                    }
-                    total += r.lines.len();
-                    n += 1;
-                }
-                q.requests.drain(..n).collect::<Vec<_>>()
-            };
-            let results = self.commit_group(&group);
-            for (req, res) in group.iter().zip(results) {
-                *lock(&req.slot.result) = Some(res);
-                req.slot.ready.notify_all();
+                total += r.lines.len();
+                n += 1;
             }
+            q.requests.drain(..n).collect::<Vec<_>>()
+        };
+        let results = self.commit_group(&group);
+        for (req, res) in group.iter().zip(results) {
+            *lock(&req.slot.result) = Some(res);
+            req.slot.ready.notify_all();
+        }
+        let next = {
+            let mut q = lock(&self.inner.queue);
+            q.leader_active = false;
+            q.requests.first().map(|r| r.slot.clone())
+        };
+        if let Some(next) = next {
+            // wake the oldest waiter so it takes over at once (it also
+            // re-checks every LEADER_HANDOFF_WAIT, so a lost wake-up only delays)
+            let _guard = lock(&next.result);
+            next.ready.notify_all();
         }
     }
 

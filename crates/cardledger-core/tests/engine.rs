@@ -762,3 +762,49 @@ fn a_missing_frame_is_named_by_verify_and_by_reopen() {
         Ok(_) => panic!("reopen accepted a log with seqs {first}..={last} missing"),
     }
 }
+
+/// Under sustained load from other threads, every submitter still gets its
+/// answer: leadership of the group commit is handed off after each group,
+/// so no caller leads forever.
+#[test]
+fn no_submitter_is_stuck_leading_under_sustained_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    record(&engine, r#"{"program":{"token":"ld","bank":"B","currency_code":"USD"}}"#);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spammers: Vec<_> = (0..8)
+        .map(|t| {
+            let (engine, stop) = (engine.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let s = format!(r#"{{"program_deposit":{{"token":"s-{t}-{i}","program_token":"ld","amount":1,"currency_code":"USD"}}}}"#);
+                    engine.submit(line(&s)).unwrap();
+                    i += 1;
+                }
+                i
+            })
+        })
+        .collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let probe = {
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            for i in 0..50 {
+                let s = format!(
+                    r#"{{"program_deposit":{{"token":"probe-{i}","program_token":"ld","amount":1,"currency_code":"USD"}}}}"#
+                );
+                let out = engine.submit(line(&s)).unwrap();
+                assert!(matches!(out, Outcome::Recorded { .. }));
+            }
+            tx.send(()).unwrap();
+        })
+    };
+    let answered = rx.recv_timeout(Duration::from_secs(60));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let spammed: u64 = spammers.into_iter().map(|h| h.join().unwrap()).sum();
+    probe.join().unwrap();
+    assert!(answered.is_ok(), "the probe's 50 submissions were not all answered while others kept submitting");
+    assert_eq!(engine.head_seq(), 1 + 50 + spammed);
+    assert!(engine.verify().is_ok());
+}
