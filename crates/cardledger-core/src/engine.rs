@@ -218,7 +218,13 @@ impl Engine {
             return Err(EngineError::BatchTooLarge { max: limits::BATCH_EVENTS_MAX, got: lines.len() });
         }
         let now = Timestamp::now();
-        let lines = lines.into_iter().map(|l| (l.time.unwrap_or(now), l)).map(|(t, l)| (l, t)).collect();
+        let lines = lines
+            .into_iter()
+            .map(|l| {
+                let time = l.time.unwrap_or(now);
+                (l, time)
+            })
+            .collect();
         let slot = Arc::new(Slot::default());
         let lead = {
             let mut q = lock(&self.inner.queue);
@@ -325,9 +331,15 @@ impl Engine {
                                 let response = response::response(&rec, &state);
                                 out.push(Outcome::Duplicate { seq, command: key, token, response })
                             }
-                            Some(Err(e)) => return fail(e),
+                            // earlier commands of this group are applied but not written:
+                            // memory is ahead of the disk, so stop like a failed flush
+                            Some(Err(e)) => {
+                                *lock(&self.inner.poisoned) = true;
+                                return fail(e);
+                            }
                             None => {
-                                return fail(EngineError::Corrupt { seq, reason: "recorded event not found".into() })
+                                *lock(&self.inner.poisoned) = true;
+                                return fail(EngineError::Corrupt { seq, reason: "recorded event not found".into() });
                             }
                         }
                     }
