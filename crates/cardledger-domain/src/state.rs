@@ -14,7 +14,7 @@ use crate::command::*;
 use crate::event::*;
 use crate::money::Money;
 use crate::rejection::{Code, Rejection};
-use crate::time::{Date, Timestamp};
+use crate::time::Timestamp;
 
 /// The result of deciding one command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -264,8 +264,10 @@ impl Ledger {
         }
     }
 
-    /// Decides a command at business time `time`. Pure.
-    pub fn decide(&self, line: &CommandLine, time: Timestamp) -> Decision {
+    /// Decides a command at business time `time`. Pure. No rule of the
+    /// core depends on `time` yet; it is part of the signature because
+    /// statement cycles (closing at `tick`) will.
+    pub fn decide(&self, line: &CommandLine, _time: Timestamp) -> Decision {
         let fp = fingerprint(line);
         if let (Some(kind), Some(token)) = (token_kind(&line.command), line.command.token()) {
             if let Some((seq, recorded)) = self.recorded_token(kind, token) {
@@ -279,7 +281,7 @@ impl Ledger {
                 ));
             }
         }
-        match self.decide_event(&line.command, time) {
+        match self.decide_event(&line.command) {
             Ok(event) => {
                 Decision::Accept(Fact { fingerprint: fp, corrected_post_date: line.corrected_post_date, event })
             }
@@ -287,7 +289,7 @@ impl Ledger {
         }
     }
 
-    fn decide_event(&self, command: &Command, time: Timestamp) -> Result<Event, Rejection> {
+    fn decide_event(&self, command: &Command) -> Result<Event, Rejection> {
         let key = command.key();
         let f = |field: &str| format!("{key}.{field}");
         Ok(match command {
@@ -503,7 +505,6 @@ impl Ledger {
                         );
                     }
                 }
-                let _ = time;
                 Event::Ticked(c.clone())
             }
         })
@@ -1065,12 +1066,6 @@ impl Ledger {
             | JeEffect::AdjustmentDebit
             | JeEffect::Reward => {}
         }
-    }
-
-    /// The day an event is reported on: its corrected post date, else the
-    /// date of its business time in UTC (projections apply the program's zone).
-    pub fn report_date(rec: &Recorded) -> Date {
-        rec.fact.corrected_post_date.unwrap_or_else(|| rec.time.date_utc())
     }
 }
 
