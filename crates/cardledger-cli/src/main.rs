@@ -39,19 +39,37 @@ struct Cli {
     command: Cmd,
 }
 
+/// The seeded workload of `demo` and `generate`.
+#[derive(clap::Args)]
+struct WorkloadArgs {
+    /// Workload seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Days of activity.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    /// Account holders.
+    #[arg(long, default_value_t = 200)]
+    holders: u32,
+}
+
+impl WorkloadArgs {
+    fn config(&self) -> cardledger_workload::WorkloadConfig {
+        cardledger_workload::WorkloadConfig {
+            seed: self.seed,
+            days: self.days,
+            holders: self.holders,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// The main job: generate a seeded two-program workload, ingest it, print balances, verify, print throughput.
     Demo {
-        /// Workload seed.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Days of activity.
-        #[arg(long, default_value_t = 30)]
-        days: u32,
-        /// Account holders.
-        #[arg(long, default_value_t = 200)]
-        holders: u32,
+        #[command(flatten)]
+        workload: WorkloadArgs,
     },
     /// Ingest JSON-lines commands from FILE (or - for stdin); one answer line per input line, once durable.
     Ingest {
@@ -61,16 +79,9 @@ enum Cmd {
     },
     /// Write a generated workload as JSON lines to stdout.
     Generate {
-        /// Seed.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Days (realistic workload).
-        #[arg(long, default_value_t = 30)]
-        days: u32,
-        /// Holders (realistic workload).
-        #[arg(long, default_value_t = 200)]
-        holders: u32,
-        /// Instead: exactly N lines of bulk money movements.
+        #[command(flatten)]
+        workload: WorkloadArgs,
+        /// Instead: exactly N lines of bulk money movements (seeded by --seed).
         #[arg(long)]
         bulk: Option<u64>,
     },
@@ -122,14 +133,14 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data;
     match cli.command {
-        Cmd::Demo { seed, days, holders } => demo(&data, seed, days, holders),
+        Cmd::Demo { workload } => demo(&data, &workload),
         Cmd::Ingest { file } => ingest(&data, &file),
-        Cmd::Generate { seed, days, holders, bulk } => {
+        Cmd::Generate { workload, bulk } => {
             let out = std::io::stdout();
             let mut out = BufWriter::new(out.lock());
             let lines: Box<dyn Iterator<Item = String>> = match bulk {
-                Some(n) => Box::new(cardledger_workload::generate_bulk(seed, n)),
-                None => Box::new(cardledger_workload::generate(&workload(seed, days, holders))),
+                Some(n) => Box::new(cardledger_workload::generate_bulk(workload.seed, n)),
+                None => Box::new(cardledger_workload::generate(&workload.config())),
             };
             for l in lines {
                 writeln!(out, "{l}")?;
@@ -205,10 +216,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print_json(&json!({"rebuilt": true, "events": last, "by_kind": runner.state().by_kind}))
         }
     }
-}
-
-fn workload(seed: u64, days: u32, holders: u32) -> cardledger_workload::WorkloadConfig {
-    cardledger_workload::WorkloadConfig { seed, days, holders, ..Default::default() }
 }
 
 fn open(data: &Path) -> Result<Engine> {
@@ -347,11 +354,17 @@ fn verify_failed(e: &EngineError) -> Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
-fn demo(data: &Path, seed: u64, days: u32, holders: u32) -> Result<ExitCode> {
+fn demo(data: &Path, workload: &WorkloadArgs) -> Result<ExitCode> {
     prepare_demo_dir(data)?;
     let engine = open(data)?;
-    let cfg = workload(seed, days, holders);
-    eprintln!("cardledger demo: seed {seed}, {days} days, {holders} holders, data in {}", data.display());
+    let cfg = workload.config();
+    eprintln!(
+        "cardledger demo: seed {}, {} days, {} holders, data in {}",
+        cfg.seed,
+        cfg.days,
+        cfg.holders,
+        data.display()
+    );
     let gen_start = Instant::now();
     let lines: Vec<String> = cardledger_workload::generate(&cfg).collect();
     let gen_secs = gen_start.elapsed().as_secs_f64();
