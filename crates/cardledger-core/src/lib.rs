@@ -17,6 +17,7 @@
 //! ```
 
 pub mod engine;
+pub mod fuzz;
 pub mod ingest;
 pub mod projection;
 pub mod reads;

@@ -15,6 +15,7 @@
 
 pub mod command;
 pub mod event;
+pub mod fuzz;
 pub mod limits;
 pub mod money;
 pub mod rejection;
@@ -50,12 +51,22 @@ pub fn decode_fact(bytes: &[u8]) -> Result<event::Fact, String> {
 }
 
 /// Fuzz body: parse and decide any bytes as a command line against an empty
-/// and a small populated ledger. Must never panic.
+/// and a small populated ledger ([`fuzz::seeded_ledger`]). Must never panic;
+/// an accepted fact must round-trip through the codec and keep the sum of
+/// all accounts at zero.
 pub fn fuzz_parse_line(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     if let Ok(line) = wire::parse_line(text) {
-        let ledger = state::Ledger::default();
-        let _ = ledger.decide(&line, time::Timestamp(0));
+        let time = line.time.unwrap_or(time::Timestamp(0));
+        let _ = state::Ledger::default().decide(&line, time);
+        let seeded = fuzz::seeded_ledger();
+        if let state::Decision::Accept(fact) = seeded.decide(&line, time) {
+            // an accepted fact encodes, decodes to itself, and keeps the books balanced
+            assert_eq!(decode_fact(&encode_fact(&fact)).as_ref(), Ok(&fact), "fact round trip");
+            let mut after = seeded.clone();
+            after.apply(&event::Recorded { seq: seeded.head_seq.saturating_add(1), time, fact });
+            assert!(after.total().is_zero(), "accounts do not sum to zero after {text}");
+        }
     }
 }
 
