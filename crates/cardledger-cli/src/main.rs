@@ -2,7 +2,9 @@
 //! (product.md §7). Output is JSON on stdout; diagnostics and progress bars
 //! go to stderr.
 
-use std::io::{BufRead, BufWriter, Write};
+mod lines;
+
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -20,6 +22,7 @@ use cardledger_core::store::StoreError;
 use cardledger_domain::command::Holder;
 use cardledger_domain::event::Account;
 use cardledger_domain::response::event_body;
+use lines::{BoundedLines, Line};
 
 /// mimalloc: the JSON answers allocate many small objects; glibc malloc
 /// spent more time consolidating them than the engine spent deciding.
@@ -258,7 +261,7 @@ struct Tally {
 
 fn ingest_lines(
     engine: &Engine,
-    lines: impl Iterator<Item = std::io::Result<String>>,
+    lines: impl Iterator<Item = std::io::Result<Line>>,
     out: &mut dyn Write,
     bar: Option<&ProgressBar>,
 ) -> Result<Tally> {
@@ -288,7 +291,23 @@ fn ingest_lines(
             Ok(())
         };
     for line in lines {
-        chunk.push(line.context("reading input")?);
+        let text = match line.context("reading input")? {
+            Line::Text(t) => t,
+            Line::Rejected(r) => {
+                // answered here, in order: the lines before it go first
+                if !chunk.is_empty() {
+                    flush_chunk(&mut chunk, &mut next_line, &mut tally, out)?;
+                }
+                let a = json!({"line": next_line, "error_code": r.code.number(), "error_message": r.message});
+                serde_json::to_writer(&mut *out, &a)?;
+                out.write_all(b"\n")?;
+                tally.rejected += 1;
+                tally.lines += 1;
+                next_line += 1;
+                continue;
+            }
+        };
+        chunk.push(text);
         if chunk.len() == INGEST_CHUNK_LINES {
             flush_chunk(&mut chunk, &mut next_line, &mut tally, out)?;
         }
@@ -306,10 +325,10 @@ fn ingest(data: &Path, file: &str) -> Result<ExitCode> {
     let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
     let start = Instant::now();
     let tally = if file == "-" {
-        ingest_lines(&engine, std::io::stdin().lock().lines(), &mut out, None)?
+        ingest_lines(&engine, BoundedLines::new(std::io::stdin().lock()), &mut out, None)?
     } else {
         let f = std::fs::File::open(file).with_context(|| format!("opening {file}"))?;
-        ingest_lines(&engine, std::io::BufReader::with_capacity(1 << 20, f).lines(), &mut out, None)?
+        ingest_lines(&engine, BoundedLines::new(std::io::BufReader::with_capacity(1 << 20, f)), &mut out, None)?
     };
     let secs = start.elapsed().as_secs_f64();
     let size = engine.store().size_on_disk().unwrap_or(0);
@@ -371,7 +390,7 @@ fn demo(data: &Path, workload: &WorkloadArgs) -> Result<ExitCode> {
     let bar = bar(lines.len() as u64, "ingest");
     let mut sink = std::io::sink();
     let start = Instant::now();
-    let tally = ingest_lines(&engine, lines.into_iter().map(Ok), &mut sink, Some(&bar))?;
+    let tally = ingest_lines(&engine, lines.into_iter().map(|l| Ok(Line::Text(l))), &mut sink, Some(&bar))?;
     let secs = start.elapsed().as_secs_f64();
     bar.finish();
 
