@@ -44,6 +44,12 @@ pub const CHECKPOINT_NAME_BYTES_MAX: usize = 256;
 /// Largest checkpoint state.
 pub const CHECKPOINT_STATE_BYTES_MAX: usize = 256 << 20;
 
+/// Free disk space an append always leaves: [`Store::append`] refuses a
+/// batch with [`StoreError::DiskFull`] rather than let the storage engine
+/// run out of space mid-write (sled 0.34 can leave part of a batch, or an
+/// unreadable file, behind when a write fails with ENOSPC).
+pub const DISK_RESERVE_BYTES: u64 = 16 << 20;
+
 /// How long [`Store::open`] waits for the directory's file lock.
 pub const OPEN_LOCK_WAIT_MS_MAX: u64 = 5_000;
 
@@ -99,6 +105,15 @@ pub enum StoreError {
     /// The directory holds a format version this build does not know.
     #[error("unsupported on-disk format version {0}")]
     UnsupportedVersion(u8),
+    /// The file system holds less free space than the batch needs plus
+    /// [`DISK_RESERVE_BYTES`]; nothing was written. Free space and reopen.
+    #[error("disk full: {available} bytes free, an append needs {needed}")]
+    DiskFull {
+        /// Free bytes reported by the file system.
+        available: u64,
+        /// Bytes the append needs free (four times the batch plus the reserve).
+        needed: u64,
+    },
     /// A flush failed after a batch was applied, so its durability is
     /// unknown; the store accepts no more appends. Reopen it.
     #[error("the store stopped accepting appends after a failed flush; reopen it")]
@@ -131,6 +146,7 @@ pub struct ReadIter {
 }
 
 struct Inner {
+    dir: std::path::PathBuf,
     db: sled::Db,
     log: sled::Tree,
     meta: sled::Tree,
@@ -190,6 +206,7 @@ impl Store {
         let published = Arc::new(Published { head: Mutex::new(head), changed: Condvar::new() });
         Ok(Store {
             inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
                 db,
                 log,
                 meta,
@@ -235,6 +252,15 @@ impl Store {
         }
         if batch.is_empty() {
             return Ok(writer.head);
+        }
+
+        // Refuse before writing when the disk is nearly full (a file system
+        // that cannot report its free space is not checked).
+        let needed = (bytes as u64).saturating_mul(4).saturating_add(DISK_RESERVE_BYTES);
+        if let Ok(available) = fs2::available_space(&self.inner.dir) {
+            if available < needed {
+                return Err(StoreError::DiskFull { available, needed });
+            }
         }
 
         let mut sled_batch = sled::Batch::default();
