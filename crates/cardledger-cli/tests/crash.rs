@@ -119,7 +119,7 @@ fn sigkill_at_random_instants_loses_no_acknowledged_event() {
         assert!(new_head >= max_acked, "round {round}: acknowledged seq {max_acked} lost (head {new_head})");
         assert!(new_head >= head, "round {round}: the head went back from {head} to {new_head}");
         assert!(
-            new_head == head || new_head == lines_n || (new_head - (start - 1)) % CHUNK_LINES == 0,
+            new_head == head || new_head == lines_n || (new_head - (start - 1)).checked_rem(CHUNK_LINES) == Some(0),
             "round {round}: head {new_head} is inside a batch (run started at line {start})"
         );
         if new_head > 0 {

@@ -21,8 +21,10 @@ fn corpus(target: &str) -> PathBuf {
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = corpus(target);
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     files.into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect()
 }

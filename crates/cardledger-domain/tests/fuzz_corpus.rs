@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     files.into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect()
 }
@@ -22,7 +24,8 @@ fn parse_line_corpus_replays_without_panic() {
     for (path, bytes) in &all {
         let ok = std::panic::catch_unwind(|| cardledger_domain::fuzz_parse_line(bytes));
         assert!(ok.is_ok(), "{} panics", path.display());
-        accepted += usize::from(std::str::from_utf8(bytes).is_ok_and(|t| cardledger_domain::wire::parse_line(t).is_ok()));
+        accepted +=
+            usize::from(std::str::from_utf8(bytes).is_ok_and(|t| cardledger_domain::wire::parse_line(t).is_ok()));
     }
     assert!(accepted >= 10, "the corpus keeps valid commands ({accepted})");
 }
