@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use cardledger_core::engine::{Ack, Engine};
 use cardledger_domain::command::CommandLine;
 use cardledger_domain::limits;
+use cardledger_domain::time::Date;
 
 use crate::baseline::Baseline;
 
@@ -89,6 +90,9 @@ pub const FIGURES: &[FigureFn] = &[
     ingest_concurrent,
     disk_bytes_per_event,
     reopen_replay,
+    query_program_balances_365_days,
+    query_reserve_365_days,
+    query_activity_365_days,
     ingest_batch_8192,
 ];
 
@@ -288,6 +292,56 @@ pub fn reopen_replay(ctx: &mut Ctx) -> Result<Figure, FigureError> {
     let baseline_rate = rate(recorded, start.elapsed());
     drop(baseline);
     Ok(Figure { name: "reopen_replay_events_per_s".into(), engine: Some(engine_rate), baseline: Some(baseline_rate) })
+}
+
+/// Runs of each query; the figure is their median latency.
+pub const QUERY_RUNS: usize = 51;
+
+/// The program queried: the demo's reserve program.
+pub const QUERY_PROGRAM: &str = "prog_alpha";
+
+/// Days of the query window (ending on the last event's day).
+pub const QUERY_DAYS: i32 = 365;
+
+/// Median latency in µs of `query` over [`QUERY_RUNS`] runs on the full
+/// ingest's baseline, for the window of [`QUERY_DAYS`] days ending on the
+/// last event's day. The engine side comes with the view projections.
+fn baseline_query<T>(
+    ctx: &mut Ctx,
+    name: &str,
+    query: fn(&Baseline, &str, Date, Date) -> Result<Vec<T>, crate::baseline::BaselineError>,
+) -> Result<Figure, FigureError> {
+    let file = ctx.full()?.baseline_file.clone();
+    let baseline = Baseline::open(&file)?;
+    let last = baseline.ledger().last_time.ok_or("no events")?.date_utc();
+    let from = Date(last.0 - (QUERY_DAYS - 1));
+    let mut times = Vec::with_capacity(QUERY_RUNS);
+    for _ in 0..QUERY_RUNS {
+        let start = Instant::now();
+        let rows = query(&baseline, QUERY_PROGRAM, from, last)?;
+        times.push(start.elapsed());
+        if rows.is_empty() {
+            return Err(format!("{name}: no rows for {QUERY_PROGRAM}").into());
+        }
+    }
+    times.sort();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    Ok(Figure { name: name.into(), engine: None, baseline: Some(median.as_secs_f64() * 1e6) })
+}
+
+/// Program balances by day over 365 days, median latency in µs.
+pub fn query_program_balances_365_days(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    baseline_query(ctx, "query_program_balances_365_days_us", Baseline::program_balances)
+}
+
+/// Reserve by day over 365 days, median latency in µs.
+pub fn query_reserve_365_days(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    baseline_query(ctx, "query_reserve_365_days_us", Baseline::reserve)
+}
+
+/// Activity balances by day over 365 days, median latency in µs.
+pub fn query_activity_365_days(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    baseline_query(ctx, "query_activity_365_days_us", Baseline::activity)
 }
 
 /// Total length of the files under `dir`, recursively.
