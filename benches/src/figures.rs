@@ -303,13 +303,16 @@ pub const QUERY_PROGRAM: &str = "prog_alpha";
 /// Days of the query window (ending on the last event's day).
 pub const QUERY_DAYS: i32 = 365;
 
+/// A baseline view query: program, first day, last day → rows.
+type BaselineQuery<T> = fn(&Baseline, &str, Date, Date) -> Result<Vec<T>, crate::baseline::BaselineError>;
+
 /// Median latency in µs of `query` over [`QUERY_RUNS`] runs on the full
 /// ingest's baseline, for the window of [`QUERY_DAYS`] days ending on the
 /// last event's day. The engine side comes with the view projections.
 fn baseline_query<T>(
     ctx: &mut Ctx,
     name: &str,
-    query: fn(&Baseline, &str, Date, Date) -> Result<Vec<T>, crate::baseline::BaselineError>,
+    query: BaselineQuery<T>,
 ) -> Result<Figure, FigureError> {
     let file = ctx.full()?.baseline_file.clone();
     let baseline = Baseline::open(&file)?;
