@@ -309,11 +309,7 @@ type BaselineQuery<T> = fn(&Baseline, &str, Date, Date) -> Result<Vec<T>, crate:
 /// Median latency in µs of `query` over [`QUERY_RUNS`] runs on the full
 /// ingest's baseline, for the window of [`QUERY_DAYS`] days ending on the
 /// last event's day. The engine side comes with the view projections.
-fn baseline_query<T>(
-    ctx: &mut Ctx,
-    name: &str,
-    query: BaselineQuery<T>,
-) -> Result<Figure, FigureError> {
+fn baseline_query<T>(ctx: &mut Ctx, name: &str, query: BaselineQuery<T>) -> Result<Figure, FigureError> {
     let file = ctx.full()?.baseline_file.clone();
     let baseline = Baseline::open(&file)?;
     let last = baseline.ledger().last_time.ok_or("no events")?.date_utc();
