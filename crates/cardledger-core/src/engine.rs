@@ -317,15 +317,19 @@ impl Engine {
         let decided = if lines >= ENCODER_THREAD_LINES_MIN {
             std::thread::scope(|s| {
                 let (tx, rx) = std::sync::mpsc::channel::<Vec<(i64, Vec<u8>)>>();
-                let encoder = s.spawn(move || {
-                    let mut builder = FrameBuilder::new(base);
-                    for chunk in rx {
-                        for (time, payload) in chunk {
-                            builder.push(time, &payload)?;
+                let spawned =
+                    std::thread::Builder::new().name("cardledger-encoder".into()).spawn_scoped(s, move || {
+                        let mut builder = FrameBuilder::new(base);
+                        for chunk in rx {
+                            for (time, payload) in chunk {
+                                builder.push(time, &payload)?;
+                            }
                         }
-                    }
-                    Ok(builder.finish())
-                });
+                        Ok(builder.finish())
+                    });
+                // nothing is decided yet: a thread that cannot start fails the
+                // group without leaving the state ahead of the disk
+                let Ok(encoder) = spawned else { return Ok(None) };
                 let mut pending = Vec::with_capacity(ENCODER_CHUNK_RECORDS);
                 let outcomes = self.decide_group(&mut state, group, &mut |time, payload| {
                     pending.push((time, payload));
@@ -340,7 +344,7 @@ impl Engine {
                 drop(tx);
                 let encoded =
                     encoder.join().unwrap_or_else(|_| Err(StoreError::Io("the frame encoder thread panicked".into())));
-                outcomes.map(|o| (o, encoded))
+                outcomes.map(|o| Some((o, encoded)))
             })
         } else {
             let mut builder = FrameBuilder::new(base);
@@ -350,12 +354,15 @@ impl Engine {
                     failed = Some(e);
                 }
             });
-            outcomes.map(|o| (o, failed.map_or_else(|| Ok(builder.finish()), Err)))
+            outcomes.map(|o| Some((o, failed.map_or_else(|| Ok(builder.finish()), Err))))
         };
         // any failure from here on leaves the state ahead of the disk (earlier
         // commands of the group are applied): stop until reopened
         let (outcomes, encoded) = match decided {
-            Ok(d) => d,
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                return fail(EngineError::Store(StoreError::Io("could not start the frame encoder thread".into())))
+            }
             Err(e) => {
                 *lock(&self.inner.poisoned) = true;
                 return fail(e);
