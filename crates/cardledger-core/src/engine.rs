@@ -9,6 +9,10 @@
 //! Readers take the state's read lock. The leader holds the write lock from
 //! deciding a group until its flush returns, so a reader never sees a
 //! decided-but-not-durable event, nor part of a batch.
+//!
+//! A large group (≥ 256 commands) has its frames (crc32, hash chain) built
+//! on a scoped second thread while the leader is still deciding it; the
+//! frames are appended with one atomic batch and one flush as before.
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
