@@ -9,6 +9,10 @@
 //! Readers take the state's read lock. The leader holds the write lock from
 //! deciding a group until its flush returns, so a reader never sees a
 //! decided-but-not-durable event, nor part of a batch.
+//!
+//! A large group (≥ 256 commands) has its frames (crc32, hash chain) built
+//! on a scoped second thread while the leader is still deciding it; the
+//! frames are appended with one atomic batch and one flush as before.
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
@@ -22,7 +26,7 @@ use cardledger_domain::time::Timestamp;
 use cardledger_domain::{command::CommandLine, decode_fact, encode_fact};
 use serde_json::Value;
 
-use crate::record::{Hash, NewRecord};
+use crate::record::{FrameBuilder, Hash};
 use crate::store::{Store, StoreError, Subscription};
 
 /// A failure of the engine itself (never of a command: those are rejections).
@@ -156,6 +160,14 @@ struct Slot {
     result: Mutex<Option<Result<Vec<Outcome>, EngineError>>>,
     ready: Condvar,
 }
+
+/// Groups of at least this many commands encode their frames on a second
+/// thread while they are decided; smaller ones inline (a thread costs more
+/// than it saves there).
+const ENCODER_THREAD_LINES_MIN: usize = 256;
+
+/// Records handed to the encoder thread at a time.
+const ENCODER_CHUNK_RECORDS: usize = 256;
 
 /// How long a waiting submitter sleeps before checking whether it should
 /// take over leadership.
@@ -294,52 +306,123 @@ impl Engine {
         }
     }
 
+    /// Decides, applies and records one group under the state's write lock,
+    /// and answers it only after its batch is flushed. The records' frames
+    /// (crc32, hash chain) are encoded while the group is still being
+    /// decided: on a second thread for large groups, inline for small ones.
     fn commit_group(&self, group: &[Request]) -> Vec<Result<Vec<Outcome>, EngineError>> {
         let fail = |e: EngineError| group.iter().map(|_| Err(e.clone())).collect();
         if *lock(&self.inner.poisoned) {
             return fail(EngineError::Poisoned);
         }
         let mut state = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
+        let base = self.inner.store.head();
+        let lines: usize = group.iter().map(|r| r.lines.len()).sum();
+        let decided = if lines >= ENCODER_THREAD_LINES_MIN {
+            std::thread::scope(|s| {
+                let (tx, rx) = std::sync::mpsc::channel::<Vec<(i64, Vec<u8>)>>();
+                let spawned =
+                    std::thread::Builder::new().name("cardledger-encoder".into()).spawn_scoped(s, move || {
+                        let mut builder = FrameBuilder::new(base);
+                        for chunk in rx {
+                            for (time, payload) in chunk {
+                                builder.push(time, &payload)?;
+                            }
+                        }
+                        Ok(builder.finish())
+                    });
+                // nothing is decided yet: a thread that cannot start fails the
+                // group without leaving the state ahead of the disk
+                let Ok(encoder) = spawned else { return Ok(None) };
+                let mut pending = Vec::with_capacity(ENCODER_CHUNK_RECORDS);
+                let outcomes = self.decide_group(&mut state, group, &mut |time, payload| {
+                    pending.push((time, payload));
+                    if pending.len() >= ENCODER_CHUNK_RECORDS {
+                        // a closed channel means the encoder failed: its join says why
+                        let _ = tx.send(std::mem::replace(&mut pending, Vec::with_capacity(ENCODER_CHUNK_RECORDS)));
+                    }
+                });
+                if !pending.is_empty() {
+                    let _ = tx.send(pending);
+                }
+                drop(tx);
+                let encoded =
+                    encoder.join().unwrap_or_else(|_| Err(StoreError::Io("the frame encoder thread panicked".into())));
+                outcomes.map(|o| Some((o, encoded)))
+            })
+        } else {
+            let mut builder = FrameBuilder::new(base);
+            let mut failed = None;
+            let outcomes = self.decide_group(&mut state, group, &mut |time, payload| {
+                if let (None, Err(e)) = (&failed, builder.push(time, &payload)) {
+                    failed = Some(e);
+                }
+            });
+            outcomes.map(|o| Some((o, failed.map_or_else(|| Ok(builder.finish()), Err))))
+        };
+        // any failure from here on leaves the state ahead of the disk (earlier
+        // commands of the group are applied): stop until reopened
+        let (outcomes, encoded) = match decided {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                return fail(EngineError::Store(StoreError::Io("could not start the frame encoder thread".into())))
+            }
+            Err(e) => {
+                *lock(&self.inner.poisoned) = true;
+                return fail(e);
+            }
+        };
+        if let Err(e) = encoded.and_then(|batch| self.inner.store.append_encoded(batch)) {
+            *lock(&self.inner.poisoned) = true;
+            return fail(EngineError::Store(e));
+        }
+        drop(state);
+        outcomes.into_iter().map(Ok).collect()
+    }
+
+    /// Decides and applies every command of a group in order, handing each
+    /// accepted event's time and encoded payload to `record`.
+    fn decide_group(
+        &self,
+        state: &mut Ledger,
+        group: &[Request],
+        record: &mut dyn FnMut(i64, Vec<u8>),
+    ) -> Result<Vec<Vec<Outcome>>, EngineError> {
         let first_new = state.head_seq + 1;
-        let mut new: Vec<(Recorded, Vec<u8>)> = Vec::with_capacity(group.iter().map(|r| r.lines.len()).sum());
+        let mut new: Vec<Recorded> = Vec::with_capacity(group.iter().map(|r| r.lines.len()).sum());
         let mut outcomes: Vec<Vec<Outcome>> = Vec::with_capacity(group.len());
         for req in group {
             let mut out = Vec::with_capacity(req.lines.len());
             for (line, time) in &req.lines {
                 let key = line.command.key();
-                let token = line.command.token().unwrap_or("").to_string();
+                // bulk loaders (no rendering) get acks only: skip the token copy
+                let token = if req.render { line.command.token().unwrap_or("").to_string() } else { String::new() };
                 match state.decide(line, *time) {
                     Decision::Accept(fact) => {
                         let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
                         state.apply(&rec);
-                        let response = if req.render { response::response(&rec, &state) } else { Value::Null };
+                        let response = if req.render { response::response(&rec, state) } else { Value::Null };
                         out.push(Outcome::Recorded { seq: rec.seq, command: key, token, response });
-                        let bytes = encode_fact(&rec.fact);
-                        new.push((rec, bytes));
+                        record(rec.time.0, encode_fact(&rec.fact));
+                        new.push(rec);
                     }
                     Decision::Duplicate(seq) if !req.render => {
                         out.push(Outcome::Duplicate { seq, command: key, token, response: Value::Null })
                     }
                     Decision::Duplicate(seq) => {
                         let original = if seq >= first_new {
-                            new.get((seq - first_new) as usize).map(|(r, _)| Ok(r.clone()))
+                            new.get((seq - first_new) as usize).map(|r| Ok(r.clone()))
                         } else {
                             read_entries(&self.inner.store, seq).next().map(|e| e.map(|e| e.rec))
                         };
                         match original {
                             Some(Ok(rec)) => {
-                                let response = response::response(&rec, &state);
+                                let response = response::response(&rec, state);
                                 out.push(Outcome::Duplicate { seq, command: key, token, response })
                             }
-                            // earlier commands of this group are applied but not written:
-                            // memory is ahead of the disk, so stop like a failed flush
-                            Some(Err(e)) => {
-                                *lock(&self.inner.poisoned) = true;
-                                return fail(e);
-                            }
+                            Some(Err(e)) => return Err(e),
                             None => {
-                                *lock(&self.inner.poisoned) = true;
-                                return fail(EngineError::Corrupt { seq, reason: "recorded event not found".into() });
+                                return Err(EngineError::Corrupt { seq, reason: "recorded event not found".into() })
                             }
                         }
                     }
@@ -348,18 +431,7 @@ impl Engine {
             }
             outcomes.push(out);
         }
-        if !new.is_empty() {
-            let records: Vec<NewRecord<'_>> =
-                new.iter().map(|(r, b)| NewRecord { time_micros: r.time.0, payload: b }).collect();
-            let head = self.inner.store.head();
-            if let Err(e) = self.inner.store.append(head, &records) {
-                // the state is ahead of the disk now: stop until reopened
-                *lock(&self.inner.poisoned) = true;
-                return fail(EngineError::Store(e));
-            }
-        }
-        drop(state);
-        outcomes.into_iter().map(Ok).collect()
+        Ok(outcomes)
     }
 
     /// Read access to the current (durable) state. Hold it briefly: the

@@ -236,6 +236,122 @@ pub fn frame_split_len(records: &[NewRecord<'_>]) -> usize {
     n
 }
 
+/// Encodes a batch record by record into frames, byte for byte what
+/// [`frame_split_len`] + [`encode_frame`] produce, so that a writer can
+/// encode while its records are still being decided (on another thread).
+/// A frame is closed when the next record would exceed
+/// [`FRAME_RECORDS_MAX`] records or [`FRAME_FILL_BYTES`] of record bytes.
+#[derive(Debug)]
+pub struct FrameBuilder {
+    base: Head,
+    head: Head,
+    frames: Vec<(u64, Vec<u8>)>,
+    current: Vec<u8>,
+    count: u32,
+}
+
+impl FrameBuilder {
+    /// Starts a batch that continues the log after `base`.
+    pub fn new(base: Head) -> FrameBuilder {
+        FrameBuilder { base, head: base, frames: Vec::new(), current: Vec::new(), count: 0 }
+    }
+
+    /// Appends one record (the next sequence number).
+    pub fn push(&mut self, time_micros: i64, payload: &[u8]) -> Result<(), StoreError> {
+        let len = u32::try_from(payload.len())
+            .ok()
+            .filter(|l| *l as usize <= PAYLOAD_BYTES_MAX)
+            .ok_or(StoreError::TooLarge { what: "payload bytes", limit: PAYLOAD_BYTES_MAX as u64 })?;
+        let seq =
+            self.head.seq.checked_add(1).ok_or(StoreError::TooLarge { what: "sequence number", limit: u64::MAX })?;
+        let body = self.current.len().saturating_sub(FRAME_HEADER_BYTES);
+        if self.count > 0
+            && (self.count as usize >= FRAME_RECORDS_MAX
+                || body.saturating_add(record_len(payload.len())) > FRAME_FILL_BYTES)
+        {
+            self.close();
+        }
+        if self.count == 0 {
+            self.current.reserve(FRAME_HEADER_BYTES + FRAME_FILL_BYTES);
+            self.current.push(FORMAT_VERSION);
+            self.current.extend_from_slice(&seq.to_be_bytes());
+            // record count and header crc are patched in by `close`
+            self.current.extend_from_slice(&[0; 4]);
+            self.current.extend_from_slice(&self.head.hash);
+            self.current.extend_from_slice(&[0; 4]);
+        }
+        let start = self.current.len();
+        self.current.push(FORMAT_VERSION);
+        self.current.extend_from_slice(&seq.to_be_bytes());
+        self.current.extend_from_slice(&time_micros.to_be_bytes());
+        self.current.extend_from_slice(&len.to_be_bytes());
+        self.current.extend_from_slice(payload);
+        let crc = crc32fast::hash(self.current.get(start..).unwrap_or_default());
+        self.current.extend_from_slice(&crc.to_be_bytes());
+        let hash = chain_hash(&self.head.hash, self.current.get(start..).unwrap_or_default());
+        self.head = Head { seq, hash };
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Closes the open frame: patches its record count and header crc.
+    fn close(&mut self) {
+        if self.count == 0 {
+            return;
+        }
+        let mut frame = std::mem::take(&mut self.current);
+        if let Some(count) = frame.get_mut(9..13) {
+            count.copy_from_slice(&self.count.to_be_bytes());
+        }
+        let crc = crc32fast::hash(frame.get(..FRAME_HEADER_BYTES - 4).unwrap_or_default());
+        if let Some(slot) = frame.get_mut(FRAME_HEADER_BYTES - 4..FRAME_HEADER_BYTES) {
+            slot.copy_from_slice(&crc.to_be_bytes());
+        }
+        let first_seq = self.head.seq.saturating_sub(u64::from(self.count)).saturating_add(1);
+        self.frames.push((first_seq, frame));
+        self.count = 0;
+    }
+
+    /// Records pushed so far.
+    pub fn records(&self) -> u64 {
+        self.head.seq.saturating_sub(self.base.seq)
+    }
+
+    /// Ends the batch: the frames (each keyed by its first seq), the head the
+    /// batch continues and the head after it.
+    pub fn finish(mut self) -> EncodedBatch {
+        self.close();
+        EncodedBatch { base: self.base, head: self.head, frames: self.frames }
+    }
+}
+
+/// A batch encoded by a [`FrameBuilder`], ready for `Store::append_encoded`.
+/// Only a builder makes one, so its frames are always well formed.
+#[derive(Debug)]
+pub struct EncodedBatch {
+    /// The head the batch continues (checked again when it is appended).
+    pub(crate) base: Head,
+    /// The head after the batch.
+    pub(crate) head: Head,
+    /// The frames, keyed by their first seq.
+    pub(crate) frames: Vec<(u64, Vec<u8>)>,
+}
+
+impl EncodedBatch {
+    /// The head the batch continues.
+    pub fn base(&self) -> Head {
+        self.base
+    }
+    /// The head after the batch.
+    pub fn head(&self) -> Head {
+        self.head
+    }
+    /// Encoded bytes of all its frames.
+    pub fn bytes(&self) -> usize {
+        self.frames.iter().map(|(_, f)| f.len()).sum()
+    }
+}
+
 /// Decodes and checks a frame header stored under key `key_seq`.
 pub fn decode_frame_header(key_seq: u64, bytes: &[u8]) -> Result<FrameHeader, StoreError> {
     let corrupt = |reason: &str| StoreError::Corrupt { seq: key_seq, reason: format!("frame header: {reason}") };
@@ -388,6 +504,37 @@ impl<'a> Reader<'a> {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_frame_builder_writes_what_encode_frame_writes() {
+        // payload sizes that cross the fill target and the record-count limit
+        let payloads: Vec<Vec<u8>> =
+            (0..9000usize).map(|i| vec![(i % 251) as u8; if i % 97 == 0 { 3000 } else { i % 40 }]).collect();
+        let records: Vec<NewRecord<'_>> =
+            payloads.iter().enumerate().map(|(i, p)| NewRecord { time_micros: i as i64 - 5, payload: p }).collect();
+        let base = Head { seq: 41, hash: [7; 32] };
+        let mut expected = Vec::new();
+        let (mut seq, mut hash, mut rest) = (base.seq, base.hash, &records[..]);
+        while !rest.is_empty() {
+            let n = frame_split_len(rest);
+            let (frame, last) = encode_frame(seq + 1, &hash, &rest[..n]).unwrap();
+            expected.push((seq + 1, frame));
+            seq += n as u64;
+            hash = last;
+            rest = &rest[n..];
+        }
+        let mut b = FrameBuilder::new(base);
+        for r in &records {
+            b.push(r.time_micros, r.payload).unwrap();
+        }
+        assert_eq!(b.records(), 9000);
+        let batch = b.finish();
+        assert!(expected.len() > 3);
+        assert_eq!(batch.frames, expected);
+        assert_eq!(batch.base, base);
+        assert_eq!(batch.head, Head { seq, hash });
+        assert!(FrameBuilder::new(base).finish().frames.is_empty());
+    }
 
     #[test]
     fn every_truncation_of_a_frame_is_a_typed_error() {

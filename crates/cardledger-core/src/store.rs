@@ -243,38 +243,51 @@ impl Store {
             return Err(StoreError::TooLarge { what: "batch bytes", limit: BATCH_BYTES_MAX as u64 });
         }
 
+        let mut builder = record::FrameBuilder::new(expected);
+        for r in batch {
+            builder.push(r.time_micros, r.payload)?;
+        }
+        self.append_encoded(builder.finish())
+    }
+
+    /// Appends a batch encoded with a [`record::FrameBuilder`] (possibly on
+    /// another thread, while its records were being decided), exactly like
+    /// [`Store::append`]: atomically after `batch.base()`, flushed before
+    /// returning the new head; [`StoreError::HeadMismatch`] (nothing
+    /// written) if the log is no longer at that base.
+    pub fn append_encoded(&self, batch: record::EncodedBatch) -> Result<Head, StoreError> {
+        let records = batch.head.seq.saturating_sub(batch.base.seq);
+        if records > BATCH_RECORDS_MAX as u64 {
+            return Err(StoreError::TooLarge { what: "batch records", limit: BATCH_RECORDS_MAX as u64 });
+        }
+        let headers = batch.frames.len().saturating_mul(record::FRAME_HEADER_BYTES);
+        if batch.bytes().saturating_sub(headers) > BATCH_BYTES_MAX {
+            return Err(StoreError::TooLarge { what: "batch bytes", limit: BATCH_BYTES_MAX as u64 });
+        }
         let mut writer = lock(&self.inner.writer);
         if writer.closed {
             return Err(StoreError::Closed);
         }
-        if writer.head != expected {
-            return Err(StoreError::HeadMismatch { expected, actual: writer.head });
+        if writer.head != batch.base {
+            return Err(StoreError::HeadMismatch { expected: batch.base, actual: writer.head });
         }
-        if batch.is_empty() {
+        if batch.frames.is_empty() {
             return Ok(writer.head);
         }
 
         // Refuse before writing when the disk is nearly full (a file system
         // that cannot report its free space is not checked).
-        let needed = (bytes as u64).saturating_mul(4).saturating_add(DISK_RESERVE_BYTES);
+        let needed = (batch.bytes() as u64).saturating_mul(4).saturating_add(DISK_RESERVE_BYTES);
         if let Ok(available) = fs2::available_space(&self.inner.dir) {
             if available < needed {
                 return Err(StoreError::DiskFull { available, needed });
             }
         }
 
+        let head = batch.head;
         let mut sled_batch = sled::Batch::default();
-        let mut head = writer.head;
-        let mut rest = batch;
-        while !rest.is_empty() {
-            let n = record::frame_split_len(rest);
-            let (chunk, tail) = rest.split_at(n.min(rest.len()));
-            let first_seq =
-                head.seq.checked_add(1).ok_or(StoreError::TooLarge { what: "sequence number", limit: u64::MAX })?;
-            let (frame, last_hash) = record::encode_frame(first_seq, &head.hash, chunk)?;
+        for (first_seq, frame) in batch.frames {
             sled_batch.insert(&first_seq.to_be_bytes(), frame);
-            head = Head { seq: head.seq.saturating_add(chunk.len() as u64), hash: last_hash };
-            rest = tail;
         }
 
         self.inner.log.apply_batch(sled_batch).map_err(sled_err)?;

@@ -356,3 +356,28 @@ proptest! {
         check(&store, &model, 1);
     }
 }
+
+#[test]
+fn a_batch_encoded_elsewhere_appends_only_at_its_base() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut model = Model::new();
+    append(&store, &mut model, &records(3, 10, 1));
+    let base = store.head();
+    let mut early = record::FrameBuilder::new(base);
+    let mut late = record::FrameBuilder::new(base);
+    for (t, p) in records(5000, 30, 2) {
+        early.push(t, &p).unwrap();
+        late.push(t, &p).unwrap();
+        model.push((t, p));
+    }
+    let head = store.append_encoded(early.finish()).unwrap();
+    assert_eq!(head.seq, 5003);
+    check(&store, &model, 1);
+    check(&store, &model, 4200);
+    // the same batch again: the log moved on, nothing is written
+    let err = store.append_encoded(late.finish()).unwrap_err();
+    assert_eq!(err, StoreError::HeadMismatch { expected: base, actual: head });
+    assert_eq!(store.head(), head);
+    store.verify().unwrap();
+}

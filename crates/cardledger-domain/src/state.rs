@@ -204,11 +204,18 @@ fn event_token_kind(e: &Event) -> Option<&'static str> {
 
 /// Fingerprint of a command's payload (its `time` excluded).
 pub fn fingerprint(line: &CommandLine) -> u64 {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     let cfg = bincode::config::standard();
-    let mut hasher = blake3::Hasher::new();
-    // hashing the encoding as it is written: no intermediate buffer
-    let _ = bincode::encode_into_std_write((&line.command, &line.corrected_post_date), &mut hasher, cfg);
-    let h = hasher.finalize();
+    // encode into a reused buffer, then hash it in one call: feeding blake3
+    // the encoder's many tiny writes cost more than the rest of `decide`
+    let h = BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        buf.clear();
+        let _ = bincode::encode_into_std_write((&line.command, &line.corrected_post_date), &mut *buf, cfg);
+        blake3::hash(&buf)
+    });
     let mut first = [0u8; 8];
     first.copy_from_slice(&h.as_bytes()[..8]);
     u64::from_be_bytes(first)

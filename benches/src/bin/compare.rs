@@ -1,0 +1,53 @@
+//! `compare`: the engine and the SQLite baseline on the same seeded demo
+//! workload in one process run, one line per figure:
+//! `figure engine baseline ratio` (ratio = engine / baseline). The last line
+//! is the ingest ratio at batch 8,192.
+//!
+//! Run: `cargo run --release -p cardledger-benches --bin compare -- --events 1000000`
+//! Options: `--events N` (default 1,000,000), `--dir D` (where the temporary
+//! data goes; default the system temporary directory).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use cardledger_benches::figures::{Ctx, FigureError, FIGURES};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("compare: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), FigureError> {
+    let mut events: u64 = 1_000_000;
+    let mut dir = std::env::temp_dir();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--events" => events = args.next().ok_or("--events needs a number")?.replace('_', "").parse()?,
+            "--dir" => dir = PathBuf::from(args.next().ok_or("--dir needs a path")?),
+            other => return Err(format!("unknown argument {other}; use --events N [--dir D]").into()),
+        }
+    }
+    let start = Instant::now();
+    let commands = cardledger_benches::demo_commands(events);
+    eprintln!(
+        "compare: {} demo commands (seed {}) generated and parsed in {:.1?}",
+        commands.len(),
+        cardledger_benches::SEED,
+        start.elapsed()
+    );
+    let mut ctx = Ctx::new(commands, &dir)?;
+    println!("figure engine baseline ratio");
+    for figure in FIGURES {
+        let started = Instant::now();
+        let f = figure(&mut ctx)?;
+        eprintln!("compare: {} measured in {:.1?}", f.name, started.elapsed());
+        println!("{}", f.line());
+    }
+    Ok(())
+}

@@ -1,0 +1,396 @@
+//! The figures of the `compare` command: the engine and the SQLite baseline
+//! on the same parsed workload, in one process run. Each figure is a named
+//! function in [`FIGURES`]; adding a figure is adding a function there.
+//!
+//! Every ingest is durable on both sides: the engine flushes each batch (one
+//! `sled` flush, an fsync) before acknowledging it; the baseline commits
+//! each batch's transaction with `synchronous=FULL` (an fsync of the WAL).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cardledger_core::engine::{Ack, Engine};
+use cardledger_domain::command::CommandLine;
+use cardledger_domain::limits;
+use cardledger_domain::time::Date;
+
+use crate::baseline::Baseline;
+
+/// Commands of the batch-1 figures (one fsync per command on both sides).
+pub const BATCH1_COMMANDS: usize = 2_000;
+/// Commands of the batch-64 figures.
+pub const BATCH64_COMMANDS: usize = 100_000;
+/// Leading commands ingested in batches before the concurrent figure, so
+/// that its commands find their programs, holders and sources.
+pub const CONCURRENT_SETUP_COMMANDS: usize = 20_000;
+/// Commands submitted one at a time by the concurrent submitters.
+pub const CONCURRENT_COMMANDS: usize = 20_000;
+/// Submitter threads of the concurrent figure.
+pub const SUBMITTERS: usize = 64;
+
+/// One measured figure. `ratio` is always engine / baseline; the name says
+/// its unit and so which way is better.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Figure {
+    /// Name with its unit, e.g. `ingest_batch_8192_events_per_s`.
+    pub name: String,
+    /// The engine's value (`None`: not measured on this side yet).
+    pub engine: Option<f64>,
+    /// The baseline's value.
+    pub baseline: Option<f64>,
+}
+
+impl Figure {
+    /// engine / baseline, when both exist and the baseline is not zero.
+    pub fn ratio(&self) -> Option<f64> {
+        match (self.engine, self.baseline) {
+            (Some(e), Some(b)) if b != 0.0 => Some(e / b),
+            _ => None,
+        }
+    }
+
+    /// `figure engine baseline ratio`, `-` for a missing value.
+    pub fn line(&self) -> String {
+        let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
+        format!("{} {} {} {}", self.name, f(self.engine), f(self.baseline), f(self.ratio()))
+    }
+}
+
+/// A failure while measuring (engine, baseline or file system).
+pub type FigureError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the figures share: the workload, and the full ingest at batch 8,192
+/// (run once, used by several figures).
+pub struct Ctx {
+    /// The parsed workload.
+    pub commands: Vec<CommandLine>,
+    /// Directory for the data of every run (removed on drop).
+    pub root: tempfile::TempDir,
+    full: Option<FullIngest>,
+}
+
+/// The full workload ingested at batch 8,192 by both sides.
+struct FullIngest {
+    engine_rate: f64,
+    baseline_rate: f64,
+    engine_dir: std::path::PathBuf,
+    baseline_file: std::path::PathBuf,
+    recorded: u64,
+}
+
+/// A figure function.
+pub type FigureFn = fn(&mut Ctx) -> Result<Figure, FigureError>;
+
+/// Every figure, in print order; the ingest ratio at batch 8,192 is last.
+pub const FIGURES: &[FigureFn] = &[
+    ingest_batch_1,
+    ingest_batch_64,
+    ingest_batch_1024,
+    ingest_concurrent,
+    disk_bytes_per_event,
+    reopen_replay,
+    replay_read_decode,
+    query_program_balances_365_days,
+    query_reserve_365_days,
+    query_activity_365_days,
+    ingest_batch_8192,
+];
+
+impl Ctx {
+    /// A context over `commands`, with data under a fresh temporary
+    /// directory inside `parent` (on the disk being measured).
+    pub fn new(commands: Vec<CommandLine>, parent: &Path) -> Result<Ctx, FigureError> {
+        Ok(Ctx { commands, root: tempfile::tempdir_in(parent)?, full: None })
+    }
+
+    fn run_dir(&self, name: &str) -> Result<std::path::PathBuf, FigureError> {
+        let dir = self.root.path().join(name);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    fn full(&mut self) -> Result<&FullIngest, FigureError> {
+        if self.full.is_none() {
+            let engine_dir = self.run_dir("engine_8192")?;
+            let baseline_dir = self.run_dir("baseline_8192")?;
+            let baseline_file = baseline_dir.join("ledger.sqlite");
+            let (engine_rate, recorded) = engine_ingest(&self.commands, 8192, &engine_dir)?;
+            let (baseline_rate, b_recorded) = baseline_ingest(&self.commands, 8192, &baseline_file)?;
+            if recorded != b_recorded {
+                return Err(format!("engine recorded {recorded} events, the baseline {b_recorded}").into());
+            }
+            self.full = Some(FullIngest { engine_rate, baseline_rate, engine_dir, baseline_file, recorded });
+        }
+        self.full.as_ref().ok_or_else(|| "full ingest missing".into())
+    }
+}
+
+/// Ingests `commands` into a fresh engine in `dir` in batches; returns
+/// (commands per second, events recorded).
+pub fn engine_ingest(commands: &[CommandLine], batch: usize, dir: &Path) -> Result<(f64, u64), FigureError> {
+    let engine = Engine::open(dir)?;
+    // the engine takes its batches by value: copy them before the clock starts
+    let batches: Vec<Vec<CommandLine>> =
+        commands.chunks(batch.clamp(1, limits::BATCH_EVENTS_MAX)).map(<[CommandLine]>::to_vec).collect();
+    let start = Instant::now();
+    for chunk in batches {
+        engine.submit_batch_acks(chunk)?;
+    }
+    let elapsed = start.elapsed();
+    Ok((rate(commands.len(), elapsed), engine.head_seq()))
+}
+
+/// Ingests `commands` into a fresh baseline database `file` in batches;
+/// returns (commands per second, events recorded).
+pub fn baseline_ingest(commands: &[CommandLine], batch: usize, file: &Path) -> Result<(f64, u64), FigureError> {
+    let mut baseline = Baseline::open(file)?;
+    let start = Instant::now();
+    for chunk in commands.chunks(batch.max(1)) {
+        baseline.submit_batch(chunk)?;
+    }
+    let elapsed = start.elapsed();
+    Ok((rate(commands.len(), elapsed), baseline.ledger().head_seq))
+}
+
+fn rate(n: usize, elapsed: Duration) -> f64 {
+    n as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+fn prefix(ctx: &Ctx, n: usize) -> &[CommandLine] {
+    ctx.commands.get(..n.min(ctx.commands.len())).unwrap_or_default()
+}
+
+fn ingest_at(ctx: &mut Ctx, batch: usize, n: usize) -> Result<Figure, FigureError> {
+    let commands = prefix(ctx, n);
+    let (engine, _) = engine_ingest(commands, batch, &ctx.run_dir(&format!("engine_{batch}"))?)?;
+    let file = ctx.run_dir(&format!("baseline_{batch}"))?.join("ledger.sqlite");
+    let (baseline, _) = baseline_ingest(commands, batch, &file)?;
+    Ok(Figure { name: format!("ingest_batch_{batch}_events_per_s"), engine: Some(engine), baseline: Some(baseline) })
+}
+
+/// Durable ingest, one command per batch, on the first
+/// [`BATCH1_COMMANDS`] commands.
+pub fn ingest_batch_1(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    ingest_at(ctx, 1, BATCH1_COMMANDS)
+}
+
+/// Durable ingest in batches of 64 on the first [`BATCH64_COMMANDS`].
+pub fn ingest_batch_64(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    ingest_at(ctx, 64, BATCH64_COMMANDS)
+}
+
+/// Durable ingest in batches of 1,024, the whole workload.
+pub fn ingest_batch_1024(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    ingest_at(ctx, 1024, usize::MAX)
+}
+
+/// Durable ingest in batches of 8,192, the whole workload (the goal figure).
+pub fn ingest_batch_8192(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    let full = ctx.full()?;
+    Ok(Figure {
+        name: "ingest_batch_8192_events_per_s".into(),
+        engine: Some(full.engine_rate),
+        baseline: Some(full.baseline_rate),
+    })
+}
+
+/// [`SUBMITTERS`] threads each submitting single commands (round-robin
+/// shares of [`CONCURRENT_COMMANDS`] commands, after the set-up prefix), each
+/// waiting for its acknowledgement: the engine shares flushes (group
+/// commit); the baseline serializes one transaction per command behind a
+/// mutex, as a simple SQLite host would.
+pub fn ingest_concurrent(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    let setup = prefix(ctx, CONCURRENT_SETUP_COMMANDS);
+    let work: Vec<CommandLine> =
+        ctx.commands.iter().skip(CONCURRENT_SETUP_COMMANDS).take(CONCURRENT_COMMANDS).cloned().collect();
+    let shares = round_robin(&work, SUBMITTERS);
+
+    let engine = Engine::open(&ctx.run_dir("engine_concurrent")?)?;
+    for chunk in setup.chunks(8192) {
+        engine.submit_batch_acks(chunk.to_vec())?;
+    }
+    let engine_rate =
+        concurrent(&shares, |c| engine.submit_batch_acks(vec![c.clone()]).map(|_| ()).map_err(|e| e.to_string()))?;
+
+    let mut baseline = Baseline::open(&ctx.run_dir("baseline_concurrent")?.join("ledger.sqlite"))?;
+    for chunk in setup.chunks(8192) {
+        baseline.submit_batch(chunk)?;
+    }
+    let baseline = Arc::new(Mutex::new(baseline));
+    let baseline_rate = concurrent(&shares, |c| {
+        let mut b = baseline.lock().map_err(|_| "baseline lock poisoned".to_string())?;
+        b.submit_batch(std::slice::from_ref(c)).map(|_: Vec<Ack>| ()).map_err(|e| e.to_string())
+    })?;
+    Ok(Figure {
+        name: format!("ingest_{SUBMITTERS}_submitters_batch_1_events_per_s"),
+        engine: Some(engine_rate),
+        baseline: Some(baseline_rate),
+    })
+}
+
+fn round_robin(work: &[CommandLine], n: usize) -> Vec<Vec<CommandLine>> {
+    let mut shares: Vec<Vec<CommandLine>> = vec![Vec::new(); n.max(1)];
+    let len = shares.len();
+    for (i, c) in work.iter().enumerate() {
+        if let Some(s) = shares.get_mut(i % len) {
+            s.push(c.clone());
+        }
+    }
+    shares
+}
+
+/// Runs one thread per share, each submitting its commands one by one;
+/// returns commands per second over the whole run.
+fn concurrent<F>(shares: &[Vec<CommandLine>], submit: F) -> Result<f64, FigureError>
+where
+    F: Fn(&CommandLine) -> Result<(), String> + Sync,
+{
+    let total: usize = shares.iter().map(Vec::len).sum();
+    let start = Instant::now();
+    let results: Vec<Result<(), String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = shares
+            .iter()
+            .map(|share| {
+                let submit = &submit;
+                s.spawn(move || share.iter().try_for_each(submit))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("submitter panicked".into()))).collect()
+    });
+    let elapsed = start.elapsed();
+    for r in results {
+        r?;
+    }
+    Ok(rate(total, elapsed))
+}
+
+/// Bytes on disk per recorded event after the full ingest at batch 8,192:
+/// the engine's data directory; the baseline's database, WAL and shared
+/// memory files.
+pub fn disk_bytes_per_event(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    let full = ctx.full()?;
+    let recorded = full.recorded.max(1) as f64;
+    let engine = dir_bytes(&full.engine_dir)? as f64 / recorded;
+    let baseline_dir = full.baseline_file.parent().ok_or("baseline file has no directory")?;
+    let baseline = dir_bytes(baseline_dir)? as f64 / recorded;
+    Ok(Figure { name: "disk_bytes_per_event".into(), engine: Some(engine), baseline: Some(baseline) })
+}
+
+/// Reopening after the full ingest: replaying every recorded event into the
+/// decision state (both sides fold the same `Ledger`; the engine reads and
+/// checks its frames, the baseline reads its event rows), events per second.
+pub fn reopen_replay(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    let full = ctx.full()?;
+    let recorded = usize::try_from(full.recorded).unwrap_or(usize::MAX);
+    let (engine_dir, baseline_file) = (full.engine_dir.clone(), full.baseline_file.clone());
+    let start = Instant::now();
+    let engine = Engine::open(&engine_dir)?;
+    let engine_rate = rate(recorded, start.elapsed());
+    drop(engine);
+    let start = Instant::now();
+    let baseline = Baseline::open(&baseline_file)?;
+    let baseline_rate = rate(recorded, start.elapsed());
+    drop(baseline);
+    Ok(Figure { name: "reopen_replay_events_per_s".into(), engine: Some(engine_rate), baseline: Some(baseline_rate) })
+}
+
+/// Reading back every recorded event of the full ingest and decoding it,
+/// events per second: the floor of any replay through projections (which
+/// arrive with the view projections). The engine reads and checks its
+/// frames (crc32 per record, hash chain); the baseline reads its event rows
+/// in seq order. Both decode the same payloads.
+pub fn replay_read_decode(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    let full = ctx.full()?;
+    let (engine_dir, baseline_file, recorded) = (full.engine_dir.clone(), full.baseline_file.clone(), full.recorded);
+    let engine = Engine::open(&engine_dir)?;
+    let start = Instant::now();
+    let mut n = 0u64;
+    for entry in engine.events_from(1) {
+        entry?;
+        n += 1;
+    }
+    let engine_rate = rate(usize::try_from(n).unwrap_or(usize::MAX), start.elapsed());
+    drop(engine);
+    let conn = rusqlite::Connection::open(&baseline_file)?;
+    let start = Instant::now();
+    let mut m = 0u64;
+    {
+        let mut stmt = conn.prepare("SELECT payload FROM events ORDER BY seq")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let payload: Vec<u8> = row.get(0)?;
+            cardledger_domain::decode_fact(&payload)?;
+            m += 1;
+        }
+    }
+    let baseline_rate = rate(usize::try_from(m).unwrap_or(usize::MAX), start.elapsed());
+    if n != recorded || m != recorded {
+        return Err(format!("replayed {n} (engine) and {m} (baseline) of {recorded} events").into());
+    }
+    Ok(Figure {
+        name: "replay_read_decode_events_per_s".into(),
+        engine: Some(engine_rate),
+        baseline: Some(baseline_rate),
+    })
+}
+
+/// Runs of each query; the figure is their median latency.
+pub const QUERY_RUNS: usize = 51;
+
+/// The program queried: the demo's reserve program.
+pub const QUERY_PROGRAM: &str = "prog_alpha";
+
+/// Days of the query window (ending on the last event's day).
+pub const QUERY_DAYS: i32 = 365;
+
+/// A baseline view query: program, first day, last day → rows.
+type BaselineQuery<T> = fn(&Baseline, &str, Date, Date) -> Result<Vec<T>, crate::baseline::BaselineError>;
+
+/// Median latency in µs of `query` over [`QUERY_RUNS`] runs on the full
+/// ingest's baseline, for the window of [`QUERY_DAYS`] days ending on the
+/// last event's day. The engine side comes with the view projections.
+fn baseline_query<T>(ctx: &mut Ctx, name: &str, query: BaselineQuery<T>) -> Result<Figure, FigureError> {
+    let file = ctx.full()?.baseline_file.clone();
+    let baseline = Baseline::open(&file)?;
+    let last = baseline.ledger().last_time.ok_or("no events")?.date_utc();
+    let from = Date(last.0 - (QUERY_DAYS - 1));
+    let mut times = Vec::with_capacity(QUERY_RUNS);
+    for _ in 0..QUERY_RUNS {
+        let start = Instant::now();
+        let rows = query(&baseline, QUERY_PROGRAM, from, last)?;
+        times.push(start.elapsed());
+        if rows.is_empty() {
+            return Err(format!("{name}: no rows for {QUERY_PROGRAM}").into());
+        }
+    }
+    times.sort();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    Ok(Figure { name: name.into(), engine: None, baseline: Some(median.as_secs_f64() * 1e6) })
+}
+
+/// Program balances by day over 365 days, median latency in µs.
+pub fn query_program_balances_365_days(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    baseline_query(ctx, "query_program_balances_365_days_us", Baseline::program_balances)
+}
+
+/// Reserve by day over 365 days, median latency in µs.
+pub fn query_reserve_365_days(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    baseline_query(ctx, "query_reserve_365_days_us", Baseline::reserve)
+}
+
+/// Activity balances by day over 365 days, median latency in µs.
+pub fn query_activity_365_days(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    baseline_query(ctx, "query_activity_365_days_us", Baseline::activity)
+}
+
+/// Total length of the files under `dir`, recursively.
+pub fn dir_bytes(dir: &Path) -> Result<u64, FigureError> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() { dir_bytes(&entry.path())? } else { meta.len() };
+    }
+    Ok(total)
+}
