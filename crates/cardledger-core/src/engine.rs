@@ -317,6 +317,21 @@ impl Engine {
                         let bytes = encode_fact(&rec.fact);
                         new.push((rec, bytes));
                     }
+                    // a tick closing statement cycles: every fact in this group's
+                    // batch, the answer being the last one's (its `Ticked`)
+                    Decision::AcceptAll(facts) => {
+                        let mut response = Value::Null;
+                        for fact in facts {
+                            let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
+                            state.apply(&rec);
+                            if req.render {
+                                response = response::response(&rec, &state);
+                            }
+                            let bytes = encode_fact(&rec.fact);
+                            new.push((rec, bytes));
+                        }
+                        out.push(Outcome::Recorded { seq: state.head_seq, command: key, token, response });
+                    }
                     Decision::Duplicate(seq) if !req.render => {
                         out.push(Outcome::Duplicate { seq, command: key, token, response: Value::Null })
                     }
