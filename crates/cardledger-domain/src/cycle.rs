@@ -16,7 +16,10 @@
 
 use bincode::{Decode, Encode};
 use chrono::{Datelike, NaiveDate, TimeZone};
-use chrono_tz::Tz;
+pub use chrono_tz::Tz;
+
+/// The zone of an account that names none (statements.md §1).
+pub const DEFAULT_ZONE: Tz = chrono_tz::America::New_York;
 use rust_decimal::{Decimal, MathematicalOps};
 
 use crate::command::{CreditAccountCmd, JournalEntryCmd, Rate};
@@ -443,7 +446,7 @@ impl CycleAccount {
     /// A new account: its first cycle is the whole cycle period containing
     /// the local date it opened.
     pub fn open(cmd: &CreditAccountCmd, opened: Timestamp) -> CycleAccount {
-        let tz = zone(&cmd.timezone).unwrap_or(chrono_tz::America::New_York);
+        let tz = zone(&cmd.timezone).unwrap_or(DEFAULT_ZONE);
         let local = local_date(tz, opened).to_naive();
         let day = cmd.billing_cycle_day;
         let this_month = NaiveDate::from_ymd_opt(local.year(), local.month(), day).unwrap_or(local);
