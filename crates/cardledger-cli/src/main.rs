@@ -21,6 +21,8 @@ use cardledger_domain::command::Holder;
 use cardledger_domain::event::Account;
 use cardledger_domain::response::event_body;
 
+mod statements;
+
 /// mimalloc: the JSON answers allocate many small objects; glibc malloc
 /// spent more time consolidating them than the engine spent deciding.
 #[global_allocator]
@@ -113,6 +115,13 @@ enum Cmd {
         #[arg(long)]
         count: Option<u64>,
     },
+    /// Credit statements (source 003): ACCOUNT [STATEMENT [paymentinfo|interestcharges|journalentries|yeartodate|rewards|files]], ACCOUNT files|delinquencystate|transitions, with key=value parameters.
+    Statements {
+        /// The credit account.
+        account: String,
+        /// STATEMENT, endpoint and key=value parameters.
+        args: Vec<String>,
+    },
     /// Check every checksum, the hash chain, and that the state equals a fresh replay.
     Verify,
     /// Discard projection checkpoints and replay the log.
@@ -203,6 +212,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Statements { account, args } => {
+            let engine = open(&data)?;
+            let runner = statements::projection(&engine)?;
+            match statements::answer(runner.state(), &account, &args) {
+                Ok(v) => print_json(&v),
+                Err(e) => {
+                    println!("{}", json!({"error_code": e.code(), "error_message": e.to_string()}));
+                    match e {
+                        cardledger_statements::QueryError::UnknownAccount(_)
+                        | cardledger_statements::QueryError::UnknownStatement(_) => not_found(&e.to_string()),
+                        _ => rejected(&e.to_string()),
+                    }
+                }
+            }
+        }
         Cmd::Verify => verify(&data),
         Cmd::Rebuild => {
             let engine = open(&data)?;
@@ -211,9 +235,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut runner = Runner::open(&engine, EventCounts::default())?;
             let last = runner.catch_up()?;
             runner.checkpoint()?;
+            let statements = statements::projection(&engine)?;
             bar.set_position(last);
             bar.finish();
-            print_json(&json!({"rebuilt": true, "events": last, "by_kind": runner.state().by_kind}))
+            print_json(&json!({"rebuilt": true, "events": last, "by_kind": runner.state().by_kind,
+                "statements": statements::cycle_type_counts(statements.state())}))
         }
     }
 }
@@ -393,8 +419,10 @@ fn demo(data: &Path, workload: &WorkloadArgs) -> Result<ExitCode> {
     drop(state);
     let holders_json: Vec<Value> = sample.iter().filter_map(|h| engine.balances(h)).collect();
     let report = engine.verify()?;
+    let statements = statements::projection(&engine)?;
     let size = engine.store().size_on_disk().unwrap_or(0);
     let summary = json!({
+        "credit_statements": statements::cycle_type_counts(statements.state()),
         "lines": tally.lines,
         "recorded": tally.recorded,
         "duplicates": tally.duplicates,
