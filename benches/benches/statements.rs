@@ -46,15 +46,27 @@ fn je(t: &str, token: &str, account: &str, kind: &str, amount: &str) -> String {
 fn setup() -> (Ledger, Vec<Recorded>, String) {
     let mut ledger = Ledger::default();
     let mut rec = Vec::new();
-    submit(&mut ledger, &mut rec, r#"{"time":"2023-05-01T12:00:00Z","program":{"token":"p","bank":"B","currency_code":"USD"}}"#);
+    submit(
+        &mut ledger,
+        &mut rec,
+        r#"{"time":"2023-05-01T12:00:00Z","program":{"token":"p","bank":"B","currency_code":"USD"}}"#,
+    );
     submit(&mut ledger, &mut rec, r#"{"time":"2023-05-01T12:00:00Z","user":{"token":"u","program_token":"p"}}"#);
     for i in 0..ACCOUNTS {
         let a = format!("acct{i:06}");
-        submit(&mut ledger, &mut rec, &format!(
-            r#"{{"time":"2023-05-01T12:00:00Z","credit_account":{{"token":"{a}","user_token":"u","program_token":"p","credit_limit":2000,"apr":"19.99","reward_percentage":1,"minimum_interest":"0.50"}}}}"#
-        ));
+        submit(
+            &mut ledger,
+            &mut rec,
+            &format!(
+                r#"{{"time":"2023-05-01T12:00:00Z","credit_account":{{"token":"{a}","user_token":"u","program_token":"p","credit_limit":2000,"apr":"19.99","reward_percentage":1,"minimum_interest":"0.50"}}}}"#
+            ),
+        );
         let amount = format!("{}.{:02}", 100 + i % 900, i % 100);
-        submit(&mut ledger, &mut rec, &je("2023-05-10T16:00:00Z", &format!("m{i}"), &a, "authorization.clearing", &amount));
+        submit(
+            &mut ledger,
+            &mut rec,
+            &je("2023-05-10T16:00:00Z", &format!("m{i}"), &a, "authorization.clearing", &amount),
+        );
     }
     submit(&mut ledger, &mut rec, r#"{"time":"2023-06-01T12:00:00Z","tick":{"now":"2023-06-01T12:00:00Z"}}"#);
     for i in 0..ACCOUNTS {
@@ -66,7 +78,11 @@ fn setup() -> (Ledger, Vec<Recorded>, String) {
             2 => {}
             _ => submit(&mut ledger, &mut rec, &je("2023-06-20T16:00:00Z", &format!("r{i}"), &a, "refund", "10.00")),
         }
-        submit(&mut ledger, &mut rec, &je("2023-06-12T16:00:00Z", &format!("b{i}"), &a, "authorization.clearing", "42.17"));
+        submit(
+            &mut ledger,
+            &mut rec,
+            &je("2023-06-12T16:00:00Z", &format!("b{i}"), &a, "authorization.clearing", "42.17"),
+        );
     }
     (ledger, rec, r#"{"time":"2023-07-01T12:00:00Z","tick":{"now":"2023-07-01T12:00:00Z"}}"#.to_string())
 }

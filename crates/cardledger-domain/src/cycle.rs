@@ -111,7 +111,8 @@ pub struct CycleClose {
     pub ytd_interest: Money,
     /// Delinquency after the close.
     pub delinquency: Delinquency,
-    /// The delinquency state before the close (to show a transition).
+    /// The delinquency state the previous close left (payments since then
+    /// not counted; the projection compares with its running state instead).
     pub delinquency_before: Delinquency,
     /// Outstanding dues after the close, oldest first.
     pub dues: Vec<Due>,

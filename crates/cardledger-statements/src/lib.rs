@@ -85,6 +85,8 @@ struct EntryRow {
     group: String,
     kind: String,
     amount: Money,
+    /// A payment or credit: it pays dues.
+    repays: bool,
     memo: Option<String>,
     request_time: Timestamp,
     impact_time: Timestamp,
@@ -139,6 +141,10 @@ impl Projection for Statements {
                     group: e.cmd.group.clone().unwrap_or_else(|| group_of(e.effect).to_string()),
                     kind: e.cmd.kind.clone(),
                     amount: e.cmd.amount,
+                    repays: matches!(
+                        kind,
+                        cycle::ActivityKind::Payment | cycle::ActivityKind::Refund | cycle::ActivityKind::Credit
+                    ),
                     memo: e.cmd.memo.clone(),
                     request_time: e.cmd.request_time.unwrap_or(impact),
                     impact_time: impact,
@@ -245,6 +251,7 @@ impl AccountStatements {
             group: if source == EntrySource::Interest { "INTEREST" } else { "FEE" }.into(),
             kind: if source == EntrySource::Interest { "account.interest" } else { "account.fee.payment.late" }.into(),
             amount: c.amount,
+            repays: false,
             memo: Some(
                 if source == EntrySource::Interest { "Interest charge on purchases" } else { "Late payment fee" }
                     .into(),
@@ -260,19 +267,33 @@ impl AccountStatements {
         if let Some(c) = &close.late_fee_entry {
             entries.push(charge(EntrySource::LateFee, c));
         }
-        if close.delinquency.differs(&close.delinquency_before) {
+        // compared with the state as the payments since the last close left it
+        let before = self.delinquency_now();
+        if close.delinquency.differs(&before) {
             self.transitions.push(TransitionRow {
                 token: cycle::derived_token(&["transition", &close.statement_token]),
                 trigger: "STATEMENT_GENERATION".into(),
                 time: close.closing_date,
                 created_time: created,
-                before: close.delinquency_before,
+                before,
                 after: close.delinquency,
             });
         }
+        // the close's dues, less what entries of later cycles already paid
         self.dues = close.dues.clone();
+        for e in self.open_entries.iter().filter(|e| e.repays) {
+            cycle::pay_dues(&mut self.dues, e.amount);
+        }
         self.last_close = Some(close.closing_date);
         self.statements.push(StatementRow { close: close.clone(), created_time: created, entries });
+    }
+
+    /// The delinquency after the last close and the payments since.
+    fn delinquency_now(&self) -> Delinquency {
+        match self.last_close {
+            Some(t) => cycle::delinquency_of(&self.dues, Some(t)),
+            None => Delinquency::default(),
+        }
     }
 
     fn statement(&self, token: &str) -> Result<&StatementRow, QueryError> {
@@ -452,10 +473,7 @@ impl Statements {
     pub fn delinquency_state(&self, account: &str) -> Result<Value, QueryError> {
         let acct = self.account(account)?;
         let at = acct.last_close;
-        let d = match at {
-            Some(t) => cycle::delinquency_of(&acct.dues, Some(t)),
-            None => Delinquency::default(),
-        };
+        let d = acct.delinquency_now();
         let past: Vec<&Due> = acct.dues.iter().filter(|x| at.is_some_and(|t| x.due_date <= t)).collect();
         let mut buckets = Vec::new();
         let mut older = Money::ZERO;
