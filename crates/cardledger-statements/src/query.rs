@@ -137,7 +137,7 @@ impl Query {
     /// The file filter: the closing date within the given bounds.
     pub fn matches_range(&self, tz: Tz, closing: Timestamp) -> bool {
         let close = cycle::local_date(tz, closing);
-        self.start_date.map_or(true, |s| s <= close) && self.end_date.map_or(true, |e| close <= e)
+        !matches!(self.start_date, Some(s) if s > close) && !matches!(self.end_date, Some(e) if close > e)
     }
 
     /// Sorts by a key, ascending or descending as asked (stable).
