@@ -417,6 +417,8 @@ pub struct CycleAccount {
     pub tz: Tz,
     /// Local first day of the open cycle.
     pub open_start: Date,
+    /// The open cycle's opening instant (local midnight of `open_start`).
+    pub opens_at: Timestamp,
     /// The open cycle's closing instant.
     pub closes_at: Timestamp,
     /// Statements closed so far.
@@ -456,6 +458,7 @@ impl CycleAccount {
         CycleAccount {
             tz,
             open_start,
+            opens_at: local_midnight(tz, open_start),
             closes_at: closing_instant(tz, open_start),
             closed: 0,
             opening: Components::default(),
@@ -481,7 +484,9 @@ impl CycleAccount {
         let end = Date(next_start(self.open_start).0 - 1);
         self.activity.retain(|a| a.date > end);
         self.open_start = next_start(self.open_start);
-        self.closes_at = closing_instant(self.tz, self.open_start);
+        self.opens_at = Timestamp(self.closes_at.0 + 1_000);
+        // the next cycle closes when this statement is due
+        self.closes_at = c.payment_due_date;
         self.closed = c.number;
         self.opening = c.components;
         self.prev_balance = c.closing_balance;
@@ -490,7 +495,7 @@ impl CycleAccount {
         self.paid_history = [c.paid_previous_in_full, self.paid_history[0]];
         self.dues = c.dues.clone();
         self.delinquency = c.delinquency;
-        self.ytd = (local_date(self.tz, c.closing_date).to_naive().year(), c.ytd_fees, c.ytd_interest);
+        self.ytd = (end.to_naive().year(), c.ytd_fees, c.ytd_interest);
         self.prev_reward = c.reward;
     }
 }
@@ -566,11 +571,29 @@ pub fn div_round(n: i128, d: i128) -> i128 {
     }
 }
 
+/// `round(a × b / d)` like [`div_round`], in 64-bit arithmetic when the
+/// product fits (the simulation's hot loop), else in 128-bit.
+fn div_round_fast(a: i128, b: i128, d: i128) -> i128 {
+    if let (Ok(a64), Ok(b64), Ok(d64)) = (i64::try_from(a), i64::try_from(b), i64::try_from(d)) {
+        if let Some(n) = a64.checked_mul(b64) {
+            if n >= 0 && d64 > 0 {
+                let (q, r) = (n / d64, n % d64);
+                return i128::from(if 2 * r >= d64 { q + 1 } else { q });
+            }
+        }
+    }
+    div_round(a * b, d)
+}
+
 /// A rate with at most 4 decimals as `value × 10^4` (wire rates are checked
 /// to have at most 4 decimals).
 pub fn rate_e4(r: Rate) -> i128 {
-    let d = r.0 * Decimal::from(10_000);
-    d.trunc().mantissa() / 10i128.pow(d.trunc().scale())
+    let (m, scale) = (r.0.mantissa(), r.0.scale());
+    if scale <= 4 {
+        m * 10i128.pow(4 - scale)
+    } else {
+        m / 10i128.pow(scale - 4)
+    }
 }
 
 fn cents(m: Money) -> i64 {
@@ -721,14 +744,16 @@ pub fn close_cycle(cmd: &CreditAccountCmd, acct: &CycleAccount) -> CycleClose {
     // rewards and year to date
     let rpct = rate_e4(cmd.reward_percentage);
     let reward = div_round(i128::from(purchases - refunds) * rpct, 1_000_000).max(0);
-    let year = local_date(acct.tz, closing_date).to_naive().year();
+    let year = end.to_naive().year();
     let (ytd_fees, ytd_interest) = if year == acct.ytd.0 {
         (acct.ytd.1.plus(Money::from_cents(fees)), acct.ytd.2.plus(Money::from_cents(interest)))
     } else {
         (Money::from_cents(fees), Money::from_cents(interest))
     };
 
-    let statement_token = derived_token(&["statement", &cmd.token, &start.to_string()]);
+    let first_day = start.to_naive();
+    let first_day = format!("{:04}-{:02}-{:02}", first_day.year(), first_day.month(), first_day.day());
+    let statement_token = derived_token(&["statement", &cmd.token, &first_day]);
     let interest_entry = (charged > 0)
         .then(|| Charge { token: derived_token(&["interest", &statement_token]), amount: Money::from_cents(charged) });
     let late_fee_entry = (late > 0)
@@ -737,7 +762,7 @@ pub fn close_cycle(cmd: &CreditAccountCmd, acct: &CycleAccount) -> CycleClose {
         account_token: cmd.token.clone(),
         statement_token,
         number: acct.closed + 1,
-        opening_date: local_midnight(acct.tz, start),
+        opening_date: acct.opens_at,
         closing_date,
         days_in_billing_cycle: days as u32,
         cycle_type,
@@ -883,9 +908,9 @@ pub fn repayment_warnings(cmd: &CreditAccountCmd, b: i64, minimum: i64) -> (i128
             break;
         }
         // fc = round(t × APR / 1200), exact: t cents × APR×10^4 / (1200 × 10^4)
-        let fc = div_round(t * apr, 12_000_000);
+        let fc = div_round_fast(t, apr, 12_000_000);
         // p = max(flat, round(t × pct / 100) + [fc])
-        let mut p = div_round(t * pct, 1_000_000);
+        let mut p = div_round_fast(t, pct, 1_000_000);
         if cmd.min_payment.include_interest_charged {
             p += fc;
         }
@@ -901,12 +926,10 @@ pub fn repayment_warnings(cmd: &CreditAccountCmd, b: i64, minimum: i64) -> (i128
         total += p;
         months += 1;
     }
-    let p36 = p36_cents(b, cmd.apr);
-    let t36 = 36 * p36;
-    let three_year = Warning {
+    let three_year = |p36: i128| Warning {
         three_year: true,
-        total_paid: money(t36),
-        interest_paid: money(t36 - b),
+        total_paid: money(36 * p36),
+        interest_paid: money(36 * p36 - b),
         monthly_payment: money(p36),
         pay_off_period: 36,
         in_years: false,
@@ -922,7 +945,7 @@ pub fn repayment_warnings(cmd: &CreditAccountCmd, b: i64, minimum: i64) -> (i128
             in_years: false,
             disclosure: Some(d),
         };
-        return (0, vec![min, three_year]);
+        return (0, vec![min, three_year(p36_cents(b, cmd.apr))]);
     }
     let (period, in_years) =
         if months < 24 { (months, false) } else { (div_round(i128::from(months), 12) as u32, true) };
@@ -935,11 +958,14 @@ pub fn repayment_warnings(cmd: &CreditAccountCmd, b: i64, minimum: i64) -> (i128
         in_years,
         disclosure: None,
     };
-    if in_years && period >= 4 && p36 >= i128::from(minimum) {
-        (total - t36, vec![min, three_year])
-    } else {
-        (0, vec![min])
+    // P36 (a Decimal power) only when the 3_YEAR test can pass
+    if in_years && period >= 4 {
+        let p36 = p36_cents(b, cmd.apr);
+        if p36 >= i128::from(minimum) {
+            return (total - 36 * p36, vec![min, three_year(p36)]);
+        }
     }
+    (0, vec![min])
 }
 
 /// P36 = round(B × r / (1 − (1 + r)^−36)) with r = APR / 1200 (B / 36 when

@@ -314,43 +314,41 @@ impl Ledger {
             }
         }
         let fact = |event| Fact { fingerprint: fp, corrected_post_date: cpd, event };
-        let closes = self.cycle_closes(c.now);
-        if closes.is_empty() {
+        let mut facts: Vec<Fact> = self.cycle_closes(c.now).into_iter().map(|e| fact(Event::CyclesClosed(e))).collect();
+        if facts.is_empty() {
             return Decision::Accept(fact(Event::Ticked(c.clone())));
-        }
-        let mut facts = Vec::with_capacity(closes.len() / limits::CYCLE_CLOSES_PER_EVENT_MAX + 2);
-        let mut chunk = CyclesClosed { now: c.now, program_tokens: Vec::new(), closes: Vec::new() };
-        for (program, close) in closes {
-            chunk.program_tokens.push(program);
-            chunk.closes.push(close);
-            if chunk.closes.len() == limits::CYCLE_CLOSES_PER_EVENT_MAX {
-                let next = CyclesClosed { now: c.now, program_tokens: Vec::new(), closes: Vec::new() };
-                facts.push(fact(Event::CyclesClosed(std::mem::replace(&mut chunk, next))));
-            }
-        }
-        if !chunk.closes.is_empty() {
-            facts.push(fact(Event::CyclesClosed(chunk)));
         }
         facts.push(fact(Event::Ticked(c.clone())));
         Decision::AcceptAll(facts)
     }
 
-    /// Every cycle close a tick at `now` records, with each account's program.
-    pub fn cycle_closes(&self, now: Timestamp) -> Vec<(String, cycle::CycleClose)> {
-        let mut due: Vec<&String> =
-            self.cycles.iter().filter(|(_, a)| a.closes_at <= now).map(|(token, _)| token).collect();
-        due.sort_unstable();
-        let mut out = Vec::with_capacity(due.len());
-        for token in due {
-            let (Some((cmd, _)), Some(acct)) = (self.credit_accounts.get(token), self.cycles.get(token)) else {
-                continue;
-            };
+    /// Every cycle close a tick at `now` records, in account-token order,
+    /// each account's cycles oldest first, as events of at most
+    /// `CYCLE_CLOSES_PER_EVENT_MAX` closes (built in place: a close is large).
+    pub fn cycle_closes(&self, now: Timestamp) -> Vec<CyclesClosed> {
+        let mut due: Vec<(&String, &CycleAccount)> = self.cycles.iter().filter(|(_, a)| a.closes_at <= now).collect();
+        due.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let per = limits::CYCLE_CLOSES_PER_EVENT_MAX;
+        let mut out: Vec<CyclesClosed> = Vec::with_capacity(due.len() / per + 1);
+        let mut chunk = CyclesClosed { now, program_tokens: Vec::with_capacity(per), closes: Vec::with_capacity(per) };
+        for (token, acct) in due {
+            let Some((cmd, _)) = self.credit_accounts.get(token) else { continue };
             let mut acct = acct.clone();
             while acct.closes_at <= now {
-                let close = cycle::close_cycle(cmd, &acct);
-                acct.after_close(&close);
-                out.push((cmd.program_token.clone(), close));
+                chunk.closes.push(cycle::close_cycle(cmd, &acct));
+                chunk.program_tokens.push(cmd.program_token.clone());
+                if let Some(close) = chunk.closes.last() {
+                    acct.after_close(close);
+                }
+                if chunk.closes.len() == per {
+                    let next =
+                        CyclesClosed { now, program_tokens: Vec::with_capacity(per), closes: Vec::with_capacity(per) };
+                    out.push(std::mem::replace(&mut chunk, next));
+                }
             }
+        }
+        if !chunk.closes.is_empty() {
+            out.push(chunk);
         }
         out
     }
