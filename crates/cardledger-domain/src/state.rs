@@ -333,17 +333,26 @@ impl Ledger {
         let mut chunk = CyclesClosed { now, program_tokens: Vec::with_capacity(per), closes: Vec::with_capacity(per) };
         for (token, acct) in due {
             let Some((cmd, _)) = self.credit_accounts.get(token) else { continue };
-            let mut acct = acct.clone();
-            while acct.closes_at <= now {
-                chunk.closes.push(cycle::close_cycle(cmd, &acct));
-                chunk.program_tokens.push(cmd.program_token.clone());
-                if let Some(close) = chunk.closes.last() {
-                    acct.after_close(close);
+            // the accumulators advance on a copy only when a tick closes several cycles
+            let mut later: Option<CycleAccount> = None;
+            loop {
+                let current = later.as_ref().unwrap_or(acct);
+                let close = cycle::close_cycle(cmd, current);
+                let more = close.payment_due_date <= now;
+                if more {
+                    let mut next = current.clone();
+                    next.after_close(&close);
+                    later = Some(next);
                 }
+                chunk.closes.push(close);
+                chunk.program_tokens.push(cmd.program_token.clone());
                 if chunk.closes.len() == per {
                     let next =
                         CyclesClosed { now, program_tokens: Vec::with_capacity(per), closes: Vec::with_capacity(per) };
                     out.push(std::mem::replace(&mut chunk, next));
+                }
+                if !more {
+                    break;
                 }
             }
         }
