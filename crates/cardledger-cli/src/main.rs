@@ -361,8 +361,16 @@ fn verify(data: &Path) -> Result<ExitCode> {
     match engine.verify() {
         Ok(r) => {
             let disk = engine.store().size_on_disk().unwrap_or(0);
+            if !statements::projection_matches_replay(&engine)? {
+                println!(
+                    "{}",
+                    json!({"ok": false, "first_bad_seq": null, "error": "statements projection differs from a fresh replay"})
+                );
+                eprintln!("cardledger: verify failed: the statements projection differs from a fresh replay");
+                return Ok(ExitCode::from(1));
+            }
             print_json(&json!({"ok": true, "records": r.records, "head_hash": r.head_hash,
-                "payload_bytes": r.payload_bytes, "bytes_on_disk": disk}))
+                "payload_bytes": r.payload_bytes, "bytes_on_disk": disk, "statements_projection": "ok"}))
         }
         Err(e) => verify_failed(&e),
     }

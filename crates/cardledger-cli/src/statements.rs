@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use cardledger_core::engine::Engine;
-use cardledger_core::projection::Runner;
+use cardledger_core::projection::{Projection, Runner};
 use cardledger_statements::{Query, QueryError, Statements};
 use serde_json::{json, Value};
 
@@ -26,6 +26,17 @@ pub fn projection(engine: &Engine) -> Result<Runner<Statements>> {
     runner.catch_up()?;
     runner.checkpoint()?;
     Ok(runner)
+}
+
+/// `verify`'s projection check: the checkpointed-and-caught-up projection
+/// encodes to the same bytes as a fresh fold of the whole log.
+pub fn projection_matches_replay(engine: &Engine) -> Result<bool> {
+    let runner = projection(engine)?;
+    let mut fresh = Statements::default();
+    for entry in engine.events_from(1) {
+        fresh.apply(&entry?.rec);
+    }
+    Ok(fresh.encode() == runner.state().encode())
 }
 
 /// Answers one `statements` command line.

@@ -314,4 +314,6 @@ fn statements_endpoints_through_the_binary() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("count"));
     let out = run(dir.path(), &["verify"], None);
     assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["statements_projection"], "ok", "the projection equals a fresh replay");
 }
