@@ -449,8 +449,10 @@ fn record_batch(
     let mut deltas: HashMap<String, Delta> = HashMap::new();
     for line in lines {
         let time = line.time.unwrap_or(now);
-        let fact = match ledger.decide(line, time) {
-            Decision::Accept(fact) => fact,
+        let facts = match ledger.decide(line, time) {
+            Decision::Accept(fact) => vec![fact],
+            // a tick closing statement cycles records several facts, acknowledged as its last
+            Decision::AcceptAll(facts) => facts,
             Decision::Duplicate(seq) => {
                 acks.push(Ack::Duplicate(seq));
                 continue;
@@ -460,69 +462,71 @@ fn record_batch(
                 continue;
             }
         };
-        let rec = Recorded { seq: ledger.head_seq + 1, time, fact };
-        let seq = i64::try_from(rec.seq).unwrap_or(i64::MAX);
-        insert_event.execute(params![seq, time.0, rec.fact.event.kind(), encode_fact(&rec.fact)])?;
+        for fact in facts {
+            let rec = Recorded { seq: ledger.head_seq + 1, time, fact };
+            let seq = i64::try_from(rec.seq).unwrap_or(i64::MAX);
+            insert_event.execute(params![seq, time.0, rec.fact.event.kind(), encode_fact(&rec.fact)])?;
 
-        let day = rec.fact.corrected_post_date.unwrap_or_else(|| time.date_utc());
-        deltas.clear();
-        program_rows(tx, &rec.fact.event, &mut deltas)?;
-        for p in postings(&rec.fact.event) {
-            let cents = p.amount.cents();
-            match &p.account {
-                Account::ProgramBank(program) => {
-                    if let Some(column) = bank_column(ledger, &rec.fact.event, program, cents) {
-                        deltas.entry(program.clone()).or_default().add(column, cents);
+            let day = rec.fact.corrected_post_date.unwrap_or_else(|| time.date_utc());
+            deltas.clear();
+            program_rows(tx, &rec.fact.event, &mut deltas)?;
+            for p in postings(&rec.fact.event) {
+                let cents = p.amount.cents();
+                match &p.account {
+                    Account::ProgramBank(program) => {
+                        if let Some(column) = bank_column(ledger, &rec.fact.event, program, cents) {
+                            deltas.entry(program.clone()).or_default().add(column, cents);
+                        }
                     }
-                }
-                Account::Gpa(h) | Account::Msa(h, _) | Account::MsaCredit(h, _) => {
-                    let (kind, campaign) = match &p.account {
-                        Account::Msa(_, c) => (holder_kind("msa", h), c.as_str()),
-                        Account::MsaCredit(_, c) => (holder_kind("msacredit", h), c.as_str()),
-                        _ => (holder_kind("gpa", h), ""),
-                    };
-                    upsert_balance.execute(params![kind, h.token(), campaign, cents])?;
-                    // activity counts GPA and MSA ledger balances, not MSA reward credit
-                    if !matches!(p.account, Account::MsaCredit(..)) {
-                        if let Some((program, _)) = ledger.holders.get(h) {
-                            let d = deltas.entry(program.clone()).or_default();
-                            if cents >= 0 {
-                                d.credits = d.credits.saturating_add(cents);
-                            } else {
-                                d.debits = d.debits.saturating_sub(cents);
+                    Account::Gpa(h) | Account::Msa(h, _) | Account::MsaCredit(h, _) => {
+                        let (kind, campaign) = match &p.account {
+                            Account::Msa(_, c) => (holder_kind("msa", h), c.as_str()),
+                            Account::MsaCredit(_, c) => (holder_kind("msacredit", h), c.as_str()),
+                            _ => (holder_kind("gpa", h), ""),
+                        };
+                        upsert_balance.execute(params![kind, h.token(), campaign, cents])?;
+                        // activity counts GPA and MSA ledger balances, not MSA reward credit
+                        if !matches!(p.account, Account::MsaCredit(..)) {
+                            if let Some((program, _)) = ledger.holders.get(h) {
+                                let d = deltas.entry(program.clone()).or_default();
+                                if cents >= 0 {
+                                    d.credits = d.credits.saturating_add(cents);
+                                } else {
+                                    d.debits = d.debits.saturating_sub(cents);
+                                }
                             }
                         }
                     }
+                    Account::Credit(a) => {
+                        upsert_balance.execute(params!["credit", a, "", cents])?;
+                    }
+                    Account::ProgramEquity(_)
+                    | Account::ProgramFees(_)
+                    | Account::ProgramRewards(_)
+                    | Account::ProgramIncome(_)
+                    | Account::CreditPayments(_)
+                    | Account::FundingSource(_)
+                    | Account::Network(_) => {}
                 }
-                Account::Credit(a) => {
-                    upsert_balance.execute(params!["credit", a, "", cents])?;
-                }
-                Account::ProgramEquity(_)
-                | Account::ProgramFees(_)
-                | Account::ProgramRewards(_)
-                | Account::ProgramIncome(_)
-                | Account::CreditPayments(_)
-                | Account::FundingSource(_)
-                | Account::Network(_) => {}
             }
+            for (program, d) in &deltas {
+                upsert_daily.execute(params![
+                    program,
+                    day.0,
+                    d.partner_loads,
+                    d.partner_unloads,
+                    d.partner_adjustments,
+                    d.jit_loads,
+                    d.jit_unloads,
+                    d.jit_adjustments,
+                    d.deposit,
+                    d.credits,
+                    d.debits
+                ])?;
+            }
+            ledger.apply(&rec);
         }
-        for (program, d) in &deltas {
-            upsert_daily.execute(params![
-                program,
-                day.0,
-                d.partner_loads,
-                d.partner_unloads,
-                d.partner_adjustments,
-                d.jit_loads,
-                d.jit_unloads,
-                d.jit_adjustments,
-                d.deposit,
-                d.credits,
-                d.debits
-            ])?;
-        }
-        ledger.apply(&rec);
-        acks.push(Ack::Recorded(rec.seq));
+        acks.push(Ack::Recorded(ledger.head_seq));
     }
     Ok(())
 }
@@ -560,6 +564,7 @@ fn program_rows(tx: &Transaction<'_>, event: &Event, deltas: &mut HashMap<String
         | Event::FeeTransferred(_)
         | Event::JournalEntryRecorded(_)
         | Event::ProgramDeposited(_)
+        | Event::CyclesClosed(_)
         | Event::Ticked(_) => {}
     }
     Ok(())
@@ -570,7 +575,9 @@ fn program_rows(tx: &Transaction<'_>, event: &Event, deltas: &mut HashMap<String
 fn bank_column(ledger: &Ledger, event: &Event, program: &str, cents: i64) -> Option<Column> {
     let load_or_unload = |load, unload| Some(if cents < 0 { load } else { unload });
     match event {
-        Event::ProgramCreated(_) => None,
+        // statement closes post interest and fees between a credit account and
+        // the program's income account, never the bank
+        Event::ProgramCreated(_) | Event::CyclesClosed(_) => None,
         Event::ProgramDeposited(_) => Some(Column::Deposit),
         Event::JournalEntryRecorded(e) => match (&e.cmd.target, e.effect) {
             (JeTarget::Gpa(_), JeEffect::AdjustmentCredit | JeEffect::AdjustmentDebit) => {

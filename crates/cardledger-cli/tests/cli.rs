@@ -271,3 +271,49 @@ fn a_killed_ingest_loses_no_acknowledged_event() {
     let v: Value = serde_json::from_slice(&verify.stdout).unwrap();
     assert_eq!(v["records"], lines.len() as u64);
 }
+
+/// `statements`: the endpoints through the binary, after ingesting a month
+/// of credit activity and a tick (the E1 sample: interest 2.31 on ADB 181.67).
+#[test]
+fn statements_endpoints_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = r#"{"time":"2023-06-01T12:00:00Z","program":{"token":"p1","bank":"Sutton Bank","currency_code":"USD"}}
+{"time":"2023-06-01T12:00:01Z","user":{"token":"u1","program_token":"p1"}}
+{"time":"2023-06-01T12:00:02Z","credit_account":{"token":"ca","user_token":"u1","program_token":"p1","credit_limit":1000,"apr":"14.99","minimum_interest":"1.00","reward_percentage":1}}
+{"time":"2023-06-15T16:00:00Z","journal_entry":{"token":"j1","type":"authorization.clearing","account_token":"ca","amount":"247.12","currency_code":"USD","status":"POSTED","group":"PURCHASE"}}
+{"time":"2023-07-01T12:00:00Z","tick":{"now":"2023-07-01T12:00:00Z"}}
+{"time":"2023-07-10T16:00:00Z","journal_entry":{"token":"p1","type":"payment","account_token":"ca","amount":"100.00","currency_code":"USD","status":"POSTED","group":"PAYMENT"}}
+{"time":"2023-07-14T16:00:00Z","journal_entry":{"token":"j2","type":"authorization.clearing","account_token":"ca","amount":"59.50","currency_code":"USD","status":"POSTED","group":"PURCHASE"}}
+{"time":"2023-08-01T12:00:00Z","tick":{"now":"2023-08-01T12:00:00Z"}}
+{"time":"2023-08-01T12:00:00Z","tick":{"now":"2023-08-01T12:00:00Z"}}
+"#;
+    let out = run(dir.path(), &["ingest", "-"], Some(input));
+    assert!(out.status.success());
+    let answers = json_lines(&out);
+    assert_eq!(answers.len(), 9);
+    assert_eq!(answers[8]["error_code"], 1213, "a second tick with the same now records nothing");
+    let out = run(dir.path(), &["statements", "ca", "sort_by=-createdTime", "count=1"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list["is_more"], true);
+    let july = &list["data"][0];
+    assert_eq!(july["cycle_type"], "BEGINNING_REVOLVING");
+    assert_eq!(july["closing_balance"].to_string(), "208.93");
+    let token = july["token"].as_str().unwrap().to_string();
+    let out = run(dir.path(), &["statements", "ca", &token, "interestcharges"], None);
+    let charges: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(charges["data"][0]["balance_subject_to_interest_rate"].to_string(), "181.67");
+    assert_eq!(charges["data"][0]["amount"].to_string(), "2.31");
+    let out = run(dir.path(), &["statements", "ca", &token, "files"], None);
+    let files: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(files["data"][0]["signed_url"], Value::Null);
+    let out = run(dir.path(), &["statements", "nope"], None);
+    assert_eq!(out.status.code(), Some(3));
+    let out = run(dir.path(), &["statements", "ca", "count=0"], None);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("count"));
+    let out = run(dir.path(), &["verify"], None);
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["statements_projection"], "ok", "the projection equals a fresh replay");
+}

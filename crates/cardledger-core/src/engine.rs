@@ -406,6 +406,21 @@ impl Engine {
                         record(rec.time.0, encode_fact(&rec.fact));
                         new.push(rec);
                     }
+                    // a tick closing statement cycles: every fact in this group's
+                    // batch, the answer being the last one's (its `Ticked`)
+                    Decision::AcceptAll(facts) => {
+                        let mut response = Value::Null;
+                        for fact in facts {
+                            let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
+                            state.apply(&rec);
+                            if req.render {
+                                response = response::response(&rec, state);
+                            }
+                            record(rec.time.0, encode_fact(&rec.fact));
+                            new.push(rec);
+                        }
+                        out.push(Outcome::Recorded { seq: state.head_seq, command: key, token, response });
+                    }
                     Decision::Duplicate(seq) if !req.render => {
                         out.push(Outcome::Duplicate { seq, command: key, token, response: Value::Null })
                     }

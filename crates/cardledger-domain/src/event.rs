@@ -10,6 +10,7 @@
 use bincode::{Decode, Encode};
 
 use crate::command::*;
+pub use crate::cycle::CyclesClosed;
 use crate::money::Money;
 use crate::time::{Date, Timestamp};
 
@@ -90,6 +91,9 @@ pub enum Event {
     ProgramDeposited(ProgramDepositCmd),
     /// Business time passed.
     Ticked(TickCmd),
+    /// Statement cycles closed by a tick (recorded before its `Ticked`, in
+    /// the same batch): statements with their interest and late-fee entries.
+    CyclesClosed(CyclesClosed),
 }
 
 impl Event {
@@ -116,6 +120,7 @@ impl Event {
             Event::JournalEntryRecorded(_) => "journal_entry",
             Event::ProgramDeposited(_) => "program_deposit",
             Event::Ticked(_) => "tick",
+            Event::CyclesClosed(_) => "cycles_closed",
         }
     }
 }
@@ -388,6 +393,14 @@ pub fn postings(event: &Event) -> Vec<Posting> {
             Account::ProgramBank(c.program_token.clone()),
             c.amount,
         ),
+        Event::CyclesClosed(e) => {
+            for (close, program) in e.closes.iter().zip(&e.program_tokens) {
+                let acct = Account::Credit(close.account_token.clone());
+                for charge in close.interest_entry.iter().chain(close.late_fee_entry.iter()) {
+                    p.transfer(acct.clone(), Account::ProgramIncome(program.clone()), charge.amount);
+                }
+            }
+        }
     }
     p.0
 }

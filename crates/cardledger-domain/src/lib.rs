@@ -14,6 +14,7 @@
 //! ```
 
 pub mod command;
+pub mod cycle;
 pub mod event;
 pub mod fuzz;
 pub mod limits;

@@ -24,3 +24,7 @@ pub const EVENT_BYTES_MAX: usize = 64 * 1024;
 pub const BATCH_EVENTS_MAX: usize = 65_536;
 /// Reserve window bounds, in days.
 pub const RESERVE_WINDOW_DAYS_MAX: u32 = 366;
+/// Most cycle closes one `CyclesClosed` event carries (a tick closing more
+/// cycles records several events in its batch); keeps an event far below
+/// `EVENT_BYTES_MAX` even with long dues lists.
+pub const CYCLE_CLOSES_PER_EVENT_MAX: usize = 16;

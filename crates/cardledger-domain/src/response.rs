@@ -217,6 +217,9 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
                 .unwrap_or_else(|| json!({"token": c.token, "last_modified_time": t, "transaction_token": tx}))
         }
         Event::Ticked(c) => json!({"now": c.now.to_string(), "transaction_token": tx}),
+        Event::CyclesClosed(e) => {
+            json!({"now": e.now.to_string(), "statements": e.closes.len(), "transaction_token": tx})
+        }
         Event::ProgramCreated(_)
         | Event::UserCreated(_)
         | Event::BusinessCreated(_)
@@ -471,5 +474,11 @@ pub fn event_body(e: &Event) -> Value {
             json!({"token": c.token, "program_token": c.program_token, "amount": c.amount.to_json()})
         }
         Event::Ticked(c) => json!({"now": c.now.to_string()}),
+        Event::CyclesClosed(e) => json!({"now": e.now.to_string(), "closes": e.closes.iter().map(|c| json!({
+            "account_token": c.account_token, "statement_token": c.statement_token,
+            "closing_date": c.closing_date.to_string(), "closing_balance": c.closing_balance.to_json(),
+            "interest": c.interest_entry.as_ref().map(|x| x.amount.to_json()),
+            "late_fee": c.late_fee_entry.as_ref().map(|x| x.amount.to_json()),
+        })).collect::<Vec<_>>()}),
     }
 }

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 pub type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 use crate::command::*;
+use crate::cycle::{self, CycleAccount, CyclesClosed};
 use crate::event::*;
+use crate::limits;
 use crate::money::Money;
 use crate::rejection::{Code, Rejection};
 use crate::time::Timestamp;
@@ -22,6 +24,10 @@ use crate::time::Timestamp;
 pub enum Decision {
     /// A new fact to record.
     Accept(Fact),
+    /// Several facts to record in order, atomically, in one batch: a tick
+    /// that closes statement cycles (`CyclesClosed` events, then `Ticked`).
+    /// The command's answer is the last fact's.
+    AcceptAll(Vec<Fact>),
     /// The same command was already recorded at this sequence number.
     Duplicate(u64),
     /// Rejected; nothing is recorded.
@@ -182,6 +188,8 @@ pub struct Ledger {
     pub last_tick: Option<Timestamp>,
     /// MSA campaigns per holder (for balance listings).
     pub msa_campaigns: BTreeMap<Holder, Vec<String>>,
+    /// Statement-cycle accumulators per credit account.
+    pub cycles: HashMap<String, CycleAccount>,
 }
 
 /// The idempotency kind of a command: tokens are unique within it.
@@ -196,7 +204,7 @@ fn token_kind(c: &Command) -> Option<&'static str> {
 
 fn event_token_kind(e: &Event) -> Option<&'static str> {
     match e {
-        Event::MsaOrderUpdated(_) | Event::Ticked(_) => None,
+        Event::MsaOrderUpdated(_) | Event::Ticked(_) | Event::CyclesClosed(_) => None,
         Event::MerchantCreated(_) => Some("campaign"),
         other => Some(other.kind()),
     }
@@ -271,9 +279,9 @@ impl Ledger {
         }
     }
 
-    /// Decides a command at business time `time`. Pure. No rule of the
-    /// core depends on `time` yet; it is part of the signature because
-    /// statement cycles (closing at `tick`) will.
+    /// Decides a command at business time `time`. Pure. A `tick` that
+    /// passes the closing instant of statement cycles decides their closes
+    /// (`Decision::AcceptAll`); its `now`, not `time`, is what cycles compare.
     pub fn decide(&self, line: &CommandLine, _time: Timestamp) -> Decision {
         let fp = fingerprint(line);
         if let (Some(kind), Some(token)) = (token_kind(&line.command), line.command.token()) {
@@ -288,12 +296,77 @@ impl Ledger {
                 ));
             }
         }
+        if let Command::Tick(c) = &line.command {
+            return self.decide_tick(c, fp, line.corrected_post_date);
+        }
         match self.decide_event(&line.command) {
             Ok(event) => {
                 Decision::Accept(Fact { fingerprint: fp, corrected_post_date: line.corrected_post_date, event })
             }
             Err(r) => Decision::Reject(r),
         }
+    }
+
+    /// A tick: rejected unless later than the previous one; otherwise every
+    /// cycle whose closing instant is at or before `now` closes, in account
+    /// token order, each account's cycles oldest first.
+    fn decide_tick(&self, c: &TickCmd, fp: u64, cpd: Option<crate::time::Date>) -> Decision {
+        if let Some(last) = self.last_tick {
+            if c.now <= last {
+                return Decision::Reject(Rejection::new(
+                    Code::TickNotAfterPrevious,
+                    "tick.now",
+                    format!("{} is not after the previous tick {}", c.now, last),
+                ));
+            }
+        }
+        let fact = |event| Fact { fingerprint: fp, corrected_post_date: cpd, event };
+        let mut facts: Vec<Fact> = self.cycle_closes(c.now).into_iter().map(|e| fact(Event::CyclesClosed(e))).collect();
+        if facts.is_empty() {
+            return Decision::Accept(fact(Event::Ticked(c.clone())));
+        }
+        facts.push(fact(Event::Ticked(c.clone())));
+        Decision::AcceptAll(facts)
+    }
+
+    /// Every cycle close a tick at `now` records, in account-token order,
+    /// each account's cycles oldest first, as events of at most
+    /// `CYCLE_CLOSES_PER_EVENT_MAX` closes (built in place: a close is large).
+    pub fn cycle_closes(&self, now: Timestamp) -> Vec<CyclesClosed> {
+        let mut due: Vec<(&String, &CycleAccount)> = self.cycles.iter().filter(|(_, a)| a.closes_at <= now).collect();
+        due.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let per = limits::CYCLE_CLOSES_PER_EVENT_MAX;
+        let mut out: Vec<CyclesClosed> = Vec::with_capacity(due.len() / per + 1);
+        let mut chunk = CyclesClosed { now, program_tokens: Vec::with_capacity(per), closes: Vec::with_capacity(per) };
+        for (token, acct) in due {
+            let Some((cmd, _)) = self.credit_accounts.get(token) else { continue };
+            // the accumulators advance on a copy only when a tick closes several cycles
+            let mut later: Option<CycleAccount> = None;
+            loop {
+                let current = later.as_ref().unwrap_or(acct);
+                let close = cycle::close_cycle(cmd, current);
+                let more = close.payment_due_date <= now;
+                if more {
+                    let mut next = current.clone();
+                    next.after_close(&close);
+                    later = Some(next);
+                }
+                chunk.closes.push(close);
+                chunk.program_tokens.push(cmd.program_token.clone());
+                if chunk.closes.len() == per {
+                    let next =
+                        CyclesClosed { now, program_tokens: Vec::with_capacity(per), closes: Vec::with_capacity(per) };
+                    out.push(std::mem::replace(&mut chunk, next));
+                }
+                if !more {
+                    break;
+                }
+            }
+        }
+        if !chunk.closes.is_empty() {
+            out.push(chunk);
+        }
+        out
     }
 
     fn decide_event(&self, command: &Command) -> Result<Event, Rejection> {
@@ -365,6 +438,13 @@ impl Ledger {
                 Event::OfferCreated(c.clone())
             }
             Command::CreditAccount(c) => {
+                if cycle::zone(&c.timezone).is_none() {
+                    return reject(
+                        Code::InvalidValue,
+                        f("timezone"),
+                        format!("{:?} is not an IANA time zone", c.timezone),
+                    );
+                }
                 let h = Holder::User(c.user_token.clone());
                 let program = self.holder_program(&h, f("user_token"))?;
                 self.program(&c.program_token, f("program_token"))?;
@@ -502,18 +582,7 @@ impl Ledger {
                 self.check_range(&Account::ProgramBank(c.program_token.clone()), c.amount, f("amount"))?;
                 Event::ProgramDeposited(c.clone())
             }
-            Command::Tick(c) => {
-                if let Some(last) = self.last_tick {
-                    if c.now <= last {
-                        return reject(
-                            Code::TickNotAfterPrevious,
-                            f("now"),
-                            format!("{} is not after the previous tick {}", c.now, last),
-                        );
-                    }
-                }
-                Event::Ticked(c.clone())
-            }
+            Command::Tick(c) => Event::Ticked(c.clone()),
         })
     }
 
@@ -909,6 +978,7 @@ impl Ledger {
             }
             Event::CreditAccountOpened(c) => {
                 self.credit_accounts.insert(c.token.clone(), (c.clone(), time));
+                self.cycles.insert(c.token.clone(), CycleAccount::open(c, c.opened_time.unwrap_or(time)));
             }
             Event::GpaOrdered(e) => {
                 self.gpa_orders.insert(
@@ -995,8 +1065,22 @@ impl Ledger {
                 self.offer_orders.insert(e.cmd.token.clone(), seq);
             }
             Event::FeeTransferred(_) | Event::ProgramDeposited(_) => {}
-            Event::JournalEntryRecorded(e) => self.apply_journal_entry(seq, e),
+            Event::JournalEntryRecorded(e) => {
+                if let JeTarget::Credit(a) = &e.cmd.target {
+                    if let (Some(kind), Some(acct)) = (cycle::activity_kind(e.effect, &e.cmd), self.cycles.get_mut(a)) {
+                        acct.record(seq, e.cmd.impact_time.unwrap_or(time), kind, e.cmd.amount);
+                    }
+                }
+                self.apply_journal_entry(seq, e)
+            }
             Event::Ticked(c) => self.last_tick = Some(c.now),
+            Event::CyclesClosed(e) => {
+                for close in &e.closes {
+                    if let Some(acct) = self.cycles.get_mut(&close.account_token) {
+                        acct.after_close(close);
+                    }
+                }
+            }
         }
         self.head_seq = seq;
         self.last_time = Some(time);
@@ -1122,7 +1206,7 @@ pub fn event_token(e: &Event) -> Option<&str> {
         Event::FeeTransferred(e) => &e.cmd.token,
         Event::JournalEntryRecorded(e) => &e.cmd.token,
         Event::ProgramDeposited(c) => &c.token,
-        Event::Ticked(_) => return None,
+        Event::Ticked(_) | Event::CyclesClosed(_) => return None,
     })
 }
 

@@ -167,6 +167,14 @@ impl Engine {
                 self.recorded.push(rec);
                 self.accepted.push(line.clone());
             }
+            Decision::AcceptAll(facts) => {
+                for fact in facts {
+                    let rec = Recorded { seq: self.ledger.head_seq + 1, time, fact: fact.clone() };
+                    self.ledger.apply(&rec);
+                    self.recorded.push(rec);
+                }
+                self.accepted.push(line.clone());
+            }
             Decision::Duplicate(_) | Decision::Reject(_) => {
                 assert_eq!(self.ledger.head_seq, before_seq, "{text}: recorded something");
                 assert_eq!(self.ledger.accounts, before_accounts, "{text}: changed balances");
@@ -378,7 +386,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
         let seq_before = e.ledger.head_seq;
         let got = match e.submit(&line) {
             Err(code) => Expect::Reject(code),
-            Ok(Decision::Accept(_)) => Expect::Accept,
+            Ok(Decision::Accept(_) | Decision::AcceptAll(_)) => Expect::Accept,
             Ok(Decision::Duplicate(seq)) => {
                 prop_assert!(seq as usize > set_up && seq <= seq_before, "duplicate of seq {seq}");
                 Expect::Duplicate

@@ -162,6 +162,16 @@ impl Harness {
                         self.recorded.push(rec);
                         Outcome::Accepted(resp)
                     }
+                    Decision::AcceptAll(facts) => {
+                        let mut resp = serde_json::Value::Null;
+                        for fact in facts {
+                            let rec = Recorded { seq: self.ledger.head_seq + 1, time, fact };
+                            self.ledger.apply(&rec);
+                            resp = response::response(&rec, &self.ledger);
+                            self.recorded.push(rec);
+                        }
+                        Outcome::Accepted(resp)
+                    }
                     Decision::Duplicate(seq) => {
                         let rec = self
                             .recorded

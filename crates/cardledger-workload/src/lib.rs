@@ -136,6 +136,8 @@ enum Task {
     MonthlyFee(usize),
     /// Fund a program's bank account.
     Deposit(Program),
+    /// Close the statement cycles that ended (the 2nd of each month).
+    Tick,
 }
 
 #[derive(Debug)]
@@ -202,6 +204,10 @@ impl Daily {
         if first_of_month {
             tasks.extend(self.world.alpha_holder_indexes().into_iter().map(Task::MonthlyFee));
         }
+        let second_of_month = self.start_date.checked_add_days(Days::new(u64::from(day))).is_some_and(|d| d.day() == 2);
+        if second_of_month {
+            tasks.push(Task::Tick);
+        }
         for (slot, program) in [Program::Alpha, Program::Beta].into_iter().enumerate() {
             if let Some(next) = self.next_deposit_day.get_mut(slot) {
                 if *next <= day {
@@ -221,6 +227,7 @@ impl Daily {
             Task::SettleOverdue => self.world.settle_overdue(ts),
             Task::MonthlyFee(holder) => self.world.monthly_fee(ts, holder),
             Task::Deposit(program) => self.world.program_deposit(ts, program),
+            Task::Tick => self.world.tick(ts),
         };
     }
 

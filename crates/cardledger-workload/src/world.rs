@@ -378,11 +378,80 @@ impl World {
                 json!({
                     "token": token, "user_token": user_token, "program_token": ALPHA,
                     "credit_limit": cents(limit_cents), "apr": apr, "billing_cycle_day": 1,
-                    "timezone": "America/New_York"
+                    "timezone": "America/New_York", "minimum_interest": "0.50", "reward_percentage": "1",
+                    "opened_time": month_day(ts, 4, 1)
                 }),
             );
             self.credit.push(CreditAccount { token, user, limit_cents, owed_cents: 0, purchases: Vec::new() });
+            self.credit_history(ts, n);
         }
+    }
+
+    /// Four months of imported history before the first simulated day
+    /// (impact times in the past, recorded at set-up): account `n % 4` is a
+    /// transactor (four TRANSACTING statements), a revolver who then pays in
+    /// full (TRANSACTING, BEGINNING_REVOLVING, REVOLVING, END_REVOLVING), a
+    /// revolver paying 50.00 a month, or a cardholder who stops paying (late
+    /// fees, past-due buckets). The first tick closes all four cycles.
+    fn credit_history(&mut self, ts: i64, n: usize) {
+        let Some(account) = self.credit.last() else { return };
+        let (account_token, user, limit) = (account.token.clone(), account.user, account.limit_cents);
+        let Some(user_token) = self.holders.get(user).map(|h| h.token.clone()) else { return };
+        let first = self.rng.gen_range(20_000..=100_000).min(limit / 2);
+        let mut plan: Vec<(u32, u32, &str, i64)> = vec![(4, 10, "purchase", first)];
+        match n % 4 {
+            0 => {
+                let (y, z) = (self.rng.gen_range(5_000..=50_000), self.rng.gen_range(5_000..=50_000));
+                plan.extend([(3, 5, "payment", first), (3, 12, "purchase", y), (2, 5, "payment", y)]);
+                plan.extend([(2, 12, "purchase", z), (1, 5, "payment", z)]);
+            }
+            // pays more than the principal: the statement also carries interest and fees
+            1 => plan.extend([(3, 5, "payment", 2_500), (2, 5, "payment", 2_500), (1, 5, "payment", first + 20_000)]),
+            2 => plan.extend([(3, 5, "payment", 5_000), (2, 5, "payment", 5_000), (1, 5, "payment", 5_000)]),
+            _ => {}
+        }
+        for (back, day, what, amount) in plan {
+            let token = self.counters.next(Kind::JournalEntry);
+            let impact = month_day(ts, back, day);
+            let mut body = if what == "purchase" {
+                let merchant = self.rng.gen_range(0..MERCHANTS.len());
+                credit_card_entry(
+                    "authorization.clearing",
+                    &token,
+                    &account_token,
+                    &user_token,
+                    amount,
+                    "VISA",
+                    merchant,
+                    "PURCHASE",
+                )
+            } else {
+                json!({
+                    "type": "payment", "token": token, "account_token": account_token,
+                    "amount": cents(amount), "currency_code": CURRENCY,
+                    "memo": "Payment - thank you", "status": "POSTED", "group": "PAYMENT"
+                })
+            };
+            if let Value::Object(o) = &mut body {
+                o.insert("impact_time".into(), Value::String(impact.clone()));
+                o.insert("request_time".into(), Value::String(impact));
+            }
+            if let Some(account) = self.credit.last_mut() {
+                if what == "purchase" {
+                    account.owed_cents += amount;
+                    remember(&mut account.purchases, token.clone(), amount);
+                } else {
+                    account.owed_cents = (account.owed_cents - amount).max(0);
+                }
+            }
+            self.push(ts, "journal_entry", body);
+        }
+    }
+
+    /// A `tick` at `ts`: closes every statement cycle ended by then.
+    pub(crate) fn tick(&mut self, ts: i64) -> bool {
+        self.push(ts, "tick", json!({ "now": rfc3339(ts) }));
+        true
     }
 
     // ---- money movements -------------------------------------------------
@@ -975,6 +1044,15 @@ pub(crate) fn rfc3339(ts: i64) -> String {
         Some(dt) => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         None => String::from("1970-01-01T00:00:00Z"),
     }
+}
+
+/// 16:00 UTC on `day` of the month `back` months before `ts`'s month.
+fn month_day(ts: i64, back: u32, day: u32) -> String {
+    use chrono::Datelike;
+    let date = chrono::DateTime::from_timestamp(ts, 0).map(|d| d.date_naive()).unwrap_or_default();
+    let m = date.year() * 12 + date.month0() as i32 - back as i32;
+    let d = chrono::NaiveDate::from_ymd_opt(m.div_euclid(12), m.rem_euclid(12) as u32 + 1, day).unwrap_or(date);
+    format!("{}T16:00:00Z", d.format("%Y-%m-%d"))
 }
 
 /// Formats RFC 3339 times fast by reusing the date part of the day before.

@@ -189,6 +189,10 @@ impl Tracker {
             object.iter().find(|(k, _)| k.as_str() != "time").unwrap_or_else(|| panic!("line {n}: no command"));
         let body = body.as_object().unwrap_or_else(|| panic!("line {n}: body"));
         self.report.commands.insert(key.clone());
+        if key == "tick" {
+            assert!(body.get("now").and_then(Value::as_str).is_some(), "line {n}: tick without now");
+            return;
+        }
         let token = str_field(body, "token", n);
         assert!(!token.is_empty() && token.len() <= 36, "line {n}: token length");
         let kind = match key.as_str() {
@@ -306,10 +310,12 @@ impl Tracker {
             let owed = self.credit_owed.get_mut(account).unwrap_or_else(|| panic!("line {n}: unknown credit account"));
             match kind.as_str() {
                 "authorization.clearing" => *owed += value,
-                "refund" | "payment" => {
+                "refund" => {
                     assert!(value <= *owed, "line {n}: {kind} above the amount owed");
                     *owed -= value;
                 }
+                // a payment may exceed the principal: statements also carry interest and fees
+                "payment" => *owed = (*owed - value).max(0),
                 other => panic!("line {n}: unexpected credit entry {other}"),
             }
             return;
