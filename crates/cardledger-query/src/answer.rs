@@ -1,0 +1,697 @@
+//! Running a query over a `Table`: access, fields, filters, date bounds,
+//! sorting, paging, totals and conversion, giving an `Answer` that borrows
+//! the table (no row is copied) and renders JSON, CSV or XLSX.
+
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::str::FromStr;
+
+use cardledger_domain::time::{Date, Timestamp};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde_json::{Map, Number, Value as Json};
+
+use crate::access::{check_access, Principal};
+use crate::error::{clip, QueryError};
+use crate::params::{FilterOp, Params};
+use crate::rates::{convert, iso_numeric, Rates};
+use crate::table::{Column, ColumnType, Table, Units, Value};
+
+/// The result of a query: the page of rows, how many rows matched, the
+/// schema the principal may see, and totals when asked. Render it with
+/// `to_json`, `write_csv` or `write_xlsx`.
+#[derive(Clone, Debug)]
+pub struct Answer<'t> {
+    table: &'t Table,
+    /// Columns of records, in output order (indices into `table.columns`).
+    record_cols: Vec<usize>,
+    /// Columns of the schema (records' plus filter-only ones when no
+    /// `fields` was given).
+    schema_cols: Vec<usize>,
+    /// The page: row indices in output order.
+    page: Vec<usize>,
+    total: u64,
+    start_index: u64,
+    conversion: Option<Conversion>,
+    totals: Option<Vec<(usize, Value)>>,
+    start_date: Option<Date>,
+    end_date: Option<Date>,
+    last_run_time: Option<Timestamp>,
+}
+
+/// Runs `params` over `table` for `principal`. `last_run_time` is the
+/// business time of the last event the view applied (printed as is).
+///
+/// Checks, in this order: access (403003, 403001, 403002), `fields` (400006,
+/// 400007), filters (400006, 400008, 400009), `sort_by` (400006), programs
+/// (400010), rates (400011). Never panics, whatever the table holds.
+pub fn run<'t>(
+    table: &'t Table,
+    params: &Params,
+    principal: &Principal,
+    rates: &Rates,
+    last_run_time: Option<Timestamp>,
+) -> Result<Answer<'t>, QueryError> {
+    check_access(principal, params, &table.columns)?;
+    let (record_cols, schema_cols) = select_columns(table, params, principal)?;
+    let filters = compile_filters(table, params)?;
+    let sort = match &params.sort {
+        Some(s) => match table.column_index(&s.field) {
+            Some(i) => Some((i, s.descending)),
+            None => return Err(QueryError::UnknownField { param: "sort_by", field: clip(&s.field) }),
+        },
+        None => table.column_index(table.date_field).map(|i| (i, true)),
+    };
+    if let Some(p) = params.programs.iter().find(|p| !table.programs.contains(p.as_str())) {
+        return Err(QueryError::UnknownProgram { program: clip(p) });
+    }
+    let conversion = Conversion::new(table, params, rates)?;
+    let mut answer = Answer {
+        table,
+        record_cols,
+        schema_cols,
+        page: Vec::new(),
+        total: 0,
+        start_index: params.start_index,
+        conversion,
+        totals: None,
+        start_date: params.start_date,
+        end_date: params.end_date,
+        last_run_time,
+    };
+
+    let program_col = table.program_field.and_then(|f| table.column_index(f));
+    let date_col = table.column_index(table.date_field);
+    let mut matched: Vec<usize> = Vec::with_capacity(table.rows.len());
+    for (r, row) in table.rows.iter().enumerate() {
+        if let Some(pc) = program_col {
+            let keep = match row.get(pc) {
+                Some(Value::Text(p)) => params.programs.iter().any(|q| q == p),
+                _ => false,
+            };
+            if !keep {
+                continue;
+            }
+        }
+        if params.start_date.is_some() || params.end_date.is_some() {
+            let d = date_col.and_then(|c| row_date(row.get(c)));
+            let inside = match d {
+                Some(d) => within(d, params.start_date, params.end_date),
+                None => false,
+            };
+            if !inside {
+                continue;
+            }
+        }
+        if filters.iter().all(|f| f.accepts(answer.cell(r, f.col))) {
+            matched.push(r);
+        }
+    }
+
+    if let Some((col, descending)) = sort {
+        matched.sort_by(|&a, &b| {
+            let o = compare(&answer.cell(a, col), &answer.cell(b, col));
+            if descending {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+    }
+
+    if params.start_date.is_none() || params.end_date.is_none() {
+        let dates = matched.iter().filter_map(|&r| date_col.and_then(|c| row_date(table.rows.get(r)?.get(c))));
+        let (lo, hi) = dates.fold((None, None), |(lo, hi): (Option<Date>, Option<Date>), d| {
+            (Some(lo.map_or(d, |l| l.min(d))), Some(hi.map_or(d, |h| h.max(d))))
+        });
+        answer.start_date = params.start_date.or(lo);
+        answer.end_date = params.end_date.or(hi);
+    }
+
+    if params.totals {
+        answer.totals = Some(answer.sum_totals(&matched));
+    }
+    answer.total = u64::try_from(matched.len()).unwrap_or(u64::MAX);
+    let start = usize::try_from(params.start_index).unwrap_or(usize::MAX).min(matched.len());
+    let end = start.saturating_add(usize::try_from(params.count).unwrap_or(usize::MAX)).min(matched.len());
+    matched.truncate(end);
+    matched.drain(..start);
+    answer.page = matched;
+    Ok(answer)
+}
+
+/// The schema a principal sees for `params` (`fields` applied, units
+/// following `currency`), without running over rows: the schema endpoint.
+pub fn schema(table: &Table, params: &Params, principal: &Principal, rates: &Rates) -> Result<Json, QueryError> {
+    let empty = Table { rows: Vec::new(), ..table.clone() };
+    let answer = run(&empty, params, principal, rates, None)?;
+    Ok(answer.schema_json())
+}
+
+impl<'t> Answer<'t> {
+    /// Rows that matched the filters (before paging).
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Records on this page.
+    pub fn count(&self) -> usize {
+        self.page.len()
+    }
+
+    /// Whether rows remain after this page.
+    pub fn is_more(&self) -> bool {
+        self.start_index.saturating_add(self.page.len() as u64) < self.total
+    }
+
+    /// The record fields, in output order.
+    pub fn fields(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.record_cols.iter().filter_map(|&c| self.table.columns.get(c).map(|col| col.field))
+    }
+
+    /// The page's cells, row by row, in output order (converted, not yet
+    /// rounded for printing).
+    pub fn records(&self) -> impl Iterator<Item = Vec<Value>> + '_ {
+        self.page.iter().map(|&r| self.record_cols.iter().map(|&c| self.cell(r, c).to_value()).collect())
+    }
+
+    /// The totals (`has_total` record columns summed over every matched row),
+    /// when `totals=true`.
+    pub fn totals(&self) -> Option<Vec<(&'static str, Value)>> {
+        let totals = self.totals.as_ref()?;
+        Some(totals.iter().filter_map(|(c, v)| Some((self.table.columns.get(*c)?.field, v.clone()))).collect())
+    }
+
+    /// The schema: one object per visible column, keys in the pages' order
+    /// (`field, type, description, display, units, has_total, date_format`
+    /// when the column has one, `is_filter_only`).
+    pub fn schema_json(&self) -> Json {
+        let units = self.currency();
+        Json::Array(
+            self.schema_cols
+                .iter()
+                .filter_map(|&c| self.table.columns.get(c))
+                .map(|col| {
+                    let mut m = Map::new();
+                    m.insert("field".into(), Json::from(col.field));
+                    m.insert("type".into(), Json::from(col.ty.to_string()));
+                    m.insert("description".into(), Json::from(col.description));
+                    m.insert("display".into(), Json::from(col.display));
+                    m.insert(
+                        "units".into(),
+                        match col.units {
+                            Units::Currency => Json::from(units),
+                            Units::None => Json::Null,
+                        },
+                    );
+                    m.insert("has_total".into(), Json::Bool(col.has_total));
+                    if let Some(f) = col.date_format {
+                        m.insert("date_format".into(), Json::from(f));
+                    }
+                    m.insert("is_filter_only".into(), Json::Bool(col.is_filter_only));
+                    Json::Object(m)
+                })
+                .collect(),
+        )
+    }
+
+    /// The JSON envelope: `total, is_more, count, info, start_date,
+    /// end_date, last_run_time, schema, records`. Totals, when asked, are
+    /// `info.totals` (`{field: sum}`), so the envelope keeps the pages' keys.
+    pub fn to_json(&self) -> Json {
+        let mut env = Map::new();
+        env.insert("total".into(), Json::from(self.total));
+        env.insert("is_more".into(), Json::Bool(self.is_more()));
+        env.insert("count".into(), Json::from(self.page.len()));
+        let mut info = Map::new();
+        if let Some(totals) = &self.totals {
+            let mut t = Map::new();
+            let mut buf = String::new();
+            for (c, v) in totals {
+                if let Some(col) = self.table.columns.get(*c) {
+                    t.insert(col.field.into(), json_value(&Cell::from_value(v), col, &mut buf));
+                }
+            }
+            info.insert("totals".into(), Json::Object(t));
+        }
+        env.insert("info".into(), Json::Object(info));
+        env.insert("start_date".into(), self.start_date.map_or(Json::Null, |d| Json::from(envelope_date(d))));
+        env.insert("end_date".into(), self.end_date.map_or(Json::Null, |d| Json::from(envelope_date(d))));
+        env.insert("last_run_time".into(), self.last_run_time.map_or(Json::Null, |t| Json::from(run_time(t))));
+        env.insert("schema".into(), self.schema_json());
+        let mut buf = String::new();
+        let records = self
+            .page
+            .iter()
+            .map(|&r| {
+                let mut m = Map::with_capacity(self.record_cols.len());
+                for &c in &self.record_cols {
+                    if let Some(col) = self.table.columns.get(c) {
+                        m.insert(col.field.into(), json_value(&self.cell(r, c), col, &mut buf));
+                    }
+                }
+                Json::Object(m)
+            })
+            .collect();
+        env.insert("records".into(), Json::Array(records));
+        Json::Object(env)
+    }
+
+    /// CSV: a header row of field names, then one line per record. Amounts
+    /// print with exactly 2 decimals (half away from zero), dates as
+    /// `YYYY-MM-DD`, timestamps as `2018-08-06T16:22:10.000Z`, nulls empty.
+    pub fn write_csv<W: Write>(&self, out: W) -> Result<(), QueryError> {
+        let err = |e: csv::Error| QueryError::Render { format: "csv", message: e.to_string() };
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(self.fields()).map_err(err)?;
+        let mut buf = String::new();
+        let mut record = csv::ByteRecord::new();
+        for &r in &self.page {
+            record.clear();
+            for &c in &self.record_cols {
+                buf.clear();
+                if let Some(col) = self.table.columns.get(c) {
+                    text_value(&self.cell(r, c), col, &mut buf);
+                }
+                record.push_field(buf.as_bytes());
+            }
+            w.write_byte_record(&record).map_err(err)?;
+        }
+        w.flush().map_err(|e| QueryError::Render { format: "csv", message: e.to_string() })
+    }
+
+    /// The cell at (row, column) as shown: amounts of `Currency` columns
+    /// converted (rounded to the cent), the currency columns rewritten to the
+    /// target; a missing cell is null.
+    pub(crate) fn cell(&self, row: usize, col: usize) -> Cell<'_> {
+        let table = self.table;
+        let raw = table.rows.get(row).and_then(|r| r.get(col));
+        let Some(conv) = &self.conversion else { return Cell::from_option(raw) };
+        if conv.currency_col == Some(col) {
+            return Cell::Text(&conv.target);
+        }
+        if conv.code_col == Some(col) {
+            return iso_numeric(&conv.target).map_or(Cell::Null, Cell::Integer);
+        }
+        match (raw, table.columns.get(col).map(|c| c.units)) {
+            (Some(Value::Amount(a)), Some(Units::Currency)) => {
+                let rate = conv.row_rates.get(row).copied().unwrap_or(Decimal::ONE);
+                convert(*a, rate).map_or(Cell::Null, Cell::Amount)
+            }
+            _ => Cell::from_option(raw),
+        }
+    }
+
+    /// The currency amounts are shown in.
+    pub fn currency(&self) -> &str {
+        self.conversion.as_ref().map_or(self.table.currency, |c| c.target.as_str())
+    }
+
+    /// Record column indices and the page's row indices (for renderers).
+    pub(crate) fn layout(&self) -> (&'t Table, &[usize], &[usize]) {
+        (self.table, &self.record_cols, &self.page)
+    }
+
+    fn sum_totals(&self, rows: &[usize]) -> Vec<(usize, Value)> {
+        let mut out = Vec::new();
+        for &c in &self.record_cols {
+            let Some(col) = self.table.columns.get(c) else { continue };
+            if !col.has_total {
+                continue;
+            }
+            let sum = match col.ty {
+                ColumnType::Integer => rows
+                    .iter()
+                    .try_fold(0i64, |acc, &r| match self.cell(r, c) {
+                        Cell::Integer(v) => acc.checked_add(v),
+                        _ => Some(acc),
+                    })
+                    .map_or(Value::Null, Value::Integer),
+                _ => rows
+                    .iter()
+                    .try_fold(Decimal::ZERO, |acc, &r| match self.cell(r, c) {
+                        Cell::Amount(v) => acc.checked_add(v),
+                        Cell::Integer(v) => acc.checked_add(Decimal::from(v)),
+                        _ => Some(acc),
+                    })
+                    .map_or(Value::Null, Value::Amount),
+            };
+            out.push((c, sum));
+        }
+        out
+    }
+}
+
+/// A cell borrowed from the table (no allocation), or computed by conversion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cell<'a> {
+    Null,
+    Text(&'a str),
+    Amount(Decimal),
+    Integer(i64),
+    Date(Date),
+    Timestamp(Timestamp),
+}
+
+impl<'a> Cell<'a> {
+    fn from_option(v: Option<&'a Value>) -> Cell<'a> {
+        v.map_or(Cell::Null, Cell::from_value)
+    }
+
+    fn from_value(v: &'a Value) -> Cell<'a> {
+        match v {
+            Value::Null => Cell::Null,
+            Value::Text(t) => Cell::Text(t),
+            Value::Amount(a) => Cell::Amount(*a),
+            Value::Integer(i) => Cell::Integer(*i),
+            Value::Date(d) => Cell::Date(*d),
+            Value::Timestamp(t) => Cell::Timestamp(*t),
+        }
+    }
+
+    fn to_value(self) -> Value {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Text(t) => Value::Text(t.to_string()),
+            Cell::Amount(a) => Value::Amount(a),
+            Cell::Integer(i) => Value::Integer(i),
+            Cell::Date(d) => Value::Date(d),
+            Cell::Timestamp(t) => Value::Timestamp(t),
+        }
+    }
+}
+
+/// `2019-11-20T00:00:00.000Z`: a date in records (JSON).
+pub(crate) fn record_date(d: Date, out: &mut String) {
+    let _ = write!(out, "{}T00:00:00.000Z", d.to_naive().format("%Y-%m-%d"));
+}
+
+/// `2018-08-06T16:22:10.000Z`: a timestamp in records (milliseconds, as on
+/// the pages; microseconds are cut).
+pub(crate) fn record_timestamp(t: Timestamp, out: &mut String) {
+    let _ = write!(out, "{}", t.to_datetime().format("%Y-%m-%dT%H:%M:%S%.3fZ"));
+}
+
+/// An amount with exactly `scale` decimals, half away from zero.
+pub(crate) fn amount_text(a: Decimal, scale: u32, out: &mut String) {
+    let r = a.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
+    let _ = write!(out, "{:.*}", scale as usize, r);
+}
+
+// ---------------------------------------------------------------------------
+
+/// How amounts convert: the target and each row's rate.
+#[derive(Clone, Debug)]
+struct Conversion {
+    target: String,
+    /// Rate per table row (same length as `table.rows`).
+    row_rates: Vec<Decimal>,
+    currency_col: Option<usize>,
+    code_col: Option<usize>,
+}
+
+impl Conversion {
+    /// `None` when no currency was requested. Every currency in the table
+    /// (its default and every row's) needs a rate, so the error does not
+    /// depend on filters.
+    fn new(table: &Table, params: &Params, rates: &Rates) -> Result<Option<Conversion>, QueryError> {
+        let Some(target) = &params.currency else { return Ok(None) };
+        let default_rate = rates.rate(table.currency, target)?;
+        let currency_col = table.currency_field.and_then(|f| table.column_index(f));
+        let code_col = table.currency_code_field.and_then(|f| table.column_index(f));
+        let mut row_rates = Vec::with_capacity(table.rows.len());
+        let mut last: Option<(&str, Decimal)> = None;
+        for row in &table.rows {
+            let rate = match currency_col.and_then(|c| row.get(c)) {
+                Some(Value::Text(from)) => match last {
+                    Some((l, r)) if l == from.as_str() => r,
+                    _ => {
+                        let r = rates.rate(from, target)?;
+                        last = Some((from.as_str(), r));
+                        r
+                    }
+                },
+                _ => default_rate,
+            };
+            row_rates.push(rate);
+        }
+        Ok(Some(Conversion { target: target.clone(), row_rates, currency_col, code_col }))
+    }
+}
+
+/// A filter typed against its column.
+struct Compiled {
+    col: usize,
+    test: Test,
+}
+
+enum Test {
+    Eq(Typed),
+    Gt(Typed),
+    Ge(Typed),
+    Lt(Typed),
+    Le(Typed),
+    Between(Typed, Typed),
+    AnyOf(Vec<Typed>),
+}
+
+/// A filter operand parsed by column type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Typed {
+    Text(String),
+    Amount(Decimal),
+    Integer(i64),
+    Date(Date),
+    Timestamp(Timestamp),
+}
+
+impl Compiled {
+    fn accepts(&self, cell: Cell<'_>) -> bool {
+        let cmp = |t: &Typed| compare_typed(&cell, t);
+        match &self.test {
+            Test::Eq(v) => cmp(v) == Some(Ordering::Equal),
+            Test::Gt(v) => cmp(v) == Some(Ordering::Greater),
+            Test::Ge(v) => matches!(cmp(v), Some(Ordering::Greater | Ordering::Equal)),
+            Test::Lt(v) => cmp(v) == Some(Ordering::Less),
+            Test::Le(v) => matches!(cmp(v), Some(Ordering::Less | Ordering::Equal)),
+            Test::Between(a, b) => {
+                matches!(cmp(a), Some(Ordering::Greater | Ordering::Equal))
+                    && matches!(cmp(b), Some(Ordering::Less | Ordering::Equal))
+            }
+            Test::AnyOf(vs) => vs.iter().any(|v| cmp(v) == Some(Ordering::Equal)),
+        }
+    }
+}
+
+/// Compares a cell with a filter operand; `None` when they cannot compare
+/// (a null cell, or a type mismatch from a malformed table): the row fails.
+fn compare_typed(cell: &Cell<'_>, t: &Typed) -> Option<Ordering> {
+    match (cell, t) {
+        (Cell::Text(a), Typed::Text(b)) => Some((*a).cmp(b.as_str())),
+        (Cell::Amount(a), Typed::Amount(b)) => Some(a.cmp(b)),
+        (Cell::Integer(a), Typed::Integer(b)) => Some(a.cmp(b)),
+        (Cell::Integer(a), Typed::Amount(b)) => Some(Decimal::from(*a).cmp(b)),
+        (Cell::Amount(a), Typed::Integer(b)) => Some(a.cmp(&Decimal::from(*b))),
+        (Cell::Date(a), Typed::Date(b)) => Some(a.cmp(b)),
+        (Cell::Timestamp(a), Typed::Timestamp(b)) => Some(a.cmp(b)),
+        (Cell::Timestamp(a), Typed::Date(b)) => Some(a.date_utc().cmp(b)),
+        _ => None,
+    }
+}
+
+/// Orders two cells of one column: nulls first, then by value; cells of
+/// different kinds (a malformed table) by kind.
+fn compare(a: &Cell<'_>, b: &Cell<'_>) -> Ordering {
+    fn rank(c: &Cell<'_>) -> u8 {
+        match c {
+            Cell::Null => 0,
+            Cell::Text(_) => 1,
+            Cell::Amount(_) | Cell::Integer(_) => 2,
+            Cell::Date(_) => 3,
+            Cell::Timestamp(_) => 4,
+        }
+    }
+    match (a, b) {
+        (Cell::Text(x), Cell::Text(y)) => x.cmp(y),
+        (Cell::Amount(x), Cell::Amount(y)) => x.cmp(y),
+        (Cell::Integer(x), Cell::Integer(y)) => x.cmp(y),
+        (Cell::Amount(x), Cell::Integer(y)) => x.cmp(&Decimal::from(*y)),
+        (Cell::Integer(x), Cell::Amount(y)) => Decimal::from(*x).cmp(y),
+        (Cell::Date(x), Cell::Date(y)) => x.cmp(y),
+        (Cell::Timestamp(x), Cell::Timestamp(y)) => x.cmp(y),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+fn select_columns(
+    table: &Table,
+    params: &Params,
+    principal: &Principal,
+) -> Result<(Vec<usize>, Vec<usize>), QueryError> {
+    match &params.fields {
+        None => {
+            let visible: Vec<usize> = (0..table.columns.len())
+                .filter(|&i| table.columns.get(i).is_some_and(|c| principal.may_see(c.field)))
+                .collect();
+            let records =
+                visible.iter().copied().filter(|&i| table.columns.get(i).is_some_and(|c| !c.is_filter_only)).collect();
+            Ok((records, visible))
+        }
+        Some(fields) => {
+            let mut cols: Vec<usize> = Vec::with_capacity(fields.len());
+            for f in fields {
+                let Some(i) = table.column_index(f) else {
+                    return Err(QueryError::UnknownField { param: "fields", field: clip(f) });
+                };
+                if table.columns.get(i).is_some_and(|c| c.is_filter_only) {
+                    return Err(QueryError::FilterOnlyField { field: clip(f) });
+                }
+                if !cols.contains(&i) {
+                    cols.push(i);
+                }
+            }
+            Ok((cols.clone(), cols))
+        }
+    }
+}
+
+fn compile_filters(table: &Table, params: &Params) -> Result<Vec<Compiled>, QueryError> {
+    let mut out = Vec::with_capacity(params.filters.len());
+    for f in &params.filters {
+        let Some(col) = table.column_index(&f.field) else {
+            return Err(QueryError::UnknownField { param: "filter", field: clip(&f.field) });
+        };
+        let ty = table.columns.get(col).map_or(ColumnType::Varchar(0), |c| c.ty);
+        let typed = |text: &str| parse_typed(&f.field, ty, text);
+        let ordered = !matches!(ty, ColumnType::Varchar(_));
+        let needs_order = |test: Test| {
+            if ordered {
+                Ok(test)
+            } else {
+                Err(QueryError::BadOperator {
+                    field: clip(&f.field),
+                    value: clip(&f.raw),
+                    reason: "comparisons and ranges apply to numbers, dates and timestamps, not text",
+                })
+            }
+        };
+        let test = match &f.op {
+            FilterOp::Eq(v) => Test::Eq(typed(v)?),
+            FilterOp::AnyOf(vs) => Test::AnyOf(vs.iter().map(|v| typed(v)).collect::<Result<_, _>>()?),
+            FilterOp::Gt(v) => needs_order(Test::Gt(typed(v)?))?,
+            FilterOp::Ge(v) => needs_order(Test::Ge(typed(v)?))?,
+            FilterOp::Lt(v) => needs_order(Test::Lt(typed(v)?))?,
+            FilterOp::Le(v) => needs_order(Test::Le(typed(v)?))?,
+            FilterOp::Between(a, b) => needs_order(Test::Between(typed(a)?, typed(b)?))?,
+        };
+        out.push(Compiled { col, test });
+    }
+    Ok(out)
+}
+
+fn parse_typed(field: &str, ty: ColumnType, text: &str) -> Result<Typed, QueryError> {
+    let bad = || QueryError::BadFilterValue { field: clip(field), value: clip(text), expected: ty.to_string() };
+    match ty {
+        ColumnType::Varchar(_) => Ok(Typed::Text(text.to_string())),
+        ColumnType::Numeric { .. } => {
+            let plain = !text.is_empty()
+                && text.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || b == b'.' || (i == 0 && b == b'-'));
+            match Decimal::from_str(text) {
+                Ok(d) if plain => Ok(Typed::Amount(d)),
+                _ => Err(bad()),
+            }
+        }
+        ColumnType::Integer => text.parse().map(Typed::Integer).map_err(|_| bad()),
+        ColumnType::Date => {
+            let shaped = text.len() == 10
+                && text.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+            Date::parse(text).filter(|_| shaped).map(Typed::Date).ok_or_else(bad)
+        }
+        ColumnType::Timestamp => {
+            if text.len() == 10 {
+                Date::parse(text).map(Typed::Date).ok_or_else(bad)
+            } else {
+                Timestamp::parse(text).map(Typed::Timestamp).ok_or_else(bad)
+            }
+        }
+    }
+}
+
+fn row_date(v: Option<&Value>) -> Option<Date> {
+    match v? {
+        Value::Date(d) => Some(*d),
+        Value::Timestamp(t) => Some(t.date_utc()),
+        Value::Null | Value::Text(_) | Value::Amount(_) | Value::Integer(_) => None,
+    }
+}
+
+fn within(d: Date, start: Option<Date>, end: Option<Date>) -> bool {
+    let after_start = match start {
+        Some(s) => s <= d,
+        None => true,
+    };
+    let before_end = match end {
+        Some(e) => d <= e,
+        None => true,
+    };
+    after_start && before_end
+}
+
+/// `2019-11-01T00:00:00+0000`: the envelope's start and end dates.
+fn envelope_date(d: Date) -> String {
+    format!("{}T00:00:00+0000", d.to_naive().format("%Y-%m-%d"))
+}
+
+/// `2018-08-27T16:08:03Z`: the envelope's last run time (whole seconds, as
+/// on the pages).
+fn run_time(t: Timestamp) -> String {
+    t.to_datetime().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A cell as JSON: amounts are numbers with exactly the column's scale
+/// (`13386182.90`), dates and timestamps strings in the records' format.
+fn json_value(cell: &Cell<'_>, col: &Column, buf: &mut String) -> Json {
+    buf.clear();
+    match cell {
+        Cell::Null => Json::Null,
+        Cell::Text(t) => Json::String((*t).to_string()),
+        Cell::Integer(i) => Json::from(*i),
+        Cell::Amount(a) => {
+            amount_text(*a, scale_of(col), buf);
+            Number::from_str(buf).map_or(Json::Null, Json::Number)
+        }
+        Cell::Date(d) => {
+            record_date(*d, buf);
+            Json::String(buf.clone())
+        }
+        Cell::Timestamp(t) => {
+            record_timestamp(*t, buf);
+            Json::String(buf.clone())
+        }
+    }
+}
+
+/// A cell as CSV text (see `write_csv`).
+fn text_value(cell: &Cell<'_>, col: &Column, buf: &mut String) {
+    match cell {
+        Cell::Null => {}
+        Cell::Text(t) => buf.push_str(t),
+        Cell::Integer(i) => {
+            let _ = write!(buf, "{i}");
+        }
+        Cell::Amount(a) => amount_text(*a, scale_of(col), buf),
+        Cell::Date(d) => {
+            let _ = write!(buf, "{}", d.to_naive().format("%Y-%m-%d"));
+        }
+        Cell::Timestamp(t) => record_timestamp(*t, buf),
+    }
+}
+
+/// Decimals printed for an amount: the column's scale, 2 for non-numeric
+/// columns holding amounts.
+pub(crate) fn scale_of(col: &Column) -> u32 {
+    match col.ty {
+        ColumnType::Numeric { scale, .. } => u32::from(scale.min(28)),
+        ColumnType::Date | ColumnType::Varchar(_) | ColumnType::Integer | ColumnType::Timestamp => 2,
+    }
+}
