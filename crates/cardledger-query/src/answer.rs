@@ -109,12 +109,14 @@ pub fn run<'t>(
     }
 
     if let Some((col, descending)) = sort {
+        // Ties on the requested field fall back to newest date first.
+        let tie = date_col.filter(|&d| d != col);
         matched.sort_by(|&a, &b| {
             let o = compare(&answer.cell(a, col), &answer.cell(b, col));
-            if descending {
-                o.reverse()
-            } else {
-                o
+            let o = if descending { o.reverse() } else { o };
+            match tie {
+                Some(d) => o.then_with(|| compare(&answer.cell(b, d), &answer.cell(a, d))),
+                None => o,
             }
         });
     }
@@ -143,7 +145,16 @@ pub fn run<'t>(
 /// The schema a principal sees for `params` (`fields` applied, units
 /// following `currency`), without running over rows: the schema endpoint.
 pub fn schema(table: &Table, params: &Params, principal: &Principal, rates: &Rates) -> Result<Json, QueryError> {
-    let empty = Table { rows: Vec::new(), ..table.clone() };
+    let empty = Table {
+        columns: table.columns.clone(),
+        rows: Vec::new(),
+        date_field: table.date_field,
+        program_field: table.program_field,
+        programs: table.programs.clone(),
+        currency_field: table.currency_field,
+        currency_code_field: table.currency_code_field,
+        currency: table.currency,
+    };
     let answer = run(&empty, params, principal, rates, None)?;
     Ok(answer.schema_json())
 }
