@@ -29,7 +29,7 @@ use cardledger_domain::command::Currency;
 use cardledger_domain::event::Recorded;
 use cardledger_domain::time::{Date, Timestamp};
 use cardledger_program_balances::ProgramBalances;
-use cardledger_query::{Column, ColumnType, Table, Units, Value};
+use cardledger_query::{Column, ColumnType, Table, Value};
 use rust_decimal::Decimal;
 
 /// Checkpoint format version: the first byte of [`ReserveBalances::encode`].
