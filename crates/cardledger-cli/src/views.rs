@@ -1,0 +1,355 @@
+//! The view commands of the host: `view`, `schema`, the projection checks of
+//! `verify` and `rebuild`, and the demo's view summary and charts.
+//!
+//! Projections are caught up through the core `Runner` from their
+//! checkpoints in the store, and checkpointed again after catching up, so a
+//! query replays only what was appended since the last one.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use cardledger_activity_balances::{ActivityBalances, Aggregation as ActivityAgg, EXPANDABLE};
+use cardledger_core::engine::Engine;
+use cardledger_core::projection::{Projection, Runner};
+use cardledger_domain::time::Timestamp;
+use cardledger_program_balances::{Aggregation as ProgramAgg, ProgramBalances};
+use cardledger_query::{
+    export, pairs_from_query, parse_params, run, Compression, ExportFormat, Params, Principal, QueryError, Rates, Table,
+};
+use cardledger_reserve_balances::ReserveBalances;
+
+/// Events between automatic checkpoints while catching up.
+const CHECKPOINT_EVENTS: u64 = 100_000;
+
+/// A view and aggregation named on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewKind {
+    /// `programbalances day|month`.
+    Program(ProgramAgg),
+    /// `programreservebalances day`.
+    Reserve,
+    /// `activitybalances day|network|actor`.
+    Activity(ActivityAgg),
+}
+
+impl ViewKind {
+    /// Parses NAME and AGG; errors name the bad one.
+    pub fn parse(name: &str, agg: &str) -> Result<ViewKind, QueryError> {
+        let bad_agg =
+            |reason: &'static str| QueryError::InvalidParameter { param: "time_agg", value: clip(agg), reason };
+        match name {
+            "programbalances" => ProgramAgg::parse(agg).map(ViewKind::Program).ok_or_else(|| bad_agg("day or month")),
+            "programreservebalances" => {
+                if cardledger_reserve_balances::is_aggregation(agg) {
+                    Ok(ViewKind::Reserve)
+                } else {
+                    Err(bad_agg("day"))
+                }
+            }
+            "activitybalances" => {
+                ActivityAgg::parse(agg).map(ViewKind::Activity).ok_or_else(|| bad_agg("day, network or actor"))
+            }
+            _ => Err(QueryError::InvalidParameter {
+                param: "view",
+                value: clip(name),
+                reason: "programbalances, programreservebalances or activitybalances",
+            }),
+        }
+    }
+
+    /// The export formats the source page lists (XLSX only for reserve balances).
+    fn formats(self) -> &'static [ExportFormat] {
+        match self {
+            ViewKind::Reserve => &[ExportFormat::Csv, ExportFormat::Xlsx],
+            ViewKind::Program(_) | ViewKind::Activity(_) => &[ExportFormat::Csv],
+        }
+    }
+}
+
+/// The three view projections, caught up with the log.
+pub struct Views {
+    program: Runner<ProgramBalances>,
+    reserve: Runner<ReserveBalances>,
+    activity: Runner<ActivityBalances>,
+}
+
+impl Views {
+    /// Opens every runner at its checkpoint, catches up and checkpoints.
+    pub fn open(engine: &Engine) -> Result<Views> {
+        Ok(Views {
+            program: caught_up(engine, ProgramBalances::default())?,
+            reserve: caught_up(engine, ReserveBalances::default())?,
+            activity: caught_up(engine, ActivityBalances::default())?,
+        })
+    }
+
+    /// The table of a view for `params` (programs, window, expand), with the
+    /// business time of the last event applied.
+    pub fn table(&self, kind: ViewKind, params: &Params) -> Result<(Table, Option<Timestamp>), QueryError> {
+        let (p, start, end) = (&params.programs, params.start_date, params.end_date);
+        Ok(match kind {
+            ViewKind::Program(agg) => {
+                let v = self.program.state();
+                (v.table(p, agg, start, end, &params.expand), v.last_time())
+            }
+            ViewKind::Reserve => {
+                let v = self.reserve.state();
+                (v.table(p, start, end, &params.expand), v.flows().last_time())
+            }
+            ViewKind::Activity(agg) => {
+                if let Some(bad) = params.expand.iter().find(|e| !EXPANDABLE.contains(&e.as_str())) {
+                    return Err(QueryError::InvalidParameter {
+                        param: "expand",
+                        value: clip(bad),
+                        reason: "pin_purchases_net or sig_purchases_net",
+                    });
+                }
+                let v = self.activity.state();
+                (v.table(p, agg, start, end, &params.expand), v.last_time())
+            }
+        })
+    }
+
+    /// The program-balances state.
+    pub fn program(&self) -> &ProgramBalances {
+        self.program.state()
+    }
+}
+
+/// Options of the `view` command besides NAME, AGG and the parameters.
+pub struct ViewOptions {
+    /// `json` (default), `csv` or `xlsx`.
+    pub format: String,
+    /// Overrides the `compress` parameter.
+    pub compress: Option<String>,
+    /// Where to write the answer or export.
+    pub out: Option<PathBuf>,
+    /// The principal's allowed programs (all when absent).
+    pub programs: Option<String>,
+    /// Conversion rates, `FROM:TO=RATE`.
+    pub rates: Vec<String>,
+}
+
+/// `cardledger view NAME AGG [key=value …]`: prints the JSON envelope, or
+/// writes an export and prints its token. A bad parameter prints the error
+/// JSON (`{"error_code", "error_message"}`) and exits with 4.
+pub fn view_command(data: &Path, name: &str, agg: &str, params: &[String], opts: &ViewOptions) -> Result<ExitCode> {
+    let prepared = (|| {
+        let kind = ViewKind::parse(name, agg)?;
+        let mut params = parse_params(&pairs(params)?)?;
+        if let Some(c) = &opts.compress {
+            params.compress = match c.as_str() {
+                "gz" => Compression::Gz,
+                "zip" => Compression::Zip,
+                _ => {
+                    return Err(QueryError::InvalidParameter { param: "compress", value: clip(c), reason: "gz or zip" })
+                }
+            };
+        }
+        let format = match opts.format.as_str() {
+            "json" => None,
+            other => Some(ExportFormat::parse(other, kind.formats())?),
+        };
+        Ok((kind, params, format, principal(opts.programs.as_deref()), rates(&opts.rates)?))
+    })();
+    let (kind, params, format, principal, rates) = match prepared {
+        Ok(p) => p,
+        Err(e) => return query_failed(&e),
+    };
+    let engine = crate::open(data)?;
+    let views = Views::open(&engine)?;
+    let answer_json = (|| {
+        let (table, last) = views.table(kind, &params)?;
+        let answer = run(&table, &params, &principal, &rates, last)?;
+        match format {
+            None => Ok(answer.to_json()),
+            Some(f) => {
+                let dir = match &opts.out {
+                    Some(out) => out.parent().map(Path::to_path_buf).unwrap_or_default(),
+                    None => exports_dir(data),
+                };
+                std::fs::create_dir_all(if dir.as_os_str().is_empty() { Path::new(".") } else { &dir })
+                    .map_err(|e| QueryError::Io { path: dir.display().to_string(), message: e.to_string() })?;
+                let token = export(&answer, f, kind.formats(), params.compress, &dir)?;
+                let file = match &opts.out {
+                    Some(out) => {
+                        std::fs::rename(&token.path, out)
+                            .map_err(|e| QueryError::Io { path: out.display().to_string(), message: e.to_string() })?;
+                        out.clone()
+                    }
+                    None => token.path.clone(),
+                };
+                Ok(json!({"token": token.token, "file": file.display().to_string()}))
+            }
+        }
+    })();
+    match answer_json {
+        Ok(v) => match (&opts.out, format) {
+            (Some(out), None) => {
+                std::fs::write(out, serde_json::to_string_pretty(&v)?)
+                    .with_context(|| format!("writing {}", out.display()))?;
+                crate::print_json(&json!({"file": out.display().to_string()}))
+            }
+            _ => crate::print_json(&v),
+        },
+        Err(e) => query_failed(&e),
+    }
+}
+
+/// `cardledger schema NAME AGG [key=value …]`: the schema array (with
+/// `expand` columns when asked; `fields` limits it).
+pub fn schema_command(data: &Path, name: &str, agg: &str, params: &[String]) -> Result<ExitCode> {
+    let prepared = (|| {
+        let kind = ViewKind::parse(name, agg)?;
+        let pairs = pairs(params)?;
+        let params = if pairs.is_empty() { Params::default() } else { parse_params(&pairs)? };
+        Ok((kind, params))
+    })();
+    let (kind, params) = match prepared {
+        Ok(p) => p,
+        Err(e) => return query_failed(&e),
+    };
+    let engine = crate::open(data)?;
+    let views = Views::open(&engine)?;
+    let schema = views
+        .table(kind, &params)
+        .and_then(|(table, _)| cardledger_query::schema(&table, &params, &Principal::all(), &Rates::new()));
+    match schema {
+        Ok(v) => crate::print_json(&v),
+        Err(e) => query_failed(&e),
+    }
+}
+
+/// For `verify`: each view projection caught up from its checkpoint must
+/// encode byte for byte like a fresh replay of the whole log.
+pub fn verify_projections(engine: &Engine) -> Result<(bool, Value)> {
+    let (mut p, mut r, mut a) = (ProgramBalances::default(), ReserveBalances::default(), ActivityBalances::default());
+    for entry in engine.events_from(1) {
+        let rec = entry?.rec;
+        p.apply(&rec);
+        r.apply(&rec);
+        a.apply(&rec);
+    }
+    let views = Views::open(engine)?;
+    let checks = [
+        (ProgramBalances::NAME, views.program.state().encode() == p.encode()),
+        (ReserveBalances::NAME, views.reserve.state().encode() == r.encode()),
+        (ActivityBalances::NAME, views.activity.state().encode() == a.encode()),
+    ];
+    let ok = checks.iter().all(|(_, ok)| *ok);
+    let report = checks.iter().map(|(name, ok)| (name.to_string(), Value::Bool(*ok))).collect();
+    Ok((ok, Value::Object(report)))
+}
+
+/// For `rebuild` (after the checkpoints were deleted): replays the log into
+/// every view and checkpoints them; returns the position.
+pub fn rebuild(engine: &Engine) -> Result<u64> {
+    let views = Views::open(engine)?;
+    Ok(views.program.applied_seq())
+}
+
+/// For the demo: the last `days` rows of each view for every program, as
+/// the query layer answers them (newest first).
+pub fn demo_summary(engine: &Engine, days: u32) -> Result<Value> {
+    let views = Views::open(engine)?;
+    let programs: Vec<String> = views.program().programs().keys().cloned().collect();
+    let reserve: Vec<String> =
+        views.program().programs().iter().filter(|(_, p)| p.reserve.is_some()).map(|(t, _)| t.clone()).collect();
+    let mut out = serde_json::Map::new();
+    let queries = [
+        ("programbalances/day", ViewKind::Program(ProgramAgg::Day), &programs, "fields=program,corrected_post_date,amount_to_send,deposit,beginning_bank_balance,ending_bank_balance"),
+        ("programbalances/month", ViewKind::Program(ProgramAgg::Month), &programs, "fields=program,corrected_post_date,amount_to_send,deposit,beginning_bank_balance,ending_bank_balance"),
+        ("programreservebalances/day", ViewKind::Reserve, &reserve, "fields=program,post_date,day_of_week,amount_to_send,ending_bank_balance,reserve_requirement_amount,reserve_owed_amount"),
+        ("activitybalances/day", ViewKind::Activity(ActivityAgg::Day), &programs, "fields=program,corrected_post_date,starting_balance,pin_purchases_net,sig_purchases_net,ending_balance"),
+    ];
+    for (label, kind, programs, fields) in queries {
+        let mut rows = Vec::new();
+        for program in programs.iter() {
+            let query = format!("program={program}&count={days}&{fields}");
+            let params = parse_params(&pairs_from_query(&query))?;
+            let (table, last) = views.table(kind, &params)?;
+            let answer = run(&table, &params, &Principal::all(), &Rates::new(), last)?;
+            if let Some(Value::Array(records)) = answer.to_json().get("records") {
+                rows.extend(records.iter().cloned());
+            }
+        }
+        out.insert(label.to_string(), Value::Array(rows));
+    }
+    Ok(Value::Object(out))
+}
+
+/// Opens a runner at its checkpoint, catches up, and checkpoints when it moved.
+fn caught_up<P: Projection>(engine: &Engine, empty: P) -> Result<Runner<P>> {
+    let mut runner = Runner::open(engine, empty)?.checkpoint_every(CHECKPOINT_EVENTS);
+    let before = runner.applied_seq();
+    if runner.catch_up()? != before {
+        runner.checkpoint()?;
+    }
+    Ok(runner)
+}
+
+/// `key=value` arguments as pairs; anything else is an error naming it.
+fn pairs(args: &[String]) -> Result<Vec<(String, String)>, QueryError> {
+    args.iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => Err(QueryError::InvalidParameter { param: "parameters", value: clip(a), reason: "key=value" }),
+        })
+        .collect()
+}
+
+/// The principal: the `--programs` list, or everything.
+fn principal(programs: Option<&str>) -> Principal {
+    match programs {
+        Some(list) => Principal {
+            programs: Some(
+                list.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect::<BTreeSet<_>>(),
+            ),
+            ..Principal::all()
+        },
+        None => Principal::all(),
+    }
+}
+
+/// `FROM:TO=RATE` options as a rate table.
+fn rates(args: &[String]) -> Result<Rates, QueryError> {
+    let mut rates = Rates::new();
+    for a in args {
+        let parsed = a.split_once('=').and_then(|(pair, rate)| {
+            let (from, to) = pair.split_once(':')?;
+            Some((from, to, rate.parse::<Decimal>().ok()?))
+        });
+        match parsed {
+            Some((from, to, rate)) if rate > Decimal::ZERO => rates.insert(from, to, rate),
+            _ => {
+                return Err(QueryError::InvalidParameter {
+                    param: "rate",
+                    value: clip(a),
+                    reason: "FROM:TO=RATE with RATE > 0",
+                })
+            }
+        }
+    }
+    Ok(rates)
+}
+
+/// Exports without `--out` go to `exports/` beside the data directory.
+fn exports_dir(data: &Path) -> PathBuf {
+    data.parent().map(Path::to_path_buf).unwrap_or_default().join("exports")
+}
+
+fn query_failed(e: &QueryError) -> Result<ExitCode> {
+    println!("{}", e.to_json());
+    eprintln!("cardledger: {e}");
+    Ok(ExitCode::from(4))
+}
+
+/// User text quoted in an error, cut to 64 characters.
+fn clip(text: &str) -> String {
+    text.chars().take(64).collect()
+}
