@@ -3,40 +3,38 @@
 //! the table (no row is copied) and renders JSON, CSV or XLSX.
 
 use std::cmp::Ordering;
-use std::fmt::Write as _;
-use std::io::Write;
 use std::str::FromStr;
 
 use cardledger_domain::time::{Date, Timestamp};
-use rust_decimal::{Decimal, RoundingStrategy};
-use serde_json::{Map, Number, Value as Json};
+use rust_decimal::Decimal;
+use serde_json::Value as Json;
 
 use crate::access::{check_access, Principal};
 use crate::error::{clip, QueryError};
 use crate::params::{FilterOp, Params};
 use crate::rates::{convert, iso_numeric, Rates};
-use crate::table::{Column, ColumnType, Table, Units, Value};
+use crate::table::{ColumnType, Table, Units, Value};
 
 /// The result of a query: the page of rows, how many rows matched, the
 /// schema the principal may see, and totals when asked. Render it with
 /// `to_json`, `write_csv` or `write_xlsx`.
 #[derive(Clone, Debug)]
 pub struct Answer<'t> {
-    table: &'t Table,
+    pub(crate) table: &'t Table,
     /// Columns of records, in output order (indices into `table.columns`).
-    record_cols: Vec<usize>,
+    pub(crate) record_cols: Vec<usize>,
     /// Columns of the schema (records' plus filter-only ones when no
     /// `fields` was given).
-    schema_cols: Vec<usize>,
+    pub(crate) schema_cols: Vec<usize>,
     /// The page: row indices in output order.
-    page: Vec<usize>,
-    total: u64,
-    start_index: u64,
+    pub(crate) page: Vec<usize>,
+    pub(crate) total: u64,
+    pub(crate) start_index: u64,
     conversion: Option<Conversion>,
-    totals: Option<Vec<(usize, Value)>>,
-    start_date: Option<Date>,
-    end_date: Option<Date>,
-    last_run_time: Option<Timestamp>,
+    pub(crate) totals: Option<Vec<(usize, Value)>>,
+    pub(crate) start_date: Option<Date>,
+    pub(crate) end_date: Option<Date>,
+    pub(crate) last_run_time: Option<Timestamp>,
 }
 
 /// Runs `params` over `table` for `principal`. `last_run_time` is the
@@ -109,16 +107,19 @@ pub fn run<'t>(
     }
 
     if let Some((col, descending)) = sort {
-        // Ties on the requested field fall back to newest date first.
+        // Ties on the requested field fall back to newest date first. Keys
+        // are read (and converted) once per row, not once per comparison.
         let tie = date_col.filter(|&d| d != col);
-        matched.sort_by(|&a, &b| {
-            let o = compare(&answer.cell(a, col), &answer.cell(b, col));
+        let mut keyed: Vec<(Cell<'_>, Cell<'_>, usize)> =
+            matched.iter().map(|&r| (answer.cell(r, col), tie.map_or(Cell::Null, |d| answer.cell(r, d)), r)).collect();
+        keyed.sort_by(|a, b| {
+            let o = compare(&a.0, &b.0);
             let o = if descending { o.reverse() } else { o };
-            match tie {
-                Some(d) => o.then_with(|| compare(&answer.cell(b, d), &answer.cell(a, d))),
-                None => o,
-            }
+            o.then_with(|| compare(&b.1, &a.1))
         });
+        for (slot, (_, _, r)) in matched.iter_mut().zip(&keyed) {
+            *slot = *r;
+        }
     }
 
     if params.start_date.is_none() || params.end_date.is_none() {
@@ -193,107 +194,10 @@ impl<'t> Answer<'t> {
         Some(totals.iter().filter_map(|(c, v)| Some((self.table.columns.get(*c)?.field, v.clone()))).collect())
     }
 
-    /// The schema: one object per visible column, keys in the pages' order
-    /// (`field, type, description, display, units, has_total, date_format`
-    /// when the column has one, `is_filter_only`).
-    pub fn schema_json(&self) -> Json {
-        let units = self.currency();
-        Json::Array(
-            self.schema_cols
-                .iter()
-                .filter_map(|&c| self.table.columns.get(c))
-                .map(|col| {
-                    let mut m = Map::new();
-                    m.insert("field".into(), Json::from(col.field));
-                    m.insert("type".into(), Json::from(col.ty.to_string()));
-                    m.insert("description".into(), Json::from(col.description));
-                    m.insert("display".into(), Json::from(col.display));
-                    m.insert(
-                        "units".into(),
-                        match col.units {
-                            Units::Currency => Json::from(units),
-                            Units::None => Json::Null,
-                        },
-                    );
-                    m.insert("has_total".into(), Json::Bool(col.has_total));
-                    if let Some(f) = col.date_format {
-                        m.insert("date_format".into(), Json::from(f));
-                    }
-                    m.insert("is_filter_only".into(), Json::Bool(col.is_filter_only));
-                    Json::Object(m)
-                })
-                .collect(),
-        )
-    }
-
-    /// The JSON envelope: `total, is_more, count, info, start_date,
-    /// end_date, last_run_time, schema, records`. Totals, when asked, are
-    /// `info.totals` (`{field: sum}`), so the envelope keeps the pages' keys.
-    pub fn to_json(&self) -> Json {
-        let mut env = Map::new();
-        env.insert("total".into(), Json::from(self.total));
-        env.insert("is_more".into(), Json::Bool(self.is_more()));
-        env.insert("count".into(), Json::from(self.page.len()));
-        let mut info = Map::new();
-        if let Some(totals) = &self.totals {
-            let mut t = Map::new();
-            let mut buf = String::new();
-            for (c, v) in totals {
-                if let Some(col) = self.table.columns.get(*c) {
-                    t.insert(col.field.into(), json_value(&Cell::from_value(v), col, &mut buf));
-                }
-            }
-            info.insert("totals".into(), Json::Object(t));
-        }
-        env.insert("info".into(), Json::Object(info));
-        env.insert("start_date".into(), self.start_date.map_or(Json::Null, |d| Json::from(envelope_date(d))));
-        env.insert("end_date".into(), self.end_date.map_or(Json::Null, |d| Json::from(envelope_date(d))));
-        env.insert("last_run_time".into(), self.last_run_time.map_or(Json::Null, |t| Json::from(run_time(t))));
-        env.insert("schema".into(), self.schema_json());
-        let mut buf = String::new();
-        let records = self
-            .page
-            .iter()
-            .map(|&r| {
-                let mut m = Map::with_capacity(self.record_cols.len());
-                for &c in &self.record_cols {
-                    if let Some(col) = self.table.columns.get(c) {
-                        m.insert(col.field.into(), json_value(&self.cell(r, c), col, &mut buf));
-                    }
-                }
-                Json::Object(m)
-            })
-            .collect();
-        env.insert("records".into(), Json::Array(records));
-        Json::Object(env)
-    }
-
-    /// CSV: a header row of field names, then one line per record. Amounts
-    /// print with exactly 2 decimals (half away from zero), dates as
-    /// `YYYY-MM-DD`, timestamps as `2018-08-06T16:22:10.000Z`, nulls empty.
-    pub fn write_csv<W: Write>(&self, out: W) -> Result<(), QueryError> {
-        let err = |e: csv::Error| QueryError::Render { format: "csv", message: e.to_string() };
-        let mut w = csv::Writer::from_writer(out);
-        w.write_record(self.fields()).map_err(err)?;
-        let mut buf = String::new();
-        let mut record = csv::ByteRecord::new();
-        for &r in &self.page {
-            record.clear();
-            for &c in &self.record_cols {
-                buf.clear();
-                if let Some(col) = self.table.columns.get(c) {
-                    text_value(&self.cell(r, c), col, &mut buf);
-                }
-                record.push_field(buf.as_bytes());
-            }
-            w.write_byte_record(&record).map_err(err)?;
-        }
-        w.flush().map_err(|e| QueryError::Render { format: "csv", message: e.to_string() })
-    }
-
     /// The cell at (row, column) as shown: amounts of `Currency` columns
     /// converted (rounded to the cent), the currency columns rewritten to the
     /// target; a missing cell is null.
+    #[inline]
     pub(crate) fn cell(&self, row: usize, col: usize) -> Cell<'_> {
         let table = self.table;
         let raw = table.rows.get(row).and_then(|r| r.get(col));
@@ -307,7 +211,12 @@ impl<'t> Answer<'t> {
         match (raw, table.columns.get(col).map(|c| c.units)) {
             (Some(Value::Amount(a)), Some(Units::Currency)) => {
                 let rate = conv.row_rates.get(row).copied().unwrap_or(Decimal::ONE);
-                convert(*a, rate).map_or(Cell::Null, Cell::Amount)
+                if rate == Decimal::ONE {
+                    // Same currency: shown as is (printing rounds to the cent).
+                    Cell::Amount(*a)
+                } else {
+                    convert(*a, rate).map_or(Cell::Null, Cell::Amount)
+                }
             }
             _ => Cell::from_option(raw),
         }
@@ -323,33 +232,66 @@ impl<'t> Answer<'t> {
         (self.table, &self.record_cols, &self.page)
     }
 
+    /// Sums every `has_total` record column over `rows`, row by row (one
+    /// pass over the table, which is kinder to the cache than a pass per
+    /// column). Integer columns sum as integers, others as exact decimals
+    /// (cents-scale values as `i128`); an overflow makes that total null.
     fn sum_totals(&self, rows: &[usize]) -> Vec<(usize, Value)> {
-        let mut out = Vec::new();
-        for &c in &self.record_cols {
-            let Some(col) = self.table.columns.get(c) else { continue };
-            if !col.has_total {
-                continue;
+        let cols: Vec<(usize, bool)> = self
+            .record_cols
+            .iter()
+            .filter_map(|&c| {
+                self.table.columns.get(c).filter(|col| col.has_total).map(|col| (c, col.ty == ColumnType::Integer))
+            })
+            .collect();
+        let mut sums: Vec<Sum> = vec![Sum::default(); cols.len()];
+        for &r in rows {
+            for (&(c, _), sum) in cols.iter().zip(sums.iter_mut()) {
+                sum.add(self.cell(r, c));
             }
-            let sum = match col.ty {
-                ColumnType::Integer => rows
-                    .iter()
-                    .try_fold(0i64, |acc, &r| match self.cell(r, c) {
-                        Cell::Integer(v) => acc.checked_add(v),
-                        _ => Some(acc),
-                    })
-                    .map_or(Value::Null, Value::Integer),
-                _ => rows
-                    .iter()
-                    .try_fold(Decimal::ZERO, |acc, &r| match self.cell(r, c) {
-                        Cell::Amount(v) => acc.checked_add(v),
-                        Cell::Integer(v) => acc.checked_add(Decimal::from(v)),
-                        _ => Some(acc),
-                    })
-                    .map_or(Value::Null, Value::Amount),
-            };
-            out.push((c, sum));
         }
-        out
+        cols.iter()
+            .zip(sums)
+            .map(|(&(c, integer), sum)| {
+                let v = match (integer, sum.overflow) {
+                    (_, true) => Value::Null,
+                    (true, false) => i64::try_from(sum.cents / 100).map_or(Value::Null, Value::Integer),
+                    (false, false) => sum.decimal().map_or(Value::Null, Value::Amount),
+                };
+                (c, v)
+            })
+            .collect()
+    }
+}
+
+/// A running exact sum: cents-scale amounts and integers (×100) as `i128`,
+/// finer amounts as `Decimal`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sum {
+    cents: i128,
+    rest: Decimal,
+    overflow: bool,
+}
+
+impl Sum {
+    fn add(&mut self, cell: Cell<'_>) {
+        let ok = match cell {
+            Cell::Amount(v) if v.scale() <= 2 => 10i128
+                .checked_pow(2 - v.scale())
+                .and_then(|up| v.mantissa().checked_mul(up))
+                .and_then(|c| self.cents.checked_add(c))
+                .map(|c| self.cents = c),
+            Cell::Amount(v) => self.rest.checked_add(v).map(|d| self.rest = d),
+            Cell::Integer(v) => {
+                i128::from(v).checked_mul(100).and_then(|c| self.cents.checked_add(c)).map(|c| self.cents = c)
+            }
+            Cell::Null | Cell::Text(_) | Cell::Date(_) | Cell::Timestamp(_) => Some(()),
+        };
+        self.overflow |= ok.is_none();
+    }
+
+    fn decimal(&self) -> Option<Decimal> {
+        Decimal::try_from_i128_with_scale(self.cents, 2).ok()?.checked_add(self.rest)
     }
 }
 
@@ -369,7 +311,7 @@ impl<'a> Cell<'a> {
         v.map_or(Cell::Null, Cell::from_value)
     }
 
-    fn from_value(v: &'a Value) -> Cell<'a> {
+    pub(crate) fn from_value(v: &'a Value) -> Cell<'a> {
         match v {
             Value::Null => Cell::Null,
             Value::Text(t) => Cell::Text(t),
@@ -390,23 +332,6 @@ impl<'a> Cell<'a> {
             Cell::Timestamp(t) => Value::Timestamp(t),
         }
     }
-}
-
-/// `2019-11-20T00:00:00.000Z`: a date in records (JSON).
-pub(crate) fn record_date(d: Date, out: &mut String) {
-    let _ = write!(out, "{}T00:00:00.000Z", d.to_naive().format("%Y-%m-%d"));
-}
-
-/// `2018-08-06T16:22:10.000Z`: a timestamp in records (milliseconds, as on
-/// the pages; microseconds are cut).
-pub(crate) fn record_timestamp(t: Timestamp, out: &mut String) {
-    let _ = write!(out, "{}", t.to_datetime().format("%Y-%m-%dT%H:%M:%S%.3fZ"));
-}
-
-/// An amount with exactly `scale` decimals, half away from zero.
-pub(crate) fn amount_text(a: Decimal, scale: u32, out: &mut String) {
-    let r = a.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
-    let _ = write!(out, "{:.*}", scale as usize, r);
 }
 
 // ---------------------------------------------------------------------------
@@ -646,63 +571,4 @@ fn within(d: Date, start: Option<Date>, end: Option<Date>) -> bool {
         None => true,
     };
     after_start && before_end
-}
-
-/// `2019-11-01T00:00:00+0000`: the envelope's start and end dates.
-fn envelope_date(d: Date) -> String {
-    format!("{}T00:00:00+0000", d.to_naive().format("%Y-%m-%d"))
-}
-
-/// `2018-08-27T16:08:03Z`: the envelope's last run time (whole seconds, as
-/// on the pages).
-fn run_time(t: Timestamp) -> String {
-    t.to_datetime().format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// A cell as JSON: amounts are numbers with exactly the column's scale
-/// (`13386182.90`), dates and timestamps strings in the records' format.
-fn json_value(cell: &Cell<'_>, col: &Column, buf: &mut String) -> Json {
-    buf.clear();
-    match cell {
-        Cell::Null => Json::Null,
-        Cell::Text(t) => Json::String((*t).to_string()),
-        Cell::Integer(i) => Json::from(*i),
-        Cell::Amount(a) => {
-            amount_text(*a, scale_of(col), buf);
-            Number::from_str(buf).map_or(Json::Null, Json::Number)
-        }
-        Cell::Date(d) => {
-            record_date(*d, buf);
-            Json::String(buf.clone())
-        }
-        Cell::Timestamp(t) => {
-            record_timestamp(*t, buf);
-            Json::String(buf.clone())
-        }
-    }
-}
-
-/// A cell as CSV text (see `write_csv`).
-fn text_value(cell: &Cell<'_>, col: &Column, buf: &mut String) {
-    match cell {
-        Cell::Null => {}
-        Cell::Text(t) => buf.push_str(t),
-        Cell::Integer(i) => {
-            let _ = write!(buf, "{i}");
-        }
-        Cell::Amount(a) => amount_text(*a, scale_of(col), buf),
-        Cell::Date(d) => {
-            let _ = write!(buf, "{}", d.to_naive().format("%Y-%m-%d"));
-        }
-        Cell::Timestamp(t) => record_timestamp(*t, buf),
-    }
-}
-
-/// Decimals printed for an amount: the column's scale, 2 for non-numeric
-/// columns holding amounts.
-pub(crate) fn scale_of(col: &Column) -> u32 {
-    match col.ty {
-        ColumnType::Numeric { scale, .. } => u32::from(scale.min(28)),
-        ColumnType::Date | ColumnType::Varchar(_) | ColumnType::Integer | ColumnType::Timestamp => 2,
-    }
 }

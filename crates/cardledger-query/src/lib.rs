@@ -39,7 +39,9 @@ pub mod export;
 pub mod fuzz;
 pub mod params;
 pub mod rates;
+mod render;
 pub mod table;
+mod text;
 mod xlsx;
 
 pub use access::{check_access, Principal};

@@ -5,8 +5,10 @@
 use rust_decimal::prelude::ToPrimitive;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, XlsxError};
 
-use crate::answer::{amount_text, record_timestamp, scale_of, Answer, Cell};
+use crate::answer::{Answer, Cell};
 use crate::error::QueryError;
+use crate::render::scale_of;
+use crate::text;
 
 impl Answer<'_> {
     /// An XLSX workbook with one sheet: a header row of field names, then
@@ -43,7 +45,7 @@ impl Answer<'_> {
                     }
                     Cell::Amount(a) => {
                         buf.clear();
-                        amount_text(a, scale_of(col), &mut buf);
+                        text::amount(a, scale_of(col), &mut buf);
                         let v = buf.parse::<rust_decimal::Decimal>().ok().and_then(|d| d.to_f64()).unwrap_or(0.0);
                         sheet.write_number_with_format(row, x, v, &money)?;
                     }
@@ -67,7 +69,7 @@ impl Answer<'_> {
                     }
                     Cell::Timestamp(t) => {
                         buf.clear();
-                        record_timestamp(t, &mut buf);
+                        text::record_timestamp(t, &mut buf);
                         sheet.write_string(row, x, &buf)?;
                     }
                 }

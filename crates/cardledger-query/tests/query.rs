@@ -43,7 +43,13 @@ fn rates() -> Rates {
 fn query(table: &Table, q: &str, who: Who) -> Result<serde_json::Value, QueryError> {
     let params = parse_params(&pairs_from_query(q))?;
     let last_run = Timestamp::parse("2018-08-27T16:08:03.250Z");
-    Ok(run(table, &params, &principal(who), &rates(), last_run)?.to_json())
+    let answer = run(table, &params, &principal(who), &rates(), last_run)?;
+    let json = answer.to_json();
+    // The streamed text is the same document as the built value.
+    let text = answer.to_json_string();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), json, "{q}: write_json differs");
+    assert_eq!(text, json.to_string(), "{q}: write_json is not byte-identical to to_json");
+    Ok(json)
 }
 
 /// `expect` is either `err <code> <word in message>` or whitespace-separated
