@@ -204,7 +204,17 @@ pub fn parse_params(pairs: &[(String, String)]) -> Result<Params, QueryError> {
         }
         match key.as_str() {
             "program" => params.programs = list("program", value)?,
-            "fields" => params.fields = Some(list("fields", value)?),
+            "fields" => {
+                let fields = list("fields", value)?;
+                if fields.is_empty() {
+                    return Err(QueryError::InvalidParameter {
+                        param: "fields",
+                        value: clip(value),
+                        reason: "must name at least one field",
+                    });
+                }
+                params.fields = Some(fields);
+            }
             "sort_by" => params.sort = Some(parse_sort(value)?),
             "count" => params.count = parse_count(value)?,
             "start_index" => {

@@ -117,6 +117,9 @@ fn envelope_schema_and_records() {
             /schema/2=absent /records/0={\"amount_to_send\":-2111.05,\"corrected_post_date\":\"2019-11-10T00:00:00.000Z\"}"),
         ("program=p1&fields=amount_to_send,nope", All, "err 400006 nope"),
         ("program=p1&fields=bank", All, "err 400007 bank"),
+        ("program=p1&fields=", All, "err 400002 fields"),
+        ("program=p1&fields=,", All, "err 400002 fields"),
+        ("program=p1&fields=amount_to_send,amount_to_send", All, "/schema/1=absent /records/0={\"amount_to_send\":-2111.05}"),
         // Programs.
         ("program=p1,p2", All, "/total=20"),
         ("program=p3", All, "/total=0 /start_date=null /end_date=null /records=[]"),
