@@ -9,6 +9,7 @@ use cardledger_core::projection::Projection;
 use cardledger_domain::command::{Holder, JeTarget};
 use cardledger_domain::event::{Event, JeEffect, Recorded};
 use cardledger_domain::money::Money;
+use cardledger_domain::state::HashMap;
 use cardledger_domain::time::{Date, Timestamp};
 
 /// Checkpoint format version: the first byte of [`ActivityBalances::encode`].
@@ -31,9 +32,9 @@ pub(crate) struct ProgramActivity {
     pub(crate) created_time: Timestamp,
     pub(crate) days: BTreeMap<Date, DayActivity>,
     /// Card activity per network (upper-case name; `UNKNOWN` when absent) and day.
-    pub(crate) networks: BTreeMap<String, BTreeMap<Date, NetworkDay>>,
+    pub(crate) networks: Keyed<BTreeMap<Date, NetworkDay>>,
     /// Loads and purchases per acting user and day.
-    pub(crate) actors: BTreeMap<String, BTreeMap<Date, ActorDay>>,
+    pub(crate) actors: Keyed<BTreeMap<Date, ActorDay>>,
 }
 
 /// One program's cardholder flows on one day, in cents (all non-negative
@@ -108,6 +109,18 @@ pub struct ActorDay {
     pub signature_amount: i64,
 }
 
+impl NetworkDay {
+    fn add(&mut self, o: &NetworkDay) {
+        self.pin_purchases = self.pin_purchases.saturating_add(o.pin_purchases);
+        self.signature_purchases = self.signature_purchases.saturating_add(o.signature_purchases);
+        self.atm_withdrawals = self.atm_withdrawals.saturating_add(o.atm_withdrawals);
+        self.refunds = self.refunds.saturating_add(o.refunds);
+        self.pin_purchases_net = self.pin_purchases_net.saturating_add(o.pin_purchases_net);
+        self.sig_purchases_net = self.sig_purchases_net.saturating_add(o.sig_purchases_net);
+        self.transaction_count = self.transaction_count.saturating_add(o.transaction_count);
+    }
+}
+
 impl ActorDay {
     pub(crate) fn add(&mut self, o: &ActorDay) {
         self.load_count = self.load_count.saturating_add(o.load_count);
@@ -134,6 +147,57 @@ impl DayActivity {
         ];
         let c = credits.iter().fold(0i64, |a, &x| a.saturating_add(x));
         debits.iter().fold(c, |a, &x| a.saturating_sub(x))
+    }
+}
+
+/// Values keyed by a string, in first-seen order, with a hash index so a
+/// known key costs one hash lookup and no allocation. Encodes as the
+/// ordered `(key, value)` list only; the index is rebuilt on decode. The
+/// order is the log's, so it is the same after a checkpoint as after a replay.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Keyed<V> {
+    index: HashMap<String, usize>,
+    pub(crate) items: Vec<(String, V)>,
+}
+
+impl<V: Default> Keyed<V> {
+    /// Applies `f` to the value of `key`, inserting a default one first.
+    fn with(&mut self, key: &str, f: impl FnOnce(&mut V)) {
+        let slot = match self.index.get(key) {
+            Some(&i) => self.items.get_mut(i),
+            None => {
+                self.index.insert(key.to_string(), self.items.len());
+                self.items.push((key.to_string(), V::default()));
+                self.items.last_mut()
+            }
+        };
+        if let Some((_, v)) = slot {
+            f(v);
+        }
+    }
+}
+
+impl<V: Encode> Encode for Keyed<V> {
+    fn encode<E: bincode::enc::Encoder>(&self, e: &mut E) -> Result<(), bincode::error::EncodeError> {
+        self.items.encode(e)
+    }
+}
+
+impl<C, V: Decode<C>> Decode<C> for Keyed<V> {
+    fn decode<D: bincode::de::Decoder<Context = C>>(d: &mut D) -> Result<Self, bincode::error::DecodeError> {
+        let items: Vec<(String, V)> = Vec::decode(d)?;
+        let index = items.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
+        Ok(Keyed { index, items })
+    }
+}
+
+impl<'de, C, V: bincode::BorrowDecode<'de, C>> bincode::BorrowDecode<'de, C> for Keyed<V> {
+    fn borrow_decode<D: bincode::de::BorrowDecoder<'de, Context = C>>(
+        d: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let items: Vec<(String, V)> = bincode::BorrowDecode::borrow_decode(d)?;
+        let index = items.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
+        Ok(Keyed { index, items })
     }
 }
 
@@ -175,27 +239,10 @@ impl ActivityBalances {
         f(d);
         d.last_modified = d.last_modified.max(rec.time);
         if let Some((who, add)) = actor {
-            // look up by &str first: no allocation for a known actor
-            if !p.actors.contains_key(who) {
-                p.actors.insert(who.to_string(), BTreeMap::new());
-            }
-            if let Some(days) = p.actors.get_mut(who) {
-                days.entry(day).or_default().add(&add);
-            }
+            p.actors.with(who, |days| days.entry(day).or_default().add(&add));
         }
         if let Some((network, add)) = card {
-            if !p.networks.contains_key(network) {
-                p.networks.insert(network.to_string(), BTreeMap::new());
-            }
-            let Some(days) = p.networks.get_mut(network) else { return };
-            let n = days.entry(day).or_default();
-            n.pin_purchases = n.pin_purchases.saturating_add(add.pin_purchases);
-            n.signature_purchases = n.signature_purchases.saturating_add(add.signature_purchases);
-            n.atm_withdrawals = n.atm_withdrawals.saturating_add(add.atm_withdrawals);
-            n.refunds = n.refunds.saturating_add(add.refunds);
-            n.pin_purchases_net = n.pin_purchases_net.saturating_add(add.pin_purchases_net);
-            n.sig_purchases_net = n.sig_purchases_net.saturating_add(add.sig_purchases_net);
-            n.transaction_count = n.transaction_count.saturating_add(add.transaction_count);
+            p.networks.with(network, |days| days.entry(day).or_default().add(&add));
         }
     }
 
@@ -317,8 +364,8 @@ impl Projection for ActivityBalances {
                     created_day,
                     created_time: rec.time,
                     days: BTreeMap::new(),
-                    networks: BTreeMap::new(),
-                    actors: BTreeMap::new(),
+                    networks: Keyed::default(),
+                    actors: Keyed::default(),
                 });
             }
             Event::GpaOrdered(e) => {

@@ -176,7 +176,7 @@ impl ActivityBalances {
         }
         let mut used = [false; NETWORKS.len()];
         for p in programs.iter().filter_map(|t| self.programs.get(t)) {
-            for name in p.networks.keys() {
+            for (name, _) in &p.networks.items {
                 if let Some(u) = used.get_mut(network_index(name)) {
                     *u = true;
                 }
@@ -227,7 +227,7 @@ impl ActivityBalances {
         // per-network nets of the window, for the expanded columns
         let mut nets: BTreeMap<(Date, usize), (i64, i64)> = BTreeMap::new();
         if !expanded.is_empty() {
-            for (name, days) in &p.networks {
+            for (name, days) in &p.networks.items {
                 let i = network_index(name);
                 for (&d, n) in days.range(from..=last) {
                     let e = nets.entry((d, i)).or_default();
@@ -305,7 +305,7 @@ fn network_index(name: &str) -> usize {
 fn network_cells(token: &str, p: &ProgramActivity, start: Option<Date>, end: Option<Date>, out: &mut Vec<Vec<Value>>) {
     let (from, to) = (start.unwrap_or(Date(i32::MIN)), end.unwrap_or(Date(i32::MAX)));
     let mut rows: Vec<(Date, &str, &NetworkDay)> = Vec::new();
-    for (name, days) in &p.networks {
+    for (name, days) in &p.networks.items {
         rows.extend(days.range(from..=to).map(|(&d, n)| (d, name.as_str(), n)));
     }
     rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
@@ -327,7 +327,9 @@ fn network_cells(token: &str, p: &ProgramActivity, start: Option<Date>, end: Opt
 
 fn actor_cells(token: &str, p: &ProgramActivity, start: Option<Date>, end: Option<Date>, out: &mut Vec<Vec<Value>>) {
     let (from, to) = (start.unwrap_or(Date(i32::MIN)), end.unwrap_or(Date(i32::MAX)));
-    for (who, days) in &p.actors {
+    let mut actors: Vec<&(String, BTreeMap<Date, ActorDay>)> = p.actors.items.iter().collect();
+    actors.sort_by(|a, b| a.0.cmp(&b.0));
+    for (who, days) in actors {
         let mut sum = ActorDay::default();
         let mut last: Option<Date> = None;
         for (&d, a) in days.range(from..=to) {
