@@ -22,7 +22,10 @@ fn rates() -> Rates {
     Rates::new().with("USD", "EUR", Decimal::new(91, 2))
 }
 
-fn records(q: &str) -> (u64, bool, Vec<Vec<Value>>, Option<Vec<(&'static str, Value)>>) {
+/// `(total, is_more, records, totals)`.
+type Page = (u64, bool, Vec<Vec<Value>>, Option<Vec<(&'static str, Value)>>);
+
+fn records(q: &str) -> Page {
     let table = sample_table();
     let params = parse_params(&pairs_from_query(q)).unwrap();
     let a = run(&table, &params, &Principal::all(), &rates(), None).unwrap();
