@@ -11,11 +11,11 @@ pub const QUERY_DAYS_MAX: i32 = 36_525;
 
 /// One row of the view: a day, or a month (flows summed).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BalanceRow {
+pub struct BalanceRow<'a> {
     /// Program token.
-    pub program: String,
+    pub program: &'a str,
     /// Bank name.
-    pub bank: String,
+    pub bank: &'a str,
     /// The reporting day (for a month row, the month's first day).
     pub corrected_post_date: Date,
     /// Flows of the day (or the month), in cents.
@@ -35,8 +35,8 @@ impl ProgramBalances {
     /// an earlier day a backdated event was reported on) has a row, quiet
     /// days included. Without `end` the rows run to the later of the last
     /// day with a flow and the reporting day of the last event in the log.
-    pub fn day_rows(&self, program: &str, start: Option<Date>, end: Option<Date>) -> Vec<BalanceRow> {
-        let Some(p) = self.program(program) else { return Vec::new() };
+    pub fn day_rows<'a>(&'a self, program: &str, start: Option<Date>, end: Option<Date>) -> Vec<BalanceRow<'a>> {
+        let Some((program, p)) = self.programs().get_key_value(program) else { return Vec::new() };
         let first = first_day(p);
         let last = end.unwrap_or_else(|| self.default_end(p));
         let last = Date(last.0.min(first.0.saturating_add(QUERY_DAYS_MAX)));
@@ -65,8 +65,8 @@ impl ProgramBalances {
             modified = modified.max(flows.last_modified);
             let ending = balance.saturating_add(flows.net());
             rows.push(BalanceRow {
-                program: program.to_string(),
-                bank: p.bank.clone(),
+                program,
+                bank: &p.bank,
                 corrected_post_date: day,
                 flows: DayFlows { last_modified: modified, ..flows },
                 beginning_cents: balance,
@@ -81,8 +81,8 @@ impl ProgramBalances {
     /// Monthly rows: the days of the window grouped by calendar month; flows
     /// summed, beginning of the month's first day in the window, ending of its
     /// last. Keyed by the month's first day.
-    pub fn month_rows(&self, program: &str, start: Option<Date>, end: Option<Date>) -> Vec<BalanceRow> {
-        let mut months: Vec<BalanceRow> = Vec::new();
+    pub fn month_rows<'a>(&'a self, program: &str, start: Option<Date>, end: Option<Date>) -> Vec<BalanceRow<'a>> {
+        let mut months: Vec<BalanceRow<'a>> = Vec::new();
         for day in self.day_rows(program, start, end) {
             let key = month_start(day.corrected_post_date);
             match months.last_mut() {

@@ -97,11 +97,11 @@ pub(crate) fn amount(cents: i64) -> Value {
     Value::Amount(Decimal::new(cents, 2))
 }
 
-fn cells(r: &BalanceRow) -> Vec<Value> {
+fn cells(r: &BalanceRow<'_>) -> Vec<Value> {
     let f = &r.flows;
     vec![
-        Value::Text(r.program.clone()),
-        Value::Text(r.bank.clone()),
+        Value::Text(r.program.to_string()),
+        Value::Text(r.bank.to_string()),
         Value::Date(r.corrected_post_date),
         Value::Date(r.corrected_post_date),
         amount(f.partner_funds_loads),

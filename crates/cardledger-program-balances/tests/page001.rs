@@ -61,12 +61,12 @@ fn cents(s: &str) -> i64 {
     Money::parse(s).unwrap().cents()
 }
 
-fn row<'a>(rows: &'a [BalanceRow], d: &str) -> &'a BalanceRow {
+fn row<'a, 'b>(rows: &'a [BalanceRow<'b>], d: &str) -> &'a BalanceRow<'b> {
     rows.iter().find(|r| r.corrected_post_date == day(d)).unwrap_or_else(|| panic!("no row {d}"))
 }
 
 /// (date, beginning, amount_to_send, deposit, ending) must match the row to the cent.
-fn check(rows: &[BalanceRow], want: &[(&str, &str, &str, &str, &str)]) {
+fn check(rows: &[BalanceRow<'_>], want: &[(&str, &str, &str, &str, &str)]) {
     for (d, beginning, ats, deposit, ending) in want {
         let r = row(rows, d);
         let got = (r.beginning_cents, r.flows.amount_to_send(), r.flows.deposit, r.ending_cents);
@@ -177,7 +177,8 @@ fn rows_run_to_the_last_event_day_without_an_end() {
 fn a_backdated_event_restates_its_day_and_every_later_balance() {
     let mut log = page_001();
     let window = (Some(day("2019-11-04")), Some(day("2019-11-20")));
-    let before = log.view.day_rows("my_program", window.0, window.1);
+    let snapshot = log.view.clone();
+    let before = snapshot.day_rows("my_program", window.0, window.1);
     log.record(r#"{"time":"2019-11-21T10:00:00Z","gpa_order":{"token":"late","user_token":"u1","amount":"1000.00","currency_code":"USD","corrected_post_date":"2019-11-10"}}"#);
     let after = log.view.day_rows("my_program", window.0, window.1);
     assert_eq!(before.len(), after.len());

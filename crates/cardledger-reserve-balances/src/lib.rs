@@ -43,11 +43,11 @@ pub struct ReserveBalances {
 
 /// One day of one reserve program.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReserveRow {
+pub struct ReserveRow<'a> {
     /// Program token.
-    pub program: String,
+    pub program: &'a str,
     /// Bank name.
-    pub bank: String,
+    pub bank: &'a str,
     /// The reporting day.
     pub post_date: Date,
     /// English weekday name ("Monday").
@@ -59,7 +59,7 @@ pub struct ReserveRow {
     /// Bank balance at the end of the day, in cents.
     pub ending_cents: i64,
     /// The policy's text ("3 days or $50K").
-    pub description: String,
+    pub description: &'a str,
     /// The policy's minimum, in cents.
     pub minimum_cents: i64,
     /// round(S / window_days), in cents.
@@ -83,8 +83,8 @@ impl ReserveBalances {
     /// Daily rows of a reserve program from `start` to `end` (oldest first);
     /// none for a program without a reserve policy. The window, quiet days
     /// and defaults are the program-balances view's.
-    pub fn day_rows(&self, program: &str, start: Option<Date>, end: Option<Date>) -> Vec<ReserveRow> {
-        let Some(info) = self.flows.program(program) else { return Vec::new() };
+    pub fn day_rows<'a>(&'a self, program: &str, start: Option<Date>, end: Option<Date>) -> Vec<ReserveRow<'a>> {
+        let Some((program, info)) = self.flows.programs().get_key_value(program) else { return Vec::new() };
         let Some(policy) = &info.reserve else { return Vec::new() };
         let window = i64::from(policy.window_days.max(1));
         // the window reaches back window − 1 days before the first row shown
@@ -105,14 +105,14 @@ impl ReserveBalances {
             let days_cents = round_div(i128::from(policy.days) * i128::from(sum), i128::from(window));
             let requirement = minimum.max(days_cents);
             rows.push(ReserveRow {
-                program: program.to_string(),
-                bank: info.bank.clone(),
+                program,
+                bank: &info.bank,
                 post_date: day.corrected_post_date,
                 day_of_week: day_of_week(day.corrected_post_date),
                 currency: info.currency,
                 amount_to_send_cents: day.flows.amount_to_send(),
                 ending_cents: day.ending_cents,
-                description: policy.description.clone(),
+                description: &policy.description,
                 minimum_cents: minimum,
                 avg_week_cents: round_div(i128::from(sum), i128::from(window)),
                 days_cents,
@@ -204,17 +204,17 @@ fn amount(cents: i64) -> Value {
     Value::Amount(Decimal::new(cents, 2))
 }
 
-fn cells(r: &ReserveRow) -> Vec<Value> {
+fn cells(r: &ReserveRow<'_>) -> Vec<Value> {
     vec![
-        Value::Text(r.program.clone()),
-        Value::Text(r.bank.clone()),
+        Value::Text(r.program.to_string()),
+        Value::Text(r.bank.to_string()),
         Value::Date(r.post_date),
         Value::Text(r.day_of_week.to_string()),
         Value::Text(r.currency.alpha().to_string()),
         Value::Integer(r.currency.numeric().parse().unwrap_or(0)),
         amount(r.amount_to_send_cents),
         amount(r.ending_cents),
-        Value::Text(r.description.clone()),
+        Value::Text(r.description.to_string()),
         amount(r.minimum_cents),
         amount(r.avg_week_cents),
         amount(r.days_cents),

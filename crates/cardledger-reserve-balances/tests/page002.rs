@@ -74,7 +74,7 @@ fn page_002() -> Log {
     log
 }
 
-fn row<'a>(rows: &'a [ReserveRow], d: &str) -> &'a ReserveRow {
+fn row<'a, 'b>(rows: &'a [ReserveRow<'b>], d: &str) -> &'a ReserveRow<'b> {
     rows.iter().find(|r| r.post_date == day(d)).unwrap_or_else(|| panic!("no row {d}"))
 }
 
@@ -132,7 +132,8 @@ fn the_minimum_applies_and_a_shortfall_is_owed() {
 #[test]
 fn a_backdated_outflow_restates_the_windows_it_falls_in() {
     let mut log = page_002();
-    let before = log.view.day_rows("my_program", Some(day("2018-08-04")), Some(day("2018-08-12")));
+    let snapshot = log.view.clone();
+    let before = snapshot.day_rows("my_program", Some(day("2018-08-04")), Some(day("2018-08-12")));
     log.record(r#"{"time":"2018-08-10T12:00:00Z","gpa_order":{"token":"late","user_token":"u1","amount":"7.00","currency_code":"USD","corrected_post_date":"2018-08-01"}}"#);
     let after = log.view.day_rows("my_program", Some(day("2018-08-04")), Some(day("2018-08-12")));
     for (b, a) in before.iter().zip(&after) {
