@@ -72,6 +72,9 @@ enum Cmd {
     Demo {
         #[command(flatten)]
         workload: WorkloadArgs,
+        /// Where the charts go (default: `charts/` beside the data directory).
+        #[arg(long)]
+        charts: Option<PathBuf>,
     },
     /// Ingest JSON-lines commands from FILE (or - for stdin); one answer line per input line, once durable.
     Ingest {
@@ -168,7 +171,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data;
     match cli.command {
-        Cmd::Demo { workload } => demo(&data, &workload),
+        Cmd::Demo { workload, charts } => demo(&data, &workload, charts.as_deref()),
         Cmd::Ingest { file } => ingest(&data, &file),
         Cmd::Generate { workload, bulk } => {
             let out = std::io::stdout();
@@ -405,7 +408,7 @@ fn verify_failed(e: &EngineError) -> Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
-fn demo(data: &Path, workload: &WorkloadArgs) -> Result<ExitCode> {
+fn demo(data: &Path, workload: &WorkloadArgs, charts: Option<&Path>) -> Result<ExitCode> {
     prepare_demo_dir(data)?;
     let engine = open(data)?;
     let cfg = workload.config();
@@ -446,6 +449,12 @@ fn demo(data: &Path, workload: &WorkloadArgs) -> Result<ExitCode> {
     let views_start = Instant::now();
     let views_json = views::demo_summary(&engine, 5)?;
     let views_secs = views_start.elapsed().as_secs_f64();
+    let charts_dir = match charts {
+        Some(dir) => dir.to_path_buf(),
+        None => data.parent().map(Path::to_path_buf).unwrap_or_default().join("charts"),
+    };
+    let chart_files: Vec<String> =
+        views::write_charts(&engine, &charts_dir)?.iter().map(|p| p.display().to_string()).collect();
     let report = engine.verify()?;
     let (views_ok, projections) = views::verify_projections(&engine)?;
     let size = engine.store().size_on_disk().unwrap_or(0);
@@ -458,6 +467,7 @@ fn demo(data: &Path, workload: &WorkloadArgs) -> Result<ExitCode> {
         "sample_holders": holders_json,
         "sum_of_all_accounts": total.to_json(),
         "views": views_json,
+        "charts": chart_files,
         "verify": {"ok": views_ok, "records": report.records, "head_hash": report.head_hash, "projections": projections},
         "throughput": {
             "generate_seconds": (gen_secs * 1000.0).round() / 1000.0,

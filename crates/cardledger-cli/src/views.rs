@@ -353,3 +353,112 @@ fn query_failed(e: &QueryError) -> Result<ExitCode> {
 fn clip(text: &str) -> String {
     text.chars().take(64).collect()
 }
+
+/// Writes one SVG per program into `dir`: its ending bank balance by day
+/// and, for a reserve program, its reserve requirement. Returns the files.
+/// Charts are pictures: amounts become `f64` only here, never in a figure
+/// anyone reads back.
+pub fn write_charts(engine: &Engine, dir: &Path) -> Result<Vec<PathBuf>> {
+    let views = Views::open(engine)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut files = Vec::new();
+    for (program, info) in views.program().programs() {
+        let balances: Vec<f64> =
+            views.program().day_rows(program, None, None).iter().map(|r| cents_f64(r.ending_cents)).collect();
+        let requirement: Vec<f64> = if info.reserve.is_some() {
+            views.reserve.state().day_rows(program, None, None).iter().map(|r| cents_f64(r.requirement_cents)).collect()
+        } else {
+            Vec::new()
+        };
+        let first = views.program().day_rows(program, None, None).first().map(|r| r.corrected_post_date.to_string());
+        let svg = chart_svg(program, first.as_deref().unwrap_or(""), &balances, &requirement)?;
+        let path = dir.join(format!("{}.svg", file_stem(program)));
+        std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+        files.push(path);
+    }
+    Ok(files)
+}
+
+/// The chart of one program: two line series (blue: ending bank balance,
+/// red: reserve requirement), then a legend and title as SVG text (drawn by
+/// hand: plotters is built without font support).
+fn chart_svg(program: &str, first_day: &str, balances: &[f64], requirement: &[f64]) -> Result<String> {
+    use plotters::prelude::*;
+    let (width, height) = (960u32, 480u32);
+    let values = balances.iter().chain(requirement).copied();
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = if lo > hi {
+        (0.0, 1.0)
+    } else if lo == hi {
+        (lo - 1.0, hi + 1.0)
+    } else {
+        (lo, hi)
+    };
+    let pad = (hi - lo) * 0.05;
+    let days = balances.len().max(requirement.len()).max(2);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("chart: {e:?}"))?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin_top(50)
+            .margin_left(30)
+            .margin_right(30)
+            .margin_bottom(30)
+            .build_cartesian_2d(0f64..(days - 1) as f64, (lo - pad)..(hi + pad))
+            .map_err(|e| anyhow::anyhow!("chart: {e:?}"))?;
+        let points = |s: &[f64]| s.iter().enumerate().map(|(i, v)| (i as f64, *v)).collect::<Vec<_>>();
+        chart.draw_series(LineSeries::new(points(balances), &BLUE)).map_err(|e| anyhow::anyhow!("chart: {e:?}"))?;
+        if !requirement.is_empty() {
+            chart
+                .draw_series(LineSeries::new(points(requirement), &RED))
+                .map_err(|e| anyhow::anyhow!("chart: {e:?}"))?;
+        }
+        root.present().map_err(|e| anyhow::anyhow!("chart: {e:?}"))?;
+    }
+    let mut legend = format!(
+        "<text x=\"30\" y=\"22\" font-family=\"sans-serif\" font-size=\"16\">{} — daily from {} ({} days)</text>\n\
+         <text x=\"30\" y=\"42\" font-family=\"sans-serif\" font-size=\"13\" fill=\"#0000FF\">ending_bank_balance {:.2} … {:.2}</text>\n",
+        xml_escape(program),
+        xml_escape(first_day),
+        balances.len(),
+        balances.first().copied().unwrap_or(0.0),
+        balances.last().copied().unwrap_or(0.0),
+    );
+    if !requirement.is_empty() {
+        legend.push_str(&format!(
+            "<text x=\"500\" y=\"42\" font-family=\"sans-serif\" font-size=\"13\" fill=\"#FF0000\">reserve_requirement_amount {:.2} … {:.2}</text>\n",
+            requirement.first().copied().unwrap_or(0.0),
+            requirement.last().copied().unwrap_or(0.0),
+        ));
+    }
+    match svg.rfind("</svg>") {
+        Some(at) => svg.insert_str(at, &legend),
+        None => anyhow::bail!("chart: the SVG backend wrote no </svg>"),
+    }
+    Ok(svg)
+}
+
+fn cents_f64(cents: i64) -> f64 {
+    cents as f64 / 100.0
+}
+
+/// A program token as a file name: ASCII letters, digits, `-` and `_` kept.
+fn file_stem(token: &str) -> String {
+    token.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -232,3 +232,31 @@ fn views_catch_up_after_more_ingest_and_verify_checks_them() {
     assert!(out.status.success());
     assert_eq!(stdout_json(&run(&data, &q, None)), after);
 }
+
+#[test]
+fn the_demo_writes_one_svg_chart_per_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let charts = dir.path().join("my-charts");
+    let out = run(
+        &dir.path().join("data"),
+        &["demo", "--days", "6", "--holders", "20", "--charts", charts.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = stdout_json(&out);
+    assert_eq!(summary["charts"].as_array().unwrap().len(), 2);
+    assert!(summary["views"]["programreservebalances/day"].as_array().unwrap().len() == 5);
+    // alpha reports in New York time: its set-up at midnight UTC falls on the day before
+    for (program, series, days) in [("prog_alpha", 2, 7), ("prog_beta", 1, 6)] {
+        let svg = std::fs::read_to_string(charts.join(format!("{program}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"), "{svg}");
+        assert_eq!(svg.matches("<polyline").count(), series, "{program}: {svg}");
+        let blue = svg.lines().find(|l| l.contains("<polyline") && l.contains("#0000FF")).unwrap();
+        let points = blue.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
+        assert_eq!(points.split_whitespace().count(), days, "one point per day: {points}");
+        assert!(svg.contains(&format!(">{program} — daily from ")), "{svg}");
+        assert!(svg.contains("ending_bank_balance"));
+        assert_eq!(svg.contains("reserve_requirement_amount"), series == 2);
+        assert_eq!(svg.matches('<').count(), svg.matches('>').count(), "balanced tags");
+    }
+}
