@@ -228,9 +228,21 @@ fn views_catch_up_after_more_ingest_and_verify_checks_them() {
     assert_eq!(v["projections"]["view.programbalances.v1"], true);
     assert_eq!(v["projections"]["view.activitybalances.v1"], true);
     assert_eq!(v["projections"]["view.programreservebalances.v1"], true);
+    // a checkpoint that no longer decodes fails verify, naming the projection; rebuild repairs it
+    {
+        let engine = cardledger_core::engine::Engine::open(&data).unwrap();
+        let (seq, _) = engine.store().load_checkpoint("view.activitybalances.v1").unwrap().unwrap();
+        engine.store().save_checkpoint("view.activitybalances.v1", seq, &[9, 9, 9]).unwrap();
+    }
+    let out = run(&data, &["verify"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let v = stdout_json(&out);
+    assert_eq!(v["projections"]["view.activitybalances.v1"], false, "{v}");
+    assert_eq!(v["projections"]["view.programbalances.v1"], true, "{v}");
     let out = run(&data, &["rebuild"], None);
     assert!(out.status.success());
     assert_eq!(stdout_json(&run(&data, &q, None)), after);
+    assert!(run(&data, &["verify"], None).status.success());
 }
 
 #[test]

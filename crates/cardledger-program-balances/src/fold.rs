@@ -204,7 +204,6 @@ impl Projection for ProgramBalances {
             Event::JournalEntryRecorded(e) => {
                 // only GPA entries touch the bank (postings): JIT funding and adjustments
                 if let JeTarget::Gpa(_) = e.cmd.target {
-                    let jit = self.programs.get(&e.program_token).is_some_and(|p| p.jit);
                     let adjustment = match e.effect {
                         JeEffect::AdjustmentCredit => -e.cmd.amount.cents(),
                         JeEffect::AdjustmentDebit => e.cmd.amount.cents(),
@@ -222,7 +221,9 @@ impl Projection for ProgramBalances {
                         | JeEffect::Reward => 0,
                     };
                     let (load, unload) = (e.jit_load.cents(), e.jit_unload.cents());
+                    // most entries move no bank money: decide that before touching the program
                     if load != 0 || unload != 0 || adjustment != 0 {
+                        let jit = self.programs.get(&e.program_token).is_some_and(|p| p.jit);
                         self.flow(rec, &e.program_token, |d| {
                             d.jit_loads = d.jit_loads.saturating_sub(load);
                             d.jit_unloads = d.jit_unloads.saturating_add(unload);
