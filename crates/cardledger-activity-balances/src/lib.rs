@@ -21,4 +21,4 @@ mod fold;
 mod table;
 
 pub use fold::{ActivityBalances, ActorDay, DayActivity, NetworkDay};
-pub use table::{schema, Aggregation, EXPANDABLE, NETWORKS, QUERY_DAYS_MAX};
+pub use table::{schema, Aggregation, Network, EXPANDABLE, NETWORKS, QUERY_DAYS_MAX};

@@ -14,25 +14,111 @@ pub const QUERY_DAYS_MAX: i32 = 36_525;
 /// The `expand` values the `day` aggregation understands.
 pub const EXPANDABLE: [&str; 2] = ["pin_purchases_net", "sig_purchases_net"];
 
-/// The networks with their own expanded columns, in column order:
-/// (network name as recorded, `<network>_pin_net`, `<network>_sig_net`).
+/// The networks with their own expanded columns, in column order.
 /// Any other network (or none) is summed under `other`. Column names are
 /// fixed so that schemas are static and a stream of new network names
 /// cannot grow them.
-pub const NETWORKS: [(&str, &str, &str); 12] = [
-    ("VISA", "visa_pin_net", "visa_sig_net"),
-    ("MASTERCARD", "mastercard_pin_net", "mastercard_sig_net"),
-    ("MAESTRO", "maestro_pin_net", "maestro_sig_net"),
-    ("DISCOVER", "discover_pin_net", "discover_sig_net"),
-    ("AMEX", "amex_pin_net", "amex_sig_net"),
-    ("PULSE", "pulse_pin_net", "pulse_sig_net"),
-    ("STAR", "star_pin_net", "star_sig_net"),
-    ("NYCE", "nyce_pin_net", "nyce_sig_net"),
-    ("ACCEL", "accel_pin_net", "accel_sig_net"),
-    ("INTERLINK", "interlink_pin_net", "interlink_sig_net"),
-    ("CIRRUS", "cirrus_pin_net", "cirrus_sig_net"),
-    ("OTHER", "other_pin_net", "other_sig_net"),
+pub const NETWORKS: [Network; 12] = [
+    Network {
+        name: "VISA",
+        pin: "visa_pin_net",
+        sig: "visa_sig_net",
+        pin_display: "Visa PIN Net",
+        sig_display: "Visa Signature Net",
+    },
+    Network {
+        name: "MASTERCARD",
+        pin: "mastercard_pin_net",
+        sig: "mastercard_sig_net",
+        pin_display: "Mastercard PIN Net",
+        sig_display: "Mastercard Signature Net",
+    },
+    Network {
+        name: "MAESTRO",
+        pin: "maestro_pin_net",
+        sig: "maestro_sig_net",
+        pin_display: "Maestro PIN Net",
+        sig_display: "Maestro Signature Net",
+    },
+    Network {
+        name: "DISCOVER",
+        pin: "discover_pin_net",
+        sig: "discover_sig_net",
+        pin_display: "Discover PIN Net",
+        sig_display: "Discover Signature Net",
+    },
+    Network {
+        name: "AMEX",
+        pin: "amex_pin_net",
+        sig: "amex_sig_net",
+        pin_display: "Amex PIN Net",
+        sig_display: "Amex Signature Net",
+    },
+    Network {
+        name: "PULSE",
+        pin: "pulse_pin_net",
+        sig: "pulse_sig_net",
+        pin_display: "Pulse PIN Net",
+        sig_display: "Pulse Signature Net",
+    },
+    Network {
+        name: "STAR",
+        pin: "star_pin_net",
+        sig: "star_sig_net",
+        pin_display: "Star PIN Net",
+        sig_display: "Star Signature Net",
+    },
+    Network {
+        name: "NYCE",
+        pin: "nyce_pin_net",
+        sig: "nyce_sig_net",
+        pin_display: "NYCE PIN Net",
+        sig_display: "NYCE Signature Net",
+    },
+    Network {
+        name: "ACCEL",
+        pin: "accel_pin_net",
+        sig: "accel_sig_net",
+        pin_display: "Accel PIN Net",
+        sig_display: "Accel Signature Net",
+    },
+    Network {
+        name: "INTERLINK",
+        pin: "interlink_pin_net",
+        sig: "interlink_sig_net",
+        pin_display: "Interlink PIN Net",
+        sig_display: "Interlink Signature Net",
+    },
+    Network {
+        name: "CIRRUS",
+        pin: "cirrus_pin_net",
+        sig: "cirrus_sig_net",
+        pin_display: "Cirrus PIN Net",
+        sig_display: "Cirrus Signature Net",
+    },
+    Network {
+        name: "OTHER",
+        pin: "other_pin_net",
+        sig: "other_sig_net",
+        pin_display: "Other PIN Net",
+        sig_display: "Other Signature Net",
+    },
 ];
+
+/// A card network with its own expanded columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network {
+    /// The network as recorded (upper case).
+    pub name: &'static str,
+    /// `<network>_pin_net`.
+    pub pin: &'static str,
+    /// `<network>_sig_net`.
+    pub sig: &'static str,
+    /// Display of the PIN column.
+    pub pin_display: &'static str,
+    /// Display of the signature column.
+    pub sig_display: &'static str,
+}
 
 /// The view's aggregations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,17 +270,16 @@ impl ActivityBalances {
         }
         let at = columns.len() - 1; // before last_modified_time
         let mut extra = Vec::new();
-        for (i, (_, pin_col, sig_col)) in NETWORKS.iter().enumerate() {
+        for (i, n) in NETWORKS.iter().enumerate() {
             if !used.get(i).copied().unwrap_or(false) {
                 continue;
             }
             if pin {
-                extra.push(Column::amount(pin_col, "PIN Net").description("PIN purchases net on this network."));
+                extra.push(Column::amount(n.pin, n.pin_display).description("PIN purchases net on this network."));
             }
             if sig {
-                extra.push(
-                    Column::amount(sig_col, "Signature Net").description("Signature purchases net on this network."),
-                );
+                extra
+                    .push(Column::amount(n.sig, n.sig_display).description("Signature purchases net on this network."));
             }
         }
         columns.splice(at..at, extra);
@@ -284,10 +369,10 @@ fn expanded_networks(columns: &[Column]) -> Vec<(usize, bool)> {
     columns
         .iter()
         .filter_map(|c| {
-            NETWORKS.iter().enumerate().find_map(|(i, (_, pin, sig))| {
-                if c.field == *pin {
+            NETWORKS.iter().enumerate().find_map(|(i, n)| {
+                if c.field == n.pin {
                     Some((i, true))
-                } else if c.field == *sig {
+                } else if c.field == n.sig {
                     Some((i, false))
                 } else {
                     None
@@ -299,7 +384,7 @@ fn expanded_networks(columns: &[Column]) -> Vec<(usize, bool)> {
 
 /// Index into [`NETWORKS`]; unlisted names are `OTHER` (the last).
 fn network_index(name: &str) -> usize {
-    NETWORKS.iter().position(|(n, _, _)| *n == name).unwrap_or(NETWORKS.len() - 1)
+    NETWORKS.iter().position(|n| n.name == name).unwrap_or(NETWORKS.len() - 1)
 }
 
 fn network_cells(token: &str, p: &ProgramActivity, start: Option<Date>, end: Option<Date>, out: &mut Vec<Vec<Value>>) {

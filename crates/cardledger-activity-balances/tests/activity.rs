@@ -153,6 +153,8 @@ fn expand_adds_one_column_per_network_used() {
     );
     let d2 = Value::Date(day("2020-03-02"));
     assert_eq!(cell(&t, "corrected_post_date", &d2, "visa_sig_net"), amt("25.00"));
+    let display = |f: &str| t.columns.iter().find(|c| c.field == f).unwrap().display;
+    assert_eq!((display("visa_sig_net"), display("pulse_pin_net")), ("Visa Signature Net", "Pulse PIN Net"));
     assert_eq!(cell(&t, "corrected_post_date", &d2, "visa_pin_net"), amt("0"));
     assert_eq!(
         cell(&t, "corrected_post_date", &d2, "pulse_pin_net"),
