@@ -26,6 +26,8 @@ use lines::{BoundedLines, Line};
 
 mod statements;
 
+mod views;
+
 /// mimalloc: the JSON answers allocate many small objects; glibc malloc
 /// spent more time consolidating them than the engine spent deciding.
 #[global_allocator]
@@ -75,6 +77,9 @@ enum Cmd {
     Demo {
         #[command(flatten)]
         workload: WorkloadArgs,
+        /// Where the charts go (default: `charts/` beside the data directory).
+        #[arg(long)]
+        charts: Option<PathBuf>,
     },
     /// Ingest JSON-lines commands from FILE (or - for stdin); one answer line per input line, once durable.
     Ingest {
@@ -129,6 +134,39 @@ enum Cmd {
     Verify,
     /// Discard projection checkpoints and replay the log.
     Rebuild,
+    /// A view query: programbalances day|month, programreservebalances day, activitybalances day|network|actor.
+    View {
+        /// programbalances, programreservebalances or activitybalances.
+        name: String,
+        /// The aggregation.
+        agg: String,
+        /// key=value query parameters (program=…, fields=…, filters, sort_by, count, start_index, start_date, end_date, totals, currency, expand, compress).
+        params: Vec<String>,
+        /// json, csv or xlsx (xlsx for programreservebalances only); csv and xlsx are compressed exports.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Export compression, gz (default) or zip.
+        #[arg(long)]
+        compress: Option<String>,
+        /// Write the answer or the export to FILE instead of stdout / exports/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The programs the principal may query (comma list; all when absent).
+        #[arg(long)]
+        programs: Option<String>,
+        /// A conversion rate FROM:TO=RATE (repeatable), e.g. USD:EUR=0.9.
+        #[arg(long)]
+        rate: Vec<String>,
+    },
+    /// A view's schema.
+    Schema {
+        /// programbalances, programreservebalances or activitybalances.
+        name: String,
+        /// The aggregation.
+        agg: String,
+        /// Optional key=value parameters (fields, expand).
+        params: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -145,7 +183,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data;
     match cli.command {
-        Cmd::Demo { workload } => demo(&data, &workload),
+        Cmd::Demo { workload, charts } => demo(&data, &workload, charts.as_deref()),
         Cmd::Ingest { file } => ingest(&data, &file),
         Cmd::Generate { workload, bulk } => {
             let out = std::io::stdout();
@@ -231,6 +269,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Cmd::Verify => verify(&data),
+        Cmd::View { name, agg, params, format, compress, out, programs, rate } => {
+            let opts = views::ViewOptions { format, compress, out, programs, rates: rate };
+            views::view_command(&data, &name, &agg, &params, &opts)
+        }
+        Cmd::Schema { name, agg, params } => views::schema_command(&data, &name, &agg, &params),
         Cmd::Rebuild => {
             let engine = open(&data)?;
             engine.store().delete_checkpoints()?;
@@ -239,6 +282,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let last = runner.catch_up()?;
             runner.checkpoint()?;
             let statements = statements::projection(&engine)?;
+            views::rebuild(&engine)?;
             bar.set_position(last);
             bar.finish();
             print_json(&json!({"rebuilt": true, "events": last, "by_kind": runner.state().by_kind,
@@ -388,8 +432,19 @@ fn verify(data: &Path) -> Result<ExitCode> {
                 eprintln!("cardledger: verify failed: the statements projection differs from a fresh replay");
                 return Ok(ExitCode::from(1));
             }
+            let (views_ok, projections) = views::verify_projections(&engine)?;
+            if !views_ok {
+                println!(
+                    "{}",
+                    json!({"ok": false, "first_bad_seq": null, "projections": projections,
+                    "error": "a projection's checkpointed state differs from a fresh replay"})
+                );
+                eprintln!("cardledger: verify failed: a projection differs from a fresh replay");
+                return Ok(ExitCode::from(1));
+            }
             print_json(&json!({"ok": true, "records": r.records, "head_hash": r.head_hash,
-                "payload_bytes": r.payload_bytes, "bytes_on_disk": disk, "statements_projection": "ok"}))
+                "payload_bytes": r.payload_bytes, "bytes_on_disk": disk, "projections": projections,
+                "statements_projection": "ok"}))
         }
         Err(e) => verify_failed(&e),
     }
@@ -407,7 +462,7 @@ fn verify_failed(e: &EngineError) -> Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
-fn demo(data: &Path, workload: &WorkloadArgs) -> Result<ExitCode> {
+fn demo(data: &Path, workload: &WorkloadArgs, charts: Option<&Path>) -> Result<ExitCode> {
     prepare_demo_dir(data)?;
     let engine = open(data)?;
     let cfg = workload.config();
@@ -445,8 +500,18 @@ fn demo(data: &Path, workload: &WorkloadArgs) -> Result<ExitCode> {
     let total = state.total();
     drop(state);
     let holders_json: Vec<Value> = sample.iter().filter_map(|h| engine.balances(h)).collect();
+    let views_start = Instant::now();
+    let views_json = views::demo_summary(&engine, 5)?;
+    let views_secs = views_start.elapsed().as_secs_f64();
+    let charts_dir = match charts {
+        Some(dir) => dir.to_path_buf(),
+        None => data.parent().map(Path::to_path_buf).unwrap_or_default().join("charts"),
+    };
+    let chart_files: Vec<String> =
+        views::write_charts(&engine, &charts_dir)?.iter().map(|p| p.display().to_string()).collect();
     let report = engine.verify()?;
     let statements = statements::projection(&engine)?;
+    let (views_ok, projections) = views::verify_projections(&engine)?;
     let size = engine.store().size_on_disk().unwrap_or(0);
     let summary = json!({
         "credit_statements": statements::cycle_type_counts(statements.state()),
@@ -457,10 +522,13 @@ fn demo(data: &Path, workload: &WorkloadArgs) -> Result<ExitCode> {
         "programs": programs,
         "sample_holders": holders_json,
         "sum_of_all_accounts": total.to_json(),
-        "verify": {"ok": true, "records": report.records, "head_hash": report.head_hash},
+        "views": views_json,
+        "charts": chart_files,
+        "verify": {"ok": views_ok, "records": report.records, "head_hash": report.head_hash, "projections": projections},
         "throughput": {
             "generate_seconds": (gen_secs * 1000.0).round() / 1000.0,
             "ingest_seconds": (secs * 1000.0).round() / 1000.0,
+            "views_catch_up_seconds": (views_secs * 1000.0).round() / 1000.0,
             "events_per_second": (tally.recorded as f64 / secs.max(1e-9)).round(),
             "bytes_on_disk": size,
             "bytes_per_event": ((size as f64 / report.records.max(1) as f64) * 10.0).round() / 10.0,

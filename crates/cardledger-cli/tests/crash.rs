@@ -16,11 +16,28 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use cardledger_activity_balances::ActivityBalances;
 use cardledger_core::engine::Engine;
 use cardledger_core::projection::{EventCounts, Projection, Runner};
 use cardledger_core::record::Hash;
+use cardledger_program_balances::ProgramBalances;
+use cardledger_reserve_balances::ReserveBalances;
+use cardledger_statements::Statements;
 use serde_json::Value;
 use support::{bin, env_u64, run, Rng};
+
+/// `P`'s checkpointed runner, caught up to `head`, has the same state bytes
+/// as a fresh fold of the log; then it checkpoints for the next round.
+fn check_projection<P: Projection + Default>(engine: &Engine, every: u64, head: u64, round: u64) {
+    let mut runner = Runner::open(engine, P::default()).unwrap().checkpoint_every(every);
+    assert_eq!(runner.catch_up().unwrap(), head, "round {round}: {} caught up", P::NAME);
+    let mut fresh = P::default();
+    for e in engine.events_from(1) {
+        fresh.apply(&e.unwrap().rec);
+    }
+    assert!(runner.state().encode() == fresh.encode(), "round {round}: {} differs from a fresh replay", P::NAME);
+    runner.checkpoint().unwrap();
+}
 
 /// Lines `cardledger ingest` submits as one batch (`INGEST_CHUNK_LINES` in
 /// the CLI): a kill may only ever leave the log at the end of one.
@@ -133,18 +150,14 @@ fn sigkill_at_random_instants_loses_no_acknowledged_event() {
         }
         let report = engine.verify().unwrap_or_else(|e| panic!("round {round}: verify failed: {e}"));
         assert_eq!(report.records, new_head);
-        // projections: the checkpointed runner equals a fresh replay
-        // (issue 3's view projections join this check when they land)
-        let mut runner =
-            Runner::open(&engine, EventCounts::default()).unwrap().checkpoint_every(rng.range(1, 2 * CHUNK_LINES));
-        assert_eq!(runner.catch_up().unwrap(), new_head);
-        let mut fresh = EventCounts::default();
-        for e in engine.events_from(1) {
-            fresh.apply(&e.unwrap().rec);
-        }
-        assert_eq!(runner.state(), &fresh, "round {round}: projection differs from a fresh replay");
-        runner.checkpoint().unwrap();
-        drop(runner);
+        // projections: each checkpointed runner (checkpoints carried across
+        // kills) caught up equals a fresh replay of the whole log
+        let every = rng.range(1, 2 * CHUNK_LINES);
+        check_projection::<EventCounts>(&engine, every, new_head, round);
+        check_projection::<ProgramBalances>(&engine, every, new_head, round);
+        check_projection::<ReserveBalances>(&engine, every, new_head, round);
+        check_projection::<ActivityBalances>(&engine, every, new_head, round);
+        check_projection::<Statements>(&engine, every, new_head, round);
         drop(engine);
 
         f.recovered += new_head - head;

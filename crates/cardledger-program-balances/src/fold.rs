@@ -1,0 +1,278 @@
+//! The fold: events → per-program, per-day bank flows.
+
+use std::collections::BTreeMap;
+
+use bincode::{Decode, Encode};
+use cardledger_calendar::ReportingClock;
+use cardledger_core::projection::Projection;
+use cardledger_domain::command::{Currency, FundingKind, JeTarget, ReservePolicy};
+use cardledger_domain::event::{Event, Funding, JeEffect, Recorded};
+use cardledger_domain::money::Money;
+use cardledger_domain::time::{Date, Timestamp};
+
+/// Checkpoint format version: the first byte of [`ProgramBalances::encode`].
+const FORMAT_VERSION: u8 = 1;
+/// Largest checkpoint [`ProgramBalances::decode`] accepts, in bytes.
+pub(crate) const CHECKPOINT_BYTES_MAX: usize = 1 << 30;
+
+/// The program-balances projection: every program's opening balance and
+/// its bank flows per reporting day. Balances are not stored; see
+/// [`ProgramBalances::day_rows`].
+#[derive(Clone, Debug, Default, Encode, Decode)]
+pub struct ProgramBalances {
+    programs: BTreeMap<String, ProgramInfo>,
+    last_time: Option<Timestamp>,
+    last_seq: u64,
+}
+
+/// One program as the view knows it.
+#[derive(Clone, Debug, Encode, Decode)]
+pub struct ProgramInfo {
+    /// Bank name (`bank` column).
+    pub bank: String,
+    /// Currency of the program.
+    pub currency: Currency,
+    /// Bank balance before the program's first day, in cents.
+    pub opening_cents: i64,
+    /// Reporting day the program was created on.
+    pub created_day: Date,
+    /// Business time of its creation.
+    pub created_time: Timestamp,
+    /// True once the program has an active `programgateway` source: its
+    /// adjustments are then JIT adjustments.
+    pub jit: bool,
+    /// Reserve policy, for the reserve view.
+    pub reserve: Option<ReservePolicy>,
+    /// The reporting zone.
+    pub clock: ReportingClock,
+    /// Flows per reporting day (only days with a flow).
+    pub days: BTreeMap<Date, DayFlows>,
+}
+
+/// One program's bank flows on one reporting day, in cents, signed from the
+/// bank's side (money leaving the bank is negative).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub struct DayFlows {
+    /// Orders paid from a `program` funding source (negative).
+    pub partner_funds_loads: i64,
+    /// Unloads of such orders back to the bank (positive).
+    pub partner_funds_unloads: i64,
+    /// Adjustment journal entries on GPAs of a non-JIT program.
+    pub partner_funds_adjustments: i64,
+    /// Just-in-time loads: authorizations, clearings and PIN debits funded
+    /// by the bank, and orders paid from a `programgateway` source (negative).
+    pub jit_loads: i64,
+    /// JIT funds returned by reversals and short clearings, and unloads of
+    /// `programgateway`-funded orders (positive).
+    pub jit_unloads: i64,
+    /// Adjustment journal entries on GPAs of a JIT program.
+    pub jit_adjustments: i64,
+    /// `program_deposit`s (positive).
+    pub deposit: i64,
+    /// Business time of the last event that changed this day.
+    pub last_modified: Timestamp,
+}
+
+impl DayFlows {
+    /// The six load/unload/adjustment columns summed.
+    pub fn amount_to_send(&self) -> i64 {
+        self.partner_funds_loads
+            .saturating_add(self.partner_funds_unloads)
+            .saturating_add(self.partner_funds_adjustments)
+            .saturating_add(self.jit_loads)
+            .saturating_add(self.jit_unloads)
+            .saturating_add(self.jit_adjustments)
+    }
+
+    /// Adds another day's flows (month rows); keeps the later modification time.
+    pub fn add(&mut self, o: &DayFlows) {
+        self.partner_funds_loads = self.partner_funds_loads.saturating_add(o.partner_funds_loads);
+        self.partner_funds_unloads = self.partner_funds_unloads.saturating_add(o.partner_funds_unloads);
+        self.partner_funds_adjustments = self.partner_funds_adjustments.saturating_add(o.partner_funds_adjustments);
+        self.jit_loads = self.jit_loads.saturating_add(o.jit_loads);
+        self.jit_unloads = self.jit_unloads.saturating_add(o.jit_unloads);
+        self.jit_adjustments = self.jit_adjustments.saturating_add(o.jit_adjustments);
+        self.deposit = self.deposit.saturating_add(o.deposit);
+        self.last_modified = self.last_modified.max(o.last_modified);
+    }
+
+    /// The net change of the bank balance on the day.
+    pub fn net(&self) -> i64 {
+        self.amount_to_send().saturating_add(self.deposit)
+    }
+}
+
+impl ProgramBalances {
+    /// The programs the view knows, by token.
+    pub fn programs(&self) -> &BTreeMap<String, ProgramInfo> {
+        &self.programs
+    }
+
+    /// One program.
+    pub fn program(&self, token: &str) -> Option<&ProgramInfo> {
+        self.programs.get(token)
+    }
+
+    /// Business time of the last event applied (`last_run_time`).
+    pub fn last_time(&self) -> Option<Timestamp> {
+        self.last_time
+    }
+
+    /// Sequence number of the last event applied.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Adds `f`'s change to `program`'s flows on the event's reporting day.
+    fn flow(&mut self, rec: &Recorded, program: &str, f: impl FnOnce(&mut DayFlows)) {
+        let Some(p) = self.programs.get_mut(program) else { return };
+        let day = match rec.fact.corrected_post_date {
+            Some(d) => d,
+            None => p.clock.date(rec.time),
+        };
+        let flows = p.days.entry(day).or_default();
+        f(flows);
+        flows.last_modified = flows.last_modified.max(rec.time);
+    }
+
+    /// An order paid by `funding`: the bank pays `amount` when the source is the program's.
+    fn load(&mut self, rec: &Recorded, funding: &Funding, amount: Money) {
+        let cents = amount.cents();
+        match funding.kind {
+            FundingKind::Program => self.flow(rec, &funding.program_token, |d| {
+                d.partner_funds_loads = d.partner_funds_loads.saturating_sub(cents)
+            }),
+            FundingKind::ProgramGateway => {
+                self.flow(rec, &funding.program_token, |d| d.jit_loads = d.jit_loads.saturating_sub(cents))
+            }
+            FundingKind::Ach | FundingKind::PaymentCard => {}
+        }
+    }
+
+    /// An unload back to `funding`.
+    fn unload(&mut self, rec: &Recorded, funding: &Funding, amount: Money) {
+        let cents = amount.cents();
+        match funding.kind {
+            FundingKind::Program => self.flow(rec, &funding.program_token, |d| {
+                d.partner_funds_unloads = d.partner_funds_unloads.saturating_add(cents)
+            }),
+            FundingKind::ProgramGateway => {
+                self.flow(rec, &funding.program_token, |d| d.jit_unloads = d.jit_unloads.saturating_add(cents))
+            }
+            FundingKind::Ach | FundingKind::PaymentCard => {}
+        }
+    }
+}
+
+impl Projection for ProgramBalances {
+    const NAME: &'static str = "view.programbalances.v1";
+
+    fn apply(&mut self, rec: &Recorded) {
+        self.last_seq = rec.seq;
+        self.last_time = Some(self.last_time.map_or(rec.time, |t| t.max(rec.time)));
+        match &rec.fact.event {
+            Event::ProgramCreated(c) => {
+                let mut clock = ReportingClock::new(&c.reporting_timezone);
+                let created_day = clock.date(rec.time);
+                self.programs.entry(c.token.clone()).or_insert(ProgramInfo {
+                    bank: c.bank.clone(),
+                    currency: c.currency_code,
+                    opening_cents: c.opening_bank_balance.cents(),
+                    created_day,
+                    created_time: rec.time,
+                    jit: false,
+                    reserve: c.reserve.clone(),
+                    clock,
+                    days: BTreeMap::new(),
+                });
+            }
+            Event::FundingSourceCreated { cmd, program_token } => {
+                if cmd.kind == FundingKind::ProgramGateway && cmd.active {
+                    if let Some(p) = self.programs.get_mut(program_token) {
+                        p.jit = true;
+                    }
+                }
+            }
+            Event::GpaOrdered(e) => {
+                let fees: Money = e.fees.iter().map(|f| f.amount).sum();
+                self.load(rec, &e.funding, e.cmd.amount.plus(fees));
+            }
+            Event::MsaOrdered(e) => self.load(rec, &e.funding, e.cmd.purchase_amount),
+            Event::OfferOrdered(e) => self.load(rec, &e.funding, e.purchase_amount),
+            Event::GpaUnloaded(e) => self.unload(rec, &e.funding, e.cmd.amount),
+            Event::MsaUnloaded(e) => self.unload(rec, &e.funding, e.cmd.amount),
+            Event::JournalEntryRecorded(e) => {
+                // only GPA entries touch the bank (postings): JIT funding and adjustments
+                if let JeTarget::Gpa(_) = e.cmd.target {
+                    let adjustment = match e.effect {
+                        JeEffect::AdjustmentCredit => -e.cmd.amount.cents(),
+                        JeEffect::AdjustmentDebit => e.cmd.amount.cents(),
+                        JeEffect::NoBalance
+                        | JeEffect::Hold
+                        | JeEffect::Clearing
+                        | JeEffect::Reversal
+                        | JeEffect::PinPurchase
+                        | JeEffect::AtmWithdrawal
+                        | JeEffect::Refund
+                        | JeEffect::PendingRefund
+                        | JeEffect::Payment
+                        | JeEffect::Interest
+                        | JeEffect::Fee
+                        | JeEffect::Reward => 0,
+                    };
+                    let (load, unload) = (e.jit_load.cents(), e.jit_unload.cents());
+                    // most entries move no bank money: decide that before touching the program
+                    if load != 0 || unload != 0 || adjustment != 0 {
+                        let jit = self.programs.get(&e.program_token).is_some_and(|p| p.jit);
+                        self.flow(rec, &e.program_token, |d| {
+                            d.jit_loads = d.jit_loads.saturating_sub(load);
+                            d.jit_unloads = d.jit_unloads.saturating_add(unload);
+                            if jit {
+                                d.jit_adjustments = d.jit_adjustments.saturating_add(adjustment);
+                            } else {
+                                d.partner_funds_adjustments = d.partner_funds_adjustments.saturating_add(adjustment);
+                            }
+                        });
+                    }
+                }
+            }
+            Event::ProgramDeposited(c) => {
+                let cents = c.amount.cents();
+                self.flow(rec, &c.program_token, |d| d.deposit = d.deposit.saturating_add(cents));
+            }
+            Event::UserCreated(_)
+            | Event::BusinessCreated(_)
+            | Event::FundingSourceAddressCreated(_)
+            | Event::FeeCreated(_)
+            | Event::CampaignCreated(_)
+            | Event::MerchantCreated(_)
+            | Event::OfferCreated(_)
+            | Event::CreditAccountOpened(_)
+            | Event::MsaOrderUpdated(_)
+            | Event::FeeTransferred(_)
+            // statement closes post interest and late fees between a credit
+            // account and the program's income account: no bank or GPA/MSA money
+            | Event::CyclesClosed(_)
+            | Event::Ticked(_) => {}
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = vec![FORMAT_VERSION];
+        // encoding plain data into a Vec cannot fail
+        let _ = bincode::encode_into_std_write(self, &mut out, bincode::config::standard());
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let (&version, body) = bytes.split_first()?;
+        if version != FORMAT_VERSION || body.len() > CHECKPOINT_BYTES_MAX {
+            return None;
+        }
+        let cfg = bincode::config::standard().with_limit::<CHECKPOINT_BYTES_MAX>();
+        match bincode::decode_from_slice::<ProgramBalances, _>(body, cfg) {
+            Ok((state, used)) if used == body.len() => Some(state),
+            _ => None,
+        }
+    }
+}
