@@ -2,6 +2,14 @@
 //! (product.md §7). Output is JSON on stdout; diagnostics and progress bars
 //! go to stderr.
 
+/// `println!` that returns an error instead of panicking when stdout is
+/// closed (`cardledger … | head`); `main` ends quietly on a broken pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        std::io::Write::write_fmt(&mut std::io::stdout().lock(), format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod lines;
 
 use std::io::{BufWriter, Write};
@@ -173,11 +181,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cardledger: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// True when the error comes from writing to a closed stdout: the reader
+/// (`head`, a pager) has what it wanted, so that is not a failure.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -259,7 +274,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             match statements::answer(runner.state(), &account, &args) {
                 Ok(v) => print_json(&v),
                 Err(e) => {
-                    println!("{}", json!({"error_code": e.code(), "error_message": e.to_string()}));
+                    outln!("{}", json!({"error_code": e.code(), "error_message": e.to_string()}))?;
                     match e {
                         cardledger_statements::QueryError::UnknownAccount(_)
                         | cardledger_statements::QueryError::UnknownStatement(_) => not_found(&e.to_string()),
@@ -296,7 +311,7 @@ fn open(data: &Path) -> Result<Engine> {
 }
 
 fn print_json(v: &Value) -> Result<ExitCode> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    outln!("{}", serde_json::to_string_pretty(v)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -425,20 +440,20 @@ fn verify(data: &Path) -> Result<ExitCode> {
         Ok(r) => {
             let disk = engine.store().size_on_disk().unwrap_or(0);
             if !statements::projection_matches_replay(&engine)? {
-                println!(
+                outln!(
                     "{}",
                     json!({"ok": false, "first_bad_seq": null, "error": "statements projection differs from a fresh replay"})
-                );
+                )?;
                 eprintln!("cardledger: verify failed: the statements projection differs from a fresh replay");
                 return Ok(ExitCode::from(1));
             }
             let (views_ok, projections) = views::verify_projections(&engine)?;
             if !views_ok {
-                println!(
+                outln!(
                     "{}",
                     json!({"ok": false, "first_bad_seq": null, "projections": projections,
                     "error": "a projection's checkpointed state differs from a fresh replay"})
-                );
+                )?;
                 eprintln!("cardledger: verify failed: a projection differs from a fresh replay");
                 return Ok(ExitCode::from(1));
             }
@@ -457,7 +472,7 @@ fn verify_failed(e: &EngineError) -> Result<ExitCode> {
         | EngineError::Mismatch { seq, .. } => Some(*seq),
         _ => None,
     };
-    println!("{}", json!({"ok": false, "first_bad_seq": seq, "error": e.to_string()}));
+    outln!("{}", json!({"ok": false, "first_bad_seq": seq, "error": e.to_string()}))?;
     eprintln!("cardledger: verify failed{}: {e}", seq.map(|s| format!(" at seq {s}")).unwrap_or_default());
     Ok(ExitCode::from(1))
 }

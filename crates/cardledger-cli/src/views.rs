@@ -358,7 +358,7 @@ fn exports_dir(data: &Path) -> PathBuf {
 }
 
 fn query_failed(e: &QueryError) -> Result<ExitCode> {
-    println!("{}", e.to_json());
+    outln!("{}", e.to_json())?;
     eprintln!("cardledger: {e}");
     Ok(ExitCode::from(4))
 }

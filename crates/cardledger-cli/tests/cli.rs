@@ -206,6 +206,33 @@ fn demo_runs_and_verifies() {
     assert_eq!(v["verify"]["head_hash"], w["verify"]["head_hash"]);
 }
 
+/// A reader that closes stdout early (`cardledger … | head`) ends the
+/// command quietly: exit 0, no panic message.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    assert!(run(&data, &["demo", "--days", "3", "--holders", "20"], None).status.success());
+    for args in
+        [&["view", "programbalances", "day", "program=prog_alpha"][..], &["log", "--from", "1", "--count", "5000"]]
+    {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cardledger"))
+            .arg("--data")
+            .arg(&data)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader goes away before anything is written
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
+
 /// SIGKILL `cardledger ingest` mid-stream, several times: every answered
 /// (acknowledged) line is in the log with its token, sequence numbers are
 /// contiguous, verify passes, and ingesting the whole input again continues
