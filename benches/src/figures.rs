@@ -498,6 +498,16 @@ fn query_figure<T>(
         std::hint::black_box(json);
     }
     let engine = median_us(times);
+    // the same without rendering the JSON (table + run only), for the record on stderr
+    let mut times = Vec::with_capacity(QUERY_RUNS);
+    for _ in 0..QUERY_RUNS {
+        let start = Instant::now();
+        let (t, last_time) = table(v, &params);
+        let answer = run(&t, &params, &principal, &rates, last_time)?;
+        times.push(start.elapsed());
+        std::hint::black_box(answer.total());
+    }
+    eprintln!("compare: {name}: engine without JSON rendering (table + run) median {:.2} µs", median_us(times));
 
     let baseline = Baseline::open(&file)?;
     let mut times = Vec::with_capacity(QUERY_RUNS);
