@@ -75,7 +75,7 @@ pub struct Ctx {
     /// Directory for the data of every run (removed on drop).
     pub root: tempfile::TempDir,
     /// Whether [`statement_close_100k_accounts`] runs (`compare
-    /// --no-statements` skips it: its set-up ingests 400,000 commands).
+    /// --no-statements` skips it: its set-up ingests 375,003 commands).
     pub statements: bool,
     full: Option<FullIngest>,
     views: Option<Box<EngineViews>>,

@@ -1,7 +1,7 @@
 //! The SQLite baseline produces the engine's view rows: on the seeded demo
 //! workload (two programs, one reporting in America/New_York, one in UTC;
-//! a JIT program; deposits, unloads, adjustments and statement closes over
-//! 40 days), every program's program balances, reserve and activity rows
+//! a JIT program; the demo's orders, card activity, deposits and unloads
+//! over 40 days), every program's program balances, reserve and activity rows
 //! from the baseline's SQL equal, field by field and to the cent, the rows
 //! of the engine's projections folded from the engine's log, over the whole
 //! range. Rebuilding the baseline's derived tables from its event rows

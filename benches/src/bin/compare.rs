@@ -7,7 +7,7 @@
 //! Options: `--events N` (default 1,000,000), `--dir D` (where the temporary
 //! data goes; default the system temporary directory), `--no-statements`
 //! (skip the statement close of 100,000 accounts, whose set-up ingests
-//! 400,000 more commands; its line then prints `-`).
+//! 375,003 more commands; its line then prints `-`).
 
 use std::path::PathBuf;
 use std::time::Instant;
