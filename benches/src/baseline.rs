@@ -4,7 +4,9 @@
 //! `rusqlite` with the bundled SQLite, WAL, `synchronous=FULL`, prepared
 //! (cached) statements and one transaction per batch. For each accepted
 //! command it inserts the event row, upserts the affected holder balance
-//! rows and upserts the program's daily aggregate row; program balances,
+//! rows and upserts the program's daily aggregate row (keyed by the day in
+//! the program's reporting time zone, as the engine's views are; SQLite has
+//! no zone database, so that day is computed in Rust); program balances,
 //! reserve and activity views are answered by SQL (window functions over the
 //! daily rows).
 //!
@@ -21,12 +23,14 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use cardledger_core::engine::Ack;
-use cardledger_domain::command::{CommandLine, Holder, JeTarget};
-use cardledger_domain::event::{postings, Account, Event, JeEffect, Recorded};
+use cardledger_domain::command::{CommandLine, FundingKind, Holder, JeTarget};
+use cardledger_domain::event::{postings, Account, Event, Funding, JeEffect, Recorded};
 use cardledger_domain::money::Money;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::{Date, Timestamp};
 use cardledger_domain::{decode_fact, encode_fact};
+use chrono::TimeZone;
+use chrono_tz::Tz;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 /// A failure of the baseline itself (never of a command: those are
@@ -55,13 +59,15 @@ pub enum BaselineError {
 pub struct Baseline {
     conn: Connection,
     ledger: Ledger,
+    zones: Zones,
     poisoned: bool,
 }
 
 /// One row of the program balances view (aggregation `day`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgramBalanceRow {
-    /// The day (`corrected_post_date`).
+    /// The day (`corrected_post_date`, or the day in the program's
+    /// reporting time zone).
     pub day: Date,
     /// Loads funded by program funding sources (negative).
     pub partner_funds_loads: Money,
@@ -132,6 +138,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS programs (
     token TEXT PRIMARY KEY,
     opening_cents INTEGER NOT NULL,
+    timezone TEXT NOT NULL,
     reserve_days INTEGER,
     reserve_minimum_cents INTEGER,
     reserve_window_days INTEGER
@@ -178,8 +185,8 @@ const UPSERT_DAILY: &str = "INSERT INTO program_daily (program, day, partner_loa
         holder_credits = holder_credits + excluded.holder_credits,
         holder_debits = holder_debits + excluded.holder_debits";
 
-const UPSERT_PROGRAM: &str = "INSERT INTO programs (token, opening_cents, reserve_days, reserve_minimum_cents,
-        reserve_window_days) VALUES (?1, ?2, ?3, ?4, ?5)
+const UPSERT_PROGRAM: &str = "INSERT INTO programs (token, opening_cents, timezone, reserve_days,
+        reserve_minimum_cents, reserve_window_days) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
      ON CONFLICT (token) DO NOTHING";
 
 /// Every day of the program from its first daily row to `?3`, quiet days
@@ -278,7 +285,7 @@ impl Baseline {
                 ledger.apply(&Recorded { seq, time: Timestamp(row.get(1)?), fact });
             }
         }
-        Ok(Baseline { conn, ledger, poisoned: false })
+        Ok(Baseline { conn, ledger, zones: Zones::default(), poisoned: false })
     }
 
     /// The in-memory decision state (the same `Ledger` the engine keeps).
@@ -296,13 +303,48 @@ impl Baseline {
         let now = Timestamp::now();
         let mut acks = Vec::with_capacity(lines.len());
         let tx = self.conn.transaction()?;
-        let result = record_batch(&tx, &mut self.ledger, lines, now, &mut acks).and_then(|()| Ok(tx.commit()?));
+        let result =
+            record_batch(&tx, &mut self.ledger, &mut self.zones, lines, now, &mut acks).and_then(|()| Ok(tx.commit()?));
         if let Err(e) = result {
             // earlier commands of the batch are applied in memory but not stored
             self.poisoned = true;
             return Err(e);
         }
         Ok(acks)
+    }
+
+    /// Rebuilds every derived table (programs, holder balances, daily rows)
+    /// from the event rows, in one transaction: the SQLite counterpart of
+    /// replaying the log through the engine's projections. Each event row is
+    /// read in seq order, decoded, and written as when it was recorded (a
+    /// fresh decision state is folded alongside: the holder → program map
+    /// and the JIT flag the rows depend on). Returns the events replayed.
+    pub fn rebuild_derived(&mut self) -> Result<u64, BaselineError> {
+        if self.poisoned {
+            return Err(BaselineError::Poisoned);
+        }
+        let tx = self.conn.transaction()?;
+        tx.execute_batch("DELETE FROM program_daily; DELETE FROM holder_balances; DELETE FROM programs;")?;
+        let mut ledger = Ledger::default();
+        let mut zones = Zones::default();
+        let mut n = 0u64;
+        {
+            let mut derived = Derived::new(&tx)?;
+            let mut stmt = tx.prepare("SELECT seq, time_micros, payload FROM events ORDER BY seq")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let seq = u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0);
+                let payload: Vec<u8> = row.get(2)?;
+                let fact = decode_fact(&payload).map_err(|reason| BaselineError::Corrupt { seq, reason })?;
+                let rec = Recorded { seq, time: Timestamp(row.get(1)?), fact };
+                derived.write(&tx, &ledger, &mut zones, &rec)?;
+                ledger.apply(&rec);
+                n += 1;
+            }
+        }
+        tx.commit()?;
+        self.zones = zones;
+        Ok(n)
     }
 
     /// Every holder balance row (GPA, MSA, MSA credit, credit account),
@@ -439,14 +481,13 @@ impl Baseline {
 fn record_batch(
     tx: &Transaction<'_>,
     ledger: &mut Ledger,
+    zones: &mut Zones,
     lines: &[CommandLine],
     now: Timestamp,
     acks: &mut Vec<Ack>,
 ) -> Result<(), BaselineError> {
     let mut insert_event = tx.prepare_cached(INSERT_EVENT)?;
-    let mut upsert_balance = tx.prepare_cached(UPSERT_BALANCE)?;
-    let mut upsert_daily = tx.prepare_cached(UPSERT_DAILY)?;
-    let mut deltas: HashMap<String, Delta> = HashMap::new();
+    let mut derived = Derived::new(tx)?;
     for line in lines {
         let time = line.time.unwrap_or(now);
         let facts = match ledger.decide(line, time) {
@@ -466,64 +507,7 @@ fn record_batch(
             let rec = Recorded { seq: ledger.head_seq + 1, time, fact };
             let seq = i64::try_from(rec.seq).unwrap_or(i64::MAX);
             insert_event.execute(params![seq, time.0, rec.fact.event.kind(), encode_fact(&rec.fact)])?;
-
-            let day = rec.fact.corrected_post_date.unwrap_or_else(|| time.date_utc());
-            deltas.clear();
-            program_rows(tx, &rec.fact.event, &mut deltas)?;
-            for p in postings(&rec.fact.event) {
-                let cents = p.amount.cents();
-                match &p.account {
-                    Account::ProgramBank(program) => {
-                        if let Some(column) = bank_column(ledger, &rec.fact.event, program, cents) {
-                            deltas.entry(program.clone()).or_default().add(column, cents);
-                        }
-                    }
-                    Account::Gpa(h) | Account::Msa(h, _) | Account::MsaCredit(h, _) => {
-                        let (kind, campaign) = match &p.account {
-                            Account::Msa(_, c) => (holder_kind("msa", h), c.as_str()),
-                            Account::MsaCredit(_, c) => (holder_kind("msacredit", h), c.as_str()),
-                            _ => (holder_kind("gpa", h), ""),
-                        };
-                        upsert_balance.execute(params![kind, h.token(), campaign, cents])?;
-                        // activity counts GPA and MSA ledger balances, not MSA reward credit
-                        if !matches!(p.account, Account::MsaCredit(..)) {
-                            if let Some((program, _)) = ledger.holders.get(h) {
-                                let d = deltas.entry(program.clone()).or_default();
-                                if cents >= 0 {
-                                    d.credits = d.credits.saturating_add(cents);
-                                } else {
-                                    d.debits = d.debits.saturating_sub(cents);
-                                }
-                            }
-                        }
-                    }
-                    Account::Credit(a) => {
-                        upsert_balance.execute(params!["credit", a, "", cents])?;
-                    }
-                    Account::ProgramEquity(_)
-                    | Account::ProgramFees(_)
-                    | Account::ProgramRewards(_)
-                    | Account::ProgramIncome(_)
-                    | Account::CreditPayments(_)
-                    | Account::FundingSource(_)
-                    | Account::Network(_) => {}
-                }
-            }
-            for (program, d) in &deltas {
-                upsert_daily.execute(params![
-                    program,
-                    day.0,
-                    d.partner_loads,
-                    d.partner_unloads,
-                    d.partner_adjustments,
-                    d.jit_loads,
-                    d.jit_unloads,
-                    d.jit_adjustments,
-                    d.deposit,
-                    d.credits,
-                    d.debits
-                ])?;
-            }
+            derived.write(tx, ledger, zones, &rec)?;
             ledger.apply(&rec);
         }
         acks.push(Ack::Recorded(ledger.head_seq));
@@ -531,15 +515,146 @@ fn record_batch(
     Ok(())
 }
 
+/// The reporting zone of each program (`None`: UTC), parsed once: the
+/// daily rows are keyed by the day in the program's reporting time zone,
+/// as the engine's views are. SQLite has no IANA zone database, so the day
+/// is computed here, before the row is written (and stored with it).
+#[derive(Default)]
+struct Zones(HashMap<String, Option<Tz>>);
+
+impl Zones {
+    /// Parses a zone name as the engine's reporting clock does: UTC and
+    /// unknown names report in UTC.
+    fn parse(name: &str) -> Option<Tz> {
+        match name.parse::<Tz>() {
+            Ok(Tz::UTC) | Ok(Tz::Etc__UTC) | Err(_) => None,
+            Ok(z) => Some(z),
+        }
+    }
+
+    /// The reporting day of `time` for `program` (its zone from the decision
+    /// state when not seen yet).
+    fn day(&mut self, ledger: &Ledger, program: &str, time: Timestamp) -> Date {
+        let zone = match self.0.get(program) {
+            Some(z) => *z,
+            None => {
+                let z = ledger.programs.get(program).and_then(|p| Zones::parse(&p.cmd.reporting_timezone));
+                self.0.insert(program.to_string(), z);
+                z
+            }
+        };
+        match zone {
+            None => time.date_utc(),
+            Some(z) => Date::from_naive(z.from_utc_datetime(&time.to_datetime().naive_utc()).date_naive()),
+        }
+    }
+}
+
+/// The statements that write the derived rows of one recorded fact.
+struct Derived<'t> {
+    upsert_balance: rusqlite::CachedStatement<'t>,
+    upsert_daily: rusqlite::CachedStatement<'t>,
+    deltas: HashMap<String, Delta>,
+}
+
+impl<'t> Derived<'t> {
+    fn new(tx: &'t Transaction<'_>) -> Result<Derived<'t>, BaselineError> {
+        Ok(Derived {
+            upsert_balance: tx.prepare_cached(UPSERT_BALANCE)?,
+            upsert_daily: tx.prepare_cached(UPSERT_DAILY)?,
+            deltas: HashMap::new(),
+        })
+    }
+
+    /// Writes the holder balance rows, program row and daily rows `rec`
+    /// changes. `ledger` is the decision state before `rec` is applied.
+    fn write(
+        &mut self,
+        tx: &Transaction<'_>,
+        ledger: &Ledger,
+        zones: &mut Zones,
+        rec: &Recorded,
+    ) -> Result<(), BaselineError> {
+        self.deltas.clear();
+        program_rows(tx, &rec.fact.event, zones, &mut self.deltas)?;
+        bank_flows(ledger, &rec.fact.event, &mut self.deltas);
+        for p in postings(&rec.fact.event) {
+            let cents = p.amount.cents();
+            match &p.account {
+                Account::Gpa(h) | Account::Msa(h, _) | Account::MsaCredit(h, _) => {
+                    let (kind, campaign) = match &p.account {
+                        Account::Msa(_, c) => (holder_kind("msa", h), c.as_str()),
+                        Account::MsaCredit(_, c) => (holder_kind("msacredit", h), c.as_str()),
+                        _ => (holder_kind("gpa", h), ""),
+                    };
+                    self.upsert_balance.execute(params![kind, h.token(), campaign, cents])?;
+                    // activity counts GPA and MSA ledger balances, not MSA reward credit
+                    if !matches!(p.account, Account::MsaCredit(..)) {
+                        if let Some((program, _)) = ledger.holders.get(h) {
+                            let d = self.deltas.entry(program.clone()).or_default();
+                            if cents >= 0 {
+                                d.credits = d.credits.saturating_add(cents);
+                            } else {
+                                d.debits = d.debits.saturating_sub(cents);
+                            }
+                        }
+                    }
+                }
+                Account::Credit(a) => {
+                    self.upsert_balance.execute(params!["credit", a, "", cents])?;
+                }
+                // bank flows are classified from the event itself (bank_flows)
+                Account::ProgramBank(_)
+                | Account::ProgramEquity(_)
+                | Account::ProgramFees(_)
+                | Account::ProgramRewards(_)
+                | Account::ProgramIncome(_)
+                | Account::CreditPayments(_)
+                | Account::FundingSource(_)
+                | Account::Network(_) => {}
+            }
+        }
+        for (program, d) in &self.deltas {
+            let day = match rec.fact.corrected_post_date {
+                Some(d) => d,
+                None => zones.day(ledger, program, rec.time),
+            };
+            self.upsert_daily.execute(params![
+                program,
+                day.0,
+                d.partner_loads,
+                d.partner_unloads,
+                d.partner_adjustments,
+                d.jit_loads,
+                d.jit_unloads,
+                d.jit_adjustments,
+                d.deposit,
+                d.credits,
+                d.debits
+            ])?;
+        }
+        Ok(())
+    }
+}
+
 /// The program row and first daily row of a program an event creates (so a
 /// program's days start at its creation).
-fn program_rows(tx: &Transaction<'_>, event: &Event, deltas: &mut HashMap<String, Delta>) -> Result<(), BaselineError> {
+fn program_rows(
+    tx: &Transaction<'_>,
+    event: &Event,
+    zones: &mut Zones,
+    deltas: &mut HashMap<String, Delta>,
+) -> Result<(), BaselineError> {
     match event {
         Event::ProgramCreated(c) => {
             let r = c.reserve.as_ref();
+            if !zones.0.contains_key(&c.token) {
+                zones.0.insert(c.token.clone(), Zones::parse(&c.reporting_timezone));
+            }
             tx.prepare_cached(UPSERT_PROGRAM)?.execute(params![
                 c.token,
                 c.opening_bank_balance.cents(),
+                c.reporting_timezone,
                 r.map(|r| i64::from(r.days)),
                 r.map(|r| r.minimum_amount.cents()),
                 r.map(|r| i64::from(r.window_days)),
@@ -570,23 +685,69 @@ fn program_rows(tx: &Transaction<'_>, event: &Event, deltas: &mut HashMap<String
     Ok(())
 }
 
-/// The daily column of a posting of `cents` on `program`'s bank; `None`
-/// for the opening balance (it is the program row's `opening_cents`).
-fn bank_column(ledger: &Ledger, event: &Event, program: &str, cents: i64) -> Option<Column> {
-    let load_or_unload = |load, unload| Some(if cents < 0 { load } else { unload });
+/// Adds the program bank flows of `event` to its program's delta, by
+/// column: orders and unloads by the kind of their funding source (a
+/// `program` source: partner funds; a `programgateway` source: JIT), GPA
+/// journal entries by their just-in-time amounts and adjustments (an
+/// adjustment is a JIT adjustment once the program is JIT), deposits. The
+/// opening balance is the program row's `opening_cents`, not a flow.
+fn bank_flows(ledger: &Ledger, event: &Event, deltas: &mut HashMap<String, Delta>) {
+    let mut order = |f: &Funding, cents: i64, load: bool| {
+        let column = match (f.kind, load) {
+            (FundingKind::Program, true) => Column::PartnerLoads,
+            (FundingKind::Program, false) => Column::PartnerUnloads,
+            (FundingKind::ProgramGateway, true) => Column::JitLoads,
+            (FundingKind::ProgramGateway, false) => Column::JitUnloads,
+            (FundingKind::Ach | FundingKind::PaymentCard, _) => return,
+        };
+        let cents = if load { cents.saturating_neg() } else { cents };
+        deltas.entry(f.program_token.clone()).or_default().add(column, cents);
+    };
     match event {
+        Event::GpaOrdered(e) => {
+            let fees: Money = e.fees.iter().map(|f| f.amount).sum();
+            order(&e.funding, e.cmd.amount.plus(fees).cents(), true);
+        }
+        Event::MsaOrdered(e) => order(&e.funding, e.cmd.purchase_amount.cents(), true),
+        Event::OfferOrdered(e) => order(&e.funding, e.purchase_amount.cents(), true),
+        Event::GpaUnloaded(e) => order(&e.funding, e.cmd.amount.cents(), false),
+        Event::MsaUnloaded(e) => order(&e.funding, e.cmd.amount.cents(), false),
+        Event::ProgramDeposited(c) => {
+            deltas.entry(c.program_token.clone()).or_default().add(Column::Deposit, c.amount.cents());
+        }
+        Event::JournalEntryRecorded(e) => {
+            if let JeTarget::Gpa(_) = e.cmd.target {
+                let adjustment = match e.effect {
+                    JeEffect::AdjustmentCredit => e.cmd.amount.cents().saturating_neg(),
+                    JeEffect::AdjustmentDebit => e.cmd.amount.cents(),
+                    JeEffect::NoBalance
+                    | JeEffect::Hold
+                    | JeEffect::Clearing
+                    | JeEffect::Reversal
+                    | JeEffect::PinPurchase
+                    | JeEffect::AtmWithdrawal
+                    | JeEffect::Refund
+                    | JeEffect::PendingRefund
+                    | JeEffect::Payment
+                    | JeEffect::Interest
+                    | JeEffect::Fee
+                    | JeEffect::Reward => 0,
+                };
+                let (load, unload) = (e.jit_load.cents(), e.jit_unload.cents());
+                if load != 0 || unload != 0 || adjustment != 0 {
+                    let jit = ledger.programs.get(&e.program_token).is_some_and(|p| p.jit);
+                    let d = deltas.entry(e.program_token.clone()).or_default();
+                    d.add(Column::JitLoads, load.saturating_neg());
+                    d.add(Column::JitUnloads, unload);
+                    d.add(if jit { Column::JitAdjustments } else { Column::PartnerAdjustments }, adjustment);
+                }
+            }
+        }
         // statement closes post interest and fees between a credit account and
         // the program's income account, never the bank
-        Event::ProgramCreated(_) | Event::CyclesClosed(_) => None,
-        Event::ProgramDeposited(_) => Some(Column::Deposit),
-        Event::JournalEntryRecorded(e) => match (&e.cmd.target, e.effect) {
-            (JeTarget::Gpa(_), JeEffect::AdjustmentCredit | JeEffect::AdjustmentDebit) => {
-                let jit = ledger.programs.get(program).is_some_and(|p| p.jit);
-                Some(if jit { Column::JitAdjustments } else { Column::PartnerAdjustments })
-            }
-            _ => load_or_unload(Column::JitLoads, Column::JitUnloads),
-        },
-        Event::UserCreated(_)
+        Event::ProgramCreated(_)
+        | Event::CyclesClosed(_)
+        | Event::UserCreated(_)
         | Event::BusinessCreated(_)
         | Event::FundingSourceCreated { .. }
         | Event::FundingSourceAddressCreated(_)
@@ -595,14 +756,9 @@ fn bank_column(ledger: &Ledger, event: &Event, program: &str, cents: i64) -> Opt
         | Event::MerchantCreated(_)
         | Event::OfferCreated(_)
         | Event::CreditAccountOpened(_)
-        | Event::GpaOrdered(_)
-        | Event::GpaUnloaded(_)
-        | Event::MsaOrdered(_)
         | Event::MsaOrderUpdated(_)
-        | Event::MsaUnloaded(_)
-        | Event::OfferOrdered(_)
         | Event::FeeTransferred(_)
-        | Event::Ticked(_) => load_or_unload(Column::PartnerLoads, Column::PartnerUnloads),
+        | Event::Ticked(_) => {}
     }
 }
 

@@ -10,10 +10,17 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cardledger_activity_balances::{ActivityBalances, Aggregation as ActivityAgg};
 use cardledger_core::engine::{Ack, Engine};
+use cardledger_core::projection::Projection;
 use cardledger_domain::command::CommandLine;
 use cardledger_domain::limits;
-use cardledger_domain::time::Date;
+use cardledger_domain::time::{Date, Timestamp};
+use cardledger_domain::wire::parse_line;
+use cardledger_program_balances::{Aggregation as ProgramAgg, ProgramBalances};
+use cardledger_query::{pairs_from_query, parse_params, run, Principal, Rates, Table};
+use cardledger_reserve_balances::ReserveBalances;
+use cardledger_statements::Statements;
 
 use crate::baseline::Baseline;
 
@@ -67,7 +74,20 @@ pub struct Ctx {
     pub commands: Vec<CommandLine>,
     /// Directory for the data of every run (removed on drop).
     pub root: tempfile::TempDir,
+    /// Whether [`statement_close_100k_accounts`] runs (`compare
+    /// --no-statements` skips it: its set-up ingests 375,003 commands).
+    pub statements: bool,
     full: Option<FullIngest>,
+    views: Option<Box<EngineViews>>,
+}
+
+/// The query figures' data: the year-long workload ([`query_workload`])
+/// ingested by both sides; the engine's view projections folded from its log.
+struct EngineViews {
+    baseline_file: std::path::PathBuf,
+    program: ProgramBalances,
+    reserve: ReserveBalances,
+    activity: ActivityBalances,
 }
 
 /// The full workload ingested at batch 8,192 by both sides.
@@ -91,9 +111,11 @@ pub const FIGURES: &[FigureFn] = &[
     disk_bytes_per_event,
     reopen_replay,
     replay_read_decode,
+    replay_projections,
     query_program_balances_365_days,
     query_reserve_365_days,
     query_activity_365_days,
+    statement_close_100k_accounts,
     ingest_batch_8192,
 ];
 
@@ -101,7 +123,7 @@ impl Ctx {
     /// A context over `commands`, with data under a fresh temporary
     /// directory inside `parent` (on the disk being measured).
     pub fn new(commands: Vec<CommandLine>, parent: &Path) -> Result<Ctx, FigureError> {
-        Ok(Ctx { commands, root: tempfile::tempdir_in(parent)?, full: None })
+        Ok(Ctx { commands, root: tempfile::tempdir_in(parent)?, statements: true, full: None, views: None })
     }
 
     fn run_dir(&self, name: &str) -> Result<std::path::PathBuf, FigureError> {
@@ -296,8 +318,8 @@ pub fn reopen_replay(ctx: &mut Ctx) -> Result<Figure, FigureError> {
 }
 
 /// Reading back every recorded event of the full ingest and decoding it,
-/// events per second: the floor of any replay through projections (which
-/// arrive with the view projections). The engine reads and checks its
+/// events per second: the floor of any replay through projections (see
+/// [`replay_projections`]). The engine reads and checks its
 /// frames (crc32 per record, hash chain); the baseline reads its event rows
 /// in seq order. Both decode the same payloads.
 pub fn replay_read_decode(ctx: &mut Ctx) -> Result<Figure, FigureError> {
@@ -335,53 +357,305 @@ pub fn replay_read_decode(ctx: &mut Ctx) -> Result<Figure, FigureError> {
     })
 }
 
+/// Replaying the full ingest's log through every projection, events per
+/// second. The engine reads and checks its frames and folds each event
+/// through the four projections (program balances, reserve balances,
+/// activity balances, statements). The baseline rebuilds its derived tables
+/// (programs, holder balances, daily rows) from its event rows in one
+/// transaction ([`Baseline::rebuild_derived`]); it has no statements table,
+/// so its replay does less (see docs/benchmarks.md).
+pub fn replay_projections(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    let full = ctx.full()?;
+    let (engine_dir, baseline_file, recorded) = (full.engine_dir.clone(), full.baseline_file.clone(), full.recorded);
+    let engine = Engine::open(&engine_dir)?;
+    let start = Instant::now();
+    let (mut program, mut reserve, mut activity, mut statements) =
+        (ProgramBalances::default(), ReserveBalances::default(), ActivityBalances::default(), Statements::default());
+    let mut n = 0u64;
+    for entry in engine.events_from(1) {
+        let rec = entry?.rec;
+        program.apply(&rec);
+        reserve.apply(&rec);
+        activity.apply(&rec);
+        statements.apply(&rec);
+        n += 1;
+    }
+    let engine_rate = rate(usize::try_from(n).unwrap_or(usize::MAX), start.elapsed());
+    drop(engine);
+    std::hint::black_box((&program, &reserve, &activity, &statements));
+
+    let mut baseline = Baseline::open(&baseline_file)?;
+    let start = Instant::now();
+    let m = baseline.rebuild_derived()?;
+    let baseline_rate = rate(usize::try_from(m).unwrap_or(usize::MAX), start.elapsed());
+    if n != recorded || m != recorded {
+        return Err(format!("replayed {n} (engine) and {m} (baseline) of {recorded} events").into());
+    }
+    Ok(Figure {
+        name: "replay_projections_events_per_s".into(),
+        engine: Some(engine_rate),
+        baseline: Some(baseline_rate),
+    })
+}
+
 /// Runs of each query; the figure is their median latency.
 pub const QUERY_RUNS: usize = 51;
 
 /// The program queried: the demo's reserve program.
 pub const QUERY_PROGRAM: &str = "prog_alpha";
 
-/// Days of the query window (ending on the last event's day).
+/// Days of the query window (ending on the program's last reporting day).
 pub const QUERY_DAYS: i32 = 365;
 
 /// A baseline view query: program, first day, last day → rows.
 type BaselineQuery<T> = fn(&Baseline, &str, Date, Date) -> Result<Vec<T>, crate::baseline::BaselineError>;
 
-/// Median latency in µs of `query` over [`QUERY_RUNS`] runs on the full
-/// ingest's baseline, for the window of [`QUERY_DAYS`] days ending on the
-/// last event's day. The engine side comes with the view projections.
-fn baseline_query<T>(ctx: &mut Ctx, name: &str, query: BaselineQuery<T>) -> Result<Figure, FigureError> {
-    let file = ctx.full()?.baseline_file.clone();
-    let baseline = Baseline::open(&file)?;
-    let last = baseline.ledger().last_time.ok_or("no events")?.date_utc();
+/// An engine view query: the projections and the parsed parameters → the
+/// query-layer table and the business time of the last event applied.
+type EngineTable = fn(&EngineViews, &cardledger_query::Params) -> (Table, Option<Timestamp>);
+
+/// Days of the query figures' workload: more than [`QUERY_DAYS`], so the
+/// window is a full year of rows.
+pub const QUERY_WORKLOAD_DAYS: u32 = 400;
+
+/// The query figures' workload: the demo mix (seed [`crate::SEED`]) with
+/// the demo's 100 holders over [`QUERY_WORKLOAD_DAYS`] days (about 130,000
+/// commands). The compare workload's 1,000,000 commands over 2,000 holders
+/// span only about 140 days; a view query's cost depends on the days in
+/// its window, not on the events behind them (one stored row per program
+/// and day on both sides), so the year is generated separately.
+pub fn query_workload() -> Vec<CommandLine> {
+    let cfg = cardledger_workload::WorkloadConfig {
+        seed: crate::SEED,
+        days: QUERY_WORKLOAD_DAYS,
+        ..cardledger_workload::WorkloadConfig::default()
+    };
+    cardledger_workload::generate(&cfg).filter_map(|l| parse_line(&l).ok()).collect()
+}
+
+/// The query figures' data, built on first use: [`query_workload`]
+/// ingested by the engine and the baseline (batches of 8,192), and the
+/// engine's views folded from its log.
+fn views(ctx: &mut Ctx) -> Result<&EngineViews, FigureError> {
+    if ctx.views.is_none() {
+        let commands = query_workload();
+        let engine_dir = ctx.run_dir("engine_year")?;
+        let baseline_file = ctx.run_dir("baseline_year")?.join("ledger.sqlite");
+        let (_, recorded) = engine_ingest(&commands, 8192, &engine_dir)?;
+        let (_, b_recorded) = baseline_ingest(&commands, 8192, &baseline_file)?;
+        if recorded != b_recorded {
+            return Err(format!("year: engine recorded {recorded} events, the baseline {b_recorded}").into());
+        }
+        let engine = Engine::open(&engine_dir)?;
+        let (mut program, mut reserve, mut activity) =
+            (ProgramBalances::default(), ReserveBalances::default(), ActivityBalances::default());
+        for entry in engine.events_from(1) {
+            let rec = entry?.rec;
+            program.apply(&rec);
+            reserve.apply(&rec);
+            activity.apply(&rec);
+        }
+        ctx.views = Some(Box::new(EngineViews { baseline_file, program, reserve, activity }));
+    }
+    ctx.views.as_deref().ok_or_else(|| "views missing".into())
+}
+
+fn median_us(mut times: Vec<Duration>) -> f64 {
+    times.sort();
+    times.get(times.len() / 2).copied().unwrap_or_default().as_secs_f64() * 1e6
+}
+
+/// Median latency in µs over [`QUERY_RUNS`] runs of one view query for
+/// [`QUERY_PROGRAM`] over the [`QUERY_DAYS`] days ending on its last
+/// reporting day, on both sides of the year-long [`query_workload`]. The engine goes the
+/// CLI's way (`cardledger view`): projection rows → query-layer table →
+/// `cardledger_query::run` (filters, sort, page) → the JSON answer rendered
+/// to a string. The baseline runs its SQL (window functions over the daily
+/// rows) and reads the rows into Rust structs (no JSON).
+fn query_figure<T>(
+    ctx: &mut Ctx,
+    name: &str,
+    table: EngineTable,
+    query: BaselineQuery<T>,
+) -> Result<Figure, FigureError> {
+    let v = views(ctx)?;
+    let file = v.baseline_file.clone();
+    let last = v.program.day_rows(QUERY_PROGRAM, None, None).last().map(|r| r.corrected_post_date);
+    let last = last.ok_or_else(|| format!("{name}: no rows for {QUERY_PROGRAM}"))?;
     let from = Date(last.0 - (QUERY_DAYS - 1));
+    let params =
+        parse_params(&pairs_from_query(&format!("program={QUERY_PROGRAM}&start_date={from}&end_date={last}")))?;
+    let (principal, rates) = (Principal::all(), Rates::new());
     let mut times = Vec::with_capacity(QUERY_RUNS);
+    let mut engine_rows = 0;
+    for _ in 0..QUERY_RUNS {
+        let start = Instant::now();
+        let (t, last_time) = table(v, &params);
+        let answer = run(&t, &params, &principal, &rates, last_time)?;
+        let json = answer.to_json().to_string();
+        times.push(start.elapsed());
+        engine_rows = answer.total();
+        std::hint::black_box(json);
+    }
+    let engine = median_us(times);
+    // the same without rendering the JSON (table + run only), for the record on stderr
+    let mut times = Vec::with_capacity(QUERY_RUNS);
+    for _ in 0..QUERY_RUNS {
+        let start = Instant::now();
+        let (t, last_time) = table(v, &params);
+        let answer = run(&t, &params, &principal, &rates, last_time)?;
+        times.push(start.elapsed());
+        std::hint::black_box(answer.total());
+    }
+    eprintln!("compare: {name}: engine without JSON rendering (table + run) median {:.2} µs", median_us(times));
+
+    let baseline = Baseline::open(&file)?;
+    let mut times = Vec::with_capacity(QUERY_RUNS);
+    let mut baseline_rows = 0;
     for _ in 0..QUERY_RUNS {
         let start = Instant::now();
         let rows = query(&baseline, QUERY_PROGRAM, from, last)?;
         times.push(start.elapsed());
-        if rows.is_empty() {
-            return Err(format!("{name}: no rows for {QUERY_PROGRAM}").into());
-        }
+        baseline_rows = rows.len();
     }
-    times.sort();
-    let median = times.get(times.len() / 2).copied().unwrap_or_default();
-    Ok(Figure { name: name.into(), engine: None, baseline: Some(median.as_secs_f64() * 1e6) })
+    // the window is cut at the program's first day: a workload shorter than a year has fewer rows
+    let first = v
+        .program
+        .program(QUERY_PROGRAM)
+        .map_or(from, |p| p.days.keys().next().map_or(p.created_day, |&d| d.min(p.created_day)));
+    let expected = usize::try_from(last.0 - from.max(first).0 + 1).unwrap_or(0);
+    if baseline_rows != expected || usize::try_from(engine_rows).unwrap_or(0) != expected {
+        return Err(format!("{name}: {engine_rows} engine and {baseline_rows} baseline rows, not {expected}").into());
+    }
+    eprintln!("compare: {name}: {expected} rows ({} to {last})", from.max(first));
+    Ok(Figure { name: name.into(), engine: Some(engine), baseline: Some(median_us(times)) })
 }
 
 /// Program balances by day over 365 days, median latency in µs.
 pub fn query_program_balances_365_days(ctx: &mut Ctx) -> Result<Figure, FigureError> {
-    baseline_query(ctx, "query_program_balances_365_days_us", Baseline::program_balances)
+    query_figure(
+        ctx,
+        "query_program_balances_365_days_us",
+        |v, p| {
+            (v.program.table(&p.programs, ProgramAgg::Day, p.start_date, p.end_date, &p.expand), v.program.last_time())
+        },
+        Baseline::program_balances,
+    )
 }
 
 /// Reserve by day over 365 days, median latency in µs.
 pub fn query_reserve_365_days(ctx: &mut Ctx) -> Result<Figure, FigureError> {
-    baseline_query(ctx, "query_reserve_365_days_us", Baseline::reserve)
+    query_figure(
+        ctx,
+        "query_reserve_365_days_us",
+        |v, p| (v.reserve.table(&p.programs, p.start_date, p.end_date, &p.expand), v.reserve.flows().last_time()),
+        Baseline::reserve,
+    )
 }
 
 /// Activity balances by day over 365 days, median latency in µs.
 pub fn query_activity_365_days(ctx: &mut Ctx) -> Result<Figure, FigureError> {
-    baseline_query(ctx, "query_activity_365_days_us", Baseline::activity)
+    query_figure(
+        ctx,
+        "query_activity_365_days_us",
+        |v, p| {
+            (
+                v.activity.table(&p.programs, ActivityAgg::Day, p.start_date, p.end_date, &p.expand),
+                v.activity.last_time(),
+            )
+        },
+        Baseline::activity,
+    )
+}
+
+/// Credit accounts of the statement-close figure.
+pub const STATEMENT_ACCOUNTS: usize = 100_000;
+
+fn je(t: &str, token: &str, account: &str, kind: &str, amount: &str) -> String {
+    format!(
+        r#"{{"time":"{t}","journal_entry":{{"token":"{token}","type":"{kind}","account_token":"{account}","amount":"{amount}","currency_code":"USD","status":"POSTED","network":"VISA"}}}}"#
+    )
+}
+
+/// The statements benchmark's set-up as commands: one program and user,
+/// `accounts` credit accounts with a purchase each, a first cycle closed
+/// (tick of 2023-06-01), then a month of activity on each (payments in
+/// full, minimum payments or none, refunds, purchases), so that every cycle
+/// type, late fees and past-due buckets occur. The second value is the tick
+/// that closes the month (2023-07-01).
+pub fn statement_setup(accounts: usize) -> Result<(Vec<CommandLine>, CommandLine), FigureError> {
+    let mut lines = vec![
+        r#"{"time":"2023-05-01T12:00:00Z","program":{"token":"p","bank":"B","currency_code":"USD"}}"#.to_string(),
+        r#"{"time":"2023-05-01T12:00:00Z","user":{"token":"u","program_token":"p"}}"#.to_string(),
+    ];
+    for i in 0..accounts {
+        let a = format!("acct{i:06}");
+        lines.push(format!(
+            r#"{{"time":"2023-05-01T12:00:00Z","credit_account":{{"token":"{a}","user_token":"u","program_token":"p","credit_limit":2000,"apr":"19.99","reward_percentage":1,"minimum_interest":"0.50"}}}}"#
+        ));
+        let amount = format!("{}.{:02}", 100 + i % 900, i % 100);
+        lines.push(je("2023-05-10T16:00:00Z", &format!("m{i}"), &a, "authorization.clearing", &amount));
+    }
+    lines.push(r#"{"time":"2023-06-01T12:00:00Z","tick":{"now":"2023-06-01T12:00:00Z"}}"#.to_string());
+    for i in 0..accounts {
+        let a = format!("acct{i:06}");
+        let owed = format!("{}.{:02}", 100 + i % 900, i % 100);
+        match i % 4 {
+            0 => lines.push(je("2023-06-05T16:00:00Z", &format!("p{i}"), &a, "payment", &owed)),
+            1 => lines.push(je("2023-06-05T16:00:00Z", &format!("p{i}"), &a, "payment", "25.00")),
+            2 => {}
+            _ => lines.push(je("2023-06-20T16:00:00Z", &format!("r{i}"), &a, "refund", "10.00")),
+        }
+        lines.push(je("2023-06-12T16:00:00Z", &format!("b{i}"), &a, "authorization.clearing", "42.17"));
+    }
+    let parse = |l: &str| parse_line(l).map_err(|e| format!("statement set-up line {l}: {e:?}"));
+    let commands = lines.iter().map(|l| parse(l)).collect::<Result<Vec<_>, _>>()?;
+    let tick = parse(r#"{"time":"2023-07-01T12:00:00Z","tick":{"now":"2023-07-01T12:00:00Z"}}"#)?;
+    Ok((commands, tick))
+}
+
+/// Closing one month of statement cycles for [`STATEMENT_ACCOUNTS`] credit
+/// accounts through the engine, in seconds: after the statements bench's
+/// set-up is ingested (untimed, batches of 8,192) and the `Statements`
+/// projection caught up (untimed), the tick is submitted (decided, every
+/// close computed, recorded durably, applied) and the recorded close facts
+/// are folded into the projection. Engine only: the baseline has no
+/// statement cycles. Skipped (both sides `-`) with `compare --no-statements`.
+pub fn statement_close_100k_accounts(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    let name = "statement_close_100k_accounts_s".to_string();
+    if !ctx.statements {
+        return Ok(Figure { name, engine: None, baseline: None });
+    }
+    let (setup, tick) = statement_setup(STATEMENT_ACCOUNTS)?;
+    let engine = Engine::open(&ctx.run_dir("engine_statements")?)?;
+    for chunk in setup.chunks(8192) {
+        for ack in engine.submit_batch_acks(chunk.to_vec())? {
+            if !matches!(ack, Ack::Recorded(_)) {
+                return Err(format!("statement set-up: {ack:?}").into());
+            }
+        }
+    }
+    let mut statements = Statements::default();
+    for entry in engine.events_from(1) {
+        statements.apply(&entry?.rec);
+    }
+    let before = engine.head_seq();
+    let start = Instant::now();
+    let acks = engine.submit_batch_acks(vec![tick])?;
+    let mut closes = 0usize;
+    for entry in engine.events_from(before + 1) {
+        let rec = entry?.rec;
+        if let cardledger_domain::event::Event::CyclesClosed(e) = &rec.fact.event {
+            closes += e.closes.len();
+        }
+        statements.apply(&rec);
+    }
+    let elapsed = start.elapsed();
+    std::hint::black_box(&statements);
+    if closes != STATEMENT_ACCOUNTS || !matches!(acks.as_slice(), [Ack::Recorded(_)]) {
+        return Err(format!("statement close: {closes} closes, acks {acks:?}").into());
+    }
+    Ok(Figure { name, engine: Some(elapsed.as_secs_f64()), baseline: None })
 }
 
 /// Total length of the files under `dir`, recursively.
