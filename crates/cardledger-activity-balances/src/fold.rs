@@ -4,10 +4,10 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use bincode::{Decode, Encode};
-use cardledger_calendar::ReportingClock;
+use cardledger_calendar::{DayMap, ReportingClock};
 use cardledger_core::projection::Projection;
 use cardledger_domain::command::{Holder, JeTarget};
-use cardledger_domain::event::{Event, JeEffect, Recorded};
+use cardledger_domain::event::{ChargedFee, Event, JeEffect, Recorded};
 use cardledger_domain::money::Money;
 use cardledger_domain::state::HashMap;
 use cardledger_domain::time::{Date, Timestamp};
@@ -30,11 +30,11 @@ pub(crate) struct ProgramActivity {
     pub(crate) clock: ReportingClock,
     pub(crate) created_day: Date,
     pub(crate) created_time: Timestamp,
-    pub(crate) days: BTreeMap<Date, DayActivity>,
+    pub(crate) days: DayMap<DayActivity>,
     /// Card activity per network (upper-case name; `UNKNOWN` when absent) and day.
-    pub(crate) networks: Keyed<BTreeMap<Date, NetworkDay>>,
+    pub(crate) networks: Keyed<DayMap<NetworkDay>>,
     /// Loads and purchases per acting user and day.
-    pub(crate) actors: Keyed<BTreeMap<Date, ActorDay>>,
+    pub(crate) actors: Keyed<DayMap<ActorDay>>,
 }
 
 /// One program's cardholder flows on one day, in cents (all non-negative
@@ -235,14 +235,14 @@ impl ActivityBalances {
             Some(d) => d,
             None => p.clock.date(rec.time),
         };
-        let d = p.days.entry(day).or_default();
+        let d = p.days.entry(day);
         f(d);
         d.last_modified = d.last_modified.max(rec.time);
         if let Some((who, add)) = actor {
-            p.actors.with(who, |days| days.entry(day).or_default().add(&add));
+            p.actors.with(who, |days| days.entry(day).add(&add));
         }
         if let Some((network, add)) = card {
-            p.networks.with(network, |days| days.entry(day).or_default().add(&add));
+            p.networks.with(network, |days| days.entry(day).add(&add));
         }
     }
 
@@ -253,8 +253,8 @@ impl ActivityBalances {
 
     fn journal_entry(&mut self, rec: &Recorded, e: &cardledger_domain::event::JournalEntryRecorded) {
         let JeTarget::Gpa(holder) = &e.cmd.target else { return };
-        let amount = e.cmd.amount.cents();
-        let (jit_in, jit_out) = (e.jit_load.cents(), e.jit_unload.cents());
+        let amount = cents(e.cmd.amount);
+        let (jit_in, jit_out) = (cents(e.jit_load), cents(e.jit_unload));
         let pin_present = e.cmd.pin_present == Some(true);
         let card = match e.effect {
             JeEffect::Clearing if pin_present => Some(Card::Pin),
@@ -350,6 +350,36 @@ impl ActivityBalances {
     }
 }
 
+/// `m` in cents, as [`Money::cents`] gives it, with the common case (two
+/// places, fits `i64`) inline.
+#[inline]
+fn cents(m: Money) -> i64 {
+    exact_cents(m).unwrap_or_else(|| m.cents())
+}
+
+/// `m` in cents when that is exact and fits `i64` (two places).
+#[inline]
+fn exact_cents(m: Money) -> Option<i64> {
+    let d = m.decimal();
+    if d.scale() == 2 {
+        i64::try_from(d.mantissa()).ok()
+    } else {
+        None
+    }
+}
+
+/// `(Σ fees).cents()`, summed in integer cents when every fee is exact in
+/// cents and no partial sum leaves `i64` (the exact sums are then equal);
+/// otherwise by that very expression.
+#[inline]
+fn fees_cents(fees: &[ChargedFee]) -> i64 {
+    let mut total = Some(0i64);
+    for f in fees {
+        total = total.and_then(|t| t.checked_add(exact_cents(f.amount)?));
+    }
+    total.unwrap_or_else(|| fees.iter().map(|f| f.amount).sum::<Money>().cents())
+}
+
 impl Projection for ActivityBalances {
     const NAME: &'static str = "view.activitybalances.v1";
 
@@ -363,41 +393,41 @@ impl Projection for ActivityBalances {
                     clock,
                     created_day,
                     created_time: rec.time,
-                    days: BTreeMap::new(),
+                    days: DayMap::new(),
                     networks: Keyed::default(),
                     actors: Keyed::default(),
                 });
             }
             Event::GpaOrdered(e) => {
-                let fees = e.fees.iter().map(|f| f.amount).sum::<Money>().cents();
-                let amount = e.cmd.amount.cents();
+                let fees = fees_cents(&e.fees);
+                let amount = cents(e.cmd.amount);
                 self.load(rec, &e.funding.program_token, &e.cmd.holder, amount, |d| {
                     d.gpa_loads = d.gpa_loads.saturating_add(amount.saturating_add(fees));
                     d.fees = d.fees.saturating_add(fees);
                 });
             }
             Event::MsaOrdered(e) => {
-                let amount = e.cmd.purchase_amount.cents();
+                let amount = cents(e.cmd.purchase_amount);
                 self.load(rec, &e.funding.program_token, &e.cmd.holder, amount, |d| {
                     d.msa_loads = d.msa_loads.saturating_add(amount)
                 });
             }
             Event::OfferOrdered(e) => {
-                let amount = e.purchase_amount.cents();
+                let amount = cents(e.purchase_amount);
                 self.load(rec, &e.funding.program_token, &e.cmd.holder, amount, |d| {
                     d.offer_loads = d.offer_loads.saturating_add(amount)
                 });
             }
             Event::GpaUnloaded(e) => {
-                let amount = e.cmd.amount.cents();
+                let amount = cents(e.cmd.amount);
                 self.day(rec, &e.funding.program_token, |d| d.unloads = d.unloads.saturating_add(amount), None, None);
             }
             Event::MsaUnloaded(e) => {
-                let amount = e.cmd.amount.cents();
+                let amount = cents(e.cmd.amount);
                 self.day(rec, &e.funding.program_token, |d| d.unloads = d.unloads.saturating_add(amount), None, None);
             }
             Event::FeeTransferred(e) => {
-                let fees = e.fees.iter().map(|f| f.amount).sum::<Money>().cents();
+                let fees = fees_cents(&e.fees);
                 self.day(rec, &e.program_token, |d| d.fees = d.fees.saturating_add(fees), None, None);
             }
             Event::JournalEntryRecorded(e) => self.journal_entry(rec, e),

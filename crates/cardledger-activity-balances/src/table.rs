@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use cardledger_calendar::DayMap;
 use cardledger_domain::time::{Date, Timestamp};
 use cardledger_query::{Column, ColumnType, Table, Value};
 use rust_decimal::Decimal;
@@ -412,7 +413,7 @@ fn network_cells(token: &str, p: &ProgramActivity, start: Option<Date>, end: Opt
 
 fn actor_cells(token: &str, p: &ProgramActivity, start: Option<Date>, end: Option<Date>, out: &mut Vec<Vec<Value>>) {
     let (from, to) = (start.unwrap_or(Date(i32::MIN)), end.unwrap_or(Date(i32::MAX)));
-    let mut actors: Vec<&(String, BTreeMap<Date, ActorDay>)> = p.actors.items.iter().collect();
+    let mut actors: Vec<&(String, DayMap<ActorDay>)> = p.actors.items.iter().collect();
     actors.sort_by(|a, b| a.0.cmp(&b.0));
     for (who, days) in actors {
         let mut sum = ActorDay::default();
