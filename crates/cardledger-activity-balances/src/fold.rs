@@ -357,15 +357,19 @@ fn cents(m: Money) -> i64 {
     exact_cents(m).unwrap_or_else(|| m.cents())
 }
 
-/// `m` in cents when that is exact and fits `i64` (two places).
+/// `m` in cents when that is exact and fits `i64` (at most two places):
+/// [`Money::cents`] without its rounding and saturating cases.
 #[inline]
 fn exact_cents(m: Money) -> Option<i64> {
     let d = m.decimal();
-    if d.scale() == 2 {
-        i64::try_from(d.mantissa()).ok()
-    } else {
-        None
-    }
+    let mantissa = d.mantissa();
+    let cents = match d.scale() {
+        0 => mantissa.checked_mul(100)?,
+        1 => mantissa.checked_mul(10)?,
+        2 => mantissa,
+        _ => return None,
+    };
+    i64::try_from(cents).ok()
 }
 
 /// `(Σ fees).cents()`, summed in integer cents when every fee is exact in

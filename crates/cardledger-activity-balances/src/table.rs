@@ -296,9 +296,9 @@ impl ActivityBalances {
         expanded: &[(usize, bool)],
         out: &mut Vec<Vec<Value>>,
     ) {
-        let first = p.days.keys().next().map_or(p.created_day, |&d| d.min(p.created_day));
+        let first = p.days.first_day().map_or(p.created_day, |d| d.min(p.created_day));
         let last_event = self.last_time.map(|t| p.clock.clone().date(t)).unwrap_or(p.created_day);
-        let last = end.unwrap_or_else(|| p.days.keys().next_back().copied().unwrap_or(first).max(last_event));
+        let last = end.unwrap_or_else(|| p.days.last_day().unwrap_or(first).max(last_event));
         let last = Date(last.0.min(first.0.saturating_add(QUERY_DAYS_MAX)));
         let from = start.map_or(first, |s| s.max(first));
         if from > last {
