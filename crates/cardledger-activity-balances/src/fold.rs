@@ -162,7 +162,15 @@ pub(crate) struct Keyed<V> {
 
 impl<V: Default> Keyed<V> {
     /// Applies `f` to the value of `key`, inserting a default one first.
+    #[inline]
     fn with(&mut self, key: &str, f: impl FnOnce(&mut V)) {
+        // a few keys (networks) are scanned: lengths tell most apart without hashing
+        if self.items.len() <= SCAN_MAX {
+            if let Some((_, v)) = self.items.iter_mut().find(|(k, _)| k == key) {
+                f(v);
+                return;
+            }
+        }
         let slot = match self.index.get(key) {
             Some(&i) => self.items.get_mut(i),
             None => {
@@ -230,7 +238,7 @@ impl ActivityBalances {
         actor: Option<(&str, ActorDay)>,
         card: Option<(&str, NetworkDay)>,
     ) {
-        let Some(p) = self.programs.get_mut(program) else { return };
+        let Some(p) = program_mut(&mut self.programs, program) else { return };
         let day = match rec.fact.corrected_post_date {
             Some(d) => d,
             None => p.clock.date(rec.time),
@@ -253,8 +261,15 @@ impl ActivityBalances {
 
     fn journal_entry(&mut self, rec: &Recorded, e: &cardledger_domain::event::JournalEntryRecorded) {
         let JeTarget::Gpa(holder) = &e.cmd.target else { return };
+        let moves = !matches!(
+            e.effect,
+            JeEffect::NoBalance | JeEffect::Hold | JeEffect::Reversal | JeEffect::PendingRefund | JeEffect::Payment
+        );
+        let (jit_in, jit_out) = (nonzero_cents(e.jit_load), nonzero_cents(e.jit_unload));
+        if !moves && jit_in == 0 && jit_out == 0 {
+            return;
+        }
         let amount = cents(e.cmd.amount);
-        let (jit_in, jit_out) = (cents(e.jit_load), cents(e.jit_unload));
         let pin_present = e.cmd.pin_present == Some(true);
         let card = match e.effect {
             JeEffect::Clearing if pin_present => Some(Card::Pin),
@@ -273,13 +288,6 @@ impl ActivityBalances {
             | JeEffect::AdjustmentDebit
             | JeEffect::Reward => None,
         };
-        let moves = !matches!(
-            e.effect,
-            JeEffect::NoBalance | JeEffect::Hold | JeEffect::Reversal | JeEffect::PendingRefund | JeEffect::Payment
-        );
-        if !moves && jit_in == 0 && jit_out == 0 {
-            return;
-        }
         let effect = e.effect;
         let network_name: Cow<'_, str> = match e.cmd.network.as_deref() {
             None => Cow::Borrowed("UNKNOWN"),
@@ -347,6 +355,30 @@ impl ActivityBalances {
             actor,
             network,
         );
+    }
+}
+
+/// `map.get_mut(token)`. A handful of programs are scanned rather than
+/// searched: their lengths tell most tokens apart without comparing bytes.
+#[inline]
+fn program_mut<'a, V>(map: &'a mut BTreeMap<String, V>, token: &str) -> Option<&'a mut V> {
+    if map.len() <= SCAN_MAX {
+        map.iter_mut().find_map(|(k, v)| (k == token).then_some(v))
+    } else {
+        map.get_mut(token)
+    }
+}
+
+/// Most programs [`program_mut`] scans, and most keys [`Keyed`] scans.
+const SCAN_MAX: usize = 8;
+
+/// [`cents`], with zero (the usual JIT amount) tested first.
+#[inline]
+fn nonzero_cents(m: Money) -> i64 {
+    if m.is_zero() {
+        0
+    } else {
+        cents(m)
     }
 }
 

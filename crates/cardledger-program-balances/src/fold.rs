@@ -137,7 +137,18 @@ impl ProgramBalances {
     /// (`RESERVE_ONLY`: only when the program has a reserve policy).
     #[inline]
     fn flow<const RESERVE_ONLY: bool>(&mut self, rec: &Recorded, program: &str, f: impl FnOnce(&mut DayFlows)) {
-        let Some(p) = self.programs.get_mut(program) else { return };
+        self.flow_jit::<RESERVE_ONLY>(rec, program, |d, _| f(d));
+    }
+
+    /// [`ProgramBalances::flow`], telling `f` whether the program is JIT-funded.
+    #[inline]
+    fn flow_jit<const RESERVE_ONLY: bool>(
+        &mut self,
+        rec: &Recorded,
+        program: &str,
+        f: impl FnOnce(&mut DayFlows, bool),
+    ) {
+        let Some(p) = program_mut(&mut self.programs, program) else { return };
         if RESERVE_ONLY && p.reserve.is_none() {
             return;
         }
@@ -146,7 +157,7 @@ impl ProgramBalances {
             None => p.clock.date(rec.time),
         };
         let flows = p.days.entry(day);
-        f(flows);
+        f(flows, p.jit);
         flows.last_modified = flows.last_modified.max(rec.time);
     }
 
@@ -242,11 +253,10 @@ impl ProgramBalances {
                         | JeEffect::Fee
                         | JeEffect::Reward => 0,
                     };
-                    let (load, unload) = (cents(e.jit_load), cents(e.jit_unload));
+                    let (load, unload) = (nonzero_cents(e.jit_load), nonzero_cents(e.jit_unload));
                     // most entries move no bank money: decide that before touching the program
                     if load != 0 || unload != 0 || adjustment != 0 {
-                        let jit = self.programs.get(&e.program_token).is_some_and(|p| p.jit);
-                        self.flow::<RESERVE_ONLY>(rec, &e.program_token, |d| {
+                        self.flow_jit::<RESERVE_ONLY>(rec, &e.program_token, |d, jit| {
                             d.jit_loads = d.jit_loads.saturating_sub(load);
                             d.jit_unloads = d.jit_unloads.saturating_add(unload);
                             if jit {
@@ -277,6 +287,30 @@ impl ProgramBalances {
             | Event::CyclesClosed(_)
             | Event::Ticked(_) => {}
         }
+    }
+}
+
+/// `map.get_mut(token)`. A handful of programs are scanned rather than
+/// searched: their lengths tell most tokens apart without comparing bytes.
+#[inline]
+pub(crate) fn program_mut<'a, V>(map: &'a mut BTreeMap<String, V>, token: &str) -> Option<&'a mut V> {
+    if map.len() <= SCAN_MAX {
+        map.iter_mut().find_map(|(k, v)| (k == token).then_some(v))
+    } else {
+        map.get_mut(token)
+    }
+}
+
+/// Most programs [`program_mut`] scans.
+const SCAN_MAX: usize = 8;
+
+/// [`cents`], with zero (the usual JIT amount) tested first.
+#[inline]
+fn nonzero_cents(m: Money) -> i64 {
+    if m.is_zero() {
+        0
+    } else {
+        cents(m)
     }
 }
 
