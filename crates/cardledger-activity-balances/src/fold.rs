@@ -4,10 +4,10 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use bincode::{Decode, Encode};
-use cardledger_calendar::ReportingClock;
+use cardledger_calendar::{DayMap, ReportingClock};
 use cardledger_core::projection::Projection;
 use cardledger_domain::command::{Holder, JeTarget};
-use cardledger_domain::event::{Event, JeEffect, Recorded};
+use cardledger_domain::event::{ChargedFee, Event, JeEffect, Recorded};
 use cardledger_domain::money::Money;
 use cardledger_domain::state::HashMap;
 use cardledger_domain::time::{Date, Timestamp};
@@ -30,11 +30,11 @@ pub(crate) struct ProgramActivity {
     pub(crate) clock: ReportingClock,
     pub(crate) created_day: Date,
     pub(crate) created_time: Timestamp,
-    pub(crate) days: BTreeMap<Date, DayActivity>,
+    pub(crate) days: DayMap<DayActivity>,
     /// Card activity per network (upper-case name; `UNKNOWN` when absent) and day.
-    pub(crate) networks: Keyed<BTreeMap<Date, NetworkDay>>,
+    pub(crate) networks: Keyed<DayMap<NetworkDay>>,
     /// Loads and purchases per acting user and day.
-    pub(crate) actors: Keyed<BTreeMap<Date, ActorDay>>,
+    pub(crate) actors: Keyed<DayMap<ActorDay>>,
 }
 
 /// One program's cardholder flows on one day, in cents (all non-negative
@@ -162,7 +162,15 @@ pub(crate) struct Keyed<V> {
 
 impl<V: Default> Keyed<V> {
     /// Applies `f` to the value of `key`, inserting a default one first.
+    #[inline]
     fn with(&mut self, key: &str, f: impl FnOnce(&mut V)) {
+        // a few keys (networks) are scanned: lengths tell most apart without hashing
+        if self.items.len() <= SCAN_MAX {
+            if let Some((_, v)) = self.items.iter_mut().find(|(k, _)| k == key) {
+                f(v);
+                return;
+            }
+        }
         let slot = match self.index.get(key) {
             Some(&i) => self.items.get_mut(i),
             None => {
@@ -230,19 +238,19 @@ impl ActivityBalances {
         actor: Option<(&str, ActorDay)>,
         card: Option<(&str, NetworkDay)>,
     ) {
-        let Some(p) = self.programs.get_mut(program) else { return };
+        let Some(p) = program_mut(&mut self.programs, program) else { return };
         let day = match rec.fact.corrected_post_date {
             Some(d) => d,
             None => p.clock.date(rec.time),
         };
-        let d = p.days.entry(day).or_default();
+        let d = p.days.entry(day);
         f(d);
         d.last_modified = d.last_modified.max(rec.time);
         if let Some((who, add)) = actor {
-            p.actors.with(who, |days| days.entry(day).or_default().add(&add));
+            p.actors.with(who, |days| days.entry(day).add(&add));
         }
         if let Some((network, add)) = card {
-            p.networks.with(network, |days| days.entry(day).or_default().add(&add));
+            p.networks.with(network, |days| days.entry(day).add(&add));
         }
     }
 
@@ -253,8 +261,15 @@ impl ActivityBalances {
 
     fn journal_entry(&mut self, rec: &Recorded, e: &cardledger_domain::event::JournalEntryRecorded) {
         let JeTarget::Gpa(holder) = &e.cmd.target else { return };
-        let amount = e.cmd.amount.cents();
-        let (jit_in, jit_out) = (e.jit_load.cents(), e.jit_unload.cents());
+        let moves = !matches!(
+            e.effect,
+            JeEffect::NoBalance | JeEffect::Hold | JeEffect::Reversal | JeEffect::PendingRefund | JeEffect::Payment
+        );
+        let (jit_in, jit_out) = (nonzero_cents(e.jit_load), nonzero_cents(e.jit_unload));
+        if !moves && jit_in == 0 && jit_out == 0 {
+            return;
+        }
+        let amount = cents(e.cmd.amount);
         let pin_present = e.cmd.pin_present == Some(true);
         let card = match e.effect {
             JeEffect::Clearing if pin_present => Some(Card::Pin),
@@ -273,13 +288,6 @@ impl ActivityBalances {
             | JeEffect::AdjustmentDebit
             | JeEffect::Reward => None,
         };
-        let moves = !matches!(
-            e.effect,
-            JeEffect::NoBalance | JeEffect::Hold | JeEffect::Reversal | JeEffect::PendingRefund | JeEffect::Payment
-        );
-        if !moves && jit_in == 0 && jit_out == 0 {
-            return;
-        }
         let effect = e.effect;
         let network_name: Cow<'_, str> = match e.cmd.network.as_deref() {
             None => Cow::Borrowed("UNKNOWN"),
@@ -350,6 +358,64 @@ impl ActivityBalances {
     }
 }
 
+/// `map.get_mut(token)`. A handful of programs are scanned rather than
+/// searched: their lengths tell most tokens apart without comparing bytes.
+#[inline]
+fn program_mut<'a, V>(map: &'a mut BTreeMap<String, V>, token: &str) -> Option<&'a mut V> {
+    if map.len() <= SCAN_MAX {
+        map.iter_mut().find_map(|(k, v)| (k == token).then_some(v))
+    } else {
+        map.get_mut(token)
+    }
+}
+
+/// Most programs [`program_mut`] scans, and most keys [`Keyed`] scans.
+const SCAN_MAX: usize = 8;
+
+/// [`cents`], with zero (the usual JIT amount) tested first.
+#[inline]
+fn nonzero_cents(m: Money) -> i64 {
+    if m.is_zero() {
+        0
+    } else {
+        cents(m)
+    }
+}
+
+/// `m` in cents, as [`Money::cents`] gives it, with the common case (two
+/// places, fits `i64`) inline.
+#[inline]
+fn cents(m: Money) -> i64 {
+    exact_cents(m).unwrap_or_else(|| m.cents())
+}
+
+/// `m` in cents when that is exact and fits `i64` (at most two places):
+/// [`Money::cents`] without its rounding and saturating cases.
+#[inline]
+fn exact_cents(m: Money) -> Option<i64> {
+    let d = m.decimal();
+    let mantissa = d.mantissa();
+    let cents = match d.scale() {
+        0 => mantissa.checked_mul(100)?,
+        1 => mantissa.checked_mul(10)?,
+        2 => mantissa,
+        _ => return None,
+    };
+    i64::try_from(cents).ok()
+}
+
+/// `(Σ fees).cents()`, summed in integer cents when every fee is exact in
+/// cents and no partial sum leaves `i64` (the exact sums are then equal);
+/// otherwise by that very expression.
+#[inline]
+fn fees_cents(fees: &[ChargedFee]) -> i64 {
+    let mut total = Some(0i64);
+    for f in fees {
+        total = total.and_then(|t| t.checked_add(exact_cents(f.amount)?));
+    }
+    total.unwrap_or_else(|| fees.iter().map(|f| f.amount).sum::<Money>().cents())
+}
+
 impl Projection for ActivityBalances {
     const NAME: &'static str = "view.activitybalances.v1";
 
@@ -363,41 +429,41 @@ impl Projection for ActivityBalances {
                     clock,
                     created_day,
                     created_time: rec.time,
-                    days: BTreeMap::new(),
+                    days: DayMap::new(),
                     networks: Keyed::default(),
                     actors: Keyed::default(),
                 });
             }
             Event::GpaOrdered(e) => {
-                let fees = e.fees.iter().map(|f| f.amount).sum::<Money>().cents();
-                let amount = e.cmd.amount.cents();
+                let fees = fees_cents(&e.fees);
+                let amount = cents(e.cmd.amount);
                 self.load(rec, &e.funding.program_token, &e.cmd.holder, amount, |d| {
                     d.gpa_loads = d.gpa_loads.saturating_add(amount.saturating_add(fees));
                     d.fees = d.fees.saturating_add(fees);
                 });
             }
             Event::MsaOrdered(e) => {
-                let amount = e.cmd.purchase_amount.cents();
+                let amount = cents(e.cmd.purchase_amount);
                 self.load(rec, &e.funding.program_token, &e.cmd.holder, amount, |d| {
                     d.msa_loads = d.msa_loads.saturating_add(amount)
                 });
             }
             Event::OfferOrdered(e) => {
-                let amount = e.purchase_amount.cents();
+                let amount = cents(e.purchase_amount);
                 self.load(rec, &e.funding.program_token, &e.cmd.holder, amount, |d| {
                     d.offer_loads = d.offer_loads.saturating_add(amount)
                 });
             }
             Event::GpaUnloaded(e) => {
-                let amount = e.cmd.amount.cents();
+                let amount = cents(e.cmd.amount);
                 self.day(rec, &e.funding.program_token, |d| d.unloads = d.unloads.saturating_add(amount), None, None);
             }
             Event::MsaUnloaded(e) => {
-                let amount = e.cmd.amount.cents();
+                let amount = cents(e.cmd.amount);
                 self.day(rec, &e.funding.program_token, |d| d.unloads = d.unloads.saturating_add(amount), None, None);
             }
             Event::FeeTransferred(e) => {
-                let fees = e.fees.iter().map(|f| f.amount).sum::<Money>().cents();
+                let fees = fees_cents(&e.fees);
                 self.day(rec, &e.program_token, |d| d.fees = d.fees.saturating_add(fees), None, None);
             }
             Event::JournalEntryRecorded(e) => self.journal_entry(rec, e),

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use cardledger_calendar::DayMap;
 use cardledger_domain::time::{Date, Timestamp};
 use cardledger_query::{Column, ColumnType, Table, Value};
 use rust_decimal::Decimal;
@@ -295,9 +296,9 @@ impl ActivityBalances {
         expanded: &[(usize, bool)],
         out: &mut Vec<Vec<Value>>,
     ) {
-        let first = p.days.keys().next().map_or(p.created_day, |&d| d.min(p.created_day));
+        let first = p.days.first_day().map_or(p.created_day, |d| d.min(p.created_day));
         let last_event = self.last_time.map(|t| p.clock.clone().date(t)).unwrap_or(p.created_day);
-        let last = end.unwrap_or_else(|| p.days.keys().next_back().copied().unwrap_or(first).max(last_event));
+        let last = end.unwrap_or_else(|| p.days.last_day().unwrap_or(first).max(last_event));
         let last = Date(last.0.min(first.0.saturating_add(QUERY_DAYS_MAX)));
         let from = start.map_or(first, |s| s.max(first));
         if from > last {
@@ -412,7 +413,7 @@ fn network_cells(token: &str, p: &ProgramActivity, start: Option<Date>, end: Opt
 
 fn actor_cells(token: &str, p: &ProgramActivity, start: Option<Date>, end: Option<Date>, out: &mut Vec<Vec<Value>>) {
     let (from, to) = (start.unwrap_or(Date(i32::MIN)), end.unwrap_or(Date(i32::MAX)));
-    let mut actors: Vec<&(String, BTreeMap<Date, ActorDay>)> = p.actors.items.iter().collect();
+    let mut actors: Vec<&(String, DayMap<ActorDay>)> = p.actors.items.iter().collect();
     actors.sort_by(|a, b| a.0.cmp(&b.0));
     for (who, days) in actors {
         let mut sum = ActorDay::default();

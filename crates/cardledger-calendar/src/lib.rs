@@ -8,6 +8,10 @@
 //! events in time order costs two comparisons per event instead of a zone
 //! lookup.
 //!
+//! [`DayMap`] holds a fold's values per reporting day: a `BTreeMap<Date, V>`
+//! in behaviour and encoding, with the latest day kept aside so that adding
+//! to it costs one comparison.
+//!
 //! It is deliberately not a calendar library: no formatting, no parsing of
 //! dates beyond the zone name.
 //!
@@ -19,6 +23,10 @@
 //! assert_eq!(ny.date(t), Date::parse("2019-11-19").unwrap());
 //! assert_eq!(ReportingClock::new("UTC").date(t), Date::parse("2019-11-20").unwrap());
 //! ```
+
+mod day_map;
+
+pub use day_map::{DayMap, Iter as DayMapIter};
 
 use bincode::de::Decoder;
 use bincode::enc::Encoder;
@@ -62,10 +70,18 @@ impl ReportingClock {
     }
 
     /// The reporting day of instant `t`.
+    #[inline]
     pub fn date(&mut self, t: Timestamp) -> Date {
         if t.0 >= self.start_us && t.0 < self.end_us {
             return self.date;
         }
+        self.date_uncached(t)
+    }
+
+    /// [`ReportingClock::date`] outside the cached day: converts, and caches
+    /// the new day's bounds.
+    #[inline(never)]
+    fn date_uncached(&mut self, t: Timestamp) -> Date {
         match self.zone {
             None => {
                 let day = t.0.div_euclid(DAY_US);

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use bincode::{Decode, Encode};
-use cardledger_calendar::ReportingClock;
+use cardledger_calendar::{DayMap, ReportingClock};
 use cardledger_core::projection::Projection;
 use cardledger_domain::command::{Currency, FundingKind, JeTarget, ReservePolicy};
-use cardledger_domain::event::{Event, Funding, JeEffect, Recorded};
+use cardledger_domain::event::{ChargedFee, Event, Funding, JeEffect, Recorded};
 use cardledger_domain::money::Money;
 use cardledger_domain::time::{Date, Timestamp};
 
@@ -45,8 +45,9 @@ pub struct ProgramInfo {
     pub reserve: Option<ReservePolicy>,
     /// The reporting zone.
     pub clock: ReportingClock,
-    /// Flows per reporting day (only days with a flow).
-    pub days: BTreeMap<Date, DayFlows>,
+    /// Flows per reporting day (only days with a flow); encodes as a
+    /// `BTreeMap<Date, DayFlows>`.
+    pub days: DayMap<DayFlows>,
 }
 
 /// One program's bank flows on one reporting day, in cents, signed from the
@@ -123,51 +124,86 @@ impl ProgramBalances {
         self.last_seq
     }
 
-    /// Adds `f`'s change to `program`'s flows on the event's reporting day.
-    fn flow(&mut self, rec: &Recorded, program: &str, f: impl FnOnce(&mut DayFlows)) {
-        let Some(p) = self.programs.get_mut(program) else { return };
+    /// [`Projection::apply`] for the reserve view: the same fold, except
+    /// that the flows of programs created without a reserve policy are not
+    /// kept (their days stay empty). Everything else — programs, policies,
+    /// `jit`, `last_time`, `last_seq` — is as [`Projection::apply`] leaves it,
+    /// so the reserve rows, which read only reserve programs, are the same.
+    pub fn apply_reserve_programs(&mut self, rec: &Recorded) {
+        self.fold::<true>(rec);
+    }
+
+    /// Adds `f`'s change to `program`'s flows on the event's reporting day
+    /// (`RESERVE_ONLY`: only when the program has a reserve policy).
+    #[inline]
+    fn flow<const RESERVE_ONLY: bool>(&mut self, rec: &Recorded, program: &str, f: impl FnOnce(&mut DayFlows)) {
+        self.flow_jit::<RESERVE_ONLY>(rec, program, |d, _| f(d));
+    }
+
+    /// [`ProgramBalances::flow`], telling `f` whether the program is JIT-funded.
+    #[inline]
+    fn flow_jit<const RESERVE_ONLY: bool>(
+        &mut self,
+        rec: &Recorded,
+        program: &str,
+        f: impl FnOnce(&mut DayFlows, bool),
+    ) {
+        let Some(p) = program_mut(&mut self.programs, program) else { return };
+        if RESERVE_ONLY && p.reserve.is_none() {
+            return;
+        }
         let day = match rec.fact.corrected_post_date {
             Some(d) => d,
             None => p.clock.date(rec.time),
         };
-        let flows = p.days.entry(day).or_default();
-        f(flows);
+        let flows = p.days.entry(day);
+        f(flows, p.jit);
         flows.last_modified = flows.last_modified.max(rec.time);
     }
 
-    /// An order paid by `funding`: the bank pays `amount` when the source is the program's.
-    fn load(&mut self, rec: &Recorded, funding: &Funding, amount: Money) {
-        let cents = amount.cents();
+    /// An order paid by `funding`: the bank pays `cents` when the source is the program's.
+    #[inline]
+    fn load<const RESERVE_ONLY: bool>(&mut self, rec: &Recorded, funding: &Funding, cents: impl FnOnce() -> i64) {
         match funding.kind {
-            FundingKind::Program => self.flow(rec, &funding.program_token, |d| {
-                d.partner_funds_loads = d.partner_funds_loads.saturating_sub(cents)
-            }),
+            FundingKind::Program => {
+                let cents = cents();
+                self.flow::<RESERVE_ONLY>(rec, &funding.program_token, |d| {
+                    d.partner_funds_loads = d.partner_funds_loads.saturating_sub(cents)
+                })
+            }
             FundingKind::ProgramGateway => {
-                self.flow(rec, &funding.program_token, |d| d.jit_loads = d.jit_loads.saturating_sub(cents))
+                let cents = cents();
+                self.flow::<RESERVE_ONLY>(rec, &funding.program_token, |d| {
+                    d.jit_loads = d.jit_loads.saturating_sub(cents)
+                })
             }
             FundingKind::Ach | FundingKind::PaymentCard => {}
         }
     }
 
     /// An unload back to `funding`.
-    fn unload(&mut self, rec: &Recorded, funding: &Funding, amount: Money) {
-        let cents = amount.cents();
+    #[inline]
+    fn unload<const RESERVE_ONLY: bool>(&mut self, rec: &Recorded, funding: &Funding, amount: Money) {
         match funding.kind {
-            FundingKind::Program => self.flow(rec, &funding.program_token, |d| {
-                d.partner_funds_unloads = d.partner_funds_unloads.saturating_add(cents)
-            }),
+            FundingKind::Program => {
+                let cents = cents(amount);
+                self.flow::<RESERVE_ONLY>(rec, &funding.program_token, |d| {
+                    d.partner_funds_unloads = d.partner_funds_unloads.saturating_add(cents)
+                })
+            }
             FundingKind::ProgramGateway => {
-                self.flow(rec, &funding.program_token, |d| d.jit_unloads = d.jit_unloads.saturating_add(cents))
+                let cents = cents(amount);
+                self.flow::<RESERVE_ONLY>(rec, &funding.program_token, |d| {
+                    d.jit_unloads = d.jit_unloads.saturating_add(cents)
+                })
             }
             FundingKind::Ach | FundingKind::PaymentCard => {}
         }
     }
-}
 
-impl Projection for ProgramBalances {
-    const NAME: &'static str = "view.programbalances.v1";
-
-    fn apply(&mut self, rec: &Recorded) {
+    /// The fold; `RESERVE_ONLY` drops the flows of programs without a reserve policy.
+    #[inline]
+    fn fold<const RESERVE_ONLY: bool>(&mut self, rec: &Recorded) {
         self.last_seq = rec.seq;
         self.last_time = Some(self.last_time.map_or(rec.time, |t| t.max(rec.time)));
         match &rec.fact.event {
@@ -183,7 +219,7 @@ impl Projection for ProgramBalances {
                     jit: false,
                     reserve: c.reserve.clone(),
                     clock,
-                    days: BTreeMap::new(),
+                    days: DayMap::new(),
                 });
             }
             Event::FundingSourceCreated { cmd, program_token } => {
@@ -193,20 +229,17 @@ impl Projection for ProgramBalances {
                     }
                 }
             }
-            Event::GpaOrdered(e) => {
-                let fees: Money = e.fees.iter().map(|f| f.amount).sum();
-                self.load(rec, &e.funding, e.cmd.amount.plus(fees));
-            }
-            Event::MsaOrdered(e) => self.load(rec, &e.funding, e.cmd.purchase_amount),
-            Event::OfferOrdered(e) => self.load(rec, &e.funding, e.purchase_amount),
-            Event::GpaUnloaded(e) => self.unload(rec, &e.funding, e.cmd.amount),
-            Event::MsaUnloaded(e) => self.unload(rec, &e.funding, e.cmd.amount),
+            Event::GpaOrdered(e) => self.load::<RESERVE_ONLY>(rec, &e.funding, || plus_fees_cents(e.cmd.amount, &e.fees)),
+            Event::MsaOrdered(e) => self.load::<RESERVE_ONLY>(rec, &e.funding, || cents(e.cmd.purchase_amount)),
+            Event::OfferOrdered(e) => self.load::<RESERVE_ONLY>(rec, &e.funding, || cents(e.purchase_amount)),
+            Event::GpaUnloaded(e) => self.unload::<RESERVE_ONLY>(rec, &e.funding, e.cmd.amount),
+            Event::MsaUnloaded(e) => self.unload::<RESERVE_ONLY>(rec, &e.funding, e.cmd.amount),
             Event::JournalEntryRecorded(e) => {
                 // only GPA entries touch the bank (postings): JIT funding and adjustments
                 if let JeTarget::Gpa(_) = e.cmd.target {
                     let adjustment = match e.effect {
-                        JeEffect::AdjustmentCredit => -e.cmd.amount.cents(),
-                        JeEffect::AdjustmentDebit => e.cmd.amount.cents(),
+                        JeEffect::AdjustmentCredit => -cents(e.cmd.amount),
+                        JeEffect::AdjustmentDebit => cents(e.cmd.amount),
                         JeEffect::NoBalance
                         | JeEffect::Hold
                         | JeEffect::Clearing
@@ -220,11 +253,10 @@ impl Projection for ProgramBalances {
                         | JeEffect::Fee
                         | JeEffect::Reward => 0,
                     };
-                    let (load, unload) = (e.jit_load.cents(), e.jit_unload.cents());
+                    let (load, unload) = (nonzero_cents(e.jit_load), nonzero_cents(e.jit_unload));
                     // most entries move no bank money: decide that before touching the program
                     if load != 0 || unload != 0 || adjustment != 0 {
-                        let jit = self.programs.get(&e.program_token).is_some_and(|p| p.jit);
-                        self.flow(rec, &e.program_token, |d| {
+                        self.flow_jit::<RESERVE_ONLY>(rec, &e.program_token, |d, jit| {
                             d.jit_loads = d.jit_loads.saturating_sub(load);
                             d.jit_unloads = d.jit_unloads.saturating_add(unload);
                             if jit {
@@ -237,8 +269,8 @@ impl Projection for ProgramBalances {
                 }
             }
             Event::ProgramDeposited(c) => {
-                let cents = c.amount.cents();
-                self.flow(rec, &c.program_token, |d| d.deposit = d.deposit.saturating_add(cents));
+                let cents = cents(c.amount);
+                self.flow::<RESERVE_ONLY>(rec, &c.program_token, |d| d.deposit = d.deposit.saturating_add(cents));
             }
             Event::UserCreated(_)
             | Event::BusinessCreated(_)
@@ -255,6 +287,75 @@ impl Projection for ProgramBalances {
             | Event::CyclesClosed(_)
             | Event::Ticked(_) => {}
         }
+    }
+}
+
+/// `map.get_mut(token)`. A handful of programs are scanned rather than
+/// searched: their lengths tell most tokens apart without comparing bytes.
+#[inline]
+pub(crate) fn program_mut<'a, V>(map: &'a mut BTreeMap<String, V>, token: &str) -> Option<&'a mut V> {
+    if map.len() <= SCAN_MAX {
+        map.iter_mut().find_map(|(k, v)| (k == token).then_some(v))
+    } else {
+        map.get_mut(token)
+    }
+}
+
+/// Most programs [`program_mut`] scans.
+const SCAN_MAX: usize = 8;
+
+/// [`cents`], with zero (the usual JIT amount) tested first.
+#[inline]
+fn nonzero_cents(m: Money) -> i64 {
+    if m.is_zero() {
+        0
+    } else {
+        cents(m)
+    }
+}
+
+/// `m` in cents, as [`Money::cents`] gives it, with the common case (two
+/// places, fits `i64`) inline.
+#[inline]
+pub(crate) fn cents(m: Money) -> i64 {
+    exact_cents(m).unwrap_or_else(|| m.cents())
+}
+
+/// `m` in cents when that is exact and fits `i64` (at most two places):
+/// [`Money::cents`] without its rounding and saturating cases.
+#[inline]
+fn exact_cents(m: Money) -> Option<i64> {
+    let d = m.decimal();
+    let mantissa = d.mantissa();
+    let cents = match d.scale() {
+        0 => mantissa.checked_mul(100)?,
+        1 => mantissa.checked_mul(10)?,
+        2 => mantissa,
+        _ => return None,
+    };
+    i64::try_from(cents).ok()
+}
+
+/// `amount.plus(Σ fees).cents()`, summed in integer cents when every value
+/// is exact in cents and no partial sum leaves `i64` (the exact sums are
+/// then equal); otherwise by that very expression.
+#[inline]
+fn plus_fees_cents(amount: Money, fees: &[ChargedFee]) -> i64 {
+    let mut total = exact_cents(amount);
+    for f in fees {
+        total = total.and_then(|t| t.checked_add(exact_cents(f.amount)?));
+    }
+    total.unwrap_or_else(|| {
+        let fees: Money = fees.iter().map(|f| f.amount).sum();
+        amount.plus(fees).cents()
+    })
+}
+
+impl Projection for ProgramBalances {
+    const NAME: &'static str = "view.programbalances.v1";
+
+    fn apply(&mut self, rec: &Recorded) {
+        self.fold::<false>(rec);
     }
 
     fn encode(&self) -> Vec<u8> {

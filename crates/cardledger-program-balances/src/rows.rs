@@ -99,7 +99,7 @@ impl ProgramBalances {
 
     /// The reporting day of the last event in the log, or of the last flow.
     fn default_end(&self, p: &ProgramInfo) -> Date {
-        let last_flow = p.days.keys().next_back().copied().unwrap_or(p.created_day);
+        let last_flow = p.days.last_day().unwrap_or(p.created_day);
         let now = self.last_time().map(|t| p.clock.clone().date(t)).unwrap_or(p.created_day);
         last_flow.max(now).max(p.created_day)
     }
@@ -107,5 +107,5 @@ impl ProgramBalances {
 
 /// The program's first day: its creation day or an earlier reported day.
 fn first_day(p: &ProgramInfo) -> Date {
-    p.days.keys().next().map_or(p.created_day, |&d| d.min(p.created_day))
+    p.days.first_day().map_or(p.created_day, |d| d.min(p.created_day))
 }

@@ -5,7 +5,9 @@
 //!
 //! [`ReserveBalances`] is a fold over recorded events (the core
 //! [`Projection`] trait). Its state is the program-balances fold's (the
-//! per-day bank flows and each program's policy); every reserve column is
+//! per-day bank flows and each program's policy), kept for the reserve
+//! programs only (the flows of other programs are skipped, not folded
+//! twice); every reserve column is
 //! derived at query time from those flows, so a backdated event restates
 //! the requirement of every day whose window it falls in. It is not a
 //! policy engine: it reports, it never moves money.
@@ -75,7 +77,10 @@ pub struct ReserveRow<'a> {
 }
 
 impl ReserveBalances {
-    /// The underlying program-balances state (flows and policies).
+    /// The underlying program-balances state: every program and policy,
+    /// and the flows of the reserve programs (programs without a reserve
+    /// policy have no days here; see
+    /// [`ProgramBalances::apply_reserve_programs`]).
     pub fn flows(&self) -> &ProgramBalances {
         &self.flows
     }
@@ -175,7 +180,8 @@ impl Projection for ReserveBalances {
     const NAME: &'static str = "view.programreservebalances.v1";
 
     fn apply(&mut self, rec: &Recorded) {
-        self.flows.apply(rec);
+        // the flows of programs without a reserve policy are never shown here
+        self.flows.apply_reserve_programs(rec);
     }
 
     fn encode(&self) -> Vec<u8> {
