@@ -24,7 +24,7 @@ use std::path::Path;
 
 use cardledger_core::engine::Ack;
 use cardledger_domain::command::{CommandLine, FundingKind, Holder, JeTarget};
-use cardledger_domain::event::{postings, Account, Event, Funding, JeEffect, Recorded};
+use cardledger_domain::event::{postings, Account, Event, Funding, Recorded};
 use cardledger_domain::money::Money;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::{Date, Timestamp};
@@ -717,22 +717,7 @@ fn bank_flows(ledger: &Ledger, event: &Event, deltas: &mut HashMap<String, Delta
         }
         Event::JournalEntryRecorded(e) => {
             if let JeTarget::Gpa(_) = e.cmd.target {
-                let adjustment = match e.effect {
-                    JeEffect::AdjustmentCredit => e.cmd.amount.cents().saturating_neg(),
-                    JeEffect::AdjustmentDebit => e.cmd.amount.cents(),
-                    JeEffect::NoBalance
-                    | JeEffect::Hold
-                    | JeEffect::Clearing
-                    | JeEffect::Reversal
-                    | JeEffect::PinPurchase
-                    | JeEffect::AtmWithdrawal
-                    | JeEffect::Refund
-                    | JeEffect::PendingRefund
-                    | JeEffect::Payment
-                    | JeEffect::Interest
-                    | JeEffect::Fee
-                    | JeEffect::Reward => 0,
-                };
+                let adjustment = e.effect.bank_adjustment_sign().saturating_mul(e.cmd.amount.cents());
                 let (load, unload) = (e.jit_load.cents(), e.jit_unload.cents());
                 if load != 0 || unload != 0 || adjustment != 0 {
                     let jit = ledger.programs.get(&e.program_token).is_some_and(|p| p.jit);

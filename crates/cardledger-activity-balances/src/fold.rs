@@ -165,7 +165,7 @@ impl<V: Default> Keyed<V> {
     #[inline]
     fn with(&mut self, key: &str, f: impl FnOnce(&mut V)) {
         // a few keys (networks) are scanned: lengths tell most apart without hashing
-        if self.items.len() <= SCAN_MAX {
+        if self.items.len() <= cardledger_calendar::SCAN_MAX {
             if let Some((_, v)) = self.items.iter_mut().find(|(k, _)| k == key) {
                 f(v);
                 return;
@@ -238,7 +238,7 @@ impl ActivityBalances {
         actor: Option<(&str, ActorDay)>,
         card: Option<(&str, NetworkDay)>,
     ) {
-        let Some(p) = program_mut(&mut self.programs, program) else { return };
+        let Some(p) = cardledger_calendar::program_mut(&mut self.programs, program) else { return };
         let day = match rec.fact.corrected_post_date {
             Some(d) => d,
             None => p.clock.date(rec.time),
@@ -265,11 +265,11 @@ impl ActivityBalances {
             e.effect,
             JeEffect::NoBalance | JeEffect::Hold | JeEffect::Reversal | JeEffect::PendingRefund | JeEffect::Payment
         );
-        let (jit_in, jit_out) = (nonzero_cents(e.jit_load), nonzero_cents(e.jit_unload));
+        let (jit_in, jit_out) = (e.jit_load.cents(), e.jit_unload.cents());
         if !moves && jit_in == 0 && jit_out == 0 {
             return;
         }
-        let amount = cents(e.cmd.amount);
+        let amount = e.cmd.amount.cents();
         let pin_present = e.cmd.pin_present == Some(true);
         let card = match e.effect {
             JeEffect::Clearing if pin_present => Some(Card::Pin),
@@ -358,52 +358,6 @@ impl ActivityBalances {
     }
 }
 
-/// `map.get_mut(token)`. A handful of programs are scanned rather than
-/// searched: their lengths tell most tokens apart without comparing bytes.
-#[inline]
-fn program_mut<'a, V>(map: &'a mut BTreeMap<String, V>, token: &str) -> Option<&'a mut V> {
-    if map.len() <= SCAN_MAX {
-        map.iter_mut().find_map(|(k, v)| (k == token).then_some(v))
-    } else {
-        map.get_mut(token)
-    }
-}
-
-/// Most programs [`program_mut`] scans, and most keys [`Keyed`] scans.
-const SCAN_MAX: usize = 8;
-
-/// [`cents`], with zero (the usual JIT amount) tested first.
-#[inline]
-fn nonzero_cents(m: Money) -> i64 {
-    if m.is_zero() {
-        0
-    } else {
-        cents(m)
-    }
-}
-
-/// `m` in cents, as [`Money::cents`] gives it, with the common case (two
-/// places, fits `i64`) inline.
-#[inline]
-fn cents(m: Money) -> i64 {
-    exact_cents(m).unwrap_or_else(|| m.cents())
-}
-
-/// `m` in cents when that is exact and fits `i64` (at most two places):
-/// [`Money::cents`] without its rounding and saturating cases.
-#[inline]
-fn exact_cents(m: Money) -> Option<i64> {
-    let d = m.decimal();
-    let mantissa = d.mantissa();
-    let cents = match d.scale() {
-        0 => mantissa.checked_mul(100)?,
-        1 => mantissa.checked_mul(10)?,
-        2 => mantissa,
-        _ => return None,
-    };
-    i64::try_from(cents).ok()
-}
-
 /// `(Σ fees).cents()`, summed in integer cents when every fee is exact in
 /// cents and no partial sum leaves `i64` (the exact sums are then equal);
 /// otherwise by that very expression.
@@ -411,7 +365,7 @@ fn exact_cents(m: Money) -> Option<i64> {
 fn fees_cents(fees: &[ChargedFee]) -> i64 {
     let mut total = Some(0i64);
     for f in fees {
-        total = total.and_then(|t| t.checked_add(exact_cents(f.amount)?));
+        total = total.and_then(|t| t.checked_add(f.amount.exact_cents()?));
     }
     total.unwrap_or_else(|| fees.iter().map(|f| f.amount).sum::<Money>().cents())
 }
@@ -436,30 +390,30 @@ impl Projection for ActivityBalances {
             }
             Event::GpaOrdered(e) => {
                 let fees = fees_cents(&e.fees);
-                let amount = cents(e.cmd.amount);
+                let amount = e.cmd.amount.cents();
                 self.load(rec, &e.funding.program_token, &e.cmd.holder, amount, |d| {
                     d.gpa_loads = d.gpa_loads.saturating_add(amount.saturating_add(fees));
                     d.fees = d.fees.saturating_add(fees);
                 });
             }
             Event::MsaOrdered(e) => {
-                let amount = cents(e.cmd.purchase_amount);
+                let amount = e.cmd.purchase_amount.cents();
                 self.load(rec, &e.funding.program_token, &e.cmd.holder, amount, |d| {
                     d.msa_loads = d.msa_loads.saturating_add(amount)
                 });
             }
             Event::OfferOrdered(e) => {
-                let amount = cents(e.purchase_amount);
+                let amount = e.purchase_amount.cents();
                 self.load(rec, &e.funding.program_token, &e.cmd.holder, amount, |d| {
                     d.offer_loads = d.offer_loads.saturating_add(amount)
                 });
             }
             Event::GpaUnloaded(e) => {
-                let amount = cents(e.cmd.amount);
+                let amount = e.cmd.amount.cents();
                 self.day(rec, &e.funding.program_token, |d| d.unloads = d.unloads.saturating_add(amount), None, None);
             }
             Event::MsaUnloaded(e) => {
-                let amount = cents(e.cmd.amount);
+                let amount = e.cmd.amount.cents();
                 self.day(rec, &e.funding.program_token, |d| d.unloads = d.unloads.saturating_add(amount), None, None);
             }
             Event::FeeTransferred(e) => {

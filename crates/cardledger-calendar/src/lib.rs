@@ -12,6 +12,9 @@
 //! in behaviour and encoding, with the latest day kept aside so that adding
 //! to it costs one comparison.
 //!
+//! [`program_mut`] is the per-program look-up every view fold makes once
+//! per event.
+//!
 //! It is deliberately not a calendar library: no formatting, no parsing of
 //! dates beyond the zone name.
 //!
@@ -25,8 +28,10 @@
 //! ```
 
 mod day_map;
+mod programs;
 
 pub use day_map::{DayMap, Iter as DayMapIter};
+pub use programs::{program_mut, SCAN_MAX};
 
 use bincode::de::Decoder;
 use bincode::enc::Encoder;

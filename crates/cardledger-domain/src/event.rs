@@ -265,6 +265,30 @@ pub enum JeEffect {
     Reward,
 }
 
+impl JeEffect {
+    /// The sign an ADJUSTMENT entry moves the program's bank with, as the
+    /// views count it: −1 for a credit to the GPA (money leaves the bank),
+    /// +1 for a debit, 0 for every other effect.
+    pub fn bank_adjustment_sign(self) -> i64 {
+        match self {
+            JeEffect::AdjustmentCredit => -1,
+            JeEffect::AdjustmentDebit => 1,
+            JeEffect::NoBalance
+            | JeEffect::Hold
+            | JeEffect::Clearing
+            | JeEffect::Reversal
+            | JeEffect::PinPurchase
+            | JeEffect::AtmWithdrawal
+            | JeEffect::Refund
+            | JeEffect::PendingRefund
+            | JeEffect::Payment
+            | JeEffect::Interest
+            | JeEffect::Fee
+            | JeEffect::Reward => 0,
+        }
+    }
+}
+
 /// `journal_entry` accepted.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct JournalEntryRecorded {

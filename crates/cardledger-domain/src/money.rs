@@ -85,8 +85,33 @@ impl Money {
 
     /// The value in cents. Every `Money` has scale 2 and fits i64 cents
     /// (sums of at most ~9 * 10^6 maximal amounts); larger sums saturate,
-    /// which the engine prevents by its limits.
+    /// which the engine prevents by its limits. Inline for the common case
+    /// ([`Money::exact_cents`]): the view folds call it once per event.
+    #[inline]
     pub fn cents(self) -> i64 {
+        self.exact_cents().unwrap_or_else(|| self.rounded_cents())
+    }
+
+    /// The value in cents when that is exact and fits `i64` (at most two
+    /// places): [`Money::cents`] without its rounding and saturating cases,
+    /// so that sums of several values can stay in integer cents.
+    #[inline]
+    pub fn exact_cents(self) -> Option<i64> {
+        let m = self.0.mantissa();
+        let cents = match self.0.scale() {
+            0 => m.checked_mul(100)?,
+            1 => m.checked_mul(10)?,
+            2 => m,
+            _ => return None,
+        };
+        i64::try_from(cents).ok()
+    }
+
+    /// [`Money::cents`] for the values [`Money::exact_cents`] leaves out:
+    /// more than two places (rescaled to two by `Decimal::rescale`) or out
+    /// of `i64` (saturated).
+    #[cold]
+    fn rounded_cents(self) -> i64 {
         let m = self.0.mantissa();
         let scale = self.0.scale();
         let adjusted = match scale {
@@ -226,6 +251,26 @@ bincode::impl_borrow_decode!(Money);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exact_cents_is_cents_where_exact_and_none_elsewhere() {
+        // scale 0, 1, 2: exact
+        for (m, c) in
+            [(Money(Decimal::new(7, 0)), 700), (Money(Decimal::new(-75, 1)), -750), (Money(Decimal::new(911, 2)), 911)]
+        {
+            assert_eq!(m.exact_cents(), Some(c));
+            assert_eq!(m.cents(), c);
+        }
+        // three places: not exact in cents, so `cents` rescales
+        let m = Money(Decimal::new(1500, 3));
+        assert_eq!(m.exact_cents(), None);
+        assert_eq!(m.cents(), 150);
+        // out of i64 cents: not exact, `cents` saturates by sign
+        let huge = Money(Decimal::from(i64::MAX));
+        assert_eq!(huge.exact_cents(), None);
+        assert_eq!(huge.cents(), i64::MAX);
+        assert_eq!((-huge).cents(), i64::MIN);
+    }
 
     #[test]
     fn parses_exactly_and_rejects_bad_amounts() {

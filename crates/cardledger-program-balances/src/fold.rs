@@ -6,7 +6,7 @@ use bincode::{Decode, Encode};
 use cardledger_calendar::{DayMap, ReportingClock};
 use cardledger_core::projection::Projection;
 use cardledger_domain::command::{Currency, FundingKind, JeTarget, ReservePolicy};
-use cardledger_domain::event::{ChargedFee, Event, Funding, JeEffect, Recorded};
+use cardledger_domain::event::{ChargedFee, Event, Funding, Recorded};
 use cardledger_domain::money::Money;
 use cardledger_domain::time::{Date, Timestamp};
 
@@ -148,7 +148,7 @@ impl ProgramBalances {
         program: &str,
         f: impl FnOnce(&mut DayFlows, bool),
     ) {
-        let Some(p) = program_mut(&mut self.programs, program) else { return };
+        let Some(p) = cardledger_calendar::program_mut(&mut self.programs, program) else { return };
         if RESERVE_ONLY && p.reserve.is_none() {
             return;
         }
@@ -186,13 +186,13 @@ impl ProgramBalances {
     fn unload<const RESERVE_ONLY: bool>(&mut self, rec: &Recorded, funding: &Funding, amount: Money) {
         match funding.kind {
             FundingKind::Program => {
-                let cents = cents(amount);
+                let cents = amount.cents();
                 self.flow::<RESERVE_ONLY>(rec, &funding.program_token, |d| {
                     d.partner_funds_unloads = d.partner_funds_unloads.saturating_add(cents)
                 })
             }
             FundingKind::ProgramGateway => {
-                let cents = cents(amount);
+                let cents = amount.cents();
                 self.flow::<RESERVE_ONLY>(rec, &funding.program_token, |d| {
                     d.jit_unloads = d.jit_unloads.saturating_add(cents)
                 })
@@ -230,30 +230,15 @@ impl ProgramBalances {
                 }
             }
             Event::GpaOrdered(e) => self.load::<RESERVE_ONLY>(rec, &e.funding, || plus_fees_cents(e.cmd.amount, &e.fees)),
-            Event::MsaOrdered(e) => self.load::<RESERVE_ONLY>(rec, &e.funding, || cents(e.cmd.purchase_amount)),
-            Event::OfferOrdered(e) => self.load::<RESERVE_ONLY>(rec, &e.funding, || cents(e.purchase_amount)),
+            Event::MsaOrdered(e) => self.load::<RESERVE_ONLY>(rec, &e.funding, || e.cmd.purchase_amount.cents()),
+            Event::OfferOrdered(e) => self.load::<RESERVE_ONLY>(rec, &e.funding, || e.purchase_amount.cents()),
             Event::GpaUnloaded(e) => self.unload::<RESERVE_ONLY>(rec, &e.funding, e.cmd.amount),
             Event::MsaUnloaded(e) => self.unload::<RESERVE_ONLY>(rec, &e.funding, e.cmd.amount),
             Event::JournalEntryRecorded(e) => {
                 // only GPA entries touch the bank (postings): JIT funding and adjustments
                 if let JeTarget::Gpa(_) = e.cmd.target {
-                    let adjustment = match e.effect {
-                        JeEffect::AdjustmentCredit => -cents(e.cmd.amount),
-                        JeEffect::AdjustmentDebit => cents(e.cmd.amount),
-                        JeEffect::NoBalance
-                        | JeEffect::Hold
-                        | JeEffect::Clearing
-                        | JeEffect::Reversal
-                        | JeEffect::PinPurchase
-                        | JeEffect::AtmWithdrawal
-                        | JeEffect::Refund
-                        | JeEffect::PendingRefund
-                        | JeEffect::Payment
-                        | JeEffect::Interest
-                        | JeEffect::Fee
-                        | JeEffect::Reward => 0,
-                    };
-                    let (load, unload) = (nonzero_cents(e.jit_load), nonzero_cents(e.jit_unload));
+                    let adjustment = e.effect.bank_adjustment_sign().saturating_mul(e.cmd.amount.cents());
+                    let (load, unload) = (e.jit_load.cents(), e.jit_unload.cents());
                     // most entries move no bank money: decide that before touching the program
                     if load != 0 || unload != 0 || adjustment != 0 {
                         self.flow_jit::<RESERVE_ONLY>(rec, &e.program_token, |d, jit| {
@@ -269,7 +254,7 @@ impl ProgramBalances {
                 }
             }
             Event::ProgramDeposited(c) => {
-                let cents = cents(c.amount);
+                let cents = c.amount.cents();
                 self.flow::<RESERVE_ONLY>(rec, &c.program_token, |d| d.deposit = d.deposit.saturating_add(cents));
             }
             Event::UserCreated(_)
@@ -290,60 +275,14 @@ impl ProgramBalances {
     }
 }
 
-/// `map.get_mut(token)`. A handful of programs are scanned rather than
-/// searched: their lengths tell most tokens apart without comparing bytes.
-#[inline]
-pub(crate) fn program_mut<'a, V>(map: &'a mut BTreeMap<String, V>, token: &str) -> Option<&'a mut V> {
-    if map.len() <= SCAN_MAX {
-        map.iter_mut().find_map(|(k, v)| (k == token).then_some(v))
-    } else {
-        map.get_mut(token)
-    }
-}
-
-/// Most programs [`program_mut`] scans.
-const SCAN_MAX: usize = 8;
-
-/// [`cents`], with zero (the usual JIT amount) tested first.
-#[inline]
-fn nonzero_cents(m: Money) -> i64 {
-    if m.is_zero() {
-        0
-    } else {
-        cents(m)
-    }
-}
-
-/// `m` in cents, as [`Money::cents`] gives it, with the common case (two
-/// places, fits `i64`) inline.
-#[inline]
-pub(crate) fn cents(m: Money) -> i64 {
-    exact_cents(m).unwrap_or_else(|| m.cents())
-}
-
-/// `m` in cents when that is exact and fits `i64` (at most two places):
-/// [`Money::cents`] without its rounding and saturating cases.
-#[inline]
-fn exact_cents(m: Money) -> Option<i64> {
-    let d = m.decimal();
-    let mantissa = d.mantissa();
-    let cents = match d.scale() {
-        0 => mantissa.checked_mul(100)?,
-        1 => mantissa.checked_mul(10)?,
-        2 => mantissa,
-        _ => return None,
-    };
-    i64::try_from(cents).ok()
-}
-
 /// `amount.plus(Σ fees).cents()`, summed in integer cents when every value
 /// is exact in cents and no partial sum leaves `i64` (the exact sums are
 /// then equal); otherwise by that very expression.
 #[inline]
 fn plus_fees_cents(amount: Money, fees: &[ChargedFee]) -> i64 {
-    let mut total = exact_cents(amount);
+    let mut total = amount.exact_cents();
     for f in fees {
-        total = total.and_then(|t| t.checked_add(exact_cents(f.amount)?));
+        total = total.and_then(|t| t.checked_add(f.amount.exact_cents()?));
     }
     total.unwrap_or_else(|| {
         let fees: Money = fees.iter().map(|f| f.amount).sum();
