@@ -126,6 +126,13 @@ fn views(c: &mut Criterion) {
             black_box(answer.to_json().to_string().len())
         })
     });
+    group.bench_function("programbalances_day_365_json_text", |b| {
+        b.iter(|| {
+            let t = p.table(&programs, ProgramAgg::Day, Some(start), Some(end), &[]);
+            let answer = run(&t, &params, &principal, &rates, p.last_time()).unwrap();
+            black_box(answer.to_json_string().len())
+        })
+    });
     group.bench_function("programreservebalances_day_7", |b| {
         b.iter(|| {
             let t = r.table(&programs, Some(Date(last.0 - 6)), Some(end), &[]);

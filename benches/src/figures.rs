@@ -467,11 +467,12 @@ fn median_us(mut times: Vec<Duration>) -> f64 {
 
 /// Median latency in µs over [`QUERY_RUNS`] runs of one view query for
 /// [`QUERY_PROGRAM`] over the [`QUERY_DAYS`] days ending on its last
-/// reporting day, on both sides of the year-long [`query_workload`]. The engine goes the
-/// CLI's way (`cardledger view`): projection rows → query-layer table →
-/// `cardledger_query::run` (filters, sort, page) → the JSON answer rendered
-/// to a string. The baseline runs its SQL (window functions over the daily
-/// rows) and reads the rows into Rust structs (no JSON).
+/// reporting day, on both sides of the year-long [`query_workload`]. The engine:
+/// projection rows → query-layer table → `cardledger_query::run` (filters,
+/// sort, page) → the JSON answer as compact text (`Answer::to_json_string`,
+/// the embedding host's path; byte-identical to `to_json().to_string()`).
+/// The baseline runs its SQL (window functions over the daily rows) and
+/// reads the rows into Rust structs (no JSON).
 fn query_figure<T>(
     ctx: &mut Ctx,
     name: &str,
@@ -492,7 +493,7 @@ fn query_figure<T>(
         let start = Instant::now();
         let (t, last_time) = table(v, &params);
         let answer = run(&t, &params, &principal, &rates, last_time)?;
-        let json = answer.to_json().to_string();
+        let json = answer.to_json_string();
         times.push(start.elapsed());
         engine_rows = answer.total();
         std::hint::black_box(json);

@@ -5,6 +5,11 @@
 //! leader, commits everything queued (in arrival order, up to the batch
 //! limit) with one flush, answers it, and hands leadership to the oldest
 //! waiting submitter, so no caller leads forever under sustained load.
+//! Before taking its group a new leader waits (yielding, at most 1 ms) until
+//! as many requests are queued as the last group took, so that submitters
+//! answered together flush together again; a lone submitter never waits.
+//! A hand-off is a flag in the waiter's slot, set under its lock, so it is
+//! never lost and waiters need not poll.
 //!
 //! Readers take the state's read lock. The leader holds the write lock from
 //! deciding a group until its flush returns, so a reader never sees a
@@ -146,6 +151,8 @@ struct Inner {
 struct Queue {
     requests: Vec<Request>,
     leader_active: bool,
+    /// Requests the last group took (see [`Engine::gather`]).
+    last_group: usize,
 }
 
 struct Request {
@@ -157,8 +164,18 @@ struct Request {
 
 #[derive(Default)]
 struct Slot {
-    result: Mutex<Option<Result<Vec<Outcome>, EngineError>>>,
+    state: Mutex<SlotState>,
     ready: Condvar,
+}
+
+/// What a waiting submitter is woken for; set under the slot's lock, so a
+/// wake-up is never lost.
+#[derive(Default)]
+struct SlotState {
+    /// Its answer (its commands are flushed, or failed).
+    result: Option<Result<Vec<Outcome>, EngineError>>,
+    /// The last leader handed leadership to it.
+    lead: bool,
 }
 
 /// Groups of at least this many commands encode their frames on a second
@@ -169,9 +186,16 @@ const ENCODER_THREAD_LINES_MIN: usize = 256;
 /// Records handed to the encoder thread at a time.
 const ENCODER_CHUNK_RECORDS: usize = 256;
 
-/// How long a waiting submitter sleeps before checking whether it should
-/// take over leadership.
-const LEADER_HANDOFF_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+/// Longest a new leader waits for the last group's submitters to queue
+/// again before it commits what is queued.
+const GATHER_WAIT: std::time::Duration = std::time::Duration::from_micros(1000);
+
+/// How long a waiting submitter sleeps before checking on its own whether it
+/// should take over leadership. Hand-offs wake it through its slot, so this
+/// is only a safety net: a short wait would wake every submitter hundreds
+/// of times a second, and with 64 of them on 2 cores those wake-ups took
+/// the time the leader needed.
+const LEADER_HANDOFF_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -248,17 +272,18 @@ impl Engine {
         }
         loop {
             {
-                let mut result = lock(&slot.result);
-                if result.is_none() {
+                let mut st = lock(&slot.state);
+                if st.result.is_none() && !st.lead {
                     // woken by our answer, by a leader handing off, or by the timeout
-                    result = match slot.ready.wait_timeout(result, LEADER_HANDOFF_WAIT) {
+                    st = match slot.ready.wait_timeout(st, LEADER_HANDOFF_WAIT) {
                         Ok((g, _)) => g,
                         Err(p) => p.into_inner().0,
                     };
                 }
-                if let Some(r) = result.take() {
+                if let Some(r) = st.result.take() {
                     return r;
                 }
+                st.lead = false;
             }
             // no answer yet: lead if nobody does (the last leader handed off)
             let take = {
@@ -275,6 +300,7 @@ impl Engine {
     /// batch limit), answers it, then hands leadership to the oldest waiting
     /// submitter, so no caller leads forever under sustained load.
     fn lead_one_group(&self) {
+        self.gather();
         let group = {
             let mut q = lock(&self.inner.queue);
             let mut total = 0;
@@ -286,11 +312,12 @@ impl Engine {
                 total += r.lines.len();
                 n += 1;
             }
+            q.last_group = n;
             q.requests.drain(..n).collect::<Vec<_>>()
         };
         let results = self.commit_group(&group);
         for (req, res) in group.iter().zip(results) {
-            *lock(&req.slot.result) = Some(res);
+            lock(&req.slot.state).result = Some(res);
             req.slot.ready.notify_all();
         }
         let next = {
@@ -299,10 +326,29 @@ impl Engine {
             q.requests.first().map(|r| r.slot.clone())
         };
         if let Some(next) = next {
-            // wake the oldest waiter so it takes over at once (it also
-            // re-checks every LEADER_HANDOFF_WAIT, so a lost wake-up only delays)
-            let _guard = lock(&next.result);
+            // wake the oldest waiter so it takes over at once (if a new
+            // submitter took leadership first, it finds that and waits again)
+            lock(&next.state).lead = true;
             next.ready.notify_all();
+        }
+    }
+
+    /// Gives the submitters answered by the last group a moment to queue
+    /// their next commands, so that they share the next flush instead of
+    /// following one or two early ones in a flush of their own: waits (yielding
+    /// the core) until as many requests are queued as the last group had, at
+    /// most [`GATHER_WAIT`]. A lone submitter (last group of one) never waits.
+    fn gather(&self) {
+        let start = std::time::Instant::now();
+        loop {
+            let (queued, wanted) = {
+                let q = lock(&self.inner.queue);
+                (q.requests.len(), q.last_group)
+            };
+            if queued >= wanted || start.elapsed() >= GATHER_WAIT {
+                return;
+            }
+            std::thread::yield_now();
         }
     }
 

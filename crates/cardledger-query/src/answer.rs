@@ -198,6 +198,11 @@ impl<'t> Answer<'t> {
     /// converted (rounded to the cent), the currency columns rewritten to the
     /// target; a missing cell is null.
     #[inline]
+    /// Whether amounts are converted (cells then differ from the table's).
+    pub(crate) fn converts(&self) -> bool {
+        self.conversion.is_some()
+    }
+
     pub(crate) fn cell(&self, row: usize, col: usize) -> Cell<'_> {
         let table = self.table;
         let raw = table.rows.get(row).and_then(|r| r.get(col));
@@ -307,7 +312,7 @@ pub(crate) enum Cell<'a> {
 }
 
 impl<'a> Cell<'a> {
-    fn from_option(v: Option<&'a Value>) -> Cell<'a> {
+    pub(crate) fn from_option(v: Option<&'a Value>) -> Cell<'a> {
         v.map_or(Cell::Null, Cell::from_value)
     }
 

@@ -199,16 +199,23 @@ impl Answer<'_> {
                 k
             })
             .collect();
+        // The columns once, not per cell.
+        let cols: Vec<(usize, &str, Option<&Column>)> =
+            self.record_cols.iter().zip(&keys).map(|(&c, key)| (c, key.as_str(), self.table.columns.get(c))).collect();
+        let plain = !self.converts();
         for (i, &r) in self.page.iter().enumerate() {
             s.push_str(if i > 0 { ",{" } else { "{" });
-            for (j, (&c, key)) in self.record_cols.iter().zip(&keys).enumerate() {
+            // without conversion a cell is the table's value: read the row once
+            let row = if plain { self.table.rows.get(r).map(Vec::as_slice) } else { None };
+            for (j, &(c, key, col)) in cols.iter().enumerate() {
                 if j > 0 {
                     s.push(',');
                 }
                 s.push_str(key);
-                match self.table.columns.get(c) {
-                    Some(col) => json_text_value(&self.cell(r, c), col, s),
-                    None => s.push_str("null"),
+                match (col, row) {
+                    (Some(col), Some(row)) => json_text_value(&Cell::from_option(row.get(c)), col, s),
+                    (Some(col), None) => json_text_value(&self.cell(r, c), col, s),
+                    (None, _) => s.push_str("null"),
                 }
             }
             s.push('}');
