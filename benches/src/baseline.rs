@@ -28,9 +28,8 @@ use cardledger_domain::event::{postings, Account, Event, Funding, Recorded};
 use cardledger_domain::money::Money;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::{Date, Timestamp};
+use cardledger_domain::zone::{self, Tz};
 use cardledger_domain::{decode_fact, encode_fact};
-use chrono::TimeZone;
-use chrono_tz::Tz;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 /// A failure of the baseline itself (never of a command: those are
@@ -523,13 +522,10 @@ fn record_batch(
 struct Zones(HashMap<String, Option<Tz>>);
 
 impl Zones {
-    /// Parses a zone name as the engine's reporting clock does: UTC and
-    /// unknown names report in UTC.
+    /// Parses a zone name as the engine's reporting clock does
+    /// (`cardledger_domain::zone`): UTC and unknown names report in UTC.
     fn parse(name: &str) -> Option<Tz> {
-        match name.parse::<Tz>() {
-            Ok(Tz::UTC) | Ok(Tz::Etc__UTC) | Err(_) => None,
-            Ok(z) => Some(z),
-        }
+        zone::parse(name).filter(|z| !zone::is_utc(*z))
     }
 
     /// The reporting day of `time` for `program` (its zone from the decision
@@ -545,7 +541,7 @@ impl Zones {
         };
         match zone {
             None => time.date_utc(),
-            Some(z) => Date::from_naive(z.from_utc_datetime(&time.to_datetime().naive_utc()).date_naive()),
+            Some(z) => zone::local_date(z, time),
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod response;
 pub mod state;
 pub mod time;
 pub mod wire;
+pub mod zone;
 
 /// The bincode configuration of every encoded event, with its size limit.
 pub fn codec() -> bincode::config::Configuration<
