@@ -23,6 +23,7 @@ use rust_decimal::{Decimal, MathematicalOps};
 
 use crate::command::{CreditAccountCmd, JournalEntryCmd, Rate};
 use crate::event::JeEffect;
+pub use crate::money::div_round;
 use crate::money::Money;
 use crate::time::{Date, Timestamp};
 /// Zone-name parsing lives in [`crate::zone`]; this name stays for the
@@ -538,18 +539,6 @@ pub fn derived_token(parts: &[&str]) -> String {
         s.get(16..20).unwrap_or(""),
         s.get(20..32).unwrap_or("")
     )
-}
-
-/// `n / d` rounded half away from zero (half up for non-negative values):
-/// the one rounding function of the module. `d > 0`.
-pub fn div_round(n: i128, d: i128) -> i128 {
-    let q = n / d;
-    let r = n % d;
-    if 2 * r.abs() >= d {
-        q + n.signum()
-    } else {
-        q
-    }
 }
 
 /// `round(a × b / d)` like [`div_round`], in 64-bit arithmetic when the

@@ -13,6 +13,7 @@
 //! assert!(matches!(ledger.decide(&line, Timestamp(0)), Decision::Accept(_)));
 //! ```
 
+pub mod checkpoint;
 pub mod command;
 pub mod cycle;
 pub mod event;

@@ -22,6 +22,10 @@ pub const LINE_BYTES_MAX: usize = 64 * 1024;
 pub const EVENT_BYTES_MAX: usize = 64 * 1024;
 /// Most commands the engine decides and flushes as one batch.
 pub const BATCH_EVENTS_MAX: usize = 65_536;
+/// Largest checkpoint (a projection's saved state), in bytes: the store
+/// refuses larger ones (`cardledger-core` `store::CHECKPOINT_STATE_BYTES_MAX`,
+/// the same value) and the projections decode no larger ones.
+pub const CHECKPOINT_BYTES_MAX: usize = 256 << 20;
 /// Reserve window bounds, in days.
 pub const RESERVE_WINDOW_DAYS_MAX: u32 = 366;
 /// Most cycle closes one `CyclesClosed` event carries (a tick closing more

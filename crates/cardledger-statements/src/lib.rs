@@ -206,16 +206,13 @@ impl Projection for Statements {
     }
 
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let cfg = bincode::config::standard().with_limit::<{ CHECKPOINT_BYTES_MAX }>();
+        let cfg = bincode::config::standard().with_limit::<{ cardledger_domain::limits::CHECKPOINT_BYTES_MAX }>();
         match bincode::decode_from_slice::<Statements, _>(bytes, cfg) {
             Ok((s, used)) if used == bytes.len() => Some(s),
             _ => None,
         }
     }
 }
-
-/// Largest checkpoint the projection decodes (the store's own limit).
-pub const CHECKPOINT_BYTES_MAX: usize = 256 << 20;
 
 fn group_of(effect: JeEffect) -> &'static str {
     match effect {
