@@ -857,8 +857,7 @@ fn apply_activity(cmd: &CreditAccountCmd, comps: &mut Components, late_this_cycl
     }
 }
 
-/// Months the simulation runs before it reports no lifetime repayment.
-pub const SIMULATION_MONTHS_MAX: u32 = 1_200;
+pub use crate::limits::SIMULATION_MONTHS_MAX;
 
 /// Appendix M1 via M2: the repayment simulation and the warnings, from a
 /// closing balance `b` and minimum payment (both in cents, `b > 0`).

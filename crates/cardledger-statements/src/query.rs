@@ -9,8 +9,7 @@ use cardledger_domain::time::{Date, Timestamp};
 use cardledger_domain::zone::{self, Tz};
 use serde_json::{json, Value};
 
-/// Most resources one page returns (source 003: `count` 1–100).
-pub const PAGE_COUNT_MAX: usize = 100;
+pub use cardledger_domain::limits::PAGE_COUNT_MAX;
 /// Page size when `count` is absent.
 pub const PAGE_COUNT_DEFAULT: usize = 10;
 
