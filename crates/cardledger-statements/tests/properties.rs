@@ -4,8 +4,9 @@
 //!
 //! - every statement satisfies closing = opening + purchases + fees +
 //!   interest − payments − credits;
-//! - replaying the recorded facts into a fresh projection reproduces every
-//!   statement byte for byte (encoding and every endpoint's JSON);
+//! - a fold interrupted by checkpoints (encode, then decode into a new
+//!   projection, as a reopen does) at random points reproduces the
+//!   uninterrupted fold byte for byte (encoding and every endpoint's JSON);
 //! - no statement appears twice, and an account's statements tile time
 //!   (each opens 1 ms after the previous one closed);
 //! - year-to-date totals are the sums over the statements closing in the same
@@ -112,7 +113,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn statements_hold_their_invariants(ops in proptest::collection::vec(op(), 1..160)) {
+    fn statements_hold_their_invariants(
+        ops in proptest::collection::vec(op(), 1..160),
+        cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 1..6),
+    ) {
         // starts in November so that most runs cross a new year
         let start = Timestamp::parse("2022-11-03T12:00:00Z").unwrap().0;
         let mut w = World { ledger: Ledger::default(), recorded: Vec::new(), now: start, n: 0 };
@@ -185,13 +189,29 @@ proptest! {
             let last = closes.last().map(|c| c.closing_balance.decimal()).unwrap_or_default();
             prop_assert_eq!(last, owed, "the last statement shows what the ledger says is owed");
         }
-        // replay: a fresh fold of the same facts is the same, byte for byte
-        let mut fresh = Statements::default();
-        for rec in &w.recorded {
-            fresh.apply(rec);
+        // a fold checkpointed and reopened (encode → decode into a new
+        // projection) before the records at `cut_at`, and at the end, is the
+        // uninterrupted fold, byte for byte
+        let n = w.recorded.len();
+        let cut_at: std::collections::BTreeSet<usize> = cuts.iter().map(|i| i.index(n + 1)).collect();
+        let mut resumed = Statements::default();
+        let mut reopened = 0;
+        for (i, rec) in w.recorded.iter().enumerate() {
+            if cut_at.contains(&i) {
+                let bytes = resumed.encode();
+                resumed = Statements::decode(&bytes).expect("a checkpoint decodes");
+                prop_assert_eq!(resumed.encode(), bytes, "a reopened checkpoint re-encodes to its bytes");
+                reopened += 1;
+            }
+            resumed.apply(rec);
         }
-        prop_assert_eq!(fresh.encode(), followed.encode());
-        prop_assert_eq!(render_all(&fresh), render_all(&followed));
+        if cut_at.contains(&n) {
+            resumed = Statements::decode(&resumed.encode()).expect("a checkpoint decodes");
+            reopened += 1;
+        }
+        prop_assert_eq!(reopened, cut_at.len());
+        prop_assert_eq!(resumed.encode(), followed.encode());
+        prop_assert_eq!(render_all(&resumed), render_all(&followed));
         let restored = Statements::decode(&followed.encode()).unwrap();
         prop_assert_eq!(render_all(&restored), render_all(&followed));
         // and the ledger itself replays to the same cycle state
