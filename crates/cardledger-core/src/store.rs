@@ -29,6 +29,8 @@ use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use cardledger_domain::limits;
+
 use crate::record::{self, FORMAT_VERSION};
 pub use crate::record::{Hash, Head, NewRecord, Recorded, GENESIS_HASH};
 
@@ -59,6 +61,19 @@ const TREE_LOG: &str = "log";
 const TREE_META: &str = "meta";
 /// Name of the sled tree holding projection checkpoints (key: name bytes).
 const TREE_CHECKPOINTS: &str = "checkpoints";
+/// Name of the sled tree holding engine state snapshots (key: BE u64 seq).
+const TREE_SNAPSHOTS: &str = "snapshots";
+/// Fixed bytes of a snapshot value besides the state: version (1) + seq (8)
+/// + chain hash (32) + crc32 (4).
+const SNAPSHOT_OVERHEAD_BYTES: usize = 45;
+/// Version byte of a snapshot value.
+const SNAPSHOT_VERSION: u8 = 1;
+/// The store's format version (`meta/format_version`): 2 added the
+/// `snapshots` tree. Frames and records keep their own version byte
+/// ([`FORMAT_VERSION`], still 1).
+pub const STORE_FORMAT_VERSION: u8 = 2;
+/// The first store format (no `snapshots` tree); opened and upgraded to 2.
+const FORMAT_VERSION_1: u8 = 1;
 /// Key in `meta` whose value is the one format version byte.
 const META_FORMAT_VERSION: &[u8] = b"format_version";
 /// Fixed bytes of a checkpoint value besides the state: version (1) + seq
@@ -151,6 +166,7 @@ struct Inner {
     log: sled::Tree,
     meta: sled::Tree,
     checkpoints: sled::Tree,
+    snapshots: sled::Tree,
     writer: Mutex<Writer>,
     published: Arc<Published>,
 }
@@ -173,10 +189,16 @@ impl Store {
         let log = db.open_tree(TREE_LOG).map_err(sled_err)?;
         let meta = db.open_tree(TREE_META).map_err(sled_err)?;
         let checkpoints = db.open_tree(TREE_CHECKPOINTS).map_err(sled_err)?;
+        let snapshots = db.open_tree(TREE_SNAPSHOTS).map_err(sled_err)?;
 
         match meta.get(META_FORMAT_VERSION).map_err(sled_err)? {
             Some(v) => match v.as_ref() {
-                [FORMAT_VERSION] => {}
+                [STORE_FORMAT_VERSION] => {}
+                // format 1 is format 2 without snapshots: upgrade in place
+                [FORMAT_VERSION_1] => {
+                    meta.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]).map_err(sled_err)?;
+                    db.flush().map_err(sled_err)?;
+                }
                 [other] => return Err(StoreError::UnsupportedVersion(*other)),
                 _ => return Err(StoreError::Corrupt { seq: 0, reason: "meta format_version is not one byte".into() }),
             },
@@ -187,7 +209,7 @@ impl Store {
                         reason: "log has frames but no meta format_version".into(),
                     });
                 }
-                meta.insert(META_FORMAT_VERSION, &[FORMAT_VERSION]).map_err(sled_err)?;
+                meta.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]).map_err(sled_err)?;
                 db.flush().map_err(sled_err)?;
             }
         }
@@ -211,6 +233,7 @@ impl Store {
                 log,
                 meta,
                 checkpoints,
+                snapshots,
                 writer: Mutex::new(Writer { head, closed: false }),
                 published,
             }),
@@ -453,6 +476,118 @@ impl Store {
     /// Deletes every checkpoint (e.g. before a full rebuild). Flushed.
     pub fn delete_checkpoints(&self) -> Result<(), StoreError> {
         self.inner.checkpoints.clear().map_err(sled_err)?;
+        self.inner.db.flush().map_err(sled_err)?;
+        Ok(())
+    }
+
+    /// Saves a snapshot of the engine state as of `at` (a durable head of
+    /// this log: its seq and chain hash), with a crc32 over the whole value,
+    /// and deletes all but the newest [`limits::SNAPSHOTS_KEPT`] snapshots,
+    /// in one atomic sled batch, flushed before returning. A snapshot is a
+    /// cache: [`Store::load_snapshot`] checks it against the log before it
+    /// is used, and a store without one replays its log.
+    pub fn save_snapshot(&self, at: Head, state: &[u8]) -> Result<(), StoreError> {
+        if state.len() > limits::SNAPSHOT_STATE_BYTES_MAX {
+            return Err(StoreError::TooLarge {
+                what: "snapshot state bytes",
+                limit: limits::SNAPSHOT_STATE_BYTES_MAX as u64,
+            });
+        }
+        if at.seq == 0 || at.seq > self.head().seq {
+            return Err(StoreError::Corrupt { seq: at.seq, reason: "a snapshot must name a durable seq".into() });
+        }
+        let mut value = Vec::with_capacity(SNAPSHOT_OVERHEAD_BYTES + state.len());
+        value.push(SNAPSHOT_VERSION);
+        value.extend_from_slice(&at.seq.to_be_bytes());
+        value.extend_from_slice(&at.hash);
+        value.extend_from_slice(state);
+        let crc = crc32fast::hash(&value);
+        value.extend_from_slice(&crc.to_be_bytes());
+        let mut batch = sled::Batch::default();
+        batch.insert(&at.seq.to_be_bytes(), value);
+        let mut kept = 1;
+        for k in self.inner.snapshots.iter().keys().rev() {
+            let k = k.map_err(sled_err)?;
+            if k.as_ref() == at.seq.to_be_bytes() {
+                continue;
+            }
+            if kept < limits::SNAPSHOTS_KEPT {
+                kept += 1;
+            } else {
+                batch.remove(k);
+            }
+        }
+        self.inner.snapshots.apply_batch(batch).map_err(sled_err)?;
+        self.inner.db.flush().map_err(sled_err)?;
+        Ok(())
+    }
+
+    /// The seqs of the stored snapshots, newest first.
+    pub fn snapshot_seqs(&self) -> Result<Vec<u64>, StoreError> {
+        self.inner.snapshots.iter().keys().rev().map(|k| key_seq(&k.map_err(sled_err)?, 0)).collect()
+    }
+
+    /// Loads the snapshot taken at `seq` and checks it: its crc32, its
+    /// version, that it names `seq`, and that its chain hash is the log's
+    /// hash at `seq` (so it belongs to this log). Any failure is
+    /// [`StoreError::Corrupt`] naming `seq`: the caller must not use it.
+    pub fn load_snapshot(&self, seq: u64) -> Result<(Head, Vec<u8>), StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt { seq, reason: format!("snapshot at seq {seq}: {reason}") };
+        let v =
+            self.inner.snapshots.get(seq.to_be_bytes()).map_err(sled_err)?.ok_or_else(|| corrupt("missing".into()))?;
+        if v.len() < SNAPSHOT_OVERHEAD_BYTES {
+            return Err(corrupt("truncated".into()));
+        }
+        let (covered, crc) = v.split_at(v.len() - 4);
+        let crc: [u8; 4] = crc.try_into().map_err(|_| corrupt("truncated".into()))?;
+        if crc32fast::hash(covered) != u32::from_be_bytes(crc) {
+            return Err(corrupt("checksum mismatch".into()));
+        }
+        let (version, rest) = covered.split_first().ok_or_else(|| corrupt("truncated".into()))?;
+        if *version != SNAPSHOT_VERSION {
+            return Err(corrupt(format!("unknown version {version}")));
+        }
+        let (named, rest) = rest.split_at(8);
+        let (hash, state) = rest.split_at(32);
+        let named = u64::from_be_bytes(named.try_into().map_err(|_| corrupt("truncated".into()))?);
+        let hash: Hash = hash.try_into().map_err(|_| corrupt("truncated".into()))?;
+        if named != seq {
+            return Err(corrupt(format!("names seq {named}")));
+        }
+        if seq == 0 || seq > self.head().seq {
+            return Err(corrupt(format!("beyond the log's head {}", self.head().seq)));
+        }
+        match self.read_from(seq).next() {
+            Some(Ok(r)) if r.hash == hash => {}
+            Some(Ok(_)) => return Err(corrupt("its chain hash is not the log's".into())),
+            Some(Err(e)) => return Err(e),
+            None => return Err(corrupt("the log has no such seq".into())),
+        }
+        Ok((Head { seq, hash }, state.to_vec()))
+    }
+
+    /// Deletes the snapshot at `seq` (one that failed its checks). Flushed.
+    pub fn delete_snapshot(&self, seq: u64) -> Result<(), StoreError> {
+        self.inner.snapshots.remove(seq.to_be_bytes()).map_err(sled_err)?;
+        self.inner.db.flush().map_err(sled_err)?;
+        Ok(())
+    }
+
+    /// Test hook: XORs byte `byte_offset` of the snapshot value at `seq`
+    /// (0 = its version byte) with `xor`, bypassing every check.
+    #[doc(hidden)]
+    pub fn debug_corrupt_snapshot(&self, seq: u64, byte_offset: usize, xor: u8) -> Result<(), StoreError> {
+        let v = self
+            .inner
+            .snapshots
+            .get(seq.to_be_bytes())
+            .map_err(sled_err)?
+            .ok_or(StoreError::Corrupt { seq, reason: "no such snapshot".into() })?;
+        let mut bytes = v.to_vec();
+        let b =
+            bytes.get_mut(byte_offset).ok_or(StoreError::TooLarge { what: "byte offset", limit: v.len() as u64 })?;
+        *b ^= xor;
+        self.inner.snapshots.insert(seq.to_be_bytes(), bytes).map_err(sled_err)?;
         self.inner.db.flush().map_err(sled_err)?;
         Ok(())
     }

@@ -21,6 +21,7 @@ pub mod limits;
 pub mod money;
 pub mod rejection;
 pub mod response;
+pub mod snapshot;
 pub mod state;
 pub mod time;
 pub mod wire;

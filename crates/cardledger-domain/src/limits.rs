@@ -28,3 +28,12 @@ pub const RESERVE_WINDOW_DAYS_MAX: u32 = 366;
 /// cycles records several events in its batch); keeps an event far below
 /// `EVENT_BYTES_MAX` even with long dues lists.
 pub const CYCLE_CLOSES_PER_EVENT_MAX: usize = 16;
+/// Largest encoded ledger state a snapshot holds, in bytes (decoding is
+/// bounded by it; a larger state is not snapshotted and open replays).
+pub const SNAPSHOT_STATE_BYTES_MAX: usize = 512 << 20;
+/// Events between two engine snapshots taken after a group commit (a
+/// snapshot is also taken at a clean close).
+pub const SNAPSHOT_INTERVAL_EVENTS: u64 = 1_000_000;
+/// Snapshots a store keeps (the newest ones); an older one is the fallback
+/// when the newest fails its checks.
+pub const SNAPSHOTS_KEPT: usize = 2;
