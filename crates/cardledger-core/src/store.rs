@@ -522,6 +522,11 @@ impl Store {
         Ok(())
     }
 
+    /// Bytes of the newest snapshot value (0 when there is none).
+    pub fn snapshot_bytes(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.snapshots.last().map_err(sled_err)?.map_or(0, |(_, v)| v.len() as u64))
+    }
+
     /// The seqs of the stored snapshots, newest first.
     pub fn snapshot_seqs(&self) -> Result<Vec<u64>, StoreError> {
         self.inner.snapshots.iter().keys().rev().map(|k| key_seq(&k.map_err(sled_err)?, 0)).collect()

@@ -53,7 +53,12 @@ struct W {
 
 impl W {
     fn put<T: Encode>(&mut self, v: T) -> Result<(), String> {
-        bincode::encode_into_std_write(v, &mut self.buf, cfg()).map(|_| ()).map_err(|e| e.to_string())
+        bincode::encode_into_std_write(v, &mut self.buf, cfg()).map_err(|e| e.to_string())?;
+        // stop as soon as the state is too large, not after encoding all of it
+        if self.buf.len() > limits::SNAPSHOT_STATE_BYTES_MAX {
+            return Err(format!("the state encodes to more than {} bytes", limits::SNAPSHOT_STATE_BYTES_MAX));
+        }
+        Ok(())
     }
 
     /// A map in key order: its length, then (key, value) pairs.
@@ -277,9 +282,6 @@ pub fn encode_state(l: &Ledger) -> Result<Vec<u8>, String> {
     w.map(l.program_sources.iter(), |w, v| w.put(v))?;
     w.put(&l.msa_campaigns)?;
     w.map(l.cycles.iter(), put_cycle)?;
-    if w.buf.len() > limits::SNAPSHOT_STATE_BYTES_MAX {
-        return Err(format!("the state encodes to {} bytes, over {}", w.buf.len(), limits::SNAPSHOT_STATE_BYTES_MAX));
-    }
     Ok(w.buf)
 }
 
