@@ -534,7 +534,11 @@ impl Engine {
             *lock(&self.inner.poisoned) = true;
             return fail(EngineError::Store(e));
         }
-        if state.head_seq >= lock(&self.inner.snapshot_seq).saturating_add(limits::SNAPSHOT_INTERVAL_EVENTS) {
+        let last = *lock(&self.inner.snapshot_seq);
+        // at least SNAPSHOT_INTERVAL_EVENTS apart, and at least half the log:
+        // the state (so a snapshot) still grows with history, and this keeps
+        // the cost of writing snapshots a constant per event
+        if state.head_seq >= last.saturating_add(limits::SNAPSHOT_INTERVAL_EVENTS.max(last)) {
             // the batch is durable; a failed snapshot write is a storage
             // failure all the same: stop, and answer the group with it
             if let Err(e) = write_snapshot(&self.inner.store, &state, &self.inner.snapshot_seq) {

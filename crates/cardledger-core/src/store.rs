@@ -780,7 +780,7 @@ impl ReadIter {
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
     let started = Instant::now();
     loop {
-        match sled::Config::new().path(dir).open() {
+        match sled::Config::new().path(dir).cache_capacity(limits::STORE_CACHE_BYTES).open() {
             Ok(db) => return Ok(db),
             // sled 0.34 reports a held lock as ErrorKind::Other with this text.
             Err(sled::Error::Io(e))

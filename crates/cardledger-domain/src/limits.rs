@@ -31,9 +31,14 @@ pub const CYCLE_CLOSES_PER_EVENT_MAX: usize = 16;
 /// Largest encoded ledger state a snapshot holds, in bytes (decoding is
 /// bounded by it; a larger state is not snapshotted and open replays).
 pub const SNAPSHOT_STATE_BYTES_MAX: usize = 512 << 20;
-/// Events between two engine snapshots taken after a group commit (a
-/// snapshot is also taken at a clean close).
+/// Fewest events between two engine snapshots taken after a group commit
+/// (the engine also waits for the log to double since the last one; a
+/// snapshot is also taken at a clean close and by `Engine::snapshot`).
 pub const SNAPSHOT_INTERVAL_EVENTS: u64 = 1_000_000;
 /// Snapshots a store keeps (the newest ones); an older one is the fallback
 /// when the newest fails its checks.
 pub const SNAPSHOTS_KEPT: usize = 2;
+/// The storage engine's page cache, in bytes (sled's default is 1 GiB,
+/// which a long log fills: most of the process's memory after millions of
+/// events). Reads of old frames are rare (duplicates, `get`, `list`).
+pub const STORE_CACHE_BYTES: u64 = 64 << 20;

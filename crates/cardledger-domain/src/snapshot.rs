@@ -271,7 +271,7 @@ pub fn encode_state(l: &Ledger) -> Result<Vec<u8>, String> {
     w.map(l.last_impact.iter(), |w, v| w.put(v))?;
     w.map(l.holds.iter(), |w, v| w.put(v))?;
     w.map(l.pending.iter(), |w, v| w.put(v))?;
-    let mut kinds: Vec<(&&str, &HashMap<String, (u64, u64)>)> = l.tokens.iter().collect();
+    let mut kinds: Vec<_> = l.tokens.iter().collect();
     kinds.sort_unstable_by(|a, b| a.0.cmp(b.0));
     w.put(kinds.len() as u64)?;
     for (kind, tokens) in kinds {
@@ -381,16 +381,16 @@ mod tests {
     #[test]
     fn a_populated_ledger_round_trips_byte_for_byte() {
         let l = crate::fuzz::seeded_ledger();
-        let bytes = encode_state(&l).unwrap();
+        let bytes = encode_state(l).unwrap();
         let back = decode_state(&bytes).unwrap();
         assert_eq!(encode_state(&back).unwrap(), bytes);
-        assert_eq!(state_digest(&back).unwrap(), state_digest(&l).unwrap());
+        assert_eq!(state_digest(&back).unwrap(), state_digest(l).unwrap());
         assert!(!l.accounts.is_empty() && !l.tokens.is_empty());
     }
 
     #[test]
     fn damaged_state_bytes_are_an_error_never_a_panic() {
-        let bytes = encode_state(&crate::fuzz::seeded_ledger()).unwrap();
+        let bytes = encode_state(crate::fuzz::seeded_ledger()).unwrap();
         for cut in 0..bytes.len() {
             assert!(decode_state(&bytes[..cut]).is_err(), "cut at {cut}");
         }
