@@ -24,7 +24,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use cardledger_domain::event::{Fact, Recorded};
 use cardledger_domain::limits;
-use cardledger_domain::rejection::Rejection;
+use cardledger_domain::rejection::{Code, Rejection};
 use cardledger_domain::response;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::Timestamp;
@@ -568,25 +568,38 @@ impl Engine {
                 // bulk loaders (no rendering) get acks only: skip the token copy
                 let token = if req.render { line.command.token().unwrap_or("").to_string() } else { String::new() };
                 match state.decide(line, *time) {
-                    Decision::Accept(fact) => {
-                        let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
-                        state.apply(&rec);
-                        let response = if req.render { response::response(&rec, state) } else { Value::Null };
-                        out.push(Outcome::Recorded { seq: rec.seq, command: key, token, response });
-                        record(rec.time.0, encode_fact(&rec.fact));
-                        new.push(rec);
-                    }
+                    // encoded before it is applied: an event that would not
+                    // decode again (over EVENT_BYTES_MAX) is refused unwritten
+                    Decision::Accept(fact) => match encode_fact(&fact) {
+                        Err(e) => out.push(Outcome::Rejected(Rejection::new(Code::EventTooLarge, key, e))),
+                        Ok(payload) => {
+                            let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
+                            state.apply(&rec);
+                            let response = if req.render { response::response(&rec, state) } else { Value::Null };
+                            out.push(Outcome::Recorded { seq: rec.seq, command: key, token, response });
+                            record(rec.time.0, payload);
+                            new.push(rec);
+                        }
+                    },
                     // a tick closing statement cycles: every fact in this group's
                     // batch, the answer being the last one's (its `Ticked`)
                     Decision::AcceptAll(facts) => {
+                        let payloads: Result<Vec<Vec<u8>>, String> = facts.iter().map(encode_fact).collect();
+                        let payloads = match payloads {
+                            Ok(p) => p,
+                            Err(e) => {
+                                out.push(Outcome::Rejected(Rejection::new(Code::EventTooLarge, key, e)));
+                                continue;
+                            }
+                        };
                         let mut response = Value::Null;
-                        for fact in facts {
+                        for (fact, payload) in facts.into_iter().zip(payloads) {
                             let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
                             state.apply(&rec);
                             if req.render {
                                 response = response::response(&rec, state);
                             }
-                            record(rec.time.0, encode_fact(&rec.fact));
+                            record(rec.time.0, payload);
                             new.push(rec);
                         }
                         out.push(Outcome::Recorded { seq: state.head_seq, command: key, token, response });

@@ -42,3 +42,9 @@ pub const SNAPSHOTS_KEPT: usize = 2;
 /// which a long log fills: most of the process's memory after millions of
 /// events). Reads of old frames are rare (duplicates, `get`, `list`).
 pub const STORE_CACHE_BYTES: u64 = 64 << 20;
+/// Most outstanding dues one credit account keeps: a close that would keep
+/// more merges the two oldest (their sum, under the oldest due date), so the
+/// total past due and the FIFO order of payments are unchanged and only the
+/// delinquency bucket count stops growing (after 64 months past due). Keeps
+/// every `CyclesClosed` event far below `EVENT_BYTES_MAX`.
+pub const DUES_PER_ACCOUNT_MAX: usize = 64;
