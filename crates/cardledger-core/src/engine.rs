@@ -234,24 +234,14 @@ struct SlotState {
     lead: bool,
 }
 
-/// Groups of at least this many commands encode their frames on a second
-/// thread while they are decided; smaller ones inline (a thread costs more
-/// than it saves there).
-const ENCODER_THREAD_LINES_MIN: usize = 256;
-
-/// Records handed to the encoder thread at a time.
-const ENCODER_CHUNK_RECORDS: usize = 256;
+use limits::{ENCODER_CHUNK_RECORDS, ENCODER_THREAD_LINES_MIN, GATHER_WAIT_MICROS, LEADER_HANDOFF_WAIT_MS};
 
 /// Longest a new leader waits for the last group's submitters to queue
 /// again before it commits what is queued.
-const GATHER_WAIT: std::time::Duration = std::time::Duration::from_micros(1000);
+const GATHER_WAIT: std::time::Duration = std::time::Duration::from_micros(GATHER_WAIT_MICROS);
 
-/// How long a waiting submitter sleeps before checking on its own whether it
-/// should take over leadership. Hand-offs wake it through its slot, so this
-/// is only a safety net: a short wait would wake every submitter hundreds
-/// of times a second, and with 64 of them on 2 cores those wake-ups took
-/// the time the leader needed.
-const LEADER_HANDOFF_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+/// How long a waiting submitter sleeps before checking whether it should lead.
+const LEADER_HANDOFF_WAIT: std::time::Duration = std::time::Duration::from_millis(LEADER_HANDOFF_WAIT_MS);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

@@ -34,26 +34,12 @@ use cardledger_domain::limits;
 use crate::record::{self, FORMAT_VERSION};
 pub use crate::record::{Hash, Head, NewRecord, Recorded, GENESIS_HASH};
 
-/// Most records in one [`Store::append`] call.
-pub const BATCH_RECORDS_MAX: usize = 1 << 16;
-
-/// Most encoded bytes (overhead included) in one [`Store::append`] call.
-pub const BATCH_BYTES_MAX: usize = 64 << 20;
-
-/// Longest checkpoint name.
-pub const CHECKPOINT_NAME_BYTES_MAX: usize = 256;
-
-/// Largest checkpoint state.
-pub const CHECKPOINT_STATE_BYTES_MAX: usize = 256 << 20;
-
-/// Free disk space an append always leaves: [`Store::append`] refuses a
-/// batch with [`StoreError::DiskFull`] rather than let the storage engine
-/// run out of space mid-write (sled 0.34 can leave part of a batch, or an
-/// unreadable file, behind when a write fails with ENOSPC).
-pub const DISK_RESERVE_BYTES: u64 = 16 << 20;
-
-/// How long [`Store::open`] waits for the directory's file lock.
-pub const OPEN_LOCK_WAIT_MS_MAX: u64 = 5_000;
+// The store's limits live in `cardledger_domain::limits` with every other
+// limit; re-exported here under their old paths.
+pub use cardledger_domain::limits::{
+    BATCH_BYTES_MAX, BATCH_RECORDS_MAX, CHECKPOINT_NAME_BYTES_MAX, CHECKPOINT_STATE_BYTES_MAX, DISK_RESERVE_BYTES,
+    OPEN_LOCK_WAIT_MS_MAX,
+};
 
 /// Name of the sled tree holding the frames (key: BE u64 first seq).
 const TREE_LOG: &str = "log";
