@@ -197,8 +197,9 @@ fn write_snapshot(store: &Store, state: &Ledger, snapshot_seq: &Mutex<u64>) -> R
             reason: format!("a snapshot of state at seq {} with the log at seq {}", state.head_seq, head.seq),
         });
     }
-    let Ok(bytes) = snapshot::encode_state(state) else { return Ok(false) };
-    store.save_snapshot(head, &bytes)?;
+    if !store.save_snapshot_with(head, |out| snapshot::encode_state_to(state, out))? {
+        return Ok(false);
+    }
     *lock(snapshot_seq) = head.seq;
     Ok(true)
 }

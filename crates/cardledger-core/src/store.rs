@@ -49,10 +49,10 @@ const TREE_META: &str = "meta";
 const TREE_CHECKPOINTS: &str = "checkpoints";
 /// Name of the sled tree holding engine state snapshots (key: BE u64 seq).
 const TREE_SNAPSHOTS: &str = "snapshots";
-/// Fixed bytes of a snapshot value besides the state: version (1) + seq (8)
-/// + chain hash (32) + crc32 (4).
-const SNAPSHOT_OVERHEAD_BYTES: usize = 45;
-/// Version byte of a snapshot value.
+/// Bytes of a snapshot manifest: version (1) + seq (8) + chain hash (32) +
+/// state length (8) + chunk count (4) + state crc32 (4) + manifest crc32 (4).
+const SNAPSHOT_MANIFEST_BYTES: usize = 61;
+/// Version byte of a snapshot manifest.
 const SNAPSHOT_VERSION: u8 = 1;
 /// The store's format version (`meta/format_version`): 2 added the
 /// `snapshots` tree. Frames and records keep their own version byte
@@ -467,118 +467,209 @@ impl Store {
     }
 
     /// Saves a snapshot of the engine state as of `at` (a durable head of
-    /// this log: its seq and chain hash), with a crc32 over the whole value,
-    /// and deletes all but the newest [`limits::SNAPSHOTS_KEPT`] snapshots,
-    /// in one atomic sled batch, flushed before returning. A snapshot is a
-    /// cache: [`Store::load_snapshot`] checks it against the log before it
-    /// is used, and a store without one replays its log.
+    /// this log: its seq and chain hash): the state in chunks of at most
+    /// [`limits::SNAPSHOT_CHUNK_BYTES`], then a manifest naming seq, hash,
+    /// length, chunk count and a crc32 of the state, with its own crc32. The
+    /// manifest, and the deletion of all but the newest
+    /// [`limits::SNAPSHOTS_KEPT`] snapshots, are one atomic sled batch,
+    /// flushed before returning: chunks without a manifest (a crash midway)
+    /// are never read and are removed by the next save. A snapshot is a
+    /// cache: [`Store::load_snapshot`] checks it before it is used.
     pub fn save_snapshot(&self, at: Head, state: &[u8]) -> Result<(), StoreError> {
-        if state.len() > limits::SNAPSHOT_STATE_BYTES_MAX {
-            return Err(StoreError::TooLarge {
+        self.save_snapshot_with(at, |out| std::io::Write::write_all(out, state).map_err(|e| e.to_string()))?
+            .then_some(())
+            .ok_or(StoreError::TooLarge {
                 what: "snapshot state bytes",
                 limit: limits::SNAPSHOT_STATE_BYTES_MAX as u64,
-            });
-        }
+            })
+    }
+
+    /// Like [`Store::save_snapshot`], with the state streamed by `encode`
+    /// into the chunks (never held whole in memory). If `encode` fails (e.g.
+    /// the state is over its limit) its chunks are removed, no manifest is
+    /// written and the answer is `Ok(false)`.
+    pub fn save_snapshot_with(
+        &self,
+        at: Head,
+        encode: impl FnOnce(&mut dyn std::io::Write) -> Result<(), String>,
+    ) -> Result<bool, StoreError> {
         if at.seq == 0 || at.seq > self.head().seq {
             return Err(StoreError::Corrupt { seq: at.seq, reason: "a snapshot must name a durable seq".into() });
         }
-        let mut value = Vec::with_capacity(SNAPSHOT_OVERHEAD_BYTES + state.len());
-        value.push(SNAPSHOT_VERSION);
-        value.extend_from_slice(&at.seq.to_be_bytes());
-        value.extend_from_slice(&at.hash);
-        value.extend_from_slice(state);
-        let crc = crc32fast::hash(&value);
-        value.extend_from_slice(&crc.to_be_bytes());
+        let tree = &self.inner.snapshots;
+        self.remove_snapshot_keys(at.seq)?;
+        let mut chunks = ChunkWriter {
+            tree,
+            seq: at.seq,
+            buf: Vec::with_capacity(limits::SNAPSHOT_CHUNK_BYTES),
+            count: 0,
+            len: 0,
+            crc: crc32fast::Hasher::new(),
+            error: None,
+        };
+        let encoded = encode(&mut chunks);
+        let flushed = chunks.flush_chunk();
+        if let Some(e) = chunks.error.take() {
+            return Err(e);
+        }
+        if encoded.is_err() || flushed.is_err() || chunks.len > limits::SNAPSHOT_STATE_BYTES_MAX as u64 {
+            self.remove_snapshot_keys(at.seq)?;
+            return Ok(false);
+        }
+        let mut manifest = Vec::with_capacity(SNAPSHOT_MANIFEST_BYTES);
+        manifest.push(SNAPSHOT_VERSION);
+        manifest.extend_from_slice(&at.seq.to_be_bytes());
+        manifest.extend_from_slice(&at.hash);
+        manifest.extend_from_slice(&chunks.len.to_be_bytes());
+        manifest.extend_from_slice(&chunks.count.to_be_bytes());
+        manifest.extend_from_slice(&chunks.crc.clone().finalize().to_be_bytes());
+        let crc = crc32fast::hash(&manifest);
+        manifest.extend_from_slice(&crc.to_be_bytes());
         let mut batch = sled::Batch::default();
-        batch.insert(&at.seq.to_be_bytes(), value);
-        let mut kept = 1;
-        for k in self.inner.snapshots.iter().keys().rev() {
-            let k = k.map_err(sled_err)?;
-            if k.as_ref() == at.seq.to_be_bytes() {
-                continue;
+        batch.insert(&at.seq.to_be_bytes(), manifest);
+        // keep the newest SNAPSHOTS_KEPT manifests (this one included); drop
+        // the others and every chunk that belongs to no kept manifest
+        let mut kept = vec![at.seq];
+        for seq in self.snapshot_seqs()? {
+            if seq != at.seq && kept.len() < limits::SNAPSHOTS_KEPT {
+                kept.push(seq);
             }
-            if kept < limits::SNAPSHOTS_KEPT {
-                kept += 1;
-            } else {
+        }
+        for k in tree.iter().keys() {
+            let k = k.map_err(sled_err)?;
+            let seq = k.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes);
+            if !seq.is_some_and(|s| kept.contains(&s)) {
                 batch.remove(k);
             }
         }
-        self.inner.snapshots.apply_batch(batch).map_err(sled_err)?;
+        tree.apply_batch(batch).map_err(sled_err)?;
         self.inner.db.flush().map_err(sled_err)?;
-        Ok(())
+        Ok(true)
     }
 
-    /// Bytes of the newest snapshot value (0 when there is none).
+    /// Removes the manifest and chunks of the snapshot at `seq` (not flushed).
+    fn remove_snapshot_keys(&self, seq: u64) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for k in self.inner.snapshots.scan_prefix(seq.to_be_bytes()).keys() {
+            batch.remove(k.map_err(sled_err)?);
+        }
+        self.inner.snapshots.apply_batch(batch).map_err(sled_err)
+    }
+
+    /// Bytes of the newest snapshot's state (0 when there is none).
     pub fn snapshot_bytes(&self) -> Result<u64, StoreError> {
-        Ok(self.inner.snapshots.last().map_err(sled_err)?.map_or(0, |(_, v)| v.len() as u64))
+        let Some(seq) = self.snapshot_seqs()?.first().copied() else { return Ok(0) };
+        Ok(self.snapshot_manifest(seq).map(|m| m.len).unwrap_or(0))
     }
 
-    /// The seqs of the stored snapshots, newest first.
+    /// The seqs of the stored snapshots (their manifests), newest first.
     pub fn snapshot_seqs(&self) -> Result<Vec<u64>, StoreError> {
-        self.inner.snapshots.iter().keys().rev().map(|k| key_seq(&k.map_err(sled_err)?, 0)).collect()
+        let mut seqs = Vec::new();
+        for k in self.inner.snapshots.iter().keys().rev() {
+            let k = k.map_err(sled_err)?;
+            if k.len() == 8 {
+                seqs.push(key_seq(&k, 0)?);
+            }
+        }
+        Ok(seqs)
     }
 
-    /// Loads the snapshot taken at `seq` and checks it: its crc32, its
-    /// version, that it names `seq`, and that its chain hash is the log's
-    /// hash at `seq` (so it belongs to this log). Any failure is
-    /// [`StoreError::Corrupt`] naming `seq`: the caller must not use it.
-    pub fn load_snapshot(&self, seq: u64) -> Result<(Head, Vec<u8>), StoreError> {
+    /// The manifest of the snapshot at `seq`, checked (crc, version, seq).
+    fn snapshot_manifest(&self, seq: u64) -> Result<SnapshotManifest, StoreError> {
         let corrupt = |reason: String| StoreError::Corrupt { seq, reason: format!("snapshot at seq {seq}: {reason}") };
         let v =
             self.inner.snapshots.get(seq.to_be_bytes()).map_err(sled_err)?.ok_or_else(|| corrupt("missing".into()))?;
-        if v.len() < SNAPSHOT_OVERHEAD_BYTES {
-            return Err(corrupt("truncated".into()));
+        let m: &[u8; SNAPSHOT_MANIFEST_BYTES] =
+            v.as_ref().try_into().map_err(|_| corrupt(format!("a manifest of {} bytes", v.len())))?;
+        let (covered, crc) = m.split_at(SNAPSHOT_MANIFEST_BYTES - 4);
+        let be = |b: &[u8]| b.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x));
+        if crc32fast::hash(covered) as u64 != be(crc) {
+            return Err(corrupt("manifest checksum mismatch".into()));
         }
-        let (covered, crc) = v.split_at(v.len() - 4);
-        let crc: [u8; 4] = crc.try_into().map_err(|_| corrupt("truncated".into()))?;
-        if crc32fast::hash(covered) != u32::from_be_bytes(crc) {
-            return Err(corrupt("checksum mismatch".into()));
+        if m[0] != SNAPSHOT_VERSION {
+            return Err(corrupt(format!("unknown version {}", m[0])));
         }
-        let (version, rest) = covered.split_first().ok_or_else(|| corrupt("truncated".into()))?;
-        if *version != SNAPSHOT_VERSION {
-            return Err(corrupt(format!("unknown version {version}")));
+        if be(&m[1..9]) != seq {
+            return Err(corrupt(format!("names seq {}", be(&m[1..9]))));
         }
-        let (named, rest) = rest.split_at(8);
-        let (hash, state) = rest.split_at(32);
-        let named = u64::from_be_bytes(named.try_into().map_err(|_| corrupt("truncated".into()))?);
-        let hash: Hash = hash.try_into().map_err(|_| corrupt("truncated".into()))?;
-        if named != seq {
-            return Err(corrupt(format!("names seq {named}")));
-        }
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&m[9..41]);
+        Ok(SnapshotManifest { hash, len: be(&m[41..49]), chunks: be(&m[49..53]) as u32, crc: be(&m[53..57]) as u32 })
+    }
+
+    /// Loads the snapshot taken at `seq` and checks it: the manifest's crc32,
+    /// version and seq, that its chain hash is the log's hash at `seq` (so
+    /// it belongs to this log), that every chunk is there, and the state's
+    /// length and crc32. Any failure is [`StoreError::Corrupt`] naming
+    /// `seq`: the caller must not use it.
+    pub fn load_snapshot(&self, seq: u64) -> Result<(Head, Vec<u8>), StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt { seq, reason: format!("snapshot at seq {seq}: {reason}") };
+        let m = self.snapshot_manifest(seq)?;
         if seq == 0 || seq > self.head().seq {
             return Err(corrupt(format!("beyond the log's head {}", self.head().seq)));
         }
         match self.read_from(seq).next() {
-            Some(Ok(r)) if r.hash == hash => {}
+            Some(Ok(r)) if r.hash == m.hash => {}
             Some(Ok(_)) => return Err(corrupt("its chain hash is not the log's".into())),
             Some(Err(e)) => return Err(e),
             None => return Err(corrupt("the log has no such seq".into())),
         }
-        Ok((Head { seq, hash }, state.to_vec()))
+        if m.len > limits::SNAPSHOT_STATE_BYTES_MAX as u64 {
+            return Err(corrupt(format!("a state of {} bytes", m.len)));
+        }
+        let mut state = Vec::with_capacity(m.len as usize);
+        for i in 0..m.chunks {
+            let mut key = seq.to_be_bytes().to_vec();
+            key.extend_from_slice(&i.to_be_bytes());
+            let chunk = self
+                .inner
+                .snapshots
+                .get(key)
+                .map_err(sled_err)?
+                .ok_or_else(|| corrupt(format!("chunk {i} missing")))?;
+            if state.len() + chunk.len() > m.len as usize {
+                return Err(corrupt("its chunks are longer than the state".into()));
+            }
+            state.extend_from_slice(&chunk);
+        }
+        if state.len() as u64 != m.len {
+            return Err(corrupt(format!("{} state bytes where the manifest says {}", state.len(), m.len)));
+        }
+        if crc32fast::hash(&state) != m.crc {
+            return Err(corrupt("state checksum mismatch".into()));
+        }
+        Ok((Head { seq, hash: m.hash }, state))
     }
 
     /// Deletes the snapshot at `seq` (one that failed its checks). Flushed.
     pub fn delete_snapshot(&self, seq: u64) -> Result<(), StoreError> {
-        self.inner.snapshots.remove(seq.to_be_bytes()).map_err(sled_err)?;
+        self.remove_snapshot_keys(seq)?;
         self.inner.db.flush().map_err(sled_err)?;
         Ok(())
     }
 
-    /// Test hook: XORs byte `byte_offset` of the snapshot value at `seq`
-    /// (0 = its version byte) with `xor`, bypassing every check.
+    /// Test hook: XORs byte `byte_offset` of the snapshot at `seq` with
+    /// `xor`, bypassing every check: offsets below 61 are in the manifest
+    /// (0 = its version byte), the rest in the state bytes.
     #[doc(hidden)]
     pub fn debug_corrupt_snapshot(&self, seq: u64, byte_offset: usize, xor: u8) -> Result<(), StoreError> {
+        let mut key = seq.to_be_bytes().to_vec();
+        let mut offset = byte_offset;
+        if offset >= SNAPSHOT_MANIFEST_BYTES {
+            offset -= SNAPSHOT_MANIFEST_BYTES;
+            key.extend_from_slice(&((offset / limits::SNAPSHOT_CHUNK_BYTES) as u32).to_be_bytes());
+            offset %= limits::SNAPSHOT_CHUNK_BYTES;
+        }
         let v = self
             .inner
             .snapshots
-            .get(seq.to_be_bytes())
+            .get(&key)
             .map_err(sled_err)?
-            .ok_or(StoreError::Corrupt { seq, reason: "no such snapshot".into() })?;
+            .ok_or(StoreError::Corrupt { seq, reason: "no such snapshot byte".into() })?;
         let mut bytes = v.to_vec();
-        let b =
-            bytes.get_mut(byte_offset).ok_or(StoreError::TooLarge { what: "byte offset", limit: v.len() as u64 })?;
+        let b = bytes.get_mut(offset).ok_or(StoreError::TooLarge { what: "byte offset", limit: v.len() as u64 })?;
         *b ^= xor;
-        self.inner.snapshots.insert(seq.to_be_bytes(), bytes).map_err(sled_err)?;
+        self.inner.snapshots.insert(key, bytes).map_err(sled_err)?;
         self.inner.db.flush().map_err(sled_err)?;
         Ok(())
     }
@@ -799,4 +890,61 @@ fn sled_err(e: sled::Error) -> StoreError {
 /// data that a panicking holder cannot leave half-written.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A checked snapshot manifest.
+struct SnapshotManifest {
+    hash: Hash,
+    len: u64,
+    chunks: u32,
+    crc: u32,
+}
+
+/// Streams a snapshot's state into sled values of exactly
+/// `SNAPSHOT_CHUNK_BYTES` (the last one shorter), keyed seq + chunk index.
+struct ChunkWriter<'a> {
+    tree: &'a sled::Tree,
+    seq: u64,
+    buf: Vec<u8>,
+    count: u32,
+    len: u64,
+    crc: crc32fast::Hasher,
+    error: Option<StoreError>,
+}
+
+impl ChunkWriter<'_> {
+    fn flush_chunk(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let mut key = self.seq.to_be_bytes().to_vec();
+        key.extend_from_slice(&self.count.to_be_bytes());
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(limits::SNAPSHOT_CHUNK_BYTES));
+        if let Err(e) = self.tree.insert(key, chunk) {
+            let e = sled_err(e);
+            self.error = Some(e.clone());
+            return Err(std::io::Error::other(e.to_string()));
+        }
+        self.count += 1;
+        Ok(())
+    }
+}
+
+impl std::io::Write for ChunkWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let room = limits::SNAPSHOT_CHUNK_BYTES - self.buf.len();
+        let n = bytes.len().min(room);
+        let (now, _) = bytes.split_at(n);
+        self.buf.extend_from_slice(now);
+        self.crc.update(now);
+        self.len += n as u64;
+        if self.buf.len() >= limits::SNAPSHOT_CHUNK_BYTES {
+            self.flush_chunk()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -194,3 +194,45 @@ proptest! {
         prop_assert_eq!(observe(&e), straight);
     }
 }
+
+/// A state larger than one chunk is stored in several and read back whole;
+/// a flipped byte in a later chunk, a wrong hash and leftovers are caught.
+#[test]
+fn a_snapshot_of_several_chunks_round_trips_and_is_checked() {
+    use cardledger_core::store::{Head, NewRecord, Store, StoreError};
+    use cardledger_domain::limits::SNAPSHOT_CHUNK_BYTES;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let head = store.append(Head::GENESIS, &[NewRecord { time_micros: 1, payload: b"e1" }]).unwrap();
+    let head = store.append(head, &[NewRecord { time_micros: 2, payload: b"e2" }]).unwrap();
+    let state: Vec<u8> = (0..(2 * SNAPSHOT_CHUNK_BYTES + 12_345)).map(|i| (i % 251) as u8).collect();
+    store.save_snapshot(head, &state).unwrap();
+    assert_eq!(store.snapshot_seqs().unwrap(), vec![2]);
+    assert_eq!(store.snapshot_bytes().unwrap(), state.len() as u64);
+    let (at, back) = store.load_snapshot(2).unwrap();
+    assert_eq!(at, head);
+    assert_eq!(back, state);
+    // a byte of the third chunk
+    store.debug_corrupt_snapshot(2, 61 + 2 * SNAPSHOT_CHUNK_BYTES + 7, 0x40).unwrap();
+    match store.load_snapshot(2) {
+        Err(StoreError::Corrupt { seq: 2, reason }) => assert!(reason.contains("state checksum"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    store.debug_corrupt_snapshot(2, 61 + 2 * SNAPSHOT_CHUNK_BYTES + 7, 0x40).unwrap();
+    assert_eq!(store.load_snapshot(2).unwrap().1, state);
+    // a snapshot naming another hash for its seq does not belong to this log
+    let other = Head { seq: 1, hash: [7; 32] };
+    store.save_snapshot(other, b"x").unwrap();
+    match store.load_snapshot(1) {
+        Err(StoreError::Corrupt { seq: 1, reason }) => assert!(reason.contains("chain hash"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // both kept (the newest two); a third save drops the oldest with its chunks
+    assert_eq!(store.snapshot_seqs().unwrap(), vec![2, 1]);
+    let head = store.append(head, &[NewRecord { time_micros: 3, payload: b"e3" }]).unwrap();
+    store.save_snapshot(head, b"small").unwrap();
+    assert_eq!(store.snapshot_seqs().unwrap(), vec![3, 2]);
+    store.delete_snapshot(2).unwrap();
+    assert_eq!(store.snapshot_seqs().unwrap(), vec![3]);
+    assert_eq!(store.load_snapshot(3).unwrap().1, b"small");
+}

@@ -38,6 +38,9 @@ pub const SNAPSHOT_INTERVAL_EVENTS: u64 = 1_000_000;
 /// Snapshots a store keeps (the newest ones); an older one is the fallback
 /// when the newest fails its checks.
 pub const SNAPSHOTS_KEPT: usize = 2;
+/// A snapshot's state is stored in sled values of this many bytes, streamed
+/// as it is encoded (never held whole in memory while it is written).
+pub const SNAPSHOT_CHUNK_BYTES: usize = 4 << 20;
 /// The storage engine's page cache, in bytes (sled's default is 1 GiB,
 /// which a long log fills: most of the process's memory after millions of
 /// events). Reads of old frames are rare (duplicates, `get`, `list`).

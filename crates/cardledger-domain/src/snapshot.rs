@@ -39,33 +39,47 @@ const TOKEN_KINDS: &[&str] = &[
     "program_deposit",
 ];
 
-fn cfg() -> bincode::config::Configuration<
+type Cfg = bincode::config::Configuration<
     bincode::config::BigEndian,
     bincode::config::Varint,
     bincode::config::Limit<{ limits::SNAPSHOT_STATE_BYTES_MAX }>,
-> {
+>;
+
+fn cfg() -> Cfg {
     bincode::config::standard().with_big_endian().with_limit::<{ limits::SNAPSHOT_STATE_BYTES_MAX }>()
 }
 
-struct W {
-    buf: Vec<u8>,
+/// The output, refusing to grow past the state limit.
+struct Out<'a> {
+    w: &'a mut dyn std::io::Write,
+    written: usize,
 }
 
-impl W {
-    fn put<T: Encode>(&mut self, v: T) -> Result<(), String> {
-        bincode::encode_into_std_write(v, &mut self.buf, cfg()).map_err(|e| e.to_string())?;
-        // stop as soon as the state is too large, not after encoding all of it
-        if self.buf.len() > limits::SNAPSHOT_STATE_BYTES_MAX {
-            return Err(format!("the state encodes to more than {} bytes", limits::SNAPSHOT_STATE_BYTES_MAX));
+impl bincode::enc::write::Writer for Out<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.written += bytes.len();
+        if self.written > limits::SNAPSHOT_STATE_BYTES_MAX {
+            return Err(bincode::error::EncodeError::Other("the state exceeds SNAPSHOT_STATE_BYTES_MAX"));
         }
-        Ok(())
+        self.w.write_all(bytes).map_err(|error| bincode::error::EncodeError::Io { inner: error, index: self.written })
+    }
+}
+
+/// One encoder over the whole state (a call per value would set one up per value).
+struct W<'a> {
+    enc: bincode::enc::EncoderImpl<Out<'a>, Cfg>,
+}
+
+impl W<'_> {
+    fn put<T: Encode>(&mut self, v: T) -> Result<(), String> {
+        v.encode(&mut self.enc).map_err(|e| e.to_string())
     }
 
     /// A map in key order: its length, then (key, value) pairs.
     fn map<'a, K: Ord + Encode + 'a, V: 'a>(
         &mut self,
         m: impl ExactSizeIterator<Item = (&'a K, &'a V)>,
-        mut each: impl FnMut(&mut W, &V) -> Result<(), String>,
+        mut each: impl FnMut(&mut Self, &V) -> Result<(), String>,
     ) -> Result<(), String> {
         let mut entries: Vec<(&K, &V)> = m.collect();
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -78,23 +92,46 @@ impl W {
     }
 }
 
-struct R<'a> {
+/// The input, with its position (for counts and trailing bytes).
+struct In<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
+impl bincode::de::read::Reader for In<'_> {
+    fn read(&mut self, out: &mut [u8]) -> Result<(), bincode::error::DecodeError> {
+        let end = self
+            .at
+            .checked_add(out.len())
+            .filter(|e| *e <= self.bytes.len())
+            .ok_or(bincode::error::DecodeError::UnexpectedEnd { additional: out.len() })?;
+        out.copy_from_slice(self.bytes.get(self.at..end).unwrap_or_default());
+        self.at = end;
+        Ok(())
+    }
+}
+
+struct R<'a> {
+    input: In<'a>,
+}
+
 impl R<'_> {
+    /// One value, through a decoder of its own: bincode's limit counts the
+    /// memory a decoder's containers claim, so one per value bounds what a
+    /// corrupt length can make it allocate without capping the whole state.
     fn get<T: Decode<()>>(&mut self) -> Result<T, String> {
-        let rest = self.bytes.get(self.at..).ok_or("snapshot state ends early")?;
-        let (v, used) = bincode::decode_from_slice::<T, _>(rest, cfg()).map_err(|e| e.to_string())?;
-        self.at += used;
-        Ok(v)
+        let mut dec = bincode::de::DecoderImpl::new(&mut self.input, cfg(), ());
+        T::decode(&mut dec).map_err(|e| e.to_string())
+    }
+
+    fn left(&mut self) -> usize {
+        self.input.bytes.len().saturating_sub(self.input.at)
     }
 
     fn len(&mut self) -> Result<usize, String> {
         let n: u64 = self.get()?;
         // every entry takes at least one byte: a larger count is corrupt
-        let left = self.bytes.len().saturating_sub(self.at) as u64;
+        let left = self.left() as u64;
         if n > left {
             return Err(format!("a count of {n} entries exceeds the {left} bytes left"));
         }
@@ -118,7 +155,7 @@ impl R<'_> {
     }
 }
 
-fn put_order(w: &mut W, o: &OrderState) -> Result<(), String> {
+fn put_order(w: &mut W<'_>, o: &OrderState) -> Result<(), String> {
     w.put((o.seq, &o.holder, &o.campaign_token, o.amount, o.unloaded, &o.funding, o.active))?;
     w.put((o.start_date, o.end_date, o.last_modified, o.created, o.reward_amount, o.reward_trigger_amount))
 }
@@ -143,7 +180,7 @@ fn get_order(r: &mut R<'_>) -> Result<OrderState, String> {
     })
 }
 
-fn put_unloads(w: &mut W, v: &[UnloadState]) -> Result<(), String> {
+fn put_unloads(w: &mut W<'_>, v: &[UnloadState]) -> Result<(), String> {
     w.put(v.len() as u64)?;
     for u in v {
         w.put((u.seq, u.time, &u.holder, &u.original_order_token, u.amount))?;
@@ -207,7 +244,7 @@ fn kind_of(code: (u8, u8)) -> Result<ActivityKind, String> {
     })
 }
 
-fn put_cycle(w: &mut W, c: &CycleAccount) -> Result<(), String> {
+fn put_cycle(w: &mut W<'_>, c: &CycleAccount) -> Result<(), String> {
     w.put((c.tz.name(), c.open_start, c.opens_at, c.closes_at, c.closed, c.opening, c.prev_balance))?;
     w.put((c.prev_minimum, c.prev_revolving, c.paid_history, &c.dues, c.delinquency, c.ytd, c.prev_reward))?;
     w.put(c.activity.len() as u64)?;
@@ -250,7 +287,16 @@ fn get_cycle(r: &mut R<'_>) -> Result<CycleAccount, String> {
 /// Fails only if a value does not encode or the state exceeds
 /// `SNAPSHOT_STATE_BYTES_MAX`.
 pub fn encode_state(l: &Ledger) -> Result<Vec<u8>, String> {
-    let mut w = W { buf: Vec::with_capacity(1 << 16) };
+    let mut out = Vec::with_capacity(1 << 16);
+    encode_state_to(l, &mut out)?;
+    Ok(out)
+}
+
+/// Streams the canonical encoding of `l` into `w` (a snapshot is written in
+/// chunks, never held whole in memory); fails as soon as it passes
+/// `SNAPSHOT_STATE_BYTES_MAX`.
+pub fn encode_state_to(l: &Ledger, w: &mut dyn std::io::Write) -> Result<(), String> {
+    let mut w = W { enc: bincode::enc::EncoderImpl::new(Out { w, written: 0 }, cfg()) };
     w.put(SNAPSHOT_STATE_VERSION)?;
     w.put((l.head_seq, l.last_time, l.last_tick))?;
     w.map(l.programs.iter(), |w, p| w.put((&p.cmd, p.created, p.jit)))?;
@@ -281,13 +327,12 @@ pub fn encode_state(l: &Ledger) -> Result<Vec<u8>, String> {
     w.map(l.holder_sources.iter(), |w, v| w.put(v))?;
     w.map(l.program_sources.iter(), |w, v| w.put(v))?;
     w.put(&l.msa_campaigns)?;
-    w.map(l.cycles.iter(), put_cycle)?;
-    Ok(w.buf)
+    w.map(l.cycles.iter(), put_cycle)
 }
 
 /// Decodes what [`encode_state`] wrote; every byte must be used.
 pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
-    let mut r = R { bytes, at: 0 };
+    let mut r = R { input: In { bytes, at: 0 } };
     let version: u8 = r.get()?;
     if version != SNAPSHOT_STATE_VERSION {
         return Err(format!("snapshot state version {version}, expected {SNAPSHOT_STATE_VERSION}"));
@@ -335,8 +380,9 @@ pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
     let program_sources = r.map(|r| r.get())?;
     let msa_campaigns = r.get()?;
     let cycles = r.map(get_cycle)?;
-    if r.at != bytes.len() {
-        return Err(format!("{} trailing bytes after the snapshot state", bytes.len() - r.at));
+    let left = r.left();
+    if left != 0 {
+        return Err(format!("{left} trailing bytes after the snapshot state"));
     }
     Ok(Ledger {
         head_seq,
