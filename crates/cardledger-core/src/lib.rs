@@ -16,6 +16,7 @@
 //! assert!(matches!(outcome, Outcome::Recorded { seq: 1, .. }));
 //! ```
 
+pub mod backup;
 pub mod engine;
 pub mod fuzz;
 pub mod ingest;

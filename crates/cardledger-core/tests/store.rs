@@ -180,9 +180,9 @@ fn unknown_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path()).unwrap();
-        store.debug_set_format_version(2).unwrap();
+        store.debug_set_format_version(3).unwrap();
     }
-    assert_eq!(Store::open(dir.path()).err(), Some(StoreError::UnsupportedVersion(2)));
+    assert_eq!(Store::open(dir.path()).err(), Some(StoreError::UnsupportedVersion(3)));
 }
 
 const GOLDEN: &str = "tests/fixtures/format_v1_frame.bin";
