@@ -20,7 +20,7 @@
 //! frames are appended with one atomic batch and one flush as before.
 
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 
 use cardledger_domain::event::{Fact, Recorded};
 use cardledger_domain::limits;
@@ -31,6 +31,7 @@ use cardledger_domain::time::Timestamp;
 use cardledger_domain::{command::CommandLine, decode_fact, encode_fact, snapshot};
 use serde_json::Value;
 
+use crate::lock;
 use crate::record::{FrameBuilder, Hash};
 use crate::store::{Store, StoreError, Subscription};
 
@@ -243,10 +244,6 @@ const GATHER_WAIT: std::time::Duration = std::time::Duration::from_micros(GATHER
 
 /// How long a waiting submitter sleeps before checking whether it should lead.
 const LEADER_HANDOFF_WAIT: std::time::Duration = std::time::Duration::from_millis(LEADER_HANDOFF_WAIT_MS);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 impl Engine {
     /// Opens (or creates) the data directory and rebuilds the state by
@@ -504,7 +501,7 @@ impl Engine {
             let mut failed = None;
             let outcomes = self.decide_group(&mut state, group, &mut |time, payload| {
                 if let (None, Err(e)) = (&failed, builder.push(time, &payload)) {
-                    failed = Some(e);
+                    failed = Some(StoreError::from(e));
                 }
             });
             outcomes.map(|o| Some((o, failed.map_or_else(|| Ok(builder.finish()), Err))))

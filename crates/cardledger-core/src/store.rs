@@ -26,13 +26,14 @@
 //! ```
 
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use cardledger_domain::limits;
 
+use crate::lock;
 use crate::record::{self, FORMAT_VERSION};
-pub use crate::record::{Hash, Head, NewRecord, Recorded, GENESIS_HASH};
+pub use crate::record::{FrameError, Hash, Head, NewRecord, StoredRecord, GENESIS_HASH};
 
 // The store's limits live in `cardledger_domain::limits` with every other
 // limit; re-exported here under their old paths.
@@ -121,6 +122,15 @@ pub enum StoreError {
     Closed,
 }
 
+impl From<FrameError> for StoreError {
+    fn from(e: FrameError) -> StoreError {
+        match e {
+            FrameError::Corrupt { seq, reason } => StoreError::Corrupt { seq, reason },
+            FrameError::TooLarge { what, limit } => StoreError::TooLarge { what, limit },
+        }
+    }
+}
+
 /// A handle to an open log. Cheap to clone (an `Arc` inside), `Send + Sync`;
 /// appends are serialized internally, reads never take the append lock.
 #[derive(Clone)]
@@ -139,7 +149,7 @@ pub struct Subscription {
 /// are asserted contiguous and frames asserted chained.
 pub struct ReadIter {
     frames: Option<sled::Iter>,
-    pending: std::vec::IntoIter<Recorded>,
+    pending: std::vec::IntoIter<StoredRecord>,
     next_seq: u64,
     end_seq: u64,
     link: Option<Hash>,
@@ -764,7 +774,7 @@ impl Subscription {
 }
 
 impl Iterator for ReadIter {
-    type Item = Result<Recorded, StoreError>;
+    type Item = Result<StoredRecord, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -797,7 +807,7 @@ impl Iterator for ReadIter {
                 Some(Err(e)) => return self.fail(sled_err(e)),
                 Some(Ok(kv)) => kv,
             };
-            let header = match key_seq(&k, self.next_seq).and_then(|key| record::decode_frame_header(key, &v)) {
+            let header = match key_seq(&k, self.next_seq).and_then(|key| Ok(record::decode_frame_header(key, &v)?)) {
                 Ok(h) => h,
                 Err(e) => return self.fail(e),
             };
@@ -823,7 +833,7 @@ impl Iterator for ReadIter {
             let walked = record::visit_frame(header.first_seq, &v, |r| {
                 last_hash = Some(r.hash);
                 if r.seq >= from {
-                    records.push(Recorded {
+                    records.push(StoredRecord {
                         seq: r.seq,
                         time_micros: r.time_micros,
                         hash: r.hash,
@@ -833,7 +843,7 @@ impl Iterator for ReadIter {
                 Ok(())
             });
             if let Err(e) = walked {
-                self.error = Some(e);
+                self.error = Some(e.into());
                 self.frames = None;
             }
             self.link = last_hash;
@@ -843,7 +853,7 @@ impl Iterator for ReadIter {
 }
 
 impl ReadIter {
-    fn fail(&mut self, e: StoreError) -> Option<Result<Recorded, StoreError>> {
+    fn fail(&mut self, e: StoreError) -> Option<Result<StoredRecord, StoreError>> {
         self.frames = None;
         self.end_seq = 0;
         Some(Err(e))
@@ -888,10 +898,6 @@ fn sled_err(e: sled::Error) -> StoreError {
 
 /// Locks a mutex, ignoring poisoning: the guarded values are plain `Copy`
 /// data that a panicking holder cannot leave half-written.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// A checked snapshot manifest.
 struct SnapshotManifest {
     hash: Hash,
