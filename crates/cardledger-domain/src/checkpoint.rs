@@ -1,7 +1,7 @@
 //! The checkpoint codec of the view folds: a format-version byte, then the
 //! state in bincode's standard configuration. Decoding refuses another
 //! version, trailing bytes and anything over
-//! [`limits::CHECKPOINT_BYTES_MAX`] (the store's checkpoint cap, so every
+//! [`limits::CHECKPOINT_STATE_BYTES_MAX`] (the store's checkpoint cap, so every
 //! state a fold decodes is one the store can save, and the reverse).
 
 use bincode::{Decode, Encode};
@@ -18,13 +18,13 @@ pub fn encode<T: Encode>(version: u8, state: &T) -> Vec<u8> {
 
 /// The state [`encode`] wrote with `version`; `None` for another version,
 /// a damaged or truncated body, trailing bytes, or more than
-/// [`limits::CHECKPOINT_BYTES_MAX`] bytes.
+/// [`limits::CHECKPOINT_STATE_BYTES_MAX`] bytes.
 pub fn decode<T: Decode<()>>(version: u8, bytes: &[u8]) -> Option<T> {
     let (&v, body) = bytes.split_first()?;
-    if v != version || bytes.len() > limits::CHECKPOINT_BYTES_MAX {
+    if v != version || bytes.len() > limits::CHECKPOINT_STATE_BYTES_MAX {
         return None;
     }
-    let cfg = bincode::config::standard().with_limit::<{ limits::CHECKPOINT_BYTES_MAX }>();
+    let cfg = bincode::config::standard().with_limit::<{ limits::CHECKPOINT_STATE_BYTES_MAX }>();
     match bincode::decode_from_slice::<T, _>(body, cfg) {
         Ok((state, used)) if used == body.len() => Some(state),
         _ => None,

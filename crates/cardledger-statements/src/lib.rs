@@ -206,7 +206,7 @@ impl Projection for Statements {
     }
 
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let cfg = bincode::config::standard().with_limit::<{ cardledger_domain::limits::CHECKPOINT_BYTES_MAX }>();
+        let cfg = bincode::config::standard().with_limit::<{ cardledger_domain::limits::CHECKPOINT_STATE_BYTES_MAX }>();
         match bincode::decode_from_slice::<Statements, _>(bytes, cfg) {
             Ok((s, used)) if used == bytes.len() => Some(s),
             _ => None,
