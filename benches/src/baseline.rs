@@ -23,14 +23,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use cardledger_core::engine::Ack;
-use cardledger_domain::command::{CommandLine, FundingKind, Holder, JeTarget};
-use cardledger_domain::event::{postings, Account, Event, Funding, Recorded};
+use cardledger_domain::command::{CommandLine, Holder};
+use cardledger_domain::event::{bank_flow, postings, Account, Event, Recorded};
 use cardledger_domain::money::Money;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::{Date, Timestamp};
+use cardledger_domain::zone::{self, Tz};
 use cardledger_domain::{decode_fact, encode_fact};
-use chrono::TimeZone;
-use chrono_tz::Tz;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 /// A failure of the baseline itself (never of a command: those are
@@ -524,13 +523,10 @@ fn record_batch(
 struct Zones(HashMap<String, Option<Tz>>);
 
 impl Zones {
-    /// Parses a zone name as the engine's reporting clock does: UTC and
-    /// unknown names report in UTC.
+    /// Parses a zone name as the engine's reporting clock does
+    /// (`cardledger_domain::zone`): UTC and unknown names report in UTC.
     fn parse(name: &str) -> Option<Tz> {
-        match name.parse::<Tz>() {
-            Ok(Tz::UTC) | Ok(Tz::Etc__UTC) | Err(_) => None,
-            Ok(z) => Some(z),
-        }
+        zone::parse(name).filter(|z| !zone::is_utc(*z))
     }
 
     /// The reporting day of `time` for `program` (its zone from the decision
@@ -546,7 +542,7 @@ impl Zones {
         };
         match zone {
             None => time.date_utc(),
-            Some(z) => Date::from_naive(z.from_utc_datetime(&time.to_datetime().naive_utc()).date_naive()),
+            Some(z) => zone::local_date(z, time),
         }
     }
 }
@@ -686,66 +682,20 @@ fn program_rows(
     Ok(())
 }
 
-/// Adds the program bank flows of `event` to its program's delta, by
-/// column: orders and unloads by the kind of their funding source (a
-/// `program` source: partner funds; a `programgateway` source: JIT), GPA
-/// journal entries by their just-in-time amounts and adjustments (an
-/// adjustment is a JIT adjustment once the program is JIT), deposits. The
-/// opening balance is the program row's `opening_cents`, not a flow.
+/// Adds the program bank flow of `event` (`event::bank_flow`, the engine's
+/// one rule) to its program's delta; an adjustment is a JIT adjustment once
+/// the program is JIT. The opening balance is the program row's
+/// `opening_cents`, not a flow.
 fn bank_flows(ledger: &Ledger, event: &Event, deltas: &mut HashMap<String, Delta>) {
-    let mut order = |f: &Funding, cents: i64, load: bool| {
-        let column = match (f.kind, load) {
-            (FundingKind::Program, true) => Column::PartnerLoads,
-            (FundingKind::Program, false) => Column::PartnerUnloads,
-            (FundingKind::ProgramGateway, true) => Column::JitLoads,
-            (FundingKind::ProgramGateway, false) => Column::JitUnloads,
-            (FundingKind::Ach | FundingKind::PaymentCard, _) => return,
-        };
-        let cents = if load { cents.saturating_neg() } else { cents };
-        deltas.entry(f.program_token.clone()).or_default().add(column, cents);
-    };
-    match event {
-        Event::GpaOrdered(e) => {
-            let fees: Money = e.fees.iter().map(|f| f.amount).sum();
-            order(&e.funding, e.cmd.amount.plus(fees).cents(), true);
-        }
-        Event::MsaOrdered(e) => order(&e.funding, e.cmd.purchase_amount.cents(), true),
-        Event::OfferOrdered(e) => order(&e.funding, e.purchase_amount.cents(), true),
-        Event::GpaUnloaded(e) => order(&e.funding, e.cmd.amount.cents(), false),
-        Event::MsaUnloaded(e) => order(&e.funding, e.cmd.amount.cents(), false),
-        Event::ProgramDeposited(c) => {
-            deltas.entry(c.program_token.clone()).or_default().add(Column::Deposit, c.amount.cents());
-        }
-        Event::JournalEntryRecorded(e) => {
-            if let JeTarget::Gpa(_) = e.cmd.target {
-                let adjustment = e.effect.bank_adjustment_sign().saturating_mul(e.cmd.amount.cents());
-                let (load, unload) = (e.jit_load.cents(), e.jit_unload.cents());
-                if load != 0 || unload != 0 || adjustment != 0 {
-                    let jit = ledger.programs.get(&e.program_token).is_some_and(|p| p.jit);
-                    let d = deltas.entry(e.program_token.clone()).or_default();
-                    d.add(Column::JitLoads, load.saturating_neg());
-                    d.add(Column::JitUnloads, unload);
-                    d.add(if jit { Column::JitAdjustments } else { Column::PartnerAdjustments }, adjustment);
-                }
-            }
-        }
-        // statement closes post interest and fees between a credit account and
-        // the program's income account, never the bank
-        Event::ProgramCreated(_)
-        | Event::CyclesClosed(_)
-        | Event::UserCreated(_)
-        | Event::BusinessCreated(_)
-        | Event::FundingSourceCreated { .. }
-        | Event::FundingSourceAddressCreated(_)
-        | Event::FeeCreated(_)
-        | Event::CampaignCreated(_)
-        | Event::MerchantCreated(_)
-        | Event::OfferCreated(_)
-        | Event::CreditAccountOpened(_)
-        | Event::MsaOrderUpdated(_)
-        | Event::FeeTransferred(_)
-        | Event::Ticked(_) => {}
-    }
+    let Some(b) = bank_flow(event) else { return };
+    let jit = b.adjustments != 0 && ledger.programs.get(b.program).is_some_and(|p| p.jit);
+    let d = deltas.entry(b.program.to_string()).or_default();
+    d.add(Column::PartnerLoads, b.partner_loads);
+    d.add(Column::PartnerUnloads, b.partner_unloads);
+    d.add(if jit { Column::JitAdjustments } else { Column::PartnerAdjustments }, b.adjustments);
+    d.add(Column::JitLoads, b.jit_loads);
+    d.add(Column::JitUnloads, b.jit_unloads);
+    d.add(Column::Deposit, b.deposit);
 }
 
 fn holder_kind(prefix: &'static str, h: &Holder) -> &'static str {

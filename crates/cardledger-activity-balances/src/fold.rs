@@ -14,8 +14,6 @@ use cardledger_domain::time::{Date, Timestamp};
 
 /// Checkpoint format version: the first byte of [`ActivityBalances::encode`].
 const FORMAT_VERSION: u8 = 1;
-/// Largest checkpoint [`ActivityBalances::decode`] accepts, in bytes.
-const CHECKPOINT_BYTES_MAX: usize = 1 << 30;
 
 /// The activity-balances projection.
 #[derive(Clone, Debug, Default, Encode, Decode)]
@@ -440,21 +438,10 @@ impl Projection for ActivityBalances {
     }
 
     fn encode(&self) -> Vec<u8> {
-        let mut out = vec![FORMAT_VERSION];
-        // encoding plain data into a Vec cannot fail
-        let _ = bincode::encode_into_std_write(self, &mut out, bincode::config::standard());
-        out
+        cardledger_domain::checkpoint::encode(FORMAT_VERSION, self)
     }
 
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let (&version, body) = bytes.split_first()?;
-        if version != FORMAT_VERSION || body.len() > CHECKPOINT_BYTES_MAX {
-            return None;
-        }
-        let cfg = bincode::config::standard().with_limit::<CHECKPOINT_BYTES_MAX>();
-        match bincode::decode_from_slice::<ActivityBalances, _>(body, cfg) {
-            Ok((state, used)) if used == body.len() => Some(state),
-            _ => None,
-        }
+        cardledger_domain::checkpoint::decode(FORMAT_VERSION, bytes)
     }
 }

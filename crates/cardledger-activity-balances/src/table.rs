@@ -9,8 +9,7 @@ use rust_decimal::Decimal;
 
 use crate::fold::{ActivityBalances, ActorDay, DayActivity, NetworkDay, ProgramActivity};
 
-/// Most days one query derives (100 years); a later end is cut there.
-pub const QUERY_DAYS_MAX: i32 = 36_525;
+pub use cardledger_domain::limits::QUERY_DAYS_MAX;
 
 /// The `expand` values the `day` aggregation understands.
 pub const EXPANDABLE: [&str; 2] = ["pin_purchases_net", "sig_purchases_net"];

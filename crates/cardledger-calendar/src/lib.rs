@@ -38,8 +38,8 @@ use bincode::enc::Encoder;
 use bincode::error::{DecodeError, EncodeError};
 use bincode::{Decode, Encode};
 use cardledger_domain::time::{Date, Timestamp};
-use chrono::{Datelike, LocalResult, NaiveDate, TimeZone};
-use chrono_tz::Tz;
+use cardledger_domain::zone::{self, Tz};
+use chrono::{Datelike, NaiveDate};
 
 /// Microseconds in a UTC day.
 const DAY_US: i64 = 86_400_000_000;
@@ -62,10 +62,7 @@ pub struct ReportingClock {
 impl ReportingClock {
     /// A clock for the zone `name` (`UTC`, `America/New_York`, …).
     pub fn new(name: &str) -> ReportingClock {
-        let zone = match name.parse::<Tz>() {
-            Ok(Tz::UTC) | Ok(Tz::Etc__UTC) | Err(_) => None,
-            Ok(z) => Some(z),
-        };
+        let zone = zone::parse(name).filter(|z| !zone::is_utc(*z));
         ReportingClock { name: name.to_string(), zone, start_us: 0, end_us: 0, date: Date(UNIX_EPOCH_DAY) }
     }
 
@@ -94,15 +91,11 @@ impl ReportingClock {
                 self.cache(day.saturating_mul(DAY_US), day.saturating_add(1).saturating_mul(DAY_US), date);
                 date
             }
-            Some(zone) => {
-                let local = zone.from_utc_datetime(&t.to_datetime().naive_utc()).date_naive();
-                let date = Date::from_naive(local);
-                if let (Some(start), Some(end)) =
-                    (midnight_us(zone, local), local.succ_opt().and_then(|n| midnight_us(zone, n)))
-                {
-                    if t.0 >= start && t.0 < end {
-                        self.cache(start, end, date);
-                    }
+            Some(tz) => {
+                let date = zone::local_date(tz, t);
+                let (start, end) = (zone::day_start(tz, date), zone::day_start(tz, Date(date.0.saturating_add(1))));
+                if t.0 >= start.0 && t.0 < end.0 {
+                    self.cache(start.0, end.0, date);
                 }
                 date
             }
@@ -133,19 +126,6 @@ pub fn day_of_week(d: Date) -> &'static str {
 pub fn month_start(d: Date) -> Date {
     let n = d.to_naive();
     NaiveDate::from_ymd_opt(n.year(), n.month(), 1).map(Date::from_naive).unwrap_or(d)
-}
-
-/// The first instant of local day `d` in `zone`, in UTC microseconds (the
-/// earliest one when midnight is ambiguous; the first hour after a gap).
-fn midnight_us(zone: Tz, d: NaiveDate) -> Option<i64> {
-    let mut at = d.and_hms_opt(0, 0, 0)?;
-    for _ in 0..4 {
-        match zone.from_local_datetime(&at) {
-            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => return Some(t.timestamp_micros()),
-            LocalResult::None => at += chrono::Duration::hours(1),
-        }
-    }
-    None
 }
 
 impl Encode for ReportingClock {
@@ -202,6 +182,75 @@ mod tests {
             ("2019-11-03T12:00:00Z", "2019-11-03"),
         ] {
             assert_eq!(c.date(ts(t)), day(d), "{t}");
+        }
+    }
+
+    /// Reporting days across a DST gap that swallows midnight and a DST
+    /// overlap that repeats it, fed in time order (so the cached bounds are
+    /// what decides) and out of order; the boundaries are the instants the
+    /// statement cycles use (`zone::day_start`).
+    #[test]
+    fn reporting_days_across_a_midnight_gap_and_overlap() {
+        use chrono::{LocalResult, TimeZone};
+        let midnight = |d: &str| day(d).to_naive().and_time(chrono::NaiveTime::MIN);
+        let tz = |z: &str| zone::parse(z).unwrap_or(Tz::UTC);
+        // the gap: 2019-09-08 00:00 does not exist in Santiago (−04 → −03)
+        assert_eq!(tz("America/Santiago").from_local_datetime(&midnight("2019-09-08")), LocalResult::None);
+        // the overlap: 2019-11-03 00:00 exists twice in Havana (−04, then −05)
+        assert!(matches!(
+            tz("America/Havana").from_local_datetime(&midnight("2019-11-03")),
+            LocalResult::Ambiguous(..)
+        ));
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+        let cases: [Case; 3] = [
+            (
+                "America/Santiago",
+                "2019-09-08",
+                &[
+                    ("2019-09-07T12:00:00Z", "2019-09-07"),
+                    ("2019-09-08T03:59:59.999999Z", "2019-09-07"), // 23:59:59.999999 −04
+                    ("2019-09-08T04:00:00Z", "2019-09-08"),        // 01:00 −03: the day's first instant
+                    ("2019-09-09T02:59:59.999999Z", "2019-09-08"), // a 23-hour day
+                    ("2019-09-09T03:00:00Z", "2019-09-09"),
+                ],
+            ),
+            (
+                "America/Havana",
+                "2019-11-03",
+                &[
+                    ("2019-11-02T12:00:00Z", "2019-11-02"),
+                    ("2019-11-03T03:59:59.999999Z", "2019-11-02"),
+                    ("2019-11-03T04:00:00Z", "2019-11-03"), // the first 00:00 (−04)
+                    ("2019-11-03T05:30:00Z", "2019-11-03"), // 00:30 the second time (−05)
+                    ("2019-11-04T04:59:59.999999Z", "2019-11-03"), // a 25-hour day
+                    ("2019-11-04T05:00:00Z", "2019-11-04"),
+                ],
+            ),
+            (
+                // a 1-hour gap from 23:30 to 00:30 (−10:30 → −09:30): the old
+                // hour-stepping clock cached the day as ending at 01:00 local
+                // (10:30Z) and reported 10:00Z–10:30Z as 1979-10-27
+                "Pacific/Rarotonga",
+                "1979-10-28",
+                &[
+                    ("1979-10-27T12:00:00Z", "1979-10-27"),
+                    ("1979-10-28T09:59:59.999999Z", "1979-10-27"),
+                    ("1979-10-28T10:00:00Z", "1979-10-28"),
+                    ("1979-10-28T10:15:00Z", "1979-10-28"),
+                ],
+            ),
+        ];
+        for (name, boundary, instants) in cases {
+            let start = zone::day_start(tz(name), day(boundary));
+            let mut in_order = ReportingClock::new(name);
+            for (t, d) in instants {
+                assert_eq!(in_order.date(ts(t)), day(d), "{name} {t} in order");
+                assert_eq!(ReportingClock::new(name).date(ts(t)), day(d), "{name} {t} fresh");
+                assert_eq!(ts(t) >= start, day(d) >= day(boundary), "{name} {t} against day_start");
+            }
+            for (t, d) in instants.iter().rev() {
+                assert_eq!(in_order.date(ts(t)), day(d), "{name} {t} backwards");
+            }
         }
     }
 

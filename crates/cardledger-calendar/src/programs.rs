@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 /// Most entries [`program_mut`] scans rather than searches (a fold's small
-/// keyed maps use the same bound).
-pub const SCAN_MAX: usize = 8;
+/// keyed maps use the same bound); `limits::PROGRAM_SCAN_MAX`.
+pub use cardledger_domain::limits::PROGRAM_SCAN_MAX as SCAN_MAX;
 
 /// `map.get_mut(token)`. A handful of programs are scanned rather than
 /// searched: their lengths tell most tokens apart without comparing bytes.

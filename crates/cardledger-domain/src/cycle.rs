@@ -15,8 +15,7 @@
 //! [`CycleAccount::after_close`].
 
 use bincode::{Decode, Encode};
-use chrono::{Datelike, NaiveDate, TimeZone};
-pub use chrono_tz::Tz;
+use chrono::{Datelike, NaiveDate};
 
 /// The zone of an account that names none (statements.md §1).
 pub const DEFAULT_ZONE: Tz = chrono_tz::America::New_York;
@@ -24,8 +23,14 @@ use rust_decimal::{Decimal, MathematicalOps};
 
 use crate::command::{CreditAccountCmd, JournalEntryCmd, Rate};
 use crate::event::JeEffect;
+pub use crate::money::div_round;
 use crate::money::Money;
 use crate::time::{Date, Timestamp};
+/// Zone-name parsing lives in [`crate::zone`]; this name stays for the
+/// callers that still spell it `cycle::zone`.
+pub use crate::zone::parse as zone;
+pub use crate::zone::Tz;
+use crate::zone::{day_start, local_date};
 
 /// One `tick`'s closes of statement cycles, recorded in the tick's batch
 /// (at most `limits::CYCLE_CLOSES_PER_EVENT_MAX` per event). Postings: each
@@ -458,7 +463,7 @@ impl CycleAccount {
         CycleAccount {
             tz,
             open_start,
-            opens_at: local_midnight(tz, open_start),
+            opens_at: day_start(tz, open_start),
             closes_at: closing_instant(tz, open_start),
             closed: 0,
             opening: Components::default(),
@@ -500,29 +505,6 @@ impl CycleAccount {
     }
 }
 
-/// Parses an IANA zone name.
-pub fn zone(name: &str) -> Option<Tz> {
-    name.parse::<Tz>().ok()
-}
-
-/// The local calendar date of an instant.
-pub fn local_date(tz: Tz, t: Timestamp) -> Date {
-    Date::from_naive(tz.from_utc_datetime(&t.to_datetime().naive_utc()).date_naive())
-}
-
-/// Local midnight of a date, in UTC (the first instant of the day when a
-/// zone skips midnight).
-pub fn local_midnight(tz: Tz, d: Date) -> Timestamp {
-    let naive = d.to_naive();
-    for minutes in [0i64, 30, 60, 90, 120] {
-        let Some(t) = naive.and_hms_opt(0, 0, 0).map(|m| m + chrono::Duration::minutes(minutes)) else { continue };
-        if let Some(dt) = tz.from_local_datetime(&t).earliest() {
-            return Timestamp(dt.naive_utc().and_utc().timestamp_micros());
-        }
-    }
-    Timestamp(naive.and_hms_opt(0, 0, 0).map(|m| m.and_utc().timestamp_micros()).unwrap_or(0))
-}
-
 /// The first day of the cycle after the one starting on `start`.
 pub fn next_start(start: Date) -> Date {
     Date::from_naive(add_months(start.to_naive(), 1))
@@ -530,7 +512,7 @@ pub fn next_start(start: Date) -> Date {
 
 /// 23:59:59.999 local on the last day of the cycle starting on `start`.
 pub fn closing_instant(tz: Tz, start: Date) -> Timestamp {
-    Timestamp(local_midnight(tz, next_start(start)).0 - 1_000)
+    Timestamp(day_start(tz, next_start(start)).0 - 1_000)
 }
 
 fn add_months(d: NaiveDate, months: i32) -> NaiveDate {
@@ -557,18 +539,6 @@ pub fn derived_token(parts: &[&str]) -> String {
         s.get(16..20).unwrap_or(""),
         s.get(20..32).unwrap_or("")
     )
-}
-
-/// `n / d` rounded half away from zero (half up for non-negative values):
-/// the one rounding function of the module. `d > 0`.
-pub fn div_round(n: i128, d: i128) -> i128 {
-    let q = n / d;
-    let r = n % d;
-    if 2 * r.abs() >= d {
-        q + n.signum()
-    } else {
-        q
-    }
 }
 
 /// `round(a × b / d)` like [`div_round`], in 64-bit arithmetic when the
@@ -896,8 +866,7 @@ fn apply_activity(cmd: &CreditAccountCmd, comps: &mut Components, late_this_cycl
     }
 }
 
-/// Months the simulation runs before it reports no lifetime repayment.
-pub const SIMULATION_MONTHS_MAX: u32 = 1_200;
+pub use crate::limits::SIMULATION_MONTHS_MAX;
 
 /// Appendix M1 via M2: the repayment simulation and the warnings, from a
 /// closing balance `b` and minimum payment (both in cents, `b > 0`).
@@ -1019,7 +988,7 @@ mod tests {
     fn march_2023_in_new_york() {
         let tz = chrono_tz::America::New_York;
         let start = Date::parse("2023-03-01").unwrap_or(Date(0));
-        assert_eq!(local_midnight(tz, start).to_string(), "2023-03-01T05:00:00Z");
+        assert_eq!(day_start(tz, start).to_string(), "2023-03-01T05:00:00Z");
         assert_eq!(closing_instant(tz, start).to_string(), "2023-04-01T03:59:59.999Z");
     }
 }

@@ -357,6 +357,121 @@ impl Funding {
     }
 }
 
+/// How one event moves one program's bank, by view column, in cents signed
+/// from the bank's side (money leaving the bank is negative). The one home
+/// of the bank-flow rules: the program-balances fold, the SQLite baseline
+/// and (through a test) [`postings`]' `ProgramBank` lines agree with it.
+/// A program's opening balance is not a flow (the views keep it apart).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BankFlow<'a> {
+    /// The program whose bank moves.
+    pub program: &'a str,
+    /// Orders paid from a `program` funding source (≤ 0).
+    pub partner_loads: i64,
+    /// Unloads of such orders back to the bank (≥ 0).
+    pub partner_unloads: i64,
+    /// Just-in-time loads: bank-funded journal entries and orders paid from a
+    /// `programgateway` source (≤ 0).
+    pub jit_loads: i64,
+    /// JIT funds returned, and unloads of `programgateway`-funded orders (≥ 0).
+    pub jit_unloads: i64,
+    /// ADJUSTMENT journal entries on GPAs: partner-funds adjustments, or JIT
+    /// adjustments once the program has an active `programgateway` source
+    /// (the caller knows which).
+    pub adjustments: i64,
+    /// `program_deposit`s (> 0).
+    pub deposit: i64,
+}
+
+impl BankFlow<'_> {
+    /// Every column summed: the bank balance's change.
+    pub fn net(&self) -> i64 {
+        self.partner_loads
+            .saturating_add(self.partner_unloads)
+            .saturating_add(self.jit_loads)
+            .saturating_add(self.jit_unloads)
+            .saturating_add(self.adjustments)
+            .saturating_add(self.deposit)
+    }
+}
+
+/// The program-bank movement of `event`, if it can move one: an order or
+/// unload through a program's own source (`program`: partner funds;
+/// `programgateway`: JIT), a GPA journal entry with a JIT amount or an
+/// adjustment, a deposit. `None` for every other event (statement closes
+/// post between credit accounts and the program's income, never the bank).
+/// An order through a program source is `Some` even for zero cents.
+pub fn bank_flow(event: &Event) -> Option<BankFlow<'_>> {
+    match event {
+        Event::GpaOrdered(e) => order_flow(&e.funding, || plus_fees_cents(e.cmd.amount, &e.fees), true),
+        Event::MsaOrdered(e) => order_flow(&e.funding, || e.cmd.purchase_amount.cents(), true),
+        Event::OfferOrdered(e) => order_flow(&e.funding, || e.purchase_amount.cents(), true),
+        Event::GpaUnloaded(e) => order_flow(&e.funding, || e.cmd.amount.cents(), false),
+        Event::MsaUnloaded(e) => order_flow(&e.funding, || e.cmd.amount.cents(), false),
+        Event::ProgramDeposited(c) => {
+            Some(BankFlow { program: c.program_token.as_str(), deposit: c.amount.cents(), ..BankFlow::default() })
+        }
+        // only GPA entries touch the bank: JIT funding and adjustments
+        Event::JournalEntryRecorded(e) => match e.cmd.target {
+            JeTarget::Gpa(_) => {
+                let adjustments = e.effect.bank_adjustment_sign().saturating_mul(e.cmd.amount.cents());
+                let (load, unload) = (e.jit_load.cents(), e.jit_unload.cents());
+                (load != 0 || unload != 0 || adjustments != 0).then(|| BankFlow {
+                    program: e.program_token.as_str(),
+                    jit_loads: load.saturating_neg(),
+                    jit_unloads: unload,
+                    adjustments,
+                    ..BankFlow::default()
+                })
+            }
+            JeTarget::Credit(_) => None,
+        },
+        Event::ProgramCreated(_)
+        | Event::UserCreated(_)
+        | Event::BusinessCreated(_)
+        | Event::FundingSourceCreated { .. }
+        | Event::FundingSourceAddressCreated(_)
+        | Event::FeeCreated(_)
+        | Event::CampaignCreated(_)
+        | Event::MerchantCreated(_)
+        | Event::OfferCreated(_)
+        | Event::CreditAccountOpened(_)
+        | Event::MsaOrderUpdated(_)
+        | Event::FeeTransferred(_)
+        | Event::CyclesClosed(_)
+        | Event::Ticked(_) => None,
+    }
+}
+
+/// The bank flow of an order (`load`) or unload of `cents()` through `f`:
+/// `None` unless `f` is one of the program's own sources.
+fn order_flow(f: &Funding, cents: impl FnOnce() -> i64, load: bool) -> Option<BankFlow<'_>> {
+    let mut b = BankFlow { program: f.program_token.as_str(), ..BankFlow::default() };
+    match (f.kind, load) {
+        (FundingKind::Program, true) => b.partner_loads = cents().saturating_neg(),
+        (FundingKind::Program, false) => b.partner_unloads = cents(),
+        (FundingKind::ProgramGateway, true) => b.jit_loads = cents().saturating_neg(),
+        (FundingKind::ProgramGateway, false) => b.jit_unloads = cents(),
+        (FundingKind::Ach | FundingKind::PaymentCard, _) => return None,
+    }
+    Some(b)
+}
+
+/// `amount.plus(Σ fees).cents()`, summed in integer cents when every value
+/// is exact in cents and no partial sum leaves `i64` (the exact sums are
+/// then equal); otherwise by that very expression.
+#[inline]
+fn plus_fees_cents(amount: Money, fees: &[ChargedFee]) -> i64 {
+    let mut total = amount.exact_cents();
+    for f in fees {
+        total = total.and_then(|t| t.checked_add(f.amount.exact_cents()?));
+    }
+    total.unwrap_or_else(|| {
+        let fees: Money = fees.iter().map(|f| f.amount).sum();
+        amount.plus(fees).cents()
+    })
+}
+
 /// The double-entry lines of an event. They always sum to zero.
 pub fn postings(event: &Event) -> Vec<Posting> {
     let mut p = Postings(Vec::new());

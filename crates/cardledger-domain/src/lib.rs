@@ -13,6 +13,7 @@
 //! assert!(matches!(ledger.decide(&line, Timestamp(0)), Decision::Accept(_)));
 //! ```
 
+pub mod checkpoint;
 pub mod command;
 pub mod cycle;
 pub mod event;
@@ -25,6 +26,7 @@ pub mod snapshot;
 pub mod state;
 pub mod time;
 pub mod wire;
+pub mod zone;
 
 /// The bincode configuration of every encoded event, with its size limit.
 pub fn codec() -> bincode::config::Configuration<

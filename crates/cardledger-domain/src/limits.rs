@@ -24,6 +24,30 @@ pub const EVENT_BYTES_MAX: usize = 64 * 1024;
 pub const BATCH_EVENTS_MAX: usize = 65_536;
 /// Reserve window bounds, in days.
 pub const RESERVE_WINDOW_DAYS_MAX: u32 = 366;
+/// Months the statement repayment simulation (Appendix M1) runs before it
+/// reports no lifetime repayment.
+pub const SIMULATION_MONTHS_MAX: u32 = 1_200;
+/// Most resources one page of a statements endpoint returns (source 003:
+/// `count` 1–100).
+pub const PAGE_COUNT_MAX: usize = 100;
+/// Most days one view query derives (100 years): a window ending later is
+/// cut there, so no query can loop for long (program balances, reserve,
+/// activity).
+pub const QUERY_DAYS_MAX: i32 = 36_525;
+/// Default and maximum `count` of a view query.
+pub const QUERY_COUNT_MAX: u32 = 10_000;
+/// At most this many `key=value` pairs per view query.
+pub const QUERY_PAIRS_MAX: usize = 256;
+/// At most this many bytes in a view query key.
+pub const QUERY_KEY_BYTES_MAX: usize = 128;
+/// At most this many bytes in a view query value.
+pub const QUERY_VALUE_BYTES_MAX: usize = 8_192;
+/// At most this many items in a comma list of a view query (`fields`,
+/// `program`, any-of).
+pub const QUERY_LIST_ITEMS_MAX: usize = 512;
+/// Most programs a view fold scans rather than searches per event (its
+/// small keyed maps use the same bound).
+pub const PROGRAM_SCAN_MAX: usize = 8;
 /// Most cycle closes one `CyclesClosed` event carries (a tick closing more
 /// cycles records several events in its batch); keeps an event far below
 /// `EVENT_BYTES_MAX` even with long dues lists.
@@ -63,7 +87,8 @@ pub const BATCH_BYTES_MAX: usize = 64 << 20;
 /// Longest checkpoint name.
 pub const CHECKPOINT_NAME_BYTES_MAX: usize = 256;
 
-/// Largest checkpoint state.
+/// Largest checkpoint state, in bytes: the store refuses larger ones and
+/// the projections decode no larger ones (`checkpoint.rs`, statements).
 pub const CHECKPOINT_STATE_BYTES_MAX: usize = 256 << 20;
 
 /// Free disk space an append always leaves: `Store::append` refuses a

@@ -248,6 +248,19 @@ impl<Context> Decode<Context> for Money {
 }
 bincode::impl_borrow_decode!(Money);
 
+/// `n / d` rounded half away from zero (half up for non-negative values),
+/// for `d > 0`: the engine's one integer rounding rule (statement cycles,
+/// the reserve view's averages).
+pub fn div_round(n: i128, d: i128) -> i128 {
+    let q = n / d;
+    let r = n % d;
+    if 2 * r.abs() >= d {
+        q + n.signum()
+    } else {
+        q
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

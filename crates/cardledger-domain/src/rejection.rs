@@ -46,6 +46,8 @@ pub enum Code {
     HolderChoice = 1108,
     /// An amount field holds something that is not a number.
     AmountNotANumber = 1109,
+    /// A time-zone name the tz database does not know (`Mars/Olympus`).
+    UnknownTimeZone = 1110,
     // --- references and state ---
     /// A referenced resource does not exist (or is of another kind).
     UnknownReference = 1201,

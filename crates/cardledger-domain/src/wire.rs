@@ -538,6 +538,9 @@ impl<'a> Body<'a> {
         if !ok {
             return Err(self.err(Code::InvalidValue, field, format!("{z:?} is not an IANA time zone name")));
         }
+        if crate::zone::parse(&z).is_none() {
+            return Err(self.err(Code::UnknownTimeZone, field, format!("{z:?} is not a time zone of the tz database")));
+        }
         Ok(Some(z))
     }
 
@@ -850,6 +853,16 @@ mod tests {
                 r#"{"program_deposit": {"program_token":"p","amount":"ten","currency_code":"USD"}}"#,
                 1109,
                 "program_deposit.amount",
+            ),
+            (
+                r#"{"program": {"token":"p","bank":"B","currency_code":"USD","reporting_timezone":"Mars/Olympus"}}"#,
+                1110,
+                "program.reporting_timezone",
+            ),
+            (
+                r#"{"program": {"token":"p","bank":"B","currency_code":"USD","reporting_timezone":"Mars Olympus"}}"#,
+                1106,
+                "program.reporting_timezone",
             ),
         ];
         for (line, want, field) in cases {

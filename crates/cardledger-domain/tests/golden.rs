@@ -146,9 +146,16 @@ fn decoding_rejects_damaged_payloads_without_panicking() {
     let facts = facts();
     for f in &facts {
         let bytes = encode_fact(f).unwrap();
+        // every strict prefix is refused; the whole payload is the fact
         for cut in 0..bytes.len() {
-            assert!(decode_fact(&bytes[..cut]).is_err() || cut == bytes.len());
+            assert!(
+                decode_fact(&bytes[..cut]).is_err(),
+                "{}: a prefix of {cut} of {} bytes decoded",
+                f.event.kind(),
+                bytes.len()
+            );
         }
+        assert_eq!(decode_fact(&bytes).as_ref(), Ok(f), "{}: the whole payload", f.event.kind());
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(decode_fact(&longer).is_err(), "trailing bytes are an error");

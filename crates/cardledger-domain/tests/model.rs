@@ -161,6 +161,18 @@ impl Engine {
                     lines.iter().map(|p| p.amount).sum::<Money>().is_zero(),
                     "postings of {text} do not sum to zero"
                 );
+                // the bank lines of the postings are the bank-flow classifier's movement
+                let bank: i64 = lines
+                    .iter()
+                    .filter(|p| matches!(p.account, Account::ProgramBank(_)))
+                    .map(|p| p.amount.cents())
+                    .sum();
+                let opening = match &fact.event {
+                    cardledger_domain::event::Event::ProgramCreated(c) => c.opening_bank_balance.cents(),
+                    _ => 0,
+                };
+                let flow = cardledger_domain::event::bank_flow(&fact.event);
+                assert_eq!(bank - opening, flow.map_or(0, |b| b.net()), "bank flow of {text}");
                 let rec = Recorded { seq: before_seq + 1, time, fact: fact.clone() };
                 self.ledger.apply(&rec);
                 assert_eq!(self.ledger.head_seq, before_seq + 1);

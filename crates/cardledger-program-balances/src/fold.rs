@@ -5,15 +5,12 @@ use std::collections::BTreeMap;
 use bincode::{Decode, Encode};
 use cardledger_calendar::{DayMap, ReportingClock};
 use cardledger_core::projection::Projection;
-use cardledger_domain::command::{Currency, FundingKind, JeTarget, ReservePolicy};
-use cardledger_domain::event::{ChargedFee, Event, Funding, Recorded};
-use cardledger_domain::money::Money;
+use cardledger_domain::command::{Currency, FundingKind, ReservePolicy};
+use cardledger_domain::event::{Event, Recorded};
 use cardledger_domain::time::{Date, Timestamp};
 
 /// Checkpoint format version: the first byte of [`ProgramBalances::encode`].
 const FORMAT_VERSION: u8 = 1;
-/// Largest checkpoint [`ProgramBalances::decode`] accepts, in bytes.
-pub(crate) const CHECKPOINT_BYTES_MAX: usize = 1 << 30;
 
 /// The program-balances projection: every program's opening balance and
 /// its bank flows per reporting day. Balances are not stored; see
@@ -97,6 +94,22 @@ impl DayFlows {
         self.last_modified = self.last_modified.max(o.last_modified);
     }
 
+    /// Adds one event's bank flow; its adjustments are JIT adjustments when
+    /// the program is JIT-funded (`jit`), else partner-funds adjustments.
+    #[inline]
+    pub fn add_bank_flow(&mut self, b: &cardledger_domain::event::BankFlow<'_>, jit: bool) {
+        self.partner_funds_loads = self.partner_funds_loads.saturating_add(b.partner_loads);
+        self.partner_funds_unloads = self.partner_funds_unloads.saturating_add(b.partner_unloads);
+        self.jit_loads = self.jit_loads.saturating_add(b.jit_loads);
+        self.jit_unloads = self.jit_unloads.saturating_add(b.jit_unloads);
+        if jit {
+            self.jit_adjustments = self.jit_adjustments.saturating_add(b.adjustments);
+        } else {
+            self.partner_funds_adjustments = self.partner_funds_adjustments.saturating_add(b.adjustments);
+        }
+        self.deposit = self.deposit.saturating_add(b.deposit);
+    }
+
     /// The net change of the bank balance on the day.
     pub fn net(&self) -> i64 {
         self.amount_to_send().saturating_add(self.deposit)
@@ -134,13 +147,8 @@ impl ProgramBalances {
     }
 
     /// Adds `f`'s change to `program`'s flows on the event's reporting day
-    /// (`RESERVE_ONLY`: only when the program has a reserve policy).
-    #[inline]
-    fn flow<const RESERVE_ONLY: bool>(&mut self, rec: &Recorded, program: &str, f: impl FnOnce(&mut DayFlows)) {
-        self.flow_jit::<RESERVE_ONLY>(rec, program, |d, _| f(d));
-    }
-
-    /// [`ProgramBalances::flow`], telling `f` whether the program is JIT-funded.
+    /// (`RESERVE_ONLY`: only when the program has a reserve policy), telling
+    /// `f` whether the program is JIT-funded.
     #[inline]
     fn flow_jit<const RESERVE_ONLY: bool>(
         &mut self,
@@ -159,46 +167,6 @@ impl ProgramBalances {
         let flows = p.days.entry(day);
         f(flows, p.jit);
         flows.last_modified = flows.last_modified.max(rec.time);
-    }
-
-    /// An order paid by `funding`: the bank pays `cents` when the source is the program's.
-    #[inline]
-    fn load<const RESERVE_ONLY: bool>(&mut self, rec: &Recorded, funding: &Funding, cents: impl FnOnce() -> i64) {
-        match funding.kind {
-            FundingKind::Program => {
-                let cents = cents();
-                self.flow::<RESERVE_ONLY>(rec, &funding.program_token, |d| {
-                    d.partner_funds_loads = d.partner_funds_loads.saturating_sub(cents)
-                })
-            }
-            FundingKind::ProgramGateway => {
-                let cents = cents();
-                self.flow::<RESERVE_ONLY>(rec, &funding.program_token, |d| {
-                    d.jit_loads = d.jit_loads.saturating_sub(cents)
-                })
-            }
-            FundingKind::Ach | FundingKind::PaymentCard => {}
-        }
-    }
-
-    /// An unload back to `funding`.
-    #[inline]
-    fn unload<const RESERVE_ONLY: bool>(&mut self, rec: &Recorded, funding: &Funding, amount: Money) {
-        match funding.kind {
-            FundingKind::Program => {
-                let cents = amount.cents();
-                self.flow::<RESERVE_ONLY>(rec, &funding.program_token, |d| {
-                    d.partner_funds_unloads = d.partner_funds_unloads.saturating_add(cents)
-                })
-            }
-            FundingKind::ProgramGateway => {
-                let cents = amount.cents();
-                self.flow::<RESERVE_ONLY>(rec, &funding.program_token, |d| {
-                    d.jit_unloads = d.jit_unloads.saturating_add(cents)
-                })
-            }
-            FundingKind::Ach | FundingKind::PaymentCard => {}
-        }
     }
 
     /// The fold; `RESERVE_ONLY` drops the flows of programs without a reserve policy.
@@ -229,33 +197,17 @@ impl ProgramBalances {
                     }
                 }
             }
-            Event::GpaOrdered(e) => self.load::<RESERVE_ONLY>(rec, &e.funding, || plus_fees_cents(e.cmd.amount, &e.fees)),
-            Event::MsaOrdered(e) => self.load::<RESERVE_ONLY>(rec, &e.funding, || e.cmd.purchase_amount.cents()),
-            Event::OfferOrdered(e) => self.load::<RESERVE_ONLY>(rec, &e.funding, || e.purchase_amount.cents()),
-            Event::GpaUnloaded(e) => self.unload::<RESERVE_ONLY>(rec, &e.funding, e.cmd.amount),
-            Event::MsaUnloaded(e) => self.unload::<RESERVE_ONLY>(rec, &e.funding, e.cmd.amount),
-            Event::JournalEntryRecorded(e) => {
-                // only GPA entries touch the bank (postings): JIT funding and adjustments
-                if let JeTarget::Gpa(_) = e.cmd.target {
-                    let adjustment = e.effect.bank_adjustment_sign().saturating_mul(e.cmd.amount.cents());
-                    let (load, unload) = (e.jit_load.cents(), e.jit_unload.cents());
-                    // most entries move no bank money: decide that before touching the program
-                    if load != 0 || unload != 0 || adjustment != 0 {
-                        self.flow_jit::<RESERVE_ONLY>(rec, &e.program_token, |d, jit| {
-                            d.jit_loads = d.jit_loads.saturating_sub(load);
-                            d.jit_unloads = d.jit_unloads.saturating_add(unload);
-                            if jit {
-                                d.jit_adjustments = d.jit_adjustments.saturating_add(adjustment);
-                            } else {
-                                d.partner_funds_adjustments = d.partner_funds_adjustments.saturating_add(adjustment);
-                            }
-                        });
-                    }
+            // the bank's flows: one rule, `event::bank_flow`
+            Event::GpaOrdered(_)
+            | Event::MsaOrdered(_)
+            | Event::OfferOrdered(_)
+            | Event::GpaUnloaded(_)
+            | Event::MsaUnloaded(_)
+            | Event::JournalEntryRecorded(_)
+            | Event::ProgramDeposited(_) => {
+                if let Some(b) = cardledger_domain::event::bank_flow(&rec.fact.event) {
+                    self.flow_jit::<RESERVE_ONLY>(rec, b.program, |d, jit| d.add_bank_flow(&b, jit));
                 }
-            }
-            Event::ProgramDeposited(c) => {
-                let cents = c.amount.cents();
-                self.flow::<RESERVE_ONLY>(rec, &c.program_token, |d| d.deposit = d.deposit.saturating_add(cents));
             }
             Event::UserCreated(_)
             | Event::BusinessCreated(_)
@@ -275,21 +227,6 @@ impl ProgramBalances {
     }
 }
 
-/// `amount.plus(Σ fees).cents()`, summed in integer cents when every value
-/// is exact in cents and no partial sum leaves `i64` (the exact sums are
-/// then equal); otherwise by that very expression.
-#[inline]
-fn plus_fees_cents(amount: Money, fees: &[ChargedFee]) -> i64 {
-    let mut total = amount.exact_cents();
-    for f in fees {
-        total = total.and_then(|t| t.checked_add(f.amount.exact_cents()?));
-    }
-    total.unwrap_or_else(|| {
-        let fees: Money = fees.iter().map(|f| f.amount).sum();
-        amount.plus(fees).cents()
-    })
-}
-
 impl Projection for ProgramBalances {
     const NAME: &'static str = "view.programbalances.v1";
 
@@ -298,21 +235,10 @@ impl Projection for ProgramBalances {
     }
 
     fn encode(&self) -> Vec<u8> {
-        let mut out = vec![FORMAT_VERSION];
-        // encoding plain data into a Vec cannot fail
-        let _ = bincode::encode_into_std_write(self, &mut out, bincode::config::standard());
-        out
+        cardledger_domain::checkpoint::encode(FORMAT_VERSION, self)
     }
 
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let (&version, body) = bytes.split_first()?;
-        if version != FORMAT_VERSION || body.len() > CHECKPOINT_BYTES_MAX {
-            return None;
-        }
-        let cfg = bincode::config::standard().with_limit::<CHECKPOINT_BYTES_MAX>();
-        match bincode::decode_from_slice::<ProgramBalances, _>(body, cfg) {
-            Ok((state, used)) if used == body.len() => Some(state),
-            _ => None,
-        }
+        cardledger_domain::checkpoint::decode(FORMAT_VERSION, bytes)
     }
 }

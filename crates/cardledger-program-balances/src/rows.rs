@@ -5,9 +5,7 @@ use cardledger_domain::time::{Date, Timestamp};
 
 use crate::fold::{DayFlows, ProgramBalances, ProgramInfo};
 
-/// Most days one query derives (100 years): a window ending later is cut
-/// there, so no query can loop for long.
-pub const QUERY_DAYS_MAX: i32 = 36_525;
+pub use cardledger_domain::limits::QUERY_DAYS_MAX;
 
 /// One row of the view: a day, or a month (flows summed).
 #[derive(Clone, Debug, PartialEq, Eq)]

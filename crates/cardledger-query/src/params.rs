@@ -6,16 +6,11 @@ use cardledger_domain::time::Date;
 
 use crate::error::{clip, QueryError};
 
-/// Default and maximum `count`.
-pub const COUNT_MAX: u32 = 10_000;
-/// At most this many `key=value` pairs per query.
-pub const PAIRS_MAX: usize = 256;
-/// At most this many bytes in a key.
-pub const KEY_BYTES_MAX: usize = 128;
-/// At most this many bytes in a value.
-pub const VALUE_BYTES_MAX: usize = 8_192;
-/// At most this many items in a comma list (`fields`, `program`, any-of).
-pub const LIST_ITEMS_MAX: usize = 512;
+/// The query limits, under their names in this module (`limits.rs` holds them).
+pub use cardledger_domain::limits::{
+    QUERY_COUNT_MAX as COUNT_MAX, QUERY_KEY_BYTES_MAX as KEY_BYTES_MAX, QUERY_LIST_ITEMS_MAX as LIST_ITEMS_MAX,
+    QUERY_PAIRS_MAX as PAIRS_MAX, QUERY_VALUE_BYTES_MAX as VALUE_BYTES_MAX,
+};
 
 /// The keys that are parameters, not column filters.
 pub const RESERVED: [&str; 11] = [

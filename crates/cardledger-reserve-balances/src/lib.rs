@@ -199,10 +199,10 @@ impl Projection for ReserveBalances {
     }
 }
 
-/// `n / d` rounded half away from zero, for `d > 0`; saturates to i64.
+/// `n / d` rounded half away from zero (`money::div_round`, the one
+/// rounding rule), for `d > 0`; saturates to i64.
 fn round_div(n: i128, d: i128) -> i64 {
-    let q = (n.abs() * 2 + d) / (2 * d);
-    let q = if n < 0 { -q } else { q };
+    let q = cardledger_domain::money::div_round(n, d);
     i64::try_from(q).unwrap_or(if q < 0 { i64::MIN } else { i64::MAX })
 }
 

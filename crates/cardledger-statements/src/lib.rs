@@ -26,6 +26,7 @@ use cardledger_domain::cycle::{self, CycleClose, Delinquency, Due};
 use cardledger_domain::event::{Event, JeEffect, Recorded};
 use cardledger_domain::money::Money;
 use cardledger_domain::time::{Date, Timestamp};
+use cardledger_domain::zone;
 use serde_json::{json, Map, Value};
 
 mod query;
@@ -129,7 +130,7 @@ impl Projection for Statements {
                 let Some(acct) = self.accounts.get_mut(a) else { return };
                 let Some(kind) = cycle::activity_kind(e.effect, &e.cmd) else { return };
                 let impact = e.cmd.impact_time.unwrap_or(rec.time);
-                let tz = cycle::zone(&acct.timezone).unwrap_or(cycle::DEFAULT_ZONE);
+                let tz = zone::parse(&acct.timezone).unwrap_or(cycle::DEFAULT_ZONE);
                 acct.open_entries.push(EntryRow {
                     source: EntrySource::Command,
                     token: e.cmd.token.clone(),
@@ -149,7 +150,7 @@ impl Projection for Statements {
                     request_time: e.cmd.request_time.unwrap_or(impact),
                     impact_time: impact,
                     created_time: rec.time,
-                    local_date: cycle::local_date(tz, impact),
+                    local_date: zone::local_date(tz, impact),
                 });
                 let trigger = match kind {
                     cycle::ActivityKind::Payment => "PAYMENT",
@@ -205,16 +206,13 @@ impl Projection for Statements {
     }
 
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let cfg = bincode::config::standard().with_limit::<{ CHECKPOINT_BYTES_MAX }>();
+        let cfg = bincode::config::standard().with_limit::<{ cardledger_domain::limits::CHECKPOINT_STATE_BYTES_MAX }>();
         match bincode::decode_from_slice::<Statements, _>(bytes, cfg) {
             Ok((s, used)) if used == bytes.len() => Some(s),
             _ => None,
         }
     }
 }
-
-/// Largest checkpoint the projection decodes (the store's own limit).
-pub const CHECKPOINT_BYTES_MAX: usize = 256 << 20;
 
 fn group_of(effect: JeEffect) -> &'static str {
     match effect {
@@ -235,8 +233,8 @@ impl AccountStatements {
     /// it: late entries land in the open cycle) become its entries, then
     /// its interest and late-fee entries.
     fn close(&mut self, close: &CycleClose, created: Timestamp) {
-        let tz = cycle::zone(&self.timezone).unwrap_or(cycle::DEFAULT_ZONE);
-        let end = cycle::local_date(tz, close.closing_date);
+        let tz = zone::parse(&self.timezone).unwrap_or(cycle::DEFAULT_ZONE);
+        let end = zone::local_date(tz, close.closing_date);
         let (mut entries, open): (Vec<EntryRow>, Vec<EntryRow>) =
             std::mem::take(&mut self.open_entries).into_iter().partition(|e| e.local_date <= end);
         self.open_entries = open;
@@ -344,7 +342,7 @@ impl Statements {
     /// date filters, `sort_by` and paging.
     pub fn list(&self, account: &str, q: &Query) -> Result<Value, QueryError> {
         let acct = self.account(account)?;
-        let tz = cycle::zone(&acct.timezone).unwrap_or(cycle::DEFAULT_ZONE);
+        let tz = zone::parse(&acct.timezone).unwrap_or(cycle::DEFAULT_ZONE);
         let rows: Vec<&StatementRow> = acct
             .statements
             .iter()
@@ -461,7 +459,7 @@ impl Statements {
     /// (closing date within start_date..end_date), `sort_by`, paging.
     pub fn account_files(&self, account: &str, q: &Query) -> Result<Value, QueryError> {
         let acct = self.account(account)?;
-        let tz = cycle::zone(&acct.timezone).unwrap_or(cycle::DEFAULT_ZONE);
+        let tz = zone::parse(&acct.timezone).unwrap_or(cycle::DEFAULT_ZONE);
         let rows: Vec<&StatementRow> =
             acct.statements.iter().filter(|s| q.matches_range(tz, s.close.closing_date)).collect();
         let rows = q.sorted(rows, |s| (s.created_time, s.close.opening_date));

@@ -5,12 +5,11 @@
 
 use std::fmt;
 
-use cardledger_domain::cycle::{self, Tz};
 use cardledger_domain::time::{Date, Timestamp};
+use cardledger_domain::zone::{self, Tz};
 use serde_json::{json, Value};
 
-/// Most resources one page returns (source 003: `count` 1–100).
-pub const PAGE_COUNT_MAX: usize = 100;
+pub use cardledger_domain::limits::PAGE_COUNT_MAX;
 /// Page size when `count` is absent.
 pub const PAGE_COUNT_DEFAULT: usize = 10;
 
@@ -124,8 +123,8 @@ impl Query {
     /// the opening date, `end_date` alone the closing date, both bound the
     /// closing date (inclusive); dates compare as the account's local dates.
     pub fn matches_dates(&self, tz: Tz, opening: Timestamp, closing: Timestamp) -> bool {
-        let open = cycle::local_date(tz, opening);
-        let close = cycle::local_date(tz, closing);
+        let open = zone::local_date(tz, opening);
+        let close = zone::local_date(tz, closing);
         match (self.start_date, self.end_date) {
             (None, None) => true,
             (Some(s), None) => open == s,
@@ -136,7 +135,7 @@ impl Query {
 
     /// The file filter: the closing date within the given bounds.
     pub fn matches_range(&self, tz: Tz, closing: Timestamp) -> bool {
-        let close = cycle::local_date(tz, closing);
+        let close = zone::local_date(tz, closing);
         !matches!(self.start_date, Some(s) if s > close) && !matches!(self.end_date, Some(e) if close > e)
     }
 

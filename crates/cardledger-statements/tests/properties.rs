@@ -4,8 +4,9 @@
 //!
 //! - every statement satisfies closing = opening + purchases + fees +
 //!   interest − payments − credits;
-//! - replaying the recorded facts into a fresh projection reproduces every
-//!   statement byte for byte (encoding and every endpoint's JSON);
+//! - a fold interrupted by checkpoints (encode, then decode into a new
+//!   projection, as a reopen does) at random points reproduces the
+//!   uninterrupted fold byte for byte (encoding and every endpoint's JSON);
 //! - no statement appears twice, and an account's statements tile time
 //!   (each opens 1 ms after the previous one closed);
 //! - year-to-date totals are the sums over the statements closing in the same
@@ -112,7 +113,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn statements_hold_their_invariants(ops in proptest::collection::vec(op(), 1..160)) {
+    fn statements_hold_their_invariants(
+        ops in proptest::collection::vec(op(), 1..160),
+        cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 1..6),
+    ) {
         // starts in November so that most runs cross a new year
         let start = Timestamp::parse("2022-11-03T12:00:00Z").unwrap().0;
         let mut w = World { ledger: Ledger::default(), recorded: Vec::new(), now: start, n: 0 };
@@ -172,8 +176,8 @@ proptest! {
                 }
                 // year to date: the sums over this local year's statements up to this one
                 let year = |x: &cardledger_domain::cycle::CycleClose| {
-                    let tz = cardledger_domain::cycle::zone(match a { "ca_ny" => "America/New_York", "ca_la" => "America/Los_Angeles", _ => "UTC" }).unwrap();
-                    cardledger_domain::cycle::local_date(tz, x.closing_date).to_naive().format("%Y").to_string()
+                    let tz = cardledger_domain::zone::parse(match a { "ca_ny" => "America/New_York", "ca_la" => "America/Los_Angeles", _ => "UTC" }).unwrap();
+                    cardledger_domain::zone::local_date(tz, x.closing_date).to_naive().format("%Y").to_string()
                 };
                 let same_year: Vec<_> = closes[..=i].iter().filter(|x| year(x) == year(c)).collect();
                 let fees = same_year.iter().fold(cardledger_domain::money::Money::ZERO, |s, x| s.plus(x.fees));
@@ -185,13 +189,29 @@ proptest! {
             let last = closes.last().map(|c| c.closing_balance.decimal()).unwrap_or_default();
             prop_assert_eq!(last, owed, "the last statement shows what the ledger says is owed");
         }
-        // replay: a fresh fold of the same facts is the same, byte for byte
-        let mut fresh = Statements::default();
-        for rec in &w.recorded {
-            fresh.apply(rec);
+        // a fold checkpointed and reopened (encode → decode into a new
+        // projection) before the records at `cut_at`, and at the end, is the
+        // uninterrupted fold, byte for byte
+        let n = w.recorded.len();
+        let cut_at: std::collections::BTreeSet<usize> = cuts.iter().map(|i| i.index(n + 1)).collect();
+        let mut resumed = Statements::default();
+        let mut reopened = 0;
+        for (i, rec) in w.recorded.iter().enumerate() {
+            if cut_at.contains(&i) {
+                let bytes = resumed.encode();
+                resumed = Statements::decode(&bytes).expect("a checkpoint decodes");
+                prop_assert_eq!(resumed.encode(), bytes, "a reopened checkpoint re-encodes to its bytes");
+                reopened += 1;
+            }
+            resumed.apply(rec);
         }
-        prop_assert_eq!(fresh.encode(), followed.encode());
-        prop_assert_eq!(render_all(&fresh), render_all(&followed));
+        if cut_at.contains(&n) {
+            resumed = Statements::decode(&resumed.encode()).expect("a checkpoint decodes");
+            reopened += 1;
+        }
+        prop_assert_eq!(reopened, cut_at.len());
+        prop_assert_eq!(resumed.encode(), followed.encode());
+        prop_assert_eq!(render_all(&resumed), render_all(&followed));
         let restored = Statements::decode(&followed.encode()).unwrap();
         prop_assert_eq!(render_all(&restored), render_all(&followed));
         // and the ledger itself replays to the same cycle state
@@ -233,4 +253,64 @@ fn many_closes_are_split_into_bounded_events() {
         s.apply(rec);
     }
     assert_eq!(s.statement_count(), 120);
+}
+
+/// Statement cycles across a DST gap that swallows midnight (Santiago,
+/// 2019-09-08) and an overlap that repeats it (Havana, 2019-11-03): the
+/// cycle ending the day before closes 1 ms before the day's first instant
+/// and the next opens at it — the instant the views' reporting day starts.
+#[test]
+fn cycles_close_at_the_exact_day_start_across_dst() {
+    use cardledger_domain::time::Date;
+    use cardledger_domain::zone;
+    use chrono::{LocalResult, TimeZone};
+    let day = |s: &str| Date::parse(s).unwrap();
+    let midnight = |s: &str| day(s).to_naive().and_time(chrono::NaiveTime::MIN);
+    let santiago = zone::parse("America/Santiago").unwrap();
+    let havana = zone::parse("America/Havana").unwrap();
+    assert_eq!(santiago.from_local_datetime(&midnight("2019-09-08")), LocalResult::None, "a gap at midnight");
+    assert!(matches!(havana.from_local_datetime(&midnight("2019-11-03")), LocalResult::Ambiguous(..)), "an overlap");
+
+    let start = Timestamp::parse("2019-07-20T12:00:00Z").unwrap().0;
+    let mut w = World { ledger: Ledger::default(), recorded: Vec::new(), now: start, n: 0 };
+    assert!(w.submit(json!({"program": {"token": "p", "bank": "B", "currency_code": "USD"}})));
+    assert!(w.submit(json!({"user": {"token": "u", "program_token": "p"}})));
+    // ACCOUNTS[0] and [1] so that World::je can post to them
+    for (a, tz, day) in [(0, "America/Santiago", 8), (1, "America/Havana", 3)] {
+        assert!(w.submit(json!({"credit_account": {"token": ACCOUNTS[a], "user_token": "u", "program_token": "p",
+            "credit_limit": 1500, "apr": "19.99", "timezone": tz, "billing_cycle_day": day}})));
+    }
+    w.now = Timestamp::parse("2019-08-10T12:00:00Z").unwrap().0;
+    w.je("authorization.clearing", "PURCHASE", 0, 1_000, None);
+    w.je("authorization.clearing", "PURCHASE", 1, 1_000, None);
+    w.now = Timestamp::parse("2019-12-20T12:00:00Z").unwrap().0;
+    assert!(w.submit(json!({"tick": {"now": Timestamp(w.now).to_string()}})));
+    let mut s = Statements::default();
+    for rec in &w.recorded {
+        s.apply(rec);
+    }
+    for (account, boundary, close_at, open_at) in [
+        ("ca_ny", "2019-09-08", "2019-09-08T03:59:59.999Z", "2019-09-08T04:00:00Z"),
+        ("ca_la", "2019-11-03", "2019-11-03T03:59:59.999Z", "2019-11-03T04:00:00Z"),
+    ] {
+        let closes: Vec<_> = s
+            .statement_tokens()
+            .into_iter()
+            .filter(|(x, _)| x == account)
+            .map(|(x, t)| s.close(&x, &t).unwrap().clone())
+            .collect();
+        let i = closes.iter().position(|c| c.closing_date.to_string() == close_at);
+        let Some(i) = i else {
+            panic!(
+                "{account}: no cycle closes at {close_at}: {:?}",
+                closes.iter().map(|c| c.closing_date.to_string()).collect::<Vec<_>>()
+            )
+        };
+        let next = &closes[i + 1];
+        assert_eq!(next.opening_date.to_string(), open_at, "{account}");
+        let tz = if account == "ca_ny" { santiago } else { havana };
+        assert_eq!(next.opening_date, zone::day_start(tz, day(boundary)), "{account}: the views' day start");
+        assert_eq!(zone::local_date(tz, next.opening_date), day(boundary));
+        assert!(zone::local_date(tz, closes[i].closing_date) < day(boundary));
+    }
 }

@@ -86,10 +86,9 @@ pub fn generate_bulk(seed: u64, n: u64) -> impl Iterator<Item = String> {
 const DAY_SECONDS: i64 = 86_400;
 /// Mean number of random actions per holder per day.
 const ACTIONS_PER_HOLDER_DAY: u64 = 3;
-/// Days between two deposits of the same program (inclusive range).
-const DEPOSIT_GAP_DAYS_MIN: u32 = 2;
-/// See [`DEPOSIT_GAP_DAYS_MIN`].
-const DEPOSIT_GAP_DAYS_MAX: u32 = 5;
+/// Days between two deposits of the same program (a parameter of the
+/// generated world, not a limit of the engine).
+const DEPOSIT_GAP_DAYS: std::ops::RangeInclusive<u32> = 2..=5;
 
 /// The random actions of an ordinary day and their weights.
 #[derive(Clone, Copy, Debug)]
@@ -212,7 +211,7 @@ impl Daily {
             if let Some(next) = self.next_deposit_day.get_mut(slot) {
                 if *next <= day {
                     tasks.push(Task::Deposit(program));
-                    *next = day + self.world.rng.gen_range(DEPOSIT_GAP_DAYS_MIN..=DEPOSIT_GAP_DAYS_MAX);
+                    *next = day + self.world.rng.gen_range(DEPOSIT_GAP_DAYS);
                 }
             }
         }

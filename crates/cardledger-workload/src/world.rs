@@ -25,8 +25,10 @@ const CURRENCY: &str = "USD";
 const MONTHLY_FEE_CENTS: i64 = 495;
 
 /// How many partly unloaded orders (GPA and MSA) and refundable purchases a
-/// holder remembers. Keeps memory bounded by holders, not by days.
-const HOLDER_MEMORY_MAX: usize = 8;
+/// holder of the generated world remembers (a parameter of the generator,
+/// which depends on no engine crate, not a limit of the engine). Keeps
+/// memory bounded by holders, not by days.
+const HOLDER_MEMORY_ENTRIES: usize = 8;
 /// Per-mille chance that a money movement is immediately resubmitted verbatim.
 pub(crate) const RESUBMIT_PER_MILLE: u32 = 10;
 
@@ -1093,9 +1095,9 @@ fn pick_index(rng: &mut StdRng, len: usize) -> Option<usize> {
 }
 
 /// Remembers a token with an amount left on it, forgetting the oldest beyond
-/// `HOLDER_MEMORY_MAX`.
+/// `HOLDER_MEMORY_ENTRIES`.
 fn remember(list: &mut Vec<Remaining>, token: String, cents: i64) {
-    if list.len() >= HOLDER_MEMORY_MAX {
+    if list.len() >= HOLDER_MEMORY_ENTRIES {
         list.remove(0);
     }
     list.push(Remaining { token, cents });
