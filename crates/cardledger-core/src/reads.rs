@@ -10,8 +10,8 @@ use cardledger_domain::state::UnloadState;
 
 use crate::engine::{Engine, EngineError};
 
-/// Most records one list call returns.
-pub const LIST_COUNT_MAX: usize = 100;
+/// Most records one list call returns: the Core API's page maximum.
+pub use cardledger_domain::limits::PAGE_COUNT_MAX as LIST_COUNT_MAX;
 /// Records a list call returns by default.
 pub const LIST_COUNT_DEFAULT: usize = 5;
 

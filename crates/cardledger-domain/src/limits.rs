@@ -120,3 +120,36 @@ pub const GATHER_WAIT_MICROS: u64 = 1000;
 /// of times a second, and with 64 of them on 2 cores those wake-ups took
 /// the time the leader needed.
 pub const LEADER_HANDOFF_WAIT_MS: u64 = 50;
+
+// --- the record and frame format (crates/cardledger-core/src/record.rs, docs/format.md) ---
+
+/// Fixed bytes per record besides its payload: version (1) + seq (8) +
+/// time_micros (8) + payload length (4) + crc32 (4).
+pub const RECORD_OVERHEAD_BYTES: usize = 25;
+
+/// Fixed bytes of a frame header: version (1) + first seq (8) + record count
+/// (4) + previous hash (32) + header crc32 (4).
+pub const FRAME_HEADER_BYTES: usize = 49;
+
+/// Largest encoded record (overhead included). A single record always fits
+/// in one frame body.
+pub const RECORD_BYTES_MAX: usize = 1 << 20;
+
+/// Largest payload: whatever is left of [`RECORD_BYTES_MAX`] after overhead.
+pub const PAYLOAD_BYTES_MAX: usize = RECORD_BYTES_MAX - RECORD_OVERHEAD_BYTES;
+
+/// Most records in one frame (one sled value).
+pub const FRAME_RECORDS_MAX: usize = 4096;
+
+/// Most record bytes in one frame body; a frame is closed before it would
+/// exceed this. Equal to [`RECORD_BYTES_MAX`] so that any record fits alone.
+pub const FRAME_BODY_BYTES_MAX: usize = RECORD_BYTES_MAX;
+
+/// Record bytes at which the encoder closes a frame (a soft target below
+/// [`FRAME_BODY_BYTES_MAX`]): sled 0.34 stores values above ~128 KiB
+/// (a quarter of its 512 KiB segment) as separate blob files, which costs
+/// throughput and space, so frames are kept below that.
+pub const FRAME_FILL_BYTES: usize = 96 << 10;
+
+/// Largest frame (header + body) the decoder accepts.
+pub const FRAME_BYTES_MAX: usize = FRAME_HEADER_BYTES + FRAME_BODY_BYTES_MAX;
