@@ -13,33 +13,43 @@
 //! [`Error`] with a stable code and a kind a host maps to a status.
 //!
 //! ```
-//! use cardledger::{Cardledger, Outcome, ViewRequest};
+//! use cardledger::{Cardledger, Holder, Outcome, ViewRequest};
 //!
 //! let dir = tempfile::tempdir()?;
+//! // one handle per data directory: Clone + Send + Sync, clones share the engine
 //! let ledger = Cardledger::open(dir.path())?;
-//! let program = r#"{"time": "2024-01-02T00:00:00Z", "program": {"token": "p1", "bank": "Sutton", "currency_code": "USD"}}"#;
-//! assert!(matches!(ledger.submit_json(program)?, Outcome::Recorded { seq: 1, .. }));
-//!
-//! // JSON lines, as `cardledger ingest` takes them: one answer per line, once durable
-//! let lines = vec![
-//!     r#"{"time": "2024-01-02T09:00:00Z", "user": {"token": "u1", "program_token": "p1"}}"#.to_string(),
-//!     r#"{"user": {"token": "u1", "program_token": "nope"}}"#.to_string(),
+//! let setup = [
+//!     r#"{"time": "2024-01-02T00:00:00Z", "program": {"token": "p1", "bank": "Sutton Bank", "currency_code": "USD"}}"#,
+//!     r#"{"time": "2024-01-02T00:00:00Z", "funding_source": {"token": "fs1", "program_token": "p1", "type": "program", "is_default_account": true, "name": "Program funds"}}"#,
+//!     r#"{"time": "2024-01-02T00:00:00Z", "user": {"token": "u1", "program_token": "p1"}}"#,
 //! ];
-//! let answers = ledger.ingest_chunk(&lines, 1)?;
-//! assert_eq!(answers[0]["seq"], 2);
+//! for line in setup {
+//!     // returns once the command is flushed to disk (or rejected)
+//!     assert!(matches!(ledger.submit_json(line)?, Outcome::Recorded { .. }));
+//! }
+//!
+//! // JSON lines, as `cardledger ingest` takes them: one answer per line, in
+//! // order, once the chunk is durable; a bad line is answered, not fatal
+//! let chunk = vec![
+//!     r#"{"time": "2024-01-02T09:00:00Z", "gpa_order": {"token": "o1", "user_token": "u1", "amount": "25.00", "currency_code": "USD"}}"#.to_string(),
+//!     r#"{"gpa_order": {"token": "o2", "user_token": "nobody", "amount": "5.00", "currency_code": "USD"}}"#.to_string(),
+//! ];
+//! let answers = ledger.ingest_chunk(&chunk, 1)?;
+//! assert_eq!(answers[0]["seq"], 4);
 //! assert!(answers[1]["error_code"].is_u64());
 //!
-//! // reads
-//! assert_eq!(ledger.get("user", "u1")?["token"], "u1");
-//! assert_eq!(ledger.get("user", "u9").unwrap_err().status(), 404);
+//! // reads; a miss is a typed error a host maps to 404
+//! assert_eq!(ledger.get("gpa_order", "o1")?["state"], "COMPLETION");
+//! assert_eq!(ledger.get("gpa_order", "o9").unwrap_err().status(), 404);
+//! let balances = ledger.balances(&Holder::User("u1".into()))?;
+//! assert_eq!(balances["gpa"]["ledger_balance"].to_string(), "25");
 //!
-//! // a view, scoped to the principal's programs
+//! // a view (DiVA's /views/programbalances/day?program=p1), scoped to a principal
 //! let pairs = vec![("program".to_string(), "p1".to_string())];
 //! let request = ViewRequest::parse("programbalances", "day", &pairs)?;
-//! let answer = ledger.view_json(&request)?;
-//! assert_eq!(answer["records"][0]["program"], "p1");
-//! let denied = request.with_principal(cardledger::principal_for(["p2".to_string()]));
-//! assert_eq!(ledger.view_json(&denied).unwrap_err().status(), 403);
+//! assert_eq!(ledger.view_json(&request)?["records"][0]["program"], "p1");
+//! let other = request.with_principal(cardledger::principal_for(["p2".to_string()]));
+//! assert_eq!(ledger.view_json(&other).unwrap_err().status(), 403);
 //!
 //! // the log, the state and every projection against a fresh replay
 //! assert!(ledger.verify()?.ok());
@@ -51,6 +61,11 @@ mod error;
 pub mod lines;
 pub mod statements;
 pub mod views;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -447,6 +462,13 @@ impl Cardledger {
 
     pub(crate) fn projections(&self) -> &views::Projections {
         &self.inner.projections
+    }
+
+    /// Checkpoints every projection a query has opened (a long-lived host
+    /// calls this before it exits; queries checkpoint only on the first
+    /// catch-up after open and every 100,000 events after that).
+    pub fn checkpoint(&self) -> Result<(), Error> {
+        Ok(self.inner.projections.checkpoint()?)
     }
 
     // ---- verify and rebuild ----

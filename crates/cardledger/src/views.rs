@@ -146,19 +146,31 @@ impl<P: Projection + Default> Slot<P> {
     }
 
     /// The runner, opened at its checkpoint if needed and caught up with
-    /// the log (checkpointed when it moved).
+    /// the log. A runner just opened is checkpointed when it moved (so a
+    /// short-lived host leaves its work behind); one kept open checkpoints
+    /// every `CHECKPOINT_EVENTS` events while catching up, and on
+    /// [`Slot::checkpoint`] (so a long-lived host does not encode the whole
+    /// state after every write).
     pub(crate) fn caught_up(&self, engine: &Engine) -> Result<MutexGuard<'_, Option<Runner<P>>>, EngineError> {
         let mut guard = self.lock();
-        let runner = match guard.take() {
-            Some(r) => r,
-            None => Runner::open(engine, P::default())?.checkpoint_every(CHECKPOINT_EVENTS),
+        let (runner, opened) = match guard.take() {
+            Some(r) => (r, false),
+            None => (Runner::open(engine, P::default())?.checkpoint_every(CHECKPOINT_EVENTS), true),
         };
         let runner = guard.insert(runner);
         let before = runner.applied_seq();
-        if runner.catch_up()? != before {
+        if runner.catch_up()? != before && opened {
             runner.checkpoint()?;
         }
         Ok(guard)
+    }
+
+    /// Checkpoints the runner if it is open.
+    pub(crate) fn checkpoint(&self) -> Result<(), EngineError> {
+        match self.lock().as_mut() {
+            Some(runner) => runner.checkpoint(),
+            None => Ok(()),
+        }
     }
 
     /// Forgets the runner (after its checkpoint was deleted).
@@ -176,6 +188,16 @@ impl<P: Projection + Default> Slot<P> {
                 g
             }
         }
+    }
+}
+
+impl Projections {
+    /// Checkpoints every open projection.
+    pub(crate) fn checkpoint(&self) -> Result<(), EngineError> {
+        self.program.checkpoint()?;
+        self.reserve.checkpoint()?;
+        self.activity.checkpoint()?;
+        self.statements.checkpoint()
     }
 }
 
