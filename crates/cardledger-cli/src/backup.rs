@@ -11,8 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use cardledger_core::backup::{restore, BackupReport};
-use cardledger_core::engine::Engine;
+use cardledger::{BackupReport, Cardledger};
 
 /// The two subcommands' arguments.
 #[derive(clap::Subcommand)]
@@ -38,13 +37,13 @@ fn report_json(what: &str, r: &BackupReport, path: &Path) -> serde_json::Value {
 pub fn run(data: &Path, cmd: BackupCmd) -> Result<ExitCode> {
     let v = match cmd {
         BackupCmd::Backup { out } => {
-            let engine = Engine::open(data).with_context(|| format!("opening {}", data.display()))?;
+            let ledger = Cardledger::open(data).with_context(|| format!("opening {}", data.display()))?;
             // written beside the target and renamed, so a failed backup never
             // leaves a plausible partial file under the requested name
             let tmp = out.with_extension("partial");
             let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
             let mut w = BufWriter::new(file);
-            let r = engine.backup(&mut w)?;
+            let r = ledger.backup(&mut w)?;
             let file = w.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;
             std::fs::rename(&tmp, &out)?;
@@ -52,7 +51,7 @@ pub fn run(data: &Path, cmd: BackupCmd) -> Result<ExitCode> {
         }
         BackupCmd::Restore { file } => {
             let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
-            let r = restore(BufReader::new(f), data)?;
+            let r = Cardledger::restore(BufReader::new(f), data)?;
             report_json("restored", &r, data)
         }
     };
