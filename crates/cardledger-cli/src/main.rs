@@ -311,7 +311,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Verify => verify(&data),
         Cmd::Serve { addr, credentials, no_auth } => {
-            cardledger_server::run(cardledger_server::Config { data, addr, credentials, no_auth })?;
+            cardledger_server::run(cardledger_server::Config::new(data, addr, credentials, no_auth))?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Credentials { command: CredentialsCmd::Hash { password } } => {

@@ -132,9 +132,11 @@ impl Credentials {
                     }
                     Programs::Only(set)
                 }
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "line {n}: exactly one of program (a string) or programs (\"*\" or a non-empty list) is required"
-                )),
+                ))
+                }
             };
             if users.insert(username.clone(), Credential { secret, programs }).is_some() {
                 return Err(format!("line {n}: username {username:?} appears twice"));
@@ -200,6 +202,6 @@ mod tests {
         assert!(c.authenticate(Some(&basic("b", "pwx"))).is_none());
         assert!(c.authenticate(Some("Bearer x")).is_none());
         assert!(c.authenticate(None).is_none());
-        assert!(Credentials::parse("{\"username\":\"x\",\"password\":\"y\"}").unwrap_err().contains("line 1"));
+        assert!(Credentials::parse("{\"username\":\"x\",\"password\":\"y\"}").err().unwrap().contains("line 1"));
     }
 }

@@ -47,6 +47,15 @@ pub struct Config {
     pub credentials: Option<PathBuf>,
     /// Serve without authentication (loopback addresses only).
     pub no_auth: bool,
+    /// Most engine calls at once; more are answered 429.
+    pub requests_in_flight_max: usize,
+}
+
+impl Config {
+    /// A configuration with the default limits.
+    pub fn new(data: PathBuf, addr: String, credentials: Option<PathBuf>, no_auth: bool) -> Config {
+        Config { data, addr, credentials, no_auth, requests_in_flight_max: limits::HTTP_REQUESTS_IN_FLIGHT_MAX }
+    }
 }
 
 /// Why the server did not start or stopped with an error.
@@ -75,6 +84,7 @@ pub(crate) struct AppState {
     pub(crate) ledger: Cardledger,
     credentials: Option<Credentials>,
     permits: Arc<Semaphore>,
+    in_flight_max: usize,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -126,7 +136,8 @@ pub async fn serve(
     let state = Arc::new(AppState {
         ledger,
         credentials,
-        permits: Arc::new(Semaphore::new(limits::HTTP_REQUESTS_IN_FLIGHT_MAX)),
+        permits: Arc::new(Semaphore::new(config.requests_in_flight_max)),
+        in_flight_max: config.requests_in_flight_max,
     });
     let app = router(state.clone());
     on_listen(addr);
@@ -265,7 +276,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             error::SATURATED,
-            format!("{} requests are in flight; retry later", limits::HTTP_REQUESTS_IN_FLIGHT_MAX),
+            format!("{} requests are in flight; retry later", state.in_flight_max),
         )
     })?;
     let st = state.clone();
