@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use bincode::{Decode, Encode};
 use cardledger_calendar::{DayMap, ReportingClock};
-use cardledger_core::projection::Projection;
 use cardledger_domain::command::{Holder, JeTarget};
 use cardledger_domain::event::{ChargedFee, Event, JeEffect, Recorded};
 use cardledger_domain::money::Money;
+use cardledger_domain::projection::Projection;
 use cardledger_domain::state::HashMap;
 use cardledger_domain::time::{Date, Timestamp};
 

@@ -3,7 +3,7 @@
 //! program and reporting day, per card network, and per acting user.
 //!
 //! [`ActivityBalances`] is a deterministic, infallible fold over recorded
-//! events (the core [`Projection`](cardledger_core::projection::Projection)
+//! events (the core [`Projection`](cardledger_domain::projection::Projection)
 //! trait). It stores per-day flows only, keyed by `corrected_post_date`;
 //! starting and ending balances are chained at query time from the first
 //! day (holders start at zero), so a backdated event restates every later

@@ -5,10 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
 use cardledger_activity_balances::{ActivityBalances, Aggregation};
-use cardledger_core::projection::Projection;
 use cardledger_domain::command::Holder;
 use cardledger_domain::event::{Account, Recorded};
 use cardledger_domain::money::Money;
+use cardledger_domain::projection::Projection;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::Date;
 use cardledger_domain::wire::parse_line;

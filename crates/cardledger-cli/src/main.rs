@@ -10,8 +10,6 @@ macro_rules! outln {
     };
 }
 
-mod lines;
-
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,17 +20,10 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
-use cardledger_core::engine::{Engine, EngineError};
-use cardledger_core::ingest::ingest_chunk;
-use cardledger_core::projection::{EventCounts, Runner};
-use cardledger_core::reads::ReadError;
-use cardledger_core::store::StoreError;
-use cardledger_domain::command::Holder;
-use cardledger_domain::event::Account;
-use cardledger_domain::response::event_body;
-use lines::{BoundedLines, Line};
-
-mod statements;
+use cardledger::layers::core::engine::EngineError;
+use cardledger::layers::core::store::StoreError;
+use cardledger::layers::domain::event::Account;
+use cardledger::{BoundedLines, Cardledger, Error, Holder, Line, Tally};
 
 mod views;
 
@@ -40,9 +31,6 @@ mod views;
 /// spent more time consolidating them than the engine spent deciding.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Lines submitted as one batch by `ingest` and `demo`.
-const INGEST_CHUNK_LINES: usize = 8192;
 
 #[derive(Parser)]
 #[command(name = "cardledger", version, about = "An embedded, event-sourced ledger engine for card programs")]
@@ -240,73 +228,67 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Get { kind, token } => {
-            let engine = open(&data)?;
-            match engine.get(&kind, &token) {
-                Ok(Some(v)) => print_json(&v),
-                Ok(None) => not_found(&format!("no {kind} {token:?}")),
-                Err(ReadError::Rejected(r)) => rejected(&r.to_string()),
-                Err(ReadError::Engine(e)) => Err(e.into()),
+            let ledger = open(&data)?;
+            match ledger.get(&kind, &token) {
+                Ok(v) => print_json(&v),
+                Err(Error::NotFound { .. }) => not_found(&format!("no {kind} {token:?}")),
+                Err(Error::Rejected(r)) => rejected(&r.to_string()),
+                Err(e) => Err(e.into()),
             }
         }
         Cmd::List { kind, params } => {
-            let engine = open(&data)?;
+            let ledger = open(&data)?;
             let mut kv = Vec::new();
             for p in params {
                 let Some((k, v)) = p.split_once('=') else { bail!("parameter {p:?} is not key=value") };
                 kv.push((k.to_string(), v.to_string()));
             }
-            match engine.list(&kind, &kv) {
+            match ledger.list(&kind, &kv) {
                 Ok(v) => print_json(&v),
-                Err(ReadError::Rejected(r)) => rejected(&r.to_string()),
-                Err(ReadError::Engine(e)) => Err(e.into()),
+                Err(Error::Rejected(r)) => rejected(&r.to_string()),
+                Err(e) => Err(e.into()),
             }
         }
         Cmd::Balances { holder } => {
-            let engine = open(&data)?;
+            let ledger = open(&data)?;
             let h = match holder.strip_prefix("business:") {
                 Some(b) => Holder::Business(b.to_string()),
                 None => Holder::User(holder.strip_prefix("user:").unwrap_or(&holder).to_string()),
             };
-            match engine.balances(&h) {
-                Some(v) => print_json(&v),
-                None => not_found(&format!("no holder {holder:?}")),
+            match ledger.balances(&h) {
+                Ok(v) => print_json(&v),
+                Err(Error::NotFound { .. }) => not_found(&format!("no holder {holder:?}")),
+                Err(e) => Err(e.into()),
             }
         }
         Cmd::Log { from, count } => {
-            let engine = open(&data)?;
+            let ledger = open(&data)?;
             let out = std::io::stdout();
             let mut out = BufWriter::new(out.lock());
-            for (i, entry) in engine.events_from(from).enumerate() {
+            for (i, line) in ledger.log(from).enumerate() {
                 if count.is_some_and(|c| i as u64 >= c) {
                     break;
                 }
-                let entry = entry?;
-                let mut body = event_body(&entry.rec.fact.event);
-                if let (Some(d), Value::Object(o)) = (entry.rec.fact.corrected_post_date, &mut body) {
-                    o.insert("corrected_post_date".into(), d.to_string().into());
-                }
-                let mut ev = serde_json::Map::new();
-                ev.insert(entry.rec.fact.event.kind().to_string(), body);
-                let line = json!({"seq": entry.rec.seq, "time": entry.rec.time.to_string(),
-                    "hash": cardledger_core::record::hex(&entry.hash), "event": Value::Object(ev)});
-                writeln!(out, "{line}")?;
+                writeln!(out, "{}", line?)?;
             }
             out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Statements { account, args } => {
-            let engine = open(&data)?;
-            let runner = statements::projection(&engine)?;
-            match statements::answer(runner.state(), &account, &args) {
+            let ledger = open(&data)?;
+            let (path, params): (Vec<&str>, Vec<&str>) =
+                args.iter().map(String::as_str).partition(|a| !a.contains('='));
+            match ledger.statements(&account, &path, &params) {
                 Ok(v) => print_json(&v),
-                Err(e) => {
+                Err(Error::Statements(e)) => {
                     outln!("{}", json!({"error_code": e.code(), "error_message": e.to_string()}))?;
                     match e {
-                        cardledger_statements::QueryError::UnknownAccount(_)
-                        | cardledger_statements::QueryError::UnknownStatement(_) => not_found(&e.to_string()),
+                        cardledger::layers::statements::QueryError::UnknownAccount(_)
+                        | cardledger::layers::statements::QueryError::UnknownStatement(_) => not_found(&e.to_string()),
                         _ => rejected(&e.to_string()),
                     }
                 }
+                Err(e) => Err(e.into()),
             }
         }
         Cmd::Verify => verify(&data),
@@ -332,24 +314,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Schema { name, agg, params } => views::schema_command(&data, &name, &agg, &params),
         Cmd::Rebuild => {
-            let engine = open(&data)?;
-            engine.store().delete_checkpoints()?;
-            let bar = bar(engine.head_seq(), "rebuild");
-            let mut runner = Runner::open(&engine, EventCounts::default())?;
-            let last = runner.catch_up()?;
-            runner.checkpoint()?;
-            let statements = statements::projection(&engine)?;
-            views::rebuild(&engine)?;
-            bar.set_position(last);
+            let ledger = open(&data)?;
+            let bar = bar(ledger.head_seq(), "rebuild");
+            let rebuilt = ledger.rebuild()?;
+            bar.set_position(rebuilt.events);
             bar.finish();
-            print_json(&json!({"rebuilt": true, "events": last, "by_kind": runner.state().by_kind,
-                "statements": statements::cycle_type_counts(statements.state())}))
+            print_json(&json!({"rebuilt": true, "events": rebuilt.events, "by_kind": rebuilt.by_kind,
+                "statements": rebuilt.statements}))
         }
     }
 }
 
-fn open(data: &Path) -> Result<Engine> {
-    Engine::open(data).with_context(|| format!("opening {}", data.display()))
+fn open(data: &Path) -> Result<Cardledger> {
+    Cardledger::open(data).with_context(|| format!("opening {}", data.display()))
 }
 
 fn print_json(v: &Value) -> Result<ExitCode> {
@@ -377,88 +354,38 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Counts of an ingest run.
-#[derive(Default)]
-struct Tally {
-    lines: u64,
-    recorded: u64,
-    duplicates: u64,
-    rejected: u64,
-}
-
+/// Ingests `lines`, writing every answer line to `out`.
 fn ingest_lines(
-    engine: &Engine,
+    ledger: &Cardledger,
     lines: impl Iterator<Item = std::io::Result<Line>>,
     out: &mut dyn Write,
     bar: Option<&ProgressBar>,
 ) -> Result<Tally> {
-    let mut tally = Tally::default();
-    let mut chunk = Vec::with_capacity(INGEST_CHUNK_LINES);
-    let mut next_line = 1u64;
-    let flush_chunk =
-        |chunk: &mut Vec<String>, next_line: &mut u64, tally: &mut Tally, out: &mut dyn Write| -> Result<()> {
-            let answers = ingest_chunk(engine, chunk, *next_line)?;
-            for a in &answers {
-                if a.get("error_code").is_some() {
-                    tally.rejected += 1;
-                } else if a.get("duplicate").is_some() {
-                    tally.duplicates += 1;
-                } else {
-                    tally.recorded += 1;
-                }
-                serde_json::to_writer(&mut *out, a)?;
-                out.write_all(b"\n")?;
-            }
-            *next_line += chunk.len() as u64;
-            tally.lines += chunk.len() as u64;
-            if let Some(b) = bar {
-                b.inc(chunk.len() as u64);
-            }
-            chunk.clear();
-            Ok(())
-        };
-    for line in lines {
-        let text = match line.context("reading input")? {
-            Line::Text(t) => t,
-            Line::Rejected(r) => {
-                // answered here, in order: the lines before it go first
-                if !chunk.is_empty() {
-                    flush_chunk(&mut chunk, &mut next_line, &mut tally, out)?;
-                }
-                let a = json!({"line": next_line, "error_code": r.code.number(), "error_message": r.message});
-                serde_json::to_writer(&mut *out, &a)?;
-                out.write_all(b"\n")?;
-                tally.rejected += 1;
-                tally.lines += 1;
-                next_line += 1;
-                continue;
-            }
-        };
-        chunk.push(text);
-        if chunk.len() == INGEST_CHUNK_LINES {
-            flush_chunk(&mut chunk, &mut next_line, &mut tally, out)?;
+    let tally = ledger.ingest(lines, &mut |a| {
+        serde_json::to_writer(&mut *out, a)?;
+        out.write_all(b"\n")?;
+        if let Some(b) = bar {
+            b.inc(1);
         }
-    }
-    if !chunk.is_empty() {
-        flush_chunk(&mut chunk, &mut next_line, &mut tally, out)?;
-    }
+        Ok(())
+    })?;
     out.flush()?;
     Ok(tally)
 }
 
 fn ingest(data: &Path, file: &str) -> Result<ExitCode> {
-    let engine = open(data)?;
+    let ledger = open(data)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
     let start = Instant::now();
     let tally = if file == "-" {
-        ingest_lines(&engine, BoundedLines::new(std::io::stdin().lock()), &mut out, None)?
+        ingest_lines(&ledger, BoundedLines::new(std::io::stdin().lock()), &mut out, None)?
     } else {
         let f = std::fs::File::open(file).with_context(|| format!("opening {file}"))?;
-        ingest_lines(&engine, BoundedLines::new(std::io::BufReader::with_capacity(1 << 20, f)), &mut out, None)?
+        ingest_lines(&ledger, BoundedLines::new(std::io::BufReader::with_capacity(1 << 20, f)), &mut out, None)?
     };
     let secs = start.elapsed().as_secs_f64();
-    let size = engine.store().size_on_disk().unwrap_or(0);
+    let size = ledger.size_on_disk().unwrap_or(0);
     eprintln!(
         "ingested {} lines in {:.2}s: {} recorded, {} duplicates, {} rejected; {:.0} events/s; {} bytes on disk ({:.1} bytes/event)",
         tally.lines,
@@ -468,20 +395,21 @@ fn ingest(data: &Path, file: &str) -> Result<ExitCode> {
         tally.rejected,
         tally.recorded as f64 / secs.max(1e-9),
         size,
-        size as f64 / engine.head_seq().max(1) as f64
+        size as f64 / ledger.head_seq().max(1) as f64
     );
     Ok(ExitCode::SUCCESS)
 }
 
 fn verify(data: &Path) -> Result<ExitCode> {
-    let engine = match Engine::open(data) {
-        Ok(e) => e,
-        Err(e) => return verify_failed(&e),
+    let ledger = match Cardledger::open(data) {
+        Ok(l) => l,
+        Err(Error::Engine(e)) => return verify_failed(&e),
+        Err(e) => return Err(e.into()),
     };
-    match engine.verify() {
-        Ok(r) => {
-            let disk = engine.store().size_on_disk().unwrap_or(0);
-            if !statements::projection_matches_replay(&engine)? {
+    match ledger.verify() {
+        Ok(v) => {
+            let disk = ledger.size_on_disk().unwrap_or(0);
+            if !v.statements {
                 outln!(
                     "{}",
                     json!({"ok": false, "first_bad_seq": null, "error": "statements projection differs from a fresh replay"})
@@ -489,8 +417,8 @@ fn verify(data: &Path) -> Result<ExitCode> {
                 eprintln!("cardledger: verify failed: the statements projection differs from a fresh replay");
                 return Ok(ExitCode::from(1));
             }
-            let (views_ok, projections) = views::verify_projections(&engine)?;
-            if !views_ok {
+            let projections = v.projections_json();
+            if !v.ok() {
                 outln!(
                     "{}",
                     json!({"ok": false, "first_bad_seq": null, "projections": projections,
@@ -499,11 +427,13 @@ fn verify(data: &Path) -> Result<ExitCode> {
                 eprintln!("cardledger: verify failed: a projection differs from a fresh replay");
                 return Ok(ExitCode::from(1));
             }
+            let r = v.report;
             print_json(&json!({"ok": true, "records": r.records, "head_hash": r.head_hash,
                 "payload_bytes": r.payload_bytes, "bytes_on_disk": disk, "projections": projections,
                 "statements_projection": "ok"}))
         }
-        Err(e) => verify_failed(&e),
+        Err(Error::LogCorrupt(e)) => verify_failed(&e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -521,7 +451,7 @@ fn verify_failed(e: &EngineError) -> Result<ExitCode> {
 
 fn demo(data: &Path, workload: &WorkloadArgs, charts: Option<&Path>) -> Result<ExitCode> {
     prepare_demo_dir(data)?;
-    let engine = open(data)?;
+    let ledger = open(data)?;
     let cfg = workload.config();
     eprintln!(
         "cardledger demo: seed {}, {} days, {} holders, data in {}",
@@ -536,11 +466,11 @@ fn demo(data: &Path, workload: &WorkloadArgs, charts: Option<&Path>) -> Result<E
     let bar = bar(lines.len() as u64, "ingest");
     let mut sink = std::io::sink();
     let start = Instant::now();
-    let tally = ingest_lines(&engine, lines.into_iter().map(|l| Ok(Line::Text(l))), &mut sink, Some(&bar))?;
+    let tally = ingest_lines(&ledger, lines.into_iter().map(|l| Ok(Line::Text(l))), &mut sink, Some(&bar))?;
     let secs = start.elapsed().as_secs_f64();
     bar.finish();
 
-    let state = engine.state();
+    let state = ledger.engine().state();
     let mut programs: Vec<Value> = state
         .programs
         .iter()
@@ -556,22 +486,23 @@ fn demo(data: &Path, workload: &WorkloadArgs, charts: Option<&Path>) -> Result<E
     let sample: Vec<Holder> = sample.into_iter().take(3).cloned().collect();
     let total = state.total();
     drop(state);
-    let holders_json: Vec<Value> = sample.iter().filter_map(|h| engine.balances(h)).collect();
+    let holders_json: Vec<Value> = sample.iter().filter_map(|h| ledger.balances(h).ok()).collect();
     let views_start = Instant::now();
-    let views_json = views::demo_summary(&engine, 5)?;
+    let views_json = ledger.view_summary(5)?;
     let views_secs = views_start.elapsed().as_secs_f64();
     let charts_dir = match charts {
         Some(dir) => dir.to_path_buf(),
         None => data.parent().map(Path::to_path_buf).unwrap_or_default().join("charts"),
     };
-    let chart_files: Vec<String> =
-        views::write_charts(&engine, &charts_dir)?.iter().map(|p| p.display().to_string()).collect();
-    let report = engine.verify()?;
-    let statements = statements::projection(&engine)?;
-    let (views_ok, projections) = views::verify_projections(&engine)?;
-    let size = engine.store().size_on_disk().unwrap_or(0);
+    let chart_files: Vec<String> = ledger.write_charts(&charts_dir)?.iter().map(|p| p.display().to_string()).collect();
+    let verified = ledger.verify()?;
+    let statements = ledger.statement_counts()?;
+    let views_ok = verified.projections.iter().all(|(_, ok)| *ok);
+    let projections = verified.projections_json();
+    let report = verified.report;
+    let size = ledger.size_on_disk().unwrap_or(0);
     let summary = json!({
-        "credit_statements": statements::cycle_type_counts(statements.state()),
+        "credit_statements": statements,
         "lines": tally.lines,
         "recorded": tally.recorded,
         "duplicates": tally.duplicates,

@@ -23,8 +23,3 @@ pub mod projection;
 pub mod reads;
 pub mod record;
 pub mod store;
-
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;

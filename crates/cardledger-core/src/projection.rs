@@ -8,19 +8,9 @@ use cardledger_domain::event::Recorded;
 
 use crate::engine::{Engine, EngineError};
 
-/// A read model folded from events. The one trait of the engine: the runner
-/// needs it because there are several projections.
-pub trait Projection: Sized {
-    /// Checkpoint name; unique per projection and format.
-    const NAME: &'static str;
-    /// Folds one event. Never reads the clock; never fails.
-    fn apply(&mut self, rec: &Recorded);
-    /// Serializes the state for a checkpoint.
-    fn encode(&self) -> Vec<u8>;
-    /// Restores a checkpoint; `None` if the bytes are not a valid state
-    /// (the runner then rebuilds from the start of the log).
-    fn decode(bytes: &[u8]) -> Option<Self>;
-}
+/// The trait lives in `cardledger-domain` (so fold crates need no sled);
+/// re-exported here beside its runner.
+pub use cardledger_domain::projection::Projection;
 
 /// Feeds one projection from the log.
 pub struct Runner<P: Projection> {

@@ -19,6 +19,7 @@ pub mod event;
 pub mod fuzz;
 pub mod limits;
 pub mod money;
+pub mod projection;
 pub mod rejection;
 pub mod response;
 pub mod state;

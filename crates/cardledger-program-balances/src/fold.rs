@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use bincode::{Decode, Encode};
 use cardledger_calendar::{DayMap, ReportingClock};
-use cardledger_core::projection::Projection;
 use cardledger_domain::command::{Currency, FundingKind, JeTarget, ReservePolicy};
 use cardledger_domain::event::{ChargedFee, Event, Funding, Recorded};
 use cardledger_domain::money::Money;
+use cardledger_domain::projection::Projection;
 use cardledger_domain::time::{Date, Timestamp};
 
 /// Checkpoint format version: the first byte of [`ProgramBalances::encode`].

@@ -3,7 +3,7 @@
 //! balances.
 //!
 //! [`ProgramBalances`] is a deterministic, infallible fold over recorded
-//! events (the core [`Projection`](cardledger_core::projection::Projection) trait). It stores **only per-day flows**
+//! events (the core [`Projection`](cardledger_domain::projection::Projection) trait). It stores **only per-day flows**
 //! keyed by `corrected_post_date` (the event's correction when it has one,
 //! else its business time's day in the program's reporting zone) plus each
 //! program's opening balance. Balances are derived when a query runs by

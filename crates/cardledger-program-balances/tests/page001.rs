@@ -4,9 +4,9 @@
 //! agreement with the ledger's bank account.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
-use cardledger_core::projection::Projection;
 use cardledger_domain::event::{Account, Recorded};
 use cardledger_domain::money::Money;
+use cardledger_domain::projection::Projection;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::{Date, Timestamp};
 use cardledger_domain::wire::parse_line;

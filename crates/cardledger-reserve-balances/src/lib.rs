@@ -26,9 +26,9 @@
 //! ```
 
 use cardledger_calendar::day_of_week;
-use cardledger_core::projection::Projection;
 use cardledger_domain::command::Currency;
 use cardledger_domain::event::Recorded;
+use cardledger_domain::projection::Projection;
 use cardledger_domain::time::{Date, Timestamp};
 use cardledger_program_balances::ProgramBalances;
 use cardledger_query::{Column, ColumnType, Table, Value};

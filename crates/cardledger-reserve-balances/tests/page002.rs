@@ -3,9 +3,9 @@
 //! window restatement, and the table's cells.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
-use cardledger_core::projection::Projection;
 use cardledger_domain::event::Recorded;
 use cardledger_domain::money::Money;
+use cardledger_domain::projection::Projection;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::Date;
 use cardledger_domain::wire::parse_line;

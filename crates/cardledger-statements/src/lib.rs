@@ -21,10 +21,10 @@
 use std::collections::BTreeMap;
 
 use bincode::{Decode, Encode};
-use cardledger_core::projection::Projection;
 use cardledger_domain::cycle::{self, CycleClose, Delinquency, Due};
 use cardledger_domain::event::{Event, JeEffect, Recorded};
 use cardledger_domain::money::Money;
+use cardledger_domain::projection::Projection;
 use cardledger_domain::time::{Date, Timestamp};
 use serde_json::{json, Map, Value};
 

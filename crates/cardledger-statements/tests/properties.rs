@@ -15,8 +15,8 @@
 //! - a tick with the same or an earlier `now` is rejected and records nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use cardledger_core::projection::Projection;
 use cardledger_domain::event::{Account, Recorded};
+use cardledger_domain::projection::Projection;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::Timestamp;
 use cardledger_domain::wire;

@@ -1,0 +1,154 @@
+//! The facade's one error type. Every variant has a stable numeric code
+//! (the codes of the layer it comes from, unchanged) and an [`ErrorKind`]
+//! a host maps to a status (`status()` gives the HTTP one).
+//!
+//! | variant | code | kind |
+//! |---|---|---|
+//! | `NotFound` | 404001 | not found |
+//! | `Rejected` (a read's bad parameter) | the rejection's code (1001–1214) | bad parameter |
+//! | `View` | the query layer's (400001–400014, 403001–403003, 500001–500002) | bad parameter / forbidden / internal |
+//! | `Statements` | 1301, 1302 (not found), 1303, 1304 (bad parameter) | |
+//! | `Engine` (`Poisoned`) | 503001 | unavailable |
+//! | `Engine` (other) | 500010 | internal |
+//! | `LogCorrupt` (`verify` found the log bad) | 500011 | internal |
+//! | `Input` (reading ingest input) | 500012 | internal |
+//! | `Output` (writing answers) | 500013 | internal |
+
+use cardledger_core::engine::EngineError;
+use cardledger_core::reads::ReadError;
+use cardledger_domain::rejection::Rejection;
+use serde_json::{json, Value};
+
+/// What went wrong, as a host answers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No such resource (404).
+    NotFound,
+    /// A parameter is malformed or not allowed; the message names it (400).
+    BadParameter,
+    /// The principal may not see it (403).
+    Forbidden,
+    /// The engine stopped after a storage failure; reopen it (503).
+    Unavailable,
+    /// Storage, corruption or I/O (500).
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status of this kind.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::NotFound => 404,
+            ErrorKind::BadParameter => 400,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Internal => 500,
+        }
+    }
+}
+
+/// An error of any facade call.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The named resource does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for, e.g. `gpa_order "g1"`.
+        what: String,
+    },
+    /// A read was given a bad parameter (the rejection names the field).
+    #[error("{0}")]
+    Rejected(Rejection),
+    /// A view query failed (bad parameter, access, export).
+    #[error(transparent)]
+    View(#[from] cardledger_query::QueryError),
+    /// A statements endpoint failed (unknown account or statement, bad parameter).
+    #[error(transparent)]
+    Statements(#[from] cardledger_statements::QueryError),
+    /// The engine failed (storage, a corrupt event, poisoned).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// `verify` found the log or the state bad.
+    #[error("{0}")]
+    LogCorrupt(EngineError),
+    /// Reading ingest input failed.
+    #[error("reading input")]
+    Input(#[source] std::io::Error),
+    /// Writing answers or files failed.
+    #[error("writing {what}")]
+    Output {
+        /// The file or stream.
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<ReadError> for Error {
+    fn from(e: ReadError) -> Error {
+        match e {
+            ReadError::Rejected(r) => Error::Rejected(r),
+            ReadError::Engine(e) => Error::Engine(e),
+        }
+    }
+}
+
+impl Error {
+    /// The stable numeric code (see the module table).
+    pub fn code(&self) -> u32 {
+        match self {
+            Error::NotFound { .. } => 404001,
+            Error::Rejected(r) => u32::from(r.code.number()),
+            Error::View(e) => e.code(),
+            Error::Statements(e) => u32::from(e.code()),
+            Error::Engine(EngineError::Poisoned) => 503001,
+            Error::Engine(_) => 500010,
+            Error::LogCorrupt(_) => 500011,
+            Error::Input(_) => 500012,
+            Error::Output { .. } => 500013,
+        }
+    }
+
+    /// The kind a host maps to a status.
+    pub fn kind(&self) -> ErrorKind {
+        use cardledger_statements::QueryError as S;
+        match self {
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Rejected(_) => ErrorKind::BadParameter,
+            Error::View(e) => match e.status() {
+                400 => ErrorKind::BadParameter,
+                403 => ErrorKind::Forbidden,
+                _ => ErrorKind::Internal,
+            },
+            Error::Statements(S::UnknownAccount(_) | S::UnknownStatement(_)) => ErrorKind::NotFound,
+            Error::Statements(_) => ErrorKind::BadParameter,
+            Error::Engine(EngineError::Poisoned) => ErrorKind::Unavailable,
+            Error::Engine(_) | Error::LogCorrupt(_) | Error::Input(_) | Error::Output { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// The HTTP status of [`Error::kind`].
+    pub fn status(&self) -> u16 {
+        self.kind().status()
+    }
+
+    /// The parameter or field at fault, when one is.
+    pub fn field(&self) -> Option<String> {
+        use cardledger_statements::QueryError as S;
+        match self {
+            Error::Rejected(r) if !r.field.is_empty() => Some(r.field.clone()),
+            Error::Statements(S::InvalidParameter(f, _) | S::UnknownParameter(f)) => Some(f.clone()),
+            _ => None,
+        }
+    }
+
+    /// `{"error_code": N, "error_message": "…"}`, the shape of every
+    /// answer line and view error.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Error::View(e) => e.to_json(),
+            _ => json!({"error_code": self.code(), "error_message": self.to_string()}),
+        }
+    }
+}

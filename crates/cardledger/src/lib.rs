@@ -1,0 +1,505 @@
+//! `cardledger`: the one dependency a host adds. [`Cardledger::open`] opens
+//! a data directory and gives one handle (`Clone + Send + Sync`; clones
+//! share the engine) that submits commands (single, batch or from many
+//! threads at once: they share the engine's group commit, and nothing is
+//! answered before it is flushed), ingests JSON-lines chunks, reads
+//! resources and balances, answers the views (JSON, CSV, XLSX, gz / zip
+//! exports, schemas) and the credit statement endpoints, and runs
+//! `verify` and `rebuild`.
+//!
+//! The projections behind views and statements are caught up on demand:
+//! each lives in a checkpointed runner behind its own mutex, so a query
+//! replays only what was appended since the last one. Every failure is an
+//! [`Error`] with a stable code and a kind a host maps to a status.
+//!
+//! ```
+//! use cardledger::{Cardledger, Holder, Outcome, ViewRequest};
+//!
+//! let dir = tempfile::tempdir()?;
+//! // one handle per data directory: Clone + Send + Sync, clones share the engine
+//! let ledger = Cardledger::open(dir.path())?;
+//! let setup = [
+//!     r#"{"time": "2024-01-02T00:00:00Z", "program": {"token": "p1", "bank": "Sutton Bank", "currency_code": "USD"}}"#,
+//!     r#"{"time": "2024-01-02T00:00:00Z", "funding_source": {"token": "fs1", "program_token": "p1", "type": "program", "is_default_account": true, "name": "Program funds"}}"#,
+//!     r#"{"time": "2024-01-02T00:00:00Z", "user": {"token": "u1", "program_token": "p1"}}"#,
+//! ];
+//! for line in setup {
+//!     // returns once the command is flushed to disk (or rejected)
+//!     assert!(matches!(ledger.submit_json(line)?, Outcome::Recorded { .. }));
+//! }
+//!
+//! // JSON lines, as `cardledger ingest` takes them: one answer per line, in
+//! // order, once the chunk is durable; a bad line is answered, not fatal
+//! let chunk = vec![
+//!     r#"{"time": "2024-01-02T09:00:00Z", "gpa_order": {"token": "o1", "user_token": "u1", "amount": "25.00", "currency_code": "USD"}}"#.to_string(),
+//!     r#"{"gpa_order": {"token": "o2", "user_token": "nobody", "amount": "5.00", "currency_code": "USD"}}"#.to_string(),
+//! ];
+//! let answers = ledger.ingest_chunk(&chunk, 1)?;
+//! assert_eq!(answers[0]["seq"], 4);
+//! assert!(answers[1]["error_code"].is_u64());
+//!
+//! // reads; a miss is a typed error a host maps to 404
+//! assert_eq!(ledger.get("gpa_order", "o1")?["state"], "COMPLETION");
+//! assert_eq!(ledger.get("gpa_order", "o9").unwrap_err().status(), 404);
+//! let balances = ledger.balances(&Holder::User("u1".into()))?;
+//! assert_eq!(balances["gpa"]["ledger_balance"].to_string(), "25");
+//!
+//! // a view (DiVA's /views/programbalances/day?program=p1), scoped to a principal
+//! let pairs = vec![("program".to_string(), "p1".to_string())];
+//! let request = ViewRequest::parse("programbalances", "day", &pairs)?;
+//! assert_eq!(ledger.view_json(&request)?["records"][0]["program"], "p1");
+//! let other = request.with_principal(cardledger::principal_for(["p2".to_string()]));
+//! assert_eq!(ledger.view_json(&other).unwrap_err().status(), 403);
+//!
+//! // the log, the state and every projection against a fresh replay
+//! assert!(ledger.verify()?.ok());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod charts;
+mod error;
+pub mod lines;
+pub mod statements;
+pub mod views;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use cardledger_core::engine::Engine;
+use cardledger_core::ingest;
+use cardledger_core::projection::{EventCounts, Runner};
+use cardledger_domain::response::event_body;
+use cardledger_domain::wire;
+
+pub use cardledger_core::engine::{Ack, EngineError, LogEntry, Outcome, VerifyReport};
+pub use cardledger_domain::command::{CommandLine, Holder};
+pub use cardledger_domain::rejection::{Code, Rejection};
+pub use cardledger_query::{Answer, Compression, ExportFormat, ExportToken, Params, Principal, QueryError, Rates};
+pub use error::{Error, ErrorKind};
+pub use lines::{BoundedLines, Line};
+pub use views::{
+    compression_from_arg, pairs_from_args, principal_for, rates_from_args, ViewInfo, ViewKind, ViewRequest, VIEWS,
+};
+
+/// The layers below, for what the facade does not wrap (the ledger state,
+/// command and event types, the workload-free domain rules).
+pub mod layers {
+    pub use cardledger_core as core;
+    pub use cardledger_domain as domain;
+    pub use cardledger_query as query;
+    pub use cardledger_statements as statements;
+}
+
+/// Lines submitted as one batch by [`Cardledger::ingest`].
+pub const INGEST_CHUNK_LINES: usize = 8192;
+
+/// A handle on one data directory. Clones share everything.
+#[derive(Clone)]
+pub struct Cardledger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    dir: PathBuf,
+    projections: views::Projections,
+}
+
+/// What `verify` found when the log itself is sound.
+#[derive(Clone, Debug)]
+pub struct Verification {
+    /// The log's report (records, head hash, payload bytes).
+    pub report: VerifyReport,
+    /// The statements projection equals a fresh replay.
+    pub statements: bool,
+    /// Each view projection (by checkpoint name) equals a fresh replay
+    /// and its checkpoint decodes.
+    pub projections: Vec<(&'static str, bool)>,
+}
+
+impl Verification {
+    /// True when everything checked out.
+    pub fn ok(&self) -> bool {
+        self.statements && self.projections.iter().all(|(_, ok)| *ok)
+    }
+
+    /// `{"programbalances.v…": true, …}`.
+    pub fn projections_json(&self) -> Value {
+        Value::Object(self.projections.iter().map(|(n, ok)| (n.to_string(), Value::Bool(*ok))).collect())
+    }
+}
+
+/// What `rebuild` did.
+#[derive(Clone, Debug)]
+pub struct Rebuilt {
+    /// The log position every projection was rebuilt to.
+    pub events: u64,
+    /// Events per kind.
+    pub by_kind: BTreeMap<String, u64>,
+    /// Statement counts per cycle type (see [`statements::cycle_type_counts`]).
+    pub statements: Value,
+}
+
+/// Counts of an [`Cardledger::ingest`] run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Lines answered.
+    pub lines: u64,
+    /// Commands recorded.
+    pub recorded: u64,
+    /// Repeats of recorded commands.
+    pub duplicates: u64,
+    /// Lines rejected.
+    pub rejected: u64,
+}
+
+impl Cardledger {
+    /// Opens (or creates) the store in `dir`. Projections are opened at
+    /// their checkpoints the first time a query needs them.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Cardledger, Error> {
+        let dir = dir.as_ref().to_path_buf();
+        let engine = Engine::open(&dir)?;
+        Ok(Cardledger { inner: Arc::new(Inner { engine, dir, projections: views::Projections::new() }) })
+    }
+
+    /// The engine underneath (state, log, store), for what the facade does
+    /// not wrap.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The last durable sequence number.
+    pub fn head_seq(&self) -> u64 {
+        self.inner.engine.head_seq()
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64, Error> {
+        Ok(self.inner.engine.store().size_on_disk().map_err(cardledger_core::engine::EngineError::from)?)
+    }
+
+    // ---- commands ----
+
+    /// Submits one command; returns once it is durable (or rejected).
+    pub fn submit(&self, line: CommandLine) -> Result<Outcome, Error> {
+        Ok(self.inner.engine.submit(line)?)
+    }
+
+    /// Parses one JSON line (the wire format) and submits it; a line that
+    /// does not parse is an `Outcome::Rejected`.
+    pub fn submit_json(&self, text: &str) -> Result<Outcome, Error> {
+        match wire::parse_line(text) {
+            Ok(line) => self.submit(line),
+            Err(r) => Ok(Outcome::Rejected(r)),
+        }
+    }
+
+    /// Submits a batch (at most `BATCH_EVENTS_MAX`), decided in order and
+    /// flushed once; one outcome per command.
+    pub fn submit_batch(&self, lines: Vec<CommandLine>) -> Result<Vec<Outcome>, Error> {
+        Ok(self.inner.engine.submit_batch(lines)?)
+    }
+
+    /// Like [`Cardledger::submit_batch`], answering only sequence numbers.
+    pub fn submit_batch_acks(&self, lines: Vec<CommandLine>) -> Result<Vec<Ack>, Error> {
+        Ok(self.inner.engine.submit_batch_acks(lines)?)
+    }
+
+    /// Answers a chunk of JSON lines numbered from `first_line`: one answer
+    /// object per non-blank line, in order, after the chunk is durable (the
+    /// answer lines of `cardledger ingest`).
+    pub fn ingest_chunk(&self, lines: &[String], first_line: u64) -> Result<Vec<Value>, Error> {
+        Ok(ingest::ingest_chunk(&self.inner.engine, lines, first_line)?)
+    }
+
+    /// Ingests bounded input lines in chunks of [`INGEST_CHUNK_LINES`],
+    /// handing every answer object to `answer` in input order.
+    pub fn ingest(
+        &self,
+        lines: impl Iterator<Item = std::io::Result<Line>>,
+        answer: &mut dyn FnMut(&Value) -> std::io::Result<()>,
+    ) -> Result<Tally, Error> {
+        let mut tally = Tally::default();
+        let mut chunk = Vec::with_capacity(INGEST_CHUNK_LINES);
+        let mut next_line = 1u64;
+        let flush = |chunk: &mut Vec<String>,
+                     next_line: &mut u64,
+                     tally: &mut Tally,
+                     answer: &mut dyn FnMut(&Value) -> std::io::Result<()>|
+         -> Result<(), Error> {
+            for a in self.ingest_chunk(chunk, *next_line)? {
+                if a.get("error_code").is_some() {
+                    tally.rejected += 1;
+                } else if a.get("duplicate").is_some() {
+                    tally.duplicates += 1;
+                } else {
+                    tally.recorded += 1;
+                }
+                answer(&a).map_err(|source| Error::Output { what: "answers".into(), source })?;
+            }
+            *next_line += chunk.len() as u64;
+            tally.lines += chunk.len() as u64;
+            chunk.clear();
+            Ok(())
+        };
+        for line in lines {
+            match line.map_err(Error::Input)? {
+                Line::Text(t) => {
+                    chunk.push(t);
+                    if chunk.len() == INGEST_CHUNK_LINES {
+                        flush(&mut chunk, &mut next_line, &mut tally, answer)?;
+                    }
+                }
+                Line::Rejected(r) => {
+                    // answered here, in order: the lines before it go first
+                    if !chunk.is_empty() {
+                        flush(&mut chunk, &mut next_line, &mut tally, answer)?;
+                    }
+                    let a = json!({"line": next_line, "error_code": r.code.number(), "error_message": r.message});
+                    answer(&a).map_err(|source| Error::Output { what: "answers".into(), source })?;
+                    tally.rejected += 1;
+                    tally.lines += 1;
+                    next_line += 1;
+                }
+            }
+        }
+        if !chunk.is_empty() {
+            flush(&mut chunk, &mut next_line, &mut tally, answer)?;
+        }
+        Ok(tally)
+    }
+
+    // ---- reads ----
+
+    /// One resource as the source page returns it (`gpa_order`, `gpa_unload`,
+    /// `msa_order`, `msa_unload`, `offer_order`, or a set-up kind).
+    pub fn get(&self, kind: &str, token: &str) -> Result<Value, Error> {
+        self.inner.engine.get(kind, token)?.ok_or_else(|| Error::NotFound { what: format!("{kind} {token:?}") })
+    }
+
+    /// A list (`gpa_unloads`, `msa_unloads`) with `key=value` parameters
+    /// (user_token, business_token, original_order_token, count,
+    /// start_index, fields, sort_by).
+    pub fn list(&self, kind: &str, params: &[(String, String)]) -> Result<Value, Error> {
+        Ok(self.inner.engine.list(kind, params)?)
+    }
+
+    /// A holder's GPA and MSA balances.
+    pub fn balances(&self, holder: &Holder) -> Result<Value, Error> {
+        self.inner.engine.balances(holder).ok_or_else(|| Error::NotFound { what: format!("holder {holder:?}") })
+    }
+
+    /// Recorded events from `seq` on, each as the `cardledger log` line
+    /// `{"seq", "time", "hash", "event"}`.
+    pub fn log(&self, seq: u64) -> impl Iterator<Item = Result<Value, Error>> + '_ {
+        self.inner.engine.events_from(seq).map(|entry| {
+            let entry = entry?;
+            let mut body = event_body(&entry.rec.fact.event);
+            if let (Some(d), Value::Object(o)) = (entry.rec.fact.corrected_post_date, &mut body) {
+                o.insert("corrected_post_date".into(), d.to_string().into());
+            }
+            let mut ev = serde_json::Map::new();
+            ev.insert(entry.rec.fact.event.kind().to_string(), body);
+            Ok(json!({"seq": entry.rec.seq, "time": entry.rec.time.to_string(),
+                "hash": cardledger_core::record::hex(&entry.hash), "event": Value::Object(ev)}))
+        })
+    }
+
+    // ---- views ----
+
+    /// Every view with its aggregations and export formats (`GET /views`).
+    pub fn views(&self) -> &'static [ViewInfo] {
+        &VIEWS
+    }
+
+    /// Runs a view query and hands the answer to `f` (render it as JSON,
+    /// CSV or XLSX there); the projection's lock is released before `f` runs.
+    pub fn view_with<R>(
+        &self,
+        request: &ViewRequest,
+        f: impl FnOnce(&Answer<'_>) -> Result<R, QueryError>,
+    ) -> Result<R, Error> {
+        let (table, last) = self.inner.projections.table(&self.inner.engine, request.kind, &request.params)?;
+        let answer = cardledger_query::run(&table, &request.params, &request.principal, &request.rates, last)?;
+        Ok(f(&answer)?)
+    }
+
+    /// The JSON envelope of a view query.
+    pub fn view_json(&self, request: &ViewRequest) -> Result<Value, Error> {
+        self.view_with(request, |a| Ok(a.to_json()))
+    }
+
+    /// The JSON envelope of a view query as text.
+    pub fn view_json_text(&self, request: &ViewRequest) -> Result<String, Error> {
+        self.view_with(request, |a| Ok(a.to_json_string()))
+    }
+
+    /// The answer as uncompressed CSV or XLSX bytes (400012 when the view
+    /// does not offer the format).
+    pub fn view_bytes(&self, request: &ViewRequest, format: ExportFormat) -> Result<Vec<u8>, Error> {
+        let allowed = request.kind.formats();
+        if !allowed.contains(&format) {
+            return Err(QueryError::FormatNotAllowed {
+                format: format.name().into(),
+                allowed: allowed.iter().map(|f| f.name()).collect::<Vec<_>>().join(","),
+            }
+            .into());
+        }
+        self.view_with(request, |a| match format {
+            ExportFormat::Csv => {
+                let mut out = Vec::new();
+                a.write_csv(&mut out)?;
+                Ok(out)
+            }
+            ExportFormat::Xlsx => a.write_xlsx(),
+        })
+    }
+
+    /// Writes the answer as a compressed export (`params.compress`: gz or
+    /// zip) under `dir`, named by its token.
+    pub fn view_export(&self, request: &ViewRequest, format: ExportFormat, dir: &Path) -> Result<ExportToken, Error> {
+        std::fs::create_dir_all(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
+            .map_err(|e| QueryError::Io { path: dir.display().to_string(), message: e.to_string() })?;
+        self.view_with(request, |a| {
+            cardledger_query::export(a, format, request.kind.formats(), request.params.compress, dir)
+        })
+    }
+
+    /// Where exports go by default: `exports/` beside the data directory.
+    pub fn exports_dir(&self) -> PathBuf {
+        self.inner.dir.parent().map(Path::to_path_buf).unwrap_or_default().join("exports")
+    }
+
+    /// A view's schema array (with `expand` columns when asked; `fields`
+    /// limits it; `params` may be empty).
+    pub fn view_schema(&self, kind: ViewKind, params: &[(String, String)]) -> Result<Value, Error> {
+        let params = if params.is_empty() { Params::default() } else { cardledger_query::parse_params(params)? };
+        let (table, _) = self.inner.projections.table(&self.inner.engine, kind, &params)?;
+        Ok(cardledger_query::schema(&table, &params, &Principal::all(), &Rates::new())?)
+    }
+
+    /// The last `days` rows of each view for every program, newest first
+    /// (the demo's summary).
+    pub fn view_summary(&self, days: u32) -> Result<Value, Error> {
+        let (programs, reserve) = views::with_state(&self.inner.projections.program, &self.inner.engine, |v| {
+            let all: Vec<String> = v.programs().keys().cloned().collect();
+            let reserve: Vec<String> =
+                v.programs().iter().filter(|(_, p)| p.reserve.is_some()).map(|(t, _)| t.clone()).collect();
+            (all, reserve)
+        })?;
+        let program_fields =
+            "fields=program,corrected_post_date,amount_to_send,deposit,beginning_bank_balance,ending_bank_balance";
+        let queries = [
+            ("programbalances", "day", &programs, program_fields),
+            ("programbalances", "month", &programs, program_fields),
+            ("programreservebalances", "day", &reserve, "fields=program,post_date,day_of_week,amount_to_send,ending_bank_balance,reserve_requirement_amount,reserve_owed_amount"),
+            ("activitybalances", "day", &programs, "fields=program,corrected_post_date,starting_balance,pin_purchases_net,sig_purchases_net,ending_balance"),
+        ];
+        let mut out = serde_json::Map::new();
+        for (view, agg, programs, fields) in queries {
+            let mut rows = Vec::new();
+            for program in programs.iter() {
+                let query = format!("program={program}&count={days}&{fields}");
+                let request = ViewRequest::parse(view, agg, &cardledger_query::pairs_from_query(&query))?;
+                if let Some(Value::Array(records)) = self.view_json(&request)?.get_mut("records") {
+                    rows.append(records);
+                }
+            }
+            out.insert(format!("{view}/{agg}"), Value::Array(rows));
+        }
+        Ok(Value::Object(out))
+    }
+
+    // ---- statements ----
+
+    /// A credit statement endpoint: `path` is what follows
+    /// `/credit/accounts/{account}` (see [`statements`]), `params` the
+    /// `key=value` parameters.
+    pub fn statements(&self, account: &str, path: &[&str], params: &[&str]) -> Result<Value, Error> {
+        let answer = views::with_state(&self.inner.projections.statements, &self.inner.engine, |s| {
+            statements::answer(s, account, path, params)
+        })?;
+        Ok(answer?)
+    }
+
+    /// Statement counts per cycle type.
+    pub fn statement_counts(&self) -> Result<Value, Error> {
+        Ok(views::with_state(&self.inner.projections.statements, &self.inner.engine, statements::cycle_type_counts)?)
+    }
+
+    // ---- charts ----
+
+    /// The chart of one program: its ending bank balance by day and, for a
+    /// reserve program, its reserve requirement.
+    pub fn program_chart(&self, program: &str) -> Result<charts::Chart, Error> {
+        charts::program_chart(self, program)
+    }
+
+    /// Writes one SVG chart per program into `dir`; returns the files.
+    pub fn write_charts(&self, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+        charts::write_program_charts(self, dir)
+    }
+
+    /// The program tokens the views know, in order.
+    pub fn programs(&self) -> Result<Vec<String>, Error> {
+        Ok(views::with_state(&self.inner.projections.program, &self.inner.engine, |v| {
+            v.programs().keys().cloned().collect()
+        })?)
+    }
+
+    pub(crate) fn projections(&self) -> &views::Projections {
+        &self.inner.projections
+    }
+
+    /// Checkpoints every projection a query has opened (a long-lived host
+    /// calls this before it exits; queries checkpoint only on the first
+    /// catch-up after open and every 100,000 events after that).
+    pub fn checkpoint(&self) -> Result<(), Error> {
+        Ok(self.inner.projections.checkpoint()?)
+    }
+
+    // ---- verify and rebuild ----
+
+    /// Checks every checksum and the hash chain, that the state equals a
+    /// fresh replay (`Error::LogCorrupt` otherwise), then that every
+    /// projection caught up from its checkpoint equals a fresh replay.
+    pub fn verify(&self) -> Result<Verification, Error> {
+        let report = self.inner.engine.verify().map_err(Error::LogCorrupt)?;
+        let statements = views::verify_statements(&self.inner.engine)?;
+        let projections = views::verify_views(&self.inner.engine)?;
+        Ok(Verification { report, statements, projections })
+    }
+
+    /// Deletes every projection checkpoint and replays the log into every
+    /// projection, checkpointing them.
+    pub fn rebuild(&self) -> Result<Rebuilt, Error> {
+        let engine = &self.inner.engine;
+        let p = &self.inner.projections;
+        engine.store().delete_checkpoints().map_err(EngineError::from)?;
+        p.program.reset();
+        p.reserve.reset();
+        p.activity.reset();
+        p.statements.reset();
+        let mut runner = Runner::open(engine, EventCounts::default())?;
+        let events = runner.catch_up()?;
+        runner.checkpoint()?;
+        let statements = self.statement_counts()?;
+        views::with_state(&p.program, engine, |_| ())?;
+        views::with_state(&p.reserve, engine, |_| ())?;
+        views::with_state(&p.activity, engine, |_| ())?;
+        Ok(Rebuilt { events, by_kind: runner.state().by_kind.clone(), statements })
+    }
+}
