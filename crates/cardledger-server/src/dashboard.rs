@@ -60,7 +60,8 @@ fn series(rows: &[Value], date_field: &str, field: &str, color: &str) -> Series 
     let points = rows
         .iter()
         .filter_map(|r| {
-            let d = Date::parse(r.get(date_field)?.as_str()?)?;
+            // dates print as `2024-01-05T00:00:00.000Z`: the day is the first ten
+            let d = Date::parse(r.get(date_field)?.as_str()?.get(..10)?)?;
             let v = match r.get(field)? {
                 Value::Number(n) => n.as_f64()?,
                 Value::String(s) => s.parse::<f64>().ok()?,
@@ -102,7 +103,7 @@ fn render(ledger: &Cardledger, principal: &Principal) -> Result<String, ApiError
             "USD",
             &bank,
             "corrected_post_date",
-            &["ending_bank_balance", "amount_to_send"],
+            &["ending_bank_balance"],
         );
         let _ = writeln!(html, "<div class=\"chart\" data-chart=\"bank\">{}</div>", render_svg(&c));
         let reserve = rows(

@@ -1,6 +1,6 @@
 //! A server on 127.0.0.1:0 in this process, a real HTTP client (ureq), and
 //! the seeded workload ingested through `POST /v3/commands`.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::io::Write;
 use std::path::PathBuf;
