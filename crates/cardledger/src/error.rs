@@ -135,10 +135,28 @@ impl Error {
 
     /// The parameter or field at fault, when one is.
     pub fn field(&self) -> Option<String> {
+        use cardledger_query::QueryError as Q;
         use cardledger_statements::QueryError as S;
         match self {
             Error::Rejected(r) if !r.field.is_empty() => Some(r.field.clone()),
             Error::Statements(S::InvalidParameter(f, _) | S::UnknownParameter(f)) => Some(f.clone()),
+            Error::View(
+                Q::MissingParameter { param }
+                | Q::InvalidParameter { param, .. }
+                | Q::InvalidDate { param, .. }
+                | Q::UnknownField { param, .. }
+                | Q::DeniedField { param, .. },
+            ) => Some(param.to_string()),
+            Error::View(Q::DuplicateParameter { param } | Q::TooLarge { param, .. }) => Some(param.clone()),
+            Error::View(
+                Q::FilterOnlyField { field } | Q::BadOperator { field, .. } | Q::BadFilterValue { field, .. },
+            ) => Some(field.clone()),
+            Error::View(Q::DeniedFilter { field }) => Some(field.clone()),
+            Error::View(Q::CountOutOfRange { .. }) => Some("count".into()),
+            Error::View(Q::DateOrder { .. }) => Some("start_date".into()),
+            Error::View(Q::UnknownProgram { .. } | Q::DeniedProgram { .. }) => Some("program".into()),
+            Error::View(Q::UnknownRate { .. }) => Some("currency".into()),
+            Error::View(Q::FormatNotAllowed { .. }) => Some("format".into()),
             _ => None,
         }
     }

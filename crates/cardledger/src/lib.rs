@@ -82,7 +82,9 @@ use cardledger_domain::wire;
 pub use cardledger_core::engine::{Ack, EngineError, LogEntry, Outcome, VerifyReport};
 pub use cardledger_domain::command::{CommandLine, Holder};
 pub use cardledger_domain::rejection::{Code, Rejection};
-pub use cardledger_query::{Answer, Compression, ExportFormat, ExportToken, Params, Principal, QueryError, Rates};
+pub use cardledger_query::{
+    pairs_from_query, Answer, Compression, ExportFormat, ExportToken, Params, Principal, QueryError, Rates,
+};
 pub use error::{Error, ErrorKind};
 pub use lines::{BoundedLines, Line};
 pub use views::{

@@ -85,12 +85,18 @@ fn errors_carry_stable_codes_kinds_and_the_field() {
     let e = Error::from(e);
     assert_eq!((e.code(), e.status()), (400002, 400));
     assert!(e.to_string().contains("time_agg"), "{e}");
+    assert_eq!(e.field().as_deref(), Some("time_agg"));
+    let e = ledger
+        .view_json(&ViewRequest::parse("programbalances", "day", &pairs("program=prog_alpha&sort_by=colour")).unwrap())
+        .unwrap_err();
+    assert_eq!((e.code(), e.field().as_deref()), (400006, Some("sort_by")));
 
     let request = ViewRequest::parse("programbalances", "day", &pairs("program=prog_alpha")).unwrap();
     let denied = request.clone().with_principal(cardledger::principal_for(["prog_beta".to_string()]));
     let e = ledger.view_json(&denied).unwrap_err();
     assert_eq!((e.code(), e.kind()), (403003, ErrorKind::Forbidden));
     assert_eq!(e.to_json()["error_code"], 403003);
+    assert_eq!(e.field().as_deref(), Some("program"));
 
     let e = ledger.view_bytes(&request, ExportFormat::Xlsx).unwrap_err();
     assert_eq!((e.code(), e.status()), (400012, 400));
