@@ -14,7 +14,7 @@ use axum::{Extension, Router};
 use serde_json::{json, Map, Value};
 
 use cardledger::layers::domain::wire;
-use cardledger::layers::query::pairs_from_query;
+use cardledger::pairs_from_query;
 use cardledger::{Cardledger, Code, Error, Holder, Outcome, Rejection};
 
 use crate::auth::{Principal, Programs};

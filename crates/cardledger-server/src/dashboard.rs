@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use cardledger::charts::{render_svg, xml_escape, Chart, Series};
 use cardledger::layers::domain::time::Date;
-use cardledger::layers::query::pairs_from_query;
+use cardledger::pairs_from_query;
 use cardledger::{Cardledger, ViewRequest};
 
 use crate::auth::Principal;

@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use serde_json::{json, Value};
 
-use cardledger::layers::query::pairs_from_query;
+use cardledger::pairs_from_query;
 use cardledger::{principal_for, rates_from_args, Cardledger, ExportFormat, ViewKind, ViewRequest};
 
 use crate::auth::{Principal, Programs};
