@@ -61,8 +61,8 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/v3/credit/accounts/{account}/statements", get(statements))
         .route("/v3/credit/accounts/{account}/statements/{statement}", get(statements))
         .route("/v3/credit/accounts/{account}/statements/{statement}/{part}", get(statements))
-        .route("/v3/credit/accounts/{account}/delinquencystate", get(statements_delinquency))
-        .route("/v3/credit/accounts/{account}/delinquencystate/transitions", get(statements_transitions))
+        .route("/v3/credit/accounts/{account}/delinquencystate", account_endpoint("delinquencystate"))
+        .route("/v3/credit/accounts/{account}/delinquencystate/transitions", account_endpoint("transitions"))
         .route("/v3/commands", post(commands))
 }
 
@@ -341,22 +341,16 @@ async fn statements(
     statements_at(state, principal, account, path, query).await
 }
 
-async fn statements_delinquency(
-    State(state): State<Shared>,
-    Extension(principal): Extension<Principal>,
-    Path(account): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    statements_at(state, principal, account, vec!["delinquencystate".into()], query).await
-}
-
-async fn statements_transitions(
-    State(state): State<Shared>,
-    Extension(principal): Extension<Principal>,
-    Path(account): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    statements_at(state, principal, account, vec!["transitions".into()], query).await
+/// An account-level statements endpoint (`delinquencystate`, `transitions`).
+fn account_endpoint(endpoint: &'static str) -> MethodRouter<Shared> {
+    get(
+        move |State(state): State<Shared>,
+              Extension(principal): Extension<Principal>,
+              Path(account): Path<String>,
+              RawQuery(query): RawQuery| async move {
+            statements_at(state, principal, account, vec![endpoint.to_string()], query).await
+        },
+    )
 }
 
 async fn statements_at(
