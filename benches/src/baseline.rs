@@ -506,7 +506,8 @@ fn record_batch(
         for fact in facts {
             let rec = Recorded { seq: ledger.head_seq + 1, time, fact };
             let seq = i64::try_from(rec.seq).unwrap_or(i64::MAX);
-            insert_event.execute(params![seq, time.0, rec.fact.event.kind(), encode_fact(&rec.fact)])?;
+            let payload = encode_fact(&rec.fact).map_err(|reason| BaselineError::Corrupt { seq: rec.seq, reason })?;
+            insert_event.execute(params![seq, time.0, rec.fact.event.kind(), payload])?;
             derived.write(tx, ledger, zones, &rec)?;
             ledger.apply(&rec);
         }

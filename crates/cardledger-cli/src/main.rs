@@ -10,6 +10,8 @@ macro_rules! outln {
     };
 }
 
+mod backup;
+
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -128,6 +130,8 @@ enum Cmd {
     },
     /// Check every checksum, the hash chain, and that the state equals a fresh replay.
     Verify,
+    #[command(flatten)]
+    Backup(backup::BackupCmd),
     /// Discard projection checkpoints and replay the log.
     Rebuild,
     /// A view query: programbalances day|month, programreservebalances day, activitybalances day|network|actor.
@@ -308,6 +312,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             outln!("{}", cardledger_server::auth::hash_password(&password).map_err(anyhow::Error::msg)?)?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Backup(cmd) => backup::run(&data, cmd),
         Cmd::View { name, agg, params, format, compress, out, programs, rate } => {
             let opts = views::ViewOptions { format, compress, out, programs, rates: rate };
             views::view_command(&data, &name, &agg, &params, &opts)
@@ -429,6 +434,7 @@ fn verify(data: &Path) -> Result<ExitCode> {
             }
             let r = v.report;
             print_json(&json!({"ok": true, "records": r.records, "head_hash": r.head_hash,
+                "state_digest": r.state_digest, "snapshots": r.snapshots,
                 "payload_bytes": r.payload_bytes, "bytes_on_disk": disk, "projections": projections,
                 "statements_projection": "ok"}))
         }

@@ -20,17 +20,18 @@
 //! frames are appended with one atomic batch and one flush as before.
 
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 
 use cardledger_domain::event::{Fact, Recorded};
 use cardledger_domain::limits;
-use cardledger_domain::rejection::Rejection;
+use cardledger_domain::rejection::{Code, Rejection};
 use cardledger_domain::response;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::Timestamp;
-use cardledger_domain::{command::CommandLine, decode_fact, encode_fact};
+use cardledger_domain::{command::CommandLine, decode_fact, encode_fact, snapshot};
 use serde_json::Value;
 
+use crate::lock;
 use crate::record::{FrameBuilder, Hash};
 use crate::store::{Store, StoreError, Subscription};
 
@@ -132,6 +133,11 @@ pub struct VerifyReport {
     /// Sum of the encoded event payloads, in bytes (what the log must store
     /// at least; compare with the directory's size on disk).
     pub payload_bytes: u64,
+    /// Hex of the digest over the whole state at the head
+    /// (`cardledger_domain::snapshot::state_digest`).
+    pub state_digest: String,
+    /// Snapshots checked against the replay.
+    pub snapshots: u64,
 }
 
 /// The engine. Cheap to clone; `Send + Sync`; use it from many threads.
@@ -145,6 +151,58 @@ struct Inner {
     state: RwLock<Ledger>,
     queue: Mutex<Queue>,
     poisoned: Mutex<bool>,
+    /// Seq of the newest snapshot written or loaded (0: none).
+    snapshot_seq: Mutex<u64>,
+    /// How the last open rebuilt the state.
+    opened: OpenReport,
+}
+
+/// How [`Engine::open`] rebuilt the state: from which snapshot, how many
+/// events it replayed, and which snapshots it refused (and why).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// The seq of the snapshot the state was loaded from (`None`: replayed from genesis).
+    pub snapshot_seq: Option<u64>,
+    /// Events replayed after the snapshot.
+    pub replayed: u64,
+    /// Snapshots that failed a check and were ignored: (seq, why).
+    pub refused: Vec<(u64, String)>,
+    /// Time spent loading and decoding the snapshot, in µs.
+    pub snapshot_micros: u64,
+    /// Time spent replaying the tail, in µs.
+    pub replay_micros: u64,
+}
+
+impl Drop for Inner {
+    /// A clean close snapshots the state, so the next open replays nothing.
+    /// Skipped after a storage failure (memory may be ahead of the disk).
+    fn drop(&mut self) {
+        if *lock(&self.poisoned) {
+            return;
+        }
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        if state.head_seq > *lock(&self.snapshot_seq) {
+            // a failure here leaves the previous snapshot (or none): open replays more
+            let _ = write_snapshot(&self.store, &state, &self.snapshot_seq);
+        }
+    }
+}
+
+/// Encodes `state` (which must be at the store's durable head) and saves it
+/// as a snapshot. A state too large to snapshot is skipped (`Ok(false)`).
+fn write_snapshot(store: &Store, state: &Ledger, snapshot_seq: &Mutex<u64>) -> Result<bool, EngineError> {
+    let head = store.head();
+    if state.head_seq != head.seq {
+        return Err(EngineError::Mismatch {
+            seq: state.head_seq,
+            reason: format!("a snapshot of state at seq {} with the log at seq {}", state.head_seq, head.seq),
+        });
+    }
+    if !store.save_snapshot_with(head, |out| snapshot::encode_state_to(state, out))? {
+        return Ok(false);
+    }
+    *lock(snapshot_seq) = head.seq;
+    Ok(true)
 }
 
 #[derive(Default)]
@@ -178,46 +236,88 @@ struct SlotState {
     lead: bool,
 }
 
-/// Groups of at least this many commands encode their frames on a second
-/// thread while they are decided; smaller ones inline (a thread costs more
-/// than it saves there).
-const ENCODER_THREAD_LINES_MIN: usize = 256;
-
-/// Records handed to the encoder thread at a time.
-const ENCODER_CHUNK_RECORDS: usize = 256;
+use limits::{ENCODER_CHUNK_RECORDS, ENCODER_THREAD_LINES_MIN, GATHER_WAIT_MICROS, LEADER_HANDOFF_WAIT_MS};
 
 /// Longest a new leader waits for the last group's submitters to queue
 /// again before it commits what is queued.
-const GATHER_WAIT: std::time::Duration = std::time::Duration::from_micros(1000);
+const GATHER_WAIT: std::time::Duration = std::time::Duration::from_micros(GATHER_WAIT_MICROS);
 
-/// How long a waiting submitter sleeps before checking on its own whether it
-/// should take over leadership. Hand-offs wake it through its slot, so this
-/// is only a safety net: a short wait would wake every submitter hundreds
-/// of times a second, and with 64 of them on 2 cores those wake-ups took
-/// the time the leader needed.
-const LEADER_HANDOFF_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+/// How long a waiting submitter sleeps before checking whether it should lead.
+const LEADER_HANDOFF_WAIT: std::time::Duration = std::time::Duration::from_millis(LEADER_HANDOFF_WAIT_MS);
 
 impl Engine {
     /// Opens (or creates) the data directory and rebuilds the state by
     /// replaying the log.
     pub fn open(dir: &Path) -> Result<Engine, EngineError> {
         let store = Store::open(dir)?;
-        let mut ledger = Ledger::default();
-        for entry in read_entries(&store, 1) {
-            ledger.apply(&entry?.rec);
+        let mut report = OpenReport::default();
+        let started = std::time::Instant::now();
+        let mut ledger = None;
+        for seq in store.snapshot_seqs()? {
+            let loaded =
+                store
+                    .load_snapshot(seq)
+                    .map_err(|e| e.to_string())
+                    .and_then(|(_, bytes)| snapshot::decode_state(&bytes))
+                    .and_then(|l| {
+                        if l.head_seq == seq {
+                            Ok(l)
+                        } else {
+                            Err(format!("its state is at seq {}", l.head_seq))
+                        }
+                    });
+            match loaded {
+                Ok(l) => {
+                    report.snapshot_seq = Some(seq);
+                    ledger = Some(l);
+                    break;
+                }
+                Err(why) => report.refused.push((seq, why)),
+            }
         }
+        // a refused snapshot is a damaged cache entry: drop it, so the next
+        // snapshot does not keep it as the fallback and verify passes again
+        for (seq, _) in &report.refused {
+            store.delete_snapshot(*seq)?;
+        }
+        report.snapshot_micros = started.elapsed().as_micros() as u64;
+        let started = std::time::Instant::now();
+        let mut ledger = ledger.unwrap_or_default();
+        for entry in read_entries(&store, ledger.head_seq + 1) {
+            ledger.apply(&entry?.rec);
+            report.replayed += 1;
+        }
+        report.replay_micros = started.elapsed().as_micros() as u64;
         Ok(Engine {
             inner: Arc::new(Inner {
                 store,
                 state: RwLock::new(ledger),
                 queue: Mutex::new(Queue::default()),
                 poisoned: Mutex::new(false),
+                snapshot_seq: Mutex::new(report.snapshot_seq.unwrap_or(0)),
+                opened: report,
             }),
         })
+    }
+
+    /// How the last [`Engine::open`] rebuilt the state.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.inner.opened
+    }
+
+    /// Writes a snapshot of the state at the durable head now (also done
+    /// every `SNAPSHOT_INTERVAL_EVENTS` events and at a clean close); returns
+    /// its seq, or `None` when there is nothing new to snapshot or the state
+    /// is larger than `SNAPSHOT_STATE_BYTES_MAX`.
+    pub fn snapshot(&self) -> Result<Option<u64>, EngineError> {
+        if *lock(&self.inner.poisoned) {
+            return Err(EngineError::Poisoned);
+        }
+        let state = self.state();
+        if state.head_seq == 0 || state.head_seq == *lock(&self.inner.snapshot_seq) {
+            return Ok(None);
+        }
+        Ok(write_snapshot(&self.inner.store, &state, &self.inner.snapshot_seq)?.then_some(state.head_seq))
     }
 
     /// Submits one command and waits until it is durable (or rejected).
@@ -401,7 +501,7 @@ impl Engine {
             let mut failed = None;
             let outcomes = self.decide_group(&mut state, group, &mut |time, payload| {
                 if let (None, Err(e)) = (&failed, builder.push(time, &payload)) {
-                    failed = Some(e);
+                    failed = Some(StoreError::from(e));
                 }
             });
             outcomes.map(|o| Some((o, failed.map_or_else(|| Ok(builder.finish()), Err))))
@@ -421,6 +521,18 @@ impl Engine {
         if let Err(e) = encoded.and_then(|batch| self.inner.store.append_encoded(batch)) {
             *lock(&self.inner.poisoned) = true;
             return fail(EngineError::Store(e));
+        }
+        let last = *lock(&self.inner.snapshot_seq);
+        // at least SNAPSHOT_INTERVAL_EVENTS apart, and at least half the log:
+        // the state (so a snapshot) still grows with history, and this keeps
+        // the cost of writing snapshots a constant per event
+        if state.head_seq >= last.saturating_add(limits::SNAPSHOT_INTERVAL_EVENTS.max(last)) {
+            // the batch is durable; a failed snapshot write is a storage
+            // failure all the same: stop, and answer the group with it
+            if let Err(e) = write_snapshot(&self.inner.store, &state, &self.inner.snapshot_seq) {
+                *lock(&self.inner.poisoned) = true;
+                return fail(e);
+            }
         }
         drop(state);
         outcomes.into_iter().map(Ok).collect()
@@ -444,25 +556,38 @@ impl Engine {
                 // bulk loaders (no rendering) get acks only: skip the token copy
                 let token = if req.render { line.command.token().unwrap_or("").to_string() } else { String::new() };
                 match state.decide(line, *time) {
-                    Decision::Accept(fact) => {
-                        let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
-                        state.apply(&rec);
-                        let response = if req.render { response::response(&rec, state) } else { Value::Null };
-                        out.push(Outcome::Recorded { seq: rec.seq, command: key, token, response });
-                        record(rec.time.0, encode_fact(&rec.fact));
-                        new.push(rec);
-                    }
+                    // encoded before it is applied: an event that would not
+                    // decode again (over EVENT_BYTES_MAX) is refused unwritten
+                    Decision::Accept(fact) => match encode_fact(&fact) {
+                        Err(e) => out.push(Outcome::Rejected(Rejection::new(Code::EventTooLarge, key, e))),
+                        Ok(payload) => {
+                            let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
+                            state.apply(&rec);
+                            let response = if req.render { response::response(&rec, state) } else { Value::Null };
+                            out.push(Outcome::Recorded { seq: rec.seq, command: key, token, response });
+                            record(rec.time.0, payload);
+                            new.push(rec);
+                        }
+                    },
                     // a tick closing statement cycles: every fact in this group's
                     // batch, the answer being the last one's (its `Ticked`)
                     Decision::AcceptAll(facts) => {
+                        let payloads: Result<Vec<Vec<u8>>, String> = facts.iter().map(encode_fact).collect();
+                        let payloads = match payloads {
+                            Ok(p) => p,
+                            Err(e) => {
+                                out.push(Outcome::Rejected(Rejection::new(Code::EventTooLarge, key, e)));
+                                continue;
+                            }
+                        };
                         let mut response = Value::Null;
-                        for fact in facts {
+                        for (fact, payload) in facts.into_iter().zip(payloads) {
                             let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
                             state.apply(&rec);
                             if req.render {
                                 response = response::response(&rec, state);
                             }
-                            record(rec.time.0, encode_fact(&rec.fact));
+                            record(rec.time.0, payload);
                             new.push(rec);
                         }
                         out.push(Outcome::Recorded { seq: state.head_seq, command: key, token, response });
@@ -537,12 +662,28 @@ impl Engine {
         Ok(ledger)
     }
 
-    /// Checks every record's checksum and the hash chain, that every event
-    /// decodes and posts balanced lines, and that the live state equals a
-    /// fresh replay of the log.
+    /// A full audit: checks every record's checksum and the hash chain,
+    /// that every event decodes and posts balanced lines, replays the log
+    /// from genesis into a fresh state and compares, by a digest over every
+    /// field ([`snapshot::state_digest`]), that replay with each stored
+    /// snapshot at its seq and with the live state at the head. The first
+    /// failure is named by its seq (a damaged snapshot by the snapshot's).
     pub fn verify(&self) -> Result<VerifyReport, EngineError> {
         let head = self.inner.store.verify()?;
         let state = self.state();
+        let mut snapshots: Vec<u64> = self.inner.store.snapshot_seqs()?;
+        snapshots.retain(|s| *s <= head.seq);
+        snapshots.sort_unstable();
+        let mut next_snapshot = snapshots.iter().copied().peekable();
+        let mismatch = |seq: u64, reason: String| EngineError::Mismatch { seq, reason };
+        let check_snapshot = |seq: u64, fresh: &Ledger| -> Result<(), EngineError> {
+            let (_, bytes) = self.inner.store.load_snapshot(seq).map_err(|e| mismatch(seq, e.to_string()))?;
+            let expected = snapshot::encode_state(fresh).map_err(|e| mismatch(seq, e))?;
+            if bytes != expected {
+                return Err(mismatch(seq, format!("the snapshot at seq {seq} differs from a replay to that seq")));
+            }
+            Ok(())
+        };
         let mut fresh = Ledger::default();
         let mut records = 0;
         let mut payload_bytes = 0u64;
@@ -556,8 +697,13 @@ impl Engine {
             fresh.apply(&entry.rec);
             records += 1;
             payload_bytes += u64::from(entry.payload_bytes);
+            while next_snapshot.next_if(|s| *s <= seq).is_some_and(|s| s == seq) {
+                check_snapshot(seq, &fresh)?;
+            }
         }
-        if fresh.head_seq != state.head_seq || fresh.accounts != state.accounts || fresh.holds != state.holds {
+        let digest = snapshot::state_digest(&fresh).map_err(|e| mismatch(fresh.head_seq, e))?;
+        let live = snapshot::state_digest(&state).map_err(|e| mismatch(state.head_seq, e))?;
+        if fresh.head_seq != state.head_seq || digest != live {
             return Err(EngineError::Mismatch {
                 seq: fresh.head_seq,
                 reason: "the live state differs from a fresh replay".into(),
@@ -566,7 +712,13 @@ impl Engine {
         if !fresh.total().is_zero() {
             return Err(EngineError::Mismatch { seq: fresh.head_seq, reason: "accounts do not sum to zero".into() });
         }
-        Ok(VerifyReport { records, head_hash: crate::record::hex(&head.hash), payload_bytes })
+        Ok(VerifyReport {
+            records,
+            head_hash: crate::record::hex(&head.hash),
+            payload_bytes,
+            state_digest: crate::record::hex(&digest),
+            snapshots: snapshots.len() as u64,
+        })
     }
 
     /// The underlying store (checkpoints, size on disk, test hooks).

@@ -42,7 +42,7 @@ pub fn fuzz_decode_frame(data: &[u8]) {
 }
 
 /// A decoded frame re-encodes to the same bytes and the same chain hashes.
-fn reencodes(key: u64, prev: &Hash, records: &[record::Recorded], bytes: &[u8]) {
+fn reencodes(key: u64, prev: &Hash, records: &[record::StoredRecord], bytes: &[u8]) {
     let news: Vec<NewRecord<'_>> =
         records.iter().map(|r| NewRecord { time_micros: r.time_micros, payload: &r.payload }).collect();
     let encoded = record::encode_frame(key, prev, &news);

@@ -16,6 +16,7 @@
 //! assert!(matches!(outcome, Outcome::Recorded { seq: 1, .. }));
 //! ```
 
+pub mod backup;
 pub mod engine;
 pub mod fuzz;
 pub mod ingest;
@@ -23,3 +24,11 @@ pub mod projection;
 pub mod reads;
 pub mod record;
 pub mod store;
+
+/// Locks a mutex, taking it over if a thread panicked while holding it: every
+/// value behind the core's mutexes is left consistent between statements
+/// (queues, slots, published heads), so a panic elsewhere must not wedge
+/// every later caller. The one home of this rule in the core.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -3,7 +3,7 @@
 //!
 //! This module knows nothing about sled; it turns records into frame bytes and
 //! back. Every decode is bounds-checked against the limits below and returns a
-//! typed [`StoreError::Corrupt`] naming the sequence number, never panics.
+//! typed [`FrameError::Corrupt`] naming the sequence number, never panics.
 //! The byte-by-byte layout is documented in `docs/format.md`.
 //!
 //! What it deliberately is not: an event codec. Payloads are opaque bytes.
@@ -16,8 +16,6 @@
 //! assert_eq!(frame.records[0].payload, b"hello");
 //! assert_eq!(frame.records[0].hash, last);
 //! ```
-
-use crate::store::StoreError;
 
 /// A blake3 chain hash: `hash(n) = blake3(hash(n-1) || record bytes of n)`.
 pub type Hash = [u8; 32];
@@ -60,6 +58,28 @@ pub const FRAME_FILL_BYTES: usize = 96 << 10;
 /// Largest frame (header + body) the decoder accepts.
 pub const FRAME_BYTES_MAX: usize = FRAME_HEADER_BYTES + FRAME_BODY_BYTES_MAX;
 
+/// Why frame bytes could not be built or read. The store wraps it in its
+/// `StoreError` (`From`); this module knows nothing of the store.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// Bytes fail a check; `seq` is the first bad sequence number.
+    #[error("corrupt log at seq {seq}: {reason}")]
+    Corrupt {
+        /// First bad sequence number.
+        seq: u64,
+        /// What check failed.
+        reason: String,
+    },
+    /// An input exceeds one of the frame limits.
+    #[error("{what} exceeds the limit of {limit}")]
+    TooLarge {
+        /// Which limit.
+        what: &'static str,
+        /// Its value.
+        limit: u64,
+    },
+}
+
 /// Where a log stands: the last sequence number and its chain hash.
 /// An empty log is `Head { seq: 0, hash: GENESIS_HASH }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -87,7 +107,7 @@ pub struct NewRecord<'a> {
 
 /// A record read back from the log, checksum-checked and chain-hashed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Recorded {
+pub struct StoredRecord {
     /// Sequence number, contiguous from 1.
     pub seq: u64,
     /// Time given at append.
@@ -122,7 +142,7 @@ pub struct Frame {
     /// The header.
     pub header: FrameHeader,
     /// Its records in order, each with its chain hash.
-    pub records: Vec<Recorded>,
+    pub records: Vec<StoredRecord>,
 }
 
 /// A borrowed view of one record while walking a frame with [`visit_frame`].
@@ -174,22 +194,22 @@ pub fn encode_frame(
     first_seq: u64,
     prev_hash: &Hash,
     records: &[NewRecord<'_>],
-) -> Result<(Vec<u8>, Hash), StoreError> {
+) -> Result<(Vec<u8>, Hash), FrameError> {
     if records.is_empty() || records.len() > FRAME_RECORDS_MAX {
-        return Err(StoreError::TooLarge { what: "frame records", limit: FRAME_RECORDS_MAX as u64 });
+        return Err(FrameError::TooLarge { what: "frame records", limit: FRAME_RECORDS_MAX as u64 });
     }
     let mut body_len = 0usize;
     for r in records {
         if r.payload.len() > PAYLOAD_BYTES_MAX {
-            return Err(StoreError::TooLarge { what: "payload bytes", limit: PAYLOAD_BYTES_MAX as u64 });
+            return Err(FrameError::TooLarge { what: "payload bytes", limit: PAYLOAD_BYTES_MAX as u64 });
         }
         body_len = body_len.saturating_add(record_len(r.payload.len()));
     }
     if body_len > FRAME_BODY_BYTES_MAX {
-        return Err(StoreError::TooLarge { what: "frame body bytes", limit: FRAME_BODY_BYTES_MAX as u64 });
+        return Err(FrameError::TooLarge { what: "frame body bytes", limit: FRAME_BODY_BYTES_MAX as u64 });
     }
     let count = u32::try_from(records.len())
-        .map_err(|_| StoreError::TooLarge { what: "frame records", limit: FRAME_RECORDS_MAX as u64 })?;
+        .map_err(|_| FrameError::TooLarge { what: "frame records", limit: FRAME_RECORDS_MAX as u64 })?;
     let mut out = Vec::with_capacity(FRAME_HEADER_BYTES + body_len);
     out.push(FORMAT_VERSION);
     out.extend_from_slice(&first_seq.to_be_bytes());
@@ -204,7 +224,7 @@ pub fn encode_frame(
         let start = out.len();
         // Lengths were checked against PAYLOAD_BYTES_MAX (< u32::MAX) above.
         let len = u32::try_from(r.payload.len())
-            .map_err(|_| StoreError::TooLarge { what: "payload bytes", limit: PAYLOAD_BYTES_MAX as u64 })?;
+            .map_err(|_| FrameError::TooLarge { what: "payload bytes", limit: PAYLOAD_BYTES_MAX as u64 })?;
         out.push(FORMAT_VERSION);
         out.extend_from_slice(&seq.to_be_bytes());
         out.extend_from_slice(&r.time_micros.to_be_bytes());
@@ -213,7 +233,7 @@ pub fn encode_frame(
         let crc = crc32fast::hash(out.get(start..).unwrap_or_default());
         out.extend_from_slice(&crc.to_be_bytes());
         hash = chain_hash(&hash, out.get(start..).unwrap_or_default());
-        seq = seq.checked_add(1).ok_or(StoreError::TooLarge { what: "sequence number", limit: u64::MAX })?;
+        seq = seq.checked_add(1).ok_or(FrameError::TooLarge { what: "sequence number", limit: u64::MAX })?;
     }
     Ok((out, hash))
 }
@@ -257,13 +277,13 @@ impl FrameBuilder {
     }
 
     /// Appends one record (the next sequence number).
-    pub fn push(&mut self, time_micros: i64, payload: &[u8]) -> Result<(), StoreError> {
+    pub fn push(&mut self, time_micros: i64, payload: &[u8]) -> Result<(), FrameError> {
         let len = u32::try_from(payload.len())
             .ok()
             .filter(|l| *l as usize <= PAYLOAD_BYTES_MAX)
-            .ok_or(StoreError::TooLarge { what: "payload bytes", limit: PAYLOAD_BYTES_MAX as u64 })?;
+            .ok_or(FrameError::TooLarge { what: "payload bytes", limit: PAYLOAD_BYTES_MAX as u64 })?;
         let seq =
-            self.head.seq.checked_add(1).ok_or(StoreError::TooLarge { what: "sequence number", limit: u64::MAX })?;
+            self.head.seq.checked_add(1).ok_or(FrameError::TooLarge { what: "sequence number", limit: u64::MAX })?;
         let body = self.current.len().saturating_sub(FRAME_HEADER_BYTES);
         if self.count > 0
             && (self.count as usize >= FRAME_RECORDS_MAX
@@ -353,8 +373,8 @@ impl EncodedBatch {
 }
 
 /// Decodes and checks a frame header stored under key `key_seq`.
-pub fn decode_frame_header(key_seq: u64, bytes: &[u8]) -> Result<FrameHeader, StoreError> {
-    let corrupt = |reason: &str| StoreError::Corrupt { seq: key_seq, reason: format!("frame header: {reason}") };
+pub fn decode_frame_header(key_seq: u64, bytes: &[u8]) -> Result<FrameHeader, FrameError> {
+    let corrupt = |reason: &str| FrameError::Corrupt { seq: key_seq, reason: format!("frame header: {reason}") };
     if bytes.len() > FRAME_BYTES_MAX {
         return Err(corrupt(&format!("frame of {} bytes exceeds {FRAME_BYTES_MAX}", bytes.len())));
     }
@@ -385,16 +405,16 @@ pub fn decode_frame_header(key_seq: u64, bytes: &[u8]) -> Result<FrameHeader, St
 /// header, each record's bounds, crc, version and sequence number, and
 /// computing the chain from the header's `prev_hash`. Calls `f` per record
 /// in order. Errors name the first bad sequence number.
-pub fn visit_frame<'a, F>(key_seq: u64, bytes: &'a [u8], mut f: F) -> Result<FrameHeader, StoreError>
+pub fn visit_frame<'a, F>(key_seq: u64, bytes: &'a [u8], mut f: F) -> Result<FrameHeader, FrameError>
 where
-    F: FnMut(RecordView<'a>) -> Result<(), StoreError>,
+    F: FnMut(RecordView<'a>) -> Result<(), FrameError>,
 {
     let header = decode_frame_header(key_seq, bytes)?;
     let mut r = Reader { bytes, pos: FRAME_HEADER_BYTES };
     let mut hash = header.prev_hash;
     let mut seq = header.first_seq;
     for _ in 0..header.record_count {
-        let corrupt = |reason: String| StoreError::Corrupt { seq, reason };
+        let corrupt = |reason: String| FrameError::Corrupt { seq, reason };
         let offset = r.pos;
         let mut fixed = Reader { bytes: r.take(21).ok_or_else(|| corrupt("truncated record".into()))?, pos: 0 };
         let version = fixed.u8().ok_or_else(|| corrupt("truncated record".into()))?;
@@ -424,7 +444,7 @@ where
         seq = seq.checked_add(1).ok_or_else(|| corrupt("sequence overflow".into()))?;
     }
     if r.pos != bytes.len() {
-        return Err(StoreError::Corrupt {
+        return Err(FrameError::Corrupt {
             seq: header.last_seq(),
             reason: format!("{} trailing bytes after the last record", bytes.len() - r.pos),
         });
@@ -461,10 +481,15 @@ pub fn record_span(bytes: &[u8], seq: u64) -> Option<(usize, usize)> {
 }
 
 /// Decodes a whole frame into owned records (see [`visit_frame`]).
-pub fn decode_frame(key_seq: u64, bytes: &[u8]) -> Result<Frame, StoreError> {
+pub fn decode_frame(key_seq: u64, bytes: &[u8]) -> Result<Frame, FrameError> {
     let mut records = Vec::new();
     let header = visit_frame(key_seq, bytes, |v| {
-        records.push(Recorded { seq: v.seq, time_micros: v.time_micros, hash: v.hash, payload: v.payload.to_vec() });
+        records.push(StoredRecord {
+            seq: v.seq,
+            time_micros: v.time_micros,
+            hash: v.hash,
+            payload: v.payload.to_vec(),
+        });
         Ok(())
     })?;
     Ok(Frame { header, records })
@@ -554,7 +579,7 @@ mod tests {
             let mut b = bytes.clone();
             b[i] ^= 0x40;
             let err = decode_frame(1, &b).unwrap_err();
-            let StoreError::Corrupt { seq, .. } = err else { unreachable!("{err:?}") };
+            let FrameError::Corrupt { seq, .. } = err else { unreachable!("{err:?}") };
             // Header and first record name seq 1; the rest names seq 2.
             let expected = if i < FRAME_HEADER_BYTES + record_len(3) { 1 } else { 2 };
             assert_eq!(seq, expected, "byte {i}");

@@ -26,32 +26,21 @@
 //! ```
 
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use cardledger_domain::limits;
+
+use crate::lock;
 use crate::record::{self, FORMAT_VERSION};
-pub use crate::record::{Hash, Head, NewRecord, Recorded, GENESIS_HASH};
+pub use crate::record::{FrameError, Hash, Head, NewRecord, StoredRecord, GENESIS_HASH};
 
-/// Most records in one [`Store::append`] call.
-pub const BATCH_RECORDS_MAX: usize = 1 << 16;
-
-/// Most encoded bytes (overhead included) in one [`Store::append`] call.
-pub const BATCH_BYTES_MAX: usize = 64 << 20;
-
-/// Longest checkpoint name.
-pub const CHECKPOINT_NAME_BYTES_MAX: usize = 256;
-
-/// Largest checkpoint state.
-pub const CHECKPOINT_STATE_BYTES_MAX: usize = 256 << 20;
-
-/// Free disk space an append always leaves: [`Store::append`] refuses a
-/// batch with [`StoreError::DiskFull`] rather than let the storage engine
-/// run out of space mid-write (sled 0.34 can leave part of a batch, or an
-/// unreadable file, behind when a write fails with ENOSPC).
-pub const DISK_RESERVE_BYTES: u64 = 16 << 20;
-
-/// How long [`Store::open`] waits for the directory's file lock.
-pub const OPEN_LOCK_WAIT_MS_MAX: u64 = 5_000;
+// The store's limits live in `cardledger_domain::limits` with every other
+// limit; re-exported here under their old paths.
+pub use cardledger_domain::limits::{
+    BATCH_BYTES_MAX, BATCH_RECORDS_MAX, CHECKPOINT_NAME_BYTES_MAX, CHECKPOINT_STATE_BYTES_MAX, DISK_RESERVE_BYTES,
+    OPEN_LOCK_WAIT_MS_MAX,
+};
 
 /// Name of the sled tree holding the frames (key: BE u64 first seq).
 const TREE_LOG: &str = "log";
@@ -59,6 +48,19 @@ const TREE_LOG: &str = "log";
 const TREE_META: &str = "meta";
 /// Name of the sled tree holding projection checkpoints (key: name bytes).
 const TREE_CHECKPOINTS: &str = "checkpoints";
+/// Name of the sled tree holding engine state snapshots (key: BE u64 seq).
+const TREE_SNAPSHOTS: &str = "snapshots";
+/// Bytes of a snapshot manifest: version (1) + seq (8) + chain hash (32) +
+/// state length (8) + chunk count (4) + state crc32 (4) + manifest crc32 (4).
+const SNAPSHOT_MANIFEST_BYTES: usize = 61;
+/// Version byte of a snapshot manifest.
+const SNAPSHOT_VERSION: u8 = 1;
+/// The store's format version (`meta/format_version`): 2 added the
+/// `snapshots` tree. Frames and records keep their own version byte
+/// ([`FORMAT_VERSION`], still 1).
+pub const STORE_FORMAT_VERSION: u8 = 2;
+/// The first store format (no `snapshots` tree); opened and upgraded to 2.
+const FORMAT_VERSION_1: u8 = 1;
 /// Key in `meta` whose value is the one format version byte.
 const META_FORMAT_VERSION: &[u8] = b"format_version";
 /// Fixed bytes of a checkpoint value besides the state: version (1) + seq
@@ -120,6 +122,15 @@ pub enum StoreError {
     Closed,
 }
 
+impl From<FrameError> for StoreError {
+    fn from(e: FrameError) -> StoreError {
+        match e {
+            FrameError::Corrupt { seq, reason } => StoreError::Corrupt { seq, reason },
+            FrameError::TooLarge { what, limit } => StoreError::TooLarge { what, limit },
+        }
+    }
+}
+
 /// A handle to an open log. Cheap to clone (an `Arc` inside), `Send + Sync`;
 /// appends are serialized internally, reads never take the append lock.
 #[derive(Clone)]
@@ -138,7 +149,7 @@ pub struct Subscription {
 /// are asserted contiguous and frames asserted chained.
 pub struct ReadIter {
     frames: Option<sled::Iter>,
-    pending: std::vec::IntoIter<Recorded>,
+    pending: std::vec::IntoIter<StoredRecord>,
     next_seq: u64,
     end_seq: u64,
     link: Option<Hash>,
@@ -151,6 +162,7 @@ struct Inner {
     log: sled::Tree,
     meta: sled::Tree,
     checkpoints: sled::Tree,
+    snapshots: sled::Tree,
     writer: Mutex<Writer>,
     published: Arc<Published>,
 }
@@ -173,10 +185,16 @@ impl Store {
         let log = db.open_tree(TREE_LOG).map_err(sled_err)?;
         let meta = db.open_tree(TREE_META).map_err(sled_err)?;
         let checkpoints = db.open_tree(TREE_CHECKPOINTS).map_err(sled_err)?;
+        let snapshots = db.open_tree(TREE_SNAPSHOTS).map_err(sled_err)?;
 
         match meta.get(META_FORMAT_VERSION).map_err(sled_err)? {
             Some(v) => match v.as_ref() {
-                [FORMAT_VERSION] => {}
+                [STORE_FORMAT_VERSION] => {}
+                // format 1 is format 2 without snapshots: upgrade in place
+                [FORMAT_VERSION_1] => {
+                    meta.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]).map_err(sled_err)?;
+                    db.flush().map_err(sled_err)?;
+                }
                 [other] => return Err(StoreError::UnsupportedVersion(*other)),
                 _ => return Err(StoreError::Corrupt { seq: 0, reason: "meta format_version is not one byte".into() }),
             },
@@ -187,7 +205,7 @@ impl Store {
                         reason: "log has frames but no meta format_version".into(),
                     });
                 }
-                meta.insert(META_FORMAT_VERSION, &[FORMAT_VERSION]).map_err(sled_err)?;
+                meta.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]).map_err(sled_err)?;
                 db.flush().map_err(sled_err)?;
             }
         }
@@ -211,6 +229,7 @@ impl Store {
                 log,
                 meta,
                 checkpoints,
+                snapshots,
                 writer: Mutex::new(Writer { head, closed: false }),
                 published,
             }),
@@ -457,6 +476,214 @@ impl Store {
         Ok(())
     }
 
+    /// Saves a snapshot of the engine state as of `at` (a durable head of
+    /// this log: its seq and chain hash): the state in chunks of at most
+    /// [`limits::SNAPSHOT_CHUNK_BYTES`], then a manifest naming seq, hash,
+    /// length, chunk count and a crc32 of the state, with its own crc32. The
+    /// manifest, and the deletion of all but the newest
+    /// [`limits::SNAPSHOTS_KEPT`] snapshots, are one atomic sled batch,
+    /// flushed before returning: chunks without a manifest (a crash midway)
+    /// are never read and are removed by the next save. A snapshot is a
+    /// cache: [`Store::load_snapshot`] checks it before it is used.
+    pub fn save_snapshot(&self, at: Head, state: &[u8]) -> Result<(), StoreError> {
+        self.save_snapshot_with(at, |out| std::io::Write::write_all(out, state).map_err(|e| e.to_string()))?
+            .then_some(())
+            .ok_or(StoreError::TooLarge {
+                what: "snapshot state bytes",
+                limit: limits::SNAPSHOT_STATE_BYTES_MAX as u64,
+            })
+    }
+
+    /// Like [`Store::save_snapshot`], with the state streamed by `encode`
+    /// into the chunks (never held whole in memory). If `encode` fails (e.g.
+    /// the state is over its limit) its chunks are removed, no manifest is
+    /// written and the answer is `Ok(false)`.
+    pub fn save_snapshot_with(
+        &self,
+        at: Head,
+        encode: impl FnOnce(&mut dyn std::io::Write) -> Result<(), String>,
+    ) -> Result<bool, StoreError> {
+        if at.seq == 0 || at.seq > self.head().seq {
+            return Err(StoreError::Corrupt { seq: at.seq, reason: "a snapshot must name a durable seq".into() });
+        }
+        let tree = &self.inner.snapshots;
+        self.remove_snapshot_keys(at.seq)?;
+        let mut chunks = ChunkWriter {
+            tree,
+            seq: at.seq,
+            buf: Vec::with_capacity(limits::SNAPSHOT_CHUNK_BYTES),
+            count: 0,
+            len: 0,
+            crc: crc32fast::Hasher::new(),
+            error: None,
+        };
+        let encoded = encode(&mut chunks);
+        let flushed = chunks.flush_chunk();
+        if let Some(e) = chunks.error.take() {
+            return Err(e);
+        }
+        if encoded.is_err() || flushed.is_err() || chunks.len > limits::SNAPSHOT_STATE_BYTES_MAX as u64 {
+            self.remove_snapshot_keys(at.seq)?;
+            return Ok(false);
+        }
+        let mut manifest = Vec::with_capacity(SNAPSHOT_MANIFEST_BYTES);
+        manifest.push(SNAPSHOT_VERSION);
+        manifest.extend_from_slice(&at.seq.to_be_bytes());
+        manifest.extend_from_slice(&at.hash);
+        manifest.extend_from_slice(&chunks.len.to_be_bytes());
+        manifest.extend_from_slice(&chunks.count.to_be_bytes());
+        manifest.extend_from_slice(&chunks.crc.clone().finalize().to_be_bytes());
+        let crc = crc32fast::hash(&manifest);
+        manifest.extend_from_slice(&crc.to_be_bytes());
+        let mut batch = sled::Batch::default();
+        batch.insert(&at.seq.to_be_bytes(), manifest);
+        // keep the newest SNAPSHOTS_KEPT manifests (this one included); drop
+        // the others and every chunk that belongs to no kept manifest
+        let mut kept = vec![at.seq];
+        for seq in self.snapshot_seqs()? {
+            if seq != at.seq && kept.len() < limits::SNAPSHOTS_KEPT {
+                kept.push(seq);
+            }
+        }
+        for k in tree.iter().keys() {
+            let k = k.map_err(sled_err)?;
+            let seq = k.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes);
+            if !seq.is_some_and(|s| kept.contains(&s)) {
+                batch.remove(k);
+            }
+        }
+        tree.apply_batch(batch).map_err(sled_err)?;
+        self.inner.db.flush().map_err(sled_err)?;
+        Ok(true)
+    }
+
+    /// Removes the manifest and chunks of the snapshot at `seq` (not flushed).
+    fn remove_snapshot_keys(&self, seq: u64) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for k in self.inner.snapshots.scan_prefix(seq.to_be_bytes()).keys() {
+            batch.remove(k.map_err(sled_err)?);
+        }
+        self.inner.snapshots.apply_batch(batch).map_err(sled_err)
+    }
+
+    /// Bytes of the newest snapshot's state (0 when there is none).
+    pub fn snapshot_bytes(&self) -> Result<u64, StoreError> {
+        let Some(seq) = self.snapshot_seqs()?.first().copied() else { return Ok(0) };
+        Ok(self.snapshot_manifest(seq).map(|m| m.len).unwrap_or(0))
+    }
+
+    /// The seqs of the stored snapshots (their manifests), newest first.
+    pub fn snapshot_seqs(&self) -> Result<Vec<u64>, StoreError> {
+        let mut seqs = Vec::new();
+        for k in self.inner.snapshots.iter().keys().rev() {
+            let k = k.map_err(sled_err)?;
+            if k.len() == 8 {
+                seqs.push(key_seq(&k, 0)?);
+            }
+        }
+        Ok(seqs)
+    }
+
+    /// The manifest of the snapshot at `seq`, checked (crc, version, seq).
+    fn snapshot_manifest(&self, seq: u64) -> Result<SnapshotManifest, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt { seq, reason: format!("snapshot at seq {seq}: {reason}") };
+        let v =
+            self.inner.snapshots.get(seq.to_be_bytes()).map_err(sled_err)?.ok_or_else(|| corrupt("missing".into()))?;
+        let m: &[u8; SNAPSHOT_MANIFEST_BYTES] =
+            v.as_ref().try_into().map_err(|_| corrupt(format!("a manifest of {} bytes", v.len())))?;
+        let (covered, crc) = m.split_at(SNAPSHOT_MANIFEST_BYTES - 4);
+        let be = |b: &[u8]| b.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x));
+        if crc32fast::hash(covered) as u64 != be(crc) {
+            return Err(corrupt("manifest checksum mismatch".into()));
+        }
+        if m[0] != SNAPSHOT_VERSION {
+            return Err(corrupt(format!("unknown version {}", m[0])));
+        }
+        if be(&m[1..9]) != seq {
+            return Err(corrupt(format!("names seq {}", be(&m[1..9]))));
+        }
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&m[9..41]);
+        Ok(SnapshotManifest { hash, len: be(&m[41..49]), chunks: be(&m[49..53]) as u32, crc: be(&m[53..57]) as u32 })
+    }
+
+    /// Loads the snapshot taken at `seq` and checks it: the manifest's crc32,
+    /// version and seq, that its chain hash is the log's hash at `seq` (so
+    /// it belongs to this log), that every chunk is there, and the state's
+    /// length and crc32. Any failure is [`StoreError::Corrupt`] naming
+    /// `seq`: the caller must not use it.
+    pub fn load_snapshot(&self, seq: u64) -> Result<(Head, Vec<u8>), StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt { seq, reason: format!("snapshot at seq {seq}: {reason}") };
+        let m = self.snapshot_manifest(seq)?;
+        if seq == 0 || seq > self.head().seq {
+            return Err(corrupt(format!("beyond the log's head {}", self.head().seq)));
+        }
+        match self.read_from(seq).next() {
+            Some(Ok(r)) if r.hash == m.hash => {}
+            Some(Ok(_)) => return Err(corrupt("its chain hash is not the log's".into())),
+            Some(Err(e)) => return Err(e),
+            None => return Err(corrupt("the log has no such seq".into())),
+        }
+        if m.len > limits::SNAPSHOT_STATE_BYTES_MAX as u64 {
+            return Err(corrupt(format!("a state of {} bytes", m.len)));
+        }
+        let mut state = Vec::with_capacity(m.len as usize);
+        for i in 0..m.chunks {
+            let mut key = seq.to_be_bytes().to_vec();
+            key.extend_from_slice(&i.to_be_bytes());
+            let chunk = self
+                .inner
+                .snapshots
+                .get(key)
+                .map_err(sled_err)?
+                .ok_or_else(|| corrupt(format!("chunk {i} missing")))?;
+            if state.len() + chunk.len() > m.len as usize {
+                return Err(corrupt("its chunks are longer than the state".into()));
+            }
+            state.extend_from_slice(&chunk);
+        }
+        if state.len() as u64 != m.len {
+            return Err(corrupt(format!("{} state bytes where the manifest says {}", state.len(), m.len)));
+        }
+        if crc32fast::hash(&state) != m.crc {
+            return Err(corrupt("state checksum mismatch".into()));
+        }
+        Ok((Head { seq, hash: m.hash }, state))
+    }
+
+    /// Deletes the snapshot at `seq` (one that failed its checks). Flushed.
+    pub fn delete_snapshot(&self, seq: u64) -> Result<(), StoreError> {
+        self.remove_snapshot_keys(seq)?;
+        self.inner.db.flush().map_err(sled_err)?;
+        Ok(())
+    }
+
+    /// Test hook: XORs byte `byte_offset` of the snapshot at `seq` with
+    /// `xor`, bypassing every check: offsets below 61 are in the manifest
+    /// (0 = its version byte), the rest in the state bytes.
+    #[doc(hidden)]
+    pub fn debug_corrupt_snapshot(&self, seq: u64, byte_offset: usize, xor: u8) -> Result<(), StoreError> {
+        let mut key = seq.to_be_bytes().to_vec();
+        let mut offset = byte_offset;
+        if offset >= SNAPSHOT_MANIFEST_BYTES {
+            offset -= SNAPSHOT_MANIFEST_BYTES;
+            key.extend_from_slice(&((offset / limits::SNAPSHOT_CHUNK_BYTES) as u32).to_be_bytes());
+            offset %= limits::SNAPSHOT_CHUNK_BYTES;
+        }
+        let v = self
+            .inner
+            .snapshots
+            .get(&key)
+            .map_err(sled_err)?
+            .ok_or(StoreError::Corrupt { seq, reason: "no such snapshot byte".into() })?;
+        let mut bytes = v.to_vec();
+        let b = bytes.get_mut(offset).ok_or(StoreError::TooLarge { what: "byte offset", limit: v.len() as u64 })?;
+        *b ^= xor;
+        self.inner.snapshots.insert(key, bytes).map_err(sled_err)?;
+        self.inner.db.flush().map_err(sled_err)?;
+        Ok(())
+    }
+
     /// Bytes the store occupies on disk, as reported by the storage engine.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         self.inner.db.size_on_disk().map_err(sled_err)
@@ -547,7 +774,7 @@ impl Subscription {
 }
 
 impl Iterator for ReadIter {
-    type Item = Result<Recorded, StoreError>;
+    type Item = Result<StoredRecord, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -580,7 +807,7 @@ impl Iterator for ReadIter {
                 Some(Err(e)) => return self.fail(sled_err(e)),
                 Some(Ok(kv)) => kv,
             };
-            let header = match key_seq(&k, self.next_seq).and_then(|key| record::decode_frame_header(key, &v)) {
+            let header = match key_seq(&k, self.next_seq).and_then(|key| Ok(record::decode_frame_header(key, &v)?)) {
                 Ok(h) => h,
                 Err(e) => return self.fail(e),
             };
@@ -606,7 +833,7 @@ impl Iterator for ReadIter {
             let walked = record::visit_frame(header.first_seq, &v, |r| {
                 last_hash = Some(r.hash);
                 if r.seq >= from {
-                    records.push(Recorded {
+                    records.push(StoredRecord {
                         seq: r.seq,
                         time_micros: r.time_micros,
                         hash: r.hash,
@@ -616,7 +843,7 @@ impl Iterator for ReadIter {
                 Ok(())
             });
             if let Err(e) = walked {
-                self.error = Some(e);
+                self.error = Some(e.into());
                 self.frames = None;
             }
             self.link = last_hash;
@@ -626,7 +853,7 @@ impl Iterator for ReadIter {
 }
 
 impl ReadIter {
-    fn fail(&mut self, e: StoreError) -> Option<Result<Recorded, StoreError>> {
+    fn fail(&mut self, e: StoreError) -> Option<Result<StoredRecord, StoreError>> {
         self.frames = None;
         self.end_seq = 0;
         Some(Err(e))
@@ -640,7 +867,7 @@ impl ReadIter {
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
     let started = Instant::now();
     loop {
-        match sled::Config::new().path(dir).open() {
+        match sled::Config::new().path(dir).cache_capacity(limits::STORE_CACHE_BYTES).open() {
             Ok(db) => return Ok(db),
             // sled 0.34 reports a held lock as ErrorKind::Other with this text.
             Err(sled::Error::Io(e))
@@ -671,6 +898,59 @@ fn sled_err(e: sled::Error) -> StoreError {
 
 /// Locks a mutex, ignoring poisoning: the guarded values are plain `Copy`
 /// data that a panicking holder cannot leave half-written.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// A checked snapshot manifest.
+struct SnapshotManifest {
+    hash: Hash,
+    len: u64,
+    chunks: u32,
+    crc: u32,
+}
+
+/// Streams a snapshot's state into sled values of exactly
+/// `SNAPSHOT_CHUNK_BYTES` (the last one shorter), keyed seq + chunk index.
+struct ChunkWriter<'a> {
+    tree: &'a sled::Tree,
+    seq: u64,
+    buf: Vec<u8>,
+    count: u32,
+    len: u64,
+    crc: crc32fast::Hasher,
+    error: Option<StoreError>,
+}
+
+impl ChunkWriter<'_> {
+    fn flush_chunk(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let mut key = self.seq.to_be_bytes().to_vec();
+        key.extend_from_slice(&self.count.to_be_bytes());
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(limits::SNAPSHOT_CHUNK_BYTES));
+        if let Err(e) = self.tree.insert(key, chunk) {
+            let e = sled_err(e);
+            self.error = Some(e.clone());
+            return Err(std::io::Error::other(e.to_string()));
+        }
+        self.count += 1;
+        Ok(())
+    }
+}
+
+impl std::io::Write for ChunkWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let room = limits::SNAPSHOT_CHUNK_BYTES - self.buf.len();
+        let n = bytes.len().min(room);
+        let (now, _) = bytes.split_at(n);
+        self.buf.extend_from_slice(now);
+        self.crc.update(now);
+        self.len += n as u64;
+        if self.buf.len() >= limits::SNAPSHOT_CHUNK_BYTES {
+            self.flush_chunk()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

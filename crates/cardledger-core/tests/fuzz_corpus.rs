@@ -58,7 +58,7 @@ fn write_seeds() {
         let Ok(cmd) = wire::parse_line(line) else { continue };
         let time = cmd.time.unwrap_or(Timestamp(0));
         if let Decision::Accept(fact) = ledger.decide(&cmd, time) {
-            facts.push((fact.event.kind().to_string(), encode_fact(&fact)));
+            facts.push((fact.event.kind().to_string(), encode_fact(&fact).unwrap()));
             let seq = ledger.head_seq + 1;
             ledger.apply(&Recorded { seq, time, fact });
         }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cardledger_core::record::{self, decode_frame, encode_frame, FRAME_RECORDS_MAX};
-use cardledger_core::store::{Head, NewRecord, Recorded, Store, StoreError, GENESIS_HASH};
+use cardledger_core::store::{Head, NewRecord, Store, StoreError, StoredRecord, GENESIS_HASH};
 use proptest::prelude::*;
 
 /// An appended record as the model remembers it: (time_micros, payload).
@@ -25,7 +25,7 @@ fn append(store: &Store, model: &mut Model, records: &[(i64, Vec<u8>)]) -> Head 
 /// The one check: `read_from(from)` equals the model's suffix, contiguous,
 /// with hashes chained, and `verify` agrees with the head.
 fn check(store: &Store, model: &Model, from: u64) {
-    let got: Vec<Recorded> = store.read_from(from).collect::<Result<_, _>>().unwrap();
+    let got: Vec<StoredRecord> = store.read_from(from).collect::<Result<_, _>>().unwrap();
     let start = from.max(1);
     let want = &model[(start as usize - 1).min(model.len())..];
     assert_eq!(got.len(), want.len(), "read_from({from})");
@@ -180,9 +180,9 @@ fn unknown_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path()).unwrap();
-        store.debug_set_format_version(2).unwrap();
+        store.debug_set_format_version(3).unwrap();
     }
-    assert_eq!(Store::open(dir.path()).err(), Some(StoreError::UnsupportedVersion(2)));
+    assert_eq!(Store::open(dir.path()).err(), Some(StoreError::UnsupportedVersion(3)));
 }
 
 const GOLDEN: &str = "tests/fixtures/format_v1_frame.bin";

@@ -730,6 +730,15 @@ pub fn close_cycle(cmd: &CreditAccountCmd, acct: &CycleAccount) -> CycleClose {
     if current_due > 0 {
         dues.push(Due { due_date: payment_due_date, amount: Money::from_cents(current_due) });
     }
+    // a long-delinquent account: the two oldest dues merge (their sum, the
+    // oldest date), so the list and every close event stay bounded
+    while dues.len() > crate::limits::DUES_PER_ACCOUNT_MAX {
+        let oldest = dues.remove(0);
+        if let Some(next) = dues.first_mut() {
+            next.amount = next.amount.plus(oldest.amount);
+            next.due_date = oldest.due_date;
+        }
+    }
     let delinquency = Delinquency { current_due: Money::from_cents(current_due), ..delinquency };
 
     // warnings (Appendix M1)

@@ -309,7 +309,7 @@ pub struct JournalEntryRecorded {
 }
 
 /// A ledger account; postings move money between them.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
 pub enum Account {
     /// A program's bank account.
     ProgramBank(String),

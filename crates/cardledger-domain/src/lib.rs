@@ -22,6 +22,7 @@ pub mod money;
 pub mod projection;
 pub mod rejection;
 pub mod response;
+pub mod snapshot;
 pub mod state;
 pub mod time;
 pub mod wire;
@@ -35,13 +36,16 @@ pub fn codec() -> bincode::config::Configuration<
     bincode::config::standard().with_big_endian().with_limit::<{ limits::EVENT_BYTES_MAX }>()
 }
 
-/// Encodes a fact as a log payload.
-pub fn encode_fact(f: &event::Fact) -> Vec<u8> {
+/// Encodes a fact as a log payload. Fails when the fact does not encode or
+/// encodes larger than `EVENT_BYTES_MAX` (which [`decode_fact`] would refuse):
+/// such an event must never be written.
+pub fn encode_fact(f: &event::Fact) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(ENCODED_FACT_CAPACITY_BYTES);
-    match bincode::encode_into_std_write(f, &mut out, codec()) {
-        Ok(_) => out,
-        Err(_) => Vec::new(),
+    bincode::encode_into_std_write(f, &mut out, codec()).map_err(|e| e.to_string())?;
+    if out.len() > limits::EVENT_BYTES_MAX {
+        return Err(format!("the event encodes to {} bytes, over {}", out.len(), limits::EVENT_BYTES_MAX));
     }
+    Ok(out)
 }
 
 /// Initial capacity of an encoded fact: most events of the demo mix encode
@@ -72,7 +76,9 @@ pub fn fuzz_parse_line(data: &[u8]) {
         let seeded = fuzz::seeded_ledger();
         if let state::Decision::Accept(fact) = seeded.decide(&line, time) {
             // an accepted fact encodes, decodes to itself, and keeps the books balanced
-            assert_eq!(decode_fact(&encode_fact(&fact)).as_ref(), Ok(&fact), "fact round trip");
+            let bytes = encode_fact(&fact);
+            assert!(bytes.is_ok(), "an accepted fact does not encode: {bytes:?}");
+            assert_eq!(bytes.and_then(|b| decode_fact(&b)).as_ref(), Ok(&fact), "fact round trip");
             let mut after = seeded.clone();
             after.apply(&event::Recorded { seq: seeded.head_seq.saturating_add(1), time, fact });
             assert!(after.total().is_zero(), "accounts do not sum to zero after {text}");
@@ -85,6 +91,31 @@ pub fn fuzz_parse_line(data: &[u8]) {
 pub fn fuzz_decode_fact(data: &[u8]) {
     if let Ok(fact) = decode_fact(data) {
         let again = encode_fact(&fact);
-        assert_eq!(decode_fact(&again).ok().as_ref(), Some(&fact), "re-encoding changed the fact");
+        assert_eq!(again.and_then(|b| decode_fact(&b)).ok().as_ref(), Some(&fact), "re-encoding changed the fact");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// An event over the decode limit is refused by the encoder, so it is
+    /// never written to a log that would then not reopen.
+    #[test]
+    fn an_event_over_the_decode_limit_does_not_encode() {
+        let program = |name: String| event::Fact {
+            fingerprint: 1,
+            corrected_post_date: None,
+            event: event::Event::ProgramCreated(command::ProgramCmd {
+                token: "p".into(),
+                bank: name,
+                ..crate::fuzz::seeded_ledger().programs.values().next().unwrap().cmd.clone()
+            }),
+        };
+        let fits = encode_fact(&program("n".repeat(1000))).unwrap();
+        assert_eq!(decode_fact(&fits).unwrap(), program("n".repeat(1000)));
+        let err = encode_fact(&program("n".repeat(limits::EVENT_BYTES_MAX))).unwrap_err();
+        assert!(err.contains("over"), "{err}");
     }
 }

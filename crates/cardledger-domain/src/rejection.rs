@@ -75,6 +75,9 @@ pub enum Code {
     TickNotAfterPrevious = 1213,
     /// A balance would leave the engine's exact range.
     BalanceOverflow = 1214,
+    /// The event the command would record does not encode within
+    /// `EVENT_BYTES_MAX` (refused before anything is written).
+    EventTooLarge = 1215,
 }
 
 impl Code {

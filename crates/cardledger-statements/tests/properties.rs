@@ -224,7 +224,7 @@ fn many_closes_are_split_into_bounded_events() {
     assert_eq!(new.len(), 9);
     assert_eq!(new.last().unwrap().fact.event.kind(), "tick");
     for rec in &new[..8] {
-        let bytes = cardledger_domain::encode_fact(&rec.fact);
+        let bytes = cardledger_domain::encode_fact(&rec.fact).unwrap();
         assert!(bytes.len() < cardledger_domain::limits::EVENT_BYTES_MAX / 4, "{} bytes", bytes.len());
         assert_eq!(cardledger_domain::decode_fact(&bytes).unwrap(), rec.fact);
     }

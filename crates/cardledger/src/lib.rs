@@ -79,6 +79,7 @@ use cardledger_core::projection::{EventCounts, Runner};
 use cardledger_domain::response::event_body;
 use cardledger_domain::wire;
 
+pub use cardledger_core::backup::BackupReport;
 pub use cardledger_core::engine::{Ack, EngineError, LogEntry, Outcome, VerifyReport};
 pub use cardledger_domain::command::{CommandLine, Holder};
 pub use cardledger_domain::rejection::{Code, Rejection};
@@ -471,6 +472,25 @@ impl Cardledger {
     /// catch-up after open and every 100,000 events after that).
     pub fn checkpoint(&self) -> Result<(), Error> {
         Ok(self.inner.projections.checkpoint()?)
+    }
+
+    /// Snapshots the ledger state now (the engine also snapshots on its
+    /// own schedule and when the last handle is dropped); returns the
+    /// snapshot's sequence number, `None` when there was nothing new.
+    pub fn snapshot(&self) -> Result<Option<u64>, Error> {
+        Ok(self.inner.engine.snapshot()?)
+    }
+
+    /// Streams the log's records, verified as they are read, from the
+    /// durable head at the start, while commands go on.
+    pub fn backup(&self, w: impl std::io::Write) -> Result<BackupReport, Error> {
+        Ok(self.inner.engine.backup(w)?)
+    }
+
+    /// Builds a new store in `dir` (empty or absent) from a backup,
+    /// verifies and snapshots it.
+    pub fn restore(r: impl std::io::Read, dir: &Path) -> Result<BackupReport, Error> {
+        Ok(cardledger_core::backup::restore(r, dir)?)
     }
 
     // ---- verify and rebuild ----

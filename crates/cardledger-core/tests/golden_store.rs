@@ -1,0 +1,152 @@
+//! A store written by the format-1 engine (before snapshots) keeps opening,
+//! verifying and answering exactly as it did.
+//!
+//! `tests/fixtures/store_v1/` is a sled directory written by the engine of
+//! format version 1 from [`golden_lines`] (a small demo workload: orders,
+//! unloads, journal entries, MSA and offer orders, credit activity and ticks
+//! that close statement cycles); `store_v1.expected.json` holds what that
+//! engine reported. The test opens a copy (sled writes to a directory it
+//! opens) and checks the head, the verify report, a digest of the accounts,
+//! holds, pending credits and idempotency tokens, a few reads and that
+//! resubmitting recorded lines answers duplicates at their original seqs.
+//!
+//! Regenerate only if the format-1 writer itself was wrong:
+//! `UPDATE_GOLDEN=1 cargo test --release -p cardledger-core --test golden_store`
+//! (with a format-1 engine; a later engine writes a later format).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+use cardledger_core::engine::{Engine, Outcome};
+use cardledger_domain::state::Ledger;
+use cardledger_domain::wire::parse_line;
+use cardledger_workload::{generate, WorkloadConfig};
+use serde_json::{json, Value};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The commands of the golden store.
+fn golden_lines() -> Vec<String> {
+    let cfg = WorkloadConfig { seed: 7, days: 40, holders: 6, credit_accounts: 2, ..WorkloadConfig::default() };
+    generate(&cfg).collect()
+}
+
+/// A digest of the public state every format must rebuild the same way.
+fn state_digest(l: &Ledger) -> String {
+    let mut accounts: Vec<String> = l.accounts.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
+    accounts.sort();
+    let mut holds: Vec<String> = l.holds.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
+    holds.sort();
+    let mut pending: Vec<String> = l.pending.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
+    pending.sort();
+    let mut tokens: Vec<String> =
+        l.tokens.iter().flat_map(|(k, m)| m.iter().map(move |(t, (s, f))| format!("{k}/{t}={s}/{f}"))).collect();
+    tokens.sort();
+    let text = format!("{accounts:?}\n{holds:?}\n{pending:?}\n{tokens:?}\n{}", l.head_seq);
+    blake3::hash(text.as_bytes()).to_hex().to_string()
+}
+
+/// What the test compares: head, verify report, state digest and reads.
+fn observe(engine: &Engine) -> Value {
+    let report = engine.verify().unwrap();
+    let digest = state_digest(&engine.state());
+    let order = engine.get("gpa_order", &first_token(engine, "gpa_order")).unwrap();
+    let unloads = engine.list("gpa_unloads", &[("count".into(), "10".into())]).unwrap();
+    json!({
+        "records": report.records,
+        "head_hash": report.head_hash,
+        "payload_bytes": report.payload_bytes,
+        "state_digest": digest,
+        "first_gpa_order": order,
+        "gpa_unloads": unloads,
+    })
+}
+
+fn first_token(engine: &Engine, kind: &str) -> String {
+    let state = engine.state();
+    let m = &state.tokens[kind];
+    let (t, _) = m.iter().min_by_key(|(_, (seq, _))| *seq).unwrap();
+    t.clone()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_format_1_golden_store_opens_verifies_and_answers() {
+    let lines = golden_lines();
+    let store = fixtures().join("store_v1");
+    let expected_file = fixtures().join("store_v1.expected.json");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        let _ = std::fs::remove_dir_all(&store);
+        let tmp = tempfile::tempdir().unwrap();
+        {
+            let engine = Engine::open(tmp.path()).unwrap();
+            for chunk in lines.chunks(64) {
+                let parsed = chunk.iter().map(|l| parse_line(l).unwrap()).collect();
+                engine.submit_batch(parsed).unwrap();
+            }
+            let observed = observe(&engine);
+            std::fs::write(&expected_file, serde_json::to_string_pretty(&observed).unwrap() + "\n").unwrap();
+        }
+        copy_dir(tmp.path(), &store);
+    }
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(&expected_file).unwrap()).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    copy_dir(&store, work.path());
+    let engine = Engine::open(work.path()).unwrap();
+    assert_eq!(observe(&engine), expected);
+    // a tick closed statement cycles in this store
+    let closes = engine
+        .events_from(1)
+        .filter(|e| matches!(e.as_ref().unwrap().rec.fact.event, cardledger_domain::event::Event::CyclesClosed(_)))
+        .count();
+    assert!(closes > 0, "the golden store holds no cycle close");
+    // every recorded line is still known: resubmitting answers duplicates
+    let head = engine.head_seq();
+    use cardledger_domain::command::Command;
+    let again: Vec<_> = lines
+        .iter()
+        .map(|l| parse_line(l).unwrap())
+        .filter(|l| !matches!(l.command, Command::Tick(_) | Command::MsaOrderUpdate(_)))
+        .collect();
+    let mut duplicates = 0;
+    for o in engine.submit_batch(again).unwrap() {
+        match o {
+            Outcome::Duplicate { .. } => duplicates += 1,
+            // lines the workload generated to be rejected stay rejected
+            Outcome::Rejected(_) => {}
+            other => panic!("a recorded line was recorded again: {other:?}"),
+        }
+    }
+    assert!(duplicates > 100, "{duplicates}");
+    assert_eq!(engine.head_seq(), head);
+    let digest = engine.verify().unwrap().state_digest;
+    assert_eq!(engine.verify().unwrap().snapshots, 0);
+    // the clean close wrote a snapshot (format 2); the reopen loads it and
+    // answers the same. (The digest of `state_digest` above formats money
+    // with its sign, and a snapshot stores cents, so a balance of -0.00
+    // reads back as 0.00: compare everything else, and the canonical digest.)
+    drop(engine);
+    let engine = Engine::open(work.path()).unwrap();
+    assert_eq!(engine.open_report().snapshot_seq, Some(head));
+    assert_eq!(engine.open_report().replayed, 0);
+    let mut again = observe(&engine);
+    again["state_digest"] = expected["state_digest"].clone();
+    assert_eq!(again, expected);
+    let report = engine.verify().unwrap();
+    assert_eq!(report.state_digest, digest);
+    assert_eq!(report.snapshots, 1);
+}

@@ -1,0 +1,238 @@
+//! Snapshots: a reopen loads the newest valid snapshot and replays only the
+//! tail; a damaged snapshot is caught by `verify` and ignored by `open`
+//! (older snapshot or genesis); and a property test: random command
+//! streams with random snapshot points and random reopens answer exactly
+//! like one uninterrupted run, with the same state digest and reads.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
+
+use cardledger_core::engine::{Engine, EngineError};
+use cardledger_core::ingest::ingest_chunk;
+use cardledger_domain::command::Holder;
+use cardledger_workload::{generate, WorkloadConfig};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+fn lines(seed: u64, days: u32) -> Vec<String> {
+    generate(&WorkloadConfig { seed, days, holders: 5, credit_accounts: 2, ..WorkloadConfig::default() }).collect()
+}
+
+/// Everything a client can observe of an engine, besides answers.
+fn observe(engine: &Engine) -> Value {
+    let report = engine.verify().unwrap();
+    let tokens: Vec<(String, String)> = {
+        let s = engine.state();
+        let mut v: Vec<(String, String)> = s
+            .tokens
+            .iter()
+            .filter(|(k, _)| ["gpa_order", "msa_order", "gpa_unload", "journal_entry"].contains(k))
+            .flat_map(|(k, m)| m.keys().map(move |t| (k.to_string(), t.clone())))
+            .collect();
+        v.sort();
+        v.truncate(40);
+        v
+    };
+    let gets: Vec<Value> = tokens.iter().map(|(k, t)| engine.get(k, t).unwrap().unwrap()).collect();
+    let holders: Vec<Holder> = {
+        let s = engine.state();
+        let mut h: Vec<Holder> = s.holders.keys().cloned().collect();
+        h.sort();
+        h
+    };
+    let balances: Vec<Value> = holders.iter().map(|h| engine.balances(h).unwrap()).collect();
+    let lists: Vec<Value> = ["gpa_unloads", "msa_unloads"]
+        .iter()
+        .map(|k| engine.list(k, &[("count".into(), "100".into())]).unwrap())
+        .collect();
+    json!({
+        "records": report.records,
+        "head_hash": report.head_hash,
+        "state_digest": report.state_digest,
+        "gets": gets,
+        "balances": balances,
+        "lists": lists,
+    })
+}
+
+fn ingest(engine: &Engine, lines: &[String], first_line: u64) -> Vec<Value> {
+    ingest_chunk(engine, lines, first_line).unwrap()
+}
+
+#[test]
+fn a_clean_close_snapshots_and_the_reopen_replays_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = lines(3, 35);
+    let expected = {
+        let engine = Engine::open(dir.path()).unwrap();
+        assert_eq!(engine.open_report().snapshot_seq, None);
+        ingest(&engine, &all, 1);
+        observe(&engine)
+    };
+    let engine = Engine::open(dir.path()).unwrap();
+    let report = engine.open_report().clone();
+    assert_eq!(report.snapshot_seq, Some(engine.head_seq()));
+    assert_eq!(report.replayed, 0);
+    assert!(report.refused.is_empty());
+    assert_eq!(observe(&engine), expected);
+    assert_eq!(engine.verify().unwrap().snapshots, 1);
+}
+
+#[test]
+fn a_damaged_snapshot_fails_verify_and_open_falls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = lines(5, 35);
+    let (half, rest) = all.split_at(all.len() / 2);
+    let (first, second, expected) = {
+        let engine = Engine::open(dir.path()).unwrap();
+        ingest(&engine, half, 1);
+        let first = engine.snapshot().unwrap().unwrap();
+        ingest(&engine, rest, half.len() as u64 + 1);
+        let second = engine.snapshot().unwrap().unwrap();
+        assert!(first < second);
+        assert_eq!(engine.snapshot().unwrap(), None, "nothing new to snapshot");
+        (first, second, observe(&engine))
+    };
+    assert_eq!(expected["records"].as_u64(), Some(second));
+
+    // the newest snapshot damaged in its state bytes: verify names it, open
+    // refuses it and loads the older one, then replays the tail
+    {
+        let engine = Engine::open(dir.path()).unwrap();
+        assert_eq!(engine.open_report().snapshot_seq, Some(second));
+        engine.store().debug_corrupt_snapshot(second, 100, 0x20).unwrap();
+        match engine.verify() {
+            Err(EngineError::Mismatch { seq, reason }) => {
+                assert_eq!(seq, second);
+                assert!(reason.contains("checksum"), "{reason}");
+            }
+            other => panic!("verify missed the damaged snapshot: {other:?}"),
+        }
+        // no new events: a clean close writes no snapshot over the damaged one
+    }
+    {
+        let engine = Engine::open(dir.path()).unwrap();
+        let report = engine.open_report().clone();
+        assert_eq!(report.snapshot_seq, Some(first));
+        assert_eq!(report.refused.len(), 1);
+        assert_eq!(report.refused[0].0, second);
+        assert_eq!(report.replayed, second - first);
+        // open deleted the refused snapshot (a cache): verify passes
+        assert_eq!(engine.store().snapshot_seqs().unwrap(), vec![first]);
+        assert_eq!(observe(&engine), expected);
+        // the older one damaged in its seq bytes (so it names another seq)
+        engine.store().debug_corrupt_snapshot(first, 8, 0x01).unwrap();
+        assert!(matches!(engine.verify(), Err(EngineError::Mismatch { seq, .. }) if seq == first));
+        // the clean close snapshots the head again (the damaged one is kept
+        // as the second newest)
+    }
+    {
+        let engine = Engine::open(dir.path()).unwrap();
+        assert_eq!(engine.open_report().snapshot_seq, Some(second));
+        assert_eq!(engine.open_report().replayed, 0);
+        assert_eq!(engine.store().snapshot_seqs().unwrap(), vec![second, first]);
+        // verify still reports the damaged older snapshot
+        assert!(matches!(engine.verify(), Err(EngineError::Mismatch { seq, .. }) if seq == first));
+        engine.store().delete_snapshot(first).unwrap();
+        engine.verify().unwrap();
+        // now the only snapshot damaged: the reopen replays from genesis
+        engine.store().debug_corrupt_snapshot(second, 60, 0x80).unwrap();
+    }
+    let engine = Engine::open(dir.path()).unwrap();
+    let report = engine.open_report().clone();
+    assert_eq!(report.snapshot_seq, None);
+    assert_eq!(report.refused.len(), 1);
+    assert_eq!(report.replayed, second);
+    assert_eq!(observe(&engine), expected);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, .. ProptestConfig::default() })]
+
+    /// Random chunks, random snapshot points, random reopens: the same
+    /// answers, state digest and reads as one uninterrupted in-memory run.
+    #[test]
+    fn snapshots_and_reopens_change_nothing(
+        seed in 0u64..1_000,
+        cuts in proptest::collection::vec((1usize..120, 0u8..4), 1..12),
+    ) {
+        let all = lines(seed, 34);
+        let straight_dir = tempfile::tempdir().unwrap();
+        let (straight_answers, straight) = {
+            let engine = Engine::open(straight_dir.path()).unwrap();
+            let a = ingest(&engine, &all, 1);
+            (a, observe(&engine))
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = Some(Engine::open(dir.path()).unwrap());
+        let mut answers = Vec::new();
+        let mut at = 0usize;
+        let mut cut = cuts.iter().cycle();
+        while at < all.len() {
+            let (len, action) = *cut.next().unwrap();
+            let end = (at + len).min(all.len());
+            let e = engine.as_ref().unwrap();
+            answers.extend(ingest(e, &all[at..end], at as u64 + 1));
+            at = end;
+            match action {
+                0 => { e.snapshot().unwrap(); }
+                1 => {
+                    // reopen after a clean close (snapshot at close)
+                    drop(engine.take());
+                    engine = Some(Engine::open(dir.path()).unwrap());
+                }
+                2 => {
+                    // snapshot, then more events, then a reopen that replays a tail
+                    e.snapshot().unwrap();
+                }
+                _ => {}
+            }
+        }
+        prop_assert_eq!(&answers, &straight_answers);
+        let e = engine.take().unwrap();
+        prop_assert_eq!(observe(&e), straight.clone());
+        drop(e);
+        let e = Engine::open(dir.path()).unwrap();
+        prop_assert_eq!(observe(&e), straight);
+    }
+}
+
+/// A state larger than one chunk is stored in several and read back whole;
+/// a flipped byte in a later chunk, a wrong hash and leftovers are caught.
+#[test]
+fn a_snapshot_of_several_chunks_round_trips_and_is_checked() {
+    use cardledger_core::store::{Head, NewRecord, Store, StoreError};
+    use cardledger_domain::limits::SNAPSHOT_CHUNK_BYTES;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let head = store.append(Head::GENESIS, &[NewRecord { time_micros: 1, payload: b"e1" }]).unwrap();
+    let head = store.append(head, &[NewRecord { time_micros: 2, payload: b"e2" }]).unwrap();
+    let state: Vec<u8> = (0..(2 * SNAPSHOT_CHUNK_BYTES + 12_345)).map(|i| (i % 251) as u8).collect();
+    store.save_snapshot(head, &state).unwrap();
+    assert_eq!(store.snapshot_seqs().unwrap(), vec![2]);
+    assert_eq!(store.snapshot_bytes().unwrap(), state.len() as u64);
+    let (at, back) = store.load_snapshot(2).unwrap();
+    assert_eq!(at, head);
+    assert_eq!(back, state);
+    // a byte of the third chunk
+    store.debug_corrupt_snapshot(2, 61 + 2 * SNAPSHOT_CHUNK_BYTES + 7, 0x40).unwrap();
+    match store.load_snapshot(2) {
+        Err(StoreError::Corrupt { seq: 2, reason }) => assert!(reason.contains("state checksum"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    store.debug_corrupt_snapshot(2, 61 + 2 * SNAPSHOT_CHUNK_BYTES + 7, 0x40).unwrap();
+    assert_eq!(store.load_snapshot(2).unwrap().1, state);
+    // a snapshot naming another hash for its seq does not belong to this log
+    let other = Head { seq: 1, hash: [7; 32] };
+    store.save_snapshot(other, b"x").unwrap();
+    match store.load_snapshot(1) {
+        Err(StoreError::Corrupt { seq: 1, reason }) => assert!(reason.contains("chain hash"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // both kept (the newest two); a third save drops the oldest with its chunks
+    assert_eq!(store.snapshot_seqs().unwrap(), vec![2, 1]);
+    let head = store.append(head, &[NewRecord { time_micros: 3, payload: b"e3" }]).unwrap();
+    store.save_snapshot(head, b"small").unwrap();
+    assert_eq!(store.snapshot_seqs().unwrap(), vec![3, 2]);
+    store.delete_snapshot(2).unwrap();
+    assert_eq!(store.snapshot_seqs().unwrap(), vec![3]);
+    assert_eq!(store.load_snapshot(3).unwrap().1, b"small");
+}

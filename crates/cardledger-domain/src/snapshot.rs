@@ -1,0 +1,455 @@
+//! The canonical encoding of the whole [`Ledger`]: what a snapshot stores
+//! and what `verify`'s state digest hashes.
+//!
+//! Canonical: every map is written in key order, so two ledgers with the
+//! same contents encode to the same bytes whatever their hash maps'
+//! iteration order, and [`state_digest`] is a digest over every field.
+//! bincode 2.0.1 (`standard()`, big-endian, varints) encodes each value;
+//! the layout (field order below) is versioned by [`SNAPSHOT_STATE_VERSION`]
+//! and documented in `docs/format.md`. Decoding is total: bad bytes are an
+//! `Err` naming what failed, never a panic (a snapshot is never trusted).
+
+use bincode::{Decode, Encode};
+
+use crate::cycle::{Activity, ActivityKind, CycleAccount, FeeType};
+use crate::limits;
+use crate::state::{FundingSourceState, HashMap, JeState, Ledger, OrderState, ProgramState, UnloadState};
+
+/// Version of the state layout written by [`encode_state`] (its first byte).
+pub const SNAPSHOT_STATE_VERSION: u8 = 1;
+
+/// The idempotency kinds a ledger can hold (`Ledger::tokens` keys).
+const TOKEN_KINDS: &[&str] = &[
+    "program",
+    "user",
+    "business",
+    "funding_source",
+    "funding_source_address",
+    "fee",
+    "campaign",
+    "offer",
+    "credit_account",
+    "gpa_order",
+    "gpa_unload",
+    "msa_order",
+    "msa_unload",
+    "offer_order",
+    "fee_transfer",
+    "journal_entry",
+    "program_deposit",
+];
+
+type Cfg = bincode::config::Configuration<
+    bincode::config::BigEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<{ limits::SNAPSHOT_STATE_BYTES_MAX }>,
+>;
+
+fn cfg() -> Cfg {
+    bincode::config::standard().with_big_endian().with_limit::<{ limits::SNAPSHOT_STATE_BYTES_MAX }>()
+}
+
+/// The output, refusing to grow past the state limit.
+struct Out<'a> {
+    w: &'a mut dyn std::io::Write,
+    written: usize,
+}
+
+impl bincode::enc::write::Writer for Out<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.written += bytes.len();
+        if self.written > limits::SNAPSHOT_STATE_BYTES_MAX {
+            return Err(bincode::error::EncodeError::Other("the state exceeds SNAPSHOT_STATE_BYTES_MAX"));
+        }
+        self.w.write_all(bytes).map_err(|error| bincode::error::EncodeError::Io { inner: error, index: self.written })
+    }
+}
+
+/// One encoder over the whole state (a call per value would set one up per value).
+struct W<'a> {
+    enc: bincode::enc::EncoderImpl<Out<'a>, Cfg>,
+}
+
+impl W<'_> {
+    fn put<T: Encode>(&mut self, v: T) -> Result<(), String> {
+        v.encode(&mut self.enc).map_err(|e| e.to_string())
+    }
+
+    /// A map in key order: its length, then (key, value) pairs.
+    fn map<'a, K: Ord + Encode + 'a, V: 'a>(
+        &mut self,
+        m: impl ExactSizeIterator<Item = (&'a K, &'a V)>,
+        mut each: impl FnMut(&mut Self, &V) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut entries: Vec<(&K, &V)> = m.collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        self.put(entries.len() as u64)?;
+        for (k, v) in entries {
+            self.put(k)?;
+            each(self, v)?;
+        }
+        Ok(())
+    }
+}
+
+/// The input, with its position (for counts and trailing bytes).
+struct In<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl bincode::de::read::Reader for In<'_> {
+    fn read(&mut self, out: &mut [u8]) -> Result<(), bincode::error::DecodeError> {
+        let end = self
+            .at
+            .checked_add(out.len())
+            .filter(|e| *e <= self.bytes.len())
+            .ok_or(bincode::error::DecodeError::UnexpectedEnd { additional: out.len() })?;
+        out.copy_from_slice(self.bytes.get(self.at..end).unwrap_or_default());
+        self.at = end;
+        Ok(())
+    }
+}
+
+struct R<'a> {
+    input: In<'a>,
+}
+
+impl R<'_> {
+    /// One value, through a decoder of its own: bincode's limit counts the
+    /// memory a decoder's containers claim, so one per value bounds what a
+    /// corrupt length can make it allocate without capping the whole state.
+    fn get<T: Decode<()>>(&mut self) -> Result<T, String> {
+        let mut dec = bincode::de::DecoderImpl::new(&mut self.input, cfg(), ());
+        T::decode(&mut dec).map_err(|e| e.to_string())
+    }
+
+    fn left(&mut self) -> usize {
+        self.input.bytes.len().saturating_sub(self.input.at)
+    }
+
+    fn len(&mut self) -> Result<usize, String> {
+        let n: u64 = self.get()?;
+        // every entry takes at least one byte: a larger count is corrupt
+        let left = self.left() as u64;
+        if n > left {
+            return Err(format!("a count of {n} entries exceeds the {left} bytes left"));
+        }
+        Ok(n as usize)
+    }
+
+    fn map<K: Decode<()> + Eq + std::hash::Hash, V>(
+        &mut self,
+        mut each: impl FnMut(&mut Self) -> Result<V, String>,
+    ) -> Result<HashMap<K, V>, String> {
+        let n = self.len()?;
+        let mut m = HashMap::with_capacity_and_hasher(n, Default::default());
+        for _ in 0..n {
+            let k: K = self.get()?;
+            let v = each(self)?;
+            if m.insert(k, v).is_some() {
+                return Err("a map key appears twice".into());
+            }
+        }
+        Ok(m)
+    }
+}
+
+fn put_order(w: &mut W<'_>, o: &OrderState) -> Result<(), String> {
+    w.put((o.seq, &o.holder, &o.campaign_token, o.amount, o.unloaded, &o.funding, o.active))?;
+    w.put((o.start_date, o.end_date, o.last_modified, o.created, o.reward_amount, o.reward_trigger_amount))
+}
+
+fn get_order(r: &mut R<'_>) -> Result<OrderState, String> {
+    let (seq, holder, campaign_token, amount, unloaded, funding, active) = r.get()?;
+    let (start_date, end_date, last_modified, created, reward_amount, reward_trigger_amount) = r.get()?;
+    Ok(OrderState {
+        seq,
+        holder,
+        campaign_token,
+        amount,
+        unloaded,
+        funding,
+        active,
+        start_date,
+        end_date,
+        last_modified,
+        created,
+        reward_amount,
+        reward_trigger_amount,
+    })
+}
+
+fn put_unloads(w: &mut W<'_>, v: &[UnloadState]) -> Result<(), String> {
+    w.put(v.len() as u64)?;
+    for u in v {
+        w.put((u.seq, u.time, &u.holder, &u.original_order_token, u.amount))?;
+    }
+    Ok(())
+}
+
+fn get_unloads(r: &mut R<'_>) -> Result<Vec<UnloadState>, String> {
+    let n = r.len()?;
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (seq, time, holder, original_order_token, amount) = r.get()?;
+        v.push(UnloadState { seq, time, holder, original_order_token, amount });
+    }
+    Ok(v)
+}
+
+/// An activity kind as two bytes: the kind, then the fee type (0 unless a fee).
+fn kind_code(k: ActivityKind) -> (u8, u8) {
+    match k {
+        ActivityKind::Purchase => (0, 0),
+        ActivityKind::Refund => (1, 0),
+        ActivityKind::Credit => (2, 0),
+        ActivityKind::Payment => (3, 0),
+        ActivityKind::Interest => (4, 0),
+        ActivityKind::Fee(f) => (
+            5,
+            match f {
+                FeeType::LatePayment => 0,
+                FeeType::OverLimit => 1,
+                FeeType::ForeignTransaction => 2,
+                FeeType::ReturnedPayment => 3,
+                FeeType::CardReplacement => 4,
+                FeeType::Annual => 5,
+                FeeType::Monthly => 6,
+                FeeType::Other => 7,
+            },
+        ),
+    }
+}
+
+fn kind_of(code: (u8, u8)) -> Result<ActivityKind, String> {
+    Ok(match code {
+        (0, 0) => ActivityKind::Purchase,
+        (1, 0) => ActivityKind::Refund,
+        (2, 0) => ActivityKind::Credit,
+        (3, 0) => ActivityKind::Payment,
+        (4, 0) => ActivityKind::Interest,
+        (5, f) => ActivityKind::Fee(match f {
+            0 => FeeType::LatePayment,
+            1 => FeeType::OverLimit,
+            2 => FeeType::ForeignTransaction,
+            3 => FeeType::ReturnedPayment,
+            4 => FeeType::CardReplacement,
+            5 => FeeType::Annual,
+            6 => FeeType::Monthly,
+            7 => FeeType::Other,
+            other => return Err(format!("unknown fee type {other}")),
+        }),
+        other => return Err(format!("unknown activity kind {other:?}")),
+    })
+}
+
+fn put_cycle(w: &mut W<'_>, c: &CycleAccount) -> Result<(), String> {
+    w.put((c.tz.name(), c.open_start, c.opens_at, c.closes_at, c.closed, c.opening, c.prev_balance))?;
+    w.put((c.prev_minimum, c.prev_revolving, c.paid_history, &c.dues, c.delinquency, c.ytd, c.prev_reward))?;
+    w.put(c.activity.len() as u64)?;
+    for a in &c.activity {
+        w.put((a.date, a.seq, kind_code(a.kind), a.amount))?;
+    }
+    Ok(())
+}
+
+fn get_cycle(r: &mut R<'_>) -> Result<CycleAccount, String> {
+    let (tz, open_start, opens_at, closes_at, closed, opening, prev_balance): (String, _, _, _, _, _, _) = r.get()?;
+    let tz = crate::cycle::zone(&tz).ok_or_else(|| format!("unknown time zone {tz:?}"))?;
+    let (prev_minimum, prev_revolving, paid_history, dues, delinquency, ytd, prev_reward) = r.get()?;
+    let n = r.len()?;
+    let mut activity = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (date, seq, code, amount) = r.get()?;
+        activity.push(Activity { date, seq, kind: kind_of(code)?, amount });
+    }
+    Ok(CycleAccount {
+        tz,
+        open_start,
+        opens_at,
+        closes_at,
+        closed,
+        opening,
+        prev_balance,
+        prev_minimum,
+        prev_revolving,
+        paid_history,
+        dues,
+        delinquency,
+        ytd,
+        prev_reward,
+        activity,
+    })
+}
+
+/// Encodes the whole ledger canonically (see the module documentation).
+/// Fails only if a value does not encode or the state exceeds
+/// `SNAPSHOT_STATE_BYTES_MAX`.
+pub fn encode_state(l: &Ledger) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(1 << 16);
+    encode_state_to(l, &mut out)?;
+    Ok(out)
+}
+
+/// Streams the canonical encoding of `l` into `w` (a snapshot is written in
+/// chunks, never held whole in memory); fails as soon as it passes
+/// `SNAPSHOT_STATE_BYTES_MAX`.
+pub fn encode_state_to(l: &Ledger, w: &mut dyn std::io::Write) -> Result<(), String> {
+    let mut w = W { enc: bincode::enc::EncoderImpl::new(Out { w, written: 0 }, cfg()) };
+    w.put(SNAPSHOT_STATE_VERSION)?;
+    w.put((l.head_seq, l.last_time, l.last_tick))?;
+    w.map(l.programs.iter(), |w, p| w.put((&p.cmd, p.created, p.jit)))?;
+    w.map(l.holders.iter(), |w, v| w.put(v))?;
+    w.map(l.funding_sources.iter(), |w, f| w.put((&f.cmd, &f.program_token, f.created, f.has_address)))?;
+    w.map(l.addresses.iter(), |w, v| w.put(v))?;
+    w.map(l.fees.iter(), |w, v| w.put(v))?;
+    w.map(l.campaigns.iter(), |w, v| w.put(v))?;
+    w.map(l.offers.iter(), |w, v| w.put(v))?;
+    w.map(l.credit_accounts.iter(), |w, v| w.put(v))?;
+    w.map(l.gpa_orders.iter(), put_order)?;
+    w.map(l.msa_orders.iter(), put_order)?;
+    w.map(l.offer_orders.iter(), |w, v| w.put(v))?;
+    put_unloads(&mut w, &l.gpa_unloads)?;
+    put_unloads(&mut w, &l.msa_unloads)?;
+    w.map(l.journal_entries.iter(), |w, j| w.put((j.seq, &j.target, j.open, j.jit_open, j.effect)))?;
+    w.map(l.accounts.iter(), |w, v| w.put(v))?;
+    w.map(l.last_impact.iter(), |w, v| w.put(v))?;
+    w.map(l.holds.iter(), |w, v| w.put(v))?;
+    w.map(l.pending.iter(), |w, v| w.put(v))?;
+    let mut kinds: Vec<_> = l.tokens.iter().collect();
+    kinds.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    w.put(kinds.len() as u64)?;
+    for (kind, tokens) in kinds {
+        w.put(*kind)?;
+        w.map(tokens.iter(), |w, v| w.put(v))?;
+    }
+    w.map(l.holder_sources.iter(), |w, v| w.put(v))?;
+    w.map(l.program_sources.iter(), |w, v| w.put(v))?;
+    w.put(&l.msa_campaigns)?;
+    w.map(l.cycles.iter(), put_cycle)
+}
+
+/// Decodes what [`encode_state`] wrote; every byte must be used.
+pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
+    let mut r = R { input: In { bytes, at: 0 } };
+    let version: u8 = r.get()?;
+    if version != SNAPSHOT_STATE_VERSION {
+        return Err(format!("snapshot state version {version}, expected {SNAPSHOT_STATE_VERSION}"));
+    }
+    let (head_seq, last_time, last_tick) = r.get()?;
+    let programs = r.map(|r| {
+        let (cmd, created, jit) = r.get()?;
+        Ok(ProgramState { cmd, created, jit })
+    })?;
+    let holders = r.map(|r| r.get())?;
+    let funding_sources = r.map(|r| {
+        let (cmd, program_token, created, has_address) = r.get()?;
+        Ok(FundingSourceState { cmd, program_token, created, has_address })
+    })?;
+    let addresses = r.map(|r| r.get())?;
+    let fees = r.map(|r| r.get())?;
+    let campaigns = r.map(|r| r.get())?;
+    let offers = r.map(|r| r.get())?;
+    let credit_accounts = r.map(|r| r.get())?;
+    let gpa_orders = r.map(get_order)?;
+    let msa_orders = r.map(get_order)?;
+    let offer_orders = r.map(|r| r.get())?;
+    let gpa_unloads = get_unloads(&mut r)?;
+    let msa_unloads = get_unloads(&mut r)?;
+    let journal_entries = r.map(|r| {
+        let (seq, target, open, jit_open, effect) = r.get()?;
+        Ok(JeState { seq, target, open, jit_open, effect })
+    })?;
+    let accounts = r.map(|r| r.get())?;
+    let last_impact = r.map(|r| r.get())?;
+    let holds = r.map(|r| r.get())?;
+    let pending = r.map(|r| r.get())?;
+    let kinds = r.len()?;
+    let mut tokens = HashMap::default();
+    for _ in 0..kinds {
+        let kind: String = r.get()?;
+        let kind: &'static str =
+            TOKEN_KINDS.iter().find(|k| **k == kind).ok_or_else(|| format!("unknown token kind {kind:?}"))?;
+        let m = r.map(|r| r.get())?;
+        if tokens.insert(kind, m).is_some() {
+            return Err(format!("token kind {kind:?} appears twice"));
+        }
+    }
+    let holder_sources = r.map(|r| r.get())?;
+    let program_sources = r.map(|r| r.get())?;
+    let msa_campaigns = r.get()?;
+    let cycles = r.map(get_cycle)?;
+    let left = r.left();
+    if left != 0 {
+        return Err(format!("{left} trailing bytes after the snapshot state"));
+    }
+    Ok(Ledger {
+        head_seq,
+        last_time,
+        programs,
+        holders,
+        funding_sources,
+        addresses,
+        fees,
+        campaigns,
+        offers,
+        credit_accounts,
+        gpa_orders,
+        msa_orders,
+        offer_orders,
+        gpa_unloads,
+        msa_unloads,
+        journal_entries,
+        accounts,
+        last_impact,
+        holds,
+        pending,
+        tokens,
+        holder_sources,
+        program_sources,
+        last_tick,
+        msa_campaigns,
+        cycles,
+    })
+}
+
+/// blake3 over [`encode_state`]: a digest over every field of the ledger.
+pub fn state_digest(l: &Ledger) -> Result<[u8; 32], String> {
+    Ok(*blake3::hash(&encode_state(l)?).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_populated_ledger_round_trips_byte_for_byte() {
+        let l = crate::fuzz::seeded_ledger();
+        let bytes = encode_state(l).unwrap();
+        let back = decode_state(&bytes).unwrap();
+        assert_eq!(encode_state(&back).unwrap(), bytes);
+        assert_eq!(state_digest(&back).unwrap(), state_digest(l).unwrap());
+        assert!(!l.accounts.is_empty() && !l.tokens.is_empty());
+    }
+
+    #[test]
+    fn damaged_state_bytes_are_an_error_never_a_panic() {
+        let bytes = encode_state(crate::fuzz::seeded_ledger()).unwrap();
+        for cut in 0..bytes.len() {
+            assert!(decode_state(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(decode_state(&extra).is_err());
+        for i in (0..bytes.len()).step_by(7) {
+            let mut b = bytes.clone();
+            b[i] ^= 0x5a;
+            // a flipped byte either fails to decode or decodes to another state
+            if let Ok(l) = decode_state(&b) {
+                let _ = encode_state(&l);
+            }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Folding a recorded event into the state: infallible and deterministic.
+
+use super::idempotency::event_token_kind;
+use super::*;
+
+impl Ledger {
+    /// Folds a recorded event into the state. Infallible and deterministic.
+    pub fn apply(&mut self, rec: &Recorded) {
+        let (seq, time) = (rec.seq, rec.time);
+        let event = &rec.fact.event;
+        if let (Some(kind), Some(token)) = (event_token_kind(event), event_token(event)) {
+            self.tokens.entry(kind).or_default().insert(token.to_string(), (seq, rec.fact.fingerprint));
+        }
+        let lines = postings(event);
+        assert!(lines.iter().map(|p| p.amount).sum::<Money>().is_zero(), "postings of seq {seq} do not sum to zero");
+        for p in lines {
+            let b = self.accounts.entry(p.account.clone()).or_default();
+            *b = b.plus(p.amount);
+            let imp = self.last_impact.entry(p.account).or_default();
+            *imp = p.amount;
+        }
+        match event {
+            Event::ProgramCreated(c) => {
+                self.programs.insert(c.token.clone(), ProgramState { cmd: c.clone(), created: time, jit: false });
+            }
+            Event::UserCreated(c) => {
+                self.holders.insert(Holder::User(c.token.clone()), (c.program_token.clone(), time));
+            }
+            Event::BusinessCreated(c) => {
+                self.holders.insert(Holder::Business(c.token.clone()), (c.program_token.clone(), time));
+            }
+            Event::FundingSourceCreated { cmd, program_token } => {
+                if cmd.kind == FundingKind::ProgramGateway && cmd.active {
+                    if let Some(p) = self.programs.get_mut(program_token) {
+                        p.jit = true;
+                    }
+                }
+                let list = match &cmd.holder {
+                    Some(h) => self.holder_sources.entry(h.clone()).or_default(),
+                    None => self.program_sources.entry(program_token.clone()).or_default(),
+                };
+                if let Err(at) = list.binary_search(&cmd.token) {
+                    list.insert(at, cmd.token.clone());
+                }
+                self.funding_sources.insert(
+                    cmd.token.clone(),
+                    FundingSourceState {
+                        cmd: cmd.clone(),
+                        program_token: program_token.clone(),
+                        created: time,
+                        has_address: false,
+                    },
+                );
+            }
+            Event::FundingSourceAddressCreated(c) => {
+                if let Some(fs) = self.funding_sources.get_mut(&c.funding_source_token) {
+                    fs.has_address = true;
+                }
+                self.addresses.insert(c.token.clone(), (c.funding_source_token.clone(), time));
+            }
+            Event::FeeCreated(c) => {
+                self.fees.insert(c.token.clone(), (c.clone(), time));
+            }
+            Event::CampaignCreated(c) | Event::MerchantCreated(c) => {
+                self.campaigns.insert(c.token.clone(), (c.clone(), time));
+            }
+            Event::OfferCreated(c) => {
+                self.offers.insert(c.token.clone(), (c.clone(), time));
+            }
+            Event::CreditAccountOpened(c) => {
+                self.credit_accounts.insert(c.token.clone(), (c.clone(), time));
+                self.cycles.insert(c.token.clone(), CycleAccount::open(c, c.opened_time.unwrap_or(time)));
+            }
+            Event::GpaOrdered(e) => {
+                self.gpa_orders.insert(
+                    e.cmd.token.clone(),
+                    OrderState {
+                        seq,
+                        holder: e.cmd.holder.clone(),
+                        campaign_token: None,
+                        amount: e.cmd.amount,
+                        unloaded: Money::ZERO,
+                        funding: e.funding.clone(),
+                        active: true,
+                        start_date: None,
+                        end_date: None,
+                        last_modified: time,
+                        created: time,
+                        reward_amount: Money::ZERO,
+                        reward_trigger_amount: Money::ZERO,
+                    },
+                );
+            }
+            Event::GpaUnloaded(e) => {
+                if let Some(o) = self.gpa_orders.get_mut(&e.cmd.original_order_token) {
+                    o.unloaded = o.unloaded.plus(e.cmd.amount);
+                }
+                self.gpa_unloads.push(UnloadState {
+                    seq,
+                    time,
+                    holder: e.holder.clone(),
+                    original_order_token: e.cmd.original_order_token.clone(),
+                    amount: e.cmd.amount,
+                });
+            }
+            Event::MsaOrdered(e) => {
+                self.note_msa(&e.cmd.holder, &e.cmd.campaign_token);
+                self.msa_orders.insert(
+                    e.cmd.token.clone(),
+                    OrderState {
+                        seq,
+                        holder: e.cmd.holder.clone(),
+                        campaign_token: Some(e.cmd.campaign_token.clone()),
+                        amount: e.cmd.purchase_amount,
+                        unloaded: Money::ZERO,
+                        funding: e.funding.clone(),
+                        active: true,
+                        start_date: e.cmd.start_date,
+                        end_date: e.cmd.end_date,
+                        last_modified: time,
+                        created: time,
+                        reward_amount: e.cmd.reward_amount,
+                        reward_trigger_amount: e.cmd.reward_trigger_amount,
+                    },
+                );
+            }
+            Event::MsaOrderUpdated(c) => {
+                if let Some(o) = self.msa_orders.get_mut(&c.token) {
+                    if let Some(a) = c.active {
+                        o.active = a;
+                    }
+                    if c.start_date.is_some() {
+                        o.start_date = c.start_date;
+                    }
+                    if c.end_date.is_some() {
+                        o.end_date = c.end_date;
+                    }
+                    o.last_modified = time;
+                }
+            }
+            Event::MsaUnloaded(e) => {
+                if let Some(o) = self.msa_orders.get_mut(&e.cmd.original_order_token) {
+                    o.unloaded = o.unloaded.plus(e.cmd.amount);
+                    o.last_modified = time;
+                }
+                self.msa_unloads.push(UnloadState {
+                    seq,
+                    time,
+                    holder: e.holder.clone(),
+                    original_order_token: e.cmd.original_order_token.clone(),
+                    amount: e.cmd.amount,
+                });
+            }
+            Event::OfferOrdered(e) => {
+                self.note_msa(&e.cmd.holder, &e.campaign_token);
+                self.offer_orders.insert(e.cmd.token.clone(), seq);
+            }
+            Event::FeeTransferred(_) | Event::ProgramDeposited(_) => {}
+            Event::JournalEntryRecorded(e) => {
+                if let JeTarget::Credit(a) = &e.cmd.target {
+                    if let (Some(kind), Some(acct)) = (cycle::activity_kind(e.effect, &e.cmd), self.cycles.get_mut(a)) {
+                        acct.record(seq, e.cmd.impact_time.unwrap_or(time), kind, e.cmd.amount);
+                    }
+                }
+                self.apply_journal_entry(seq, e)
+            }
+            Event::Ticked(c) => self.last_tick = Some(c.now),
+            Event::CyclesClosed(e) => {
+                for close in &e.closes {
+                    if let Some(acct) = self.cycles.get_mut(&close.account_token) {
+                        acct.after_close(close);
+                    }
+                }
+            }
+        }
+        self.head_seq = seq;
+        self.last_time = Some(time);
+    }
+
+    pub(super) fn note_msa(&mut self, h: &Holder, campaign: &str) {
+        let list = self.msa_campaigns.entry(h.clone()).or_default();
+        if !list.iter().any(|c| c == campaign) {
+            list.push(campaign.to_string());
+            list.sort();
+        }
+    }
+}

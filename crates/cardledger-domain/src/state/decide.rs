@@ -1,0 +1,403 @@
+//! Deciding a command: the checks of each command and the event it
+//! records; ticks and the statement-cycle closes they decide.
+
+use super::idempotency::token_kind;
+use super::*;
+
+impl Ledger {
+    /// Decides a command at business time `time`. Pure. A `tick` that
+    /// passes the closing instant of statement cycles decides their closes
+    /// (`Decision::AcceptAll`); its `now`, not `time`, is what cycles compare.
+    pub fn decide(&self, line: &CommandLine, _time: Timestamp) -> Decision {
+        let fp = match fingerprint(line) {
+            Ok(fp) => fp,
+            Err(e) => return Decision::Reject(Rejection::new(Code::EventTooLarge, line.command.key(), e)),
+        };
+        if let (Some(kind), Some(token)) = (token_kind(&line.command), line.command.token()) {
+            if let Some((seq, recorded)) = self.recorded_token(kind, token) {
+                if recorded == fp {
+                    return Decision::Duplicate(seq);
+                }
+                return Decision::Reject(Rejection::new(
+                    Code::TokenConflict,
+                    format!("{}.token", line.command.key()),
+                    format!("token {token:?} was already used for a different {kind}"),
+                ));
+            }
+        }
+        if let Command::Tick(c) = &line.command {
+            return self.decide_tick(c, fp, line.corrected_post_date);
+        }
+        match self.decide_event(&line.command) {
+            Ok(event) => {
+                Decision::Accept(Fact { fingerprint: fp, corrected_post_date: line.corrected_post_date, event })
+            }
+            Err(r) => Decision::Reject(r),
+        }
+    }
+
+    /// A tick: rejected unless later than the previous one; otherwise every
+    /// cycle whose closing instant is at or before `now` closes, in account
+    /// token order, each account's cycles oldest first.
+    pub(super) fn decide_tick(&self, c: &TickCmd, fp: u64, cpd: Option<crate::time::Date>) -> Decision {
+        if let Some(last) = self.last_tick {
+            if c.now <= last {
+                return Decision::Reject(Rejection::new(
+                    Code::TickNotAfterPrevious,
+                    "tick.now",
+                    format!("{} is not after the previous tick {}", c.now, last),
+                ));
+            }
+        }
+        let fact = |event| Fact { fingerprint: fp, corrected_post_date: cpd, event };
+        let mut facts: Vec<Fact> = self.cycle_closes(c.now).into_iter().map(|e| fact(Event::CyclesClosed(e))).collect();
+        if facts.is_empty() {
+            return Decision::Accept(fact(Event::Ticked(c.clone())));
+        }
+        facts.push(fact(Event::Ticked(c.clone())));
+        Decision::AcceptAll(facts)
+    }
+
+    /// Every cycle close a tick at `now` records, in account-token order,
+    /// each account's cycles oldest first, as events of at most
+    /// `CYCLE_CLOSES_PER_EVENT_MAX` closes (built in place: a close is large).
+    pub fn cycle_closes(&self, now: Timestamp) -> Vec<CyclesClosed> {
+        let mut due: Vec<(&String, &CycleAccount)> = self.cycles.iter().filter(|(_, a)| a.closes_at <= now).collect();
+        due.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let per = limits::CYCLE_CLOSES_PER_EVENT_MAX;
+        let mut out: Vec<CyclesClosed> = Vec::with_capacity(due.len() / per + 1);
+        let mut chunk = CyclesClosed { now, program_tokens: Vec::with_capacity(per), closes: Vec::with_capacity(per) };
+        for (token, acct) in due {
+            let Some((cmd, _)) = self.credit_accounts.get(token) else { continue };
+            // the accumulators advance on a copy only when a tick closes several cycles
+            let mut later: Option<CycleAccount> = None;
+            loop {
+                let current = later.as_ref().unwrap_or(acct);
+                let close = cycle::close_cycle(cmd, current);
+                let more = close.payment_due_date <= now;
+                if more {
+                    let mut next = current.clone();
+                    next.after_close(&close);
+                    later = Some(next);
+                }
+                chunk.closes.push(close);
+                chunk.program_tokens.push(cmd.program_token.clone());
+                if chunk.closes.len() == per {
+                    let next =
+                        CyclesClosed { now, program_tokens: Vec::with_capacity(per), closes: Vec::with_capacity(per) };
+                    out.push(std::mem::replace(&mut chunk, next));
+                }
+                if !more {
+                    break;
+                }
+            }
+        }
+        if !chunk.closes.is_empty() {
+            out.push(chunk);
+        }
+        out
+    }
+
+    pub(super) fn decide_event(&self, command: &Command) -> Result<Event, Rejection> {
+        let key = command.key();
+        let f = |field: &str| format!("{key}.{field}");
+        Ok(match command {
+            Command::Program(c) => Event::ProgramCreated(c.clone()),
+            Command::User(c) | Command::Business(c) => {
+                self.program(&c.program_token, f("program_token"))?;
+                let h = if matches!(command, Command::User(_)) {
+                    Holder::User(c.token.clone())
+                } else {
+                    Holder::Business(c.token.clone())
+                };
+                if self.holders.contains_key(&h) {
+                    return reject(Code::TokenConflict, f("token"), format!("{} {:?} already exists", key, c.token));
+                }
+                if matches!(command, Command::User(_)) {
+                    Event::UserCreated(c.clone())
+                } else {
+                    Event::BusinessCreated(c.clone())
+                }
+            }
+            Command::FundingSource(c) => {
+                let program_token = match &c.holder {
+                    Some(h) => {
+                        let program = self.holder_program(h, f(h.field()))?;
+                        if let Some(p) = &c.program_token {
+                            if p != program {
+                                return reject(
+                                    Code::ProgramMismatch,
+                                    f("program_token"),
+                                    format!("the holder belongs to program {program:?}"),
+                                );
+                            }
+                        }
+                        program.to_string()
+                    }
+                    None => {
+                        let p = c.program_token.clone().unwrap_or_default();
+                        self.program(&p, f("program_token"))?;
+                        p
+                    }
+                };
+                Event::FundingSourceCreated { cmd: c.clone(), program_token }
+            }
+            Command::FundingSourceAddress(c) => {
+                let fs = self.funding_sources.get(&c.funding_source_token).ok_or_else(|| {
+                    Rejection::new(
+                        Code::UnknownReference,
+                        f("funding_source_token"),
+                        format!("no funding source {:?}", c.funding_source_token),
+                    )
+                })?;
+                if fs.cmd.kind.is_program() {
+                    return reject(
+                        Code::InvalidValue,
+                        f("funding_source_token"),
+                        "program funding sources have no address",
+                    );
+                }
+                Event::FundingSourceAddressCreated(c.clone())
+            }
+            Command::Fee(c) => Event::FeeCreated(c.clone()),
+            Command::Campaign(c) => Event::CampaignCreated(c.clone()),
+            Command::Merchant(c) => Event::MerchantCreated(c.clone()),
+            Command::Offer(c) => {
+                self.campaign(&c.campaign_token, f("campaign_token"))?;
+                Event::OfferCreated(c.clone())
+            }
+            Command::CreditAccount(c) => {
+                if cycle::zone(&c.timezone).is_none() {
+                    return reject(
+                        Code::InvalidValue,
+                        f("timezone"),
+                        format!("{:?} is not an IANA time zone", c.timezone),
+                    );
+                }
+                let h = Holder::User(c.user_token.clone());
+                let program = self.holder_program(&h, f("user_token"))?;
+                self.program(&c.program_token, f("program_token"))?;
+                if program != c.program_token {
+                    return reject(
+                        Code::ProgramMismatch,
+                        f("program_token"),
+                        format!("the user belongs to program {program:?}"),
+                    );
+                }
+                Event::CreditAccountOpened(c.clone())
+            }
+            Command::GpaOrder(c) => {
+                let field = f(c.holder.field());
+                let program = self.holder_program(&c.holder, field)?;
+                let funding = self.resolve_funding(
+                    key,
+                    &c.holder,
+                    program,
+                    c.funding_source_token.as_deref(),
+                    c.funding_source_address_token.as_deref(),
+                )?;
+                let fees = self.charge_fees(key, &c.fees)?;
+                self.check_range(&Account::Gpa(c.holder.clone()), c.amount, f("amount"))?;
+                Event::GpaOrdered(GpaOrdered { cmd: c.clone(), funding, fees })
+            }
+            Command::GpaUnload(c) => {
+                let (order, _) = unloadable(&self.gpa_orders, "GPA", key, c)?;
+                let available = self.gpa_balances(&order.holder).available_balance;
+                if c.amount > available {
+                    return reject(
+                        Code::InsufficientFunds,
+                        f("amount"),
+                        format!("{} exceeds the GPA's available balance {}", c.amount, available),
+                    );
+                }
+                Event::GpaUnloaded(GpaUnloaded {
+                    cmd: c.clone(),
+                    holder: order.holder.clone(),
+                    funding: order.funding.clone(),
+                })
+            }
+            Command::MsaOrder(c) => {
+                let program = self.holder_program(&c.holder, f(c.holder.field()))?;
+                self.campaign(&c.campaign_token, f("campaign_token"))?;
+                let funding = self.resolve_funding(
+                    key,
+                    &c.holder,
+                    program,
+                    c.funding_source_token.as_deref(),
+                    c.funding_source_address_token.as_deref(),
+                )?;
+                let acct = Account::Msa(c.holder.clone(), c.campaign_token.clone());
+                self.check_range(&acct, c.purchase_amount, f("purchase_amount"))?;
+                let before = self.msa_balances(&c.holder, &c.campaign_token);
+                let aggregated_after =
+                    MsaBalance { ledger: before.ledger_balance.plus(c.purchase_amount), credit: before.credit_balance };
+                Event::MsaOrdered(MsaOrdered { cmd: c.clone(), funding, aggregated_after })
+            }
+            Command::MsaOrderUpdate(c) => {
+                if !self.msa_orders.contains_key(&c.token) {
+                    return reject(Code::UnknownReference, f("token"), format!("no MSA order {:?}", c.token));
+                }
+                Event::MsaOrderUpdated(c.clone())
+            }
+            Command::MsaUnload(c) => {
+                let (order, remaining) = unloadable(&self.msa_orders, "MSA", key, c)?;
+                let campaign = order.campaign_token.clone().unwrap_or_default();
+                let before = self.msa_balances(&order.holder, &campaign);
+                if c.amount > before.ledger_balance {
+                    return reject(
+                        Code::InsufficientFunds,
+                        f("amount"),
+                        format!("{} exceeds the MSA's ledger balance {}", c.amount, before.ledger_balance),
+                    );
+                }
+                Event::MsaUnloaded(MsaUnloaded {
+                    cmd: c.clone(),
+                    holder: order.holder.clone(),
+                    campaign_token: campaign,
+                    funding: order.funding.clone(),
+                    order_after: MsaBalance { ledger: remaining.minus(c.amount), credit: Money::ZERO },
+                    aggregated_after: MsaBalance {
+                        ledger: before.ledger_balance.minus(c.amount),
+                        credit: before.credit_balance,
+                    },
+                })
+            }
+            Command::OfferOrder(c) => {
+                let program = self.holder_program(&c.holder, f(c.holder.field()))?;
+                let (offer, _) = self.offers.get(&c.offer_token).ok_or_else(|| {
+                    Rejection::new(Code::UnknownReference, f("offer_token"), format!("no offer {:?}", c.offer_token))
+                })?;
+                if !offer.active {
+                    return reject(Code::Inactive, f("offer_token"), format!("offer {:?} is inactive", c.offer_token));
+                }
+                self.campaign(&offer.campaign_token, f("offer_token"))?;
+                let funding = self.resolve_funding(
+                    key,
+                    &c.holder,
+                    program,
+                    c.funding_source_token.as_deref(),
+                    c.funding_source_address_token.as_deref(),
+                )?;
+                let before = self.msa_balances(&c.holder, &offer.campaign_token);
+                Event::OfferOrdered(OfferOrdered {
+                    cmd: c.clone(),
+                    funding,
+                    campaign_token: offer.campaign_token.clone(),
+                    purchase_amount: offer.purchase_amount,
+                    reward_amount: offer.reward_amount,
+                    aggregated_after: MsaBalance {
+                        ledger: before.ledger_balance.plus(offer.purchase_amount),
+                        credit: before.credit_balance.plus(offer.reward_amount),
+                    },
+                })
+            }
+            Command::FeeTransfer(c) => {
+                let program = self.holder_program(&c.holder, f(c.holder.field()))?.to_string();
+                let fees = self.charge_fees(key, &c.fees)?;
+                let total: Money = fees.iter().map(|x| x.amount).sum();
+                let available = self.gpa_balances(&c.holder).available_balance;
+                if total > available {
+                    return reject(
+                        Code::InsufficientFunds,
+                        f("fees"),
+                        format!("fees of {total} exceed the GPA's available balance {available}"),
+                    );
+                }
+                Event::FeeTransferred(FeeTransferred { cmd: c.clone(), program_token: program, fees })
+            }
+            Command::JournalEntry(c) => Event::JournalEntryRecorded(self.decide_journal_entry(c)?),
+            Command::ProgramDeposit(c) => {
+                self.program(&c.program_token, f("program_token"))?;
+                self.check_range(&Account::ProgramBank(c.program_token.clone()), c.amount, f("amount"))?;
+                Event::ProgramDeposited(c.clone())
+            }
+            Command::Tick(c) => Event::Ticked(c.clone()),
+        })
+    }
+
+    /// Spendable now: GPA ledger − holds, or credit limit + balance − holds.
+    pub fn available(&self, target: &JeTarget) -> Money {
+        let holds = self.holds.get(target).copied().unwrap_or(Money::ZERO);
+        match target {
+            JeTarget::Gpa(h) => self.balance(&Account::Gpa(h.clone())).minus(holds),
+            JeTarget::Credit(a) => {
+                let limit = self.credit_accounts.get(a).map(|(c, _)| c.credit_limit).unwrap_or(Money::ZERO);
+                limit.plus(self.balance(&Account::Credit(a.clone()))).minus(holds)
+            }
+        }
+    }
+
+    pub(super) fn program(&self, token: &str, field: String) -> Result<&ProgramState, Rejection> {
+        self.programs
+            .get(token)
+            .ok_or_else(|| Rejection::new(Code::UnknownReference, field, format!("no program {token:?}")))
+    }
+
+    pub(super) fn holder_program(&self, h: &Holder, field: String) -> Result<&str, Rejection> {
+        self.holders.get(h).map(|(p, _)| p.as_str()).ok_or_else(|| {
+            let kind = match h {
+                Holder::User(_) => "user",
+                Holder::Business(_) => "business",
+            };
+            Rejection::new(Code::UnknownReference, field, format!("no {kind} {:?}", h.token()))
+        })
+    }
+
+    pub(super) fn campaign(&self, token: &str, field: String) -> Result<(), Rejection> {
+        match self.campaigns.get(token) {
+            None => reject(Code::UnknownReference, field, format!("no campaign {token:?}")),
+            Some((c, _)) if !c.active => reject(Code::Inactive, field, format!("campaign {token:?} is inactive")),
+            Some(_) => Ok(()),
+        }
+    }
+
+    pub(super) fn check_range(&self, acct: &Account, amount: Money, field: String) -> Result<(), Rejection> {
+        let limit = Money::from_cents(i64::MAX / 4);
+        if self.balance(acct).plus(amount) > limit {
+            return reject(Code::BalanceOverflow, field, "the balance would leave the engine's exact range");
+        }
+        Ok(())
+    }
+
+    pub(super) fn charge_fees(&self, key: &str, fees: &[FeeRef]) -> Result<Vec<ChargedFee>, Rejection> {
+        fees.iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let field = format!("{key}.fees[{i}].token");
+                match self.fees.get(&r.token) {
+                    None => reject(Code::UnknownReference, field, format!("no fee {:?}", r.token)),
+                    Some((fee, _)) if !fee.active => {
+                        reject(Code::Inactive, field, format!("fee {:?} is inactive", r.token))
+                    }
+                    Some((fee, _)) => Ok(ChargedFee { token: r.token.clone(), amount: fee.amount }),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The order an unload refers to and what remains of it after the unload's
+/// checks: it exists (1201) and the amount fits its remaining amount (1208).
+pub(super) fn unloadable<'a>(
+    orders: &'a HashMap<String, OrderState>,
+    label: &str,
+    key: &str,
+    c: &UnloadCmd,
+) -> Result<(&'a OrderState, Money), Rejection> {
+    let order = orders.get(&c.original_order_token).ok_or_else(|| {
+        Rejection::new(
+            Code::UnknownReference,
+            format!("{key}.original_order_token"),
+            format!("no {label} order {:?}", c.original_order_token),
+        )
+    })?;
+    let remaining = order.amount.minus(order.unloaded);
+    if c.amount > remaining {
+        return reject(
+            Code::UnloadExceedsOrder,
+            format!("{key}.amount"),
+            format!("{} exceeds the {} remaining on the order", c.amount, remaining),
+        );
+    }
+    Ok((order, remaining))
+}

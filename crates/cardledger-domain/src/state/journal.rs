@@ -1,0 +1,249 @@
+//! Journal entries: how an entry moves money (classification), the checks
+//! against holds and pending credits, and folding it into the state.
+
+use super::*;
+
+impl Ledger {
+    pub(super) fn decide_journal_entry(&self, c: &JournalEntryCmd) -> Result<JournalEntryRecorded, Rejection> {
+        let f = |field: &str| format!("journal_entry.{field}");
+        let (program, jit_program) = match &c.target {
+            JeTarget::Gpa(h) => {
+                let p = self.holder_program(h, f(h.field()))?;
+                (p.to_string(), self.programs.get(p).map(|s| s.jit).unwrap_or(false))
+            }
+            JeTarget::Credit(a) => {
+                let (acct, _) = self.credit_accounts.get(a).ok_or_else(|| {
+                    Rejection::new(Code::UnknownReference, f("account_token"), format!("no credit account {a:?}"))
+                })?;
+                (acct.program_token.clone(), false)
+            }
+        };
+        let effect = classify(c);
+        let mut e = JournalEntryRecorded {
+            cmd: c.clone(),
+            program_token: program,
+            effect,
+            hold_amount: Money::ZERO,
+            jit_load: Money::ZERO,
+            jit_unload: Money::ZERO,
+            pending_credit: Money::ZERO,
+        };
+        let amount = c.amount;
+        let available = self.available(&c.target);
+        // the related authorization, for clearings and reversals
+        let related = |want_open: bool| -> Result<Option<&JeState>, Rejection> {
+            let Some(rt) = &c.related_token else { return Ok(None) };
+            let je = self.journal_entries.get(rt).filter(|j| j.target == c.target).ok_or_else(|| {
+                Rejection::new(
+                    Code::NoOpenHold,
+                    f("related_token"),
+                    format!("no open authorization {rt:?} on this account"),
+                )
+            })?;
+            if want_open && je.open.is_zero() {
+                return reject(Code::NoOpenHold, f("related_token"), format!("authorization {rt:?} has no open hold"));
+            }
+            Ok(Some(je))
+        };
+        match effect {
+            JeEffect::NoBalance | JeEffect::Payment | JeEffect::Reward | JeEffect::AdjustmentCredit => {}
+            JeEffect::Hold => {
+                if jit_program {
+                    e.jit_load = amount.minus(available.max(Money::ZERO)).max(Money::ZERO);
+                } else if amount > available {
+                    return reject(
+                        Code::InsufficientFunds,
+                        f("amount"),
+                        format!("{amount} exceeds the available balance {available}"),
+                    );
+                }
+                e.hold_amount = amount;
+            }
+            JeEffect::Clearing => {
+                let released = match related(false)? {
+                    Some(je) if je.effect == JeEffect::Hold => je.open,
+                    Some(_) => {
+                        return reject(
+                            Code::NoOpenHold,
+                            f("related_token"),
+                            "the related entry is not an authorization",
+                        )
+                    }
+                    None => Money::ZERO,
+                };
+                e.hold_amount = released;
+                let spendable = available.plus(released);
+                if amount > spendable {
+                    if jit_program {
+                        e.jit_load = amount.minus(spendable.max(Money::ZERO)).max(Money::ZERO);
+                    } else if matches!(c.target, JeTarget::Gpa(_)) {
+                        return reject(
+                            Code::InsufficientFunds,
+                            f("amount"),
+                            format!("{amount} exceeds the available balance {spendable}"),
+                        );
+                    }
+                } else if let Some(je) = related(false)? {
+                    // a clearing below its hold returns the unspent JIT-funded part to the program bank
+                    e.jit_unload = je.jit_open.min(released.minus(amount).max(Money::ZERO));
+                }
+            }
+            JeEffect::Reversal => {
+                let Some(je) = related(true)? else {
+                    return reject(
+                        Code::MissingField,
+                        f("related_token"),
+                        "a reversal needs the authorization it reverses",
+                    );
+                };
+                if je.effect != JeEffect::Hold {
+                    return reject(Code::NoOpenHold, f("related_token"), "the related entry is not an authorization");
+                }
+                if amount > je.open {
+                    return reject(
+                        Code::ExceedsHold,
+                        f("amount"),
+                        format!("{amount} exceeds the open hold {}", je.open),
+                    );
+                }
+                e.hold_amount = amount;
+                // the JIT-funded part of the hold goes back first; the holder's own money stays
+                e.jit_unload = je.jit_open.min(amount);
+            }
+            JeEffect::PinPurchase
+            | JeEffect::AtmWithdrawal
+            | JeEffect::Fee
+            | JeEffect::Interest
+            | JeEffect::AdjustmentDebit => {
+                if let JeTarget::Gpa(_) = c.target {
+                    if amount > available {
+                        if jit_program && matches!(effect, JeEffect::PinPurchase | JeEffect::AtmWithdrawal) {
+                            e.jit_load = amount.minus(available.max(Money::ZERO));
+                        } else {
+                            return reject(
+                                Code::InsufficientFunds,
+                                f("amount"),
+                                format!("{amount} exceeds the available balance {available}"),
+                            );
+                        }
+                    }
+                }
+            }
+            JeEffect::Refund => {
+                if let Some(je) = related(false)? {
+                    if je.effect == JeEffect::PendingRefund {
+                        e.pending_credit = je.open.min(amount);
+                    }
+                }
+            }
+            JeEffect::PendingRefund => e.pending_credit = amount,
+        }
+        if let JeTarget::Credit(_) = c.target {
+            if effect == JeEffect::Hold && amount > available {
+                return reject(
+                    Code::InsufficientFunds,
+                    f("amount"),
+                    format!("{amount} exceeds the available credit {available}"),
+                );
+            }
+        }
+        Ok(e)
+    }
+
+    pub(super) fn apply_journal_entry(&mut self, seq: u64, e: &JournalEntryRecorded) {
+        let target = e.cmd.target.clone();
+        let adjust = |map: &mut HashMap<JeTarget, Money>, delta: Money| {
+            let v = map.entry(target.clone()).or_default();
+            *v = v.plus(delta);
+        };
+        match e.effect {
+            JeEffect::Hold => {
+                adjust(&mut self.holds, e.hold_amount);
+                self.journal_entries.insert(
+                    e.cmd.token.clone(),
+                    JeState {
+                        seq,
+                        target: target.clone(),
+                        open: e.hold_amount,
+                        jit_open: e.jit_load,
+                        effect: e.effect,
+                    },
+                );
+            }
+            JeEffect::Clearing | JeEffect::Reversal => {
+                if let Some(rt) = &e.cmd.related_token {
+                    if let Some(je) = self.journal_entries.get_mut(rt) {
+                        je.open = je.open.minus(e.hold_amount);
+                        je.jit_open =
+                            if e.effect == JeEffect::Clearing { Money::ZERO } else { je.jit_open.minus(e.jit_unload) };
+                    }
+                }
+                adjust(&mut self.holds, -e.hold_amount);
+            }
+            JeEffect::PendingRefund => {
+                adjust(&mut self.pending, e.pending_credit);
+                self.journal_entries.insert(
+                    e.cmd.token.clone(),
+                    JeState {
+                        seq,
+                        target: target.clone(),
+                        open: e.pending_credit,
+                        jit_open: Money::ZERO,
+                        effect: e.effect,
+                    },
+                );
+            }
+            JeEffect::Refund => {
+                if !e.pending_credit.is_zero() {
+                    if let Some(rt) = &e.cmd.related_token {
+                        if let Some(je) = self.journal_entries.get_mut(rt) {
+                            je.open = je.open.minus(e.pending_credit);
+                        }
+                    }
+                    adjust(&mut self.pending, -e.pending_credit);
+                }
+            }
+            JeEffect::NoBalance
+            | JeEffect::PinPurchase
+            | JeEffect::AtmWithdrawal
+            | JeEffect::Payment
+            | JeEffect::Interest
+            | JeEffect::Fee
+            | JeEffect::AdjustmentCredit
+            | JeEffect::AdjustmentDebit
+            | JeEffect::Reward => {}
+        }
+    }
+}
+
+/// Resolves how a journal entry moves money from its type, group and status
+/// (product.md §3). CLEARED, DECLINED and ERROR never move a balance.
+pub fn classify(c: &JournalEntryCmd) -> JeEffect {
+    use JeStatus::*;
+    if matches!(c.status, Cleared | Declined | Error) {
+        return JeEffect::NoBalance;
+    }
+    let posted = c.status == Posted;
+    let group = c.group.as_deref().unwrap_or("");
+    let t = c.kind.as_str();
+    match t {
+        "authorization" if !posted => JeEffect::Hold,
+        "authorization.clearing" if posted => JeEffect::Clearing,
+        "authorization.reversal" => JeEffect::Reversal,
+        "pindebit" if posted => JeEffect::PinPurchase,
+        "pindebit.atm.withdrawal" if posted => JeEffect::AtmWithdrawal,
+        "refund" if posted => JeEffect::Refund,
+        "refund" => JeEffect::PendingRefund,
+        "payment" if posted && matches!(c.target, JeTarget::Credit(_)) => JeEffect::Payment,
+        "account.interest" if posted => JeEffect::Interest,
+        _ if posted && t.starts_with("account.fee.") => JeEffect::Fee,
+        _ if posted && group == "ADJUSTMENT" && (t.ends_with(".credit") || t == "adjustment.credit") => {
+            JeEffect::AdjustmentCredit
+        }
+        _ if posted && group == "ADJUSTMENT" && (t.ends_with(".debit") || t == "adjustment.debit") => {
+            JeEffect::AdjustmentDebit
+        }
+        _ if posted && group == "REWARD" => JeEffect::Reward,
+        _ => JeEffect::NoBalance,
+    }
+}

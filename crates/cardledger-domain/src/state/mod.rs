@@ -1,0 +1,252 @@
+//! The ledger state and the pure decision function.
+//!
+//! `Ledger::decide` is `(state, command, time) -> event or rejection`; it reads
+//! nothing else and writes nothing. `Ledger::apply` folds a recorded event into
+//! the state. Replaying the log through `apply` rebuilds the state exactly.
+//!
+//! One module per concern: `idempotency` (token kinds, fingerprints, the
+//! token index), `decide` (the commands' checks and events, ticks and cycle
+//! closes), `funding` (funding-source resolution), `journal` (journal-entry
+//! classification, holds and pending credits), `apply` (the fold).
+
+mod apply;
+mod decide;
+mod funding;
+mod idempotency;
+mod journal;
+
+pub use idempotency::{event_token, fingerprint};
+pub use journal::classify;
+
+use std::collections::BTreeMap;
+
+/// The engine's hash map: ahash with a random key per process (resistant to
+/// crafted tokens, and no output depends on iteration order).
+pub type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
+
+use crate::command::*;
+use crate::cycle::{self, CycleAccount, CyclesClosed};
+use crate::event::*;
+use crate::limits;
+use crate::money::Money;
+use crate::rejection::{Code, Rejection};
+use crate::time::Timestamp;
+
+/// The result of deciding one command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // decided once per command and moved straight into the log
+pub enum Decision {
+    /// A new fact to record.
+    Accept(Fact),
+    /// Several facts to record in order, atomically, in one batch: a tick
+    /// that closes statement cycles (`CyclesClosed` events, then `Ticked`).
+    /// The command's answer is the last fact's.
+    AcceptAll(Vec<Fact>),
+    /// The same command was already recorded at this sequence number.
+    Duplicate(u64),
+    /// Rejected; nothing is recorded.
+    Reject(Rejection),
+}
+
+/// A program and what the engine knows of it.
+#[derive(Clone, Debug)]
+pub struct ProgramState {
+    /// The creating command.
+    pub cmd: ProgramCmd,
+    /// Created at.
+    pub created: Timestamp,
+    /// The program has an active `programgateway` source: authorizations are funded just in time.
+    pub jit: bool,
+}
+
+/// A funding source.
+#[derive(Clone, Debug)]
+pub struct FundingSourceState {
+    /// The creating command.
+    pub cmd: FundingSourceCmd,
+    /// Its program.
+    pub program_token: String,
+    /// Created at.
+    pub created: Timestamp,
+    /// Has at least one address (needed by payment cards).
+    pub has_address: bool,
+}
+
+/// A GPA or MSA order with what has been unloaded from it.
+#[derive(Clone, Debug)]
+pub struct OrderState {
+    /// Where it is recorded.
+    pub seq: u64,
+    /// The holder.
+    pub holder: Holder,
+    /// The MSA campaign (MSA and offer orders).
+    pub campaign_token: Option<String>,
+    /// Amount of the order (purchase amount for MSA orders).
+    pub amount: Money,
+    /// Sum of its unloads.
+    pub unloaded: Money,
+    /// The funding used.
+    pub funding: Funding,
+    /// MSA order flag.
+    pub active: bool,
+    /// MSA order validity.
+    pub start_date: Option<Timestamp>,
+    /// MSA order validity.
+    pub end_date: Option<Timestamp>,
+    /// Last change (MSA order updates and unloads).
+    pub last_modified: Timestamp,
+    /// Created at.
+    pub created: Timestamp,
+    /// MSA order reward (recorded, not credited).
+    pub reward_amount: Money,
+    /// MSA order reward trigger.
+    pub reward_trigger_amount: Money,
+}
+
+/// An unload, indexed for listing.
+#[derive(Clone, Debug)]
+pub struct UnloadState {
+    /// Where it is recorded.
+    pub seq: u64,
+    /// When.
+    pub time: Timestamp,
+    /// The holder.
+    pub holder: Holder,
+    /// The order unloaded.
+    pub original_order_token: String,
+    /// Amount.
+    pub amount: Money,
+}
+
+/// A journal entry the engine must remember (authorizations with holds).
+#[derive(Clone, Debug)]
+pub struct JeState {
+    /// Where it is recorded.
+    pub seq: u64,
+    /// What it acts on.
+    pub target: JeTarget,
+    /// Open hold left (authorizations) or pending credit left (pending refunds).
+    pub open: Money,
+    /// The part of the open hold that was funded just in time (returned to
+    /// the program bank if the hold is released unspent).
+    pub jit_open: Money,
+    /// Its effect.
+    pub effect: JeEffect,
+}
+
+/// Balances of one GPA, MSA or credit account, as the source pages return them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Balances {
+    /// Posted balance.
+    pub ledger_balance: Money,
+    /// Spendable: ledger − holds (+ credit for MSAs).
+    pub available_balance: Money,
+    /// Reward credit (MSAs).
+    pub credit_balance: Money,
+    /// Pending credits (pending refunds).
+    pub pending_credits: Money,
+    /// The last change to the ledger balance.
+    pub impacted_amount: Money,
+}
+
+/// The whole decision state.
+#[derive(Clone, Debug, Default)]
+pub struct Ledger {
+    /// Last applied sequence number.
+    pub head_seq: u64,
+    /// Business time of the last applied event.
+    pub last_time: Option<Timestamp>,
+    /// Programs.
+    pub programs: HashMap<String, ProgramState>,
+    /// Users and businesses → (program, created).
+    pub holders: HashMap<Holder, (String, Timestamp)>,
+    /// Funding sources.
+    pub funding_sources: HashMap<String, FundingSourceState>,
+    /// Funding source addresses → (source, created).
+    pub addresses: HashMap<String, (String, Timestamp)>,
+    /// Fees.
+    pub fees: HashMap<String, (FeeCmd, Timestamp)>,
+    /// Campaigns (merchants included) → (command, created, is_merchant).
+    pub campaigns: HashMap<String, (CampaignCmd, Timestamp)>,
+    /// Offers.
+    pub offers: HashMap<String, (OfferCmd, Timestamp)>,
+    /// Credit accounts.
+    pub credit_accounts: HashMap<String, (CreditAccountCmd, Timestamp)>,
+    /// GPA orders.
+    pub gpa_orders: HashMap<String, OrderState>,
+    /// MSA orders.
+    pub msa_orders: HashMap<String, OrderState>,
+    /// Offer orders → seq.
+    pub offer_orders: HashMap<String, u64>,
+    /// GPA unloads in log order.
+    pub gpa_unloads: Vec<UnloadState>,
+    /// MSA unloads in log order.
+    pub msa_unloads: Vec<UnloadState>,
+    /// Journal entries with something open (holds, pending credits).
+    pub journal_entries: HashMap<String, JeState>,
+    /// Account balances (sum over all is zero).
+    pub accounts: HashMap<Account, Money>,
+    /// Last change per account.
+    pub last_impact: HashMap<Account, Money>,
+    /// Open holds per GPA / credit account.
+    pub holds: HashMap<JeTarget, Money>,
+    /// Pending credits per GPA / credit account.
+    pub pending: HashMap<JeTarget, Money>,
+    /// Idempotency index: kind → token → (seq, fingerprint).
+    pub tokens: HashMap<&'static str, HashMap<String, (u64, u64)>>,
+    /// Funding sources per owning holder (tokens, sorted).
+    pub holder_sources: HashMap<Holder, Vec<String>>,
+    /// Program funding sources per program (tokens, sorted).
+    pub program_sources: HashMap<String, Vec<String>>,
+    /// Last tick's `now`.
+    pub last_tick: Option<Timestamp>,
+    /// MSA campaigns per holder (for balance listings).
+    pub msa_campaigns: BTreeMap<Holder, Vec<String>>,
+    /// Statement-cycle accumulators per credit account.
+    pub cycles: HashMap<String, CycleAccount>,
+}
+
+fn reject<T>(code: Code, field: String, what: impl std::fmt::Display) -> Result<T, Rejection> {
+    Err(Rejection::new(code, field, what))
+}
+
+impl Ledger {
+    /// A GPA's, MSA's or credit account's balance.
+    pub fn balance(&self, a: &Account) -> Money {
+        self.accounts.get(a).copied().unwrap_or(Money::ZERO)
+    }
+
+    /// The sum over every account: zero after every event.
+    pub fn total(&self) -> Money {
+        self.accounts.values().copied().sum()
+    }
+
+    /// Balances of a holder's GPA.
+    pub fn gpa_balances(&self, h: &Holder) -> Balances {
+        let acct = Account::Gpa(h.clone());
+        let ledger = self.balance(&acct);
+        let target = JeTarget::Gpa(h.clone());
+        let holds = self.holds.get(&target).copied().unwrap_or(Money::ZERO);
+        Balances {
+            ledger_balance: ledger,
+            available_balance: ledger.minus(holds),
+            credit_balance: Money::ZERO,
+            pending_credits: self.pending.get(&target).copied().unwrap_or(Money::ZERO),
+            impacted_amount: self.last_impact.get(&acct).copied().unwrap_or(Money::ZERO),
+        }
+    }
+
+    /// Balances of a holder's MSA for a campaign.
+    pub fn msa_balances(&self, h: &Holder, campaign: &str) -> Balances {
+        let acct = Account::Msa(h.clone(), campaign.to_string());
+        let ledger = self.balance(&acct);
+        let credit = self.balance(&Account::MsaCredit(h.clone(), campaign.to_string()));
+        Balances {
+            ledger_balance: ledger,
+            available_balance: ledger.plus(credit),
+            credit_balance: credit,
+            pending_credits: Money::ZERO,
+            impacted_amount: self.last_impact.get(&acct).copied().unwrap_or(Money::ZERO),
+        }
+    }
+}
