@@ -296,6 +296,27 @@ fn holder_balances(ledger: &Cardledger, principal: &Principal, token: &str) -> R
     Ok(b)
 }
 
+/// The published Core API schema's additions to a balance (product.md §4):
+/// `cached_balance` equal to `ledger_balance` (there is no cache to lag),
+/// and each nested per-currency balance with its own (empty) `balances`.
+fn published_balance(b: &mut Value) {
+    fn cached(o: &mut Map<String, Value>) {
+        if let Some(l) = o.get("ledger_balance").cloned() {
+            o.insert("cached_balance".into(), l);
+        }
+    }
+    let Value::Object(o) = b else { return };
+    cached(o);
+    if let Some(Value::Object(per_currency)) = o.get_mut("balances") {
+        for inner in per_currency.values_mut() {
+            if let Value::Object(i) = inner {
+                cached(i);
+                i.insert("balances".into(), json!({}));
+            }
+        }
+    }
+}
+
 async fn balances(
     State(state): State<Shared>,
     Extension(principal): Extension<Principal>,
@@ -307,7 +328,9 @@ async fn balances(
             {"rel": "self", "method": "GET", "href": format!("/v3/balances/{token}")},
             {"rel": "msas", "method": "GET", "href": format!("/v3/balances/{token}/msas")},
         ]);
-        Ok(json_response(StatusCode::OK, &json!({"gpa": b.get("gpa"), "links": links})))
+        let mut gpa = b.get("gpa").cloned().unwrap_or(Value::Null);
+        published_balance(&mut gpa);
+        Ok(json_response(StatusCode::OK, &json!({"gpa": gpa, "links": links})))
     })
     .await
     .unwrap_or_else(IntoResponse::into_response)
@@ -320,7 +343,10 @@ async fn balances_msas(
 ) -> Response {
     blocking(&state, move |ledger| {
         let b = holder_balances(ledger, &principal, &token)?;
-        let msas = b.get("msas").cloned().unwrap_or_else(|| json!([]));
+        let mut msas = b.get("msas").cloned().unwrap_or_else(|| json!([]));
+        if let Value::Array(list) = &mut msas {
+            list.iter_mut().for_each(published_balance);
+        }
         let n = msas.as_array().map_or(0, Vec::len);
         let links = json!([{"rel": "gpa", "method": "GET", "href": format!("/v3/balances/{token}")}]);
         Ok(json_response(StatusCode::OK, &json!({"count": n, "data": msas, "links": links})))

@@ -217,6 +217,8 @@ fn core_api_families() {
     assert_eq!(st, 200, "{b}");
     assert_eq!(b["gpa"]["ledger_balance"], json!(937.5), "{b}");
     assert_eq!(b["gpa"]["currency_code"], "USD");
+    assert_eq!(b["gpa"]["cached_balance"], json!(937.5), "{b}");
+    assert_eq!(b["gpa"]["balances"]["USD"]["balances"], json!({}), "{b}");
     assert!(b["links"].as_array().is_some_and(|l| !l.is_empty()));
     let (st, b) = call(&s, "GET", "/v3/balances/my_user_01/msas", "alpha", None);
     assert_eq!(st, 200, "{b}");
