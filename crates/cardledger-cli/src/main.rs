@@ -158,6 +158,23 @@ enum Cmd {
         #[arg(long)]
         rate: Vec<String>,
     },
+    /// Serve the HTTP API (Core API /v3, DiVA /data/v2, dashboard /) on the data directory (docs/http.md).
+    Serve {
+        /// HOST:PORT to listen on (`127.0.0.1:0` picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// Credentials file: JSON lines {"username", "password_hash" | "password", "program" | "programs"}.
+        #[arg(long)]
+        credentials: Option<PathBuf>,
+        /// Serve without authentication (refused on a non-loopback address).
+        #[arg(long)]
+        no_auth: bool,
+    },
+    /// Credentials for `serve`.
+    Credentials {
+        #[command(subcommand)]
+        command: CredentialsCmd,
+    },
     /// A view's schema.
     Schema {
         /// programbalances, programreservebalances or activitybalances.
@@ -166,6 +183,15 @@ enum Cmd {
         agg: String,
         /// Optional key=value parameters (fields, expand).
         params: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CredentialsCmd {
+    /// Print an Argon2id PHC hash of PASSWORD (or of the first line of stdin).
+    Hash {
+        /// The password; read from stdin when absent.
+        password: Option<String>,
     },
 }
 
@@ -270,6 +296,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Cmd::Verify => verify(&data),
+        Cmd::Serve { addr, credentials, no_auth } => {
+            cardledger_server::run(cardledger_server::Config::new(data, addr, credentials, no_auth))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Credentials { command: CredentialsCmd::Hash { password } } => {
+            let password = match password {
+                Some(p) => p,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            outln!("{}", cardledger_server::auth::hash_password(&password).map_err(anyhow::Error::msg)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Backup(cmd) => backup::run(&data, cmd),
         Cmd::View { name, agg, params, format, compress, out, programs, rate } => {
             let opts = views::ViewOptions { format, compress, out, programs, rates: rate };

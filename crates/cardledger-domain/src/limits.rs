@@ -153,3 +153,16 @@ pub const FRAME_FILL_BYTES: usize = 96 << 10;
 
 /// Largest frame (header + body) the decoder accepts.
 pub const FRAME_BYTES_MAX: usize = FRAME_HEADER_BYTES + FRAME_BODY_BYTES_MAX;
+
+// --- the HTTP host (crates/cardledger-server) ---
+
+/// Largest HTTP body of a `POST /v3/commands` batch, in bytes (every other
+/// route takes one command: `LINE_BYTES_MAX`). Larger bodies are refused
+/// before they are read.
+pub const HTTP_COMMANDS_BODY_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Longest HTTP path plus query, in bytes.
+pub const HTTP_PATH_BYTES_MAX: usize = 4096;
+/// Most HTTP header bytes of one request (names, values and separators).
+pub const HTTP_HEADER_BYTES_MAX: usize = 16 * 1024;
+/// Most engine calls the HTTP host runs at once; more are answered 429.
+pub const HTTP_REQUESTS_IN_FLIGHT_MAX: usize = 2048;

@@ -1,0 +1,55 @@
+//! `cardledger serve`: one `listening on` line, answers, SIGTERM → exit 0;
+//! refuses to start without credentials or with --no-auth off loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cardledger");
+
+#[test]
+fn serve_prints_one_line_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--data", &dir.path().join("d").display().to_string(), "serve", "--addr", "127.0.0.1:0", "--no-auth"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line.trim_end().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line:?}")).to_string();
+    let mut tcp = TcpStream::connect(&addr).unwrap();
+    write!(tcp, "GET /data/v2/views HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("programbalances"));
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "exit {exit:?}");
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "", "exactly one line on stdout");
+}
+
+#[test]
+fn serve_refuses_without_auth_and_off_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d").display().to_string();
+    for (args, says) in [
+        (vec!["serve", "--addr", "127.0.0.1:0"], "--credentials"),
+        (vec!["serve", "--addr", "0.0.0.0:0", "--no-auth"], "non-loopback"),
+    ] {
+        let out = Command::new(BIN).args(["--data", &data]).args(&args).output().unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(says), "{args:?}");
+        assert!(out.stdout.is_empty());
+    }
+    let out = Command::new(BIN).args(["credentials", "hash", "pw"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("$argon2id$"));
+}
