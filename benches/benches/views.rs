@@ -14,13 +14,13 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use cardledger_activity_balances::{ActivityBalances, Aggregation as ActivityAgg};
+use cardledger_activity_balances::{ActivityAggregation, ActivityBalances};
 use cardledger_core::projection::Projection;
 use cardledger_domain::event::Recorded;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::Date;
 use cardledger_domain::wire::parse_line;
-use cardledger_program_balances::{Aggregation as ProgramAgg, ProgramBalances};
+use cardledger_program_balances::{ProgramAggregation, ProgramBalances};
 use cardledger_query::{pairs_from_query, parse_params, run, Principal, Rates};
 use cardledger_reserve_balances::ReserveBalances;
 use cardledger_workload::{generate, WorkloadConfig};
@@ -104,7 +104,7 @@ fn views(c: &mut Criterion) {
     let programs = vec![program.to_string()];
     let query = format!("program={program}&start_date={start}&end_date={end}");
     let params = parse_params(&pairs_from_query(&query)).unwrap();
-    let year = p.table(&programs, ProgramAgg::Day, Some(start), Some(end), &[]);
+    let year = p.table(&programs, ProgramAggregation::Day, Some(start), Some(end), &[]);
     assert_eq!(year.rows.len(), 365);
     let week = format!("program={program}&start_date={}&end_date={end}", Date(last.0 - 6));
     let week_params = parse_params(&pairs_from_query(&week)).unwrap();
@@ -114,21 +114,21 @@ fn views(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     group.bench_function("programbalances_day_365", |b| {
         b.iter(|| {
-            let t = p.table(&programs, ProgramAgg::Day, Some(start), Some(end), &[]);
+            let t = p.table(&programs, ProgramAggregation::Day, Some(start), Some(end), &[]);
             let answer = run(&t, &params, &principal, &rates, p.last_time()).unwrap();
             black_box(answer.total())
         })
     });
     group.bench_function("programbalances_day_365_json", |b| {
         b.iter(|| {
-            let t = p.table(&programs, ProgramAgg::Day, Some(start), Some(end), &[]);
+            let t = p.table(&programs, ProgramAggregation::Day, Some(start), Some(end), &[]);
             let answer = run(&t, &params, &principal, &rates, p.last_time()).unwrap();
             black_box(answer.to_json().to_string().len())
         })
     });
     group.bench_function("programbalances_day_365_json_text", |b| {
         b.iter(|| {
-            let t = p.table(&programs, ProgramAgg::Day, Some(start), Some(end), &[]);
+            let t = p.table(&programs, ProgramAggregation::Day, Some(start), Some(end), &[]);
             let answer = run(&t, &params, &principal, &rates, p.last_time()).unwrap();
             black_box(answer.to_json_string().len())
         })
@@ -149,14 +149,14 @@ fn views(c: &mut Criterion) {
     });
     group.bench_function("activitybalances_day_7", |b| {
         b.iter(|| {
-            let t = a.table(&programs, ActivityAgg::Day, Some(Date(last.0 - 6)), Some(end), &[]);
+            let t = a.table(&programs, ActivityAggregation::Day, Some(Date(last.0 - 6)), Some(end), &[]);
             let answer = run(&t, &week_params, &principal, &rates, a.last_time()).unwrap();
             black_box(answer.total())
         })
     });
     group.bench_function("activitybalances_day_365", |b| {
         b.iter(|| {
-            let t = a.table(&programs, ActivityAgg::Day, Some(start), Some(end), &[]);
+            let t = a.table(&programs, ActivityAggregation::Day, Some(start), Some(end), &[]);
             let answer = run(&t, &params, &principal, &rates, a.last_time()).unwrap();
             black_box(answer.total())
         })

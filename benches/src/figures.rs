@@ -10,14 +10,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cardledger_activity_balances::{ActivityBalances, Aggregation as ActivityAgg};
+use cardledger_activity_balances::{ActivityAggregation, ActivityBalances};
 use cardledger_core::engine::{Ack, Engine};
 use cardledger_core::projection::Projection;
 use cardledger_domain::command::CommandLine;
 use cardledger_domain::limits;
 use cardledger_domain::time::{Date, Timestamp};
 use cardledger_domain::wire::parse_line;
-use cardledger_program_balances::{Aggregation as ProgramAgg, ProgramBalances};
+use cardledger_program_balances::{ProgramAggregation, ProgramBalances};
 use cardledger_query::{pairs_from_query, parse_params, run, Principal, Rates, Table};
 use cardledger_reserve_balances::ReserveBalances;
 use cardledger_statements::Statements;
@@ -538,7 +538,10 @@ pub fn query_program_balances_365_days(ctx: &mut Ctx) -> Result<Figure, FigureEr
         ctx,
         "query_program_balances_365_days_us",
         |v, p| {
-            (v.program.table(&p.programs, ProgramAgg::Day, p.start_date, p.end_date, &p.expand), v.program.last_time())
+            (
+                v.program.table(&p.programs, ProgramAggregation::Day, p.start_date, p.end_date, &p.expand),
+                v.program.last_time(),
+            )
         },
         Baseline::program_balances,
     )
@@ -561,7 +564,7 @@ pub fn query_activity_365_days(ctx: &mut Ctx) -> Result<Figure, FigureError> {
         "query_activity_365_days_us",
         |v, p| {
             (
-                v.activity.table(&p.programs, ActivityAgg::Day, p.start_date, p.end_date, &p.expand),
+                v.activity.table(&p.programs, ActivityAggregation::Day, p.start_date, p.end_date, &p.expand),
                 v.activity.last_time(),
             )
         },

@@ -8,7 +8,7 @@
 //! gives the same rows again.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use cardledger_activity_balances::{ActivityBalances, Aggregation as ActivityAgg};
+use cardledger_activity_balances::{ActivityAggregation, ActivityBalances};
 use cardledger_benches::baseline::{ActivityRow, Baseline, ProgramBalanceRow, ReserveRow};
 use cardledger_core::engine::Engine;
 use cardledger_core::projection::Projection;
@@ -101,7 +101,7 @@ fn engine_reserve_rows(v: &ReserveBalances, program: &str) -> Vec<ReserveRow> {
 /// The engine's activity `day` rows (through the query-layer table the CLI
 /// uses), with credits and debits totalled from its columns.
 fn engine_activity_rows(v: &ActivityBalances, program: &str) -> Vec<ActivityRow> {
-    let t = v.table(&[program.to_string()], ActivityAgg::Day, None, None, &[]);
+    let t = v.table(&[program.to_string()], ActivityAggregation::Day, None, None, &[]);
     let col = |name: &str| t.columns.iter().position(|c| c.field == name).unwrap_or_else(|| panic!("column {name}"));
     let money = |row: &[Value], name: &str| match &row[col(name)] {
         Value::Amount(d) => Money::parse(&d.to_string()).unwrap(),

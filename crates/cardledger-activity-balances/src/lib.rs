@@ -12,8 +12,8 @@
 //! MSA reward (credit) balances: only ledger balances move here.
 //!
 //! ```
-//! use cardledger_activity_balances::{ActivityBalances, Aggregation};
-//! let t = ActivityBalances::default().table(&["p".to_string()], Aggregation::Day, None, None, &[]);
+//! use cardledger_activity_balances::{ActivityBalances, ActivityAggregation};
+//! let t = ActivityBalances::default().table(&["p".to_string()], ActivityAggregation::Day, None, None, &[]);
 //! assert!(t.rows.is_empty());
 //! ```
 
@@ -21,4 +21,4 @@ mod fold;
 mod table;
 
 pub use fold::{ActivityBalances, ActorDay, DayActivity, NetworkDay};
-pub use table::{schema, Aggregation, Network, EXPANDABLE, NETWORKS, QUERY_DAYS_MAX};
+pub use table::{schema, ActivityAggregation, Network, EXPANDABLE, NETWORKS, QUERY_DAYS_MAX};

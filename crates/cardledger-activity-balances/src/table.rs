@@ -122,7 +122,7 @@ pub struct Network {
 
 /// The view's aggregations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Aggregation {
+pub enum ActivityAggregation {
     /// Per program and reporting day: balances, credit and debit columns.
     Day,
     /// Network detail level: per program, day and card network.
@@ -131,13 +131,13 @@ pub enum Aggregation {
     Actor,
 }
 
-impl Aggregation {
+impl ActivityAggregation {
     /// Parses the path segment (`day`, `network`, `actor`).
-    pub fn parse(text: &str) -> Option<Aggregation> {
+    pub fn parse(text: &str) -> Option<ActivityAggregation> {
         match text {
-            "day" => Some(Aggregation::Day),
-            "network" => Some(Aggregation::Network),
-            "actor" => Some(Aggregation::Actor),
+            "day" => Some(ActivityAggregation::Day),
+            "network" => Some(ActivityAggregation::Network),
+            "actor" => Some(ActivityAggregation::Actor),
             _ => None,
         }
     }
@@ -208,11 +208,11 @@ const ACTOR_COLUMNS: [Column; 10] = [
 ];
 
 /// The base schema of an aggregation (before `expand`).
-pub fn schema(aggregation: Aggregation) -> Vec<Column> {
+pub fn schema(aggregation: ActivityAggregation) -> Vec<Column> {
     match aggregation {
-        Aggregation::Day => DAY_COLUMNS.to_vec(),
-        Aggregation::Network => NETWORK_COLUMNS.to_vec(),
-        Aggregation::Actor => ACTOR_COLUMNS.to_vec(),
+        ActivityAggregation::Day => DAY_COLUMNS.to_vec(),
+        ActivityAggregation::Network => NETWORK_COLUMNS.to_vec(),
+        ActivityAggregation::Actor => ACTOR_COLUMNS.to_vec(),
     }
 }
 
@@ -227,15 +227,15 @@ impl ActivityBalances {
     pub fn table(
         &self,
         programs: &[String],
-        aggregation: Aggregation,
+        aggregation: ActivityAggregation,
         start: Option<Date>,
         end: Option<Date>,
         expand: &[String],
     ) -> Table {
         let (columns, date_field) = match aggregation {
-            Aggregation::Day => (self.day_columns(programs, expand), "corrected_post_date"),
-            Aggregation::Network => (schema(aggregation), "corrected_post_date"),
-            Aggregation::Actor => (schema(aggregation), "last_activity_date"),
+            ActivityAggregation::Day => (self.day_columns(programs, expand), "corrected_post_date"),
+            ActivityAggregation::Network => (schema(aggregation), "corrected_post_date"),
+            ActivityAggregation::Actor => (schema(aggregation), "last_activity_date"),
         };
         let mut table = Table::new(columns, date_field);
         table.program_field = Some("program");
@@ -244,9 +244,9 @@ impl ActivityBalances {
         for token in programs {
             let Some(p) = self.programs.get(token) else { continue };
             match aggregation {
-                Aggregation::Day => self.day_cells(token, p, start, end, &expanded, &mut table.rows),
-                Aggregation::Network => network_cells(token, p, start, end, &mut table.rows),
-                Aggregation::Actor => actor_cells(token, p, start, end, &mut table.rows),
+                ActivityAggregation::Day => self.day_cells(token, p, start, end, &expanded, &mut table.rows),
+                ActivityAggregation::Network => network_cells(token, p, start, end, &mut table.rows),
+                ActivityAggregation::Actor => actor_cells(token, p, start, end, &mut table.rows),
             }
         }
         table
@@ -254,7 +254,7 @@ impl ActivityBalances {
 
     /// Day columns plus the expanded network columns.
     fn day_columns(&self, programs: &[String], expand: &[String]) -> Vec<Column> {
-        let mut columns = schema(Aggregation::Day);
+        let mut columns = schema(ActivityAggregation::Day);
         let (pin, sig) =
             (expand.iter().any(|e| e == "pin_purchases_net"), expand.iter().any(|e| e == "sig_purchases_net"));
         if !pin && !sig {

@@ -4,7 +4,7 @@
 //! restatement and checkpoints.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
-use cardledger_activity_balances::{ActivityBalances, Aggregation};
+use cardledger_activity_balances::{ActivityAggregation, ActivityBalances};
 use cardledger_domain::command::Holder;
 use cardledger_domain::event::{Account, Recorded};
 use cardledger_domain::money::Money;
@@ -103,7 +103,7 @@ fn programs() -> Vec<String> {
 #[test]
 fn day_columns_chain_and_match_the_ledger() {
     let log = Log::new(LINES);
-    let t = log.view.table(&programs(), Aggregation::Day, None, None, &[]);
+    let t = log.view.table(&programs(), ActivityAggregation::Day, None, None, &[]);
     assert_eq!(t.rows.len(), 2);
     let d1 = Value::Date(day("2020-03-01"));
     let d2 = Value::Date(day("2020-03-02"));
@@ -144,7 +144,7 @@ fn day_columns_chain_and_match_the_ledger() {
 fn expand_adds_one_column_per_network_used() {
     let log = Log::new(LINES);
     let expand = vec!["pin_purchases_net".to_string(), "sig_purchases_net".to_string()];
-    let t = log.view.table(&programs(), Aggregation::Day, None, None, &expand);
+    let t = log.view.table(&programs(), ActivityAggregation::Day, None, None, &expand);
     let fields: Vec<&str> = t.columns.iter().map(|c| c.field).collect();
     let at = fields.iter().position(|f| *f == "ending_balance").unwrap();
     assert_eq!(
@@ -165,17 +165,18 @@ fn expand_adds_one_column_per_network_used() {
     for row in &t.rows {
         assert_eq!(row.len(), t.columns.len());
     }
-    let only_pin = log.view.table(&programs(), Aggregation::Day, None, None, &["pin_purchases_net".to_string()]);
+    let only_pin =
+        log.view.table(&programs(), ActivityAggregation::Day, None, None, &["pin_purchases_net".to_string()]);
     let fields: Vec<&str> = only_pin.columns.iter().map(|c| c.field).collect();
     assert!(fields.contains(&"visa_pin_net") && !fields.contains(&"visa_sig_net"));
-    let plain = log.view.table(&programs(), Aggregation::Day, None, None, &[]);
+    let plain = log.view.table(&programs(), ActivityAggregation::Day, None, None, &[]);
     assert_eq!(plain.columns.len(), 19);
 }
 
 #[test]
 fn network_detail_rows_per_day_and_network() {
     let log = Log::new(LINES);
-    let t = log.view.table(&programs(), Aggregation::Network, None, None, &[]);
+    let t = log.view.table(&programs(), ActivityAggregation::Network, None, None, &[]);
     assert_eq!(t.rows.len(), 2, "only the day with card activity, one row per network");
     let pulse = Value::Text("PULSE".into());
     let visa = Value::Text("VISA".into());
@@ -191,7 +192,7 @@ fn network_detail_rows_per_day_and_network() {
 #[test]
 fn actor_rows_count_loads_pin_and_signature_per_acting_user() {
     let log = Log::new(LINES);
-    let t = log.view.table(&programs(), Aggregation::Actor, None, None, &[]);
+    let t = log.view.table(&programs(), ActivityAggregation::Actor, None, None, &[]);
     assert_eq!(t.rows.len(), 3);
     let who = |s: &str| Value::Text(s.to_string());
     let get = |w: &str, f: &str| cell(&t, "acting_user_token", &who(w), f);
@@ -202,7 +203,7 @@ fn actor_rows_count_loads_pin_and_signature_per_acting_user() {
     assert_eq!((get("u2", "load_count"), get("u2", "load_amount")), (Value::Integer(2), amt("250.00")));
     assert_eq!(get("u2", "last_activity_date"), Value::Date(day("2020-03-01")));
     // the window bounds what is summed
-    let t2 = log.view.table(&programs(), Aggregation::Actor, Some(day("2020-03-02")), None, &[]);
+    let t2 = log.view.table(&programs(), ActivityAggregation::Actor, Some(day("2020-03-02")), None, &[]);
     assert_eq!(t2.rows.len(), 2, "u2 had no activity on day 2");
     assert_eq!(cell(&t2, "acting_user_token", &who("u1"), "load_count"), Value::Integer(0));
 }
@@ -211,7 +212,7 @@ fn actor_rows_count_loads_pin_and_signature_per_acting_user() {
 fn backdated_activity_restates_later_balances_and_checkpoints_round_trip() {
     let mut log = Log::new(LINES);
     log.record(r#"{"time":"2020-03-05T09:00:00Z","gpa_order":{"token":"late","user_token":"u2","amount":"40.00","currency_code":"USD","corrected_post_date":"2020-03-01"}}"#);
-    let t = log.view.table(&programs(), Aggregation::Day, None, Some(day("2020-03-05")), &[]);
+    let t = log.view.table(&programs(), ActivityAggregation::Day, None, Some(day("2020-03-05")), &[]);
     assert_eq!(t.rows.len(), 5, "quiet days 03-03..03-05 included");
     let d = |s: &str| Value::Date(day(s));
     assert_eq!(cell(&t, "corrected_post_date", &d("2020-03-01"), "gpa_loads"), amt("141.50"));
@@ -222,8 +223,8 @@ fn backdated_activity_restates_later_balances_and_checkpoints_round_trip() {
     let back = ActivityBalances::decode(&bytes).unwrap();
     assert_eq!(back.encode(), bytes);
     assert_eq!(
-        back.table(&programs(), Aggregation::Day, None, None, &[]),
-        log.view.table(&programs(), Aggregation::Day, None, None, &[])
+        back.table(&programs(), ActivityAggregation::Day, None, None, &[]),
+        log.view.table(&programs(), ActivityAggregation::Day, None, None, &[])
     );
     assert!(ActivityBalances::decode(&bytes[..bytes.len() - 1]).is_none());
     assert!(ActivityBalances::decode(&[0]).is_none());

@@ -287,8 +287,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Err(Error::Statements(e)) => {
                     outln!("{}", json!({"error_code": e.code(), "error_message": e.to_string()}))?;
                     match e {
-                        cardledger::layers::statements::QueryError::UnknownAccount(_)
-                        | cardledger::layers::statements::QueryError::UnknownStatement(_) => not_found(&e.to_string()),
+                        cardledger::layers::statements::StatementsQueryError::UnknownAccount(_)
+                        | cardledger::layers::statements::StatementsQueryError::UnknownStatement(_) => {
+                            not_found(&e.to_string())
+                        }
                         _ => rejected(&e.to_string()),
                     }
                 }

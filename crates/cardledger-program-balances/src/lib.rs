@@ -26,4 +26,4 @@ mod table;
 
 pub use fold::{DayFlows, ProgramBalances, ProgramInfo};
 pub use rows::BalanceRow;
-pub use table::{schema, Aggregation};
+pub use table::{schema, ProgramAggregation};

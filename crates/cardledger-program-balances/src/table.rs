@@ -9,19 +9,19 @@ use crate::rows::BalanceRow;
 
 /// The view's time aggregations (`/views/programbalances/{time_agg}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Aggregation {
+pub enum ProgramAggregation {
     /// One row per reporting day.
     Day,
     /// One row per calendar month.
     Month,
 }
 
-impl Aggregation {
+impl ProgramAggregation {
     /// Parses the path segment (`day`, `month`).
-    pub fn parse(text: &str) -> Option<Aggregation> {
+    pub fn parse(text: &str) -> Option<ProgramAggregation> {
         match text {
-            "day" => Some(Aggregation::Day),
-            "month" => Some(Aggregation::Month),
+            "day" => Some(ProgramAggregation::Day),
+            "month" => Some(ProgramAggregation::Month),
             _ => None,
         }
     }
@@ -73,7 +73,7 @@ impl ProgramBalances {
     pub fn table(
         &self,
         programs: &[String],
-        aggregation: Aggregation,
+        aggregation: ProgramAggregation,
         start: Option<Date>,
         end: Option<Date>,
         _expand: &[String],
@@ -83,8 +83,8 @@ impl ProgramBalances {
         table.programs = self.programs().keys().cloned().collect();
         for program in programs {
             let rows = match aggregation {
-                Aggregation::Day => self.day_rows(program, start, end),
-                Aggregation::Month => self.month_rows(program, start, end),
+                ProgramAggregation::Day => self.day_rows(program, start, end),
+                ProgramAggregation::Month => self.month_rows(program, start, end),
             };
             table.rows.extend(rows.iter().map(cells));
         }

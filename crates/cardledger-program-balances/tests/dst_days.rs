@@ -7,8 +7,8 @@
 //! close at.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
-use cardledger_domain::projection::Projection;
 use cardledger_domain::event::Recorded;
+use cardledger_domain::projection::Projection;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::{Date, Timestamp};
 use cardledger_domain::{wire, zone};

@@ -7,11 +7,11 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use cardledger_activity_balances::{ActivityBalances, Aggregation as ActivityAgg};
+use cardledger_activity_balances::{ActivityAggregation, ActivityBalances};
 use cardledger_core::engine::Engine;
 use cardledger_core::ingest::ingest_chunk;
 use cardledger_core::projection::{Projection, Runner};
-use cardledger_program_balances::{Aggregation as ProgramAgg, ProgramBalances};
+use cardledger_program_balances::{ProgramAggregation, ProgramBalances};
 use cardledger_query::{pairs_from_query, parse_params, run, Principal, Rates, Table};
 use cardledger_reserve_balances::ReserveBalances;
 use cardledger_workload::{generate, WorkloadConfig};
@@ -84,13 +84,13 @@ fn answers(p: &ProgramBalances, r: &ReserveBalances, a: &ActivityBalances) -> St
     let expand = vec!["pin_purchases_net".to_string(), "sig_purchases_net".to_string()];
     let both = "program=prog_alpha,prog_beta&count=10000&totals=true";
     let tables: Vec<(Table, _, &str)> = vec![
-        (p.table(&programs, ProgramAgg::Day, None, None, &[]), p.last_time(), both),
-        (p.table(&programs, ProgramAgg::Month, None, None, &[]), p.last_time(), both),
+        (p.table(&programs, ProgramAggregation::Day, None, None, &[]), p.last_time(), both),
+        (p.table(&programs, ProgramAggregation::Month, None, None, &[]), p.last_time(), both),
         // only the alpha program has a reserve policy
         (r.table(&programs, None, None, &[]), r.flows().last_time(), "program=prog_alpha&count=10000"),
-        (a.table(&programs, ActivityAgg::Day, None, None, &expand), a.last_time(), both),
-        (a.table(&programs, ActivityAgg::Network, None, None, &[]), a.last_time(), both),
-        (a.table(&programs, ActivityAgg::Actor, None, None, &[]), a.last_time(), both),
+        (a.table(&programs, ActivityAggregation::Day, None, None, &expand), a.last_time(), both),
+        (a.table(&programs, ActivityAggregation::Network, None, None, &[]), a.last_time(), both),
+        (a.table(&programs, ActivityAggregation::Actor, None, None, &[]), a.last_time(), both),
     ];
     let mut out = String::new();
     for (t, last, query) in &tables {

@@ -31,7 +31,7 @@ use serde_json::{json, Map, Value};
 
 mod query;
 
-pub use query::{Query, QueryError};
+pub use query::{Query, StatementsQueryError};
 
 /// Every statement of every credit account, indexed for the endpoints.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
@@ -294,11 +294,11 @@ impl AccountStatements {
         }
     }
 
-    fn statement(&self, token: &str) -> Result<&StatementRow, QueryError> {
+    fn statement(&self, token: &str) -> Result<&StatementRow, StatementsQueryError> {
         self.statements
             .iter()
             .find(|s| s.close.statement_token == token)
-            .ok_or_else(|| QueryError::UnknownStatement(token.to_string()))
+            .ok_or_else(|| StatementsQueryError::UnknownStatement(token.to_string()))
     }
 }
 
@@ -330,17 +330,17 @@ impl Statements {
     }
 
     /// The recorded close behind a statement (for checks and hosts).
-    pub fn close(&self, account: &str, statement: &str) -> Result<&CycleClose, QueryError> {
+    pub fn close(&self, account: &str, statement: &str) -> Result<&CycleClose, StatementsQueryError> {
         Ok(&self.account(account)?.statement(statement)?.close)
     }
 
-    fn account(&self, token: &str) -> Result<&AccountStatements, QueryError> {
-        self.accounts.get(token).ok_or_else(|| QueryError::UnknownAccount(token.to_string()))
+    fn account(&self, token: &str) -> Result<&AccountStatements, StatementsQueryError> {
+        self.accounts.get(token).ok_or_else(|| StatementsQueryError::UnknownAccount(token.to_string()))
     }
 
     /// `GET /credit/accounts/{account_token}/statements`: summaries with
     /// date filters, `sort_by` and paging.
-    pub fn list(&self, account: &str, q: &Query) -> Result<Value, QueryError> {
+    pub fn list(&self, account: &str, q: &Query) -> Result<Value, StatementsQueryError> {
         let acct = self.account(account)?;
         let tz = zone::parse(&acct.timezone).unwrap_or(cycle::DEFAULT_ZONE);
         let rows: Vec<&StatementRow> = acct
@@ -353,13 +353,13 @@ impl Statements {
     }
 
     /// `GET …/statements/{statement_summary_token}`.
-    pub fn summary(&self, account: &str, statement: &str) -> Result<Value, QueryError> {
+    pub fn summary(&self, account: &str, statement: &str) -> Result<Value, StatementsQueryError> {
         let s = self.account(account)?.statement(statement)?;
         Ok(summary_json(&s.close, s.created_time))
     }
 
     /// `GET …/statements/{token}/paymentinfo`.
-    pub fn payment_info(&self, account: &str, statement: &str) -> Result<Value, QueryError> {
+    pub fn payment_info(&self, account: &str, statement: &str) -> Result<Value, StatementsQueryError> {
         let s = self.account(account)?.statement(statement)?;
         let c = &s.close;
         let warnings: Vec<Value> = c
@@ -393,7 +393,7 @@ impl Statements {
     }
 
     /// `GET …/statements/{token}/interestcharges`.
-    pub fn interest_charges(&self, account: &str, statement: &str) -> Result<Value, QueryError> {
+    pub fn interest_charges(&self, account: &str, statement: &str) -> Result<Value, StatementsQueryError> {
         let acct = self.account(account)?;
         let c = &acct.statement(statement)?.close;
         let charged = c.interest_entry.as_ref().map(|x| x.amount).unwrap_or(Money::ZERO);
@@ -413,7 +413,7 @@ impl Statements {
 
     /// `GET …/statements/{token}/journalentries`: paging, `sort_by`
     /// lastModifiedTime / -lastModifiedTime, `expand=detailObject`.
-    pub fn journal_entries(&self, account: &str, statement: &str, q: &Query) -> Result<Value, QueryError> {
+    pub fn journal_entries(&self, account: &str, statement: &str, q: &Query) -> Result<Value, StatementsQueryError> {
         let acct = self.account(account)?;
         let s = acct.statement(statement)?;
         let rows: Vec<&EntryRow> = s.entries.iter().collect();
@@ -423,7 +423,7 @@ impl Statements {
     }
 
     /// `GET …/statements/{token}/yeartodate`.
-    pub fn year_to_date(&self, account: &str, statement: &str) -> Result<Value, QueryError> {
+    pub fn year_to_date(&self, account: &str, statement: &str) -> Result<Value, StatementsQueryError> {
         let s = self.account(account)?.statement(statement)?;
         let c = &s.close;
         Ok(json!({
@@ -437,7 +437,7 @@ impl Statements {
     }
 
     /// `GET …/statements/{token}/rewards`.
-    pub fn rewards(&self, account: &str, statement: &str) -> Result<Value, QueryError> {
+    pub fn rewards(&self, account: &str, statement: &str) -> Result<Value, StatementsQueryError> {
         let s = self.account(account)?.statement(statement)?;
         let c = &s.close;
         Ok(json!({
@@ -450,14 +450,14 @@ impl Statements {
 
     /// `GET …/statements/{token}/files`: one STATEMENT_PDF listing per
     /// statement; no file is generated, so `signed_url` is null.
-    pub fn statement_files(&self, account: &str, statement: &str, q: &Query) -> Result<Value, QueryError> {
+    pub fn statement_files(&self, account: &str, statement: &str, q: &Query) -> Result<Value, StatementsQueryError> {
         let s = self.account(account)?.statement(statement)?;
         Ok(q.page(vec![file_json(account, &s.close)]))
     }
 
     /// `GET /credit/accounts/{account_token}/statements/files`: date filters
     /// (closing date within start_date..end_date), `sort_by`, paging.
-    pub fn account_files(&self, account: &str, q: &Query) -> Result<Value, QueryError> {
+    pub fn account_files(&self, account: &str, q: &Query) -> Result<Value, StatementsQueryError> {
         let acct = self.account(account)?;
         let tz = zone::parse(&acct.timezone).unwrap_or(cycle::DEFAULT_ZONE);
         let rows: Vec<&StatementRow> =
@@ -468,7 +468,7 @@ impl Statements {
 
     /// The account's delinquency state now: after its last statement and
     /// the payments and credits since, with buckets newest first.
-    pub fn delinquency_state(&self, account: &str) -> Result<Value, QueryError> {
+    pub fn delinquency_state(&self, account: &str) -> Result<Value, StatementsQueryError> {
         let acct = self.account(account)?;
         let at = acct.last_close;
         let d = acct.delinquency_now();
@@ -500,7 +500,7 @@ impl Statements {
     }
 
     /// The account's delinquency transitions, with paging and `sort_by`.
-    pub fn delinquency_transitions(&self, account: &str, q: &Query) -> Result<Value, QueryError> {
+    pub fn delinquency_transitions(&self, account: &str, q: &Query) -> Result<Value, StatementsQueryError> {
         let acct = self.account(account)?;
         let rows: Vec<&TransitionRow> = acct.transitions.iter().collect();
         let rows = q.sorted(rows, |t| (t.created_time, t.time));

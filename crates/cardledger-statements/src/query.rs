@@ -45,7 +45,7 @@ impl Default for Query {
 
 /// Why a query was refused. Codes are stable (docs/statements.md).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum QueryError {
+pub enum StatementsQueryError {
     /// 1301: no credit account with this token.
     UnknownAccount(String),
     /// 1302: no statement with this token on the account.
@@ -56,40 +56,40 @@ pub enum QueryError {
     UnknownParameter(String),
 }
 
-impl QueryError {
+impl StatementsQueryError {
     /// The stable numeric code.
     pub fn code(&self) -> u16 {
         match self {
-            QueryError::UnknownAccount(_) => 1301,
-            QueryError::UnknownStatement(_) => 1302,
-            QueryError::InvalidParameter(..) => 1303,
-            QueryError::UnknownParameter(_) => 1304,
+            StatementsQueryError::UnknownAccount(_) => 1301,
+            StatementsQueryError::UnknownStatement(_) => 1302,
+            StatementsQueryError::InvalidParameter(..) => 1303,
+            StatementsQueryError::UnknownParameter(_) => 1304,
         }
     }
 }
 
-impl fmt::Display for QueryError {
+impl fmt::Display for StatementsQueryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            QueryError::UnknownAccount(t) => write!(f, "account_token: no credit account {t:?}"),
-            QueryError::UnknownStatement(t) => write!(f, "statement_summary_token: no statement {t:?}"),
-            QueryError::InvalidParameter(field, why) => write!(f, "{field}: {why}"),
-            QueryError::UnknownParameter(k) => write!(f, "{k}: unknown parameter"),
+            StatementsQueryError::UnknownAccount(t) => write!(f, "account_token: no credit account {t:?}"),
+            StatementsQueryError::UnknownStatement(t) => write!(f, "statement_summary_token: no statement {t:?}"),
+            StatementsQueryError::InvalidParameter(field, why) => write!(f, "{field}: {why}"),
+            StatementsQueryError::UnknownParameter(k) => write!(f, "{k}: unknown parameter"),
         }
     }
 }
 
-impl std::error::Error for QueryError {}
+impl std::error::Error for StatementsQueryError {}
 
 impl Query {
     /// Parses `key=value` pairs; every bad value is an error naming it.
-    pub fn parse<'a>(pairs: impl IntoIterator<Item = &'a str>) -> Result<Query, QueryError> {
+    pub fn parse<'a>(pairs: impl IntoIterator<Item = &'a str>) -> Result<Query, StatementsQueryError> {
         let mut q = Query::default();
         for pair in pairs {
             let (k, v) = pair
                 .split_once('=')
-                .ok_or_else(|| QueryError::InvalidParameter(pair.to_string(), "expected key=value".into()))?;
-            let bad = |why: &str| QueryError::InvalidParameter(k.to_string(), format!("{v:?} {why}"));
+                .ok_or_else(|| StatementsQueryError::InvalidParameter(pair.to_string(), "expected key=value".into()))?;
+            let bad = |why: &str| StatementsQueryError::InvalidParameter(k.to_string(), format!("{v:?} {why}"));
             match k {
                 "count" => {
                     q.count = v.parse().map_err(|_| bad("is not a whole number"))?;
@@ -113,7 +113,7 @@ impl Query {
                     }
                     q.expand_detail = true;
                 }
-                other => return Err(QueryError::UnknownParameter(other.to_string())),
+                other => return Err(StatementsQueryError::UnknownParameter(other.to_string())),
             }
         }
         Ok(q)

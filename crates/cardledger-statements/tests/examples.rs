@@ -28,7 +28,7 @@
 use cardledger_core::engine::{Engine, Outcome};
 use cardledger_core::projection::{Projection, Runner};
 use cardledger_domain::wire;
-use cardledger_statements::{Query, QueryError, Statements};
+use cardledger_statements::{Query, Statements, StatementsQueryError};
 use rust_decimal_free::dec_eq;
 use serde_json::Value;
 
@@ -102,7 +102,7 @@ fn subset(expected: &Value, got: &Value, path: &str) -> Result<(), String> {
     }
 }
 
-fn query(s: &Statements, args: &[&str]) -> Result<Value, QueryError> {
+fn query(s: &Statements, args: &[&str]) -> Result<Value, StatementsQueryError> {
     let (endpoint, account) = (args[0], args[1]);
     let mut rest = &args[2..];
     let mut statement = String::new();

@@ -73,7 +73,7 @@ struct Remaining {
 
 /// An account holder (user or business) and what the generator tracks of it.
 #[derive(Debug)]
-struct Holder {
+struct SimHolder {
     token: String,
     business: bool,
     program: Program,
@@ -88,7 +88,7 @@ struct Holder {
     purchases: Vec<Remaining>,
 }
 
-impl Holder {
+impl SimHolder {
     fn key(&self) -> &'static str {
         if self.business {
             "business_token"
@@ -180,7 +180,7 @@ impl Counters {
 #[derive(Debug)]
 pub(crate) struct World {
     pub(crate) rng: StdRng,
-    holders: Vec<Holder>,
+    holders: Vec<SimHolder>,
     /// Indexes into `holders`.
     alpha_holders: Vec<usize>,
     alpha_users: Vec<usize>,
@@ -302,7 +302,7 @@ impl World {
             };
             let key = if business { "business" } else { "user" };
             self.push(ts, key, json!({"token": token, "program_token": program.token()}));
-            let mut holder = Holder {
+            let mut holder = SimHolder {
                 token,
                 business,
                 program,
@@ -352,7 +352,7 @@ impl World {
         }
     }
 
-    fn push_holder_source(&mut self, ts: i64, holder: &Holder, source: &str, kind: &str, name: &str) {
+    fn push_holder_source(&mut self, ts: i64, holder: &SimHolder, source: &str, kind: &str, name: &str) {
         self.push(
             ts,
             "funding_source",
@@ -769,7 +769,7 @@ impl World {
         };
         let wanted = self.rng.gen_range(500..=12_000);
         let merchant = self.rng.gen_range(0..MERCHANTS.len());
-        let Some(available) = self.holders.get(h).map(Holder::available_cents) else {
+        let Some(available) = self.holders.get(h).map(SimHolder::available_cents) else {
             return false;
         };
         let amount = wanted.min(available);
@@ -805,7 +805,7 @@ impl World {
             return false;
         };
         let wanted = self.rng.gen_range(1..=10) * 2_000;
-        let Some(available) = self.holders.get(h).map(Holder::available_cents) else {
+        let Some(available) = self.holders.get(h).map(SimHolder::available_cents) else {
             return false;
         };
         let amount = wanted.min(available / 2_000 * 2_000);
@@ -885,7 +885,7 @@ impl World {
 
     /// A monthly `fee_transfer` if the holder's available balance covers it.
     pub(crate) fn monthly_fee(&mut self, ts: i64, h: usize) -> bool {
-        let Some(available) = self.holders.get(h).map(Holder::available_cents) else {
+        let Some(available) = self.holders.get(h).map(SimHolder::available_cents) else {
             return false;
         };
         if available < MONTHLY_FEE_CENTS {

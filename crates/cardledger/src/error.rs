@@ -64,7 +64,7 @@ pub enum Error {
     View(#[from] cardledger_query::QueryError),
     /// A statements endpoint failed (unknown account or statement, bad parameter).
     #[error(transparent)]
-    Statements(#[from] cardledger_statements::QueryError),
+    Statements(#[from] cardledger_statements::StatementsQueryError),
     /// The engine failed (storage, a corrupt event, poisoned).
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -112,7 +112,7 @@ impl Error {
 
     /// The kind a host maps to a status.
     pub fn kind(&self) -> ErrorKind {
-        use cardledger_statements::QueryError as S;
+        use cardledger_statements::StatementsQueryError as S;
         match self {
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Rejected(_) => ErrorKind::BadParameter,
@@ -136,7 +136,7 @@ impl Error {
     /// The parameter or field at fault, when one is.
     pub fn field(&self) -> Option<String> {
         use cardledger_query::QueryError as Q;
-        use cardledger_statements::QueryError as S;
+        use cardledger_statements::StatementsQueryError as S;
         match self {
             Error::Rejected(r) if !r.field.is_empty() => Some(r.field.clone()),
             Error::Statements(S::InvalidParameter(f, _) | S::UnknownParameter(f)) => Some(f.clone()),

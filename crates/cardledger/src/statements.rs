@@ -13,12 +13,12 @@
 
 use std::collections::BTreeMap;
 
-use cardledger_statements::{Query, QueryError, Statements};
+use cardledger_statements::{Query, Statements, StatementsQueryError};
 use serde_json::{json, Value};
 
 /// Answers one endpoint: `path` is what follows the account (see the
 /// module table), `params` the `key=value` query parameters (checked first).
-pub fn answer(s: &Statements, account: &str, path: &[&str], params: &[&str]) -> Result<Value, QueryError> {
+pub fn answer(s: &Statements, account: &str, path: &[&str], params: &[&str]) -> Result<Value, StatementsQueryError> {
     let q = Query::parse(params.iter().copied())?;
     match path {
         [] => s.list(account, &q),
@@ -32,7 +32,7 @@ pub fn answer(s: &Statements, account: &str, path: &[&str], params: &[&str]) -> 
         [statement, "yeartodate"] => s.year_to_date(account, statement),
         [statement, "rewards"] => s.rewards(account, statement),
         [statement, "files"] => s.statement_files(account, statement, &q),
-        [_, other, ..] => Err(QueryError::InvalidParameter(
+        [_, other, ..] => Err(StatementsQueryError::InvalidParameter(
             "endpoint".into(),
             format!("{other:?} is not paymentinfo, interestcharges, journalentries, yeartodate, rewards or files"),
         )),

@@ -8,11 +8,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde_json::{json, Value};
 
-use cardledger_activity_balances::{ActivityBalances, Aggregation as ActivityAgg, EXPANDABLE};
+use cardledger_activity_balances::{ActivityAggregation, ActivityBalances, EXPANDABLE};
 use cardledger_core::engine::{Engine, EngineError};
 use cardledger_core::projection::{Projection, Runner};
 use cardledger_domain::time::Timestamp;
-use cardledger_program_balances::{Aggregation as ProgramAgg, ProgramBalances};
+use cardledger_program_balances::{ProgramAggregation, ProgramBalances};
 use cardledger_query::{parse_params, Compression, ExportFormat, Params, Principal, QueryError, Rates, Table};
 use cardledger_reserve_balances::ReserveBalances;
 use cardledger_statements::Statements;
@@ -25,11 +25,11 @@ const CHECKPOINT_EVENTS: u64 = 100_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ViewKind {
     /// `programbalances day|month`.
-    Program(ProgramAgg),
+    Program(ProgramAggregation),
     /// `programreservebalances day`.
     Reserve,
     /// `activitybalances day|network|actor`.
-    Activity(ActivityAgg),
+    Activity(ActivityAggregation),
 }
 
 /// One view as `GET /views` lists it.
@@ -68,7 +68,9 @@ impl ViewKind {
         let bad_agg =
             |reason: &'static str| QueryError::InvalidParameter { param: "time_agg", value: clip(agg), reason };
         match name {
-            "programbalances" => ProgramAgg::parse(agg).map(ViewKind::Program).ok_or_else(|| bad_agg("day or month")),
+            "programbalances" => {
+                ProgramAggregation::parse(agg).map(ViewKind::Program).ok_or_else(|| bad_agg("day or month"))
+            }
             "programreservebalances" => {
                 if cardledger_reserve_balances::is_aggregation(agg) {
                     Ok(ViewKind::Reserve)
@@ -77,7 +79,7 @@ impl ViewKind {
                 }
             }
             "activitybalances" => {
-                ActivityAgg::parse(agg).map(ViewKind::Activity).ok_or_else(|| bad_agg("day, network or actor"))
+                ActivityAggregation::parse(agg).map(ViewKind::Activity).ok_or_else(|| bad_agg("day, network or actor"))
             }
             _ => Err(QueryError::InvalidParameter {
                 param: "view",

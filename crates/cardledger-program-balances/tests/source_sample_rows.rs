@@ -10,7 +10,7 @@ use cardledger_domain::projection::Projection;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::{Date, Timestamp};
 use cardledger_domain::wire::parse_line;
-use cardledger_program_balances::{Aggregation, BalanceRow, ProgramBalances};
+use cardledger_program_balances::{BalanceRow, ProgramAggregation, ProgramBalances};
 use cardledger_query::Value;
 
 // ---- helpers ---------------------------------------------------------------
@@ -135,7 +135,7 @@ fn table_cells_follow_the_schema() {
     let log = page_001();
     let t = log.view.table(
         &["my_program".to_string()],
-        Aggregation::Day,
+        ProgramAggregation::Day,
         Some(day("2019-11-19")),
         Some(day("2019-11-20")),
         &[],
@@ -157,7 +157,7 @@ fn table_cells_follow_the_schema() {
         "a quiet day was last changed by the latest earlier event"
     );
     assert!(t.programs.contains("my_program"));
-    let unknown = log.view.table(&["nope".to_string()], Aggregation::Day, None, None, &[]);
+    let unknown = log.view.table(&["nope".to_string()], ProgramAggregation::Day, None, None, &[]);
     assert!(unknown.rows.is_empty());
 }
 
@@ -226,7 +226,7 @@ fn month_rows_sum_flows_between_first_beginning_and_last_ending() {
     let part = log.view.month_rows("my_program", Some(day("2019-11-19")), Some(day("2019-11-30")));
     assert_eq!(part.len(), 1);
     assert_eq!((part[0].beginning_cents, part[0].ending_cents), (cents("13386182.90"), cents("11878375.63")));
-    let t = log.view.table(&["my_program".into()], Aggregation::Month, None, Some(day("2019-12-31")), &[]);
+    let t = log.view.table(&["my_program".into()], ProgramAggregation::Month, None, Some(day("2019-12-31")), &[]);
     assert_eq!(t.rows.len(), 2);
 }
 
