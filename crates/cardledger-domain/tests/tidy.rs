@@ -10,6 +10,8 @@
 //! (`crates/`, `benches/`, `fuzz/`, `docs/`, …). `a/{b, c}.rs` names
 //! `a/b.rs` and `a/c.rs`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
