@@ -71,11 +71,19 @@ impl Engine {
         Ok(Some(v))
     }
 
-    /// Lists `gpa_unloads` or `msa_unloads` filtered by `user_token`,
-    /// `business_token` or `original_order_token`, with `count`,
+    /// Lists a kind with the Core API's conventions: `count`,
     /// `start_index`, `fields` and `sort_by` (`createdTime`, `-createdTime`,
     /// `lastModifiedTime`, `-lastModifiedTime`; default `-lastModifiedTime`,
-    /// newest first). Answers `{count, start_index, end_index, is_more, data}`.
+    /// newest first). Kinds and their filters:
+    /// - `gpa_unloads`, `msa_unloads`: `user_token`, `business_token`,
+    ///   `original_order_token`;
+    /// - `users`, `businesses`: `program_token`;
+    /// - `funding_sources`, `funding_source_addresses`: `user_token` or
+    ///   `business_token` (the owning holder; `/fundingsources/user/{token}`),
+    ///   `program_token`.
+    ///
+    /// A filter a kind does not take is refused with the parameter named.
+    /// Answers `{count, start_index, end_index, is_more, data}`.
     pub fn list(&self, kind: &str, params: &[(String, String)]) -> Result<Value, ReadError> {
         let bad = |field: &str, what: String| ReadError::Rejected(Rejection::new(Code::InvalidValue, field, what));
         let mut count = LIST_COUNT_DEFAULT;
@@ -84,7 +92,29 @@ impl Engine {
         let mut descending = true;
         let mut holder: Option<Holder> = None;
         let mut order: Option<String> = None;
+        let mut program: Option<String> = None;
+        let filters: &[&str] = match kind {
+            "gpa_unloads" | "msa_unloads" => &["user_token", "business_token", "original_order_token"],
+            "users" | "businesses" => &["program_token"],
+            "funding_sources" | "funding_source_addresses" => &["user_token", "business_token", "program_token"],
+            other => {
+                return Err(bad(
+                    "kind",
+                    format!(
+                        "{other:?} is not one of gpa_unloads, msa_unloads, users, businesses, funding_sources, \
+                         funding_source_addresses"
+                    ),
+                ))
+            }
+        };
         for (k, v) in params {
+            if k.ends_with("_token") && !filters.contains(&k.as_str()) {
+                return Err(ReadError::Rejected(Rejection::new(
+                    Code::UnknownField,
+                    k.as_str(),
+                    format!("{k:?} is not a parameter of list {kind}"),
+                )));
+            }
             match k.as_str() {
                 "count" => {
                     count = v
@@ -116,6 +146,7 @@ impl Engine {
                 "user_token" => holder = Some(Holder::User(v.clone())),
                 "business_token" => holder = Some(Holder::Business(v.clone())),
                 "original_order_token" => order = Some(v.clone()),
+                "program_token" => program = Some(v.clone()),
                 other => {
                     return Err(ReadError::Rejected(Rejection::new(
                         Code::UnknownField,
@@ -127,17 +158,50 @@ impl Engine {
         }
         let seqs: Vec<u64> = {
             let state = self.state();
-            let all: &Vec<UnloadState> = match kind {
-                "gpa_unloads" => &state.gpa_unloads,
-                "msa_unloads" => &state.msa_unloads,
-                other => return Err(bad("kind", format!("{other:?} is not one of gpa_unloads, msa_unloads"))),
+            let recorded = |token_kind: &str, token: &str| {
+                let seq = state.recorded_token(token_kind, token).map(|(seq, _)| seq);
+                // every entity in the state was recorded under its token
+                assert!(seq.is_some(), "{token_kind} {token:?} is in the state but not in the token index");
+                seq.unwrap_or_default()
             };
-            let mut v: Vec<u64> = all
-                .iter()
-                .filter(|u| holder.as_ref().is_none_or(|h| &u.holder == h))
-                .filter(|u| order.as_ref().is_none_or(|o| &u.original_order_token == o))
-                .map(|u| u.seq)
-                .collect();
+            let in_program = |p: &str| program.as_deref().is_none_or(|want| want == p);
+            let of_holder = |h: Option<&Holder>| holder.as_ref().is_none_or(|want| h == Some(want));
+            let mut v: Vec<u64> = match kind {
+                "gpa_unloads" | "msa_unloads" => {
+                    let all: &Vec<UnloadState> =
+                        if kind == "gpa_unloads" { &state.gpa_unloads } else { &state.msa_unloads };
+                    all.iter()
+                        .filter(|u| holder.as_ref().is_none_or(|h| &u.holder == h))
+                        .filter(|u| order.as_ref().is_none_or(|o| &u.original_order_token == o))
+                        .map(|u| u.seq)
+                        .collect()
+                }
+                "users" | "businesses" => state
+                    .holders
+                    .iter()
+                    .filter(|(h, _)| matches!(h, Holder::User(_)) == (kind == "users"))
+                    .filter(|(_, (p, _))| in_program(p))
+                    .map(|(h, _)| recorded(if kind == "users" { "user" } else { "business" }, h.token()))
+                    .collect(),
+                "funding_sources" => state
+                    .funding_sources
+                    .iter()
+                    .filter(|(_, f)| in_program(&f.program_token) && of_holder(f.cmd.holder.as_ref()))
+                    .map(|(token, _)| recorded("funding_source", token))
+                    .collect(),
+                _ => state
+                    .addresses
+                    .iter()
+                    .filter(|(_, (source, _))| {
+                        let f = state.funding_sources.get(source);
+                        assert!(f.is_some(), "address of an unknown funding source {source:?}");
+                        f.is_some_and(|f| in_program(&f.program_token) && of_holder(f.cmd.holder.as_ref()))
+                    })
+                    .map(|(token, _)| recorded("funding_source_address", token))
+                    .collect(),
+            };
+            // log order is creation order
+            v.sort_unstable();
             if descending {
                 v.reverse();
             }

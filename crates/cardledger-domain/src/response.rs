@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::command::Holder;
+use crate::command::{FundingKind, Holder};
 use crate::event::*;
 use crate::money::Money;
 use crate::state::{Balances, Ledger};
@@ -37,6 +37,29 @@ fn funding_json(ledger: &Ledger, funding: &Funding, amount: Money) -> Value {
             "last_modified_time": created,
         }
     })
+}
+
+/// The fee resource an order's `fees` item nests in full (product.md §4,
+/// the published Core API schema): the fee as created. A charged fee always
+/// names a created fee (`decide` checks it), and fees are never removed.
+fn fee_resource_json(ledger: &Ledger, token: &str) -> Value {
+    let Some((c, created)) = ledger.fees.get(token) else {
+        unreachable!("order charged fee {token:?}, which the ledger does not hold")
+    };
+    let created = created.to_string();
+    json!({"token": c.token, "name": c.name, "amount": c.amount.to_json(), "tags": Value::Null,
+        "created_time": created, "last_modified_time": created, "active": c.active,
+        "currency_code": c.currency_code.alpha()})
+}
+
+/// A program funding source's `account` (product.md §4): a 12-digit account
+/// number derived from its token (blake3, first 8 bytes, modulo 10^12), so
+/// the same token always shows the same number and nothing is random.
+pub fn program_account_number(token: &str) -> String {
+    let h = blake3::hash(token.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&h.as_bytes()[..8]);
+    format!("{:012}", u64::from_be_bytes(first) % 1_000_000_000_000)
 }
 
 fn holder_field(obj: &mut Map<String, Value>, h: &Holder) {
@@ -96,7 +119,8 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
                     .iter()
                     .zip(&e.cmd.fees)
                     .map(|(c, r)| {
-                        json!({"token": c.token, "amount": c.amount.to_json(), "memo": r.memo, "tags": r.tags, "transaction_token": rec.transaction_token()})
+                        json!({"token": c.token, "amount": c.amount.to_json(), "memo": r.memo, "tags": r.tags,
+                            "transaction_token": rec.transaction_token(), "fee": fee_resource_json(ledger, &c.token)})
                     })
                     .collect();
                 o.insert("fees".into(), Value::Array(list));
@@ -234,6 +258,11 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
             if let Value::Object(o) = &mut v {
                 o.insert("created_time".into(), t.clone().into());
                 o.insert("last_modified_time".into(), t.into());
+                if let Event::FundingSourceCreated { cmd, .. } = &rec.fact.event {
+                    if cmd.kind == FundingKind::Program {
+                        o.insert("account".into(), program_account_number(&cmd.token).into());
+                    }
+                }
             }
             v
         }

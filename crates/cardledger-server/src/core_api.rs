@@ -23,9 +23,9 @@ use crate::{blocking, body_limit, read_body, Shared};
 
 pub(crate) fn routes() -> Router<Shared> {
     Router::new()
-        .route("/v3/users", post(create("user", None)))
+        .route("/v3/users", post(create("user", None)).get(list("users")))
         .route("/v3/users/{token}", get(fetch("user")))
-        .route("/v3/businesses", post(create("business", None)))
+        .route("/v3/businesses", post(create("business", None)).get(list("businesses")))
         .route("/v3/businesses/{token}", get(fetch("business")))
         .route("/v3/fundingsources/program", post(create("funding_source", Some("program"))))
         .route("/v3/fundingsources/programgateway", post(create("funding_source", Some("programgateway"))))
@@ -33,6 +33,13 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/v3/fundingsources/paymentcard", post(create("funding_source", Some("paymentcard"))))
         .route("/v3/fundingsources/addresses", post(create("funding_source_address", None)))
         .route("/v3/fundingsources/addresses/{token}", get(fetch("funding_source_address")))
+        .route("/v3/fundingsources/addresses/user/{token}", list_of_holder("funding_source_addresses", "user_token"))
+        .route(
+            "/v3/fundingsources/addresses/business/{token}",
+            list_of_holder("funding_source_addresses", "business_token"),
+        )
+        .route("/v3/fundingsources/user/{token}", list_of_holder("funding_sources", "user_token"))
+        .route("/v3/fundingsources/business/{token}", list_of_holder("funding_sources", "business_token"))
         .route("/v3/fundingsources/{token}", get(fetch("funding_source")))
         .route("/v3/fees", post(create("fee", None)))
         .route("/v3/fees/{token}", get(fetch("fee")))
@@ -256,33 +263,68 @@ fn list(kind: &'static str) -> MethodRouter<Shared> {
     get(
         move |State(state): State<Shared>, Extension(principal): Extension<Principal>, RawQuery(query): RawQuery| async move {
             let pairs = pairs_from_query(query.as_deref().unwrap_or(""));
-            blocking(&state, move |ledger| {
-                if principal.programs != Programs::All {
-                    let named = Value::Object(
-                        pairs
-                            .iter()
-                            .filter(|(k, _)| matches!(k.as_str(), "user_token" | "business_token" | "original_order_token"))
-                            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                            .collect(),
-                    );
-                    match resource_program(ledger, &named, 2) {
-                        Some(p) if principal.may(&p) => {}
-                        Some(p) => return Err(ApiError::program(&p)),
-                        None => {
-                            return Err(ApiError::new(
-                                StatusCode::FORBIDDEN,
-                                error::PROGRAM_FORBIDDEN,
-                                "user_token, business_token or original_order_token: a program-bound credential lists the unloads of one holder or order of its programs",
-                            ))
-                        }
-                    }
-                }
-                Ok(json_response(StatusCode::OK, &ledger.list(kind, &pairs)?))
-            })
-            .await
-            .unwrap_or_else(IntoResponse::into_response)
+            list_answer(state, principal, kind, pairs).await
         },
     )
+}
+
+/// A list whose holder is the last path segment:
+/// `/fundingsources/user/{token}` and the like.
+fn list_of_holder(kind: &'static str, holder_field: &'static str) -> MethodRouter<Shared> {
+    get(
+        move |State(state): State<Shared>,
+              Extension(principal): Extension<Principal>,
+              Path(token): Path<String>,
+              RawQuery(query): RawQuery| async move {
+            let mut pairs = pairs_from_query(query.as_deref().unwrap_or(""));
+            pairs.push((holder_field.to_string(), token));
+            list_answer(state, principal, kind, pairs).await
+        },
+    )
+}
+
+/// Lists through the facade, scoped: a credential that is not for every
+/// program lists only what a holder, order or program of its own names (a
+/// credential bound to one program lists users and businesses of it).
+async fn list_answer(
+    state: Shared,
+    principal: Principal,
+    kind: &'static str,
+    mut pairs: Vec<(String, String)>,
+) -> Response {
+    blocking(&state, move |ledger| {
+        if principal.programs != Programs::All {
+            if matches!(kind, "users" | "businesses") && !pairs.iter().any(|(k, _)| k == "program_token") {
+                if let Some(p) = principal.sole_program() {
+                    pairs.push(("program_token".to_string(), p.to_string()));
+                }
+            }
+            let named = Value::Object(
+                pairs
+                    .iter()
+                    .filter(|(k, _)| {
+                        matches!(k.as_str(), "user_token" | "business_token" | "original_order_token" | "program_token")
+                    })
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            );
+            match resource_program(ledger, &named, 2) {
+                Some(p) if principal.may(&p) => {}
+                Some(p) => return Err(ApiError::program(&p)),
+                None => {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        error::PROGRAM_FORBIDDEN,
+                        "user_token, business_token, original_order_token or program_token: a credential for some \
+                         programs lists what one holder, order or program of its own names",
+                    ))
+                }
+            }
+        }
+        Ok(json_response(StatusCode::OK, &ledger.list(kind, &pairs)?))
+    })
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// The holder of a balances token: a user, else a business.

@@ -22,6 +22,9 @@ fn setup_alpha(s: &Server) {
     );
     assert_eq!(st, 201, "{v}");
     assert_eq!(v["token"], "my_program_funding_source_01");
+    // product.md §4: a program funding source carries a derived account number
+    let account = v["account"].as_str().expect("a program funding source has an account");
+    assert!(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()), "{v}");
     let (st, v) = call(s, "POST", "/v3/users", "alpha", Some(json!({"token": "my_user_01"})));
     assert_eq!(st, 201, "{v}");
     assert_eq!(v["program_token"], "prog_alpha", "a program-bound credential acts in its program: {v}");
@@ -116,6 +119,16 @@ fn core_api_families() {
     assert_eq!(v["user_token"], "my_user_01");
     assert_eq!(v["currency_code"], "USD");
     assert!(v["created_time"].as_str().unwrap().ends_with('Z'));
+    // product.md §4: each fee item nests the fee resource in full
+    let fee = &v["fees"][0];
+    assert_eq!(fee["token"], "fee_http", "{v}");
+    assert_eq!(fee["transaction_token"], v["transaction_token"]);
+    assert_eq!(fee["fee"]["token"], "fee_http");
+    assert_eq!(fee["fee"]["name"], "HTTP fee");
+    assert_eq!(fee["fee"]["amount"], json!(2.5));
+    assert_eq!(fee["fee"]["currency_code"], "USD");
+    assert_eq!(fee["fee"]["active"], true);
+    assert!(fee["fee"]["created_time"].as_str().unwrap().ends_with('Z'), "{fee}");
     // idempotent retry: same token, same body → the original answer
     let (st2, v2) = call(&s, "POST", "/v3/gpaorders", "alpha", Some(order.clone()));
     assert_eq!((st2, &v2), (201, &v));
@@ -545,4 +558,50 @@ fn graceful_shutdown_loses_nothing_acknowledged() {
     for t in &acked {
         ledger.get("gpa_order", t).unwrap_or_else(|e| panic!("acknowledged {t} lost: {e}"));
     }
+}
+
+#[test]
+fn lists_of_users_businesses_and_funding_sources() {
+    let s = Server::start();
+    s.seed();
+    setup_alpha(&s);
+    let (st, _) =
+        call(&s, "POST", "/v3/businesses", "admin", Some(json!({"token": "biz_l1", "program_token": "prog_alpha"})));
+    assert_eq!(st, 201);
+    let (st, _) = call(
+        &s,
+        "POST",
+        "/v3/fundingsources/ach",
+        "alpha",
+        Some(json!({"token": "fs_l1", "user_token": "my_user_01", "name": "Checking", "is_default_account": false})),
+    );
+    assert_eq!(st, 201);
+
+    // a credential bound to one program lists that program's users only
+    let (st, v) = call(&s, "GET", "/v3/users?count=100&sort_by=createdTime", "alpha", None);
+    assert_eq!(st, 200, "{v}");
+    let users = v["data"].as_array().unwrap();
+    assert!(users.iter().any(|u| u["token"] == "my_user_01"), "{v}");
+    assert!(users.iter().all(|u| u["program_token"] == "prog_alpha"), "{v}");
+    // every-program credential: all users, paged, newest first by default
+    let (st, all) = call(&s, "GET", "/v3/users?count=2", "admin", None);
+    assert_eq!((st, all["count"].as_u64(), all["is_more"].as_bool()), (200, Some(2), Some(true)), "{all}");
+    assert_eq!(all["data"][0]["token"], "my_user_01", "the newest user first: {all}");
+    let (st, v) = call(&s, "GET", "/v3/businesses?program_token=prog_alpha&count=100", "admin", None);
+    assert_eq!(st, 200, "{v}");
+    assert!(v["data"].as_array().unwrap().iter().any(|b| b["token"] == "biz_l1"), "{v}");
+
+    // a holder's funding sources
+    let (st, v) = call(&s, "GET", "/v3/fundingsources/user/my_user_01", "alpha", None);
+    assert_eq!(st, 200, "{v}");
+    let tokens: Vec<&str> = v["data"].as_array().unwrap().iter().map(|f| f["token"].as_str().unwrap()).collect();
+    assert!(tokens.contains(&"fs_l1"), "{v}");
+    assert!(v["data"].as_array().unwrap().iter().all(|f| f["user_token"] == "my_user_01"), "{v}");
+    let (st, v) = call(&s, "GET", "/v3/fundingsources/addresses/user/my_user_01", "alpha", None);
+    assert_eq!((st, v["count"].as_u64()), (200, Some(0)), "{v}");
+
+    // a filter a kind does not take is refused with the field named
+    let (st, v) = call(&s, "GET", "/v3/users?original_order_token=x", "admin", None);
+    assert_eq!(st, 400, "{v}");
+    assert!(v["error_message"].as_str().unwrap().contains("original_order_token"), "{v}");
 }
