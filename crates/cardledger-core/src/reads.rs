@@ -158,11 +158,12 @@ impl Engine {
         }
         let seqs: Vec<u64> = {
             let state = self.state();
+            // every entity in the state was recorded under its token
             let recorded = |token_kind: &str, token: &str| {
-                let seq = state.recorded_token(token_kind, token).map(|(seq, _)| seq);
-                // every entity in the state was recorded under its token
-                assert!(seq.is_some(), "{token_kind} {token:?} is in the state but not in the token index");
-                seq.unwrap_or_default()
+                let Some((seq, _)) = state.recorded_token(token_kind, token) else {
+                    unreachable!("{token_kind} {token:?} is in the state but not in the token index")
+                };
+                seq
             };
             let in_program = |p: &str| program.as_deref().is_none_or(|want| want == p);
             let of_holder = |h: Option<&Holder>| holder.as_ref().is_none_or(|want| h == Some(want));
@@ -193,9 +194,10 @@ impl Engine {
                     .addresses
                     .iter()
                     .filter(|(_, (source, _))| {
-                        let f = state.funding_sources.get(source);
-                        assert!(f.is_some(), "address of an unknown funding source {source:?}");
-                        f.is_some_and(|f| in_program(&f.program_token) && of_holder(f.cmd.holder.as_ref()))
+                        let Some(f) = state.funding_sources.get(source) else {
+                            unreachable!("address of an unknown funding source {source:?}")
+                        };
+                        in_program(&f.program_token) && of_holder(f.cmd.holder.as_ref())
                     })
                     .map(|(token, _)| recorded("funding_source_address", token))
                     .collect(),
