@@ -154,7 +154,7 @@ pub fn engine_ingest(commands: &[CommandLine], batch: usize, dir: &Path) -> Resu
     let engine = Engine::open(dir)?;
     // the engine takes its batches by value: copy them before the clock starts
     let batches: Vec<Vec<CommandLine>> =
-        commands.chunks(batch.clamp(1, limits::BATCH_EVENTS_MAX)).map(<[CommandLine]>::to_vec).collect();
+        commands.chunks(batch.clamp(1, limits::BATCH_RECORDS_MAX)).map(<[CommandLine]>::to_vec).collect();
     let start = Instant::now();
     for chunk in batches {
         engine.submit_batch_acks(chunk)?;

@@ -166,7 +166,7 @@ pub fn restore(mut r: impl Read, dir: &Path) -> Result<BackupReport, EngineError
         bytes += 24 + len as u64;
         batch_bytes += len;
         batch.push((i64::from_be_bytes(time), payload));
-        if batch.len() >= limits::BATCH_EVENTS_MAX || batch_bytes >= RESTORE_BATCH_BYTES {
+        if batch.len() >= limits::BATCH_RECORDS_MAX || batch_bytes >= RESTORE_BATCH_BYTES {
             head = flush(&store, head, &mut batch)?;
             batch_bytes = 0;
         }

@@ -32,7 +32,7 @@ use cardledger_domain::{command::CommandLine, decode_fact, encode_fact, snapshot
 use serde_json::Value;
 
 use crate::lock;
-use crate::record::{FrameBuilder, Hash};
+use crate::record::{self, FrameBuilder, Hash};
 use crate::store::{Store, StoreError, Subscription};
 
 /// A failure of the engine itself (never of a command: those are rejections).
@@ -53,7 +53,7 @@ pub enum EngineError {
     /// disk. Reopen the engine.
     #[error("the engine stopped after a storage failure; reopen it")]
     Poisoned,
-    /// A batch larger than `BATCH_EVENTS_MAX` commands.
+    /// A batch larger than `BATCH_RECORDS_MAX` commands.
     #[error("a batch holds at most {max} commands; got {got}")]
     BatchTooLarge {
         /// Limit.
@@ -350,8 +350,8 @@ impl Engine {
     }
 
     fn enqueue(&self, lines: Vec<CommandLine>, render: bool) -> Result<Vec<Outcome>, EngineError> {
-        if lines.len() > limits::BATCH_EVENTS_MAX {
-            return Err(EngineError::BatchTooLarge { max: limits::BATCH_EVENTS_MAX, got: lines.len() });
+        if lines.len() > limits::BATCH_RECORDS_MAX {
+            return Err(EngineError::BatchTooLarge { max: limits::BATCH_RECORDS_MAX, got: lines.len() });
         }
         let now = Timestamp::now();
         let lines = lines
@@ -406,7 +406,7 @@ impl Engine {
             let mut total = 0;
             let mut n = 0;
             for r in &q.requests {
-                if n > 0 && total + r.lines.len() > limits::BATCH_EVENTS_MAX {
+                if n > 0 && total + r.lines.len() > limits::BATCH_RECORDS_MAX {
                     break;
                 }
                 total += r.lines.len();
@@ -415,13 +415,18 @@ impl Engine {
             q.last_group = n;
             q.requests.drain(..n).collect::<Vec<_>>()
         };
+        let mut group = group;
         let results = self.commit_group(&group);
+        // requests whose records did not fit this group's append go first
+        // into the next group, in their order (nothing of them was applied)
+        let rest = group.split_off(results.len());
         for (req, res) in group.iter().zip(results) {
             lock(&req.slot.state).result = Some(res);
             req.slot.ready.notify_all();
         }
         let next = {
             let mut q = lock(&self.inner.queue);
+            q.requests.splice(0..0, rest);
             q.leader_active = false;
             q.requests.first().map(|r| r.slot.clone())
         };
@@ -538,8 +543,15 @@ impl Engine {
         outcomes.into_iter().map(Ok).collect()
     }
 
-    /// Decides and applies every command of a group in order, handing each
-    /// accepted event's time and encoded payload to `record`.
+    /// Decides and applies the commands of a group in order, handing each
+    /// accepted event's time and encoded payload to `record`, while the
+    /// group's records fit one append (`BATCH_RECORDS_MAX` records,
+    /// `BATCH_BYTES_MAX` bytes): a request whose first command does not fit
+    /// ends the group undecided (it is answered by a later group; the
+    /// outcomes returned are for the requests before it), and a later
+    /// command of a request that does not fit is rejected (1216 `BatchFull`)
+    /// with the rest of its request. The first request of a group always
+    /// starts: one command's records always fit an empty batch.
     fn decide_group(
         &self,
         state: &mut Ledger,
@@ -549,9 +561,20 @@ impl Engine {
         let first_new = state.head_seq + 1;
         let mut new: Vec<Recorded> = Vec::with_capacity(group.iter().map(|r| r.lines.len()).sum());
         let mut outcomes: Vec<Vec<Outcome>> = Vec::with_capacity(group.len());
-        for req in group {
+        let (mut records, mut bytes) = (0usize, 0usize);
+        // would these payloads still fit this group's one append?
+        let fits = |records: usize, bytes: usize, payloads: &[&[u8]]| {
+            let more: usize = payloads.iter().map(|p| record::record_len(p.len())).sum();
+            records + payloads.len() <= limits::BATCH_RECORDS_MAX && bytes + more <= limits::BATCH_BYTES_MAX
+        };
+        for (r, req) in group.iter().enumerate() {
             let mut out = Vec::with_capacity(req.lines.len());
-            for (line, time) in &req.lines {
+            let mut full = false;
+            for (i, (line, time)) in req.lines.iter().enumerate() {
+                if full {
+                    out.push(Outcome::Rejected(batch_full(line.command.key())));
+                    continue;
+                }
                 let key = line.command.key();
                 // bulk loaders (no rendering) get acks only: skip the token copy
                 let token = if req.render { line.command.token().unwrap_or("").to_string() } else { String::new() };
@@ -560,7 +583,16 @@ impl Engine {
                     // decode again (over EVENT_BYTES_MAX) is refused unwritten
                     Decision::Accept(fact) => match encode_fact(&fact) {
                         Err(e) => out.push(Outcome::Rejected(Rejection::new(Code::EventTooLarge, key, e))),
+                        Ok(payload) if !fits(records, bytes, &[&payload]) => {
+                            if r > 0 && i == 0 {
+                                return Ok(outcomes);
+                            }
+                            out.push(Outcome::Rejected(batch_full(key)));
+                            full = true;
+                        }
                         Ok(payload) => {
+                            records += 1;
+                            bytes += record::record_len(payload.len());
                             let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
                             state.apply(&rec);
                             let response = if req.render { response::response(&rec, state) } else { Value::Null };
@@ -580,6 +612,17 @@ impl Engine {
                                 continue;
                             }
                         };
+                        let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+                        if !fits(records, bytes, &refs) {
+                            if r > 0 && i == 0 {
+                                return Ok(outcomes);
+                            }
+                            out.push(Outcome::Rejected(batch_full(key)));
+                            full = true;
+                            continue;
+                        }
+                        records += payloads.len();
+                        bytes += refs.iter().map(|p| record::record_len(p.len())).sum::<usize>();
                         let mut response = Value::Null;
                         for (fact, payload) in facts.into_iter().zip(payloads) {
                             let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
@@ -728,6 +771,19 @@ impl Engine {
 }
 
 /// Reads and decodes log entries from `seq`.
+/// The rejection of a command whose records no longer fit its batch's append.
+fn batch_full(key: &str) -> Rejection {
+    Rejection::new(
+        Code::BatchFull,
+        key,
+        format!(
+            "the batch's records would exceed one append ({} records, {} bytes); submit the rest in another batch",
+            limits::BATCH_RECORDS_MAX,
+            limits::BATCH_BYTES_MAX
+        ),
+    )
+}
+
 fn read_entries(store: &Store, seq: u64) -> impl Iterator<Item = Result<LogEntry, EngineError>> {
     store.read_from(seq.max(1)).map(|r| {
         let r = r?;

@@ -33,7 +33,7 @@ pub fn ingest_chunk(engine: &Engine, lines: &[String], first_line: u64) -> Resul
     let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(parsed.len());
     let mut parsed = parsed.into_iter().peekable();
     while parsed.peek().is_some() {
-        let batch: Vec<_> = parsed.by_ref().take(limits::BATCH_EVENTS_MAX).collect();
+        let batch: Vec<_> = parsed.by_ref().take(limits::BATCH_RECORDS_MAX).collect();
         outcomes.extend(engine.submit_batch(batch)?.into_iter().map(Some));
     }
     Ok(slots

@@ -17,7 +17,7 @@ use cardledger_core::store::StoreError;
 use cardledger_domain::command::{CommandLine, Holder};
 use cardledger_domain::event::Account;
 use cardledger_domain::money::Money;
-use cardledger_domain::rejection::Rejection;
+use cardledger_domain::rejection::{Code, Rejection};
 use cardledger_domain::state::Ledger;
 use cardledger_domain::wire::parse_line;
 use cardledger_workload::{generate, generate_bulk, WorkloadConfig};
@@ -545,13 +545,75 @@ fn a_batch_with_rejections_records_the_accepted_ones_contiguously() {
 fn an_oversized_batch_is_refused_whole() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path());
-    let n = cardledger_domain::limits::BATCH_EVENTS_MAX + 1;
+    let n = cardledger_domain::limits::BATCH_RECORDS_MAX + 1;
     let one = line(r#"{"program":{"token":"big","bank":"B","currency_code":"USD"}}"#);
     match engine.submit_batch(vec![one; n]) {
         Err(EngineError::BatchTooLarge { max, got }) => assert_eq!((max, got), (n - 1, n)),
         other => panic!("{:?}", other.map(|v| v.len())),
     }
     assert_eq!(engine.head_seq(), 0);
+}
+
+/// A tick inside a full batch writes more records than commands: the
+/// commands whose records no longer fit the batch's one append are refused
+/// (1216) unwritten, everything before them is recorded, nothing poisons
+/// the engine, and the store reopens and verifies.
+#[test]
+fn a_batch_whose_records_outgrow_one_append_refuses_its_tail_unwritten() {
+    use cardledger_domain::limits::{BATCH_RECORDS_MAX, CYCLE_CLOSES_PER_EVENT_MAX};
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    record(&engine, r#"{"time":"2020-01-01T12:00:00Z","program":{"token":"p","bank":"B","currency_code":"USD"}}"#);
+    record(&engine, r#"{"time":"2020-01-01T12:00:01Z","user":{"token":"u","program_token":"p"}}"#);
+    // two close events' worth of accounts: the tick writes three records
+    let accounts = 2 * CYCLE_CLOSES_PER_EVENT_MAX;
+    let setup: Vec<CommandLine> = (0..accounts)
+        .map(|i| line(&format!(r#"{{"time":"2020-01-01T12:00:02Z","credit_account":{{"token":"ca{i:03}","user_token":"u","program_token":"p","credit_limit":1000,"apr":"19.99"}}}}"#)))
+        .collect();
+    engine.submit_batch(setup).unwrap();
+    let before = engine.head_seq();
+    let mut batch = vec![line(r#"{"time":"2020-02-03T00:00:00Z","tick":{"now":"2020-02-03T00:00:00Z"}}"#)];
+    batch.extend(
+        (1..BATCH_RECORDS_MAX).map(|i| {
+            line(&format!(r#"{{"time":"2020-02-03T00:00:01Z","user":{{"token":"x{i}","program_token":"p"}}}}"#))
+        }),
+    );
+    let out = engine.submit_batch(batch).unwrap();
+    assert_eq!(out.len(), BATCH_RECORDS_MAX);
+    let refused: Vec<usize> = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| match o {
+            Outcome::Rejected(r) => {
+                assert_eq!(r.code, Code::BatchFull, "{r}");
+                assert_eq!(r.field, "user");
+                Some(i)
+            }
+            _ => None,
+        })
+        .collect();
+    // three records for the tick: the last two users do not fit
+    assert_eq!(refused, vec![BATCH_RECORDS_MAX - 2, BATCH_RECORDS_MAX - 1]);
+    assert_eq!(engine.head_seq(), before + BATCH_RECORDS_MAX as u64);
+    // the engine goes on, and the refused commands are accepted afterwards
+    let again = vec![
+        line(&format!(
+            r#"{{"time":"2020-02-03T00:00:02Z","user":{{"token":"x{}","program_token":"p"}}}}"#,
+            BATCH_RECORDS_MAX - 2
+        )),
+        line(&format!(
+            r#"{{"time":"2020-02-03T00:00:02Z","user":{{"token":"x{}","program_token":"p"}}}}"#,
+            BATCH_RECORDS_MAX - 1
+        )),
+    ];
+    for o in engine.submit_batch(again).unwrap() {
+        assert!(matches!(o, Outcome::Recorded { .. }), "{o:?}");
+    }
+    let head = engine.head_seq();
+    drop(engine);
+    let engine = open(dir.path());
+    assert_eq!(engine.head_seq(), head);
+    engine.verify().unwrap();
 }
 
 // ---- point in time --------------------------------------------------------------

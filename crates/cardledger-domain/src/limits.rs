@@ -20,8 +20,6 @@ pub const FEES_PER_COMMAND_MAX: usize = 16;
 pub const LINE_BYTES_MAX: usize = 64 * 1024;
 /// Largest encoded event, in bytes (decoding is bounded by it).
 pub const EVENT_BYTES_MAX: usize = 64 * 1024;
-/// Most commands the engine decides and flushes as one batch.
-pub const BATCH_EVENTS_MAX: usize = 65_536;
 /// Reserve window bounds, in days.
 pub const RESERVE_WINDOW_DAYS_MAX: u32 = 366;
 /// Months the statement repayment simulation (Appendix M1) runs before it
@@ -78,8 +76,18 @@ pub const DUES_PER_ACCOUNT_MAX: usize = 64;
 
 // ---- the log store (cardledger-core `store.rs`) ----
 
-/// Most records in one `Store::append` call.
+/// Most records in one `Store::append` call, and so most commands in one
+/// submitted batch. The engine bounds each group commit by the records (and
+/// bytes) its decisions write, not by the commands it takes: a command whose
+/// records would not fit is left for the next group, or, inside one submitted
+/// batch, rejected with 1216 `BatchFull` before anything of it is applied.
 pub const BATCH_RECORDS_MAX: usize = 1 << 16;
+
+/// Most `CyclesClosed` events one tick records (each of at most
+/// `CYCLE_CLOSES_PER_EVENT_MAX` closes, so at most 8,192 closes per tick): a
+/// tick always fits in a batch of its own (records and bytes); cycles still
+/// due after that many close at the next tick, oldest account token first.
+pub const TICK_CLOSE_EVENTS_MAX: usize = 512;
 
 /// Most encoded bytes (overhead included) in one `Store::append` call.
 pub const BATCH_BYTES_MAX: usize = 64 << 20;

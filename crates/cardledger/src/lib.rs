@@ -210,7 +210,7 @@ impl Cardledger {
         }
     }
 
-    /// Submits a batch (at most `BATCH_EVENTS_MAX`), decided in order and
+    /// Submits a batch (at most `BATCH_RECORDS_MAX`), decided in order and
     /// flushed once; one outcome per command.
     pub fn submit_batch(&self, lines: Vec<CommandLine>) -> Result<Vec<Outcome>, Error> {
         Ok(self.inner.engine.submit_batch(lines)?)

@@ -60,14 +60,21 @@ impl Ledger {
 
     /// Every cycle close a tick at `now` records, in account-token order,
     /// each account's cycles oldest first, as events of at most
-    /// `CYCLE_CLOSES_PER_EVENT_MAX` closes (built in place: a close is large).
+    /// `CYCLE_CLOSES_PER_EVENT_MAX` closes (built in place: a close is large),
+    /// at most `TICK_CLOSE_EVENTS_MAX` events: the accounts after them stay
+    /// due and close at the next tick.
     pub fn cycle_closes(&self, now: Timestamp) -> Vec<CyclesClosed> {
         let mut due: Vec<(&String, &CycleAccount)> = self.cycles.iter().filter(|(_, a)| a.closes_at <= now).collect();
         due.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let per = limits::CYCLE_CLOSES_PER_EVENT_MAX;
         let mut out: Vec<CyclesClosed> = Vec::with_capacity(due.len() / per + 1);
         let mut chunk = CyclesClosed { now, program_tokens: Vec::with_capacity(per), closes: Vec::with_capacity(per) };
+        let full = |out: &Vec<CyclesClosed>| out.len() >= limits::TICK_CLOSE_EVENTS_MAX;
         for (token, acct) in due {
+            // an account's cycles close together: stop only between accounts
+            if full(&out) {
+                break;
+            }
             let Some((cmd, _)) = self.credit_accounts.get(token) else { continue };
             // the accumulators advance on a copy only when a tick closes several cycles
             let mut later: Option<CycleAccount> = None;
