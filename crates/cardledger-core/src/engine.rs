@@ -33,7 +33,7 @@ use serde_json::Value;
 
 use crate::lock;
 use crate::record::{self, FrameBuilder, Hash};
-use crate::store::{Store, StoreError, Subscription};
+use crate::store::{Head, Store, StoreError, Subscription};
 
 /// A failure of the engine itself (never of a command: those are rejections).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -180,17 +180,21 @@ impl Drop for Inner {
         if *lock(&self.poisoned) {
             return;
         }
-        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         if state.head_seq > *lock(&self.snapshot_seq) {
-            // a failure here leaves the previous snapshot (or none): open replays more
-            let _ = write_snapshot(&self.store, &state, &self.snapshot_seq);
+            // a failure here leaves the previous snapshot and cold watermark: open replays more
+            let _ = flush_cold(&self.store, &mut state, &self.snapshot_seq);
         }
     }
 }
 
-/// Encodes `state` (which must be at the store's durable head) and saves it
-/// as a snapshot. A state too large to snapshot is skipped (`Ok(false)`).
-fn write_snapshot(store: &Store, state: &Ledger, snapshot_seq: &Mutex<u64>) -> Result<bool, EngineError> {
+/// A cold flush: moves what grows with history out of `state` into the
+/// store's cold tree and snapshots the hot rest, both at the durable head
+/// (`state` must be there). The snapshot is written first, then the cold
+/// entries with the watermark in one atomic batch: a crash between the two
+/// leaves the previous snapshot matching the watermark. A state too large
+/// to snapshot skips the snapshot, never the cold flush (`Ok(false)`).
+fn flush_cold(store: &Store, state: &mut Ledger, snapshot_seq: &Mutex<u64>) -> Result<bool, EngineError> {
     let head = store.head();
     if state.head_seq != head.seq {
         return Err(EngineError::Mismatch {
@@ -198,11 +202,11 @@ fn write_snapshot(store: &Store, state: &Ledger, snapshot_seq: &Mutex<u64>) -> R
             reason: format!("a snapshot of state at seq {} with the log at seq {}", state.head_seq, head.seq),
         });
     }
-    if !store.save_snapshot_with(head, |out| snapshot::encode_state_to(state, out))? {
-        return Ok(false);
-    }
+    let entries = state.drain_cold().map_err(|reason| EngineError::Corrupt { seq: head.seq, reason })?;
+    let snapshotted = store.save_snapshot_with(head, |out| snapshot::encode_hot_to(state, out))?;
+    store.write_cold(head, entries)?;
     *lock(snapshot_seq) = head.seq;
-    Ok(true)
+    Ok(snapshotted)
 }
 
 #[derive(Default)]
@@ -252,20 +256,33 @@ impl Engine {
         let store = Store::open(dir)?;
         let mut report = OpenReport::default();
         let started = std::time::Instant::now();
+        // the cold entries are exactly at the watermark: only a hot snapshot
+        // at that seq completes them; without cold entries only a whole-state
+        // snapshot (version 1, before format 3) can be used
+        let watermark = store.cold_watermark()?;
         let mut ledger = None;
         for seq in store.snapshot_seqs()? {
-            let loaded =
-                store
-                    .load_snapshot(seq)
-                    .map_err(|e| e.to_string())
-                    .and_then(|(_, bytes)| snapshot::decode_state(&bytes))
-                    .and_then(|l| {
-                        if l.head_seq == seq {
-                            Ok(l)
-                        } else {
-                            Err(format!("its state is at seq {}", l.head_seq))
-                        }
-                    });
+            let loaded = store.load_snapshot(seq).map_err(|e| e.to_string()).and_then(|(head, bytes)| {
+                let version = bytes.first().copied();
+                match watermark {
+                    Some(w) if w.seq != seq || w.hash != head.hash => {
+                        return Err(format!("the cold entries are at seq {}", w.seq));
+                    }
+                    Some(_) if version != Some(snapshot::HOT_STATE_VERSION) => {
+                        return Err("a whole-state snapshot beside cold entries".into());
+                    }
+                    None if version != Some(snapshot::SNAPSHOT_STATE_VERSION) => {
+                        return Err("a hot snapshot without its cold entries".into());
+                    }
+                    _ => {}
+                }
+                let l = snapshot::decode_state(&bytes)?;
+                if l.head_seq == seq {
+                    Ok(l)
+                } else {
+                    Err(format!("its state is at seq {}", l.head_seq))
+                }
+            });
             match loaded {
                 Ok(l) => {
                     report.snapshot_seq = Some(seq);
@@ -275,17 +292,48 @@ impl Engine {
                 Err(why) => report.refused.push((seq, why)),
             }
         }
-        // a refused snapshot is a damaged cache entry: drop it, so the next
-        // snapshot does not keep it as the fallback and verify passes again
+        // a refused snapshot is a damaged or unusable cache entry: drop it,
+        // so the next snapshot does not keep it as the fallback
         for (seq, _) in &report.refused {
             store.delete_snapshot(*seq)?;
+        }
+        if watermark.is_some() && ledger.is_none() {
+            // cold entries without their snapshot: rebuild both from the log
+            store.clear_cold()?;
+            report
+                .refused
+                .push((watermark.map_or(0, |w| w.seq), "cold entries without a matching snapshot: cleared".into()));
         }
         report.snapshot_micros = started.elapsed().as_micros() as u64;
         let started = std::time::Instant::now();
         let mut ledger = ledger.unwrap_or_default();
+        ledger.attach_cold(Arc::new(store.cold_tree()));
+        let mut since_flush = 0u64;
         for entry in read_entries(&store, ledger.head_seq + 1) {
-            ledger.apply(&entry?.rec);
+            let entry = entry?;
+            ledger.apply(&entry.rec);
             report.replayed += 1;
+            since_flush += 1;
+            // a long replay (a store from before format 3, or after a lost
+            // snapshot) flushes as it goes, so memory stays bounded
+            if since_flush >= limits::SNAPSHOT_INTERVAL_EVENTS {
+                if let Some(why) = ledger.cold_failure() {
+                    return Err(EngineError::Corrupt { seq: ledger.head_seq, reason: why });
+                }
+                let head = Head { seq: entry.rec.seq, hash: entry.hash };
+                let entries =
+                    ledger.drain_cold().map_err(|reason| EngineError::Corrupt { seq: ledger.head_seq, reason })?;
+                if store.save_snapshot_with(head, |out| snapshot::encode_hot_to(&ledger, out))? {
+                    store.write_cold(head, entries)?;
+                    report.snapshot_seq = Some(head.seq);
+                } else {
+                    store.write_cold(head, entries)?;
+                }
+                since_flush = 0;
+            }
+        }
+        if let Some(why) = ledger.cold_failure() {
+            return Err(EngineError::Corrupt { seq: ledger.head_seq, reason: why });
         }
         report.replay_micros = started.elapsed().as_micros() as u64;
         Ok(Engine {
@@ -305,19 +353,26 @@ impl Engine {
         &self.inner.opened
     }
 
-    /// Writes a snapshot of the state at the durable head now (also done
-    /// every `SNAPSHOT_INTERVAL_EVENTS` events and at a clean close); returns
-    /// its seq, or `None` when there is nothing new to snapshot or the state
-    /// is larger than `SNAPSHOT_STATE_BYTES_MAX`.
+    /// Flushes the cold state and writes a snapshot of the hot state at the
+    /// durable head now (also done every `SNAPSHOT_INTERVAL_EVENTS` events
+    /// and at a clean close); returns its seq, or `None` when there is
+    /// nothing new to snapshot or the hot state is larger than
+    /// `SNAPSHOT_STATE_BYTES_MAX`. A failed write poisons the engine.
     pub fn snapshot(&self) -> Result<Option<u64>, EngineError> {
         if *lock(&self.inner.poisoned) {
             return Err(EngineError::Poisoned);
         }
-        let state = self.state();
+        let mut state = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
         if state.head_seq == 0 || state.head_seq == *lock(&self.inner.snapshot_seq) {
             return Ok(None);
         }
-        Ok(write_snapshot(&self.inner.store, &state, &self.inner.snapshot_seq)?.then_some(state.head_seq))
+        match flush_cold(&self.inner.store, &mut state, &self.inner.snapshot_seq) {
+            Ok(written) => Ok(written.then_some(state.head_seq)),
+            Err(e) => {
+                *lock(&self.inner.poisoned) = true;
+                Err(e)
+            }
+        }
     }
 
     /// Submits one command and waits until it is durable (or rejected).
@@ -523,18 +578,23 @@ impl Engine {
                 return fail(e);
             }
         };
+        // a cold read that failed may have made a decision wrong: nothing of
+        // the group is written, and the engine stops until reopened
+        if let Some(why) = state.cold_failure() {
+            *lock(&self.inner.poisoned) = true;
+            return fail(EngineError::Corrupt { seq: state.head_seq, reason: why });
+        }
         if let Err(e) = encoded.and_then(|batch| self.inner.store.append_encoded(batch)) {
             *lock(&self.inner.poisoned) = true;
             return fail(EngineError::Store(e));
         }
         let last = *lock(&self.inner.snapshot_seq);
-        // at least SNAPSHOT_INTERVAL_EVENTS apart, and at least half the log:
-        // the state (so a snapshot) still grows with history, and this keeps
-        // the cost of writing snapshots a constant per event
-        if state.head_seq >= last.saturating_add(limits::SNAPSHOT_INTERVAL_EVENTS.max(last)) {
-            // the batch is durable; a failed snapshot write is a storage
-            // failure all the same: stop, and answer the group with it
-            if let Err(e) = write_snapshot(&self.inner.store, &state, &self.inner.snapshot_seq) {
+        // every SNAPSHOT_INTERVAL_EVENTS: what changed since the last flush
+        // leaves memory (cold entries) and the hot rest is snapshotted
+        if state.head_seq >= last.saturating_add(limits::SNAPSHOT_INTERVAL_EVENTS) {
+            // the batch is durable; a failed cold or snapshot write is a
+            // storage failure all the same: stop, and answer the group with it
+            if let Err(e) = flush_cold(&self.inner.store, &mut state, &self.inner.snapshot_seq) {
                 *lock(&self.inner.poisoned) = true;
                 return fail(e);
             }
@@ -721,7 +781,12 @@ impl Engine {
         let mismatch = |seq: u64, reason: String| EngineError::Mismatch { seq, reason };
         let check_snapshot = |seq: u64, fresh: &Ledger| -> Result<(), EngineError> {
             let (_, bytes) = self.inner.store.load_snapshot(seq).map_err(|e| mismatch(seq, e.to_string()))?;
-            let expected = snapshot::encode_state(fresh).map_err(|e| mismatch(seq, e))?;
+            let expected = if bytes.first() == Some(&snapshot::HOT_STATE_VERSION) {
+                snapshot::encode_hot(fresh)
+            } else {
+                snapshot::encode_state(fresh)
+            }
+            .map_err(|e| mismatch(seq, e))?;
             if bytes != expected {
                 return Err(mismatch(seq, format!("the snapshot at seq {seq} differs from a replay to that seq")));
             }
@@ -744,14 +809,38 @@ impl Engine {
                 check_snapshot(seq, &fresh)?;
             }
         }
-        let digest = snapshot::state_digest(&fresh).map_err(|e| mismatch(fresh.head_seq, e))?;
-        let live = snapshot::state_digest(&state).map_err(|e| mismatch(state.head_seq, e))?;
-        if fresh.head_seq != state.head_seq || digest != live {
-            return Err(EngineError::Mismatch {
-                seq: fresh.head_seq,
-                reason: "the live state differs from a fresh replay".into(),
-            });
+        // the whole state: the hot part byte for byte, then every cold entry
+        // (the store's, overridden by what is still in memory) against the
+        // replay's, in key order; the digest covers both
+        let at = fresh.head_seq;
+        let hot = snapshot::encode_hot(&fresh).map_err(|e| mismatch(at, e))?;
+        let live_hot = snapshot::encode_hot(&state).map_err(|e| mismatch(state.head_seq, e))?;
+        if fresh.head_seq != state.head_seq || hot != live_hot {
+            return Err(mismatch(at, "the live state differs from a fresh replay".into()));
         }
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&hot);
+        let expected = fresh.cold_entries().map_err(|e| mismatch(at, e))?;
+        let in_memory = state.cold_entries().map_err(|e| mismatch(at, e))?;
+        let mut live_cold = MergeCold::new(self.inner.store.cold_entries(), in_memory.into_iter());
+        for (k, v) in &expected {
+            match live_cold.next().transpose()? {
+                Some((lk, lv)) if lk == *k && lv == *v => {}
+                Some((lk, _)) => {
+                    let key = if lk == *k { k.clone() } else { k.clone().min(lk) };
+                    return Err(mismatch(
+                        at,
+                        format!("the cold entry {} differs from a fresh replay", cold_key_text(&key)),
+                    ));
+                }
+                None => return Err(mismatch(at, format!("the cold entry {} is missing", cold_key_text(k)))),
+            }
+            snapshot::digest_cold_entry(&mut hasher, k, v);
+        }
+        if let Some((k, _)) = live_cold.next().transpose()? {
+            return Err(mismatch(at, format!("the cold entry {} is not in a fresh replay", cold_key_text(&k))));
+        }
+        let digest: [u8; 32] = *hasher.finalize().as_bytes();
         if !fresh.total().is_zero() {
             return Err(EngineError::Mismatch { seq: fresh.head_seq, reason: "accounts do not sum to zero".into() });
         }
@@ -767,6 +856,57 @@ impl Engine {
     /// The underlying store (checkpoints, size on disk, test hooks).
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+}
+
+/// The store's cold entries merged in key order with those still in memory
+/// (which are newer: an equal key takes the memory's value).
+struct MergeCold<A: Iterator, B: Iterator> {
+    store: std::iter::Peekable<A>,
+    memory: std::iter::Peekable<B>,
+}
+
+impl<A, B> MergeCold<A, B>
+where
+    A: Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>>,
+    B: Iterator<Item = (Vec<u8>, Vec<u8>)>,
+{
+    fn new(store: A, memory: B) -> Self {
+        MergeCold { store: store.peekable(), memory: memory.peekable() }
+    }
+}
+
+impl<A, B> Iterator for MergeCold<A, B>
+where
+    A: Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>>,
+    B: Iterator<Item = (Vec<u8>, Vec<u8>)>,
+{
+    type Item = Result<(Vec<u8>, Vec<u8>), EngineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let order = match (self.store.peek(), self.memory.peek()) {
+            (Some(Err(_)), _) => return self.store.next().map(|r| r.map_err(EngineError::from)),
+            (Some(Ok((s, _))), Some((m, _))) => s.cmp(m),
+            (Some(Ok(_)), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => return None,
+        };
+        match order {
+            std::cmp::Ordering::Less => self.store.next().map(|r| r.map_err(EngineError::from)),
+            std::cmp::Ordering::Greater => self.memory.next().map(Ok),
+            std::cmp::Ordering::Equal => {
+                self.store.next();
+                self.memory.next().map(Ok)
+            }
+        }
+    }
+}
+
+/// A cold key as text for messages: its prefix letter and the rest.
+fn cold_key_text(k: &[u8]) -> String {
+    match k.split_first() {
+        Some((p, rest)) => format!("{}:{}", char::from(*p), String::from_utf8_lossy(rest).escape_debug()),
+        None => "(empty)".into(),
     }
 }
 

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use cardledger_domain::command::Holder;
 use cardledger_domain::rejection::{Code, Rejection};
 use cardledger_domain::response;
-use cardledger_domain::state::UnloadState;
+use cardledger_domain::state::{Book, UnloadState};
 
 use crate::engine::{Engine, EngineError};
 
@@ -60,7 +60,11 @@ impl Engine {
             )));
         }
         let index_kind = if kind == "merchant" { "campaign" } else { kind };
-        let Some((seq, _)) = self.state().recorded_token(index_kind, token) else { return Ok(None) };
+        let found = self.state().recorded_token(index_kind, token);
+        if let Some(why) = self.state().cold_failure() {
+            return Err(ReadError::Engine(EngineError::Corrupt { seq: 0, reason: why }));
+        }
+        let Some((seq, _)) = found else { return Ok(None) };
         let Some(entry) = self.event(seq)? else { return Ok(None) };
         let state = self.state();
         let v = if kind == "msa_order" {
@@ -68,6 +72,9 @@ impl Engine {
         } else {
             response::response(&entry.rec, &state)
         };
+        if let Some(why) = state.cold_failure() {
+            return Err(ReadError::Engine(EngineError::Corrupt { seq, reason: why }));
+        }
         Ok(Some(v))
     }
 
@@ -169,8 +176,8 @@ impl Engine {
             let of_holder = |h: Option<&Holder>| holder.as_ref().is_none_or(|want| h == Some(want));
             let mut v: Vec<u64> = match kind {
                 "gpa_unloads" | "msa_unloads" => {
-                    let all: &Vec<UnloadState> =
-                        if kind == "gpa_unloads" { &state.gpa_unloads } else { &state.msa_unloads };
+                    let all: Vec<UnloadState> =
+                        state.unloads(if kind == "gpa_unloads" { Book::Gpa } else { Book::Msa });
                     all.iter()
                         .filter(|u| holder.as_ref().is_none_or(|h| &u.holder == h))
                         .filter(|u| order.as_ref().is_none_or(|o| &u.original_order_token == o))
@@ -209,6 +216,9 @@ impl Engine {
             }
             v
         };
+        if let Some(why) = self.state().cold_failure() {
+            return Err(ReadError::Engine(EngineError::Corrupt { seq: 0, reason: why }));
+        }
         let page: Vec<u64> = seqs.iter().skip(start).take(count).copied().collect();
         let mut data = Vec::with_capacity(page.len());
         for seq in &page {

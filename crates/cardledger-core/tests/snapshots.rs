@@ -20,7 +20,8 @@ fn lines(seed: u64, days: u32) -> Vec<String> {
 fn observe(engine: &Engine) -> Value {
     let report = engine.verify().unwrap();
     let tokens: Vec<(String, String)> = {
-        let s = engine.state();
+        // the whole token index (the live one holds only what is not yet cold)
+        let s = engine.state_as_of(engine.head_seq()).unwrap();
         let mut v: Vec<(String, String)> = s
             .tokens
             .iter()
@@ -93,8 +94,10 @@ fn a_damaged_snapshot_fails_verify_and_open_falls_back() {
     };
     assert_eq!(expected["records"].as_u64(), Some(second));
 
-    // the newest snapshot damaged in its state bytes: verify names it, open
-    // refuses it and loads the older one, then replays the tail
+    // the newest snapshot damaged in its state bytes: verify names it; open
+    // refuses it, and, since the cold entries are at its seq, also the older
+    // one (cold entries only move forward): it clears them and replays from
+    // genesis
     {
         let engine = Engine::open(dir.path()).unwrap();
         assert_eq!(engine.open_report().snapshot_seq, Some(second));
@@ -111,36 +114,62 @@ fn a_damaged_snapshot_fails_verify_and_open_falls_back() {
     {
         let engine = Engine::open(dir.path()).unwrap();
         let report = engine.open_report().clone();
-        assert_eq!(report.snapshot_seq, Some(first));
-        assert_eq!(report.refused.len(), 1);
-        assert_eq!(report.refused[0].0, second);
-        assert_eq!(report.replayed, second - first);
-        // open deleted the refused snapshot (a cache): verify passes
-        assert_eq!(engine.store().snapshot_seqs().unwrap(), vec![first]);
+        assert_eq!(report.snapshot_seq, None);
+        let refused: Vec<u64> = report.refused.iter().map(|r| r.0).collect();
+        assert_eq!(refused, vec![second, first, second], "{:?}", report.refused);
+        assert!(report.refused[0].1.contains("checksum"), "{:?}", report.refused);
+        assert!(report.refused[1].1.contains("cold entries are at seq"), "{:?}", report.refused);
+        assert!(report.refused[2].1.contains("cleared"), "{:?}", report.refused);
+        assert_eq!(report.replayed, second);
+        // open deleted the refused snapshots (a cache): verify passes
+        assert!(engine.store().snapshot_seqs().unwrap().is_empty());
         assert_eq!(observe(&engine), expected);
-        // the older one damaged in its seq bytes (so it names another seq)
-        engine.store().debug_corrupt_snapshot(first, 8, 0x01).unwrap();
-        assert!(matches!(engine.verify(), Err(EngineError::Mismatch { seq, .. }) if seq == first));
-        // the clean close snapshots the head again (the damaged one is kept
-        // as the second newest)
+        // the clean close flushes and snapshots the head again
     }
     {
         let engine = Engine::open(dir.path()).unwrap();
         assert_eq!(engine.open_report().snapshot_seq, Some(second));
         assert_eq!(engine.open_report().replayed, 0);
-        assert_eq!(engine.store().snapshot_seqs().unwrap(), vec![second, first]);
-        // verify still reports the damaged older snapshot
-        assert!(matches!(engine.verify(), Err(EngineError::Mismatch { seq, .. }) if seq == first));
-        engine.store().delete_snapshot(first).unwrap();
+        assert_eq!(engine.store().snapshot_seqs().unwrap(), vec![second]);
         engine.verify().unwrap();
-        // now the only snapshot damaged: the reopen replays from genesis
-        engine.store().debug_corrupt_snapshot(second, 60, 0x80).unwrap();
+        // now damaged in its seq bytes (so it names another seq)
+        engine.store().debug_corrupt_snapshot(second, 8, 0x01).unwrap();
+        assert!(matches!(engine.verify(), Err(EngineError::Mismatch { seq, .. }) if seq == second));
     }
     let engine = Engine::open(dir.path()).unwrap();
     let report = engine.open_report().clone();
     assert_eq!(report.snapshot_seq, None);
-    assert_eq!(report.refused.len(), 1);
     assert_eq!(report.replayed, second);
+    assert_eq!(observe(&engine), expected);
+}
+
+/// A damaged cold entry (an order, a token) is named by `verify`; a reopen
+/// that cannot trust the cold entries replays from genesis.
+#[test]
+fn a_damaged_cold_entry_fails_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = lines(6, 20);
+    let expected = {
+        let engine = Engine::open(dir.path()).unwrap();
+        ingest(&engine, &all, 1);
+        engine.snapshot().unwrap().unwrap();
+        observe(&engine)
+    };
+    let engine = Engine::open(dir.path()).unwrap();
+    assert_eq!(engine.open_report().replayed, 0);
+    let keys: Vec<Vec<u8>> = engine.store().cold_entries().map(|r| r.unwrap().0).collect();
+    let order = keys.iter().find(|k| k[0] == b'O').unwrap().clone();
+    engine.store().debug_corrupt_cold(&order, 3, 0x10).unwrap();
+    match engine.verify() {
+        Err(EngineError::Mismatch { reason, .. }) => assert!(reason.contains("cold entry O:"), "{reason}"),
+        other => panic!("verify missed the damaged cold entry: {other:?}"),
+    }
+    engine.store().debug_corrupt_cold(&order, 3, 0x10).unwrap();
+    engine.verify().unwrap();
+    let token = keys.iter().find(|k| k[0] == b'T').unwrap().clone();
+    engine.store().debug_corrupt_cold(&token, 0, 0x01).unwrap();
+    assert!(matches!(engine.verify(), Err(EngineError::Mismatch { reason, .. }) if reason.contains("cold entry T:")));
+    engine.store().debug_corrupt_cold(&token, 0, 0x01).unwrap();
     assert_eq!(observe(&engine), expected);
 }
 

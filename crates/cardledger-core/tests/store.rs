@@ -180,9 +180,9 @@ fn unknown_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path()).unwrap();
-        store.debug_set_format_version(3).unwrap();
+        store.debug_set_format_version(4).unwrap();
     }
-    assert_eq!(Store::open(dir.path()).err(), Some(StoreError::UnsupportedVersion(3)));
+    assert_eq!(Store::open(dir.path()).err(), Some(StoreError::UnsupportedVersion(4)));
 }
 
 const GOLDEN: &str = "tests/fixtures/format_v1_frame.bin";

@@ -53,10 +53,12 @@ pub const CYCLE_CLOSES_PER_EVENT_MAX: usize = 16;
 /// Largest encoded ledger state a snapshot holds, in bytes (decoding is
 /// bounded by it; a larger state is not snapshotted and open replays).
 pub const SNAPSHOT_STATE_BYTES_MAX: usize = 512 << 20;
-/// Fewest events between two engine snapshots taken after a group commit
-/// (the engine also waits for the log to double since the last one; a
-/// snapshot is also taken at a clean close and by `Engine::snapshot`).
-pub const SNAPSHOT_INTERVAL_EVENTS: u64 = 1_000_000;
+/// Events between two cold flushes (after a group commit; also at a clean
+/// close and by `Engine::snapshot`): what changed since the last flush (new
+/// tokens, orders, unloads, closed journal entries) moves to the store's
+/// cold tree and the hot rest is snapshotted. Bounds the memory that grows
+/// with history to about this many events' worth.
+pub const SNAPSHOT_INTERVAL_EVENTS: u64 = 262_144;
 /// Snapshots a store keeps (the newest ones); an older one is the fallback
 /// when the newest fails its checks.
 pub const SNAPSHOTS_KEPT: usize = 2;

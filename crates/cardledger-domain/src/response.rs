@@ -360,7 +360,7 @@ fn journal_entry_fields(e: &JournalEntryRecorded, time: Timestamp) -> Map<String
 /// An MSA order as it stands now (retrieve, and the answer to an update):
 /// current order balances, flags, dates and the holder's MSA for the campaign.
 pub fn msa_order_now(token: &str, ledger: &Ledger) -> Option<Value> {
-    let s = ledger.msa_orders.get(token)?;
+    let s = ledger.order(crate::state::Book::Msa, token)?;
     let campaign = s.campaign_token.as_deref().unwrap_or("");
     let agg = ledger.msa_balances(&s.holder, campaign);
     Some(msa_order_json(

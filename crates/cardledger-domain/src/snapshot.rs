@@ -18,8 +18,12 @@ use crate::state::{FundingSourceState, HashMap, JeState, Ledger, OrderState, Pro
 /// Version of the state layout written by [`encode_state`] (its first byte).
 pub const SNAPSHOT_STATE_VERSION: u8 = 1;
 
+/// Version of the layout written by [`encode_hot_to`]: the same fields, the
+/// cold ones empty; valid only with the store's cold entries at the same seq.
+pub const HOT_STATE_VERSION: u8 = 2;
+
 /// The idempotency kinds a ledger can hold (`Ledger::tokens` keys).
-const TOKEN_KINDS: &[&str] = &[
+pub const TOKEN_KINDS: &[&str] = &[
     "program",
     "user",
     "business",
@@ -296,8 +300,40 @@ pub fn encode_state(l: &Ledger) -> Result<Vec<u8>, String> {
 /// chunks, never held whole in memory); fails as soon as it passes
 /// `SNAPSHOT_STATE_BYTES_MAX`.
 pub fn encode_state_to(l: &Ledger, w: &mut dyn std::io::Write) -> Result<(), String> {
+    encode_to(l, w, false)
+}
+
+/// Streams the canonical encoding of `l`'s **hot** part: the same layout
+/// as [`encode_state_to`], with what belongs to the cold state
+/// (`state::cold`: the token index, orders, offer orders, unloads and
+/// closed journal entries) written as empty. A snapshot of an engine with a
+/// cold store holds exactly this; [`decode_state`] reads it back.
+pub fn encode_hot_to(l: &Ledger, w: &mut dyn std::io::Write) -> Result<(), String> {
+    encode_to(l, w, true)
+}
+
+/// [`encode_hot_to`] into memory.
+pub fn encode_hot(l: &Ledger) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(1 << 16);
+    encode_hot_to(l, &mut out)?;
+    Ok(out)
+}
+
+fn encode_to(l: &Ledger, w: &mut dyn std::io::Write, hot: bool) -> Result<(), String> {
+    let none_o: HashMap<String, OrderState> = HashMap::default();
+    let none_f: HashMap<String, u64> = HashMap::default();
+    let none_t: HashMap<&'static str, HashMap<String, (u64, u64)>> = HashMap::default();
+    let open_jes: HashMap<&String, &JeState> =
+        l.journal_entries.iter().filter(|(_, j)| !hot || !crate::state::je_closed(j)).collect();
+    let (gpa_orders, msa_orders, offer_orders, tokens) = if hot {
+        (&none_o, &none_o, &none_f, &none_t)
+    } else {
+        (&l.gpa_orders, &l.msa_orders, &l.offer_orders, &l.tokens)
+    };
+    let (gpa_unloads, msa_unloads): (&[UnloadState], &[UnloadState]) =
+        if hot { (&[], &[]) } else { (&l.gpa_unloads, &l.msa_unloads) };
     let mut w = W { enc: bincode::enc::EncoderImpl::new(Out { w, written: 0 }, cfg()) };
-    w.put(SNAPSHOT_STATE_VERSION)?;
+    w.put(if hot { HOT_STATE_VERSION } else { SNAPSHOT_STATE_VERSION })?;
     w.put((l.head_seq, l.last_time, l.last_tick))?;
     w.map(l.programs.iter(), |w, p| w.put((&p.cmd, p.created, p.jit)))?;
     w.map(l.holders.iter(), |w, v| w.put(v))?;
@@ -307,17 +343,17 @@ pub fn encode_state_to(l: &Ledger, w: &mut dyn std::io::Write) -> Result<(), Str
     w.map(l.campaigns.iter(), |w, v| w.put(v))?;
     w.map(l.offers.iter(), |w, v| w.put(v))?;
     w.map(l.credit_accounts.iter(), |w, v| w.put(v))?;
-    w.map(l.gpa_orders.iter(), put_order)?;
-    w.map(l.msa_orders.iter(), put_order)?;
-    w.map(l.offer_orders.iter(), |w, v| w.put(v))?;
-    put_unloads(&mut w, &l.gpa_unloads)?;
-    put_unloads(&mut w, &l.msa_unloads)?;
-    w.map(l.journal_entries.iter(), |w, j| w.put((j.seq, &j.target, j.open, j.jit_open, j.effect)))?;
+    w.map(gpa_orders.iter(), put_order)?;
+    w.map(msa_orders.iter(), put_order)?;
+    w.map(offer_orders.iter(), |w, v| w.put(v))?;
+    put_unloads(&mut w, gpa_unloads)?;
+    put_unloads(&mut w, msa_unloads)?;
+    w.map(open_jes.iter(), |w, j| put_je(w, j))?;
     w.map(l.accounts.iter(), |w, v| w.put(v))?;
     w.map(l.last_impact.iter(), |w, v| w.put(v))?;
     w.map(l.holds.iter(), |w, v| w.put(v))?;
     w.map(l.pending.iter(), |w, v| w.put(v))?;
-    let mut kinds: Vec<_> = l.tokens.iter().collect();
+    let mut kinds: Vec<_> = tokens.iter().collect();
     kinds.sort_unstable_by(|a, b| a.0.cmp(b.0));
     w.put(kinds.len() as u64)?;
     for (kind, tokens) in kinds {
@@ -334,8 +370,10 @@ pub fn encode_state_to(l: &Ledger, w: &mut dyn std::io::Write) -> Result<(), Str
 pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
     let mut r = R { input: In { bytes, at: 0 } };
     let version: u8 = r.get()?;
-    if version != SNAPSHOT_STATE_VERSION {
-        return Err(format!("snapshot state version {version}, expected {SNAPSHOT_STATE_VERSION}"));
+    if version != SNAPSHOT_STATE_VERSION && version != HOT_STATE_VERSION {
+        return Err(format!(
+            "snapshot state version {version}, expected {SNAPSHOT_STATE_VERSION} or {HOT_STATE_VERSION}"
+        ));
     }
     let (head_seq, last_time, last_tick) = r.get()?;
     let programs = r.map(|r| {
@@ -357,10 +395,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
     let offer_orders = r.map(|r| r.get())?;
     let gpa_unloads = get_unloads(&mut r)?;
     let msa_unloads = get_unloads(&mut r)?;
-    let journal_entries = r.map(|r| {
-        let (seq, target, open, jit_open, effect) = r.get()?;
-        Ok(JeState { seq, target, open, jit_open, effect })
-    })?;
+    let journal_entries = r.map(get_je)?;
     let accounts = r.map(|r| r.get())?;
     let last_impact = r.map(|r| r.get())?;
     let holds = r.map(|r| r.get())?;
@@ -411,12 +446,105 @@ pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
         last_tick,
         msa_campaigns,
         cycles,
+        cold: None,
     })
 }
 
-/// blake3 over [`encode_state`]: a digest over every field of the ledger.
+fn put_je(w: &mut W<'_>, j: &JeState) -> Result<(), String> {
+    w.put((j.seq, &j.target, j.open, j.jit_open, j.effect))
+}
+
+fn get_je(r: &mut R<'_>) -> Result<JeState, String> {
+    let (seq, target, open, jit_open, effect) = r.get()?;
+    Ok(JeState { seq, target, open, jit_open, effect })
+}
+
+/// One value of the cold state, encoded as the snapshot encodes it.
+pub enum ColdValue<'a> {
+    /// A token's (seq, fingerprint).
+    Token(u64, u64),
+    /// A GPA or MSA order.
+    Order(&'a OrderState),
+    /// An offer order's seq.
+    OfferOrder(u64),
+    /// An unload.
+    Unload(&'a UnloadState),
+    /// A closed journal entry.
+    JournalEntry(&'a JeState),
+}
+
+/// Encodes one cold value (bounded by `SNAPSHOT_STATE_BYTES_MAX` like the rest).
+pub fn encode_cold(v: ColdValue<'_>) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(64);
+    let mut w = W { enc: bincode::enc::EncoderImpl::new(Out { w: &mut out, written: 0 }, cfg()) };
+    match v {
+        ColdValue::Token(seq, fp) => w.put((seq, fp))?,
+        ColdValue::Order(o) => put_order(&mut w, o)?,
+        ColdValue::OfferOrder(seq) => w.put(seq)?,
+        ColdValue::Unload(u) => w.put((u.seq, u.time, &u.holder, &u.original_order_token, u.amount))?,
+        ColdValue::JournalEntry(j) => put_je(&mut w, j)?,
+    }
+    drop(w);
+    Ok(out)
+}
+
+fn decode_whole<T>(bytes: &[u8], what: &str, f: impl FnOnce(&mut R<'_>) -> Result<T, String>) -> Result<T, String> {
+    let mut r = R { input: In { bytes, at: 0 } };
+    let v = f(&mut r).map_err(|e| format!("cold {what}: {e}"))?;
+    match r.left() {
+        0 => Ok(v),
+        n => Err(format!("cold {what}: {n} trailing bytes")),
+    }
+}
+
+/// Decodes a token's (seq, fingerprint).
+pub fn decode_cold_token(bytes: &[u8]) -> Result<(u64, u64), String> {
+    decode_whole(bytes, "token", |r| r.get())
+}
+
+/// Decodes an order.
+pub fn decode_cold_order(bytes: &[u8]) -> Result<OrderState, String> {
+    decode_whole(bytes, "order", get_order)
+}
+
+/// Decodes an offer order's seq.
+pub fn decode_cold_offer_order(bytes: &[u8]) -> Result<u64, String> {
+    decode_whole(bytes, "offer order", |r| r.get())
+}
+
+/// Decodes an unload.
+pub fn decode_cold_unload(bytes: &[u8]) -> Result<UnloadState, String> {
+    decode_whole(bytes, "unload", |r| {
+        let (seq, time, holder, original_order_token, amount) = r.get()?;
+        Ok(UnloadState { seq, time, holder, original_order_token, amount })
+    })
+}
+
+/// Decodes a closed journal entry.
+pub fn decode_cold_je(bytes: &[u8]) -> Result<JeState, String> {
+    decode_whole(bytes, "journal entry", get_je)
+}
+
+/// A digest over every field of a ledger that holds its whole state in
+/// memory (no cold store): blake3 over its hot encoding ([`encode_hot`])
+/// followed by every cold entry (`Ledger::cold_entries`) in key order, each
+/// fed by [`digest_cold_entry`]. `verify` computes the same over a live
+/// engine's hot state and its store's cold entries.
 pub fn state_digest(l: &Ledger) -> Result<[u8; 32], String> {
-    Ok(*blake3::hash(&encode_state(l)?).as_bytes())
+    let mut h = blake3::Hasher::new();
+    h.update(&encode_hot(l)?);
+    for (k, v) in l.cold_entries()? {
+        digest_cold_entry(&mut h, &k, &v);
+    }
+    Ok(*h.finalize().as_bytes())
+}
+
+/// Feeds one cold entry to a state digest: key length, key, value length, value.
+pub fn digest_cold_entry(h: &mut blake3::Hasher, k: &[u8], v: &[u8]) {
+    h.update(&(k.len() as u64).to_be_bytes());
+    h.update(k);
+    h.update(&(v.len() as u64).to_be_bytes());
+    h.update(v);
 }
 
 #[cfg(test)]

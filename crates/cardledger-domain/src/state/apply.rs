@@ -92,7 +92,7 @@ impl Ledger {
                 );
             }
             Event::GpaUnloaded(e) => {
-                if let Some(o) = self.gpa_orders.get_mut(&e.cmd.original_order_token) {
+                if let Some(o) = self.order_mut(cold::Book::Gpa, &e.cmd.original_order_token) {
                     o.unloaded = o.unloaded.plus(e.cmd.amount);
                 }
                 self.gpa_unloads.push(UnloadState {
@@ -125,7 +125,7 @@ impl Ledger {
                 );
             }
             Event::MsaOrderUpdated(c) => {
-                if let Some(o) = self.msa_orders.get_mut(&c.token) {
+                if let Some(o) = self.order_mut(cold::Book::Msa, &c.token) {
                     if let Some(a) = c.active {
                         o.active = a;
                     }
@@ -139,7 +139,7 @@ impl Ledger {
                 }
             }
             Event::MsaUnloaded(e) => {
-                if let Some(o) = self.msa_orders.get_mut(&e.cmd.original_order_token) {
+                if let Some(o) = self.order_mut(cold::Book::Msa, &e.cmd.original_order_token) {
                     o.unloaded = o.unloaded.plus(e.cmd.amount);
                     o.last_modified = time;
                 }

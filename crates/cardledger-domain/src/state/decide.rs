@@ -208,7 +208,7 @@ impl Ledger {
                 Event::GpaOrdered(GpaOrdered { cmd: c.clone(), funding, fees })
             }
             Command::GpaUnload(c) => {
-                let (order, _) = unloadable(&self.gpa_orders, "GPA", key, c)?;
+                let (order, _) = unloadable(self.order(cold::Book::Gpa, &c.original_order_token), "GPA", key, c)?;
                 let available = self.gpa_balances(&order.holder).available_balance;
                 if c.amount > available {
                     return reject(
@@ -241,13 +241,14 @@ impl Ledger {
                 Event::MsaOrdered(MsaOrdered { cmd: c.clone(), funding, aggregated_after })
             }
             Command::MsaOrderUpdate(c) => {
-                if !self.msa_orders.contains_key(&c.token) {
+                if self.order(cold::Book::Msa, &c.token).is_none() {
                     return reject(Code::UnknownReference, f("token"), format!("no MSA order {:?}", c.token));
                 }
                 Event::MsaOrderUpdated(c.clone())
             }
             Command::MsaUnload(c) => {
-                let (order, remaining) = unloadable(&self.msa_orders, "MSA", key, c)?;
+                let (order, remaining) =
+                    unloadable(self.order(cold::Book::Msa, &c.original_order_token), "MSA", key, c)?;
                 let campaign = order.campaign_token.clone().unwrap_or_default();
                 let before = self.msa_balances(&order.holder, &campaign);
                 if c.amount > before.ledger_balance {
@@ -386,12 +387,12 @@ impl Ledger {
 /// The order an unload refers to and what remains of it after the unload's
 /// checks: it exists (1201) and the amount fits its remaining amount (1208).
 pub(super) fn unloadable<'a>(
-    orders: &'a HashMap<String, OrderState>,
+    order: Option<std::borrow::Cow<'a, OrderState>>,
     label: &str,
     key: &str,
     c: &UnloadCmd,
-) -> Result<(&'a OrderState, Money), Rejection> {
-    let order = orders.get(&c.original_order_token).ok_or_else(|| {
+) -> Result<(std::borrow::Cow<'a, OrderState>, Money), Rejection> {
+    let order = order.ok_or_else(|| {
         Rejection::new(
             Code::UnknownReference,
             format!("{key}.original_order_token"),

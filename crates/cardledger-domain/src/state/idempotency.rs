@@ -41,14 +41,6 @@ pub fn fingerprint(line: &CommandLine) -> Result<u64, String> {
     Ok(u64::from_be_bytes(first))
 }
 
-impl Ledger {
-    /// Where a token of an idempotency kind was recorded: (seq, fingerprint).
-    /// Kinds are command keys, except that merchants are `campaign`.
-    pub fn recorded_token(&self, kind: &str, token: &str) -> Option<(u64, u64)> {
-        self.tokens.get(kind).and_then(|m| m.get(token)).copied()
-    }
-}
-
 /// The token an event registers in the idempotency index.
 pub fn event_token(e: &Event) -> Option<&str> {
     Some(match e {

@@ -31,9 +31,9 @@ impl Ledger {
         let amount = c.amount;
         let available = self.available(&c.target);
         // the related authorization, for clearings and reversals
-        let related = |want_open: bool| -> Result<Option<&JeState>, Rejection> {
+        let related = |want_open: bool| -> Result<Option<std::borrow::Cow<'_, JeState>>, Rejection> {
             let Some(rt) = &c.related_token else { return Ok(None) };
-            let je = self.journal_entries.get(rt).filter(|j| j.target == c.target).ok_or_else(|| {
+            let je = self.journal_entry(rt).filter(|j| j.target == c.target).ok_or_else(|| {
                 Rejection::new(
                     Code::NoOpenHold,
                     f("related_token"),
@@ -172,7 +172,7 @@ impl Ledger {
             }
             JeEffect::Clearing | JeEffect::Reversal => {
                 if let Some(rt) = &e.cmd.related_token {
-                    if let Some(je) = self.journal_entries.get_mut(rt) {
+                    if let Some(je) = self.journal_entry_mut(rt) {
                         je.open = je.open.minus(e.hold_amount);
                         je.jit_open =
                             if e.effect == JeEffect::Clearing { Money::ZERO } else { je.jit_open.minus(e.jit_unload) };
@@ -196,7 +196,7 @@ impl Ledger {
             JeEffect::Refund => {
                 if !e.pending_credit.is_zero() {
                     if let Some(rt) = &e.cmd.related_token {
-                        if let Some(je) = self.journal_entries.get_mut(rt) {
+                        if let Some(je) = self.journal_entry_mut(rt) {
                             je.open = je.open.minus(e.pending_credit);
                         }
                     }

@@ -7,14 +7,17 @@
 //! One module per concern: `idempotency` (token kinds, fingerprints, the
 //! token index), `decide` (the commands' checks and events, ticks and cycle
 //! closes), `funding` (funding-source resolution), `journal` (journal-entry
-//! classification, holds and pending credits), `apply` (the fold).
+//! classification, holds and pending credits), `apply` (the fold), `cold`
+//! (what grows with history, on disk behind a `ColdStore`).
 
 mod apply;
+mod cold;
 mod decide;
 mod funding;
 mod idempotency;
 mod journal;
 
+pub use cold::{je_closed, key as cold_key, Book, ColdLink, ColdStore};
 pub use idempotency::{event_token, fingerprint};
 pub use journal::classify;
 
@@ -204,6 +207,10 @@ pub struct Ledger {
     pub msa_campaigns: BTreeMap<Holder, Vec<String>>,
     /// Statement-cycle accumulators per credit account.
     pub cycles: HashMap<String, CycleAccount>,
+    /// The cold store, when history lives on disk (`cold`): then the token
+    /// index, the order maps, offer orders, unload lists and closed journal
+    /// entries above hold only what changed since the last cold flush.
+    pub cold: Option<ColdLink>,
 }
 
 fn reject<T>(code: Code, field: String, what: impl std::fmt::Display) -> Result<T, Rejection> {

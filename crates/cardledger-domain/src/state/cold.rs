@@ -1,0 +1,296 @@
+//! Hot and cold state.
+//!
+//! What grows with history — the idempotency index, GPA and MSA orders,
+//! offer orders, unloads and closed journal entries — is *cold*: an engine
+//! with a cold store keeps in memory only what changed since the last cold
+//! flush (the typed maps of [`Ledger`], used as a write buffer) and reads
+//! everything older through a [`ColdStore`] (the store's `cold` tree). A
+//! flush ([`Ledger::drain_cold`]) moves the buffer out as encoded
+//! `(key, value)` entries; the engine writes them in one atomic batch with
+//! the cold watermark, after the snapshot of the hot part at the same seq
+//! (`docs/format.md`). A ledger without a cold store keeps everything in
+//! the maps, exactly as before: replays for `verify` and `state_as_of`.
+//!
+//! Every lookup goes through the accessors here (memory first, then cold),
+//! so deciding and applying read the same state either way.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::*;
+use crate::snapshot::{self, ColdValue};
+
+/// Read access to the cold entries of a store. A read that fails (I/O,
+/// a value that does not decode) is never answered with a default: the
+/// store records the failure ([`ColdStore::failure`]) and the engine fails
+/// the group (nothing of it is written) and stops.
+pub trait ColdStore: Send + Sync {
+    /// The value at `key`, if any.
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
+    /// Every entry whose key starts with `prefix`, in key order.
+    fn scan(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)>;
+    /// Records a failure (a read that failed, a value that did not decode).
+    fn fail(&self, what: String);
+    /// The first failure recorded, if any.
+    fn failure(&self) -> Option<String>;
+}
+
+/// A ledger's link to its cold store (shared, cheap to clone).
+#[derive(Clone)]
+pub struct ColdLink(pub Arc<dyn ColdStore>);
+
+impl std::fmt::Debug for ColdLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ColdLink")
+    }
+}
+
+/// Which order book.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Book {
+    /// GPA orders and unloads.
+    Gpa,
+    /// MSA orders and unloads.
+    Msa,
+}
+
+impl Book {
+    fn byte(self) -> u8 {
+        match self {
+            Book::Gpa => 0,
+            Book::Msa => 1,
+        }
+    }
+}
+
+/// Key prefixes of the cold entries (one byte each; `docs/format.md`).
+pub mod key {
+    /// Token index: `T`, kind index (in `snapshot::TOKEN_KINDS`), token.
+    pub const TOKEN: u8 = b'T';
+    /// Orders: `O`, book, token.
+    pub const ORDER: u8 = b'O';
+    /// Offer orders: `F`, token.
+    pub const OFFER_ORDER: u8 = b'F';
+    /// Unloads: `U`, book, seq (big-endian u64).
+    pub const UNLOAD: u8 = b'U';
+    /// Closed journal entries: `J`, token.
+    pub const JOURNAL_ENTRY: u8 = b'J';
+}
+
+fn token_key(kind: &str, token: &str) -> Option<Vec<u8>> {
+    let k = snapshot::TOKEN_KINDS.iter().position(|k| *k == kind)?;
+    let mut v = Vec::with_capacity(2 + token.len());
+    v.push(key::TOKEN);
+    v.push(u8::try_from(k).ok()?);
+    v.extend_from_slice(token.as_bytes());
+    Some(v)
+}
+
+fn order_key(book: Book, token: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(2 + token.len());
+    v.push(key::ORDER);
+    v.push(book.byte());
+    v.extend_from_slice(token.as_bytes());
+    v
+}
+
+fn offer_key(token: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(1 + token.len());
+    v.push(key::OFFER_ORDER);
+    v.extend_from_slice(token.as_bytes());
+    v
+}
+
+fn unload_prefix(book: Book) -> [u8; 2] {
+    [key::UNLOAD, book.byte()]
+}
+
+fn unload_key(book: Book, seq: u64) -> Vec<u8> {
+    let mut v = unload_prefix(book).to_vec();
+    v.extend_from_slice(&seq.to_be_bytes());
+    v
+}
+
+fn je_key(token: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(1 + token.len());
+    v.push(key::JOURNAL_ENTRY);
+    v.extend_from_slice(token.as_bytes());
+    v
+}
+
+/// A journal entry with nothing left open: it can no longer change, and
+/// leaves memory at the next cold flush.
+pub fn je_closed(j: &JeState) -> bool {
+    j.open.is_zero() && j.jit_open.is_zero()
+}
+
+impl Ledger {
+    /// Attaches a cold store: from now on what grows with history is read
+    /// through it and leaves memory at each [`Ledger::drain_cold`].
+    pub fn attach_cold(&mut self, cold: Arc<dyn ColdStore>) {
+        self.cold = Some(ColdLink(cold));
+    }
+
+    /// The cold store's first failure, if any (the engine checks it after
+    /// every group and every read).
+    pub fn cold_failure(&self) -> Option<String> {
+        self.cold.as_ref().and_then(|c| c.0.failure())
+    }
+
+    fn cold_get<T>(&self, key: &[u8], decode: impl FnOnce(&[u8]) -> Result<T, String>) -> Option<T> {
+        let cold = &self.cold.as_ref()?.0;
+        let bytes = cold.get(key)?;
+        match decode(&bytes) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                cold.fail(e);
+                None
+            }
+        }
+    }
+
+    /// Where a token of an idempotency kind was recorded: (seq, fingerprint).
+    /// Kinds are command keys, except that merchants are `campaign`.
+    pub fn recorded_token(&self, kind: &str, token: &str) -> Option<(u64, u64)> {
+        if let Some(v) = self.tokens.get(kind).and_then(|m| m.get(token)) {
+            return Some(*v);
+        }
+        self.cold.as_ref()?;
+        self.cold_get(&token_key(kind, token)?, snapshot::decode_cold_token)
+    }
+
+    fn book(&self, book: Book) -> &HashMap<String, OrderState> {
+        match book {
+            Book::Gpa => &self.gpa_orders,
+            Book::Msa => &self.msa_orders,
+        }
+    }
+
+    /// A GPA or MSA order.
+    pub fn order(&self, book: Book, token: &str) -> Option<Cow<'_, OrderState>> {
+        if let Some(o) = self.book(book).get(token) {
+            return Some(Cow::Borrowed(o));
+        }
+        self.cold.as_ref()?;
+        self.cold_get(&order_key(book, token), snapshot::decode_cold_order).map(Cow::Owned)
+    }
+
+    /// A GPA or MSA order to change (brought into memory until the next flush).
+    pub(super) fn order_mut(&mut self, book: Book, token: &str) -> Option<&mut OrderState> {
+        let in_memory = self.book(book).contains_key(token);
+        if !in_memory {
+            let o = self.order(book, token)?.into_owned();
+            let map = match book {
+                Book::Gpa => &mut self.gpa_orders,
+                Book::Msa => &mut self.msa_orders,
+            };
+            map.insert(token.to_string(), o);
+        }
+        match book {
+            Book::Gpa => self.gpa_orders.get_mut(token),
+            Book::Msa => self.msa_orders.get_mut(token),
+        }
+    }
+
+    /// Where an offer order was recorded.
+    pub fn offer_order(&self, token: &str) -> Option<u64> {
+        if let Some(seq) = self.offer_orders.get(token) {
+            return Some(*seq);
+        }
+        self.cold.as_ref()?;
+        self.cold_get(&offer_key(token), snapshot::decode_cold_offer_order)
+    }
+
+    /// A journal entry the engine remembers (open, or closed and cold).
+    pub fn journal_entry(&self, token: &str) -> Option<Cow<'_, JeState>> {
+        if let Some(j) = self.journal_entries.get(token) {
+            return Some(Cow::Borrowed(j));
+        }
+        self.cold.as_ref()?;
+        self.cold_get(&je_key(token), snapshot::decode_cold_je).map(Cow::Owned)
+    }
+
+    /// A journal entry to change (brought back into memory).
+    pub(super) fn journal_entry_mut(&mut self, token: &str) -> Option<&mut JeState> {
+        if !self.journal_entries.contains_key(token) {
+            let j = self.journal_entry(token)?.into_owned();
+            self.journal_entries.insert(token.to_string(), j);
+        }
+        self.journal_entries.get_mut(token)
+    }
+
+    /// Every GPA or MSA unload, in log order (cold ones first: they are older).
+    pub fn unloads(&self, book: Book) -> Vec<UnloadState> {
+        let mut out = Vec::new();
+        if let Some(cold) = &self.cold {
+            for (_, v) in cold.0.scan(&unload_prefix(book)) {
+                match snapshot::decode_cold_unload(&v) {
+                    Ok(u) => out.push(u),
+                    Err(e) => cold.0.fail(e),
+                }
+            }
+        }
+        out.extend_from_slice(match book {
+            Book::Gpa => &self.gpa_unloads,
+            Book::Msa => &self.msa_unloads,
+        });
+        out
+    }
+
+    /// The cold entries held in memory, encoded and sorted by key: every
+    /// token, order, offer order, unload and closed journal entry in the
+    /// maps. For a ledger without a cold store this is its whole cold
+    /// state; `verify` compares it with the store's (`cold_digest`).
+    pub fn cold_entries(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, String> {
+        let mut out = BTreeMap::new();
+        for (kind, tokens) in &self.tokens {
+            for (token, (seq, fp)) in tokens {
+                let k = token_key(kind, token).ok_or_else(|| format!("unknown token kind {kind:?}"))?;
+                out.insert(k, snapshot::encode_cold(ColdValue::Token(*seq, *fp))?);
+            }
+        }
+        for (book, map) in [(Book::Gpa, &self.gpa_orders), (Book::Msa, &self.msa_orders)] {
+            for (token, o) in map {
+                out.insert(order_key(book, token), snapshot::encode_cold(ColdValue::Order(o))?);
+            }
+        }
+        for (token, seq) in &self.offer_orders {
+            out.insert(offer_key(token), snapshot::encode_cold(ColdValue::OfferOrder(*seq))?);
+        }
+        for (book, list) in [(Book::Gpa, &self.gpa_unloads), (Book::Msa, &self.msa_unloads)] {
+            for u in list {
+                out.insert(unload_key(book, u.seq), snapshot::encode_cold(ColdValue::Unload(u))?);
+            }
+        }
+        for (token, j) in &self.journal_entries {
+            if je_closed(j) {
+                out.insert(je_key(token), snapshot::encode_cold(ColdValue::JournalEntry(j))?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Moves the cold entries out of memory (see [`Ledger::cold_entries`]):
+    /// the engine writes them to the cold store before answering anything
+    /// that depends on them being there. Only for a ledger with a cold store.
+    pub fn drain_cold(&mut self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, String> {
+        assert!(self.cold.is_some(), "drain_cold on a ledger without a cold store");
+        let out = self.cold_entries()?;
+        self.tokens.clear();
+        self.gpa_orders.clear();
+        self.msa_orders.clear();
+        self.offer_orders.clear();
+        self.gpa_unloads.clear();
+        self.msa_unloads.clear();
+        self.journal_entries.retain(|_, j| !je_closed(j));
+        self.tokens.shrink_to_fit();
+        self.gpa_orders.shrink_to_fit();
+        self.msa_orders.shrink_to_fit();
+        self.offer_orders.shrink_to_fit();
+        self.gpa_unloads.shrink_to_fit();
+        self.msa_unloads.shrink_to_fit();
+        self.journal_entries.shrink_to_fit();
+        Ok(out)
+    }
+}
