@@ -307,7 +307,7 @@ impl Engine {
         report.snapshot_micros = started.elapsed().as_micros() as u64;
         let started = std::time::Instant::now();
         let mut ledger = ledger.unwrap_or_default();
-        ledger.attach_cold(Arc::new(store.cold_tree()));
+        ledger.attach_cold(store.cold());
         let mut since_flush = 0u64;
         for entry in read_entries(&store, ledger.head_seq + 1) {
             let entry = entry?;

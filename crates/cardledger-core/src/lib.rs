@@ -17,6 +17,7 @@
 //! ```
 
 pub mod backup;
+pub mod cold;
 pub mod engine;
 pub mod fuzz;
 pub mod ingest;

@@ -29,8 +29,8 @@ use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::cold::ColdRuns;
 use cardledger_domain::limits;
-use cardledger_domain::state::ColdStore;
 
 use crate::lock;
 use crate::record::{self, FORMAT_VERSION};
@@ -51,12 +51,8 @@ const TREE_META: &str = "meta";
 const TREE_CHECKPOINTS: &str = "checkpoints";
 /// Name of the sled tree holding engine state snapshots (key: BE u64 seq).
 const TREE_SNAPSHOTS: &str = "snapshots";
-/// The cold state (`docs/format.md`, cold tree): entries keyed by one
-/// prefix byte (`cardledger_domain::state::cold_key`), and the watermark.
+/// The cold state (`docs/format.md`, cold tree): sorted runs ([`ColdRuns`]).
 const TREE_COLD: &str = "cold";
-/// Key of the cold watermark: the seq and chain hash the cold entries are
-/// exactly at (sorts before every entry key).
-const COLD_WATERMARK: &[u8] = &[0];
 /// Bytes of a snapshot manifest: version (1) + seq (8) + chain hash (32) +
 /// state length (8) + chunk count (4) + state crc32 (4) + manifest crc32 (4).
 const SNAPSHOT_MANIFEST_BYTES: usize = 61;
@@ -172,7 +168,7 @@ struct Inner {
     meta: sled::Tree,
     checkpoints: sled::Tree,
     snapshots: sled::Tree,
-    cold: sled::Tree,
+    cold: Arc<ColdRuns>,
     writer: Mutex<Writer>,
     published: Arc<Published>,
 }
@@ -196,7 +192,7 @@ impl Store {
         let meta = db.open_tree(TREE_META).map_err(sled_err)?;
         let checkpoints = db.open_tree(TREE_CHECKPOINTS).map_err(sled_err)?;
         let snapshots = db.open_tree(TREE_SNAPSHOTS).map_err(sled_err)?;
-        let cold = db.open_tree(TREE_COLD).map_err(sled_err)?;
+        let cold = Arc::new(ColdRuns::open(db.open_tree(TREE_COLD).map_err(sled_err)?)?);
 
         match meta.get(META_FORMAT_VERSION).map_err(sled_err)? {
             Some(v) => match v.as_ref() {
@@ -573,20 +569,11 @@ impl Store {
     /// The seq and chain hash the cold entries are exactly at (`None`: no
     /// cold entries were ever written).
     pub fn cold_watermark(&self) -> Result<Option<Head>, StoreError> {
-        let Some(v) = self.inner.cold.get(COLD_WATERMARK).map_err(sled_err)? else { return Ok(None) };
-        let (seq, hash) = v
-            .split_at_checked(8)
-            .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "the cold watermark is not 40 bytes".into() })?;
-        let seq = <[u8; 8]>::try_from(seq)
-            .map(u64::from_be_bytes)
-            .map_err(|_| StoreError::Corrupt { seq: 0, reason: "the cold watermark is not 40 bytes".into() })?;
-        let hash = <[u8; 32]>::try_from(hash)
-            .map_err(|_| StoreError::Corrupt { seq, reason: "the cold watermark is not 40 bytes".into() })?;
-        Ok(Some(Head { seq, hash }))
+        self.inner.cold.watermark()
     }
 
-    /// Writes cold entries and moves the watermark to `at` in one atomic
-    /// batch, flushed before returning. `at` must be durable.
+    /// Writes cold entries as one new run and moves the watermark to `at`,
+    /// in one atomic batch, flushed before returning. `at` must be durable.
     pub fn write_cold(
         &self,
         at: Head,
@@ -595,21 +582,7 @@ impl Store {
         if at.seq > self.head().seq {
             return Err(StoreError::Corrupt { seq: at.seq, reason: "a cold watermark must name a durable seq".into() });
         }
-        let mut batch = sled::Batch::default();
-        for (k, v) in entries {
-            if k.first().is_none_or(|b| *b == 0) {
-                return Err(StoreError::Corrupt {
-                    seq: at.seq,
-                    reason: "a cold entry key must start with a prefix byte".into(),
-                });
-            }
-            batch.insert(k, v);
-        }
-        let mut w = Vec::with_capacity(40);
-        w.extend_from_slice(&at.seq.to_be_bytes());
-        w.extend_from_slice(&at.hash);
-        batch.insert(COLD_WATERMARK, w);
-        self.inner.cold.apply_batch(batch).map_err(sled_err)?;
+        self.inner.cold.write_run(at, entries)?;
         self.inner.db.flush().map_err(sled_err)?;
         Ok(())
     }
@@ -617,35 +590,29 @@ impl Store {
     /// Removes every cold entry and the watermark (before a replay from
     /// genesis rebuilds them), flushed.
     pub fn clear_cold(&self) -> Result<(), StoreError> {
-        self.inner.cold.clear().map_err(sled_err)?;
+        self.inner.cold.clear()?;
         self.inner.db.flush().map_err(sled_err)?;
         Ok(())
     }
 
-    /// The cold entries, for a ledger to read through ([`ColdTree`]).
-    pub fn cold_tree(&self) -> ColdTree {
-        ColdTree { tree: self.inner.cold.clone(), failure: Mutex::new(None) }
+    /// The cold entries, for a ledger to read through.
+    pub fn cold(&self) -> Arc<ColdRuns> {
+        self.inner.cold.clone()
     }
 
-    /// Every cold entry (the watermark excluded), in key order.
+    /// Every cold entry (newest version of each key), in key order.
     pub fn cold_entries(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> {
-        self.inner.cold.range(&[1u8][..]..).map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(sled_err))
+        let all = self.inner.cold.collect(&[]);
+        let (ok, err) = match all {
+            Ok(m) => (Some(m.into_iter().map(Ok)), None),
+            Err(e) => (None, Some(Err(e))),
+        };
+        ok.into_iter().flatten().chain(err)
     }
 
-    /// Test hook: flips bits of the cold entry at `key`.
-    pub fn debug_corrupt_cold(&self, key: &[u8], byte_offset: usize, xor: u8) -> Result<(), StoreError> {
-        let v = self
-            .inner
-            .cold
-            .get(key)
-            .map_err(sled_err)?
-            .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "no such cold entry".into() })?;
-        let mut v = v.to_vec();
-        let i = byte_offset % v.len().max(1);
-        if let Some(b) = v.get_mut(i) {
-            *b ^= xor;
-        }
-        self.inner.cold.insert(key, v).map_err(sled_err)?;
+    /// Test hook: flips bits inside the cold entry at `key` (its newest run).
+    pub fn debug_corrupt_cold(&self, key: &[u8], xor: u8) -> Result<(), StoreError> {
+        self.inner.cold.debug_corrupt(key, xor)?;
         self.inner.db.flush().map_err(sled_err)?;
         Ok(())
     }
@@ -957,50 +924,6 @@ impl ReadIter {
 /// of the same directory that was just dropped in this process can hold the
 /// lock for a moment while sled's background threads finish; another
 /// process holding it for longer than [`OPEN_LOCK_WAIT_MS_MAX`] is an error.
-/// The store's cold tree as a ledger's [`ColdStore`]: a read that fails is
-/// recorded (the engine checks [`ColdStore::failure`] and fails the group).
-pub struct ColdTree {
-    tree: sled::Tree,
-    failure: Mutex<Option<String>>,
-}
-
-impl ColdStore for ColdTree {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        match self.tree.get(key) {
-            Ok(v) => v.map(|v| v.to_vec()),
-            Err(e) => {
-                self.fail(format!("cold read: {e}"));
-                None
-            }
-        }
-    }
-
-    fn scan(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut out = Vec::new();
-        for r in self.tree.scan_prefix(prefix) {
-            match r {
-                Ok((k, v)) => out.push((k.to_vec(), v.to_vec())),
-                Err(e) => {
-                    self.fail(format!("cold scan: {e}"));
-                    break;
-                }
-            }
-        }
-        out
-    }
-
-    fn fail(&self, what: String) {
-        let mut f = lock(&self.failure);
-        if f.is_none() {
-            *f = Some(what);
-        }
-    }
-
-    fn failure(&self) -> Option<String> {
-        lock(&self.failure).clone()
-    }
-}
-
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
     let started = Instant::now();
     loop {

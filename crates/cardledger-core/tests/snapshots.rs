@@ -159,17 +159,21 @@ fn a_damaged_cold_entry_fails_verify() {
     assert_eq!(engine.open_report().replayed, 0);
     let keys: Vec<Vec<u8>> = engine.store().cold_entries().map(|r| r.unwrap().0).collect();
     let order = keys.iter().find(|k| k[0] == b'O').unwrap().clone();
-    engine.store().debug_corrupt_cold(&order, 3, 0x10).unwrap();
-    match engine.verify() {
-        Err(EngineError::Mismatch { reason, .. }) => assert!(reason.contains("cold entry O:"), "{reason}"),
+    let damaged = |e: Result<cardledger_core::engine::VerifyReport, EngineError>| match e {
+        Err(EngineError::Store(cardledger_core::store::StoreError::Corrupt { reason, .. })) => {
+            assert!(reason.contains("cold block fails its checksum"), "{reason}")
+        }
         other => panic!("verify missed the damaged cold entry: {other:?}"),
-    }
-    engine.store().debug_corrupt_cold(&order, 3, 0x10).unwrap();
-    engine.verify().unwrap();
+    };
+    engine.store().debug_corrupt_cold(&order, 0x10).unwrap();
+    damaged(engine.verify());
+    engine.store().debug_corrupt_cold(&order, 0x10).unwrap();
     let token = keys.iter().find(|k| k[0] == b'T').unwrap().clone();
-    engine.store().debug_corrupt_cold(&token, 0, 0x01).unwrap();
-    assert!(matches!(engine.verify(), Err(EngineError::Mismatch { reason, .. }) if reason.contains("cold entry T:")));
-    engine.store().debug_corrupt_cold(&token, 0, 0x01).unwrap();
+    engine.store().debug_corrupt_cold(&token, 0x01).unwrap();
+    damaged(engine.verify());
+    engine.store().debug_corrupt_cold(&token, 0x01).unwrap();
+    drop(engine);
+    let engine = Engine::open(dir.path()).unwrap();
     assert_eq!(observe(&engine), expected);
 }
 

@@ -176,3 +176,14 @@ pub const HTTP_PATH_BYTES_MAX: usize = 4096;
 pub const HTTP_HEADER_BYTES_MAX: usize = 16 * 1024;
 /// Most engine calls the HTTP host runs at once; more are answered 429.
 pub const HTTP_REQUESTS_IN_FLIGHT_MAX: usize = 2048;
+
+// ---- the cold state (cardledger-core `cold.rs`) ----
+
+/// Bytes of a cold block (a run's entries are packed into blocks of about
+/// this size, one sled value each; a lookup reads one block).
+pub const COLD_BLOCK_BYTES: usize = 4096;
+
+/// Bits per key of a cold run's Bloom filter (7 probes: about 1 % false
+/// positives; the filters are the only cold memory that grows with history,
+/// about 1.25 bytes per cold entry).
+pub const COLD_FILTER_BITS_PER_KEY: usize = 10;

@@ -1,0 +1,368 @@
+//! The cold state on disk: sorted runs in the store's `cold` tree.
+//!
+//! A sled key costs about 6 µs to insert, so one key per token or order
+//! would cap the write path; and sled keeps per-key structures in memory.
+//! Instead each cold flush writes one **run**: its entries (sorted, newest
+//! version of each key) packed into blocks of about `COLD_BLOCK_BYTES`, one
+//! sled value per block, plus the run's meta value (every block's first key
+//! and a Bloom filter over the run's keys), and the watermark — all in one
+//! atomic `apply_batch`. In memory stay only the metas: a lookup checks the
+//! runs newest first, skips a run whose filter says no (the common case for
+//! a token never seen: no disk read), finds the one block that can hold the
+//! key by its first key, reads and searches it. `docs/format.md` has the
+//! byte layout.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, RwLock};
+
+use cardledger_domain::limits::{COLD_BLOCK_BYTES, COLD_FILTER_BITS_PER_KEY};
+use cardledger_domain::state::ColdStore;
+
+use crate::lock;
+use crate::record::Head;
+use crate::store::StoreError;
+
+/// Key of the watermark: the seq and chain hash the cold entries are at.
+const WATERMARK: &[u8] = &[0];
+/// Prefix of a run's meta value: `M`, run number (u32 BE).
+const META: u8 = b'M';
+/// Prefix of a block: `B`, run number (u32 BE), block number (u32 BE).
+const BLOCK: u8 = b'B';
+/// Probes per key in a run's filter.
+const FILTER_PROBES: u64 = 7;
+
+fn sled_err(e: sled::Error) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+fn corrupt(reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { seq: 0, reason: reason.into() }
+}
+
+/// A Bloom filter over a run's keys (blake3 of the key, double hashing).
+struct Filter {
+    bits: Vec<u64>,
+}
+
+fn key_hashes(key: &[u8]) -> (u64, u64) {
+    let h = blake3::hash(key);
+    let b = h.as_bytes();
+    let mut x = [0u8; 8];
+    let mut y = [0u8; 8];
+    x.copy_from_slice(b.get(..8).unwrap_or(&[0; 8]));
+    y.copy_from_slice(b.get(8..16).unwrap_or(&[0; 8]));
+    (u64::from_le_bytes(x), u64::from_le_bytes(y) | 1)
+}
+
+impl Filter {
+    fn new(keys: usize) -> Filter {
+        let words = (keys.saturating_mul(COLD_FILTER_BITS_PER_KEY) / 64).max(1);
+        Filter { bits: vec![0; words] }
+    }
+
+    fn probes(&self, key: &[u8]) -> impl Iterator<Item = (usize, u64)> {
+        let (a, b) = key_hashes(key);
+        let m = (self.bits.len() as u64) * 64;
+        (0..FILTER_PROBES).map(move |i| {
+            let bit = a.wrapping_add(i.wrapping_mul(b)) % m;
+            ((bit / 64) as usize, 1u64 << (bit % 64))
+        })
+    }
+
+    fn insert(&mut self, key: &[u8]) {
+        let probes: Vec<(usize, u64)> = self.probes(key).collect();
+        for (w, mask) in probes {
+            if let Some(word) = self.bits.get_mut(w) {
+                *word |= mask;
+            }
+        }
+    }
+
+    fn may_contain(&self, key: &[u8]) -> bool {
+        self.probes(key).all(|(w, mask)| self.bits.get(w).is_some_and(|word| word & mask != 0))
+    }
+}
+
+/// What stays in memory of a run.
+struct Run {
+    no: u32,
+    /// First key of each block, in order.
+    first_keys: Vec<Vec<u8>>,
+    filter: Filter,
+}
+
+/// Appends `bytes` with a u32 length.
+fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Reads what [`put`] wrote at `at`.
+fn take<'a>(bytes: &'a [u8], at: &mut usize) -> Result<&'a [u8], StoreError> {
+    let len = bytes.get(*at..*at + 4).ok_or_else(|| corrupt("a cold value ends inside a length"))?;
+    let len = <[u8; 4]>::try_from(len).map(u32::from_be_bytes).map_err(|_| corrupt("a cold length"))? as usize;
+    let start = *at + 4;
+    let v = bytes.get(start..start + len).ok_or_else(|| corrupt("a cold value ends inside an entry"))?;
+    *at = start + len;
+    Ok(v)
+}
+
+fn meta_key(no: u32) -> Vec<u8> {
+    let mut k = vec![META];
+    k.extend_from_slice(&no.to_be_bytes());
+    k
+}
+
+fn block_key(no: u32, block: u32) -> Vec<u8> {
+    let mut k = vec![BLOCK];
+    k.extend_from_slice(&no.to_be_bytes());
+    k.extend_from_slice(&block.to_be_bytes());
+    k
+}
+
+/// Decodes a block: (key, value) pairs in key order, with a crc32 at its end.
+fn decode_block(bytes: &[u8]) -> Result<Vec<(&[u8], &[u8])>, StoreError> {
+    let (body, crc) =
+        bytes.split_at_checked(bytes.len().saturating_sub(4)).ok_or_else(|| corrupt("a short cold block"))?;
+    let crc = <[u8; 4]>::try_from(crc).map(u32::from_be_bytes).map_err(|_| corrupt("a short cold block"))?;
+    if crc32fast::hash(body) != crc {
+        return Err(corrupt("a cold block fails its checksum"));
+    }
+    let mut at = 0;
+    let mut out = Vec::new();
+    while at < body.len() {
+        let k = take(body, &mut at)?;
+        let v = take(body, &mut at)?;
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+/// The cold entries of a store (a ledger reads through it as its [`ColdStore`]).
+pub struct ColdRuns {
+    tree: sled::Tree,
+    runs: RwLock<Vec<Run>>,
+    failure: Mutex<Option<String>>,
+}
+
+impl ColdRuns {
+    /// Loads the runs' metas from the tree.
+    pub(crate) fn open(tree: sled::Tree) -> Result<ColdRuns, StoreError> {
+        let mut runs = Vec::new();
+        for r in tree.scan_prefix([META]) {
+            let (k, v) = r.map_err(sled_err)?;
+            let no = k.get(1..5).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes);
+            let no = no.ok_or_else(|| corrupt("a cold run meta key is not 5 bytes"))?;
+            runs.push(decode_meta(no, &v)?);
+        }
+        Ok(ColdRuns { tree, runs: RwLock::new(runs), failure: Mutex::new(None) })
+    }
+
+    /// The watermark (`None`: no cold entries were ever written).
+    pub(crate) fn watermark(&self) -> Result<Option<Head>, StoreError> {
+        let Some(v) = self.tree.get(WATERMARK).map_err(sled_err)? else { return Ok(None) };
+        let bad = || corrupt("the cold watermark is not 40 bytes");
+        let (seq, hash) = v.split_at_checked(8).ok_or_else(bad)?;
+        let seq = <[u8; 8]>::try_from(seq).map(u64::from_be_bytes).map_err(|_| bad())?;
+        let hash = <[u8; 32]>::try_from(hash).map_err(|_| bad())?;
+        Ok(Some(Head { seq, hash }))
+    }
+
+    /// Writes `entries` as a new run with the watermark at `at`, in one
+    /// atomic batch; the caller flushes.
+    pub(crate) fn write_run(&self, at: Head, entries: BTreeMap<Vec<u8>, Vec<u8>>) -> Result<(), StoreError> {
+        let mut runs = self.runs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let no = runs.last().map_or(Ok(0), |r| r.no.checked_add(1).ok_or_else(|| corrupt("too many cold runs")))?;
+        let mut batch = sled::Batch::default();
+        let mut filter = Filter::new(entries.len());
+        let mut first_keys = Vec::new();
+        let mut block = Vec::with_capacity(COLD_BLOCK_BYTES + 1024);
+        let flush_block = |block: &mut Vec<u8>, batch: &mut sled::Batch, first_keys: &[Vec<u8>]| {
+            let crc = crc32fast::hash(block);
+            block.extend_from_slice(&crc.to_be_bytes());
+            let n = first_keys.len().saturating_sub(1) as u32;
+            batch.insert(block_key(no, n), std::mem::take(block));
+        };
+        for (k, v) in &entries {
+            if block.is_empty() {
+                first_keys.push(k.clone());
+            }
+            filter.insert(k);
+            put(&mut block, k);
+            put(&mut block, v);
+            if block.len() >= COLD_BLOCK_BYTES {
+                flush_block(&mut block, &mut batch, &first_keys);
+            }
+        }
+        if !block.is_empty() {
+            flush_block(&mut block, &mut batch, &first_keys);
+        }
+        let run = Run { no, first_keys, filter };
+        if !entries.is_empty() {
+            batch.insert(meta_key(no), encode_meta(&run));
+        }
+        let mut w = Vec::with_capacity(40);
+        w.extend_from_slice(&at.seq.to_be_bytes());
+        w.extend_from_slice(&at.hash);
+        batch.insert(WATERMARK, w);
+        self.tree.apply_batch(batch).map_err(sled_err)?;
+        if !entries.is_empty() {
+            runs.push(run);
+        }
+        Ok(())
+    }
+
+    /// Removes every run and the watermark (the caller flushes).
+    pub(crate) fn clear(&self) -> Result<(), StoreError> {
+        let mut runs = self.runs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.tree.clear().map_err(sled_err)?;
+        runs.clear();
+        Ok(())
+    }
+
+    fn block(&self, no: u32, block: u32) -> Result<sled::IVec, StoreError> {
+        self.tree
+            .get(block_key(no, block))
+            .map_err(sled_err)?
+            .ok_or_else(|| corrupt(format!("cold run {no} lacks block {block}")))
+    }
+
+    fn lookup(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for run in runs.iter().rev() {
+            if !run.filter.may_contain(key) {
+                continue;
+            }
+            let i = run.first_keys.partition_point(|f| f.as_slice() <= key);
+            let Some(b) = i.checked_sub(1) else { continue };
+            let bytes = self.block(run.no, b as u32)?;
+            let entries = decode_block(&bytes)?;
+            if let Ok(at) = entries.binary_search_by(|(k, _)| (*k).cmp(key)) {
+                return Ok(entries.get(at).map(|(_, v)| v.to_vec()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every entry whose key starts with `prefix` (`&[]`: all), newest
+    /// version of each, in key order.
+    pub(crate) fn collect(&self, prefix: &[u8]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
+        let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = BTreeMap::new();
+        // oldest first: a newer run's value replaces an older one's
+        for run in runs.iter() {
+            let from = run.first_keys.partition_point(|f| f.as_slice() <= prefix).saturating_sub(1);
+            for b in from..run.first_keys.len() {
+                if run.first_keys.get(b).is_some_and(|f| f.as_slice() > prefix && !f.starts_with(prefix)) {
+                    break;
+                }
+                let bytes = self.block(run.no, b as u32)?;
+                for (k, v) in decode_block(&bytes)? {
+                    if k.starts_with(prefix) {
+                        out.insert(k.to_vec(), v.to_vec());
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Test hook: flips bits in the block of the newest run that holds
+    /// `key`, just after the key's bytes (inside its entry).
+    pub(crate) fn debug_corrupt(&self, key: &[u8], xor: u8) -> Result<(), StoreError> {
+        let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for run in runs.iter().rev() {
+            let i = run.first_keys.partition_point(|f| f.as_slice() <= key);
+            let Some(b) = i.checked_sub(1) else { continue };
+            let mut bytes = self.block(run.no, b as u32)?.to_vec();
+            let Some(at) = bytes.windows(key.len()).position(|w| w == key) else { continue };
+            if let Some(x) = bytes.get_mut(at + key.len() + 4) {
+                *x ^= xor;
+            }
+            self.tree.insert(block_key(run.no, b as u32), bytes).map_err(sled_err)?;
+            return Ok(());
+        }
+        Err(corrupt("no such cold entry"))
+    }
+
+    fn record(&self, what: String) {
+        let mut f = lock(&self.failure);
+        if f.is_none() {
+            *f = Some(what);
+        }
+    }
+}
+
+fn encode_meta(run: &Run) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(run.first_keys.len() as u32).to_be_bytes());
+    for k in &run.first_keys {
+        put(&mut out, k);
+    }
+    out.extend_from_slice(&(run.filter.bits.len() as u32).to_be_bytes());
+    for w in &run.filter.bits {
+        out.extend_from_slice(&w.to_be_bytes());
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}
+
+fn decode_meta(no: u32, bytes: &[u8]) -> Result<Run, StoreError> {
+    let (body, crc) =
+        bytes.split_at_checked(bytes.len().saturating_sub(4)).ok_or_else(|| corrupt("a short cold run meta"))?;
+    let crc = <[u8; 4]>::try_from(crc).map(u32::from_be_bytes).map_err(|_| corrupt("a short cold run meta"))?;
+    if crc32fast::hash(body) != crc {
+        return Err(corrupt(format!("cold run {no}'s meta fails its checksum")));
+    }
+    let u32_at = |at: usize| -> Result<u32, StoreError> {
+        body.get(at..at + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| corrupt("a cold run meta ends early"))
+    };
+    let n = u32_at(0)? as usize;
+    let mut at = 4;
+    let mut first_keys = Vec::with_capacity(n.min(body.len()));
+    for _ in 0..n {
+        first_keys.push(take(body, &mut at)?.to_vec());
+    }
+    let words = u32_at(at)? as usize;
+    at += 4;
+    let bits_bytes = body.get(at..).ok_or_else(|| corrupt("a cold run meta ends early"))?;
+    if bits_bytes.len() != words * 8 {
+        return Err(corrupt("a cold run meta's filter has the wrong length"));
+    }
+    let bits = bits_bytes.chunks_exact(8).map(|c| <[u8; 8]>::try_from(c).map_or(0, u64::from_be_bytes)).collect();
+    Ok(Run { no, first_keys, filter: Filter { bits } })
+}
+
+impl ColdStore for ColdRuns {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        match self.lookup(key) {
+            Ok(v) => v,
+            Err(e) => {
+                self.record(format!("cold read: {e}"));
+                None
+            }
+        }
+    }
+
+    fn scan(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        match self.collect(prefix) {
+            Ok(m) => m.into_iter().collect(),
+            Err(e) => {
+                self.record(format!("cold scan: {e}"));
+                Vec::new()
+            }
+        }
+    }
+
+    fn fail(&self, what: String) {
+        self.record(what);
+    }
+
+    fn failure(&self) -> Option<String> {
+        lock(&self.failure).clone()
+    }
+}
