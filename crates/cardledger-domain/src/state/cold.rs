@@ -220,6 +220,30 @@ impl Ledger {
         self.journal_entries.get_mut(token)
     }
 
+    /// Every token of an idempotency kind with where it was recorded
+    /// (seq, fingerprint), cold ones included, in token order.
+    pub fn tokens_of(&self, kind: &str) -> Vec<(String, (u64, u64))> {
+        let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        if let (Some(cold), Some(prefix)) = (&self.cold, token_key(kind, "")) {
+            for (k, v) in cold.0.scan(&prefix) {
+                let token = k.get(prefix.len()..).map(|t| String::from_utf8_lossy(t).into_owned());
+                match (token, snapshot::decode_cold_token(&v)) {
+                    (Some(t), Ok(at)) => {
+                        out.insert(t, at);
+                    }
+                    (_, Err(e)) => cold.0.fail(e),
+                    (None, _) => cold.0.fail("a cold token key without its token".into()),
+                }
+            }
+        }
+        if let Some(m) = self.tokens.get(kind) {
+            for (t, at) in m {
+                out.insert(t.clone(), *at);
+            }
+        }
+        out.into_iter().collect()
+    }
+
     /// Every GPA or MSA unload, in log order (cold ones first: they are older).
     pub fn unloads(&self, book: Book) -> Vec<UnloadState> {
         let mut out = Vec::new();
