@@ -20,6 +20,10 @@ use crate::error::NatsLogError;
 
 /// The JetStream error code of a refused `Nats-Expected-Last-Sequence`.
 const WRONG_LAST_SEQUENCE: u64 = 10071;
+/// The JetStream error code of an atomic batch carrying a `Nats-Msg-Id`
+/// the server has seen in its duplicate window: the retry of a batch that
+/// may have been stored meanwhile, settled by reading the stream back.
+const BATCH_DUPLICATE_MESSAGE_ID: u64 = 10201;
 /// How long one request (a batch's first or commit message, a stream
 /// info, a message get) may take before its outcome counts as unknown.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -393,6 +397,9 @@ impl JetStreamLog {
                     let err_code = err.get("err_code").and_then(serde_json::Value::as_u64).unwrap_or(0);
                     if err_code == WRONG_LAST_SEQUENCE {
                         return Ok(Attempt::WrongLast);
+                    }
+                    if err_code == BATCH_DUPLICATE_MESSAGE_ID {
+                        return Ok(Attempt::Unknown("a retried batch's message ids were seen before".into()));
                     }
                     let code = err.get("code").and_then(serde_json::Value::as_u64).unwrap_or(0);
                     let description =
