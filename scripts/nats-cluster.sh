@@ -9,6 +9,8 @@
 #   scripts/nats-cluster.sh stop DIR      stops every node of DIR (TERM, then
 #                                         KILL after 10 s)
 #   scripts/nats-cluster.sh kill DIR N    kill -9 node N (1..3)
+#   scripts/nats-cluster.sh term DIR N    stops node N cleanly (TERM; KILL
+#                                         after 10 s)
 #   scripts/nats-cluster.sh restart DIR N starts node N again on its ports
 #                                         and store, waits until it answers
 #
@@ -133,6 +135,14 @@ CONF
     for _ in $(seq 1 100); do [ -d "/proc/$p" ] || exit 0; sleep 0.05; done
     echo "nats-cluster: node $n (pid $p) survived kill -9" >&2; exit 1
     ;;
+  term)
+    n="${3:?node number}"
+    p="$(node_pid "$n")"
+    [ -n "$p" ] || { echo "nats-cluster: node $n is not running" >&2; exit 1; }
+    kill -TERM "$p"
+    for _ in $(seq 1 100); do [ -d "/proc/$p" ] || exit 0; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    ;;
   restart)
     n="${3:?node number}"
     dir="$(cd "$dir" && pwd)"
@@ -140,5 +150,5 @@ CONF
     launch "$n"
     wait_http "$n"
     ;;
-  *) echo "usage: $0 start|stop|kill|restart DIR [N]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|kill|term|restart DIR [N]" >&2; exit 2 ;;
 esac

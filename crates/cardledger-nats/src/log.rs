@@ -27,8 +27,8 @@ const BATCH_DUPLICATE_MESSAGE_ID: u64 = 10201;
 /// How long one request (a batch's first or commit message, a stream
 /// info, a message get) may take before its outcome counts as unknown.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a read waits for the next message it knows is there.
-const READ_WAIT: Duration = Duration::from_secs(30);
+/// How many messages a read fetches from the leader at once.
+const READ_WINDOW: u64 = 32;
 
 /// A connection to a JetStream cluster and the runtime that drives it;
 /// cheap to clone, shared by the logs of all the programs a host serves.
@@ -242,11 +242,18 @@ impl JetStreamLog {
     }
 
     async fn message(&self, stream_seq: u64) -> Result<Vec<u8>, NatsLogError> {
-        let m = self
-            .handle
-            .get_raw_message(stream_seq)
-            .await
-            .map_err(|e| NatsLogError::Unavailable(format!("get message {stream_seq}: {e}")))?;
+        let m = self.handle.get_raw_message(stream_seq).await.map_err(|e| match e.kind() {
+            // asked only for messages at or below the stream's last: a
+            // hole (the server's own checksum refused its copy, or it
+            // was lost). `seq` 0: the reader names the record it misses.
+            stream::LastRawMessageErrorKind::NoMessageFound => NatsLogError::Corrupt {
+                stream: self.stream.clone(),
+                stream_seq,
+                seq: 0,
+                reason: "the stream leader holds no such message: a hole in the log".into(),
+            },
+            _ => NatsLogError::Unavailable(format!("get message {stream_seq}: {e}")),
+        })?;
         if m.subject.as_str() != self.subject {
             return Err(NatsLogError::Corrupt {
                 stream: self.stream.clone(),
@@ -494,8 +501,10 @@ impl JetStreamLog {
 
     /// Every record after `anchor` (genesis, or a head a checkpoint or a
     /// snapshot recorded) up to the stream's last message when called, each
-    /// frame checked and chained to the anchor. The iterator ends at the
-    /// first error.
+    /// frame checked and chained to the anchor. The messages are read from
+    /// the stream leader (message gets, `READ_WINDOW` at a time), so what
+    /// is read is what the leader holds. The iterator ends at the first
+    /// error.
     pub fn read_after(&self, anchor: Head) -> Result<ReadIter, NatsLogError> {
         let (start, last) = self.cluster.block_on_deadline(async {
             let last = self.last_message().await?;
@@ -505,15 +514,12 @@ impl JetStreamLog {
             let start = if anchor.seq == 0 { 1 } else { self.locate(anchor.seq.saturating_add(1), last).await? };
             Ok((start, last))
         })?;
-        let messages =
-            if start <= last { Some(self.cluster.block_on_deadline(self.ordered_from(start))?) } else { None };
         Ok(ReadIter {
-            cluster: self.cluster.clone(),
-            stream: self.stream.clone(),
-            messages,
+            log: self.clone(),
             check: ChainCheck::new(&self.stream, anchor),
             next_stream_seq: start,
             last,
+            fetched: VecDeque::new(),
             buffer: VecDeque::new(),
             failed: false,
         })
@@ -600,12 +606,14 @@ async fn next_frame(
 
 /// Records read by [`JetStreamLog::read_after`].
 pub struct ReadIter {
-    cluster: Cluster,
-    stream: String,
-    messages: Option<consumer::pull::Ordered>,
+    log: JetStreamLog,
     check: ChainCheck,
+    /// The next message to check.
     next_stream_seq: u64,
     last: u64,
+    /// Messages fetched ahead, from `next_stream_seq` on (each fetch's
+    /// error is met at its own position).
+    fetched: VecDeque<Result<Vec<u8>, NatsLogError>>,
     buffer: VecDeque<StoredRecord>,
     failed: bool,
 }
@@ -614,6 +622,24 @@ impl ReadIter {
     /// The last record verified so far (the anchor before the first).
     pub fn last_verified(&self) -> Head {
         self.check.last()
+    }
+
+    /// The next message's bytes, fetching a window ahead when needed.
+    fn next_message(&mut self) -> Result<Vec<u8>, NatsLogError> {
+        if let Some(bytes) = self.fetched.pop_front() {
+            return bytes;
+        }
+        let from = self.next_stream_seq;
+        let to = self.last.min(from.saturating_add(READ_WINDOW - 1));
+        let log = &self.log;
+        let got = log.cluster.block_on_deadline(async {
+            let gets = (from..=to).map(|s| log.message(s));
+            Ok(futures_util::future::join_all(gets).await)
+        })?;
+        self.fetched.extend(got);
+        self.fetched
+            .pop_front()
+            .unwrap_or_else(|| Err(NatsLogError::Unavailable(format!("message {from} not fetched"))))
     }
 }
 
@@ -628,13 +654,13 @@ impl Iterator for ReadIter {
             if self.failed || self.next_stream_seq > self.last {
                 return None;
             }
-            let messages = self.messages.as_mut()?;
             let s = self.next_stream_seq;
-            let stream = self.stream.clone();
-            let got = self.cluster.rt.block_on(async {
-                tokio::time::timeout(READ_WAIT, next_frame(&stream, messages, s))
-                    .await
-                    .map_err(|_| NatsLogError::Unavailable(format!("message {s} not delivered in {READ_WAIT:?}")))?
+            let want = self.check.last().seq.saturating_add(1);
+            let got = self.next_message().map_err(|e| match e {
+                NatsLogError::Corrupt { stream, stream_seq, seq: 0, reason } => {
+                    NatsLogError::Corrupt { stream, stream_seq, seq: want, reason }
+                }
+                e => e,
             });
             match got.and_then(|bytes| self.check.frame(s, &bytes)) {
                 Ok(records) => {

@@ -47,6 +47,11 @@ impl TestCluster {
         run(&["kill", self.dir_str(), &n.to_string()]);
     }
 
+    /// Stops node `n` cleanly (SIGTERM).
+    pub fn term(&self, n: usize) {
+        run(&["term", self.dir_str(), &n.to_string()]);
+    }
+
     /// Starts node `n` again (same ports and store).
     pub fn restart(&self, n: usize) {
         run(&["restart", self.dir_str(), &n.to_string()]);
