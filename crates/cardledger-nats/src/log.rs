@@ -112,15 +112,17 @@ impl Cluster {
             ..Default::default()
         };
         let js = self.js.clone();
-        let handle = self.block_on_deadline(async move {
+        // a cluster still electing its meta leader answers with an error:
+        // retried for a while, then the last error is the answer
+        let handle = self.rt.block_on(async move {
+            let deadline = Instant::now() + Duration::from_millis(NATS_APPEND_SETTLE_MILLIS_MAX);
             loop {
                 match js.get_or_create_stream(config.clone()).await {
                     Ok(s) => return Ok(s),
-                    Err(e) => {
-                        // a cluster still electing its meta leader answers with an error
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        let _ = e;
+                    Err(e) if Instant::now() >= deadline => {
+                        return Err(NatsLogError::Unavailable(format!("create stream {}: {e}", config.name)))
                     }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
                 }
             }
         })?;
