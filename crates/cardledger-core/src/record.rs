@@ -344,6 +344,20 @@ impl EncodedBatch {
     pub fn bytes(&self) -> usize {
         self.frames.iter().map(|(_, f)| f.len()).sum()
     }
+    /// The frames, each keyed by its first seq, in log order (a replicated
+    /// log writes them as its messages).
+    pub fn frames(&self) -> &[(u64, Vec<u8>)] {
+        &self.frames
+    }
+}
+
+/// The `first_seq` field of frame bytes, read without any check (the header
+/// crc included): for a reader that does not know a frame's key, such as
+/// one locating a seq in a replicated log, which then decodes the frame
+/// under this key with [`visit_frame`] (where every check runs). `None` if
+/// the bytes are shorter than the field.
+pub fn peek_first_seq(bytes: &[u8]) -> Option<u64> {
+    Reader { bytes, pos: 1 }.u64()
 }
 
 /// Decodes and checks a frame header stored under key `key_seq`.

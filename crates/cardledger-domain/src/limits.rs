@@ -164,6 +164,22 @@ pub const FRAME_FILL_BYTES: usize = 96 << 10;
 /// Largest frame (header + body) the decoder accepts.
 pub const FRAME_BYTES_MAX: usize = FRAME_HEADER_BYTES + FRAME_BODY_BYTES_MAX;
 
+// --- the JetStream log (crates/cardledger-nats) ---
+
+/// Most frames (messages) in one atomic batch: the NATS server's limit on
+/// an atomic batch's messages. A group commit of up to 8,192 records of
+/// 100 bytes is about 9 frames.
+pub const NATS_BATCH_FRAMES_MAX: usize = 1000;
+/// Longest program token that names a stream (`cardledger-<program>`,
+/// subject `cardledger.<program>`), in bytes; the token may hold only
+/// ASCII letters, digits, `-` and `_` (what a stream name and a subject
+/// token both accept).
+pub const NATS_PROGRAM_BYTES_MAX: usize = 200;
+/// Longest wait for an append whose outcome is unknown (the stream leader
+/// lost, a timeout) to be settled by retries and reads, in milliseconds;
+/// past it the append fails `Unavailable` and is not acknowledged.
+pub const NATS_APPEND_SETTLE_MILLIS_MAX: u64 = 60_000;
+
 // --- the HTTP host (crates/cardledger-server) ---
 
 /// Largest HTTP body of a `POST /v3/commands` batch, in bytes (every other

@@ -1,0 +1,26 @@
+//! The cardledger log on a replicated NATS JetStream cluster.
+//!
+//! One stream per program (`cardledger-<program>`, subject
+//! `cardledger.<program>`, file storage, 3 replicas in production); each
+//! message is one frame of `docs/format.md` (the bytes the sled store
+//! keeps), so stream sequence = frame order. A group commit is one atomic
+//! batch conditional on the stream's last message
+//! (`Nats-Expected-Last-Sequence` on its first message): all of it is
+//! stored or none, and a second writer of the same program is refused with
+//! [`NatsLogError::Fenced`]. `Nats-Msg-Id` (blake3 of the frame: its
+//! position and content) lets the server drop a transport retry; an append
+//! whose answer is lost is settled by reading the stream back, never by
+//! guessing. Every read and subscription checks each frame with the core's
+//! decoder and chains it to a known head, failing closed with
+//! [`NatsLogError::Corrupt`] naming the seq and the message.
+//!
+//! The API is blocking (like the sled store's); a [`Cluster`] owns the
+//! connection and a small tokio runtime shared by its programs' logs.
+//! How to run it and what differs from the sled store: `docs/scale-out.md`.
+
+mod chain;
+pub mod error;
+pub mod log;
+
+pub use error::NatsLogError;
+pub use log::{parse_urls, stream_names, Cluster, JetStreamLog, ReadIter, Subscription};

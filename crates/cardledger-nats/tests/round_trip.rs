@@ -1,0 +1,102 @@
+//! On a real 3-node loopback cluster: append and read back, a reopened log
+//! finds its head, two writers on one program (one is fenced, nothing is
+//! written twice), a subscription follows appends.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod support;
+
+use std::time::Duration;
+
+use cardledger_core::record::Head;
+use cardledger_nats::NatsLogError;
+use support::{payloads, records, TestCluster};
+
+#[test]
+fn appends_read_back_verified_and_a_second_writer_is_fenced() {
+    let tc = TestCluster::start();
+    let cluster = tc.connect();
+    let log = cluster.open_log("rt", 3).unwrap();
+    assert_eq!(log.head(), Head::GENESIS);
+    assert_eq!(log.read_after(Head::GENESIS).unwrap().count(), 0);
+
+    // a subscription from genesis sees what is appended later
+    let mut sub = log.subscribe_after(Head::GENESIS).unwrap();
+
+    // one small batch (one frame), then one of several frames
+    let a = payloads("a", 1, 3);
+    let h1 = log.append(Head::GENESIS, &records(&a)).unwrap();
+    assert_eq!(h1.seq, 3);
+    let b = payloads("a", 4, 3000); // ~3000 x 95 B: several 96 KiB frames
+    let h2 = log.append(h1, &records(&b)).unwrap();
+    assert_eq!(h2.seq, 3003);
+    assert!(log.messages() > 2, "a multi-frame batch: {} messages", log.messages());
+
+    let all: Vec<_> = log.read_after(Head::GENESIS).unwrap().map(Result::unwrap).collect();
+    assert_eq!(all.len(), 3003);
+    for (i, r) in all.iter().enumerate() {
+        assert_eq!(r.seq, i as u64 + 1);
+        let want = if i < 3 { &a[i] } else { &b[i - 3] };
+        assert_eq!(&r.payload, want);
+    }
+    assert_eq!(all.last().unwrap().hash, h2.hash);
+    assert_eq!(log.verify().unwrap(), h2);
+    // from an anchor in the middle of a frame
+    let mid = Head { seq: all[1499].seq, hash: all[1499].hash };
+    let rest: Vec<u64> = log.read_after(mid).unwrap().map(|r| r.unwrap().seq).collect();
+    assert_eq!(rest, (1501..=3003).collect::<Vec<_>>());
+    // an anchor whose hash is not the stream's fails closed
+    let bad = Head { seq: 1500, hash: [1; 32] };
+    let err = log.read_after(bad).unwrap().find_map(Result::err).unwrap();
+    assert!(matches!(err, NatsLogError::Corrupt { seq: 1500, .. }), "{err:?}");
+
+    for want in 1..=3003u64 {
+        let r = sub.recv(Duration::from_secs(10)).unwrap().expect("subscription record");
+        assert_eq!(r.seq, want);
+    }
+    assert!(sub.recv(Duration::from_millis(200)).unwrap().is_none());
+
+    // a second writer (another host) on the same program
+    let other = tc.connect();
+    let log2 = other.open_log("rt", 3).unwrap();
+    assert_eq!(log2.head(), h2);
+    let c = payloads("b", 3004, 10);
+    let h3 = log2.append(h2, &records(&c)).unwrap();
+    // the first writer still believes h2: fenced, nothing written
+    let d = payloads("a", 3004, 10);
+    let err = log.append(h2, &records(&d)).unwrap_err();
+    assert!(matches!(err, NatsLogError::Fenced { .. }), "{err:?}");
+    assert_eq!(err.code(), 500103);
+    assert_eq!(log.head(), h2);
+    // a head the caller made up is refused before anything is sent
+    let err = log.append(Head { seq: 1, hash: [0; 32] }, &records(&d)).unwrap_err();
+    assert!(matches!(err, NatsLogError::HeadMismatch { .. }), "{err:?}");
+    // reload, retry: it lands after the other writer's batch
+    assert_eq!(log.reload().unwrap(), h3);
+    let h4 = log.append(h3, &records(&d)).unwrap();
+    let all: Vec<_> = log2.read_after(Head::GENESIS).unwrap().map(Result::unwrap).collect();
+    assert_eq!(all.len(), 3023);
+    assert_eq!(all[3003].payload, c[0]);
+    assert_eq!(all[3013].payload, d[0]);
+    assert_eq!(all.last().unwrap().hash, h4.hash);
+    // the subscription follows both writers
+    for want in 3004..=3023u64 {
+        assert_eq!(sub.recv(Duration::from_secs(10)).unwrap().unwrap().seq, want);
+    }
+    // a reopened log finds the head
+    assert_eq!(tc.connect().open_log("rt", 3).unwrap().head(), h4);
+}
+
+#[test]
+fn bad_programs_and_urls_are_typed_errors_naming_the_field() {
+    for p in ["", "a.b", "a b", "x*", "é"] {
+        let err = cardledger_nats::stream_names(p).unwrap_err();
+        assert!(matches!(err, NatsLogError::InvalidProgram { .. }), "{p:?}");
+        assert!(err.to_string().starts_with("program: "), "{err}");
+    }
+    assert_eq!(cardledger_nats::stream_names("p_1-x").unwrap().0, "cardledger-p_1-x");
+    for u in ["", "http://x:1", "nats://", "nats://host", "nats://a:1,,b:2"] {
+        let err = cardledger_nats::parse_urls(u).unwrap_err();
+        assert!(err.to_string().starts_with("log: "), "{u:?} {err}");
+    }
+    assert_eq!(cardledger_nats::parse_urls("nats://127.0.0.1:4222,127.0.0.1:4223,nats://h:1").unwrap().len(), 3);
+}
