@@ -73,6 +73,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use cardledger_alerts::Notice;
 use cardledger_core::engine::Engine;
 use cardledger_core::ingest;
 use cardledger_core::projection::{EventCounts, Runner};
@@ -149,6 +150,20 @@ pub struct Rebuilt {
     pub by_kind: BTreeMap<String, u64>,
     /// Statement counts per cycle type (see [`statements::cycle_type_counts`]).
     pub statements: Value,
+}
+
+/// One notification a webhook delivers (see [`Cardledger::notifications`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    /// The log position of the event behind it.
+    pub seq: u64,
+    /// `alert.{kind}`, `accountstatement.created` or
+    /// `delinquencytransition.created`.
+    pub event_type: String,
+    /// Unique and stable across replays.
+    pub token: String,
+    /// `{"token", "type", "seq", "data"}`.
+    pub body: Value,
 }
 
 /// Counts of an [`Cardledger::ingest`] run.
@@ -443,6 +458,59 @@ impl Cardledger {
         Ok(views::with_state(&self.inner.projections.statements, &self.inner.engine, statements::cycle_type_counts)?)
     }
 
+    // ---- alerts and notifications (`docs/alerts.md`) ----
+
+    /// The alerts recorded by events after `after_seq`, in log order, each
+    /// as `cardledger alerts` prints it, with the log position they were
+    /// read at (every event up to it is folded).
+    pub fn alerts(&self, after_seq: u64) -> Result<(Vec<Value>, u64), Error> {
+        Ok(views::with_runner(&self.inner.projections.alerts, &self.inner.engine, |runner| {
+            let alerts = runner
+                .state()
+                .notices_after(after_seq)
+                .iter()
+                .filter_map(|n| match n {
+                    Notice::Alert(a) => Some(a.to_json()),
+                    Notice::Statement { .. } | Notice::Transition { .. } => None,
+                })
+                .collect();
+            (alerts, runner.applied_seq())
+        })?)
+    }
+
+    /// At most `limit` notifications (alerts, statements created,
+    /// delinquency transitions) of events after `after_seq`, in log order,
+    /// and the log position they were read at. Notifications of one event
+    /// are never split: the list may hold more than `limit` to keep them
+    /// together. The position returned is the one every event up to which
+    /// the list covers: the position read at, or the last listed event's
+    /// when the list was cut at `limit`.
+    pub fn notifications(&self, after_seq: u64, limit: usize) -> Result<(Vec<Notification>, u64), Error> {
+        Ok(views::with_runner(&self.inner.projections.alerts, &self.inner.engine, |runner| {
+            let state = runner.state();
+            let mut out: Vec<Notification> = Vec::new();
+            let mut upto = runner.applied_seq();
+            for n in state.notices_after(after_seq) {
+                if let Some(last) = out.last().filter(|last| out.len() >= limit && last.seq != n.seq()) {
+                    // cut short: the events after the last one listed are not covered
+                    upto = last.seq;
+                    break;
+                }
+                let body = state.notice_json(n);
+                let token = body.get("token").and_then(Value::as_str).unwrap_or_default().to_string();
+                out.push(Notification { seq: n.seq(), event_type: n.event_type(), token, body });
+            }
+            (out, upto)
+        })?)
+    }
+
+    /// Waits up to `timeout` for the log to grow beyond `seq`; returns the
+    /// head then (a follower's sleep that wakes on the next commit).
+    pub fn wait_beyond(&self, seq: u64, timeout: std::time::Duration) -> u64 {
+        self.inner.engine.subscribe().wait_beyond(seq, timeout);
+        self.head_seq()
+    }
+
     // ---- charts ----
 
     /// The chart of one program: its ending bank balance by day and, for a
@@ -515,6 +583,7 @@ impl Cardledger {
         p.reserve.reset();
         p.activity.reset();
         p.statements.reset();
+        p.alerts.reset();
         let mut runner = Runner::open(engine, EventCounts::default())?;
         let events = runner.catch_up()?;
         runner.checkpoint()?;
@@ -522,6 +591,7 @@ impl Cardledger {
         views::with_state(&p.program, engine, |_| ())?;
         views::with_state(&p.reserve, engine, |_| ())?;
         views::with_state(&p.activity, engine, |_| ())?;
+        views::with_state(&p.alerts, engine, |_| ())?;
         Ok(Rebuilt { events, by_kind: runner.state().by_kind.clone(), statements })
     }
 }
