@@ -166,3 +166,21 @@ pub const HTTP_PATH_BYTES_MAX: usize = 4096;
 pub const HTTP_HEADER_BYTES_MAX: usize = 16 * 1024;
 /// Most engine calls the HTTP host runs at once; more are answered 429.
 pub const HTTP_REQUESTS_IN_FLIGHT_MAX: usize = 2048;
+
+// ---- webhooks (cardledger-server `webhooks.rs`, docs/http.md) ----
+
+/// Registered webhook endpoints at most.
+pub const WEBHOOKS_MAX: usize = 64;
+/// Delivery attempts kept per endpoint for `GET …/deliveries` (newest kept).
+pub const WEBHOOK_ATTEMPTS_KEPT_MAX: usize = 1000;
+/// Longest wait for a receiver's answer, connection included, by default.
+pub const WEBHOOK_RESPONSE_WAIT_MS_MAX: u64 = 10_000;
+/// The first retry's delay; each later one doubles, up to
+/// [`WEBHOOK_BACKOFF_MS_MAX`].
+pub const WEBHOOK_BACKOFF_FIRST_MS: u64 = 500;
+/// The longest delay between two attempts.
+pub const WEBHOOK_BACKOFF_MS_MAX: u64 = 60_000;
+/// Characters of a webhook's name, URL or secret at most.
+pub const WEBHOOK_FIELD_CHARS_MAX: usize = 1024;
+/// Event patterns of one webhook at most.
+pub const WEBHOOK_EVENTS_MAX: usize = 32;

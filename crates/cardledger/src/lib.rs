@@ -155,6 +155,8 @@ pub struct Rebuilt {
 /// One notification a webhook delivers (see [`Cardledger::notifications`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Notification {
+    /// Its place in the list of every notification (0-based).
+    pub ordinal: u64,
     /// The log position of the event behind it.
     pub seq: u64,
     /// `alert.{kind}`, `accountstatement.created` or
@@ -478,29 +480,24 @@ impl Cardledger {
         })?)
     }
 
-    /// At most `limit` notifications (alerts, statements created,
-    /// delinquency transitions) of events after `after_seq`, in log order,
-    /// and the log position they were read at. Notifications of one event
-    /// are never split: the list may hold more than `limit` to keep them
-    /// together. The position returned is the one every event up to which
-    /// the list covers: the position read at, or the last listed event's
-    /// when the list was cut at `limit`.
-    pub fn notifications(&self, after_seq: u64, limit: usize) -> Result<(Vec<Notification>, u64), Error> {
-        Ok(views::with_runner(&self.inner.projections.alerts, &self.inner.engine, |runner| {
-            let state = runner.state();
-            let mut out: Vec<Notification> = Vec::new();
-            let mut upto = runner.applied_seq();
-            for n in state.notices_after(after_seq) {
-                if let Some(last) = out.last().filter(|last| out.len() >= limit && last.seq != n.seq()) {
-                    // cut short: the events after the last one listed are not covered
-                    upto = last.seq;
-                    break;
-                }
-                let body = state.notice_json(n);
-                let token = body.get("token").and_then(Value::as_str).unwrap_or_default().to_string();
-                out.push(Notification { seq: n.seq(), event_type: n.event_type(), token, body });
-            }
-            (out, upto)
+    /// The notifications (alerts, statements created, delinquency
+    /// transitions) from the `from`-th on (0-based, in log order), at most
+    /// `limit`. The list of notifications only grows and is the same on
+    /// every replay, so an ordinal is a stable cursor for a deliverer.
+    pub fn notifications(&self, from: u64, limit: usize) -> Result<Vec<Notification>, Error> {
+        Ok(views::with_state(&self.inner.projections.alerts, &self.inner.engine, |state| {
+            let start = usize::try_from(from).unwrap_or(usize::MAX);
+            let notices = state.notices().get(start..).unwrap_or(&[]);
+            notices
+                .iter()
+                .take(limit)
+                .zip(from..)
+                .map(|(n, ordinal)| {
+                    let body = state.notice_json(n);
+                    let token = body.get("token").and_then(Value::as_str).unwrap_or_default().to_string();
+                    Notification { ordinal, seq: n.seq(), event_type: n.event_type(), token, body }
+                })
+                .collect()
         })?)
     }
 
