@@ -222,19 +222,22 @@ impl Alerts {
 
     /// A notice as a webhook delivers it: `{"token", "type", "seq",
     /// "data"}`, `data` being the alert, the statement summary or the
-    /// delinquency transition as the statements endpoints show them.
+    /// delinquency transition as the statements endpoints show them. The
+    /// token is the alert's, or `accountstatement.` / `delinquencytransition.`
+    /// + the statement's / transition's own token: unique, replay-stable.
     pub fn notice_json(&self, notice: &Notice) -> Value {
-        let (token, data) = match notice {
-            Notice::Alert(a) => (a.token(), a.to_json()),
-            Notice::Statement { account, index, seq } => (
-                format!("accountstatement.{seq}.{index}"),
-                self.statements.statement_at(account, usize_of(*index)).unwrap_or(Value::Null),
-            ),
-            Notice::Transition { account, index, seq } => (
-                format!("delinquencytransition.{seq}.{index}"),
+        let (prefix, data) = match notice {
+            Notice::Alert(a) => ("", a.to_json()),
+            Notice::Statement { account, index, .. } => {
+                ("accountstatement.", self.statements.statement_at(account, usize_of(*index)).unwrap_or(Value::Null))
+            }
+            Notice::Transition { account, index, .. } => (
+                "delinquencytransition.",
                 self.statements.transition_at(account, usize_of(*index)).unwrap_or(Value::Null),
             ),
         };
+        // the statement's and the transition's own tokens are unique (derived)
+        let token = format!("{prefix}{}", data.get("token").and_then(Value::as_str).unwrap_or_default());
         json!({"token": token, "type": notice.event_type(), "seq": notice.seq(), "data": data})
     }
 

@@ -161,8 +161,10 @@ fn the_workload_yields_statement_transition_and_delinquency_notices_in_log_order
     assert!(types.get("alert.account_delinquent").copied().unwrap_or(0) >= 1, "{types:?}");
     let seqs: Vec<u64> = a.notices().iter().map(|n| n.seq()).collect();
     assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "log order");
+    let mut tokens = std::collections::BTreeSet::new();
     for n in a.notices() {
         let j = a.notice_json(n);
+        assert!(tokens.insert(j["token"].as_str().unwrap().to_string()), "unique tokens: {j}");
         assert!(j["data"].is_object(), "{j}");
         assert_eq!(j["type"], n.event_type());
     }
