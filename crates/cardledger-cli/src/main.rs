@@ -10,6 +10,7 @@ macro_rules! outln {
     };
 }
 
+mod alerts;
 mod backup;
 
 use std::io::{BufWriter, Write};
@@ -128,6 +129,8 @@ enum Cmd {
         /// STATEMENT, endpoint and key=value parameters.
         args: Vec<String>,
     },
+    /// Alerts (reserve below requirement, funding below threshold, delinquent account) as JSON lines; --follow keeps printing new ones.
+    Alerts(alerts::AlertsCmd),
     /// Check every checksum, the hash chain, and that the state equals a fresh replay.
     Verify,
     #[command(flatten)]
@@ -298,6 +301,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Cmd::Verify => verify(&data),
+        Cmd::Alerts(cmd) => alerts::run(&data, &cmd),
         Cmd::Serve { addr, credentials, no_auth } => {
             cardledger_server::run(cardledger_server::Config::new(data, addr, credentials, no_auth))?;
             Ok(ExitCode::SUCCESS)

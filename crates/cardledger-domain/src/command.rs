@@ -179,8 +179,16 @@ impl<C> Decode<C> for Rate {
 }
 bincode::impl_borrow_decode!(Rate);
 
-/// `program`: a card program with its bank and optional reserve policy.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+/// `program`: a card program with its bank, optional reserve policy and
+/// optional funding alert threshold.
+///
+/// Its binary form (log payloads, snapshots, fingerprints) is the derived
+/// one of the first six fields, except that `reserve`'s option tag also
+/// says whether `funding_alert_threshold` follows: 0 / 1 (None / Some
+/// policy) with no threshold — exactly the bytes written before the
+/// threshold existed, so older logs decode unchanged — and 2 / 3 (None /
+/// Some policy) followed by the threshold's cents (`docs/format.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgramCmd {
     /// Token.
     pub token: String,
@@ -194,7 +202,63 @@ pub struct ProgramCmd {
     pub reporting_timezone: String,
     /// Reserve policy; only programs with one appear in the reserve view.
     pub reserve: Option<ReservePolicy>,
+    /// An alert fires when the program's bank (funding) balance goes below
+    /// this amount, and again when it is back at or above it
+    /// (`docs/alerts.md`); none without it.
+    pub funding_alert_threshold: Option<Money>,
 }
+
+impl Encode for ProgramCmd {
+    fn encode<E: bincode::enc::Encoder>(&self, e: &mut E) -> Result<(), bincode::error::EncodeError> {
+        self.token.encode(e)?;
+        self.bank.encode(e)?;
+        self.currency_code.encode(e)?;
+        self.opening_bank_balance.encode(e)?;
+        self.reporting_timezone.encode(e)?;
+        let extended = u8::from(self.funding_alert_threshold.is_some()) * 2;
+        match &self.reserve {
+            None => extended.encode(e)?,
+            Some(policy) => {
+                (extended + 1).encode(e)?;
+                policy.encode(e)?;
+            }
+        }
+        match self.funding_alert_threshold {
+            Some(threshold) => threshold.encode(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<C> Decode<C> for ProgramCmd {
+    fn decode<D: bincode::de::Decoder<Context = C>>(d: &mut D) -> Result<Self, bincode::error::DecodeError> {
+        let token = String::decode(d)?;
+        let bank = String::decode(d)?;
+        let currency_code = Currency::decode(d)?;
+        let opening_bank_balance = Money::decode(d)?;
+        let reporting_timezone = String::decode(d)?;
+        let tag = u8::decode(d)?;
+        if tag > 3 {
+            return Err(bincode::error::DecodeError::UnexpectedVariant {
+                type_name: "ProgramCmd.reserve",
+                allowed: &bincode::error::AllowedEnumVariants::Range { min: 0, max: 3 },
+                found: u32::from(tag),
+            });
+        }
+        let reserve = if tag % 2 == 1 { Some(ReservePolicy::decode(d)?) } else { None };
+        let funding_alert_threshold = if tag >= 2 { Some(Money::decode(d)?) } else { None };
+        Ok(ProgramCmd {
+            token,
+            bank,
+            currency_code,
+            opening_bank_balance,
+            reporting_timezone,
+            reserve,
+            funding_alert_threshold,
+        })
+    }
+}
+bincode::impl_borrow_decode!(ProgramCmd);
 
 /// A reserve requirement such as "3 days or $50K".
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -581,4 +645,94 @@ pub struct ProgramDepositCmd {
 pub struct TickCmd {
     /// The new business time.
     pub now: Timestamp,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// `ProgramCmd` as it was derived before `funding_alert_threshold`.
+    #[derive(Encode, Decode, Debug, PartialEq)]
+    struct ProgramCmdV1 {
+        token: String,
+        bank: String,
+        currency_code: Currency,
+        opening_bank_balance: Money,
+        reporting_timezone: String,
+        reserve: Option<ReservePolicy>,
+    }
+
+    fn policy() -> ReservePolicy {
+        ReservePolicy {
+            description: "3 days or $50K".into(),
+            days: 3,
+            minimum_amount: Money::from_cents(5_000_000),
+            window_days: 7,
+        }
+    }
+
+    fn cmd(reserve: Option<ReservePolicy>, threshold: Option<Money>) -> ProgramCmd {
+        ProgramCmd {
+            token: "p1".into(),
+            bank: "Sutton".into(),
+            currency_code: Currency::Usd,
+            opening_bank_balance: Money::from_cents(-12),
+            reporting_timezone: "UTC".into(),
+            reserve,
+            funding_alert_threshold: threshold,
+        }
+    }
+
+    #[test]
+    fn a_program_without_threshold_encodes_exactly_as_before_and_old_bytes_decode() {
+        let cfg = bincode::config::standard().with_big_endian();
+        for reserve in [None, Some(policy())] {
+            let old = ProgramCmdV1 {
+                token: "p1".into(),
+                bank: "Sutton".into(),
+                currency_code: Currency::Usd,
+                opening_bank_balance: Money::from_cents(-12),
+                reporting_timezone: "UTC".into(),
+                reserve: reserve.clone(),
+            };
+            let old_bytes = bincode::encode_to_vec(&old, cfg).unwrap();
+            let new = cmd(reserve, None);
+            assert_eq!(bincode::encode_to_vec(&new, cfg).unwrap(), old_bytes);
+            let (back, used): (ProgramCmd, usize) = bincode::decode_from_slice(&old_bytes, cfg).unwrap();
+            assert_eq!((back, used), (new, old_bytes.len()));
+        }
+    }
+
+    #[test]
+    fn a_threshold_round_trips_with_and_without_reserve_and_bad_tags_are_refused() {
+        let cfg = bincode::config::standard().with_big_endian();
+        for reserve in [None, Some(policy())] {
+            let c = cmd(reserve, Some(Money::from_cents(100_000)));
+            let bytes = bincode::encode_to_vec(&c, cfg).unwrap();
+            let (back, used): (ProgramCmd, usize) = bincode::decode_from_slice(&bytes, cfg).unwrap();
+            assert_eq!((back, used), (c, bytes.len()));
+            // followed by more data (as inside a snapshot): still self-delimiting
+            let pair = bincode::encode_to_vec((&cmd(None, Some(Money::from_cents(1))), 7u8), cfg).unwrap();
+            let ((first, seven), _): ((ProgramCmd, u8), usize) = bincode::decode_from_slice(&pair, cfg).unwrap();
+            assert_eq!((first.funding_alert_threshold, seven), (Some(Money::from_cents(1)), 7));
+        }
+        let mut bytes = bincode::encode_to_vec(cmd(None, None), cfg).unwrap();
+        if let Some(last) = bytes.last_mut() {
+            *last = 4;
+        }
+        assert!(bincode::decode_from_slice::<ProgramCmd, _>(&bytes, cfg).is_err());
+    }
+
+    #[test]
+    fn the_wire_takes_an_optional_non_negative_threshold_naming_the_field() {
+        let line = r#"{"program": {"token": "p1", "bank": "B", "currency_code": "USD", "funding_alert_threshold": "1000.50"}}"#;
+        let parsed = crate::wire::parse_line(line).unwrap();
+        let Command::Program(p) = parsed.command else { unreachable!("a program line") };
+        assert_eq!(p.funding_alert_threshold, Some(Money::from_cents(100_050)));
+        let bad =
+            r#"{"program": {"token": "p1", "bank": "B", "currency_code": "USD", "funding_alert_threshold": "-1"}}"#;
+        let err = crate::wire::parse_line(bad).unwrap_err();
+        assert!(err.message.contains("funding_alert_threshold"), "{}", err.message);
+    }
 }

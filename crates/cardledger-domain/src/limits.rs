@@ -203,3 +203,21 @@ pub const COLD_BLOCK_BYTES: usize = 4096;
 /// positives; the filters are the only cold memory that grows with history,
 /// about 1.25 bytes per cold entry).
 pub const COLD_FILTER_BITS_PER_KEY: usize = 10;
+
+// ---- webhooks (cardledger-server `webhooks.rs`, docs/http.md) ----
+
+/// Registered webhook endpoints at most.
+pub const WEBHOOKS_MAX: usize = 64;
+/// Delivery attempts kept per endpoint for `GET …/deliveries` (newest kept).
+pub const WEBHOOK_ATTEMPTS_KEPT_MAX: usize = 1000;
+/// Longest wait for a receiver's answer, connection included, by default.
+pub const WEBHOOK_RESPONSE_WAIT_MS_MAX: u64 = 10_000;
+/// The first retry's delay; each later one doubles, up to
+/// [`WEBHOOK_BACKOFF_MS_MAX`].
+pub const WEBHOOK_BACKOFF_FIRST_MS: u64 = 500;
+/// The longest delay between two attempts.
+pub const WEBHOOK_BACKOFF_MS_MAX: u64 = 60_000;
+/// Characters of a webhook's name, URL or secret at most.
+pub const WEBHOOK_FIELD_CHARS_MAX: usize = 1024;
+/// Event patterns of one webhook at most.
+pub const WEBHOOK_EVENTS_MAX: usize = 32;

@@ -396,6 +396,9 @@ pub fn event_body(e: &Event) -> Value {
             if let (Some(r), Value::Object(o)) = (&c.reserve, &mut v) {
                 o.insert("reserve".into(), json!({"description": r.description, "days": r.days, "minimum_amount": r.minimum_amount.to_json(), "window_days": r.window_days}));
             }
+            if let (Some(t), Value::Object(o)) = (c.funding_alert_threshold, &mut v) {
+                o.insert("funding_alert_threshold".into(), t.to_json());
+            }
             v
         }
         Event::UserCreated(c) | Event::BusinessCreated(c) => {

@@ -64,7 +64,15 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
     const MONEY_COMMON: &[&str] = &["corrected_post_date"];
     let cmd = match b.key {
         "program" => {
-            b.allow(&["token", "bank", "currency_code", "opening_bank_balance", "reporting_timezone", "reserve"])?;
+            b.allow(&[
+                "token",
+                "bank",
+                "currency_code",
+                "opening_bank_balance",
+                "reporting_timezone",
+                "reserve",
+                "funding_alert_threshold",
+            ])?;
             Command::Program(ProgramCmd {
                 token: b.token_or_new("token")?,
                 bank: b.text("bank", limits::NAME_CHARS_MAX)?,
@@ -72,6 +80,7 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                 opening_bank_balance: b.opt_money_signed("opening_bank_balance")?.unwrap_or(Money::ZERO),
                 reporting_timezone: b.opt_zone("reporting_timezone")?.unwrap_or_else(|| "UTC".into()),
                 reserve: b.opt_reserve("reserve")?,
+                funding_alert_threshold: b.opt_money_nonneg("funding_alert_threshold")?,
             })
         }
         "user" | "business" => {

@@ -28,6 +28,14 @@ pub const NOT_JSON: u32 = 415001;
 pub const SATURATED: u32 = 429001;
 /// The headers are larger than `HEADER_BYTES_MAX`.
 pub const HEADERS_TOO_LARGE: u32 = 431001;
+/// A webhook registration or list parameter is invalid (the message names the field).
+pub const WEBHOOK_INVALID: u32 = 400201;
+/// Webhooks need a credential for every program.
+pub const WEBHOOK_FORBIDDEN: u32 = 403201;
+/// No such webhook.
+pub const WEBHOOK_NOT_FOUND: u32 = 404201;
+/// A webhook with that token exists.
+pub const WEBHOOK_EXISTS: u32 = 409201;
 /// A worker failed (a bug: reported, never hidden).
 pub const INTERNAL: u32 = 500100;
 

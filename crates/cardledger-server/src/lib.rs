@@ -5,6 +5,9 @@
 //!   through the one wire parser, answers come from the one renderer.
 //! - `/data/v2/…`: DiVA views, schemas and exports.
 //! - `/`: the dashboard (inline SVG charts, no external assets).
+//! - `/v3/webhooks`: endpoints that receive alerts, statements created and
+//!   delinquency transitions, signed, in log order, at least once
+//!   ([`webhooks`]).
 //!
 //! Every request is authenticated (HTTP Basic, [`auth`]), bounded before it
 //! is read (path, headers, body: `limits.rs`), and answered only once what
@@ -16,6 +19,7 @@ mod core_api;
 mod dashboard;
 mod diva;
 pub mod error;
+pub mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,12 +53,21 @@ pub struct Config {
     pub no_auth: bool,
     /// Most engine calls at once; more are answered 429.
     pub requests_in_flight_max: usize,
+    /// How webhook deliveries wait and retry.
+    pub webhooks: webhooks::DeliverySettings,
 }
 
 impl Config {
     /// A configuration with the default limits.
     pub fn new(data: PathBuf, addr: String, credentials: Option<PathBuf>, no_auth: bool) -> Config {
-        Config { data, addr, credentials, no_auth, requests_in_flight_max: limits::HTTP_REQUESTS_IN_FLIGHT_MAX }
+        Config {
+            data,
+            addr,
+            credentials,
+            no_auth,
+            requests_in_flight_max: limits::HTTP_REQUESTS_IN_FLIGHT_MAX,
+            webhooks: webhooks::DeliverySettings::default(),
+        }
     }
 }
 
@@ -78,10 +91,14 @@ pub enum ServeError {
     /// Opening the data directory failed.
     #[error("opening the data directory: {0}")]
     Open(#[from] cardledger::Error),
+    /// The webhook registry (`webhooks.json`) is unreadable.
+    #[error("the webhook registry: {0}")]
+    Webhooks(String),
 }
 
 pub(crate) struct AppState {
     pub(crate) ledger: Cardledger,
+    pub(crate) webhooks: Arc<webhooks::Webhooks>,
     credentials: Option<Credentials>,
     permits: Arc<Semaphore>,
     in_flight_max: usize,
@@ -133,22 +150,30 @@ pub async fn serve(
     let ledger = tokio::task::spawn_blocking(move || Cardledger::open(&data))
         .await
         .map_err(|e| ServeError::Io { what: "opening".into(), source: std::io::Error::other(e.to_string()) })??;
+    let hooks = Arc::new(webhooks::Webhooks::open(&config.data, config.webhooks).map_err(ServeError::Webhooks)?);
+    hooks.start_all(&ledger);
     let state = Arc::new(AppState {
         ledger,
+        webhooks: hooks.clone(),
         credentials,
         permits: Arc::new(Semaphore::new(config.requests_in_flight_max)),
         in_flight_max: config.requests_in_flight_max,
     });
     let app = router(state.clone());
     on_listen(addr);
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|source| ServeError::Io { what: "serving".into(), source })?;
+        .map_err(|source| ServeError::Io { what: "serving".into(), source });
+    // the delivery threads hold the engine too: stop them (an attempt in
+    // flight finishes; its cursor is saved) before the last reference goes
+    let stopping = hooks.clone();
+    let _ = tokio::task::spawn_blocking(move || stopping.shutdown()).await;
+    drop(hooks);
     // every connection is closed and every handler has returned: the last
     // reference to the engine goes here, which closes it
     drop(state);
-    Ok(())
+    served
 }
 
 /// SIGTERM or Ctrl-C.
@@ -178,6 +203,7 @@ fn router(state: Shared) -> Router {
         .merge(core_api::routes())
         .merge(diva::routes())
         .merge(dashboard::routes())
+        .merge(webhooks::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, error::NO_ROUTE, "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, error::METHOD, "this route does not take that method")

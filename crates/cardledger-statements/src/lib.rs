@@ -334,6 +334,33 @@ impl Statements {
         Ok(&self.account(account)?.statement(statement)?.close)
     }
 
+    /// An account's delinquency now (after its last statement and the
+    /// payments and credits since); `None` for an unknown account.
+    pub fn delinquency(&self, account: &str) -> Option<Delinquency> {
+        self.accounts.get(account).map(AccountStatements::delinquency_now)
+    }
+
+    /// How many statements and delinquency transitions an account has
+    /// (`(0, 0)` for an unknown one): a follower compares them before and
+    /// after an event to see what the event added.
+    pub fn counts(&self, account: &str) -> (usize, usize) {
+        self.accounts.get(account).map_or((0, 0), |a| (a.statements.len(), a.transitions.len()))
+    }
+
+    /// The `index`-th statement summary of an account (oldest first), as
+    /// the statements endpoint and the statement-created notification show it.
+    pub fn statement_at(&self, account: &str, index: usize) -> Option<Value> {
+        let s = self.accounts.get(account)?.statements.get(index)?;
+        Some(summary_json(&s.close, s.created_time))
+    }
+
+    /// The `index`-th delinquency transition of an account (oldest first),
+    /// as the transitions endpoint shows it.
+    pub fn transition_at(&self, account: &str, index: usize) -> Option<Value> {
+        let t = self.accounts.get(account)?.transitions.get(index)?;
+        Some(transition_json(account, t))
+    }
+
     fn account(&self, token: &str) -> Result<&AccountStatements, StatementsQueryError> {
         self.accounts.get(token).ok_or_else(|| StatementsQueryError::UnknownAccount(token.to_string()))
     }
@@ -504,10 +531,14 @@ impl Statements {
         let acct = self.account(account)?;
         let rows: Vec<&TransitionRow> = acct.transitions.iter().collect();
         let rows = q.sorted(rows, |t| (t.created_time, t.time));
-        let data = rows
-            .iter()
-            .map(|t| {
-                json!({
+        let data = rows.iter().map(|t| transition_json(account, t)).collect();
+        Ok(q.page(data))
+    }
+}
+
+/// A delinquency transition as the page shows it.
+fn transition_json(account: &str, t: &TransitionRow) -> Value {
+    json!({
                     "token": t.token,
                     "account_token": account,
                     "transition_trigger_reason": t.trigger,
@@ -523,11 +554,7 @@ impl Statements {
                     "is_invalidated": false,
                     "created_time": ts(t.created_time),
                     "updated_time": ts(t.created_time),
-                })
-            })
-            .collect();
-        Ok(q.page(data))
-    }
+    })
 }
 
 /// A statement summary (every field of the page, plus token,

@@ -73,6 +73,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use cardledger_alerts::Notice;
 use cardledger_core::engine::Engine;
 use cardledger_core::ingest;
 use cardledger_core::projection::{EventCounts, Runner};
@@ -149,6 +150,22 @@ pub struct Rebuilt {
     pub by_kind: BTreeMap<String, u64>,
     /// Statement counts per cycle type (see [`statements::cycle_type_counts`]).
     pub statements: Value,
+}
+
+/// One notification a webhook delivers (see [`Cardledger::notifications`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    /// Its place in the list of every notification (0-based).
+    pub ordinal: u64,
+    /// The log position of the event behind it.
+    pub seq: u64,
+    /// `alert.{kind}`, `accountstatement.created` or
+    /// `delinquencytransition.created`.
+    pub event_type: String,
+    /// Unique and stable across replays.
+    pub token: String,
+    /// `{"token", "type", "seq", "data"}`.
+    pub body: Value,
 }
 
 /// Counts of an [`Cardledger::ingest`] run.
@@ -443,6 +460,54 @@ impl Cardledger {
         Ok(views::with_state(&self.inner.projections.statements, &self.inner.engine, statements::cycle_type_counts)?)
     }
 
+    // ---- alerts and notifications (`docs/alerts.md`) ----
+
+    /// The alerts recorded by events after `after_seq`, in log order, each
+    /// as `cardledger alerts` prints it, with the log position they were
+    /// read at (every event up to it is folded).
+    pub fn alerts(&self, after_seq: u64) -> Result<(Vec<Value>, u64), Error> {
+        Ok(views::with_runner(&self.inner.projections.alerts, &self.inner.engine, |runner| {
+            let alerts = runner
+                .state()
+                .notices_after(after_seq)
+                .iter()
+                .filter_map(|n| match n {
+                    Notice::Alert(a) => Some(a.to_json()),
+                    Notice::Statement { .. } | Notice::Transition { .. } => None,
+                })
+                .collect();
+            (alerts, runner.applied_seq())
+        })?)
+    }
+
+    /// The notifications (alerts, statements created, delinquency
+    /// transitions) from the `from`-th on (0-based, in log order), at most
+    /// `limit`. The list of notifications only grows and is the same on
+    /// every replay, so an ordinal is a stable cursor for a deliverer.
+    pub fn notifications(&self, from: u64, limit: usize) -> Result<Vec<Notification>, Error> {
+        Ok(views::with_state(&self.inner.projections.alerts, &self.inner.engine, |state| {
+            let start = usize::try_from(from).unwrap_or(usize::MAX);
+            let notices = state.notices().get(start..).unwrap_or(&[]);
+            notices
+                .iter()
+                .take(limit)
+                .zip(from..)
+                .map(|(n, ordinal)| {
+                    let body = state.notice_json(n);
+                    let token = body.get("token").and_then(Value::as_str).unwrap_or_default().to_string();
+                    Notification { ordinal, seq: n.seq(), event_type: n.event_type(), token, body }
+                })
+                .collect()
+        })?)
+    }
+
+    /// Waits up to `timeout` for the log to grow beyond `seq`; returns the
+    /// head then (a follower's sleep that wakes on the next commit).
+    pub fn wait_beyond(&self, seq: u64, timeout: std::time::Duration) -> u64 {
+        self.inner.engine.subscribe().wait_beyond(seq, timeout);
+        self.head_seq()
+    }
+
     // ---- charts ----
 
     /// The chart of one program: its ending bank balance by day and, for a
@@ -515,6 +580,7 @@ impl Cardledger {
         p.reserve.reset();
         p.activity.reset();
         p.statements.reset();
+        p.alerts.reset();
         let mut runner = Runner::open(engine, EventCounts::default())?;
         let events = runner.catch_up()?;
         runner.checkpoint()?;
@@ -522,6 +588,7 @@ impl Cardledger {
         views::with_state(&p.program, engine, |_| ())?;
         views::with_state(&p.reserve, engine, |_| ())?;
         views::with_state(&p.activity, engine, |_| ())?;
+        views::with_state(&p.alerts, engine, |_| ())?;
         Ok(Rebuilt { events, by_kind: runner.state().by_kind.clone(), statements })
     }
 }

@@ -9,6 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde_json::{json, Value};
 
 use cardledger_activity_balances::{ActivityAggregation, ActivityBalances, EXPANDABLE};
+use cardledger_alerts::Alerts;
 use cardledger_core::engine::{Engine, EngineError};
 use cardledger_core::projection::{Projection, Runner};
 use cardledger_domain::time::Timestamp;
@@ -199,7 +200,8 @@ impl Projections {
         self.program.checkpoint()?;
         self.reserve.checkpoint()?;
         self.activity.checkpoint()?;
-        self.statements.checkpoint()
+        self.statements.checkpoint()?;
+        self.alerts.checkpoint()
     }
 }
 
@@ -216,6 +218,19 @@ pub(crate) fn with_state<P: Projection + Default, R>(
     }
 }
 
+/// Runs `f` on the caught-up runner of a slot (its state and position).
+pub(crate) fn with_runner<P: Projection + Default, R>(
+    slot: &Slot<P>,
+    engine: &Engine,
+    f: impl FnOnce(&Runner<P>) -> R,
+) -> Result<R, EngineError> {
+    let guard = slot.caught_up(engine)?;
+    match guard.as_ref() {
+        Some(runner) => Ok(f(runner)),
+        None => unreachable_runner(),
+    }
+}
+
 #[allow(clippy::panic)]
 fn unreachable_runner<R>() -> R {
     panic!("caught_up always leaves a runner in its slot")
@@ -227,11 +242,18 @@ pub(crate) struct Projections {
     pub(crate) reserve: Slot<ReserveBalances>,
     pub(crate) activity: Slot<ActivityBalances>,
     pub(crate) statements: Slot<Statements>,
+    pub(crate) alerts: Slot<Alerts>,
 }
 
 impl Projections {
     pub(crate) fn new() -> Projections {
-        Projections { program: Slot::new(), reserve: Slot::new(), activity: Slot::new(), statements: Slot::new() }
+        Projections {
+            program: Slot::new(),
+            reserve: Slot::new(),
+            activity: Slot::new(),
+            statements: Slot::new(),
+            alerts: Slot::new(),
+        }
     }
 
     /// The table of a view for `params`, with the business time of the last
@@ -281,22 +303,31 @@ pub(crate) fn verify_statements(engine: &Engine) -> Result<bool, EngineError> {
 /// silently rebuild one that does not). Returns `(name, ok)` per view.
 pub(crate) fn verify_views(engine: &Engine) -> Result<Vec<(&'static str, bool)>, EngineError> {
     let (mut p, mut r, mut a) = (ProgramBalances::default(), ReserveBalances::default(), ActivityBalances::default());
+    let mut alerts = Alerts::default();
     for entry in engine.events_from(1) {
         let rec = entry?.rec;
         p.apply(&rec);
         r.apply(&rec);
         a.apply(&rec);
+        alerts.apply(&rec);
     }
     let decodable = (
         decodes::<ProgramBalances>(engine)?,
         decodes::<ReserveBalances>(engine)?,
         decodes::<ActivityBalances>(engine)?,
+        decodes::<Alerts>(engine)?,
     );
-    let same = (matches_checkpoint(engine, &p)?, matches_checkpoint(engine, &r)?, matches_checkpoint(engine, &a)?);
+    let same = (
+        matches_checkpoint(engine, &p)?,
+        matches_checkpoint(engine, &r)?,
+        matches_checkpoint(engine, &a)?,
+        matches_checkpoint(engine, &alerts)?,
+    );
     Ok(vec![
         (ProgramBalances::NAME, decodable.0 && same.0),
         (ReserveBalances::NAME, decodable.1 && same.1),
         (ActivityBalances::NAME, decodable.2 && same.2),
+        (Alerts::NAME, decodable.3 && same.3),
     ])
 }
 
