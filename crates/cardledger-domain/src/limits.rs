@@ -166,3 +166,7 @@ pub const HTTP_PATH_BYTES_MAX: usize = 4096;
 pub const HTTP_HEADER_BYTES_MAX: usize = 16 * 1024;
 /// Most engine calls the HTTP host runs at once; more are answered 429.
 pub const HTTP_REQUESTS_IN_FLIGHT_MAX: usize = 2048;
+
+/// Most bytes `verify-report` reads from a report (after decompression):
+/// a view page is at most `QUERY_COUNT_MAX` rows, far below this.
+pub const REPORT_BYTES_MAX: usize = 256 << 20;
