@@ -16,6 +16,7 @@ mod core_api;
 mod dashboard;
 mod diva;
 pub mod error;
+mod ledger_api;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -177,6 +178,7 @@ fn router(state: Shared) -> Router {
     Router::new()
         .merge(core_api::routes())
         .merge(diva::routes())
+        .merge(ledger_api::routes())
         .merge(dashboard::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, error::NO_ROUTE, "no such route") })
         .method_not_allowed_fallback(|| async {
