@@ -12,6 +12,7 @@ macro_rules! outln {
 
 mod alerts;
 mod backup;
+mod ledger;
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -100,6 +101,8 @@ enum Cmd {
         kind: String,
         /// Its token.
         token: String,
+        #[command(flatten)]
+        as_of: ledger::AsOfArgs,
     },
     /// gpa_unloads or msa_unloads, with key=value filters (user_token, business_token, original_order_token, count, start_index, fields, sort_by).
     List {
@@ -107,11 +110,37 @@ enum Cmd {
         kind: String,
         /// key=value parameters.
         params: Vec<String>,
+        #[command(flatten)]
+        as_of: ledger::AsOfArgs,
     },
     /// A holder's GPA and MSA balances (user token, or business:TOKEN).
     Balances {
         /// The holder.
         holder: String,
+        #[command(flatten)]
+        as_of: ledger::AsOfArgs,
+    },
+    /// Every ledger account with its balance and the total (exactly 0.00), per program.
+    Trialbalance {
+        /// Only this program's accounts.
+        #[arg(long)]
+        program: Option<String>,
+        #[command(flatten)]
+        as_of: ledger::AsOfArgs,
+    },
+    /// One account's postings with running balance (ACCOUNT: program_bank:P, gpa:user:U, msa:user:U:C, network:N, …), with key=value count, start_index, sort_by.
+    Postings {
+        /// The account name.
+        account: String,
+        /// key=value parameters.
+        params: Vec<String>,
+        #[command(flatten)]
+        as_of: ledger::AsOfArgs,
+    },
+    /// Recompute a saved view report (JSON, CSV or XLSX, plain or exported) at its seq and compare; exit 1 on a mismatch.
+    VerifyReport {
+        /// The report file.
+        file: PathBuf,
     },
     /// Recorded events as JSON lines.
     Log {
@@ -128,6 +157,8 @@ enum Cmd {
         account: String,
         /// STATEMENT, endpoint and key=value parameters.
         args: Vec<String>,
+        #[command(flatten)]
+        as_of: ledger::AsOfArgs,
     },
     /// Alerts (reserve below requirement, funding below threshold, delinquent account) as JSON lines; --follow keeps printing new ones.
     Alerts(alerts::AlertsCmd),
@@ -160,6 +191,8 @@ enum Cmd {
         /// A conversion rate FROM:TO=RATE (repeatable), e.g. USD:EUR=0.9.
         #[arg(long)]
         rate: Vec<String>,
+        #[command(flatten)]
+        as_of: ledger::AsOfArgs,
     },
     /// Serve the HTTP API (Core API /v3, DiVA /data/v2, dashboard /) on the data directory (docs/http.md).
     Serve {
@@ -234,36 +267,48 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Get { kind, token } => {
+        Cmd::Get { kind, token, as_of } => {
+            let as_of = match as_of.as_of() {
+                Ok(a) => a,
+                Err(e) => return ledger::read_failed(e),
+            };
             let ledger = open(&data)?;
-            match ledger.get(&kind, &token) {
+            match ledger.get_at(&kind, &token, as_of) {
+                Err(e @ Error::AsOf { .. }) => ledger::read_failed(e),
                 Ok(v) => print_json(&v),
                 Err(Error::NotFound { .. }) => not_found(&format!("no {kind} {token:?}")),
                 Err(Error::Rejected(r)) => rejected(&r.to_string()),
                 Err(e) => Err(e.into()),
             }
         }
-        Cmd::List { kind, params } => {
+        Cmd::List { kind, mut params, as_of } => {
             let ledger = open(&data)?;
             let mut kv = Vec::new();
+            params.extend(as_of.pairs());
             for p in params {
                 let Some((k, v)) = p.split_once('=') else { bail!("parameter {p:?} is not key=value") };
                 kv.push((k.to_string(), v.to_string()));
             }
             match ledger.list(&kind, &kv) {
                 Ok(v) => print_json(&v),
+                Err(e @ Error::AsOf { .. }) => ledger::read_failed(e),
                 Err(Error::Rejected(r)) => rejected(&r.to_string()),
                 Err(e) => Err(e.into()),
             }
         }
-        Cmd::Balances { holder } => {
+        Cmd::Balances { holder, as_of } => {
+            let as_of = match as_of.as_of() {
+                Ok(a) => a,
+                Err(e) => return ledger::read_failed(e),
+            };
             let ledger = open(&data)?;
             let h = match holder.strip_prefix("business:") {
                 Some(b) => Holder::Business(b.to_string()),
                 None => Holder::User(holder.strip_prefix("user:").unwrap_or(&holder).to_string()),
             };
-            match ledger.balances(&h) {
+            match ledger.balances_at(&h, as_of) {
                 Ok(v) => print_json(&v),
+                Err(e @ Error::AsOf { .. }) => ledger::read_failed(e),
                 Err(Error::NotFound { .. }) => not_found(&format!("no holder {holder:?}")),
                 Err(e) => Err(e.into()),
             }
@@ -281,7 +326,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Statements { account, args } => {
+        Cmd::Statements { account, mut args, as_of } => {
+            args.extend(as_of.pairs());
             let ledger = open(&data)?;
             let (path, params): (Vec<&str>, Vec<&str>) =
                 args.iter().map(String::as_str).partition(|a| !a.contains('='));
@@ -297,6 +343,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         _ => rejected(&e.to_string()),
                     }
                 }
+                Err(e @ Error::AsOf { .. }) => ledger::read_failed(e),
                 Err(e) => Err(e.into()),
             }
         }
@@ -319,11 +366,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Backup(cmd) => backup::run(&data, cmd),
-        Cmd::View { name, agg, params, format, compress, out, programs, rate } => {
+        Cmd::View { name, agg, mut params, format, compress, out, programs, rate, as_of } => {
+            params.extend(as_of.pairs());
             let opts = views::ViewOptions { format, compress, out, programs, rates: rate };
             views::view_command(&data, &name, &agg, &params, &opts)
         }
         Cmd::Schema { name, agg, params } => views::schema_command(&data, &name, &agg, &params),
+        Cmd::Trialbalance { program, as_of } => ledger::trialbalance_command(&data, program.as_deref(), &as_of),
+        Cmd::Postings { account, params, as_of } => ledger::postings_command(&data, &account, &params, &as_of),
+        Cmd::VerifyReport { file } => ledger::verify_report_command(&data, &file),
         Cmd::Rebuild => {
             let ledger = open(&data)?;
             let bar = bar(ledger.head_seq(), "rebuild");

@@ -40,12 +40,12 @@ pub fn view_command(data: &Path, name: &str, agg: &str, params: &[String], opts:
             request.principal =
                 cardledger::principal_for(list.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from));
         }
-        request.rates = cardledger::rates_from_args(&opts.rates)?;
-        Ok::<_, QueryError>((request, format))
+        request.set_rates(&opts.rates)?;
+        Ok::<_, Error>((request, format))
     })();
     let (request, format) = match prepared {
         Ok(p) => p,
-        Err(e) => return query_failed(e.into()),
+        Err(e) => return query_failed(e),
     };
     let ledger = crate::open(data)?;
     let answer_json = (|| match format {
@@ -103,6 +103,7 @@ fn query_failed(e: Error) -> Result<ExitCode> {
             eprintln!("cardledger: {q}");
             Ok(ExitCode::from(4))
         }
+        e @ Error::AsOf { .. } => crate::ledger::read_failed(e),
         other => Err(other.into()),
     }
 }

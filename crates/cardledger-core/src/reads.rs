@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use cardledger_domain::command::Holder;
 use cardledger_domain::rejection::{Code, Rejection};
 use cardledger_domain::response;
-use cardledger_domain::state::{Book, UnloadState};
+use cardledger_domain::state::{Book, Ledger, UnloadState};
 
 use crate::engine::{Engine, EngineError};
 
@@ -52,6 +52,12 @@ impl Engine {
     /// Retrieves one resource as the source page returns it; `None` when no
     /// such token exists for that kind.
     pub fn get(&self, kind: &str, token: &str) -> Result<Option<Value>, ReadError> {
+        self.get_in(&self.state(), kind, token)
+    }
+
+    /// [`Engine::get`] against `state` (the live state or one as of a past
+    /// seq: [`Engine::state_as_of`]).
+    pub fn get_in(&self, state: &Ledger, kind: &str, token: &str) -> Result<Option<Value>, ReadError> {
         if !GET_KINDS.contains(&kind) {
             return Err(ReadError::Rejected(Rejection::new(
                 Code::InvalidValue,
@@ -60,17 +66,16 @@ impl Engine {
             )));
         }
         let index_kind = if kind == "merchant" { "campaign" } else { kind };
-        let found = self.state().recorded_token(index_kind, token);
-        if let Some(why) = self.state().cold_failure() {
+        let found = state.recorded_token(index_kind, token);
+        if let Some(why) = state.cold_failure() {
             return Err(ReadError::Engine(EngineError::Corrupt { seq: 0, reason: why }));
         }
         let Some((seq, _)) = found else { return Ok(None) };
         let Some(entry) = self.event(seq)? else { return Ok(None) };
-        let state = self.state();
         let v = if kind == "msa_order" {
-            response::msa_order_now(token, &state).unwrap_or_else(|| response::response(&entry.rec, &state))
+            response::msa_order_now(token, state).unwrap_or_else(|| response::response(&entry.rec, state))
         } else {
-            response::response(&entry.rec, &state)
+            response::response(&entry.rec, state)
         };
         if let Some(why) = state.cold_failure() {
             return Err(ReadError::Engine(EngineError::Corrupt { seq, reason: why }));
@@ -92,6 +97,12 @@ impl Engine {
     /// A filter a kind does not take is refused with the parameter named.
     /// Answers `{count, start_index, end_index, is_more, data}`.
     pub fn list(&self, kind: &str, params: &[(String, String)]) -> Result<Value, ReadError> {
+        self.list_in(&self.state(), kind, params)
+    }
+
+    /// [`Engine::list`] against `state` (the live state or one as of a past
+    /// seq).
+    pub fn list_in(&self, state: &Ledger, kind: &str, params: &[(String, String)]) -> Result<Value, ReadError> {
         let bad = |field: &str, what: String| ReadError::Rejected(Rejection::new(Code::InvalidValue, field, what));
         let mut count = LIST_COUNT_DEFAULT;
         let mut start = 0usize;
@@ -164,7 +175,6 @@ impl Engine {
             }
         }
         let seqs: Vec<u64> = {
-            let state = self.state();
             // every entity in the state was recorded under its token
             let recorded = |token_kind: &str, token: &str| {
                 let Some((seq, _)) = state.recorded_token(token_kind, token) else {
@@ -223,7 +233,7 @@ impl Engine {
         let mut data = Vec::with_capacity(page.len());
         for seq in &page {
             let Some(entry) = self.event(*seq)? else { continue };
-            let mut item = response::response(&entry.rec, &self.state());
+            let mut item = response::response(&entry.rec, state);
             if let (Some(f), Value::Object(obj)) = (&fields, &mut item) {
                 let kept: Map<String, Value> =
                     obj.iter().filter(|(k, _)| f.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -243,30 +253,35 @@ impl Engine {
 
     /// A holder's GPA and MSA balances: `{gpa: {...}, msas: [{campaign_token, ...}]}`.
     pub fn balances(&self, holder: &Holder) -> Option<Value> {
-        let state = self.state();
-        if !state.holders.contains_key(holder) {
-            return None;
-        }
-        let gpa = response::balances_json(&state.gpa_balances(holder), true, true);
-        let msas: Vec<Value> = state
-            .msa_campaigns
-            .get(holder)
-            .map(|cs| {
-                cs.iter()
-                    .map(|c| {
-                        let mut b = response::balances_json(&state.msa_balances(holder, c), true, true);
-                        if let Value::Object(o) = &mut b {
-                            o.insert("campaign_token".into(), c.clone().into());
-                        }
-                        b
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut o = Map::new();
-        o.insert(holder.field().into(), holder.token().into());
-        o.insert("gpa".into(), gpa);
-        o.insert("msas".into(), Value::Array(msas));
-        Some(Value::Object(o))
+        balances_in(&self.state(), holder)
     }
+}
+
+/// [`Engine::balances`] against `state` (the live state or one as of a
+/// past seq).
+pub fn balances_in(state: &Ledger, holder: &Holder) -> Option<Value> {
+    if !state.holders.contains_key(holder) {
+        return None;
+    }
+    let gpa = response::balances_json(&state.gpa_balances(holder), true, true);
+    let msas: Vec<Value> = state
+        .msa_campaigns
+        .get(holder)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    let mut b = response::balances_json(&state.msa_balances(holder, c), true, true);
+                    if let Value::Object(o) = &mut b {
+                        o.insert("campaign_token".into(), c.clone().into());
+                    }
+                    b
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut o = Map::new();
+    o.insert(holder.field().into(), holder.token().into());
+    o.insert("gpa".into(), gpa);
+    o.insert("msas".into(), Value::Array(msas));
+    Some(Value::Object(o))
 }

@@ -221,3 +221,7 @@ pub const WEBHOOK_BACKOFF_MS_MAX: u64 = 60_000;
 pub const WEBHOOK_FIELD_CHARS_MAX: usize = 1024;
 /// Event patterns of one webhook at most.
 pub const WEBHOOK_EVENTS_MAX: usize = 32;
+
+/// Most bytes `verify-report` reads from a report (after decompression):
+/// a view page is at most `QUERY_COUNT_MAX` rows, far below this.
+pub const REPORT_BYTES_MAX: usize = 256 << 20;

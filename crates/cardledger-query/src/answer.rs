@@ -35,6 +35,51 @@ pub struct Answer<'t> {
     pub(crate) start_date: Option<Date>,
     pub(crate) end_date: Option<Date>,
     pub(crate) last_run_time: Option<Timestamp>,
+    /// The log position the answer was computed at, when the host says.
+    pub(crate) source: Option<Source>,
+}
+
+/// Where an answer comes from, so a report can be tied back to the ledger
+/// and recomputed (`cardledger verify-report`): the log position and its
+/// chain hash, and the query that produced it
+/// (`VIEW/AGG?key=value&…`, percent-encoded, with `rate=` pairs and an
+/// explicit `fields=` list).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// The seq of the last event the answer reflects.
+    pub seq: u64,
+    /// Hex of the log's chain hash at that seq.
+    pub hash: String,
+    /// The query, as [`Source::query_text`] writes it.
+    pub query: String,
+}
+
+impl Source {
+    /// `VIEW/AGG?k=v&…`: each key and value percent-encoded (everything but
+    /// ASCII letters, digits and `-_.~,:` ), so `pairs_from_query` reads the
+    /// pairs back exactly.
+    pub fn query_text(view: &str, agg: &str, pairs: &[(String, String)]) -> String {
+        let mut s = format!("{}/{}", encode(view), encode(agg));
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            s.push(if i == 0 { '?' } else { '&' });
+            s.push_str(&encode(k));
+            s.push('=');
+            s.push_str(&encode(v));
+        }
+        s
+    }
+}
+
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~,:".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Runs `params` over `table` for `principal`. `last_run_time` is the
@@ -76,6 +121,7 @@ pub fn run<'t>(
         start_date: params.start_date,
         end_date: params.end_date,
         last_run_time,
+        source: None,
     };
 
     let program_col = table.program_field.and_then(|f| table.column_index(f));
@@ -225,6 +271,19 @@ impl<'t> Answer<'t> {
             }
             _ => Cell::from_option(raw),
         }
+    }
+
+    /// The same answer stamped with where it comes from: the JSON envelope
+    /// gains `as_of_seq`, `as_of_hash` and `query`, CSV a trailing
+    /// `# cardledger …` comment line, XLSX custom document properties.
+    pub fn with_source(mut self, source: Source) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Where the answer comes from, when stamped.
+    pub fn source(&self) -> Option<&Source> {
+        self.source.as_ref()
     }
 
     /// The currency amounts are shown in.

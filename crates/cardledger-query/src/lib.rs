@@ -40,12 +40,13 @@ pub mod fuzz;
 pub mod params;
 pub mod rates;
 mod render;
+pub mod report;
 pub mod table;
 mod text;
 mod xlsx;
 
 pub use access::{check_access, Principal};
-pub use answer::{run, schema, Answer};
+pub use answer::{run, schema, Answer, Source};
 pub use error::QueryError;
 pub use export::{export, ExportToken};
 pub use fuzz::fuzz_params;

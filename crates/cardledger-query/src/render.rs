@@ -66,6 +66,11 @@ impl Answer<'_> {
         env.insert("start_date".into(), self.start_date.map_or(Json::Null, |d| Json::from(text::envelope_date(d))));
         env.insert("end_date".into(), self.end_date.map_or(Json::Null, |d| Json::from(text::envelope_date(d))));
         env.insert("last_run_time".into(), self.last_run_time.map_or(Json::Null, |t| Json::from(text::run_time(t))));
+        if let Some(src) = &self.source {
+            env.insert("as_of_seq".into(), Json::from(src.seq));
+            env.insert("as_of_hash".into(), Json::from(src.hash.as_str()));
+            env.insert("query".into(), Json::from(src.query.as_str()));
+        }
         env.insert("schema".into(), self.schema_json());
         let records = self
             .page
@@ -121,7 +126,13 @@ impl Answer<'_> {
             }
             w.write_byte_record(&record).map_err(err)?;
         }
-        w.flush().map_err(|e| QueryError::Render { format: "csv", message: e.to_string() })
+        w.flush().map_err(|e| QueryError::Render { format: "csv", message: e.to_string() })?;
+        if let Some(src) = &self.source {
+            let mut out = w.into_inner().map_err(|e| QueryError::Render { format: "csv", message: e.to_string() })?;
+            writeln!(out, "{}", crate::report::csv_trailer(src))
+                .map_err(|e| QueryError::Render { format: "csv", message: e.to_string() })?;
+        }
+        Ok(())
     }
 
     fn schema_columns(&self) -> impl Iterator<Item = &Column> + '_ {
@@ -158,6 +169,14 @@ impl Answer<'_> {
         optional_string(self.end_date.map(text::envelope_date), s);
         s.push_str(",\"last_run_time\":");
         optional_string(self.last_run_time.map(text::run_time), s);
+        if let Some(src) = &self.source {
+            s.push_str(",\"as_of_seq\":");
+            text::push_u64(s, src.seq);
+            s.push_str(",\"as_of_hash\":");
+            text::json_string(&src.hash, s);
+            s.push_str(",\"query\":");
+            text::json_string(&src.query, s);
+        }
         s.push_str(",\"schema\":[");
         let units = self.currency();
         for (i, col) in self.schema_columns().enumerate() {

@@ -21,6 +21,13 @@ impl Answer<'_> {
     fn build_xlsx(&self) -> Result<Vec<u8>, XlsxError> {
         let (table, cols, page) = self.layout();
         let mut book = Workbook::new();
+        if let Some(src) = &self.source {
+            let props = rust_xlsxwriter::DocProperties::new()
+                .set_custom_property(crate::report::PROP_SEQ, src.seq.to_string().as_str())
+                .set_custom_property(crate::report::PROP_HASH, src.hash.as_str())
+                .set_custom_property(crate::report::PROP_QUERY, src.query.as_str());
+            book.set_properties(&props);
+        }
         let sheet = book.add_worksheet();
         let money = Format::new().set_num_format("0.00");
         let date = Format::new().set_num_format("yyyy-mm-dd");

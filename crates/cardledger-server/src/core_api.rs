@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use cardledger::layers::domain::wire;
 use cardledger::pairs_from_query;
-use cardledger::{Cardledger, Code, Error, Holder, Outcome, Rejection};
+use cardledger::{AsOf, Cardledger, Code, Error, Holder, Outcome, Rejection};
 
 use crate::auth::{Principal, Programs};
 use crate::error::{self, ApiError};
@@ -209,7 +209,7 @@ fn command_program(ledger: &Cardledger, key: &str, value: &Value) -> Option<Stri
 /// The program of a rendered resource (or command body): its
 /// `program_token`, else that of the holder, account, funding source or
 /// original order it names.
-fn resource_program(ledger: &Cardledger, v: &Value, depth: u8) -> Option<String> {
+pub(crate) fn resource_program(ledger: &Cardledger, v: &Value, depth: u8) -> Option<String> {
     if let Some(p) = v.get("program_token").and_then(Value::as_str) {
         return Some(p.to_string());
     }
@@ -236,11 +236,20 @@ fn resource_program(ledger: &Cardledger, v: &Value, depth: u8) -> Option<String>
     None
 }
 
+/// `as_of_seq` / `as_of_time` of a query string (other keys are left to
+/// the endpoint, which ignores them as before).
+fn as_of_only(query: Option<&str>) -> Result<AsOf, Error> {
+    AsOf::take_from(&mut pairs_from_query(query.unwrap_or("")))
+}
+
 fn fetch(kind: &'static str) -> MethodRouter<Shared> {
     get(
-        move |State(state): State<Shared>, Extension(principal): Extension<Principal>, Path(token): Path<String>| async move {
+        move |State(state): State<Shared>,
+              Extension(principal): Extension<Principal>,
+              Path(token): Path<String>,
+              RawQuery(query): RawQuery| async move {
             blocking(&state, move |ledger| {
-                let v = ledger.get(kind, &token)?;
+                let v = ledger.get_at(kind, &token, as_of_only(query.as_deref())?)?;
                 check_scope(&principal, resource_program(ledger, &v, 2), kind, &token)?;
                 Ok(json_response(StatusCode::OK, &v))
             })
@@ -328,9 +337,15 @@ async fn list_answer(
 }
 
 /// The holder of a balances token: a user, else a business.
-fn holder_balances(ledger: &Cardledger, principal: &Principal, token: &str) -> Result<Value, ApiError> {
-    let b = match ledger.balances(&Holder::User(token.to_string())) {
-        Err(Error::NotFound { .. }) => ledger.balances(&Holder::Business(token.to_string()))?,
+fn holder_balances(
+    ledger: &Cardledger,
+    principal: &Principal,
+    token: &str,
+    query: Option<&str>,
+) -> Result<Value, ApiError> {
+    let as_of = as_of_only(query)?;
+    let b = match ledger.balances_at(&Holder::User(token.to_string()), as_of) {
+        Err(Error::NotFound { .. }) => ledger.balances_at(&Holder::Business(token.to_string()), as_of)?,
         other => other?,
     };
     let probe = json!({"user_token": b.get("user_token"), "business_token": b.get("business_token")});
@@ -363,16 +378,19 @@ async fn balances(
     State(state): State<Shared>,
     Extension(principal): Extension<Principal>,
     Path(token): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     blocking(&state, move |ledger| {
-        let b = holder_balances(ledger, &principal, &token)?;
+        let b = holder_balances(ledger, &principal, &token, query.as_deref())?;
         let links = json!([
             {"rel": "self", "method": "GET", "href": format!("/v3/balances/{token}")},
             {"rel": "msas", "method": "GET", "href": format!("/v3/balances/{token}/msas")},
         ]);
         let mut gpa = b.get("gpa").cloned().unwrap_or(Value::Null);
         published_balance(&mut gpa);
-        Ok(json_response(StatusCode::OK, &json!({"gpa": gpa, "links": links})))
+        let mut answer = json!({"gpa": gpa, "links": links});
+        stamp_like(&b, &mut answer);
+        Ok(json_response(StatusCode::OK, &answer))
     })
     .await
     .unwrap_or_else(IntoResponse::into_response)
@@ -382,19 +400,34 @@ async fn balances_msas(
     State(state): State<Shared>,
     Extension(principal): Extension<Principal>,
     Path(token): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     blocking(&state, move |ledger| {
-        let b = holder_balances(ledger, &principal, &token)?;
+        let b = holder_balances(ledger, &principal, &token, query.as_deref())?;
         let mut msas = b.get("msas").cloned().unwrap_or_else(|| json!([]));
         if let Value::Array(list) = &mut msas {
             list.iter_mut().for_each(published_balance);
         }
         let n = msas.as_array().map_or(0, Vec::len);
         let links = json!([{"rel": "gpa", "method": "GET", "href": format!("/v3/balances/{token}")}]);
-        Ok(json_response(StatusCode::OK, &json!({"count": n, "data": msas, "links": links})))
+        let mut answer = json!({"count": n, "data": msas, "links": links});
+        stamp_like(&b, &mut answer);
+        Ok(json_response(StatusCode::OK, &answer))
     })
     .await
     .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Copies an as-of read's `as_of_seq` / `as_of_hash` onto the answer built
+/// from it.
+fn stamp_like(from: &Value, to: &mut Value) {
+    if let Value::Object(o) = to {
+        for k in ["as_of_seq", "as_of_hash"] {
+            if let Some(v) = from.get(k) {
+                o.insert(k.into(), v.clone());
+            }
+        }
+    }
 }
 
 async fn statements(

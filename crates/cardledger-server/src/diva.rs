@@ -12,7 +12,7 @@ use axum::{Extension, Router};
 use serde_json::{json, Value};
 
 use cardledger::pairs_from_query;
-use cardledger::{principal_for, rates_from_args, Cardledger, ExportFormat, ViewKind, ViewRequest};
+use cardledger::{principal_for, Cardledger, ExportFormat, ViewKind, ViewRequest};
 
 use crate::auth::{Principal, Programs};
 use crate::core_api::json_response;
@@ -58,7 +58,7 @@ fn request(
         _ => true,
     });
     let mut request = ViewRequest::parse(view, agg, &pairs).map_err(cardledger::Error::from)?;
-    request.rates = rates_from_args(&rates).map_err(cardledger::Error::from)?;
+    request.set_rates(&rates).map_err(cardledger::Error::from)?;
     Ok((request.with_principal(query_principal(principal)), format))
 }
 

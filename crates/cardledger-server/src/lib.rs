@@ -20,6 +20,7 @@ mod dashboard;
 mod diva;
 pub mod error;
 pub mod webhooks;
+mod ledger_api;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -202,6 +203,7 @@ fn router(state: Shared) -> Router {
     Router::new()
         .merge(core_api::routes())
         .merge(diva::routes())
+        .merge(ledger_api::routes())
         .merge(dashboard::routes())
         .merge(webhooks::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, error::NO_ROUTE, "no such route") })

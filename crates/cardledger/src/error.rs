@@ -13,6 +13,9 @@
 //! | `LogCorrupt` (`verify` found the log bad) | 500011 | internal |
 //! | `Input` (reading ingest input) | 500012 | internal |
 //! | `Output` (writing answers) | 500013 | internal |
+//! | `AsOf` (`as_of_seq` beyond the head or malformed; `as_of_time` before the first event or malformed; both given) | 400101 (`as_of_seq`), 400102 (`as_of_time`) | bad parameter |
+//! | `Report` (`verify-report`: not a report of this engine) | 400103 | bad parameter |
+//! | `Imbalanced` (a trial balance that does not sum to zero) | 500014 | internal |
 
 use cardledger_core::engine::EngineError;
 use cardledger_core::reads::ReadError;
@@ -71,6 +74,28 @@ pub enum Error {
     /// `verify` found the log or the state bad.
     #[error("{0}")]
     LogCorrupt(EngineError),
+    /// `as_of_seq` / `as_of_time` cannot be read at: names the field.
+    #[error("{field}: {message}")]
+    AsOf {
+        /// `as_of_seq` or `as_of_time`.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file given to `verify-report` is not a report this engine wrote.
+    #[error("file: {0}")]
+    Report(String),
+    /// A trial balance that does not sum to zero: a bug or a damaged log,
+    /// never an answer.
+    #[error("the trial balance of {program} sums to {total} cents at seq {seq}, not zero")]
+    Imbalanced {
+        /// The program (`*`: all).
+        program: String,
+        /// Its sum.
+        total: i128,
+        /// The seq it was read at.
+        seq: u64,
+    },
     /// Reading ingest input failed.
     #[error("reading input")]
     Input(#[source] std::io::Error),
@@ -107,6 +132,10 @@ impl Error {
             Error::LogCorrupt(_) => 500011,
             Error::Input(_) => 500012,
             Error::Output { .. } => 500013,
+            Error::AsOf { field: "as_of_time", .. } => 400102,
+            Error::AsOf { .. } => 400101,
+            Error::Report(_) => 400103,
+            Error::Imbalanced { .. } => 500014,
         }
     }
 
@@ -115,7 +144,8 @@ impl Error {
         use cardledger_statements::StatementsQueryError as S;
         match self {
             Error::NotFound { .. } => ErrorKind::NotFound,
-            Error::Rejected(_) => ErrorKind::BadParameter,
+            Error::Rejected(_) | Error::AsOf { .. } | Error::Report(_) => ErrorKind::BadParameter,
+            Error::Imbalanced { .. } => ErrorKind::Internal,
             Error::View(e) => match e.status() {
                 400 => ErrorKind::BadParameter,
                 403 => ErrorKind::Forbidden,
@@ -139,6 +169,8 @@ impl Error {
         use cardledger_statements::StatementsQueryError as S;
         match self {
             Error::Rejected(r) if !r.field.is_empty() => Some(r.field.clone()),
+            Error::AsOf { field, .. } => Some(field.to_string()),
+            Error::Report(_) => Some("file".into()),
             Error::Statements(S::InvalidParameter(f, _) | S::UnknownParameter(f)) => Some(f.clone()),
             Error::View(
                 Q::MissingParameter { param }

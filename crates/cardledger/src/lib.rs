@@ -56,9 +56,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod accounts;
+pub mod asof;
 pub mod charts;
 mod error;
 pub mod lines;
+mod reports;
 pub mod statements;
 pub mod views;
 
@@ -80,6 +83,8 @@ use cardledger_core::projection::{EventCounts, Runner};
 use cardledger_domain::response::event_body;
 use cardledger_domain::wire;
 
+pub use accounts::PostingsQuery;
+pub use asof::{AsOf, At, StateAt};
 pub use cardledger_core::backup::BackupReport;
 pub use cardledger_core::engine::{Ack, EngineError, LogEntry, Outcome, VerifyReport};
 pub use cardledger_domain::command::{CommandLine, Holder};
@@ -89,6 +94,7 @@ pub use cardledger_query::{
 };
 pub use error::{Error, ErrorKind};
 pub use lines::{BoundedLines, Line};
+pub use reports::ReportCheck;
 pub use views::{
     compression_from_arg, pairs_from_args, principal_for, rates_from_args, ViewInfo, ViewKind, ViewRequest, VIEWS,
 };
@@ -310,16 +316,54 @@ impl Cardledger {
         self.inner.engine.get(kind, token)?.ok_or_else(|| Error::NotFound { what: format!("{kind} {token:?}") })
     }
 
-    /// A list (`gpa_unloads`, `msa_unloads`) with `key=value` parameters
+    /// [`Cardledger::get`] as of a log position: the resource as it stood
+    /// then (not found if created later), with `as_of_seq` and `as_of_hash`
+    /// added. At the head it is [`Cardledger::get`].
+    pub fn get_at(&self, kind: &str, token: &str, as_of: AsOf) -> Result<Value, Error> {
+        if as_of.is_head() {
+            return self.get(kind, token);
+        }
+        let at = self.resolve(as_of)?;
+        let state = self.state_at(&at)?;
+        let v = self
+            .inner
+            .engine
+            .get_in(&state, kind, token)?
+            .ok_or_else(|| Error::NotFound { what: format!("{kind} {token:?} at seq {}", at.seq) })?;
+        Ok(at.stamp(v))
+    }
+
+    /// A list (`gpa_unloads`, `msa_unloads`, …) with `key=value` parameters
     /// (user_token, business_token, original_order_token, count,
-    /// start_index, fields, sort_by).
+    /// start_index, fields, sort_by). `as_of_seq` / `as_of_time` read it as
+    /// of that log position and add `as_of_seq` and `as_of_hash`.
     pub fn list(&self, kind: &str, params: &[(String, String)]) -> Result<Value, Error> {
-        Ok(self.inner.engine.list(kind, params)?)
+        let mut params = params.to_vec();
+        let as_of = AsOf::take_from(&mut params)?;
+        if as_of.is_head() {
+            return Ok(self.inner.engine.list(kind, &params)?);
+        }
+        let at = self.resolve(as_of)?;
+        let state = self.state_at(&at)?;
+        Ok(at.stamp(self.inner.engine.list_in(&state, kind, &params)?))
     }
 
     /// A holder's GPA and MSA balances.
     pub fn balances(&self, holder: &Holder) -> Result<Value, Error> {
         self.inner.engine.balances(holder).ok_or_else(|| Error::NotFound { what: format!("holder {holder:?}") })
+    }
+
+    /// [`Cardledger::balances`] as of a log position, with `as_of_seq` and
+    /// `as_of_hash` added (a holder created later is not found).
+    pub fn balances_at(&self, holder: &Holder, as_of: AsOf) -> Result<Value, Error> {
+        if as_of.is_head() {
+            return self.balances(holder);
+        }
+        let at = self.resolve(as_of)?;
+        let state = self.state_at(&at)?;
+        let v = cardledger_core::reads::balances_in(&state, holder)
+            .ok_or_else(|| Error::NotFound { what: format!("holder {holder:?} at seq {}", at.seq) })?;
+        Ok(at.stamp(v))
     }
 
     /// Recorded events from `seq` on, each as the `cardledger log` line
@@ -352,9 +396,16 @@ impl Cardledger {
         request: &ViewRequest,
         f: impl FnOnce(&Answer<'_>) -> Result<R, QueryError>,
     ) -> Result<R, Error> {
-        let (table, last) = self.inner.projections.table(&self.inner.engine, request.kind, &request.params)?;
+        let at = match request.as_of {
+            AsOf::Head => None,
+            as_of => Some(self.resolve(as_of)?.seq),
+        };
+        let (table, last, seq) = self.inner.projections.table(&self.inner.engine, request.kind, &request.params, at)?;
         let answer = cardledger_query::run(&table, &request.params, &request.principal, &request.rates, last)?;
-        Ok(f(&answer)?)
+        let at = self.at(seq)?;
+        let source =
+            cardledger_query::Source { seq: at.seq, hash: at.hash, query: request.source_query(answer.fields()) };
+        Ok(f(&answer.with_source(source))?)
     }
 
     /// The JSON envelope of a view query.
@@ -407,7 +458,7 @@ impl Cardledger {
     /// limits it; `params` may be empty).
     pub fn view_schema(&self, kind: ViewKind, params: &[(String, String)]) -> Result<Value, Error> {
         let params = if params.is_empty() { Params::default() } else { cardledger_query::parse_params(params)? };
-        let (table, _) = self.inner.projections.table(&self.inner.engine, kind, &params)?;
+        let (table, _, _) = self.inner.projections.table(&self.inner.engine, kind, &params, None)?;
         Ok(cardledger_query::schema(&table, &params, &Principal::all(), &Rates::new())?)
     }
 
@@ -448,11 +499,33 @@ impl Cardledger {
     /// A credit statement endpoint: `path` is what follows
     /// `/credit/accounts/{account}` (see [`statements`]), `params` the
     /// `key=value` parameters.
+    ///
+    /// `as_of_seq=N` / `as_of_time=T` among the parameters answer from the
+    /// statements projection as of that log position (folded from its
+    /// checkpoint when at or below it, else from genesis) and add
+    /// `as_of_seq` and `as_of_hash`.
     pub fn statements(&self, account: &str, path: &[&str], params: &[&str]) -> Result<Value, Error> {
-        let answer = views::with_state(&self.inner.projections.statements, &self.inner.engine, |s| {
-            statements::answer(s, account, path, params)
-        })?;
-        Ok(answer?)
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut rest: Vec<&str> = Vec::with_capacity(params.len());
+        for p in params {
+            match p.split_once('=') {
+                Some((k, v)) if asof::AS_OF_KEYS.contains(&k) => pairs.push((k.to_string(), v.to_string())),
+                _ => rest.push(p),
+            }
+        }
+        let as_of = AsOf::take_from(&mut pairs)?;
+        if as_of.is_head() {
+            let answer = views::with_state(&self.inner.projections.statements, &self.inner.engine, |s| {
+                statements::answer(s, account, path, &rest)
+            })?;
+            return Ok(answer?);
+        }
+        let at = self.resolve(as_of)?;
+        let (answer, _) =
+            views::with_state_at(&self.inner.projections.statements, &self.inner.engine, Some(at.seq), |s| {
+                statements::answer(s, account, path, &rest)
+            })?;
+        Ok(at.stamp(answer?))
     }
 
     /// Statement counts per cycle type.
@@ -581,6 +654,7 @@ impl Cardledger {
         p.activity.reset();
         p.statements.reset();
         p.alerts.reset();
+        p.trial.reset();
         let mut runner = Runner::open(engine, EventCounts::default())?;
         let events = runner.catch_up()?;
         runner.checkpoint()?;
@@ -589,6 +663,7 @@ impl Cardledger {
         views::with_state(&p.reserve, engine, |_| ())?;
         views::with_state(&p.activity, engine, |_| ())?;
         views::with_state(&p.alerts, engine, |_| ())?;
+        views::with_state(&p.trial, engine, |_| ())?;
         Ok(Rebuilt { events, by_kind: runner.state().by_kind.clone(), statements })
     }
 }

@@ -17,6 +17,9 @@ use cardledger_program_balances::{ProgramAggregation, ProgramBalances};
 use cardledger_query::{parse_params, Compression, ExportFormat, Params, Principal, QueryError, Rates, Table};
 use cardledger_reserve_balances::ReserveBalances;
 use cardledger_statements::Statements;
+use cardledger_trial_balance::TrialBalance;
+
+use crate::asof::AsOf;
 use rust_decimal::Decimal;
 
 /// Events between automatic checkpoints while catching up.
@@ -105,7 +108,8 @@ impl ViewKind {
     }
 }
 
-/// A parsed view query: view, parameters, who asks, conversion rates.
+/// A parsed view query: view, parameters, who asks, conversion rates, and
+/// where in the log to read (`as_of_seq` / `as_of_time`).
 #[derive(Clone, Debug)]
 pub struct ViewRequest {
     /// The view and aggregation.
@@ -116,16 +120,61 @@ pub struct ViewRequest {
     pub principal: Principal,
     /// Conversion rates for `currency`.
     pub rates: Rates,
+    /// Where in the log the answer is read.
+    pub as_of: AsOf,
+    /// The aggregation as given.
+    agg: String,
+    /// The query's pairs as given (without `as_of_*`), recorded in the
+    /// answer's source so `verify-report` can run it again.
+    pairs: Vec<(String, String)>,
+    /// The `FROM:TO=RATE` texts of `rates` (see [`ViewRequest::set_rates`]).
+    rate_args: Vec<String>,
 }
 
 impl ViewRequest {
     /// Parses the view name, aggregation and `key=value` parameters, for a
     /// principal that may see everything and no rates (set the fields to
     /// change them). Errors name the parameter.
-    pub fn parse(name: &str, agg: &str, pairs: &[(String, String)]) -> Result<ViewRequest, QueryError> {
+    ///
+    /// `as_of_seq=N` or `as_of_time=T` among the pairs set
+    /// [`ViewRequest::as_of`] (errors name them: [`crate::Error::AsOf`]).
+    pub fn parse(name: &str, agg: &str, pairs: &[(String, String)]) -> Result<ViewRequest, crate::Error> {
         let kind = ViewKind::parse(name, agg)?;
-        let params = parse_params(pairs)?;
-        Ok(ViewRequest { kind, params, principal: Principal::all(), rates: Rates::new() })
+        let mut pairs = pairs.to_vec();
+        let as_of = AsOf::take_from(&mut pairs)?;
+        let params = parse_params(&pairs)?;
+        Ok(ViewRequest {
+            kind,
+            params,
+            principal: Principal::all(),
+            rates: Rates::new(),
+            as_of,
+            agg: agg.to_string(),
+            pairs,
+            rate_args: Vec::new(),
+        })
+    }
+
+    /// Sets the conversion rates from `FROM:TO=RATE` texts (errors name
+    /// `rate`), keeping the texts for the answer's recorded query.
+    pub fn set_rates(&mut self, args: &[String]) -> Result<(), QueryError> {
+        self.rates = rates_from_args(args)?;
+        self.rate_args = args.to_vec();
+        Ok(())
+    }
+
+    /// The query an answer records: `VIEW/AGG?pairs`, with `fields=` the
+    /// answer's columns when none was given (so a recomputation shows the
+    /// same columns whoever runs it) and the `rate=` texts when converting.
+    pub(crate) fn source_query(&self, fields: impl Iterator<Item = &'static str>) -> String {
+        let mut pairs = self.pairs.clone();
+        if !pairs.iter().any(|(k, _)| k == "fields") {
+            pairs.push(("fields".into(), fields.collect::<Vec<_>>().join(",")));
+        }
+        if self.params.currency.is_some() {
+            pairs.extend(self.rate_args.iter().map(|r| ("rate".to_string(), r.clone())));
+        }
+        cardledger_query::Source::query_text(self.kind.info().name, &self.agg, &pairs)
     }
 
     /// The same request for `principal`.
@@ -201,8 +250,63 @@ impl Projections {
         self.reserve.checkpoint()?;
         self.activity.checkpoint()?;
         self.statements.checkpoint()?;
-        self.alerts.checkpoint()
+        self.alerts.checkpoint()?;
+        self.trial.checkpoint()
     }
+}
+
+/// Runs `f` on a slot's state as of `at` (`None`: caught up with the head)
+/// and says which seq that state reflects. A past seq folds a fresh copy
+/// from the projection's stored checkpoint when that is at or below the
+/// seq, else from genesis ([`fold_to`]); the live runner is used when it is
+/// exactly at that seq.
+pub(crate) fn with_state_at<P: Projection + Default, R>(
+    slot: &Slot<P>,
+    engine: &Engine,
+    at: Option<u64>,
+    f: impl FnOnce(&P) -> R,
+) -> Result<(R, u64), EngineError> {
+    if let Some(seq) = at {
+        if engine.head_seq() != seq {
+            let p = fold_to::<P>(engine, seq)?;
+            return Ok((f(&p), seq));
+        }
+    }
+    let guard = slot.caught_up(engine)?;
+    match guard.as_ref() {
+        Some(runner) if at.is_none_or(|seq| runner.applied_seq() == seq) => {
+            Ok((f(runner.state()), runner.applied_seq()))
+        }
+        Some(_) => {
+            drop(guard);
+            let seq = at.unwrap_or_default();
+            let p = fold_to::<P>(engine, seq)?;
+            Ok((f(&p), seq))
+        }
+        None => unreachable_runner(),
+    }
+}
+
+/// `P` as of `seq`: from its stored checkpoint when that is at or below
+/// `seq` (and decodes), else from genesis, folding the log up to `seq`.
+pub(crate) fn fold_to<P: Projection + Default>(engine: &Engine, seq: u64) -> Result<P, EngineError> {
+    let (mut p, from) = match engine.store().load_checkpoint(P::NAME)? {
+        Some((at, bytes)) if at <= seq => match P::decode(&bytes) {
+            Some(p) => (p, at),
+            None => (P::default(), 0),
+        },
+        _ => (P::default(), 0),
+    };
+    if from < seq {
+        for entry in engine.events_from(from + 1) {
+            let entry = entry?;
+            if entry.rec.seq > seq {
+                break;
+            }
+            p.apply(&entry.rec);
+        }
+    }
+    Ok(p)
 }
 
 /// Runs `f` on the caught-up state of a slot.
@@ -243,6 +347,7 @@ pub(crate) struct Projections {
     pub(crate) activity: Slot<ActivityBalances>,
     pub(crate) statements: Slot<Statements>,
     pub(crate) alerts: Slot<Alerts>,
+    pub(crate) trial: Slot<TrialBalance>,
 }
 
 impl Projections {
@@ -253,25 +358,27 @@ impl Projections {
             activity: Slot::new(),
             statements: Slot::new(),
             alerts: Slot::new(),
+            trial: Slot::new(),
         }
     }
 
-    /// The table of a view for `params`, with the business time of the last
-    /// event the view applied.
+    /// The table of a view for `params` as of `at` (`None`: the head), with
+    /// the business time of the last event the view applied and its seq.
     pub(crate) fn table(
         &self,
         engine: &Engine,
         kind: ViewKind,
         params: &Params,
-    ) -> Result<(Table, Option<Timestamp>), crate::Error> {
+        at: Option<u64>,
+    ) -> Result<(Table, Option<Timestamp>, u64), crate::Error> {
         let (p, start, end) = (&params.programs, params.start_date, params.end_date);
-        Ok(match kind {
-            ViewKind::Program(agg) => {
-                with_state(&self.program, engine, |v| (v.table(p, agg, start, end, &params.expand), v.last_time()))?
-            }
-            ViewKind::Reserve => {
-                with_state(&self.reserve, engine, |v| (v.table(p, start, end, &params.expand), v.flows().last_time()))?
-            }
+        let ((table, last), seq) = match kind {
+            ViewKind::Program(agg) => with_state_at(&self.program, engine, at, |v| {
+                (v.table(p, agg, start, end, &params.expand), v.last_time())
+            })?,
+            ViewKind::Reserve => with_state_at(&self.reserve, engine, at, |v| {
+                (v.table(p, start, end, &params.expand), v.flows().last_time())
+            })?,
             ViewKind::Activity(agg) => {
                 if let Some(bad) = params.expand.iter().find(|e| !EXPANDABLE.contains(&e.as_str())) {
                     return Err(QueryError::InvalidParameter {
@@ -281,9 +388,12 @@ impl Projections {
                     }
                     .into());
                 }
-                with_state(&self.activity, engine, |v| (v.table(p, agg, start, end, &params.expand), v.last_time()))?
+                with_state_at(&self.activity, engine, at, |v| {
+                    (v.table(p, agg, start, end, &params.expand), v.last_time())
+                })?
             }
-        })
+        };
+        Ok((table, last, seq))
     }
 }
 
@@ -304,12 +414,14 @@ pub(crate) fn verify_statements(engine: &Engine) -> Result<bool, EngineError> {
 pub(crate) fn verify_views(engine: &Engine) -> Result<Vec<(&'static str, bool)>, EngineError> {
     let (mut p, mut r, mut a) = (ProgramBalances::default(), ReserveBalances::default(), ActivityBalances::default());
     let mut alerts = Alerts::default();
+    let mut t = TrialBalance::default();
     for entry in engine.events_from(1) {
         let rec = entry?.rec;
         p.apply(&rec);
         r.apply(&rec);
         a.apply(&rec);
         alerts.apply(&rec);
+        t.apply(&rec);
     }
     let decodable = (
         decodes::<ProgramBalances>(engine)?,
@@ -323,11 +435,13 @@ pub(crate) fn verify_views(engine: &Engine) -> Result<Vec<(&'static str, bool)>,
         matches_checkpoint(engine, &a)?,
         matches_checkpoint(engine, &alerts)?,
     );
+    let trial = decodes::<TrialBalance>(engine)? && matches_checkpoint(engine, &t)?;
     Ok(vec![
         (ProgramBalances::NAME, decodable.0 && same.0),
         (ReserveBalances::NAME, decodable.1 && same.1),
         (ActivityBalances::NAME, decodable.2 && same.2),
         (Alerts::NAME, decodable.3 && same.3),
+        (TrialBalance::NAME, trial),
     ])
 }
 

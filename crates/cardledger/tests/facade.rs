@@ -121,7 +121,8 @@ fn views_answer_json_csv_xlsx_exports_and_schemas() {
     assert_eq!(json["records"].as_array().unwrap().len(), 3);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&ledger.view_json_text(&request).unwrap()).unwrap(), json);
     let csv = String::from_utf8(ledger.view_bytes(&request, ExportFormat::Csv).unwrap()).unwrap();
-    assert_eq!(csv.lines().count(), 4, "a header and three rows: {csv}");
+    assert_eq!(csv.lines().count(), 5, "a header, three rows and the source trailer: {csv}");
+    assert!(csv.lines().last().unwrap().starts_with("# cardledger as_of_seq="), "{csv}");
     assert!(csv.lines().next().unwrap().contains("ending_bank_balance"));
 
     let reserve =
@@ -161,7 +162,7 @@ fn statements_rebuild_and_verify() {
         ledger.view_json(&ViewRequest::parse("activitybalances", "day", &pairs("program=prog_beta")).unwrap()).unwrap();
     assert_eq!(before, after);
     let v = ledger.verify().unwrap();
-    assert!(v.ok() && v.statements && v.projections.len() == 3, "{v:?}");
+    assert!(v.ok() && v.statements && v.projections.len() == 4, "{v:?}");
 }
 
 #[test]
