@@ -696,31 +696,37 @@ impl Subscription {
     /// (`Ok(None)` then). A frame that fails its checks is an error, and
     /// so is every call after it.
     pub fn recv(&mut self, timeout: Duration) -> Result<Option<StoredRecord>, NatsLogError> {
-        if let Some(r) = self.buffer.pop_front() {
-            return Ok(Some(r));
-        }
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
         let deadline = Instant::now() + timeout;
-        let s = self.next_stream_seq;
-        let stream = self.stream.clone();
-        let messages = &mut self.messages;
-        let got = self.cluster.rt.block_on(async {
-            tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), next_frame(&stream, messages, s))
-                .await
-        });
-        let Ok(got) = got else { return Ok(None) };
-        let records = match got.and_then(|bytes| self.check.frame(s, &bytes)) {
-            Ok(records) => records,
-            Err(e) => {
-                self.failed = Some(e.clone());
-                return Err(e);
+        loop {
+            if let Some(r) = self.buffer.pop_front() {
+                return Ok(Some(r));
             }
-        };
-        self.next_stream_seq += 1;
-        self.buffer.extend(records);
-        Ok(self.buffer.pop_front())
+            if let Some(e) = &self.failed {
+                return Err(e.clone());
+            }
+            let s = self.next_stream_seq;
+            let stream = self.stream.clone();
+            let messages = &mut self.messages;
+            let got = self.cluster.rt.block_on(async {
+                tokio::time::timeout(
+                    deadline.saturating_duration_since(Instant::now()),
+                    next_frame(&stream, messages, s),
+                )
+                .await
+            });
+            let Ok(got) = got else { return Ok(None) };
+            // a frame may hold only records up to the anchor: then the next
+            match got.and_then(|bytes| self.check.frame(s, &bytes)) {
+                Ok(records) => {
+                    self.next_stream_seq += 1;
+                    self.buffer.extend(records);
+                }
+                Err(e) => {
+                    self.failed = Some(e.clone());
+                    return Err(e);
+                }
+            }
+        }
     }
 
     /// The last record verified so far.
