@@ -24,6 +24,11 @@ const WRONG_LAST_SEQUENCE: u64 = 10071;
 /// the server has seen in its duplicate window: the retry of a batch that
 /// may have been stored meanwhile, settled by reading the stream back.
 const BATCH_DUPLICATE_MESSAGE_ID: u64 = 10201;
+/// JetStream error codes of an atomic batch the server abandoned without
+/// storing any of it (a message missing, the batch unknown to a new leader,
+/// too many batches in flight): settled by reading back, then published
+/// again.
+const BATCH_ABANDONED: [u64; 3] = [10175, 10176, 10210];
 /// How long one request (a batch's first or commit message, a stream
 /// info, a message get) may take before its outcome counts as unknown.
 /// A lost leader shows as this timeout, so it bounds the failover time
@@ -209,6 +214,10 @@ enum Settled {
     Absent,
     /// Other messages: another writer.
     Other(u64),
+    /// The stream info names a last message before the expected one: a
+    /// lagging replica answered (no leader), or acknowledged messages are
+    /// lost. Retried; lasting past the settle limit, it is `Corrupt`.
+    Behind(u64),
 }
 
 fn lock(m: &Mutex<Tip>) -> std::sync::MutexGuard<'_, Tip> {
@@ -357,6 +366,21 @@ impl JetStreamLog {
                         return Err(NatsLogError::Fenced { stream: self.stream.clone(), expected: base, actual })
                     }
                     Ok(Settled::Absent) | Err(NatsLogError::Unavailable(_)) => {}
+                    Ok(Settled::Behind(last)) => {
+                        // while the stream has no leader a lagging replica may
+                        // answer the info request; a leader that really lost
+                        // acknowledged messages keeps saying so: loud at the end
+                        if Instant::now() >= deadline {
+                            return Err(NatsLogError::Corrupt {
+                                stream: self.stream.clone(),
+                                stream_seq: last,
+                                seq: 0,
+                                reason: format!(
+                                    "the stream ends at message {last}, before the acknowledged message {base}"
+                                ),
+                            });
+                        }
+                    }
                     Err(e) => return Err(e),
                 },
             }
@@ -409,6 +433,9 @@ impl JetStreamLog {
                     if err_code == WRONG_LAST_SEQUENCE {
                         return Ok(Attempt::WrongLast);
                     }
+                    if BATCH_ABANDONED.contains(&err_code) {
+                        return Ok(Attempt::Unknown(format!("batch abandoned by the server ({err_code})")));
+                    }
                     if err_code == BATCH_DUPLICATE_MESSAGE_ID {
                         return Ok(Attempt::Unknown("a retried batch's message ids were seen before".into()));
                     }
@@ -444,12 +471,7 @@ impl JetStreamLog {
             return Ok(Settled::Absent);
         }
         if last < base {
-            return Err(NatsLogError::Corrupt {
-                stream: self.stream.clone(),
-                stream_seq: last,
-                seq: 0,
-                reason: format!("the stream ends at message {last}, before the acknowledged message {base}"),
-            });
+            return Ok(Settled::Behind(last));
         }
         let n = frames.len() as u64;
         for (i, (_, frame)) in frames.iter().enumerate() {
