@@ -74,7 +74,9 @@ impl ChainCheck {
         if key == want && header.prev_hash != self.last.hash {
             return Err(corrupt(key, "frame's prev_hash breaks the chain".into()));
         }
-        if !anchor_seen || header.last_seq() <= anchor.seq {
+        // a frame that ends exactly at the anchor only verifies it (a
+        // reader or subscriber starting at the head)
+        if !anchor_seen || header.last_seq() < anchor.seq {
             return Err(corrupt(want, format!("frame {key}..={} does not continue the anchor", header.last_seq())));
         }
         self.anchored = true;
@@ -128,9 +130,17 @@ mod tests {
         let got: Vec<u64> = c.frame(2, &fs[1]).unwrap().into_iter().map(|r| r.seq).collect();
         assert_eq!(got, vec![6]);
         assert_eq!(c.frame(3, &fs[2]).unwrap().len(), 3);
-        // anchored at a frame's end
+        // anchored at a frame's end: that frame verifies it, gives nothing
         let mut c = ChainCheck::new("s", heads[6]);
         assert_eq!(c.frame(3, &fs[2]).unwrap()[0].seq, 7);
+        let mut c = ChainCheck::new("s", heads[6]);
+        assert!(c.frame(2, &fs[1]).unwrap().is_empty());
+        assert_eq!(c.frame(3, &fs[2]).unwrap()[0].seq, 7);
+        let e = ChainCheck::new("s", Head { seq: 6, hash: [3; 32] }).frame(2, &fs[1]).unwrap_err();
+        assert!(matches!(e, NatsLogError::Corrupt { seq: 6, .. }), "{e:?}");
+        // a frame that ends before the anchor does not continue it
+        let e = ChainCheck::new("s", heads[7]).frame(2, &fs[1]).unwrap_err();
+        assert!(matches!(e, NatsLogError::Corrupt { seq: 8, .. }), "{e:?}");
     }
 
     #[test]

@@ -55,6 +55,10 @@ fn appends_read_back_verified_and_a_second_writer_is_fenced() {
     }
     assert!(sub.recv(Duration::from_millis(200)).unwrap().is_none());
 
+    // a subscription and a read starting at the head
+    let mut at_head = log.subscribe_after(h2).unwrap();
+    assert_eq!(log.read_after(h2).unwrap().count(), 0);
+
     // a second writer (another host) on the same program
     let other = tc.connect();
     let log2 = other.open_log("rt", 3).unwrap();
@@ -81,6 +85,9 @@ fn appends_read_back_verified_and_a_second_writer_is_fenced() {
     // the subscription follows both writers
     for want in 3004..=3023u64 {
         assert_eq!(sub.recv(Duration::from_secs(10)).unwrap().unwrap().seq, want);
+    }
+    for want in 3004..=3023u64 {
+        assert_eq!(at_head.recv(Duration::from_secs(10)).unwrap().unwrap().seq, want);
     }
     // a reopened log finds the head
     assert_eq!(tc.connect().open_log("rt", 3).unwrap().head(), h4);
