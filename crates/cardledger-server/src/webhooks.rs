@@ -168,7 +168,7 @@ impl Webhooks {
     /// Writes the registry durably: temporary file, fsync, rename, fsync
     /// of the directory.
     fn persist(&self, registry: &Registry) -> Result<(), String> {
-        let text = serde_json::to_vec_pretty(registry).map_err(|e| e.to_string())?;
+        let text = serde_json::to_vec(registry).map_err(|e| e.to_string())?;
         let tmp = self.path.with_extension("json.tmp");
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
@@ -219,15 +219,21 @@ impl Webhooks {
                 continue;
             }
             for n in &batch {
-                if subscribed(&endpoint.events, &n.event_type) && !self.deliver(&endpoint, n) {
+                let wanted = subscribed(&endpoint.events, &n.event_type);
+                if wanted && !self.deliver(&endpoint, n) {
                     return; // stopping: the cursor stays before `n`
                 }
                 let mut reg = self.lock();
                 if let Some(e) = reg.endpoints.iter_mut().find(|e| e.token == token) {
                     e.cursor = n.ordinal + 1;
                 }
-                if let Err(e) = self.persist(&reg) {
-                    eprintln!("cardledger: webhook {token}: {e}");
+                // one write per acknowledged delivery (with its attempt); the
+                // cursor past notifications not subscribed to is written
+                // with the next one, or at the end of the batch
+                if wanted || batch.last().is_some_and(|last| last.ordinal == n.ordinal) {
+                    if let Err(e) = self.persist(&reg) {
+                        eprintln!("cardledger: webhook {token}: {e}");
+                    }
                 }
             }
         }
@@ -264,7 +270,9 @@ impl Webhooks {
                 Err(e) => (None, Some(e.to_string())),
             };
             let ok = code.is_some_and(|c| (200..300).contains(&c));
+            // a success is written with the cursor that follows it
             self.record(
+                !ok,
                 &endpoint.token,
                 Attempt {
                     notification_token: n.token.clone(),
@@ -287,15 +295,17 @@ impl Webhooks {
         }
     }
 
-    fn record(&self, token: &str, attempt: Attempt) {
+    fn record(&self, persist: bool, token: &str, attempt: Attempt) {
         let mut reg = self.lock();
         if let Some(e) = reg.endpoints.iter_mut().find(|e| e.token == token) {
             e.attempts.push(attempt);
             let over = e.attempts.len().saturating_sub(limits::WEBHOOK_ATTEMPTS_KEPT_MAX);
             e.attempts.drain(..over);
         }
-        if let Err(e) = self.persist(&reg) {
-            eprintln!("cardledger: webhook {token}: {e}");
+        if persist {
+            if let Err(e) = self.persist(&reg) {
+                eprintln!("cardledger: webhook {token}: {e}");
+            }
         }
     }
 }

@@ -162,7 +162,7 @@ fn statements_rebuild_and_verify() {
         ledger.view_json(&ViewRequest::parse("activitybalances", "day", &pairs("program=prog_beta")).unwrap()).unwrap();
     assert_eq!(before, after);
     let v = ledger.verify().unwrap();
-    assert!(v.ok() && v.statements && v.projections.len() == 4, "{v:?}");
+    assert!(v.ok() && v.statements && v.projections.len() == 5, "{v:?}");
 }
 
 #[test]
