@@ -16,7 +16,7 @@ use crate::limits;
 use crate::state::{FundingSourceState, HashMap, JeState, Ledger, OrderState, ProgramState, UnloadState};
 
 /// Version of the state layout written by [`encode_state`] (its first byte).
-pub const SNAPSHOT_STATE_VERSION: u8 = 1;
+pub const SNAPSHOT_STATE_VERSION: u8 = 2;
 
 /// The idempotency kinds a ledger can hold (`Ledger::tokens` keys).
 const TOKEN_KINDS: &[&str] = &[
@@ -315,6 +315,7 @@ pub fn encode_state_to(l: &Ledger, w: &mut dyn std::io::Write) -> Result<(), Str
     w.map(l.journal_entries.iter(), |w, j| w.put((j.seq, &j.target, j.open, j.jit_open, j.effect)))?;
     w.map(l.accounts.iter(), |w, v| w.put(v))?;
     w.map(l.last_impact.iter(), |w, v| w.put(v))?;
+    w.map(l.last_updated.iter(), |w, v| w.put(v))?;
     w.map(l.holds.iter(), |w, v| w.put(v))?;
     w.map(l.pending.iter(), |w, v| w.put(v))?;
     let mut kinds: Vec<_> = l.tokens.iter().collect();
@@ -363,6 +364,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
     })?;
     let accounts = r.map(|r| r.get())?;
     let last_impact = r.map(|r| r.get())?;
+    let last_updated = r.map(|r| r.get())?;
     let holds = r.map(|r| r.get())?;
     let pending = r.map(|r| r.get())?;
     let kinds = r.len()?;
@@ -403,6 +405,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
         journal_entries,
         accounts,
         last_impact,
+        last_updated,
         holds,
         pending,
         tokens,
