@@ -605,3 +605,70 @@ fn lists_of_users_businesses_and_funding_sources() {
     assert_eq!(st, 400, "{v}");
     assert!(v["error_message"].as_str().unwrap().contains("original_order_token"), "{v}");
 }
+
+/// `2017-05-10T23:00:15Z`: whole seconds, as product.md §4 prints them.
+fn assert_seconds(t: &Value) {
+    let t = t.as_str().unwrap_or_else(|| panic!("a timestamp string: {t}"));
+    assert!(
+        t.len() == 20
+            && t.ends_with('Z')
+            && !t.contains('.')
+            && cardledger::layers::domain::time::Timestamp::parse(t).is_some(),
+        "{t:?} is not yyyy-MM-ddTHH:mm:ssZ"
+    );
+}
+
+#[test]
+fn timestamps_render_alike_over_http_and_json_lines() {
+    let s = Server::start();
+    let setup = "{\"program\": {\"token\": \"p_t\", \"bank\": \"B\", \"currency_code\": \"USD\"}}\n\
+        {\"funding_source\": {\"token\": \"fs_t\", \"program_token\": \"p_t\", \"type\": \"program\", \"is_default_account\": true}}\n\
+        {\"user\": {\"token\": \"u_t\", \"program_token\": \"p_t\"}}\n";
+    let (st, text) = call_raw("POST", &s.url("/v3/commands"), Some("admin"), Some(setup), "application/x-ndjson");
+    assert!(st == 200 && !text.contains("error_code"), "{text}");
+
+    // the same order over HTTP and as a JSON line, neither with a `time`
+    let (st, http) = call(
+        &s,
+        "POST",
+        "/v3/gpaorders",
+        "admin",
+        Some(json!({"token": "g_http", "user_token": "u_t", "amount": 5, "currency_code": "USD"})),
+    );
+    assert_eq!(st, 201, "{http}");
+    let line = "{\"gpa_order\": {\"token\": \"g_line\", \"user_token\": \"u_t\", \"amount\": 5, \"currency_code\": \"USD\"}}\n";
+    let (st, text) = call_raw("POST", &s.url("/v3/commands"), Some("admin"), Some(line), "application/x-ndjson");
+    assert_eq!(st, 200, "{text}");
+    let answer: Value = serde_json::from_str(text.trim()).unwrap();
+    let from_line = answer["response"].clone();
+    for v in [&http, &from_line] {
+        assert_seconds(&v["created_time"]);
+        assert_seconds(&v["last_modified_time"]);
+        assert_seconds(&v["funding"]["source"]["created_time"]);
+    }
+    // one renderer: what the JSON line answered is what HTTP reads back
+    let (st, read) = call(&s, "GET", "/v3/gpaorders/g_line", "admin", None);
+    assert_eq!(st, 200);
+    assert_eq!(read, from_line);
+    // and the two differ only in what must differ (token, transaction, time)
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        for k in ["token", "transaction_token", "created_time", "last_modified_time"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    assert_eq!(strip(&http), strip(&from_line));
+    // a time the client gives is printed as given
+    let line = "{\"time\": \"2024-02-03T04:05:06Z\", \"gpa_order\": {\"token\": \"g_timed\", \"user_token\": \"u_t\", \"amount\": 5, \"currency_code\": \"USD\"}}\n";
+    let (_, text) = call_raw("POST", &s.url("/v3/commands"), Some("admin"), Some(line), "application/x-ndjson");
+    let answer: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(answer["response"]["created_time"], "2024-02-03T04:05:06Z", "{answer}");
+    let (_, read) = call(&s, "GET", "/v3/gpaorders/g_timed", "admin", None);
+    assert_eq!(read, answer["response"]);
+    // balances: whole seconds too
+    let (st, b) = call(&s, "GET", "/v3/balances/u_t", "admin", None);
+    assert_eq!(st, 200, "{b}");
+    assert_seconds(&b["gpa"]["last_updated_time"]);
+    assert_eq!(b["gpa"]["balances"]["USD"]["last_updated_time"], b["gpa"]["last_updated_time"]);
+}
