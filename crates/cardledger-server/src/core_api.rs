@@ -68,6 +68,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/v3/credit/accounts/{account}/statements", get(statements))
         .route("/v3/credit/accounts/{account}/statements/{statement}", get(statements))
         .route("/v3/credit/accounts/{account}/statements/{statement}/{part}", get(statements))
+        .route("/v3/credit/accounts/{account}/ledgerentries", account_endpoint("ledgerentries"))
         .route("/v3/credit/accounts/{account}/delinquencystate", account_endpoint("delinquencystate"))
         .route("/v3/credit/accounts/{account}/delinquencystate/transitions", account_endpoint("transitions"))
         .route("/v3/commands", post(commands))
@@ -409,7 +410,8 @@ async fn statements(
     statements_at(state, principal, account, path, query).await
 }
 
-/// An account-level statements endpoint (`delinquencystate`, `transitions`).
+/// An account-level statements endpoint (`delinquencystate`, `transitions`,
+/// `ledgerentries`).
 fn account_endpoint(endpoint: &'static str) -> MethodRouter<Shared> {
     get(
         move |State(state): State<Shared>,

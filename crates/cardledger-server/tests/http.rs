@@ -672,3 +672,110 @@ fn timestamps_render_alike_over_http_and_json_lines() {
     assert_seconds(&b["gpa"]["last_updated_time"]);
     assert_eq!(b["gpa"]["balances"]["USD"]["last_updated_time"], b["gpa"]["last_updated_time"]);
 }
+
+#[test]
+fn credit_ledger_entries() {
+    let s = Server::start();
+    s.seed();
+    let (st, a) = call(&s, "GET", "/v3/credit/accounts/ca_0001", "admin", None);
+    assert_eq!(st, 200, "{a}");
+    let (st, list) = call(&s, "GET", "/v3/credit/accounts/ca_0001/statements?count=100", "admin", None);
+    assert_eq!(st, 200, "{list}");
+    let statements: Vec<String> =
+        list["data"].as_array().unwrap().iter().map(|v| v["token"].as_str().unwrap().to_string()).collect();
+    assert!(!statements.is_empty(), "{list}");
+    let mut in_statements = Vec::new();
+    let mut journal_total = 0;
+    for st_token in &statements {
+        let base = format!("/v3/credit/accounts/ca_0001/statements/{st_token}");
+        let (st, journal) = call(&s, "GET", &format!("{base}/journalentries?count=100"), "admin", None);
+        assert_eq!(st, 200, "{journal}");
+        assert_eq!(journal["is_more"], false);
+        journal_total += journal["data"].as_array().unwrap().len();
+        // the page's bare array: the journal entries that are in the ledger, without user_token
+        let (st, ledger) = call(&s, "GET", &format!("{base}/ledgerentries"), "admin", None);
+        assert_eq!(st, 200, "{ledger}");
+        let want: Vec<Value> = journal["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e["status"].as_str(), Some("PENDING" | "POSTED")))
+            .map(|e| {
+                let mut e = e.clone();
+                e.as_object_mut().unwrap().remove("user_token");
+                e
+            })
+            .collect();
+        assert_eq!(ledger, Value::Array(want), "{st_token}");
+        for e in ledger.as_array().unwrap() {
+            for k in [
+                "token",
+                "account_token",
+                "status",
+                "group",
+                "type",
+                "id",
+                "amount",
+                "currency_code",
+                "request_time",
+                "impact_time",
+                "created_time",
+                "detail_token",
+            ] {
+                assert!(!e[k].is_null(), "{k} missing: {e}");
+            }
+            in_statements.push(e["token"].as_str().unwrap().to_string());
+        }
+        // sort_by ascending: oldest first, the same entries
+        let (_, asc) = call(&s, "GET", &format!("{base}/ledgerentries?sort_by=lastModifiedTime"), "admin", None);
+        let times: Vec<&str> = asc.as_array().unwrap().iter().map(|e| e["created_time"].as_str().unwrap()).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+        let mut a: Vec<String> = asc.as_array().unwrap().iter().map(|e| e["token"].to_string()).collect();
+        let mut d: Vec<String> = ledger.as_array().unwrap().iter().map(|e| e["token"].to_string()).collect();
+        a.sort();
+        d.sort();
+        assert_eq!(a, d);
+        let (_, expanded) = call(&s, "GET", &format!("{base}/ledgerentries?expand=detailObject"), "admin", None);
+        assert!(
+            expanded.as_array().unwrap().iter().all(|e| e["detail_object"]["token"] == e["detail_token"]),
+            "{expanded}"
+        );
+        // the page defines only sort_by and expand here
+        let (st, e) = call(&s, "GET", &format!("{base}/ledgerentries?count=5"), "admin", None);
+        assert_eq!(assert_error(st, &e, 400), "1304");
+    }
+    assert!(!in_statements.is_empty(), "the seeded account has ledger entries");
+    assert!(journal_total >= in_statements.len());
+
+    // the account's list: every statement's ledger entries, and the open cycle's
+    let mut listed = Vec::new();
+    let mut start = 0;
+    loop {
+        let (st, page) = call(
+            &s,
+            "GET",
+            &format!("/v3/credit/accounts/ca_0001/ledgerentries?count=100&start_index={start}"),
+            "admin",
+            None,
+        );
+        assert_eq!(st, 200, "{page}");
+        for e in page["data"].as_array().unwrap() {
+            assert!(matches!(e["status"].as_str(), Some("PENDING" | "POSTED")), "{e}");
+            assert!(e.get("user_token").is_none(), "{e}");
+            listed.push(e["token"].as_str().unwrap().to_string());
+        }
+        if page["is_more"] != true {
+            break;
+        }
+        start += 100;
+    }
+    for t in &in_statements {
+        assert!(listed.contains(t), "{t} of a statement is not in the account's ledger entries");
+    }
+    // unknown account, another program's account
+    let (st, e) = call(&s, "GET", "/v3/credit/accounts/nope/ledgerentries", "admin", None);
+    assert_error(st, &e, 404);
+    let other = if a["program_token"] == "prog_alpha" { "beta" } else { "alpha" };
+    let (st, e) = call(&s, "GET", "/v3/credit/accounts/ca_0001/ledgerentries", other, None);
+    assert_error(st, &e, 404);
+}
