@@ -454,6 +454,9 @@ async fn commands(
 ) -> Response {
     let run = async {
         require_json(&headers, &["application/x-ndjson", "application/jsonl", "application/json-lines"])?;
+        // the place is taken before the (up to 4 MiB) body is read, so the
+        // bound also bounds the batch bodies held in memory
+        let permit = crate::permit(&state)?;
         let bytes = read_body(body, crate::body_limit("/v3/commands")).await?;
         let text = String::from_utf8(bytes.to_vec()).map_err(|e| {
             ApiError::rejection(&Rejection::new(
@@ -463,7 +466,7 @@ async fn commands(
             ))
         })?;
         let lines: Vec<String> = text.lines().map(str::to_string).collect();
-        blocking(&state, move |ledger| {
+        crate::blocking_with(&state, permit, move |ledger| {
             if principal.programs != Programs::All {
                 for (i, line) in lines.iter().enumerate() {
                     let Ok(v) = serde_json::from_str::<Value>(line) else { continue };

@@ -779,3 +779,107 @@ fn credit_ledger_entries() {
     let (st, e) = call(&s, "GET", "/v3/credit/accounts/ca_0001/ledgerentries", other, None);
     assert_error(st, &e, 404);
 }
+
+/// 503: a storage failure stops the engine (poisoned) until a restart. Here
+/// the failure is real: a record the engine must read back (to answer a
+/// repeated order) is damaged on disk, so the engine refuses every write
+/// from then on; reads keep answering from memory.
+#[test]
+fn poisoned_engine_answers_503() {
+    let data = tempfile::tempdir().unwrap();
+    let ledger = cardledger::Cardledger::open(data.path().join("data")).unwrap();
+    let s = Server::start_ledger(ledger.clone(), |c| c);
+    let setup = "{\"program\": {\"token\": \"p_p\", \"bank\": \"B\", \"currency_code\": \"USD\"}}\n\
+        {\"funding_source\": {\"token\": \"fs_p\", \"program_token\": \"p_p\", \"type\": \"program\", \"is_default_account\": true}}\n\
+        {\"user\": {\"token\": \"u_p\", \"program_token\": \"p_p\"}}\n";
+    let (st, text) = call_raw("POST", &s.url("/v3/commands"), Some("admin"), Some(setup), "application/x-ndjson");
+    assert!(st == 200 && !text.contains("error_code"), "{text}");
+    let order = json!({"token": "g_p", "user_token": "u_p", "amount": 5, "currency_code": "USD"});
+    let (st, v) = call(&s, "POST", "/v3/gpaorders", "admin", Some(order.clone()));
+    assert_eq!(st, 201, "{v}");
+    let seq = ledger.head_seq();
+    ledger.engine().store().debug_corrupt_record(seq, 12, 0x5a).unwrap();
+    // the repeat reads the damaged record: a storage error, which stops the engine
+    let (st, e) = call(&s, "POST", "/v3/gpaorders", "admin", Some(order));
+    assert_error(st, &e, 500);
+    // from now on every write is 503 503001, with Retry-After
+    let res = ureq::post(&s.url("/v3/gpaorders"))
+        .set("Authorization", &basic("admin"))
+        .set("Content-Type", "application/json")
+        .send_string(&json!({"token": "g_p2", "user_token": "u_p", "amount": 1, "currency_code": "USD"}).to_string());
+    let Err(ureq::Error::Status(503, r)) = res else { panic!("not 503: {res:?}") };
+    assert_eq!(r.header("Retry-After"), Some("1"));
+    let e: Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
+    assert_eq!(assert_error(503, &e, 503), "503001");
+    assert!(e["error_message"].as_str().unwrap().contains("reopen"), "{e}");
+    let (st, text) = call_raw(
+        "POST",
+        &s.url("/v3/commands"),
+        Some("admin"),
+        Some("{\"user\": {\"token\": \"u_p2\", \"program_token\": \"p_p\"}}\n"),
+        "application/x-ndjson",
+    );
+    assert_eq!(st, 503, "{text}");
+    // reads still answer
+    let (st, v) = call(&s, "GET", "/v3/users/u_p", "admin", None);
+    assert_eq!(st, 200, "{v}");
+}
+
+/// 429: more engine calls in flight than the configured bound (1 here):
+/// the extra ones are refused at once, with the error shape and
+/// Retry-After, and nothing of theirs is recorded.
+#[test]
+fn saturated_server_answers_429() {
+    let s = Server::start_with(|mut c| {
+        c.requests_in_flight_max = 1;
+        c
+    });
+    let url = s.url("/v3/commands");
+    let users = |t: usize| -> String {
+        (0..5_000)
+            .map(|i| format!("{{\"user\": {{\"token\": \"u{t}_{i}\", \"program_token\": \"p429\"}}}}\n"))
+            .collect()
+    };
+    let (st, text) = call_raw(
+        "POST",
+        &url,
+        Some("admin"),
+        Some("{\"program\": {\"token\": \"p429\", \"bank\": \"B\", \"currency_code\": \"USD\"}}\n"),
+        "application/x-ndjson",
+    );
+    assert_eq!(st, 200, "{text}");
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let (url, body) = (url.clone(), users(t));
+            std::thread::spawn(move || {
+                let res = ureq::post(&url)
+                    .set("Authorization", &basic("admin"))
+                    .set("Content-Type", "application/x-ndjson")
+                    .send_string(&body);
+                match res {
+                    Ok(r) => (t, 200, None, r.into_string().unwrap()),
+                    Err(ureq::Error::Status(code, r)) => {
+                        let retry = r.header("Retry-After").map(str::to_string);
+                        (t, code, retry, r.into_string().unwrap())
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            })
+        })
+        .collect();
+    let answers: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let refused: Vec<_> = answers.iter().filter(|a| a.1 == 429).collect();
+    assert!(!refused.is_empty(), "{:?}", answers.iter().map(|a| a.1).collect::<Vec<_>>());
+    assert!(answers.iter().all(|a| a.1 == 200 || a.1 == 429));
+    for (t, _, retry, body) in &refused {
+        assert_eq!(retry.as_deref(), Some("1"));
+        let e: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(assert_error(429, &e, 429), "429001");
+        // nothing of a refused request was recorded
+        let (st, _) = call(&s, "GET", &format!("/v3/users/u{t}_0"), "admin", None);
+        assert_eq!(st, 404);
+    }
+    // the bound frees up: a request now succeeds
+    let (st, v) = call(&s, "GET", "/v3/users/u_none", "admin", None);
+    assert_eq!(st, 404, "{v}");
+}
