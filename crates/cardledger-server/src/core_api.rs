@@ -172,29 +172,40 @@ async fn submit(
         }
     }
     let value = Value::Object(Map::from_iter([(key.to_string(), Value::Object(body))]));
-    blocking(state, move |ledger| {
-        // a credential for every program needs no look-up of the program
-        if principal.programs != Programs::All {
+    // the place is held until the answer: it bounds the submitter's queue
+    let permit = crate::permit(state)?;
+    // a credential for every program needs no look-up of the program (a
+    // read, which waits while a batch is being flushed: the blocking pool)
+    let value = if principal.programs == Programs::All {
+        value
+    } else {
+        crate::on_pool(state, move |ledger| {
             if let Some(program) = command_program(ledger, key, &value).filter(|p| !principal.may(p)) {
                 return Err(ApiError::program(&program));
             }
-        }
-        if principal.programs != Programs::All && creates_in_program && command_program(ledger, key, &value).is_none() {
-            return Err(ApiError::rejection(&Rejection::new(
-                Code::MissingField,
-                format!("{key}.program_token"),
-                "is required: this credential acts in several programs",
-            )));
-        }
-        let line = wire::parse_value(&value).map_err(|r| ApiError::rejection(&r))?;
-        match ledger.submit(line)? {
-            Outcome::Recorded { response, .. } | Outcome::Duplicate { response, .. } => {
-                Ok(json_response(status, &response))
+            if creates_in_program && command_program(ledger, key, &value).is_none() {
+                return Err(ApiError::rejection(&Rejection::new(
+                    Code::MissingField,
+                    format!("{key}.program_token"),
+                    "is required: this credential acts in several programs",
+                )));
             }
-            Outcome::Rejected(r) => Err(ApiError::rejection(&r)),
+            Ok(value)
+        })
+        .await?
+    };
+    let line = wire::parse_value(&value).map_err(|r| ApiError::rejection(&r))?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let gone = || ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error::INTERNAL, "the submitter thread stopped");
+    state.submitter.send((line, reply)).map_err(|_| gone())?;
+    let outcome = answer.await.map_err(|_| gone())?.map_err(Error::from)?;
+    drop(permit);
+    match outcome {
+        Outcome::Recorded { response, .. } | Outcome::Duplicate { response, .. } => {
+            Ok(json_response(status, &response))
         }
-    })
-    .await
+        Outcome::Rejected(r) => Err(ApiError::rejection(&r)),
+    }
 }
 
 fn is_program_source(body: &Map<String, Value>) -> bool {
@@ -460,10 +471,10 @@ async fn commands(
 ) -> Response {
     let run = async {
         require_json(&headers, &["application/x-ndjson", "application/jsonl", "application/json-lines"])?;
-        // the place is taken before the (up to 4 MiB) body is read, so the
-        // bound also bounds the batch bodies held in memory
-        let permit = crate::permit(&state)?;
+        // the body is read before a place is taken: a refusal that left it
+        // unread would reach many clients as a broken pipe, not as the 429
         let bytes = read_body(body, crate::body_limit("/v3/commands")).await?;
+        let permit = crate::permit(&state)?;
         let text = String::from_utf8(bytes.to_vec()).map_err(|e| {
             ApiError::rejection(&Rejection::new(
                 Code::MalformedJson,

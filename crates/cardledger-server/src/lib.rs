@@ -16,6 +16,7 @@ mod core_api;
 mod dashboard;
 mod diva;
 pub mod error;
+mod submitter;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -82,6 +83,8 @@ pub enum ServeError {
 
 pub(crate) struct AppState {
     pub(crate) ledger: Cardledger,
+    /// Single-command submits, batched by [`submitter`].
+    pub(crate) submitter: std::sync::mpsc::Sender<submitter::Job>,
     credentials: Option<Credentials>,
     permits: Arc<Semaphore>,
     in_flight_max: usize,
@@ -162,8 +165,11 @@ async fn serve_inner(
             })??
         }
     };
+    let (submitter, submitter_thread) = submitter::start(ledger.clone())
+        .map_err(|source| ServeError::Io { what: "starting the submitter thread".into(), source })?;
     let state = Arc::new(AppState {
         ledger,
+        submitter,
         credentials,
         permits: Arc::new(Semaphore::new(config.requests_in_flight_max)),
         in_flight_max: config.requests_in_flight_max,
@@ -175,8 +181,10 @@ async fn serve_inner(
         .await
         .map_err(|source| ServeError::Io { what: "serving".into(), source })?;
     // every connection is closed and every handler has returned: the last
-    // reference to the engine goes here, which closes it
+    // references to the engine go here (the submitter's when its queue's
+    // sender is dropped), which closes it
     drop(state);
+    let _ = tokio::task::spawn_blocking(move || submitter_thread.join()).await;
     Ok(())
 }
 
@@ -323,13 +331,19 @@ pub(crate) async fn blocking_with<T: Send + 'static>(
     permit: OwnedSemaphorePermit,
     f: impl FnOnce(&Cardledger) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    let r = on_pool(state, f).await;
+    drop(permit);
+    r
+}
+
+/// Runs a blocking facade call on the blocking pool, for a request that
+/// already holds its place among those in flight.
+pub(crate) async fn on_pool<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&Cardledger) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let st = state.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        let r = f(&st.ledger);
-        drop(permit);
-        r
-    })
-    .await;
+    let out = tokio::task::spawn_blocking(move || f(&st.ledger)).await;
     match out {
         Ok(r) => r,
         Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error::INTERNAL, format!("worker failed: {e}"))),

@@ -879,7 +879,18 @@ fn saturated_server_answers_429() {
         let (st, _) = call(&s, "GET", &format!("/v3/users/u{t}_0"), "admin", None);
         assert_eq!(st, 404);
     }
-    // the bound frees up: a request now succeeds
+    // the bound frees up: requests are answered again, a program-bound
+    // credential's too (its scope check runs within its one place)
     let (st, v) = call(&s, "GET", "/v3/users/u_none", "admin", None);
     assert_eq!(st, 404, "{v}");
+    let (st, text) = call_raw(
+        "POST",
+        &url,
+        Some("admin"),
+        Some("{\"program\": {\"token\": \"prog_alpha\", \"bank\": \"B\", \"currency_code\": \"USD\"}}\n"),
+        "application/x-ndjson",
+    );
+    assert_eq!(st, 200, "{text}");
+    let (st, v) = call(&s, "POST", "/v3/users", "alpha", Some(json!({"token": "u_alpha_429"})));
+    assert_eq!(st, 201, "{v}");
 }
