@@ -894,3 +894,40 @@ fn saturated_server_answers_429() {
     let (st, v) = call(&s, "POST", "/v3/users", "alpha", Some(json!({"token": "u_alpha_429"})));
     assert_eq!(st, 201, "{v}");
 }
+
+/// The dashboard's latest statement closes are the statements endpoints'
+/// figures: the row of an account shows its newest statement's new balance
+/// and minimum payment due.
+#[test]
+fn dashboard_lists_latest_statement_closes() {
+    let s = Server::start();
+    s.seed();
+    let (st, html) = call_raw("GET", &s.url("/"), Some("admin"), None, "");
+    assert_eq!(st, 200);
+    let (_, a) = call(&s, "GET", "/v3/credit/accounts/ca_0001", "admin", None);
+    let program = a["program_token"].as_str().unwrap();
+    let (_, list) = call(&s, "GET", "/v3/credit/accounts/ca_0001/statements?count=1", "admin", None);
+    let newest = &list["data"][0];
+    let token = newest["token"].as_str().unwrap();
+    let (_, pay) =
+        call(&s, "GET", &format!("/v3/credit/accounts/ca_0001/statements/{token}/paymentinfo"), "admin", None);
+    let start = html.find(&format!("data-program=\"{program}\"")).unwrap();
+    let section = &html[start..];
+    let section = &section[..section.find("</section>").unwrap()];
+    let row = section.split("<tr class=\"close\">").skip(1).find(|r| r.contains(">ca_0001<")).expect("ca_0001's row");
+    let cells: Vec<&str> =
+        row.split("<td").skip(1).map(|c| &c[c.find('>').unwrap() + 1..c.find("</td>").unwrap()]).collect();
+    assert_eq!(cells[1], token, "{row}");
+    assert_eq!(cells[4].parse::<f64>().unwrap(), newest["closing_balance"].as_f64().unwrap(), "{row}");
+    assert_eq!(cells[5].parse::<f64>().unwrap(), pay["minimum_payment_due"].as_f64().unwrap(), "{row}");
+    // the closing date is the account's local day of the closing instant
+    // (printed in UTC by the endpoint): the same day or, west of UTC, the day before
+    use cardledger::layers::domain::time::Date;
+    let utc = Date::parse(&newest["closing_date"].as_str().unwrap()[..10]).unwrap();
+    let local = Date::parse(cells[3]).unwrap();
+    assert!(local == utc || local.0 + 1 == utc.0, "{row} vs {newest}");
+    // a program-bound credential sees only its program's closes
+    let other = if program == "prog_alpha" { "beta" } else { "alpha" };
+    let (_, html) = call_raw("GET", &s.url("/"), Some(other), None, "");
+    assert!(!html.contains(">ca_0001<"), "another program's account is not listed");
+}

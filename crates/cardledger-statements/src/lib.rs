@@ -337,6 +337,12 @@ impl Statements {
         out
     }
 
+    /// Each account's latest statement close (its last statement), by
+    /// account token: what a dashboard lists as the latest closes.
+    pub fn latest_closes(&self) -> impl Iterator<Item = &CycleClose> + '_ {
+        self.accounts.values().filter_map(|a| a.statements.last().map(|s| &s.close))
+    }
+
     /// The recorded close behind a statement (for checks and hosts).
     pub fn close(&self, account: &str, statement: &str) -> Result<&CycleClose, StatementsQueryError> {
         Ok(&self.account(account)?.statement(statement)?.close)
