@@ -8,7 +8,6 @@ use cardledger_core::engine::{Engine, Outcome};
 use cardledger_domain::command::Holder;
 use cardledger_domain::wire::parse_line;
 use serde_json::Value;
-use std::io::Write;
 
 fn record(engine: &Engine, s: &str) {
     match engine.submit(parse_line(s).unwrap()).unwrap() {
