@@ -263,14 +263,27 @@ pub fn balances_in(state: &Ledger, holder: &Holder) -> Option<Value> {
     if !state.holders.contains_key(holder) {
         return None;
     }
-    let gpa = response::balances_json(&state.gpa_balances(holder), true, true);
+    // product.md §4: a balance and its nested per-currency balance carry
+    // `last_updated_time`
+    let with_time = |b: &cardledger_domain::state::Balances| {
+        let mut v = response::balances_json(b, true, true);
+        if let (Value::Object(o), Some(t)) = (&mut v, b.last_updated_time) {
+            let t = Value::String(t.to_string());
+            if let Some(Value::Object(usd)) = o.get_mut("balances").and_then(|n| n.get_mut("USD")) {
+                usd.insert("last_updated_time".into(), t.clone());
+            }
+            o.insert("last_updated_time".into(), t);
+        }
+        v
+    };
+    let gpa = with_time(&state.gpa_balances(holder));
     let msas: Vec<Value> = state
         .msa_campaigns
         .get(holder)
         .map(|cs| {
             cs.iter()
                 .map(|c| {
-                    let mut b = response::balances_json(&state.msa_balances(holder, c), true, true);
+                    let mut b = with_time(&state.msa_balances(holder, c));
                     if let Value::Object(o) = &mut b {
                         o.insert("campaign_token".into(), c.clone().into());
                     }

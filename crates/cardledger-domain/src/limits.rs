@@ -190,8 +190,14 @@ pub const HTTP_COMMANDS_BODY_BYTES_MAX: usize = 4 * 1024 * 1024;
 pub const HTTP_PATH_BYTES_MAX: usize = 4096;
 /// Most HTTP header bytes of one request (names, values and separators).
 pub const HTTP_HEADER_BYTES_MAX: usize = 16 * 1024;
-/// Most engine calls the HTTP host runs at once; more are answered 429.
-pub const HTTP_REQUESTS_IN_FLIGHT_MAX: usize = 2048;
+/// Most engine calls the HTTP host runs at once (reads and writes; a
+/// `/v3/commands` batch holds its place while its body is read); more are
+/// answered 429 at once. 512 is tokio's default number of blocking threads,
+/// which `cardledger serve` sets to this bound: every admitted call has a
+/// thread of its own, so none waits in an unbounded queue, while 512 is far
+/// above what the group commit needs to fill its batches (64 callers
+/// already share one flush).
+pub const HTTP_REQUESTS_IN_FLIGHT_MAX: usize = 512;
 
 // ---- the cold state (cardledger-core `cold.rs`) ----
 

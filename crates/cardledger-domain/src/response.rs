@@ -91,6 +91,7 @@ fn msa(b: MsaBalance, impacted: Money) -> Balances {
         credit_balance: b.credit,
         pending_credits: Money::ZERO,
         impacted_amount: impacted,
+        last_updated_time: None,
     }
 }
 

@@ -16,7 +16,7 @@ use crate::limits;
 use crate::state::{FundingSourceState, HashMap, JeState, Ledger, OrderState, ProgramState, UnloadState};
 
 /// Version of the state layout written by [`encode_state`] (its first byte).
-pub const SNAPSHOT_STATE_VERSION: u8 = 1;
+pub const SNAPSHOT_STATE_VERSION: u8 = 2;
 
 /// Version of the layout written by [`encode_hot_to`]: the same fields, the
 /// cold ones empty; valid only with the store's cold entries at the same seq.
@@ -351,6 +351,7 @@ fn encode_to(l: &Ledger, w: &mut dyn std::io::Write, hot: bool) -> Result<(), St
     w.map(open_jes.iter(), |w, j| put_je(w, j))?;
     w.map(l.accounts.iter(), |w, v| w.put(v))?;
     w.map(l.last_impact.iter(), |w, v| w.put(v))?;
+    w.map(l.last_updated.iter(), |w, v| w.put(v))?;
     w.map(l.holds.iter(), |w, v| w.put(v))?;
     w.map(l.pending.iter(), |w, v| w.put(v))?;
     let mut kinds: Vec<_> = tokens.iter().collect();
@@ -398,6 +399,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
     let journal_entries = r.map(get_je)?;
     let accounts = r.map(|r| r.get())?;
     let last_impact = r.map(|r| r.get())?;
+    let last_updated = r.map(|r| r.get())?;
     let holds = r.map(|r| r.get())?;
     let pending = r.map(|r| r.get())?;
     let kinds = r.len()?;
@@ -438,6 +440,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
         journal_entries,
         accounts,
         last_impact,
+        last_updated,
         holds,
         pending,
         tokens,

@@ -24,10 +24,14 @@ impl Timestamp {
         Some(Timestamp(dt.timestamp_micros()))
     }
 
-    /// The current wall-clock time: only hosts call this, never decisions or
-    /// projections.
+    /// The current wall-clock time, at whole seconds: only hosts call this
+    /// (to stamp a command without `time`), never decisions or projections.
+    /// Whole seconds because responses print timestamps as
+    /// `2017-05-10T23:00:15Z` (product.md §4): a command stamped by the host
+    /// renders like one whose `time` the client gave, whether it came over
+    /// HTTP or as a JSON line.
     pub fn now() -> Timestamp {
-        Timestamp(Utc::now().timestamp_micros())
+        Timestamp(Utc::now().timestamp().saturating_mul(1_000_000))
     }
 
     /// As a chrono value.

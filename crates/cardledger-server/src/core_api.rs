@@ -68,6 +68,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/v3/credit/accounts/{account}/statements", get(statements))
         .route("/v3/credit/accounts/{account}/statements/{statement}", get(statements))
         .route("/v3/credit/accounts/{account}/statements/{statement}/{part}", get(statements))
+        .route("/v3/credit/accounts/{account}/ledgerentries", account_endpoint("ledgerentries"))
         .route("/v3/credit/accounts/{account}/delinquencystate", account_endpoint("delinquencystate"))
         .route("/v3/credit/accounts/{account}/delinquencystate/transitions", account_endpoint("transitions"))
         .route("/v3/commands", post(commands))
@@ -75,7 +76,10 @@ pub(crate) fn routes() -> Router<Shared> {
 
 /// A JSON answer with a status.
 pub(crate) fn json_response(status: StatusCode, v: &Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+    // straight into bytes: `to_string` goes through `fmt::Write` piece by
+    // piece, which cost as much as rendering the response in the first place
+    let body = serde_json::to_vec(v).unwrap_or_else(|e| unreachable!("a serde_json::Value always serializes: {e}"));
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// 415 unless the body is declared JSON.
@@ -168,26 +172,40 @@ async fn submit(
         }
     }
     let value = Value::Object(Map::from_iter([(key.to_string(), Value::Object(body))]));
-    blocking(state, move |ledger| {
-        if let Some(program) = command_program(ledger, key, &value).filter(|p| !principal.may(p)) {
-            return Err(ApiError::program(&program));
-        }
-        if principal.programs != Programs::All && creates_in_program && command_program(ledger, key, &value).is_none() {
-            return Err(ApiError::rejection(&Rejection::new(
-                Code::MissingField,
-                format!("{key}.program_token"),
-                "is required: this credential acts in several programs",
-            )));
-        }
-        let line = wire::parse_value(&value).map_err(|r| ApiError::rejection(&r))?;
-        match ledger.submit(line)? {
-            Outcome::Recorded { response, .. } | Outcome::Duplicate { response, .. } => {
-                Ok(json_response(status, &response))
+    // the place is held until the answer: it bounds the submitter's queue
+    let permit = crate::permit(state)?;
+    // a credential for every program needs no look-up of the program (a
+    // read, which waits while a batch is being flushed: the blocking pool)
+    let value = if principal.programs == Programs::All {
+        value
+    } else {
+        crate::on_pool(state, move |ledger| {
+            if let Some(program) = command_program(ledger, key, &value).filter(|p| !principal.may(p)) {
+                return Err(ApiError::program(&program));
             }
-            Outcome::Rejected(r) => Err(ApiError::rejection(&r)),
+            if creates_in_program && command_program(ledger, key, &value).is_none() {
+                return Err(ApiError::rejection(&Rejection::new(
+                    Code::MissingField,
+                    format!("{key}.program_token"),
+                    "is required: this credential acts in several programs",
+                )));
+            }
+            Ok(value)
+        })
+        .await?
+    };
+    let line = wire::parse_value(&value).map_err(|r| ApiError::rejection(&r))?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let gone = || ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error::INTERNAL, "the submitter thread stopped");
+    state.submitter.send((line, reply)).map_err(|_| gone())?;
+    let outcome = answer.await.map_err(|_| gone())?.map_err(Error::from)?;
+    drop(permit);
+    match outcome {
+        Outcome::Recorded { response, .. } | Outcome::Duplicate { response, .. } => {
+            Ok(json_response(status, &response))
         }
-    })
-    .await
+        Outcome::Rejected(r) => Err(ApiError::rejection(&r)),
+    }
 }
 
 fn is_program_source(body: &Map<String, Value>) -> bool {
@@ -442,7 +460,8 @@ async fn statements(
     statements_at(state, principal, account, path, query).await
 }
 
-/// An account-level statements endpoint (`delinquencystate`, `transitions`).
+/// An account-level statements endpoint (`delinquencystate`, `transitions`,
+/// `ledgerentries`).
 fn account_endpoint(endpoint: &'static str) -> MethodRouter<Shared> {
     get(
         move |State(state): State<Shared>,
@@ -485,7 +504,10 @@ async fn commands(
 ) -> Response {
     let run = async {
         require_json(&headers, &["application/x-ndjson", "application/jsonl", "application/json-lines"])?;
+        // the body is read before a place is taken: a refusal that left it
+        // unread would reach many clients as a broken pipe, not as the 429
         let bytes = read_body(body, crate::body_limit("/v3/commands")).await?;
+        let permit = crate::permit(&state)?;
         let text = String::from_utf8(bytes.to_vec()).map_err(|e| {
             ApiError::rejection(&Rejection::new(
                 Code::MalformedJson,
@@ -494,7 +516,7 @@ async fn commands(
             ))
         })?;
         let lines: Vec<String> = text.lines().map(str::to_string).collect();
-        blocking(&state, move |ledger| {
+        crate::blocking_with(&state, permit, move |ledger| {
             if principal.programs != Programs::All {
                 for (i, line) in lines.iter().enumerate() {
                     let Ok(v) = serde_json::from_str::<Value>(line) else { continue };

@@ -2,8 +2,10 @@
 //! balance and what was sent to the bank, the reserve requirement against
 //! the balance, daily activity (loads, PIN and signature purchases) and fee income
 //! (the activity view's `fees`), over
-//! the last `DASHBOARD_DAYS` days of each view; statement closes by
-//! cycle type as a table. Charts are the facade's SVG (axes, dates,
+//! the last `DASHBOARD_DAYS` days of each view; the latest statement
+//! closes of its credit accounts (account, statement, cycle type, closing
+//! date, new balance, minimum payment due, payment due date, past due);
+//! then statement closes by cycle type. Charts are the facade's SVG (axes, dates,
 //! ticks, title, legend), inlined: the page loads no external asset.
 
 use std::fmt::Write as _;
@@ -26,6 +28,10 @@ use crate::{blocking, Shared};
 
 /// Days of history each chart shows.
 pub const DASHBOARD_DAYS: u32 = 90;
+
+/// Latest statement closes listed per program (one per credit account,
+/// newest closing first).
+pub const DASHBOARD_CLOSES: usize = 10;
 
 const COLORS: [&str; 4] = ["#1F77B4", "#D62728", "#2CA02C", "#9467BD"];
 
@@ -145,14 +151,49 @@ fn render(ledger: &Cardledger, principal: &Principal) -> Result<String, ApiError
         let _ = writeln!(html, "<div class=\"chart\" data-chart=\"activity\">{}</div>", render_svg(&c));
         let c = chart(format!("{program} — fee income by day"), "USD", &activity, "corrected_post_date", &["fees"]);
         let _ = writeln!(html, "<div class=\"chart\" data-chart=\"fees\">{}</div>", render_svg(&c));
+        closes_table(&mut html, ledger, program)?;
         html.push_str("</section>\n");
     }
     let counts = ledger.statement_counts()?;
     let _ = writeln!(
         html,
-        "<section class=\"statements\"><h2>Statement closes</h2><pre>{}</pre></section>",
+        "<section class=\"statements\"><h2>Statement closes by cycle type (all programs)</h2><pre>{}</pre></section>",
         xml_escape(&serde_json::to_string_pretty(&counts).unwrap_or_default())
     );
     html.push_str("</body></html>\n");
     Ok(html)
+}
+
+/// The program's latest statement closes as a table (`data-table="closes"`,
+/// one `tr.close` per account), or a line saying it has none.
+fn closes_table(html: &mut String, ledger: &Cardledger, program: &str) -> Result<(), ApiError> {
+    let closes = ledger.latest_statement_closes(program, DASHBOARD_CLOSES)?;
+    if closes.is_empty() {
+        let _ = writeln!(html, "<p class=\"no-closes\">No statement has closed for {}.</p>", xml_escape(program));
+        return Ok(());
+    }
+    html.push_str(
+        "<h3>Latest statement closes</h3>\n<table data-table=\"closes\"><thead><tr><th>account</th><th>statement</th>\
+         <th>cycle type</th><th>closing date</th><th>new balance</th><th>minimum payment due</th>\
+         <th>payment due</th><th>past due</th></tr></thead><tbody>\n",
+    );
+    for l in &closes {
+        let c = &l.close;
+        let due = c.payment_due_date.to_string();
+        let _ = writeln!(
+            html,
+            "<tr class=\"close\"><td>{}</td><td>{}</td><td>{}</td><td class=\"closing-date\">{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td></tr>",
+            xml_escape(&c.account_token),
+            xml_escape(&c.statement_token),
+            c.cycle_type.name(),
+            l.closing_day,
+            c.closing_balance.to_string_2dp(),
+            c.minimum_payment.to_string_2dp(),
+            xml_escape(due.get(..10).unwrap_or(&due)),
+            c.past_due_amount.to_string_2dp(),
+        );
+    }
+    html.push_str("</tbody></table>\n");
+    Ok(())
 }

@@ -89,6 +89,11 @@ impl IntoResponse for ApiError {
         let body = json!({"error_code": self.code.to_string(), "error_message": self.message}).to_string();
         let mut res = (self.status, body).into_response();
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if self.status == StatusCode::TOO_MANY_REQUESTS || self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // 429: the in-flight bound frees up as requests finish; 503: an
+            // operator restarts the server (a client retries either)
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"cardledger\""));
         }

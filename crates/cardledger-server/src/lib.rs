@@ -21,6 +21,7 @@ mod diva;
 pub mod error;
 pub mod webhooks;
 mod ledger_api;
+mod submitter;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,7 +34,7 @@ use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use cardledger::layers::domain::limits;
 use cardledger::Cardledger;
@@ -100,6 +101,8 @@ pub enum ServeError {
 pub(crate) struct AppState {
     pub(crate) ledger: Cardledger,
     pub(crate) webhooks: Arc<webhooks::Webhooks>,
+    /// Single-command submits, batched by [`submitter`].
+    pub(crate) submitter: std::sync::mpsc::Sender<submitter::Job>,
     credentials: Option<Credentials>,
     permits: Arc<Semaphore>,
     in_flight_max: usize,
@@ -113,6 +116,7 @@ pub(crate) type Shared = Arc<AppState>;
 pub fn run(config: Config) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(config.requests_in_flight_max.max(1))
         .build()
         .map_err(|source| ServeError::Io { what: "starting the runtime".into(), source })?;
     runtime.block_on(serve(config, shutdown_signal(), |addr| {
@@ -127,6 +131,28 @@ pub fn run(config: Config) -> Result<(), ServeError> {
 /// listener accepts connections. The engine is closed before it returns.
 pub async fn serve(
     config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_listen: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    serve_inner(config, None, shutdown, on_listen).await
+}
+
+/// Like [`serve`], over a ledger the host has already opened (`config.data`
+/// is not used): a host that links the engine in-process and also serves
+/// HTTP keeps its own handle beside the server's. The engine closes when
+/// the last handle is dropped.
+pub async fn serve_ledger(
+    config: Config,
+    ledger: Cardledger,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_listen: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    serve_inner(config, Some(ledger), shutdown, on_listen).await
+}
+
+async fn serve_inner(
+    config: Config,
+    ledger: Option<Cardledger>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_listen: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
@@ -147,15 +173,24 @@ pub async fn serve(
     if credentials.is_none() && !addr.ip().is_loopback() {
         return Err(ServeError::Config(format!("--no-auth is refused on the non-loopback address {addr}")));
     }
-    let data = config.data.clone();
-    let ledger = tokio::task::spawn_blocking(move || Cardledger::open(&data))
-        .await
-        .map_err(|e| ServeError::Io { what: "opening".into(), source: std::io::Error::other(e.to_string()) })??;
+    let ledger = match ledger {
+        Some(l) => l,
+        None => {
+            let data = config.data.clone();
+            tokio::task::spawn_blocking(move || Cardledger::open(&data)).await.map_err(|e| ServeError::Io {
+                what: "opening".into(),
+                source: std::io::Error::other(e.to_string()),
+            })??
+        }
+    };
+    let (submitter, submitter_thread) = submitter::start(ledger.clone())
+        .map_err(|source| ServeError::Io { what: "starting the submitter thread".into(), source })?;
     let hooks = Arc::new(webhooks::Webhooks::open(&config.data, config.webhooks).map_err(ServeError::Webhooks)?);
     hooks.start_all(&ledger);
     let state = Arc::new(AppState {
         ledger,
         webhooks: hooks.clone(),
+        submitter,
         credentials,
         permits: Arc::new(Semaphore::new(config.requests_in_flight_max)),
         in_flight_max: config.requests_in_flight_max,
@@ -172,8 +207,10 @@ pub async fn serve(
     let _ = tokio::task::spawn_blocking(move || stopping.shutdown()).await;
     drop(hooks);
     // every connection is closed and every handler has returned: the last
-    // reference to the engine goes here, which closes it
+    // references to the engine go here (the submitter's when its queue's
+    // sender is dropped), which closes it
     drop(state);
+    let _ = tokio::task::spawn_blocking(move || submitter_thread.join()).await;
     served
 }
 
@@ -294,26 +331,47 @@ async fn authenticate(State(state): State<Shared>, mut req: Request, next: Next)
     next.run(req).await
 }
 
+/// A place among the `HTTP_REQUESTS_IN_FLIGHT_MAX` engine calls in flight:
+/// 429 when none is free.
+pub(crate) fn permit(state: &Shared) -> Result<OwnedSemaphorePermit, ApiError> {
+    state.permits.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            error::SATURATED,
+            format!("{} requests are in flight; retry later", state.in_flight_max),
+        )
+    })
+}
+
 /// Runs a blocking facade call on the blocking pool under a permit: 429
 /// when `HTTP_REQUESTS_IN_FLIGHT_MAX` calls are already running.
 pub(crate) async fn blocking<T: Send + 'static>(
     state: &Shared,
     f: impl FnOnce(&Cardledger) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let permit = state.permits.clone().try_acquire_owned().map_err(|_| {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            error::SATURATED,
-            format!("{} requests are in flight; retry later", state.in_flight_max),
-        )
-    })?;
+    let permit = permit(state)?;
+    blocking_with(state, permit, f).await
+}
+
+/// [`blocking`] with a permit taken earlier (before reading a large body).
+pub(crate) async fn blocking_with<T: Send + 'static>(
+    state: &Shared,
+    permit: OwnedSemaphorePermit,
+    f: impl FnOnce(&Cardledger) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let r = on_pool(state, f).await;
+    drop(permit);
+    r
+}
+
+/// Runs a blocking facade call on the blocking pool, for a request that
+/// already holds its place among those in flight.
+pub(crate) async fn on_pool<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&Cardledger) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let st = state.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        let r = f(&st.ledger);
-        drop(permit);
-        r
-    })
-    .await;
+    let out = tokio::task::spawn_blocking(move || f(&st.ledger)).await;
     match out {
         Ok(r) => r,
         Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error::INTERNAL, format!("worker failed: {e}"))),

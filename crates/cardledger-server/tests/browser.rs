@@ -71,6 +71,27 @@ fn dashboard_in_headless_chromium() {
         assert!(section.contains("bank balance by day"), "{program}: no title");
     }
     assert!(dom.contains("data-chart=\"reserve\""), "the reserve program's chart");
+    // the latest statement closes, per program: a table of rows, or a line saying none
+    let mut rows = 0;
+    for program in ["prog_alpha", "prog_beta"] {
+        let start = dom.find(&format!("data-program=\"{program}\"")).unwrap();
+        let section = &dom[start..];
+        let section = &section[..section.find("</section>").unwrap()];
+        assert!(
+            section.contains("data-table=\"closes\"") || section.contains("class=\"no-closes\""),
+            "{program}: no latest statement closes"
+        );
+        for row in section.split("<tr class=\"close\">").skip(1) {
+            rows += 1;
+            let cells: Vec<&str> =
+                row.split("<td").skip(1).map(|c| &c[c.find('>').unwrap() + 1..c.find("</td>").unwrap()]).collect();
+            assert_eq!(cells.len(), 8, "{row}");
+            assert!(cells[0].starts_with("ca_"), "an account: {row}");
+            assert!(cardledger::layers::domain::time::Date::parse(cells[3]).is_some(), "a closing date: {row}");
+            assert!(cells[4].parse::<f64>().is_ok() && cells[5].parse::<f64>().is_ok(), "amounts: {row}");
+        }
+    }
+    assert!(rows > 0, "the seeded credit accounts' closes are listed");
 
     let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/dashboard.png");
     let _ = std::fs::remove_file(&shot);

@@ -605,3 +605,329 @@ fn lists_of_users_businesses_and_funding_sources() {
     assert_eq!(st, 400, "{v}");
     assert!(v["error_message"].as_str().unwrap().contains("original_order_token"), "{v}");
 }
+
+/// `2017-05-10T23:00:15Z`: whole seconds, as product.md §4 prints them.
+fn assert_seconds(t: &Value) {
+    let t = t.as_str().unwrap_or_else(|| panic!("a timestamp string: {t}"));
+    assert!(
+        t.len() == 20
+            && t.ends_with('Z')
+            && !t.contains('.')
+            && cardledger::layers::domain::time::Timestamp::parse(t).is_some(),
+        "{t:?} is not yyyy-MM-ddTHH:mm:ssZ"
+    );
+}
+
+#[test]
+fn timestamps_render_alike_over_http_and_json_lines() {
+    let s = Server::start();
+    let setup = "{\"program\": {\"token\": \"p_t\", \"bank\": \"B\", \"currency_code\": \"USD\"}}\n\
+        {\"funding_source\": {\"token\": \"fs_t\", \"program_token\": \"p_t\", \"type\": \"program\", \"is_default_account\": true}}\n\
+        {\"user\": {\"token\": \"u_t\", \"program_token\": \"p_t\"}}\n";
+    let (st, text) = call_raw("POST", &s.url("/v3/commands"), Some("admin"), Some(setup), "application/x-ndjson");
+    assert!(st == 200 && !text.contains("error_code"), "{text}");
+
+    // the same order over HTTP and as a JSON line, neither with a `time`
+    let (st, http) = call(
+        &s,
+        "POST",
+        "/v3/gpaorders",
+        "admin",
+        Some(json!({"token": "g_http", "user_token": "u_t", "amount": 5, "currency_code": "USD"})),
+    );
+    assert_eq!(st, 201, "{http}");
+    let line = "{\"gpa_order\": {\"token\": \"g_line\", \"user_token\": \"u_t\", \"amount\": 5, \"currency_code\": \"USD\"}}\n";
+    let (st, text) = call_raw("POST", &s.url("/v3/commands"), Some("admin"), Some(line), "application/x-ndjson");
+    assert_eq!(st, 200, "{text}");
+    let answer: Value = serde_json::from_str(text.trim()).unwrap();
+    let from_line = answer["response"].clone();
+    for v in [&http, &from_line] {
+        assert_seconds(&v["created_time"]);
+        assert_seconds(&v["last_modified_time"]);
+        assert_seconds(&v["funding"]["source"]["created_time"]);
+    }
+    // one renderer: what the JSON line answered is what HTTP reads back
+    let (st, read) = call(&s, "GET", "/v3/gpaorders/g_line", "admin", None);
+    assert_eq!(st, 200);
+    assert_eq!(read, from_line);
+    // and the two differ only in what must differ (token, transaction, time)
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        for k in ["token", "transaction_token", "created_time", "last_modified_time"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    assert_eq!(strip(&http), strip(&from_line));
+    // a time the client gives is printed as given
+    let line = "{\"time\": \"2024-02-03T04:05:06Z\", \"gpa_order\": {\"token\": \"g_timed\", \"user_token\": \"u_t\", \"amount\": 5, \"currency_code\": \"USD\"}}\n";
+    let (_, text) = call_raw("POST", &s.url("/v3/commands"), Some("admin"), Some(line), "application/x-ndjson");
+    let answer: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(answer["response"]["created_time"], "2024-02-03T04:05:06Z", "{answer}");
+    let (_, read) = call(&s, "GET", "/v3/gpaorders/g_timed", "admin", None);
+    assert_eq!(read, answer["response"]);
+    // balances: whole seconds too
+    let (st, b) = call(&s, "GET", "/v3/balances/u_t", "admin", None);
+    assert_eq!(st, 200, "{b}");
+    assert_seconds(&b["gpa"]["last_updated_time"]);
+    assert_eq!(b["gpa"]["balances"]["USD"]["last_updated_time"], b["gpa"]["last_updated_time"]);
+}
+
+#[test]
+fn credit_ledger_entries() {
+    let s = Server::start();
+    s.seed();
+    let (st, a) = call(&s, "GET", "/v3/credit/accounts/ca_0001", "admin", None);
+    assert_eq!(st, 200, "{a}");
+    let (st, list) = call(&s, "GET", "/v3/credit/accounts/ca_0001/statements?count=100", "admin", None);
+    assert_eq!(st, 200, "{list}");
+    let statements: Vec<String> =
+        list["data"].as_array().unwrap().iter().map(|v| v["token"].as_str().unwrap().to_string()).collect();
+    assert!(!statements.is_empty(), "{list}");
+    let mut in_statements = Vec::new();
+    let mut journal_total = 0;
+    for st_token in &statements {
+        let base = format!("/v3/credit/accounts/ca_0001/statements/{st_token}");
+        let (st, journal) = call(&s, "GET", &format!("{base}/journalentries?count=100"), "admin", None);
+        assert_eq!(st, 200, "{journal}");
+        assert_eq!(journal["is_more"], false);
+        journal_total += journal["data"].as_array().unwrap().len();
+        // the page's bare array: the journal entries that are in the ledger, without user_token
+        let (st, ledger) = call(&s, "GET", &format!("{base}/ledgerentries"), "admin", None);
+        assert_eq!(st, 200, "{ledger}");
+        let want: Vec<Value> = journal["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e["status"].as_str(), Some("PENDING" | "POSTED")))
+            .map(|e| {
+                let mut e = e.clone();
+                e.as_object_mut().unwrap().remove("user_token");
+                e
+            })
+            .collect();
+        assert_eq!(ledger, Value::Array(want), "{st_token}");
+        for e in ledger.as_array().unwrap() {
+            for k in [
+                "token",
+                "account_token",
+                "status",
+                "group",
+                "type",
+                "id",
+                "amount",
+                "currency_code",
+                "request_time",
+                "impact_time",
+                "created_time",
+                "detail_token",
+            ] {
+                assert!(!e[k].is_null(), "{k} missing: {e}");
+            }
+            in_statements.push(e["token"].as_str().unwrap().to_string());
+        }
+        // sort_by ascending: oldest first, the same entries
+        let (_, asc) = call(&s, "GET", &format!("{base}/ledgerentries?sort_by=lastModifiedTime"), "admin", None);
+        let times: Vec<&str> = asc.as_array().unwrap().iter().map(|e| e["created_time"].as_str().unwrap()).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+        let mut a: Vec<String> = asc.as_array().unwrap().iter().map(|e| e["token"].to_string()).collect();
+        let mut d: Vec<String> = ledger.as_array().unwrap().iter().map(|e| e["token"].to_string()).collect();
+        a.sort();
+        d.sort();
+        assert_eq!(a, d);
+        let (_, expanded) = call(&s, "GET", &format!("{base}/ledgerentries?expand=detailObject"), "admin", None);
+        assert!(
+            expanded.as_array().unwrap().iter().all(|e| e["detail_object"]["token"] == e["detail_token"]),
+            "{expanded}"
+        );
+        // the page defines only sort_by and expand here
+        let (st, e) = call(&s, "GET", &format!("{base}/ledgerentries?count=5"), "admin", None);
+        assert_eq!(assert_error(st, &e, 400), "1304");
+    }
+    assert!(!in_statements.is_empty(), "the seeded account has ledger entries");
+    assert!(journal_total >= in_statements.len());
+
+    // the account's list: every statement's ledger entries, and the open cycle's
+    let mut listed = Vec::new();
+    let mut start = 0;
+    loop {
+        let (st, page) = call(
+            &s,
+            "GET",
+            &format!("/v3/credit/accounts/ca_0001/ledgerentries?count=100&start_index={start}"),
+            "admin",
+            None,
+        );
+        assert_eq!(st, 200, "{page}");
+        for e in page["data"].as_array().unwrap() {
+            assert!(matches!(e["status"].as_str(), Some("PENDING" | "POSTED")), "{e}");
+            assert!(e.get("user_token").is_none(), "{e}");
+            listed.push(e["token"].as_str().unwrap().to_string());
+        }
+        if page["is_more"] != true {
+            break;
+        }
+        start += 100;
+    }
+    for t in &in_statements {
+        assert!(listed.contains(t), "{t} of a statement is not in the account's ledger entries");
+    }
+    // unknown account, another program's account
+    let (st, e) = call(&s, "GET", "/v3/credit/accounts/nope/ledgerentries", "admin", None);
+    assert_error(st, &e, 404);
+    let other = if a["program_token"] == "prog_alpha" { "beta" } else { "alpha" };
+    let (st, e) = call(&s, "GET", "/v3/credit/accounts/ca_0001/ledgerentries", other, None);
+    assert_error(st, &e, 404);
+}
+
+/// 503: a storage failure stops the engine (poisoned) until a restart. Here
+/// the failure is real: a record the engine must read back (to answer a
+/// repeated order) is damaged on disk, so the engine refuses every write
+/// from then on; reads keep answering from memory.
+#[test]
+fn poisoned_engine_answers_503() {
+    let data = tempfile::tempdir().unwrap();
+    let ledger = cardledger::Cardledger::open(data.path().join("data")).unwrap();
+    let s = Server::start_ledger(ledger.clone(), |c| c);
+    let setup = "{\"program\": {\"token\": \"p_p\", \"bank\": \"B\", \"currency_code\": \"USD\"}}\n\
+        {\"funding_source\": {\"token\": \"fs_p\", \"program_token\": \"p_p\", \"type\": \"program\", \"is_default_account\": true}}\n\
+        {\"user\": {\"token\": \"u_p\", \"program_token\": \"p_p\"}}\n";
+    let (st, text) = call_raw("POST", &s.url("/v3/commands"), Some("admin"), Some(setup), "application/x-ndjson");
+    assert!(st == 200 && !text.contains("error_code"), "{text}");
+    let order = json!({"token": "g_p", "user_token": "u_p", "amount": 5, "currency_code": "USD"});
+    let (st, v) = call(&s, "POST", "/v3/gpaorders", "admin", Some(order.clone()));
+    assert_eq!(st, 201, "{v}");
+    let seq = ledger.head_seq();
+    ledger.engine().store().debug_corrupt_record(seq, 12, 0x5a).unwrap();
+    // the repeat reads the damaged record: a storage error, which stops the engine
+    let (st, e) = call(&s, "POST", "/v3/gpaorders", "admin", Some(order));
+    assert_error(st, &e, 500);
+    // from now on every write is 503 503001, with Retry-After
+    let res = ureq::post(&s.url("/v3/gpaorders"))
+        .set("Authorization", &basic("admin"))
+        .set("Content-Type", "application/json")
+        .send_string(&json!({"token": "g_p2", "user_token": "u_p", "amount": 1, "currency_code": "USD"}).to_string());
+    let Err(ureq::Error::Status(503, r)) = res else { panic!("not 503: {res:?}") };
+    assert_eq!(r.header("Retry-After"), Some("1"));
+    let e: Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
+    assert_eq!(assert_error(503, &e, 503), "503001");
+    assert!(e["error_message"].as_str().unwrap().contains("reopen"), "{e}");
+    let (st, text) = call_raw(
+        "POST",
+        &s.url("/v3/commands"),
+        Some("admin"),
+        Some("{\"user\": {\"token\": \"u_p2\", \"program_token\": \"p_p\"}}\n"),
+        "application/x-ndjson",
+    );
+    assert_eq!(st, 503, "{text}");
+    // reads still answer
+    let (st, v) = call(&s, "GET", "/v3/users/u_p", "admin", None);
+    assert_eq!(st, 200, "{v}");
+}
+
+/// 429: more engine calls in flight than the configured bound (1 here):
+/// the extra ones are refused at once, with the error shape and
+/// Retry-After, and nothing of theirs is recorded.
+#[test]
+fn saturated_server_answers_429() {
+    let s = Server::start_with(|mut c| {
+        c.requests_in_flight_max = 1;
+        c
+    });
+    let url = s.url("/v3/commands");
+    let users = |t: usize| -> String {
+        (0..5_000)
+            .map(|i| format!("{{\"user\": {{\"token\": \"u{t}_{i}\", \"program_token\": \"p429\"}}}}\n"))
+            .collect()
+    };
+    let (st, text) = call_raw(
+        "POST",
+        &url,
+        Some("admin"),
+        Some("{\"program\": {\"token\": \"p429\", \"bank\": \"B\", \"currency_code\": \"USD\"}}\n"),
+        "application/x-ndjson",
+    );
+    assert_eq!(st, 200, "{text}");
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let (url, body) = (url.clone(), users(t));
+            std::thread::spawn(move || {
+                let res = ureq::post(&url)
+                    .set("Authorization", &basic("admin"))
+                    .set("Content-Type", "application/x-ndjson")
+                    .send_string(&body);
+                match res {
+                    Ok(r) => (t, 200, None, r.into_string().unwrap()),
+                    Err(ureq::Error::Status(code, r)) => {
+                        let retry = r.header("Retry-After").map(str::to_string);
+                        (t, code, retry, r.into_string().unwrap())
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            })
+        })
+        .collect();
+    let answers: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let refused: Vec<_> = answers.iter().filter(|a| a.1 == 429).collect();
+    assert!(!refused.is_empty(), "{:?}", answers.iter().map(|a| a.1).collect::<Vec<_>>());
+    assert!(answers.iter().all(|a| a.1 == 200 || a.1 == 429));
+    for (t, _, retry, body) in &refused {
+        assert_eq!(retry.as_deref(), Some("1"));
+        let e: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(assert_error(429, &e, 429), "429001");
+        // nothing of a refused request was recorded
+        let (st, _) = call(&s, "GET", &format!("/v3/users/u{t}_0"), "admin", None);
+        assert_eq!(st, 404);
+    }
+    // the bound frees up: requests are answered again, a program-bound
+    // credential's too (its scope check runs within its one place)
+    let (st, v) = call(&s, "GET", "/v3/users/u_none", "admin", None);
+    assert_eq!(st, 404, "{v}");
+    let (st, text) = call_raw(
+        "POST",
+        &url,
+        Some("admin"),
+        Some("{\"program\": {\"token\": \"prog_alpha\", \"bank\": \"B\", \"currency_code\": \"USD\"}}\n"),
+        "application/x-ndjson",
+    );
+    assert_eq!(st, 200, "{text}");
+    let (st, v) = call(&s, "POST", "/v3/users", "alpha", Some(json!({"token": "u_alpha_429"})));
+    assert_eq!(st, 201, "{v}");
+}
+
+/// The dashboard's latest statement closes are the statements endpoints'
+/// figures: the row of an account shows its newest statement's new balance
+/// and minimum payment due.
+#[test]
+fn dashboard_lists_latest_statement_closes() {
+    let s = Server::start();
+    s.seed();
+    let (st, html) = call_raw("GET", &s.url("/"), Some("admin"), None, "");
+    assert_eq!(st, 200);
+    let (_, a) = call(&s, "GET", "/v3/credit/accounts/ca_0001", "admin", None);
+    let program = a["program_token"].as_str().unwrap();
+    let (_, list) = call(&s, "GET", "/v3/credit/accounts/ca_0001/statements?count=1", "admin", None);
+    let newest = &list["data"][0];
+    let token = newest["token"].as_str().unwrap();
+    let (_, pay) =
+        call(&s, "GET", &format!("/v3/credit/accounts/ca_0001/statements/{token}/paymentinfo"), "admin", None);
+    let start = html.find(&format!("data-program=\"{program}\"")).unwrap();
+    let section = &html[start..];
+    let section = &section[..section.find("</section>").unwrap()];
+    let row = section.split("<tr class=\"close\">").skip(1).find(|r| r.contains(">ca_0001<")).expect("ca_0001's row");
+    let cells: Vec<&str> =
+        row.split("<td").skip(1).map(|c| &c[c.find('>').unwrap() + 1..c.find("</td>").unwrap()]).collect();
+    assert_eq!(cells[1], token, "{row}");
+    assert_eq!(cells[4].parse::<f64>().unwrap(), newest["closing_balance"].as_f64().unwrap(), "{row}");
+    assert_eq!(cells[5].parse::<f64>().unwrap(), pay["minimum_payment_due"].as_f64().unwrap(), "{row}");
+    // the closing date is the account's local day of the closing instant
+    // (printed in UTC by the endpoint): the same day or, west of UTC, the day before
+    use cardledger::layers::domain::time::Date;
+    let utc = Date::parse(&newest["closing_date"].as_str().unwrap()[..10]).unwrap();
+    let local = Date::parse(cells[3]).unwrap();
+    assert!(local == utc || local.0 + 1 == utc.0, "{row} vs {newest}");
+    // a program-bound credential sees only its program's closes
+    let other = if program == "prog_alpha" { "beta" } else { "alpha" };
+    let (_, html) = call_raw("GET", &s.url("/"), Some(other), None, "");
+    assert!(!html.contains(">ca_0001<"), "another program's account is not listed");
+}

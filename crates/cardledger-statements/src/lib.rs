@@ -228,6 +228,14 @@ fn group_of(effect: JeEffect) -> &'static str {
     }
 }
 
+impl EntryRow {
+    /// In the ledger: it impacted the balance when recorded (page 003:
+    /// CLEARED, DECLINED and ERROR are not recorded in the ledger).
+    fn in_ledger(&self) -> bool {
+        matches!(self.status.as_str(), "PENDING" | "POSTED")
+    }
+}
+
 impl AccountStatements {
     /// Files a close: the open entries of its cycle (and any dated before
     /// it: late entries land in the open cycle) become its entries, then
@@ -327,6 +335,12 @@ impl Statements {
             }
         }
         out
+    }
+
+    /// Each account's latest statement close (its last statement), by
+    /// account token: what a dashboard lists as the latest closes.
+    pub fn latest_closes(&self) -> impl Iterator<Item = &CycleClose> + '_ {
+        self.accounts.values().filter_map(|a| a.statements.last().map(|s| &s.close))
     }
 
     /// The recorded close behind a statement (for checks and hosts).
@@ -445,8 +459,43 @@ impl Statements {
         let s = acct.statement(statement)?;
         let rows: Vec<&EntryRow> = s.entries.iter().collect();
         let rows = q.sorted(rows, |e| (e.created_time, e.impact_time));
-        let data = rows.iter().map(|e| entry_json(account, acct, s, e, q.expand_detail)).collect();
+        let data = rows.iter().map(|e| entry_json(account, acct, Some(&s.close), e, q.expand_detail)).collect();
         Ok(q.page(data))
+    }
+
+    /// `GET …/statements/{token}/ledgerentries` (page 003; deprecated there
+    /// in favour of `journalentries`): the statement's entries that are in
+    /// the ledger, i.e. that impacted the balance (status `PENDING` or
+    /// `POSTED`; `CLEARED`, `DECLINED` and `ERROR` are not recorded in the
+    /// ledger, as the page says), as the page's bare JSON array, sorted by
+    /// `sort_by` (newest first by default), `expand=detailObject` embeds the
+    /// detail. No `user_token`: the page's ledger entry has none.
+    pub fn ledger_entries(&self, account: &str, statement: &str, q: &Query) -> Result<Value, StatementsQueryError> {
+        let acct = self.account(account)?;
+        let s = acct.statement(statement)?;
+        let rows: Vec<&EntryRow> = s.entries.iter().filter(|e| e.in_ledger()).collect();
+        let rows = q.sorted(rows, |e| (e.created_time, e.impact_time));
+        Ok(Value::Array(rows.iter().map(|e| ledger_entry_json(account, acct, Some(&s.close), e, q)).collect()))
+    }
+
+    /// `GET /credit/accounts/{account_token}/ledgerentries` (named by page
+    /// 003's webhook section as where ledger entry tokens are listed): every
+    /// ledger entry of the account, of its closed statements and of its open
+    /// cycle, in the list envelope of the other lists (`count`,
+    /// `start_index`, `sort_by`, `expand`; `start_date` / `end_date` bound
+    /// the entry's local date, inclusive).
+    pub fn account_ledger_entries(&self, account: &str, q: &Query) -> Result<Value, StatementsQueryError> {
+        let acct = self.account(account)?;
+        let closed = acct.statements.iter().flat_map(|s| s.entries.iter().map(move |e| (Some(&s.close), e)));
+        let open = acct.open_entries.iter().map(|e| (None, e));
+        let rows: Vec<(Option<&CycleClose>, &EntryRow)> = closed
+            .chain(open)
+            .filter(|(_, e)| e.in_ledger())
+            .filter(|(_, e)| !matches!(q.start_date, Some(d) if d > e.local_date))
+            .filter(|(_, e)| !matches!(q.end_date, Some(d) if e.local_date > d))
+            .collect();
+        let rows = q.sorted(rows, |(_, e)| (e.created_time, e.impact_time));
+        Ok(q.page(rows.iter().map(|(c, e)| ledger_entry_json(account, acct, *c, e, q)).collect()))
     }
 
     /// `GET …/statements/{token}/yeartodate`.
@@ -593,7 +642,31 @@ fn file_json(account: &str, c: &CycleClose) -> Value {
     })
 }
 
-fn entry_json(account: &str, acct: &AccountStatements, s: &StatementRow, e: &EntryRow, detail: bool) -> Value {
+/// A ledger entry: the journal entry's fields without `user_token`.
+fn ledger_entry_json(
+    account: &str,
+    acct: &AccountStatements,
+    close: Option<&CycleClose>,
+    e: &EntryRow,
+    q: &Query,
+) -> Value {
+    let mut v = entry_json(account, acct, close, e, q.expand_detail);
+    if let Value::Object(o) = &mut v {
+        o.remove("user_token");
+    }
+    v
+}
+
+/// A statement journal entry; `close` is its statement's (`None` for an
+/// entry of the open cycle, which is never an interest or fee charge: those
+/// are made by a close and filed in its statement).
+fn entry_json(
+    account: &str,
+    acct: &AccountStatements,
+    close: Option<&CycleClose>,
+    e: &EntryRow,
+    detail: bool,
+) -> Value {
     let mut o = Map::new();
     o.insert("token".into(), e.token.clone().into());
     if let Some(r) = &e.related_token {
@@ -622,9 +695,8 @@ fn entry_json(account: &str, acct: &AccountStatements, s: &StatementRow, e: &Ent
     let detail_token = cycle::derived_token(&["detail", &e.token]);
     o.insert("detail_token".into(), detail_token.clone().into());
     if detail {
-        let c = &s.close;
-        let d = match e.source {
-            EntrySource::Interest => json!({
+        let d = match (e.source, close) {
+            (EntrySource::Interest, Some(c)) => json!({
                 "token": detail_token,
                 "account_token": account,
                 "statement_token": c.statement_token,
@@ -640,7 +712,7 @@ fn entry_json(account: &str, acct: &AccountStatements, s: &StatementRow, e: &Ent
                 "created_date": ts(e.created_time),
                 "updated_date": ts(e.created_time),
             }),
-            EntrySource::LateFee => json!({
+            (EntrySource::LateFee, Some(c)) => json!({
                 "token": detail_token,
                 "account_token": account,
                 "type": "LATE_PAYMENT_FEE",
@@ -652,7 +724,10 @@ fn entry_json(account: &str, acct: &AccountStatements, s: &StatementRow, e: &Ent
                 "description": "Late Payment Fee",
                 "created": ts(e.created_time),
             }),
-            EntrySource::Command => json!({
+            (EntrySource::Interest | EntrySource::LateFee, None) => {
+                unreachable!("a charge entry {} outside a statement: closes file their charges", e.token)
+            }
+            (EntrySource::Command, _) => json!({
                 "type": e.kind,
                 "state": "COMPLETION",
                 "token": detail_token,

@@ -174,6 +174,16 @@ pub struct Notification {
     pub body: Value,
 }
 
+/// A credit account's latest statement close (see
+/// [`Cardledger::latest_statement_closes`]).
+#[derive(Clone, Debug)]
+pub struct LatestClose {
+    /// The close as recorded (account, statement, balances, minimum, dates).
+    pub close: cardledger_domain::cycle::CycleClose,
+    /// Its closing date in the account's time zone.
+    pub closing_day: cardledger_domain::time::Date,
+}
+
 /// Counts of an [`Cardledger::ingest`] run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
@@ -526,6 +536,40 @@ impl Cardledger {
                 statements::answer(s, account, path, &rest)
             })?;
         Ok(at.stamp(answer?))
+    }
+
+    /// The latest statement close of each credit account of `program`,
+    /// newest closing first (ties by account token), at most `count`: each
+    /// with its closing date in the account's time zone (the date the
+    /// statements endpoints filter on).
+    pub fn latest_statement_closes(&self, program: &str, count: usize) -> Result<Vec<LatestClose>, Error> {
+        let zones: BTreeMap<String, String> = self
+            .inner
+            .engine
+            .state()
+            .credit_accounts
+            .iter()
+            .filter(|(_, (c, _))| c.program_token == program)
+            .map(|(t, (c, _))| (t.clone(), c.timezone.clone()))
+            .collect();
+        let mut closes = views::with_state(&self.inner.projections.statements, &self.inner.engine, |s| {
+            s.latest_closes()
+                .filter_map(|c| {
+                    let zone = zones.get(&c.account_token)?;
+                    let tz = cardledger_domain::zone::parse(zone).unwrap_or(cardledger_domain::cycle::DEFAULT_ZONE);
+                    let closing_day = cardledger_domain::zone::local_date(tz, c.closing_date);
+                    Some(LatestClose { close: c.clone(), closing_day })
+                })
+                .collect::<Vec<_>>()
+        })?;
+        closes.sort_by(|a, b| {
+            b.close
+                .closing_date
+                .cmp(&a.close.closing_date)
+                .then_with(|| a.close.account_token.cmp(&b.close.account_token))
+        });
+        closes.truncate(count);
+        Ok(closes)
     }
 
     /// Statement counts per cycle type.

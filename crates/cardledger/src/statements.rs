@@ -10,6 +10,8 @@
 //! | `STATEMENT` | one statement summary |
 //! | `STATEMENT paymentinfo\|interestcharges\|yeartodate\|rewards` | its parts |
 //! | `STATEMENT journalentries\|files` | its journal entries / files |
+//! | `STATEMENT ledgerentries` | its ledger entries, a bare array (`sort_by`, `expand` only) |
+//! | `ledgerentries` | the account's ledger entries, closed and open cycles, paged |
 
 use std::collections::BTreeMap;
 
@@ -19,9 +21,16 @@ use serde_json::{json, Value};
 /// Answers one endpoint: `path` is what follows the account (see the
 /// module table), `params` the `key=value` query parameters (checked first).
 pub fn answer(s: &Statements, account: &str, path: &[&str], params: &[&str]) -> Result<Value, StatementsQueryError> {
+    if let [_, "ledgerentries"] = path {
+        // the page defines only these two for the statement's ledger entries
+        if let Some(p) = params.iter().find(|p| !(p.starts_with("sort_by=") || p.starts_with("expand="))) {
+            return Err(StatementsQueryError::UnknownParameter(p.split('=').next().unwrap_or(p).to_string()));
+        }
+    }
     let q = Query::parse(params.iter().copied())?;
     match path {
         [] => s.list(account, &q),
+        ["ledgerentries"] => s.account_ledger_entries(account, &q),
         ["files"] => s.account_files(account, &q),
         ["delinquencystate"] => s.delinquency_state(account),
         ["transitions"] => s.delinquency_transitions(account, &q),
@@ -29,12 +38,16 @@ pub fn answer(s: &Statements, account: &str, path: &[&str], params: &[&str]) -> 
         [statement, "paymentinfo"] => s.payment_info(account, statement),
         [statement, "interestcharges"] => s.interest_charges(account, statement),
         [statement, "journalentries"] => s.journal_entries(account, statement, &q),
+        [statement, "ledgerentries"] => s.ledger_entries(account, statement, &q),
         [statement, "yeartodate"] => s.year_to_date(account, statement),
         [statement, "rewards"] => s.rewards(account, statement),
         [statement, "files"] => s.statement_files(account, statement, &q),
         [_, other, ..] => Err(StatementsQueryError::InvalidParameter(
             "endpoint".into(),
-            format!("{other:?} is not paymentinfo, interestcharges, journalentries, yeartodate, rewards or files"),
+            format!(
+                "{other:?} is not paymentinfo, interestcharges, journalentries, ledgerentries, yeartodate, rewards \
+                 or files"
+            ),
         )),
     }
 }

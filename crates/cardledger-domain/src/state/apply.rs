@@ -16,6 +16,7 @@ impl Ledger {
         for p in lines {
             let b = self.accounts.entry(p.account.clone()).or_default();
             *b = b.plus(p.amount);
+            self.last_updated.insert(p.account.clone(), time);
             let imp = self.last_impact.entry(p.account).or_default();
             *imp = p.amount;
         }
@@ -162,7 +163,16 @@ impl Ledger {
                         acct.record(seq, e.cmd.impact_time.unwrap_or(time), kind, e.cmd.amount);
                     }
                 }
-                self.apply_journal_entry(seq, e)
+                let target = &e.cmd.target;
+                let before = (self.holds.get(target).copied(), self.pending.get(target).copied());
+                self.apply_journal_entry(seq, e);
+                if before != (self.holds.get(target).copied(), self.pending.get(target).copied()) {
+                    let acct = match target {
+                        JeTarget::Gpa(h) => Account::Gpa(h.clone()),
+                        JeTarget::Credit(a) => Account::Credit(a.clone()),
+                    };
+                    self.last_updated.insert(acct, time);
+                }
             }
             Event::Ticked(c) => self.last_tick = Some(c.now),
             Event::CyclesClosed(e) => {

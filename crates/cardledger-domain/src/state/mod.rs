@@ -150,6 +150,9 @@ pub struct Balances {
     pub pending_credits: Money,
     /// The last change to the ledger balance.
     pub impacted_amount: Money,
+    /// Business time of the last event that changed any of these balances
+    /// (for a GPA never changed: when its holder was created).
+    pub last_updated_time: Option<Timestamp>,
 }
 
 /// The whole decision state.
@@ -191,6 +194,10 @@ pub struct Ledger {
     pub accounts: HashMap<Account, Money>,
     /// Last change per account.
     pub last_impact: HashMap<Account, Money>,
+    /// Business time of the last event that changed an account's balance
+    /// (a posting to it, or a change of a GPA's or credit account's holds or
+    /// pending credits).
+    pub last_updated: HashMap<Account, Timestamp>,
     /// Open holds per GPA / credit account.
     pub holds: HashMap<JeTarget, Money>,
     /// Pending credits per GPA / credit account.
@@ -240,6 +247,11 @@ impl Ledger {
             credit_balance: Money::ZERO,
             pending_credits: self.pending.get(&target).copied().unwrap_or(Money::ZERO),
             impacted_amount: self.last_impact.get(&acct).copied().unwrap_or(Money::ZERO),
+            last_updated_time: self
+                .last_updated
+                .get(&acct)
+                .copied()
+                .or_else(|| self.holders.get(h).map(|(_, created)| *created)),
         }
     }
 
@@ -247,13 +259,16 @@ impl Ledger {
     pub fn msa_balances(&self, h: &Holder, campaign: &str) -> Balances {
         let acct = Account::Msa(h.clone(), campaign.to_string());
         let ledger = self.balance(&acct);
-        let credit = self.balance(&Account::MsaCredit(h.clone(), campaign.to_string()));
+        let credit_acct = Account::MsaCredit(h.clone(), campaign.to_string());
+        let credit = self.balance(&credit_acct);
+        let updated = self.last_updated.get(&acct).copied().max(self.last_updated.get(&credit_acct).copied());
         Balances {
             ledger_balance: ledger,
             available_balance: ledger.plus(credit),
             credit_balance: credit,
             pending_credits: Money::ZERO,
             impacted_amount: self.last_impact.get(&acct).copied().unwrap_or(Money::ZERO),
+            last_updated_time: updated,
         }
     }
 }

@@ -37,6 +37,38 @@ impl Server {
         Server::start_config(dir, config)
     }
 
+    /// A server over a ledger the test opened (and keeps a handle on).
+    pub fn start_ledger(
+        ledger: cardledger::Cardledger,
+        adjust: impl FnOnce(cardledger_server::Config) -> cardledger_server::Config,
+    ) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("credentials.jsonl");
+        std::fs::File::create(&creds).unwrap().write_all(CREDENTIALS.as_bytes()).unwrap();
+        let config = adjust(cardledger_server::Config::new(
+            ledger.data_dir().to_path_buf(),
+            "127.0.0.1:0".into(),
+            Some(creds),
+            false,
+        ));
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+            rt.block_on(cardledger_server::serve_ledger(
+                config,
+                ledger,
+                async move {
+                    let _ = stop_rx.await;
+                },
+                move |addr| addr_tx.send(addr).unwrap(),
+            ))
+            .map_err(|e| e.to_string())
+        });
+        let addr = addr_rx.recv().expect("the server did not start");
+        Server { base: format!("http://{addr}"), dir, stop: Some(stop_tx), thread: Some(thread) }
+    }
+
     pub fn start_config(dir: tempfile::TempDir, config: cardledger_server::Config) -> Server {
         let (addr_tx, addr_rx) = mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
