@@ -761,8 +761,16 @@ impl Engine {
             if at > seq {
                 continue;
             }
-            // a snapshot that fails a check is skipped, as open does
-            let loaded = self.inner.store.load_snapshot(at).ok().and_then(|(_, b)| snapshot::decode_state(&b).ok());
+            // a snapshot that fails a check is skipped, as open does; a hot
+            // snapshot (the cold entries beside it are at the head, not at
+            // its seq) cannot start a past state: only a whole-state one can
+            let loaded = self
+                .inner
+                .store
+                .load_snapshot(at)
+                .ok()
+                .filter(|(_, b)| b.first() == Some(&snapshot::SNAPSHOT_STATE_VERSION))
+                .and_then(|(_, b)| snapshot::decode_state(&b).ok());
             if let Some(l) = loaded.filter(|l| l.head_seq == at) {
                 ledger = l;
                 break;

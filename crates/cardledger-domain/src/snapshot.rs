@@ -20,7 +20,7 @@ pub const SNAPSHOT_STATE_VERSION: u8 = 2;
 
 /// Version of the layout written by [`encode_hot_to`]: the same fields, the
 /// cold ones empty; valid only with the store's cold entries at the same seq.
-pub const HOT_STATE_VERSION: u8 = 2;
+pub const HOT_STATE_VERSION: u8 = 3;
 
 /// The idempotency kinds a ledger can hold (`Ledger::tokens` keys).
 pub const TOKEN_KINDS: &[&str] = &[

@@ -19,9 +19,9 @@ mod core_api;
 mod dashboard;
 mod diva;
 pub mod error;
-pub mod webhooks;
 mod ledger_api;
 mod submitter;
+pub mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
