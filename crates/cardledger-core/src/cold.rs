@@ -120,8 +120,11 @@ fn block_key(no: u32, block: u32) -> Vec<u8> {
     k
 }
 
+/// A block's entries: (key, value) pairs borrowed from its bytes.
+type BlockEntries<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 /// Decodes a block: (key, value) pairs in key order, with a crc32 at its end.
-fn decode_block(bytes: &[u8]) -> Result<Vec<(&[u8], &[u8])>, StoreError> {
+fn decode_block(bytes: &[u8]) -> Result<BlockEntries<'_>, StoreError> {
     let (body, crc) =
         bytes.split_at_checked(bytes.len().saturating_sub(4)).ok_or_else(|| corrupt("a short cold block"))?;
     let crc = <[u8; 4]>::try_from(crc).map(u32::from_be_bytes).map_err(|_| corrupt("a short cold block"))?;

@@ -153,8 +153,25 @@ struct Inner {
     poisoned: Mutex<bool>,
     /// Seq of the newest snapshot written or loaded (0: none).
     snapshot_seq: Mutex<u64>,
+    /// Events between two cold flushes ([`OpenOptions::cold_flush_events`]).
+    cold_flush_events: u64,
     /// How the last open rebuilt the state.
     opened: OpenReport,
+}
+
+/// How an engine is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Events between two cold flushes (default `SNAPSHOT_INTERVAL_EVENTS`):
+    /// how much of what grows with history stays in memory. Tests set it
+    /// down to 1 so every lookup goes to the cold runs.
+    pub cold_flush_events: u64,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { cold_flush_events: limits::SNAPSHOT_INTERVAL_EVENTS }
+    }
 }
 
 /// How [`Engine::open`] rebuilt the state: from which snapshot, how many
@@ -253,6 +270,12 @@ impl Engine {
     /// Opens (or creates) the data directory and rebuilds the state by
     /// replaying the log.
     pub fn open(dir: &Path) -> Result<Engine, EngineError> {
+        Engine::open_with(dir, OpenOptions::default())
+    }
+
+    /// [`Engine::open`] with options.
+    pub fn open_with(dir: &Path, options: OpenOptions) -> Result<Engine, EngineError> {
+        let cold_flush_events = options.cold_flush_events.max(1);
         let store = Store::open(dir)?;
         let mut report = OpenReport::default();
         let started = std::time::Instant::now();
@@ -316,7 +339,7 @@ impl Engine {
             since_flush += 1;
             // a long replay (a store from before format 3, or after a lost
             // snapshot) flushes as it goes, so memory stays bounded
-            if since_flush >= limits::SNAPSHOT_INTERVAL_EVENTS {
+            if since_flush >= cold_flush_events {
                 if let Some(why) = ledger.cold_failure() {
                     return Err(EngineError::Corrupt { seq: ledger.head_seq, reason: why });
                 }
@@ -344,6 +367,7 @@ impl Engine {
                 poisoned: Mutex::new(false),
                 snapshot_seq: Mutex::new(report.snapshot_seq.unwrap_or(0)),
                 opened: report,
+                cold_flush_events,
             }),
         })
     }
@@ -591,7 +615,7 @@ impl Engine {
         let last = *lock(&self.inner.snapshot_seq);
         // every SNAPSHOT_INTERVAL_EVENTS: what changed since the last flush
         // leaves memory (cold entries) and the hot rest is snapshotted
-        if state.head_seq >= last.saturating_add(limits::SNAPSHOT_INTERVAL_EVENTS) {
+        if state.head_seq >= last.saturating_add(self.inner.cold_flush_events) {
             // the batch is durable; a failed cold or snapshot write is a
             // storage failure all the same: stop, and answer the group with it
             if let Err(e) = flush_cold(&self.inner.store, &mut state, &self.inner.snapshot_seq) {

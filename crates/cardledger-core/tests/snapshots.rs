@@ -5,7 +5,7 @@
 //! like one uninterrupted run, with the same state digest and reads.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
-use cardledger_core::engine::{Engine, EngineError};
+use cardledger_core::engine::{Engine, EngineError, OpenOptions};
 use cardledger_core::ingest::ingest_chunk;
 use cardledger_domain::command::Holder;
 use cardledger_workload::{generate, WorkloadConfig};
@@ -180,13 +180,18 @@ fn a_damaged_cold_entry_fails_verify() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, .. ProptestConfig::default() })]
 
-    /// Random chunks, random snapshot points, random reopens: the same
-    /// answers, state digest and reads as one uninterrupted in-memory run.
+    /// Random chunks, random snapshot points, random reopens, random cold
+    /// flush intervals (down to every event): the same answers, state digest
+    /// and reads as one uninterrupted run that keeps everything in memory.
     #[test]
     fn snapshots_and_reopens_change_nothing(
         seed in 0u64..1_000,
         cuts in proptest::collection::vec((1usize..120, 0u8..4), 1..12),
+        flush_every in prop_oneof![Just(1u64), 2u64..9, 9u64..200, Just(1u64 << 40)],
     ) {
+        // the cold flush interval down to 1 event: every lookup of an older
+        // token, order or closed journal entry goes through the cold runs
+        let options = OpenOptions { cold_flush_events: flush_every };
         let all = lines(seed, 34);
         let straight_dir = tempfile::tempdir().unwrap();
         let (straight_answers, straight) = {
@@ -195,7 +200,7 @@ proptest! {
             (a, observe(&engine))
         };
         let dir = tempfile::tempdir().unwrap();
-        let mut engine = Some(Engine::open(dir.path()).unwrap());
+        let mut engine = Some(Engine::open_with(dir.path(), options).unwrap());
         let mut answers = Vec::new();
         let mut at = 0usize;
         let mut cut = cuts.iter().cycle();
@@ -210,7 +215,7 @@ proptest! {
                 1 => {
                     // reopen after a clean close (snapshot at close)
                     drop(engine.take());
-                    engine = Some(Engine::open(dir.path()).unwrap());
+                    engine = Some(Engine::open_with(dir.path(), options).unwrap());
                 }
                 2 => {
                     // snapshot, then more events, then a reopen that replays a tail
@@ -223,7 +228,7 @@ proptest! {
         let e = engine.take().unwrap();
         prop_assert_eq!(observe(&e), straight.clone());
         drop(e);
-        let e = Engine::open(dir.path()).unwrap();
+        let e = Engine::open_with(dir.path(), options).unwrap();
         prop_assert_eq!(observe(&e), straight);
     }
 }

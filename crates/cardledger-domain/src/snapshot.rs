@@ -479,15 +479,16 @@ pub enum ColdValue<'a> {
 /// Encodes one cold value (bounded by `SNAPSHOT_STATE_BYTES_MAX` like the rest).
 pub fn encode_cold(v: ColdValue<'_>) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(64);
-    let mut w = W { enc: bincode::enc::EncoderImpl::new(Out { w: &mut out, written: 0 }, cfg()) };
-    match v {
-        ColdValue::Token(seq, fp) => w.put((seq, fp))?,
-        ColdValue::Order(o) => put_order(&mut w, o)?,
-        ColdValue::OfferOrder(seq) => w.put(seq)?,
-        ColdValue::Unload(u) => w.put((u.seq, u.time, &u.holder, &u.original_order_token, u.amount))?,
-        ColdValue::JournalEntry(j) => put_je(&mut w, j)?,
+    {
+        let mut w = W { enc: bincode::enc::EncoderImpl::new(Out { w: &mut out, written: 0 }, cfg()) };
+        match v {
+            ColdValue::Token(seq, fp) => w.put((seq, fp))?,
+            ColdValue::Order(o) => put_order(&mut w, o)?,
+            ColdValue::OfferOrder(seq) => w.put(seq)?,
+            ColdValue::Unload(u) => w.put((u.seq, u.time, &u.holder, &u.original_order_token, u.amount))?,
+            ColdValue::JournalEntry(j) => put_je(&mut w, j)?,
+        }
     }
-    drop(w);
     Ok(out)
 }
 
