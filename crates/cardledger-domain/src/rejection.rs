@@ -80,6 +80,8 @@ pub enum Code {
     /// The event the command would record does not encode within
     /// `EVENT_BYTES_MAX` (refused before anything is written).
     EventTooLarge = 1215,
+    /// An unload from an MSA order that an update made inactive.
+    OrderInactive = 1216,
 }
 
 impl Code {

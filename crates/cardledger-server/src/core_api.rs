@@ -442,7 +442,8 @@ async fn statements_at(
 }
 
 /// `POST /v3/commands`: JSON lines in the ingest format, answered with the
-/// ingest answer lines (one per non-blank line, in order, once durable).
+/// ingest answer lines (one per line, an empty one rejected with 1001, in
+/// order, once durable).
 /// A program-bound credential may send only commands of its programs.
 async fn commands(
     State(state): State<Shared>,

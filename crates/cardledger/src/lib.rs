@@ -81,6 +81,7 @@ use cardledger_domain::wire;
 
 pub use cardledger_core::backup::BackupReport;
 pub use cardledger_core::engine::{Ack, EngineError, LogEntry, Outcome, VerifyReport};
+pub use cardledger_core::reads::{ListKind, LIST_KINDS};
 pub use cardledger_domain::command::{CommandLine, Holder};
 pub use cardledger_domain::rejection::{Code, Rejection};
 pub use cardledger_query::{
@@ -173,6 +174,21 @@ impl Cardledger {
         Ok(Cardledger { inner: Arc::new(Inner { engine, dir, projections: views::Projections::new() }) })
     }
 
+    /// Opens the store in `dir` only if there is one: a directory without a
+    /// store is [`Error::NoStore`] and nothing is created (read commands).
+    pub fn open_existing(dir: impl AsRef<Path>) -> Result<Cardledger, Error> {
+        let dir = dir.as_ref();
+        if !Self::store_exists(dir) {
+            return Err(Error::NoStore { dir: dir.display().to_string() });
+        }
+        Cardledger::open(dir)
+    }
+
+    /// True when `dir` holds a store.
+    pub fn store_exists(dir: impl AsRef<Path>) -> bool {
+        cardledger_core::store::Store::exists(dir.as_ref())
+    }
+
     /// The engine underneath (state, log, store), for what the facade does
     /// not wrap.
     pub fn engine(&self) -> &Engine {
@@ -222,7 +238,7 @@ impl Cardledger {
     }
 
     /// Answers a chunk of JSON lines numbered from `first_line`: one answer
-    /// object per non-blank line, in order, after the chunk is durable (the
+    /// object per line (an empty one is a 1001 rejection), in order, after the chunk is durable (the
     /// answer lines of `cardledger ingest`).
     pub fn ingest_chunk(&self, lines: &[String], first_line: u64) -> Result<Vec<Value>, Error> {
         Ok(ingest::ingest_chunk(&self.inner.engine, lines, first_line)?)
@@ -293,9 +309,12 @@ impl Cardledger {
         self.inner.engine.get(kind, token)?.ok_or_else(|| Error::NotFound { what: format!("{kind} {token:?}") })
     }
 
-    /// A list (`gpa_unloads`, `msa_unloads`) with `key=value` parameters
-    /// (user_token, business_token, original_order_token, count,
-    /// start_index, fields, sort_by).
+    /// A list of any kind of [`LIST_KINDS`] (users, businesses, funding
+    /// sources and their addresses, fees, campaigns, merchants, offers, GPA,
+    /// MSA and offer orders, GPA and MSA unloads, fee transfers, journal
+    /// entries, credit accounts, program deposits) with `key=value`
+    /// parameters: `count`, `start_index`, `fields`, `sort_by` and the
+    /// kind's filters.
     pub fn list(&self, kind: &str, params: &[(String, String)]) -> Result<Value, Error> {
         Ok(self.inner.engine.list(kind, params)?)
     }
@@ -303,6 +322,16 @@ impl Cardledger {
     /// A holder's GPA and MSA balances.
     pub fn balances(&self, holder: &Holder) -> Result<Value, Error> {
         self.inner.engine.balances(holder).ok_or_else(|| Error::NotFound { what: format!("holder {holder:?}") })
+    }
+
+    /// A credit account's balance between statements: current balance,
+    /// credit limit, available credit, holds, and the open cycle's
+    /// purchases, payments, credits, fees and interest so far.
+    pub fn credit_balance(&self, account: &str) -> Result<Value, Error> {
+        self.inner
+            .engine
+            .credit_balance(account)
+            .ok_or_else(|| Error::NotFound { what: format!("credit account {account:?}") })
     }
 
     /// Recorded events from `seq` on, each as the `cardledger log` line
