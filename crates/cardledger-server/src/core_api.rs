@@ -301,27 +301,25 @@ async fn list_answer(
         // fees, campaigns, merchants and offers belong to no program
         let global = !filters.iter().any(|f| matches!(*f, "program_token" | "user_token" | "account_token"));
         if principal.programs != Programs::All && !global {
-            if filters.contains(&"program_token") && !pairs.iter().any(|(k, _)| k == "program_token") {
+            // naming nothing that scopes it, a one-program credential lists its program
+            let scoped = |k: &str| {
+                matches!(
+                    k,
+                    "user_token"
+                        | "business_token"
+                        | "original_order_token"
+                        | "program_token"
+                        | "account_token"
+                        | "funding_source_token"
+                )
+            };
+            if filters.contains(&"program_token") && !pairs.iter().any(|(k, _)| scoped(k)) {
                 if let Some(p) = principal.sole_program() {
                     pairs.push(("program_token".to_string(), p.to_string()));
                 }
             }
             let named = Value::Object(
-                pairs
-                    .iter()
-                    .filter(|(k, _)| {
-                        matches!(
-                            k.as_str(),
-                            "user_token"
-                                | "business_token"
-                                | "original_order_token"
-                                | "program_token"
-                                | "account_token"
-                                | "funding_source_token"
-                        )
-                    })
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect(),
+                pairs.iter().filter(|(k, _)| scoped(k)).map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect(),
             );
             match resource_program(ledger, &named, 2) {
                 Some(p) if principal.may(&p) => {}
