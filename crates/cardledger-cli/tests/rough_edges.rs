@@ -264,12 +264,12 @@ fn read_commands_on_a_missing_store_fail_and_create_nothing() {
     ];
     for args in reads {
         let out = run(&d, args, None);
-        assert_error(&out, 3, 404002, "no cardledger store");
+        assert_error(&out, 3, 404003, "no cardledger store");
         assert!(!d.exists(), "{args:?} created {}", d.display());
     }
     // an empty directory is not a store either, and stays empty
     std::fs::create_dir(&d).unwrap();
-    assert_error(&run(&d, &["log"], None), 3, 404002, "no cardledger store");
+    assert_error(&run(&d, &["log"], None), 3, 404003, "no cardledger store");
     assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
 }
 

@@ -5,7 +5,7 @@
 //! | variant | code | kind |
 //! |---|---|---|
 //! | `NotFound` | 404001 | not found |
-//! | `NoStore` (a read on a directory without a store) | 404002 | not found |
+//! | `NoStore` (a read on a directory without a store) | 404003 | not found |
 //! | `Rejected` (a read's bad parameter) | the rejection's code (1001–1216) | bad parameter |
 //! | `View` | the query layer's (400001–400014, 403001–403003, 500001–500002) | bad parameter / forbidden / internal |
 //! | `Statements` | 1301, 1302 (not found), 1303, 1304 (bad parameter) | |
@@ -106,7 +106,7 @@ impl Error {
     pub fn code(&self) -> u32 {
         match self {
             Error::NotFound { .. } => 404001,
-            Error::NoStore { .. } => 404002,
+            Error::NoStore { .. } => 404003,
             Error::Rejected(r) => u32::from(r.code.number()),
             Error::View(e) => e.code(),
             Error::Statements(e) => u32::from(e.code()),
