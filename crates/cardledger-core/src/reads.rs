@@ -136,13 +136,12 @@ impl Keys {
     /// Sets a filter; false when it contradicts one set before (a user and
     /// a business).
     fn set(&mut self, filter: &str, v: &str) -> bool {
-        let v = Some(v.to_string());
         let slot = match filter {
             "user_token" | "business_token" => {
                 let h = if filter == "user_token" {
-                    Holder::User(v.unwrap_or_default())
+                    Holder::User(v.to_string())
                 } else {
-                    Holder::Business(v.unwrap_or_default())
+                    Holder::Business(v.to_string())
                 };
                 if self.holder.as_ref().is_some_and(|old| std::mem::discriminant(old) != std::mem::discriminant(&h)) {
                     return false;
@@ -158,7 +157,7 @@ impl Keys {
             "funding_source_token" => &mut self.funding_source,
             other => unreachable!("filter {other:?} is in LIST_KINDS but has no key"),
         };
-        *slot = v;
+        *slot = Some(v.to_string());
         true
     }
 
