@@ -138,11 +138,8 @@ impl Keys {
     fn set(&mut self, filter: &str, v: &str) -> bool {
         let slot = match filter {
             "user_token" | "business_token" => {
-                let h = if filter == "user_token" {
-                    Holder::User(v.to_string())
-                } else {
-                    Holder::Business(v.to_string())
-                };
+                let h =
+                    if filter == "user_token" { Holder::User(v.to_string()) } else { Holder::Business(v.to_string()) };
                 if self.holder.as_ref().is_some_and(|old| std::mem::discriminant(old) != std::mem::discriminant(&h)) {
                     return false;
                 }
