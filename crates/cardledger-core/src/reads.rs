@@ -294,9 +294,9 @@ impl Engine {
     /// Answers `{count, start_index, end_index, is_more, data}`.
     ///
     /// One machinery for every kind: the candidates are the kind's tokens
-    /// in the token index, in log (creation) order; a filter reads each
-    /// candidate's event (so a filtered list costs one log read per record
-    /// of the kind), an unfiltered one reads only the page.
+    /// in the token index, in log (creation) order; a filter reads the log
+    /// once from the kind's first record and matches each candidate's
+    /// event, an unfiltered list reads only the page.
     pub fn list(&self, kind: &str, params: &[(String, String)]) -> Result<Value, ReadError> {
         let bad = |field: &str, what: String| ReadError::Rejected(Rejection::new(Code::InvalidValue, field, what));
         let Some(spec) = LIST_KINDS.iter().find(|s| s.name == kind) else {
@@ -391,12 +391,16 @@ impl Engine {
             rows.sort_unstable_by_key(|(seq, _, _)| *seq);
             rows
         };
-        if !want.is_empty() || spec.only.is_some() {
+        if (!want.is_empty() || spec.only.is_some()) && !rows.is_empty() {
+            // one pass over the log from the first candidate: records are
+            // stored in multi-record frames, so reading each by seq would
+            // decode its whole frame again
             let mut kept = Vec::with_capacity(rows.len());
-            for row in rows {
-                let Some(entry) = self.event(row.0)? else {
-                    unreachable!("{} {:?} is in the token index at seq {} past the head", spec.token_kind, row.2, row.0)
-                };
+            let mut pending = rows.into_iter().peekable();
+            let first = pending.peek().map_or(1, |r| r.0);
+            for entry in self.events_from(first) {
+                let entry = entry?;
+                let Some(row) = pending.next_if(|r| r.0 == entry.rec.seq) else { continue };
                 let event = &entry.rec.fact.event;
                 if spec.only.is_some_and(|only| !only(event)) {
                     continue;
@@ -404,6 +408,12 @@ impl Engine {
                 if want.is_empty() || want.matches(&Keys::of(event, &self.state())) {
                     kept.push(row);
                 }
+                if pending.peek().is_none() {
+                    break;
+                }
+            }
+            if let Some(row) = pending.next() {
+                unreachable!("{} {:?} is in the token index at seq {} past the log", spec.token_kind, row.2, row.0)
             }
             rows = kept;
         }
