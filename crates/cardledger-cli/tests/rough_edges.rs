@@ -133,7 +133,9 @@ fn every_kind_lists_with_its_filters_and_the_core_api_conventions() {
         (&["gpa_orders", "user_token=u1"], &["g1"]),
         (&["gpa_orders", "business_token=b1"], &["g3"]),
         (&["gpa_orders", "program_token=p1"], &["g3", "g2", "g1"]),
-        (&["gpa_orders", "funding_source_token=fs1"], &["g1"]),
+        // the source that paid: named (g1) or the program default (g2, g3)
+        (&["gpa_orders", "funding_source_token=fs1"], &["g3", "g2", "g1"]),
+        (&["gpa_orders", "funding_source_token=fs2"], &["g4"]),
         (&["msa_orders", "campaign_token=merch1"], &["m2"]),
         (&["msa_orders", "sort_by=-createdTime"], &["m2", "m1"]),
         (&["offer_orders", "offer_token=off1"], &["oo1"]),

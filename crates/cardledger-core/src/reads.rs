@@ -89,7 +89,14 @@ pub const LIST_KINDS: &[ListKind] = &[
     ListKind {
         name: "offer_orders",
         token_kind: "offer_order",
-        filters: &["user_token", "business_token", "program_token", "offer_token", "campaign_token"],
+        filters: &[
+            "user_token",
+            "business_token",
+            "program_token",
+            "offer_token",
+            "campaign_token",
+            "funding_source_token",
+        ],
         only: None,
     },
     ListKind {
@@ -198,19 +205,24 @@ impl Keys {
                 k.holder = Some(Holder::User(c.user_token.clone()));
                 k.program = Some(c.program_token.clone());
             }
+            // the source that paid, named or resolved
             Event::GpaOrdered(e) => {
                 k.holder = Some(e.cmd.holder.clone());
-                k.funding_source = e.cmd.funding_source_token.clone();
+                k.funding_source = Some(e.funding.source_token.clone());
+                k.program = Some(e.funding.program_token.clone());
             }
             Event::MsaOrdered(e) => {
                 k.holder = Some(e.cmd.holder.clone());
                 k.campaign = Some(e.cmd.campaign_token.clone());
-                k.funding_source = e.cmd.funding_source_token.clone();
+                k.funding_source = Some(e.funding.source_token.clone());
+                k.program = Some(e.funding.program_token.clone());
             }
             Event::OfferOrdered(e) => {
                 k.holder = Some(e.cmd.holder.clone());
                 k.offer = Some(e.cmd.offer_token.clone());
                 k.campaign = Some(e.campaign_token.clone());
+                k.funding_source = Some(e.funding.source_token.clone());
+                k.program = Some(e.funding.program_token.clone());
             }
             Event::GpaUnloaded(e) => {
                 k.holder = Some(e.holder.clone());
