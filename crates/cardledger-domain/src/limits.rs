@@ -27,8 +27,8 @@ pub const RESERVE_WINDOW_DAYS_MAX: u32 = 366;
 /// Months the statement repayment simulation (Appendix M1) runs before it
 /// reports no lifetime repayment.
 pub const SIMULATION_MONTHS_MAX: u32 = 1_200;
-/// Most resources one page of a statements endpoint returns (source 003:
-/// `count` 1–100).
+/// Most resources one page returns: a statements endpoint's (source 003:
+/// `count` 1–100) and every Core API list's (`list KIND`, `GET /v3/…`).
 pub const PAGE_COUNT_MAX: usize = 100;
 /// Most days one view query derives (100 years): a window ending later is
 /// cut there, so no query can loop for long (program balances, reserve,
