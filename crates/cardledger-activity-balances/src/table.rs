@@ -297,7 +297,10 @@ impl ActivityBalances {
     ) {
         let first = p.days.first_day().map_or(p.created_day, |d| d.min(p.created_day));
         let last_event = self.last_time.map(|t| p.clock.clone().date(t)).unwrap_or(p.created_day);
-        let last = end.unwrap_or_else(|| p.days.last_day().unwrap_or(first).max(last_event));
+        // rows stop at the last reporting day with data, whatever `end`
+        // says (docs/views.md), as the program balances view's do
+        let data_end = p.days.last_day().unwrap_or(first).max(last_event);
+        let last = end.map_or(data_end, |e| e.min(data_end));
         let last = Date(last.0.min(first.0.saturating_add(QUERY_DAYS_MAX)));
         let from = start.map_or(first, |s| s.max(first));
         if from > last {

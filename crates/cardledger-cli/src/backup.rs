@@ -37,7 +37,7 @@ fn report_json(what: &str, r: &BackupReport, path: &Path) -> serde_json::Value {
 pub fn run(data: &Path, cmd: BackupCmd) -> Result<ExitCode> {
     let v = match cmd {
         BackupCmd::Backup { out } => {
-            let ledger = Cardledger::open(data).with_context(|| format!("opening {}", data.display()))?;
+            let ledger = Cardledger::open_existing(data)?;
             // written beside the target and renamed, so a failed backup never
             // leaves a plausible partial file under the requested name
             let tmp = out.with_extension("partial");

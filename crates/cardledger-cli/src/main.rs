@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
@@ -77,6 +77,9 @@ enum Cmd {
     Demo {
         #[command(flatten)]
         workload: WorkloadArgs,
+        /// Replace a store in --data that an earlier demo did not create (it is deleted).
+        #[arg(long)]
+        force: bool,
         /// Where the charts go (default: `charts/` beside the data directory).
         #[arg(long)]
         charts: Option<PathBuf>,
@@ -86,6 +89,9 @@ enum Cmd {
         /// Input file, or - for standard input.
         #[arg(default_value = "-")]
         file: String,
+        /// Exit with 5 when any line was rejected (default: exit 0 once every line is answered).
+        #[arg(long)]
+        strict: bool,
     },
     /// Write a generated workload as JSON lines to stdout.
     Generate {
@@ -94,6 +100,9 @@ enum Cmd {
         /// Instead: exactly N lines of bulk money movements (seeded by --seed).
         #[arg(long)]
         bulk: Option<u64>,
+        /// Not an option of generate (it writes to stdout): refused, and hidden from --help.
+        #[arg(long, hide = true, value_parser = no_data_dir)]
+        data: Option<PathBuf>,
     },
     /// One resource as the source page returns it.
     Get {
@@ -104,18 +113,18 @@ enum Cmd {
         #[command(flatten)]
         as_of: ledger::AsOfArgs,
     },
-    /// gpa_unloads or msa_unloads, with key=value filters (user_token, business_token, original_order_token, count, start_index, fields, sort_by).
+    /// Any kind (users, businesses, funding_sources, funding_source_addresses, fees, campaigns, merchants, offers, gpa_orders, msa_orders, offer_orders, gpa_unloads, msa_unloads, fee_transfers, journal_entries, credit_accounts, program_deposits) with key=value parameters (count, start_index, fields, sort_by and the kind's filters, docs/commands.md).
     List {
-        /// gpa_unloads or msa_unloads.
+        /// The kind, e.g. users or journal_entries.
         kind: String,
         /// key=value parameters.
         params: Vec<String>,
         #[command(flatten)]
         as_of: ledger::AsOfArgs,
     },
-    /// A holder's GPA and MSA balances (user token, or business:TOKEN).
+    /// A holder's GPA and MSA balances, or a credit account's balance: TOKEN (a user, else a business, else a credit account), or user:TOKEN, business:TOKEN, account:TOKEN.
     Balances {
-        /// The holder.
+        /// The holder or credit account.
         holder: String,
         #[command(flatten)]
         as_of: ledger::AsOfArgs,
@@ -231,16 +240,58 @@ enum CredentialsCmd {
     },
 }
 
+/// Exit codes (docs/commands.md "Exit codes").
+mod exit {
+    /// `verify` found damage.
+    pub const DAMAGED: u8 = 1;
+    /// The command failed: storage, I/O, an engine error, bad usage.
+    pub const FAILED: u8 = 2;
+    /// What was asked for does not exist (a resource, an account, the store).
+    pub const NOT_FOUND: u8 = 3;
+    /// A parameter is malformed or not allowed.
+    pub const BAD_PARAMETER: u8 = 4;
+    /// `ingest --strict`: at least one line was rejected.
+    pub const REJECTED_LINES: u8 = 5;
+}
+
+/// The error code of a failure that is not the facade's (reading a file,
+/// writing stdout, a malformed argument): the host's own.
+const HOST_FAILURE_CODE: u32 = 500020;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("cardledger: {e:#}");
-            ExitCode::from(2)
+            // one error style: the facade's code and kind when it is one
+            let (code, exit) = match e.chain().find_map(|c| c.downcast_ref::<Error>()) {
+                Some(err) => (
+                    err.code(),
+                    match err.kind() {
+                        cardledger::ErrorKind::NotFound => exit::NOT_FOUND,
+                        cardledger::ErrorKind::BadParameter | cardledger::ErrorKind::Forbidden => exit::BAD_PARAMETER,
+                        _ => exit::FAILED,
+                    },
+                ),
+                None => (HOST_FAILURE_CODE, exit::FAILED),
+            };
+            fail(code, &format!("{e:#}"), exit).unwrap_or(ExitCode::from(exit::FAILED))
         }
     }
+}
+
+/// The one error style of every command: `{"error_code", "error_message"}`
+/// on stdout, a readable line on stderr, and the exit code.
+fn fail(code: u32, message: &str, exit: u8) -> Result<ExitCode> {
+    eprintln!("cardledger: {message}");
+    outln!("{}", json!({"error_code": code, "error_message": message}))?;
+    Ok(ExitCode::from(exit))
+}
+
+/// `generate` writes to stdout and has no data directory.
+fn no_data_dir(_: &str) -> std::result::Result<PathBuf, String> {
+    Err("generate writes the workload to stdout and takes no --data".to_string())
 }
 
 /// True when the error comes from writing to a closed stdout: the reader
@@ -252,9 +303,9 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data;
     match cli.command {
-        Cmd::Demo { workload, charts } => demo(&data, &workload, charts.as_deref()),
-        Cmd::Ingest { file } => ingest(&data, &file),
-        Cmd::Generate { workload, bulk } => {
+        Cmd::Demo { workload, charts, force } => demo(&data, &workload, charts.as_deref(), force),
+        Cmd::Ingest { file, strict } => ingest(&data, &file, strict),
+        Cmd::Generate { workload, bulk, data: _ } => {
             let out = std::io::stdout();
             let mut out = BufWriter::new(out.lock());
             let lines: Box<dyn Iterator<Item = String>> = match bulk {
@@ -268,53 +319,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Get { kind, token, as_of } => {
-            let as_of = match as_of.as_of() {
-                Ok(a) => a,
-                Err(e) => return ledger::read_failed(e),
-            };
-            let ledger = open(&data)?;
-            match ledger.get_at(&kind, &token, as_of) {
-                Err(e @ Error::AsOf { .. }) => ledger::read_failed(e),
-                Ok(v) => print_json(&v),
-                Err(Error::NotFound { .. }) => not_found(&format!("no {kind} {token:?}")),
-                Err(Error::Rejected(r)) => rejected(&r.to_string()),
-                Err(e) => Err(e.into()),
-            }
+            let as_of = as_of.as_of()?;
+            let ledger = open_existing(&data)?;
+            print_json(&ledger.get_at(&kind, &token, as_of)?)
         }
         Cmd::List { kind, mut params, as_of } => {
-            let ledger = open(&data)?;
             let mut kv = Vec::new();
             params.extend(as_of.pairs());
             for p in params {
-                let Some((k, v)) = p.split_once('=') else { bail!("parameter {p:?} is not key=value") };
+                let Some((k, v)) = p.split_once('=') else {
+                    return fail(
+                        u32::from(cardledger::Code::InvalidValue.number()),
+                        &format!("parameter {p:?} is not key=value"),
+                        exit::BAD_PARAMETER,
+                    );
+                };
                 kv.push((k.to_string(), v.to_string()));
             }
-            match ledger.list(&kind, &kv) {
-                Ok(v) => print_json(&v),
-                Err(e @ Error::AsOf { .. }) => ledger::read_failed(e),
-                Err(Error::Rejected(r)) => rejected(&r.to_string()),
-                Err(e) => Err(e.into()),
-            }
+            let ledger = open_existing(&data)?;
+            print_json(&ledger.list(&kind, &kv)?)
         }
         Cmd::Balances { holder, as_of } => {
-            let as_of = match as_of.as_of() {
-                Ok(a) => a,
-                Err(e) => return ledger::read_failed(e),
-            };
-            let ledger = open(&data)?;
-            let h = match holder.strip_prefix("business:") {
-                Some(b) => Holder::Business(b.to_string()),
-                None => Holder::User(holder.strip_prefix("user:").unwrap_or(&holder).to_string()),
-            };
-            match ledger.balances_at(&h, as_of) {
-                Ok(v) => print_json(&v),
-                Err(e @ Error::AsOf { .. }) => ledger::read_failed(e),
-                Err(Error::NotFound { .. }) => not_found(&format!("no holder {holder:?}")),
-                Err(e) => Err(e.into()),
-            }
+            let as_of = as_of.as_of()?;
+            let ledger = open_existing(&data)?;
+            print_json(&balances(&ledger, &holder, as_of)?)
         }
         Cmd::Log { from, count } => {
-            let ledger = open(&data)?;
+            let ledger = open_existing(&data)?;
             let out = std::io::stdout();
             let mut out = BufWriter::new(out.lock());
             for (i, line) in ledger.log(from).enumerate() {
@@ -328,24 +359,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Statements { account, mut args, as_of } => {
             args.extend(as_of.pairs());
-            let ledger = open(&data)?;
+            let ledger = open_existing(&data)?;
             let (path, params): (Vec<&str>, Vec<&str>) =
                 args.iter().map(String::as_str).partition(|a| !a.contains('='));
-            match ledger.statements(&account, &path, &params) {
-                Ok(v) => print_json(&v),
-                Err(Error::Statements(e)) => {
-                    outln!("{}", json!({"error_code": e.code(), "error_message": e.to_string()}))?;
-                    match e {
-                        cardledger::layers::statements::StatementsQueryError::UnknownAccount(_)
-                        | cardledger::layers::statements::StatementsQueryError::UnknownStatement(_) => {
-                            not_found(&e.to_string())
-                        }
-                        _ => rejected(&e.to_string()),
-                    }
-                }
-                Err(e @ Error::AsOf { .. }) => ledger::read_failed(e),
-                Err(e) => Err(e.into()),
-            }
+            print_json(&ledger.statements(&account, &path, &params)?)
         }
         Cmd::Verify => verify(&data),
         Cmd::Alerts(cmd) => alerts::run(&data, &cmd),
@@ -376,7 +393,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Postings { account, params, as_of } => ledger::postings_command(&data, &account, &params, &as_of),
         Cmd::VerifyReport { file } => ledger::verify_report_command(&data, &file),
         Cmd::Rebuild => {
-            let ledger = open(&data)?;
+            let ledger = open_existing(&data)?;
             let bar = bar(ledger.head_seq(), "rebuild");
             let rebuilt = ledger.rebuild()?;
             bar.set_position(rebuilt.events);
@@ -391,19 +408,46 @@ fn open(data: &Path) -> Result<Cardledger> {
     Cardledger::open(data).with_context(|| format!("opening {}", data.display()))
 }
 
+/// Opens the store for a read command: a missing one is an error (exit 3)
+/// and nothing is created.
+fn open_existing(data: &Path) -> Result<Cardledger> {
+    Ok(Cardledger::open_existing(data)?)
+}
+
+/// `balances TOKEN`: `user:` / `business:` / `account:` pick the kind; a
+/// bare token is a user, else a business, else a credit account.
+fn balances(ledger: &Cardledger, token: &str, as_of: cardledger::AsOf) -> Result<Value, Error> {
+    if let Some(t) = token.strip_prefix("user:") {
+        return ledger.balances_at(&Holder::User(t.to_string()), as_of);
+    }
+    if let Some(t) = token.strip_prefix("business:") {
+        return ledger.balances_at(&Holder::Business(t.to_string()), as_of);
+    }
+    let credit = |t: &str| {
+        if as_of.is_head() {
+            ledger.credit_balance(t)
+        } else {
+            Err(Error::AsOf { field: "as_of_seq", message: "a credit account's balance is read at the head only".into() })
+        }
+    };
+    if let Some(t) = token.strip_prefix("account:") {
+        return credit(t);
+    }
+    for found in [
+        ledger.balances_at(&Holder::User(token.to_string()), as_of),
+        ledger.balances_at(&Holder::Business(token.to_string()), as_of),
+        credit(token),
+    ] {
+        if !matches!(found, Err(Error::NotFound { .. })) {
+            return found;
+        }
+    }
+    Err(Error::NotFound { what: format!("holder or credit account {token:?}") })
+}
+
 fn print_json(v: &Value) -> Result<ExitCode> {
     outln!("{}", serde_json::to_string_pretty(v)?)?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn not_found(msg: &str) -> Result<ExitCode> {
-    eprintln!("cardledger: {msg}");
-    Ok(ExitCode::from(3))
-}
-
-fn rejected(msg: &str) -> Result<ExitCode> {
-    eprintln!("cardledger: {msg}");
-    Ok(ExitCode::from(4))
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -435,8 +479,9 @@ fn ingest_lines(
     Ok(tally)
 }
 
-fn ingest(data: &Path, file: &str) -> Result<ExitCode> {
+fn ingest(data: &Path, file: &str, strict: bool) -> Result<ExitCode> {
     let ledger = open(data)?;
+    let size_before = ledger.size_on_disk()?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
     let start = Instant::now();
@@ -447,23 +492,32 @@ fn ingest(data: &Path, file: &str) -> Result<ExitCode> {
         ingest_lines(&ledger, BoundedLines::new(std::io::BufReader::with_capacity(1 << 20, f)), &mut out, None)?
     };
     let secs = start.elapsed().as_secs_f64();
-    let size = ledger.size_on_disk().unwrap_or(0);
+    let size_after = ledger.size_on_disk()?;
+    // the directory's growth over this run's events (sled grows in segments:
+    // a small run may show 0, a large one converges on the store's cost)
+    let growth = i128::from(size_after) - i128::from(size_before);
+    let per_event = if tally.recorded == 0 { 0.0 } else { growth as f64 / tally.recorded as f64 };
     eprintln!(
-        "ingested {} lines in {:.2}s: {} recorded, {} duplicates, {} rejected; {:.0} events/s; {} bytes on disk ({:.1} bytes/event)",
+        "ingested {} lines in {:.2}s: {} recorded, {} duplicates, {} rejected; {:.0} events/s; the store grew {} bytes ({:.1} bytes/recorded event) to {} bytes",
         tally.lines,
         secs,
         tally.recorded,
         tally.duplicates,
         tally.rejected,
         tally.recorded as f64 / secs.max(1e-9),
-        size,
-        size as f64 / ledger.head_seq().max(1) as f64
+        growth,
+        per_event,
+        size_after
     );
+    if strict && tally.rejected > 0 {
+        eprintln!("cardledger: --strict: {} of {} lines were rejected", tally.rejected, tally.lines);
+        return Ok(ExitCode::from(exit::REJECTED_LINES));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 fn verify(data: &Path) -> Result<ExitCode> {
-    let ledger = match Cardledger::open(data) {
+    let ledger = match Cardledger::open_existing(data) {
         Ok(l) => l,
         Err(Error::Engine(e)) => return verify_failed(&e),
         Err(e) => return Err(e.into()),
@@ -477,7 +531,7 @@ fn verify(data: &Path) -> Result<ExitCode> {
                     json!({"ok": false, "first_bad_seq": null, "error": "statements projection differs from a fresh replay"})
                 )?;
                 eprintln!("cardledger: verify failed: the statements projection differs from a fresh replay");
-                return Ok(ExitCode::from(1));
+                return Ok(ExitCode::from(exit::DAMAGED));
             }
             let projections = v.projections_json();
             if !v.ok() {
@@ -487,7 +541,7 @@ fn verify(data: &Path) -> Result<ExitCode> {
                     "error": "a projection's checkpointed state differs from a fresh replay"})
                 )?;
                 eprintln!("cardledger: verify failed: a projection differs from a fresh replay");
-                return Ok(ExitCode::from(1));
+                return Ok(ExitCode::from(exit::DAMAGED));
             }
             let r = v.report;
             print_json(&json!({"ok": true, "records": r.records, "head_hash": r.head_hash,
@@ -509,12 +563,16 @@ fn verify_failed(e: &EngineError) -> Result<ExitCode> {
     };
     outln!("{}", json!({"ok": false, "first_bad_seq": seq, "error": e.to_string()}))?;
     eprintln!("cardledger: verify failed{}: {e}", seq.map(|s| format!(" at seq {s}")).unwrap_or_default());
-    Ok(ExitCode::from(1))
+    Ok(ExitCode::from(exit::DAMAGED))
 }
 
-fn demo(data: &Path, workload: &WorkloadArgs, charts: Option<&Path>) -> Result<ExitCode> {
-    prepare_demo_dir(data)?;
+fn demo(data: &Path, workload: &WorkloadArgs, charts: Option<&Path>, force: bool) -> Result<ExitCode> {
+    if let Err(refusal) = prepare_demo_dir(data, force)? {
+        return fail(u32::from(cardledger::Code::InvalidValue.number()), &refusal, exit::BAD_PARAMETER);
+    }
     let ledger = open(data)?;
+    std::fs::write(data.join(DEMO_MARKER), "written by `cardledger demo`: the next demo may replace this store\n")
+        .with_context(|| format!("writing {}", data.join(DEMO_MARKER).display()))?;
     let cfg = workload.config();
     eprintln!(
         "cardledger demo: seed {}, {} days, {} holders, data in {}",
@@ -589,17 +647,30 @@ fn demo(data: &Path, workload: &WorkloadArgs, charts: Option<&Path>) -> Result<E
     print_json(&summary)
 }
 
-/// The demo always starts from an empty store: it removes `data` only when
-/// it is absent, empty, or a sled store (never an unrelated directory).
-fn prepare_demo_dir(data: &Path) -> Result<()> {
+/// The file `demo` writes into the stores it creates: only those does a
+/// later demo replace without `--force`.
+const DEMO_MARKER: &str = "cardledger-demo";
+
+/// The demo always starts from an empty store. It removes `data` when it is
+/// empty, or a store an earlier demo created (it holds [`DEMO_MARKER`]), or
+/// any store with `--force`; it refuses (`Err` inside) a store it did not
+/// create and anything that is not a store.
+fn prepare_demo_dir(data: &Path, force: bool) -> Result<std::result::Result<(), String>> {
     if !data.exists() {
-        return Ok(());
+        return Ok(Ok(()));
     }
-    let entries: Vec<_> = std::fs::read_dir(data)?.filter_map(|e| e.ok()).collect();
-    let is_store = entries.iter().any(|e| e.file_name() == "conf") && entries.iter().any(|e| e.file_name() == "db");
-    if entries.is_empty() || is_store {
+    let empty = std::fs::read_dir(data).with_context(|| format!("reading {}", data.display()))?.next().is_none();
+    let is_store = Cardledger::store_exists(data);
+    let demo_made = data.join(DEMO_MARKER).is_file();
+    if empty || (is_store && (demo_made || force)) {
         std::fs::remove_dir_all(data).with_context(|| format!("clearing {}", data.display()))?;
-        return Ok(());
+        return Ok(Ok(()));
     }
-    bail!("{} exists and is not a cardledger store; choose another --data", data.display())
+    if is_store {
+        return Ok(Err(format!(
+            "{} holds a store that demo did not create; demo replaces it only with --force (its data is deleted)",
+            data.display()
+        )));
+    }
+    Ok(Err(format!("{} exists and is not a cardledger store; choose another --data", data.display())))
 }

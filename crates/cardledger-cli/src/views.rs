@@ -47,7 +47,7 @@ pub fn view_command(data: &Path, name: &str, agg: &str, params: &[String], opts:
         Ok(p) => p,
         Err(e) => return query_failed(e),
     };
-    let ledger = crate::open(data)?;
+    let ledger = crate::open_existing(data)?;
     let answer_json = (|| match format {
         None => ledger.view_json(&request),
         Some(f) => {
@@ -88,7 +88,7 @@ pub fn schema_command(data: &Path, name: &str, agg: &str, params: &[String]) -> 
         Ok(p) => p,
         Err(e) => return query_failed(e.into()),
     };
-    let ledger = crate::open(data)?;
+    let ledger = crate::open_existing(data)?;
     match ledger.view_schema(kind, &pairs) {
         Ok(v) => crate::print_json(&v),
         Err(e) => query_failed(e),

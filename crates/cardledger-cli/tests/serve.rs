@@ -47,7 +47,10 @@ fn serve_refuses_without_auth_and_off_loopback() {
         let out = Command::new(BIN).args(["--data", &data]).args(&args).output().unwrap();
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains(says), "{args:?}");
-        assert!(out.stdout.is_empty());
+        // the one error style: the error JSON on stdout as well
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v["error_code"].is_u64(), "{v}");
+        assert!(v["error_message"].as_str().unwrap().contains(says), "{v}");
     }
     let out = Command::new(BIN).args(["credentials", "hash", "pw"]).output().unwrap();
     assert!(out.status.success());

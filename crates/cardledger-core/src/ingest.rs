@@ -11,16 +11,14 @@ use cardledger_domain::wire;
 use crate::engine::{Engine, EngineError, Outcome};
 
 /// Answers a chunk of input lines, numbered from `first_line` (1-based).
-/// Blank lines are skipped without an answer. Returns the answer objects in
-/// input order, after the chunk's events are flushed.
+/// Every line gets exactly one answer, an empty or whitespace-only one a
+/// 1001 rejection, so answers line up with input lines. Returns the answer
+/// objects in input order, after the chunk's events are flushed.
 pub fn ingest_chunk(engine: &Engine, lines: &[String], first_line: u64) -> Result<Vec<Value>, EngineError> {
     let mut parsed = Vec::with_capacity(lines.len());
     let mut slots: Vec<(u64, Result<usize, Rejection>)> = Vec::with_capacity(lines.len());
     for (i, raw) in lines.iter().enumerate() {
         let line_no = first_line + i as u64;
-        if raw.trim().is_empty() {
-            continue;
-        }
         match wire::parse_line(raw) {
             Ok(cmd) => {
                 slots.push((line_no, Ok(parsed.len())));

@@ -3,10 +3,12 @@
 
 use serde_json::{json, Map, Value};
 
-use cardledger_domain::command::Holder;
+use cardledger_domain::command::{Holder, JeTarget};
+use cardledger_domain::event::{Account, Event};
+use cardledger_domain::money::Money;
 use cardledger_domain::rejection::{Code, Rejection};
 use cardledger_domain::response;
-use cardledger_domain::state::{Book, Ledger, UnloadState};
+use cardledger_domain::state::{Book, Ledger};
 
 use crate::engine::{Engine, EngineError};
 
@@ -36,6 +38,229 @@ pub const GET_KINDS: &[&str] = &[
     "journal_entry",
     "program_deposit",
 ];
+
+/// One kind `list` answers: its name, the token-index kind its records
+/// are registered under, the filters it takes, and (merchants) which of
+/// those records it keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct ListKind {
+    /// The kind's name (`list KIND`).
+    pub name: &'static str,
+    /// Its records' kind in the token index.
+    pub token_kind: &'static str,
+    /// The filter parameters it takes.
+    pub filters: &'static [&'static str],
+    /// Keeps only the records whose event passes (none: all).
+    only: Option<fn(&Event) -> bool>,
+}
+
+const HOLDER: [&str; 3] = ["user_token", "business_token", "program_token"];
+
+/// Every kind `list` answers, with its filters: the source pages' (004:
+/// unloads by `user_token`, `business_token`, `original_order_token`) and,
+/// where the pages are silent, the references each record carries
+/// (`docs/commands.md` "Lists").
+pub const LIST_KINDS: &[ListKind] = &[
+    ListKind { name: "users", token_kind: "user", filters: &["program_token"], only: None },
+    ListKind { name: "businesses", token_kind: "business", filters: &["program_token"], only: None },
+    ListKind { name: "funding_sources", token_kind: "funding_source", filters: &HOLDER, only: None },
+    ListKind { name: "funding_source_addresses", token_kind: "funding_source_address", filters: &HOLDER, only: None },
+    ListKind { name: "fees", token_kind: "fee", filters: &[], only: None },
+    ListKind { name: "campaigns", token_kind: "campaign", filters: &[], only: None },
+    ListKind {
+        name: "merchants",
+        token_kind: "campaign",
+        filters: &[],
+        only: Some(|e| matches!(e, Event::MerchantCreated(_))),
+    },
+    ListKind { name: "offers", token_kind: "offer", filters: &["campaign_token"], only: None },
+    ListKind {
+        name: "gpa_orders",
+        token_kind: "gpa_order",
+        filters: &["user_token", "business_token", "program_token", "funding_source_token"],
+        only: None,
+    },
+    ListKind {
+        name: "msa_orders",
+        token_kind: "msa_order",
+        filters: &["user_token", "business_token", "program_token", "campaign_token", "funding_source_token"],
+        only: None,
+    },
+    ListKind {
+        name: "offer_orders",
+        token_kind: "offer_order",
+        filters: &[
+            "user_token",
+            "business_token",
+            "program_token",
+            "offer_token",
+            "campaign_token",
+            "funding_source_token",
+        ],
+        only: None,
+    },
+    ListKind {
+        name: "gpa_unloads",
+        token_kind: "gpa_unload",
+        filters: &["user_token", "business_token", "original_order_token", "program_token"],
+        only: None,
+    },
+    ListKind {
+        name: "msa_unloads",
+        token_kind: "msa_unload",
+        filters: &["user_token", "business_token", "original_order_token", "program_token"],
+        only: None,
+    },
+    ListKind { name: "fee_transfers", token_kind: "fee_transfer", filters: &HOLDER, only: None },
+    ListKind {
+        name: "journal_entries",
+        token_kind: "journal_entry",
+        filters: &["user_token", "business_token", "account_token", "program_token"],
+        only: None,
+    },
+    ListKind {
+        name: "credit_accounts",
+        token_kind: "credit_account",
+        filters: &["user_token", "program_token"],
+        only: None,
+    },
+    ListKind { name: "program_deposits", token_kind: "program_deposit", filters: &["program_token"], only: None },
+];
+
+/// What a list filter matches: the references of one record.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Keys {
+    holder: Option<Holder>,
+    program: Option<String>,
+    order: Option<String>,
+    campaign: Option<String>,
+    offer: Option<String>,
+    account: Option<String>,
+    funding_source: Option<String>,
+}
+
+impl Keys {
+    /// Sets a filter; false when it contradicts one set before (a user and
+    /// a business).
+    fn set(&mut self, filter: &str, v: &str) -> bool {
+        let slot = match filter {
+            "user_token" | "business_token" => {
+                let h =
+                    if filter == "user_token" { Holder::User(v.to_string()) } else { Holder::Business(v.to_string()) };
+                if self.holder.as_ref().is_some_and(|old| std::mem::discriminant(old) != std::mem::discriminant(&h)) {
+                    return false;
+                }
+                self.holder = Some(h);
+                return true;
+            }
+            "program_token" => &mut self.program,
+            "original_order_token" => &mut self.order,
+            "campaign_token" => &mut self.campaign,
+            "offer_token" => &mut self.offer,
+            "account_token" => &mut self.account,
+            "funding_source_token" => &mut self.funding_source,
+            other => unreachable!("filter {other:?} is in LIST_KINDS but has no key"),
+        };
+        *slot = Some(v.to_string());
+        true
+    }
+
+    fn is_empty(&self) -> bool {
+        *self == Keys::default()
+    }
+
+    /// Every key set in `self` (the wanted ones) equals the record's.
+    fn matches(&self, record: &Keys) -> bool {
+        fn eq<T: PartialEq>(want: &Option<T>, have: &Option<T>) -> bool {
+            want.is_none() || want == have
+        }
+        eq(&self.holder, &record.holder)
+            && eq(&self.program, &record.program)
+            && eq(&self.order, &record.order)
+            && eq(&self.campaign, &record.campaign)
+            && eq(&self.offer, &record.offer)
+            && eq(&self.account, &record.account)
+            && eq(&self.funding_source, &record.funding_source)
+    }
+
+    /// The references an event's record carries; the program is the
+    /// event's own, else its holder's or funding source's.
+    fn of(e: &Event, state: &Ledger) -> Keys {
+        let mut k = Keys::default();
+        match e {
+            Event::UserCreated(c) | Event::BusinessCreated(c) => k.program = Some(c.program_token.clone()),
+            Event::FundingSourceCreated { cmd, program_token } => {
+                k.holder = cmd.holder.clone();
+                k.program = Some(program_token.clone());
+            }
+            Event::FundingSourceAddressCreated(c) => {
+                k.funding_source = Some(c.funding_source_token.clone());
+                if let Some(f) = state.funding_sources.get(&c.funding_source_token) {
+                    k.holder = f.cmd.holder.clone();
+                    k.program = Some(f.program_token.clone());
+                }
+            }
+            Event::OfferCreated(c) => k.campaign = Some(c.campaign_token.clone()),
+            Event::CreditAccountOpened(c) => {
+                k.holder = Some(Holder::User(c.user_token.clone()));
+                k.program = Some(c.program_token.clone());
+            }
+            // the source that paid, named or resolved
+            Event::GpaOrdered(e) => {
+                k.holder = Some(e.cmd.holder.clone());
+                k.funding_source = Some(e.funding.source_token.clone());
+                k.program = Some(e.funding.program_token.clone());
+            }
+            Event::MsaOrdered(e) => {
+                k.holder = Some(e.cmd.holder.clone());
+                k.campaign = Some(e.cmd.campaign_token.clone());
+                k.funding_source = Some(e.funding.source_token.clone());
+                k.program = Some(e.funding.program_token.clone());
+            }
+            Event::OfferOrdered(e) => {
+                k.holder = Some(e.cmd.holder.clone());
+                k.offer = Some(e.cmd.offer_token.clone());
+                k.campaign = Some(e.campaign_token.clone());
+                k.funding_source = Some(e.funding.source_token.clone());
+                k.program = Some(e.funding.program_token.clone());
+            }
+            Event::GpaUnloaded(e) => {
+                k.holder = Some(e.holder.clone());
+                k.order = Some(e.cmd.original_order_token.clone());
+            }
+            Event::MsaUnloaded(e) => {
+                k.holder = Some(e.holder.clone());
+                k.order = Some(e.cmd.original_order_token.clone());
+                k.campaign = Some(e.campaign_token.clone());
+            }
+            Event::FeeTransferred(e) => {
+                k.holder = Some(e.cmd.holder.clone());
+                k.program = Some(e.program_token.clone());
+            }
+            Event::JournalEntryRecorded(e) => {
+                match &e.cmd.target {
+                    JeTarget::Gpa(h) => k.holder = Some(h.clone()),
+                    JeTarget::Credit(a) => k.account = Some(a.clone()),
+                }
+                k.program = Some(e.program_token.clone());
+            }
+            Event::ProgramDeposited(c) => k.program = Some(c.program_token.clone()),
+            Event::ProgramCreated(_)
+            | Event::FeeCreated(_)
+            | Event::CampaignCreated(_)
+            | Event::MerchantCreated(_)
+            | Event::MsaOrderUpdated(_)
+            | Event::Ticked(_)
+            | Event::CyclesClosed(_) => {}
+        }
+        if k.program.is_none() {
+            if let Some(h) = &k.holder {
+                k.program = state.holders.get(h).map(|(p, _)| p.clone());
+            }
+        }
+        k
+    }
+}
 
 /// A read failed: bad parameters (a rejection) or the engine.
 #[derive(Debug, thiserror::Error)]
@@ -83,19 +308,19 @@ impl Engine {
         Ok(Some(v))
     }
 
-    /// Lists a kind with the Core API's conventions: `count`,
-    /// `start_index`, `fields` and `sort_by` (`createdTime`, `-createdTime`,
+    /// Lists a kind with the Core API's conventions: `count` (1 to
+    /// [`LIST_COUNT_MAX`], default [`LIST_COUNT_DEFAULT`]), `start_index`,
+    /// `fields` and `sort_by` (`createdTime`, `-createdTime`,
     /// `lastModifiedTime`, `-lastModifiedTime`; default `-lastModifiedTime`,
-    /// newest first). Kinds and their filters:
-    /// - `gpa_unloads`, `msa_unloads`: `user_token`, `business_token`,
-    ///   `original_order_token`;
-    /// - `users`, `businesses`: `program_token`;
-    /// - `funding_sources`, `funding_source_addresses`: `user_token` or
-    ///   `business_token` (the owning holder; `/fundingsources/user/{token}`),
-    ///   `program_token`.
-    ///
-    /// A filter a kind does not take is refused with the parameter named.
+    /// newest first), and the filters of [`LIST_KINDS`] (each kind's own;
+    /// `user_token` and `business_token` exclude each other). A parameter a
+    /// kind does not take is refused with the parameter named.
     /// Answers `{count, start_index, end_index, is_more, data}`.
+    ///
+    /// One machinery for every kind: the candidates are the kind's tokens
+    /// in the token index, in log (creation) order; a filter reads the log
+    /// once from the kind's first record and matches each candidate's
+    /// event, an unfiltered list reads only the page.
     pub fn list(&self, kind: &str, params: &[(String, String)]) -> Result<Value, ReadError> {
         self.list_in(&self.state(), kind, params)
     }
@@ -104,35 +329,17 @@ impl Engine {
     /// seq).
     pub fn list_in(&self, state: &Ledger, kind: &str, params: &[(String, String)]) -> Result<Value, ReadError> {
         let bad = |field: &str, what: String| ReadError::Rejected(Rejection::new(Code::InvalidValue, field, what));
+        let Some(spec) = LIST_KINDS.iter().find(|s| s.name == kind) else {
+            let names: Vec<&str> = LIST_KINDS.iter().map(|s| s.name).collect();
+            return Err(bad("kind", format!("{kind:?} is not one of {}", names.join(", "))));
+        };
         let mut count = LIST_COUNT_DEFAULT;
         let mut start = 0usize;
         let mut fields: Option<Vec<String>> = None;
+        let mut by_modified = true;
         let mut descending = true;
-        let mut holder: Option<Holder> = None;
-        let mut order: Option<String> = None;
-        let mut program: Option<String> = None;
-        let filters: &[&str] = match kind {
-            "gpa_unloads" | "msa_unloads" => &["user_token", "business_token", "original_order_token"],
-            "users" | "businesses" => &["program_token"],
-            "funding_sources" | "funding_source_addresses" => &["user_token", "business_token", "program_token"],
-            other => {
-                return Err(bad(
-                    "kind",
-                    format!(
-                        "{other:?} is not one of gpa_unloads, msa_unloads, users, businesses, funding_sources, \
-                         funding_source_addresses"
-                    ),
-                ))
-            }
-        };
+        let mut want = Keys::default();
         for (k, v) in params {
-            if k.ends_with("_token") && !filters.contains(&k.as_str()) {
-                return Err(ReadError::Rejected(Rejection::new(
-                    Code::UnknownField,
-                    k.as_str(),
-                    format!("{k:?} is not a parameter of list {kind}"),
-                )));
-            }
             match k.as_str() {
                 "count" => {
                     count = v
@@ -148,96 +355,117 @@ impl Engine {
                     fields = Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
                 }
                 "sort_by" => {
-                    descending = match v.as_str() {
-                        "createdTime" | "lastModifiedTime" => false,
-                        "-createdTime" | "-lastModifiedTime" => true,
+                    (by_modified, descending) = match v.as_str() {
+                        "createdTime" => (false, false),
+                        "-createdTime" => (false, true),
+                        "lastModifiedTime" => (true, false),
+                        "-lastModifiedTime" => (true, true),
                         other => {
                             return Err(bad(
                                 "sort_by",
                                 format!(
-                            "{other:?} is not one of createdTime, -createdTime, lastModifiedTime, -lastModifiedTime"
-                        ),
+                                    "{other:?} is not one of createdTime, -createdTime, lastModifiedTime, \
+                                     -lastModifiedTime"
+                                ),
                             ))
                         }
                     }
                 }
-                "user_token" => holder = Some(Holder::User(v.clone())),
-                "business_token" => holder = Some(Holder::Business(v.clone())),
-                "original_order_token" => order = Some(v.clone()),
-                "program_token" => program = Some(v.clone()),
+                filter if spec.filters.contains(&filter) => {
+                    if v.is_empty() {
+                        return Err(ReadError::Rejected(Rejection::new(
+                            Code::TokenLength,
+                            filter,
+                            "must not be empty".to_string(),
+                        )));
+                    }
+                    if !want.set(filter, v) {
+                        return Err(ReadError::Rejected(Rejection::new(
+                            Code::HolderChoice,
+                            filter,
+                            "user_token and business_token exclude each other".to_string(),
+                        )));
+                    }
+                }
                 other => {
                     return Err(ReadError::Rejected(Rejection::new(
                         Code::UnknownField,
                         other,
-                        format!("{other:?} is not a parameter of list {kind}"),
+                        format!(
+                            "{other:?} is not a parameter of list {kind} (filters: {})",
+                            if spec.filters.is_empty() { "none".to_string() } else { spec.filters.join(", ") }
+                        ),
                     )))
                 }
             }
         }
-        let seqs: Vec<u64> = {
-            // every entity in the state was recorded under its token
-            let recorded = |token_kind: &str, token: &str| {
-                let Some((seq, _)) = state.recorded_token(token_kind, token) else {
-                    unreachable!("{token_kind} {token:?} is in the state but not in the token index")
-                };
-                seq
-            };
-            let in_program = |p: &str| program.as_deref().is_none_or(|want| want == p);
-            let of_holder = |h: Option<&Holder>| holder.as_ref().is_none_or(|want| h == Some(want));
-            let mut v: Vec<u64> = match kind {
-                "gpa_unloads" | "msa_unloads" => {
-                    let all: Vec<UnloadState> =
-                        state.unloads(if kind == "gpa_unloads" { Book::Gpa } else { Book::Msa });
-                    all.iter()
-                        .filter(|u| holder.as_ref().is_none_or(|h| &u.holder == h))
-                        .filter(|u| order.as_ref().is_none_or(|o| &u.original_order_token == o))
-                        .map(|u| u.seq)
-                        .collect()
-                }
-                "users" | "businesses" => state
-                    .holders
-                    .iter()
-                    .filter(|(h, _)| matches!(h, Holder::User(_)) == (kind == "users"))
-                    .filter(|(_, (p, _))| in_program(p))
-                    .map(|(h, _)| recorded(if kind == "users" { "user" } else { "business" }, h.token()))
-                    .collect(),
-                "funding_sources" => state
-                    .funding_sources
-                    .iter()
-                    .filter(|(_, f)| in_program(&f.program_token) && of_holder(f.cmd.holder.as_ref()))
-                    .map(|(token, _)| recorded("funding_source", token))
-                    .collect(),
-                _ => state
-                    .addresses
-                    .iter()
-                    .filter(|(_, (source, _))| {
-                        let Some(f) = state.funding_sources.get(source) else {
-                            unreachable!("address of an unknown funding source {source:?}")
-                        };
-                        in_program(&f.program_token) && of_holder(f.cmd.holder.as_ref())
-                    })
-                    .map(|(token, _)| recorded("funding_source_address", token))
-                    .collect(),
-            };
-            // log order is creation order
-            v.sort_unstable();
-            if descending {
-                v.reverse();
-            }
-            v
+        // candidates: the kind's tokens (cold ones included), in log order,
+        // with their last change
+        let mut rows: Vec<(u64, i64, String)> = {
+            let mut rows: Vec<(u64, i64, String)> = state
+                .tokens_of(spec.token_kind)
+                .into_iter()
+                .map(|(token, (seq, _))| {
+                    let modified = if spec.name == "msa_orders" && by_modified {
+                        state.order(Book::Msa, &token).map_or(0, |o| o.last_modified.0)
+                    } else {
+                        0
+                    };
+                    (seq, modified, token)
+                })
+                .collect();
+            rows.sort_unstable_by_key(|(seq, _, _)| *seq);
+            rows
         };
-        if let Some(why) = self.state().cold_failure() {
+        if let Some(why) = state.cold_failure() {
             return Err(ReadError::Engine(EngineError::Corrupt { seq: 0, reason: why }));
         }
-        let page: Vec<u64> = seqs.iter().skip(start).take(count).copied().collect();
-        let mut data = Vec::with_capacity(page.len());
-        for seq in &page {
-            let Some(entry) = self.event(*seq)? else { continue };
-            let mut item = response::response(&entry.rec, state);
+        if (!want.is_empty() || spec.only.is_some()) && !rows.is_empty() {
+            // one pass over the log from the first candidate: records are
+            // stored in multi-record frames, so reading each by seq would
+            // decode its whole frame again
+            let mut kept = Vec::with_capacity(rows.len());
+            let mut pending = rows.into_iter().peekable();
+            let first = pending.peek().map_or(1, |r| r.0);
+            for entry in self.events_from(first) {
+                let entry = entry?;
+                let Some(row) = pending.next_if(|r| r.0 == entry.rec.seq) else { continue };
+                let event = &entry.rec.fact.event;
+                if spec.only.is_some_and(|only| !only(event)) {
+                    continue;
+                }
+                if want.is_empty() || want.matches(&Keys::of(event, state)) {
+                    kept.push(row);
+                }
+                if pending.peek().is_none() {
+                    break;
+                }
+            }
+            if let Some(row) = pending.next() {
+                unreachable!("{} {:?} is in the token index at seq {} past the log", spec.token_kind, row.2, row.0)
+            }
+            rows = kept;
+        }
+        // modification times differ from creation only for MSA orders (updates)
+        if spec.name == "msa_orders" && by_modified {
+            rows.sort_by_key(|(seq, modified, _)| (*modified, *seq));
+        }
+        if descending {
+            rows.reverse();
+        }
+        let total = rows.len();
+        let mut data = Vec::new();
+        for (seq, _, token) in rows.iter().skip(start).take(count) {
+            let Some(entry) = self.event(*seq)? else {
+                unreachable!("{} {token:?} is in the token index at seq {seq} past the head", spec.token_kind)
+            };
+            let mut item = if spec.name == "msa_orders" {
+                response::msa_order_now(token, state).unwrap_or_else(|| response::response(&entry.rec, state))
+            } else {
+                response::response(&entry.rec, state)
+            };
             if let (Some(f), Value::Object(obj)) = (&fields, &mut item) {
-                let kept: Map<String, Value> =
-                    obj.iter().filter(|(k, _)| f.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
-                *obj = kept;
+                obj.retain(|k, _| f.contains(k));
             }
             data.push(item);
         }
@@ -246,7 +474,7 @@ impl Engine {
             "count": n,
             "start_index": start,
             "end_index": if n == 0 { start } else { start + n - 1 },
-            "is_more": start + n < seqs.len(),
+            "is_more": start.saturating_add(n) < total,
             "data": data,
         }))
     }
@@ -254,6 +482,57 @@ impl Engine {
     /// A holder's GPA and MSA balances: `{gpa: {...}, msas: [{campaign_token, ...}]}`.
     pub fn balances(&self, holder: &Holder) -> Option<Value> {
         balances_in(&self.state(), holder)
+    }
+
+    /// A credit account's balance between statements: `{account_token,
+    /// user_token, program_token, currency_code, credit_limit,
+    /// current_balance (owed; negative is a credit balance), pending_holds,
+    /// available_credit (limit − owed − holds; negative when over the
+    /// limit), open_cycle
+    /// {start_date, end_date, closing_time, opening_balance, purchases,
+    /// refunds, credits, payments, fees, interest}, statements_closed,
+    /// delinquency {total_past_due, current_due, oldest_payment_due_date,
+    /// bucket_count}}`; `None` for an unknown account.
+    pub fn credit_balance(&self, account: &str) -> Option<Value> {
+        let state = self.state();
+        let (cmd, _) = state.credit_accounts.get(account)?;
+        let Some(cycle) = state.cycles.get(account) else {
+            unreachable!("credit account {account:?} has no cycle accumulators")
+        };
+        let target = JeTarget::Credit(account.to_string());
+        let owed = -state.balance(&Account::Credit(account.to_string()));
+        let holds = state.holds.get(&target).copied().unwrap_or(Money::ZERO);
+        let open = cycle.open_cycle();
+        let d = cycle.delinquency;
+        Some(json!({
+            "account_token": account,
+            "user_token": cmd.user_token,
+            "program_token": cmd.program_token,
+            "currency_code": "USD",
+            "credit_limit": cmd.credit_limit.to_json(),
+            "current_balance": owed.to_json(),
+            "pending_holds": holds.to_json(),
+            "available_credit": state.available(&target).to_json(),
+            "statements_closed": cycle.closed,
+            "open_cycle": {
+                "start_date": open.start.to_string(),
+                "end_date": open.end.to_string(),
+                "closing_time": open.closes_at.to_string(),
+                "opening_balance": cycle.opening.total().to_json(),
+                "purchases": open.purchases.to_json(),
+                "refunds": open.refunds.to_json(),
+                "credits": open.credits.to_json(),
+                "payments": open.payments.to_json(),
+                "fees": open.fees.to_json(),
+                "interest": open.interest.to_json(),
+            },
+            "delinquency": {
+                "total_past_due": d.total_past_due.to_json(),
+                "current_due": d.current_due.to_json(),
+                "oldest_payment_due_date": d.oldest_payment_due_date.map(|t| t.to_string()),
+                "bucket_count": d.bucket_count,
+            },
+        }))
     }
 }
 

@@ -184,6 +184,12 @@ struct Published {
 }
 
 impl Store {
+    /// True when `dir` holds a store (sled's `conf` and `db` files), so a
+    /// read-only host can refuse a missing one instead of creating it.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join("conf").is_file() && dir.join("db").is_file()
+    }
+
     /// Opens (or creates) the log in `dir`, checks the format version and
     /// recovers the head from the last frame.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {

@@ -556,7 +556,7 @@ fn an_oversized_batch_is_refused_whole() {
 
 /// A tick inside a full batch writes more records than commands: the
 /// commands whose records no longer fit the batch's one append are refused
-/// (1216) unwritten, everything before them is recorded, nothing poisons
+/// (1217) unwritten, everything before them is recorded, nothing poisons
 /// the engine, and the store reopens and verifies.
 #[test]
 fn a_batch_whose_records_outgrow_one_append_refuses_its_tail_unwritten() {

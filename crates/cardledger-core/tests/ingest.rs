@@ -20,7 +20,8 @@ enum Want {
     Dup(usize),
     /// Rejected with (code, field); the message must name the field.
     Err(u16, &'static str),
-    /// No answer at all.
+    /// An empty or whitespace-only line: still answered, with 1001, so
+    /// answers line up with input lines.
     Blank,
 }
 
@@ -106,9 +107,8 @@ fn check(chunk: usize) -> (tempfile::TempDir, Engine) {
         first += c.len() as u64;
     }
 
-    // one answer per non-blank line, in input order
-    let want_lines: Vec<u64> =
-        t.iter().enumerate().filter(|(_, (_, w))| !matches!(w, Blank)).map(|(i, _)| i as u64 + 1).collect();
+    // one answer per line, blank ones included, in input order
+    let want_lines: Vec<u64> = (1..=t.len() as u64).collect();
     let got_lines: Vec<u64> = answers.iter().map(|a| a["line"].as_u64().unwrap()).collect();
     assert_eq!(got_lines, want_lines, "chunk {chunk}");
 
@@ -151,7 +151,11 @@ fn check(chunk: usize) -> (tempfile::TempDir, Engine) {
                     assert!(m.starts_with(&format!("{field}: ")), "{ctx}: the message does not name {field}");
                 }
             }
-            Blank => panic!("{ctx}: a blank line was answered"),
+            Blank => {
+                assert_eq!(keys, BTreeSet::from(["line", "error_code", "error_message"]), "{ctx}");
+                assert_eq!(a["error_code"], json!(1001), "{ctx}");
+                assert!(a["error_message"].as_str().unwrap().contains("empty"), "{ctx}");
+            }
         }
     }
     assert_eq!(engine.head_seq(), seq, "chunk {chunk}: every recorded line and nothing else");
@@ -185,13 +189,14 @@ fn reingesting_the_table_records_nothing_new() {
     let lines: Vec<String> = t.iter().map(|(l, _)| l.clone()).collect();
     let answers = ingest_chunk(&engine, &lines, 1).unwrap();
     let mut new = 0;
-    for (a, (_, w)) in answers.iter().zip(t.iter().filter(|(_, w)| !matches!(w, Blank))) {
+    assert_eq!(answers.len(), t.len());
+    for (a, (_, w)) in answers.iter().zip(t.iter()) {
         match w {
             // recorded lines come back as duplicates (the generated token is new)
             Rec(_, "") => new += 1,
             Rec(..) | Dup(_) => assert_eq!(a["duplicate"], json!(true), "{a}"),
             Err(..) => assert!(a.get("error_code").is_some(), "{a}"),
-            Blank => unreachable!(),
+            Blank => assert_eq!(a["error_code"], json!(1001), "{a}"),
         }
     }
     assert_eq!(engine.head_seq(), head + new);
@@ -199,10 +204,13 @@ fn reingesting_the_table_records_nothing_new() {
 }
 
 #[test]
-fn an_empty_chunk_answers_nothing() {
+fn an_empty_chunk_answers_nothing_and_blank_lines_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path()).unwrap();
     assert!(ingest_chunk(&engine, &[], 1).unwrap().is_empty());
-    assert!(ingest_chunk(&engine, &[String::new(), " ".into()], 1).unwrap().is_empty());
+    let answers = ingest_chunk(&engine, &[String::new(), " \t".into()], 7).unwrap();
+    let codes: Vec<(u64, u64)> =
+        answers.iter().map(|a| (a["line"].as_u64().unwrap(), a["error_code"].as_u64().unwrap())).collect();
+    assert_eq!(codes, vec![(7, 1001), (8, 1001)]);
     assert_eq!(engine.head_seq(), 0);
 }

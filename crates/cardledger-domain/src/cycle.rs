@@ -505,6 +505,66 @@ impl CycleAccount {
     }
 }
 
+/// The open cycle so far (the credit-account balance read): its dates and
+/// the activity a close now would count, summed exactly as `close_cycle`
+/// sums it (entries dated up to the cycle's last day; a late entry dated
+/// before the cycle counts in it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenCycle {
+    /// Local first day.
+    pub start: Date,
+    /// Local last day.
+    pub end: Date,
+    /// The closing instant (23:59:59.999 local on `end`, or the last
+    /// statement's due date after the first close).
+    pub closes_at: Timestamp,
+    /// Purchases.
+    pub purchases: Money,
+    /// Refunds (also counted in `credits`).
+    pub refunds: Money,
+    /// Credits: refunds, credit adjustments and rewards.
+    pub credits: Money,
+    /// Payments.
+    pub payments: Money,
+    /// Fees charged.
+    pub fees: Money,
+    /// Interest charged.
+    pub interest: Money,
+}
+
+impl CycleAccount {
+    /// The open cycle's dates and its activity so far.
+    pub fn open_cycle(&self) -> OpenCycle {
+        let end = Date(next_start(self.open_start).0 - 1);
+        let mut o = OpenCycle {
+            start: self.open_start,
+            end,
+            closes_at: self.closes_at,
+            purchases: Money::ZERO,
+            refunds: Money::ZERO,
+            credits: Money::ZERO,
+            payments: Money::ZERO,
+            fees: Money::ZERO,
+            interest: Money::ZERO,
+        };
+        for a in self.activity.iter().filter(|a| a.date <= end) {
+            let slot = match a.kind {
+                ActivityKind::Purchase => &mut o.purchases,
+                ActivityKind::Refund => {
+                    o.refunds = o.refunds.plus(a.amount);
+                    &mut o.credits
+                }
+                ActivityKind::Credit => &mut o.credits,
+                ActivityKind::Payment => &mut o.payments,
+                ActivityKind::Fee(_) => &mut o.fees,
+                ActivityKind::Interest => &mut o.interest,
+            };
+            *slot = slot.plus(a.amount);
+        }
+        o
+    }
+}
+
 /// The first day of the cycle after the one starting on `start`.
 pub fn next_start(start: Date) -> Date {
     Date::from_naive(add_months(start.to_naive(), 1))

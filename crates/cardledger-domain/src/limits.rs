@@ -25,8 +25,8 @@ pub const RESERVE_WINDOW_DAYS_MAX: u32 = 366;
 /// Months the statement repayment simulation (Appendix M1) runs before it
 /// reports no lifetime repayment.
 pub const SIMULATION_MONTHS_MAX: u32 = 1_200;
-/// Most resources one page of a statements endpoint returns (source 003:
-/// `count` 1–100).
+/// Most resources one page returns: a statements endpoint's (source 003:
+/// `count` 1–100) and every Core API list's (`list KIND`, `GET /v3/…`).
 pub const PAGE_COUNT_MAX: usize = 100;
 /// Most days one view query derives (100 years): a window ending later is
 /// cut there, so no query can loop for long (program balances, reserve,
@@ -82,7 +82,7 @@ pub const DUES_PER_ACCOUNT_MAX: usize = 64;
 /// submitted batch. The engine bounds each group commit by the records (and
 /// bytes) its decisions write, not by the commands it takes: a command whose
 /// records would not fit is left for the next group, or, inside one submitted
-/// batch, rejected with 1216 `BatchFull` before anything of it is applied.
+/// batch, rejected with 1217 `BatchFull` before anything of it is applied.
 pub const BATCH_RECORDS_MAX: usize = 1 << 16;
 
 /// Most `CyclesClosed` events one tick records (each of at most

@@ -80,10 +80,12 @@ pub enum Code {
     /// The event the command would record does not encode within
     /// `EVENT_BYTES_MAX` (refused before anything is written).
     EventTooLarge = 1215,
+    /// An unload from an MSA order that an update made inactive.
+    OrderInactive = 1216,
     /// The records of a submitted batch would exceed what one append takes
     /// (`BATCH_RECORDS_MAX` records or `BATCH_BYTES_MAX` bytes); this command
     /// and the rest of the batch from it are refused unwritten.
-    BatchFull = 1216,
+    BatchFull = 1217,
 }
 
 impl Code {

@@ -173,7 +173,10 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
             o.insert("order_balances".into(), balances_json(&msa(e.order_after, -e.cmd.amount), true, false));
             o.insert("amount".into(), e.cmd.amount.to_json());
             o.insert("currency_code".into(), "USD".into());
-            o.insert("active".into(), true.into());
+            // the order's flag as it stands: an unload is refused while its
+            // order is inactive, and never shows an inactive order as active
+            let active = ledger.order(crate::state::Book::Msa, &e.cmd.original_order_token).is_none_or(|o| o.active);
+            o.insert("active".into(), active.into());
             o.insert("campaign_token".into(), e.campaign_token.clone().into());
             o.insert("created_time".into(), t.clone().into());
             o.insert("last_modified_time".into(), t.into());

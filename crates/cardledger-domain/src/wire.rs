@@ -22,6 +22,13 @@ pub fn parse_line(line: &str) -> Result<CommandLine, Rejection> {
             format!("line is {} bytes; the limit is {}", line.len(), limits::LINE_BYTES_MAX),
         ));
     }
+    if line.trim().is_empty() {
+        return Err(Rejection::new(
+            Code::MalformedJson,
+            "",
+            "malformed JSON: an empty or whitespace-only line is not a command (one JSON object per line)",
+        ));
+    }
     let value: Value = serde_json::from_str(line)
         .map_err(|e| Rejection::new(Code::MalformedJson, "", format!("malformed JSON: {e}")))?;
     parse_value(&value)

@@ -28,8 +28,9 @@ const LINES: &[&str] = &[
     r#"{"time":"2024-01-02T10:00:00Z","gpa_order":{"token":"g","user_token":"u","amount":"500.00","currency_code":"USD","funding_source_token":"fs","fees":[{"token":"fee","memo":"m"}],"memo":"load"}}"#,
     r#"{"time":"2024-01-02T10:00:01Z","gpa_unload":{"token":"gu","original_order_token":"g","amount":"20.00"}}"#,
     r#"{"time":"2024-01-02T10:00:02Z","msa_order":{"token":"m","campaign_token":"camp","user_token":"u","currency_code":"USD","purchase_amount":"100.00","funding_source_token":"fs","start_date":"2024-01-02"}}"#,
-    r#"{"time":"2024-01-02T10:00:03Z","msa_order_update":{"token":"m","active":false}}"#,
-    r#"{"time":"2024-01-02T10:00:04Z","msa_unload":{"token":"mu","original_order_token":"m","amount":"3.00"}}"#,
+    // the unload before the update: an inactive order refuses unloads (1216)
+    r#"{"time":"2024-01-02T10:00:03Z","msa_unload":{"token":"mu","original_order_token":"m","amount":"3.00"}}"#,
+    r#"{"time":"2024-01-02T10:00:04Z","msa_order_update":{"token":"m","active":false}}"#,
     r#"{"time":"2024-01-02T10:00:05Z","offer_order":{"token":"oo","user_token":"u","offer_token":"off","funding_source_token":"fs"}}"#,
     r#"{"time":"2024-01-02T10:00:06Z","fee_transfer":{"token":"ft","user_token":"u","fees":[{"token":"fee"}]}}"#,
     r#"{"time":"2024-01-02T10:00:07Z","journal_entry":{"token":"je","type":"authorization","user_token":"u","card_token":"c1","amount":"9.11","currency_code":"USD","status":"PENDING","group":"PURCHASE","network":"VISA","pin_present":false,"mcc":"5411","acting_user_token":"u"}}"#,

@@ -36,7 +36,11 @@ impl ProgramBalances {
     pub fn day_rows<'a>(&'a self, program: &str, start: Option<Date>, end: Option<Date>) -> Vec<BalanceRow<'a>> {
         let Some((program, p)) = self.programs().get_key_value(program) else { return Vec::new() };
         let first = first_day(p);
-        let last = end.unwrap_or_else(|| self.default_end(p));
+        // rows stop at the last reporting day with data (the last event's
+        // day, or a later corrected post date), whatever `end` says: a day
+        // after it would only repeat the last balance (docs/views.md)
+        let data_end = self.default_end(p);
+        let last = end.map_or(data_end, |e| e.min(data_end));
         let last = Date(last.0.min(first.0.saturating_add(QUERY_DAYS_MAX)));
         let from = start.map_or(first, |s| s.max(first));
         if from > last {

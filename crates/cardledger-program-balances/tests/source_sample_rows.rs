@@ -91,6 +91,10 @@ const PAGE_001: &[&str] = &[
     r#"{"time":"2019-11-08T09:00:00Z","gpa_order":{"token":"o2","user_token":"u1","amount":"700000.00","currency_code":"USD"}}"#,
     r#"{"time":"2019-11-12T09:00:00Z","gpa_unload":{"token":"un1","original_order_token":"o2","amount":"35874.11"}}"#,
     r#"{"time":"2019-11-19T11:00:00Z","gpa_order":{"token":"o3","user_token":"u1","amount":"1507800.00","currency_code":"USD","fees":[{"token":"fee_load"}]}}"#,
+    // the page's last row is 11-20, a quiet day: rows stop at the last
+    // event's day (docs/views.md), so the log reaches it with an event that
+    // moves no money
+    r#"{"time":"2019-11-20T09:00:00Z","user":{"token":"u2","program_token":"my_program"}}"#,
 ];
 
 fn page_001() -> Log {
@@ -169,6 +173,20 @@ fn rows_run_to_the_last_event_day_without_an_end() {
     assert_eq!(rows.first().unwrap().corrected_post_date, day("2019-11-04"));
     assert_eq!(rows.last().unwrap().corrected_post_date, day("2019-11-25"));
     assert_eq!(rows.len(), 22);
+}
+
+#[test]
+fn an_end_date_past_the_data_adds_no_rows() {
+    let log = page_001();
+    let to_data = log.view.day_rows("my_program", None, None);
+    let far = log.view.day_rows("my_program", None, Some(day("2100-01-01")));
+    assert_eq!(far.last().unwrap().corrected_post_date, day("2019-11-20"), "the last event's day");
+    assert_eq!(far, to_data);
+    let months = log.view.month_rows("my_program", None, Some(day("2100-01-01")));
+    assert_eq!(months.len(), 1, "November 2019 only");
+    // an end before the data's last day still cuts the rows there
+    let cut = log.view.day_rows("my_program", None, Some(day("2019-11-10")));
+    assert_eq!(cut.last().unwrap().corrected_post_date, day("2019-11-10"));
 }
 
 // ---- restatement, months, JIT ----------------------------------------------

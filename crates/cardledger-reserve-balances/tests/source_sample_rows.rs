@@ -112,6 +112,8 @@ fn reproduces_page_002_to_the_cent() {
 fn the_minimum_applies_and_a_shortfall_is_owed() {
     let mut log = page_002();
     // a quiet stretch: the window empties, the 50,000.00 minimum takes over
+    // (rows stop at the last event's day: time reaches 08-13 with a tick)
+    log.record(r#"{"time":"2018-08-13T12:00:00Z","tick":{"now":"2018-08-13T12:00:00Z"}}"#);
     let rows = log.view.day_rows("my_program", Some(day("2018-08-13")), Some(day("2018-08-13")));
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].days_cents, rows[0].requirement_cents), (0, cents("50000")));
@@ -123,6 +125,7 @@ fn the_minimum_applies_and_a_shortfall_is_owed() {
     assert_eq!(r.days_cents, cents("2094529.07"), "14,661,703.50 / 7 = 2,094,529.0714…");
     assert_eq!(r.owed_cents, cents("2094529.07") - cents("10000.00"));
     // eight days later the outflow has left the window: only the minimum, 40,000.00 short
+    log.record(r#"{"time":"2018-08-27T12:00:00Z","tick":{"now":"2018-08-27T12:00:00Z"}}"#);
     let r = log.view.day_rows("my_program", Some(day("2018-08-27")), Some(day("2018-08-27"))).remove(0);
     assert_eq!((r.requirement_cents, r.owed_cents), (cents("50000"), cents("40000")));
     let r = log.view.day_rows("my_program", Some(day("2018-08-26")), Some(day("2018-08-26"))).remove(0);

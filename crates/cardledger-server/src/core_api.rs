@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use cardledger::layers::domain::wire;
 use cardledger::pairs_from_query;
-use cardledger::{AsOf, Cardledger, Code, Error, Holder, Outcome, Rejection};
+use cardledger::{AsOf, Cardledger, Code, Error, Holder, Outcome, Rejection, LIST_KINDS};
 
 use crate::auth::{Principal, Programs};
 use crate::error::{self, ApiError};
@@ -41,30 +41,34 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/v3/fundingsources/user/{token}", list_of_holder("funding_sources", "user_token"))
         .route("/v3/fundingsources/business/{token}", list_of_holder("funding_sources", "business_token"))
         .route("/v3/fundingsources/{token}", get(fetch("funding_source")))
-        .route("/v3/fees", post(create("fee", None)))
+        .route("/v3/fees", post(create("fee", None)).get(list("fees")))
         .route("/v3/fees/{token}", get(fetch("fee")))
-        .route("/v3/campaigns", post(create("campaign", None)))
+        .route("/v3/campaigns", post(create("campaign", None)).get(list("campaigns")))
         .route("/v3/campaigns/{token}", get(fetch("campaign")))
-        .route("/v3/merchants", post(create("merchant", None)))
+        .route("/v3/merchants", post(create("merchant", None)).get(list("merchants")))
         .route("/v3/merchants/{token}", get(fetch("merchant")))
-        .route("/v3/offers", post(create("offer", None)))
+        .route("/v3/offers", post(create("offer", None)).get(list("offers")))
         .route("/v3/offers/{token}", get(fetch("offer")))
-        .route("/v3/gpaorders", post(create("gpa_order", None)))
+        .route("/v3/gpaorders", post(create("gpa_order", None)).get(list("gpa_orders")))
         .route("/v3/gpaorders/unloads", post(create("gpa_unload", None)).get(list("gpa_unloads")))
         .route("/v3/gpaorders/unloads/{token}", get(fetch("gpa_unload")))
         .route("/v3/gpaorders/{token}", get(fetch("gpa_order")))
-        .route("/v3/msaorders", post(create("msa_order", None)))
+        .route("/v3/msaorders", post(create("msa_order", None)).get(list("msa_orders")))
         .route("/v3/msaorders/unloads", post(create("msa_unload", None)).get(list("msa_unloads")))
         .route("/v3/msaorders/unloads/{token}", get(fetch("msa_unload")))
         .route("/v3/msaorders/{token}", get(fetch("msa_order")).put(update_msa_order))
-        .route("/v3/offerorders", post(create("offer_order", None)))
+        .route("/v3/offerorders", post(create("offer_order", None)).get(list("offer_orders")))
         .route("/v3/offerorders/{token}", get(fetch("offer_order")))
-        .route("/v3/feetransfers", post(create("fee_transfer", None)))
+        .route("/v3/feetransfers", post(create("fee_transfer", None)).get(list("fee_transfers")))
         .route("/v3/feetransfers/{token}", get(fetch("fee_transfer")))
         .route("/v3/balances/{token}", get(balances))
         .route("/v3/balances/{token}/msas", get(balances_msas))
-        .route("/v3/credit/accounts", post(create("credit_account", None)))
+        .route("/v3/credit/accounts", post(create("credit_account", None)).get(list("credit_accounts")))
         .route("/v3/credit/accounts/{account}", get(fetch("credit_account")))
+        .route("/v3/credit/accounts/{account}/balances", get(credit_balance))
+        .route("/v3/credit/accounts/{account}/journalentries", list_of_holder("journal_entries", "account_token"))
+        .route("/v3/journalentries", list("journal_entries"))
+        .route("/v3/programdeposits", list("program_deposits"))
         .route("/v3/credit/accounts/{account}/statements", get(statements))
         .route("/v3/credit/accounts/{account}/statements/{statement}", get(statements))
         .route("/v3/credit/accounts/{account}/statements/{statement}/{part}", get(statements))
@@ -320,20 +324,29 @@ async fn list_answer(
     mut pairs: Vec<(String, String)>,
 ) -> Response {
     blocking(&state, move |ledger| {
-        if principal.programs != Programs::All {
-            if matches!(kind, "users" | "businesses") && !pairs.iter().any(|(k, _)| k == "program_token") {
+        let filters = LIST_KINDS.iter().find(|k| k.name == kind).map_or(&[][..], |k| k.filters);
+        // fees, campaigns, merchants and offers belong to no program
+        let global = !filters.iter().any(|f| matches!(*f, "program_token" | "user_token" | "account_token"));
+        if principal.programs != Programs::All && !global {
+            // naming nothing that scopes it, a one-program credential lists its program
+            let scoped = |k: &str| {
+                matches!(
+                    k,
+                    "user_token"
+                        | "business_token"
+                        | "original_order_token"
+                        | "program_token"
+                        | "account_token"
+                        | "funding_source_token"
+                )
+            };
+            if filters.contains(&"program_token") && !pairs.iter().any(|(k, _)| scoped(k)) {
                 if let Some(p) = principal.sole_program() {
                     pairs.push(("program_token".to_string(), p.to_string()));
                 }
             }
             let named = Value::Object(
-                pairs
-                    .iter()
-                    .filter(|(k, _)| {
-                        matches!(k.as_str(), "user_token" | "business_token" | "original_order_token" | "program_token")
-                    })
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect(),
+                pairs.iter().filter(|(k, _)| scoped(k)).map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect(),
             );
             match resource_program(ledger, &named, 2) {
                 Some(p) if principal.may(&p) => {}
@@ -342,8 +355,9 @@ async fn list_answer(
                     return Err(ApiError::new(
                         StatusCode::FORBIDDEN,
                         error::PROGRAM_FORBIDDEN,
-                        "user_token, business_token, original_order_token or program_token: a credential for some \
-                         programs lists what one holder, order or program of its own names",
+                        "user_token, business_token, account_token, original_order_token or program_token: a \
+                         credential for some programs lists what one holder, account, order or program of its own \
+                         names",
                     ))
                 }
             }
@@ -409,6 +423,23 @@ async fn balances(
         let mut answer = json!({"gpa": gpa, "links": links});
         stamp_like(&b, &mut answer);
         Ok(json_response(StatusCode::OK, &answer))
+    })
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /v3/credit/accounts/{account}/balances`: the account's balance
+/// between statements (current balance, available credit, the open
+/// cycle's activity so far); another program's account is 404.
+async fn credit_balance(
+    State(state): State<Shared>,
+    Extension(principal): Extension<Principal>,
+    Path(account): Path<String>,
+) -> Response {
+    blocking(&state, move |ledger| {
+        let b = ledger.credit_balance(&account)?;
+        check_scope(&principal, resource_program(ledger, &b, 0), "credit account", &account)?;
+        Ok(json_response(StatusCode::OK, &b))
     })
     .await
     .unwrap_or_else(IntoResponse::into_response)
@@ -494,7 +525,8 @@ async fn statements_at(
 }
 
 /// `POST /v3/commands`: JSON lines in the ingest format, answered with the
-/// ingest answer lines (one per non-blank line, in order, once durable).
+/// ingest answer lines (one per line, an empty one rejected with 1001, in
+/// order, once durable).
 /// A program-bound credential may send only commands of its programs.
 async fn commands(
     State(state): State<Shared>,

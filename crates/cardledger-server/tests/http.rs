@@ -191,14 +191,15 @@ fn core_api_families() {
     assert_eq!(st, 200, "{u}");
     let (st, g) = call(&s, "GET", "/v3/msaorders/msa_http", "alpha", None);
     assert_eq!((st, g["active"].clone()), (200, json!(false)), "{g}");
-    let (st, mu) = call(
-        &s,
-        "POST",
-        "/v3/msaorders/unloads",
-        "alpha",
-        Some(json!({"token": "msa_unload_http", "original_order_token": "msa_http", "amount": 5})),
-    );
+    // an inactive order refuses unloads (1216); reactivated, it takes them
+    let unload = json!({"token": "msa_unload_http", "original_order_token": "msa_http", "amount": 5});
+    let (st, e) = call(&s, "POST", "/v3/msaorders/unloads", "alpha", Some(unload.clone()));
+    assert_eq!(assert_error(st, &e, 400), "1216");
+    let (st, u) = call(&s, "PUT", "/v3/msaorders/msa_http", "alpha", Some(json!({"active": true})));
+    assert_eq!(st, 200, "{u}");
+    let (st, mu) = call(&s, "POST", "/v3/msaorders/unloads", "alpha", Some(unload));
     assert_eq!(st, 201, "{mu}");
+    assert_eq!(mu["active"], true, "{mu}");
     let (st, _) = call(&s, "GET", "/v3/msaorders/unloads/msa_unload_http", "alpha", None);
     assert_eq!(st, 200);
     let (st, l) = call(&s, "GET", "/v3/msaorders/unloads?original_order_token=msa_http", "alpha", None);
@@ -247,6 +248,41 @@ fn core_api_families() {
         let (st, v) = call(&s, "GET", &format!("/v3/credit/accounts/ca_0001/statements/{first}{part}"), "admin", None);
         assert_eq!(st, 200, "{part}: {v}");
     }
+    // its balance between statements, its journal entries, and the lists
+    let (st, b) = call(&s, "GET", "/v3/credit/accounts/ca_0001/balances", "admin", None);
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["account_token"], "ca_0001");
+    for field in ["current_balance", "available_credit", "credit_limit"] {
+        assert!(b[field].is_number(), "{field}: {b}");
+    }
+    assert!(b["open_cycle"]["purchases"].is_number() && b["open_cycle"]["payments"].is_number(), "{b}");
+    let other = if a["program_token"] == "prog_alpha" { "beta" } else { "alpha" };
+    let (st, e) = call(&s, "GET", "/v3/credit/accounts/ca_0001/balances", other, None);
+    assert_error(st, &e, 404);
+    let (st, e) = call(&s, "GET", "/v3/credit/accounts/nope/balances", "admin", None);
+    assert_error(st, &e, 404);
+    let (st, v) = call(&s, "GET", "/v3/credit/accounts/ca_0001/journalentries?count=3", "admin", None);
+    assert_eq!((st, v["count"].as_u64()), (200, Some(3)), "{v}");
+    assert!(v["data"].as_array().unwrap().iter().all(|j| j["account_token"] == "ca_0001"), "{v}");
+    for path in [
+        "/v3/credit/accounts",
+        "/v3/fees",
+        "/v3/campaigns",
+        "/v3/merchants",
+        "/v3/offers",
+        "/v3/gpaorders",
+        "/v3/msaorders",
+        "/v3/offerorders",
+        "/v3/feetransfers",
+        "/v3/journalentries",
+        "/v3/programdeposits",
+    ] {
+        let (st, v) = call(&s, "GET", &format!("{path}?count=2"), "admin", None);
+        assert_eq!(st, 200, "{path}: {v}");
+        assert!(v["data"].is_array() && v["is_more"].is_boolean(), "{path}: {v}");
+    }
+    let (st, e) = call(&s, "GET", "/v3/gpaorders?count=101", "admin", None);
+    assert_error(st, &e, 400);
     for path in ["/statements/files", "/delinquencystate", "/delinquencystate/transitions"] {
         let (st, v) = call(&s, "GET", &format!("/v3/credit/accounts/ca_0001{path}"), "admin", None);
         assert_eq!(st, 200, "{path}: {v}");
@@ -264,11 +300,13 @@ fn commands_endpoint_answers_ingest_lines() {
     let (st, text) = call_raw("POST", &s.url("/v3/commands"), Some("admin"), Some(body), "application/x-ndjson");
     assert_eq!(st, 200, "{text}");
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 3, "{text}");
+    // one answer per line: the empty one too (1001)
+    assert_eq!(lines.len(), 4, "{text}");
     assert_eq!((lines[0]["line"].as_u64(), lines[0]["seq"].as_u64()), (Some(1), Some(1)));
-    assert_eq!(lines[1]["line"].as_u64(), Some(3));
-    assert!(lines[1]["error_code"].as_u64().is_some());
-    assert_eq!(lines[2]["command"], "program_deposit");
+    assert_eq!((lines[1]["line"].as_u64(), lines[1]["error_code"].as_u64()), (Some(2), Some(1001)));
+    assert_eq!(lines[2]["line"].as_u64(), Some(3));
+    assert!(lines[2]["error_code"].as_u64().is_some());
+    assert_eq!(lines[3]["command"], "program_deposit");
     // a program-bound credential may not send another program's commands, nor a tick
     let (st, text) = call_raw(
         "POST",
@@ -330,7 +368,12 @@ fn auth_and_scoping() {
     assert_error(st, &e, 404);
     let (st, e) = call(&s, "GET", "/v3/balances/my_user_01", "beta", None);
     assert_error(st, &e, 404);
-    let (st, e) = call(&s, "GET", "/v3/gpaorders/unloads", "beta", None);
+    // a credential bound to one program lists that program's records only
+    let (st, v) = call(&s, "GET", "/v3/gpaorders/unloads", "beta", None);
+    assert_eq!((st, v["count"].as_u64()), (200, Some(0)), "{v}");
+    let (st, v) = call(&s, "GET", "/v3/gpaorders/unloads", "alpha", None);
+    assert!(st == 200 && v["count"].as_u64() > Some(0), "{v}");
+    let (st, e) = call(&s, "GET", "/v3/gpaorders/unloads?user_token=my_user_01", "beta", None);
     assert_error(st, &e, 403);
     // DiVA: the principal's programs scope every query (403001..403003)
     let (st, e) = call(&s, "GET", "/data/v2/views/programbalances/day?program=prog_alpha", "beta", None);

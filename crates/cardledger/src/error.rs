@@ -5,7 +5,8 @@
 //! | variant | code | kind |
 //! |---|---|---|
 //! | `NotFound` | 404001 | not found |
-//! | `Rejected` (a read's bad parameter) | the rejection's code (1001–1214) | bad parameter |
+//! | `NoStore` (a read on a directory without a store) | 404003 | not found |
+//! | `Rejected` (a read's bad parameter) | the rejection's code (1001–1216) | bad parameter |
 //! | `View` | the query layer's (400001–400014, 403001–403003, 500001–500002) | bad parameter / forbidden / internal |
 //! | `Statements` | 1301, 1302 (not found), 1303, 1304 (bad parameter) | |
 //! | `Engine` (`Poisoned`) | 503001 | unavailable |
@@ -58,6 +59,12 @@ pub enum Error {
     NotFound {
         /// What was looked for, e.g. `gpa_order "g1"`.
         what: String,
+    },
+    /// [`crate::Cardledger::open_existing`] found no store in the directory.
+    #[error("no cardledger store in {dir}: ingest or demo creates one; read commands never do")]
+    NoStore {
+        /// The directory.
+        dir: String,
     },
     /// A read was given a bad parameter (the rejection names the field).
     #[error("{0}")]
@@ -124,6 +131,7 @@ impl Error {
     pub fn code(&self) -> u32 {
         match self {
             Error::NotFound { .. } => 404001,
+            Error::NoStore { .. } => 404003,
             Error::Rejected(r) => u32::from(r.code.number()),
             Error::View(e) => e.code(),
             Error::Statements(e) => u32::from(e.code()),
@@ -143,7 +151,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         use cardledger_statements::StatementsQueryError as S;
         match self {
-            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::NotFound { .. } | Error::NoStore { .. } => ErrorKind::NotFound,
             Error::Rejected(_) | Error::AsOf { .. } | Error::Report(_) => ErrorKind::BadParameter,
             Error::Imbalanced { .. } => ErrorKind::Internal,
             Error::View(e) => match e.status() {

@@ -87,6 +87,7 @@ pub use accounts::PostingsQuery;
 pub use asof::{AsOf, At, StateAt};
 pub use cardledger_core::backup::BackupReport;
 pub use cardledger_core::engine::{Ack, EngineError, LogEntry, Outcome, VerifyReport};
+pub use cardledger_core::reads::{ListKind, LIST_KINDS};
 pub use cardledger_domain::command::{CommandLine, Holder};
 pub use cardledger_domain::rejection::{Code, Rejection};
 pub use cardledger_query::{
@@ -206,6 +207,21 @@ impl Cardledger {
         Ok(Cardledger { inner: Arc::new(Inner { engine, dir, projections: views::Projections::new() }) })
     }
 
+    /// Opens the store in `dir` only if there is one: a directory without a
+    /// store is [`Error::NoStore`] and nothing is created (read commands).
+    pub fn open_existing(dir: impl AsRef<Path>) -> Result<Cardledger, Error> {
+        let dir = dir.as_ref();
+        if !Self::store_exists(dir) {
+            return Err(Error::NoStore { dir: dir.display().to_string() });
+        }
+        Cardledger::open(dir)
+    }
+
+    /// True when `dir` holds a store.
+    pub fn store_exists(dir: impl AsRef<Path>) -> bool {
+        cardledger_core::store::Store::exists(dir.as_ref())
+    }
+
     /// The engine underneath (state, log, store), for what the facade does
     /// not wrap.
     pub fn engine(&self) -> &Engine {
@@ -255,7 +271,7 @@ impl Cardledger {
     }
 
     /// Answers a chunk of JSON lines numbered from `first_line`: one answer
-    /// object per non-blank line, in order, after the chunk is durable (the
+    /// object per line (an empty one is a 1001 rejection), in order, after the chunk is durable (the
     /// answer lines of `cardledger ingest`).
     pub fn ingest_chunk(&self, lines: &[String], first_line: u64) -> Result<Vec<Value>, Error> {
         Ok(ingest::ingest_chunk(&self.inner.engine, lines, first_line)?)
@@ -343,10 +359,14 @@ impl Cardledger {
         Ok(at.stamp(v))
     }
 
-    /// A list (`gpa_unloads`, `msa_unloads`, …) with `key=value` parameters
-    /// (user_token, business_token, original_order_token, count,
-    /// start_index, fields, sort_by). `as_of_seq` / `as_of_time` read it as
-    /// of that log position and add `as_of_seq` and `as_of_hash`.
+    /// A list of any kind of [`LIST_KINDS`] (users, businesses, funding
+    /// sources and their addresses, fees, campaigns, merchants, offers, GPA,
+    /// MSA and offer orders, GPA and MSA unloads, fee transfers, journal
+    /// entries, credit accounts, program deposits) with `key=value`
+    /// parameters: `count`, `start_index`, `fields`, `sort_by` and the
+    /// kind's filters.
+    /// `as_of_seq` / `as_of_time` read it as of that log position and add
+    /// `as_of_seq` and `as_of_hash`.
     pub fn list(&self, kind: &str, params: &[(String, String)]) -> Result<Value, Error> {
         let mut params = params.to_vec();
         let as_of = AsOf::take_from(&mut params)?;
@@ -374,6 +394,16 @@ impl Cardledger {
         let v = cardledger_core::reads::balances_in(&state, holder)
             .ok_or_else(|| Error::NotFound { what: format!("holder {holder:?} at seq {}", at.seq) })?;
         Ok(at.stamp(v))
+    }
+
+    /// A credit account's balance between statements: current balance,
+    /// credit limit, available credit, holds, and the open cycle's
+    /// purchases, payments, credits, fees and interest so far.
+    pub fn credit_balance(&self, account: &str) -> Result<Value, Error> {
+        self.inner
+            .engine
+            .credit_balance(account)
+            .ok_or_else(|| Error::NotFound { what: format!("credit account {account:?}") })
     }
 
     /// Recorded events from `seq` on, each as the `cardledger log` line

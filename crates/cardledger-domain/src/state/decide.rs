@@ -249,6 +249,16 @@ impl Ledger {
             Command::MsaUnload(c) => {
                 let (order, remaining) =
                     unloadable(self.order(cold::Book::Msa, &c.original_order_token), "MSA", key, c)?;
+                if !order.active {
+                    return reject(
+                        Code::OrderInactive,
+                        f("original_order_token"),
+                        format!(
+                            "MSA order {:?} is inactive; an inactive order refuses unloads",
+                            c.original_order_token
+                        ),
+                    );
+                }
                 let campaign = order.campaign_token.clone().unwrap_or_default();
                 let before = self.msa_balances(&order.holder, &campaign);
                 if c.amount > before.ledger_balance {
