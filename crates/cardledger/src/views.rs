@@ -272,7 +272,7 @@ pub(crate) fn with_state_at<P: Projection + Default, R>(
     }
     let guard = slot.caught_up(engine)?;
     match guard.as_ref() {
-        Some(runner) if at.is_none_or(|seq| runner.applied_seq() == seq) => {
+        Some(runner) if at.is_none() || at == Some(runner.applied_seq()) => {
             Ok((f(runner.state()), runner.applied_seq()))
         }
         Some(_) => {
