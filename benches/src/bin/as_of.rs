@@ -83,7 +83,7 @@ fn run() -> Result<(), FigureError> {
     timed("balances as of the middle", || ledger.balances_at(&holder, AsOf::Seq(at.seq)))?;
     timed("trialbalance at the head (cold fold)", || ledger.trial_balance(None, AsOf::Head))?;
     let tb = timed("trialbalance at the head (warm)", || ledger.trial_balance(None, AsOf::Head))?;
-    println!("  {} accounts", tb["accounts"].as_array().map_or(0, Vec::len));
+    println!("  {} accounts", tb.get("accounts").and_then(|a| a.as_array()).map_or(0, Vec::len));
     timed("trialbalance as of the middle", || ledger.trial_balance(None, AsOf::Seq(at.seq)))?;
     let pairs = vec![
         ("program".to_string(), "prog_alpha".to_string()),

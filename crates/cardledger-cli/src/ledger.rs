@@ -86,6 +86,11 @@ pub fn postings_command(data: &Path, account: &str, params: &[String], as_of: &A
 /// report matches the log, 1 when it does not (the first differing row is
 /// named), 4 when the file is not a report.
 pub fn verify_report_command(data: &Path, file: &Path) -> Result<ExitCode> {
+    let len = std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?.len();
+    if len > cardledger::layers::domain::limits::REPORT_BYTES_MAX as u64 {
+        let max = cardledger::layers::domain::limits::REPORT_BYTES_MAX;
+        return read_failed(Error::Report(format!("{} holds {len} bytes, more than a report's {max}", file.display())));
+    }
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let ledger = crate::open(data)?;
     match ledger.verify_report(&bytes) {

@@ -162,7 +162,9 @@ fn exports_write_real_gz_and_zip_files() {
     flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut csv).unwrap();
     let mut lines = csv.lines();
     assert!(lines.next().unwrap().starts_with("program,bank,post_date,corrected_post_date,"), "{csv}");
-    assert_eq!(lines.clone().count(), 17);
+    // 17 rows and the `# cardledger as_of_seq=…` source trailer
+    assert_eq!(lines.clone().count(), 18);
+    assert!(lines.clone().last().unwrap().starts_with("# cardledger as_of_seq="), "{csv}");
     assert!(csv.contains(",4659036.18,6382613.97,8050308.79,"), "deposit, beginning and ending of 11-04 in CSV: {csv}");
     // the reserve view also exports XLSX, zipped; without --out it lands in exports/
     let out = run(

@@ -52,7 +52,7 @@ async fn page(State(state): State<Shared>, Extension(principal): Extension<Princ
 /// newest first; `count` keeps the last `DASHBOARD_DAYS`).
 fn rows(ledger: &Cardledger, view: &str, agg: &str, program: &str, fields: &str) -> Result<Vec<Value>, ApiError> {
     let query = format!("program={program}&count={DASHBOARD_DAYS}&fields={fields}");
-    let request = ViewRequest::parse(view, agg, &pairs_from_query(&query)).map_err(cardledger::Error::from)?;
+    let request = ViewRequest::parse(view, agg, &pairs_from_query(&query))?;
     let mut v = ledger.view_json(&request)?;
     let mut records = match v.get_mut("records").map(Value::take) {
         Some(Value::Array(r)) => r,

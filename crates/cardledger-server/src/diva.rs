@@ -57,7 +57,7 @@ fn request(
         }
         _ => true,
     });
-    let mut request = ViewRequest::parse(view, agg, &pairs).map_err(cardledger::Error::from)?;
+    let mut request = ViewRequest::parse(view, agg, &pairs)?;
     request.set_rates(&rates).map_err(cardledger::Error::from)?;
     Ok((request.with_principal(query_principal(principal)), format))
 }

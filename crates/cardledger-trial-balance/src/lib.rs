@@ -119,7 +119,7 @@ fn event_program(e: &Event) -> Option<&str> {
 pub fn program_postings(e: &Event) -> Vec<(String, Account, i64)> {
     let lines = postings(e);
     assert!(
-        lines.len() % 2 == 0,
+        lines.len().is_multiple_of(2),
         "postings are transfers (pairs of lines); got {} lines for {}",
         lines.len(),
         e.kind()

@@ -273,18 +273,16 @@ pub(crate) fn with_state_at<P: Projection + Default, R>(
         }
     }
     let guard = slot.caught_up(engine)?;
-    match guard.as_ref() {
-        Some(runner) if at.is_none_or(|seq| runner.applied_seq() == seq) => {
-            Ok((f(runner.state()), runner.applied_seq()))
-        }
-        Some(_) => {
-            drop(guard);
-            let seq = at.unwrap_or_default();
-            let p = fold_to::<P>(engine, seq)?;
-            Ok((f(&p), seq))
-        }
-        None => unreachable_runner(),
-    }
+    let past = match (guard.as_ref(), at) {
+        (Some(runner), None) => return Ok((f(runner.state()), runner.applied_seq())),
+        (Some(runner), Some(seq)) if runner.applied_seq() == seq => return Ok((f(runner.state()), seq)),
+        // the head moved on between the check and the catch-up
+        (Some(_), Some(seq)) => seq,
+        (None, _) => unreachable_runner(),
+    };
+    drop(guard);
+    let p = fold_to::<P>(engine, past)?;
+    Ok((f(&p), past))
 }
 
 /// `P` as of `seq`: from its stored checkpoint when that is at or below

@@ -198,6 +198,20 @@ fn trial_balance_lists_every_kind_of_account_and_filters_by_program() {
         sum += r["amount"].to_string().parse::<rust_decimal::Decimal>().unwrap();
         assert_eq!(r["balance"].to_string().parse::<rust_decimal::Decimal>().unwrap(), sum);
     }
+    // every page, newest first, is the oldest-first list reversed
+    let rows = |q: &[(&str, &str)]| -> Vec<Value> {
+        let q: Vec<(String, String)> = q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let p = ledger.postings("program_bank:prog_alpha", &PostingsQuery::parse(&q).unwrap()).unwrap();
+        p["data"].as_array().unwrap().clone()
+    };
+    let total = ledger.postings("program_bank:prog_alpha", &PostingsQuery::parse(&[]).unwrap()).unwrap()["total"]
+        .as_u64()
+        .unwrap();
+    assert!(total > 20, "{total}");
+    let start = (total - 12).to_string();
+    let mut oldest_first = rows(&[("count", "7"), ("start_index", &start), ("sort_by", "seq")]);
+    oldest_first.reverse();
+    assert_eq!(rows(&[("count", "7"), ("start_index", "5"), ("sort_by", "-seq")]), oldest_first);
     let e = PostingsQuery::parse(&[("count".into(), "0".into())]).unwrap_err();
     assert_eq!(e.field().as_deref(), Some("count"));
     assert_eq!(ledger.postings("bank:x", &q).unwrap_err().field().as_deref(), Some("account"));

@@ -82,7 +82,6 @@ fn errors_carry_stable_codes_kinds_and_the_field() {
     assert_eq!(e.field().as_deref(), Some("count"), "{e}");
 
     let e = ViewRequest::parse("programbalances", "week", &[]).map(|_| ()).unwrap_err();
-    let e = Error::from(e);
     assert_eq!((e.code(), e.status()), (400002, 400));
     assert!(e.to_string().contains("time_agg"), "{e}");
     assert_eq!(e.field().as_deref(), Some("time_agg"));
