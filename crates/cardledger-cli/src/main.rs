@@ -427,7 +427,10 @@ fn balances(ledger: &Cardledger, token: &str, as_of: cardledger::AsOf) -> Result
         if as_of.is_head() {
             ledger.credit_balance(t)
         } else {
-            Err(Error::AsOf { field: "as_of_seq", message: "a credit account's balance is read at the head only".into() })
+            Err(Error::AsOf {
+                field: "as_of_seq",
+                message: "a credit account's balance is read at the head only".into(),
+            })
         }
     };
     if let Some(t) = token.strip_prefix("account:") {
