@@ -274,3 +274,63 @@ fn a_snapshot_of_several_chunks_round_trips_and_is_checked() {
     assert_eq!(store.snapshot_seqs().unwrap(), vec![3]);
     assert_eq!(store.load_snapshot(3).unwrap().1, b"small");
 }
+
+/// A command resubmitted after its token left memory (a cold flush after
+/// every event) is still a duplicate answered with its original response,
+/// and a changed payload under that token is still a conflict; an unload of
+/// an order that is only in the cold runs is bounded by what it recorded.
+#[test]
+fn a_duplicate_after_its_token_left_memory_answers_the_original() {
+    use cardledger_core::engine::Outcome;
+    use cardledger_domain::rejection::Code;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: 1 }).unwrap();
+    let line = |s: &str| cardledger_domain::wire::parse_line(s).unwrap();
+    for s in [
+        r#"{"time":"2017-03-31T19:13:23Z","program":{"token":"p","bank":"B","currency_code":"USD","opening_bank_balance":100000}}"#,
+        r#"{"time":"2017-03-31T19:13:23Z","funding_source":{"token":"fs","program_token":"p","type":"program","name":"fs"}}"#,
+        r#"{"time":"2017-04-01T10:00:00Z","user":{"token":"u","program_token":"p"}}"#,
+    ] {
+        assert!(matches!(engine.submit(line(s)).unwrap(), Outcome::Recorded { .. }));
+    }
+    let order = r#"{"time":"2017-05-10T23:00:15Z","gpa_order":{"token":"o1","user_token":"u","amount":"100","currency_code":"USD","funding_source_token":"fs"}}"#;
+    let (seq, first) = match engine.submit(line(order)).unwrap() {
+        Outcome::Recorded { seq, response, .. } => (seq, response),
+        other => panic!("{other:?}"),
+    };
+    // more events: the order's token and state are flushed to the cold runs
+    engine.submit(line(r#"{"time":"2017-05-11T00:00:00Z","user":{"token":"u2","program_token":"p"}}"#)).unwrap();
+    assert!(engine.state().tokens.values().all(|m| !m.contains_key("o1")), "the token left memory");
+    assert!(engine.state().gpa_orders.is_empty(), "the order left memory");
+    match engine.submit(line(order)).unwrap() {
+        Outcome::Duplicate { seq: s, response, .. } => {
+            assert_eq!(s, seq);
+            assert_eq!(response, first);
+        }
+        other => panic!("{other:?}"),
+    }
+    let changed = order.replace(r#""amount":"100""#, r#""amount":"101""#);
+    match engine.submit(line(&changed)).unwrap() {
+        Outcome::Rejected(r) => assert_eq!(r.code, Code::TokenConflict),
+        other => panic!("{other:?}"),
+    }
+    let unload = |t: &str, amount: &str| {
+        line(&format!(
+            r#"{{"time":"2017-05-12T00:00:00Z","gpa_unload":{{"token":"{t}","original_order_token":"o1","amount":"{amount}"}}}}"#
+        ))
+    };
+    assert!(matches!(engine.submit(unload("un1", "60")).unwrap(), Outcome::Recorded { .. }));
+    match engine.submit(unload("un2", "41")).unwrap() {
+        Outcome::Rejected(r) => assert_eq!(r.code, Code::UnloadExceedsOrder, "{r}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(engine.submit(unload("un3", "40")).unwrap(), Outcome::Recorded { .. }));
+    engine.verify().unwrap();
+    drop(engine);
+    let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: 1 }).unwrap();
+    match engine.submit(line(order)).unwrap() {
+        Outcome::Duplicate { seq: s, response, .. } => assert_eq!((s, response), (seq, first)),
+        other => panic!("{other:?}"),
+    }
+    engine.verify().unwrap();
+}
