@@ -213,16 +213,23 @@ impl Drop for Inner {
 /// to snapshot skips the snapshot, never the cold flush (`Ok(false)`).
 fn flush_cold(store: &Store, state: &mut Ledger, snapshot_seq: &Mutex<u64>) -> Result<bool, EngineError> {
     let head = store.head();
-    if state.head_seq != head.seq {
+    let snapshotted = flush_cold_at(store, state, head)?;
+    *lock(snapshot_seq) = head.seq;
+    Ok(snapshotted)
+}
+
+/// [`flush_cold`] at `at`, a durable log position the state is exactly at
+/// (the head, or the record a replay has just applied).
+fn flush_cold_at(store: &Store, state: &mut Ledger, at: Head) -> Result<bool, EngineError> {
+    if state.head_seq != at.seq {
         return Err(EngineError::Mismatch {
             seq: state.head_seq,
-            reason: format!("a snapshot of state at seq {} with the log at seq {}", state.head_seq, head.seq),
+            reason: format!("a snapshot of state at seq {} named seq {}", state.head_seq, at.seq),
         });
     }
-    let entries = state.drain_cold().map_err(|reason| EngineError::Corrupt { seq: head.seq, reason })?;
-    let snapshotted = store.save_snapshot_with(head, |out| snapshot::encode_hot_to(state, out))?;
-    store.write_cold(head, entries)?;
-    *lock(snapshot_seq) = head.seq;
+    let entries = state.drain_cold().map_err(|reason| EngineError::Corrupt { seq: at.seq, reason })?;
+    let snapshotted = store.save_snapshot_with(at, |out| snapshot::encode_hot_to(state, out))?;
+    store.write_cold(at, entries)?;
     Ok(snapshotted)
 }
 
@@ -332,6 +339,8 @@ impl Engine {
         let mut ledger = ledger.unwrap_or_default();
         ledger.attach_cold(store.cold());
         let mut since_flush = 0u64;
+        // the last cold flush: the snapshot loaded, or one written during the replay
+        let mut last_flush = report.snapshot_seq.unwrap_or(0);
         for entry in read_entries(&store, ledger.head_seq + 1) {
             let entry = entry?;
             ledger.apply(&entry.rec);
@@ -343,15 +352,9 @@ impl Engine {
                 if let Some(why) = ledger.cold_failure() {
                     return Err(EngineError::Corrupt { seq: ledger.head_seq, reason: why });
                 }
-                let head = Head { seq: entry.rec.seq, hash: entry.hash };
-                let entries =
-                    ledger.drain_cold().map_err(|reason| EngineError::Corrupt { seq: ledger.head_seq, reason })?;
-                if store.save_snapshot_with(head, |out| snapshot::encode_hot_to(&ledger, out))? {
-                    store.write_cold(head, entries)?;
-                    report.snapshot_seq = Some(head.seq);
-                } else {
-                    store.write_cold(head, entries)?;
-                }
+                let at = Head { seq: entry.rec.seq, hash: entry.hash };
+                flush_cold_at(&store, &mut ledger, at)?;
+                last_flush = at.seq;
                 since_flush = 0;
             }
         }
@@ -365,7 +368,7 @@ impl Engine {
                 state: RwLock::new(ledger),
                 queue: Mutex::new(Queue::default()),
                 poisoned: Mutex::new(false),
-                snapshot_seq: Mutex::new(report.snapshot_seq.unwrap_or(0)),
+                snapshot_seq: Mutex::new(last_flush),
                 opened: report,
                 cold_flush_events,
             }),
