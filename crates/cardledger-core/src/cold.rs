@@ -39,10 +39,16 @@ fn corrupt(reason: impl Into<String>) -> StoreError {
     StoreError::Corrupt { seq: 0, reason: reason.into() }
 }
 
-/// A Bloom filter over a run's keys (blake3 of the key, double hashing).
+/// A blocked Bloom filter over a run's keys: a key's probes all fall in one
+/// 512-bit block (one cache line), so a lookup costs one memory access per
+/// run. blake3 of the key gives the block (first 8 bytes) and the probes'
+/// bits (9 bits each from the next 8).
 struct Filter {
     bits: Vec<u64>,
 }
+
+/// u64 words in one filter block (512 bits).
+const BLOCK_WORDS: usize = 8;
 
 fn key_hashes(key: &[u8]) -> (u64, u64) {
     let h = blake3::hash(key);
@@ -51,21 +57,23 @@ fn key_hashes(key: &[u8]) -> (u64, u64) {
     let mut y = [0u8; 8];
     x.copy_from_slice(b.get(..8).unwrap_or(&[0; 8]));
     y.copy_from_slice(b.get(8..16).unwrap_or(&[0; 8]));
-    (u64::from_le_bytes(x), u64::from_le_bytes(y) | 1)
+    (u64::from_le_bytes(x), u64::from_le_bytes(y))
 }
 
 impl Filter {
     fn new(keys: usize) -> Filter {
-        let words = (keys.saturating_mul(COLD_FILTER_BITS_PER_KEY) / 64).max(1);
-        Filter { bits: vec![0; words] }
+        let words = keys.saturating_mul(COLD_FILTER_BITS_PER_KEY) / 64;
+        let blocks = words.div_ceil(BLOCK_WORDS).max(1);
+        Filter { bits: vec![0; blocks * BLOCK_WORDS] }
     }
 
     fn probes(&self, key: &[u8]) -> impl Iterator<Item = (usize, u64)> {
         let (a, b) = key_hashes(key);
-        let m = (self.bits.len() as u64) * 64;
+        let blocks = (self.bits.len() / BLOCK_WORDS).max(1) as u64;
+        let base = ((a % blocks) as usize) * BLOCK_WORDS;
         (0..FILTER_PROBES).map(move |i| {
-            let bit = a.wrapping_add(i.wrapping_mul(b)) % m;
-            ((bit / 64) as usize, 1u64 << (bit % 64))
+            let bit = (b >> (9 * i)) & 511;
+            (base + (bit / 64) as usize, 1u64 << (bit % 64))
         })
     }
 
@@ -333,7 +341,7 @@ fn decode_meta(no: u32, bytes: &[u8]) -> Result<Run, StoreError> {
     let words = u32_at(at)? as usize;
     at += 4;
     let bits_bytes = body.get(at..).ok_or_else(|| corrupt("a cold run meta ends early"))?;
-    if bits_bytes.len() != words * 8 {
+    if bits_bytes.len() != words * 8 || words == 0 || !words.is_multiple_of(BLOCK_WORDS) {
         return Err(corrupt("a cold run meta's filter has the wrong length"));
     }
     let bits = bits_bytes.chunks_exact(8).map(|c| <[u8; 8]>::try_from(c).map_or(0, u64::from_be_bytes)).collect();
