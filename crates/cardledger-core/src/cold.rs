@@ -67,8 +67,9 @@ impl Filter {
         Filter { bits: vec![0; blocks * BLOCK_WORDS] }
     }
 
-    fn probes(&self, key: &[u8]) -> impl Iterator<Item = (usize, u64)> {
-        let (a, b) = key_hashes(key);
+    /// The filter words and bits of a key whose [`key_hashes`] are `(a, b)`
+    /// (computed once per lookup, not once per run).
+    fn probes(&self, (a, b): (u64, u64)) -> impl Iterator<Item = (usize, u64)> {
         let blocks = (self.bits.len() / BLOCK_WORDS).max(1) as u64;
         let base = ((a % blocks) as usize) * BLOCK_WORDS;
         (0..FILTER_PROBES).map(move |i| {
@@ -78,7 +79,7 @@ impl Filter {
     }
 
     fn insert(&mut self, key: &[u8]) {
-        let probes: Vec<(usize, u64)> = self.probes(key).collect();
+        let probes: Vec<(usize, u64)> = self.probes(key_hashes(key)).collect();
         for (w, mask) in probes {
             if let Some(word) = self.bits.get_mut(w) {
                 *word |= mask;
@@ -86,8 +87,8 @@ impl Filter {
         }
     }
 
-    fn may_contain(&self, key: &[u8]) -> bool {
-        self.probes(key).all(|(w, mask)| self.bits.get(w).is_some_and(|word| word & mask != 0))
+    fn may_contain(&self, hashes: (u64, u64)) -> bool {
+        self.probes(hashes).all(|(w, mask)| self.bits.get(w).is_some_and(|word| word & mask != 0))
     }
 }
 
@@ -240,8 +241,9 @@ impl ColdRuns {
 
     fn lookup(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let hashes = key_hashes(key);
         for run in runs.iter().rev() {
-            if !run.filter.may_contain(key) {
+            if !run.filter.may_contain(hashes) {
                 continue;
             }
             let i = run.first_keys.partition_point(|f| f.as_slice() <= key);

@@ -157,6 +157,8 @@ struct Inner {
     cold_flush_events: u64,
     /// How the last open rebuilt the state.
     opened: OpenReport,
+    /// The head when this engine opened.
+    opened_at: u64,
 }
 
 /// How an engine is opened.
@@ -201,6 +203,12 @@ impl Drop for Inner {
         if state.head_seq > *lock(&self.snapshot_seq) {
             // a failure here leaves the previous snapshot and cold watermark: open replays more
             let _ = flush_cold(&self.store, &mut state, &self.snapshot_seq);
+        }
+        if state.head_seq.saturating_sub(self.opened_at) >= limits::REOPEN_ON_CLOSE_EVENTS {
+            // the state's cold link holds a sled handle: release it so the
+            // store's last handle can pay sled's recovery scan now
+            *state = Ledger::default();
+            self.store.reopen_on_close();
         }
     }
 }
@@ -284,6 +292,7 @@ impl Engine {
     pub fn open_with(dir: &Path, options: OpenOptions) -> Result<Engine, EngineError> {
         let cold_flush_events = options.cold_flush_events.max(1);
         let store = Store::open(dir)?;
+        let store_head_at_open = store.head().seq;
         let mut report = OpenReport::default();
         let started = std::time::Instant::now();
         // the cold entries are exactly at the watermark: only a hot snapshot
@@ -370,6 +379,7 @@ impl Engine {
                 poisoned: Mutex::new(false),
                 snapshot_seq: Mutex::new(last_flush),
                 opened: report,
+                opened_at: store_head_at_open,
                 cold_flush_events,
             }),
         })

@@ -58,7 +58,7 @@ pub const SNAPSHOT_STATE_BYTES_MAX: usize = 512 << 20;
 /// tokens, orders, unloads, closed journal entries) moves to the store's
 /// cold tree and the hot rest is snapshotted. Bounds the memory that grows
 /// with history to about this many events' worth.
-pub const SNAPSHOT_INTERVAL_EVENTS: u64 = 262_144;
+pub const SNAPSHOT_INTERVAL_EVENTS: u64 = 196_608;
 /// Snapshots a store keeps (the newest ones); an older one is the fallback
 /// when the newest fails its checks.
 pub const SNAPSHOTS_KEPT: usize = 2;
@@ -68,7 +68,11 @@ pub const SNAPSHOT_CHUNK_BYTES: usize = 4 << 20;
 /// The storage engine's page cache, in bytes (sled's default is 1 GiB,
 /// which a long log fills: most of the process's memory after millions of
 /// events). Reads of old frames are rare (duplicates, `get`, `list`).
-pub const STORE_CACHE_BYTES: u64 = 64 << 20;
+pub const STORE_CACHE_BYTES: u64 = 16 << 20;
+/// Events a session must have appended for its clean close to pay sled's
+/// recovery scan (`Store::reopen_on_close`) so the next open need not:
+/// below this the scan costs the next open only milliseconds.
+pub const REOPEN_ON_CLOSE_EVENTS: u64 = 65_536;
 /// Most outstanding dues one credit account keeps: a close that would keep
 /// more merges the two oldest (their sum, under the oldest due date), so the
 /// total past due and the FIFO order of payments are unchanged and only the
