@@ -256,3 +256,59 @@ fn snapshots_are_thinned_evenly_past_the_limit() {
     // an out-of-order or repeated save changes nothing but itself
     assert_eq!(snapshots_kept(3, vec![5, 3, 1]), vec![5, 3, 1]);
 }
+
+/// A store whose runs were written before runs recorded their position
+/// (simulated by removing the `P` keys from its `cold` tree): as-of reads
+/// below the watermark it was opened with cannot tell which runs were
+/// there, so they skip its hot snapshots (genesis); at or past it, and from
+/// the snapshots written after, they start from a snapshot again. The
+/// state is the replay's throughout.
+#[test]
+fn runs_without_a_position_are_used_only_at_or_past_the_opening_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = OpenOptions { cold_flush_events: 30 };
+    let all = lines(11, 16);
+    let (first, rest) = all.split_at(all.len() / 2);
+    {
+        let engine = Engine::open_with(dir.path(), options).unwrap();
+        for chunk in first.chunks(10) {
+            ingest_chunk(&engine, chunk, 1).unwrap();
+        }
+    }
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let cold = db.open_tree("cold").unwrap();
+        let keys: Vec<_> = cold.scan_prefix(b"P").keys().map(Result::unwrap).collect();
+        assert!(keys.len() >= 2, "{} runs", keys.len());
+        for k in keys {
+            cold.remove(k).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let engine = Engine::open_with(dir.path(), options).unwrap();
+    let opened_at = engine.store().cold_watermark().unwrap().unwrap().seq;
+    assert_eq!(engine.open_report().snapshot_seq, Some(opened_at));
+    let old = engine.store().snapshot_seqs().unwrap();
+    assert!(old.len() >= 3 && old[0] == opened_at, "{old:?}");
+    for chunk in rest.chunks(10) {
+        ingest_chunk(&engine, chunk, 1).unwrap();
+    }
+    let expected = replay_digests(&engine);
+    let head = engine.head_seq();
+    for n in 1..=head {
+        let (state, report) = engine.state_as_of_report(n).unwrap();
+        assert_eq!(hex(&state_digest(&state).unwrap()), expected[n as usize], "as of seq {n}");
+        if n < opened_at {
+            assert_eq!(report.snapshot_seq, None, "as of seq {n}");
+            let below: Vec<u64> = old.iter().copied().filter(|s| *s <= n).collect();
+            let refused: Vec<u64> = report.refused.iter().map(|r| r.0).collect();
+            assert_eq!(refused, below, "as of seq {n}");
+            assert!(report.refused.iter().all(|r| r.1.contains("cannot be told apart")), "{:?}", report.refused);
+        } else {
+            let newest = engine.store().snapshot_seqs().unwrap().into_iter().find(|s| *s <= n);
+            assert_eq!(report.snapshot_seq, newest, "as of seq {n}");
+            assert!(report.refused.is_empty(), "{:?}", report.refused);
+        }
+    }
+    engine.verify().unwrap();
+}
