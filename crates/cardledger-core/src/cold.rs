@@ -120,6 +120,9 @@ struct Run {
 struct Runs {
     list: Vec<Run>,
     watermark: u64,
+    /// How many times the runs were cleared: a view made before a clear
+    /// reads nothing after it (run numbers start again at 0).
+    generation: u64,
 }
 
 /// Appends `bytes` with a u32 length.
@@ -240,7 +243,7 @@ impl ColdRuns {
         }
         Ok(ColdRuns {
             tree,
-            runs: RwLock::new(Runs { list, watermark }),
+            runs: RwLock::new(Runs { list, watermark, generation: 0 }),
             legacy_bound: watermark,
             failure: Mutex::new(None),
         })
@@ -270,7 +273,7 @@ impl ColdRuns {
                 None => return None,
             }
         }
-        Some(ColdView { runs: self.clone(), last, failure: Mutex::new(None) })
+        Some(ColdView { runs: self.clone(), last, generation: runs.generation, failure: Mutex::new(None) })
     }
 
     /// Writes `entries` as a new run with the watermark at `at`, in one
@@ -326,6 +329,7 @@ impl ColdRuns {
         self.tree.clear().map_err(sled_err)?;
         runs.list.clear();
         runs.watermark = 0;
+        runs.generation += 1;
         Ok(())
     }
 
@@ -339,6 +343,7 @@ impl ColdRuns {
     /// The newest value of `key` in the runs `upto` admits.
     fn lookup(&self, key: &[u8], upto: Upto) -> Result<Option<Vec<u8>>, StoreError> {
         let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        upto.check(&runs)?;
         for run in runs.list.iter().rev() {
             if !upto.includes(run.no) || !run.filter.may_contain(key) {
                 continue;
@@ -362,6 +367,7 @@ impl ColdRuns {
 
     fn collect_upto(&self, prefix: &[u8], upto: Upto) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
         let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        upto.check(&runs)?;
         let mut out = BTreeMap::new();
         // oldest first: a newer run's value replaces an older one's
         for run in runs.list.iter().filter(|r| upto.includes(r.no)) {
@@ -461,15 +467,25 @@ fn read_watermark(tree: &sled::Tree) -> Result<Option<Head>, StoreError> {
 enum Upto {
     /// Every run (the live state).
     All,
-    /// The runs numbered up to this one (`None`: no run).
-    Run(Option<u32>),
+    /// The runs numbered up to this one (`None`: no run) of a generation.
+    Run(Option<u32>, u64),
 }
 
 impl Upto {
     fn includes(self, no: u32) -> bool {
         match self {
             Upto::All => true,
-            Upto::Run(last) => last.is_some_and(|l| no <= l),
+            Upto::Run(last, _) => last.is_some_and(|l| no <= l),
+        }
+    }
+
+    /// A view's runs must still be there: not cleared since it was made.
+    fn check(self, runs: &Runs) -> Result<(), StoreError> {
+        match self {
+            Upto::Run(_, generation) if generation != runs.generation => {
+                Err(corrupt("the cold runs were cleared after this as-of view was made"))
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -482,27 +498,26 @@ impl Upto {
 pub struct ColdView {
     runs: Arc<ColdRuns>,
     last: Option<u32>,
+    generation: u64,
     failure: Mutex<Option<String>>,
 }
 
 impl ColdView {
+    fn upto(&self) -> Upto {
+        Upto::Run(self.last, self.generation)
+    }
+
     fn record(&self, what: String) {
         let mut f = lock(&self.failure);
         if f.is_none() {
             *f = Some(what);
         }
     }
-
-    /// The number of runs the view reads.
-    pub fn runs(&self) -> usize {
-        let runs = self.runs.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        runs.list.iter().filter(|r| Upto::Run(self.last).includes(r.no)).count()
-    }
 }
 
 impl ColdStore for ColdView {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        match self.runs.lookup(key, Upto::Run(self.last)) {
+        match self.runs.lookup(key, self.upto()) {
             Ok(v) => v,
             Err(e) => {
                 self.record(format!("cold read: {e}"));
@@ -512,7 +527,7 @@ impl ColdStore for ColdView {
     }
 
     fn scan(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        match self.runs.collect_upto(prefix, Upto::Run(self.last)) {
+        match self.runs.collect_upto(prefix, self.upto()) {
             Ok(m) => m.into_iter().collect(),
             Err(e) => {
                 self.record(format!("cold scan: {e}"));

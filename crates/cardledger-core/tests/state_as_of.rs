@@ -312,3 +312,25 @@ fn runs_without_a_position_are_used_only_at_or_past_the_opening_watermark() {
     }
     engine.verify().unwrap();
 }
+
+/// An as-of state whose cold runs were cleared under it (what `open` does
+/// before a replay from genesis) reads nothing of the new runs: its reads
+/// fail (`cold_failure`), never answer from another state.
+#[test]
+fn an_as_of_view_made_before_a_clear_fails_its_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: 20 }).unwrap();
+    for chunk in lines(3, 10).chunks(10) {
+        ingest_chunk(&engine, chunk, 1).unwrap();
+    }
+    let snapshots = engine.store().snapshot_seqs().unwrap();
+    let n = snapshots[1] + 1;
+    let (past, report) = engine.state_as_of_report(n).unwrap();
+    assert_eq!(report.snapshot_seq, Some(snapshots[1]));
+    assert!(!past.tokens_of("gpa_order").is_empty());
+    assert!(past.cold_failure().is_none());
+    engine.store().clear_cold().unwrap();
+    past.tokens_of("gpa_order");
+    let why = past.cold_failure().expect("a read after the clear fails");
+    assert!(why.contains("cleared"), "{why}");
+}
