@@ -957,8 +957,6 @@ fn sled_err(e: sled::Error) -> StoreError {
     }
 }
 
-/// Locks a mutex, ignoring poisoning: the guarded values are plain `Copy`
-/// data that a panicking holder cannot leave half-written.
 const _: () = assert!(limits::SNAPSHOTS_KEPT >= 4, "the thinning keeps the oldest and the newest two");
 
 /// The snapshots a store keeps once one at `new` is saved beside
@@ -997,6 +995,8 @@ pub fn snapshots_kept(new: u64, existing: Vec<u64>) -> Vec<u64> {
     kept
 }
 
+/// Locks a mutex, ignoring poisoning: the guarded values are plain `Copy`
+/// data that a panicking holder cannot leave half-written.
 /// A checked snapshot manifest.
 struct SnapshotManifest {
     hash: Hash,
