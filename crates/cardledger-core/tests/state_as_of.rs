@@ -374,3 +374,33 @@ fn as_of_reads_during_writes_and_flushes_are_exact() {
     assert!(checked > 0 && from_snapshot > 0, "{checked} reads, {from_snapshot} from a snapshot");
     engine.verify().unwrap();
 }
+
+/// A hot snapshot past the cold watermark (written, its run not yet: a
+/// flush in progress, or one that failed) cannot start a past state: the
+/// read takes the one at the watermark.
+#[test]
+fn a_hot_snapshot_past_the_watermark_is_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = lines(9, 10);
+    let (first, rest) = all.split_at(all.len() - 20);
+    {
+        let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: 25 }).unwrap();
+        for chunk in first.chunks(10) {
+            ingest_chunk(&engine, chunk, 1).unwrap();
+        }
+    }
+    // the rest without a flush: the head passes the watermark
+    let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: 1 << 40 }).unwrap();
+    ingest_chunk(&engine, rest, 1).unwrap();
+    let watermark = engine.store().cold_watermark().unwrap().unwrap().seq;
+    let head = engine.store().head();
+    assert!(head.seq > watermark, "head {} watermark {watermark}", head.seq);
+    let hot = cardledger_domain::snapshot::encode_hot(&engine.state()).unwrap();
+    engine.store().save_snapshot(head, &hot).unwrap();
+    let (state, report) = engine.state_as_of_report(head.seq).unwrap();
+    assert_eq!(report.snapshot_seq, Some(watermark));
+    assert_eq!(report.refused.len(), 1);
+    assert_eq!(report.refused[0].0, head.seq);
+    assert!(report.refused[0].1.contains("cannot be told apart"), "{:?}", report.refused);
+    assert_eq!(hex(&state_digest(&state).unwrap()), *replay_digests(&engine).last().unwrap());
+}
