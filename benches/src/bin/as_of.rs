@@ -6,7 +6,8 @@
 //! - resolving `as_of_seq` (a frame read) and `as_of_time` (a scan of frame
 //!   headers up to the time) at the middle of the log;
 //! - `balances` as of the middle (`Engine::state_as_of`: the newest snapshot
-//!   at or below the seq, else a replay from genesis);
+//!   at or below the seq with the cold runs written by then, else genesis,
+//!   then a replay to the seq), and where its time goes (snapshot, replay);
 //! - the trial balance at the head (cold: the projection folded from
 //!   genesis; warm: caught up) and as of the middle (folded from genesis:
 //!   the stored checkpoint is past it);
@@ -81,6 +82,18 @@ fn run() -> Result<(), FigureError> {
     let by_time = timed("resolve as_of_time (scan)", || ledger.resolve(AsOf::Time(time)))?;
     println!("  as_of_time {time} -> seq {}", by_time.seq);
     timed("balances as of the middle", || ledger.balances_at(&holder, AsOf::Seq(at.seq)))?;
+    // where that time goes (a second, warm call): the snapshot it started
+    // from, its load, and the replay from there
+    let (_, how) = ledger.engine().state_as_of_report(at.seq)?;
+    println!(
+        "  state_as_of({}): snapshot {:?} of {:?} kept, load {:.1} ms, {} events replayed in {:.1} ms",
+        at.seq,
+        how.snapshot_seq,
+        ledger.engine().store().snapshot_seqs()?,
+        how.snapshot_micros as f64 / 1e3,
+        how.replayed,
+        how.replay_micros as f64 / 1e3
+    );
     timed("trialbalance at the head (cold fold)", || ledger.trial_balance(None, AsOf::Head))?;
     let tb = timed("trialbalance at the head (warm)", || ledger.trial_balance(None, AsOf::Head))?;
     println!("  {} accounts", tb.get("accounts").and_then(|a| a.as_array()).map_or(0, Vec::len));

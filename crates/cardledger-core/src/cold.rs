@@ -11,9 +11,17 @@
 //! a token never seen: no disk read), finds the one block that can hold the
 //! key by its first key, reads and searches it. `docs/format.md` has the
 //! byte layout.
+//!
+//! Each run also records the log position it was written at (its
+//! **position** value, `P`): the runs written at or before a seq are exactly
+//! the cold state at that seq (a newer version of a key is always written
+//! in a later run; no run is ever rewritten or deleted, except all of them
+//! by [`ColdRuns::clear`] before a replay from genesis). A [`ColdView`]
+//! reads only those runs: an as-of state starts from the hot snapshot at a
+//! seq plus the view at that seq.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use cardledger_domain::limits::{COLD_BLOCK_BYTES, COLD_FILTER_BITS_PER_KEY};
 use cardledger_domain::state::ColdStore;
@@ -28,6 +36,9 @@ const WATERMARK: &[u8] = &[0];
 const META: u8 = b'M';
 /// Prefix of a block: `B`, run number (u32 BE), block number (u32 BE).
 const BLOCK: u8 = b'B';
+/// Prefix of a run's position: `P`, run number (u32 BE); the value is the
+/// seq (u64 BE) and chain hash (32 bytes) the run was written at.
+const POSITION: u8 = b'P';
 /// Probes per key in a run's filter.
 const FILTER_PROBES: u64 = 7;
 
@@ -98,6 +109,21 @@ struct Run {
     /// First key of each block, in order.
     first_keys: Vec<Vec<u8>>,
     filter: Filter,
+    /// The seq the run was written at; `None` for a run written before
+    /// runs recorded their position (it is at or before
+    /// [`ColdRuns::legacy_bound`]).
+    at: Option<u64>,
+}
+
+/// The runs in memory, oldest first, with the watermark's seq (0: none),
+/// kept together so a reader never sees a run without the watermark that
+/// names it, nor the reverse.
+struct Runs {
+    list: Vec<Run>,
+    watermark: u64,
+    /// How many times the runs were cleared: a view made before a clear
+    /// reads nothing after it (run numbers start again at 0).
+    generation: u64,
 }
 
 /// Appends `bytes` with a u32 length.
@@ -118,6 +144,12 @@ fn take<'a>(bytes: &'a [u8], at: &mut usize) -> Result<&'a [u8], StoreError> {
 
 fn meta_key(no: u32) -> Vec<u8> {
     let mut k = vec![META];
+    k.extend_from_slice(&no.to_be_bytes());
+    k
+}
+
+fn position_key(no: u32) -> Vec<u8> {
+    let mut k = vec![POSITION];
     k.extend_from_slice(&no.to_be_bytes());
     k
 }
@@ -153,38 +185,107 @@ fn decode_block(bytes: &[u8]) -> Result<BlockEntries<'_>, StoreError> {
 /// The cold entries of a store (a ledger reads through it as its [`ColdStore`]).
 pub struct ColdRuns {
     tree: sled::Tree,
-    runs: RwLock<Vec<Run>>,
+    runs: RwLock<Runs>,
+    /// The watermark's seq when the store was opened: every run without a
+    /// recorded position (written by an older build) is at or before it.
+    legacy_bound: u64,
     failure: Mutex<Option<String>>,
 }
 
+fn decode_head(v: &[u8], what: &str) -> Result<Head, StoreError> {
+    let bad = || corrupt(format!("{what} is not 40 bytes"));
+    let (seq, hash) = v.split_at_checked(8).ok_or_else(bad)?;
+    let seq = <[u8; 8]>::try_from(seq).map(u64::from_be_bytes).map_err(|_| bad())?;
+    let hash = <[u8; 32]>::try_from(hash).map_err(|_| bad())?;
+    Ok(Head { seq, hash })
+}
+
+fn encode_head(at: Head) -> Vec<u8> {
+    let mut w = Vec::with_capacity(40);
+    w.extend_from_slice(&at.seq.to_be_bytes());
+    w.extend_from_slice(&at.hash);
+    w
+}
+
+/// The run number in a key `prefix` + run (u32 BE).
+fn run_no(k: &[u8], what: &str) -> Result<u32, StoreError> {
+    let no = k.get(1..5).filter(|_| k.len() == 5).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes);
+    no.ok_or_else(|| corrupt(format!("a cold run {what} key is not 5 bytes")))
+}
+
 impl ColdRuns {
-    /// Loads the runs' metas from the tree.
+    /// Loads the runs' metas and positions from the tree.
     pub(crate) fn open(tree: sled::Tree) -> Result<ColdRuns, StoreError> {
-        let mut runs = Vec::new();
+        let mut list = Vec::new();
         for r in tree.scan_prefix([META]) {
             let (k, v) = r.map_err(sled_err)?;
-            let no = k.get(1..5).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes);
-            let no = no.ok_or_else(|| corrupt("a cold run meta key is not 5 bytes"))?;
-            runs.push(decode_meta(no, &v)?);
+            list.push(decode_meta(run_no(&k, "meta")?, &v)?);
         }
-        Ok(ColdRuns { tree, runs: RwLock::new(runs), failure: Mutex::new(None) })
+        for r in tree.scan_prefix([POSITION]) {
+            let (k, v) = r.map_err(sled_err)?;
+            let no = run_no(&k, "position")?;
+            let at = decode_head(&v, "a cold run position")?.seq;
+            let run = list.iter_mut().find(|r| r.no == no);
+            run.ok_or_else(|| corrupt(format!("cold run {no} has a position but no meta")))?.at = Some(at);
+        }
+        let watermark = read_watermark(&tree)?.map_or(0, |w| w.seq);
+        let mut previous = 0;
+        for run in &list {
+            match run.at {
+                Some(at) if at < previous || at > watermark => {
+                    return Err(corrupt(format!("cold run {} names seq {at}, out of order", run.no)))
+                }
+                Some(at) => previous = at,
+                None if previous > 0 => {
+                    return Err(corrupt(format!("cold run {} has no position after runs that have", run.no)))
+                }
+                None => {}
+            }
+        }
+        Ok(ColdRuns {
+            tree,
+            runs: RwLock::new(Runs { list, watermark, generation: 0 }),
+            legacy_bound: watermark,
+            failure: Mutex::new(None),
+        })
     }
 
     /// The watermark (`None`: no cold entries were ever written).
     pub(crate) fn watermark(&self) -> Result<Option<Head>, StoreError> {
-        let Some(v) = self.tree.get(WATERMARK).map_err(sled_err)? else { return Ok(None) };
-        let bad = || corrupt("the cold watermark is not 40 bytes");
-        let (seq, hash) = v.split_at_checked(8).ok_or_else(bad)?;
-        let seq = <[u8; 8]>::try_from(seq).map(u64::from_be_bytes).map_err(|_| bad())?;
-        let hash = <[u8; 32]>::try_from(hash).map_err(|_| bad())?;
-        Ok(Some(Head { seq, hash }))
+        read_watermark(&self.tree)
+    }
+
+    /// A read-only view of the cold entries as they were at `seq`: only
+    /// the runs written at or before it. `None` when that state cannot be
+    /// told apart: the watermark is below `seq` (a run at `seq` may still
+    /// be on its way, or was lost with a failed flush), or a run written
+    /// by an older build (no recorded position) may lie after `seq`.
+    pub fn view_at(self: &Arc<Self>, seq: u64) -> Option<ColdView> {
+        let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if runs.watermark < seq {
+            return None;
+        }
+        let mut last = None;
+        for run in &runs.list {
+            match run.at {
+                Some(at) if at > seq => break,
+                Some(_) => last = Some(run.no),
+                None if self.legacy_bound <= seq => last = Some(run.no),
+                None => return None,
+            }
+        }
+        Some(ColdView { runs: self.clone(), last, generation: runs.generation, failure: Mutex::new(None) })
     }
 
     /// Writes `entries` as a new run with the watermark at `at`, in one
     /// atomic batch; the caller flushes.
     pub(crate) fn write_run(&self, at: Head, entries: BTreeMap<Vec<u8>, Vec<u8>>) -> Result<(), StoreError> {
         let mut runs = self.runs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let no = runs.last().map_or(Ok(0), |r| r.no.checked_add(1).ok_or_else(|| corrupt("too many cold runs")))?;
+        if at.seq < runs.watermark {
+            return Err(corrupt(format!("a cold run at seq {} below the watermark {}", at.seq, runs.watermark)));
+        }
+        let no =
+            runs.list.last().map_or(Ok(0), |r| r.no.checked_add(1).ok_or_else(|| corrupt("too many cold runs")))?;
         let mut batch = sled::Batch::default();
         let mut filter = Filter::new(entries.len());
         let mut first_keys = Vec::new();
@@ -209,18 +310,17 @@ impl ColdRuns {
         if !block.is_empty() {
             flush_block(&mut block, &mut batch, &first_keys);
         }
-        let run = Run { no, first_keys, filter };
+        let run = Run { no, first_keys, filter, at: Some(at.seq) };
         if !entries.is_empty() {
             batch.insert(meta_key(no), encode_meta(&run));
+            batch.insert(position_key(no), encode_head(at));
         }
-        let mut w = Vec::with_capacity(40);
-        w.extend_from_slice(&at.seq.to_be_bytes());
-        w.extend_from_slice(&at.hash);
-        batch.insert(WATERMARK, w);
+        batch.insert(WATERMARK, encode_head(at));
         self.tree.apply_batch(batch).map_err(sled_err)?;
         if !entries.is_empty() {
-            runs.push(run);
+            runs.list.push(run);
         }
+        runs.watermark = at.seq;
         Ok(())
     }
 
@@ -228,7 +328,9 @@ impl ColdRuns {
     pub(crate) fn clear(&self) -> Result<(), StoreError> {
         let mut runs = self.runs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.tree.clear().map_err(sled_err)?;
-        runs.clear();
+        runs.list.clear();
+        runs.watermark = 0;
+        runs.generation += 1;
         Ok(())
     }
 
@@ -239,11 +341,13 @@ impl ColdRuns {
             .ok_or_else(|| corrupt(format!("cold run {no} lacks block {block}")))
     }
 
-    fn lookup(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The newest value of `key` in the runs `upto` admits.
+    fn lookup(&self, key: &[u8], upto: Upto) -> Result<Option<Vec<u8>>, StoreError> {
         let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        upto.check(&runs)?;
         let hashes = key_hashes(key);
-        for run in runs.iter().rev() {
-            if !run.filter.may_contain(hashes) {
+        for run in runs.list.iter().rev() {
+            if !upto.includes(run.no) || !run.filter.may_contain(hashes) {
                 continue;
             }
             let i = run.first_keys.partition_point(|f| f.as_slice() <= key);
@@ -260,10 +364,15 @@ impl ColdRuns {
     /// Every entry whose key starts with `prefix` (`&[]`: all), newest
     /// version of each, in key order.
     pub(crate) fn collect(&self, prefix: &[u8]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
+        self.collect_upto(prefix, Upto::All)
+    }
+
+    fn collect_upto(&self, prefix: &[u8], upto: Upto) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
         let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        upto.check(&runs)?;
         let mut out = BTreeMap::new();
         // oldest first: a newer run's value replaces an older one's
-        for run in runs.iter() {
+        for run in runs.list.iter().filter(|r| upto.includes(r.no)) {
             let from = run.first_keys.partition_point(|f| f.as_slice() <= prefix).saturating_sub(1);
             for b in from..run.first_keys.len() {
                 if run.first_keys.get(b).is_some_and(|f| f.as_slice() > prefix && !f.starts_with(prefix)) {
@@ -284,7 +393,7 @@ impl ColdRuns {
     /// `key`, just after the key's bytes (inside its entry).
     pub(crate) fn debug_corrupt(&self, key: &[u8], xor: u8) -> Result<(), StoreError> {
         let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for run in runs.iter().rev() {
+        for run in runs.list.iter().rev() {
             let i = run.first_keys.partition_point(|f| f.as_slice() <= key);
             let Some(b) = i.checked_sub(1) else { continue };
             let mut bytes = self.block(run.no, b as u32)?.to_vec();
@@ -347,12 +456,100 @@ fn decode_meta(no: u32, bytes: &[u8]) -> Result<Run, StoreError> {
         return Err(corrupt("a cold run meta's filter has the wrong length"));
     }
     let bits = bits_bytes.chunks_exact(8).map(|c| <[u8; 8]>::try_from(c).map_or(0, u64::from_be_bytes)).collect();
-    Ok(Run { no, first_keys, filter: Filter { bits } })
+    Ok(Run { no, first_keys, filter: Filter { bits }, at: None })
+}
+
+fn read_watermark(tree: &sled::Tree) -> Result<Option<Head>, StoreError> {
+    let Some(v) = tree.get(WATERMARK).map_err(sled_err)? else { return Ok(None) };
+    decode_head(&v, "the cold watermark").map(Some)
+}
+
+/// Which runs a read looks at.
+#[derive(Clone, Copy)]
+enum Upto {
+    /// Every run (the live state).
+    All,
+    /// The runs numbered up to this one (`None`: no run) of a generation.
+    Run(Option<u32>, u64),
+}
+
+impl Upto {
+    fn includes(self, no: u32) -> bool {
+        match self {
+            Upto::All => true,
+            Upto::Run(last, _) => last.is_some_and(|l| no <= l),
+        }
+    }
+
+    /// A view's runs must still be there: not cleared since it was made.
+    fn check(self, runs: &Runs) -> Result<(), StoreError> {
+        match self {
+            Upto::Run(_, generation) if generation != runs.generation => {
+                Err(corrupt("the cold runs were cleared after this as-of view was made"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A read-only view of a store's cold entries as they were at a past seq
+/// ([`ColdRuns::view_at`]): the runs written at or before it. It has no way
+/// to write: a ledger reading through it (an as-of state) keeps whatever
+/// it changes in memory. Its read failures are its own (they fail the
+/// as-of read, never the live engine).
+pub struct ColdView {
+    runs: Arc<ColdRuns>,
+    last: Option<u32>,
+    generation: u64,
+    failure: Mutex<Option<String>>,
+}
+
+impl ColdView {
+    fn upto(&self) -> Upto {
+        Upto::Run(self.last, self.generation)
+    }
+
+    fn record(&self, what: String) {
+        let mut f = lock(&self.failure);
+        if f.is_none() {
+            *f = Some(what);
+        }
+    }
+}
+
+impl ColdStore for ColdView {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        match self.runs.lookup(key, self.upto()) {
+            Ok(v) => v,
+            Err(e) => {
+                self.record(format!("cold read: {e}"));
+                None
+            }
+        }
+    }
+
+    fn scan(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        match self.runs.collect_upto(prefix, self.upto()) {
+            Ok(m) => m.into_iter().collect(),
+            Err(e) => {
+                self.record(format!("cold scan: {e}"));
+                Vec::new()
+            }
+        }
+    }
+
+    fn fail(&self, what: String) {
+        self.record(what);
+    }
+
+    fn failure(&self) -> Option<String> {
+        lock(&self.failure).clone()
+    }
 }
 
 impl ColdStore for ColdRuns {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        match self.lookup(key) {
+        match self.lookup(key, Upto::All) {
             Ok(v) => v,
             Err(e) => {
                 self.record(format!("cold read: {e}"));

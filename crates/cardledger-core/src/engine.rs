@@ -176,8 +176,9 @@ impl Default for OpenOptions {
     }
 }
 
-/// How [`Engine::open`] rebuilt the state: from which snapshot, how many
-/// events it replayed, and which snapshots it refused (and why).
+/// How [`Engine::open`] (or [`Engine::state_as_of_report`]) rebuilt the
+/// state: from which snapshot, how many events it replayed, and which
+/// snapshots it refused (and why).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OpenReport {
     /// The seq of the snapshot the state was loaded from (`None`: replayed from genesis).
@@ -789,36 +790,88 @@ impl Engine {
         self.inner.store.subscribe()
     }
 
-    /// The state as of a sequence number: the newest stored snapshot at or
-    /// below `seq` that passes its checks (else genesis), then the log
-    /// replayed up to `seq`. A `seq` beyond the head gives the head's state.
+    /// The state as of a sequence number (a `seq` beyond the head gives the
+    /// head's state, 0 the empty ledger). See [`Engine::state_as_of_report`].
     pub fn state_as_of(&self, seq: u64) -> Result<Ledger, EngineError> {
-        let mut ledger = Ledger::default();
-        for at in self.inner.store.snapshot_seqs()? {
-            if at > seq {
-                continue;
-            }
-            // a snapshot that fails a check is skipped, as open does; a hot
-            // snapshot (the cold entries beside it are at the head, not at
-            // its seq) cannot start a past state: only a whole-state one can
-            let loaded = self
-                .inner
-                .store
-                .load_snapshot(at)
-                .ok()
-                .filter(|(_, b)| b.first() == Some(&snapshot::SNAPSHOT_STATE_VERSION))
-                .and_then(|(_, b)| snapshot::decode_state(&b).ok());
-            if let Some(l) = loaded.filter(|l| l.head_seq == at) {
-                ledger = l;
-                break;
+        self.state_as_of_report(seq).map(|(ledger, _)| ledger)
+    }
+
+    /// [`Engine::state_as_of`] with how it was rebuilt: the newest stored
+    /// snapshot at or below `seq` that passes its checks — a hot snapshot
+    /// (state version 3) together with a read-only view of the cold runs
+    /// written at or before its seq ([`crate::cold::ColdRuns::view_at`]), or
+    /// a whole-state one (version 2) — else genesis; then the log replayed
+    /// from there to `seq`. A snapshot that fails a check is skipped
+    /// (named in `refused`, never deleted: this read writes nothing), and
+    /// so is one whose cold runs cannot be told apart. Nothing of the
+    /// rebuilt state is ever written: what the replay changes stays in the
+    /// returned ledger's memory (at most the events between two kept
+    /// snapshots, `docs/format.md`), and a cold read that fails is an error
+    /// here or in the read that meets it (`Ledger::cold_failure`).
+    pub fn state_as_of_report(&self, seq: u64) -> Result<(Ledger, OpenReport), EngineError> {
+        let store = &self.inner.store;
+        let target = seq.min(store.head().seq);
+        let mut report = OpenReport::default();
+        let started = std::time::Instant::now();
+        let mut ledger = None;
+        if target > 0 {
+            for at in store.snapshot_seqs()? {
+                if at > target {
+                    continue;
+                }
+                match self.past_snapshot(at) {
+                    Ok(l) => {
+                        report.snapshot_seq = Some(at);
+                        ledger = Some(l);
+                        break;
+                    }
+                    Err(why) => report.refused.push((at, why)),
+                }
             }
         }
-        for entry in read_entries(&self.inner.store, ledger.head_seq + 1) {
-            let entry = entry?;
-            if entry.rec.seq > seq {
-                break;
+        report.snapshot_micros = started.elapsed().as_micros() as u64;
+        let started = std::time::Instant::now();
+        let mut ledger = ledger.unwrap_or_default();
+        if ledger.head_seq < target {
+            for entry in read_entries(store, ledger.head_seq + 1) {
+                let entry = entry?;
+                if entry.rec.seq > target {
+                    break;
+                }
+                ledger.apply(&entry.rec);
+                report.replayed += 1;
             }
-            ledger.apply(&entry.rec);
+        }
+        if let Some(why) = ledger.cold_failure() {
+            return Err(EngineError::Corrupt { seq: ledger.head_seq, reason: why });
+        }
+        if ledger.head_seq != target {
+            return Err(EngineError::Corrupt {
+                seq: ledger.head_seq,
+                reason: format!("the log ends at seq {} before the as-of seq {target}", ledger.head_seq),
+            });
+        }
+        report.replay_micros = started.elapsed().as_micros() as u64;
+        Ok((ledger, report))
+    }
+
+    /// The snapshot at `at` as the start of a past state, or why it cannot be.
+    fn past_snapshot(&self, at: u64) -> Result<Ledger, String> {
+        let store = &self.inner.store;
+        let (_, bytes) = store.load_snapshot(at).map_err(|e| e.to_string())?;
+        let view = match bytes.first().copied() {
+            Some(snapshot::SNAPSHOT_STATE_VERSION) => None,
+            Some(snapshot::HOT_STATE_VERSION) => Some(
+                store.cold().view_at(at).ok_or_else(|| format!("the cold runs as of seq {at} cannot be told apart"))?,
+            ),
+            other => return Err(format!("unknown snapshot state version {other:?}")),
+        };
+        let mut ledger = snapshot::decode_state(&bytes)?;
+        if ledger.head_seq != at {
+            return Err(format!("its state is at seq {}", ledger.head_seq));
+        }
+        if let Some(view) = view {
+            ledger.attach_cold(Arc::new(view));
         }
         Ok(ledger)
     }

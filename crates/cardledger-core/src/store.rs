@@ -525,8 +525,8 @@ impl Store {
     /// this log: its seq and chain hash): the state in chunks of at most
     /// [`limits::SNAPSHOT_CHUNK_BYTES`], then a manifest naming seq, hash,
     /// length, chunk count and a crc32 of the state, with its own crc32. The
-    /// manifest, and the deletion of all but the newest
-    /// [`limits::SNAPSHOTS_KEPT`] snapshots, are one atomic sled batch,
+    /// manifest, and the deletion of the snapshots [`snapshots_kept`] does
+    /// not keep, are one atomic sled batch,
     /// flushed before returning: chunks without a manifest (a crash midway)
     /// are never read and are removed by the next save. A snapshot is a
     /// cache: [`Store::load_snapshot`] checks it before it is used.
@@ -582,14 +582,9 @@ impl Store {
         manifest.extend_from_slice(&crc.to_be_bytes());
         let mut batch = sled::Batch::default();
         batch.insert(&at.seq.to_be_bytes(), manifest);
-        // keep the newest SNAPSHOTS_KEPT manifests (this one included); drop
-        // the others and every chunk that belongs to no kept manifest
-        let mut kept = vec![at.seq];
-        for seq in self.snapshot_seqs()? {
-            if seq != at.seq && kept.len() < limits::SNAPSHOTS_KEPT {
-                kept.push(seq);
-            }
-        }
+        // keep what `snapshots_kept` says (this one included); drop the
+        // others and every chunk that belongs to no kept manifest
+        let kept = snapshots_kept(at.seq, self.snapshot_seqs()?);
         for k in tree.iter().keys() {
             let k = k.map_err(sled_err)?;
             let seq = k.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes);
@@ -990,6 +985,44 @@ fn sled_err(e: sled::Error) -> StoreError {
         sled::Error::Io(io) => StoreError::Io(io.to_string()),
         other => StoreError::Sled(other.to_string()),
     }
+}
+
+const _: () = assert!(limits::SNAPSHOTS_KEPT >= 4, "the thinning keeps the oldest and the newest two");
+
+/// The snapshots a store keeps once one at `new` is saved beside
+/// `existing`: every one while there are at most
+/// [`limits::SNAPSHOTS_KEPT`]; past that, one at a time, the snapshot whose
+/// two neighbours are closest is dropped (never the oldest, nor the newest
+/// two: the fallback when the newest fails its checks), so the kept ones
+/// stay spread evenly over the log. They are the starting points of as-of
+/// reads (`Engine::state_as_of`): one of those replays at most the events
+/// between two kept snapshots (`docs/format.md`, "Snapshots").
+pub fn snapshots_kept(new: u64, existing: Vec<u64>) -> Vec<u64> {
+    let mut kept = existing;
+    kept.push(new);
+    kept.sort_unstable();
+    kept.dedup();
+    while kept.len() > limits::SNAPSHOTS_KEPT {
+        // candidates: index 1 ..= len - 3 (the middle of each window of 3)
+        let newest_two = kept.len().saturating_sub(2);
+        let drop = kept
+            .windows(3)
+            .enumerate()
+            .filter(|(i, _)| i + 1 < newest_two)
+            .filter_map(|(i, w)| match w {
+                [a, _, c] => Some((c - a, i + 1)),
+                _ => None,
+            })
+            .min();
+        match drop {
+            Some((_, i)) => {
+                kept.remove(i);
+            }
+            None => unreachable!("SNAPSHOTS_KEPT >= 4 leaves a candidate"),
+        }
+    }
+    kept.reverse();
+    kept
 }
 
 /// Locks a mutex, ignoring poisoning: the guarded values are plain `Copy`

@@ -66,9 +66,9 @@ fn observe(engine: &Engine) -> Value {
 
 fn first_token(engine: &Engine, kind: &str) -> String {
     let state = engine.state_as_of(engine.head_seq()).unwrap();
-    let m = &state.tokens[kind];
-    let (t, _) = m.iter().min_by_key(|(_, (seq, _))| *seq).unwrap();
-    t.clone()
+    let m = state.tokens_of(kind);
+    let (t, _) = m.into_iter().min_by_key(|(_, (seq, _))| *seq).unwrap();
+    t
 }
 
 fn copy_dir(from: &Path, to: &Path) {

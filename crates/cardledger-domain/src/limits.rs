@@ -59,9 +59,13 @@ pub const SNAPSHOT_STATE_BYTES_MAX: usize = 512 << 20;
 /// cold tree and the hot rest is snapshotted. Bounds the memory that grows
 /// with history to about this many events' worth.
 pub const SNAPSHOT_INTERVAL_EVENTS: u64 = 196_608;
-/// Snapshots a store keeps (the newest ones); an older one is the fallback
-/// when the newest fails its checks.
-pub const SNAPSHOTS_KEPT: usize = 2;
+/// Snapshots a store keeps at most: every cold flush's while there are no
+/// more; past that they are thinned evenly (never the oldest or the newest
+/// two; `store::snapshots_kept`). The older ones are where as-of reads
+/// start (`Engine::state_as_of`); the second newest is the fallback when
+/// the newest fails its checks. Disk: this many hot snapshots (≈ 1 MB each
+/// for the demo's 2,000 holders).
+pub const SNAPSHOTS_KEPT: usize = 128;
 /// A snapshot's state is stored in sled values of this many bytes, streamed
 /// as it is encoded (never held whole in memory while it is written).
 pub const SNAPSHOT_CHUNK_BYTES: usize = 4 << 20;

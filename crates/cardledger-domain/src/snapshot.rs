@@ -529,15 +529,17 @@ pub fn decode_cold_je(bytes: &[u8]) -> Result<JeState, String> {
     decode_whole(bytes, "journal entry", get_je)
 }
 
-/// A digest over every field of a ledger that holds its whole state in
-/// memory (no cold store): blake3 over its hot encoding ([`encode_hot`])
-/// followed by every cold entry (`Ledger::cold_entries`) in key order, each
-/// fed by [`digest_cold_entry`]. `verify` computes the same over a live
-/// engine's hot state and its store's cold entries.
+/// A digest over every field of a ledger: blake3 over its hot encoding
+/// ([`encode_hot`]) followed by every cold entry (`Ledger::all_cold_entries`:
+/// its cold store's, if it has one, overridden by those in memory) in key
+/// order, each fed by [`digest_cold_entry`]. `verify` computes the same over
+/// a live engine's hot state and its store's cold entries; a ledger that
+/// holds its whole state in memory and one reading part of it through a
+/// cold store get the same digest for the same state.
 pub fn state_digest(l: &Ledger) -> Result<[u8; 32], String> {
     let mut h = blake3::Hasher::new();
     h.update(&encode_hot(l)?);
-    for (k, v) in l.cold_entries()? {
+    for (k, v) in l.all_cold_entries()? {
         digest_cold_entry(&mut h, &k, &v);
     }
     Ok(*h.finalize().as_bytes())

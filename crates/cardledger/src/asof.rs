@@ -187,8 +187,9 @@ impl Cardledger {
     }
 
     /// The ledger state at `at`: the live state when it is still at that
-    /// seq, else `Engine::state_as_of` (the newest snapshot at or below
-    /// the seq, then the log replayed up to it).
+    /// seq, else `Engine::state_as_of` (the newest kept snapshot at or
+    /// below the seq with the cold runs written by then, then the log
+    /// replayed up to it; read-only).
     pub fn state_at(&self, at: &At) -> Result<StateAt<'_>, Error> {
         let live = self.engine().state();
         if live.head_seq == at.seq {

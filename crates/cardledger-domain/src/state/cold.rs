@@ -9,7 +9,10 @@
 //! `(key, value)` entries; the engine writes them in one atomic batch with
 //! the cold watermark, after the snapshot of the hot part at the same seq
 //! (`docs/format.md`). A ledger without a cold store keeps everything in
-//! the maps, exactly as before: replays for `verify` and `state_as_of`.
+//! the maps, exactly as before: `verify`'s replay from genesis. An as-of
+//! state (`Engine::state_as_of`) reads through a read-only view of the cold
+//! runs written at or before its snapshot and keeps what its replay changes
+//! in the maps.
 //!
 //! Every lookup goes through the accessors here (memory first, then cold),
 //! so deciding and applying read the same state either way.
@@ -292,6 +295,22 @@ impl Ledger {
                 out.insert(je_key(token), snapshot::encode_cold(ColdValue::JournalEntry(j))?);
             }
         }
+        Ok(out)
+    }
+
+    /// Every cold entry of the state, encoded and sorted by key: the cold
+    /// store's (all of them: held in memory at once), overridden by those
+    /// in memory ([`Ledger::cold_entries`]) — what `verify` compares and
+    /// digests. A cold read that fails is an error.
+    pub fn all_cold_entries(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, String> {
+        let mut out: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        if let Some(cold) = &self.cold {
+            out.extend(cold.0.scan(&[]));
+            if let Some(why) = cold.0.failure() {
+                return Err(why);
+            }
+        }
+        out.extend(self.cold_entries()?);
         Ok(out)
     }
 
