@@ -633,11 +633,9 @@ pub fn for_each_posting<'a>(event: &'a Event, f: impl FnMut(AccountRef<'a>, Mone
             }
         }
         Event::GpaUnloaded(e) => p.transfer(A::Gpa(&e.holder), e.funding.account_ref(), e.cmd.amount),
-        Event::MsaOrdered(e) => p.transfer(
-            e.funding.account_ref(),
-            A::Msa(&e.cmd.holder, &e.cmd.campaign_token),
-            e.cmd.purchase_amount,
-        ),
+        Event::MsaOrdered(e) => {
+            p.transfer(e.funding.account_ref(), A::Msa(&e.cmd.holder, &e.cmd.campaign_token), e.cmd.purchase_amount)
+        }
         Event::MsaUnloaded(e) => {
             p.transfer(A::Msa(&e.holder, &e.campaign_token), e.funding.account_ref(), e.cmd.amount)
         }

@@ -51,9 +51,10 @@ impl Ledger {
                     Some(h) => h == holder,
                     None => fs.program_token == program,
                 };
-                let fs = self.funding_sources.get(t).ok_or_else(|| {
-                    Rejection::new(Code::UnknownReference, field, format!("no funding source {t:?}"))
-                })?;
+                let fs = self
+                    .funding_sources
+                    .get(t)
+                    .ok_or_else(|| Rejection::new(Code::UnknownReference, field, format!("no funding source {t:?}")))?;
                 if !owned_by(fs) {
                     return reject(
                         Code::FundingSourceNotOwned,
