@@ -309,7 +309,11 @@ pub struct JournalEntryRecorded {
 }
 
 /// A ledger account; postings move money between them.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+///
+/// Its `Hash` is [`AccountRef`]'s, so a map keyed by `Account` can be
+/// searched with a borrowed [`AccountRef`] (`map.get(&r as &dyn AccountKey)`)
+/// without building (allocating) an owned key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Encode, Decode)]
 pub enum Account {
     /// A program's bank account.
     ProgramBank(String),
@@ -337,6 +341,122 @@ pub enum Account {
     Network(String),
 }
 
+/// An [`Account`] borrowed from an event or a command: the same variants
+/// over `&str`s, for lookups and postings that allocate nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AccountRef<'a> {
+    /// [`Account::ProgramBank`].
+    ProgramBank(&'a str),
+    /// [`Account::ProgramEquity`].
+    ProgramEquity(&'a str),
+    /// [`Account::ProgramFees`].
+    ProgramFees(&'a str),
+    /// [`Account::ProgramRewards`].
+    ProgramRewards(&'a str),
+    /// [`Account::ProgramIncome`].
+    ProgramIncome(&'a str),
+    /// [`Account::CreditPayments`].
+    CreditPayments(&'a str),
+    /// [`Account::FundingSource`].
+    FundingSource(&'a str),
+    /// [`Account::Gpa`].
+    Gpa(&'a Holder),
+    /// [`Account::Msa`].
+    Msa(&'a Holder, &'a str),
+    /// [`Account::MsaCredit`].
+    MsaCredit(&'a Holder, &'a str),
+    /// [`Account::Credit`].
+    Credit(&'a str),
+    /// [`Account::Network`].
+    Network(&'a str),
+}
+
+impl AccountRef<'_> {
+    /// The owned account.
+    pub fn to_account(self) -> Account {
+        match self {
+            AccountRef::ProgramBank(t) => Account::ProgramBank(t.to_string()),
+            AccountRef::ProgramEquity(t) => Account::ProgramEquity(t.to_string()),
+            AccountRef::ProgramFees(t) => Account::ProgramFees(t.to_string()),
+            AccountRef::ProgramRewards(t) => Account::ProgramRewards(t.to_string()),
+            AccountRef::ProgramIncome(t) => Account::ProgramIncome(t.to_string()),
+            AccountRef::CreditPayments(t) => Account::CreditPayments(t.to_string()),
+            AccountRef::FundingSource(t) => Account::FundingSource(t.to_string()),
+            AccountRef::Gpa(h) => Account::Gpa(h.clone()),
+            AccountRef::Msa(h, c) => Account::Msa(h.clone(), c.to_string()),
+            AccountRef::MsaCredit(h, c) => Account::MsaCredit(h.clone(), c.to_string()),
+            AccountRef::Credit(t) => Account::Credit(t.to_string()),
+            AccountRef::Network(t) => Account::Network(t.to_string()),
+        }
+    }
+}
+
+/// What an account key looks like borrowed: implemented by [`Account`] and
+/// [`AccountRef`], hashed and compared through [`AccountKey::key`], so an
+/// `Account`-keyed map answers `get(&r as &dyn AccountKey)`.
+pub trait AccountKey {
+    /// The key, borrowed.
+    fn key(&self) -> AccountRef<'_>;
+}
+
+impl Account {
+    /// The account, borrowed.
+    pub fn as_ref(&self) -> AccountRef<'_> {
+        match self {
+            Account::ProgramBank(t) => AccountRef::ProgramBank(t),
+            Account::ProgramEquity(t) => AccountRef::ProgramEquity(t),
+            Account::ProgramFees(t) => AccountRef::ProgramFees(t),
+            Account::ProgramRewards(t) => AccountRef::ProgramRewards(t),
+            Account::ProgramIncome(t) => AccountRef::ProgramIncome(t),
+            Account::CreditPayments(t) => AccountRef::CreditPayments(t),
+            Account::FundingSource(t) => AccountRef::FundingSource(t),
+            Account::Gpa(h) => AccountRef::Gpa(h),
+            Account::Msa(h, c) => AccountRef::Msa(h, c),
+            Account::MsaCredit(h, c) => AccountRef::MsaCredit(h, c),
+            Account::Credit(t) => AccountRef::Credit(t),
+            Account::Network(t) => AccountRef::Network(t),
+        }
+    }
+}
+
+impl AccountKey for Account {
+    fn key(&self) -> AccountRef<'_> {
+        self.as_ref()
+    }
+}
+
+impl AccountKey for AccountRef<'_> {
+    fn key(&self) -> AccountRef<'_> {
+        *self
+    }
+}
+
+impl std::hash::Hash for Account {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_ref().hash(state)
+    }
+}
+
+impl std::hash::Hash for dyn AccountKey + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state)
+    }
+}
+
+impl PartialEq for dyn AccountKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for dyn AccountKey + '_ {}
+
+impl<'a> std::borrow::Borrow<dyn AccountKey + 'a> for Account {
+    fn borrow(&self) -> &(dyn AccountKey + 'a) {
+        self
+    }
+}
+
 /// One line of double entry: `amount` is added to `account`'s balance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Posting {
@@ -349,10 +469,15 @@ pub struct Posting {
 impl Funding {
     /// The account the funding source's money sits in.
     pub fn account(&self) -> Account {
+        self.account_ref().to_account()
+    }
+
+    /// [`Funding::account`], borrowed.
+    pub fn account_ref(&self) -> AccountRef<'_> {
         if self.kind.is_program() {
-            Account::ProgramBank(self.program_token.clone())
+            AccountRef::ProgramBank(&self.program_token)
         } else {
-            Account::FundingSource(self.source_token.clone())
+            AccountRef::FundingSource(&self.source_token)
         }
     }
 }
@@ -474,13 +599,20 @@ fn plus_fees_cents(amount: Money, fees: &[ChargedFee]) -> i64 {
 
 /// The double-entry lines of an event. They always sum to zero.
 pub fn postings(event: &Event) -> Vec<Posting> {
-    let mut p = Postings(Vec::new());
+    let mut out = Vec::new();
+    for_each_posting(event, |account, amount| out.push(Posting { account: account.to_account(), amount }));
+    out
+}
+
+/// The lines of [`postings`], in the same order, borrowed from the event:
+/// `f(account, amount)` per line, nothing allocated (`apply` folds them so).
+pub fn for_each_posting<'a>(event: &'a Event, f: impl FnMut(AccountRef<'a>, Money)) {
+    use AccountRef as A;
+    let mut p = Postings(f);
     match event {
-        Event::ProgramCreated(c) => p.transfer(
-            Account::ProgramEquity(c.token.clone()),
-            Account::ProgramBank(c.token.clone()),
-            c.opening_bank_balance,
-        ),
+        Event::ProgramCreated(c) => {
+            p.transfer(A::ProgramEquity(&c.token), A::ProgramBank(&c.token), c.opening_bank_balance)
+        }
         Event::UserCreated(_)
         | Event::BusinessCreated(_)
         | Event::FundingSourceCreated { .. }
@@ -493,66 +625,58 @@ pub fn postings(event: &Event) -> Vec<Posting> {
         | Event::MsaOrderUpdated(_)
         | Event::Ticked(_) => {}
         Event::GpaOrdered(e) => {
-            let gpa = Account::Gpa(e.cmd.holder.clone());
+            let gpa = A::Gpa(&e.cmd.holder);
             let fees: Money = e.fees.iter().map(|f| f.amount).sum();
-            p.transfer(e.funding.account(), gpa.clone(), e.cmd.amount.plus(fees));
+            p.transfer(e.funding.account_ref(), gpa, e.cmd.amount.plus(fees));
             for f in &e.fees {
-                p.transfer(gpa.clone(), Account::ProgramFees(e.funding.program_token.clone()), f.amount);
+                p.transfer(gpa, A::ProgramFees(&e.funding.program_token), f.amount);
             }
         }
-        Event::GpaUnloaded(e) => p.transfer(Account::Gpa(e.holder.clone()), e.funding.account(), e.cmd.amount),
-        Event::MsaOrdered(e) => p.transfer(
-            e.funding.account(),
-            Account::Msa(e.cmd.holder.clone(), e.cmd.campaign_token.clone()),
-            e.cmd.purchase_amount,
-        ),
+        Event::GpaUnloaded(e) => p.transfer(A::Gpa(&e.holder), e.funding.account_ref(), e.cmd.amount),
+        Event::MsaOrdered(e) => {
+            p.transfer(e.funding.account_ref(), A::Msa(&e.cmd.holder, &e.cmd.campaign_token), e.cmd.purchase_amount)
+        }
         Event::MsaUnloaded(e) => {
-            p.transfer(Account::Msa(e.holder.clone(), e.campaign_token.clone()), e.funding.account(), e.cmd.amount)
+            p.transfer(A::Msa(&e.holder, &e.campaign_token), e.funding.account_ref(), e.cmd.amount)
         }
         Event::OfferOrdered(e) => {
+            p.transfer(e.funding.account_ref(), A::Msa(&e.cmd.holder, &e.campaign_token), e.purchase_amount);
             p.transfer(
-                e.funding.account(),
-                Account::Msa(e.cmd.holder.clone(), e.campaign_token.clone()),
-                e.purchase_amount,
-            );
-            p.transfer(
-                Account::ProgramRewards(e.funding.program_token.clone()),
-                Account::MsaCredit(e.cmd.holder.clone(), e.campaign_token.clone()),
+                A::ProgramRewards(&e.funding.program_token),
+                A::MsaCredit(&e.cmd.holder, &e.campaign_token),
                 e.reward_amount,
             );
         }
         Event::FeeTransferred(e) => {
             for f in &e.fees {
-                p.transfer(Account::Gpa(e.cmd.holder.clone()), Account::ProgramFees(e.program_token.clone()), f.amount);
+                p.transfer(A::Gpa(&e.cmd.holder), A::ProgramFees(&e.program_token), f.amount);
             }
         }
         Event::JournalEntryRecorded(e) => journal_postings(e, &mut p),
-        Event::ProgramDeposited(c) => p.transfer(
-            Account::ProgramEquity(c.program_token.clone()),
-            Account::ProgramBank(c.program_token.clone()),
-            c.amount,
-        ),
+        Event::ProgramDeposited(c) => {
+            p.transfer(A::ProgramEquity(&c.program_token), A::ProgramBank(&c.program_token), c.amount)
+        }
         Event::CyclesClosed(e) => {
             for (close, program) in e.closes.iter().zip(&e.program_tokens) {
-                let acct = Account::Credit(close.account_token.clone());
+                let acct = A::Credit(&close.account_token);
                 for charge in close.interest_entry.iter().chain(close.late_fee_entry.iter()) {
-                    p.transfer(acct.clone(), Account::ProgramIncome(program.clone()), charge.amount);
+                    p.transfer(acct, A::ProgramIncome(program), charge.amount);
                 }
             }
         }
     }
-    p.0
 }
 
-fn journal_postings(e: &JournalEntryRecorded, p: &mut Postings) {
-    let program = e.program_token.clone();
-    let bank = Account::ProgramBank(program.clone());
-    let network = Account::Network(e.cmd.network.clone().unwrap_or_else(|| "UNKNOWN".into()));
+fn journal_postings<'a>(e: &'a JournalEntryRecorded, p: &mut Postings<impl FnMut(AccountRef<'a>, Money)>) {
+    use AccountRef as A;
+    let program = e.program_token.as_str();
+    let bank = A::ProgramBank(program);
+    let network = A::Network(e.cmd.network.as_deref().unwrap_or("UNKNOWN"));
     let amount = e.cmd.amount;
     match &e.cmd.target {
         JeTarget::Gpa(h) => {
-            let gpa = Account::Gpa(h.clone());
-            p.transfer(bank.clone(), gpa.clone(), e.jit_load);
+            let gpa = A::Gpa(h);
+            p.transfer(bank, gpa, e.jit_load);
             match e.effect {
                 JeEffect::NoBalance
                 | JeEffect::Hold
@@ -560,45 +684,45 @@ fn journal_postings(e: &JournalEntryRecorded, p: &mut Postings) {
                 | JeEffect::PendingRefund
                 | JeEffect::Payment => {}
                 JeEffect::Clearing | JeEffect::PinPurchase | JeEffect::AtmWithdrawal => {
-                    p.transfer(gpa.clone(), network, amount)
+                    p.transfer(gpa, network, amount)
                 }
-                JeEffect::Refund => p.transfer(network, gpa.clone(), amount),
-                JeEffect::Interest => p.transfer(gpa.clone(), Account::ProgramIncome(program), amount),
-                JeEffect::Fee => p.transfer(gpa.clone(), Account::ProgramFees(program), amount),
-                JeEffect::AdjustmentCredit => p.transfer(bank.clone(), gpa.clone(), amount),
-                JeEffect::AdjustmentDebit => p.transfer(gpa.clone(), bank.clone(), amount),
-                JeEffect::Reward => p.transfer(Account::ProgramRewards(program), gpa.clone(), amount),
+                JeEffect::Refund => p.transfer(network, gpa, amount),
+                JeEffect::Interest => p.transfer(gpa, A::ProgramIncome(program), amount),
+                JeEffect::Fee => p.transfer(gpa, A::ProgramFees(program), amount),
+                JeEffect::AdjustmentCredit => p.transfer(bank, gpa, amount),
+                JeEffect::AdjustmentDebit => p.transfer(gpa, bank, amount),
+                JeEffect::Reward => p.transfer(A::ProgramRewards(program), gpa, amount),
             }
             p.transfer(gpa, bank, e.jit_unload);
         }
         JeTarget::Credit(a) => {
-            let acct = Account::Credit(a.clone());
+            let acct = A::Credit(a);
             match e.effect {
                 JeEffect::NoBalance | JeEffect::Hold | JeEffect::Reversal | JeEffect::PendingRefund => {}
                 JeEffect::Clearing | JeEffect::PinPurchase | JeEffect::AtmWithdrawal => {
                     p.transfer(acct, network, amount)
                 }
                 JeEffect::Refund => p.transfer(network, acct, amount),
-                JeEffect::Payment => p.transfer(Account::CreditPayments(program), acct, amount),
+                JeEffect::Payment => p.transfer(A::CreditPayments(program), acct, amount),
                 JeEffect::Interest | JeEffect::Fee | JeEffect::AdjustmentDebit => {
-                    p.transfer(acct, Account::ProgramIncome(program), amount)
+                    p.transfer(acct, A::ProgramIncome(program), amount)
                 }
-                JeEffect::AdjustmentCredit => p.transfer(Account::ProgramIncome(program), acct, amount),
-                JeEffect::Reward => p.transfer(Account::ProgramRewards(program), acct, amount),
+                JeEffect::AdjustmentCredit => p.transfer(A::ProgramIncome(program), acct, amount),
+                JeEffect::Reward => p.transfer(A::ProgramRewards(program), acct, amount),
             }
         }
     }
 }
 
-struct Postings(Vec<Posting>);
+struct Postings<F>(F);
 
-impl Postings {
+impl<'a, F: FnMut(AccountRef<'a>, Money)> Postings<F> {
     /// Moves `amount` from `from` to `to` (two lines summing to zero).
-    fn transfer(&mut self, from: Account, to: Account, amount: Money) {
+    fn transfer(&mut self, from: AccountRef<'a>, to: AccountRef<'a>, amount: Money) {
         if amount.is_zero() {
             return;
         }
-        self.0.push(Posting { account: from, amount: -amount });
-        self.0.push(Posting { account: to, amount });
+        (self.0)(from, -amount);
+        (self.0)(to, amount);
     }
 }

@@ -43,11 +43,24 @@ pub fn codec() -> bincode::config::Configuration<
 /// such an event must never be written.
 pub fn encode_fact(f: &event::Fact) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(ENCODED_FACT_CAPACITY_BYTES);
-    bincode::encode_into_std_write(f, &mut out, codec()).map_err(|e| e.to_string())?;
+    bincode::encode_into_writer(f, VecWriter(&mut out), codec()).map_err(|e| e.to_string())?;
     if out.len() > limits::EVENT_BYTES_MAX {
         return Err(format!("the event encodes to {} bytes, over {}", out.len(), limits::EVENT_BYTES_MAX));
     }
     Ok(out)
+}
+
+/// A bincode writer appending to a `Vec` directly: the same bytes as
+/// `encode_into_std_write` into the `Vec`, without the `std::io::Write`
+/// layer (an out-of-line `write_all` per field).
+pub(crate) struct VecWriter<'a>(pub(crate) &'a mut Vec<u8>);
+
+impl bincode::enc::write::Writer for VecWriter<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
 }
 
 /// Initial capacity of an encoded fact: most events of the demo mix encode

@@ -11,15 +11,18 @@ impl Ledger {
         if let (Some(kind), Some(token)) = (event_token_kind(event), event_token(event)) {
             self.tokens.entry(kind).or_default().insert(token.to_string(), (seq, rec.fact.fingerprint));
         }
-        let lines = postings(event);
-        assert!(lines.iter().map(|p| p.amount).sum::<Money>().is_zero(), "postings of seq {seq} do not sum to zero");
-        for p in lines {
-            let b = self.accounts.entry(p.account.clone()).or_default();
-            *b = b.plus(p.amount);
-            self.last_updated.insert(p.account.clone(), time);
-            let imp = self.last_impact.entry(p.account).or_default();
-            *imp = p.amount;
-        }
+        // the lines are computed twice, borrowed from the event (nothing
+        // allocated): checked to sum to zero before any of them is applied
+        let mut sum = Money::ZERO;
+        for_each_posting(event, |_, amount| sum = sum.plus(amount));
+        assert!(sum.is_zero(), "postings of seq {seq} do not sum to zero");
+        for_each_posting(event, |account, amount| {
+            // an account seen before is updated in place; only a new one is
+            // built (allocated) as a key
+            upsert(&mut self.accounts, account, Money::ZERO, |b| *b = b.plus(amount));
+            upsert(&mut self.last_updated, account, time, |t| *t = time);
+            upsert(&mut self.last_impact, account, Money::ZERO, |imp| *imp = amount);
+        });
         match event {
             Event::ProgramCreated(c) => {
                 self.programs.insert(c.token.clone(), ProgramState { cmd: c.clone(), created: time, jit: false });
@@ -167,11 +170,7 @@ impl Ledger {
                 let before = (self.holds.get(target).copied(), self.pending.get(target).copied());
                 self.apply_journal_entry(seq, e);
                 if before != (self.holds.get(target).copied(), self.pending.get(target).copied()) {
-                    let acct = match target {
-                        JeTarget::Gpa(h) => Account::Gpa(h.clone()),
-                        JeTarget::Credit(a) => Account::Credit(a.clone()),
-                    };
-                    self.last_updated.insert(acct, time);
+                    upsert(&mut self.last_updated, target_account(target), time, |t| *t = time);
                 }
             }
             Event::Ticked(c) => self.last_tick = Some(c.now),
@@ -193,5 +192,22 @@ impl Ledger {
             list.push(campaign.to_string());
             list.sort();
         }
+    }
+}
+
+/// Updates `account`'s entry with `f`, inserting `new` first (the owned key
+/// built only then) when the map has none.
+pub(super) fn upsert<V>(map: &mut HashMap<Account, V>, account: AccountRef<'_>, new: V, f: impl FnOnce(&mut V)) {
+    match map.get_mut(&account as &dyn AccountKey) {
+        Some(v) => f(v),
+        None => f(map.entry(account.to_account()).or_insert(new)),
+    }
+}
+
+/// The balance account of a journal entry's target, borrowed.
+pub(super) fn target_account(target: &JeTarget) -> AccountRef<'_> {
+    match target {
+        JeTarget::Gpa(h) => AccountRef::Gpa(h),
+        JeTarget::Credit(a) => AccountRef::Credit(a),
     }
 }

@@ -90,6 +90,9 @@ fn token_key(kind: &str, token: &str) -> Option<Vec<u8>> {
     Some(v)
 }
 
+/// The longest token key [`Ledger::recorded_token`] builds on the stack.
+const TOKEN_KEY_STACK_BYTES: usize = 64;
+
 fn order_key(book: Book, token: &str) -> Vec<u8> {
     let mut v = Vec::with_capacity(2 + token.len());
     v.push(key::ORDER);
@@ -160,6 +163,17 @@ impl Ledger {
             return Some(*v);
         }
         self.cold.as_ref()?;
+        // every new token is looked up here: its key is built on the stack
+        // (tokens are at most 36 bytes on the wire), on the heap only if longer
+        let mut stack = [0u8; TOKEN_KEY_STACK_BYTES];
+        let key_len = 2 + token.len();
+        if let Some(buf) = stack.get_mut(..key_len) {
+            let k = snapshot::TOKEN_KINDS.iter().position(|k| *k == kind)?;
+            let (head, rest) = buf.split_at_mut(2);
+            head.copy_from_slice(&[key::TOKEN, u8::try_from(k).ok()?]);
+            rest.copy_from_slice(token.as_bytes());
+            return self.cold_get(buf, snapshot::decode_cold_token);
+        }
         self.cold_get(&token_key(kind, token)?, snapshot::decode_cold_token)
     }
 

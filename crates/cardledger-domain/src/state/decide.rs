@@ -107,7 +107,8 @@ impl Ledger {
 
     pub(super) fn decide_event(&self, command: &Command) -> Result<Event, Rejection> {
         let key = command.key();
-        let f = |field: &str| format!("{key}.{field}");
+        // field names are rendered only if the command is rejected
+        let f = |field: &'static str| Field::Of(key, field);
         Ok(match command {
             Command::Program(c) => Event::ProgramCreated(c.clone()),
             Command::User(c) | Command::Business(c) => {
@@ -196,15 +197,9 @@ impl Ledger {
             Command::GpaOrder(c) => {
                 let field = f(c.holder.field());
                 let program = self.holder_program(&c.holder, field)?;
-                let funding = self.resolve_funding(
-                    key,
-                    &c.holder,
-                    program,
-                    c.funding_source_token.as_deref(),
-                    c.funding_source_address_token.as_deref(),
-                )?;
+                let funding = self.resolve_funding(key, c, program)?;
                 let fees = self.charge_fees(key, &c.fees)?;
-                self.check_range(&Account::Gpa(c.holder.clone()), c.amount, f("amount"))?;
+                self.check_range(AccountRef::Gpa(&c.holder), c.amount, f("amount"))?;
                 Event::GpaOrdered(GpaOrdered { cmd: c.clone(), funding, fees })
             }
             Command::GpaUnload(c) => {
@@ -226,15 +221,9 @@ impl Ledger {
             Command::MsaOrder(c) => {
                 let program = self.holder_program(&c.holder, f(c.holder.field()))?;
                 self.campaign(&c.campaign_token, f("campaign_token"))?;
-                let funding = self.resolve_funding(
-                    key,
-                    &c.holder,
-                    program,
-                    c.funding_source_token.as_deref(),
-                    c.funding_source_address_token.as_deref(),
-                )?;
-                let acct = Account::Msa(c.holder.clone(), c.campaign_token.clone());
-                self.check_range(&acct, c.purchase_amount, f("purchase_amount"))?;
+                let funding = self.resolve_funding(key, c, program)?;
+                let acct = AccountRef::Msa(&c.holder, &c.campaign_token);
+                self.check_range(acct, c.purchase_amount, f("purchase_amount"))?;
                 let before = self.msa_balances(&c.holder, &c.campaign_token);
                 let aggregated_after =
                     MsaBalance { ledger: before.ledger_balance.plus(c.purchase_amount), credit: before.credit_balance };
@@ -289,13 +278,7 @@ impl Ledger {
                     return reject(Code::Inactive, f("offer_token"), format!("offer {:?} is inactive", c.offer_token));
                 }
                 self.campaign(&offer.campaign_token, f("offer_token"))?;
-                let funding = self.resolve_funding(
-                    key,
-                    &c.holder,
-                    program,
-                    c.funding_source_token.as_deref(),
-                    c.funding_source_address_token.as_deref(),
-                )?;
+                let funding = self.resolve_funding(key, c, program)?;
                 let before = self.msa_balances(&c.holder, &offer.campaign_token);
                 Event::OfferOrdered(OfferOrdered {
                     cmd: c.clone(),
@@ -326,7 +309,7 @@ impl Ledger {
             Command::JournalEntry(c) => Event::JournalEntryRecorded(self.decide_journal_entry(c)?),
             Command::ProgramDeposit(c) => {
                 self.program(&c.program_token, f("program_token"))?;
-                self.check_range(&Account::ProgramBank(c.program_token.clone()), c.amount, f("amount"))?;
+                self.check_range(AccountRef::ProgramBank(&c.program_token), c.amount, f("amount"))?;
                 Event::ProgramDeposited(c.clone())
             }
             Command::Tick(c) => Event::Ticked(c.clone()),
@@ -337,21 +320,21 @@ impl Ledger {
     pub fn available(&self, target: &JeTarget) -> Money {
         let holds = self.holds.get(target).copied().unwrap_or(Money::ZERO);
         match target {
-            JeTarget::Gpa(h) => self.balance(&Account::Gpa(h.clone())).minus(holds),
+            JeTarget::Gpa(h) => self.balance_of(AccountRef::Gpa(h)).minus(holds),
             JeTarget::Credit(a) => {
                 let limit = self.credit_accounts.get(a).map(|(c, _)| c.credit_limit).unwrap_or(Money::ZERO);
-                limit.plus(self.balance(&Account::Credit(a.clone()))).minus(holds)
+                limit.plus(self.balance_of(AccountRef::Credit(a))).minus(holds)
             }
         }
     }
 
-    pub(super) fn program(&self, token: &str, field: String) -> Result<&ProgramState, Rejection> {
+    pub(super) fn program(&self, token: &str, field: Field) -> Result<&ProgramState, Rejection> {
         self.programs
             .get(token)
             .ok_or_else(|| Rejection::new(Code::UnknownReference, field, format!("no program {token:?}")))
     }
 
-    pub(super) fn holder_program(&self, h: &Holder, field: String) -> Result<&str, Rejection> {
+    pub(super) fn holder_program(&self, h: &Holder, field: Field) -> Result<&str, Rejection> {
         self.holders.get(h).map(|(p, _)| p.as_str()).ok_or_else(|| {
             let kind = match h {
                 Holder::User(_) => "user",
@@ -361,7 +344,7 @@ impl Ledger {
         })
     }
 
-    pub(super) fn campaign(&self, token: &str, field: String) -> Result<(), Rejection> {
+    pub(super) fn campaign(&self, token: &str, field: Field) -> Result<(), Rejection> {
         match self.campaigns.get(token) {
             None => reject(Code::UnknownReference, field, format!("no campaign {token:?}")),
             Some((c, _)) if !c.active => reject(Code::Inactive, field, format!("campaign {token:?} is inactive")),
@@ -369,19 +352,19 @@ impl Ledger {
         }
     }
 
-    pub(super) fn check_range(&self, acct: &Account, amount: Money, field: String) -> Result<(), Rejection> {
+    pub(super) fn check_range(&self, acct: AccountRef<'_>, amount: Money, field: Field) -> Result<(), Rejection> {
         let limit = Money::from_cents(i64::MAX / 4);
-        if self.balance(acct).plus(amount) > limit {
+        if self.balance_of(acct).plus(amount) > limit {
             return reject(Code::BalanceOverflow, field, "the balance would leave the engine's exact range");
         }
         Ok(())
     }
 
-    pub(super) fn charge_fees(&self, key: &str, fees: &[FeeRef]) -> Result<Vec<ChargedFee>, Rejection> {
+    pub(super) fn charge_fees(&self, key: &'static str, fees: &[FeeRef]) -> Result<Vec<ChargedFee>, Rejection> {
         fees.iter()
             .enumerate()
             .map(|(i, r)| {
-                let field = format!("{key}.fees[{i}].token");
+                let field = Field::FeeToken(key, i);
                 match self.fees.get(&r.token) {
                     None => reject(Code::UnknownReference, field, format!("no fee {:?}", r.token)),
                     Some((fee, _)) if !fee.active => {
@@ -399,13 +382,13 @@ impl Ledger {
 pub(super) fn unloadable<'a>(
     order: Option<std::borrow::Cow<'a, OrderState>>,
     label: &str,
-    key: &str,
+    key: &'static str,
     c: &UnloadCmd,
 ) -> Result<(std::borrow::Cow<'a, OrderState>, Money), Rejection> {
     let order = order.ok_or_else(|| {
         Rejection::new(
             Code::UnknownReference,
-            format!("{key}.original_order_token"),
+            Field::Of(key, "original_order_token"),
             format!("no {label} order {:?}", c.original_order_token),
         )
     })?;
@@ -413,7 +396,7 @@ pub(super) fn unloadable<'a>(
     if c.amount > remaining {
         return reject(
             Code::UnloadExceedsOrder,
-            format!("{key}.amount"),
+            Field::Of(key, "amount"),
             format!("{} exceeds the {} remaining on the order", c.amount, remaining),
         );
     }

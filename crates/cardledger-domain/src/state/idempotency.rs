@@ -32,7 +32,7 @@ pub fn fingerprint(line: &CommandLine) -> Result<u64, String> {
     let h = BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
         buf.clear();
-        bincode::encode_into_std_write((&line.command, &line.corrected_post_date), &mut *buf, cfg)
+        bincode::encode_into_writer((&line.command, &line.corrected_post_date), crate::VecWriter(&mut buf), cfg)
             .map_err(|e| format!("the command does not encode: {e}"))?;
         Ok::<_, String>(blake3::hash(&buf))
     })?;

@@ -5,7 +5,8 @@ use super::*;
 
 impl Ledger {
     pub(super) fn decide_journal_entry(&self, c: &JournalEntryCmd) -> Result<JournalEntryRecorded, Rejection> {
-        let f = |field: &str| format!("journal_entry.{field}");
+        // field names are rendered only if the entry is rejected
+        let f = |field: &'static str| Field::Of("journal_entry", field);
         let (program, jit_program) = match &c.target {
             JeTarget::Gpa(h) => {
                 let p = self.holder_program(h, f(h.field()))?;
@@ -151,10 +152,13 @@ impl Ledger {
     }
 
     pub(super) fn apply_journal_entry(&mut self, seq: u64, e: &JournalEntryRecorded) {
-        let target = e.cmd.target.clone();
-        let adjust = |map: &mut HashMap<JeTarget, Money>, delta: Money| {
-            let v = map.entry(target.clone()).or_default();
-            *v = v.plus(delta);
+        let target = &e.cmd.target;
+        // in place when the target has an entry; the key is cloned only for a new one
+        let adjust = |map: &mut HashMap<JeTarget, Money>, delta: Money| match map.get_mut(target) {
+            Some(v) => *v = v.plus(delta),
+            None => {
+                map.insert(target.clone(), Money::ZERO.plus(delta));
+            }
         };
         match e.effect {
             JeEffect::Hold => {

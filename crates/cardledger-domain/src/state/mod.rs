@@ -220,14 +220,46 @@ pub struct Ledger {
     pub cold: Option<ColdLink>,
 }
 
-fn reject<T>(code: Code, field: String, what: impl std::fmt::Display) -> Result<T, Rejection> {
+fn reject<T>(code: Code, field: impl Into<String>, what: impl std::fmt::Display) -> Result<T, Rejection> {
     Err(Rejection::new(code, field, what))
+}
+
+/// The field a rejection names (`gpa_order.amount`, `fee_transfer.fees[2].token`),
+/// kept as its static parts and rendered only when a command is rejected:
+/// an accepted command builds no text. Renders exactly as the `format!`s it
+/// replaces.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Field {
+    /// `{command key}.{field}`.
+    Of(&'static str, &'static str),
+    /// `{command key}.fees[{index}].token`.
+    FeeToken(&'static str, usize),
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Field::Of(key, field) => write!(f, "{key}.{field}"),
+            Field::FeeToken(key, i) => write!(f, "{key}.fees[{i}].token"),
+        }
+    }
+}
+
+impl From<Field> for String {
+    fn from(f: Field) -> String {
+        f.to_string()
+    }
 }
 
 impl Ledger {
     /// A GPA's, MSA's or credit account's balance.
     pub fn balance(&self, a: &Account) -> Money {
-        self.accounts.get(a).copied().unwrap_or(Money::ZERO)
+        self.balance_of(a.as_ref())
+    }
+
+    /// [`Ledger::balance`] of a borrowed account (nothing allocated).
+    pub fn balance_of(&self, a: AccountRef<'_>) -> Money {
+        self.accounts.get(&a as &dyn AccountKey).copied().unwrap_or(Money::ZERO)
     }
 
     /// The sum over every account: zero after every event.
@@ -237,8 +269,9 @@ impl Ledger {
 
     /// Balances of a holder's GPA.
     pub fn gpa_balances(&self, h: &Holder) -> Balances {
-        let acct = Account::Gpa(h.clone());
-        let ledger = self.balance(&acct);
+        let acct = AccountRef::Gpa(h);
+        let acct: &dyn AccountKey = &acct;
+        let ledger = self.balance_of(acct.key());
         let target = JeTarget::Gpa(h.clone());
         let holds = self.holds.get(&target).copied().unwrap_or(Money::ZERO);
         Balances {
@@ -246,10 +279,10 @@ impl Ledger {
             available_balance: ledger.minus(holds),
             credit_balance: Money::ZERO,
             pending_credits: self.pending.get(&target).copied().unwrap_or(Money::ZERO),
-            impacted_amount: self.last_impact.get(&acct).copied().unwrap_or(Money::ZERO),
+            impacted_amount: self.last_impact.get(acct).copied().unwrap_or(Money::ZERO),
             last_updated_time: self
                 .last_updated
-                .get(&acct)
+                .get(acct)
                 .copied()
                 .or_else(|| self.holders.get(h).map(|(_, created)| *created)),
         }
@@ -257,17 +290,17 @@ impl Ledger {
 
     /// Balances of a holder's MSA for a campaign.
     pub fn msa_balances(&self, h: &Holder, campaign: &str) -> Balances {
-        let acct = Account::Msa(h.clone(), campaign.to_string());
-        let ledger = self.balance(&acct);
-        let credit_acct = Account::MsaCredit(h.clone(), campaign.to_string());
-        let credit = self.balance(&credit_acct);
-        let updated = self.last_updated.get(&acct).copied().max(self.last_updated.get(&credit_acct).copied());
+        let (acct, credit_acct) = (AccountRef::Msa(h, campaign), AccountRef::MsaCredit(h, campaign));
+        let ledger = self.balance_of(acct);
+        let credit = self.balance_of(credit_acct);
+        let (acct, credit_acct): (&dyn AccountKey, &dyn AccountKey) = (&acct, &credit_acct);
+        let updated = self.last_updated.get(acct).copied().max(self.last_updated.get(credit_acct).copied());
         Balances {
             ledger_balance: ledger,
             available_balance: ledger.plus(credit),
             credit_balance: credit,
             pending_credits: Money::ZERO,
-            impacted_amount: self.last_impact.get(&acct).copied().unwrap_or(Money::ZERO),
+            impacted_amount: self.last_impact.get(acct).copied().unwrap_or(Money::ZERO),
             last_updated_time: updated,
         }
     }
