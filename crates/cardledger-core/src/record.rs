@@ -4,10 +4,11 @@
 //! Frames come in two versions (the frame header's version byte; records
 //! inside are the same in both): version 1 (store formats 1–3) chains every
 //! record, `hash(s) = blake3(hash(s-1) || record bytes)`; version 2 (store
-//! format 4, what the encoders write) hashes each frame once,
-//! `frame_hash = blake3(frame bytes)` (its header holds the chain hash
-//! before it), and gives every record of the frame
-//! `hash(s) = blake3(frame_hash || s)` ([`record_hash`]). A log may hold
+//! format 4, what the encoders write) hashes each frame once, with one
+//! blake3 call over its bytes (its header holds the chain hash before it),
+//! and takes its records' hashes from that call's extended output: record
+//! `first_seq + i` gets output bytes `32·i .. 32·i + 32`
+//! ([`frame_record_hash`]). A log may hold
 //! version-1 frames followed by version-2 frames (an upgraded store): each
 //! frame's `prev_hash` is the hash of the record before it, whichever rule
 //! made it.
@@ -26,7 +27,8 @@
 //! let frame = decode_frame(1, &bytes).unwrap();
 //! assert_eq!(frame.records[0].payload, b"hello");
 //! assert_eq!(frame.records[0].hash, last);
-//! assert_eq!(last, cardledger_core::record::record_hash(&blake3::hash(&bytes).into(), 1));
+//! // a lone record's hash is the frame's plain blake3 hash
+//! assert_eq!(last, *blake3::hash(&bytes).as_bytes());
 //! ```
 
 /// A blake3 chain hash of a record (see the module doc for the two rules).
@@ -154,33 +156,12 @@ pub struct RecordView<'a> {
     pub time_micros: i64,
     /// Payload bytes.
     pub payload: &'a [u8],
-    /// What this record's chain hash is made from.
-    chain: Chain,
+    /// This record's chain hash.
+    pub hash: Hash,
     /// Byte offset of the record inside the frame.
     pub offset: usize,
     /// Encoded length of the record (overhead included).
     pub len: usize,
-}
-
-/// The chain of one record as a frame walk knows it.
-#[derive(Clone, Copy, Debug)]
-enum Chain {
-    /// A version-1 frame: the record's own chain hash, already computed.
-    Record(Hash),
-    /// A version-2 frame: the frame's hash; the record's is derived.
-    Frame(Hash),
-}
-
-impl RecordView<'_> {
-    /// This record's chain hash. In a version-2 frame it costs one small
-    /// blake3 call ([`record_hash`]); a reader that needs only the frame's
-    /// last hash gets it from [`visit_frame_chained`].
-    pub fn hash(&self) -> Hash {
-        match self.chain {
-            Chain::Record(h) => h,
-            Chain::Frame(f) => record_hash(&f, self.seq),
-        }
-    }
 }
 
 /// Encoded size of a record with a payload of `payload_len` bytes.
@@ -205,23 +186,26 @@ pub fn chain_hash(prev: &Hash, record_bytes: &[u8]) -> Hash {
     *hasher.finalize().as_bytes()
 }
 
-/// The hash of a version-2 frame: one blake3 call over all its bytes
-/// (header, whose `prev_hash` links it to the chain, and records).
-pub fn frame_hash(frame_bytes: &[u8]) -> Hash {
-    *blake3::hash(frame_bytes).as_bytes()
+/// blake3's extended output over a version-2 frame's bytes (header, whose
+/// `prev_hash` links it to the chain, and records): one call over the whole
+/// frame; 32 bytes of it per record are the records' chain hashes.
+fn frame_output(frame_bytes: &[u8]) -> blake3::OutputReader {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(frame_bytes);
+    hasher.finalize_xof()
 }
 
-/// The chain hash of record `seq` of a version-2 frame whose
-/// [`frame_hash`] is `frame`: `blake3(frame || seq as u64 BE)`, 40 bytes
-/// hashed (a frame is at least 74 bytes, so the two kinds of input never
-/// coincide). The last record's is the frame's link to the next frame and
-/// the log's head hash.
-pub fn record_hash(frame: &Hash, seq: u64) -> Hash {
-    let mut input = [0u8; 40];
-    let (f, s) = input.split_at_mut(32);
-    f.copy_from_slice(frame);
-    s.copy_from_slice(&seq.to_be_bytes());
-    *blake3::hash(&input).as_bytes()
+/// The chain hash of record `first_seq + index` of a version-2 frame:
+/// bytes `32·index .. 32·index + 32` of blake3's extended output over the
+/// frame's bytes (so the first record's is the frame's plain blake3 hash).
+/// The last record's is the frame's link to the next frame and, for the
+/// last frame, the log's head hash.
+pub fn frame_record_hash(frame_bytes: &[u8], index: u32) -> Hash {
+    let mut out = frame_output(frame_bytes);
+    out.set_position(u64::from(index) * 32);
+    let mut hash = [0u8; 32];
+    out.fill(&mut hash);
+    hash
 }
 
 /// Encodes `records` as one frame (of [`FRAME_VERSION`]) whose first record
@@ -292,7 +276,7 @@ pub fn encode_frame_version(
         seq = seq.checked_add(1).ok_or(FrameError::TooLarge { what: "sequence number", limit: u64::MAX })?;
     }
     if version == FRAME_VERSION_2 {
-        hash = record_hash(&frame_hash(&out), seq.saturating_sub(1));
+        hash = frame_record_hash(&out, count - 1);
     }
     Ok((out, hash))
 }
@@ -409,7 +393,7 @@ impl FrameBuilder {
         }
         let first_seq = self.head.seq.saturating_sub(u64::from(self.count)).saturating_add(1);
         if self.version == FRAME_VERSION_2 {
-            self.head.hash = record_hash(&frame_hash(&frame), self.head.seq);
+            self.head.hash = frame_record_hash(&frame, self.count - 1);
         }
         self.frames.push((first_seq, frame));
         self.count = 0;
@@ -542,17 +526,40 @@ where
 
 /// [`visit_frame`], also returning the chain hash of the frame's last
 /// record (what the next frame's `prev_hash` must be). A version-2 frame is
-/// hashed with one blake3 call before its records are walked.
+/// hashed with one blake3 call before its records are walked; each record's
+/// hash is then read from its extended output (two records per block).
 pub fn visit_frame_chained<'a, F>(key_seq: u64, bytes: &'a [u8], mut f: F) -> Result<(FrameHeader, Hash), FrameError>
 where
     F: FnMut(RecordView<'a>) -> Result<(), FrameError>,
 {
+    walk_frame(key_seq, bytes, Some(&mut f))
+}
+
+/// Checks a frame as [`visit_frame`] does and returns its header and the
+/// chain hash of its last record, without naming every record's hash (a
+/// version-2 frame: one blake3 call over the frame, one output block).
+pub fn check_frame(key_seq: u64, bytes: &[u8]) -> Result<(FrameHeader, Hash), FrameError> {
+    walk_frame(key_seq, bytes, None)
+}
+
+/// One record visitor, as [`walk_frame`] takes it.
+type Visitor<'v, 'a> = &'v mut dyn FnMut(RecordView<'a>) -> Result<(), FrameError>;
+
+/// The frame walk: every check, and every record's hash only when there is
+/// a visitor to give it to.
+fn walk_frame<'a>(
+    key_seq: u64,
+    bytes: &'a [u8],
+    mut f: Option<Visitor<'_, 'a>>,
+) -> Result<(FrameHeader, Hash), FrameError> {
     let header = decode_frame_header(key_seq, bytes)?;
     let mut r = Reader { bytes, pos: FRAME_HEADER_BYTES };
-    let per_frame = (header.version == FRAME_VERSION_2).then(|| frame_hash(bytes));
+    let mut outputs = (header.version == FRAME_VERSION_2).then(|| frame_output(bytes));
+    // a version-2 frame's record hashes, read two at a time (one output block)
+    let mut block = [0u8; 64];
     let mut hash = header.prev_hash;
     let mut seq = header.first_seq;
-    for _ in 0..header.record_count {
+    for index in 0..header.record_count {
         let corrupt = |reason: String| FrameError::Corrupt { seq, reason };
         let offset = r.pos;
         let mut fixed = Reader { bytes: r.take(21).ok_or_else(|| corrupt("truncated record".into()))?, pos: 0 };
@@ -578,14 +585,24 @@ where
         if stored_seq != seq {
             return Err(corrupt(format!("record carries seq {stored_seq}, expected {seq}")));
         }
-        let chain = match per_frame {
-            Some(frame) => Chain::Frame(frame),
-            None => {
-                hash = chain_hash(&hash, record_bytes);
-                Chain::Record(hash)
+        match (&mut outputs, &mut f) {
+            (None, _) => hash = chain_hash(&hash, record_bytes),
+            (Some(out), Some(_)) => {
+                let half = (index % 2) as usize * 32;
+                if half == 0 {
+                    let left = (header.record_count - index).min(2) as usize;
+                    out.fill(block.get_mut(..left * 32).unwrap_or_default());
+                }
+                hash = block
+                    .get(half..half + 32)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| corrupt("record hash out of its output block".into()))?;
             }
-        };
-        f(RecordView { seq, time_micros, payload, chain, offset, len: end - offset })?;
+            (Some(_), None) => {}
+        }
+        if let Some(f) = f.as_mut() {
+            f(RecordView { seq, time_micros, payload, hash, offset, len: end - offset })?;
+        }
         seq = seq.checked_add(1).ok_or_else(|| corrupt("sequence overflow".into()))?;
     }
     if r.pos != bytes.len() {
@@ -594,8 +611,9 @@ where
             reason: format!("{} trailing bytes after the last record", bytes.len() - r.pos),
         });
     }
-    if let Some(frame) = per_frame {
-        hash = record_hash(&frame, header.last_seq());
+    if let (Some(out), None) = (&mut outputs, &f) {
+        out.set_position(u64::from(header.record_count - 1) * 32);
+        out.fill(&mut hash);
     }
     Ok((header, hash))
 }
@@ -635,7 +653,7 @@ pub fn decode_frame(key_seq: u64, bytes: &[u8]) -> Result<Frame, FrameError> {
         records.push(StoredRecord {
             seq: v.seq,
             time_micros: v.time_micros,
-            hash: v.hash(),
+            hash: v.hash,
             payload: v.payload.to_vec(),
         });
         Ok(())
@@ -746,7 +764,7 @@ mod tests {
     }
 
     #[test]
-    fn a_version_2_frame_is_hashed_once_and_names_every_record_by_frame_and_seq() {
+    fn a_version_2_frame_is_hashed_once_and_its_records_take_its_extended_output() {
         let batch = [
             NewRecord { time_micros: 1, payload: b"abc" },
             NewRecord { time_micros: 2, payload: b"" },
@@ -754,14 +772,16 @@ mod tests {
         ];
         let (f1, last1) = encode_frame(1, &GENESIS_HASH, &batch).unwrap();
         assert_eq!(f1[0], FRAME_VERSION_2);
-        let fh = *blake3::hash(&f1).as_bytes();
+        let mut xof = [0u8; 96];
+        blake3::Hasher::new().update(&f1).finalize_xof().fill(&mut xof);
+        assert_eq!(xof[..32], *blake3::hash(&f1).as_bytes());
         let d = decode_frame(1, &f1).unwrap();
         assert_eq!(d.header.version, FRAME_VERSION_2);
-        for r in &d.records {
-            let mut input = fh.to_vec();
-            input.extend_from_slice(&r.seq.to_be_bytes());
-            assert_eq!(r.hash, *blake3::hash(&input).as_bytes(), "seq {}", r.seq);
+        for (i, r) in d.records.iter().enumerate() {
+            assert_eq!(r.hash[..], xof[32 * i..32 * i + 32], "seq {}", r.seq);
+            assert_eq!(r.hash, frame_record_hash(&f1, i as u32));
         }
+        assert_eq!(check_frame(1, &f1).unwrap().1, last1);
         assert_eq!(d.records[2].hash, last1);
         assert_ne!(d.records[0].hash, d.records[1].hash);
         // the next frame links to the last record's hash
@@ -779,7 +799,20 @@ mod tests {
         let next = b.finish();
         let (k, bytes) = &next.frames()[0];
         assert_eq!(decode_frame(*k, bytes).unwrap().header.prev_hash, v1_last);
-        assert_eq!(next.head().hash, record_hash(&frame_hash(bytes), 4));
+        assert_eq!(next.head().hash, *blake3::hash(bytes).as_bytes());
+        // every frame size: the walk's hashes, check_frame and frame_record_hash agree
+        for n in 1..=9usize {
+            let recs: Vec<NewRecord<'_>> = (0..n).map(|i| NewRecord { time_micros: i as i64, payload: b"p" }).collect();
+            let (f, last) = encode_frame(10, &last1, &recs).unwrap();
+            let d = decode_frame(10, &f).unwrap();
+            for (i, r) in d.records.iter().enumerate() {
+                assert_eq!(r.hash, frame_record_hash(&f, i as u32), "{n} records, index {i}");
+            }
+            assert_eq!(d.records.last().unwrap().hash, last);
+            assert_eq!(check_frame(10, &f).unwrap().1, last);
+            let distinct: std::collections::BTreeSet<Hash> = d.records.iter().map(|r| r.hash).collect();
+            assert_eq!(distinct.len(), n);
+        }
         // unknown frame versions are refused
         let mut bad = f1.clone();
         bad[0] = 3;

@@ -234,7 +234,7 @@ impl Store {
             None => Head::GENESIS,
             Some((k, v)) => {
                 let key = key_seq(&k, 0)?;
-                let (header, hash) = record::visit_frame_chained(key, &v, |_| Ok(()))?;
+                let (header, hash) = record::check_frame(key, &v)?;
                 Head { seq: header.last_seq(), hash }
             }
         };
@@ -445,7 +445,7 @@ impl Store {
                     reason: "frame's previous hash does not match the chain".into(),
                 });
             }
-            (_, hash) = record::visit_frame_chained(key, &v, |_| Ok(()))?;
+            (_, hash) = record::check_frame(key, &v)?;
             expected = header.last_seq().saturating_add(1);
         }
         if expected <= head.seq {
@@ -927,7 +927,7 @@ impl Iterator for ReadIter {
                     records.push(StoredRecord {
                         seq: r.seq,
                         time_micros: r.time_micros,
-                        hash: r.hash(),
+                        hash: r.hash,
                         payload: r.payload.to_vec(),
                     });
                 }

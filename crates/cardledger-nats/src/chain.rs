@@ -52,7 +52,7 @@ impl ChainCheck {
         let header = visit_frame(key, bytes, |v| {
             if v.seq == anchor.seq && !anchor_seen {
                 anchor_seen = true;
-                if v.hash() != anchor.hash {
+                if v.hash != anchor.hash {
                     return Err(cardledger_core::record::FrameError::Corrupt {
                         seq: v.seq,
                         reason: "chain hash differs from the anchor's".into(),
@@ -60,7 +60,7 @@ impl ChainCheck {
                 }
             }
             if v.seq > anchor.seq {
-                let hash = v.hash();
+                let hash = v.hash;
                 out.push(StoredRecord { seq: v.seq, time_micros: v.time_micros, hash, payload: v.payload.to_vec() });
                 last = Head { seq: v.seq, hash };
             }
