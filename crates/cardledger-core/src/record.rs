@@ -822,6 +822,29 @@ mod tests {
     }
 
     #[test]
+    fn a_rewrite_that_fixes_its_crc_breaks_the_chain_at_the_next_frame() {
+        let recs = [NewRecord { time_micros: 1, payload: b"abc" }, NewRecord { time_micros: 2, payload: b"def" }];
+        let (f1, h1) = encode_frame(1, &GENESIS_HASH, &recs).unwrap();
+        let (f2, h2) = encode_frame(3, &h1, &recs).unwrap();
+        // record 1's payload rewritten, its crc fixed: the frame alone still checks
+        let mut bad = f1.clone();
+        let (off, len) = record_span(&bad, 1).unwrap();
+        bad[off + 21] ^= 1;
+        let crc = crc32fast::hash(&bad[off..off + len - 4]);
+        bad[off + len - 4..off + len].copy_from_slice(&crc.to_be_bytes());
+        let (_, bad_last) = check_frame(1, &bad).unwrap();
+        assert_ne!(bad_last, h1);
+        // but the next frame's link names it
+        let err = EncodedBatch::from_frames(Head::GENESIS, vec![bad, f2.clone()], |_| Ok(())).unwrap_err();
+        assert!(matches!(err, FrameError::Corrupt { seq: 3, .. }), "{err:?}");
+        let intact = EncodedBatch::from_frames(Head::GENESIS, vec![f1.clone(), f2.clone()], |_| Ok(())).unwrap();
+        assert_eq!(intact.head(), Head { seq: 4, hash: h2 });
+        // frames swapped, or the first one dropped: refused
+        assert!(EncodedBatch::from_frames(Head::GENESIS, vec![f2.clone(), f1], |_| Ok(())).is_err());
+        assert!(EncodedBatch::from_frames(Head::GENESIS, vec![f2], |_| Ok(())).is_err());
+    }
+
+    #[test]
     fn every_truncation_of_a_frame_is_a_typed_error() {
         let batch = [NewRecord { time_micros: 1, payload: b"abc" }, NewRecord { time_micros: 2, payload: b"" }];
         let (bytes, _) = encode_frame(5, &GENESIS_HASH, &batch).unwrap();
