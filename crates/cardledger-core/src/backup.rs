@@ -3,25 +3,35 @@
 //!
 //! A backup is taken at a consistent point, the durable head when it starts:
 //! frames are never rewritten, so reading up to that head while appends
-//! continue sees exactly the log as of that head. Every record is checked as
-//! it is read (crc32, hash chain, event decoding), so a damaged log fails
-//! the backup naming the first bad seq instead of producing a bad file.
+//! continue sees exactly the log as of that head. Every frame is checked as
+//! it is read (crc32 of its header and records, hash chain, event decoding),
+//! so a damaged log fails the backup naming the first bad seq instead of
+//! producing a bad file.
 //!
-//! File layout (all integers big-endian; `docs/format.md`, "Backup file"):
+//! File layout, version 2 (all integers big-endian; `docs/format.md`,
+//! "Backup file"): the log's frames exactly as stored, since a version-2
+//! frame's chain hash covers its bytes (header and frame boundaries
+//! included):
 //!
 //! | field | width |
 //! |---|---|
 //! | magic `CLBACKUP` | 8 |
-//! | version `0x01` | 1 |
-//! | per record: `seq` u64, `time_micros` i64, `payload_len` u32, payload, crc32 of those | 24 + len |
-//! | end marker: `seq` = 0 (u64) | 8 |
+//! | version `0x02` | 1 |
+//! | per frame: `frame_len` u32 (1 ..= `FRAME_BYTES_MAX`), the frame's bytes | 4 + len |
+//! | end marker: `frame_len` = 0 (u32) | 4 |
 //! | records u64, head chain hash (32 bytes) | 40 |
 //! | crc32 of the 40 bytes above | 4 |
 //!
-//! [`restore`] re-appends the records into an empty directory (the store
-//! recomputes frames and the chain), requires the rebuilt head to equal the
-//! file's head hash (so the new log is byte-identical record by record),
-//! then opens the engine, verifies it and snapshots it.
+//! [`restore`] checks every frame (crcs, seqs, the chain from genesis,
+//! event decoding) and writes them unchanged into an empty directory, so the
+//! new log is byte-identical frame by frame; it requires the head to equal
+//! the file's, then opens the engine, verifies it and snapshots it.
+//!
+//! A version-1 file (written before store format 4: records, not frames —
+//! per record `seq` u64, `time_micros` i64, `payload_len` u32, payload,
+//! crc32 of those; end marker `seq` = 0 (u64); the same trailer) still
+//! restores: its records are re-appended in version-1 frames, whose chain
+//! does not depend on frame boundaries, so the head hash is the file's.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -29,13 +39,18 @@ use std::path::Path;
 use cardledger_domain::{decode_fact, limits};
 
 use crate::engine::{Engine, EngineError};
-use crate::record::{hex, Hash, Head, NewRecord, PAYLOAD_BYTES_MAX};
+use crate::record::{
+    hex, peek_first_seq, visit_frame_chained, EncodedBatch, FrameBuilder, FrameError, Hash, Head, FRAME_BYTES_MAX,
+    FRAME_VERSION_1, PAYLOAD_BYTES_MAX,
+};
 use crate::store::{Store, StoreError};
 
 /// First bytes of a backup file.
 const MAGIC: &[u8; 8] = b"CLBACKUP";
-/// Version of the backup layout.
-const BACKUP_VERSION: u8 = 1;
+/// Version of the backup layout written: frames as stored.
+const BACKUP_VERSION: u8 = 2;
+/// The first backup layout: records (before store format 4); still restored.
+const BACKUP_VERSION_1: u8 = 1;
 
 /// What a backup wrote or a restore rebuilt.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,33 +83,46 @@ impl Engine {
         };
         put(MAGIC)?;
         put(&[BACKUP_VERSION])?;
-        let mut records = 0u64;
         let mut last = Head::GENESIS;
-        for r in self.store().read_from(1) {
-            let r = r?;
-            if r.seq > end.seq {
-                break;
+        for item in self.store().frames_through(end.seq) {
+            let (key, frame) = item?;
+            let want = last.seq + 1;
+            if key != want {
+                let (seq, reason) = if key > want {
+                    (want, format!("missing records: the next frame starts at seq {key}"))
+                } else {
+                    (key, format!("frame overlaps the previous one (expected seq {want})"))
+                };
+                return Err(EngineError::Store(StoreError::Corrupt { seq, reason }));
             }
-            decode_fact(&r.payload).map_err(|reason| EngineError::Corrupt { seq: r.seq, reason })?;
-            let mut rec = Vec::with_capacity(24 + r.payload.len());
-            rec.extend_from_slice(&r.seq.to_be_bytes());
-            rec.extend_from_slice(&r.time_micros.to_be_bytes());
-            rec.extend_from_slice(&(r.payload.len() as u32).to_be_bytes());
-            rec.extend_from_slice(&r.payload);
-            let crc = crc32fast::hash(&rec);
-            rec.extend_from_slice(&crc.to_be_bytes());
-            put(&rec)?;
-            records += 1;
-            last = Head { seq: r.seq, hash: r.hash };
+            let mut undecodable = None;
+            let (header, hash) = visit_frame_chained(key, &frame, |r| {
+                if let Err(reason) = decode_fact(r.payload) {
+                    undecodable = Some(EngineError::Corrupt { seq: r.seq, reason });
+                    return Err(FrameError::Corrupt { seq: r.seq, reason: "undecodable event".into() });
+                }
+                Ok(())
+            })
+            .map_err(|e| undecodable.take().unwrap_or_else(|| EngineError::Store(e.into())))?;
+            if header.prev_hash != last.hash {
+                return Err(EngineError::Store(StoreError::Corrupt {
+                    seq: key,
+                    reason: "frame's previous hash does not match the chain".into(),
+                }));
+            }
+            put(&(frame.len() as u32).to_be_bytes())?;
+            put(&frame)?;
+            last = Head { seq: header.last_seq(), hash };
         }
         if last != end {
             return Err(EngineError::Corrupt { seq: last.seq + 1, reason: "the log ends before its head".into() });
         }
-        let mut trailer = Vec::with_capacity(52);
-        trailer.extend_from_slice(&0u64.to_be_bytes());
+        let records = end.seq;
+        let mut trailer = Vec::with_capacity(48);
+        trailer.extend_from_slice(&0u32.to_be_bytes());
         trailer.extend_from_slice(&records.to_be_bytes());
         trailer.extend_from_slice(&end.hash);
-        let crc = crc32fast::hash(trailer.get(8..).unwrap_or_default());
+        let crc = crc32fast::hash(trailer.get(4..).unwrap_or_default());
         trailer.extend_from_slice(&crc.to_be_bytes());
         put(&trailer)?;
         w.flush().map_err(io)?;
@@ -122,58 +150,12 @@ pub fn restore(mut r: impl Read, dir: &Path) -> Result<BackupReport, EngineError
         return Err(bad("not a cardledger backup (bad magic)"));
     }
     let [version] = read_exact::<1>(&mut r)?;
-    if version != BACKUP_VERSION {
-        return Err(bad(format!("unsupported backup version {version}")));
-    }
     let store = Store::open(dir)?;
-    let mut head = Head::GENESIS;
-    let mut batch: Vec<(i64, Vec<u8>)> = Vec::new();
-    let mut batch_bytes = 0usize;
-    let mut bytes = 9u64;
-    let flush = |store: &Store, head: Head, batch: &mut Vec<(i64, Vec<u8>)>| -> Result<Head, EngineError> {
-        let recs: Vec<NewRecord<'_>> = batch.iter().map(|(t, p)| NewRecord { time_micros: *t, payload: p }).collect();
-        let h = store.append(head, &recs)?;
-        batch.clear();
-        Ok(h)
+    let (head, mut bytes) = match version {
+        BACKUP_VERSION => restore_frames(&mut r, &store)?,
+        BACKUP_VERSION_1 => restore_records(&mut r, &store)?,
+        other => return Err(bad(format!("unsupported backup version {other}"))),
     };
-    loop {
-        let seq = u64::from_be_bytes(read_exact::<8>(&mut r)?);
-        if seq == 0 {
-            break;
-        }
-        let expected = head.seq + batch.len() as u64 + 1;
-        if seq != expected {
-            return Err(bad(format!("record seq {seq} where {expected} was expected")));
-        }
-        let time = read_exact::<8>(&mut r)?;
-        let len_bytes = read_exact::<4>(&mut r)?;
-        let len = u32::from_be_bytes(len_bytes) as usize;
-        if len > PAYLOAD_BYTES_MAX.min(limits::EVENT_BYTES_MAX) {
-            return Err(bad(format!("record {seq}: payload of {len} bytes exceeds the limit")));
-        }
-        let mut payload = vec![0u8; len];
-        r.read_exact(&mut payload).map_err(|e| bad(format!("record {seq} truncated ({e})")))?;
-        let crc = read_exact::<4>(&mut r)?;
-        let mut h = crc32fast::Hasher::new();
-        h.update(&seq.to_be_bytes());
-        h.update(&time);
-        h.update(&len_bytes);
-        h.update(&payload);
-        if h.finalize() != u32::from_be_bytes(crc) {
-            return Err(EngineError::Corrupt { seq, reason: "backup file: record checksum mismatch".into() });
-        }
-        decode_fact(&payload).map_err(|reason| EngineError::Corrupt { seq, reason })?;
-        bytes += 24 + len as u64;
-        batch_bytes += len;
-        batch.push((i64::from_be_bytes(time), payload));
-        if batch.len() >= limits::BATCH_RECORDS_MAX || batch_bytes >= RESTORE_BATCH_BYTES {
-            head = flush(&store, head, &mut batch)?;
-            batch_bytes = 0;
-        }
-    }
-    if !batch.is_empty() {
-        head = flush(&store, head, &mut batch)?;
-    }
     let records = u64::from_be_bytes(read_exact::<8>(&mut r)?);
     let hash: Hash = read_exact::<32>(&mut r)?;
     let crc = read_exact::<4>(&mut r)?;
@@ -183,7 +165,7 @@ pub fn restore(mut r: impl Read, dir: &Path) -> Result<BackupReport, EngineError
     if crc32fast::hash(&covered) != u32::from_be_bytes(crc) {
         return Err(bad("trailer checksum mismatch"));
     }
-    bytes += 52;
+    bytes += 44;
     if r.read(&mut [0u8; 1]).map_err(io)? != 0 {
         return Err(bad("bytes after the trailer"));
     }
@@ -207,3 +189,124 @@ pub fn restore(mut r: impl Read, dir: &Path) -> Result<BackupReport, EngineError
 
 /// Record bytes gathered before one append while restoring.
 const RESTORE_BATCH_BYTES: usize = 32 << 20;
+
+/// Reads version-2 frames up to the end marker, checks them and appends
+/// them unchanged; returns the head and the bytes read (magic included).
+fn restore_frames(r: &mut impl Read, store: &Store) -> Result<(Head, u64), EngineError> {
+    let mut head = Head::GENESIS;
+    let mut bytes = 9u64;
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let (mut batch_records, mut batch_bytes) = (0usize, 0usize);
+    loop {
+        let len = u32::from_be_bytes(read_exact::<4>(r)?) as usize;
+        bytes += 4;
+        let frame = if len == 0 {
+            None
+        } else if len > FRAME_BYTES_MAX {
+            return Err(bad(format!("a frame of {len} bytes exceeds {FRAME_BYTES_MAX}")));
+        } else {
+            let mut frame = vec![0u8; len];
+            r.read_exact(&mut frame).map_err(|e| bad(format!("frame truncated ({e})")))?;
+            bytes += len as u64;
+            Some(frame)
+        };
+        // one append (one sled batch) per whole number of frames within the batch limits
+        let records = match &frame {
+            Some(f) => crate::record::decode_frame_header(peek_first_seq(f).unwrap_or(0), f)
+                .map(|h| h.record_count as usize)
+                .map_err(|e| EngineError::Store(e.into()))?,
+            None => 0,
+        };
+        if !batch.is_empty()
+            && (frame.is_none()
+                || batch_records + records > limits::BATCH_RECORDS_MAX
+                || batch_bytes + len > RESTORE_BATCH_BYTES)
+        {
+            head = append_frames(store, head, std::mem::take(&mut batch))?;
+            (batch_records, batch_bytes) = (0, 0);
+        }
+        match frame {
+            None => return Ok((head, bytes)),
+            Some(f) => {
+                batch.push(f);
+                batch_records += records;
+                batch_bytes += len;
+            }
+        }
+    }
+}
+
+/// Checks frames (as a reader does, and that every event decodes) and
+/// appends them unchanged after `head`.
+fn append_frames(store: &Store, head: Head, frames: Vec<Vec<u8>>) -> Result<Head, EngineError> {
+    let mut undecodable = None;
+    let batch = EncodedBatch::from_frames(head, frames, |r| {
+        if let Err(reason) = decode_fact(r.payload) {
+            undecodable = Some(EngineError::Corrupt { seq: r.seq, reason });
+            return Err(FrameError::Corrupt { seq: r.seq, reason: "undecodable event".into() });
+        }
+        Ok(())
+    })
+    .map_err(|e| undecodable.take().unwrap_or_else(|| EngineError::Store(e.into())))?;
+    Ok(store.append_encoded(batch)?)
+}
+
+/// Reads version-1 records up to the end marker and re-appends them in
+/// version-1 frames (the chain of those does not depend on where frames
+/// are cut); returns the head and the bytes read (magic included).
+fn restore_records(r: &mut impl Read, store: &Store) -> Result<(Head, u64), EngineError> {
+    let mut head = Head::GENESIS;
+    let mut batch: Vec<(i64, Vec<u8>)> = Vec::new();
+    let mut batch_bytes = 0usize;
+    let mut bytes = 9u64;
+    let flush = |store: &Store, head: Head, batch: &mut Vec<(i64, Vec<u8>)>| -> Result<Head, EngineError> {
+        let frame_err = |e: FrameError| EngineError::Store(e.into());
+        let mut b = FrameBuilder::with_version(head, FRAME_VERSION_1).map_err(frame_err)?;
+        for (t, p) in batch.iter() {
+            b.push(*t, p).map_err(frame_err)?;
+        }
+        let h = store.append_encoded(b.finish())?;
+        batch.clear();
+        Ok(h)
+    };
+    loop {
+        let seq = u64::from_be_bytes(read_exact::<8>(r)?);
+        if seq == 0 {
+            break;
+        }
+        let expected = head.seq + batch.len() as u64 + 1;
+        if seq != expected {
+            return Err(bad(format!("record seq {seq} where {expected} was expected")));
+        }
+        let time = read_exact::<8>(r)?;
+        let len_bytes = read_exact::<4>(r)?;
+        let len = u32::from_be_bytes(len_bytes) as usize;
+        if len > PAYLOAD_BYTES_MAX.min(limits::EVENT_BYTES_MAX) {
+            return Err(bad(format!("record {seq}: payload of {len} bytes exceeds the limit")));
+        }
+        let mut payload = vec![0u8; len];
+        r.read_exact(&mut payload).map_err(|e| bad(format!("record {seq} truncated ({e})")))?;
+        let crc = read_exact::<4>(r)?;
+        let mut h = crc32fast::Hasher::new();
+        h.update(&seq.to_be_bytes());
+        h.update(&time);
+        h.update(&len_bytes);
+        h.update(&payload);
+        if h.finalize() != u32::from_be_bytes(crc) {
+            return Err(EngineError::Corrupt { seq, reason: "backup file: record checksum mismatch".into() });
+        }
+        decode_fact(&payload).map_err(|reason| EngineError::Corrupt { seq, reason })?;
+        bytes += 24 + len as u64;
+        batch_bytes += len;
+        batch.push((i64::from_be_bytes(time), payload));
+        if batch.len() >= limits::BATCH_RECORDS_MAX || batch_bytes >= RESTORE_BATCH_BYTES {
+            head = flush(store, head, &mut batch)?;
+            batch_bytes = 0;
+        }
+    }
+    if !batch.is_empty() {
+        head = flush(store, head, &mut batch)?;
+    }
+    // the end marker of a version-1 file is 8 bytes (the caller counts the trailer)
+    Ok((head, bytes + 8))
+}

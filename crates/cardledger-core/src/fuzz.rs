@@ -45,7 +45,8 @@ pub fn fuzz_decode_frame(data: &[u8]) {
 fn reencodes(key: u64, prev: &Hash, records: &[record::StoredRecord], bytes: &[u8]) {
     let news: Vec<NewRecord<'_>> =
         records.iter().map(|r| NewRecord { time_micros: r.time_micros, payload: &r.payload }).collect();
-    let encoded = record::encode_frame(key, prev, &news);
+    let version = bytes.first().copied().unwrap_or_default();
+    let encoded = record::encode_frame_version(version, key, prev, &news);
     assert!(encoded.is_ok(), "a decoded frame does not re-encode: {encoded:?}");
     if let Ok((again, last)) = encoded {
         assert_eq!(again.as_slice(), bytes, "re-encoding changed the frame");

@@ -1,5 +1,17 @@
-//! The on-disk record and frame format, version 1: pure encode/decode, the
-//! per-record crc32 checksum and the blake3 hash chain.
+//! The on-disk record and frame format: pure encode/decode, the per-record
+//! crc32 checksum and the blake3 hash chain.
+//!
+//! Frames come in two versions (the frame header's version byte; records
+//! inside are the same in both): version 1 (store formats 1–3) chains every
+//! record, `hash(s) = blake3(hash(s-1) || record bytes)`; version 2 (store
+//! format 4, what the encoders write) hashes each frame once, with one
+//! blake3 call over its bytes (its header holds the chain hash before it),
+//! and takes its records' hashes from that call's extended output: record
+//! `first_seq + i` gets output bytes `32·i .. 32·i + 32`
+//! ([`frame_record_hash`]). A log may hold
+//! version-1 frames followed by version-2 frames (an upgraded store): each
+//! frame's `prev_hash` is the hash of the record before it, whichever rule
+//! made it.
 //!
 //! This module knows nothing about sled; it turns records into frame bytes and
 //! back. Every decode is bounds-checked against the limits below and returns a
@@ -15,17 +27,31 @@
 //! let frame = decode_frame(1, &bytes).unwrap();
 //! assert_eq!(frame.records[0].payload, b"hello");
 //! assert_eq!(frame.records[0].hash, last);
+//! // a lone record's hash is the frame's plain blake3 hash
+//! assert_eq!(last, *blake3::hash(&bytes).as_bytes());
 //! ```
 
-/// A blake3 chain hash: `hash(n) = blake3(hash(n-1) || record bytes of n)`.
+/// A blake3 chain hash of a record (see the module doc for the two rules).
 pub type Hash = [u8; 32];
 
 /// The chain hash "before" seq 1, and the head hash of an empty log.
 pub const GENESIS_HASH: Hash = [0; 32];
 
-/// The version byte written in every frame header and every record, and in
-/// the `meta` tree. Bump it (and keep a golden fixture) on any layout change.
+/// The version byte written in every record (and in a projection
+/// checkpoint). Bump it (and keep a golden fixture) on any record layout
+/// change.
 pub const FORMAT_VERSION: u8 = 1;
+
+/// Frame version 1: one chain step per record (store formats 1–3). Still
+/// decoded; written only by [`FrameBuilder::with_version`] (restoring a
+/// version-1 backup, tests).
+pub const FRAME_VERSION_1: u8 = 1;
+
+/// Frame version 2: one blake3 call over the whole frame (store format 4).
+pub const FRAME_VERSION_2: u8 = 2;
+
+/// The frame version the encoders write.
+pub const FRAME_VERSION: u8 = FRAME_VERSION_2;
 
 pub use cardledger_domain::limits::{
     FRAME_BODY_BYTES_MAX, FRAME_BYTES_MAX, FRAME_FILL_BYTES, FRAME_HEADER_BYTES, FRAME_RECORDS_MAX, PAYLOAD_BYTES_MAX,
@@ -95,6 +121,8 @@ pub struct StoredRecord {
 /// A decoded frame header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameHeader {
+    /// The frame version: [`FRAME_VERSION_1`] or [`FRAME_VERSION_2`].
+    pub version: u8,
     /// Sequence number of the frame's first record (equals the sled key).
     pub first_seq: u64,
     /// Number of records in the frame, `1..=FRAME_RECORDS_MAX`.
@@ -150,7 +178,7 @@ pub fn hex(hash: &Hash) -> String {
     })
 }
 
-/// The chain step: `blake3(prev || record_bytes)`.
+/// The version-1 chain step: `blake3(prev || record_bytes)`.
 pub fn chain_hash(prev: &Hash, record_bytes: &[u8]) -> Hash {
     let mut hasher = blake3::Hasher::new();
     hasher.update(prev);
@@ -158,9 +186,31 @@ pub fn chain_hash(prev: &Hash, record_bytes: &[u8]) -> Hash {
     *hasher.finalize().as_bytes()
 }
 
-/// Encodes `records` as one frame whose first record gets `first_seq` and
-/// whose chain continues from `prev_hash`. Returns the frame bytes and the
-/// chain hash of its last record.
+/// blake3's extended output over a version-2 frame's bytes (header, whose
+/// `prev_hash` links it to the chain, and records): one call over the whole
+/// frame; 32 bytes of it per record are the records' chain hashes.
+fn frame_output(frame_bytes: &[u8]) -> blake3::OutputReader {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(frame_bytes);
+    hasher.finalize_xof()
+}
+
+/// The chain hash of record `first_seq + index` of a version-2 frame:
+/// bytes `32·index .. 32·index + 32` of blake3's extended output over the
+/// frame's bytes (so the first record's is the frame's plain blake3 hash).
+/// The last record's is the frame's link to the next frame and, for the
+/// last frame, the log's head hash.
+pub fn frame_record_hash(frame_bytes: &[u8], index: u32) -> Hash {
+    let mut out = frame_output(frame_bytes);
+    out.set_position(u64::from(index) * 32);
+    let mut hash = [0u8; 32];
+    out.fill(&mut hash);
+    hash
+}
+
+/// Encodes `records` as one frame (of [`FRAME_VERSION`]) whose first record
+/// gets `first_seq` and whose chain continues from `prev_hash`. Returns the
+/// frame bytes and the chain hash of its last record.
 ///
 /// The caller splits batches with [`frame_split_len`]; this checks the limits
 /// again (assert in pairs) and refuses empty or oversize frames.
@@ -169,6 +219,20 @@ pub fn encode_frame(
     prev_hash: &Hash,
     records: &[NewRecord<'_>],
 ) -> Result<(Vec<u8>, Hash), FrameError> {
+    encode_frame_version(FRAME_VERSION, first_seq, prev_hash, records)
+}
+
+/// [`encode_frame`] for a given frame version ([`FRAME_VERSION_1`] or
+/// [`FRAME_VERSION_2`]; anything else is refused).
+pub fn encode_frame_version(
+    version: u8,
+    first_seq: u64,
+    prev_hash: &Hash,
+    records: &[NewRecord<'_>],
+) -> Result<(Vec<u8>, Hash), FrameError> {
+    if version != FRAME_VERSION_1 && version != FRAME_VERSION_2 {
+        return Err(FrameError::TooLarge { what: "frame version", limit: u64::from(FRAME_VERSION_2) });
+    }
     if records.is_empty() || records.len() > FRAME_RECORDS_MAX {
         return Err(FrameError::TooLarge { what: "frame records", limit: FRAME_RECORDS_MAX as u64 });
     }
@@ -185,7 +249,7 @@ pub fn encode_frame(
     let count = u32::try_from(records.len())
         .map_err(|_| FrameError::TooLarge { what: "frame records", limit: FRAME_RECORDS_MAX as u64 })?;
     let mut out = Vec::with_capacity(FRAME_HEADER_BYTES + body_len);
-    out.push(FORMAT_VERSION);
+    out.push(version);
     out.extend_from_slice(&first_seq.to_be_bytes());
     out.extend_from_slice(&count.to_be_bytes());
     out.extend_from_slice(prev_hash);
@@ -206,8 +270,13 @@ pub fn encode_frame(
         out.extend_from_slice(r.payload);
         let crc = crc32fast::hash(out.get(start..).unwrap_or_default());
         out.extend_from_slice(&crc.to_be_bytes());
-        hash = chain_hash(&hash, out.get(start..).unwrap_or_default());
+        if version == FRAME_VERSION_1 {
+            hash = chain_hash(&hash, out.get(start..).unwrap_or_default());
+        }
         seq = seq.checked_add(1).ok_or(FrameError::TooLarge { what: "sequence number", limit: u64::MAX })?;
+    }
+    if version == FRAME_VERSION_2 {
+        hash = frame_record_hash(&out, count - 1);
     }
     Ok((out, hash))
 }
@@ -235,9 +304,17 @@ pub fn frame_split_len(records: &[NewRecord<'_>]) -> usize {
 /// encode while its records are still being decided (on another thread).
 /// A frame is closed when the next record would exceed
 /// [`FRAME_RECORDS_MAX`] records or [`FRAME_FILL_BYTES`] of record bytes.
+///
+/// Per record it writes the record and its crc32; a version-2 frame is
+/// hashed once, with one blake3 call, when it is closed (a version-1 frame
+/// chains each record as it is pushed).
 #[derive(Debug)]
 pub struct FrameBuilder {
+    version: u8,
     base: Head,
+    /// The last record pushed; its hash is the chain hash only once its
+    /// frame is closed (a version-2 frame is hashed when it closes), so
+    /// `hash` is that of the last record of the last closed frame.
     head: Head,
     frames: Vec<(u64, Vec<u8>)>,
     current: Vec<u8>,
@@ -245,9 +322,20 @@ pub struct FrameBuilder {
 }
 
 impl FrameBuilder {
-    /// Starts a batch that continues the log after `base`.
+    /// Starts a batch that continues the log after `base`, in frames of
+    /// [`FRAME_VERSION`].
     pub fn new(base: Head) -> FrameBuilder {
-        FrameBuilder { base, head: base, frames: Vec::new(), current: Vec::new(), count: 0 }
+        FrameBuilder { version: FRAME_VERSION, base, head: base, frames: Vec::new(), current: Vec::new(), count: 0 }
+    }
+
+    /// Like [`FrameBuilder::new`], in frames of `version`
+    /// ([`FRAME_VERSION_1`] rebuilds a log written before store format 4
+    /// with the same chain hashes; any version but 1 and 2 is refused).
+    pub fn with_version(base: Head, version: u8) -> Result<FrameBuilder, FrameError> {
+        if version != FRAME_VERSION_1 && version != FRAME_VERSION_2 {
+            return Err(FrameError::TooLarge { what: "frame version", limit: u64::from(FRAME_VERSION_2) });
+        }
+        Ok(FrameBuilder { version, ..FrameBuilder::new(base) })
     }
 
     /// Appends one record (the next sequence number).
@@ -267,7 +355,7 @@ impl FrameBuilder {
         }
         if self.count == 0 {
             self.current.reserve(FRAME_HEADER_BYTES + FRAME_FILL_BYTES);
-            self.current.push(FORMAT_VERSION);
+            self.current.push(self.version);
             self.current.extend_from_slice(&seq.to_be_bytes());
             // record count and header crc are patched in by `close`
             self.current.extend_from_slice(&[0; 4]);
@@ -282,8 +370,10 @@ impl FrameBuilder {
         self.current.extend_from_slice(payload);
         let crc = crc32fast::hash(self.current.get(start..).unwrap_or_default());
         self.current.extend_from_slice(&crc.to_be_bytes());
-        let hash = chain_hash(&self.head.hash, self.current.get(start..).unwrap_or_default());
-        self.head = Head { seq, hash };
+        if self.version == FRAME_VERSION_1 {
+            self.head.hash = chain_hash(&self.head.hash, self.current.get(start..).unwrap_or_default());
+        }
+        self.head.seq = seq;
         self.count += 1;
         Ok(())
     }
@@ -302,6 +392,9 @@ impl FrameBuilder {
             slot.copy_from_slice(&crc.to_be_bytes());
         }
         let first_seq = self.head.seq.saturating_sub(u64::from(self.count)).saturating_add(1);
+        if self.version == FRAME_VERSION_2 {
+            self.head.hash = frame_record_hash(&frame, self.count - 1);
+        }
         self.frames.push((first_seq, frame));
         self.count = 0;
     }
@@ -332,6 +425,37 @@ pub struct EncodedBatch {
 }
 
 impl EncodedBatch {
+    /// Frames read back from a log (a backup), to be written unchanged
+    /// after `base`: each is checked as a reader checks it
+    /// ([`visit_frame_chained`], calling `f` per record), must start right
+    /// after the previous one and link to its chain hash.
+    pub fn from_frames<F>(base: Head, frames: Vec<Vec<u8>>, mut f: F) -> Result<EncodedBatch, FrameError>
+    where
+        F: FnMut(RecordView<'_>) -> Result<(), FrameError>,
+    {
+        let mut head = base;
+        let mut out = Vec::with_capacity(frames.len());
+        for bytes in frames {
+            let want =
+                head.seq.checked_add(1).ok_or(FrameError::TooLarge { what: "sequence number", limit: u64::MAX })?;
+            let key = peek_first_seq(&bytes)
+                .ok_or_else(|| FrameError::Corrupt { seq: want, reason: "frame header: truncated".into() })?;
+            if key != want {
+                return Err(FrameError::Corrupt { seq: want, reason: format!("frame starts at seq {key}") });
+            }
+            let (header, hash) = visit_frame_chained(key, &bytes, &mut f)?;
+            if header.prev_hash != head.hash {
+                return Err(FrameError::Corrupt {
+                    seq: key,
+                    reason: "frame's previous hash does not match the chain".into(),
+                });
+            }
+            head = Head { seq: header.last_seq(), hash };
+            out.push((key, bytes));
+        }
+        Ok(EncodedBatch { base, head, frames: out })
+    }
+
     /// The head the batch continues.
     pub fn base(&self) -> Head {
         self.base
@@ -374,7 +498,7 @@ pub fn decode_frame_header(key_seq: u64, bytes: &[u8]) -> Result<FrameHeader, Fr
     }
     let mut h = Reader { bytes: head, pos: 0 };
     let version = h.u8().ok_or_else(|| corrupt("truncated"))?;
-    if version != FORMAT_VERSION {
+    if version != FRAME_VERSION_1 && version != FRAME_VERSION_2 {
         return Err(corrupt(&format!("unknown version {version}")));
     }
     let first_seq = h.u64().ok_or_else(|| corrupt("truncated"))?;
@@ -386,22 +510,56 @@ pub fn decode_frame_header(key_seq: u64, bytes: &[u8]) -> Result<FrameHeader, Fr
     if record_count == 0 || record_count as usize > FRAME_RECORDS_MAX {
         return Err(corrupt(&format!("record count {record_count} out of range")));
     }
-    Ok(FrameHeader { first_seq, record_count, prev_hash })
+    Ok(FrameHeader { version, first_seq, record_count, prev_hash })
 }
 
 /// Walks every record of the frame stored under `key_seq`, checking the
 /// header, each record's bounds, crc, version and sequence number, and
 /// computing the chain from the header's `prev_hash`. Calls `f` per record
 /// in order. Errors name the first bad sequence number.
-pub fn visit_frame<'a, F>(key_seq: u64, bytes: &'a [u8], mut f: F) -> Result<FrameHeader, FrameError>
+pub fn visit_frame<'a, F>(key_seq: u64, bytes: &'a [u8], f: F) -> Result<FrameHeader, FrameError>
 where
     F: FnMut(RecordView<'a>) -> Result<(), FrameError>,
 {
+    visit_frame_chained(key_seq, bytes, f).map(|(header, _)| header)
+}
+
+/// [`visit_frame`], also returning the chain hash of the frame's last
+/// record (what the next frame's `prev_hash` must be). A version-2 frame is
+/// hashed with one blake3 call before its records are walked; each record's
+/// hash is then read from its extended output (two records per block).
+pub fn visit_frame_chained<'a, F>(key_seq: u64, bytes: &'a [u8], mut f: F) -> Result<(FrameHeader, Hash), FrameError>
+where
+    F: FnMut(RecordView<'a>) -> Result<(), FrameError>,
+{
+    walk_frame(key_seq, bytes, Some(&mut f))
+}
+
+/// Checks a frame as [`visit_frame`] does and returns its header and the
+/// chain hash of its last record, without naming every record's hash (a
+/// version-2 frame: one blake3 call over the frame, one output block).
+pub fn check_frame(key_seq: u64, bytes: &[u8]) -> Result<(FrameHeader, Hash), FrameError> {
+    walk_frame(key_seq, bytes, None)
+}
+
+/// One record visitor, as [`walk_frame`] takes it.
+type Visitor<'v, 'a> = &'v mut dyn FnMut(RecordView<'a>) -> Result<(), FrameError>;
+
+/// The frame walk: every check, and every record's hash only when there is
+/// a visitor to give it to.
+fn walk_frame<'a>(
+    key_seq: u64,
+    bytes: &'a [u8],
+    mut f: Option<Visitor<'_, 'a>>,
+) -> Result<(FrameHeader, Hash), FrameError> {
     let header = decode_frame_header(key_seq, bytes)?;
     let mut r = Reader { bytes, pos: FRAME_HEADER_BYTES };
+    let mut outputs = (header.version == FRAME_VERSION_2).then(|| frame_output(bytes));
+    // a version-2 frame's record hashes, read two at a time (one output block)
+    let mut block = [0u8; 64];
     let mut hash = header.prev_hash;
     let mut seq = header.first_seq;
-    for _ in 0..header.record_count {
+    for index in 0..header.record_count {
         let corrupt = |reason: String| FrameError::Corrupt { seq, reason };
         let offset = r.pos;
         let mut fixed = Reader { bytes: r.take(21).ok_or_else(|| corrupt("truncated record".into()))?, pos: 0 };
@@ -427,8 +585,24 @@ where
         if stored_seq != seq {
             return Err(corrupt(format!("record carries seq {stored_seq}, expected {seq}")));
         }
-        hash = chain_hash(&hash, record_bytes);
-        f(RecordView { seq, time_micros, payload, hash, offset, len: end - offset })?;
+        match (&mut outputs, &mut f) {
+            (None, _) => hash = chain_hash(&hash, record_bytes),
+            (Some(out), Some(_)) => {
+                let half = (index % 2) as usize * 32;
+                if half == 0 {
+                    let left = (header.record_count - index).min(2) as usize;
+                    out.fill(block.get_mut(..left * 32).unwrap_or_default());
+                }
+                hash = block
+                    .get(half..half + 32)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| corrupt("record hash out of its output block".into()))?;
+            }
+            (Some(_), None) => {}
+        }
+        if let Some(f) = f.as_mut() {
+            f(RecordView { seq, time_micros, payload, hash, offset, len: end - offset })?;
+        }
         seq = seq.checked_add(1).ok_or_else(|| corrupt("sequence overflow".into()))?;
     }
     if r.pos != bytes.len() {
@@ -437,7 +611,11 @@ where
             reason: format!("{} trailing bytes after the last record", bytes.len() - r.pos),
         });
     }
-    Ok(header)
+    if let (Some(out), None) = (&mut outputs, &f) {
+        out.set_position(u64::from(header.record_count - 1) * 32);
+        out.fill(&mut hash);
+    }
+    Ok((header, hash))
 }
 
 /// Byte span `(offset, len)` of record `seq` in a frame, found by following
@@ -550,6 +728,123 @@ mod tests {
     }
 
     #[test]
+    fn the_version_1_builder_writes_what_the_version_1_encoder_writes() {
+        let payloads: Vec<Vec<u8>> = (0..5000usize).map(|i| vec![(i % 13) as u8; i % 300]).collect();
+        let records: Vec<NewRecord<'_>> =
+            payloads.iter().enumerate().map(|(i, p)| NewRecord { time_micros: i as i64, payload: p }).collect();
+        let base = Head { seq: 3, hash: [1; 32] };
+        let mut expected = Vec::new();
+        let (mut seq, mut hash, mut rest) = (base.seq, base.hash, &records[..]);
+        while !rest.is_empty() {
+            let n = frame_split_len(rest);
+            let (frame, last) = encode_frame_version(FRAME_VERSION_1, seq + 1, &hash, &rest[..n]).unwrap();
+            // a version-1 frame chains record by record
+            let mut h = hash;
+            for r in decode_frame(seq + 1, &frame).unwrap().records {
+                let span = record_span(&frame, r.seq).unwrap();
+                h = chain_hash(&h, &frame[span.0..span.0 + span.1]);
+                assert_eq!(r.hash, h);
+            }
+            assert_eq!(h, last);
+            expected.push((seq + 1, frame));
+            seq += n as u64;
+            hash = last;
+            rest = &rest[n..];
+        }
+        let mut b = FrameBuilder::with_version(base, FRAME_VERSION_1).unwrap();
+        for r in &records {
+            b.push(r.time_micros, r.payload).unwrap();
+        }
+        let batch = b.finish();
+        assert!(expected.len() > 3);
+        assert_eq!(batch.frames, expected);
+        assert_eq!(batch.head, Head { seq, hash });
+        assert!(FrameBuilder::with_version(base, 3).is_err());
+        assert!(encode_frame_version(0, 1, &GENESIS_HASH, &records[..1]).is_err());
+    }
+
+    #[test]
+    fn a_version_2_frame_is_hashed_once_and_its_records_take_its_extended_output() {
+        let batch = [
+            NewRecord { time_micros: 1, payload: b"abc" },
+            NewRecord { time_micros: 2, payload: b"" },
+            NewRecord { time_micros: 3, payload: b"xyz" },
+        ];
+        let (f1, last1) = encode_frame(1, &GENESIS_HASH, &batch).unwrap();
+        assert_eq!(f1[0], FRAME_VERSION_2);
+        let mut xof = [0u8; 96];
+        blake3::Hasher::new().update(&f1).finalize_xof().fill(&mut xof);
+        assert_eq!(xof[..32], *blake3::hash(&f1).as_bytes());
+        let d = decode_frame(1, &f1).unwrap();
+        assert_eq!(d.header.version, FRAME_VERSION_2);
+        for (i, r) in d.records.iter().enumerate() {
+            assert_eq!(r.hash[..], xof[32 * i..32 * i + 32], "seq {}", r.seq);
+            assert_eq!(r.hash, frame_record_hash(&f1, i as u32));
+        }
+        assert_eq!(check_frame(1, &f1).unwrap().1, last1);
+        assert_eq!(d.records[2].hash, last1);
+        assert_ne!(d.records[0].hash, d.records[1].hash);
+        // the next frame links to the last record's hash
+        let (f2, last2) = encode_frame(4, &last1, &batch[..1]).unwrap();
+        let (h2, chained) = visit_frame_chained(4, &f2, |_| Ok(())).unwrap();
+        assert_eq!(h2.prev_hash, last1);
+        assert_eq!(chained, last2);
+        assert_eq!(visit_frame_chained(1, &f1, |_| Ok(())).unwrap().1, last1);
+        // a version-1 frame may be followed by a version-2 frame (an upgraded store)
+        let (v1, v1_last) = encode_frame_version(FRAME_VERSION_1, 1, &GENESIS_HASH, &batch).unwrap();
+        assert_ne!(v1_last, last1);
+        assert_eq!(visit_frame_chained(1, &v1, |_| Ok(())).unwrap().1, v1_last);
+        let mut b = FrameBuilder::new(Head { seq: 3, hash: v1_last });
+        b.push(9, b"next").unwrap();
+        let next = b.finish();
+        let (k, bytes) = &next.frames()[0];
+        assert_eq!(decode_frame(*k, bytes).unwrap().header.prev_hash, v1_last);
+        assert_eq!(next.head().hash, *blake3::hash(bytes).as_bytes());
+        // every frame size: the walk's hashes, check_frame and frame_record_hash agree
+        for n in 1..=9usize {
+            let recs: Vec<NewRecord<'_>> = (0..n).map(|i| NewRecord { time_micros: i as i64, payload: b"p" }).collect();
+            let (f, last) = encode_frame(10, &last1, &recs).unwrap();
+            let d = decode_frame(10, &f).unwrap();
+            for (i, r) in d.records.iter().enumerate() {
+                assert_eq!(r.hash, frame_record_hash(&f, i as u32), "{n} records, index {i}");
+            }
+            assert_eq!(d.records.last().unwrap().hash, last);
+            assert_eq!(check_frame(10, &f).unwrap().1, last);
+            let distinct: std::collections::BTreeSet<Hash> = d.records.iter().map(|r| r.hash).collect();
+            assert_eq!(distinct.len(), n);
+        }
+        // unknown frame versions are refused
+        let mut bad = f1.clone();
+        bad[0] = 3;
+        let crc = crc32fast::hash(&bad[..FRAME_HEADER_BYTES - 4]);
+        bad[FRAME_HEADER_BYTES - 4..FRAME_HEADER_BYTES].copy_from_slice(&crc.to_be_bytes());
+        assert!(matches!(decode_frame(1, &bad), Err(FrameError::Corrupt { seq: 1, .. })));
+    }
+
+    #[test]
+    fn a_rewrite_that_fixes_its_crc_breaks_the_chain_at_the_next_frame() {
+        let recs = [NewRecord { time_micros: 1, payload: b"abc" }, NewRecord { time_micros: 2, payload: b"def" }];
+        let (f1, h1) = encode_frame(1, &GENESIS_HASH, &recs).unwrap();
+        let (f2, h2) = encode_frame(3, &h1, &recs).unwrap();
+        // record 1's payload rewritten, its crc fixed: the frame alone still checks
+        let mut bad = f1.clone();
+        let (off, len) = record_span(&bad, 1).unwrap();
+        bad[off + 21] ^= 1;
+        let crc = crc32fast::hash(&bad[off..off + len - 4]);
+        bad[off + len - 4..off + len].copy_from_slice(&crc.to_be_bytes());
+        let (_, bad_last) = check_frame(1, &bad).unwrap();
+        assert_ne!(bad_last, h1);
+        // but the next frame's link names it
+        let err = EncodedBatch::from_frames(Head::GENESIS, vec![bad, f2.clone()], |_| Ok(())).unwrap_err();
+        assert!(matches!(err, FrameError::Corrupt { seq: 3, .. }), "{err:?}");
+        let intact = EncodedBatch::from_frames(Head::GENESIS, vec![f1.clone(), f2.clone()], |_| Ok(())).unwrap();
+        assert_eq!(intact.head(), Head { seq: 4, hash: h2 });
+        // frames swapped, or the first one dropped: refused
+        assert!(EncodedBatch::from_frames(Head::GENESIS, vec![f2.clone(), f1], |_| Ok(())).is_err());
+        assert!(EncodedBatch::from_frames(Head::GENESIS, vec![f2], |_| Ok(())).is_err());
+    }
+
+    #[test]
     fn every_truncation_of_a_frame_is_a_typed_error() {
         let batch = [NewRecord { time_micros: 1, payload: b"abc" }, NewRecord { time_micros: 2, payload: b"" }];
         let (bytes, _) = encode_frame(5, &GENESIS_HASH, &batch).unwrap();
@@ -562,15 +857,17 @@ mod tests {
     #[test]
     fn every_single_byte_flip_is_detected() {
         let batch = [NewRecord { time_micros: 1, payload: b"abc" }, NewRecord { time_micros: 2, payload: b"de" }];
-        let (bytes, _) = encode_frame(1, &GENESIS_HASH, &batch).unwrap();
-        for i in 0..bytes.len() {
-            let mut b = bytes.clone();
-            b[i] ^= 0x40;
-            let err = decode_frame(1, &b).unwrap_err();
-            let FrameError::Corrupt { seq, .. } = err else { unreachable!("{err:?}") };
-            // Header and first record name seq 1; the rest names seq 2.
-            let expected = if i < FRAME_HEADER_BYTES + record_len(3) { 1 } else { 2 };
-            assert_eq!(seq, expected, "byte {i}");
+        for version in [FRAME_VERSION_1, FRAME_VERSION_2] {
+            let (bytes, _) = encode_frame_version(version, 1, &GENESIS_HASH, &batch).unwrap();
+            for i in 0..bytes.len() {
+                let mut b = bytes.clone();
+                b[i] ^= 0x40;
+                let err = decode_frame(1, &b).unwrap_err();
+                let FrameError::Corrupt { seq, .. } = err else { unreachable!("{err:?}") };
+                // Header and first record name seq 1; the rest names seq 2.
+                let expected = if i < FRAME_HEADER_BYTES + record_len(3) { 1 } else { 2 };
+                assert_eq!(seq, expected, "byte {i}");
+            }
         }
     }
 }

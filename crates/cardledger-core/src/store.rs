@@ -59,13 +59,17 @@ const SNAPSHOT_MANIFEST_BYTES: usize = 61;
 /// Version byte of a snapshot manifest.
 const SNAPSHOT_VERSION: u8 = 1;
 /// The store's format version (`meta/format_version`): 2 added the
-/// `snapshots` tree, 3 the `cold` tree. Frames and records keep their own
-/// version byte ([`FORMAT_VERSION`], still 1).
-pub const STORE_FORMAT_VERSION: u8 = 3;
-/// The first store format (no `snapshots` tree); opened and upgraded to 3.
+/// `snapshots` tree, 3 the `cold` tree, 4 frames hashed once each (frame
+/// version 2, [`record::FRAME_VERSION`]). Records keep their own version
+/// byte ([`FORMAT_VERSION`], still 1).
+pub const STORE_FORMAT_VERSION: u8 = 4;
+/// The first store format (no `snapshots` tree); opened and upgraded to 4.
 const FORMAT_VERSION_1: u8 = 1;
-/// The second store format (no `cold` tree); opened and upgraded to 3.
+/// The second store format (no `cold` tree); opened and upgraded to 4.
 const FORMAT_VERSION_2: u8 = 2;
+/// The third store format (frames of version 1 only); opened and upgraded
+/// to 4: its frames stay as they are, new ones are of version 2.
+const FORMAT_VERSION_3: u8 = 3;
 /// Key in `meta` whose value is the one format version byte.
 const META_FORMAT_VERSION: &[u8] = b"format_version";
 /// Fixed bytes of a checkpoint value besides the state: version (1) + seq
@@ -224,9 +228,11 @@ impl Store {
         match meta.get(META_FORMAT_VERSION).map_err(sled_err)? {
             Some(v) => match v.as_ref() {
                 [STORE_FORMAT_VERSION] => {}
-                // format 1 is format 3 without snapshots and cold entries,
-                // format 2 is format 3 without cold entries: upgrade in place
-                [FORMAT_VERSION_1 | FORMAT_VERSION_2] => {
+                // format 1 is format 4 without snapshots, cold entries and
+                // version-2 frames, format 2 without cold entries and
+                // version-2 frames, format 3 without version-2 frames:
+                // upgrade in place (the meta byte; no frame is rewritten)
+                [FORMAT_VERSION_1 | FORMAT_VERSION_2 | FORMAT_VERSION_3] => {
                     meta.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]).map_err(sled_err)?;
                     db.flush().map_err(sled_err)?;
                 }
@@ -249,11 +255,8 @@ impl Store {
             None => Head::GENESIS,
             Some((k, v)) => {
                 let key = key_seq(&k, 0)?;
-                let frame = record::decode_frame(key, &v)?;
-                match frame.records.last() {
-                    Some(r) => Head { seq: r.seq, hash: r.hash },
-                    None => return Err(StoreError::Corrupt { seq: key, reason: "empty frame".into() }),
-                }
+                let (header, hash) = record::check_frame(key, &v)?;
+                Head { seq: header.last_seq(), hash }
             }
         };
         let published = Arc::new(Published { head: Mutex::new(head), changed: Condvar::new() });
@@ -402,6 +405,33 @@ impl Store {
         it
     }
 
+    /// The stored frames, `(first seq, bytes)` in log order, from the first
+    /// one up to the one ending at `last_seq` (a durable head): raw, for a
+    /// reader that checks them itself (a backup writes them unchanged). A
+    /// frame that runs past `last_seq` ends the iteration with
+    /// [`StoreError::Corrupt`].
+    pub fn frames_through(&self, last_seq: u64) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
+        let mut done = false;
+        self.inner.log.range(..=last_seq.to_be_bytes()).map_while(move |item| {
+            if done {
+                return None;
+            }
+            let frame = item.map_err(sled_err).and_then(|(k, v)| {
+                let key = key_seq(&k, last_seq)?;
+                let header = record::decode_frame_header(key, &v)?;
+                if header.last_seq() > last_seq {
+                    return Err(StoreError::Corrupt {
+                        seq: key,
+                        reason: format!("frame runs past seq {last_seq}, which ends a batch"),
+                    });
+                }
+                Ok((key, v.to_vec()))
+            });
+            done = frame.is_err();
+            Some(frame)
+        })
+    }
+
     /// A live feed of the head, woken on every append.
     pub fn subscribe(&self) -> Subscription {
         Subscription { published: Arc::clone(&self.inner.published) }
@@ -445,10 +475,7 @@ impl Store {
                     reason: "frame's previous hash does not match the chain".into(),
                 });
             }
-            record::visit_frame(key, &v, |r| {
-                hash = r.hash;
-                Ok(())
-            })?;
+            (_, hash) = record::check_frame(key, &v)?;
             expected = header.last_seq().saturating_add(1);
         }
         if expected <= head.seq {
@@ -920,9 +947,7 @@ impl Iterator for ReadIter {
             // Keep the good records before a bad one, then report it.
             let from = self.next_seq;
             let mut records = Vec::new();
-            let mut last_hash = None;
-            let walked = record::visit_frame(header.first_seq, &v, |r| {
-                last_hash = Some(r.hash);
+            let walked = record::visit_frame_chained(header.first_seq, &v, |r| {
                 if r.seq >= from {
                     records.push(StoredRecord {
                         seq: r.seq,
@@ -933,11 +958,13 @@ impl Iterator for ReadIter {
                 }
                 Ok(())
             });
-            if let Err(e) = walked {
-                self.error = Some(e.into());
-                self.frames = None;
+            match walked {
+                Ok((_, last)) => self.link = Some(last),
+                Err(e) => {
+                    self.error = Some(e.into());
+                    self.frames = None;
+                }
             }
-            self.link = last_hash;
             self.pending = records.into_iter();
         }
     }

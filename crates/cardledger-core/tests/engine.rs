@@ -798,7 +798,12 @@ proptest! {
         let other = open(other_dir.path());
         ingest_all(&other, &lines, lines.len(), 1);
         prop_assert_eq!(snapshot(&other.state()), snapshot(&engine.state()));
-        prop_assert_eq!(other.store().head().hash, engine.store().head().hash);
+        // the same records (the head hashes differ when the groups did: the
+        // chain covers frame boundaries)
+        let records = |e: &Engine| -> Vec<(u64, i64, Vec<u8>)> {
+            e.store().read_from(1).map(|r| r.map(|r| (r.seq, r.time_micros, r.payload)).unwrap()).collect()
+        };
+        prop_assert_eq!(records(&other), records(&engine));
     }
 }
 

@@ -180,9 +180,45 @@ fn unknown_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path()).unwrap();
-        store.debug_set_format_version(4).unwrap();
+        store.debug_set_format_version(5).unwrap();
     }
-    assert_eq!(Store::open(dir.path()).err(), Some(StoreError::UnsupportedVersion(4)));
+    assert_eq!(Store::open(dir.path()).err(), Some(StoreError::UnsupportedVersion(5)));
+}
+
+/// A store at format 3 (frames of version 1) is upgraded to 4 on open: its
+/// frames stay, new appends write version-2 frames linked to them, and the
+/// mixed log reads, verifies and reopens.
+#[test]
+fn a_format_3_log_of_version_1_frames_continues_in_version_2_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        // what a format-3 engine wrote: version-1 frames
+        let mut b = record::FrameBuilder::with_version(Head::GENESIS, record::FRAME_VERSION_1).unwrap();
+        let input = records(300, 200, 3);
+        for r in &input {
+            b.push(r.0, &r.1).unwrap();
+        }
+        let head = store.append_encoded(b.finish()).unwrap();
+        model.extend_from_slice(&input);
+        assert_eq!(head.seq, 300);
+        store.debug_set_format_version(3).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let old_head = store.head();
+    append(&store, &mut model, &records(700, 120, 4));
+    assert_eq!(store.verify().unwrap(), store.head());
+    let versions: Vec<u8> = store.frames_through(store.head().seq).map(|f| f.unwrap().1[0]).collect();
+    assert_eq!(versions.first(), Some(&record::FRAME_VERSION_1));
+    assert_eq!(versions.last(), Some(&record::FRAME_VERSION_2));
+    let all: Vec<StoredRecord> = store.read_from(1).collect::<Result<_, _>>().unwrap();
+    assert_eq!(all[299].hash, old_head.hash);
+    check(&store, &model, 1);
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    check(&store, &model, 250);
+    assert_eq!(store.verify().unwrap(), store.head());
 }
 
 const GOLDEN: &str = "tests/fixtures/format_v1_frame.bin";
@@ -204,13 +240,14 @@ fn golden_v1_frame_keeps_decoding() {
     let input = golden_input();
     let batch: Vec<NewRecord<'_>> = input.iter().map(|(t, p)| NewRecord { time_micros: *t, payload: p }).collect();
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        let (bytes, last) = encode_frame(1, &GENESIS_HASH, &batch).unwrap();
+        let (bytes, last) = record::encode_frame_version(record::FRAME_VERSION_1, 1, &GENESIS_HASH, &batch).unwrap();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, bytes).unwrap();
         println!("golden last hash: {}", record::hex(&last));
     }
     let bytes = std::fs::read(&path).unwrap();
     let frame = decode_frame(1, &bytes).unwrap();
+    assert_eq!(frame.header.version, record::FRAME_VERSION_1);
     assert_eq!(frame.header.first_seq, 1);
     assert_eq!(frame.header.prev_hash, GENESIS_HASH);
     let got: Vec<(u64, i64, Vec<u8>)> =
@@ -221,6 +258,46 @@ fn golden_v1_frame_keeps_decoding() {
     assert_eq!(record::hex(&frame.records.last().unwrap().hash), GOLDEN_LAST_HASH);
     assert_eq!(bytes.len(), 49 + 4 * 25 + 11 + 4 + 4);
     // The v1 encoder still produces exactly these bytes.
+    assert_eq!(record::encode_frame_version(record::FRAME_VERSION_1, 1, &GENESIS_HASH, &batch).unwrap().0, bytes);
+}
+
+const GOLDEN_V2: &str = "tests/fixtures/format_v2_frame.bin";
+/// blake3 of the whole golden v2 frame: the first record's chain hash.
+const GOLDEN_V2_FRAME_HASH: &str = "1e3b89a31efd11503c54e10eca7abdfeaf028b81f63c3eb111b61ddec83d4cd0";
+/// Bytes 96..128 of blake3's extended output over the frame: the last record's chain hash.
+const GOLDEN_V2_LAST_HASH: &str = "547302da963a07175b43013c8851dbadc7936cfdad993547583e0d8f3fee4fbc";
+
+/// The same four records in one version-2 frame (store format 4).
+/// Regenerate only if the v2 encoder itself is wrong:
+/// `UPDATE_GOLDEN_V2=1 cargo test --release -p cardledger-core --test store golden_v2 -- --nocapture`.
+#[test]
+fn golden_v2_frame_keeps_decoding() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN_V2);
+    let input = golden_input();
+    let batch: Vec<NewRecord<'_>> = input.iter().map(|(t, p)| NewRecord { time_micros: *t, payload: p }).collect();
+    if std::env::var_os("UPDATE_GOLDEN_V2").is_some() {
+        let (bytes, last) = encode_frame(1, &GENESIS_HASH, &batch).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        println!("golden v2 frame hash: {}", blake3::hash(&bytes).to_hex());
+        println!("golden v2 last hash: {}", record::hex(&last));
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    let frame = decode_frame(1, &bytes).unwrap();
+    assert_eq!(frame.header.version, record::FRAME_VERSION_2);
+    assert_eq!(frame.header.prev_hash, GENESIS_HASH);
+    let got: Vec<(u64, i64, Vec<u8>)> =
+        frame.records.iter().map(|r| (r.seq, r.time_micros, r.payload.clone())).collect();
+    let want: Vec<(u64, i64, Vec<u8>)> =
+        input.iter().enumerate().map(|(i, (t, p))| (i as u64 + 1, *t, p.clone())).collect();
+    assert_eq!(got, want);
+    assert_eq!(blake3::hash(&bytes).to_hex().as_str(), GOLDEN_V2_FRAME_HASH);
+    assert_eq!(record::hex(&frame.records[0].hash), GOLDEN_V2_FRAME_HASH);
+    assert_eq!(record::hex(&frame.records.last().unwrap().hash), GOLDEN_V2_LAST_HASH);
+    assert_eq!(bytes.len(), 49 + 4 * 25 + 11 + 4 + 4);
+    // the same bytes as the v1 frame but the version byte and the header crc
+    let v1 = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN)).unwrap();
+    assert_eq!(bytes[1..45], v1[1..45]);
+    assert_eq!(bytes[49..], v1[49..]);
     assert_eq!(encode_frame(1, &GENESIS_HASH, &batch).unwrap().0, bytes);
 }
 

@@ -60,13 +60,9 @@ impl ChainCheck {
                 }
             }
             if v.seq > anchor.seq {
-                out.push(StoredRecord {
-                    seq: v.seq,
-                    time_micros: v.time_micros,
-                    hash: v.hash,
-                    payload: v.payload.to_vec(),
-                });
-                last = Head { seq: v.seq, hash: v.hash };
+                let hash = v.hash;
+                out.push(StoredRecord { seq: v.seq, time_micros: v.time_micros, hash, payload: v.payload.to_vec() });
+                last = Head { seq: v.seq, hash };
             }
             Ok(())
         })

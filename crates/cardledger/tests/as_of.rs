@@ -97,7 +97,12 @@ proptest! {
             ingest(&cut, &lines[..k]);
             prop_assert_eq!(cut.head_seq(), seq);
             let at = full.resolve(AsOf::Seq(seq)).unwrap();
-            prop_assert_eq!(&at, &cut.resolve(AsOf::Head).unwrap(), "same seq, same chain hash");
+            // the same seq; its chain hash is the full log's own there (since
+            // store format 4 the chain covers frame boundaries, and the cut
+            // store ingested its lines in another group, so its hash differs)
+            prop_assert_eq!(at.seq, cut.resolve(AsOf::Head).unwrap().seq, "same seq");
+            let own = full.engine().event(seq).unwrap().unwrap().hash;
+            prop_assert_eq!(&at.hash, &cardledger::layers::core::record::hex(&own));
             let past = full.state_at(&at).unwrap();
             prop_assert_eq!(state_digest(&past).unwrap(), state_digest(&cut.engine().state()).unwrap());
             drop(past);
@@ -107,19 +112,20 @@ proptest! {
             }
             let list = vec![("count".to_string(), "20".to_string()), ("as_of_seq".to_string(), seq.to_string())];
             prop_assert_eq!(without_stamp(full.list("gpa_unloads", &list).unwrap()), cut.list("gpa_unloads", &list[..1]).unwrap());
+            // (the answers' as_of_hash differs, see above; the rest is equal)
             prop_assert_eq!(
-                full.trial_balance(None, AsOf::Seq(seq)).unwrap(),
-                cut.trial_balance(None, AsOf::Head).unwrap()
+                without_stamp(full.trial_balance(None, AsOf::Seq(seq)).unwrap()),
+                without_stamp(cut.trial_balance(None, AsOf::Head).unwrap())
             );
             let q = |as_of| PostingsQuery { count: 50, start_index: 0, descending: true, as_of };
             prop_assert_eq!(
-                full.postings("program_bank:prog_alpha", &q(AsOf::Seq(seq))).unwrap(),
-                cut.postings("program_bank:prog_alpha", &q(AsOf::Head)).unwrap()
+                without_stamp(full.postings("program_bank:prog_alpha", &q(AsOf::Seq(seq))).unwrap()),
+                without_stamp(cut.postings("program_bank:prog_alpha", &q(AsOf::Head)).unwrap())
             );
             let pairs = vec![("program".to_string(), "prog_alpha".to_string()), ("as_of_seq".to_string(), seq.to_string())];
             let then = full.view_json(&ViewRequest::parse("activitybalances", "day", &pairs).unwrap()).unwrap();
             let now = cut.view_json(&ViewRequest::parse("activitybalances", "day", &pairs[..1]).unwrap()).unwrap();
-            prop_assert_eq!(then, now);
+            prop_assert_eq!(without_stamp(then), without_stamp(now));
         }
     }
 }
