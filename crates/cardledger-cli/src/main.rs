@@ -553,6 +553,12 @@ fn verify(data: &Path) -> Result<ExitCode> {
                 "statements_projection": "ok"}))
         }
         Err(Error::LogCorrupt(e)) => verify_failed(&e),
+        // damage found while checking the projections (sled's own files included)
+        Err(Error::Engine(
+            e @ (EngineError::Store(StoreError::Corrupt { .. })
+            | EngineError::Corrupt { .. }
+            | EngineError::Mismatch { .. }),
+        )) => verify_failed(&e),
         Err(e) => Err(e.into()),
     }
 }

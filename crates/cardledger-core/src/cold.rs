@@ -28,7 +28,7 @@ use cardledger_domain::state::ColdStore;
 
 use crate::lock;
 use crate::record::Head;
-use crate::store::StoreError;
+use crate::store::{sled_err, StoreError};
 
 /// Key of the watermark: the seq and chain hash the cold entries are at.
 const WATERMARK: &[u8] = &[0];
@@ -41,10 +41,6 @@ const BLOCK: u8 = b'B';
 const POSITION: u8 = b'P';
 /// Probes per key in a run's filter.
 const FILTER_PROBES: u64 = 7;
-
-fn sled_err(e: sled::Error) -> StoreError {
-    StoreError::Io(e.to_string())
-}
 
 fn corrupt(reason: impl Into<String>) -> StoreError {
     StoreError::Corrupt { seq: 0, reason: reason.into() }

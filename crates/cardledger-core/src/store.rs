@@ -1007,9 +1007,15 @@ fn key_seq(k: &[u8], seq: u64) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(b))
 }
 
-fn sled_err(e: sled::Error) -> StoreError {
+/// A sled failure as a store error; sled finding its own files damaged is
+/// damage (`Corrupt`, so `verify` reports it as such), not an I/O failure.
+/// The one home of this mapping (`cold.rs` uses it too).
+pub(crate) fn sled_err(e: sled::Error) -> StoreError {
     match e {
         sled::Error::Io(io) => StoreError::Io(io.to_string()),
+        sled::Error::Corruption { .. } => {
+            StoreError::Corrupt { seq: 0, reason: format!("the storage engine found its files damaged: {e}") }
+        }
         other => StoreError::Sled(other.to_string()),
     }
 }
