@@ -32,6 +32,7 @@ use cardledger_domain::{command::CommandLine, decode_fact, encode_fact, snapshot
 use serde_json::Value;
 
 use crate::lock;
+use crate::log::Log;
 use crate::record::{self, FrameBuilder, Hash};
 use crate::store::{Head, Store, StoreError, Subscription};
 
@@ -282,8 +283,20 @@ impl Engine {
 
     /// [`Engine::open`] with options.
     pub fn open_with(dir: &Path, options: OpenOptions) -> Result<Engine, EngineError> {
+        Engine::open_store(Store::open(dir)?, options)
+    }
+
+    /// Opens an engine whose log is kept by `log` (e.g. a JetStream stream,
+    /// `cardledger-nats`): `dir` holds only the snapshots, cold runs and
+    /// checkpoints, each naming the log position and chain hash it was
+    /// taken at; an empty `dir` (or one of another log) is rebuilt by
+    /// replaying `log` ([`Store::open_on`]).
+    pub fn open_on(dir: &Path, options: OpenOptions, log: Arc<dyn Log>) -> Result<Engine, EngineError> {
+        Engine::open_store(Store::open_on(dir, log)?, options)
+    }
+
+    fn open_store(store: Store, options: OpenOptions) -> Result<Engine, EngineError> {
         let cold_flush_events = options.cold_flush_events.max(1);
-        let store = Store::open(dir)?;
         let mut report = OpenReport::default();
         let started = std::time::Instant::now();
         // the cold entries are exactly at the watermark: only a hot snapshot
