@@ -158,6 +158,9 @@ struct Inner {
     cold_flush_events: u64,
     /// How the last open rebuilt the state.
     opened: OpenReport,
+    /// The programs this engine records commands of ([`Engine::serve_only`];
+    /// unset: all).
+    served: std::sync::OnceLock<Vec<String>>,
 }
 
 /// How an engine is opened.
@@ -384,8 +387,23 @@ impl Engine {
                 snapshot_seq: Mutex::new(last_flush),
                 opened: report,
                 cold_flush_events,
+                served: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Makes this engine record only commands of `programs`: a command that
+    /// names another program by token ([`cardledger_domain::command::Command::program_token`])
+    /// is rejected with 1220 `ProgramNotServed`, unwritten (a host that owns
+    /// a subset of the programs of a shared cluster). Set once, before use;
+    /// a second call is refused (`false`).
+    pub fn serve_only(&self, programs: Vec<String>) -> bool {
+        self.inner.served.set(programs).is_ok()
+    }
+
+    /// The programs set by [`Engine::serve_only`] (`None`: every program).
+    pub fn served_programs(&self) -> Option<&[String]> {
+        self.inner.served.get().map(Vec::as_slice)
     }
 
     /// How the last [`Engine::open`] rebuilt the state.
@@ -678,6 +696,10 @@ impl Engine {
                 let key = line.command.key();
                 // bulk loaders (no rendering) get acks only: skip the token copy
                 let token = if req.render { line.command.token().unwrap_or("").to_string() } else { String::new() };
+                if let Some(r) = self.not_served(&line.command) {
+                    out.push(Outcome::Rejected(r));
+                    continue;
+                }
                 match state.decide(line, *time) {
                     // encoded before it is applied: an event that would not
                     // decode again (over EVENT_BYTES_MAX) is refused unwritten
@@ -917,6 +939,25 @@ impl Engine {
     /// The underlying store (checkpoints, size on disk, test hooks).
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+}
+
+impl Engine {
+    /// The 1220 rejection of a command naming a program this engine does
+    /// not serve ([`Engine::serve_only`]).
+    fn not_served(&self, command: &cardledger_domain::command::Command) -> Option<Rejection> {
+        let served = self.inner.served.get()?;
+        let program = command.program_token()?;
+        if served.iter().any(|p| p == program) {
+            return None;
+        }
+        let key = command.key();
+        let field = if key == "program" { "program.token".to_string() } else { format!("{key}.program_token") };
+        Some(Rejection::new(
+            Code::ProgramNotServed,
+            field,
+            format!("program {program:?} is not served by this host (it serves {})", served.join(", ")),
+        ))
     }
 }
 
