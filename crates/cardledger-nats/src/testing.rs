@@ -98,7 +98,7 @@ fn cluster(urls: &str) -> Result<Cluster, NatsLogError> {
 /// The URLs of this process's loopback cluster, started on first use with
 /// `scripts/nats-cluster.sh` in a temporary directory. A watcher process
 /// stops it (and removes the directory) when this process ends.
-fn loopback() -> Result<String, NatsLogError> {
+pub fn loopback() -> Result<String, NatsLogError> {
     static URLS: OnceLock<Result<String, String>> = OnceLock::new();
     URLS.get_or_init(start_loopback).clone().map_err(NatsLogError::Unavailable)
 }
