@@ -7,6 +7,8 @@
 //! sled log's bytes through its hooks stay on sled here too (the JetStream
 //! damage tests are `crates/cardledger-nats/tests/corruption.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
+// each included suite declares `mod support` as it does in its own binary
+#![allow(clippy::duplicate_mod)]
 
 #[path = "engine.rs"]
 mod engine;
