@@ -62,6 +62,8 @@ pub fn log_for(backend: &TestBackend, dir: &Path) -> Result<Option<Arc<dyn Log>>
         TestBackend::Nats(urls) => urls.clone(),
         TestBackend::Loopback => loopback()?,
     };
+    // created first, so the directory's path (and stream) is the same at every open
+    std::fs::create_dir_all(dir).map_err(|e| NatsLogError::Unavailable(format!("{}: {e}", dir.display())))?;
     let cluster = cluster(&urls)?;
     let log = cluster.open_log(&program_for(dir), 3)?;
     Ok(Some(Arc::new(log)))

@@ -100,6 +100,17 @@ impl Cardledger {
     }
 }
 
+impl Cardledger {
+    /// Opens the data directory `dir` (local state only) on a log kept by
+    /// another backend, serving every program (tests and tools; hosts use
+    /// [`Cardledger::open_with_log`], which also restricts the programs).
+    pub fn open_on(dir: impl AsRef<Path>, log: Arc<dyn cardledger_core::log::Log>) -> Result<Cardledger, Error> {
+        let dir = dir.as_ref().to_path_buf();
+        let engine = Engine::open_on(&dir, OpenOptions::default(), log)?;
+        Ok(Cardledger::from_engine(engine, dir))
+    }
+}
+
 fn open_jetstream(data: &Path, urls: &str, programs: &[String]) -> Result<Cardledger, Error> {
     let engine_error = |e: NatsLogError| Error::Engine(EngineError::Store(store_error(e)));
     let [program] = programs else {
