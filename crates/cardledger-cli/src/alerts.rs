@@ -48,7 +48,7 @@ pub fn run(data: &Path, cmd: &AlertsCmd) -> Result<ExitCode> {
     loop {
         std::thread::sleep(Duration::from_millis(cmd.interval_ms.max(10)));
         // another process may hold the store for a while (a long ingest, serve)
-        match Cardledger::open(data) {
+        match Cardledger::open_with_log(data, crate::log_config()) {
             Ok(ledger) => {
                 waiting = false;
                 at = print_after(&ledger, at)?;

@@ -42,6 +42,12 @@ struct Cli {
     /// The data directory (the sled store).
     #[arg(long, global = true, default_value = "./cardledger-data")]
     data: PathBuf,
+    /// Keep the log on a JetStream cluster, `nats://HOST:PORT[,HOST:PORT…]`, one stream per program (`cardledger-<program>`); needs --programs; local state in DATA/programs/<program> (docs/scale-out.md). Before the command.
+    #[arg(long)]
+    log: Option<String>,
+    /// With --log: the program this host owns (its stream); commands naming another program are rejected (1220). Before the command.
+    #[arg(long)]
+    programs: Option<String>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -300,8 +306,25 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
+/// The log every command of this process opens its data directory on
+/// (`--log`, `--programs`), set once by [`run`].
+static LOG: std::sync::OnceLock<cardledger::LogConfig> = std::sync::OnceLock::new();
+
+fn log_config() -> &'static cardledger::LogConfig {
+    LOG.get_or_init(cardledger::LogConfig::default)
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data;
+    let log = cardledger::LogConfig::from_args(cli.log.as_deref(), cli.programs.as_deref())?;
+    if matches!(cli.command, Cmd::Demo { .. } | Cmd::Backup(_)) && log != cardledger::LogConfig::Sled {
+        return fail(
+            u32::from(cardledger::Code::InvalidValue.number()),
+            "log: demo, backup and restore work on the sled store only; drop --log",
+            exit::BAD_PARAMETER,
+        );
+    }
+    let _ = LOG.set(log.clone());
     match cli.command {
         Cmd::Demo { workload, charts, force } => demo(&data, &workload, charts.as_deref(), force),
         Cmd::Ingest { file, strict } => ingest(&data, &file, strict),
@@ -367,7 +390,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Verify => verify(&data),
         Cmd::Alerts(cmd) => alerts::run(&data, &cmd),
         Cmd::Serve { addr, credentials, no_auth } => {
-            cardledger_server::run(cardledger_server::Config::new(data, addr, credentials, no_auth))?;
+            let mut config = cardledger_server::Config::new(data, addr, credentials, no_auth);
+            config.log = log;
+            cardledger_server::run(config)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Credentials { command: CredentialsCmd::Hash { password } } => {
@@ -405,13 +430,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn open(data: &Path) -> Result<Cardledger> {
-    Cardledger::open(data).with_context(|| format!("opening {}", data.display()))
+    Cardledger::open_with_log(data, log_config()).with_context(|| format!("opening {}", data.display()))
 }
 
 /// Opens the store for a read command: a missing one is an error (exit 3)
 /// and nothing is created.
 fn open_existing(data: &Path) -> Result<Cardledger> {
-    Ok(Cardledger::open_existing(data)?)
+    Ok(Cardledger::open_existing_with_log(data, log_config())?)
 }
 
 /// `balances TOKEN`: `user:` / `business:` / `account:` pick the kind; a
@@ -520,7 +545,7 @@ fn ingest(data: &Path, file: &str, strict: bool) -> Result<ExitCode> {
 }
 
 fn verify(data: &Path) -> Result<ExitCode> {
-    let ledger = match Cardledger::open_existing(data) {
+    let ledger = match Cardledger::open_existing_with_log(data, log_config()) {
         Ok(l) => l,
         Err(Error::Engine(e)) => return verify_failed(&e),
         Err(e) => return Err(e.into()),

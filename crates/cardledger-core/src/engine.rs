@@ -32,6 +32,7 @@ use cardledger_domain::{command::CommandLine, decode_fact, encode_fact, snapshot
 use serde_json::Value;
 
 use crate::lock;
+use crate::log::Log;
 use crate::record::{self, FrameBuilder, Hash};
 use crate::store::{Head, Store, StoreError, Subscription};
 
@@ -159,6 +160,9 @@ struct Inner {
     opened: OpenReport,
     /// The head when this engine opened.
     opened_at: u64,
+    /// The programs this engine records commands of ([`Engine::serve_only`];
+    /// unset: all).
+    served: std::sync::OnceLock<Vec<String>>,
 }
 
 /// How an engine is opened.
@@ -291,8 +295,20 @@ impl Engine {
 
     /// [`Engine::open`] with options.
     pub fn open_with(dir: &Path, options: OpenOptions) -> Result<Engine, EngineError> {
+        Engine::open_store(Store::open(dir)?, options)
+    }
+
+    /// Opens an engine whose log is kept by `log` (e.g. a JetStream stream,
+    /// `cardledger-nats`): `dir` holds only the snapshots, cold runs and
+    /// checkpoints, each naming the log position and chain hash it was
+    /// taken at; an empty `dir` (or one of another log) is rebuilt by
+    /// replaying `log` ([`Store::open_on`]).
+    pub fn open_on(dir: &Path, options: OpenOptions, log: Arc<dyn Log>) -> Result<Engine, EngineError> {
+        Engine::open_store(Store::open_on(dir, log)?, options)
+    }
+
+    fn open_store(store: Store, options: OpenOptions) -> Result<Engine, EngineError> {
         let cold_flush_events = options.cold_flush_events.max(1);
-        let store = Store::open(dir)?;
         let store_head_at_open = store.head().seq;
         let mut report = OpenReport::default();
         let started = std::time::Instant::now();
@@ -382,8 +398,23 @@ impl Engine {
                 opened: report,
                 opened_at: store_head_at_open,
                 cold_flush_events,
+                served: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Makes this engine record only commands of `programs`: a command that
+    /// names another program by token ([`cardledger_domain::command::Command::program_token`])
+    /// is rejected with 1220 `ProgramNotServed`, unwritten (a host that owns
+    /// a subset of the programs of a shared cluster). Set once, before use;
+    /// a second call is refused (`false`).
+    pub fn serve_only(&self, programs: Vec<String>) -> bool {
+        self.inner.served.set(programs).is_ok()
+    }
+
+    /// The programs set by [`Engine::serve_only`] (`None`: every program).
+    pub fn served_programs(&self) -> Option<&[String]> {
+        self.inner.served.get().map(Vec::as_slice)
     }
 
     /// How the last [`Engine::open`] rebuilt the state.
@@ -676,6 +707,10 @@ impl Engine {
                 let key = line.command.key();
                 // bulk loaders (no rendering) get acks only: skip the token copy
                 let token = if req.render { line.command.token().unwrap_or("").to_string() } else { String::new() };
+                if let Some(r) = self.not_served(&line.command) {
+                    out.push(Outcome::Rejected(r));
+                    continue;
+                }
                 match state.decide(line, *time) {
                     // encoded before it is applied: an event that would not
                     // decode again (over EVENT_BYTES_MAX) is refused unwritten
@@ -967,6 +1002,25 @@ impl Engine {
     /// The underlying store (checkpoints, size on disk, test hooks).
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+}
+
+impl Engine {
+    /// The 1220 rejection of a command naming a program this engine does
+    /// not serve ([`Engine::serve_only`]).
+    fn not_served(&self, command: &cardledger_domain::command::Command) -> Option<Rejection> {
+        let served = self.inner.served.get()?;
+        let program = command.program_token()?;
+        if served.iter().any(|p| p == program) {
+            return None;
+        }
+        let key = command.key();
+        let field = if key == "program" { "program.token".to_string() } else { format!("{key}.program_token") };
+        Some(Rejection::new(
+            Code::ProgramNotServed,
+            field,
+            format!("program {program:?} is not served by this host (it serves {})", served.join(", ")),
+        ))
     }
 }
 

@@ -21,6 +21,7 @@ pub mod cold;
 pub mod engine;
 pub mod fuzz;
 pub mod ingest;
+pub mod log;
 pub mod projection;
 pub mod reads;
 pub mod record;

@@ -33,6 +33,7 @@ use crate::cold::ColdRuns;
 use cardledger_domain::limits;
 
 use crate::lock;
+use crate::log::{Log, LogRead};
 use crate::record::{self, FORMAT_VERSION};
 pub use crate::record::{FrameError, Hash, Head, NewRecord, StoredRecord, GENESIS_HASH};
 
@@ -129,6 +130,18 @@ pub enum StoreError {
     /// unknown; the store accepts no more appends. Reopen it.
     #[error("the store stopped accepting appends after a failed flush; reopen it")]
     Closed,
+    /// Another writer appended to the log since this one last knew its head
+    /// (a replicated log's expected-position check refused the batch):
+    /// nothing of the batch is in the log. Reopen (reload) or stop.
+    #[error("fenced: {reason}")]
+    Fenced {
+        /// Where the log stands and what this writer expected.
+        reason: String,
+    },
+    /// A replicated log did not answer in time, or an append's outcome
+    /// could not be settled: not acknowledged. Reopen once it is back.
+    #[error("log unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<FrameError> for StoreError {
@@ -163,10 +176,15 @@ pub struct ReadIter {
     end_seq: u64,
     link: Option<Hash>,
     error: Option<StoreError>,
+    /// The external log's read ([`Store::open_on`]), when there is one.
+    external: Option<LogRead>,
 }
 
 struct Inner {
     dir: std::path::PathBuf,
+    /// The log backend when it is not this directory's `log` tree
+    /// ([`Store::open_on`]).
+    external: Option<Arc<dyn Log>>,
     db: sled::Db,
     log: sled::Tree,
     meta: sled::Tree,
@@ -218,6 +236,22 @@ impl Store {
     /// Opens (or creates) the log in `dir`, checks the format version and
     /// recovers the head from the last frame.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_inner(dir, None)
+    }
+
+    /// Opens (or creates) `dir` for the snapshots, cold runs and checkpoints
+    /// of a log kept by another backend (`log`, e.g. a JetStream stream):
+    /// appends, reads, the head, subscriptions and verify go to `log`; the
+    /// directory's own `log` tree must be empty (a directory that holds a
+    /// sled log is refused, `Corrupt` at seq 0). What is stored locally names
+    /// the log position and chain hash it was taken at and is checked
+    /// against `log` before use, so a directory of another log (or an empty
+    /// one) is rebuilt by replay.
+    pub fn open_on(dir: &Path, log: Arc<dyn Log>) -> Result<Store, StoreError> {
+        Store::open_inner(dir, Some(log))
+    }
+
+    fn open_inner(dir: &Path, external: Option<Arc<dyn Log>>) -> Result<Store, StoreError> {
         let db = open_db(dir)?;
         let log = db.open_tree(TREE_LOG).map_err(sled_err)?;
         let meta = db.open_tree(TREE_META).map_err(sled_err)?;
@@ -252,7 +286,13 @@ impl Store {
         }
 
         let head = match log.last().map_err(sled_err)? {
-            None => Head::GENESIS,
+            None => external.as_ref().map_or(Head::GENESIS, |l| l.head()),
+            Some(_) if external.is_some() => {
+                return Err(StoreError::Corrupt {
+                    seq: 0,
+                    reason: format!("{} holds a sled log; it cannot keep the state of another log", dir.display()),
+                })
+            }
             Some((k, v)) => {
                 let key = key_seq(&k, 0)?;
                 let (header, hash) = record::check_frame(key, &v)?;
@@ -263,6 +303,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
+                external,
                 db,
                 log,
                 meta,
@@ -341,6 +382,23 @@ impl Store {
         if batch.frames.is_empty() {
             return Ok(writer.head);
         }
+        if let Some(log) = &self.inner.external {
+            let head = match log.append_encoded(batch) {
+                Ok(head) => head,
+                Err(e) => {
+                    // an unsettled or fenced append leaves this writer's head
+                    // unknown: no more appends until reopened (reloaded)
+                    if !matches!(e, StoreError::HeadMismatch { .. } | StoreError::TooLarge { .. }) {
+                        writer.closed = true;
+                    }
+                    return Err(e);
+                }
+            };
+            writer.head = head;
+            *lock(&self.inner.published.head) = head;
+            self.inner.published.changed.notify_all();
+            return Ok(head);
+        }
 
         // Refuse before writing when the disk is nearly full (a file system
         // that cannot report its free space is not checked).
@@ -388,8 +446,13 @@ impl Store {
             end_seq,
             link: None,
             error: None,
+            external: None,
         };
         if from > end_seq {
+            return it;
+        }
+        if let Some(log) = &self.inner.external {
+            it.external = Some(log.read_from(from));
             return it;
         }
         // The frame holding `from` is the last one whose key is <= from.
@@ -448,6 +511,21 @@ impl Store {
     /// against a head recorded elsewhere: compare the returned head.
     pub fn verify(&self) -> Result<Head, StoreError> {
         let head = self.head();
+        if let Some(log) = &self.inner.external {
+            let end = log.verify()?;
+            if end != head {
+                return Err(StoreError::Corrupt {
+                    seq: head.seq.min(end.seq).saturating_add(1),
+                    reason: format!(
+                        "{} ends at seq {} where this host's head is seq {}",
+                        log.describe(),
+                        end.seq,
+                        head.seq
+                    ),
+                });
+            }
+            return Ok(head);
+        }
         let mut expected = 1u64;
         let mut hash = GENESIS_HASH;
         for item in self.inner.log.iter() {
@@ -802,6 +880,20 @@ impl Store {
         Ok(())
     }
 
+    /// Which backend keeps the log: `sled DIR`, or the external log's own
+    /// description ([`Store::open_on`]).
+    pub fn log_description(&self) -> String {
+        match &self.inner.external {
+            Some(log) => log.describe(),
+            None => format!("sled {}", self.inner.dir.display()),
+        }
+    }
+
+    /// True when the log is kept by another backend ([`Store::open_on`]).
+    pub fn is_external(&self) -> bool {
+        self.inner.external.is_some()
+    }
+
     /// Bytes the store occupies on disk, as reported by the storage engine.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         self.inner.db.size_on_disk().map_err(sled_err)
@@ -895,6 +987,28 @@ impl Iterator for ReadIter {
     type Item = Result<StoredRecord, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(ext) = self.external.as_mut() {
+            // up to the head when the read started, as for the sled log
+            let item = ext.next()?;
+            if let Ok(r) = &item {
+                if r.seq > self.end_seq {
+                    self.external = None;
+                    return None;
+                }
+                if r.seq != self.next_seq {
+                    let seq = self.next_seq;
+                    self.external = None;
+                    return Some(Err(StoreError::Corrupt {
+                        seq,
+                        reason: format!("read seq {} where {seq} was expected", r.seq),
+                    }));
+                }
+                self.next_seq = self.next_seq.saturating_add(1);
+            } else {
+                self.external = None;
+            }
+            return Some(item);
+        }
         loop {
             if self.next_seq > self.end_seq {
                 return None;

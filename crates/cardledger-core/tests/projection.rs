@@ -12,6 +12,8 @@ use cardledger_core::projection::{EventCounts, Projection, Runner};
 use cardledger_domain::event::Account;
 use cardledger_workload::generate_bulk;
 
+mod support;
+
 /// Ingests `lines` (numbered from `first_line`) in chunks of 500; every
 /// line must be recorded.
 fn ingest(engine: &Engine, lines: &[String], first_line: u64) {
@@ -48,7 +50,7 @@ fn catch_up_checkpoint_reopen_and_continue() {
     let lines: Vec<String> = generate_bulk(5, 3_000).collect();
     let (first, rest) = lines.split_at(1_800);
     let checkpointed = {
-        let engine = Engine::open(dir.path()).unwrap();
+        let engine = support::open(dir.path());
         ingest(&engine, first, 1);
         let mut runner = Runner::open(&engine, EventCounts::default()).unwrap();
         assert_eq!(runner.applied_seq(), 0);
@@ -64,7 +66,7 @@ fn catch_up_checkpoint_reopen_and_continue() {
         runner.state().clone()
     };
     // everything dropped; reopen
-    let engine = Engine::open(dir.path()).unwrap();
+    let engine = support::open(dir.path());
     let mut runner = Runner::open(&engine, EventCounts::default()).unwrap();
     assert_eq!(runner.applied_seq(), 1_800, "starts at the checkpoint");
     assert_eq!(runner.state(), &checkpointed);
@@ -79,7 +81,7 @@ fn catch_up_checkpoint_reopen_and_continue() {
 #[test]
 fn automatic_checkpoints_every_n_events() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(dir.path()).unwrap();
+    let engine = support::open(dir.path());
     ingest(&engine, &generate_bulk(6, 1_050).collect::<Vec<_>>(), 1);
     let mut runner = Runner::open(&engine, EventCounts::default()).unwrap().checkpoint_every(100);
     runner.catch_up().unwrap();
@@ -98,7 +100,7 @@ fn automatic_checkpoints_every_n_events() {
 #[test]
 fn a_checkpoint_beyond_the_head_or_undecodable_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(dir.path()).unwrap();
+    let engine = support::open(dir.path());
     ingest(&engine, &generate_bulk(7, 400).collect::<Vec<_>>(), 1);
     let head = engine.head_seq();
     let want = fresh_fold(&engine);
@@ -130,7 +132,7 @@ fn a_checkpoint_beyond_the_head_or_undecodable_is_ignored() {
 #[test]
 fn follow_picks_up_appends_from_another_thread() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(dir.path()).unwrap();
+    let engine = support::open(dir.path());
     let lines: Vec<String> = generate_bulk(8, 900).collect();
     ingest(&engine, &lines[..300], 1);
     let mut runner = Runner::open(&engine, EventCounts::default()).unwrap();

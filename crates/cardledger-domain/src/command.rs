@@ -115,6 +115,36 @@ impl Command {
     }
 }
 
+impl Command {
+    /// The program the command names by token, when it names one itself
+    /// (`program.token`, or a `program_token` field); `None` for commands
+    /// that name a program only through a holder, order or account, and for
+    /// `tick` (every program's). The host's program ownership check reads it.
+    pub fn program_token(&self) -> Option<&str> {
+        match self {
+            Command::Program(c) => Some(&c.token),
+            Command::User(c) | Command::Business(c) => Some(&c.program_token),
+            Command::FundingSource(c) => c.program_token.as_deref(),
+            Command::CreditAccount(c) => Some(&c.program_token),
+            Command::ProgramDeposit(c) => Some(&c.program_token),
+            Command::FundingSourceAddress(_)
+            | Command::Fee(_)
+            | Command::Campaign(_)
+            | Command::Merchant(_)
+            | Command::Offer(_)
+            | Command::GpaOrder(_)
+            | Command::GpaUnload(_)
+            | Command::MsaOrder(_)
+            | Command::MsaOrderUpdate(_)
+            | Command::MsaUnload(_)
+            | Command::OfferOrder(_)
+            | Command::FeeTransfer(_)
+            | Command::JournalEntry(_)
+            | Command::Tick(_) => None,
+        }
+    }
+}
+
 /// An account holder: a user or a business. Each has one GPA.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
 pub enum Holder {

@@ -86,6 +86,12 @@ pub enum Code {
     /// (`BATCH_RECORDS_MAX` records or `BATCH_BYTES_MAX` bytes); this command
     /// and the rest of the batch from it are refused unwritten.
     BatchFull = 1217,
+    // --- the host ---
+    /// The command names a program this host does not serve: a host given
+    /// `--programs` (a partition of the programs over hosts sharing one
+    /// JetStream cluster, `docs/scale-out.md`) records only its own
+    /// programs' commands; send it to the host that owns the program.
+    ProgramNotServed = 1220,
 }
 
 impl Code {

@@ -17,13 +17,25 @@ pub(crate) struct ChainCheck {
     last: Head,
     /// Whether the frame holding the anchor's successor was seen.
     anchored: bool,
+    /// Whether the anchor's hash is known (else the first frame's own
+    /// chain is taken as it is, like the sled store's `read_from`).
+    anchor_hash_known: bool,
 }
 
 impl ChainCheck {
     /// A check that trusts `anchor` (genesis, or a head recorded by a
     /// checkpoint or a snapshot) and emits only records after it.
     pub(crate) fn new(stream: &str, anchor: Head) -> ChainCheck {
-        ChainCheck { stream: stream.to_owned(), anchor, last: anchor, anchored: false }
+        ChainCheck { stream: stream.to_owned(), anchor, last: anchor, anchored: false, anchor_hash_known: true }
+    }
+
+    /// A check from the record after `seq` whose hash is not known (a read
+    /// from a seq, as the sled store's `read_from`): the frame holding it
+    /// is checked on its own (crc of every record, its seqs) and chained
+    /// from there on; seq 0 is genesis, whose hash is known.
+    pub(crate) fn from_seq(stream: &str, seq: u64) -> ChainCheck {
+        let anchor = Head { seq, hash: if seq == 0 { Head::GENESIS.hash } else { [0; 32] } };
+        ChainCheck { anchor_hash_known: seq == 0, ..ChainCheck::new(stream, anchor) }
     }
 
     /// The last verified record.
@@ -46,11 +58,15 @@ impl ChainCheck {
             return Err(corrupt(want, format!("frame starts at seq {key}, after the anchor's successor {want}")));
         }
         let anchor = self.anchor;
+        let check_anchor = self.anchor_hash_known;
         let mut out = Vec::new();
         let mut anchor_seen = key == want;
         let mut last = self.last;
         let header = visit_frame(key, bytes, |v| {
-            if v.seq == anchor.seq && !anchor_seen {
+            if v.seq == anchor.seq && !check_anchor {
+                anchor_seen = true;
+                last = Head { seq: v.seq, hash: v.hash };
+            } else if v.seq == anchor.seq && !anchor_seen {
                 anchor_seen = true;
                 if v.hash != anchor.hash {
                     return Err(cardledger_core::record::FrameError::Corrupt {
@@ -67,7 +83,7 @@ impl ChainCheck {
             Ok(())
         })
         .map_err(|e| NatsLogError::frame(&self.stream, stream_seq, e))?;
-        if key == want && header.prev_hash != self.last.hash {
+        if key == want && (self.anchored || check_anchor) && header.prev_hash != self.last.hash {
             return Err(corrupt(key, "frame's prev_hash breaks the chain".into()));
         }
         // a frame that ends exactly at the anchor only verifies it (a

@@ -21,6 +21,7 @@
 mod chain;
 pub mod error;
 pub mod log;
+pub mod testing;
 
 pub use error::NatsLogError;
-pub use log::{parse_urls, stream_names, Cluster, JetStreamLog, ReadIter, Subscription};
+pub use log::{parse_urls, store_error, stream_names, Cluster, JetStreamLog, ReadIter, Subscription};

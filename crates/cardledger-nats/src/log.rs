@@ -12,6 +12,7 @@ use async_nats::header::{
 use async_nats::jetstream::{self, consumer, stream};
 use async_nats::{HeaderMap, ServerAddr};
 use cardledger_core::record::{hex, EncodedBatch, FrameBuilder, Head, NewRecord, StoredRecord, FRAME_BYTES_MAX};
+use cardledger_core::store::StoreError;
 use cardledger_domain::limits::{NATS_APPEND_SETTLE_MILLIS_MAX, NATS_BATCH_FRAMES_MAX, NATS_PROGRAM_BYTES_MAX};
 use futures_util::StreamExt;
 
@@ -532,6 +533,20 @@ impl JetStreamLog {
     /// is read is what the leader holds. The iterator ends at the first
     /// error.
     pub fn read_after(&self, anchor: Head) -> Result<ReadIter, NatsLogError> {
+        self.read_checked(ChainCheck::new(&self.stream, anchor))
+    }
+
+    /// Every record from `seq` on (from 1 when `seq` is 0), like the sled
+    /// store's `read_from`: the hash of the record before `seq` is not
+    /// known, so the frame holding `seq` is checked on its own (every
+    /// record's crc and seq) and the chain from there on. A read from 1 is
+    /// chained to genesis.
+    pub fn read_from(&self, seq: u64) -> Result<ReadIter, NatsLogError> {
+        self.read_checked(ChainCheck::from_seq(&self.stream, seq.max(1) - 1))
+    }
+
+    fn read_checked(&self, check: ChainCheck) -> Result<ReadIter, NatsLogError> {
+        let anchor = check.last();
         let (start, last) = self.cluster.block_on_deadline(async {
             let last = self.last_message().await?;
             if last == 0 {
@@ -542,7 +557,7 @@ impl JetStreamLog {
         })?;
         Ok(ReadIter {
             log: self.clone(),
-            check: ChainCheck::new(&self.stream, anchor),
+            check,
             next_stream_seq: start,
             last,
             fetched: VecDeque::new(),
@@ -754,5 +769,48 @@ impl Subscription {
     /// The last record verified so far.
     pub fn last_verified(&self) -> Head {
         self.check.last()
+    }
+}
+
+/// The JetStream log as the engine's log backend
+/// (`cardledger_core::engine::Engine::open_on`): errors map onto the
+/// store's (`Fenced` → `StoreError::Fenced`, `Corrupt` → `Corrupt` at the
+/// same seq, anything that leaves the outcome unknown → `Unavailable`).
+impl cardledger_core::log::Log for JetStreamLog {
+    fn head(&self) -> Head {
+        JetStreamLog::head(self)
+    }
+
+    fn append_encoded(&self, batch: EncodedBatch) -> Result<Head, StoreError> {
+        JetStreamLog::append_encoded(self, batch).map_err(store_error)
+    }
+
+    fn read_from(&self, from: u64) -> cardledger_core::log::LogRead {
+        match JetStreamLog::read_from(self, from) {
+            Ok(it) => Box::new(it.map(|r| r.map_err(store_error))),
+            Err(e) => Box::new(std::iter::once(Err(store_error(e)))),
+        }
+    }
+
+    fn verify(&self) -> Result<Head, StoreError> {
+        JetStreamLog::verify(self).map_err(store_error)
+    }
+
+    fn describe(&self) -> String {
+        format!("JetStream stream {}", self.stream)
+    }
+}
+
+/// A JetStream log error as the store's error the engine knows.
+pub fn store_error(e: NatsLogError) -> StoreError {
+    match e {
+        NatsLogError::Fenced { .. } => StoreError::Fenced { reason: e.to_string() },
+        NatsLogError::HeadMismatch { expected, actual } => StoreError::HeadMismatch { expected, actual },
+        NatsLogError::Corrupt { seq, .. } => StoreError::Corrupt { seq, reason: e.to_string() },
+        NatsLogError::TooLarge { what, limit } => StoreError::TooLarge { what, limit },
+        NatsLogError::Unavailable(_)
+        | NatsLogError::Server { .. }
+        | NatsLogError::InvalidProgram { .. }
+        | NatsLogError::InvalidUrl { .. } => StoreError::Unavailable(e.to_string()),
     }
 }

@@ -57,6 +57,8 @@ pub struct Config {
     pub requests_in_flight_max: usize,
     /// How webhook deliveries wait and retry.
     pub webhooks: webhooks::DeliverySettings,
+    /// Where the log is (`--log`, `--programs`): sled by default.
+    pub log: cardledger::LogConfig,
 }
 
 impl Config {
@@ -69,6 +71,7 @@ impl Config {
             no_auth,
             requests_in_flight_max: limits::HTTP_REQUESTS_IN_FLIGHT_MAX,
             webhooks: webhooks::DeliverySettings::default(),
+            log: cardledger::LogConfig::default(),
         }
     }
 }
@@ -177,9 +180,9 @@ async fn serve_inner(
         Some(l) => l,
         None => {
             let data = config.data.clone();
-            tokio::task::spawn_blocking(move || Cardledger::open(&data)).await.map_err(|e| ServeError::Io {
-                what: "opening".into(),
-                source: std::io::Error::other(e.to_string()),
+            let log = config.log.clone();
+            tokio::task::spawn_blocking(move || Cardledger::open_with_log(&data, &log)).await.map_err(|e| {
+                ServeError::Io { what: "opening".into(), source: std::io::Error::other(e.to_string()) }
             })??
         }
     };

@@ -58,6 +58,7 @@
 
 mod accounts;
 pub mod asof;
+pub mod backend;
 pub mod charts;
 mod error;
 pub mod lines;
@@ -85,6 +86,7 @@ use cardledger_domain::wire;
 
 pub use accounts::PostingsQuery;
 pub use asof::{AsOf, At, StateAt};
+pub use backend::LogConfig;
 pub use cardledger_core::backup::BackupReport;
 pub use cardledger_core::engine::{Ack, EngineError, LogEntry, Outcome, VerifyReport};
 pub use cardledger_core::reads::{ListKind, LIST_KINDS};
@@ -204,7 +206,12 @@ impl Cardledger {
     pub fn open(dir: impl AsRef<Path>) -> Result<Cardledger, Error> {
         let dir = dir.as_ref().to_path_buf();
         let engine = Engine::open(&dir)?;
-        Ok(Cardledger { inner: Arc::new(Inner { engine, dir, projections: views::Projections::new() }) })
+        Ok(Cardledger::from_engine(engine, dir))
+    }
+
+    /// A handle on an open engine whose local state is in `dir`.
+    pub(crate) fn from_engine(engine: Engine, dir: PathBuf) -> Cardledger {
+        Cardledger { inner: Arc::new(Inner { engine, dir, projections: views::Projections::new() }) }
     }
 
     /// Opens the store in `dir` only if there is one: a directory without a

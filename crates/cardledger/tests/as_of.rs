@@ -13,6 +13,8 @@ use cardledger_trial_balance::TrialBalance;
 use proptest::prelude::*;
 use serde_json::Value;
 
+mod support;
+
 fn workload(seed: u64, days: u32, holders: u32) -> Vec<String> {
     let cfg = cardledger_workload::WorkloadConfig { seed, days, holders, credit_accounts: 3, ..Default::default() };
     cardledger_workload::generate(&cfg).collect()
@@ -52,7 +54,7 @@ proptest! {
     #[test]
     fn trial_balance_sums_to_zero_at_every_seq(seed in 0u64..1_000_000, picks in proptest::collection::vec(0.0f64..1.0, 3)) {
         let dir = tempfile::tempdir().unwrap();
-        let ledger = Cardledger::open(dir.path()).unwrap();
+        let ledger = support::open(dir.path());
         ingest(&ledger, &workload(seed, 35, 8));
         let head = ledger.head_seq();
         let mut tb = TrialBalance::default();
@@ -85,7 +87,7 @@ proptest! {
     fn as_of_equals_a_store_cut_at_that_seq(seed in 0u64..1_000_000, picks in proptest::collection::vec(0.05f64..1.0, 2)) {
         let lines = workload(seed, 12, 10);
         let dir = tempfile::tempdir().unwrap();
-        let full = Cardledger::open(dir.path()).unwrap();
+        let full = support::open(dir.path());
         let heads = ingest(&full, &lines);
         let holders: Vec<Holder> = full.engine().state().holders.keys().cloned().collect();
         for f in picks {
@@ -93,7 +95,7 @@ proptest! {
             let seq = heads[k - 1];
             prop_assume!(seq > 0);
             let cut_dir = tempfile::tempdir().unwrap();
-            let cut = Cardledger::open(cut_dir.path()).unwrap();
+            let cut = support::open(cut_dir.path());
             ingest(&cut, &lines[..k]);
             prop_assert_eq!(cut.head_seq(), seq);
             let at = full.resolve(AsOf::Seq(seq)).unwrap();
@@ -132,7 +134,7 @@ proptest! {
 
 fn demo_ledger() -> (tempfile::TempDir, Cardledger) {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Cardledger::open(dir.path()).unwrap();
+    let ledger = support::open(dir.path());
     ingest(&ledger, &workload(7, 12, 10));
     (dir, ledger)
 }
@@ -152,7 +154,7 @@ fn as_of_errors_name_their_field() {
     assert_eq!(AsOf::parse(None, Some("yesterday")).unwrap_err().field().as_deref(), Some("as_of_time"));
     assert_eq!(AsOf::parse(Some("1"), Some("2024-01-01")).unwrap_err().code(), 400102);
     let empty_dir = tempfile::tempdir().unwrap();
-    let empty = Cardledger::open(empty_dir.path()).unwrap();
+    let empty = support::open(empty_dir.path());
     assert_eq!(empty.resolve(AsOf::parse(None, Some("2024-01-01")).unwrap()).unwrap_err().code(), 400102);
     // a view and a list refuse a bad position the same way
     let pairs = vec![("program".into(), "prog_alpha".into()), ("as_of_seq".into(), (head + 5).to_string())];

@@ -4,6 +4,8 @@
 
 use cardledger::{Cardledger, Error, ErrorKind, ExportFormat, Holder, Outcome, ViewKind, ViewRequest};
 
+mod support;
+
 fn pairs(query: &str) -> Vec<(String, String)> {
     cardledger::layers::query::pairs_from_query(query)
 }
@@ -11,7 +13,7 @@ fn pairs(query: &str) -> Vec<(String, String)> {
 /// A ledger holding a small seeded workload (two programs, credit accounts).
 fn ledger() -> (tempfile::TempDir, Cardledger) {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Cardledger::open(dir.path().join("data")).unwrap();
+    let ledger = support::open(dir.path().join("data"));
     let cfg = cardledger_workload::WorkloadConfig { seed: 7, days: 40, holders: 20, ..Default::default() };
     let lines = cardledger_workload::generate(&cfg).map(|l| Ok(cardledger::Line::Text(l)));
     let mut answers = 0u64;
@@ -32,7 +34,7 @@ fn assert_send_sync_clone<T: Send + Sync + Clone + 'static>() {}
 fn the_handle_is_shared_by_threads_and_they_share_group_commit() {
     assert_send_sync_clone::<Cardledger>();
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Cardledger::open(dir.path()).unwrap();
+    let ledger = support::open(dir.path());
     for line in [
         r#"{"time": "2024-01-02T00:00:00Z", "program": {"token": "p1", "bank": "B", "currency_code": "USD"}}"#,
         r#"{"time": "2024-01-02T00:00:00Z", "funding_source": {"token": "fs1", "program_token": "p1", "type": "program", "is_default_account": true, "name": "F"}}"#,
@@ -65,7 +67,7 @@ fn the_handle_is_shared_by_threads_and_they_share_group_commit() {
     assert!(matches!(ledger.submit_json("{").unwrap(), Outcome::Rejected(_)));
     // reopening sees everything acknowledged
     drop(ledger);
-    let reopened = Cardledger::open(dir.path()).unwrap();
+    let reopened = support::open(dir.path());
     assert_eq!(reopened.head_seq(), 203);
     assert!(reopened.verify().unwrap().ok());
 }

@@ -1,0 +1,126 @@
+//! Where a host keeps its log: the sled store of its data directory (the
+//! default), or a stream per program on a JetStream cluster (`--log
+//! nats://HOST:PORT[,…]` with `--programs P`): the stream
+//! `cardledger-<P>`, subject `cardledger.<P>`, 3 replicas, and the local
+//! snapshots, cold runs and checkpoints in `DATA/programs/<P>` (rebuilt from
+//! the stream when that directory is empty). The engine then records only
+//! commands of the programs the host owns (1220 for others).
+//! `docs/scale-out.md` has the guarantees and how to run it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use cardledger_core::engine::{Engine, EngineError, OpenOptions};
+use cardledger_domain::rejection::{Code, Rejection};
+use cardledger_nats::{store_error, Cluster, NatsLogError};
+
+use crate::{Cardledger, Error};
+
+/// Replicas of a stream a host creates.
+pub const STREAM_REPLICAS: usize = 3;
+
+/// The log a host opens its data directory on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum LogConfig {
+    /// The sled store in the data directory.
+    #[default]
+    Sled,
+    /// One stream per owned program on the cluster at `urls`.
+    JetStream {
+        /// `nats://HOST:PORT[,HOST:PORT…]`.
+        urls: String,
+        /// The programs this host owns (each names its stream).
+        programs: Vec<String>,
+    },
+}
+
+/// A bad `--log` / `--programs`, naming the option.
+fn bad(field: &str, what: impl std::fmt::Display) -> Error {
+    Error::Rejected(Rejection::new(Code::InvalidValue, field, what))
+}
+
+impl LogConfig {
+    /// From the hosts' `--log` and `--programs` options. `--programs`
+    /// needs `--log`; `--log` needs exactly one program for now (one engine
+    /// per host process: several hosts serve disjoint programs of one
+    /// cluster).
+    pub fn from_args(log: Option<&str>, programs: Option<&str>) -> Result<LogConfig, Error> {
+        let Some(urls) = log else {
+            return match programs {
+                None => Ok(LogConfig::Sled),
+                Some(_) => Err(bad("programs", "--programs partitions the programs of a --log cluster; give --log")),
+            };
+        };
+        cardledger_nats::parse_urls(urls).map_err(|e| bad("log", nats_reason(&e)))?;
+        let programs: Vec<String> =
+            programs.unwrap_or("").split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+        for p in &programs {
+            cardledger_nats::stream_names(p).map_err(|e| bad("programs", nats_reason(&e)))?;
+        }
+        match programs.len() {
+            0 => Err(bad("programs", "a host on a --log cluster names the program it owns: --programs P")),
+            1 => Ok(LogConfig::JetStream { urls: urls.to_owned(), programs }),
+            n => Err(bad(
+                "programs",
+                format!(
+                    "{n} programs: a host process owns one program of a --log cluster for now; start one host per program"
+                ),
+            )),
+        }
+    }
+}
+
+/// The reason of a configuration error without its field prefix.
+fn nats_reason(e: &NatsLogError) -> String {
+    match e {
+        NatsLogError::InvalidProgram { reason } | NatsLogError::InvalidUrl { reason } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Cardledger {
+    /// Opens the data directory on `log`: [`Cardledger::open`] for sled;
+    /// for JetStream, the engine of the owned program on its stream (created
+    /// when absent), its local state in `DATA/programs/<program>`.
+    pub fn open_with_log(dir: impl AsRef<Path>, log: &LogConfig) -> Result<Cardledger, Error> {
+        match log {
+            LogConfig::Sled => Cardledger::open(dir),
+            LogConfig::JetStream { urls, programs } => open_jetstream(dir.as_ref(), urls, programs),
+        }
+    }
+
+    /// [`Cardledger::open_existing`] for sled; for JetStream the same as
+    /// [`Cardledger::open_with_log`]: the stream is the store, and an empty
+    /// local directory is rebuilt from it.
+    pub fn open_existing_with_log(dir: impl AsRef<Path>, log: &LogConfig) -> Result<Cardledger, Error> {
+        match log {
+            LogConfig::Sled => Cardledger::open_existing(dir),
+            LogConfig::JetStream { .. } => Cardledger::open_with_log(dir, log),
+        }
+    }
+}
+
+impl Cardledger {
+    /// Opens the data directory `dir` (local state only) on a log kept by
+    /// another backend, serving every program (tests and tools; hosts use
+    /// [`Cardledger::open_with_log`], which also restricts the programs).
+    pub fn open_on(dir: impl AsRef<Path>, log: Arc<dyn cardledger_core::log::Log>) -> Result<Cardledger, Error> {
+        let dir = dir.as_ref().to_path_buf();
+        let engine = Engine::open_on(&dir, OpenOptions::default(), log)?;
+        Ok(Cardledger::from_engine(engine, dir))
+    }
+}
+
+fn open_jetstream(data: &Path, urls: &str, programs: &[String]) -> Result<Cardledger, Error> {
+    let engine_error = |e: NatsLogError| Error::Engine(EngineError::Store(store_error(e)));
+    let [program] = programs else {
+        return Err(bad("programs", "a host process owns exactly one program of a --log cluster"));
+    };
+    let dir = data.join("programs").join(program);
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Output { what: dir.display().to_string(), source })?;
+    let cluster = Cluster::connect(urls, 2).map_err(engine_error)?;
+    let log = cluster.open_log(program, STREAM_REPLICAS).map_err(engine_error)?;
+    let engine = Engine::open_on(&dir, OpenOptions::default(), Arc::new(log))?;
+    engine.serve_only(programs.to_vec());
+    Ok(Cardledger::from_engine(engine, dir))
+}
