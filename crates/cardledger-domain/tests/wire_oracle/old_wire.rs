@@ -788,4 +788,3 @@ impl<'a> Body<'a> {
         Ok(out)
     }
 }
-
