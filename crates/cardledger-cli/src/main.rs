@@ -485,7 +485,12 @@ fn ingest(data: &Path, file: &str, strict: bool) -> Result<ExitCode> {
     let start = Instant::now();
     let tally = if file == "-" {
         // `Stdin`, not its lock: the reader runs on its own thread
-        ingest_lines(&ledger, BoundedLines::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin())), &mut out, None)?
+        ingest_lines(
+            &ledger,
+            BoundedLines::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin())),
+            &mut out,
+            None,
+        )?
     } else {
         let f = std::fs::File::open(file).with_context(|| format!("opening {file}"))?;
         ingest_lines(&ledger, BoundedLines::new(std::io::BufReader::with_capacity(1 << 20, f)), &mut out, None)?

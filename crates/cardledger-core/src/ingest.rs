@@ -140,9 +140,7 @@ impl Decided {
             match slot {
                 Some(r) => write_rejection(out, line, r)?,
                 None => {
-                    let Some(o) = outcomes.next() else {
-                        unreachable!("decide checked one outcome per command")
-                    };
+                    let Some(o) = outcomes.next() else { unreachable!("decide checked one outcome per command") };
                     write_answer(out, line, o)?;
                 }
             }

@@ -284,7 +284,12 @@ impl Cardledger {
     /// chunk once it is durable, and calling `progress` with the number of
     /// lines answered after each chunk. Reading and parsing, deciding and
     /// writing run on three threads (`pipeline.rs`).
-    pub fn ingest<I>(&self, lines: I, out: &mut dyn std::io::Write, progress: &mut dyn FnMut(u64)) -> Result<Tally, Error>
+    pub fn ingest<I>(
+        &self,
+        lines: I,
+        out: &mut dyn std::io::Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Tally, Error>
     where
         I: Iterator<Item = std::io::Result<Line>> + Send + 'static,
     {

@@ -86,11 +86,7 @@ fn read_and_parse(lines: impl Iterator<Item = std::io::Result<Line>>, tx: &SyncS
 
 /// Stage 2: submits each chunk and passes on its outcomes; stops at the
 /// first error (after passing it on) or when the writer is gone.
-fn decide_all(
-    engine: &Engine,
-    rx: Receiver<std::io::Result<Parsed>>,
-    tx: &SyncSender<Result<Decided, Error>>,
-) {
+fn decide_all(engine: &Engine, rx: Receiver<std::io::Result<Parsed>>, tx: &SyncSender<Result<Decided, Error>>) {
     for parsed in rx {
         let decided = match parsed {
             Ok(p) => ingest::decide(engine, p).map_err(Error::from),
