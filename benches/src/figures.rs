@@ -15,6 +15,7 @@ use cardledger_core::engine::{Ack, Engine};
 use cardledger_core::projection::Projection;
 use cardledger_domain::command::CommandLine;
 use cardledger_domain::limits;
+use cardledger_domain::rejection::{Code, Rejection};
 use cardledger_domain::time::{Date, Timestamp};
 use cardledger_domain::wire::parse_line;
 use cardledger_program_balances::{ProgramAggregation, ProgramBalances};
@@ -35,6 +36,9 @@ pub const CONCURRENT_SETUP_COMMANDS: usize = 20_000;
 pub const CONCURRENT_COMMANDS: usize = 20_000;
 /// Submitter threads of the concurrent figure.
 pub const SUBMITTERS: usize = 64;
+/// Lines per transaction on both sides of [`ingest_json_lines`]: the
+/// chunk `cardledger ingest` submits as one batch.
+pub const JSON_CHUNK_LINES: usize = cardledger::INGEST_CHUNK_LINES;
 
 /// One measured figure. `ratio` is always engine / baseline; the name says
 /// its unit and so which way is better.
@@ -116,6 +120,7 @@ pub const FIGURES: &[FigureFn] = &[
     query_reserve_365_days,
     query_activity_365_days,
     statement_close_100k_accounts,
+    ingest_json_lines,
     ingest_batch_8192,
 ];
 
@@ -215,6 +220,102 @@ pub fn ingest_batch_8192(ctx: &mut Ctx) -> Result<Figure, FigureError> {
         engine: Some(full.engine_rate),
         baseline: Some(full.baseline_rate),
     })
+}
+
+/// `cardledger ingest`'s work, file in and answer lines out, on as many
+/// lines of the bulk workload (`cardledger generate --bulk N`, N the number
+/// of commands `compare` runs) written to a file first. The engine side is
+/// `Cardledger::ingest` over the file (the CLI's code path, in process:
+/// parse, decide, durable flush, answer lines written to a file). The
+/// baseline reads the same file line by line, parses each line with
+/// `serde_json` (to a `Value`, then the wire rules: `wire::parse_value`),
+/// records chunks of [`JSON_CHUNK_LINES`] in one SQLite transaction each
+/// and writes a short answer line per input line with `serde_json`
+/// (line and seq, or the rejection). Figures in lines per second.
+pub fn ingest_json_lines(ctx: &mut Ctx) -> Result<Figure, FigureError> {
+    use std::io::{BufRead, BufWriter, Write};
+    let n = ctx.commands.len() as u64;
+    let input = ctx.run_dir("json_lines")?.join("bulk.jsonl");
+    {
+        let mut w = BufWriter::new(std::fs::File::create(&input)?);
+        for line in cardledger_workload::generate_bulk(crate::SEED, n) {
+            w.write_all(line.as_bytes())?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()?;
+    }
+
+    let ledger = cardledger::Cardledger::open(ctx.run_dir("engine_json")?)?;
+    let mut answers =
+        BufWriter::with_capacity(1 << 20, std::fs::File::create(ctx.run_dir("engine_json")?.join("answers.jsonl"))?);
+    let start = Instant::now();
+    let reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&input)?);
+    let tally = ledger.ingest(cardledger::BoundedLines::new(reader), &mut answers, &mut |_| {})?;
+    answers.flush()?;
+    let engine_rate = rate(tally.lines as usize, start.elapsed());
+    drop(ledger);
+
+    let mut baseline = Baseline::open(&ctx.run_dir("baseline_json")?.join("ledger.sqlite"))?;
+    let mut answers =
+        BufWriter::with_capacity(1 << 20, std::fs::File::create(ctx.run_dir("baseline_json")?.join("answers.jsonl"))?);
+    let start = Instant::now();
+    let reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&input)?);
+    let (mut lines, mut recorded) = (0u64, 0u64);
+    // per line: its number and its rejection, or `None` for the next command
+    let mut slots: Vec<(u64, Option<Rejection>)> = Vec::with_capacity(JSON_CHUNK_LINES);
+    let mut commands: Vec<CommandLine> = Vec::with_capacity(JSON_CHUNK_LINES);
+    let mut flush = |slots: &mut Vec<(u64, Option<Rejection>)>,
+                     commands: &mut Vec<CommandLine>,
+                     recorded: &mut u64,
+                     out: &mut BufWriter<std::fs::File>|
+     -> Result<(), FigureError> {
+        let mut acks = baseline.submit_batch(commands)?.into_iter();
+        commands.clear();
+        for (line, slot) in slots.drain(..) {
+            let answer = match (slot, acks.next()) {
+                (Some(r), _) | (None, Some(Ack::Rejected(r))) => {
+                    serde_json::json!({"line": line, "error_code": r.code.number(), "error_message": r.message})
+                }
+                (None, Some(Ack::Recorded(seq))) => {
+                    *recorded += 1;
+                    serde_json::json!({"line": line, "seq": seq})
+                }
+                (None, Some(Ack::Duplicate(seq))) => serde_json::json!({"line": line, "seq": seq, "duplicate": true}),
+                (None, None) => return Err("the baseline answered fewer commands than it was given".into()),
+            };
+            serde_json::to_writer(&mut *out, &answer)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    };
+    for line in reader.lines() {
+        let line = line?;
+        lines += 1;
+        let parsed = serde_json::from_str::<serde_json::Value>(&line)
+            .map_err(|e| Rejection::new(Code::MalformedJson, "", format!("malformed JSON: {e}")))
+            .and_then(|v| cardledger_domain::wire::parse_value(&v));
+        match parsed {
+            Ok(c) => {
+                slots.push((lines, None));
+                commands.push(c);
+            }
+            Err(r) => slots.push((lines, Some(r))),
+        }
+        if slots.len() == JSON_CHUNK_LINES {
+            flush(&mut slots, &mut commands, &mut recorded, &mut answers)?;
+        }
+    }
+    flush(&mut slots, &mut commands, &mut recorded, &mut answers)?;
+    answers.flush()?;
+    let baseline_rate = rate(lines as usize, start.elapsed());
+    if tally.lines != lines || tally.recorded != recorded {
+        return Err(format!(
+            "the engine answered {} lines ({} recorded), the baseline {lines} ({recorded} recorded)",
+            tally.lines, tally.recorded
+        )
+        .into());
+    }
+    Ok(Figure { name: "ingest_json_lines_per_s".into(), engine: Some(engine_rate), baseline: Some(baseline_rate) })
 }
 
 /// [`SUBMITTERS`] threads each submitting single commands (round-robin

@@ -489,19 +489,14 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 }
 
 /// Ingests `lines`, writing every answer line to `out`.
-fn ingest_lines(
-    ledger: &Cardledger,
-    lines: impl Iterator<Item = std::io::Result<Line>>,
-    out: &mut dyn Write,
-    bar: Option<&ProgressBar>,
-) -> Result<Tally> {
-    let tally = ledger.ingest(lines, &mut |a| {
-        serde_json::to_writer(&mut *out, a)?;
-        out.write_all(b"\n")?;
+fn ingest_lines<I>(ledger: &Cardledger, lines: I, out: &mut dyn Write, bar: Option<&ProgressBar>) -> Result<Tally>
+where
+    I: Iterator<Item = std::io::Result<Line>> + Send + 'static,
+{
+    let tally = ledger.ingest(lines, out, &mut |n| {
         if let Some(b) = bar {
-            b.inc(1);
+            b.inc(n);
         }
-        Ok(())
     })?;
     out.flush()?;
     Ok(tally)
@@ -514,7 +509,13 @@ fn ingest(data: &Path, file: &str, strict: bool) -> Result<ExitCode> {
     let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
     let start = Instant::now();
     let tally = if file == "-" {
-        ingest_lines(&ledger, BoundedLines::new(std::io::stdin().lock()), &mut out, None)?
+        // `Stdin`, not its lock: the reader runs on its own thread
+        ingest_lines(
+            &ledger,
+            BoundedLines::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin())),
+            &mut out,
+            None,
+        )?
     } else {
         let f = std::fs::File::open(file).with_context(|| format!("opening {file}"))?;
         ingest_lines(&ledger, BoundedLines::new(std::io::BufReader::with_capacity(1 << 20, f)), &mut out, None)?

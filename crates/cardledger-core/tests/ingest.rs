@@ -214,3 +214,51 @@ fn an_empty_chunk_answers_nothing_and_blank_lines_are_rejected() {
     assert_eq!(codes, vec![(7, 1001), (8, 1001)]);
     assert_eq!(engine.head_seq(), 0);
 }
+
+/// The direct writer (`Decided::write_answers`, what `cardledger ingest`
+/// prints) gives exactly the bytes of `serde_json::to_writer` on the answer
+/// values (`Decided::into_values`, what `ingest_chunk` returns) for every
+/// kind of answer: the table (rejections, duplicates, a tick without a
+/// token, escaped strings) and a demo workload with its resubmissions.
+#[test]
+fn written_answers_are_the_bytes_of_the_answer_values() {
+    use cardledger_core::ingest::{decide, Parsed};
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path()).unwrap();
+    let mut lines: Vec<String> = table().into_iter().map(|(l, _)| l).collect();
+    lines.push(r#"{"user":{"token":"q\"uo\\te\u00e9\n","program_token":"p1"}}"#.into());
+    lines.push(r#"{"tick":{"now":"2024-03-01T00:00:00Z"}}"#.into());
+    let cfg = cardledger_workload::WorkloadConfig { seed: 3, days: 20, holders: 15, ..Default::default() };
+    lines.extend(cardledger_workload::generate(&cfg));
+    let mut kinds = BTreeSet::new();
+    let mut first = 1u64;
+    for c in lines.chunks(700) {
+        let mut parsed = Parsed::new(first, c.len());
+        for l in c {
+            parsed.push_line(l);
+        }
+        first = parsed.next_line();
+        let decided = decide(&engine, parsed).unwrap();
+        let mut bytes = Vec::new();
+        decided.write_answers(&mut bytes).unwrap();
+        let counts = decided.counts();
+        let values = decided.into_values();
+        let mut want = Vec::new();
+        for v in &values {
+            serde_json::to_writer(&mut want, v).unwrap();
+            want.push(b'\n');
+            kinds.insert(if v.get("error_code").is_some() {
+                "rejected"
+            } else if v.get("duplicate").is_some() {
+                "duplicate"
+            } else if v["token"].is_null() {
+                "tick"
+            } else {
+                "recorded"
+            });
+        }
+        assert_eq!(String::from_utf8(bytes).unwrap(), String::from_utf8(want).unwrap());
+        assert_eq!(counts.recorded + counts.duplicates + counts.rejected, values.len() as u64);
+    }
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
+}

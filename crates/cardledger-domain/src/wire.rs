@@ -2,8 +2,22 @@
 //! exactly one command key, its body's fields named as in the source pages,
 //! and an optional `time` beside it. Parsing is total: every input gives a
 //! `CommandLine` or a `Rejection` naming the field, never a panic.
+//!
+//! A line is read by serde_json's own parser (so a malformed line gets the
+//! same message, position included) into [`Json`], a tree that borrows its
+//! strings from the line (an escaped string is the one copy) and keeps an
+//! object's members in a small vector — no `serde_json::Value`, no map, no
+//! `String` per key. It behaves as `Value` with the workspace's
+//! `preserve_order` and `arbitrary_precision` features: members in first
+//! appearance order, a repeated key keeps its first place and its last
+//! value, a number is its text. `parse_value` (the HTTP host's entry) views
+//! a `Value` as the same tree, so both hosts share one set of rules.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
 
 use crate::command::*;
 use crate::limits;
@@ -29,36 +43,237 @@ pub fn parse_line(line: &str) -> Result<CommandLine, Rejection> {
             "malformed JSON: an empty or whitespace-only line is not a command (one JSON object per line)",
         ));
     }
-    let value: Value = serde_json::from_str(line)
+    let value: Json<'_> = serde_json::from_str(line)
         .map_err(|e| Rejection::new(Code::MalformedJson, "", format!("malformed JSON: {e}")))?;
-    parse_value(&value)
+    parse_json(&value)
 }
 
 /// Parses an already-decoded JSON line.
 pub fn parse_value(value: &Value) -> Result<CommandLine, Rejection> {
-    let Value::Object(obj) = value else {
+    parse_json(&Json::from_value(value))
+}
+
+/// A JSON value read from a line, borrowing from it where it can (see the
+/// module documentation).
+#[derive(Clone, Debug, PartialEq)]
+enum Json<'a> {
+    Null,
+    Bool(bool),
+    /// The number's text, as `serde_json::Number` displays it.
+    Number(Cow<'a, str>),
+    String(Cow<'a, str>),
+    Array(Vec<Json<'a>>),
+    Object(Object<'a>),
+}
+
+/// An object's members in first-appearance order, each key once.
+#[derive(Clone, Debug, PartialEq, Default)]
+struct Object<'a> {
+    members: Vec<(Cow<'a, str>, Json<'a>)>,
+}
+
+impl<'a> Object<'a> {
+    /// `IndexMap::insert`: a repeated key keeps its place, takes the new value.
+    fn insert(&mut self, key: Cow<'a, str>, value: Json<'a>) {
+        match self.members.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.members.push((key, value)),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Json<'a>> {
+        self.members.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().map(|(k, _)| k.as_ref())
+    }
+}
+
+impl<'a> Json<'a> {
+    fn is_null(&self) -> bool {
+        matches!(self, Json::Null)
+    }
+
+    /// Views a `serde_json::Value` as the same tree (borrowing its strings).
+    fn from_value(value: &'a Value) -> Json<'a> {
+        match value {
+            Value::Null => Json::Null,
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Number(n) => Json::Number(Cow::Owned(n.to_string())),
+            Value::String(s) => Json::String(Cow::Borrowed(s)),
+            Value::Array(items) => Json::Array(items.iter().map(Json::from_value).collect()),
+            Value::Object(map) => Json::Object(Object {
+                members: map.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Json::from_value(v))).collect(),
+            }),
+        }
+    }
+}
+
+/// The key serde_json's `arbitrary_precision` feature hands a number under
+/// (as a one-member map); `Value` reads such a map as a number, and so do we.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+impl<'de> de::Deserialize<'de> for Json<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(JsonVisitor)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Json<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Json<'de>, E> {
+        Ok(Json::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Json<'de>, E> {
+        Ok(Json::Number(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Json<'de>, E> {
+        Ok(Json::Number(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Json<'de>, E> {
+        // as `Value` does; with `arbitrary_precision` the parser never calls it
+        Ok(serde_json::Number::from_f64(v).map_or(Json::Null, |n| Json::Number(Cow::Owned(n.to_string()))))
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Owned(v)))
+    }
+
+    fn visit_none<E>(self) -> Result<Json<'de>, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Json<'de>, D::Error> {
+        de::Deserialize::deserialize(deserializer)
+    }
+
+    fn visit_unit<E>(self) -> Result<Json<'de>, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
+        let Some(first) = map.next_key_seed(KeySeed)? else { return Ok(Json::Object(Object::default())) };
+        if first == NUMBER_TOKEN {
+            return Ok(Json::Number(Cow::Owned(map.next_value_seed(NumberText)?)));
+        }
+        let mut obj = Object { members: Vec::with_capacity(8) };
+        obj.members.push((first, map.next_value()?));
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let value = map.next_value()?;
+            obj.insert(key, value);
+        }
+        Ok(Json::Object(obj))
+    }
+}
+
+/// An object key, borrowed from the line unless it had escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// The value under [`NUMBER_TOKEN`], read as serde_json's own
+/// `NumberFromString` reads it (same expectation, same error).
+struct NumberText;
+
+impl<'de> DeserializeSeed<'de> for NumberText {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NumberText {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("string containing a number")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        v.parse::<serde_json::Number>().map(|n| n.to_string()).map_err(de::Error::custom)
+    }
+}
+
+/// Reads a decoded line into a command.
+fn parse_json(value: &Json<'_>) -> Result<CommandLine, Rejection> {
+    let Json::Object(obj) = value else {
         return Err(Rejection::new(Code::NotAnObject, "", "a command line must be a JSON object"));
     };
     let mut time = None;
     let mut command_key = None;
-    for (k, v) in obj {
+    for (k, v) in &obj.members {
         if k == "time" {
-            let text =
-                v.as_str().ok_or_else(|| Rejection::new(Code::WrongType, "time", "must be an RFC 3339 string"))?;
+            let Json::String(text) = v else {
+                return Err(Rejection::new(Code::WrongType, "time", "must be an RFC 3339 string"));
+            };
             time =
                 Some(Timestamp::parse(text).ok_or_else(|| {
                     Rejection::new(Code::InvalidTime, "time", format!("not an RFC 3339 time: {text:?}"))
                 })?);
         } else if command_key.is_some() {
-            return Err(Rejection::new(Code::CommandCount, k.as_str(), "a line carries exactly one command key"));
+            return Err(Rejection::new(Code::CommandCount, k.as_ref(), "a line carries exactly one command key"));
         } else {
-            command_key = Some((k.as_str(), v));
+            command_key = Some((k.as_ref(), v));
         }
     }
     let Some((key, body)) = command_key else {
         return Err(Rejection::new(Code::CommandCount, "", "the line has no command key"));
     };
-    let Value::Object(map) = body else {
+    let Json::Object(map) = body else {
         return Err(Rejection::new(Code::NotAnObject, key, "the command body must be a JSON object"));
     };
     let mut b = Body { key, map };
@@ -482,7 +697,7 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
 /// A command body being read field by field.
 struct Body<'a> {
     key: &'a str,
-    map: &'a Map<String, Value>,
+    map: &'a Object<'a>,
 }
 
 impl<'a> Body<'a> {
@@ -496,21 +711,21 @@ impl<'a> Body<'a> {
 
     fn allow_with(&self, fields: &[&str], more: &[&str]) -> Result<(), Rejection> {
         for k in self.map.keys() {
-            if !fields.contains(&k.as_str()) && !more.contains(&k.as_str()) {
+            if !fields.contains(&k) && !more.contains(&k) {
                 return Err(self.err(Code::UnknownField, k, "is not a field of this command"));
             }
         }
         Ok(())
     }
 
-    fn get(&self, field: &str) -> Option<&'a Value> {
+    fn get(&self, field: &str) -> Option<&'a Json<'a>> {
         self.map.get(field).filter(|v| !v.is_null())
     }
 
     fn opt_str(&self, field: &str) -> Result<Option<&'a str>, Rejection> {
         match self.get(field) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
+            Some(Json::String(s)) => Ok(Some(s)),
             Some(_) => Err(self.err(Code::WrongType, field, "must be a string")),
         }
     }
@@ -562,7 +777,7 @@ impl<'a> Body<'a> {
 
     fn opt_codes(&self, field: &str) -> Result<Option<Vec<String>>, Rejection> {
         let Some(v) = self.get(field) else { return Ok(None) };
-        let Value::Array(items) = v else {
+        let Json::Array(items) = v else {
             return Err(self.err(Code::WrongType, field, "must be an array of strings"));
         };
         if items.len() > limits::FEES_PER_COMMAND_MAX {
@@ -571,7 +786,7 @@ impl<'a> Body<'a> {
         items
             .iter()
             .map(|i| match i {
-                Value::String(s) if s.len() <= limits::CODE_CHARS_MAX => Ok(s.clone()),
+                Json::String(s) if s.len() <= limits::CODE_CHARS_MAX => Ok(s.to_string()),
                 _ => Err(self.err(Code::WrongType, field, "must be an array of short strings")),
             })
             .collect::<Result<Vec<_>, _>>()
@@ -581,7 +796,7 @@ impl<'a> Body<'a> {
     fn opt_bool(&self, field: &str) -> Result<Option<bool>, Rejection> {
         match self.get(field) {
             None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Json::Bool(b)) => Ok(Some(*b)),
             Some(_) => Err(self.err(Code::WrongType, field, "must be true or false")),
         }
     }
@@ -589,8 +804,10 @@ impl<'a> Body<'a> {
     fn opt_u32(&self, field: &str) -> Result<Option<u32>, Rejection> {
         match self.get(field) {
             None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_u64()
+            // `Number::as_u64` under `arbitrary_precision`: the text as a u64
+            Some(Json::Number(n)) => n
+                .parse::<u64>()
+                .ok()
                 .and_then(|v| u32::try_from(v).ok())
                 .map(Some)
                 .ok_or_else(|| self.err(Code::InvalidValue, field, "must be a whole number")),
@@ -620,18 +837,18 @@ impl<'a> Body<'a> {
         }
     }
 
-    fn decimal_text(&self, field: &str) -> Result<Option<String>, Rejection> {
+    fn decimal_text(&self, field: &str) -> Result<Option<&'a str>, Rejection> {
         match self.get(field) {
             None => Ok(None),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Json::Number(n)) => Ok(Some(n)),
+            Some(Json::String(s)) => Ok(Some(s)),
             Some(_) => Err(self.err(Code::WrongType, field, "must be a number or a numeric string")),
         }
     }
 
     fn opt_money_signed(&self, field: &str) -> Result<Option<Money>, Rejection> {
         let Some(text) = self.decimal_text(field)? else { return Ok(None) };
-        Money::parse(&text).map(Some).map_err(|e| match e {
+        Money::parse(text).map(Some).map_err(|e| match e {
             MoneyError::TooManyDecimals => {
                 self.err(Code::AmountTooPrecise, field, format!("{text} has more than 2 decimal places"))
             }
@@ -689,7 +906,7 @@ impl<'a> Body<'a> {
             include_overlimit_amount: true,
         };
         let Some(v) = self.get(field) else { return Ok(default) };
-        let Value::Object(map) = v else { return Err(self.err(Code::NotAnObject, field, "must be an object")) };
+        let Json::Object(map) = v else { return Err(self.err(Code::NotAnObject, field, "must be an object")) };
         let key = format!("{}.{}", self.key, field);
         let inner = Body { key: &key, map };
         inner.allow(&[
@@ -712,7 +929,7 @@ impl<'a> Body<'a> {
 
     fn opt_reserve(&self, field: &str) -> Result<Option<ReservePolicy>, Rejection> {
         let Some(v) = self.get(field) else { return Ok(None) };
-        let Value::Object(map) = v else { return Err(self.err(Code::NotAnObject, field, "must be an object")) };
+        let Json::Object(map) = v else { return Err(self.err(Code::NotAnObject, field, "must be an object")) };
         let key = format!("{}.{}", self.key, field);
         let inner = Body { key: &key, map };
         inner.allow(&["description", "days", "minimum_amount", "window_days"])?;
@@ -761,7 +978,7 @@ impl<'a> Body<'a> {
         let Some(v) = self.get(field) else {
             return if required { Err(self.err(Code::MissingField, field, "is required")) } else { Ok(Vec::new()) };
         };
-        let Value::Array(items) = v else {
+        let Json::Array(items) = v else {
             return Err(self.err(Code::WrongType, field, "must be an array of fee objects"));
         };
         if items.len() > limits::FEES_PER_COMMAND_MAX {
@@ -773,7 +990,7 @@ impl<'a> Body<'a> {
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let key = format!("{}.{}[{}]", self.key, field, i);
-            let Value::Object(map) = item else {
+            let Json::Object(map) = item else {
                 return Err(Rejection::new(Code::NotAnObject, key, "must be a fee object"));
             };
             let inner = Body { key: &key, map };

@@ -62,6 +62,7 @@ pub mod backend;
 pub mod charts;
 mod error;
 pub mod lines;
+mod pipeline;
 mod reports;
 pub mod statements;
 pub mod views;
@@ -285,60 +286,21 @@ impl Cardledger {
     }
 
     /// Ingests bounded input lines in chunks of [`INGEST_CHUNK_LINES`],
-    /// handing every answer object to `answer` in input order.
-    pub fn ingest(
+    /// writing every answer line (`\n`-terminated, the bytes of
+    /// [`Cardledger::ingest_chunk`]'s values) to `out` in input order, each
+    /// chunk once it is durable, and calling `progress` with the number of
+    /// lines answered after each chunk. Reading and parsing, deciding and
+    /// writing run on three threads (`pipeline.rs`).
+    pub fn ingest<I>(
         &self,
-        lines: impl Iterator<Item = std::io::Result<Line>>,
-        answer: &mut dyn FnMut(&Value) -> std::io::Result<()>,
-    ) -> Result<Tally, Error> {
-        let mut tally = Tally::default();
-        let mut chunk = Vec::with_capacity(INGEST_CHUNK_LINES);
-        let mut next_line = 1u64;
-        let flush = |chunk: &mut Vec<String>,
-                     next_line: &mut u64,
-                     tally: &mut Tally,
-                     answer: &mut dyn FnMut(&Value) -> std::io::Result<()>|
-         -> Result<(), Error> {
-            for a in self.ingest_chunk(chunk, *next_line)? {
-                if a.get("error_code").is_some() {
-                    tally.rejected += 1;
-                } else if a.get("duplicate").is_some() {
-                    tally.duplicates += 1;
-                } else {
-                    tally.recorded += 1;
-                }
-                answer(&a).map_err(|source| Error::Output { what: "answers".into(), source })?;
-            }
-            *next_line += chunk.len() as u64;
-            tally.lines += chunk.len() as u64;
-            chunk.clear();
-            Ok(())
-        };
-        for line in lines {
-            match line.map_err(Error::Input)? {
-                Line::Text(t) => {
-                    chunk.push(t);
-                    if chunk.len() == INGEST_CHUNK_LINES {
-                        flush(&mut chunk, &mut next_line, &mut tally, answer)?;
-                    }
-                }
-                Line::Rejected(r) => {
-                    // answered here, in order: the lines before it go first
-                    if !chunk.is_empty() {
-                        flush(&mut chunk, &mut next_line, &mut tally, answer)?;
-                    }
-                    let a = json!({"line": next_line, "error_code": r.code.number(), "error_message": r.message});
-                    answer(&a).map_err(|source| Error::Output { what: "answers".into(), source })?;
-                    tally.rejected += 1;
-                    tally.lines += 1;
-                    next_line += 1;
-                }
-            }
-        }
-        if !chunk.is_empty() {
-            flush(&mut chunk, &mut next_line, &mut tally, answer)?;
-        }
-        Ok(tally)
+        lines: I,
+        out: &mut dyn std::io::Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Tally, Error>
+    where
+        I: Iterator<Item = std::io::Result<Line>> + Send + 'static,
+    {
+        pipeline::run(&self.inner.engine, lines, out, progress)
     }
 
     // ---- reads ----

@@ -76,7 +76,10 @@ impl<R: BufRead> Iterator for BoundedLines<R> {
                 format!("line is {total} bytes; the limit is {LINE_BYTES_MAX}"),
             ))));
         }
-        Some(Ok(match String::from_utf8(std::mem::take(&mut self.buf)) {
+        // the next line starts with room for one like this one (growing an
+        // empty buffer byte by byte costs several reallocations per line)
+        let room = self.buf.len().max(64);
+        Some(Ok(match String::from_utf8(std::mem::replace(&mut self.buf, Vec::with_capacity(room))) {
             Ok(s) => Line::Text(s),
             Err(e) => Line::Rejected(Rejection::new(
                 Code::MalformedJson,

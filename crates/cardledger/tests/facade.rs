@@ -16,14 +16,12 @@ fn ledger() -> (tempfile::TempDir, Cardledger) {
     let ledger = support::open(dir.path().join("data"));
     let cfg = cardledger_workload::WorkloadConfig { seed: 7, days: 40, holders: 20, ..Default::default() };
     let lines = cardledger_workload::generate(&cfg).map(|l| Ok(cardledger::Line::Text(l)));
-    let mut answers = 0u64;
-    let tally = ledger
-        .ingest(lines, &mut |_| {
-            answers += 1;
-            Ok(())
-        })
-        .unwrap();
+    let mut out = Vec::new();
+    let mut progress = 0u64;
+    let tally = ledger.ingest(lines, &mut out, &mut |n| progress += n).unwrap();
+    let answers = out.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64;
     assert_eq!(tally.lines, answers);
+    assert_eq!(tally.lines, progress);
     assert!(tally.recorded > 1000, "{tally:?}");
     (dir, ledger)
 }

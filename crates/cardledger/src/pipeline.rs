@@ -1,0 +1,124 @@
+//! `Cardledger::ingest`: bounded input lines to answer lines in three
+//! stages on three threads, so parsing, deciding and writing overlap:
+//!
+//! 1. a reader thread reads and parses lines into chunks of
+//!    [`INGEST_CHUNK_LINES`] (`ingest::Parsed`);
+//! 2. a decider thread submits each chunk's commands as one batch and waits
+//!    until it is durable (`ingest::decide`);
+//! 3. the calling thread writes each decided chunk's answer lines into one
+//!    reused buffer and then to the output (`Decided::write_answers`).
+//!
+//! Each hand-over is a bounded channel of [`INGEST_PIPELINE_CHUNKS`]
+//! chunks, so memory stays bounded however long the input is. Nothing is
+//! answered before its batch is durable (stage 3 only sees what stage 2
+//! got back from the engine), and answers keep input order (one chunk at
+//! a time, in order, through each stage). A read error stops the run where
+//! it happened, as before: the chunk it interrupted is not submitted.
+
+use std::io::Write;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+use cardledger_core::engine::Engine;
+use cardledger_core::ingest::{self, Decided, Parsed};
+
+use crate::lines::Line;
+use crate::{Error, Tally, INGEST_CHUNK_LINES};
+
+/// Chunks in flight between two stages (beside the one each stage holds).
+pub(crate) const INGEST_PIPELINE_CHUNKS: usize = 1;
+
+/// Runs the three stages (see the module documentation).
+pub(crate) fn run<I>(
+    engine: &Engine,
+    lines: I,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Tally, Error>
+where
+    I: Iterator<Item = std::io::Result<Line>> + Send + 'static,
+{
+    let (parsed_tx, parsed_rx) = sync_channel(INGEST_PIPELINE_CHUNKS);
+    // not joined on an error: it ends at its next send, once the
+    // receiving side is gone (a blocked read of stdin must not hold the
+    // answer to an engine or output error)
+    let reader = std::thread::Builder::new()
+        .name("ingest-parse".into())
+        .spawn(move || read_and_parse(lines, &parsed_tx))
+        .map_err(Error::Input)?;
+    let tally = std::thread::scope(|s| -> Result<Tally, Error> {
+        let (decided_tx, decided_rx) = sync_channel(INGEST_PIPELINE_CHUNKS);
+        std::thread::Builder::new()
+            .name("ingest-decide".into())
+            .spawn_scoped(s, move || decide_all(engine, parsed_rx, &decided_tx))
+            .map_err(Error::Input)?;
+        write_all(decided_rx, out, progress)
+    })?;
+    // the input ended (the decider saw the channel close): join the reader
+    if reader.join().is_err() {
+        unreachable!("the ingest reader thread panicked");
+    }
+    Ok(tally)
+}
+
+/// Stage 1: reads and parses; sends each full chunk, then the last one.
+fn read_and_parse(lines: impl Iterator<Item = std::io::Result<Line>>, tx: &SyncSender<std::io::Result<Parsed>>) {
+    let mut chunk = Parsed::new(1, INGEST_CHUNK_LINES);
+    for line in lines {
+        match line {
+            Ok(Line::Text(t)) => chunk.push_line(&t),
+            Ok(Line::Rejected(r)) => chunk.push_rejected(r),
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+        if chunk.len() == INGEST_CHUNK_LINES {
+            let next = Parsed::new(chunk.next_line(), INGEST_CHUNK_LINES);
+            if tx.send(Ok(std::mem::replace(&mut chunk, next))).is_err() {
+                return;
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = tx.send(Ok(chunk));
+    }
+}
+
+/// Stage 2: submits each chunk and passes on its outcomes; stops at the
+/// first error (after passing it on) or when the writer is gone.
+fn decide_all(engine: &Engine, rx: Receiver<std::io::Result<Parsed>>, tx: &SyncSender<Result<Decided, Error>>) {
+    for parsed in rx {
+        let decided = match parsed {
+            Ok(p) => ingest::decide(engine, p).map_err(Error::from),
+            Err(e) => Err(Error::Input(e)),
+        };
+        let failed = decided.is_err();
+        if tx.send(decided).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Stage 3: writes the answer lines of each chunk in order.
+fn write_all(
+    rx: Receiver<Result<Decided, Error>>,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Tally, Error> {
+    let mut tally = Tally::default();
+    let mut buf = Vec::with_capacity(1 << 22);
+    for decided in rx {
+        let decided = decided?;
+        buf.clear();
+        let output = |source| Error::Output { what: "answers".into(), source };
+        decided.write_answers(&mut buf).map_err(output)?;
+        out.write_all(&buf).map_err(output)?;
+        let c = decided.counts();
+        tally.lines += decided.len() as u64;
+        tally.recorded += c.recorded;
+        tally.duplicates += c.duplicates;
+        tally.rejected += c.rejected;
+        progress(decided.len() as u64);
+    }
+    Ok(tally)
+}
