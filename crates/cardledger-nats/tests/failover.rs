@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use cardledger_core::record::Head;
 use cardledger_nats::NatsLogError;
-use support::{leader, payloads, records, TestCluster};
+use support::{caught_up, leader, payloads, records, TestCluster};
 
 /// Kill rounds (the issue asks for 20).
 const ROUNDS: usize = 20;
@@ -90,8 +90,11 @@ fn killing_the_stream_leader_loses_and_repeats_nothing() {
         eprintln!("round {round}: killed leader n{node}; first acknowledged append after {took:?}");
         failovers.push(took);
         tc.restart(node);
-        // let the restarted node catch up before the next kill
-        std::thread::sleep(Duration::from_millis(1500));
+        // the next kill is a single fault again only once the restarted
+        // node has caught up (killing the one current replica while the
+        // other still catches up is two faults at once for 3 replicas)
+        let took = caught_up(&cluster, &log);
+        eprintln!("round {round}: n{node} restarted and current after {took:?}");
     }
     stop.store(true, Ordering::Relaxed);
     let (head, retries) = writer.join().unwrap();

@@ -91,6 +91,27 @@ pub fn leader(cluster: &Cluster, log: &JetStreamLog) -> usize {
     }
 }
 
+/// Waits (at most 60 s) until the stream has a leader and every other
+/// replica reports itself current with no lag: a node restarted after a
+/// kill has caught up. Returns how long it took.
+pub fn caught_up(cluster: &Cluster, log: &JetStreamLog) -> Duration {
+    let started = Instant::now();
+    loop {
+        let current = cluster.block_on(async {
+            let s = cluster.jetstream().get_stream(log.stream()).await.ok()?;
+            let info = s.get_info().await.ok()?;
+            let c = info.cluster?;
+            c.leader.as_ref()?;
+            Some(c.replicas.len() == 2 && c.replicas.iter().all(|p| p.current && !p.offline && p.lag.unwrap_or(0) == 0))
+        });
+        if current == Some(true) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the stream's replicas not current in 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// `n` payloads tagged with `tag` (so two writers' records differ).
 pub fn payloads(tag: &str, from: u64, n: u64) -> Vec<Vec<u8>> {
     (from..from + n).map(|i| format!("{tag}:{i:08}:{}", "x".repeat(80)).into_bytes()).collect()
