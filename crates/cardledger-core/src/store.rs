@@ -1121,11 +1121,16 @@ fn key_seq(k: &[u8], seq: u64) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(b))
 }
 
-/// A sled failure as a store error; sled finding its own files damaged is
-/// damage (`Corrupt`, so `verify` reports it as such), not an I/O failure.
+/// A sled failure as a store error; sled finding its own files damaged or
+/// cut short is damage (`Corrupt`, so `verify` reports it as such), not an
+/// I/O failure.
 /// The one home of this mapping (`cold.rs` uses it too).
 pub(crate) fn sled_err(e: sled::Error) -> StoreError {
     match e {
+        // a file that ends before what sled's own index points at was cut short
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            StoreError::Corrupt { seq: 0, reason: format!("the storage engine's files end early: {io}") }
+        }
         sled::Error::Io(io) => StoreError::Io(io.to_string()),
         sled::Error::Corruption { .. } => {
             StoreError::Corrupt { seq: 0, reason: format!("the storage engine found its files damaged: {e}") }
