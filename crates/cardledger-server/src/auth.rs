@@ -9,7 +9,12 @@
 //! Argon2 is slow by design (tens of milliseconds), so a verified
 //! (username, password) pair is remembered as the BLAKE3 digest of the
 //! password: a repeat request costs one hash, not one Argon2 run. A wrong
-//! password is never cached and always re-verified.
+//! password is never cached and always re-verified. Argon2 runs off the
+//! async workers (the server calls [`Credentials::authenticate`] on the
+//! blocking pool only when [`Credentials::check`] says it must), and one
+//! credential is verified by one request at a time: the 64 connections a
+//! client opens at once wait for the first verification and then hit the
+//! cache, instead of running 64 Argon2 verifications side by side.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -71,6 +76,18 @@ enum Secret {
 struct Credential {
     secret: Secret,
     programs: Programs,
+    /// Held while this credential's password is verified with Argon2.
+    verifying: Mutex<()>,
+}
+
+/// What [`Credentials::check`] can tell without running Argon2.
+#[derive(Debug)]
+pub enum Check {
+    /// The answer: a principal, or `None` (absent, malformed or wrong).
+    Known(Option<Principal>),
+    /// A password hash must be verified first: call
+    /// [`Credentials::authenticate`] where blocking is allowed.
+    NeedsArgon2,
 }
 
 /// A credentials file is unusable; the message names the line and field.
@@ -138,39 +155,68 @@ impl Credentials {
                 ))
                 }
             };
-            if users.insert(username.clone(), Credential { secret, programs }).is_some() {
+            if users.insert(username.clone(), Credential { secret, programs, verifying: Mutex::new(()) }).is_some() {
                 return Err(format!("line {n}: username {username:?} appears twice"));
             }
         }
         Ok(Credentials { users, verified: Mutex::new(HashMap::new()) })
     }
 
-    /// The principal of an `Authorization` header value, or `None` when it
-    /// is absent, malformed or wrong.
-    pub fn authenticate(&self, header: Option<&str>) -> Option<Principal> {
-        let encoded = header?.strip_prefix("Basic ")?.trim();
-        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
-        let decoded = String::from_utf8(decoded).ok()?;
-        let (username, password) = decoded.split_once(':')?;
-        let cred = self.users.get(username)?;
-        let principal = || Some(Principal { username: username.to_string(), programs: cred.programs.clone() });
+    /// The answer for an `Authorization` header value when it needs no
+    /// Argon2 run (no header, malformed, unknown user, a clear-text
+    /// password, or a password verified before); otherwise `NeedsArgon2`.
+    pub fn check(&self, header: Option<&str>) -> Check {
+        let Some((username, password)) = basic(header) else { return Check::Known(None) };
+        let Some(cred) = self.users.get(&username) else { return Check::Known(None) };
         match &cred.secret {
-            Secret::Clear(p) => (p.as_bytes() == password.as_bytes()).then(principal).flatten(),
+            Secret::Clear(p) => Check::Known((p.as_bytes() == password.as_bytes()).then(|| principal(&username, cred))),
+            Secret::Phc(_) if self.is_cached(&username, &password) => Check::Known(Some(principal(&username, cred))),
+            Secret::Phc(_) => Check::NeedsArgon2,
+        }
+    }
+
+    /// The principal of an `Authorization` header value, or `None` when it
+    /// is absent, malformed or wrong. Blocks for an Argon2 run when the
+    /// password was not verified before (one at a time per credential).
+    pub fn authenticate(&self, header: Option<&str>) -> Option<Principal> {
+        let (username, password) = basic(header)?;
+        let cred = self.users.get(&username)?;
+        match &cred.secret {
+            Secret::Clear(p) => (p.as_bytes() == password.as_bytes()).then(|| principal(&username, cred)),
             Secret::Phc(phc) => {
-                let digest = blake3::hash(password.as_bytes());
-                let cached = self.verified.lock().ok().and_then(|m| m.get(username).copied());
-                if cached == Some(digest) {
-                    return principal();
+                // a poisoned lock only means another verification panicked:
+                // the guard protects no data
+                let _one_at_a_time = cred.verifying.lock().unwrap_or_else(|e| e.into_inner());
+                if self.is_cached(&username, &password) {
+                    return Some(principal(&username, cred));
                 }
                 let hash = PasswordHash::new(phc).ok()?;
                 Argon2::default().verify_password(password.as_bytes(), &hash).ok()?;
                 if let Ok(mut m) = self.verified.lock() {
-                    m.insert(username.to_string(), digest);
+                    m.insert(username.clone(), blake3::hash(password.as_bytes()));
                 }
-                principal()
+                Some(principal(&username, cred))
             }
         }
     }
+
+    fn is_cached(&self, username: &str, password: &str) -> bool {
+        let digest = blake3::hash(password.as_bytes());
+        self.verified.lock().ok().and_then(|m| m.get(username).copied()) == Some(digest)
+    }
+}
+
+/// The (username, password) of a `Basic` header value.
+fn basic(header: Option<&str>) -> Option<(String, String)> {
+    let encoded = header?.strip_prefix("Basic ")?.trim();
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (username, password) = decoded.split_once(':')?;
+    Some((username.to_string(), password.to_string()))
+}
+
+fn principal(username: &str, cred: &Credential) -> Principal {
+    Principal { username: username.to_string(), programs: cred.programs.clone() }
 }
 
 /// An Argon2id PHC string for `password` (`cardledger credentials hash`).
@@ -203,5 +249,35 @@ mod tests {
         assert!(c.authenticate(Some("Bearer x")).is_none());
         assert!(c.authenticate(None).is_none());
         assert!(Credentials::parse("{\"username\":\"x\",\"password\":\"y\"}").err().unwrap().contains("line 1"));
+    }
+
+    /// `check` answers without Argon2 exactly when it can; concurrent first
+    /// requests of one credential all succeed (one verifies, the rest wait
+    /// and find it cached); a wrong password is never cached.
+    #[test]
+    fn check_needs_argon2_only_until_verified_and_concurrent_firsts_agree() {
+        let phc = hash_password("s3cret").unwrap();
+        let file = format!(
+            "{{\"username\":\"a\",\"password_hash\":\"{phc}\",\"program\":\"p1\"}}\n{{\"username\":\"b\",\"password\":\"pw\",\"programs\":\"*\"}}\n"
+        );
+        let c = Credentials::parse(&file).unwrap();
+        let basic = |u: &str, p: &str| {
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")))
+        };
+        let good = basic("a", "s3cret");
+        assert!(matches!(c.check(Some(&good)), Check::NeedsArgon2));
+        assert!(matches!(c.check(Some(&basic("b", "pw"))), Check::Known(Some(_))));
+        assert!(matches!(c.check(Some(&basic("b", "no"))), Check::Known(None)));
+        assert!(matches!(c.check(Some(&basic("nobody", "x"))), Check::Known(None)));
+        assert!(matches!(c.check(Some("Basic !!!")), Check::Known(None)));
+        assert!(matches!(c.check(None), Check::Known(None)));
+        let answers: Vec<Option<Principal>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| c.authenticate(Some(&good)))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(answers.iter().all(|p| p.as_ref().and_then(|p| p.sole_program()) == Some("p1")), "{answers:?}");
+        assert!(matches!(c.check(Some(&good)), Check::Known(Some(_))), "verified once, then cached");
+        assert!(c.authenticate(Some(&basic("a", "wrong"))).is_none());
+        assert!(matches!(c.check(Some(&basic("a", "wrong"))), Check::NeedsArgon2), "a wrong password is not cached");
     }
 }

@@ -319,7 +319,30 @@ async fn authenticate(State(state): State<Shared>, mut req: Request, next: Next)
             None => Principal::anyone(),
             Some(c) => {
                 let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-                match c.authenticate(header) {
+                let known = match c.check(header) {
+                    auth::Check::Known(p) => p,
+                    auth::Check::NeedsArgon2 => {
+                        // Argon2 takes tens of milliseconds of CPU: not on an async worker
+                        let header = header.map(str::to_string);
+                        let shared = state.clone();
+                        let verified = tokio::task::spawn_blocking(move || {
+                            shared.credentials.as_ref().and_then(|c| c.authenticate(header.as_deref()))
+                        })
+                        .await;
+                        match verified {
+                            Ok(p) => p,
+                            Err(e) => {
+                                return ApiError::new(
+                                    StatusCode::INTERNAL_SERVER_ERROR,
+                                    error::INTERNAL,
+                                    format!("password verification failed: {e}"),
+                                )
+                                .into_response()
+                            }
+                        }
+                    }
+                };
+                match known {
                     Some(p) => p,
                     None => return ApiError::new(
                         StatusCode::UNAUTHORIZED,
