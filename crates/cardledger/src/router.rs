@@ -1,0 +1,496 @@
+//! The multi-program router: one host owning several programs of a
+//! JetStream cluster (`--log nats://… --programs P1,P2`). Each owned program
+//! is a shard — its own engine on its own stream `cardledger-<P>`, local
+//! state in `DATA/programs/<P>`, its own projections (a whole single-program
+//! [`Cardledger`]) — and the facade routes every call (`docs/scale-out.md`,
+//! "One host, several programs").
+//!
+//! Routing a command (one home: [`Router::route_all`]):
+//! 1. a command naming a program by token that the host does not own: 1220,
+//!    unwritten (the text of `Engine::serve_only`'s rejection);
+//! 2. `tick`, `fee`, `campaign`, `merchant`, `offer` (no program: shared
+//!    set-up and time) go to every shard;
+//! 3. a command whose own token a shard already recorded goes to that shard
+//!    (so a repeat answers as a duplicate or a conflict, as one engine does:
+//!    tokens stay unique across the host's programs);
+//! 4. a command naming a program goes to that program's shard;
+//! 5. any other goes to the shard that recorded the entity it names (a
+//!    holder, a funding source, an order, a credit account, an MSA order),
+//!    looked up in each shard's state (`Ledger::recorded_token`, cold
+//!    entries included: nothing to rebuild on open) and among the commands
+//!    routed before it in the same call; an entity no shard knows goes to the
+//!    first shard, which rejects it as one engine does (1201 …).
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use serde_json::Value;
+
+use cardledger_core::engine::{EngineError, Outcome};
+use cardledger_core::ingest;
+use cardledger_domain::command::{Command, CommandLine, Holder, JeTarget};
+use cardledger_domain::limits;
+use cardledger_domain::rejection::{Code, Rejection};
+use cardledger_domain::state::Ledger;
+use cardledger_domain::wire;
+
+use crate::lines::Line;
+use crate::{Cardledger, Error, Tally, INGEST_CHUNK_LINES};
+
+/// One owned program.
+pub(crate) struct Shard {
+    pub(crate) program: String,
+    pub(crate) ledger: Cardledger,
+}
+
+/// The shards of a host, in program-token order.
+pub(crate) struct Router {
+    pub(crate) shards: Vec<Shard>,
+}
+
+/// Where one command goes.
+#[derive(Clone, Debug, PartialEq)]
+enum Route {
+    /// The shard at this index.
+    One(usize),
+    /// Every shard; the answer is the first shard's.
+    All,
+    /// Not owned: answered with this rejection, nothing written.
+    NotServed(Rejection),
+}
+
+/// The idempotency kind of a command's own token (`None`: the command
+/// registers no token).
+fn own_kind(c: &Command) -> Option<&'static str> {
+    match c {
+        Command::MsaOrderUpdate(_) | Command::Tick(_) => None,
+        Command::Merchant(_) => Some("campaign"),
+        other => Some(other.key()),
+    }
+}
+
+fn holder_key(h: &Holder) -> (&'static str, &str) {
+    match h {
+        Holder::User(t) => ("user", t),
+        Holder::Business(t) => ("business", t),
+    }
+}
+
+/// The entity a command names when it names no program: (kind, token).
+fn referenced(c: &Command) -> Option<(&'static str, &str)> {
+    Some(match c {
+        Command::FundingSource(f) => holder_key(f.holder.as_ref()?),
+        Command::FundingSourceAddress(a) => ("funding_source", &a.funding_source_token),
+        Command::GpaOrder(o) => holder_key(&o.holder),
+        Command::MsaOrder(o) => holder_key(&o.holder),
+        Command::OfferOrder(o) => holder_key(&o.holder),
+        Command::FeeTransfer(f) => holder_key(&f.holder),
+        Command::GpaUnload(u) => ("gpa_order", &u.original_order_token),
+        Command::MsaUnload(u) => ("msa_order", &u.original_order_token),
+        Command::MsaOrderUpdate(u) => ("msa_order", &u.token),
+        Command::JournalEntry(j) => match &j.target {
+            JeTarget::Gpa(h) => holder_key(h),
+            JeTarget::Credit(account) => ("credit_account", account),
+        },
+        Command::Program(_)
+        | Command::User(_)
+        | Command::Business(_)
+        | Command::CreditAccount(_)
+        | Command::ProgramDeposit(_)
+        | Command::Fee(_)
+        | Command::Campaign(_)
+        | Command::Merchant(_)
+        | Command::Offer(_)
+        | Command::Tick(_) => return None,
+    })
+}
+
+/// Set-up and time shared by every program: recorded in every shard.
+fn broadcast(c: &Command) -> bool {
+    matches!(c, Command::Tick(_) | Command::Fee(_) | Command::Campaign(_) | Command::Merchant(_) | Command::Offer(_))
+}
+
+impl Router {
+    /// The owned program tokens, in order.
+    pub(crate) fn programs(&self) -> Vec<String> {
+        self.shards.iter().map(|s| s.program.clone()).collect()
+    }
+
+    fn shard_of_program(&self, program: &str) -> Option<usize> {
+        self.shards.iter().position(|s| s.program == program)
+    }
+
+    fn not_served(&self, c: &Command, program: &str) -> Rejection {
+        let key = c.key();
+        let field = if key == "program" { "program.token".to_string() } else { format!("{key}.program_token") };
+        Rejection::new(
+            Code::ProgramNotServed,
+            field,
+            format!("program {program:?} is not served by this host (it serves {})", self.programs().join(", ")),
+        )
+    }
+
+    /// Routes the commands of one call, in order (see the module docs).
+    fn route_all(&self, lines: &[CommandLine]) -> Vec<Route> {
+        let states: Vec<_> = self.shards.iter().map(|s| s.ledger.engine().state()).collect();
+        let mut seen: HashMap<(&'static str, String), usize> = HashMap::new();
+        let find = |seen: &HashMap<(&'static str, String), usize>,
+                    states: &[std::sync::RwLockReadGuard<'_, Ledger>],
+                    kind: &'static str,
+                    token: &str| {
+            seen.get(&(kind, token.to_string()))
+                .copied()
+                .or_else(|| states.iter().position(|s| s.recorded_token(kind, token).is_some()))
+        };
+        let mut routes = Vec::with_capacity(lines.len());
+        for line in lines {
+            let c = &line.command;
+            if let Some(p) = c.program_token() {
+                if self.shard_of_program(p).is_none() {
+                    routes.push(Route::NotServed(self.not_served(c, p)));
+                    continue;
+                }
+            }
+            if broadcast(c) {
+                routes.push(Route::All);
+                continue;
+            }
+            let own = own_kind(c).and_then(|k| c.token().map(|t| (k, t)));
+            let known = own.and_then(|(k, t)| find(&seen, &states, k, t));
+            let shard = known
+                .or_else(|| c.program_token().and_then(|p| self.shard_of_program(p)))
+                .or_else(|| referenced(c).and_then(|(k, t)| find(&seen, &states, k, t)))
+                .unwrap_or(0);
+            if let Some((k, t)) = own {
+                seen.entry((k, t.to_string())).or_insert(shard);
+            }
+            routes.push(Route::One(shard));
+        }
+        routes
+    }
+
+    /// Submits one call's commands: each shard's part as one group (in
+    /// batches of `BATCH_RECORDS_MAX`), the shards in parallel; one outcome
+    /// per command, in input order, once every shard's part is durable.
+    pub(crate) fn submit_batch(&self, lines: Vec<CommandLine>) -> Result<Vec<Outcome>, EngineError> {
+        let routes = self.route_all(&lines);
+        let mut parts: Vec<Vec<CommandLine>> = vec![Vec::new(); self.shards.len()];
+        for (line, route) in lines.into_iter().zip(&routes) {
+            match route {
+                Route::One(i) => {
+                    if let Some(p) = parts.get_mut(*i) {
+                        p.push(line);
+                    }
+                }
+                Route::All => {
+                    for p in parts.iter_mut() {
+                        p.push(line.clone());
+                    }
+                }
+                Route::NotServed(_) => {}
+            }
+        }
+        let answered: Vec<Result<Vec<Outcome>, EngineError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .shards
+                .iter()
+                .zip(parts)
+                .map(|(shard, part)| {
+                    s.spawn(move || -> Result<Vec<Outcome>, EngineError> {
+                        let mut out = Vec::with_capacity(part.len());
+                        let mut part = part.into_iter().peekable();
+                        while part.peek().is_some() {
+                            let batch: Vec<_> = part.by_ref().take(limits::BATCH_RECORDS_MAX).collect();
+                            out.extend(shard.ledger.engine().submit_batch(batch)?);
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| unreachable!("a shard's submit thread panicked")))
+                .collect()
+        });
+        let mut per_shard = Vec::with_capacity(answered.len());
+        for a in answered {
+            per_shard.push(a?.into_iter());
+        }
+        let mut outcomes = Vec::with_capacity(routes.len());
+        for route in routes {
+            let outcome = match route {
+                Route::NotServed(r) => Outcome::Rejected(r),
+                Route::One(i) => next_outcome(&mut per_shard, i),
+                Route::All => {
+                    let first = next_outcome(&mut per_shard, 0);
+                    for i in 1..per_shard.len() {
+                        next_outcome(&mut per_shard, i);
+                    }
+                    first
+                }
+            };
+            outcomes.push(outcome);
+        }
+        for (i, rest) in per_shard.iter_mut().enumerate() {
+            assert!(rest.next().is_none(), "shard {i} answered more commands than it was given");
+        }
+        Ok(outcomes)
+    }
+
+    /// [`crate::Cardledger::ingest`] on several shards: chunks of
+    /// [`INGEST_CHUNK_LINES`] lines, each routed and submitted
+    /// ([`Router::submit_batch`]) and answered in input order once durable.
+    pub(crate) fn ingest<I>(&self, lines: I, out: &mut dyn Write, progress: &mut dyn FnMut(u64)) -> Result<Tally, Error>
+    where
+        I: Iterator<Item = std::io::Result<Line>>,
+    {
+        let mut tally = Tally::default();
+        let mut lines = lines.peekable();
+        let mut next_line = 1u64;
+        let mut buf = Vec::new();
+        while lines.peek().is_some() {
+            let mut slots: Vec<Option<Rejection>> = Vec::new();
+            let mut commands = Vec::new();
+            for line in lines.by_ref().take(INGEST_CHUNK_LINES) {
+                match line.map_err(Error::Input)? {
+                    Line::Text(text) => match wire::parse_line(&text) {
+                        Ok(c) => {
+                            slots.push(None);
+                            commands.push(c);
+                        }
+                        Err(r) => slots.push(Some(r)),
+                    },
+                    Line::Rejected(r) => slots.push(Some(r)),
+                }
+            }
+            let outcomes = self.submit_batch(commands)?;
+            buf.clear();
+            let mut outcomes = outcomes.into_iter();
+            for slot in &slots {
+                match slot {
+                    Some(r) => {
+                        tally.rejected += 1;
+                        ingest::write_rejection(&mut buf, next_line, r).map_err(Error::Input)?;
+                    }
+                    None => {
+                        let Some(o) = outcomes.next() else { unreachable!("one outcome per command") };
+                        match &o {
+                            Outcome::Recorded { .. } => tally.recorded += 1,
+                            Outcome::Duplicate { .. } => tally.duplicates += 1,
+                            Outcome::Rejected(_) => tally.rejected += 1,
+                        }
+                        ingest::write_answer(&mut buf, next_line, &o).map_err(Error::Input)?;
+                    }
+                }
+                buf.push(b'\n');
+                next_line += 1;
+            }
+            out.write_all(&buf).map_err(|source| Error::Output { what: "the answers".into(), source })?;
+            let n = slots.len() as u64;
+            tally.lines += n;
+            progress(n);
+        }
+        Ok(tally)
+    }
+
+    /// The first shard answering `Some`.
+    pub(crate) fn first<T>(&self, mut f: impl FnMut(&Cardledger) -> Option<T>) -> Option<T> {
+        self.shards.iter().find_map(|s| f(&s.ledger))
+    }
+
+    /// The shard whose state holds the credit account (the first when none).
+    pub(crate) fn shard_of_account(&self, account: &str) -> &Cardledger {
+        let i = self
+            .shards
+            .iter()
+            .position(|s| s.ledger.engine().state().credit_accounts.contains_key(account))
+            .unwrap_or(0);
+        self.shard(i)
+    }
+
+    /// The shard of an owned program (the first when not owned).
+    pub(crate) fn shard_of(&self, program: &str) -> &Cardledger {
+        self.shard(self.shard_of_program(program).unwrap_or(0))
+    }
+
+    fn shard(&self, i: usize) -> &Cardledger {
+        match self.shards.get(i).or_else(|| self.shards.first()) {
+            Some(s) => &s.ledger,
+            None => unreachable!("a router has at least one shard"),
+        }
+    }
+
+    /// `list` over every shard (see `docs/scale-out.md`): each shard's whole
+    /// list (filters applied), merged by creation (or last change) time,
+    /// then paged; the set-up kinds every shard records come from the first.
+    pub(crate) fn list(&self, kind: &str, params: &[(String, String)]) -> Result<Value, Error> {
+        const SHARED: [&str; 4] = ["fees", "campaigns", "merchants", "offers"];
+        let mut count = cardledger_core::reads::LIST_COUNT_DEFAULT;
+        let mut start = 0usize;
+        let mut fields: Option<Vec<String>> = None;
+        let mut by_modified = true;
+        let mut descending = true;
+        let mut rest: Vec<(String, String)> = Vec::new();
+        // the first shard checks every parameter as one engine does
+        self.shard(0).list(kind, params)?;
+        for (k, v) in params {
+            match k.as_str() {
+                "count" => count = v.parse().unwrap_or(count),
+                "start_index" => start = v.parse().unwrap_or(start),
+                "fields" => {
+                    fields = Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                }
+                "sort_by" => {
+                    (by_modified, descending) = (v.contains("lastModified"), v.starts_with('-'));
+                }
+                _ => rest.push((k.clone(), v.clone())),
+            }
+        }
+        let shards: &[Shard] = if SHARED.contains(&kind) { self.shards.get(..1).unwrap_or(&[]) } else { &self.shards };
+        let page = cardledger_core::reads::LIST_COUNT_MAX;
+        // (time, shard, position in the shard's ascending list, item)
+        let mut items: Vec<(String, usize, usize, Value)> = Vec::new();
+        for (si, shard) in shards.iter().enumerate() {
+            let mut from = 0usize;
+            loop {
+                let mut q = rest.clone();
+                q.push(("sort_by".into(), if by_modified { "lastModifiedTime" } else { "createdTime" }.into()));
+                q.push(("count".into(), page.to_string()));
+                q.push(("start_index".into(), from.to_string()));
+                let answer = shard.ledger.list(kind, &q)?;
+                let data = answer.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+                for (i, item) in data.into_iter().enumerate() {
+                    let time = ["last_modified_time", "created_time"]
+                        .iter()
+                        .filter(|k| by_modified || **k == "created_time")
+                        .find_map(|k| item.get(*k).and_then(Value::as_str))
+                        .unwrap_or_default()
+                        .to_string();
+                    items.push((time, si, from + i, item));
+                }
+                if answer.get("is_more") != Some(&Value::Bool(true)) {
+                    break;
+                }
+                from += page;
+            }
+        }
+        items.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        if descending {
+            items.reverse();
+        }
+        let total = items.len();
+        let mut data = Vec::new();
+        for (_, _, _, mut item) in items.into_iter().skip(start).take(count) {
+            if let (Some(f), Value::Object(obj)) = (&fields, &mut item) {
+                obj.retain(|k, _| f.contains(k));
+            }
+            data.push(item);
+        }
+        let n = data.len();
+        Ok(serde_json::json!({
+            "count": n,
+            "start_index": start,
+            "end_index": if n == 0 { start } else { start + n - 1 },
+            "is_more": start.saturating_add(n) < total,
+            "data": data,
+        }))
+    }
+}
+
+/// The next outcome of shard `i`'s answers.
+fn next_outcome(per_shard: &mut [std::vec::IntoIter<Outcome>], i: usize) -> Outcome {
+    match per_shard.get_mut(i).and_then(Iterator::next) {
+        Some(o) => o,
+        None => unreachable!("shard {i} answered fewer commands than it was given"),
+    }
+}
+
+/// Adds up two JSON trees of counts (objects by key, numbers summed).
+pub(crate) fn sum_counts(a: &mut Value, b: &Value) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in y {
+                match x.get_mut(k) {
+                    Some(slot) => sum_counts(slot, v),
+                    None => {
+                        x.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (a @ Value::Number(_), Value::Number(y)) => {
+            let sum = a.as_u64().unwrap_or(0).saturating_add(y.as_u64().unwrap_or(0));
+            *a = Value::from(sum);
+        }
+        _ => {}
+    }
+}
+
+impl Router {
+    /// A view's table over every shard: each shard's table (its program's
+    /// stream folded), rows concatenated in program order, the known
+    /// programs united, the last event time the latest; with the position
+    /// the answer reflects: the sum of the shards' seqs and a digest of each
+    /// stream's head (`blake3` over `program:seq:hash;…`).
+    pub(crate) fn table(
+        &self,
+        kind: crate::ViewKind,
+        params: &cardledger_query::Params,
+    ) -> Result<(cardledger_query::Table, Option<cardledger_domain::time::Timestamp>, crate::At), Error> {
+        let mut merged: Option<cardledger_query::Table> = None;
+        let mut last = None;
+        let mut seq = 0u64;
+        let mut digest = blake3::Hasher::new();
+        for s in &self.shards {
+            let (table, shard_last, shard_seq) = s.ledger.projections().table(s.ledger.engine(), kind, params, None)?;
+            let at = s.ledger.at(shard_seq)?;
+            digest.update(format!("{}:{}:{};", s.program, at.seq, at.hash).as_bytes());
+            seq = seq.saturating_add(at.seq);
+            last = last.max(shard_last);
+            match &mut merged {
+                None => merged = Some(table),
+                Some(m) => {
+                    m.rows.extend(table.rows);
+                    m.programs.extend(table.programs);
+                }
+            }
+        }
+        let Some(table) = merged else { unreachable!("a router has at least one shard") };
+        Ok((table, last, crate::At { seq, hash: digest.finalize().to_hex().to_string() }))
+    }
+}
+
+impl Router {
+    /// `verify` on every shard (see [`crate::Cardledger::verify`]).
+    pub(crate) fn verify(&self) -> Result<crate::Verification, Error> {
+        let mut report = crate::VerifyReport {
+            records: 0,
+            head_hash: String::new(),
+            payload_bytes: 0,
+            state_digest: String::new(),
+            snapshots: 0,
+        };
+        let mut heads = blake3::Hasher::new();
+        let mut states = blake3::Hasher::new();
+        let mut statements = true;
+        let mut projections: Vec<(&'static str, bool)> = Vec::new();
+        for s in &self.shards {
+            let v = s.ledger.verify()?;
+            report.records = report.records.saturating_add(v.report.records);
+            report.payload_bytes = report.payload_bytes.saturating_add(v.report.payload_bytes);
+            report.snapshots = report.snapshots.saturating_add(v.report.snapshots);
+            heads.update(format!("{}:{};", s.program, v.report.head_hash).as_bytes());
+            states.update(format!("{}:{};", s.program, v.report.state_digest).as_bytes());
+            statements &= v.statements;
+            for (name, ok) in v.projections {
+                match projections.iter_mut().find(|(n, _)| *n == name) {
+                    Some(slot) => slot.1 &= ok,
+                    None => projections.push((name, ok)),
+                }
+            }
+        }
+        report.head_hash = heads.finalize().to_hex().to_string();
+        report.state_digest = states.finalize().to_hex().to_string();
+        Ok(crate::Verification { report, statements, projections })
+    }
+}
