@@ -320,19 +320,27 @@ impl Router {
         }
     }
 
-    /// `list` over every shard (see `docs/scale-out.md`): each shard's whole
-    /// list (filters applied), merged by creation (or last change) time,
-    /// then paged; the set-up kinds every shard records come from the first.
+    /// `list` over every shard (see `docs/scale-out.md`): each shard's list
+    /// in the asked order (its log order, or the reverse), merged by the
+    /// items' creation (or last change) time — each shard's order kept, an
+    /// instant shared by two programs taking the first program's items first
+    /// (ascending; the reverse descending) — then paged. Only the first
+    /// `start_index + count` items of each shard are read. The set-up kinds
+    /// every shard records (fees, campaigns, merchants, offers) come from
+    /// the first shard.
     pub(crate) fn list(&self, kind: &str, params: &[(String, String)]) -> Result<Value, Error> {
         const SHARED: [&str; 4] = ["fees", "campaigns", "merchants", "offers"];
+        if SHARED.contains(&kind) {
+            return self.shard(0).list(kind, params);
+        }
+        // the first shard checks every parameter as one engine does
+        self.shard(0).list(kind, params)?;
         let mut count = cardledger_core::reads::LIST_COUNT_DEFAULT;
         let mut start = 0usize;
         let mut fields: Option<Vec<String>> = None;
         let mut by_modified = true;
         let mut descending = true;
         let mut rest: Vec<(String, String)> = Vec::new();
-        // the first shard checks every parameter as one engine does
-        self.shard(0).list(kind, params)?;
         for (k, v) in params {
             match k.as_str() {
                 "count" => count = v.parse().unwrap_or(count),
@@ -340,47 +348,61 @@ impl Router {
                 "fields" => {
                     fields = Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
                 }
-                "sort_by" => {
-                    (by_modified, descending) = (v.contains("lastModified"), v.starts_with('-'));
-                }
+                "sort_by" => (by_modified, descending) = (v.contains("lastModified"), v.starts_with('-')),
                 _ => rest.push((k.clone(), v.clone())),
             }
         }
-        let shards: &[Shard] = if SHARED.contains(&kind) { self.shards.get(..1).unwrap_or(&[]) } else { &self.shards };
+        let want = start.saturating_add(count);
         let page = cardledger_core::reads::LIST_COUNT_MAX;
-        // (time, shard, position in the shard's ascending list, item)
-        let mut items: Vec<(String, usize, usize, Value)> = Vec::new();
-        for (si, shard) in shards.iter().enumerate() {
-            let mut from = 0usize;
-            loop {
+        let sort = match (by_modified, descending) {
+            (true, true) => "-lastModifiedTime",
+            (true, false) => "lastModifiedTime",
+            (false, true) => "-createdTime",
+            (false, false) => "createdTime",
+        };
+        let time_of = |item: &Value| -> String {
+            let keys: &[&str] = if by_modified { &["last_modified_time", "created_time"] } else { &["created_time"] };
+            keys.iter().find_map(|k| item.get(*k).and_then(Value::as_str)).unwrap_or_default().to_string()
+        };
+        // per shard: its first `want` items (time, item) and whether it has more
+        let mut heads: Vec<(std::collections::VecDeque<(String, Value)>, bool)> = Vec::new();
+        for shard in &self.shards {
+            let mut items = std::collections::VecDeque::new();
+            let mut more = true;
+            while more && items.len() < want {
                 let mut q = rest.clone();
-                q.push(("sort_by".into(), if by_modified { "lastModifiedTime" } else { "createdTime" }.into()));
-                q.push(("count".into(), page.to_string()));
-                q.push(("start_index".into(), from.to_string()));
+                q.push(("sort_by".into(), sort.into()));
+                q.push(("count".into(), page.min(want - items.len()).max(1).to_string()));
+                q.push(("start_index".into(), items.len().to_string()));
                 let answer = shard.ledger.list(kind, &q)?;
                 let data = answer.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
-                for (i, item) in data.into_iter().enumerate() {
-                    let time = ["last_modified_time", "created_time"]
-                        .iter()
-                        .filter(|k| by_modified || **k == "created_time")
-                        .find_map(|k| item.get(*k).and_then(Value::as_str))
-                        .unwrap_or_default()
-                        .to_string();
-                    items.push((time, si, from + i, item));
+                more = answer.get("is_more") == Some(&Value::Bool(true)) && !data.is_empty();
+                items.extend(data.into_iter().map(|item| (time_of(&item), item)));
+            }
+            heads.push((items, more));
+        }
+        let mut merged = Vec::with_capacity(want);
+        while merged.len() < want {
+            let mut pick: Option<(usize, &str)> = None;
+            for (i, (items, _)) in heads.iter().enumerate() {
+                let Some((t, _)) = items.front() else { continue };
+                let better = match pick {
+                    None => true,
+                    Some((_, best)) if descending => t.as_str() >= best,
+                    Some((_, best)) => t.as_str() < best,
+                };
+                if better {
+                    pick = Some((i, t.as_str()));
                 }
-                if answer.get("is_more") != Some(&Value::Bool(true)) {
-                    break;
-                }
-                from += page;
+            }
+            let Some((i, _)) = pick else { break };
+            if let Some((_, item)) = heads.get_mut(i).and_then(|(items, _)| items.pop_front()) {
+                merged.push(item);
             }
         }
-        items.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-        if descending {
-            items.reverse();
-        }
-        let total = items.len();
+        let is_more = heads.iter().any(|(items, more)| *more || !items.is_empty());
         let mut data = Vec::new();
-        for (_, _, _, mut item) in items.into_iter().skip(start).take(count) {
+        for mut item in merged.into_iter().skip(start) {
             if let (Some(f), Value::Object(obj)) = (&fields, &mut item) {
                 obj.retain(|k, _| f.contains(k));
             }
@@ -391,7 +413,7 @@ impl Router {
             "count": n,
             "start_index": start,
             "end_index": if n == 0 { start } else { start + n - 1 },
-            "is_more": start.saturating_add(n) < total,
+            "is_more": is_more,
             "data": data,
         }))
     }
