@@ -4,7 +4,7 @@
 //! stream `cardledger-<P>`, subject `cardledger.<P>`, 3 replicas, and the
 //! local snapshots, cold runs and checkpoints in `DATA/programs/<P>` (rebuilt
 //! from the stream when that directory is empty). Each engine records only
-//! commands of its program (1220 for programs the host does not own); a
+//! commands of the host's programs (1220 for others); a
 //! host owning several programs routes between them (`router.rs`).
 //! `docs/scale-out.md` has the guarantees and how to run it.
 
@@ -124,7 +124,10 @@ fn open_jetstream(data: &Path, urls: &str, programs: &[String]) -> Result<Cardle
         std::fs::create_dir_all(&dir).map_err(|source| Error::Output { what: dir.display().to_string(), source })?;
         let log = cluster.open_log(program, STREAM_REPLICAS).map_err(engine_error)?;
         let engine = Engine::open_on(&dir, OpenOptions::default(), Arc::new(log))?;
-        engine.serve_only(vec![program.clone()]);
+        // every shard serves the host's programs: a command routed to the
+        // shard that holds its token (a repeat) is decided there
+        // (duplicate or conflict), whatever program it names
+        engine.serve_only(programs.to_vec());
         shards.push((program.clone(), Cardledger::from_engine(engine, dir)));
     }
     match shards.len() {

@@ -6,8 +6,10 @@
 //! "One host, several programs").
 //!
 //! Routing a command (one home: [`Router::route_all`]):
-//! 1. a command naming a program by token that the host does not own: 1220,
-//!    unwritten (the text of `Engine::serve_only`'s rejection);
+//! 1. a command naming a program by token that the host does not own goes
+//!    to the first shard, whose engine rejects it 1220, unwritten (every
+//!    shard's engine serves the host's programs: `Engine::serve_only`, the
+//!    one home of the check);
 //! 2. `tick`, `fee`, `campaign`, `merchant`, `offer` (no program: shared
 //!    set-up and time) go to every shard;
 //! 3. a command whose own token a shard already recorded goes to that shard
@@ -30,7 +32,7 @@ use cardledger_core::engine::{EngineError, Outcome};
 use cardledger_core::ingest;
 use cardledger_domain::command::{Command, CommandLine, Holder, JeTarget};
 use cardledger_domain::limits;
-use cardledger_domain::rejection::{Code, Rejection};
+use cardledger_domain::rejection::Rejection;
 use cardledger_domain::state::Ledger;
 use cardledger_domain::wire;
 
@@ -55,8 +57,6 @@ enum Route {
     One(usize),
     /// Every shard; the answer is the first shard's.
     All,
-    /// Not owned: answered with this rejection, nothing written.
-    NotServed(Rejection),
 }
 
 /// The idempotency kind of a command's own token (`None`: the command
@@ -120,16 +120,6 @@ impl Router {
         self.shards.iter().position(|s| s.program == program)
     }
 
-    fn not_served(&self, c: &Command, program: &str) -> Rejection {
-        let key = c.key();
-        let field = if key == "program" { "program.token".to_string() } else { format!("{key}.program_token") };
-        Rejection::new(
-            Code::ProgramNotServed,
-            field,
-            format!("program {program:?} is not served by this host (it serves {})", self.programs().join(", ")),
-        )
-    }
-
     /// Routes the commands of one call, in order (see the module docs).
     fn route_all(&self, lines: &[CommandLine]) -> Vec<Route> {
         let states: Vec<_> = self.shards.iter().map(|s| s.ledger.engine().state()).collect();
@@ -145,11 +135,10 @@ impl Router {
         let mut routes = Vec::with_capacity(lines.len());
         for line in lines {
             let c = &line.command;
-            if let Some(p) = c.program_token() {
-                if self.shard_of_program(p).is_none() {
-                    routes.push(Route::NotServed(self.not_served(c, p)));
-                    continue;
-                }
+            if c.program_token().is_some_and(|p| self.shard_of_program(p).is_none()) {
+                // not owned: the first shard's engine answers 1220
+                routes.push(Route::One(0));
+                continue;
             }
             if broadcast(c) {
                 routes.push(Route::All);
@@ -187,7 +176,6 @@ impl Router {
                         p.push(line.clone());
                     }
                 }
-                Route::NotServed(_) => {}
             }
         }
         let answered: Vec<Result<Vec<Outcome>, EngineError>> = std::thread::scope(|s| {
@@ -219,7 +207,6 @@ impl Router {
         let mut outcomes = Vec::with_capacity(routes.len());
         for route in routes {
             let outcome = match route {
-                Route::NotServed(r) => Outcome::Rejected(r),
                 Route::One(i) => next_outcome(&mut per_shard, i),
                 Route::All => {
                     let first = next_outcome(&mut per_shard, 0);
