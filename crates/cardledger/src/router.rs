@@ -178,28 +178,29 @@ impl Router {
                 }
             }
         }
-        let answered: Vec<Result<Vec<Outcome>, EngineError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = self
-                .shards
-                .iter()
-                .zip(parts)
-                .map(|(shard, part)| {
-                    s.spawn(move || -> Result<Vec<Outcome>, EngineError> {
-                        let mut out = Vec::with_capacity(part.len());
-                        let mut part = part.into_iter().peekable();
-                        while part.peek().is_some() {
-                            let batch: Vec<_> = part.by_ref().take(limits::BATCH_RECORDS_MAX).collect();
-                            out.extend(shard.ledger.engine().submit_batch(batch)?);
-                        }
-                        Ok(out)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| unreachable!("a shard's submit thread panicked")))
-                .collect()
-        });
+        let submit = |shard: &Shard, part: Vec<CommandLine>| -> Result<Vec<Outcome>, EngineError> {
+            let mut out = Vec::with_capacity(part.len());
+            let mut part = part.into_iter().peekable();
+            while part.peek().is_some() {
+                let batch: Vec<_> = part.by_ref().take(limits::BATCH_RECORDS_MAX).collect();
+                out.extend(shard.ledger.engine().submit_batch(batch)?);
+            }
+            Ok(out)
+        };
+        let busy = parts.iter().filter(|p| !p.is_empty()).count();
+        let answered: Vec<Result<Vec<Outcome>, EngineError>> = if busy <= 1 {
+            // one shard to write (a single command): no thread
+            self.shards.iter().zip(parts).map(|(shard, part)| submit(shard, part)).collect()
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> =
+                    self.shards.iter().zip(parts).map(|(shard, part)| s.spawn(move || submit(shard, part))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| unreachable!("a shard's submit thread panicked")))
+                    .collect()
+            })
+        };
         let mut per_shard = Vec::with_capacity(answered.len());
         for a in answered {
             per_shard.push(a?.into_iter());
