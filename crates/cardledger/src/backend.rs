@@ -118,6 +118,8 @@ fn open_jetstream(data: &Path, urls: &str, programs: &[String]) -> Result<Cardle
         return Err(bad("programs", "a host on a --log cluster owns at least one program"));
     }
     let cluster = Cluster::connect(urls, 2).map_err(engine_error)?;
+    let mut owned = programs.to_vec();
+    owned.sort();
     let mut shards = Vec::with_capacity(programs.len());
     for program in programs {
         let dir = data.join("programs").join(program);
@@ -127,7 +129,7 @@ fn open_jetstream(data: &Path, urls: &str, programs: &[String]) -> Result<Cardle
         // every shard serves the host's programs: a command routed to the
         // shard that holds its token (a repeat) is decided there
         // (duplicate or conflict), whatever program it names
-        engine.serve_only(programs.to_vec());
+        engine.serve_only(owned.clone());
         shards.push((program.clone(), Cardledger::from_engine(engine, dir)));
     }
     match shards.len() {
