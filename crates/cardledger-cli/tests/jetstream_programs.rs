@@ -6,7 +6,8 @@
 //! a command of a program it does not own is 1220; `--programs P,P` is 1106.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
@@ -103,6 +104,47 @@ fn one_process_owning_two_programs_answers_as_a_sled_directory() {
     // each program's stream alone
     let only_b = run(&dirs.path().join("b"), &["--log", &urls, "--programs", "pb"], &["get", "user", "ua"], None);
     assert!(!only_b.status.success(), "ua is not in pb's stream");
+
+    // `serve` on the same options: the users of both programs, a user
+    // created over HTTP in the second program, and its list across both
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cardledger"))
+        .arg("--data")
+        .arg(&host)
+        .args(on)
+        .args(["serve", "--addr", "127.0.0.1:0", "--no-auth"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line.trim_end().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line:?}")).to_string();
+    let http = |request: String| {
+        let mut tcp = TcpStream::connect(&addr).unwrap();
+        tcp.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let get = |path: &str| http(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"));
+    for (path, says) in [("/v3/users/ua", "\"pa\""), ("/v3/users/ub", "\"pb\"")] {
+        let answer = get(path);
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.contains(says), "{path}: {answer}");
+    }
+    let body = r#"{"token":"uc","program_token":"pb"}"#;
+    let created = http(format!(
+        "POST /v3/users HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    assert!(created.starts_with("HTTP/1.1 20"), "{created}");
+    let users = get("/v3/users?count=10&sort_by=createdTime");
+    assert!(users.contains("\"ua\"") && users.contains("\"ub\"") && users.contains("\"uc\""), "{users}");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+    let only_b = run(&dirs.path().join("b2"), &["--log", &urls, "--programs", "pb"], &["get", "user", "uc"], None);
+    assert!(only_b.status.success(), "uc is in pb's stream");
 
     // a program named twice
     let twice = run(&host, &["--log", &urls, "--programs", "pa,pb,pa"], &["verify"], None);
