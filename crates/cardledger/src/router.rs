@@ -459,10 +459,7 @@ impl Router {
             last = last.max(shard_last);
             match &mut merged {
                 None => merged = Some(table),
-                Some(m) => {
-                    m.rows.extend(table.rows);
-                    m.programs.extend(table.programs);
-                }
+                Some(m) => merge_table(m, table),
             }
         }
         let Some(table) = merged else { unreachable!("a router has at least one shard") };
@@ -502,5 +499,116 @@ impl Router {
         report.head_hash = heads.finalize().to_hex().to_string();
         report.state_digest = states.finalize().to_hex().to_string();
         Ok(crate::Verification { report, statements, projections })
+    }
+}
+
+/// Appends `other`'s rows (and known programs) to `merged`. The tables of
+/// one view have the same columns, except the activity view's `expand`
+/// columns (one per network the requested programs used, in `NETWORKS`
+/// order before `last_modified_time`): then the columns become the union in
+/// that order, and a program's row reads 0 in a network's column it never
+/// used — what one engine's table holds for it.
+fn merge_table(merged: &mut cardledger_query::Table, other: cardledger_query::Table) {
+    use cardledger_query::Value as Cell;
+    merged.programs.extend(other.programs);
+    let same = merged.columns.len() == other.columns.len()
+        && merged.columns.iter().zip(&other.columns).all(|(a, b)| a.field == b.field);
+    if same {
+        merged.rows.extend(other.rows);
+        return;
+    }
+    // the rank of an expanded column: its network's place, PIN before signature
+    let expanded = |field: &str| {
+        cardledger_activity_balances::NETWORKS
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| (field == n.pin).then_some(2 * i).or((field == n.sig).then_some(2 * i + 1)))
+    };
+    let mut columns = merged.columns.clone();
+    for c in &other.columns {
+        if !columns.iter().any(|m| m.field == c.field) {
+            assert!(expanded(c.field).is_some(), "tables of one view differ in column {:?}", c.field);
+            columns.push(c.clone());
+        }
+    }
+    // base columns keep their place; the expanded ones go, in network
+    // order, where the first table's were (before the last column)
+    let (mut base, mut extra): (Vec<_>, Vec<_>) = columns.into_iter().partition(|c| expanded(c.field).is_none());
+    extra.sort_by_key(|c| expanded(c.field));
+    let at = base.len().saturating_sub(1);
+    base.splice(at..at, extra);
+    let remap = |from: &[cardledger_query::Column], rows: Vec<Vec<Cell>>, to: &[cardledger_query::Column]| {
+        let index: Vec<Option<usize>> = to.iter().map(|c| from.iter().position(|f| f.field == c.field)).collect();
+        rows.into_iter()
+            .map(|row| {
+                index
+                    .iter()
+                    .map(|i| match i {
+                        Some(i) => row.get(*i).cloned().unwrap_or(Cell::Null),
+                        None => Cell::Amount(rust_decimal::Decimal::new(0, 2)),
+                    })
+                    .collect()
+            })
+            .collect::<Vec<_>>()
+    };
+    let rows = std::mem::take(&mut merged.rows);
+    let mut rows = remap(&merged.columns, rows, &base);
+    rows.extend(remap(&other.columns, other.rows, &base));
+    merged.rows = rows;
+    merged.columns = base;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use cardledger_query::{Column, ColumnType, Table, Value as Cell};
+    use rust_decimal::Decimal;
+
+    fn table(program: &str, nets: &[&'static str]) -> Table {
+        let mut columns = vec![Column::new("program", ColumnType::Varchar(200), "Program")];
+        columns.extend(nets.iter().map(|n| Column::amount(n, "net")));
+        columns.push(Column::new("last_modified_time", ColumnType::Timestamp, "Last Modified"));
+        let mut t = Table::new(columns, "last_modified_time");
+        let mut row = vec![Cell::Text(program.into())];
+        row.extend(nets.iter().map(|_| Cell::Amount(Decimal::new(100, 2))));
+        row.push(Cell::Null);
+        t.rows.push(row);
+        t.programs.insert(program.into());
+        t
+    }
+
+    #[test]
+    fn expanded_columns_are_united_in_network_order() {
+        // shard a used Mastercard, shard b Visa and Pulse; Visa comes first
+        let mut merged = table("a", &["mastercard_pin_net"]);
+        super::merge_table(&mut merged, table("b", &["visa_pin_net", "pulse_pin_net"]));
+        let fields: Vec<&str> = merged.columns.iter().map(|c| c.field).collect();
+        let order: Vec<&str> = cardledger_activity_balances::NETWORKS
+            .iter()
+            .map(|n| n.pin)
+            .filter(|f| ["mastercard_pin_net", "visa_pin_net", "pulse_pin_net"].contains(f))
+            .collect();
+        let mut want = vec!["program"];
+        want.extend(order);
+        want.push("last_modified_time");
+        assert_eq!(fields, want);
+        assert_eq!(merged.rows.len(), 2);
+        let at = |field: &str| fields.iter().position(|f| *f == field).unwrap();
+        let zero = Cell::Amount(Decimal::new(0, 2));
+        let hundred = Cell::Amount(Decimal::new(100, 2));
+        assert_eq!(merged.rows[0][at("mastercard_pin_net")], hundred);
+        assert_eq!(merged.rows[0][at("visa_pin_net")], zero);
+        assert_eq!(merged.rows[1][at("visa_pin_net")], hundred);
+        assert_eq!(merged.rows[1][at("mastercard_pin_net")], zero);
+        assert_eq!(merged.rows[1][0], Cell::Text("b".into()));
+        assert_eq!(merged.programs.len(), 2);
+    }
+
+    #[test]
+    fn same_columns_append_rows() {
+        let mut merged = table("a", &["visa_pin_net"]);
+        super::merge_table(&mut merged, table("b", &["visa_pin_net"]));
+        assert_eq!(merged.columns.len(), 3);
+        assert_eq!(merged.rows[1][0], Cell::Text("b".into()));
     }
 }

@@ -88,6 +88,14 @@ fn views_of(ledger: &Cardledger, programs: &str) -> Vec<Value> {
             out.push(stripped(v));
         }
     }
+    // the activity view's per-network columns (one per network used)
+    let pairs = vec![
+        ("count".to_string(), "1000".to_string()),
+        ("program".to_string(), programs.to_string()),
+        ("expand".to_string(), "pin_purchases_net,sig_purchases_net".to_string()),
+    ];
+    let request = ViewRequest::parse("activitybalances", "day", &pairs).unwrap();
+    out.push(stripped(ledger.view_json(&request).unwrap_or_else(|e| Value::from(e.to_string()))));
     out
 }
 
