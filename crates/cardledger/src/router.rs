@@ -528,7 +528,7 @@ fn merge_table(merged: &mut cardledger_query::Table, other: cardledger_query::Ta
     for c in &other.columns {
         if !columns.iter().any(|m| m.field == c.field) {
             assert!(expanded(c.field).is_some(), "tables of one view differ in column {:?}", c.field);
-            columns.push(c.clone());
+            columns.push(*c);
         }
     }
     // base columns keep their place; the expanded ones go, in network
