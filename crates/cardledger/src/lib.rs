@@ -395,7 +395,9 @@ impl Cardledger {
     /// [`Cardledger::ingest_chunk`]'s values) to `out` in input order, each
     /// chunk once it is durable, and calling `progress` with the number of
     /// lines answered after each chunk. Reading and parsing, deciding and
-    /// writing run on three threads (`pipeline.rs`).
+    /// writing run on three threads (`pipeline.rs`); on a host owning
+    /// several programs each chunk is routed, its shards' parts decided in
+    /// parallel, and the three steps run in turn (`router.rs`).
     pub fn ingest<I>(
         &self,
         lines: I,
@@ -682,6 +684,9 @@ impl Cardledger {
     /// `as_of_seq` and `as_of_hash`.
     pub fn statements(&self, account: &str, path: &[&str], params: &[&str]) -> Result<Value, Error> {
         if let Some(r) = &self.router {
+            if params.iter().any(|p| p.split_once('=').is_some_and(|(k, _)| asof::AS_OF_KEYS.contains(&k))) {
+                self.not_routed("an as-of read")?;
+            }
             return r.shard_of_account(account).statements(account, path, params);
         }
         let mut pairs: Vec<(String, String)> = Vec::new();

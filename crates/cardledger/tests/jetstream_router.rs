@@ -283,6 +283,22 @@ fn a_host_owning_two_programs_answers_as_one_sled_host() {
     assert_eq!(router.head_seq(), head);
     assert!(router.verify().unwrap().ok());
 
+    // what needs one log order is refused, naming the option (1106)
+    let refused = [
+        router.list("users", &[("as_of_seq".into(), "1".into())]).err(),
+        router.log(1).next().and_then(Result::err),
+        router.alerts(0).err(),
+        router.statements("ca_0001", &[], &["as_of_seq=1"]).err(),
+    ];
+    for e in refused {
+        match e {
+            Some(cardledger::Error::Rejected(r)) => {
+                assert_eq!((r.code, r.field.as_str()), (Code::InvalidValue, "programs"), "{r}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     // each stream holds only its program's events (and the shared ones)
     for (mine, other) in [(A, B), (B, A)] {
         let one = LogConfig::from_args(Some(&urls), Some(mine)).unwrap();
