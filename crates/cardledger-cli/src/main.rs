@@ -45,7 +45,7 @@ struct Cli {
     /// Keep the log on a JetStream cluster, `nats://HOST:PORT[,HOST:PORT…]`, one stream per program (`cardledger-<program>`); needs --programs; local state in DATA/programs/<program> (docs/scale-out.md). Before the command.
     #[arg(long)]
     log: Option<String>,
-    /// With --log: the program this host owns (its stream); commands naming another program are rejected (1220). Before the command.
+    /// With --log: the programs this host owns, P1[,P2…] (one stream and one engine each; commands are routed to their program's engine, ticks to every one); commands naming another program are rejected (1220). Before the command.
     #[arg(long)]
     programs: Option<String>,
     #[command(subcommand)]

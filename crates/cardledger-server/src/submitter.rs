@@ -37,7 +37,7 @@ fn run(ledger: &Cardledger, rx: &mpsc::Receiver<Job>) {
             }
         }
         let (lines, replies): (Vec<CommandLine>, Vec<_>) = jobs.into_iter().unzip();
-        match ledger.engine().submit_batch(lines) {
+        match ledger.submit_outcomes(lines) {
             Ok(outcomes) => {
                 assert_eq!(outcomes.len(), replies.len(), "the engine answers every command of a batch");
                 for (outcome, reply) in outcomes.into_iter().zip(replies) {

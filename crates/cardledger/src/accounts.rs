@@ -92,7 +92,43 @@ impl Cardledger {
     /// `{"as_of_seq", "as_of_hash", "program", "accounts": [{"program",
     /// "account", "kind", "balance"}], "total"}`. An unknown program is not
     /// found.
+    ///
+    /// On a host owning several programs (head only): a program's from its
+    /// shard; all programs' rows of every shard in program order, with
+    /// `as_of_seq` the sum of the shards' seqs and `as_of_hash` a digest of
+    /// their heads (as a view's source).
     pub fn trial_balance(&self, program: Option<&str>, as_of: AsOf) -> Result<Value, Error> {
+        if let Some(r) = self.router_shards() {
+            if !as_of.is_head() {
+                self.not_routed("an as-of read")?;
+            }
+            if let Some(p) = program {
+                return match r.iter().find(|s| s.program == p) {
+                    Some(s) => s.ledger.trial_balance(program, as_of),
+                    None => Err(Error::NotFound { what: format!("program {p:?}") }),
+                };
+            }
+            let mut accounts = Vec::new();
+            let mut seq = 0u64;
+            let mut digest = blake3::Hasher::new();
+            for s in r {
+                let mut one = s.ledger.trial_balance(None, as_of)?;
+                if let Some(Value::Array(rows)) = one.get_mut("accounts").map(Value::take) {
+                    accounts.extend(rows);
+                }
+                let shard_seq = one.get("as_of_seq").and_then(Value::as_u64).unwrap_or(0);
+                let hash = one.get("as_of_hash").and_then(Value::as_str).unwrap_or_default();
+                digest.update(format!("{}:{}:{};", s.program, shard_seq, hash).as_bytes());
+                seq = seq.saturating_add(shard_seq);
+            }
+            return Ok(json!({
+                "as_of_seq": seq,
+                "as_of_hash": digest.finalize().to_hex().to_string(),
+                "program": program,
+                "accounts": accounts,
+                "total": amount(0),
+            }));
+        }
         let at = match as_of {
             AsOf::Head => None,
             as_of => Some(self.resolve(as_of)?.seq),
@@ -126,6 +162,7 @@ impl Cardledger {
     /// kind, token, amount and the account's running balance after it, as of
     /// a log position. Scans the log from seq 1 up to that position.
     pub fn postings(&self, account_name: &str, query: &PostingsQuery) -> Result<Value, Error> {
+        self.not_routed("postings")?;
         account::check_name(account_name)
             .map_err(|m| Error::Rejected(Rejection::new(Code::InvalidValue, "account", m)))?;
         let at = self.resolve(query.as_of)?;

@@ -1,10 +1,11 @@
 //! Where a host keeps its log: the sled store of its data directory (the
 //! default), or a stream per program on a JetStream cluster (`--log
-//! nats://HOST:PORT[,…]` with `--programs P`): the stream
-//! `cardledger-<P>`, subject `cardledger.<P>`, 3 replicas, and the local
-//! snapshots, cold runs and checkpoints in `DATA/programs/<P>` (rebuilt from
-//! the stream when that directory is empty). The engine then records only
-//! commands of the programs the host owns (1220 for others).
+//! nats://HOST:PORT[,…]` with `--programs P1[,P2…]`): per owned program the
+//! stream `cardledger-<P>`, subject `cardledger.<P>`, 3 replicas, and the
+//! local snapshots, cold runs and checkpoints in `DATA/programs/<P>` (rebuilt
+//! from the stream when that directory is empty). Each engine records only
+//! commands of the host's programs (1220 for others); a
+//! host owning several programs routes between them (`router.rs`).
 //! `docs/scale-out.md` has the guarantees and how to run it.
 
 use std::path::Path;
@@ -41,9 +42,9 @@ fn bad(field: &str, what: impl std::fmt::Display) -> Error {
 
 impl LogConfig {
     /// From the hosts' `--log` and `--programs` options. `--programs`
-    /// needs `--log`; `--log` needs exactly one program for now (one engine
-    /// per host process: several hosts serve disjoint programs of one
-    /// cluster).
+    /// needs `--log`; `--log` needs at least one program (a comma list,
+    /// each named once): one engine per owned program; several hosts serve
+    /// disjoint programs of one cluster.
     pub fn from_args(log: Option<&str>, programs: Option<&str>) -> Result<LogConfig, Error> {
         let Some(urls) = log else {
             return match programs {
@@ -57,16 +58,15 @@ impl LogConfig {
         for p in &programs {
             cardledger_nats::stream_names(p).map_err(|e| bad("programs", nats_reason(&e)))?;
         }
-        match programs.len() {
-            0 => Err(bad("programs", "a host on a --log cluster names the program it owns: --programs P")),
-            1 => Ok(LogConfig::JetStream { urls: urls.to_owned(), programs }),
-            n => Err(bad(
-                "programs",
-                format!(
-                    "{n} programs: a host process owns one program of a --log cluster for now; start one host per program"
-                ),
-            )),
+        if programs.is_empty() {
+            return Err(bad("programs", "a host on a --log cluster names the programs it owns: --programs P1[,P2…]"));
         }
+        for (i, p) in programs.iter().enumerate() {
+            if programs.get(..i).is_some_and(|before| before.contains(p)) {
+                return Err(bad("programs", format!("{p:?} is named twice")));
+            }
+        }
+        Ok(LogConfig::JetStream { urls: urls.to_owned(), programs })
     }
 }
 
@@ -80,8 +80,9 @@ fn nats_reason(e: &NatsLogError) -> String {
 
 impl Cardledger {
     /// Opens the data directory on `log`: [`Cardledger::open`] for sled;
-    /// for JetStream, the engine of the owned program on its stream (created
-    /// when absent), its local state in `DATA/programs/<program>`.
+    /// for JetStream, the engine of each owned program on its stream
+    /// (created when absent), its local state in `DATA/programs/<program>`;
+    /// with several programs, one handle routing between them.
     pub fn open_with_log(dir: impl AsRef<Path>, log: &LogConfig) -> Result<Cardledger, Error> {
         match log {
             LogConfig::Sled => Cardledger::open(dir),
@@ -113,14 +114,29 @@ impl Cardledger {
 
 fn open_jetstream(data: &Path, urls: &str, programs: &[String]) -> Result<Cardledger, Error> {
     let engine_error = |e: NatsLogError| Error::Engine(EngineError::Store(store_error(e)));
-    let [program] = programs else {
-        return Err(bad("programs", "a host process owns exactly one program of a --log cluster"));
-    };
-    let dir = data.join("programs").join(program);
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Output { what: dir.display().to_string(), source })?;
+    if programs.is_empty() {
+        return Err(bad("programs", "a host on a --log cluster owns at least one program"));
+    }
     let cluster = Cluster::connect(urls, 2).map_err(engine_error)?;
-    let log = cluster.open_log(program, STREAM_REPLICAS).map_err(engine_error)?;
-    let engine = Engine::open_on(&dir, OpenOptions::default(), Arc::new(log))?;
-    engine.serve_only(programs.to_vec());
-    Ok(Cardledger::from_engine(engine, dir))
+    let mut owned = programs.to_vec();
+    owned.sort();
+    let mut shards = Vec::with_capacity(programs.len());
+    for program in programs {
+        let dir = data.join("programs").join(program);
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Output { what: dir.display().to_string(), source })?;
+        let log = cluster.open_log(program, STREAM_REPLICAS).map_err(engine_error)?;
+        let engine = Engine::open_on(&dir, OpenOptions::default(), Arc::new(log))?;
+        // every shard serves the host's programs: a command routed to the
+        // shard that holds its token (a repeat) is decided there
+        // (duplicate or conflict), whatever program it names
+        engine.serve_only(owned.clone());
+        shards.push((program.clone(), Cardledger::from_engine(engine, dir)));
+    }
+    match shards.len() {
+        1 => match shards.pop() {
+            Some((_, one)) => Ok(one),
+            None => unreachable!("one shard"),
+        },
+        _ => Ok(Cardledger::routed(shards)),
+    }
 }

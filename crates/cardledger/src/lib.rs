@@ -64,6 +64,7 @@ mod error;
 pub mod lines;
 mod pipeline;
 mod reports;
+mod router;
 pub mod statements;
 pub mod views;
 
@@ -119,6 +120,9 @@ pub const INGEST_CHUNK_LINES: usize = 8192;
 #[derive(Clone)]
 pub struct Cardledger {
     inner: Arc<Inner>,
+    /// A host owning several programs of a `--log` cluster: one shard per
+    /// program, `inner` being the first's (`router.rs`). `None`: one engine.
+    router: Option<Arc<router::Router>>,
 }
 
 struct Inner {
@@ -212,7 +216,40 @@ impl Cardledger {
 
     /// A handle on an open engine whose local state is in `dir`.
     pub(crate) fn from_engine(engine: Engine, dir: PathBuf) -> Cardledger {
-        Cardledger { inner: Arc::new(Inner { engine, dir, projections: views::Projections::new() }) }
+        Cardledger { inner: Arc::new(Inner { engine, dir, projections: views::Projections::new() }), router: None }
+    }
+
+    /// A handle routing over several single-program handles (one per owned
+    /// program, sorted by program token; at least one).
+    pub(crate) fn routed(mut shards: Vec<(String, Cardledger)>) -> Cardledger {
+        shards.sort_by(|a, b| a.0.cmp(&b.0));
+        let Some((_, first)) = shards.first() else { unreachable!("a router has at least one shard") };
+        let inner = Arc::clone(&first.inner);
+        let shards = shards.into_iter().map(|(program, ledger)| router::Shard { program, ledger }).collect();
+        Cardledger { inner, router: Some(Arc::new(router::Router { shards })) }
+    }
+
+    /// The programs this host owns when it owns several (`--programs P1,P2`),
+    /// in order; `None` for a host of one engine.
+    pub fn owned_programs(&self) -> Option<Vec<String>> {
+        self.router.as_ref().map(|r| r.programs())
+    }
+
+    /// The shards of a host owning several programs.
+    pub(crate) fn router_shards(&self) -> Option<&[router::Shard]> {
+        self.router.as_ref().map(|r| r.shards.as_slice())
+    }
+
+    /// The refusal of what a host owning several programs does not serve.
+    pub(crate) fn not_routed(&self, what: &str) -> Result<(), Error> {
+        match &self.router {
+            None => Ok(()),
+            Some(_) => Err(Error::Rejected(Rejection::new(
+                Code::InvalidValue,
+                "programs",
+                format!("{what} is not served by a host owning several programs; start a host of one program"),
+            ))),
+        }
     }
 
     /// Opens the store in `dir` only if there is one: a directory without a
@@ -231,7 +268,7 @@ impl Cardledger {
     }
 
     /// The engine underneath (state, log, store), for what the facade does
-    /// not wrap.
+    /// not wrap. On a host owning several programs: the first program's.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
     }
@@ -242,12 +279,23 @@ impl Cardledger {
     }
 
     /// The last durable sequence number.
+    /// On a host owning several programs: the sum over the owned streams.
     pub fn head_seq(&self) -> u64 {
+        if let Some(r) = &self.router {
+            return r.shards.iter().map(|s| s.ledger.head_seq()).sum();
+        }
         self.inner.engine.head_seq()
     }
 
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, Error> {
+        if let Some(r) = &self.router {
+            let mut total = 0u64;
+            for s in &r.shards {
+                total = total.saturating_add(s.ledger.size_on_disk()?);
+            }
+            return Ok(total);
+        }
         Ok(self.inner.engine.store().size_on_disk().map_err(cardledger_core::engine::EngineError::from)?)
     }
 
@@ -255,6 +303,11 @@ impl Cardledger {
 
     /// Submits one command; returns once it is durable (or rejected).
     pub fn submit(&self, line: CommandLine) -> Result<Outcome, Error> {
+        if let Some(r) = &self.router {
+            let mut outcomes = r.submit_batch(vec![line])?;
+            let Some(o) = outcomes.pop() else { unreachable!("one outcome per command") };
+            return Ok(o);
+        }
         Ok(self.inner.engine.submit(line)?)
     }
 
@@ -270,11 +323,38 @@ impl Cardledger {
     /// Submits a batch (at most `BATCH_RECORDS_MAX`), decided in order and
     /// flushed once; one outcome per command.
     pub fn submit_batch(&self, lines: Vec<CommandLine>) -> Result<Vec<Outcome>, Error> {
-        Ok(self.inner.engine.submit_batch(lines)?)
+        Ok(self.submit_outcomes(lines)?)
+    }
+
+    /// [`Cardledger::submit_batch`] with the engine's error (a host that
+    /// hands one error to many waiters clones it). On a host owning several
+    /// programs each shard's part is one group: atomic per shard.
+    pub fn submit_outcomes(&self, lines: Vec<CommandLine>) -> Result<Vec<Outcome>, EngineError> {
+        match &self.router {
+            Some(r) => {
+                let max = cardledger_domain::limits::BATCH_RECORDS_MAX;
+                if lines.len() > max {
+                    return Err(EngineError::BatchTooLarge { max, got: lines.len() });
+                }
+                r.submit_batch(lines)
+            }
+            None => self.inner.engine.submit_batch(lines),
+        }
     }
 
     /// Like [`Cardledger::submit_batch`], answering only sequence numbers.
     pub fn submit_batch_acks(&self, lines: Vec<CommandLine>) -> Result<Vec<Ack>, Error> {
+        if self.router.is_some() {
+            return Ok(self
+                .submit_outcomes(lines)?
+                .into_iter()
+                .map(|o| match o {
+                    Outcome::Recorded { seq, .. } => Ack::Recorded(seq),
+                    Outcome::Duplicate { seq, .. } => Ack::Duplicate(seq),
+                    Outcome::Rejected(r) => Ack::Rejected(r),
+                })
+                .collect());
+        }
         Ok(self.inner.engine.submit_batch_acks(lines)?)
     }
 
@@ -282,6 +362,31 @@ impl Cardledger {
     /// object per line (an empty one is a 1001 rejection), in order, after the chunk is durable (the
     /// answer lines of `cardledger ingest`).
     pub fn ingest_chunk(&self, lines: &[String], first_line: u64) -> Result<Vec<Value>, Error> {
+        if let Some(r) = &self.router {
+            let mut commands = Vec::new();
+            let mut slots = Vec::with_capacity(lines.len());
+            for raw in lines {
+                match wire::parse_line(raw) {
+                    Ok(c) => {
+                        commands.push(c);
+                        slots.push(None);
+                    }
+                    Err(rej) => slots.push(Some(rej)),
+                }
+            }
+            let mut outcomes = r.submit_batch(commands)?.into_iter();
+            return Ok(slots
+                .into_iter()
+                .zip(first_line..)
+                .map(|(slot, line)| match slot {
+                    Some(rej) => ingest::rejection_line(line, &rej),
+                    None => match outcomes.next() {
+                        Some(o) => ingest::answer_line(line, o),
+                        None => unreachable!("one outcome per command"),
+                    },
+                })
+                .collect());
+        }
         Ok(ingest::ingest_chunk(&self.inner.engine, lines, first_line)?)
     }
 
@@ -290,7 +395,9 @@ impl Cardledger {
     /// [`Cardledger::ingest_chunk`]'s values) to `out` in input order, each
     /// chunk once it is durable, and calling `progress` with the number of
     /// lines answered after each chunk. Reading and parsing, deciding and
-    /// writing run on three threads (`pipeline.rs`).
+    /// writing run on three threads (`pipeline.rs`); on a host owning
+    /// several programs each chunk is routed, its shards' parts decided in
+    /// parallel, and the three steps run in turn (`router.rs`).
     pub fn ingest<I>(
         &self,
         lines: I,
@@ -300,7 +407,10 @@ impl Cardledger {
     where
         I: Iterator<Item = std::io::Result<Line>> + Send + 'static,
     {
-        pipeline::run(&self.inner.engine, lines, out, progress)
+        match &self.router {
+            Some(r) => r.ingest(lines, out, progress),
+            None => pipeline::run(&self.inner.engine, lines, out, progress),
+        }
     }
 
     // ---- reads ----
@@ -308,6 +418,21 @@ impl Cardledger {
     /// One resource as the source page returns it (`gpa_order`, `gpa_unload`,
     /// `msa_order`, `msa_unload`, `offer_order`, or a set-up kind).
     pub fn get(&self, kind: &str, token: &str) -> Result<Value, Error> {
+        if let Some(r) = &self.router {
+            let mut failure = None;
+            let found = r.first(|s| match s.get(kind, token) {
+                Ok(v) => Some(v),
+                Err(Error::NotFound { .. }) => None,
+                Err(e) => {
+                    failure = Some(e);
+                    None
+                }
+            });
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            return found.ok_or_else(|| Error::NotFound { what: format!("{kind} {token:?}") });
+        }
         self.inner.engine.get(kind, token)?.ok_or_else(|| Error::NotFound { what: format!("{kind} {token:?}") })
     }
 
@@ -318,6 +443,7 @@ impl Cardledger {
         if as_of.is_head() {
             return self.get(kind, token);
         }
+        self.not_routed("an as-of read")?;
         let at = self.resolve(as_of)?;
         let state = self.state_at(&at)?;
         let v = self
@@ -339,9 +465,15 @@ impl Cardledger {
     pub fn list(&self, kind: &str, params: &[(String, String)]) -> Result<Value, Error> {
         let mut params = params.to_vec();
         let as_of = AsOf::take_from(&mut params)?;
+        if let Some(r) = &self.router {
+            if as_of.is_head() {
+                return r.list(kind, &params);
+            }
+        }
         if as_of.is_head() {
             return Ok(self.inner.engine.list(kind, &params)?);
         }
+        self.not_routed("an as-of read")?;
         let at = self.resolve(as_of)?;
         let state = self.state_at(&at)?;
         Ok(at.stamp(self.inner.engine.list_in(&state, kind, &params)?))
@@ -349,6 +481,11 @@ impl Cardledger {
 
     /// A holder's GPA and MSA balances.
     pub fn balances(&self, holder: &Holder) -> Result<Value, Error> {
+        if let Some(r) = &self.router {
+            return r
+                .first(|s| s.inner.engine.balances(holder))
+                .ok_or_else(|| Error::NotFound { what: format!("holder {holder:?}") });
+        }
         self.inner.engine.balances(holder).ok_or_else(|| Error::NotFound { what: format!("holder {holder:?}") })
     }
 
@@ -358,6 +495,7 @@ impl Cardledger {
         if as_of.is_head() {
             return self.balances(holder);
         }
+        self.not_routed("an as-of read")?;
         let at = self.resolve(as_of)?;
         let state = self.state_at(&at)?;
         let v = cardledger_core::reads::balances_in(&state, holder)
@@ -369,6 +507,9 @@ impl Cardledger {
     /// credit limit, available credit, holds, and the open cycle's
     /// purchases, payments, credits, fees and interest so far.
     pub fn credit_balance(&self, account: &str) -> Result<Value, Error> {
+        if let Some(r) = &self.router {
+            return r.shard_of_account(account).credit_balance(account);
+        }
         self.inner
             .engine
             .credit_balance(account)
@@ -377,8 +518,14 @@ impl Cardledger {
 
     /// Recorded events from `seq` on, each as the `cardledger log` line
     /// `{"seq", "time", "hash", "event"}`.
-    pub fn log(&self, seq: u64) -> impl Iterator<Item = Result<Value, Error>> + '_ {
-        self.inner.engine.events_from(seq).map(|entry| {
+    ///
+    /// On a host owning several programs: one error (each stream has its
+    /// own seqs; `log` runs on a host of one program).
+    pub fn log(&self, seq: u64) -> Box<dyn Iterator<Item = Result<Value, Error>> + '_> {
+        if let Err(e) = self.not_routed("log") {
+            return Box::new(std::iter::once(Err(e)));
+        }
+        Box::new(self.inner.engine.events_from(seq).map(|entry| {
             let entry = entry?;
             let mut body = event_body(&entry.rec.fact.event);
             if let (Some(d), Value::Object(o)) = (entry.rec.fact.corrected_post_date, &mut body) {
@@ -388,7 +535,7 @@ impl Cardledger {
             ev.insert(entry.rec.fact.event.kind().to_string(), body);
             Ok(json!({"seq": entry.rec.seq, "time": entry.rec.time.to_string(),
                 "hash": cardledger_core::record::hex(&entry.hash), "event": Value::Object(ev)}))
-        })
+        }))
     }
 
     // ---- views ----
@@ -407,11 +554,20 @@ impl Cardledger {
     ) -> Result<R, Error> {
         let at = match request.as_of {
             AsOf::Head => None,
-            as_of => Some(self.resolve(as_of)?.seq),
+            as_of => {
+                self.not_routed("an as-of read")?;
+                Some(self.resolve(as_of)?.seq)
+            }
         };
-        let (table, last, seq) = self.inner.projections.table(&self.inner.engine, request.kind, &request.params, at)?;
+        let (table, last, at) = match &self.router {
+            Some(r) => r.table(request.kind, &request.params)?,
+            None => {
+                let (table, last, seq) =
+                    self.inner.projections.table(&self.inner.engine, request.kind, &request.params, at)?;
+                (table, last, self.at(seq)?)
+            }
+        };
         let answer = cardledger_query::run(&table, &request.params, &request.principal, &request.rates, last)?;
-        let at = self.at(seq)?;
         let source =
             cardledger_query::Source { seq: at.seq, hash: at.hash, query: request.source_query(answer.fields()) };
         Ok(f(&answer.with_source(source))?)
@@ -467,19 +623,32 @@ impl Cardledger {
     /// limits it; `params` may be empty).
     pub fn view_schema(&self, kind: ViewKind, params: &[(String, String)]) -> Result<Value, Error> {
         let params = if params.is_empty() { Params::default() } else { cardledger_query::parse_params(params)? };
-        let (table, _, _) = self.inner.projections.table(&self.inner.engine, kind, &params, None)?;
+        let table = match &self.router {
+            Some(r) => r.table(kind, &params)?.0,
+            None => self.inner.projections.table(&self.inner.engine, kind, &params, None)?.0,
+        };
         Ok(cardledger_query::schema(&table, &params, &Principal::all(), &Rates::new())?)
     }
 
     /// The last `days` rows of each view for every program, newest first
     /// (the demo's summary).
     pub fn view_summary(&self, days: u32) -> Result<Value, Error> {
-        let (programs, reserve) = views::with_state(&self.inner.projections.program, &self.inner.engine, |v| {
-            let all: Vec<String> = v.programs().keys().cloned().collect();
-            let reserve: Vec<String> =
-                v.programs().iter().filter(|(_, p)| p.reserve.is_some()).map(|(t, _)| t.clone()).collect();
-            (all, reserve)
-        })?;
+        let mut programs = Vec::new();
+        let mut reserve = Vec::new();
+        let shards = match &self.router {
+            Some(r) => r.shards.iter().map(|s| &s.ledger).collect(),
+            None => vec![self],
+        };
+        for shard in shards {
+            views::with_state(&shard.inner.projections.program, &shard.inner.engine, |v| {
+                programs.extend(v.programs().keys().cloned());
+                reserve.extend(v.programs().iter().filter(|(_, p)| p.reserve.is_some()).map(|(t, _)| t.clone()));
+            })?;
+        }
+        programs.sort();
+        programs.dedup();
+        reserve.sort();
+        reserve.dedup();
         let program_fields =
             "fields=program,corrected_post_date,amount_to_send,deposit,beginning_bank_balance,ending_bank_balance";
         let queries = [
@@ -514,6 +683,12 @@ impl Cardledger {
     /// checkpoint when at or below it, else from genesis) and add
     /// `as_of_seq` and `as_of_hash`.
     pub fn statements(&self, account: &str, path: &[&str], params: &[&str]) -> Result<Value, Error> {
+        if let Some(r) = &self.router {
+            if params.iter().any(|p| p.split_once('=').is_some_and(|(k, _)| asof::AS_OF_KEYS.contains(&k))) {
+                self.not_routed("an as-of read")?;
+            }
+            return r.shard_of_account(account).statements(account, path, params);
+        }
         let mut pairs: Vec<(String, String)> = Vec::new();
         let mut rest: Vec<&str> = Vec::with_capacity(params.len());
         for p in params {
@@ -542,6 +717,9 @@ impl Cardledger {
     /// with its closing date in the account's time zone (the date the
     /// statements endpoints filter on).
     pub fn latest_statement_closes(&self, program: &str, count: usize) -> Result<Vec<LatestClose>, Error> {
+        if let Some(r) = &self.router {
+            return r.shard_of(program).latest_statement_closes(program, count);
+        }
         let zones: BTreeMap<String, String> = self
             .inner
             .engine
@@ -573,6 +751,13 @@ impl Cardledger {
 
     /// Statement counts per cycle type.
     pub fn statement_counts(&self) -> Result<Value, Error> {
+        if let Some(r) = &self.router {
+            let mut total = Value::Object(serde_json::Map::new());
+            for s in &r.shards {
+                router::sum_counts(&mut total, &s.ledger.statement_counts()?);
+            }
+            return Ok(total);
+        }
         Ok(views::with_state(&self.inner.projections.statements, &self.inner.engine, statements::cycle_type_counts)?)
     }
 
@@ -582,6 +767,7 @@ impl Cardledger {
     /// as `cardledger alerts` prints it, with the log position they were
     /// read at (every event up to it is folded).
     pub fn alerts(&self, after_seq: u64) -> Result<(Vec<Value>, u64), Error> {
+        self.not_routed("alerts")?;
         Ok(views::with_runner(&self.inner.projections.alerts, &self.inner.engine, |runner| {
             let alerts = runner
                 .state()
@@ -601,6 +787,7 @@ impl Cardledger {
     /// `limit`. The list of notifications only grows and is the same on
     /// every replay, so an ordinal is a stable cursor for a deliverer.
     pub fn notifications(&self, from: u64, limit: usize) -> Result<Vec<Notification>, Error> {
+        self.not_routed("notifications")?;
         Ok(views::with_state(&self.inner.projections.alerts, &self.inner.engine, |state| {
             let start = usize::try_from(from).unwrap_or(usize::MAX);
             let notices = state.notices().get(start..).unwrap_or(&[]);
@@ -619,6 +806,9 @@ impl Cardledger {
 
     /// Waits up to `timeout` for the log to grow beyond `seq`; returns the
     /// head then (a follower's sleep that wakes on the next commit).
+    ///
+    /// On a host owning several programs: the first shard's log (a
+    /// follower there reads [`Cardledger::head_seq`], the sum, instead).
     pub fn wait_beyond(&self, seq: u64, timeout: std::time::Duration) -> u64 {
         self.inner.engine.subscribe().wait_beyond(seq, timeout);
         self.head_seq()
@@ -629,16 +819,35 @@ impl Cardledger {
     /// The chart of one program: its ending bank balance by day and, for a
     /// reserve program, its reserve requirement.
     pub fn program_chart(&self, program: &str) -> Result<charts::Chart, Error> {
+        if let Some(r) = &self.router {
+            return r.shard_of(program).program_chart(program);
+        }
         charts::program_chart(self, program)
     }
 
     /// Writes one SVG chart per program into `dir`; returns the files.
     pub fn write_charts(&self, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+        if let Some(r) = &self.router {
+            let mut files = Vec::new();
+            for s in &r.shards {
+                files.extend(s.ledger.write_charts(dir)?);
+            }
+            return Ok(files);
+        }
         charts::write_program_charts(self, dir)
     }
 
     /// The program tokens the views know, in order.
     pub fn programs(&self) -> Result<Vec<String>, Error> {
+        if let Some(r) = &self.router {
+            let mut all = Vec::new();
+            for s in &r.shards {
+                all.extend(s.ledger.programs()?);
+            }
+            all.sort();
+            all.dedup();
+            return Ok(all);
+        }
         Ok(views::with_state(&self.inner.projections.program, &self.inner.engine, |v| {
             v.programs().keys().cloned().collect()
         })?)
@@ -652,19 +861,38 @@ impl Cardledger {
     /// calls this before it exits; queries checkpoint only on the first
     /// catch-up after open and every 100,000 events after that).
     pub fn checkpoint(&self) -> Result<(), Error> {
+        if let Some(r) = &self.router {
+            for s in &r.shards {
+                s.ledger.checkpoint()?;
+            }
+            return Ok(());
+        }
         Ok(self.inner.projections.checkpoint()?)
     }
 
     /// Snapshots the ledger state now (the engine also snapshots on its
     /// own schedule and when the last handle is dropped); returns the
     /// snapshot's sequence number, `None` when there was nothing new.
+    ///
+    /// On a host owning several programs: every shard, answering the sum of
+    /// the snapshots' seqs (`None` when no shard had anything new).
     pub fn snapshot(&self) -> Result<Option<u64>, Error> {
+        if let Some(r) = &self.router {
+            let mut any = None;
+            for s in &r.shards {
+                if let Some(seq) = s.ledger.snapshot()? {
+                    any = Some(any.unwrap_or(0u64).saturating_add(seq));
+                }
+            }
+            return Ok(any);
+        }
         Ok(self.inner.engine.snapshot()?)
     }
 
     /// Streams the log's records, verified as they are read, from the
     /// durable head at the start, while commands go on.
     pub fn backup(&self, w: impl std::io::Write) -> Result<BackupReport, Error> {
+        self.not_routed("backup")?;
         Ok(self.inner.engine.backup(w)?)
     }
 
@@ -679,7 +907,16 @@ impl Cardledger {
     /// Checks every checksum and the hash chain, that the state equals a
     /// fresh replay (`Error::LogCorrupt` otherwise), then that every
     /// projection caught up from its checkpoint equals a fresh replay.
+    ///
+    /// On a host owning several programs: every shard; the first failure is
+    /// the answer, else the reports added up (records, payload bytes,
+    /// snapshots), the head hash and state digest a digest of each shard's
+    /// (`program:value;…`), each projection true only when true on every
+    /// shard.
     pub fn verify(&self) -> Result<Verification, Error> {
+        if let Some(r) = &self.router {
+            return r.verify();
+        }
         let report = self.inner.engine.verify().map_err(Error::LogCorrupt)?;
         let statements = views::verify_statements(&self.inner.engine)?;
         let projections = views::verify_views(&self.inner.engine)?;
@@ -688,7 +925,21 @@ impl Cardledger {
 
     /// Deletes every projection checkpoint and replays the log into every
     /// projection, checkpointing them.
+    ///
+    /// On a host owning several programs: every shard, the counts added up.
     pub fn rebuild(&self) -> Result<Rebuilt, Error> {
+        if let Some(r) = &self.router {
+            let mut total = Rebuilt { events: 0, by_kind: BTreeMap::new(), statements: json!({}) };
+            for s in &r.shards {
+                let one = s.ledger.rebuild()?;
+                total.events = total.events.saturating_add(one.events);
+                for (k, n) in one.by_kind {
+                    *total.by_kind.entry(k).or_insert(0) += n;
+                }
+                router::sum_counts(&mut total.statements, &one.statements);
+            }
+            return Ok(total);
+        }
         let engine = &self.inner.engine;
         let p = &self.inner.projections;
         engine.store().delete_checkpoints().map_err(EngineError::from)?;

@@ -65,6 +65,7 @@ impl Cardledger {
     /// [`Error::Report`]; a query it carries that no longer parses is the
     /// query's error.
     pub fn verify_report(&self, bytes: &[u8]) -> Result<ReportCheck, Error> {
+        self.not_routed("verify-report")?;
         let report = read_report(bytes).map_err(|e| Error::Report(e.0))?;
         let src = &report.source;
         let mut check = ReportCheck {

@@ -95,7 +95,8 @@ fn bad_log_options_name_the_option() {
         (Some("http://x:1"), Some("p"), "log"),
         (Some("nats://127.0.0.1:4222"), None, "programs"),
         (Some("nats://127.0.0.1:4222"), Some("a.b"), "programs"),
-        (Some("nats://127.0.0.1:4222"), Some("p,q"), "programs"),
+        (Some("nats://127.0.0.1:4222"), Some("p,q,p"), "programs"),
+        (Some("nats://127.0.0.1:4222"), Some(" , "), "programs"),
     ] {
         match LogConfig::from_args(log, programs) {
             Err(Error::Rejected(r)) => {
