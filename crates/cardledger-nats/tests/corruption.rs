@@ -66,6 +66,18 @@ fn a_flipped_byte_on_the_new_leader_is_detected_and_never_folded() {
     assert_eq!(folded.len(), 100);
     assert_eq!(folded, all_before[..100]);
     assert!(log.verify().is_err());
+    // a read from a record inside the damaged frame (a projection catching
+    // up from there) meets the hole while locating it: it names that
+    // record, never the placeholder 0, and delivers nothing
+    for from in [120, 101] {
+        match log.read_from(from).map(|mut it| it.next()) {
+            Err(e) | Ok(Some(Err(e))) => assert!(
+                matches!(e, NatsLogError::Corrupt { seq, stream_seq: 3, .. } if seq == from || seq == 142),
+                "a read from {from}: {e:?}"
+            ),
+            Ok(other) => panic!("a read from {from} inside the damaged frame answered {other:?}"),
+        }
+    }
     // appends stop too: the chain cannot be continued from a head the
     // reader cannot verify, and a writer that reloads gets the damaged
     // frame's successor only after the leader changes back; the engine
