@@ -10,7 +10,7 @@
 //! nothing in the stream was written twice, and nothing but an unsettled
 //! batch's commands is in it unanswered; `verify` passes on a fresh host
 //! with an empty local directory (rebuilt from the stream) and on the
-//! killed host; the killed host's views, statements and alerts equal the
+//! killed host; the killed host's views, statements, alerts and trial balance equal the
 //! fresh replay's. An append that stays unsettled stops the engine
 //! (`Poisoned`); the test reopens the host, counts it and goes on.
 //!
@@ -30,7 +30,7 @@ use cardledger::layers::core::engine::Ack;
 use cardledger::layers::domain::event::Event;
 use cardledger::layers::domain::state::{event_token, fingerprint};
 use cardledger::layers::domain::wire;
-use cardledger::Cardledger;
+use cardledger::{AsOf, Cardledger};
 use cardledger_nats::testing::{caught_up, leader, TestCluster};
 use cardledger_nats::Cluster;
 
@@ -82,13 +82,21 @@ fn open_host(cluster: &Cluster, dir: &std::path::Path) -> Cardledger {
     }
 }
 
-/// The views, statements and alerts answers compared between two hosts.
+/// The views, statements, alerts and trial balance answers compared
+/// between two hosts.
 fn projections(h: &Cardledger) -> serde_json::Value {
     serde_json::json!({
         "programs": h.programs().unwrap(),
         "summary": h.view_summary(400).unwrap(),
         "statement_counts": h.statement_counts().unwrap(),
         "alerts": h.alerts(0).unwrap().0,
+        "trial_balance": h.trial_balance(None, AsOf::Head).unwrap(),
+        "latest_statement_closes": h
+            .programs()
+            .unwrap()
+            .iter()
+            .map(|p| format!("{:?}", h.latest_statement_closes(p, 1000).unwrap()))
+            .collect::<Vec<_>>(),
     })
 }
 
