@@ -26,7 +26,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use cardledger::layers::core::engine::Ack;
+use cardledger::layers::core::engine::{Ack, EngineError};
+use cardledger::layers::core::store::StoreError;
 use cardledger::layers::domain::event::Event;
 use cardledger::layers::domain::state::{event_token, fingerprint};
 use cardledger::layers::domain::wire;
@@ -264,7 +265,25 @@ fn killing_the_stream_leader_under_the_engine_loses_and_repeats_no_acknowledged_
     // the stream, read back by a fresh host on an empty directory
     let fresh_dir = work.path().join("fresh");
     std::fs::create_dir_all(&fresh_dir).unwrap();
-    let fresh = Cardledger::open_on(&fresh_dir, Arc::new(tc.connect().unwrap().open_log(PROGRAM, 3).unwrap())).unwrap();
+    let fresh = {
+        // a request that times out while the cluster settles is
+        // `Unavailable` (a host retries it); anything else is a failure
+        let fresh_cluster = tc.connect().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let log = fresh_cluster.open_log(PROGRAM, 3).unwrap();
+            match Cardledger::open_on(&fresh_dir, Arc::new(log)) {
+                Ok(h) => break h,
+                Err(e @ cardledger::Error::Engine(EngineError::Store(StoreError::Unavailable(_))))
+                    if Instant::now() < deadline =>
+                {
+                    eprintln!("the fresh host's open was unavailable, retrying: {e}");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                Err(e) => panic!("the fresh host does not open: {e:?}"),
+            }
+        }
+    };
     assert_eq!(fresh.head_seq(), host.head_seq(), "the stream ends at the host's head");
     assert_eq!(fresh.engine().open_report().replayed, fresh.head_seq(), "rebuilt from the stream");
     let entries: Vec<_> = fresh.engine().events_from(1).map(Result::unwrap).collect();
