@@ -989,7 +989,19 @@ impl Iterator for ReadIter {
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(ext) = self.external.as_mut() {
             // up to the head when the read started, as for the sled log
-            let item = ext.next()?;
+            let Some(item) = ext.next() else {
+                self.external = None;
+                // a read that ends before that head (a replica not yet
+                // current answered where the stream ends) must not pass
+                // for the whole log: a replay that stopped there would
+                // leave the state behind the head it appends after
+                return (self.next_seq <= self.end_seq).then(|| {
+                    Err(StoreError::Unavailable(format!(
+                        "the log's read ended before seq {} (the head when it started is {}): retry once the stream's replicas are current",
+                        self.next_seq, self.end_seq
+                    )))
+                });
+            };
             if let Ok(r) = &item {
                 if r.seq > self.end_seq {
                     self.external = None;

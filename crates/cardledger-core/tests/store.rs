@@ -458,3 +458,60 @@ fn a_batch_encoded_elsewhere_appends_only_at_its_base() {
     assert_eq!(store.head(), head);
     store.verify().unwrap();
 }
+
+/// A log backend whose reads end after record `cut` (as a JetStream read
+/// does when a replica not yet current answers where the stream ends).
+struct ShortRead {
+    inner: Store,
+    cut: u64,
+}
+
+impl cardledger_core::log::Log for ShortRead {
+    fn head(&self) -> Head {
+        self.inner.head()
+    }
+    fn append_encoded(&self, batch: cardledger_core::record::EncodedBatch) -> Result<Head, StoreError> {
+        self.inner.append_encoded(batch)
+    }
+    fn read_from(&self, from: u64) -> cardledger_core::log::LogRead {
+        let cut = self.cut;
+        Box::new(self.inner.read_from(from).take_while(move |r| r.as_ref().map_or(true, |r| r.seq <= cut)))
+    }
+    fn verify(&self) -> Result<Head, StoreError> {
+        self.inner.verify()
+    }
+    fn describe(&self) -> String {
+        "a log whose reads end early".into()
+    }
+}
+
+/// A backend's read that ends before the head the read started at is an
+/// error, never the whole log: an engine replaying it does not open behind
+/// the head it would append after.
+#[test]
+fn a_read_of_a_backend_ending_before_the_head_fails_and_the_engine_does_not_open_behind_it() {
+    use cardledger_core::engine::{Engine, EngineError, OpenOptions};
+    let dirs = tempfile::tempdir().unwrap();
+    let (a, b) = (dirs.path().join("a"), dirs.path().join("b"));
+    {
+        let engine = Engine::open(&a).unwrap();
+        for p in ["p1", "p2", "p3"] {
+            let json = format!(
+                r#"{{"time":"2024-01-01T00:00:00Z","program":{{"token":"{p}","bank":"B","currency_code":"USD"}}}}"#
+            );
+            engine.submit(cardledger_domain::wire::parse_line(&json).unwrap()).unwrap();
+        }
+        assert_eq!(engine.head_seq(), 3);
+    }
+    let log = std::sync::Arc::new(ShortRead { inner: Store::open(&a).unwrap(), cut: 2 });
+    let on = Store::open_on(&b, log.clone()).unwrap();
+    let read: Vec<_> = on.read_from(1).collect();
+    assert_eq!(read.len(), 3);
+    assert!(matches!(read[2], Err(StoreError::Unavailable(_))), "{:?}", read[2]);
+    drop(on);
+    match Engine::open_on(&b, OpenOptions::default(), log) {
+        Err(EngineError::Store(StoreError::Unavailable(why))) => assert!(why.contains("seq 3"), "{why}"),
+        Ok(e) => panic!("opened at seq {} behind the log's head 3", e.head_seq()),
+        Err(e) => panic!("{e:?}"),
+    }
+}

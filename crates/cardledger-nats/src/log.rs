@@ -498,7 +498,14 @@ impl JetStreamLog {
         let (mut lo, mut hi) = (1u64, last);
         while lo < hi {
             let mid = lo + (hi - lo).div_ceil(2);
-            let bytes = self.message(mid).await?;
+            // a hole met while locating: the read delivers nothing, so the
+            // first record it misses is `seq` (never the placeholder 0)
+            let bytes = self.message(mid).await.map_err(|e| match e {
+                NatsLogError::Corrupt { stream, stream_seq, seq: 0, reason } => {
+                    NatsLogError::Corrupt { stream, stream_seq, seq, reason }
+                }
+                other => other,
+            })?;
             let first = cardledger_core::record::peek_first_seq(&bytes).ok_or_else(|| NatsLogError::Corrupt {
                 stream: self.stream.clone(),
                 stream_seq: mid,

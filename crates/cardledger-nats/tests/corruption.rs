@@ -6,44 +6,14 @@
 
 mod support;
 
-use std::path::Path;
-use std::time::{Duration, Instant};
-
 use cardledger_core::record::Head;
-use cardledger_nats::NatsLogError;
+use cardledger_nats::{testing, NatsLogError};
 use support::{leader, payloads, records, TestCluster};
-
-/// Flips one byte inside the first occurrence of `needle` in any file
-/// under `dir`; returns how many files held it.
-fn flip_in_files(dir: &Path, needle: &[u8]) -> usize {
-    let mut hits = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            if !p.to_string_lossy().contains("/msgs/") || p.extension().is_none_or(|e| e != "blk") {
-                continue;
-            }
-            let mut bytes = std::fs::read(&p).unwrap();
-            if let Some(at) = bytes.windows(needle.len()).position(|w| w == needle) {
-                // a byte of the padding after the tag, inside the payload
-                bytes[at + needle.len() + 5] ^= 0x01;
-                std::fs::write(&p, &bytes).unwrap();
-                hits += 1;
-            }
-        }
-    }
-    hits
-}
 
 #[test]
 fn a_flipped_byte_on_the_new_leader_is_detected_and_never_folded() {
-    let tc = TestCluster::start();
-    let cluster = tc.connect();
+    let tc = TestCluster::start().unwrap();
+    let cluster = tc.connect().unwrap();
     let log = cluster.open_log("cx", 3).unwrap();
     let mut head = Head::GENESIS;
     for b in 0..5u64 {
@@ -55,21 +25,15 @@ fn a_flipped_byte_on_the_new_leader_is_detected_and_never_folded() {
 
     let lead = leader(&cluster, &log);
     let victim = if lead == 1 { 2 } else { 1 };
-    tc.term(victim);
+    tc.term(victim).unwrap();
     // record 142 is in the third batch's frame (message 3)
-    let hits = flip_in_files(&tc.store(victim), b"c:00000142:");
+    // a byte of the padding after the tag, inside the payload
+    let hits = testing::flip_in_store(&tc.store(victim), b"c:00000142:", 5).unwrap();
     assert!(hits >= 1, "the payload is in node n{victim}'s store files");
-    tc.restart(victim);
+    tc.restart(victim).unwrap();
 
     // make the damaged node the stream leader
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while leader(&cluster, &log) != victim {
-        assert!(Instant::now() < deadline, "n{victim} did not become the stream leader");
-        let subject = format!("$JS.API.STREAM.LEADER.STEPDOWN.{}", log.stream());
-        let body = format!(r#"{{"placement":{{"preferred":"n{victim}"}}}}"#);
-        let _ = cluster.block_on(cluster.client().request(subject, body.into()));
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    testing::make_leader(&cluster, log.stream(), victim).unwrap();
 
     // every read from genesis stops at the damaged record, typed
     let mut folded = Vec::new();
@@ -102,6 +66,18 @@ fn a_flipped_byte_on_the_new_leader_is_detected_and_never_folded() {
     assert_eq!(folded.len(), 100);
     assert_eq!(folded, all_before[..100]);
     assert!(log.verify().is_err());
+    // a read from a record inside the damaged frame (a projection catching
+    // up from there) meets the hole while locating it: it names that
+    // record, never the placeholder 0, and delivers nothing
+    for from in [120, 101] {
+        match log.read_from(from).map(|mut it| it.next()) {
+            Err(e) | Ok(Some(Err(e))) => assert!(
+                matches!(e, NatsLogError::Corrupt { seq, stream_seq: 3, .. } if seq == from || seq == 142),
+                "a read from {from}: {e:?}"
+            ),
+            Ok(other) => panic!("a read from {from} inside the damaged frame answered {other:?}"),
+        }
+    }
     // appends stop too: the chain cannot be continued from a head the
     // reader cannot verify, and a writer that reloads gets the damaged
     // frame's successor only after the leader changes back; the engine

@@ -22,8 +22,8 @@ const BATCH: u64 = 500;
 
 #[test]
 fn killing_the_stream_leader_loses_and_repeats_nothing() {
-    let tc = TestCluster::start();
-    let cluster = tc.connect();
+    let tc = TestCluster::start().unwrap();
+    let cluster = tc.connect().unwrap();
     let log = cluster.open_log("failover", 3).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     // (append started, acknowledged, head after it)
@@ -83,13 +83,13 @@ fn killing_the_stream_leader_loses_and_repeats_nothing() {
         std::thread::sleep(Duration::from_millis(400));
         drain(None);
         let node = leader(&cluster, &log);
-        tc.kill(node); // returns once the process is gone
+        tc.kill(node).unwrap(); // returns once the process is gone
         let killed = Instant::now();
         let first = drain(Some(killed)).unwrap();
         let took = first - killed;
         eprintln!("round {round}: killed leader n{node}; first acknowledged append after {took:?}");
         failovers.push(took);
-        tc.restart(node);
+        tc.restart(node).unwrap();
         // the next kill is a single fault again only once the restarted
         // node has caught up (killing the one current replica while the
         // other still catches up is two faults at once for 3 replicas)
@@ -111,7 +111,7 @@ fn killing_the_stream_leader_loses_and_repeats_nothing() {
     }
     assert_eq!(all.last().unwrap().hash, head.hash);
     assert_eq!(log.verify().unwrap(), head);
-    assert_eq!(tc.connect().open_log("failover", 3).unwrap().head(), head);
+    assert_eq!(tc.connect().unwrap().open_log("failover", 3).unwrap().head(), head);
 
     failovers.sort();
     let ms: Vec<u128> = failovers.iter().map(Duration::as_millis).collect();

@@ -13,8 +13,8 @@ use support::{payloads, records, TestCluster};
 
 #[test]
 fn appends_read_back_verified_and_a_second_writer_is_fenced() {
-    let tc = TestCluster::start();
-    let cluster = tc.connect();
+    let tc = TestCluster::start().unwrap();
+    let cluster = tc.connect().unwrap();
     let log = cluster.open_log("rt", 3).unwrap();
     assert_eq!(log.head(), Head::GENESIS);
     assert_eq!(log.read_after(Head::GENESIS).unwrap().count(), 0);
@@ -60,7 +60,7 @@ fn appends_read_back_verified_and_a_second_writer_is_fenced() {
     assert_eq!(log.read_after(h2).unwrap().count(), 0);
 
     // a second writer (another host) on the same program
-    let other = tc.connect();
+    let other = tc.connect().unwrap();
     let log2 = other.open_log("rt", 3).unwrap();
     assert_eq!(log2.head(), h2);
     let c = payloads("b", 3004, 10);
@@ -90,7 +90,7 @@ fn appends_read_back_verified_and_a_second_writer_is_fenced() {
         assert_eq!(at_head.recv(Duration::from_secs(10)).unwrap().unwrap().seq, want);
     }
     // a reopened log finds the head
-    assert_eq!(tc.connect().open_log("rt", 3).unwrap().head(), h4);
+    assert_eq!(tc.connect().unwrap().open_log("rt", 3).unwrap().head(), h4);
 }
 
 #[test]
