@@ -64,3 +64,9 @@ pub fn event_token(e: &Event) -> Option<&str> {
         Event::Ticked(_) | Event::CyclesClosed(_) => return None,
     })
 }
+
+/// Whether a command with fingerprint `fp` repeats the recorded command
+/// whose fingerprint is `recorded` (a duplicate, not a conflict).
+pub(super) fn same_payload(recorded: u64, fp: u64, _line: &CommandLine) -> bool {
+    recorded == fp
+}

@@ -4,9 +4,10 @@
 use super::*;
 
 impl Ledger {
-    pub(super) fn decide_journal_entry(&self, c: &JournalEntryCmd) -> Result<JournalEntryRecorded, Rejection> {
+    pub(super) fn decide_journal_entry(&self, cmd: JournalEntryCmd) -> Result<JournalEntryRecorded, Rejection> {
         // field names are rendered only if the entry is rejected
         let f = |field: &'static str| Field::Of("journal_entry", field);
+        let c = &cmd;
         let (program, jit_program) = match &c.target {
             JeTarget::Gpa(h) => {
                 let p = self.holder_program(h, f(h.field()))?;
@@ -20,8 +21,9 @@ impl Ledger {
             }
         };
         let effect = classify(c);
+        // the command moves into its event; the checks below read it there
         let mut e = JournalEntryRecorded {
-            cmd: c.clone(),
+            cmd,
             program_token: program,
             effect,
             hold_amount: Money::ZERO,
@@ -29,6 +31,7 @@ impl Ledger {
             jit_unload: Money::ZERO,
             pending_credit: Money::ZERO,
         };
+        let c = &e.cmd;
         let amount = c.amount;
         let available = self.available(&c.target);
         // the related authorization, for clearings and reversals
