@@ -69,7 +69,8 @@ impl Ledger {
                 ));
             }
         }
-        let fact = |event| Fact { fingerprint: fp, corrected_post_date: cpd, event };
+        let fact =
+            |event| Fact { fingerprint: fp, fingerprint_kind: FingerprintKind::Sip13, corrected_post_date: cpd, event };
         let mut facts: Vec<Fact> = self.cycle_closes(c.now).into_iter().map(|e| fact(Event::CyclesClosed(e))).collect();
         if facts.is_empty() {
             return Decision::Accept(fact(Event::Ticked(c.clone())));
@@ -393,7 +394,12 @@ impl Ledger {
 /// An event decided from a command, as the decision that records it.
 fn accept(event: Result<Event, Rejection>, fp: u64, corrected_post_date: Option<crate::time::Date>) -> Decision {
     match event {
-        Ok(event) => Decision::Accept(Fact { fingerprint: fp, corrected_post_date, event }),
+        Ok(event) => Decision::Accept(Fact {
+            fingerprint: fp,
+            fingerprint_kind: FingerprintKind::Sip13,
+            corrected_post_date,
+            event,
+        }),
         Err(r) => Decision::Reject(r),
     }
 }
