@@ -1,6 +1,8 @@
 //! Deciding a command: the checks of each command and the event it
 //! records; ticks and the statement-cycle closes they decide.
 
+use std::ops::ControlFlow;
+
 use super::idempotency::{same_payload, token_kind};
 use super::*;
 
@@ -10,8 +12,8 @@ impl Ledger {
     /// (`Decision::AcceptAll`); its `now`, not `time`, is what cycles compare.
     pub fn decide(&self, line: &CommandLine, _time: Timestamp) -> Decision {
         let fp = match self.idempotency(line) {
-            Ok(fp) => fp,
-            Err(d) => return d,
+            ControlFlow::Continue(fp) => fp,
+            ControlFlow::Break(d) => return d,
         };
         if let Command::Tick(c) = &line.command {
             return self.decide_tick(c, fp, line.corrected_post_date);
@@ -25,8 +27,8 @@ impl Ledger {
     /// decision as `decide(&line, time)`.
     pub fn decide_owned(&self, line: CommandLine, _time: Timestamp) -> Decision {
         let fp = match self.idempotency(&line) {
-            Ok(fp) => fp,
-            Err(d) => return d,
+            ControlFlow::Continue(fp) => fp,
+            ControlFlow::Break(d) => return d,
         };
         if let Command::Tick(c) = &line.command {
             return self.decide_tick(c, fp, line.corrected_post_date);
@@ -36,24 +38,26 @@ impl Ledger {
 
     /// The command's fingerprint, or the decision its token already implies:
     /// a duplicate of a recorded command, or a conflict with one.
-    fn idempotency(&self, line: &CommandLine) -> Result<u64, Decision> {
+    fn idempotency(&self, line: &CommandLine) -> ControlFlow<Decision, u64> {
         let fp = match fingerprint(line) {
             Ok(fp) => fp,
-            Err(e) => return Err(Decision::Reject(Rejection::new(Code::EventTooLarge, line.command.key(), e))),
+            Err(e) => {
+                return ControlFlow::Break(Decision::Reject(Rejection::new(Code::EventTooLarge, line.command.key(), e)))
+            }
         };
         if let (Some(kind), Some(token)) = (token_kind(&line.command), line.command.token()) {
             if let Some((seq, recorded)) = self.recorded_token(kind, token) {
                 if same_payload(recorded, fp, line) {
-                    return Err(Decision::Duplicate(seq));
+                    return ControlFlow::Break(Decision::Duplicate(seq));
                 }
-                return Err(Decision::Reject(Rejection::new(
+                return ControlFlow::Break(Decision::Reject(Rejection::new(
                     Code::TokenConflict,
                     format!("{}.token", line.command.key()),
                     format!("token {token:?} was already used for a different {kind}"),
                 )));
             }
         }
-        Ok(fp)
+        ControlFlow::Continue(fp)
     }
 
     /// A tick: rejected unless later than the previous one; otherwise every
