@@ -22,13 +22,14 @@
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 
+use cardledger_domain::command::{Command, CommandLine, TickCmd};
 use cardledger_domain::event::{Fact, Recorded};
 use cardledger_domain::limits;
 use cardledger_domain::rejection::{Code, Rejection};
 use cardledger_domain::response;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::Timestamp;
-use cardledger_domain::{command::CommandLine, decode_fact, encode_fact, snapshot};
+use cardledger_domain::{decode_fact, encode_fact, snapshot};
 use serde_json::Value;
 
 use crate::lock;
@@ -540,7 +541,7 @@ impl Engine {
             q.requests.drain(..n).collect::<Vec<_>>()
         };
         let mut group = group;
-        let results = self.commit_group(&group);
+        let results = self.commit_group(&mut group);
         // requests whose records did not fit this group's append go first
         // into the next group, in their order (nothing of them was applied)
         let rest = group.split_off(results.len());
@@ -585,8 +586,9 @@ impl Engine {
     /// and answers it only after its batch is flushed. The records' frames
     /// (crc32, hash chain) are encoded while the group is still being
     /// decided: on a second thread for large groups, inline for small ones.
-    fn commit_group(&self, group: &[Request]) -> Vec<Result<Vec<Outcome>, EngineError>> {
-        let fail = |e: EngineError| group.iter().map(|_| Err(e.clone())).collect();
+    fn commit_group(&self, group: &mut [Request]) -> Vec<Result<Vec<Outcome>, EngineError>> {
+        let requests = group.len();
+        let fail = |e: EngineError| (0..requests).map(|_| Err(e.clone())).collect();
         if *lock(&self.inner.poisoned) {
             return fail(EngineError::Poisoned);
         }
@@ -684,7 +686,7 @@ impl Engine {
     fn decide_group(
         &self,
         state: &mut Ledger,
-        group: &[Request],
+        group: &mut [Request],
         record: &mut dyn FnMut(i64, Vec<u8>),
     ) -> Result<Vec<Vec<Outcome>>, EngineError> {
         let first_new = state.head_seq + 1;
@@ -696,10 +698,10 @@ impl Engine {
             let more: usize = payloads.iter().map(|p| record::record_len(p.len())).sum();
             records + payloads.len() <= limits::BATCH_RECORDS_MAX && bytes + more <= limits::BATCH_BYTES_MAX
         };
-        for (r, req) in group.iter().enumerate() {
+        for (r, req) in group.iter_mut().enumerate() {
             let mut out = Vec::with_capacity(req.lines.len());
             let mut full = false;
-            for (i, (line, time)) in req.lines.iter().enumerate() {
+            for (i, (line, time)) in req.lines.iter_mut().enumerate() {
                 if full {
                     out.push(Outcome::Rejected(batch_full(line.command.key())));
                     continue;
@@ -711,7 +713,20 @@ impl Engine {
                     out.push(Outcome::Rejected(r));
                     continue;
                 }
-                match state.decide(line, *time) {
+                // a line whose records surely fit this append (one event, of
+                // at most EVENT_BYTES_MAX) gives its command to its event; a
+                // tick (it may record many) and a line near the batch's end
+                // are decided borrowed, so a request that ends the group
+                // undecided goes back to the queue intact
+                let movable = !matches!(line.command, Command::Tick(_))
+                    && records < limits::BATCH_RECORDS_MAX
+                    && bytes + record::record_len(limits::EVENT_BYTES_MAX) <= limits::BATCH_BYTES_MAX;
+                let decision = if movable {
+                    state.decide_owned(std::mem::replace(line, moved_line()), *time)
+                } else {
+                    state.decide(line, *time)
+                };
+                match decision {
                     // encoded before it is applied: an event that would not
                     // decode again (over EVENT_BYTES_MAX) is refused unwritten
                     Decision::Accept(fact) => match encode_fact(&fact) {
@@ -1077,6 +1092,14 @@ fn cold_key_text(k: &[u8]) -> String {
 
 /// Reads and decodes log entries from `seq`.
 /// The rejection of a command whose records no longer fit its batch's append.
+/// What stays in a request's place of a line whose command was moved into
+/// its event: never read again (a moved line's event surely fits the batch,
+/// so it is recorded or rejected in this group and its request is never put
+/// back into the queue).
+fn moved_line() -> CommandLine {
+    CommandLine { time: None, corrected_post_date: None, command: Command::Tick(TickCmd { now: Timestamp(0) }) }
+}
+
 fn batch_full(key: &str) -> Rejection {
     Rejection::new(
         Code::BatchFull,

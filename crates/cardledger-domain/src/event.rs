@@ -15,15 +15,74 @@ use crate::money::Money;
 use crate::time::{Date, Timestamp};
 
 /// An event as stored in one log record's payload.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+///
+/// Encoded as bincode of `fingerprint`, a tag, the date when there is one,
+/// then `event`; the tag is `corrected_post_date`'s option tag widened by
+/// the fingerprint's kind (docs/format.md, "Event payload"): 0 / 1 (no date
+/// / a date follows) for a [`FingerprintKind::Blake3`] fingerprint — the
+/// bytes of every payload written before the kind existed — and 2 / 3 for
+/// [`FingerprintKind::Sip13`].
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fact {
     /// Fingerprint of the command payload (for idempotency conflicts).
     pub fingerprint: u64,
+    /// How `fingerprint` was computed.
+    pub fingerprint_kind: FingerprintKind,
     /// The reporting day when it differs from the posting day.
     pub corrected_post_date: Option<Date>,
     /// The event.
     pub event: Event,
 }
+
+/// How a fact's fingerprint was computed from the bincode (`standard()`
+/// configuration) of its command and `corrected_post_date`
+/// (`state::fingerprint`, `state::fingerprint_blake3`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FingerprintKind {
+    /// The first 8 bytes (big-endian) of blake3 over those bytes: every
+    /// payload written before payload tag 2 / 3 (still read, and still
+    /// matched when such a command is resubmitted).
+    Blake3,
+    /// SipHash-1-3 with the fixed key `state::FINGERPRINT_KEY` over the same
+    /// bytes: what `decide` records now.
+    Sip13,
+}
+
+impl Encode for Fact {
+    fn encode<E: bincode::enc::Encoder>(&self, e: &mut E) -> Result<(), bincode::error::EncodeError> {
+        self.fingerprint.encode(e)?;
+        let kind: u8 = match self.fingerprint_kind {
+            FingerprintKind::Blake3 => 0,
+            FingerprintKind::Sip13 => 2,
+        };
+        match &self.corrected_post_date {
+            None => kind.encode(e)?,
+            Some(date) => {
+                (kind + 1).encode(e)?;
+                date.encode(e)?;
+            }
+        }
+        self.event.encode(e)
+    }
+}
+
+impl<C> Decode<C> for Fact {
+    fn decode<D: bincode::de::Decoder<Context = C>>(d: &mut D) -> Result<Self, bincode::error::DecodeError> {
+        let fingerprint = u64::decode(d)?;
+        let tag = u8::decode(d)?;
+        if tag > 3 {
+            return Err(bincode::error::DecodeError::UnexpectedVariant {
+                type_name: "Fact.corrected_post_date",
+                allowed: &bincode::error::AllowedEnumVariants::Range { min: 0, max: 3 },
+                found: u32::from(tag),
+            });
+        }
+        let fingerprint_kind = if tag >= 2 { FingerprintKind::Sip13 } else { FingerprintKind::Blake3 };
+        let corrected_post_date = if tag % 2 == 1 { Some(Date::decode(d)?) } else { None };
+        Ok(Fact { fingerprint, fingerprint_kind, corrected_post_date, event: Event::decode(d)? })
+    }
+}
+bincode::impl_borrow_decode!(Fact);
 
 /// A fact with its place in the log.
 #[derive(Clone, Debug, PartialEq, Eq)]

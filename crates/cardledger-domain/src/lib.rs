@@ -121,6 +121,7 @@ mod tests {
     fn an_event_over_the_decode_limit_does_not_encode() {
         let program = |name: String| event::Fact {
             fingerprint: 1,
+            fingerprint_kind: event::FingerprintKind::Sip13,
             corrected_post_date: None,
             event: event::Event::ProgramCreated(command::ProgramCmd {
                 token: "p".into(),

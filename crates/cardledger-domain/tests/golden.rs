@@ -6,8 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use cardledger_domain::event::{Fact, Recorded};
-use cardledger_domain::state::{Decision, Ledger};
+use cardledger_domain::event::{Fact, FingerprintKind, Recorded};
+use cardledger_domain::state::{fingerprint, fingerprint_blake3, Decision, Ledger};
 use cardledger_domain::time::Timestamp;
 use cardledger_domain::{decode_fact, encode_fact, wire};
 
@@ -50,18 +50,37 @@ const LINES_V2: &[&str] = &[
     r#"{"time":"2023-08-02T00:00:00Z","tick":{"now":"2023-08-02T00:00:00Z"}}"#,
 ];
 
-/// Every fact the lines record, in order (a closing tick records several).
+/// Every fact the lines record, in order (a closing tick records several),
+/// with the fingerprints `decide` records (`FingerprintKind::Sip13`).
+fn facts_now(lines: &[&str]) -> Vec<Fact> {
+    facts_with(lines, FingerprintKind::Sip13)
+}
+
+/// [`facts_now`] as a version before `FingerprintKind::Sip13` recorded them
+/// (the v1 and v2 fixtures): the same facts with the Blake3 fingerprint.
 fn facts_of(lines: &[&str]) -> Vec<Fact> {
+    facts_with(lines, FingerprintKind::Blake3)
+}
+
+fn facts_with(lines: &[&str], kind: FingerprintKind) -> Vec<Fact> {
     let mut ledger = Ledger::default();
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let cmd = wire::parse_line(line).unwrap();
         let time = cmd.time.unwrap_or(Timestamp(0));
-        let new = match ledger.decide(&cmd, time) {
+        let mut new = match ledger.decide(&cmd, time) {
             Decision::Accept(fact) => vec![fact],
             Decision::AcceptAll(facts) => facts,
             other => panic!("line {i} not accepted: {line}: {other:?}"),
         };
+        for fact in &mut new {
+            assert_eq!(fact.fingerprint_kind, FingerprintKind::Sip13);
+            assert_eq!(fact.fingerprint, fingerprint(&cmd).unwrap());
+            if kind == FingerprintKind::Blake3 {
+                fact.fingerprint = fingerprint_blake3(&cmd).unwrap();
+                fact.fingerprint_kind = kind;
+            }
+        }
         for fact in new {
             ledger.apply(&Recorded { seq: ledger.head_seq + 1, time, fact: fact.clone() });
             out.push(fact);
@@ -105,6 +124,55 @@ fn appended_variants_keep_their_v2_encoding() {
     assert_eq!(close.interest_entry.as_ref().map(|c| c.amount.to_string()), Some("3.15".to_string()));
     assert_eq!(close.late_fee_entry.as_ref().map(|c| c.amount.to_string()), Some("25.00".to_string()));
     check_fixture(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/events_v2.bin"), &facts);
+}
+
+/// Payload tag 2 / 3 (`FingerprintKind::Sip13`, what is written now): one
+/// fact of every variant, the v1 and v2 lines' facts as `decide` records them
+/// today, in `events_v3.bin`. Their bytes differ from the v1 / v2 fixtures'
+/// only in the fingerprint and the tag.
+#[test]
+fn sip_fingerprint_facts_keep_their_v3_encoding() {
+    let mut facts = facts_now(LINES);
+    facts.extend(facts_now(LINES_V2).into_iter().filter(|f| f.event.kind() == "cycles_closed"));
+    assert_eq!(facts.len(), 24, "the v1 lines' 22 facts (their tick closes a cycle), two closes");
+    check_fixture(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/events_v3.bin"), &facts);
+    // the same facts with Blake3 fingerprints differ in those bytes only
+    let mut legacy = facts_of(LINES);
+    legacy.extend(facts_of(LINES_V2).into_iter().filter(|f| f.event.kind() == "cycles_closed"));
+    for (now, old) in facts.iter().zip(&legacy) {
+        assert_eq!((&now.event, now.corrected_post_date), (&old.event, old.corrected_post_date));
+        assert_ne!(now.fingerprint, old.fingerprint);
+        let (a, b) = (encode_fact(now).unwrap(), encode_fact(old).unwrap());
+        let skip = |f: &Fact, bytes: &[u8]| bytes.len() - bincode_u64_len(f.fingerprint) - 1;
+        assert_eq!(a[a.len() - skip(now, &a)..], b[b.len() - skip(old, &b)..], "{}", now.event.kind());
+    }
+}
+
+/// Bytes of a u64 in bincode's varint encoding.
+fn bincode_u64_len(v: u64) -> usize {
+    match v {
+        0..=250 => 1,
+        251..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
+/// A resubmitted command recorded with a Blake3 fingerprint (by an older
+/// version) is still a duplicate; a different payload under its token is
+/// still a conflict.
+#[test]
+fn a_blake3_fingerprint_still_detects_duplicates_and_conflicts() {
+    let mut ledger = Ledger::default();
+    for (i, (line, fact)) in LINES.iter().zip(facts_of(LINES)).take(3).enumerate() {
+        let time = Timestamp(i as i64);
+        ledger.apply(&Recorded { seq: i as u64 + 1, time, fact });
+        let cmd = wire::parse_line(line).unwrap();
+        assert_eq!(ledger.decide(&cmd, time), Decision::Duplicate(i as u64 + 1), "{line}");
+    }
+    let other = wire::parse_line(r#"{"user":{"token":"u","program_token":"other"}}"#).unwrap();
+    let Decision::Reject(r) = ledger.decide(&other, Timestamp(9)) else { panic!("not a conflict") };
+    assert_eq!(r.code, cardledger_domain::rejection::Code::TokenConflict);
 }
 
 fn encode_all(facts: &[Fact]) -> Vec<u8> {

@@ -166,11 +166,10 @@ impl Ledger {
                         acct.record(seq, e.cmd.impact_time.unwrap_or(time), kind, e.cmd.amount);
                     }
                 }
-                let target = &e.cmd.target;
-                let before = (self.holds.get(target).copied(), self.pending.get(target).copied());
-                self.apply_journal_entry(seq, e);
-                if before != (self.holds.get(target).copied(), self.pending.get(target).copied()) {
-                    upsert(&mut self.last_updated, target_account(target), time, |t| *t = time);
+                // the entry's fold says whether the target's hold or pending
+                // credit changed (no lookups before and after to compare)
+                if self.apply_journal_entry(seq, e) {
+                    upsert(&mut self.last_updated, target_account(&e.cmd.target), time, |t| *t = time);
                 }
             }
             Event::Ticked(c) => self.last_tick = Some(c.now),

@@ -1,7 +1,9 @@
 //! Deciding a command: the checks of each command and the event it
 //! records; ticks and the statement-cycle closes they decide.
 
-use super::idempotency::token_kind;
+use std::ops::ControlFlow;
+
+use super::idempotency::{same_payload, token_kind};
 use super::*;
 
 impl Ledger {
@@ -9,31 +11,53 @@ impl Ledger {
     /// passes the closing instant of statement cycles decides their closes
     /// (`Decision::AcceptAll`); its `now`, not `time`, is what cycles compare.
     pub fn decide(&self, line: &CommandLine, _time: Timestamp) -> Decision {
-        let fp = match fingerprint(line) {
-            Ok(fp) => fp,
-            Err(e) => return Decision::Reject(Rejection::new(Code::EventTooLarge, line.command.key(), e)),
+        let fp = match self.idempotency(line) {
+            ControlFlow::Continue(fp) => fp,
+            ControlFlow::Break(d) => return d,
         };
-        if let (Some(kind), Some(token)) = (token_kind(&line.command), line.command.token()) {
-            if let Some((seq, recorded)) = self.recorded_token(kind, token) {
-                if recorded == fp {
-                    return Decision::Duplicate(seq);
-                }
-                return Decision::Reject(Rejection::new(
-                    Code::TokenConflict,
-                    format!("{}.token", line.command.key()),
-                    format!("token {token:?} was already used for a different {kind}"),
-                ));
-            }
-        }
         if let Command::Tick(c) = &line.command {
             return self.decide_tick(c, fp, line.corrected_post_date);
         }
-        match self.decide_event(&line.command) {
-            Ok(event) => {
-                Decision::Accept(Fact { fingerprint: fp, corrected_post_date: line.corrected_post_date, event })
-            }
-            Err(r) => Decision::Reject(r),
+        // the command is cloned into its event only once it passed the token checks
+        accept(self.decide_event(line.command.clone()), fp, line.corrected_post_date)
+    }
+
+    /// [`Ledger::decide`] taking the line by value: the command is moved
+    /// into its event instead of cloned (the engine's commit path). The same
+    /// decision as `decide(&line, time)`.
+    pub fn decide_owned(&self, line: CommandLine, _time: Timestamp) -> Decision {
+        let fp = match self.idempotency(&line) {
+            ControlFlow::Continue(fp) => fp,
+            ControlFlow::Break(d) => return d,
+        };
+        if let Command::Tick(c) = &line.command {
+            return self.decide_tick(c, fp, line.corrected_post_date);
         }
+        accept(self.decide_event(line.command), fp, line.corrected_post_date)
+    }
+
+    /// The command's fingerprint, or the decision its token already implies:
+    /// a duplicate of a recorded command, or a conflict with one.
+    fn idempotency(&self, line: &CommandLine) -> ControlFlow<Decision, u64> {
+        let fp = match fingerprint(line) {
+            Ok(fp) => fp,
+            Err(e) => {
+                return ControlFlow::Break(Decision::Reject(Rejection::new(Code::EventTooLarge, line.command.key(), e)))
+            }
+        };
+        if let (Some(kind), Some(token)) = (token_kind(&line.command), line.command.token()) {
+            if let Some((seq, recorded)) = self.recorded_token(kind, token) {
+                if same_payload(recorded, fp, line) {
+                    return ControlFlow::Break(Decision::Duplicate(seq));
+                }
+                return ControlFlow::Break(Decision::Reject(Rejection::new(
+                    Code::TokenConflict,
+                    format!("{}.token", line.command.key()),
+                    format!("token {token:?} was already used for a different {kind}"),
+                )));
+            }
+        }
+        ControlFlow::Continue(fp)
     }
 
     /// A tick: rejected unless later than the previous one; otherwise every
@@ -49,7 +73,8 @@ impl Ledger {
                 ));
             }
         }
-        let fact = |event| Fact { fingerprint: fp, corrected_post_date: cpd, event };
+        let fact =
+            |event| Fact { fingerprint: fp, fingerprint_kind: FingerprintKind::Sip13, corrected_post_date: cpd, event };
         let mut facts: Vec<Fact> = self.cycle_closes(c.now).into_iter().map(|e| fact(Event::CyclesClosed(e))).collect();
         if facts.is_empty() {
             return Decision::Accept(fact(Event::Ticked(c.clone())));
@@ -105,26 +130,23 @@ impl Ledger {
         out
     }
 
-    pub(super) fn decide_event(&self, command: &Command) -> Result<Event, Rejection> {
+    pub(super) fn decide_event(&self, command: Command) -> Result<Event, Rejection> {
         let key = command.key();
+        let is_user = matches!(command, Command::User(_));
         // field names are rendered only if the command is rejected
         let f = |field: &'static str| Field::Of(key, field);
         Ok(match command {
-            Command::Program(c) => Event::ProgramCreated(c.clone()),
+            Command::Program(c) => Event::ProgramCreated(c),
             Command::User(c) | Command::Business(c) => {
                 self.program(&c.program_token, f("program_token"))?;
-                let h = if matches!(command, Command::User(_)) {
-                    Holder::User(c.token.clone())
-                } else {
-                    Holder::Business(c.token.clone())
-                };
+                let h = if is_user { Holder::User(c.token.clone()) } else { Holder::Business(c.token.clone()) };
                 if self.holders.contains_key(&h) {
                     return reject(Code::TokenConflict, f("token"), format!("{} {:?} already exists", key, c.token));
                 }
-                if matches!(command, Command::User(_)) {
-                    Event::UserCreated(c.clone())
+                if is_user {
+                    Event::UserCreated(c)
                 } else {
-                    Event::BusinessCreated(c.clone())
+                    Event::BusinessCreated(c)
                 }
             }
             Command::FundingSource(c) => {
@@ -148,7 +170,7 @@ impl Ledger {
                         p
                     }
                 };
-                Event::FundingSourceCreated { cmd: c.clone(), program_token }
+                Event::FundingSourceCreated { cmd: c, program_token }
             }
             Command::FundingSourceAddress(c) => {
                 let fs = self.funding_sources.get(&c.funding_source_token).ok_or_else(|| {
@@ -165,14 +187,14 @@ impl Ledger {
                         "program funding sources have no address",
                     );
                 }
-                Event::FundingSourceAddressCreated(c.clone())
+                Event::FundingSourceAddressCreated(c)
             }
-            Command::Fee(c) => Event::FeeCreated(c.clone()),
-            Command::Campaign(c) => Event::CampaignCreated(c.clone()),
-            Command::Merchant(c) => Event::MerchantCreated(c.clone()),
+            Command::Fee(c) => Event::FeeCreated(c),
+            Command::Campaign(c) => Event::CampaignCreated(c),
+            Command::Merchant(c) => Event::MerchantCreated(c),
             Command::Offer(c) => {
                 self.campaign(&c.campaign_token, f("campaign_token"))?;
-                Event::OfferCreated(c.clone())
+                Event::OfferCreated(c)
             }
             Command::CreditAccount(c) => {
                 if cycle::zone(&c.timezone).is_none() {
@@ -192,18 +214,18 @@ impl Ledger {
                         format!("the user belongs to program {program:?}"),
                     );
                 }
-                Event::CreditAccountOpened(c.clone())
+                Event::CreditAccountOpened(c)
             }
             Command::GpaOrder(c) => {
                 let field = f(c.holder.field());
                 let program = self.holder_program(&c.holder, field)?;
-                let funding = self.resolve_funding(key, c, program)?;
+                let funding = self.resolve_funding(key, &c, program)?;
                 let fees = self.charge_fees(key, &c.fees)?;
                 self.check_range(AccountRef::Gpa(&c.holder), c.amount, f("amount"))?;
-                Event::GpaOrdered(GpaOrdered { cmd: c.clone(), funding, fees })
+                Event::GpaOrdered(GpaOrdered { cmd: c, funding, fees })
             }
             Command::GpaUnload(c) => {
-                let (order, _) = unloadable(self.order(cold::Book::Gpa, &c.original_order_token), "GPA", key, c)?;
+                let (order, _) = unloadable(self.order(cold::Book::Gpa, &c.original_order_token), "GPA", key, &c)?;
                 let available = self.gpa_balances(&order.holder).available_balance;
                 if c.amount > available {
                     return reject(
@@ -212,32 +234,28 @@ impl Ledger {
                         format!("{} exceeds the GPA's available balance {}", c.amount, available),
                     );
                 }
-                Event::GpaUnloaded(GpaUnloaded {
-                    cmd: c.clone(),
-                    holder: order.holder.clone(),
-                    funding: order.funding.clone(),
-                })
+                Event::GpaUnloaded(GpaUnloaded { cmd: c, holder: order.holder.clone(), funding: order.funding.clone() })
             }
             Command::MsaOrder(c) => {
                 let program = self.holder_program(&c.holder, f(c.holder.field()))?;
                 self.campaign(&c.campaign_token, f("campaign_token"))?;
-                let funding = self.resolve_funding(key, c, program)?;
+                let funding = self.resolve_funding(key, &c, program)?;
                 let acct = AccountRef::Msa(&c.holder, &c.campaign_token);
                 self.check_range(acct, c.purchase_amount, f("purchase_amount"))?;
                 let before = self.msa_balances(&c.holder, &c.campaign_token);
                 let aggregated_after =
                     MsaBalance { ledger: before.ledger_balance.plus(c.purchase_amount), credit: before.credit_balance };
-                Event::MsaOrdered(MsaOrdered { cmd: c.clone(), funding, aggregated_after })
+                Event::MsaOrdered(MsaOrdered { cmd: c, funding, aggregated_after })
             }
             Command::MsaOrderUpdate(c) => {
                 if self.order(cold::Book::Msa, &c.token).is_none() {
                     return reject(Code::UnknownReference, f("token"), format!("no MSA order {:?}", c.token));
                 }
-                Event::MsaOrderUpdated(c.clone())
+                Event::MsaOrderUpdated(c)
             }
             Command::MsaUnload(c) => {
                 let (order, remaining) =
-                    unloadable(self.order(cold::Book::Msa, &c.original_order_token), "MSA", key, c)?;
+                    unloadable(self.order(cold::Book::Msa, &c.original_order_token), "MSA", key, &c)?;
                 if !order.active {
                     return reject(
                         Code::OrderInactive,
@@ -257,16 +275,16 @@ impl Ledger {
                         format!("{} exceeds the MSA's ledger balance {}", c.amount, before.ledger_balance),
                     );
                 }
+                let order_after = MsaBalance { ledger: remaining.minus(c.amount), credit: Money::ZERO };
+                let aggregated_after =
+                    MsaBalance { ledger: before.ledger_balance.minus(c.amount), credit: before.credit_balance };
                 Event::MsaUnloaded(MsaUnloaded {
-                    cmd: c.clone(),
+                    cmd: c,
                     holder: order.holder.clone(),
                     campaign_token: campaign,
                     funding: order.funding.clone(),
-                    order_after: MsaBalance { ledger: remaining.minus(c.amount), credit: Money::ZERO },
-                    aggregated_after: MsaBalance {
-                        ledger: before.ledger_balance.minus(c.amount),
-                        credit: before.credit_balance,
-                    },
+                    order_after,
+                    aggregated_after,
                 })
             }
             Command::OfferOrder(c) => {
@@ -278,10 +296,10 @@ impl Ledger {
                     return reject(Code::Inactive, f("offer_token"), format!("offer {:?} is inactive", c.offer_token));
                 }
                 self.campaign(&offer.campaign_token, f("offer_token"))?;
-                let funding = self.resolve_funding(key, c, program)?;
+                let funding = self.resolve_funding(key, &c, program)?;
                 let before = self.msa_balances(&c.holder, &offer.campaign_token);
                 Event::OfferOrdered(OfferOrdered {
-                    cmd: c.clone(),
+                    cmd: c,
                     funding,
                     campaign_token: offer.campaign_token.clone(),
                     purchase_amount: offer.purchase_amount,
@@ -304,15 +322,15 @@ impl Ledger {
                         format!("fees of {total} exceed the GPA's available balance {available}"),
                     );
                 }
-                Event::FeeTransferred(FeeTransferred { cmd: c.clone(), program_token: program, fees })
+                Event::FeeTransferred(FeeTransferred { cmd: c, program_token: program, fees })
             }
             Command::JournalEntry(c) => Event::JournalEntryRecorded(self.decide_journal_entry(c)?),
             Command::ProgramDeposit(c) => {
                 self.program(&c.program_token, f("program_token"))?;
                 self.check_range(AccountRef::ProgramBank(&c.program_token), c.amount, f("amount"))?;
-                Event::ProgramDeposited(c.clone())
+                Event::ProgramDeposited(c)
             }
-            Command::Tick(c) => Event::Ticked(c.clone()),
+            Command::Tick(c) => Event::Ticked(c),
         })
     }
 
@@ -374,6 +392,19 @@ impl Ledger {
                 }
             })
             .collect()
+    }
+}
+
+/// An event decided from a command, as the decision that records it.
+fn accept(event: Result<Event, Rejection>, fp: u64, corrected_post_date: Option<crate::time::Date>) -> Decision {
+    match event {
+        Ok(event) => Decision::Accept(Fact {
+            fingerprint: fp,
+            fingerprint_kind: FingerprintKind::Sip13,
+            corrected_post_date,
+            event,
+        }),
+        Err(r) => Decision::Reject(r),
     }
 }
 

@@ -4,9 +4,10 @@
 use super::*;
 
 impl Ledger {
-    pub(super) fn decide_journal_entry(&self, c: &JournalEntryCmd) -> Result<JournalEntryRecorded, Rejection> {
+    pub(super) fn decide_journal_entry(&self, cmd: JournalEntryCmd) -> Result<JournalEntryRecorded, Rejection> {
         // field names are rendered only if the entry is rejected
         let f = |field: &'static str| Field::Of("journal_entry", field);
+        let c = &cmd;
         let (program, jit_program) = match &c.target {
             JeTarget::Gpa(h) => {
                 let p = self.holder_program(h, f(h.field()))?;
@@ -20,8 +21,9 @@ impl Ledger {
             }
         };
         let effect = classify(c);
+        // the command moves into its event; the checks below read it there
         let mut e = JournalEntryRecorded {
-            cmd: c.clone(),
+            cmd,
             program_token: program,
             effect,
             hold_amount: Money::ZERO,
@@ -29,6 +31,7 @@ impl Ledger {
             jit_unload: Money::ZERO,
             pending_credit: Money::ZERO,
         };
+        let c = &e.cmd;
         let amount = c.amount;
         let available = self.available(&c.target);
         // the related authorization, for clearings and reversals
@@ -151,18 +154,25 @@ impl Ledger {
         Ok(e)
     }
 
-    pub(super) fn apply_journal_entry(&mut self, seq: u64, e: &JournalEntryRecorded) {
+    /// Folds a journal entry into holds, pending credits and the open
+    /// entries. Returns whether the target's hold or pending-credit entry
+    /// changed (a new entry, even of zero, is a change).
+    pub(super) fn apply_journal_entry(&mut self, seq: u64, e: &JournalEntryRecorded) -> bool {
         let target = &e.cmd.target;
         // in place when the target has an entry; the key is cloned only for a new one
         let adjust = |map: &mut HashMap<JeTarget, Money>, delta: Money| match map.get_mut(target) {
-            Some(v) => *v = v.plus(delta),
+            Some(v) => {
+                *v = v.plus(delta);
+                !delta.is_zero()
+            }
             None => {
                 map.insert(target.clone(), Money::ZERO.plus(delta));
+                true
             }
         };
         match e.effect {
             JeEffect::Hold => {
-                adjust(&mut self.holds, e.hold_amount);
+                let changed = adjust(&mut self.holds, e.hold_amount);
                 self.journal_entries.insert(
                     e.cmd.token.clone(),
                     JeState {
@@ -173,6 +183,7 @@ impl Ledger {
                         effect: e.effect,
                     },
                 );
+                changed
             }
             JeEffect::Clearing | JeEffect::Reversal => {
                 if let Some(rt) = &e.cmd.related_token {
@@ -182,10 +193,10 @@ impl Ledger {
                             if e.effect == JeEffect::Clearing { Money::ZERO } else { je.jit_open.minus(e.jit_unload) };
                     }
                 }
-                adjust(&mut self.holds, -e.hold_amount);
+                adjust(&mut self.holds, -e.hold_amount)
             }
             JeEffect::PendingRefund => {
-                adjust(&mut self.pending, e.pending_credit);
+                let changed = adjust(&mut self.pending, e.pending_credit);
                 self.journal_entries.insert(
                     e.cmd.token.clone(),
                     JeState {
@@ -196,6 +207,7 @@ impl Ledger {
                         effect: e.effect,
                     },
                 );
+                changed
             }
             JeEffect::Refund => {
                 if !e.pending_credit.is_zero() {
@@ -204,7 +216,9 @@ impl Ledger {
                             je.open = je.open.minus(e.pending_credit);
                         }
                     }
-                    adjust(&mut self.pending, -e.pending_credit);
+                    adjust(&mut self.pending, -e.pending_credit)
+                } else {
+                    false
                 }
             }
             JeEffect::NoBalance
@@ -215,7 +229,7 @@ impl Ledger {
             | JeEffect::Fee
             | JeEffect::AdjustmentCredit
             | JeEffect::AdjustmentDebit
-            | JeEffect::Reward => {}
+            | JeEffect::Reward => false,
         }
     }
 }
