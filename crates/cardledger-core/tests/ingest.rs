@@ -361,6 +361,9 @@ fn ingest_answers_are_pinned() {
     let text = mask_uuids(&String::from_utf8(all).unwrap());
     assert_eq!(text.lines().count(), lines);
     let digest = blake3::hash(text.as_bytes()).to_hex().to_string();
-    assert_eq!((lines, text.len(), digest.as_str()),
-        (31152, 18092670, "178a45136aae263c4d1301f3426a80fd61dbd578982fd00cbb47adf36dabb3b1"), "the answers changed");
+    assert_eq!(
+        (lines, text.len(), digest.as_str()),
+        (31152, 18092670, "178a45136aae263c4d1301f3426a80fd61dbd578982fd00cbb47adf36dabb3b1"),
+        "the answers changed"
+    );
 }
