@@ -363,6 +363,24 @@ fn write_money(out: &mut Vec<u8>, m: Money) {
     }
 }
 
+/// An integer's decimal digits.
+fn write_u64(out: &mut Vec<u8>, n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        if let Some(b) = buf.get_mut(i) {
+            *b = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(buf.get(i..).unwrap_or_default());
+}
+
 /// A JSON object being written: members in call order.
 struct Obj<'a> {
     out: &'a mut Vec<u8>,
@@ -413,11 +431,27 @@ impl<'a> Obj<'a> {
         put(self.key(k), format_args!("{v}"));
     }
 
-    /// Text that needs no escaping (times, decimals), quoted.
-    fn text(&mut self, k: &str, v: impl Display) {
+    /// Text that needs no escaping (a formatted time), quoted.
+    fn quoted(&mut self, k: &str, v: &[u8]) {
         let out = self.key(k);
         out.push(b'"');
-        put(out, format_args!("{v}"));
+        out.extend_from_slice(v);
+        out.push(b'"');
+    }
+
+    /// A time, quoted.
+    fn time(&mut self, k: &str, t: Timestamp) {
+        let out = self.key(k);
+        out.push(b'"');
+        t.write_rfc3339(out);
+        out.push(b'"');
+    }
+
+    /// A sequence number as text (`transaction_token`).
+    fn seq(&mut self, k: &str, n: u64) {
+        let out = self.key(k);
+        out.push(b'"');
+        write_u64(out, n);
         out.push(b'"');
     }
 
@@ -476,8 +510,8 @@ fn write_funding(o: &mut Obj<'_>, funding: &Funding, src: Option<&SourceFacts>, 
     s.bool("is_default_account", src.is_some_and(|f| f.is_default_account));
     match src {
         Some(f) => {
-            s.text("created_time", f.created);
-            s.text("last_modified_time", f.created);
+            s.time("created_time", f.created);
+            s.time("last_modified_time", f.created);
         }
         None => {
             s.str("created_time", "");
@@ -496,8 +530,8 @@ fn write_fee_resource(o: &mut Obj<'_>, c: &FeeCmd, created: Timestamp) {
     f.str("name", &c.name);
     f.money("amount", c.amount);
     f.null("tags");
-    f.text("created_time", created);
-    f.text("last_modified_time", created);
+    f.time("created_time", created);
+    f.time("last_modified_time", created);
     f.bool("active", c.active);
     f.str("currency_code", c.currency_code.alpha());
     f.end();
@@ -540,7 +574,10 @@ fn msa(b: MsaBalance, impacted: Money) -> Balances {
 
 /// Writes the response of `rec` with the facts captured for it.
 fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
-    let t = rec.time.to_string();
+    // the event's time, formatted once (most responses print it twice)
+    let mut t = Vec::with_capacity(32);
+    rec.time.write_rfc3339(&mut t);
+    let t = t.as_slice();
     let tx = rec.seq;
     let mut o = Obj::new(out);
     match (&rec.fact.event, facts) {
@@ -548,9 +585,9 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
             let fees: Money = e.fees.iter().map(|f| f.amount).sum();
             o.str("token", &e.cmd.token);
             o.money("amount", e.cmd.amount);
-            o.str("created_time", &t);
-            o.str("last_modified_time", &t);
-            o.text("transaction_token", tx);
+            o.quoted("created_time", t);
+            o.quoted("last_modified_time", t);
+            o.seq("transaction_token", tx);
             o.str("state", "COMPLETION");
             approved(&mut o);
             write_funding(&mut o, &e.funding, src.as_ref(), e.cmd.amount.plus(fees));
@@ -569,7 +606,7 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
                     item.money("amount", c.amount);
                     item.opt_str("memo", r.memo.as_deref());
                     item.opt_str("tags", r.tags.as_deref());
-                    item.text("transaction_token", tx);
+                    item.seq("transaction_token", tx);
                     write_fee_resource(&mut item, fee, *created);
                     item.end();
                 }
@@ -585,9 +622,9 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
         (Event::GpaUnloaded(e), Facts::Source(src)) => {
             o.str("token", &e.cmd.token);
             o.money("amount", e.cmd.amount);
-            o.str("created_time", &t);
-            o.str("last_modified_time", &t);
-            o.text("transaction_token", tx);
+            o.quoted("created_time", t);
+            o.quoted("last_modified_time", t);
+            o.seq("transaction_token", tx);
             o.str("state", "COMPLETION");
             approved(&mut o);
             write_funding(&mut o, &e.funding, src.as_ref(), e.cmd.amount);
@@ -623,16 +660,16 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
             o.str("currency_code", "USD");
             o.bool("active", *active);
             o.str("campaign_token", &e.campaign_token);
-            o.str("created_time", &t);
-            o.str("last_modified_time", &t);
+            o.quoted("created_time", t);
+            o.quoted("last_modified_time", t);
             write_balances(o.obj("aggregated_balances"), &msa(e.aggregated_after, -e.cmd.amount), false, true);
             o.str("original_order_token", &e.cmd.original_order_token);
-            o.text("transaction_token", tx);
+            o.seq("transaction_token", tx);
         }
         (Event::OfferOrdered(e), Facts::Offer(offer)) => {
             let order = MsaBalance { ledger: e.purchase_amount, credit: e.reward_amount };
-            o.str("created_time", &t);
-            o.str("last_modified_time", &t);
+            o.quoted("created_time", t);
+            o.quoted("last_modified_time", t);
             o.holder(&e.cmd.holder);
             o.str("token", &e.cmd.token);
             write_balances(o.obj("order_balances"), &msa(order, e.purchase_amount), false, true);
@@ -652,12 +689,12 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
                 f.money("reward_trigger_amount", c.reward_trigger_amount);
                 f.str("campaign_token", &c.campaign_token);
                 f.str("currency_code", c.currency_code.numeric());
-                f.text("created_time", created);
-                f.text("last_modified_time", created);
+                f.time("created_time", *created);
+                f.time("last_modified_time", *created);
                 f.end();
             }
             o.masked("funding_source_token", &e.funding.source_token);
-            o.text("transaction_token", tx);
+            o.seq("transaction_token", tx);
         }
         (Event::FeeTransferred(e), Facts::None) => {
             o.str("token", &e.cmd.token);
@@ -675,43 +712,43 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
                 item.end();
             }
             list.push(b']');
-            o.str("created_time", &t);
-            o.text("transaction_token", tx);
+            o.quoted("created_time", t);
+            o.seq("transaction_token", tx);
             o.str("state", "COMPLETION");
             approved(&mut o);
         }
         (Event::JournalEntryRecorded(e), Facts::None) => {
             journal_entry_members(&mut o, e, rec.time);
-            o.str("created_time", &t);
-            o.text("transaction_token", tx);
+            o.quoted("created_time", t);
+            o.seq("transaction_token", tx);
         }
         (Event::ProgramDeposited(c), Facts::None) => {
             o.str("token", &c.token);
             o.str("program_token", &c.program_token);
             o.money("amount", c.amount);
             o.str("currency_code", "USD");
-            o.str("created_time", &t);
-            o.text("transaction_token", tx);
+            o.quoted("created_time", t);
+            o.seq("transaction_token", tx);
         }
         // the update answers with the whole order as it stands after it (source 004)
         (Event::MsaOrderUpdated(_), Facts::OrderNow(Some(now))) => write_msa_order(&mut o, &now.view()),
         (Event::MsaOrderUpdated(c), Facts::OrderNow(None)) => {
             o.str("token", &c.token);
-            o.str("last_modified_time", &t);
-            o.text("transaction_token", tx);
+            o.quoted("last_modified_time", t);
+            o.seq("transaction_token", tx);
         }
         (Event::Ticked(c), Facts::None) => {
-            o.text("now", c.now);
-            o.text("transaction_token", tx);
+            o.time("now", c.now);
+            o.seq("transaction_token", tx);
         }
         (Event::CyclesClosed(e), Facts::None) => {
-            o.text("now", e.now);
+            o.time("now", e.now);
             o.int("statements", e.closes.len());
-            o.text("transaction_token", tx);
+            o.seq("transaction_token", tx);
         }
         (e, Facts::None) if created_body(&mut o, e) => {
-            o.str("created_time", &t);
-            o.str("last_modified_time", &t);
+            o.quoted("created_time", t);
+            o.quoted("last_modified_time", t);
             if let Event::FundingSourceCreated { cmd, .. } = e {
                 if cmd.kind == FundingKind::Program {
                     o.str("account", &program_account_number(&cmd.token));
@@ -756,15 +793,15 @@ fn write_msa_order(o: &mut Obj<'_>, v: &MsaOrderView<'_>) {
     o.str("campaign_token", v.campaign_token);
     write_funding(o, v.funding, v.source, v.purchase_amount);
     if let Some(s) = v.start_date {
-        o.text("start_date", s);
+        o.time("start_date", s);
     }
     if let Some(s) = v.end_date {
-        o.text("end_date", s);
+        o.time("end_date", s);
     }
-    o.text("created_time", v.created);
-    o.text("last_modified_time", v.last_modified);
+    o.time("created_time", v.created);
+    o.time("last_modified_time", v.last_modified);
     write_balances(o.obj("aggregated_balances"), &msa(v.aggregated, v.purchase_amount), false, true);
-    o.text("transaction_token", v.transaction_seq);
+    o.seq("transaction_token", v.transaction_seq);
 }
 
 /// A journal entry's own fields as source 003 names them; times default to
@@ -784,8 +821,8 @@ fn journal_entry_members(o: &mut Obj<'_>, e: &JournalEntryRecorded, time: Timest
     o.money("amount", c.amount);
     o.str("currency_code", "USD");
     let impact = c.impact_time.unwrap_or(time);
-    o.text("request_time", c.request_time.unwrap_or(impact));
-    o.text("impact_time", impact);
+    o.time("request_time", c.request_time.unwrap_or(impact));
+    o.time("impact_time", impact);
     for (k, v) in [
         ("related_token", &c.related_token),
         ("root_token", &c.root_token),

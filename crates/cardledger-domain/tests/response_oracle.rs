@@ -287,3 +287,52 @@ fn amounts_print_as_money_to_json() {
         );
     }
 }
+
+#[test]
+fn timestamps_write_their_display_bytes() {
+    let check = |t: Timestamp| {
+        let mut out = b"x".to_vec();
+        t.write_rfc3339(&mut out);
+        assert_eq!(String::from_utf8(out[1..].to_vec()).unwrap(), t.to_string(), "{t:?}");
+    };
+    let year = 31_556_952_000_000i64; // a mean Gregorian year in µs
+    for t in [
+        0,
+        -1,
+        1,
+        999,
+        1000,
+        1_000_000,
+        -1_000_000,
+        i64::MIN,
+        i64::MAX,
+        253_402_300_799_999_999,
+        253_402_300_800_000_000,
+        -62_135_596_800_000_000,
+        -62_135_596_800_000_001,
+    ] {
+        check(Timestamp(t));
+    }
+    // every micro/milli/whole-second shape, around leap days and year ends,
+    // and a pseudo-random spread over ±12,000 years
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..200_000i64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let r = (x % (24_000 * year as u64)) as i64 - 12_000 * year;
+        let shaped = match i % 4 {
+            0 => r,
+            1 => r - r.rem_euclid(1000),
+            2 => r - r.rem_euclid(1_000_000),
+            _ => r - r.rem_euclid(86_400_000_000) + (i % 3) * 1000,
+        };
+        check(Timestamp(shaped));
+    }
+    for y in [1, 4, 100, 400, 1600, 1900, 1970, 2000, 2024, 2100, 9999] {
+        let start = Timestamp::parse(&format!("{y:04}-02-27")).unwrap().0;
+        for d in 0..4 * 86_400 {
+            check(Timestamp(start + d * 1_000_000 + (d % 7) * 125_000));
+        }
+    }
+}
