@@ -26,11 +26,10 @@ use cardledger_domain::command::{Command, CommandLine, TickCmd};
 use cardledger_domain::event::{Fact, Recorded};
 use cardledger_domain::limits;
 use cardledger_domain::rejection::{Code, Rejection};
-use cardledger_domain::response;
+use cardledger_domain::response::Response;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::Timestamp;
 use cardledger_domain::{decode_fact, encode_fact, snapshot};
-use serde_json::Value;
 
 use crate::lock;
 use crate::log::Log;
@@ -84,8 +83,11 @@ pub enum Outcome {
         command: &'static str,
         /// The event's token.
         token: String,
-        /// The source-page response.
-        response: serde_json::Value,
+        /// The source-page response, captured but not rendered (the
+        /// engine only copies the state facts it reads; the host renders it
+        /// with [`Response::write`] off the commit path). `None` only inside
+        /// [`Engine::submit_batch_acks`], which answers no `Outcome`.
+        response: Option<Response>,
     },
     /// Already recorded at `seq` with the same payload: the original result.
     Duplicate {
@@ -95,8 +97,8 @@ pub enum Outcome {
         command: &'static str,
         /// The token.
         token: String,
-        /// The original response.
-        response: serde_json::Value,
+        /// The original response (see `Recorded`'s).
+        response: Option<Response>,
     },
     /// Rejected; nothing recorded.
     Rejected(Rejection),
@@ -690,7 +692,7 @@ impl Engine {
         record: &mut dyn FnMut(i64, Vec<u8>),
     ) -> Result<Vec<Vec<Outcome>>, EngineError> {
         let first_new = state.head_seq + 1;
-        let mut new: Vec<Recorded> = Vec::with_capacity(group.iter().map(|r| r.lines.len()).sum());
+        let mut new: Vec<Arc<Recorded>> = Vec::with_capacity(group.iter().map(|r| r.lines.len()).sum());
         let mut outcomes: Vec<Vec<Outcome>> = Vec::with_capacity(group.len());
         let (mut records, mut bytes) = (0usize, 0usize);
         // would these payloads still fit this group's one append?
@@ -741,9 +743,11 @@ impl Engine {
                         Ok(payload) => {
                             records += 1;
                             bytes += record::record_len(payload.len());
-                            let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
+                            let rec = Arc::new(Recorded { seq: state.head_seq + 1, time: *time, fact });
                             state.apply(&rec);
-                            let response = if req.render { response::response(&rec, state) } else { Value::Null };
+                            // the state facts the response reads, as of now;
+                            // the host renders it after the flush
+                            let response = req.render.then(|| Response::capture(rec.clone(), state));
                             out.push(Outcome::Recorded { seq: rec.seq, command: key, token, response });
                             record(rec.time.0, payload);
                             new.push(rec);
@@ -771,30 +775,29 @@ impl Engine {
                         }
                         records += payloads.len();
                         bytes += refs.iter().map(|p| record::record_len(p.len())).sum::<usize>();
-                        let mut response = Value::Null;
                         for (fact, payload) in facts.into_iter().zip(payloads) {
-                            let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
+                            let rec = Arc::new(Recorded { seq: state.head_seq + 1, time: *time, fact });
                             state.apply(&rec);
-                            if req.render {
-                                response = response::response(&rec, state);
-                            }
                             record(rec.time.0, payload);
                             new.push(rec);
                         }
+                        // the last fact's response, against the state after it
+                        let last = if req.render { new.last().cloned() } else { None };
+                        let response = last.map(|rec| Response::capture(rec, state));
                         out.push(Outcome::Recorded { seq: state.head_seq, command: key, token, response });
                     }
                     Decision::Duplicate(seq) if !req.render => {
-                        out.push(Outcome::Duplicate { seq, command: key, token, response: Value::Null })
+                        out.push(Outcome::Duplicate { seq, command: key, token, response: None })
                     }
                     Decision::Duplicate(seq) => {
                         let original = if seq >= first_new {
                             new.get((seq - first_new) as usize).map(|r| Ok(r.clone()))
                         } else {
-                            read_entries(&self.inner.store, seq).next().map(|e| e.map(|e| e.rec))
+                            read_entries(&self.inner.store, seq).next().map(|e| e.map(|e| Arc::new(e.rec)))
                         };
                         match original {
                             Some(Ok(rec)) => {
-                                let response = response::response(&rec, state);
+                                let response = Some(Response::capture(rec, state));
                                 out.push(Outcome::Duplicate { seq, command: key, token, response })
                             }
                             Some(Err(e)) => return Err(e),

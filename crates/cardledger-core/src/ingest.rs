@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use cardledger_domain::command::CommandLine;
 use cardledger_domain::limits;
 use cardledger_domain::rejection::Rejection;
+use cardledger_domain::response::Response;
 use cardledger_domain::wire;
 
 use crate::engine::{Engine, EngineError, Outcome};
@@ -186,9 +187,11 @@ pub fn ingest_chunk(engine: &Engine, lines: &[String], first_line: u64) -> Resul
 pub fn answer_line(line: u64, o: Outcome) -> Value {
     match o {
         Outcome::Recorded { seq, command, token, response } => {
+            let response = response_value(response.as_ref());
             json!({"line": line, "seq": seq, "command": command, "token": token_json(token), "response": response})
         }
         Outcome::Duplicate { seq, command, token, response } => {
+            let response = response_value(response.as_ref());
             json!({"line": line, "seq": seq, "command": command, "token": token_json(token), "duplicate": true, "response": response})
         }
         Outcome::Rejected(r) => rejection_line(line, &r),
@@ -216,7 +219,12 @@ pub fn write_answer(out: &mut Vec<u8>, line: u64, o: &Outcome) -> std::io::Resul
         out.extend_from_slice(b",\"duplicate\":true");
     }
     out.extend_from_slice(b",\"response\":");
-    serde_json::to_writer(&mut *out, response)?;
+    // rendered here, on the thread that writes the answers, not under the
+    // engine's state lock
+    match response {
+        Some(r) => r.write(out),
+        None => out.extend_from_slice(b"null"),
+    }
     out.push(b'}');
     Ok(())
 }
@@ -227,6 +235,11 @@ pub fn write_rejection(out: &mut Vec<u8>, line: u64, r: &Rejection) -> std::io::
     serde_json::to_writer(&mut *out, &r.message)?;
     out.push(b'}');
     Ok(())
+}
+
+/// A response as a JSON value (`null` where none was captured).
+fn response_value(r: Option<&Response>) -> Value {
+    r.map_or(Value::Null, Response::to_value)
 }
 
 /// `tick` has no token: null rather than an empty string.

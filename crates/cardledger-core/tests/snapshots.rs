@@ -304,7 +304,7 @@ fn a_duplicate_after_its_token_left_memory_answers_the_original() {
     }
     let order = r#"{"time":"2017-05-10T23:00:15Z","gpa_order":{"token":"o1","user_token":"u","amount":"100","currency_code":"USD","funding_source_token":"fs"}}"#;
     let (seq, first) = match engine.submit(line(order)).unwrap() {
-        Outcome::Recorded { seq, response, .. } => (seq, response),
+        Outcome::Recorded { seq, response, .. } => (seq, response.unwrap().to_value()),
         other => panic!("{other:?}"),
     };
     // more events: the order's token and state are flushed to the cold runs
@@ -314,7 +314,7 @@ fn a_duplicate_after_its_token_left_memory_answers_the_original() {
     match engine.submit(line(order)).unwrap() {
         Outcome::Duplicate { seq: s, response, .. } => {
             assert_eq!(s, seq);
-            assert_eq!(response, first);
+            assert_eq!(response.unwrap().to_value(), first);
         }
         other => panic!("{other:?}"),
     }
@@ -338,7 +338,7 @@ fn a_duplicate_after_its_token_left_memory_answers_the_original() {
     drop(engine);
     let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: 1 }).unwrap();
     match engine.submit(line(order)).unwrap() {
-        Outcome::Duplicate { seq: s, response, .. } => assert_eq!((s, response), (seq, first)),
+        Outcome::Duplicate { seq: s, response, .. } => assert_eq!((s, response.unwrap().to_value()), (seq, first)),
         other => panic!("{other:?}"),
     }
     engine.verify().unwrap();

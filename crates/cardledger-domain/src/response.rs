@@ -1,55 +1,46 @@
 //! JSON responses shaped as the source pages return them (product.md §4).
-//! A response is a pure function of the recorded event and the state's
-//! static facts (funding source details), so an idempotent resubmission gets
-//! the original result back.
+//! A response is a pure function of the recorded event and a few state
+//! facts (funding source details, an order's flag and balances, fee and
+//! offer resources), so an idempotent resubmission gets the original result
+//! back.
+//!
+//! Rendering is split in two so that the engine does only the cheap half
+//! under its state lock (issue 13, docs/performance.md "Responses rendered
+//! off the engine thread"): [`Response::capture`] takes the recorded event
+//! and copies the few state facts its response reads, at that moment;
+//! [`Response::write`] writes the JSON straight into bytes (no
+//! `serde_json::Value`, no map), on whatever thread the host answers from
+//! (the ingest pipeline's writer, an HTTP handler). This file is the one
+//! home of every response rule: the `Value` forms ([`response`],
+//! [`msa_order_now`], [`balances_json`], the created kinds of
+//! [`event_body`]) parse the bytes of the same writer.
+//!
+//! The bytes are what `serde_json::to_writer` printed for the `Value`s the
+//! renderer built before (the workspace's `preserve_order` and
+//! `arbitrary_precision` features: members in insertion order, a number
+//! printed as its text): same member order, same string escaping
+//! (`tests/response_oracle.rs` compares the two).
+
+use std::fmt::Display;
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use crate::command::{FundingKind, Holder};
+use crate::command::{FeeCmd, FundingKind, Holder, OfferCmd};
 use crate::event::*;
 use crate::money::Money;
-use crate::state::{Balances, Ledger};
+use crate::state::{Balances, Book, Ledger};
 use crate::time::Timestamp;
 
 /// Masks a funding source token: ten `*` then its last four characters.
 pub fn mask(token: &str) -> String {
-    let chars: Vec<char> = token.chars().collect();
-    let tail: String = chars.iter().skip(chars.len().saturating_sub(4)).collect();
-    format!("**********{tail}")
+    format!("**********{}", mask_tail(token))
 }
 
-fn approved() -> Value {
-    json!({"code": "0000", "memo": "Approved or completed successfully"})
-}
-
-fn funding_json(ledger: &Ledger, funding: &Funding, amount: Money) -> Value {
-    let fs = ledger.funding_sources.get(&funding.source_token);
-    let created = fs.map(|f| f.created.to_string()).unwrap_or_default();
-    json!({
-        "amount": amount.to_json(),
-        "source": {
-            "type": funding.kind.name(),
-            "token": mask(&funding.source_token),
-            "active": fs.map(|f| f.cmd.active).unwrap_or(true),
-            "name": fs.map(|f| f.cmd.name.clone()).unwrap_or_default(),
-            "is_default_account": fs.map(|f| f.cmd.is_default_account).unwrap_or(false),
-            "created_time": created,
-            "last_modified_time": created,
-        }
-    })
-}
-
-/// The fee resource an order's `fees` item nests in full (product.md §4,
-/// the published Core API schema): the fee as created. A charged fee always
-/// names a created fee (`decide` checks it), and fees are never removed.
-fn fee_resource_json(ledger: &Ledger, token: &str) -> Value {
-    let Some((c, created)) = ledger.fees.get(token) else {
-        unreachable!("order charged fee {token:?}, which the ledger does not hold")
-    };
-    let created = created.to_string();
-    json!({"token": c.token, "name": c.name, "amount": c.amount.to_json(), "tags": Value::Null,
-        "created_time": created, "last_modified_time": created, "active": c.active,
-        "currency_code": c.currency_code.alpha()})
+/// The last four characters of a token.
+fn mask_tail(token: &str) -> &str {
+    let start = token.char_indices().rev().nth(3).map_or(0, |(i, _)| i);
+    token.get(start..).unwrap_or(token)
 }
 
 /// A program funding source's `account` (product.md §4): a 12-digit account
@@ -62,26 +53,512 @@ pub fn program_account_number(token: &str) -> String {
     format!("{:012}", u64::from_be_bytes(first) % 1_000_000_000_000)
 }
 
-fn holder_field(obj: &mut Map<String, Value>, h: &Holder) {
-    obj.insert(h.field().to_string(), Value::String(h.token().to_string()));
+// ---- what a response reads from the state ---------------------------------
+
+/// A funding source's details as a response shows them.
+#[derive(Clone, Debug, PartialEq)]
+struct SourceFacts {
+    created: Timestamp,
+    active: bool,
+    name: String,
+    is_default_account: bool,
+}
+
+impl SourceFacts {
+    fn of(ledger: &Ledger, token: &str) -> Option<SourceFacts> {
+        ledger.funding_sources.get(token).map(|f| SourceFacts {
+            created: f.created,
+            active: f.cmd.active,
+            name: f.cmd.name.clone(),
+            is_default_account: f.cmd.is_default_account,
+        })
+    }
+}
+
+/// An MSA order as it stands (retrieve, and the answer to an update).
+#[derive(Clone, Debug, PartialEq)]
+struct OrderNow {
+    token: String,
+    holder: Holder,
+    campaign_token: String,
+    purchase_amount: Money,
+    reward_amount: Money,
+    reward_trigger_amount: Money,
+    funding: Funding,
+    source: Option<SourceFacts>,
+    start_date: Option<Timestamp>,
+    end_date: Option<Timestamp>,
+    created: Timestamp,
+    last_modified: Timestamp,
+    active: bool,
+    order: MsaBalance,
+    aggregated: MsaBalance,
+    seq: u64,
+}
+
+impl OrderNow {
+    fn of(ledger: &Ledger, token: &str) -> Option<OrderNow> {
+        let s = ledger.order(Book::Msa, token)?;
+        let campaign = s.campaign_token.clone().unwrap_or_default();
+        let agg = ledger.msa_balances(&s.holder, &campaign);
+        Some(OrderNow {
+            token: token.to_string(),
+            holder: s.holder.clone(),
+            purchase_amount: s.amount,
+            reward_amount: s.reward_amount,
+            reward_trigger_amount: s.reward_trigger_amount,
+            source: SourceFacts::of(ledger, &s.funding.source_token),
+            funding: s.funding.clone(),
+            start_date: s.start_date,
+            end_date: s.end_date,
+            created: s.created,
+            last_modified: s.last_modified,
+            active: s.active,
+            order: MsaBalance { ledger: s.amount.minus(s.unloaded), credit: Money::ZERO },
+            aggregated: MsaBalance { ledger: agg.ledger_balance, credit: agg.credit_balance },
+            seq: s.seq,
+            campaign_token: campaign,
+        })
+    }
+
+    fn view(&self) -> MsaOrderView<'_> {
+        MsaOrderView {
+            token: &self.token,
+            holder: &self.holder,
+            campaign_token: &self.campaign_token,
+            purchase_amount: self.purchase_amount,
+            reward_amount: self.reward_amount,
+            reward_trigger_amount: self.reward_trigger_amount,
+            funding: &self.funding,
+            source: self.source.as_ref(),
+            start_date: self.start_date,
+            end_date: self.end_date,
+            created: self.created,
+            last_modified: self.last_modified,
+            active: self.active,
+            order: self.order,
+            aggregated: self.aggregated,
+            transaction_seq: self.seq,
+        }
+    }
+}
+
+/// The state facts one event's response reads, copied at capture time.
+#[derive(Clone, Debug, PartialEq)]
+enum Facts {
+    /// The response is a function of the event alone.
+    None,
+    /// The funding source used (GPA unloads, MSA orders).
+    Source(Option<SourceFacts>),
+    /// A GPA order: its funding source and each charged fee as created.
+    GpaOrder(Option<SourceFacts>, Vec<(FeeCmd, Timestamp)>),
+    /// An MSA unload: its order's `active` flag.
+    OrderActive(bool),
+    /// An offer order: the offer as created.
+    Offer(Option<(OfferCmd, Timestamp)>),
+    /// An MSA order update: the whole order as it stands after it.
+    OrderNow(Option<Box<OrderNow>>),
+}
+
+impl Facts {
+    fn capture(rec: &Recorded, ledger: &Ledger) -> Facts {
+        match &rec.fact.event {
+            Event::GpaOrdered(e) => {
+                let fees = e
+                    .fees
+                    .iter()
+                    .zip(&e.cmd.fees)
+                    .map(|(c, _)| {
+                        // a charged fee always names a created fee (`decide`
+                        // checks it), and fees are never removed
+                        let Some((f, created)) = ledger.fees.get(&c.token) else {
+                            unreachable!("order charged fee {:?}, which the ledger does not hold", c.token)
+                        };
+                        (f.clone(), *created)
+                    })
+                    .collect();
+                Facts::GpaOrder(SourceFacts::of(ledger, &e.funding.source_token), fees)
+            }
+            Event::GpaUnloaded(e) => Facts::Source(SourceFacts::of(ledger, &e.funding.source_token)),
+            Event::MsaOrdered(e) => Facts::Source(SourceFacts::of(ledger, &e.funding.source_token)),
+            // the order's flag as it stands: an unload is refused while its
+            // order is inactive, and never shows an inactive order as active
+            Event::MsaUnloaded(e) => {
+                Facts::OrderActive(ledger.order(Book::Msa, &e.cmd.original_order_token).is_none_or(|o| o.active))
+            }
+            Event::OfferOrdered(e) => Facts::Offer(ledger.offers.get(&e.cmd.offer_token).cloned()),
+            Event::MsaOrderUpdated(c) => Facts::OrderNow(OrderNow::of(ledger, &c.token).map(Box::new)),
+            Event::FeeTransferred(_)
+            | Event::JournalEntryRecorded(_)
+            | Event::ProgramDeposited(_)
+            | Event::Ticked(_)
+            | Event::CyclesClosed(_)
+            | Event::ProgramCreated(_)
+            | Event::UserCreated(_)
+            | Event::BusinessCreated(_)
+            | Event::FundingSourceCreated { .. }
+            | Event::FundingSourceAddressCreated(_)
+            | Event::FeeCreated(_)
+            | Event::CampaignCreated(_)
+            | Event::MerchantCreated(_)
+            | Event::OfferCreated(_)
+            | Event::CreditAccountOpened(_) => Facts::None,
+        }
+    }
+}
+
+/// The response of one recorded event, captured but not yet rendered: the
+/// event (shared, not copied) and the state facts its response reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response {
+    rec: Arc<Recorded>,
+    facts: Facts,
+}
+
+impl Response {
+    /// Takes what the response of `rec` needs from `ledger` now (the state
+    /// right after `rec` was applied, or at a resubmission). Cheap: a few
+    /// lookups and small copies; the rendering is [`Response::write`].
+    pub fn capture(rec: Arc<Recorded>, ledger: &Ledger) -> Response {
+        let facts = Facts::capture(&rec, ledger);
+        Response { rec, facts }
+    }
+
+    /// The recorded event.
+    pub fn recorded(&self) -> &Recorded {
+        &self.rec
+    }
+
+    /// Appends the response's compact JSON to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        write_response(out, &self.rec, &self.facts);
+    }
+
+    /// The response's compact JSON.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(512);
+        self.write(&mut out);
+        out
+    }
+
+    /// The response as a JSON value (the bytes of [`Response::write`], parsed).
+    pub fn to_value(&self) -> Value {
+        parse(&self.to_bytes())
+    }
+}
+
+/// The response of a recorded event, as the command that caused it returned
+/// it, against the state `ledger` (see [`Response`]).
+pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
+    let facts = Facts::capture(rec, ledger);
+    let mut out = Vec::with_capacity(512);
+    write_response(&mut out, rec, &facts);
+    parse(&out)
+}
+
+/// An MSA order as it stands now (retrieve, and the answer to an update):
+/// current order balances, flags, dates and the holder's MSA for the campaign.
+pub fn msa_order_now(token: &str, ledger: &Ledger) -> Option<Value> {
+    let now = OrderNow::of(ledger, token)?;
+    let mut out = Vec::with_capacity(512);
+    let mut o = Obj::new(&mut out);
+    write_msa_order(&mut o, &now.view());
+    o.end();
+    Some(parse(&out))
 }
 
 /// The balances object of the source pages, with the nested `balances {USD: …}`.
 pub fn balances_json(b: &Balances, with_impacted: bool, nested: bool) -> Value {
-    let mut inner = Map::new();
-    inner.insert("currency_code".into(), "USD".into());
-    inner.insert("ledger_balance".into(), b.ledger_balance.to_json());
-    inner.insert("available_balance".into(), b.available_balance.to_json());
-    inner.insert("credit_balance".into(), b.credit_balance.to_json());
-    inner.insert("pending_credits".into(), b.pending_credits.to_json());
+    let mut out = Vec::with_capacity(256);
+    write_balances(Obj::new(&mut out), b, with_impacted, nested);
+    parse(&out)
+}
+
+/// Bytes this file wrote, as a `Value` (they are always JSON).
+fn parse(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|e| {
+        unreachable!("the response writer wrote invalid JSON ({e}): {}", String::from_utf8_lossy(bytes))
+    })
+}
+
+// ---- the writer ------------------------------------------------------------
+
+/// Appends formatted text (integers, times, decimals) to `out`.
+fn put(out: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
+    if let Err(e) = std::io::Write::write_fmt(out, args) {
+        unreachable!("writing into a Vec cannot fail: {e}")
+    }
+}
+
+/// A JSON string, escaped as serde_json escapes it: `"`, `\` and the
+/// control characters below U+0020 (`\b \t \n \f \r` short, the others
+/// `\u00XX` in lowercase hex); everything else as is.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    write_str_inner(out, s);
+    out.push(b'"');
+}
+
+fn write_str_inner(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x09 => b"\\t",
+            0x0a => b"\\n",
+            0x0c => b"\\f",
+            0x0d => b"\\r",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
+        if short.is_empty() {
+            put(out, format_args!("\\u{b:04x}"));
+        } else {
+            out.extend_from_slice(short);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+}
+
+/// Whether `text` is a JSON number (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`).
+fn is_json_number(text: &[u8]) -> bool {
+    let digits = |t: &[u8]| t.iter().take_while(|c| c.is_ascii_digit()).count();
+    let t = text.strip_prefix(b"-").unwrap_or(text);
+    let int = digits(t);
+    if int == 0 || (int > 1 && t.first() == Some(&b'0')) {
+        return false;
+    }
+    let mut t = t.get(int..).unwrap_or_default();
+    if let Some(rest) = t.strip_prefix(b".") {
+        let frac = digits(rest);
+        if frac == 0 {
+            return false;
+        }
+        t = rest.get(frac..).unwrap_or_default();
+    }
+    if let Some(rest) = t.strip_prefix(b"e").or_else(|| t.strip_prefix(b"E")) {
+        let rest = rest.strip_prefix(b"+").or_else(|| rest.strip_prefix(b"-")).unwrap_or(rest);
+        let exp = digits(rest);
+        if exp == 0 {
+            return false;
+        }
+        t = rest.get(exp..).unwrap_or_default();
+    }
+    t.is_empty()
+}
+
+/// An amount as [`Money::to_json`] gives it: the normalized decimal as a
+/// JSON number, or as a string should its text not be one.
+fn write_money(out: &mut Vec<u8>, m: Money) {
+    let start = out.len();
+    put(out, format_args!("{}", m.decimal().normalize()));
+    if !is_json_number(out.get(start..).unwrap_or_default()) {
+        out.insert(start, b'"');
+        out.push(b'"');
+    }
+}
+
+/// An integer's decimal digits.
+fn write_u64(out: &mut Vec<u8>, n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        if let Some(b) = buf.get_mut(i) {
+            *b = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(buf.get(i..).unwrap_or_default());
+}
+
+/// A JSON object being written: members in call order.
+struct Obj<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Obj<'a> {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+
+    /// The member's key (a name from this file: nothing to escape); the
+    /// value comes next.
+    fn key(&mut self, k: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    fn str(&mut self, k: &str, v: &str) {
+        write_str(self.key(k), v);
+    }
+
+    /// A string, or `null` when absent.
+    fn opt_str(&mut self, k: &str, v: Option<&str>) {
+        match v {
+            Some(v) => self.str(k, v),
+            None => self.key(k).extend_from_slice(b"null"),
+        }
+    }
+
+    fn bool(&mut self, k: &str, v: bool) {
+        self.key(k).extend_from_slice(if v { b"true" } else { b"false" });
+    }
+
+    fn null(&mut self, k: &str) {
+        self.key(k).extend_from_slice(b"null");
+    }
+
+    /// An integer.
+    fn int(&mut self, k: &str, v: impl Display) {
+        put(self.key(k), format_args!("{v}"));
+    }
+
+    /// Text that needs no escaping (a formatted time), quoted.
+    fn quoted(&mut self, k: &str, v: &[u8]) {
+        let out = self.key(k);
+        out.push(b'"');
+        out.extend_from_slice(v);
+        out.push(b'"');
+    }
+
+    /// A time, quoted.
+    fn time(&mut self, k: &str, t: Timestamp) {
+        let out = self.key(k);
+        out.push(b'"');
+        t.write_rfc3339(out);
+        out.push(b'"');
+    }
+
+    /// A sequence number as text (`transaction_token`).
+    fn seq(&mut self, k: &str, n: u64) {
+        let out = self.key(k);
+        out.push(b'"');
+        write_u64(out, n);
+        out.push(b'"');
+    }
+
+    fn money(&mut self, k: &str, m: Money) {
+        write_money(self.key(k), m);
+    }
+
+    /// A masked funding source token.
+    fn masked(&mut self, k: &str, token: &str) {
+        let out = self.key(k);
+        out.extend_from_slice(b"\"**********");
+        write_str_inner(out, mask_tail(token));
+        out.push(b'"');
+    }
+
+    fn holder(&mut self, h: &Holder) {
+        self.str(h.field(), h.token());
+    }
+
+    /// An array of strings.
+    fn strs(&mut self, k: &str, v: &[String]) {
+        let out = self.key(k);
+        out.push(b'[');
+        for (i, s) in v.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, s);
+        }
+        out.push(b']');
+    }
+
+    /// A nested object: write its members, then [`Obj::end`] it.
+    fn obj(&mut self, k: &str) -> Obj<'_> {
+        Obj::new(self.key(k))
+    }
+
+    fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// `{"code": "0000", "memo": …}`.
+fn approved(o: &mut Obj<'_>) {
+    o.key("response").extend_from_slice(br#"{"code":"0000","memo":"Approved or completed successfully"}"#);
+}
+
+fn write_funding(o: &mut Obj<'_>, funding: &Funding, src: Option<&SourceFacts>, amount: Money) {
+    let mut f = o.obj("funding");
+    f.money("amount", amount);
+    let mut s = f.obj("source");
+    s.str("type", funding.kind.name());
+    s.masked("token", &funding.source_token);
+    s.bool("active", src.is_none_or(|f| f.active));
+    s.str("name", src.map_or("", |f| f.name.as_str()));
+    s.bool("is_default_account", src.is_some_and(|f| f.is_default_account));
+    match src {
+        Some(f) => {
+            s.time("created_time", f.created);
+            s.time("last_modified_time", f.created);
+        }
+        None => {
+            s.str("created_time", "");
+            s.str("last_modified_time", "");
+        }
+    }
+    s.end();
+    f.end();
+}
+
+/// The fee resource an order's `fees` item nests in full (product.md §4,
+/// the published Core API schema): the fee as created.
+fn write_fee_resource(o: &mut Obj<'_>, c: &FeeCmd, created: Timestamp) {
+    let mut f = o.obj("fee");
+    f.str("token", &c.token);
+    f.str("name", &c.name);
+    f.money("amount", c.amount);
+    f.null("tags");
+    f.time("created_time", created);
+    f.time("last_modified_time", created);
+    f.bool("active", c.active);
+    f.str("currency_code", c.currency_code.alpha());
+    f.end();
+}
+
+fn balances_members(o: &mut Obj<'_>, b: &Balances, with_impacted: bool) {
+    o.str("currency_code", "USD");
+    o.money("ledger_balance", b.ledger_balance);
+    o.money("available_balance", b.available_balance);
+    o.money("credit_balance", b.credit_balance);
+    o.money("pending_credits", b.pending_credits);
     if with_impacted {
-        inner.insert("impacted_amount".into(), b.impacted_amount.to_json());
+        o.money("impacted_amount", b.impacted_amount);
     }
-    let mut outer = inner.clone();
+}
+
+/// The balances object of the source pages, with the nested `balances {USD: …}`.
+fn write_balances(mut o: Obj<'_>, b: &Balances, with_impacted: bool, nested: bool) {
+    balances_members(&mut o, b, with_impacted);
     if nested {
-        outer.insert("balances".into(), json!({ "USD": Value::Object(inner) }));
+        let mut n = o.obj("balances");
+        let mut usd = n.obj("USD");
+        balances_members(&mut usd, b, with_impacted);
+        usd.end();
+        n.end();
     }
-    Value::Object(outer)
+    o.end();
 }
 
 fn msa(b: MsaBalance, impacted: Money) -> Balances {
@@ -95,59 +572,67 @@ fn msa(b: MsaBalance, impacted: Money) -> Balances {
     }
 }
 
-/// The response of a recorded event, as the command that caused it returned it.
-pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
-    let t = rec.time.to_string();
-    let tx = rec.transaction_token();
-    match &rec.fact.event {
-        Event::GpaOrdered(e) => {
+/// Writes the response of `rec` with the facts captured for it.
+fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
+    // the event's time, formatted once (most responses print it twice)
+    let mut t = Vec::with_capacity(32);
+    rec.time.write_rfc3339(&mut t);
+    let t = t.as_slice();
+    let tx = rec.seq;
+    let mut o = Obj::new(out);
+    match (&rec.fact.event, facts) {
+        (Event::GpaOrdered(e), Facts::GpaOrder(src, fee_resources)) => {
             let fees: Money = e.fees.iter().map(|f| f.amount).sum();
-            let mut o = Map::new();
-            o.insert("token".into(), e.cmd.token.clone().into());
-            o.insert("amount".into(), e.cmd.amount.to_json());
-            o.insert("created_time".into(), t.clone().into());
-            o.insert("last_modified_time".into(), t.into());
-            o.insert("transaction_token".into(), tx.into());
-            o.insert("state".into(), "COMPLETION".into());
-            o.insert("response".into(), approved());
-            o.insert("funding".into(), funding_json(ledger, &e.funding, e.cmd.amount.plus(fees)));
-            o.insert("funding_source_token".into(), mask(&e.funding.source_token).into());
-            holder_field(&mut o, &e.cmd.holder);
-            o.insert("currency_code".into(), "USD".into());
+            o.str("token", &e.cmd.token);
+            o.money("amount", e.cmd.amount);
+            o.quoted("created_time", t);
+            o.quoted("last_modified_time", t);
+            o.seq("transaction_token", tx);
+            o.str("state", "COMPLETION");
+            approved(&mut o);
+            write_funding(&mut o, &e.funding, src.as_ref(), e.cmd.amount.plus(fees));
+            o.masked("funding_source_token", &e.funding.source_token);
+            o.holder(&e.cmd.holder);
+            o.str("currency_code", "USD");
             if !e.fees.is_empty() {
-                let list: Vec<Value> = e
-                    .fees
-                    .iter()
-                    .zip(&e.cmd.fees)
-                    .map(|(c, r)| {
-                        json!({"token": c.token, "amount": c.amount.to_json(), "memo": r.memo, "tags": r.tags,
-                            "transaction_token": rec.transaction_token(), "fee": fee_resource_json(ledger, &c.token)})
-                    })
-                    .collect();
-                o.insert("fees".into(), Value::Array(list));
+                let list = o.key("fees");
+                list.push(b'[');
+                for (i, ((c, r), (fee, created))) in e.fees.iter().zip(&e.cmd.fees).zip(fee_resources).enumerate() {
+                    if i > 0 {
+                        list.push(b',');
+                    }
+                    let mut item = Obj::new(list);
+                    item.str("token", &c.token);
+                    item.money("amount", c.amount);
+                    item.opt_str("memo", r.memo.as_deref());
+                    item.opt_str("tags", r.tags.as_deref());
+                    item.seq("transaction_token", tx);
+                    write_fee_resource(&mut item, fee, *created);
+                    item.end();
+                }
+                list.push(b']');
             }
             if let Some(m) = &e.cmd.memo {
-                o.insert("memo".into(), m.clone().into());
+                o.str("memo", m);
             }
             if let Some(tags) = &e.cmd.tags {
-                o.insert("tags".into(), tags.clone().into());
+                o.str("tags", tags);
             }
-            Value::Object(o)
         }
-        Event::GpaUnloaded(e) => json!({
-            "token": e.cmd.token,
-            "amount": e.cmd.amount.to_json(),
-            "created_time": t,
-            "last_modified_time": t,
-            "transaction_token": tx,
-            "state": "COMPLETION",
-            "response": approved(),
-            "funding": funding_json(ledger, &e.funding, e.cmd.amount),
-            "funding_source_token": mask(&e.funding.source_token),
-            "original_order_token": e.cmd.original_order_token,
-        }),
-        Event::MsaOrdered(e) => msa_order_json(
-            ledger,
+        (Event::GpaUnloaded(e), Facts::Source(src)) => {
+            o.str("token", &e.cmd.token);
+            o.money("amount", e.cmd.amount);
+            o.quoted("created_time", t);
+            o.quoted("last_modified_time", t);
+            o.seq("transaction_token", tx);
+            o.str("state", "COMPLETION");
+            approved(&mut o);
+            write_funding(&mut o, &e.funding, src.as_ref(), e.cmd.amount);
+            o.masked("funding_source_token", &e.funding.source_token);
+            o.str("original_order_token", &e.cmd.original_order_token);
+        }
+        (Event::MsaOrdered(e), Facts::Source(src)) => write_msa_order(
+            &mut o,
             &MsaOrderView {
                 token: &e.cmd.token,
                 holder: &e.cmd.holder,
@@ -156,6 +641,7 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
                 reward_amount: e.cmd.reward_amount,
                 reward_trigger_amount: e.cmd.reward_trigger_amount,
                 funding: &e.funding,
+                source: src.as_ref(),
                 start_date: e.cmd.start_date,
                 end_date: e.cmd.end_date,
                 created: rec.time,
@@ -163,114 +649,115 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
                 active: true,
                 order: MsaBalance { ledger: e.cmd.purchase_amount, credit: Money::ZERO },
                 aggregated: e.aggregated_after,
-                transaction_token: rec.transaction_token(),
+                transaction_seq: tx,
             },
         ),
-        Event::MsaUnloaded(e) => {
-            let mut o = Map::new();
-            o.insert("token".into(), e.cmd.token.clone().into());
-            holder_field(&mut o, &e.holder);
-            o.insert("order_balances".into(), balances_json(&msa(e.order_after, -e.cmd.amount), true, false));
-            o.insert("amount".into(), e.cmd.amount.to_json());
-            o.insert("currency_code".into(), "USD".into());
-            // the order's flag as it stands: an unload is refused while its
-            // order is inactive, and never shows an inactive order as active
-            let active = ledger.order(crate::state::Book::Msa, &e.cmd.original_order_token).is_none_or(|o| o.active);
-            o.insert("active".into(), active.into());
-            o.insert("campaign_token".into(), e.campaign_token.clone().into());
-            o.insert("created_time".into(), t.clone().into());
-            o.insert("last_modified_time".into(), t.into());
-            o.insert("aggregated_balances".into(), balances_json(&msa(e.aggregated_after, -e.cmd.amount), false, true));
-            o.insert("original_order_token".into(), e.cmd.original_order_token.clone().into());
-            o.insert("transaction_token".into(), tx.into());
-            Value::Object(o)
+        (Event::MsaUnloaded(e), Facts::OrderActive(active)) => {
+            o.str("token", &e.cmd.token);
+            o.holder(&e.holder);
+            write_balances(o.obj("order_balances"), &msa(e.order_after, -e.cmd.amount), true, false);
+            o.money("amount", e.cmd.amount);
+            o.str("currency_code", "USD");
+            o.bool("active", *active);
+            o.str("campaign_token", &e.campaign_token);
+            o.quoted("created_time", t);
+            o.quoted("last_modified_time", t);
+            write_balances(o.obj("aggregated_balances"), &msa(e.aggregated_after, -e.cmd.amount), false, true);
+            o.str("original_order_token", &e.cmd.original_order_token);
+            o.seq("transaction_token", tx);
         }
-        Event::OfferOrdered(e) => {
+        (Event::OfferOrdered(e), Facts::Offer(offer)) => {
             let order = MsaBalance { ledger: e.purchase_amount, credit: e.reward_amount };
-            let offer = ledger.offers.get(&e.cmd.offer_token);
-            let mut o = Map::new();
-            o.insert("created_time".into(), t.clone().into());
-            o.insert("last_modified_time".into(), t.into());
-            holder_field(&mut o, &e.cmd.holder);
-            o.insert("token".into(), e.cmd.token.clone().into());
-            o.insert("order_balances".into(), balances_json(&msa(order, e.purchase_amount), false, true));
-            o.insert(
-                "order_aggregated_balances".into(),
-                balances_json(&msa(e.aggregated_after, e.purchase_amount), false, true),
+            o.quoted("created_time", t);
+            o.quoted("last_modified_time", t);
+            o.holder(&e.cmd.holder);
+            o.str("token", &e.cmd.token);
+            write_balances(o.obj("order_balances"), &msa(order, e.purchase_amount), false, true);
+            write_balances(
+                o.obj("order_aggregated_balances"),
+                &msa(e.aggregated_after, e.purchase_amount),
+                false,
+                true,
             );
             if let Some((c, created)) = offer {
-                o.insert(
-                    "offer".into(),
-                    json!({
-                        "token": c.token, "active": c.active, "name": c.name,
-                        "purchase_amount": c.purchase_amount.to_json(), "reward_amount": c.reward_amount.to_json(),
-                        "reward_trigger_amount": c.reward_trigger_amount.to_json(), "campaign_token": c.campaign_token,
-                        "currency_code": c.currency_code.numeric(), "created_time": created.to_string(), "last_modified_time": created.to_string(),
-                    }),
-                );
+                let mut f = o.obj("offer");
+                f.str("token", &c.token);
+                f.bool("active", c.active);
+                f.str("name", &c.name);
+                f.money("purchase_amount", c.purchase_amount);
+                f.money("reward_amount", c.reward_amount);
+                f.money("reward_trigger_amount", c.reward_trigger_amount);
+                f.str("campaign_token", &c.campaign_token);
+                f.str("currency_code", c.currency_code.numeric());
+                f.time("created_time", *created);
+                f.time("last_modified_time", *created);
+                f.end();
             }
-            o.insert("funding_source_token".into(), mask(&e.funding.source_token).into());
-            o.insert("transaction_token".into(), tx.into());
-            Value::Object(o)
+            o.masked("funding_source_token", &e.funding.source_token);
+            o.seq("transaction_token", tx);
         }
-        Event::FeeTransferred(e) => {
-            let fees: Vec<Value> = e
-                .fees
-                .iter()
-                .map(|f| json!({"token": f.token, "amount": f.amount.to_json(), "currency_code": "USD"}))
-                .collect();
-            let mut o = Map::new();
-            o.insert("token".into(), e.cmd.token.clone().into());
-            holder_field(&mut o, &e.cmd.holder);
-            o.insert("fees".into(), Value::Array(fees));
-            o.insert("created_time".into(), t.into());
-            o.insert("transaction_token".into(), tx.into());
-            o.insert("state".into(), "COMPLETION".into());
-            o.insert("response".into(), approved());
-            Value::Object(o)
+        (Event::FeeTransferred(e), Facts::None) => {
+            o.str("token", &e.cmd.token);
+            o.holder(&e.cmd.holder);
+            let list = o.key("fees");
+            list.push(b'[');
+            for (i, f) in e.fees.iter().enumerate() {
+                if i > 0 {
+                    list.push(b',');
+                }
+                let mut item = Obj::new(list);
+                item.str("token", &f.token);
+                item.money("amount", f.amount);
+                item.str("currency_code", "USD");
+                item.end();
+            }
+            list.push(b']');
+            o.quoted("created_time", t);
+            o.seq("transaction_token", tx);
+            o.str("state", "COMPLETION");
+            approved(&mut o);
         }
-        Event::JournalEntryRecorded(e) => {
-            let mut o = journal_entry_fields(e, rec.time);
-            o.insert("created_time".into(), t.into());
-            o.insert("transaction_token".into(), tx.into());
-            Value::Object(o)
+        (Event::JournalEntryRecorded(e), Facts::None) => {
+            journal_entry_members(&mut o, e, rec.time);
+            o.quoted("created_time", t);
+            o.seq("transaction_token", tx);
         }
-        Event::ProgramDeposited(c) => json!({
-            "token": c.token, "program_token": c.program_token, "amount": c.amount.to_json(),
-            "currency_code": "USD", "created_time": t, "transaction_token": tx,
-        }),
-        Event::MsaOrderUpdated(c) => {
-            // the update answers with the whole order as it stands after it (source 004)
-            msa_order_now(&c.token, ledger)
-                .unwrap_or_else(|| json!({"token": c.token, "last_modified_time": t, "transaction_token": tx}))
+        (Event::ProgramDeposited(c), Facts::None) => {
+            o.str("token", &c.token);
+            o.str("program_token", &c.program_token);
+            o.money("amount", c.amount);
+            o.str("currency_code", "USD");
+            o.quoted("created_time", t);
+            o.seq("transaction_token", tx);
         }
-        Event::Ticked(c) => json!({"now": c.now.to_string(), "transaction_token": tx}),
-        Event::CyclesClosed(e) => {
-            json!({"now": e.now.to_string(), "statements": e.closes.len(), "transaction_token": tx})
+        // the update answers with the whole order as it stands after it (source 004)
+        (Event::MsaOrderUpdated(_), Facts::OrderNow(Some(now))) => write_msa_order(&mut o, &now.view()),
+        (Event::MsaOrderUpdated(c), Facts::OrderNow(None)) => {
+            o.str("token", &c.token);
+            o.quoted("last_modified_time", t);
+            o.seq("transaction_token", tx);
         }
-        Event::ProgramCreated(_)
-        | Event::UserCreated(_)
-        | Event::BusinessCreated(_)
-        | Event::FundingSourceCreated { .. }
-        | Event::FundingSourceAddressCreated(_)
-        | Event::FeeCreated(_)
-        | Event::CampaignCreated(_)
-        | Event::MerchantCreated(_)
-        | Event::OfferCreated(_)
-        | Event::CreditAccountOpened(_) => {
-            let mut v = event_body(&rec.fact.event);
-            if let Value::Object(o) = &mut v {
-                o.insert("created_time".into(), t.clone().into());
-                o.insert("last_modified_time".into(), t.into());
-                if let Event::FundingSourceCreated { cmd, .. } = &rec.fact.event {
-                    if cmd.kind == FundingKind::Program {
-                        o.insert("account".into(), program_account_number(&cmd.token).into());
-                    }
+        (Event::Ticked(c), Facts::None) => {
+            o.time("now", c.now);
+            o.seq("transaction_token", tx);
+        }
+        (Event::CyclesClosed(e), Facts::None) => {
+            o.time("now", e.now);
+            o.int("statements", e.closes.len());
+            o.seq("transaction_token", tx);
+        }
+        (e, Facts::None) if created_body(&mut o, e) => {
+            o.quoted("created_time", t);
+            o.quoted("last_modified_time", t);
+            if let Event::FundingSourceCreated { cmd, .. } = e {
+                if cmd.kind == FundingKind::Program {
+                    o.str("account", &program_account_number(&cmd.token));
                 }
             }
-            v
         }
+        (e, f) => unreachable!("facts {f:?} were not captured for event {e:?}"),
     }
+    o.end();
 }
 
 /// The fields of an MSA order response, from its event or from the state.
@@ -282,6 +769,7 @@ struct MsaOrderView<'a> {
     reward_amount: Money,
     reward_trigger_amount: Money,
     funding: &'a Funding,
+    source: Option<&'a SourceFacts>,
     start_date: Option<Timestamp>,
     end_date: Option<Timestamp>,
     created: Timestamp,
@@ -289,56 +777,52 @@ struct MsaOrderView<'a> {
     active: bool,
     order: MsaBalance,
     aggregated: MsaBalance,
-    transaction_token: String,
+    transaction_seq: u64,
 }
 
-fn msa_order_json(ledger: &Ledger, v: &MsaOrderView<'_>) -> Value {
-    let mut o = Map::new();
-    o.insert("token".into(), v.token.into());
-    holder_field(&mut o, v.holder);
-    o.insert("order_balances".into(), balances_json(&msa(v.order, v.purchase_amount), true, true));
-    o.insert("purchase_amount".into(), v.purchase_amount.to_json());
-    o.insert("currency_code".into(), "USD".into());
-    o.insert("active".into(), v.active.into());
-    o.insert("reward_amount".into(), v.reward_amount.to_json());
-    o.insert("reward_trigger_amount".into(), v.reward_trigger_amount.to_json());
-    o.insert("campaign_token".into(), v.campaign_token.into());
-    o.insert("funding".into(), funding_json(ledger, v.funding, v.purchase_amount));
+/// An MSA order's members (into `o`, which the caller ends).
+fn write_msa_order(o: &mut Obj<'_>, v: &MsaOrderView<'_>) {
+    o.str("token", v.token);
+    o.holder(v.holder);
+    write_balances(o.obj("order_balances"), &msa(v.order, v.purchase_amount), true, true);
+    o.money("purchase_amount", v.purchase_amount);
+    o.str("currency_code", "USD");
+    o.bool("active", v.active);
+    o.money("reward_amount", v.reward_amount);
+    o.money("reward_trigger_amount", v.reward_trigger_amount);
+    o.str("campaign_token", v.campaign_token);
+    write_funding(o, v.funding, v.source, v.purchase_amount);
     if let Some(s) = v.start_date {
-        o.insert("start_date".into(), s.to_string().into());
+        o.time("start_date", s);
     }
     if let Some(s) = v.end_date {
-        o.insert("end_date".into(), s.to_string().into());
+        o.time("end_date", s);
     }
-    o.insert("created_time".into(), v.created.to_string().into());
-    o.insert("last_modified_time".into(), v.last_modified.to_string().into());
-    o.insert("aggregated_balances".into(), balances_json(&msa(v.aggregated, v.purchase_amount), false, true));
-    o.insert("transaction_token".into(), v.transaction_token.clone().into());
-    Value::Object(o)
+    o.time("created_time", v.created);
+    o.time("last_modified_time", v.last_modified);
+    write_balances(o.obj("aggregated_balances"), &msa(v.aggregated, v.purchase_amount), false, true);
+    o.seq("transaction_token", v.transaction_seq);
 }
 
 /// A journal entry's own fields as source 003 names them; times default to
 /// the event's business time.
-fn journal_entry_fields(e: &JournalEntryRecorded, time: Timestamp) -> Map<String, Value> {
+fn journal_entry_members(o: &mut Obj<'_>, e: &JournalEntryRecorded, time: Timestamp) {
     let c = &e.cmd;
-    let mut o = Map::new();
-    o.insert("token".into(), c.token.clone().into());
+    o.str("token", &c.token);
     match &c.target {
-        crate::command::JeTarget::Gpa(h) => holder_field(&mut o, h),
-        crate::command::JeTarget::Credit(a) => {
-            o.insert("account_token".into(), a.clone().into());
-        }
+        crate::command::JeTarget::Gpa(h) => o.holder(h),
+        crate::command::JeTarget::Credit(a) => o.str("account_token", a),
     }
-    o.insert("type".into(), c.kind.clone().into());
+    o.str("type", &c.kind);
     if let Some(g) = &c.group {
-        o.insert("group".into(), g.clone().into());
+        o.str("group", g);
     }
-    o.insert("status".into(), c.status.name().into());
-    o.insert("amount".into(), c.amount.to_json());
-    o.insert("currency_code".into(), "USD".into());
+    o.str("status", c.status.name());
+    o.money("amount", c.amount);
+    o.str("currency_code", "USD");
     let impact = c.impact_time.unwrap_or(time);
-    o.insert("request_time".into(), c.request_time.unwrap_or(impact).to_string().into());
-    o.insert("impact_time".into(), impact.to_string().into());
+    o.time("request_time", c.request_time.unwrap_or(impact));
+    o.time("impact_time", impact);
     for (k, v) in [
         ("related_token", &c.related_token),
         ("root_token", &c.root_token),
@@ -349,100 +833,145 @@ fn journal_entry_fields(e: &JournalEntryRecorded, time: Timestamp) -> Map<String
         ("acting_user_token", &c.acting_user_token),
     ] {
         if let Some(v) = v {
-            o.insert(k.into(), v.clone().into());
+            o.str(k, v);
         }
     }
     if let Some(p) = c.pin_present {
-        o.insert("pin_present".into(), p.into());
+        o.bool("pin_present", p);
     }
     if !e.jit_load.is_zero() || !e.jit_unload.is_zero() {
-        o.insert("jit_funding".into(), json!({"load": e.jit_load.to_json(), "unload": e.jit_unload.to_json()}));
+        let mut j = o.obj("jit_funding");
+        j.money("load", e.jit_load);
+        j.money("unload", e.jit_unload);
+        j.end();
     }
-    o
 }
 
-/// An MSA order as it stands now (retrieve, and the answer to an update):
-/// current order balances, flags, dates and the holder's MSA for the campaign.
-pub fn msa_order_now(token: &str, ledger: &Ledger) -> Option<Value> {
-    let s = ledger.order(crate::state::Book::Msa, token)?;
-    let campaign = s.campaign_token.as_deref().unwrap_or("");
-    let agg = ledger.msa_balances(&s.holder, campaign);
-    Some(msa_order_json(
-        ledger,
-        &MsaOrderView {
-            token,
-            holder: &s.holder,
-            campaign_token: campaign,
-            purchase_amount: s.amount,
-            reward_amount: s.reward_amount,
-            reward_trigger_amount: s.reward_trigger_amount,
-            funding: &s.funding,
-            start_date: s.start_date,
-            end_date: s.end_date,
-            created: s.created,
-            last_modified: s.last_modified,
-            active: s.active,
-            order: MsaBalance { ledger: s.amount.minus(s.unloaded), credit: Money::ZERO },
-            aggregated: MsaBalance { ledger: agg.ledger_balance, credit: agg.credit_balance },
-            transaction_token: s.seq.to_string(),
-        },
-    ))
+/// A journal entry's own fields as a map (the `log` command's body).
+fn journal_entry_fields(e: &JournalEntryRecorded, time: Timestamp) -> Map<String, Value> {
+    let mut out = Vec::with_capacity(512);
+    let mut o = Obj::new(&mut out);
+    journal_entry_members(&mut o, e, time);
+    o.end();
+    match parse(&out) {
+        Value::Object(m) => m,
+        v => unreachable!("the journal entry writer wrote a non-object: {v}"),
+    }
+}
+
+/// The event body of a resource-creating event (a response's members
+/// before its times); false for every other event, writing nothing.
+fn created_body(o: &mut Obj<'_>, e: &Event) -> bool {
+    match e {
+        Event::ProgramCreated(c) => {
+            o.str("token", &c.token);
+            o.str("bank", &c.bank);
+            o.str("currency_code", c.currency_code.alpha());
+            o.money("opening_bank_balance", c.opening_bank_balance);
+            o.str("reporting_timezone", &c.reporting_timezone);
+            if let Some(r) = &c.reserve {
+                let mut v = o.obj("reserve");
+                v.str("description", &r.description);
+                v.int("days", r.days);
+                v.money("minimum_amount", r.minimum_amount);
+                v.int("window_days", r.window_days);
+                v.end();
+            }
+            if let Some(t) = c.funding_alert_threshold {
+                o.money("funding_alert_threshold", t);
+            }
+        }
+        Event::UserCreated(c) | Event::BusinessCreated(c) => {
+            o.str("token", &c.token);
+            o.str("program_token", &c.program_token);
+        }
+        Event::FundingSourceCreated { cmd, program_token } => {
+            o.str("token", &cmd.token);
+            o.str("program_token", program_token);
+            if let Some(h) = &cmd.holder {
+                o.holder(h);
+            }
+            o.str("type", cmd.kind.name());
+            o.bool("is_default_account", cmd.is_default_account);
+            o.bool("active", cmd.active);
+            o.str("name", &cmd.name);
+        }
+        Event::FundingSourceAddressCreated(c) => {
+            o.str("token", &c.token);
+            o.str("funding_source_token", &c.funding_source_token);
+        }
+        Event::FeeCreated(c) => {
+            o.str("token", &c.token);
+            o.str("name", &c.name);
+            o.money("amount", c.amount);
+            o.str("currency_code", c.currency_code.alpha());
+            o.bool("active", c.active);
+        }
+        Event::CampaignCreated(c) | Event::MerchantCreated(c) => {
+            o.str("token", &c.token);
+            o.str("name", &c.name);
+            o.bool("active", c.active);
+        }
+        Event::OfferCreated(c) => {
+            o.str("token", &c.token);
+            o.str("name", &c.name);
+            o.str("campaign_token", &c.campaign_token);
+            o.money("purchase_amount", c.purchase_amount);
+            o.money("reward_amount", c.reward_amount);
+            o.money("reward_trigger_amount", c.reward_trigger_amount);
+            o.str("currency_code", c.currency_code.alpha());
+            o.bool("active", c.active);
+        }
+        Event::CreditAccountOpened(c) => {
+            o.str("token", &c.token);
+            o.str("user_token", &c.user_token);
+            o.str("program_token", &c.program_token);
+            o.money("credit_limit", c.credit_limit);
+            o.str("apr", &c.apr.0.to_string());
+            o.str("timezone", &c.timezone);
+            o.int("billing_cycle_day", c.billing_cycle_day);
+            o.money("late_payment_fee", c.late_payment_fee);
+            o.money("minimum_interest", c.minimum_interest);
+            o.str("reward_percentage", &c.reward_percentage.0.to_string());
+            o.str("interest_on_grace_reactivation", &c.interest_on_grace_reactivation);
+            o.strs("allocation_order", &c.allocation_order);
+            let m = &c.min_payment;
+            let mut p = o.obj("min_payment");
+            p.money("flat_amount", m.flat_amount);
+            p.str("percentage_of_balance", &m.percentage_of_balance.0.to_string());
+            p.bool("include_interest_charged", m.include_interest_charged);
+            p.strs("include_fees_charged", &m.include_fees_charged);
+            p.bool("include_past_due_amount", m.include_past_due_amount);
+            p.bool("include_overlimit_amount", m.include_overlimit_amount);
+            p.end();
+        }
+        Event::GpaOrdered(_)
+        | Event::GpaUnloaded(_)
+        | Event::MsaOrdered(_)
+        | Event::MsaOrderUpdated(_)
+        | Event::MsaUnloaded(_)
+        | Event::OfferOrdered(_)
+        | Event::FeeTransferred(_)
+        | Event::JournalEntryRecorded(_)
+        | Event::ProgramDeposited(_)
+        | Event::Ticked(_)
+        | Event::CyclesClosed(_) => return false,
+    }
+    true
 }
 
 /// The event's own fields as JSON (the `log` command's `event` object body).
 pub fn event_body(e: &Event) -> Value {
-    use crate::command::*;
-    let holder = |o: &mut Map<String, Value>, h: &Holder| holder_field(o, h);
+    let holder = |o: &mut Map<String, Value>, h: &Holder| {
+        o.insert(h.field().to_string(), Value::String(h.token().to_string()));
+    };
+    let mut out = Vec::with_capacity(256);
+    let mut o = Obj::new(&mut out);
+    if created_body(&mut o, e) {
+        o.end();
+        return parse(&out);
+    }
     match e {
-        Event::ProgramCreated(c) => {
-            let mut v = json!({"token": c.token, "bank": c.bank, "currency_code": c.currency_code.alpha(),
-                "opening_bank_balance": c.opening_bank_balance.to_json(), "reporting_timezone": c.reporting_timezone});
-            if let (Some(r), Value::Object(o)) = (&c.reserve, &mut v) {
-                o.insert("reserve".into(), json!({"description": r.description, "days": r.days, "minimum_amount": r.minimum_amount.to_json(), "window_days": r.window_days}));
-            }
-            if let (Some(t), Value::Object(o)) = (c.funding_alert_threshold, &mut v) {
-                o.insert("funding_alert_threshold".into(), t.to_json());
-            }
-            v
-        }
-        Event::UserCreated(c) | Event::BusinessCreated(c) => {
-            json!({"token": c.token, "program_token": c.program_token})
-        }
-        Event::FundingSourceCreated { cmd, program_token } => {
-            let mut o = Map::new();
-            o.insert("token".into(), cmd.token.clone().into());
-            o.insert("program_token".into(), program_token.clone().into());
-            if let Some(h) = &cmd.holder {
-                holder(&mut o, h);
-            }
-            o.insert("type".into(), cmd.kind.name().into());
-            o.insert("is_default_account".into(), cmd.is_default_account.into());
-            o.insert("active".into(), cmd.active.into());
-            o.insert("name".into(), cmd.name.clone().into());
-            Value::Object(o)
-        }
-        Event::FundingSourceAddressCreated(c) => {
-            json!({"token": c.token, "funding_source_token": c.funding_source_token})
-        }
-        Event::FeeCreated(c) => {
-            json!({"token": c.token, "name": c.name, "amount": c.amount.to_json(), "currency_code": c.currency_code.alpha(), "active": c.active})
-        }
-        Event::CampaignCreated(c) | Event::MerchantCreated(c) => {
-            json!({"token": c.token, "name": c.name, "active": c.active})
-        }
-        Event::OfferCreated(c) => json!({"token": c.token, "name": c.name, "campaign_token": c.campaign_token,
-            "purchase_amount": c.purchase_amount.to_json(), "reward_amount": c.reward_amount.to_json(),
-            "reward_trigger_amount": c.reward_trigger_amount.to_json(), "currency_code": c.currency_code.alpha(), "active": c.active}),
-        Event::CreditAccountOpened(c) => {
-            json!({"token": c.token, "user_token": c.user_token, "program_token": c.program_token,
-            "credit_limit": c.credit_limit.to_json(), "apr": c.apr.0.to_string(), "timezone": c.timezone,
-            "billing_cycle_day": c.billing_cycle_day, "late_payment_fee": c.late_payment_fee.to_json(),
-            "minimum_interest": c.minimum_interest.to_json(), "reward_percentage": c.reward_percentage.0.to_string(),
-            "interest_on_grace_reactivation": c.interest_on_grace_reactivation, "allocation_order": c.allocation_order,
-            "min_payment": {"flat_amount": c.min_payment.flat_amount.to_json(), "percentage_of_balance": c.min_payment.percentage_of_balance.0.to_string(),
-                "include_interest_charged": c.min_payment.include_interest_charged, "include_fees_charged": c.min_payment.include_fees_charged,
-                "include_past_due_amount": c.min_payment.include_past_due_amount, "include_overlimit_amount": c.min_payment.include_overlimit_amount}})
-        }
         Event::GpaOrdered(e) => {
             let mut o = Map::new();
             o.insert("token".into(), e.cmd.token.clone().into());
@@ -516,5 +1045,15 @@ pub fn event_body(e: &Event) -> Value {
             "interest": c.interest_entry.as_ref().map(|x| x.amount.to_json()),
             "late_fee": c.late_fee_entry.as_ref().map(|x| x.amount.to_json()),
         })).collect::<Vec<_>>()}),
+        Event::ProgramCreated(_)
+        | Event::UserCreated(_)
+        | Event::BusinessCreated(_)
+        | Event::FundingSourceCreated { .. }
+        | Event::FundingSourceAddressCreated(_)
+        | Event::FeeCreated(_)
+        | Event::CampaignCreated(_)
+        | Event::MerchantCreated(_)
+        | Event::OfferCreated(_)
+        | Event::CreditAccountOpened(_) => unreachable!("created_body wrote {e:?}"),
     }
 }

@@ -43,6 +43,55 @@ impl Timestamp {
     pub fn date_utc(self) -> Date {
         Date::from_naive(self.to_datetime().date_naive())
     }
+
+    /// Appends exactly the bytes of its `Display` (`2017-05-10T23:00:15Z`,
+    /// `.250` / `.000250` when there are fractional seconds) to `out`,
+    /// without chrono's formatter for years 1 to 9999 (the responses print
+    /// several per event; `tests/response_oracle.rs` compares the two).
+    pub fn write_rfc3339(self, out: &mut Vec<u8>) {
+        let secs = self.0.div_euclid(1_000_000);
+        let micros = self.0.rem_euclid(1_000_000);
+        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        // days to a civil date (H. Hinnant's algorithm, proleptic Gregorian)
+        let z = days + 719_468;
+        let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        if !(1..=9999).contains(&year) {
+            if let Err(e) = std::io::Write::write_fmt(out, format_args!("{self}")) {
+                unreachable!("writing into a Vec cannot fail: {e}")
+            }
+            return;
+        }
+        fn digits(out: &mut Vec<u8>, n: i64, width: u32) {
+            for p in (0..width).rev() {
+                out.push(b'0' + ((n / 10i64.pow(p)) % 10) as u8);
+            }
+        }
+        digits(out, year, 4);
+        out.push(b'-');
+        digits(out, month, 2);
+        out.push(b'-');
+        digits(out, day, 2);
+        out.push(b'T');
+        digits(out, sod / 3600, 2);
+        out.push(b':');
+        digits(out, sod / 60 % 60, 2);
+        out.push(b':');
+        digits(out, sod % 60, 2);
+        if micros % 1000 == 0 && micros != 0 {
+            out.push(b'.');
+            digits(out, micros / 1000, 3);
+        } else if micros != 0 {
+            out.push(b'.');
+            digits(out, micros, 6);
+        }
+        out.push(b'Z');
+    }
 }
 
 impl fmt::Display for Timestamp {

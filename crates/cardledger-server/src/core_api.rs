@@ -83,6 +83,11 @@ pub(crate) fn json_response(status: StatusCode, v: &Value) -> Response {
     // straight into bytes: `to_string` goes through `fmt::Write` piece by
     // piece, which cost as much as rendering the response in the first place
     let body = serde_json::to_vec(v).unwrap_or_else(|e| unreachable!("a serde_json::Value always serializes: {e}"));
+    json_bytes_response(status, body)
+}
+
+/// A JSON answer already rendered to bytes.
+pub(crate) fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -205,9 +210,16 @@ async fn submit(
     let outcome = answer.await.map_err(|_| gone())?.map_err(Error::from)?;
     drop(permit);
     match outcome {
-        Outcome::Recorded { response, .. } | Outcome::Duplicate { response, .. } => {
-            Ok(json_response(status, &response))
+        // rendered here, on the request's task: the engine only captured
+        // what the response reads (its submitter thread leads the commits)
+        Outcome::Recorded { response: Some(r), .. } | Outcome::Duplicate { response: Some(r), .. } => {
+            Ok(json_bytes_response(status, r.to_bytes()))
         }
+        Outcome::Recorded { response: None, .. } | Outcome::Duplicate { response: None, .. } => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            error::INTERNAL,
+            "the engine answered without a response (submit_batch captures every one)",
+        )),
         Outcome::Rejected(r) => Err(ApiError::rejection(&r)),
     }
 }
