@@ -25,6 +25,12 @@ const WRONG_LAST_SEQUENCE: u64 = 10071;
 /// the server has seen in its duplicate window: the retry of a batch that
 /// may have been stored meanwhile, settled by reading the stream back.
 const BATCH_DUPLICATE_MESSAGE_ID: u64 = 10201;
+/// The JetStream error code (409, "duplicate message id is in process") of
+/// a message whose `Nats-Msg-Id` the server is still storing: the retry of
+/// a batch whose first try timed out while the server was slow (seen under
+/// 4 streams × 5M records on loopback). Its outcome is unknown: settled by
+/// reading the stream back, like a timeout.
+const DUPLICATE_MESSAGE_ID_IN_PROCESS: u64 = 10158;
 /// JetStream error codes of an atomic batch the server abandoned without
 /// storing any of it (a message missing, the batch unknown to a new leader,
 /// too many batches in flight): settled by reading back, then published
@@ -439,6 +445,9 @@ impl JetStreamLog {
                     }
                     if err_code == BATCH_DUPLICATE_MESSAGE_ID {
                         return Ok(Attempt::Unknown("a retried batch's message ids were seen before".into()));
+                    }
+                    if err_code == DUPLICATE_MESSAGE_ID_IN_PROCESS {
+                        return Ok(Attempt::Unknown("a retried batch's message id is still being stored".into()));
                     }
                     let code = err.get("code").and_then(serde_json::Value::as_u64).unwrap_or(0);
                     let description =
