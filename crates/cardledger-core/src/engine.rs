@@ -460,6 +460,18 @@ impl Engine {
         self.enqueue(lines, true)
     }
 
+    /// [`Engine::submit_batch`] for any number of commands: batches of at
+    /// most `BATCH_RECORDS_MAX` in order (each atomic and durable before
+    /// the next; the whole is not an atomic unit), one outcome per command.
+    pub fn submit_in_batches(&self, lines: Vec<CommandLine>) -> Result<Vec<Outcome>, EngineError> {
+        let mut outcomes = Vec::with_capacity(lines.len());
+        let mut lines = lines.into_iter().peekable();
+        while lines.peek().is_some() {
+            outcomes.extend(self.submit_batch(lines.by_ref().take(limits::BATCH_RECORDS_MAX).collect())?);
+        }
+        Ok(outcomes)
+    }
+
     /// Like [`Engine::submit_batch`] but answers only sequence numbers and
     /// rejections: for bulk loaders that do not need the JSON responses
     /// (rendering them costs more than deciding and recording). A response
@@ -1026,7 +1038,7 @@ impl Engine {
 impl Engine {
     /// The 1220 rejection of a command naming a program this engine does
     /// not serve ([`Engine::serve_only`]).
-    fn not_served(&self, command: &cardledger_domain::command::Command) -> Option<Rejection> {
+    fn not_served(&self, command: &Command) -> Option<Rejection> {
         let served = self.inner.served.get()?;
         let program = command.program_token()?;
         if served.iter().any(|p| p == program) {
@@ -1093,8 +1105,6 @@ fn cold_key_text(k: &[u8]) -> String {
     }
 }
 
-/// Reads and decodes log entries from `seq`.
-/// The rejection of a command whose records no longer fit its batch's append.
 /// What stays in a request's place of a line whose command was moved into
 /// its event: never read again (a moved line's event surely fits the batch,
 /// so it is recorded or rejected in this group and its request is never put
@@ -1103,6 +1113,7 @@ fn moved_line() -> CommandLine {
     CommandLine { time: None, corrected_post_date: None, command: Command::Tick(TickCmd { now: Timestamp(0) }) }
 }
 
+/// The rejection of a command whose records no longer fit its batch's append.
 fn batch_full(key: &str) -> Rejection {
     Rejection::new(
         Code::BatchFull,
@@ -1115,6 +1126,7 @@ fn batch_full(key: &str) -> Rejection {
     )
 }
 
+/// Reads and decodes log entries from `seq`.
 fn read_entries(store: &Store, seq: u64) -> impl Iterator<Item = Result<LogEntry, EngineError>> {
     store.read_from(seq.max(1)).map(|r| {
         let r = r?;

@@ -15,7 +15,6 @@ use std::io::Write;
 use serde_json::{json, Value};
 
 use cardledger_domain::command::CommandLine;
-use cardledger_domain::limits;
 use cardledger_domain::rejection::Rejection;
 use cardledger_domain::response::Response;
 use cardledger_domain::wire;
@@ -95,15 +94,19 @@ pub struct Counts {
 /// `BATCH_RECORDS_MAX`: a chunk is not an atomic unit) and returns once they
 /// are durable.
 pub fn decide(engine: &Engine, parsed: Parsed) -> Result<Decided, EngineError> {
+    decide_with(parsed, |commands| engine.submit_in_batches(commands))
+}
+
+/// [`decide`] through any submitter answering one outcome per command, in
+/// order, once durable (a host of several programs routes them).
+pub fn decide_with(
+    parsed: Parsed,
+    submit: impl FnOnce(Vec<CommandLine>) -> Result<Vec<Outcome>, EngineError>,
+) -> Result<Decided, EngineError> {
     let Parsed { first_line, slots, commands } = parsed;
     let expected = commands.len();
-    let mut outcomes: Vec<Outcome> = Vec::with_capacity(expected);
-    let mut commands = commands.into_iter().peekable();
-    while commands.peek().is_some() {
-        let batch: Vec<_> = commands.by_ref().take(limits::BATCH_RECORDS_MAX).collect();
-        outcomes.extend(engine.submit_batch(batch)?);
-    }
-    // the engine answers every command of a batch, in order
+    let outcomes = submit(commands)?;
+    // every command is answered, in order
     assert_eq!(outcomes.len(), expected, "the engine answered {} of {expected} commands", outcomes.len());
     Ok(Decided { first_line, slots, outcomes })
 }

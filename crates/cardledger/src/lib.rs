@@ -363,29 +363,11 @@ impl Cardledger {
     /// answer lines of `cardledger ingest`).
     pub fn ingest_chunk(&self, lines: &[String], first_line: u64) -> Result<Vec<Value>, Error> {
         if let Some(r) = &self.router {
-            let mut commands = Vec::new();
-            let mut slots = Vec::with_capacity(lines.len());
+            let mut parsed = ingest::Parsed::new(first_line, lines.len());
             for raw in lines {
-                match wire::parse_line(raw) {
-                    Ok(c) => {
-                        commands.push(c);
-                        slots.push(None);
-                    }
-                    Err(rej) => slots.push(Some(rej)),
-                }
+                parsed.push_line(raw);
             }
-            let mut outcomes = r.submit_batch(commands)?.into_iter();
-            return Ok(slots
-                .into_iter()
-                .zip(first_line..)
-                .map(|(slot, line)| match slot {
-                    Some(rej) => ingest::rejection_line(line, &rej),
-                    None => match outcomes.next() {
-                        Some(o) => ingest::answer_line(line, o),
-                        None => unreachable!("one outcome per command"),
-                    },
-                })
-                .collect());
+            return Ok(ingest::decide_with(parsed, |commands| r.submit_batch(commands))?.into_values());
         }
         Ok(ingest::ingest_chunk(&self.inner.engine, lines, first_line)?)
     }
@@ -396,8 +378,8 @@ impl Cardledger {
     /// chunk once it is durable, and calling `progress` with the number of
     /// lines answered after each chunk. Reading and parsing, deciding and
     /// writing run on three threads (`pipeline.rs`); on a host owning
-    /// several programs each chunk is routed, its shards' parts decided in
-    /// parallel, and the three steps run in turn (`router.rs`).
+    /// several programs each chunk is routed and its shards' parts decided
+    /// in parallel (`router.rs`).
     pub fn ingest<I>(
         &self,
         lines: I,
@@ -408,8 +390,8 @@ impl Cardledger {
         I: Iterator<Item = std::io::Result<Line>> + Send + 'static,
     {
         match &self.router {
-            Some(r) => r.ingest(lines, out, progress),
-            None => pipeline::run(&self.inner.engine, lines, out, progress),
+            Some(r) => pipeline::run(&|commands| r.submit_batch(commands), lines, out, progress),
+            None => pipeline::run(&|commands| self.inner.engine.submit_in_batches(commands), lines, out, progress),
         }
     }
 

@@ -3,8 +3,9 @@
 //!
 //! 1. a reader thread reads and parses lines into chunks of
 //!    [`INGEST_CHUNK_LINES`] (`ingest::Parsed`);
-//! 2. a decider thread submits each chunk's commands as one batch and waits
-//!    until it is durable (`ingest::decide`);
+//! 2. a decider thread submits each chunk's commands (to the engine, or
+//!    through a host's router) and waits until they are durable
+//!    (`ingest::decide_with`);
 //! 3. the calling thread writes each decided chunk's answer lines into one
 //!    reused buffer and then to the output (`Decided::write_answers`).
 //!
@@ -18,8 +19,9 @@
 use std::io::Write;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-use cardledger_core::engine::Engine;
+use cardledger_core::engine::{EngineError, Outcome};
 use cardledger_core::ingest::{self, Decided, Parsed};
+use cardledger_domain::command::CommandLine;
 
 use crate::lines::Line;
 use crate::{Error, Tally, INGEST_CHUNK_LINES};
@@ -27,9 +29,13 @@ use crate::{Error, Tally, INGEST_CHUNK_LINES};
 /// Chunks in flight between two stages (beside the one each stage holds).
 pub(crate) const INGEST_PIPELINE_CHUNKS: usize = 1;
 
+/// How stage 2 submits a chunk's commands: one outcome per command, in
+/// order, once durable (`Engine::submit_in_batches`, or a router's).
+pub(crate) type Submit<'a> = &'a (dyn Fn(Vec<CommandLine>) -> Result<Vec<Outcome>, EngineError> + Sync);
+
 /// Runs the three stages (see the module documentation).
 pub(crate) fn run<I>(
-    engine: &Engine,
+    submit: Submit<'_>,
     lines: I,
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
@@ -49,7 +55,7 @@ where
         let (decided_tx, decided_rx) = sync_channel(INGEST_PIPELINE_CHUNKS);
         std::thread::Builder::new()
             .name("ingest-decide".into())
-            .spawn_scoped(s, move || decide_all(engine, parsed_rx, &decided_tx))
+            .spawn_scoped(s, move || decide_all(submit, parsed_rx, &decided_tx))
             .map_err(Error::Input)?;
         write_all(decided_rx, out, progress)
     })?;
@@ -86,10 +92,10 @@ fn read_and_parse(lines: impl Iterator<Item = std::io::Result<Line>>, tx: &SyncS
 
 /// Stage 2: submits each chunk and passes on its outcomes; stops at the
 /// first error (after passing it on) or when the writer is gone.
-fn decide_all(engine: &Engine, rx: Receiver<std::io::Result<Parsed>>, tx: &SyncSender<Result<Decided, Error>>) {
+fn decide_all(submit: Submit<'_>, rx: Receiver<std::io::Result<Parsed>>, tx: &SyncSender<Result<Decided, Error>>) {
     for parsed in rx {
         let decided = match parsed {
-            Ok(p) => ingest::decide(engine, p).map_err(Error::from),
+            Ok(p) => ingest::decide_with(p, submit).map_err(Error::from),
             Err(e) => Err(Error::Input(e)),
         };
         let failed = decided.is_err();

@@ -24,20 +24,14 @@
 //!    first shard, which rejects it as one engine does (1201 …).
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use serde_json::Value;
 
 use cardledger_core::engine::{EngineError, Outcome};
-use cardledger_core::ingest;
 use cardledger_domain::command::{Command, CommandLine, Holder, JeTarget};
-use cardledger_domain::limits;
-use cardledger_domain::rejection::Rejection;
 use cardledger_domain::state::Ledger;
-use cardledger_domain::wire;
 
-use crate::lines::Line;
-use crate::{Cardledger, Error, Tally, INGEST_CHUNK_LINES};
+use crate::{Cardledger, Error};
 
 /// One owned program.
 pub(crate) struct Shard {
@@ -178,15 +172,7 @@ impl Router {
                 }
             }
         }
-        let submit = |shard: &Shard, part: Vec<CommandLine>| -> Result<Vec<Outcome>, EngineError> {
-            let mut out = Vec::with_capacity(part.len());
-            let mut part = part.into_iter().peekable();
-            while part.peek().is_some() {
-                let batch: Vec<_> = part.by_ref().take(limits::BATCH_RECORDS_MAX).collect();
-                out.extend(shard.ledger.engine().submit_batch(batch)?);
-            }
-            Ok(out)
-        };
+        let submit = |shard: &Shard, part: Vec<CommandLine>| shard.ledger.engine().submit_in_batches(part);
         let busy = parts.iter().filter(|p| !p.is_empty()).count();
         let answered: Vec<Result<Vec<Outcome>, EngineError>> = if busy <= 1 {
             // one shard to write (a single command): no thread
@@ -223,62 +209,6 @@ impl Router {
             assert!(rest.next().is_none(), "shard {i} answered more commands than it was given");
         }
         Ok(outcomes)
-    }
-
-    /// [`crate::Cardledger::ingest`] on several shards: chunks of
-    /// [`INGEST_CHUNK_LINES`] lines, each routed and submitted
-    /// ([`Router::submit_batch`]) and answered in input order once durable.
-    pub(crate) fn ingest<I>(&self, lines: I, out: &mut dyn Write, progress: &mut dyn FnMut(u64)) -> Result<Tally, Error>
-    where
-        I: Iterator<Item = std::io::Result<Line>>,
-    {
-        let mut tally = Tally::default();
-        let mut lines = lines.peekable();
-        let mut next_line = 1u64;
-        let mut buf = Vec::new();
-        while lines.peek().is_some() {
-            let mut slots: Vec<Option<Rejection>> = Vec::new();
-            let mut commands = Vec::new();
-            for line in lines.by_ref().take(INGEST_CHUNK_LINES) {
-                match line.map_err(Error::Input)? {
-                    Line::Text(text) => match wire::parse_line(&text) {
-                        Ok(c) => {
-                            slots.push(None);
-                            commands.push(c);
-                        }
-                        Err(r) => slots.push(Some(r)),
-                    },
-                    Line::Rejected(r) => slots.push(Some(r)),
-                }
-            }
-            let outcomes = self.submit_batch(commands)?;
-            buf.clear();
-            let mut outcomes = outcomes.into_iter();
-            for slot in &slots {
-                match slot {
-                    Some(r) => {
-                        tally.rejected += 1;
-                        ingest::write_rejection(&mut buf, next_line, r).map_err(Error::Input)?;
-                    }
-                    None => {
-                        let Some(o) = outcomes.next() else { unreachable!("one outcome per command") };
-                        match &o {
-                            Outcome::Recorded { .. } => tally.recorded += 1,
-                            Outcome::Duplicate { .. } => tally.duplicates += 1,
-                            Outcome::Rejected(_) => tally.rejected += 1,
-                        }
-                        ingest::write_answer(&mut buf, next_line, &o).map_err(Error::Input)?;
-                    }
-                }
-                buf.push(b'\n');
-                next_line += 1;
-            }
-            out.write_all(&buf).map_err(|source| Error::Output { what: "the answers".into(), source })?;
-            let n = slots.len() as u64;
-            tally.lines += n;
-            progress(n);
-        }
-        Ok(tally)
     }
 
     /// The first shard answering `Some`.
