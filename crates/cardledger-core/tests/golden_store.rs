@@ -116,22 +116,7 @@ fn the_format_1_golden_store_opens_verifies_and_answers() {
     assert!(closes > 0, "the golden store holds no cycle close");
     // every recorded line is still known: resubmitting answers duplicates
     let head = engine.head_seq();
-    use cardledger_domain::command::Command;
-    let again: Vec<_> = lines
-        .iter()
-        .map(|l| parse_line(l).unwrap())
-        .filter(|l| !matches!(l.command, Command::Tick(_) | Command::MsaOrderUpdate(_)))
-        .collect();
-    let mut duplicates = 0;
-    for o in engine.submit_batch(again).unwrap() {
-        match o {
-            Outcome::Duplicate { .. } => duplicates += 1,
-            // lines the workload generated to be rejected stay rejected
-            Outcome::Rejected(_) => {}
-            other => panic!("a recorded line was recorded again: {other:?}"),
-        }
-    }
-    assert!(duplicates > 100, "{duplicates}");
+    resubmitting_answers_duplicates(&engine, &lines);
     assert_eq!(engine.head_seq(), head);
     let digest = engine.verify().unwrap().state_digest;
     assert_eq!(engine.verify().unwrap().snapshots, 0);
@@ -227,21 +212,7 @@ fn the_format_3_golden_store_opens_verifies_and_answers() {
     assert_eq!(observe_v3(&engine), expected);
     assert_eq!(engine.verify().unwrap().snapshots, 2);
     // every recorded line is still known (most tokens are in the cold runs)
-    use cardledger_domain::command::Command;
-    let again: Vec<_> = lines
-        .iter()
-        .map(|l| parse_line(l).unwrap())
-        .filter(|l| !matches!(l.command, Command::Tick(_) | Command::MsaOrderUpdate(_)))
-        .collect();
-    let mut duplicates = 0;
-    for o in engine.submit_batch(again).unwrap() {
-        match o {
-            Outcome::Duplicate { .. } => duplicates += 1,
-            Outcome::Rejected(_) => {}
-            other => panic!("a recorded line was recorded again: {other:?}"),
-        }
-    }
-    assert!(duplicates > 100, "{duplicates}");
+    resubmitting_answers_duplicates(&engine, &lines);
     assert_eq!(engine.head_seq(), head);
     // today's engine appends after the old frames; the mixed log verifies,
     // and the old records keep their chain hashes
@@ -269,4 +240,26 @@ fn the_format_3_golden_store_opens_verifies_and_answers() {
 /// A verify report's figures besides how many snapshots it checked.
 fn without_snapshots(r: &cardledger_core::engine::VerifyReport) -> (u64, String, u64, String) {
     (r.records, r.head_hash.clone(), r.payload_bytes, r.state_digest.clone())
+}
+
+/// Resubmits every recorded kind of line (not ticks or MSA order updates,
+/// which are not idempotent by token): each answers a duplicate, or stays
+/// rejected (lines the workload generated to be rejected); none is
+/// recorded again.
+fn resubmitting_answers_duplicates(engine: &Engine, lines: &[String]) {
+    use cardledger_domain::command::Command;
+    let again: Vec<_> = lines
+        .iter()
+        .map(|l| parse_line(l).unwrap())
+        .filter(|l| !matches!(l.command, Command::Tick(_) | Command::MsaOrderUpdate(_)))
+        .collect();
+    let mut duplicates = 0;
+    for o in engine.submit_batch(again).unwrap() {
+        match o {
+            Outcome::Duplicate { .. } => duplicates += 1,
+            Outcome::Rejected(_) => {}
+            other => panic!("a recorded line was recorded again: {other:?}"),
+        }
+    }
+    assert!(duplicates > 100, "{duplicates}");
 }
