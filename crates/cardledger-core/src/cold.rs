@@ -185,7 +185,7 @@ pub struct ColdRuns {
     /// The watermark's seq when the store was opened: every run without a
     /// recorded position (written by an older build) is at or before it.
     legacy_bound: u64,
-    failure: Mutex<Option<String>>,
+    failure: FirstFailure,
 }
 
 fn decode_head(v: &[u8], what: &str) -> Result<Head, StoreError> {
@@ -242,7 +242,7 @@ impl ColdRuns {
             tree,
             runs: RwLock::new(Runs { list, watermark, generation: 0 }),
             legacy_bound: watermark,
-            failure: Mutex::new(None),
+            failure: FirstFailure::default(),
         })
     }
 
@@ -270,7 +270,7 @@ impl ColdRuns {
                 None => return None,
             }
         }
-        Some(ColdView { runs: self.clone(), last, generation: runs.generation, failure: Mutex::new(None) })
+        Some(ColdView { runs: self.clone(), last, generation: runs.generation, failure: FirstFailure::default() })
     }
 
     /// Writes `entries` as a new run with the watermark at `at`, in one
@@ -402,13 +402,6 @@ impl ColdRuns {
         }
         Err(corrupt("no such cold entry"))
     }
-
-    fn record(&self, what: String) {
-        let mut f = lock(&self.failure);
-        if f.is_none() {
-            *f = Some(what);
-        }
-    }
 }
 
 fn encode_meta(run: &Run) -> Vec<u8> {
@@ -497,78 +490,77 @@ pub struct ColdView {
     runs: Arc<ColdRuns>,
     last: Option<u32>,
     generation: u64,
-    failure: Mutex<Option<String>>,
+    failure: FirstFailure,
 }
 
 impl ColdView {
     fn upto(&self) -> Upto {
         Upto::Run(self.last, self.generation)
     }
-
-    fn record(&self, what: String) {
-        let mut f = lock(&self.failure);
-        if f.is_none() {
-            *f = Some(what);
-        }
-    }
 }
 
 impl ColdStore for ColdView {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        match self.runs.lookup(key, self.upto()) {
-            Ok(v) => v,
-            Err(e) => {
-                self.record(format!("cold read: {e}"));
-                None
-            }
-        }
+        self.failure.or_record("cold read", self.runs.lookup(key, self.upto()), None)
     }
 
     fn scan(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        match self.runs.collect_upto(prefix, self.upto()) {
-            Ok(m) => m.into_iter().collect(),
-            Err(e) => {
-                self.record(format!("cold scan: {e}"));
-                Vec::new()
-            }
-        }
+        self.failure
+            .or_record("cold scan", self.runs.collect_upto(prefix, self.upto()), BTreeMap::new())
+            .into_iter()
+            .collect()
     }
 
     fn fail(&self, what: String) {
-        self.record(what);
+        self.failure.record(what);
     }
 
     fn failure(&self) -> Option<String> {
-        lock(&self.failure).clone()
+        self.failure.get()
     }
 }
 
 impl ColdStore for ColdRuns {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        match self.lookup(key, Upto::All) {
-            Ok(v) => v,
-            Err(e) => {
-                self.record(format!("cold read: {e}"));
-                None
-            }
-        }
+        self.failure.or_record("cold read", self.lookup(key, Upto::All), None)
     }
 
     fn scan(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        match self.collect(prefix) {
-            Ok(m) => m.into_iter().collect(),
-            Err(e) => {
-                self.record(format!("cold scan: {e}"));
-                Vec::new()
-            }
-        }
+        self.failure.or_record("cold scan", self.collect(prefix), BTreeMap::new()).into_iter().collect()
     }
 
     fn fail(&self, what: String) {
-        self.record(what);
+        self.failure.record(what);
     }
 
     fn failure(&self) -> Option<String> {
-        lock(&self.failure).clone()
+        self.failure.get()
+    }
+}
+
+/// The first failure a cold reader met ([`ColdStore::failure`]); later ones
+/// are not kept.
+#[derive(Default)]
+struct FirstFailure(Mutex<Option<String>>);
+
+impl FirstFailure {
+    fn record(&self, what: String) {
+        let mut f = lock(&self.0);
+        if f.is_none() {
+            *f = Some(what);
+        }
+    }
+
+    fn get(&self) -> Option<String> {
+        lock(&self.0).clone()
+    }
+
+    /// A read's value; a failed read is recorded (`what: error`) and
+    /// answers `otherwise` (the caller's decision then fails as a whole).
+    fn or_record<T>(&self, what: &str, read: Result<T, StoreError>, otherwise: T) -> T {
+        read.unwrap_or_else(|e| {
+            self.record(format!("{what}: {e}"));
+            otherwise
+        })
     }
 }
