@@ -187,6 +187,13 @@ pub const NATS_PROGRAM_BYTES_MAX: usize = 200;
 /// lost, a timeout) to be settled by retries and reads, in milliseconds;
 /// past it the append fails `Unavailable` and is not acknowledged.
 pub const NATS_APPEND_SETTLE_MILLIS_MAX: u64 = 60_000;
+/// Longest time a read of the stream (its last message, a message get,
+/// the start of a read or a subscription) is retried while the cluster
+/// answers it `Unavailable` (503 during a leader election, a timeout), in
+/// milliseconds; past it the read fails `Unavailable`. Reads change
+/// nothing, so retrying them is always safe; the bound is below
+/// `NATS_APPEND_SETTLE_MILLIS_MAX`, which caps every call to the cluster.
+pub const NATS_READ_RETRY_MILLIS_MAX: u64 = 30_000;
 
 // --- the HTTP host (crates/cardledger-server) ---
 

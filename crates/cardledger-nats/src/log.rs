@@ -13,7 +13,9 @@ use async_nats::jetstream::{self, consumer, stream};
 use async_nats::{HeaderMap, ServerAddr};
 use cardledger_core::record::{hex, EncodedBatch, FrameBuilder, Head, NewRecord, StoredRecord, FRAME_BYTES_MAX};
 use cardledger_core::store::StoreError;
-use cardledger_domain::limits::{NATS_APPEND_SETTLE_MILLIS_MAX, NATS_BATCH_FRAMES_MAX, NATS_PROGRAM_BYTES_MAX};
+use cardledger_domain::limits::{
+    NATS_APPEND_SETTLE_MILLIS_MAX, NATS_BATCH_FRAMES_MAX, NATS_PROGRAM_BYTES_MAX, NATS_READ_RETRY_MILLIS_MAX,
+};
 use futures_util::StreamExt;
 
 use crate::chain::ChainCheck;
@@ -43,6 +45,52 @@ const BATCH_ABANDONED: [u64; 3] = [10175, 10176, 10210];
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 /// How many messages a read fetches from the leader at once.
 const READ_WINDOW: u64 = 32;
+
+/// The pauses between tries of a request the next leader may answer: 50 ms,
+/// doubling up to 500 ms, until a deadline.
+struct Retry {
+    deadline: Instant,
+    pause: Duration,
+}
+
+impl Retry {
+    fn for_millis(millis: u64) -> Retry {
+        Retry { deadline: Instant::now() + Duration::from_millis(millis), pause: Duration::from_millis(50) }
+    }
+
+    fn expired(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    async fn pause(&mut self) {
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// Runs `read` again while it fails `Unavailable` (a 503 while the stream
+/// elects a leader, a request timeout), for up to
+/// `NATS_READ_RETRY_MILLIS_MAX`; then its last error is the answer. Any
+/// other answer (records, `Corrupt`) is final at once. Reads change
+/// nothing, so a retry is always safe.
+async fn retrying<T, F, Fut>(mut read: F) -> Result<T, NatsLogError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, NatsLogError>>,
+{
+    let mut retry = Retry::for_millis(NATS_READ_RETRY_MILLIS_MAX);
+    loop {
+        match read().await {
+            Err(NatsLogError::Unavailable(reason)) if retry.expired() => {
+                return Err(NatsLogError::Unavailable(format!(
+                    "{reason} (still so after {NATS_READ_RETRY_MILLIS_MAX} ms of retries)"
+                )))
+            }
+            Err(NatsLogError::Unavailable(_)) => retry.pause().await,
+            answer => return answer,
+        }
+    }
+}
 
 /// A connection to a JetStream cluster and the runtime that drives it;
 /// cheap to clone, shared by the logs of all the programs a host serves.
@@ -129,14 +177,14 @@ impl Cluster {
         // a cluster still electing its meta leader answers with an error:
         // retried for a while, then the last error is the answer
         let handle = self.rt.block_on(async move {
-            let deadline = Instant::now() + Duration::from_millis(NATS_APPEND_SETTLE_MILLIS_MAX);
+            let mut retry = Retry::for_millis(NATS_APPEND_SETTLE_MILLIS_MAX);
             loop {
                 match js.get_or_create_stream(config.clone()).await {
                     Ok(s) => return Ok(s),
-                    Err(e) if Instant::now() >= deadline => {
+                    Err(e) if retry.expired() => {
                         return Err(NatsLogError::Unavailable(format!("create stream {}: {e}", config.name)))
                     }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                    Err(_) => retry.pause().await,
                 }
             }
         })?;
@@ -251,7 +299,7 @@ impl JetStreamLog {
     /// another writer): the last message, its frame checked.
     pub fn reload(&self) -> Result<Head, NatsLogError> {
         let mut tip = lock(&self.tip);
-        let loaded = self.cluster.block_on_deadline(self.load_tip())?;
+        let loaded = self.cluster.block_on_deadline(retrying(|| self.load_tip()))?;
         *tip = loaded;
         Ok(loaded.head)
     }
@@ -345,8 +393,7 @@ impl JetStreamLog {
 
     async fn publish_settled(&self, base: u64, frames: &[(u64, Vec<u8>)], ids: &[String]) -> Result<(), NatsLogError> {
         let n = frames.len() as u64;
-        let deadline = Instant::now() + Duration::from_millis(NATS_APPEND_SETTLE_MILLIS_MAX);
-        let mut pause = Duration::from_millis(50);
+        let mut retry = Retry::for_millis(NATS_APPEND_SETTLE_MILLIS_MAX);
         loop {
             let outcome = self.publish_once(base, frames, ids).await?;
             let reason = match &outcome {
@@ -377,7 +424,7 @@ impl JetStreamLog {
                         // while the stream has no leader a lagging replica may
                         // answer the info request; a leader that really lost
                         // acknowledged messages keeps saying so: loud at the end
-                        if Instant::now() >= deadline {
+                        if retry.expired() {
                             return Err(NatsLogError::Corrupt {
                                 stream: self.stream.clone(),
                                 stream_seq: last,
@@ -391,13 +438,12 @@ impl JetStreamLog {
                     Err(e) => return Err(e),
                 },
             }
-            if Instant::now() >= deadline {
+            if retry.expired() {
                 return Err(NatsLogError::Unavailable(format!(
                     "append after message {base} not settled in {NATS_APPEND_SETTLE_MILLIS_MAX} ms: {reason}"
                 )));
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(500));
+            retry.pause().await;
         }
     }
 
@@ -563,14 +609,15 @@ impl JetStreamLog {
 
     fn read_checked(&self, check: ChainCheck) -> Result<ReadIter, NatsLogError> {
         let anchor = check.last();
-        let (start, last) = self.cluster.block_on_deadline(async {
-            let last = self.last_message().await?;
+        let this = self;
+        let (start, last) = self.cluster.block_on_deadline(retrying(move || async move {
+            let last = this.last_message().await?;
             if last == 0 {
                 return Ok((1, 0));
             }
-            let start = if anchor.seq == 0 { 1 } else { self.locate(anchor.seq.saturating_add(1), last).await? };
+            let start = if anchor.seq == 0 { 1 } else { this.locate(anchor.seq.saturating_add(1), last).await? };
             Ok((start, last))
-        })?;
+        }))?;
         Ok(ReadIter {
             log: self.clone(),
             check,
@@ -605,14 +652,15 @@ impl JetStreamLog {
     /// Follows the stream after `anchor`: every record, as it is stored,
     /// each frame checked and chained.
     pub fn subscribe_after(&self, anchor: Head) -> Result<Subscription, NatsLogError> {
-        let start = self.cluster.block_on_deadline(async {
-            let last = self.last_message().await?;
+        let this = self;
+        let start = self.cluster.block_on_deadline(retrying(move || async move {
+            let last = this.last_message().await?;
             if last == 0 {
                 return Ok(1);
             }
-            self.locate(anchor.seq.saturating_add(1), last).await.map(|s| if anchor.seq == 0 { 1 } else { s })
-        })?;
-        let messages = self.cluster.block_on_deadline(self.ordered_from(start))?;
+            this.locate(anchor.seq.saturating_add(1), last).await.map(|s| if anchor.seq == 0 { 1 } else { s })
+        }))?;
+        let messages = self.cluster.block_on_deadline(retrying(|| self.ordered_from(start)))?;
         Ok(Subscription {
             cluster: self.cluster.clone(),
             stream: self.stream.clone(),
@@ -690,7 +738,7 @@ impl ReadIter {
         let to = self.last.min(from.saturating_add(READ_WINDOW - 1));
         let log = &self.log;
         let got = log.cluster.block_on_deadline(async {
-            let gets = (from..=to).map(|s| log.message(s));
+            let gets = (from..=to).map(|s| retrying(move || log.message(s)));
             Ok(futures_util::future::join_all(gets).await)
         })?;
         self.fetched.extend(got);
