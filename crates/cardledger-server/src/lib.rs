@@ -122,7 +122,13 @@ pub fn run(config: Config) -> Result<(), ServeError> {
         .max_blocking_threads(config.requests_in_flight_max.max(1))
         .build()
         .map_err(|source| ServeError::Io { what: "starting the runtime".into(), source })?;
-    runtime.block_on(serve(config, shutdown_signal(), |addr| {
+    // the handlers are registered before the listening line is printed: a
+    // supervisor that signals as soon as it reads the line is never missed
+    let shutdown = {
+        let _context = runtime.enter();
+        shutdown_signal()?
+    };
+    runtime.block_on(serve(config, shutdown, |addr| {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         // one line, flushed, so a supervisor reading stdout sees it at once
@@ -217,25 +223,30 @@ async fn serve_inner(
     served
 }
 
-/// SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM or Ctrl-C (SIGINT), registered now (inside the runtime's
+/// context); the future completes at the first of them. A handler that
+/// cannot be registered is an error, never a server that cannot be stopped.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, ServeError> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let register = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|source| ServeError::Io { what: format!("listening for {name}"), source })
+        };
+        let mut term = register(SignalKind::terminate(), "SIGTERM")?;
+        let mut interrupt = register(SignalKind::interrupt(), "SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = interrupt.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 
