@@ -178,6 +178,22 @@ pub const FRAME_BYTES_MAX: usize = FRAME_HEADER_BYTES + FRAME_BODY_BYTES_MAX;
 /// an atomic batch's messages. A group commit of up to 8,192 records of
 /// 100 bytes is about 9 frames.
 pub const NATS_BATCH_FRAMES_MAX: usize = 1000;
+/// Record bytes at which the JetStream log closes a frame (its
+/// `Log::frame_fill`), above the sled store's [`FRAME_FILL_BYTES`]: the
+/// server pays per message (a Raft entry, a store write, the headers, a
+/// dedupe entry), so fewer, larger messages cost less CPU per event. At
+/// most [`FRAME_BODY_BYTES_MAX`] (every frame decodes everywhere); with
+/// 100-byte events a frame fills at [`FRAME_RECORDS_MAX`] records (512,000
+/// bytes) first, so a batch of 8,192 is 2 messages instead of 11. Lowered
+/// to what a cluster carries (its `max_payload`, the stream's
+/// `max_message_size`) when opening a stream. `docs/scale-out.md`.
+pub const NATS_FRAME_FILL_BYTES: usize = 512 << 10;
+const _: () = assert!(NATS_FRAME_FILL_BYTES <= FRAME_BODY_BYTES_MAX && NATS_FRAME_FILL_BYTES >= FRAME_FILL_BYTES);
+/// Bytes the headers of one JetStream message of a batch may take
+/// (`Nats-Batch-Id`, `-Sequence`, `-Commit`, `Nats-Msg-Id`,
+/// `Nats-Expected-Last-Sequence`: about 240), kept free of a frame below
+/// the cluster's `max_payload`.
+pub const NATS_HEADER_BYTES_MAX: usize = 512;
 /// Longest program token that names a stream (`cardledger-<program>`,
 /// subject `cardledger.<program>`), in bytes; the token may hold only
 /// ASCII letters, digits, `-` and `_` (what a stream name and a subject
