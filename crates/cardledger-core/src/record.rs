@@ -353,6 +353,8 @@ pub struct FrameBuilder {
     /// `hash` is that of the last record of the last closed frame.
     head: Head,
     frames: Vec<(u64, Vec<u8>)>,
+    /// The chain hash of each closed frame's last record.
+    frame_hashes: Vec<Hash>,
     current: Vec<u8>,
     count: u32,
     fill: FrameFill,
@@ -373,6 +375,7 @@ impl FrameBuilder {
             base,
             head: base,
             frames: Vec::new(),
+            frame_hashes: Vec::new(),
             current: Vec::new(),
             count: 0,
             fill,
@@ -449,6 +452,7 @@ impl FrameBuilder {
             self.head.hash = frame_record_hash(&frame, self.count - 1);
         }
         self.frames.push((first_seq, frame));
+        self.frame_hashes.push(self.head.hash);
         self.count = 0;
     }
 
@@ -461,7 +465,7 @@ impl FrameBuilder {
     /// batch continues and the head after it.
     pub fn finish(mut self) -> EncodedBatch {
         self.close();
-        EncodedBatch { base: self.base, head: self.head, frames: self.frames }
+        EncodedBatch { base: self.base, head: self.head, frames: self.frames, frame_hashes: self.frame_hashes }
     }
 }
 
@@ -475,6 +479,9 @@ pub struct EncodedBatch {
     pub(crate) head: Head,
     /// The frames, keyed by their first seq.
     pub(crate) frames: Vec<(u64, Vec<u8>)>,
+    /// The chain hash of each frame's last record (the frame's own hash: a
+    /// function of all its bytes, header included).
+    frame_hashes: Vec<Hash>,
 }
 
 impl EncodedBatch {
@@ -488,6 +495,7 @@ impl EncodedBatch {
     {
         let mut head = base;
         let mut out = Vec::with_capacity(frames.len());
+        let mut frame_hashes = Vec::with_capacity(frames.len());
         for bytes in frames {
             let want =
                 head.seq.checked_add(1).ok_or(FrameError::TooLarge { what: "sequence number", limit: u64::MAX })?;
@@ -505,8 +513,9 @@ impl EncodedBatch {
             }
             head = Head { seq: header.last_seq(), hash };
             out.push((key, bytes));
+            frame_hashes.push(hash);
         }
-        Ok(EncodedBatch { base, head, frames: out })
+        Ok(EncodedBatch { base, head, frames: out, frame_hashes })
     }
 
     /// The head the batch continues.
@@ -525,6 +534,14 @@ impl EncodedBatch {
     /// log writes them as its messages).
     pub fn frames(&self) -> &[(u64, Vec<u8>)] {
         &self.frames
+    }
+    /// The chain hash of each frame's last record, in the order of
+    /// [`EncodedBatch::frames`]: computed while encoding (a version-2
+    /// frame's one blake3 call over all its bytes), so it names a frame's
+    /// content and position (its header holds its first seq and the hash
+    /// before it) at no extra cost — the JetStream log's `Nats-Msg-Id`.
+    pub fn frame_hashes(&self) -> &[Hash] {
+        &self.frame_hashes
     }
 }
 
@@ -807,6 +824,9 @@ mod tests {
                 head = Head { seq: last.seq, hash: last.hash };
             }
             assert_eq!(head, batch.head);
+            let lasts: Vec<Hash> =
+                batch.frames.iter().map(|(k, f)| decode_frame(*k, f).unwrap().records.last().unwrap().hash).collect();
+            assert_eq!(batch.frame_hashes(), &lasts[..]);
         }
         // the default fill is what `new` and `frame_split_len` cut at
         let mut a = FrameBuilder::new(base);

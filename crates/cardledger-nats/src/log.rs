@@ -218,9 +218,7 @@ impl Cluster {
     /// the cluster's `max_payload` (headers included) and the stream's
     /// `max_message_size` (payload only; below 1 is no limit).
     fn message_room(&self, max_message_size: i32) -> usize {
-        let payload = self.client.max_payload().saturating_sub(NATS_HEADER_BYTES_MAX);
-        let message = usize::try_from(max_message_size).ok().filter(|m| *m > 0).unwrap_or(usize::MAX);
-        payload.min(message).saturating_sub(FRAME_HEADER_BYTES)
+        message_room(self.client.max_payload(), max_message_size)
     }
 
     /// Runs `f` on the runtime, giving up after the settle limit.
@@ -423,7 +421,17 @@ impl JetStreamLog {
         }
         let base = tip.messages;
         let n = frames.len() as u64;
-        let ids: Vec<String> = frames.iter().map(|(_, f)| hex(blake3::hash(f).as_bytes())).collect();
+        // a frame's own chain hash (its last record's: one blake3 call over
+        // all its bytes, made while encoding) names its content and position
+        let ids: Vec<String> = batch.frame_hashes().iter().map(hex).collect();
+        if ids.len() != frames.len() {
+            return Err(NatsLogError::Corrupt {
+                stream: self.stream.clone(),
+                stream_seq: tip.messages,
+                seq: batch.base().seq.saturating_add(1),
+                reason: format!("an encoded batch of {} frames names {} frame hashes", frames.len(), ids.len()),
+            });
+        }
         // bounded by its own deadline (every request by REQUEST_TIMEOUT)
         self.cluster.rt.block_on(self.publish_settled(base, frames, &ids))?;
         *tip = Tip { messages: base + n, head: batch.head() };
@@ -712,6 +720,16 @@ impl JetStreamLog {
     }
 }
 
+/// The most record bytes one frame may hold so that its message fits a
+/// server's `max_payload` (headers included: `NATS_HEADER_BYTES_MAX` kept
+/// for them) and a stream's `max_message_size` (the payload; below 1 is
+/// no limit).
+fn message_room(max_payload: usize, max_message_size: i32) -> usize {
+    let payload = max_payload.saturating_sub(NATS_HEADER_BYTES_MAX);
+    let message = usize::try_from(max_message_size).ok().filter(|m| *m > 0).unwrap_or(usize::MAX);
+    payload.min(message).saturating_sub(FRAME_HEADER_BYTES)
+}
+
 /// Decodes the frame of message `stream_seq` under its own first seq (every
 /// check of `visit_frame`; the chain link is the reader's business).
 fn frame_of(stream: &str, stream_seq: u64, bytes: &[u8]) -> Result<cardledger_core::record::Frame, NatsLogError> {
@@ -919,5 +937,27 @@ pub fn store_error(e: NatsLogError) -> StoreError {
         | NatsLogError::Server { .. }
         | NatsLogError::InvalidProgram { .. }
         | NatsLogError::InvalidUrl { .. } => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_fill_is_lowered_to_what_the_cluster_and_the_stream_carry() {
+        let frame_max = i32::try_from(FRAME_BYTES_MAX).unwrap();
+        // the project's cluster (max_payload 4 MB) and stream: the full fill
+        assert!(message_room(4 << 20, frame_max) >= NATS_FRAME_FILL_BYTES);
+        assert_eq!(message_room(4 << 20, frame_max), FRAME_BYTES_MAX - FRAME_HEADER_BYTES);
+        // a server's default max_payload (1 MB): headers kept free
+        assert_eq!(message_room(1 << 20, -1), (1 << 20) - NATS_HEADER_BYTES_MAX - FRAME_HEADER_BYTES);
+        // a stream limited to 200,000 bytes a message
+        assert_eq!(message_room(4 << 20, 200_000), 200_000 - FRAME_HEADER_BYTES);
+        assert_eq!(message_room(4 << 20, 0), (4 << 20) - NATS_HEADER_BYTES_MAX - FRAME_HEADER_BYTES);
+        // nothing fits: 0, which no FrameFill accepts (open_log: TooLarge)
+        assert_eq!(message_room(100, -1), 0);
+        assert!(FrameFill::new(message_room(100, -1)).is_err());
     }
 }
