@@ -180,14 +180,15 @@ pub const FRAME_BYTES_MAX: usize = FRAME_HEADER_BYTES + FRAME_BODY_BYTES_MAX;
 pub const NATS_BATCH_FRAMES_MAX: usize = 1000;
 /// Record bytes at which the JetStream log closes a frame (its
 /// `Log::frame_fill`), above the sled store's [`FRAME_FILL_BYTES`]: the
-/// server pays per message (a Raft entry, a store write, the headers, a
-/// dedupe entry), so fewer, larger messages cost less CPU per event. At
-/// most [`FRAME_BODY_BYTES_MAX`] (every frame decodes everywhere); with
-/// 100-byte events a frame fills at [`FRAME_RECORDS_MAX`] records (512,000
-/// bytes) first, so a batch of 8,192 is 2 messages instead of 11. Lowered
-/// to what a cluster carries (its `max_payload`, the stream's
-/// `max_message_size`) when opening a stream. `docs/scale-out.md`.
-pub const NATS_FRAME_FILL_BYTES: usize = 512 << 10;
+/// server pays some work per message (a Raft entry, a store write, the
+/// headers, a dedupe entry), so a batch of 8,192 events of 100 bytes is 4
+/// messages instead of 11. Measured (`docs/scale-out.md`, "Frame fill"):
+/// 160–256 KiB cost the 3 nodes and the writer 2–5 % less CPU per event
+/// than 96 KiB, while 512 KiB cost 7–28 % more. At most
+/// [`FRAME_BODY_BYTES_MAX`] (every frame decodes everywhere). Lowered to
+/// what a cluster carries (its `max_payload`, the stream's
+/// `max_message_size`) when opening a stream.
+pub const NATS_FRAME_FILL_BYTES: usize = 256 << 10;
 const _: () = assert!(NATS_FRAME_FILL_BYTES <= FRAME_BODY_BYTES_MAX && NATS_FRAME_FILL_BYTES >= FRAME_FILL_BYTES);
 /// Bytes the headers of one JetStream message of a batch may take
 /// (`Nats-Batch-Id`, `-Sequence`, `-Commit`, `Nats-Msg-Id`,
