@@ -516,8 +516,8 @@ fn a_read_of_a_backend_ending_before_the_head_fails_and_the_engine_does_not_open
     }
 }
 
-/// A log backend closing frames at 512 KiB (the JetStream log closes at
-/// 256 KiB; this one fills a frame with `FRAME_RECORDS_MAX` records):
+/// A log backend closing frames at 512 KiB (as a JetStream log may be
+/// told to; this one fills a frame with `FRAME_RECORDS_MAX` records):
 /// a sled store underneath, and the body size of every frame it was given.
 struct WideFrames {
     inner: Store,

@@ -109,29 +109,30 @@ fn stored(cluster: &cardledger_nats::Cluster, log: &cardledger_nats::JetStreamLo
     })
 }
 
-/// The JetStream log closes frames at `NATS_FRAME_FILL_BYTES` (above the
-/// sled store's 96 KiB): a batch of 8,192 events of ~100 bytes is a few
-/// messages each above 96 KiB, frames up to 1 MiB (a fill of
+/// The JetStream log closes frames at its fill (`NATS_FRAME_FILL_BYTES`
+/// unless chosen): at 256 KiB a batch of 8,192 events of ~100 bytes is a
+/// few messages each above 96 KiB, frames up to 1 MiB (a fill of
 /// `FRAME_BODY_BYTES_MAX`) are written too, and all read back verified,
-/// by a reader, a subscription and `verify`.
+/// by a reader, a subscription, `verify` and another host's open.
 #[test]
 fn frames_above_96_kib_are_written_and_read_back_verified() {
     let tc = TestCluster::start().unwrap();
     let cluster = tc.connect().unwrap();
     let log = cluster.open_log("wide", 3).unwrap();
     assert_eq!(log.frame_fill().bytes(), NATS_FRAME_FILL_BYTES);
-    const { assert!(NATS_FRAME_FILL_BYTES > FRAME_FILL_BYTES) };
-    assert_eq!(cardledger_core::log::Log::frame_fill(&log), log.frame_fill());
+    let fill = 256 << 10;
+    let log = log.with_frame_fill(FrameFill::new(fill).unwrap()).unwrap();
+    assert_eq!(cardledger_core::log::Log::frame_fill(&log).bytes(), fill);
 
     let a = payloads("w", 1, 8192);
     let h1 = log.append(Head::GENESIS, &records(&a)).unwrap();
-    let per_frame = (NATS_FRAME_FILL_BYTES / record_len(a[0].len())).min(FRAME_RECORDS_MAX);
+    let per_frame = (fill / record_len(a[0].len())).min(FRAME_RECORDS_MAX);
     let n = 8192u64.div_ceil(per_frame as u64);
     assert_eq!(log.messages(), n, "8,192 records of {} bytes, {per_frame} a frame", a[0].len());
     let sizes: Vec<usize> = stored(&cluster, &log, 1).iter().map(Vec::len).collect();
     let (last, full) = sizes.split_last().unwrap();
     assert!(!full.is_empty() && full.iter().all(|s| *s > FRAME_HEADER_BYTES + FRAME_FILL_BYTES), "{sizes:?}");
-    assert!(sizes.iter().all(|s| *s <= FRAME_HEADER_BYTES + NATS_FRAME_FILL_BYTES), "{sizes:?}");
+    assert!(sizes.iter().all(|s| *s <= FRAME_HEADER_BYTES + fill), "{sizes:?}");
     assert!(*last > FRAME_HEADER_BYTES);
 
     // frames of up to 1 MiB: 1,000 payloads of 1,000 bytes in one frame
