@@ -11,13 +11,19 @@
 //! Run: `cargo run --release -p cardledger-benches --bin nats_ingest -- --events 1000000`
 //! Options: `--events N` per program (default 1,000,000), `--batch B`
 //! (default 8,192), `--programs P` for the second run (default 4),
-//! `--urls nats://HOST:PORT[,HOST:PORT…]`.
+//! `--fill BYTES` (the record bytes at which a frame closes: default the
+//! log's own, `NATS_FRAME_FILL_BYTES`), `--urls nats://HOST:PORT[,HOST:PORT…]`.
+//!
+//! Each run also prints the CPU time it took per event (user + system,
+//! from `/proc/PID/stat` before and after): of this process and, on its
+//! own cluster, of each nats-server node (`docs/scale-out.md`), and the
+//! load average when it started (the machine may be shared).
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use cardledger_core::record::{Head, NewRecord};
+use cardledger_core::record::{FrameFill, Head, NewRecord};
 use cardledger_nats::Cluster;
 
 #[global_allocator]
@@ -50,6 +56,7 @@ fn run() -> Result<(), BoxError> {
     let mut batch: usize = 8192;
     let mut programs: usize = 4;
     let mut urls = None;
+    let mut fill = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -57,14 +64,19 @@ fn run() -> Result<(), BoxError> {
             "--batch" => batch = args.next().ok_or("--batch needs a number")?.replace('_', "").parse()?,
             "--programs" => programs = args.next().ok_or("--programs needs a number")?.parse()?,
             "--urls" => urls = Some(args.next().ok_or("--urls needs nats://HOST:PORT[,…]")?),
+            "--fill" => {
+                let bytes: usize = args.next().ok_or("--fill needs a number of bytes")?.replace('_', "").parse()?;
+                fill = Some(FrameFill::new(bytes)?);
+            }
             other => {
-                return Err(
-                    format!("unknown argument {other}; use --events N [--batch B] [--programs P] [--urls U]").into()
+                return Err(format!(
+                    "unknown argument {other}; use --events N [--batch B] [--programs P] [--fill BYTES] [--urls U]"
                 )
+                .into())
             }
         }
     }
-    let (_owned, urls) = match urls {
+    let (owned, urls) = match urls {
         Some(u) => (None, u),
         None => {
             let dir = tempfile::tempdir()?;
@@ -76,15 +88,77 @@ fn run() -> Result<(), BoxError> {
             (Some(Owned(dir)), urls)
         }
     };
+    // the processes whose CPU time is counted: this one, and the nodes of
+    // a cluster this binary started (their pid files)
+    let mut procs = vec![("bench".to_owned(), std::process::id())];
+    if let Some(Owned(dir)) = &owned {
+        for n in 1..=3 {
+            let pid = std::fs::read_to_string(dir.path().join(format!("n{n}.pid")))?.trim().parse()?;
+            procs.push((format!("n{n}"), pid));
+        }
+    }
+    let ticks_per_sec: f64 = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(100.0);
     let payload = vec![0x5au8; 100];
-    let one = ingest(&urls, "bench-one", 1, events, batch, &payload)?;
+    let run = |prefix: &str, n: usize| -> Result<f64, BoxError> {
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let before = cpu_ticks(&procs)?;
+        let start = Instant::now();
+        let (rate, fill_used) = ingest(&urls, prefix, n, events, batch, fill, &payload)?;
+        let wall = start.elapsed().as_secs_f64();
+        let after = cpu_ticks(&procs)?;
+        let total_events = (events * n as u64) as f64;
+        let mut line = String::new();
+        let (mut sum, mut system) = (0.0, 0.0);
+        for ((name, _), (b, a)) in procs.iter().zip(before.iter().zip(&after)) {
+            let user = a.0.saturating_sub(b.0) as f64 / ticks_per_sec;
+            let sys = a.1.saturating_sub(b.1) as f64 / ticks_per_sec;
+            sum += user + sys;
+            system += sys;
+            line.push_str(&format!(" {name} {:.2}", (user + sys) * 1e6 / total_events));
+        }
+        println!(
+            "nats_ingest: {n} program(s), {n} stream(s) (R3), batch {batch}, frame fill {fill_used} B: {rate:.0} events/s; \
+             CPU µs/event:{line} total {:.2} (system {:.2}; {:.0}% of 2 cores for {wall:.2} s); load average at start {}",
+            sum * 1e6 / total_events,
+            system * 1e6 / total_events,
+            sum / wall / 2.0 * 100.0,
+            load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        );
+        Ok(rate)
+    };
+    let one = run("bench-one", 1)?;
     println!("nats_ingest: 1 program, 1 stream (R3), batch {batch}: {one:.0} events/s");
-    let many = ingest(&urls, "bench-many", programs, events, batch, &payload)?;
+    let many = run("bench-many", programs)?;
     println!(
         "nats_ingest: {programs} programs, {programs} streams (R3), batch {batch}: {many:.0} events/s ({:.2}x the one-program figure)",
         many / one
     );
+    drop(owned);
     Ok(())
+}
+
+/// User and system clock ticks so far of each process (all its threads):
+/// fields 14 and 15 of `/proc/PID/stat`, after the command name's `)`.
+fn cpu_ticks(procs: &[(String, u32)]) -> Result<Vec<(u64, u64)>, BoxError> {
+    procs
+        .iter()
+        .map(|(name, pid)| -> Result<(u64, u64), BoxError> {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| format!("{name}: unreadable stat"))?;
+            // after ")": state is field 3, utime 14, stime 15
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let field = |i: usize| -> Result<u64, BoxError> {
+                Ok(fields.get(i - 3).ok_or_else(|| format!("{name}: short stat"))?.parse()?)
+            };
+            Ok((field(14)?, field(15)?))
+        })
+        .collect()
 }
 
 /// Appends `events` records per program on `programs` streams at once;
@@ -95,8 +169,9 @@ fn ingest(
     programs: usize,
     events: u64,
     batch: usize,
+    fill: Option<FrameFill>,
     payload: &[u8],
-) -> Result<f64, BoxError> {
+) -> Result<(f64, usize), BoxError> {
     // one connection (and client runtime) per program's stream, so the
     // streams' batches do not queue behind each other in one connection's
     // writer task (docs/scale-out.md: the ratio moved from 1.47-1.51x with
@@ -105,8 +180,15 @@ fn ingest(
     let logs = clusters
         .iter()
         .enumerate()
-        .map(|(p, cluster)| cluster.open_log(&format!("{prefix}-{p}"), 3))
+        .map(|(p, cluster)| {
+            let log = cluster.open_log(&format!("{prefix}-{p}"), 3)?;
+            match fill {
+                Some(f) => log.with_frame_fill(f),
+                None => Ok(log),
+            }
+        })
         .collect::<Result<Vec<_>, _>>()?;
+    let fill_used = logs.first().map_or(0, |l| l.frame_fill().bytes());
     let start = Instant::now();
     let threads: Vec<_> = logs
         .into_iter()
@@ -131,5 +213,5 @@ fn ingest(
     for t in threads {
         total += t.join().map_err(|_| "writer thread panicked")??;
     }
-    Ok(total as f64 / start.elapsed().as_secs_f64())
+    Ok((total as f64 / start.elapsed().as_secs_f64(), fill_used))
 }

@@ -608,13 +608,14 @@ impl Engine {
         }
         let mut state = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
         let base = self.inner.store.head();
+        let fill = self.inner.store.frame_fill();
         let lines: usize = group.iter().map(|r| r.lines.len()).sum();
         let decided = if lines >= ENCODER_THREAD_LINES_MIN {
             std::thread::scope(|s| {
                 let (tx, rx) = std::sync::mpsc::channel::<Vec<(i64, Vec<u8>)>>();
                 let spawned =
                     std::thread::Builder::new().name("cardledger-encoder".into()).spawn_scoped(s, move || {
-                        let mut builder = FrameBuilder::new(base);
+                        let mut builder = FrameBuilder::with_fill(base, fill);
                         for chunk in rx {
                             for (time, payload) in chunk {
                                 builder.push(time, &payload)?;
@@ -642,7 +643,7 @@ impl Engine {
                 outcomes.map(|o| Some((o, encoded)))
             })
         } else {
-            let mut builder = FrameBuilder::new(base);
+            let mut builder = FrameBuilder::with_fill(base, fill);
             let mut failed = None;
             let outcomes = self.decide_group(&mut state, group, &mut |time, payload| {
                 if let (None, Err(e)) = (&failed, builder.push(time, &payload)) {

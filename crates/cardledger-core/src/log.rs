@@ -12,7 +12,7 @@
 //! read keep calling the same `Store` methods whichever backend holds the
 //! log (`docs/scale-out.md`).
 
-use crate::record::{EncodedBatch, Head, StoredRecord};
+use crate::record::{EncodedBatch, FrameFill, Head, StoredRecord};
 use crate::store::{Store, StoreError};
 
 /// Records read back from a log, in order; the first error ends it.
@@ -41,6 +41,16 @@ pub trait Log: Send + Sync {
 
     /// A short text naming the backend and where the log is (for reports).
     fn describe(&self) -> String;
+
+    /// The record bytes at which the batches this log is given close a
+    /// frame ([`crate::record::FrameBuilder::with_fill`]): the backend's
+    /// choice, within the format's limits, so any reader decodes its frames.
+    /// [`FrameFill::DEFAULT`] (`FRAME_FILL_BYTES`, sized for sled) unless
+    /// the backend pays per frame more than per byte (the JetStream log:
+    /// one message, Raft entry and dedupe entry per frame).
+    fn frame_fill(&self) -> FrameFill {
+        FrameFill::DEFAULT
+    }
 }
 
 /// The sled store is a log: its inherent methods (a store opened with
@@ -64,5 +74,9 @@ impl Log for Store {
 
     fn describe(&self) -> String {
         self.log_description()
+    }
+
+    fn frame_fill(&self) -> FrameFill {
+        Store::frame_fill(self)
     }
 }

@@ -299,11 +299,47 @@ pub fn frame_split_len(records: &[NewRecord<'_>]) -> usize {
     n
 }
 
+/// The record bytes at which a [`FrameBuilder`] closes a frame: a log
+/// backend's choice (`crate::log::Log::frame_fill`), between one byte and
+/// [`FRAME_BODY_BYTES_MAX`], so every frame it closes decodes everywhere
+/// (the format's limits are unchanged; only where a batch is cut moves).
+/// [`FrameFill::DEFAULT`] is [`FRAME_FILL_BYTES`] (the sled store's); the
+/// JetStream log closes larger frames (`docs/scale-out.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameFill(usize);
+
+impl FrameFill {
+    /// [`FRAME_FILL_BYTES`]: below sled's inline-value size.
+    pub const DEFAULT: FrameFill = FrameFill(FRAME_FILL_BYTES);
+
+    /// A fill of `bytes` record bytes; 0 or more than
+    /// [`FRAME_BODY_BYTES_MAX`] is refused.
+    pub fn new(bytes: usize) -> Result<FrameFill, FrameError> {
+        if bytes == 0 || bytes > FRAME_BODY_BYTES_MAX {
+            return Err(FrameError::TooLarge { what: "frame fill bytes", limit: FRAME_BODY_BYTES_MAX as u64 });
+        }
+        Ok(FrameFill(bytes))
+    }
+
+    /// The record bytes at which a frame is closed.
+    pub fn bytes(self) -> usize {
+        self.0
+    }
+}
+
+impl Default for FrameFill {
+    fn default() -> FrameFill {
+        FrameFill::DEFAULT
+    }
+}
+
 /// Encodes a batch record by record into frames, byte for byte what
-/// [`frame_split_len`] + [`encode_frame`] produce, so that a writer can
-/// encode while its records are still being decided (on another thread).
-/// A frame is closed when the next record would exceed
-/// [`FRAME_RECORDS_MAX`] records or [`FRAME_FILL_BYTES`] of record bytes.
+/// [`frame_split_len`] + [`encode_frame`] produce (at the default fill), so
+/// that a writer can encode while its records are still being decided (on
+/// another thread). A frame is closed when the next record would exceed
+/// [`FRAME_RECORDS_MAX`] records or the builder's [`FrameFill`] of record
+/// bytes ([`FRAME_FILL_BYTES`] unless [`FrameBuilder::with_fill`] chose
+/// another).
 ///
 /// Per record it writes the record and its crc32; a version-2 frame is
 /// hashed once, with one blake3 call, when it is closed (a version-1 frame
@@ -317,15 +353,33 @@ pub struct FrameBuilder {
     /// `hash` is that of the last record of the last closed frame.
     head: Head,
     frames: Vec<(u64, Vec<u8>)>,
+    /// The chain hash of each closed frame's last record.
+    frame_hashes: Vec<Hash>,
     current: Vec<u8>,
     count: u32,
+    fill: FrameFill,
 }
 
 impl FrameBuilder {
     /// Starts a batch that continues the log after `base`, in frames of
     /// [`FRAME_VERSION`].
     pub fn new(base: Head) -> FrameBuilder {
-        FrameBuilder { version: FRAME_VERSION, base, head: base, frames: Vec::new(), current: Vec::new(), count: 0 }
+        FrameBuilder::with_fill(base, FrameFill::DEFAULT)
+    }
+
+    /// Like [`FrameBuilder::new`], closing frames at `fill` record bytes
+    /// (the log backend's [`FrameFill`]).
+    pub fn with_fill(base: Head, fill: FrameFill) -> FrameBuilder {
+        FrameBuilder {
+            version: FRAME_VERSION,
+            base,
+            head: base,
+            frames: Vec::new(),
+            frame_hashes: Vec::new(),
+            current: Vec::new(),
+            count: 0,
+            fill,
+        }
     }
 
     /// Like [`FrameBuilder::new`], in frames of `version`
@@ -349,12 +403,14 @@ impl FrameBuilder {
         let body = self.current.len().saturating_sub(FRAME_HEADER_BYTES);
         if self.count > 0
             && (self.count as usize >= FRAME_RECORDS_MAX
-                || body.saturating_add(record_len(payload.len())) > FRAME_FILL_BYTES)
+                || body.saturating_add(record_len(payload.len())) > self.fill.bytes())
         {
             self.close();
         }
         if self.count == 0 {
-            self.current.reserve(FRAME_HEADER_BYTES + FRAME_FILL_BYTES);
+            // a large fill grows the frame as records come (a small batch
+            // does not reserve a megabyte)
+            self.current.reserve(FRAME_HEADER_BYTES + self.fill.bytes().min(FRAME_FILL_BYTES));
             self.current.push(self.version);
             self.current.extend_from_slice(&seq.to_be_bytes());
             // record count and header crc are patched in by `close`
@@ -396,6 +452,7 @@ impl FrameBuilder {
             self.head.hash = frame_record_hash(&frame, self.count - 1);
         }
         self.frames.push((first_seq, frame));
+        self.frame_hashes.push(self.head.hash);
         self.count = 0;
     }
 
@@ -408,7 +465,7 @@ impl FrameBuilder {
     /// batch continues and the head after it.
     pub fn finish(mut self) -> EncodedBatch {
         self.close();
-        EncodedBatch { base: self.base, head: self.head, frames: self.frames }
+        EncodedBatch { base: self.base, head: self.head, frames: self.frames, frame_hashes: self.frame_hashes }
     }
 }
 
@@ -422,6 +479,9 @@ pub struct EncodedBatch {
     pub(crate) head: Head,
     /// The frames, keyed by their first seq.
     pub(crate) frames: Vec<(u64, Vec<u8>)>,
+    /// The chain hash of each frame's last record (the frame's own hash: a
+    /// function of all its bytes, header included).
+    frame_hashes: Vec<Hash>,
 }
 
 impl EncodedBatch {
@@ -435,6 +495,7 @@ impl EncodedBatch {
     {
         let mut head = base;
         let mut out = Vec::with_capacity(frames.len());
+        let mut frame_hashes = Vec::with_capacity(frames.len());
         for bytes in frames {
             let want =
                 head.seq.checked_add(1).ok_or(FrameError::TooLarge { what: "sequence number", limit: u64::MAX })?;
@@ -452,8 +513,9 @@ impl EncodedBatch {
             }
             head = Head { seq: header.last_seq(), hash };
             out.push((key, bytes));
+            frame_hashes.push(hash);
         }
-        Ok(EncodedBatch { base, head, frames: out })
+        Ok(EncodedBatch { base, head, frames: out, frame_hashes })
     }
 
     /// The head the batch continues.
@@ -472,6 +534,14 @@ impl EncodedBatch {
     /// log writes them as its messages).
     pub fn frames(&self) -> &[(u64, Vec<u8>)] {
         &self.frames
+    }
+    /// The chain hash of each frame's last record, in the order of
+    /// [`EncodedBatch::frames`]: computed while encoding (a version-2
+    /// frame's one blake3 call over all its bytes), so it names a frame's
+    /// content and position (its header holds its first seq and the hash
+    /// before it) at no extra cost — the JetStream log's `Nats-Msg-Id`.
+    pub fn frame_hashes(&self) -> &[Hash] {
+        &self.frame_hashes
     }
 }
 
@@ -725,6 +795,58 @@ mod tests {
         assert_eq!(batch.base, base);
         assert_eq!(batch.head, Head { seq, hash });
         assert!(FrameBuilder::new(base).finish().frames.is_empty());
+    }
+
+    #[test]
+    fn a_builder_closes_frames_at_its_fill_and_every_frame_decodes() {
+        assert!(FrameFill::new(0).is_err());
+        assert!(FrameFill::new(FRAME_BODY_BYTES_MAX + 1).is_err());
+        assert_eq!(FrameFill::new(FRAME_BODY_BYTES_MAX).unwrap().bytes(), FRAME_BODY_BYTES_MAX);
+        assert_eq!(FrameFill::default().bytes(), FRAME_FILL_BYTES);
+        let payload = [0x5au8; 100];
+        let base = Head { seq: 9, hash: [3; 32] };
+        for fill in [FRAME_FILL_BYTES, 256 << 10, 512 << 10, FRAME_BODY_BYTES_MAX] {
+            let mut b = FrameBuilder::with_fill(base, FrameFill::new(fill).unwrap());
+            for i in 0..8192 {
+                b.push(i, &payload).unwrap();
+            }
+            let batch = b.finish();
+            let per_frame = (fill / record_len(100)).min(FRAME_RECORDS_MAX);
+            assert_eq!(batch.frames.len(), 8192usize.div_ceil(per_frame), "fill {fill}");
+            let mut head = base;
+            for (key, frame) in &batch.frames {
+                let body = frame.len() - FRAME_HEADER_BYTES;
+                assert!(body <= fill, "fill {fill}: a body of {body}");
+                let decoded = decode_frame(*key, frame).unwrap();
+                assert_eq!(decoded.header.prev_hash, head.hash);
+                assert_eq!(decoded.header.first_seq, head.seq + 1);
+                let last = decoded.records.last().unwrap();
+                head = Head { seq: last.seq, hash: last.hash };
+            }
+            assert_eq!(head, batch.head);
+            let lasts: Vec<Hash> =
+                batch.frames.iter().map(|(k, f)| decode_frame(*k, f).unwrap().records.last().unwrap().hash).collect();
+            assert_eq!(batch.frame_hashes(), &lasts[..]);
+        }
+        // the default fill is what `new` and `frame_split_len` cut at
+        let mut a = FrameBuilder::new(base);
+        let mut b = FrameBuilder::with_fill(base, FrameFill::DEFAULT);
+        for i in 0..3000 {
+            a.push(i, &payload).unwrap();
+            b.push(i, &payload).unwrap();
+        }
+        let (a, b) = (a.finish(), b.finish());
+        assert_eq!(a.frames, b.frames);
+        assert_eq!(a.frames.len(), 4);
+        // a record larger than the fill still goes alone into a frame
+        let big = vec![1u8; 200 << 10];
+        let mut b = FrameBuilder::with_fill(base, FrameFill::DEFAULT);
+        b.push(1, &payload).unwrap();
+        b.push(2, &big).unwrap();
+        b.push(3, &payload).unwrap();
+        let sizes: Vec<u32> =
+            b.finish().frames.iter().map(|(k, f)| decode_frame(*k, f).unwrap().header.record_count).collect();
+        assert_eq!(sizes, vec![1, 1, 1]);
     }
 
     #[test]

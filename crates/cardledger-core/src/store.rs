@@ -351,11 +351,19 @@ impl Store {
             return Err(StoreError::TooLarge { what: "batch bytes", limit: BATCH_BYTES_MAX as u64 });
         }
 
-        let mut builder = record::FrameBuilder::new(expected);
+        let mut builder = record::FrameBuilder::with_fill(expected, self.frame_fill());
         for r in batch {
             builder.push(r.time_micros, r.payload)?;
         }
         self.append_encoded(builder.finish())
+    }
+
+    /// Where a batch for this store's log closes its frames: the backend's
+    /// fill ([`Log::frame_fill`]) for a store opened on another log, the
+    /// default (`FRAME_FILL_BYTES`, below sled's inline-value size) for
+    /// its own sled log.
+    pub fn frame_fill(&self) -> record::FrameFill {
+        self.inner.external.as_ref().map_or(record::FrameFill::DEFAULT, |log| log.frame_fill())
     }
 
     /// Appends a batch encoded with a [`record::FrameBuilder`] (possibly on

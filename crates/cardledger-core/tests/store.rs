@@ -515,3 +515,90 @@ fn a_read_of_a_backend_ending_before_the_head_fails_and_the_engine_does_not_open
         Err(e) => panic!("{e:?}"),
     }
 }
+
+/// A log backend closing frames at 512 KiB (as a JetStream log may be
+/// told to; this one fills a frame with `FRAME_RECORDS_MAX` records):
+/// a sled store underneath, and the body size of every frame it was given.
+struct WideFrames {
+    inner: Store,
+    bodies: std::sync::Mutex<Vec<usize>>,
+}
+
+impl cardledger_core::log::Log for WideFrames {
+    fn head(&self) -> Head {
+        self.inner.head()
+    }
+    fn append_encoded(&self, batch: cardledger_core::record::EncodedBatch) -> Result<Head, StoreError> {
+        self.bodies.lock().unwrap().extend(batch.frames().iter().map(|(_, f)| f.len() - record::FRAME_HEADER_BYTES));
+        self.inner.append_encoded(batch)
+    }
+    fn read_from(&self, from: u64) -> cardledger_core::log::LogRead {
+        Box::new(self.inner.read_from(from))
+    }
+    fn verify(&self) -> Result<Head, StoreError> {
+        self.inner.verify()
+    }
+    fn describe(&self) -> String {
+        "a log of 512 KiB frames".into()
+    }
+    fn frame_fill(&self) -> record::FrameFill {
+        record::FrameFill::new(512 << 10).unwrap()
+    }
+}
+
+/// The sled store closes frames at `FRAME_FILL_BYTES` (96 KiB); a store
+/// on a backend closes them where the backend says (the store's own
+/// `append` and the engine's group commits), and they read back verified.
+#[test]
+fn frames_close_at_96_kib_on_sled_and_at_the_backend_fill_on_a_backend() {
+    use cardledger_core::engine::{Engine, OpenOptions};
+    let dirs = tempfile::tempdir().unwrap();
+    let payload = [0x5au8; 100];
+    let batch: Vec<NewRecord<'_>> = (0..8192).map(|i| NewRecord { time_micros: i, payload: &payload }).collect();
+
+    let sled = Store::open(&dirs.path().join("sled")).unwrap();
+    assert_eq!(sled.frame_fill(), record::FrameFill::DEFAULT);
+    assert_eq!(record::FrameFill::DEFAULT.bytes(), record::FRAME_FILL_BYTES);
+    let head = sled.append(Head::GENESIS, &batch).unwrap();
+    let bodies: Vec<usize> =
+        sled.frames_through(head.seq).map(|f| f.unwrap().1.len() - record::FRAME_HEADER_BYTES).collect();
+    assert_eq!(bodies.len(), 11, "8,192 records of 125 bytes in 96 KiB frames");
+    assert!(bodies.iter().all(|b| *b <= record::FRAME_FILL_BYTES), "{bodies:?}");
+
+    let wide = std::sync::Arc::new(WideFrames {
+        inner: Store::open(&dirs.path().join("log")).unwrap(),
+        bodies: std::sync::Mutex::new(Vec::new()),
+    });
+    let on = Store::open_on(&dirs.path().join("on"), wide.clone()).unwrap();
+    assert_eq!(on.frame_fill().bytes(), 512 << 10);
+    let head = on.append(Head::GENESIS, &batch).unwrap();
+    assert_eq!(*wide.bodies.lock().unwrap(), vec![4096 * 125, 4096 * 125], "frames of FRAME_RECORDS_MAX records");
+    let read: Vec<StoredRecord> = on.read_from(1).map(Result::unwrap).collect();
+    assert_eq!(read.len(), 8192);
+    assert!(read.iter().all(|r| r.payload == payload));
+    assert_eq!(read.last().unwrap().hash, head.hash);
+    assert_eq!(on.verify().unwrap(), head);
+    drop(on);
+
+    // the engine's group commit (encoded while deciding) asks the same
+    let wide = std::sync::Arc::new(WideFrames {
+        inner: Store::open(&dirs.path().join("log2")).unwrap(),
+        bodies: std::sync::Mutex::new(Vec::new()),
+    });
+    let engine = Engine::open_on(&dirs.path().join("engine"), OpenOptions::default(), wide.clone()).unwrap();
+    let lines: Vec<_> = (0..4000)
+        .map(|i| {
+            let json = format!(
+                r#"{{"time":"2024-01-01T00:00:00Z","program":{{"token":"program-{i:05}","bank":"B","currency_code":"USD"}}}}"#
+            );
+            cardledger_domain::wire::parse_line(&json).unwrap()
+        })
+        .collect();
+    engine.submit_batch(lines).unwrap();
+    assert_eq!(engine.head_seq(), 4000);
+    let bodies = wide.bodies.lock().unwrap().clone();
+    assert!(bodies.iter().any(|b| *b > record::FRAME_FILL_BYTES), "{bodies:?}");
+    assert!(bodies.iter().all(|b| *b <= 512 << 10), "{bodies:?}");
+    drop(engine);
+    assert_eq!(wide.inner.verify().unwrap().seq, 4000);
+}

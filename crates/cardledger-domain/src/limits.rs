@@ -178,6 +178,23 @@ pub const FRAME_BYTES_MAX: usize = FRAME_HEADER_BYTES + FRAME_BODY_BYTES_MAX;
 /// an atomic batch's messages. A group commit of up to 8,192 records of
 /// 100 bytes is about 9 frames.
 pub const NATS_BATCH_FRAMES_MAX: usize = 1000;
+/// Record bytes at which the JetStream log closes a frame (its
+/// `Log::frame_fill`; `JetStreamLog::with_frame_fill` and `nats_ingest
+/// --fill` try others, up to [`FRAME_BODY_BYTES_MAX`], so every frame
+/// decodes everywhere). The same 96 KiB as the sled store's
+/// [`FRAME_FILL_BYTES`], by measurement (`docs/scale-out.md`, "Frame
+/// fill"): fewer, larger messages did not cost the 3 nodes less CPU per
+/// event on loopback — 256 KiB and 512 KiB frames cost 4 streams 14–30 %
+/// more (system time), 160 KiB was within the noise. Lowered to what a
+/// cluster carries (its `max_payload`, the stream's `max_message_size`)
+/// when opening a stream.
+pub const NATS_FRAME_FILL_BYTES: usize = 96 << 10;
+const _: () = assert!(NATS_FRAME_FILL_BYTES <= FRAME_BODY_BYTES_MAX && NATS_FRAME_FILL_BYTES >= FRAME_FILL_BYTES);
+/// Bytes the headers of one JetStream message of a batch may take
+/// (`Nats-Batch-Id`, `-Sequence`, `-Commit`, `Nats-Msg-Id`,
+/// `Nats-Expected-Last-Sequence`: about 240), kept free of a frame below
+/// the cluster's `max_payload`.
+pub const NATS_HEADER_BYTES_MAX: usize = 512;
 /// Longest program token that names a stream (`cardledger-<program>`,
 /// subject `cardledger.<program>`), in bytes; the token may hold only
 /// ASCII letters, digits, `-` and `_` (what a stream name and a subject

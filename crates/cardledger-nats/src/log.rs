@@ -11,10 +11,13 @@ use async_nats::header::{
 };
 use async_nats::jetstream::{self, consumer, stream};
 use async_nats::{HeaderMap, ServerAddr};
-use cardledger_core::record::{hex, EncodedBatch, FrameBuilder, Head, NewRecord, StoredRecord, FRAME_BYTES_MAX};
+use cardledger_core::record::{
+    hex, EncodedBatch, FrameBuilder, FrameFill, Head, NewRecord, StoredRecord, FRAME_BYTES_MAX, FRAME_HEADER_BYTES,
+};
 use cardledger_core::store::StoreError;
 use cardledger_domain::limits::{
-    NATS_APPEND_SETTLE_MILLIS_MAX, NATS_BATCH_FRAMES_MAX, NATS_PROGRAM_BYTES_MAX, NATS_READ_RETRY_MILLIS_MAX,
+    NATS_APPEND_SETTLE_MILLIS_MAX, NATS_BATCH_FRAMES_MAX, NATS_FRAME_FILL_BYTES, NATS_HEADER_BYTES_MAX,
+    NATS_PROGRAM_BYTES_MAX, NATS_READ_RETRY_MILLIS_MAX,
 };
 use futures_util::StreamExt;
 
@@ -194,15 +197,28 @@ impl Cluster {
                 reason: format!("stream {stream} exists without atomic batches or with other subjects than {subject}"),
             });
         }
+        let room = self.message_room(cfg.max_message_size);
+        let fill = FrameFill::new(NATS_FRAME_FILL_BYTES.min(room)).map_err(|_| NatsLogError::TooLarge {
+            what: "the cluster's max_payload or the stream's max_message_size must carry a frame header and a record, bytes",
+            limit: (FRAME_HEADER_BYTES + NATS_HEADER_BYTES_MAX) as u64,
+        })?;
         let log = JetStreamLog {
             cluster: self.clone(),
             stream,
             subject,
             handle,
             tip: Arc::new(Mutex::new(Tip { messages: 0, head: Head::GENESIS })),
+            fill,
         };
         log.reload()?;
         Ok(log)
+    }
+
+    /// The most record bytes one frame may hold so that its message fits
+    /// the cluster's `max_payload` (headers included) and the stream's
+    /// `max_message_size` (payload only; below 1 is no limit).
+    fn message_room(&self, max_message_size: i32) -> usize {
+        message_room(self.client.max_payload(), max_message_size)
     }
 
     /// Runs `f` on the runtime, giving up after the settle limit.
@@ -249,6 +265,9 @@ pub struct JetStreamLog {
     subject: String,
     handle: stream::Stream,
     tip: Arc<Mutex<Tip>>,
+    /// Where this log's batches close a frame: `NATS_FRAME_FILL_BYTES`, or
+    /// less when the cluster carries less.
+    fill: FrameFill,
 }
 
 /// How one publish attempt of a batch ended.
@@ -283,6 +302,24 @@ impl JetStreamLog {
     /// The stream's name.
     pub fn stream(&self) -> &str {
         &self.stream
+    }
+
+    /// The record bytes at which this log's batches close a frame.
+    pub fn frame_fill(&self) -> FrameFill {
+        self.fill
+    }
+
+    /// This log closing its batches' frames at `fill` instead (a bench
+    /// comparing fills, a test): refused (`TooLarge`) when a frame of that
+    /// fill would not fit the cluster's `max_payload` or the stream's
+    /// `max_message_size`.
+    pub fn with_frame_fill(mut self, fill: FrameFill) -> Result<JetStreamLog, NatsLogError> {
+        let room = self.cluster.message_room(self.handle.cached_info().config.max_message_size);
+        if fill.bytes() > room {
+            return Err(NatsLogError::TooLarge { what: "frame fill bytes for this cluster", limit: room as u64 });
+        }
+        self.fill = fill;
+        Ok(self)
     }
 
     /// The head this writer knows (last appended or loaded).
@@ -353,7 +390,7 @@ impl JetStreamLog {
     /// Appends `batch` after `expected` as one atomic batch (one message per
     /// frame) and returns the new head once the stream acknowledged it.
     pub fn append(&self, expected: Head, batch: &[NewRecord<'_>]) -> Result<Head, NatsLogError> {
-        let mut b = FrameBuilder::new(expected);
+        let mut b = FrameBuilder::with_fill(expected, self.fill);
         for r in batch {
             b.push(r.time_micros, r.payload).map_err(|e| NatsLogError::frame(&self.stream, 0, e))?;
         }
@@ -384,7 +421,17 @@ impl JetStreamLog {
         }
         let base = tip.messages;
         let n = frames.len() as u64;
-        let ids: Vec<String> = frames.iter().map(|(_, f)| hex(blake3::hash(f).as_bytes())).collect();
+        // a frame's own chain hash (its last record's: one blake3 call over
+        // all its bytes, made while encoding) names its content and position
+        let ids: Vec<String> = batch.frame_hashes().iter().map(hex).collect();
+        if ids.len() != frames.len() {
+            return Err(NatsLogError::Corrupt {
+                stream: self.stream.clone(),
+                stream_seq: tip.messages,
+                seq: batch.base().seq.saturating_add(1),
+                reason: format!("an encoded batch of {} frames names {} frame hashes", frames.len(), ids.len()),
+            });
+        }
         // bounded by its own deadline (every request by REQUEST_TIMEOUT)
         self.cluster.rt.block_on(self.publish_settled(base, frames, &ids))?;
         *tip = Tip { messages: base + n, head: batch.head() };
@@ -673,6 +720,16 @@ impl JetStreamLog {
     }
 }
 
+/// The most record bytes one frame may hold so that its message fits a
+/// server's `max_payload` (headers included: `NATS_HEADER_BYTES_MAX` kept
+/// for them) and a stream's `max_message_size` (the payload; below 1 is
+/// no limit).
+fn message_room(max_payload: usize, max_message_size: i32) -> usize {
+    let payload = max_payload.saturating_sub(NATS_HEADER_BYTES_MAX);
+    let message = usize::try_from(max_message_size).ok().filter(|m| *m > 0).unwrap_or(usize::MAX);
+    payload.min(message).saturating_sub(FRAME_HEADER_BYTES)
+}
+
 /// Decodes the frame of message `stream_seq` under its own first seq (every
 /// check of `visit_frame`; the chain link is the reader's business).
 fn frame_of(stream: &str, stream_seq: u64, bytes: &[u8]) -> Result<cardledger_core::record::Frame, NatsLogError> {
@@ -863,6 +920,10 @@ impl cardledger_core::log::Log for JetStreamLog {
     fn describe(&self) -> String {
         format!("JetStream stream {}", self.stream)
     }
+
+    fn frame_fill(&self) -> FrameFill {
+        self.fill
+    }
 }
 
 /// A JetStream log error as the store's error the engine knows.
@@ -876,5 +937,27 @@ pub fn store_error(e: NatsLogError) -> StoreError {
         | NatsLogError::Server { .. }
         | NatsLogError::InvalidProgram { .. }
         | NatsLogError::InvalidUrl { .. } => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_fill_is_lowered_to_what_the_cluster_and_the_stream_carry() {
+        let frame_max = i32::try_from(FRAME_BYTES_MAX).unwrap();
+        // the project's cluster (max_payload 4 MB) and stream: the full fill
+        assert!(message_room(4 << 20, frame_max) >= NATS_FRAME_FILL_BYTES);
+        assert_eq!(message_room(4 << 20, frame_max), FRAME_BYTES_MAX - FRAME_HEADER_BYTES);
+        // a server's default max_payload (1 MB): headers kept free
+        assert_eq!(message_room(1 << 20, -1), (1 << 20) - NATS_HEADER_BYTES_MAX - FRAME_HEADER_BYTES);
+        // a stream limited to 200,000 bytes a message
+        assert_eq!(message_room(4 << 20, 200_000), 200_000 - FRAME_HEADER_BYTES);
+        assert_eq!(message_room(4 << 20, 0), (4 << 20) - NATS_HEADER_BYTES_MAX - FRAME_HEADER_BYTES);
+        // nothing fits: 0, which no FrameFill accepts (open_log: TooLarge)
+        assert_eq!(message_room(100, -1), 0);
+        assert!(FrameFill::new(message_room(100, -1)).is_err());
     }
 }
