@@ -51,13 +51,8 @@ const LINES_V2: &[&str] = &[
 ];
 
 /// Every fact the lines record, in order (a closing tick records several),
-/// with the fingerprints `decide` records (`FingerprintKind::Sip13Payload`).
-fn facts_now(lines: &[&str]) -> Vec<Fact> {
-    facts_with(lines, FingerprintKind::Sip13Payload)
-}
-
-/// [`facts_now`] as a version before `FingerprintKind::Sip13` recorded them
-/// (the v1 and v2 fixtures): the same facts with the Blake3 fingerprint.
+/// as a version before `FingerprintKind::Sip13` recorded them (the v1 and v2
+/// fixtures): with the Blake3 fingerprint.
 fn facts_of(lines: &[&str]) -> Vec<Fact> {
     facts_with(lines, FingerprintKind::Blake3)
 }
