@@ -253,7 +253,7 @@ mod tests {
                 request_time: some.then_some(Timestamp(time)),
                 impact_time: some.then_some(Timestamp(time.wrapping_neg())),
                 network: opt('n'),
-                pin_present: some.then_some(n % 2 == 0),
+                pin_present: some.then_some(n.is_multiple_of(2)),
                 mcc: opt('c'),
                 acting_user_token: opt('a'),
             },
