@@ -736,15 +736,17 @@ impl Engine {
                 let movable = !matches!(line.command, Command::Tick(_))
                     && records < limits::BATCH_RECORDS_MAX
                     && bytes + record::record_len(limits::EVENT_BYTES_MAX) <= limits::BATCH_BYTES_MAX;
-                let decision = if movable {
+                // a moved line's accepted fact comes encoded (its command
+                // encoded once, for the payload and its fingerprint)
+                let (decision, payload) = if movable {
                     state.decide_owned(std::mem::replace(line, moved_line()), *time)
                 } else {
-                    state.decide(line, *time)
+                    (state.decide(line, *time), None)
                 };
                 match decision {
                     // encoded before it is applied: an event that would not
                     // decode again (over EVENT_BYTES_MAX) is refused unwritten
-                    Decision::Accept(fact) => match encode_fact(&fact) {
+                    Decision::Accept(fact) => match payload.map_or_else(|| encode_fact(&fact), Ok) {
                         Err(e) => out.push(Outcome::Rejected(Rejection::new(Code::EventTooLarge, key, e))),
                         Ok(payload) if !fits(records, bytes, &[&payload]) => {
                             if r > 0 && i == 0 {

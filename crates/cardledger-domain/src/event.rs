@@ -20,8 +20,8 @@ use crate::time::{Date, Timestamp};
 /// then `event`; the tag is `corrected_post_date`'s option tag widened by
 /// the fingerprint's kind (docs/format.md, "Event payload"): 0 / 1 (no date
 /// / a date follows) for a [`FingerprintKind::Blake3`] fingerprint — the
-/// bytes of every payload written before the kind existed — and 2 / 3 for
-/// [`FingerprintKind::Sip13`].
+/// bytes of every payload written before the kind existed — 2 / 3 for
+/// [`FingerprintKind::Sip13`] and 4 / 5 for [`FingerprintKind::Sip13Payload`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fact {
     /// Fingerprint of the command payload (for idempotency conflicts).
@@ -34,35 +34,61 @@ pub struct Fact {
     pub event: Event,
 }
 
-/// How a fact's fingerprint was computed from the bincode (`standard()`
-/// configuration) of its command and `corrected_post_date`
-/// (`state::fingerprint`, `state::fingerprint_blake3`).
+/// How a fact's fingerprint was computed from its command and
+/// `corrected_post_date` (`state::fingerprint`, `state::fingerprint_sip13`,
+/// `state::fingerprint_blake3`; docs/format.md, "Fingerprint kind").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FingerprintKind {
-    /// The first 8 bytes (big-endian) of blake3 over those bytes: every
-    /// payload written before payload tag 2 / 3 (still read, and still
-    /// matched when such a command is resubmitted).
+    /// The first 8 bytes (big-endian) of blake3 over the bincode
+    /// (`standard()`: little-endian varints) of the command and its
+    /// `corrected_post_date`: every payload written before payload tag 2 / 3
+    /// (still read, and still matched when such a command is resubmitted).
     Blake3,
     /// SipHash-1-3 with the fixed key `state::FINGERPRINT_KEY` over the same
-    /// bytes: what `decide` records now.
+    /// bytes: payload tag 2 / 3 (still read and matched the same way).
     Sip13,
+    /// SipHash-1-3 with the same key over the payload's own bytes from its
+    /// tag through the end of its command: the tag (4 / 5), the date when
+    /// there is one, then the command's bincode in the payload's
+    /// configuration ([`crate::codec`]: big-endian varints) — an event's
+    /// variant index is its command's, and the command is its first field.
+    /// What `decide` records now: the command is encoded once, into the
+    /// payload, and hashed there ([`crate::encode_new_fact`]).
+    Sip13Payload,
+}
+
+impl FingerprintKind {
+    /// The payload tag of a fact of this kind without a
+    /// `corrected_post_date` (one more with one).
+    pub fn tag(self) -> u8 {
+        match self {
+            FingerprintKind::Blake3 => 0,
+            FingerprintKind::Sip13 => 2,
+            FingerprintKind::Sip13Payload => 4,
+        }
+    }
 }
 
 impl Encode for Fact {
     fn encode<E: bincode::enc::Encoder>(&self, e: &mut E) -> Result<(), bincode::error::EncodeError> {
         self.fingerprint.encode(e)?;
-        let kind: u8 = match self.fingerprint_kind {
-            FingerprintKind::Blake3 => 0,
-            FingerprintKind::Sip13 => 2,
-        };
-        match &self.corrected_post_date {
-            None => kind.encode(e)?,
-            Some(date) => {
-                (kind + 1).encode(e)?;
-                date.encode(e)?;
-            }
-        }
+        encode_tag_and_date(self.fingerprint_kind, self.corrected_post_date, e)?;
         self.event.encode(e)
+    }
+}
+
+/// A fact's tag (the kind's, plus one when a date follows) and its date.
+pub(crate) fn encode_tag_and_date<E: bincode::enc::Encoder>(
+    kind: FingerprintKind,
+    corrected_post_date: Option<Date>,
+    e: &mut E,
+) -> Result<(), bincode::error::EncodeError> {
+    match corrected_post_date {
+        None => kind.tag().encode(e),
+        Some(date) => {
+            (kind.tag() + 1).encode(e)?;
+            date.encode(e)
+        }
     }
 }
 
@@ -70,14 +96,18 @@ impl<C> Decode<C> for Fact {
     fn decode<D: bincode::de::Decoder<Context = C>>(d: &mut D) -> Result<Self, bincode::error::DecodeError> {
         let fingerprint = u64::decode(d)?;
         let tag = u8::decode(d)?;
-        if tag > 3 {
-            return Err(bincode::error::DecodeError::UnexpectedVariant {
-                type_name: "Fact.corrected_post_date",
-                allowed: &bincode::error::AllowedEnumVariants::Range { min: 0, max: 3 },
-                found: u32::from(tag),
-            });
-        }
-        let fingerprint_kind = if tag >= 2 { FingerprintKind::Sip13 } else { FingerprintKind::Blake3 };
+        let fingerprint_kind = match tag {
+            0 | 1 => FingerprintKind::Blake3,
+            2 | 3 => FingerprintKind::Sip13,
+            4 | 5 => FingerprintKind::Sip13Payload,
+            _ => {
+                return Err(bincode::error::DecodeError::UnexpectedVariant {
+                    type_name: "Fact.corrected_post_date",
+                    allowed: &bincode::error::AllowedEnumVariants::Range { min: 0, max: 5 },
+                    found: u32::from(tag),
+                })
+            }
+        };
         let corrected_post_date = if tag % 2 == 1 { Some(Date::decode(d)?) } else { None };
         Ok(Fact { fingerprint, fingerprint_kind, corrected_post_date, event: Event::decode(d)? })
     }
@@ -103,7 +133,12 @@ impl Recorded {
 }
 
 /// Every fact the engine records.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+///
+/// Its binary form is the derived one (a variant index as a u32 varint,
+/// then the fields in declaration order), written by hand
+/// ([`Event::encode_marking_command`]) so that the payload encoder can note
+/// where the command ends.
+#[derive(Clone, Debug, PartialEq, Eq, Decode)]
 pub enum Event {
     /// A program was created.
     ProgramCreated(ProgramCmd),
@@ -155,7 +190,130 @@ pub enum Event {
     CyclesClosed(CyclesClosed),
 }
 
+impl Encode for Event {
+    fn encode<E: bincode::enc::Encoder>(&self, e: &mut E) -> Result<(), bincode::error::EncodeError> {
+        self.encode_marking_command(e, |_| {})
+    }
+}
+
+/// A variant index and the command: the command's own bincode (an event's
+/// variant index is its command's, `Command` 0–19 = `Event` 0–19).
+/// Then `end(e)`.
+#[inline]
+fn command<E: bincode::enc::Encoder>(
+    index: u32,
+    cmd: &impl Encode,
+    e: &mut E,
+    end: &mut impl FnMut(&mut E),
+) -> Result<(), bincode::error::EncodeError> {
+    index.encode(e)?;
+    cmd.encode(e)?;
+    end(e);
+    Ok(())
+}
+
 impl Event {
+    /// Encodes the event as `#[derive(Encode)]` would, calling
+    /// `command_end(e)` right after the variant index and the command — the
+    /// command's own bincode — for every variant but `CyclesClosed` (which
+    /// holds no command; it is never called for it).
+    pub fn encode_marking_command<E: bincode::enc::Encoder>(
+        &self,
+        e: &mut E,
+        mut command_end: impl FnMut(&mut E),
+    ) -> Result<(), bincode::error::EncodeError> {
+        let end = &mut command_end;
+        match self {
+            Event::ProgramCreated(c) => command(0, c, e, end),
+            Event::UserCreated(c) => command(1, c, e, end),
+            Event::BusinessCreated(c) => command(2, c, e, end),
+            Event::FundingSourceCreated { cmd: c, program_token } => {
+                command(3, c, e, end)?;
+                program_token.encode(e)
+            }
+            Event::FundingSourceAddressCreated(c) => command(4, c, e, end),
+            Event::FeeCreated(c) => command(5, c, e, end),
+            Event::CampaignCreated(c) => command(6, c, e, end),
+            Event::MerchantCreated(c) => command(7, c, e, end),
+            Event::OfferCreated(c) => command(8, c, e, end),
+            Event::CreditAccountOpened(c) => command(9, c, e, end),
+            Event::GpaOrdered(GpaOrdered { cmd: c, funding, fees }) => {
+                command(10, c, e, end)?;
+                funding.encode(e)?;
+                fees.encode(e)
+            }
+            Event::GpaUnloaded(GpaUnloaded { cmd: c, holder, funding }) => {
+                command(11, c, e, end)?;
+                holder.encode(e)?;
+                funding.encode(e)
+            }
+            Event::MsaOrdered(MsaOrdered { cmd: c, funding, aggregated_after }) => {
+                command(12, c, e, end)?;
+                funding.encode(e)?;
+                aggregated_after.encode(e)
+            }
+            Event::MsaOrderUpdated(c) => command(13, c, e, end),
+            Event::MsaUnloaded(MsaUnloaded {
+                cmd: c,
+                holder,
+                campaign_token,
+                funding,
+                order_after,
+                aggregated_after,
+            }) => {
+                command(14, c, e, end)?;
+                holder.encode(e)?;
+                campaign_token.encode(e)?;
+                funding.encode(e)?;
+                order_after.encode(e)?;
+                aggregated_after.encode(e)
+            }
+            Event::OfferOrdered(OfferOrdered {
+                cmd: c,
+                funding,
+                campaign_token,
+                purchase_amount,
+                reward_amount,
+                aggregated_after,
+            }) => {
+                command(15, c, e, end)?;
+                funding.encode(e)?;
+                campaign_token.encode(e)?;
+                purchase_amount.encode(e)?;
+                reward_amount.encode(e)?;
+                aggregated_after.encode(e)
+            }
+            Event::FeeTransferred(FeeTransferred { cmd: c, program_token, fees }) => {
+                command(16, c, e, end)?;
+                program_token.encode(e)?;
+                fees.encode(e)
+            }
+            Event::JournalEntryRecorded(JournalEntryRecorded {
+                cmd: c,
+                program_token,
+                effect,
+                hold_amount,
+                jit_load,
+                jit_unload,
+                pending_credit,
+            }) => {
+                command(17, c, e, end)?;
+                program_token.encode(e)?;
+                effect.encode(e)?;
+                hold_amount.encode(e)?;
+                jit_load.encode(e)?;
+                jit_unload.encode(e)?;
+                pending_credit.encode(e)
+            }
+            Event::ProgramDeposited(c) => command(18, c, e, end),
+            Event::Ticked(c) => command(19, c, e, end),
+            Event::CyclesClosed(c) => {
+                20u32.encode(e)?;
+                c.encode(e)
+            }
+        }
+    }
+
     /// The command key that produced this event.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -20,6 +20,7 @@ pub mod event;
 pub mod fuzz;
 pub mod limits;
 pub mod money;
+mod payload;
 pub mod projection;
 pub mod rejection;
 pub mod response;
@@ -50,6 +51,58 @@ pub fn encode_fact(f: &event::Fact) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Encodes a new fact of `event` (not a `CyclesClosed`: it holds no
+/// command), decided from a command line with `corrected_post_date`, as a
+/// [`event::FingerprintKind::Sip13Payload`] fact into `out` (cleared first),
+/// and returns its fingerprint: the command is encoded once, into the
+/// payload, and the fingerprint hashes it there (docs/format.md,
+/// "Fingerprint kind"). `out` then holds exactly what [`encode_fact`] writes
+/// for the fact with that fingerprint, and the fingerprint equals
+/// `state::fingerprint` of the command line. Fails as [`encode_fact`] does.
+pub fn encode_new_fact(
+    corrected_post_date: Option<time::Date>,
+    event: &event::Event,
+    out: &mut Vec<u8>,
+) -> Result<u64, String> {
+    /// Room for the fingerprint in front (the longest u64 varint), filled
+    /// once the bytes it hashes are written.
+    const FINGERPRINT_ROOM_BYTES: usize = 9;
+    out.clear();
+    out.resize(FINGERPRINT_ROOM_BYTES, 0);
+    let mut end = None;
+    {
+        let mut e = bincode::enc::EncoderImpl::new(VecWriter(out), codec());
+        let kind = event::FingerprintKind::Sip13Payload;
+        event::encode_tag_and_date(kind, corrected_post_date, &mut e).map_err(|e| e.to_string())?;
+        match event {
+            // the hottest event: written by hand, the same bytes (payload.rs)
+            event::Event::JournalEntryRecorded(je) => {
+                end = Some(payload::journal_entry_recorded(je, bincode::enc::Encoder::writer(&mut e).0))
+            }
+            _ => event
+                .encode_marking_command(&mut e, |e| end = Some(bincode::enc::Encoder::writer(e).0.len()))
+                .map_err(|e| e.to_string())?,
+        }
+    }
+    let hashed = end.and_then(|end| out.get(FINGERPRINT_ROOM_BYTES..end));
+    let Some(hashed) = hashed else {
+        return Err(format!("a {} event holds no command to fingerprint", event.kind()));
+    };
+    let fingerprint = state::sip13(hashed);
+    let mut varint = [0u8; FINGERPRINT_ROOM_BYTES];
+    let len = bincode::encode_into_slice(fingerprint, &mut varint, codec()).map_err(|e| e.to_string())?;
+    let start = FINGERPRINT_ROOM_BYTES - len;
+    match (out.get_mut(start..FINGERPRINT_ROOM_BYTES), varint.get(..len)) {
+        (Some(room), Some(varint)) => room.copy_from_slice(varint),
+        _ => return Err(format!("a fingerprint of {len} bytes does not fit its room")),
+    }
+    out.drain(..start);
+    if out.len() > limits::EVENT_BYTES_MAX {
+        return Err(format!("the event encodes to {} bytes, over {}", out.len(), limits::EVENT_BYTES_MAX));
+    }
+    Ok(fingerprint)
+}
+
 /// A bincode writer appending to a `Vec` directly: the same bytes as
 /// `encode_into_std_write` into the `Vec`, without the `std::io::Write`
 /// layer (an out-of-line `write_all` per field).
@@ -65,7 +118,7 @@ impl bincode::enc::write::Writer for VecWriter<'_> {
 
 /// Initial capacity of an encoded fact: most events of the demo mix encode
 /// to 100–200 bytes, so one allocation and no regrowth.
-const ENCODED_FACT_CAPACITY_BYTES: usize = 256;
+pub(crate) const ENCODED_FACT_CAPACITY_BYTES: usize = 256;
 
 /// Decodes a log payload; the whole payload must be consumed.
 pub fn decode_fact(bytes: &[u8]) -> Result<event::Fact, String> {

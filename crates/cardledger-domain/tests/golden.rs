@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use cardledger_domain::event::{Fact, FingerprintKind, Recorded};
-use cardledger_domain::state::{fingerprint, fingerprint_blake3, Decision, Ledger};
+use cardledger_domain::state::{fingerprint, fingerprint_blake3, fingerprint_sip13, Decision, Ledger};
 use cardledger_domain::time::Timestamp;
 use cardledger_domain::{decode_fact, encode_fact, wire};
 
@@ -51,18 +51,20 @@ const LINES_V2: &[&str] = &[
 ];
 
 /// Every fact the lines record, in order (a closing tick records several),
-/// with the fingerprints `decide` records (`FingerprintKind::Sip13`).
-fn facts_now(lines: &[&str]) -> Vec<Fact> {
-    facts_with(lines, FingerprintKind::Sip13)
-}
-
-/// [`facts_now`] as a version before `FingerprintKind::Sip13` recorded them
-/// (the v1 and v2 fixtures): the same facts with the Blake3 fingerprint.
+/// as a version before `FingerprintKind::Sip13` recorded them (the v1 and v2
+/// fixtures): with the Blake3 fingerprint.
 fn facts_of(lines: &[&str]) -> Vec<Fact> {
     facts_with(lines, FingerprintKind::Blake3)
 }
 
+/// Every fact the lines record, with the fingerprints of `kind` (as the
+/// version that wrote that kind recorded them).
 fn facts_with(lines: &[&str], kind: FingerprintKind) -> Vec<Fact> {
+    facts_and_lines(lines, kind).into_iter().map(|(fact, _)| fact).collect()
+}
+
+/// [`facts_with`], each fact with the line that recorded it.
+fn facts_and_lines(lines: &[&str], kind: FingerprintKind) -> Vec<(Fact, String)> {
     let mut ledger = Ledger::default();
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
@@ -74,16 +76,18 @@ fn facts_with(lines: &[&str], kind: FingerprintKind) -> Vec<Fact> {
             other => panic!("line {i} not accepted: {line}: {other:?}"),
         };
         for fact in &mut new {
-            assert_eq!(fact.fingerprint_kind, FingerprintKind::Sip13);
+            assert_eq!(fact.fingerprint_kind, FingerprintKind::Sip13Payload);
             assert_eq!(fact.fingerprint, fingerprint(&cmd).unwrap());
-            if kind == FingerprintKind::Blake3 {
-                fact.fingerprint = fingerprint_blake3(&cmd).unwrap();
-                fact.fingerprint_kind = kind;
-            }
+            fact.fingerprint = match kind {
+                FingerprintKind::Blake3 => fingerprint_blake3(&cmd).unwrap(),
+                FingerprintKind::Sip13 => fingerprint_sip13(&cmd).unwrap(),
+                FingerprintKind::Sip13Payload => fact.fingerprint,
+            };
+            fact.fingerprint_kind = kind;
         }
         for fact in new {
             ledger.apply(&Recorded { seq: ledger.head_seq + 1, time, fact: fact.clone() });
-            out.push(fact);
+            out.push((fact, line.to_string()));
         }
     }
     out
@@ -126,26 +130,102 @@ fn appended_variants_keep_their_v2_encoding() {
     check_fixture(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/events_v2.bin"), &facts);
 }
 
-/// Payload tag 2 / 3 (`FingerprintKind::Sip13`, what is written now): one
-/// fact of every variant, the v1 and v2 lines' facts as `decide` records them
-/// today, in `events_v3.bin`. Their bytes differ from the v1 / v2 fixtures'
-/// only in the fingerprint and the tag.
-#[test]
-fn sip_fingerprint_facts_keep_their_v3_encoding() {
-    let mut facts = facts_now(LINES);
-    facts.extend(facts_now(LINES_V2).into_iter().filter(|f| f.event.kind() == "cycles_closed"));
+/// One fact of every variant: the v1 lines' facts and the v2 lines' closes,
+/// with the fingerprints of `kind`.
+fn every_variant(kind: FingerprintKind) -> Vec<Fact> {
+    let mut facts = facts_with(LINES, kind);
+    facts.extend(facts_with(LINES_V2, kind).into_iter().filter(|f| f.event.kind() == "cycles_closed"));
     assert_eq!(facts.len(), 24, "the v1 lines' 22 facts (their tick closes a cycle), two closes");
-    check_fixture(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/events_v3.bin"), &facts);
-    // the same facts with Blake3 fingerprints differ in those bytes only
-    let mut legacy = facts_of(LINES);
-    legacy.extend(facts_of(LINES_V2).into_iter().filter(|f| f.event.kind() == "cycles_closed"));
-    for (now, old) in facts.iter().zip(&legacy) {
+    facts
+}
+
+/// Two encodings of the same facts differ only in the fingerprint and the tag.
+fn differ_in_fingerprint_and_tag(facts: &[Fact], others: &[Fact]) {
+    for (now, old) in facts.iter().zip(others) {
         assert_eq!((&now.event, now.corrected_post_date), (&old.event, old.corrected_post_date));
         assert_ne!(now.fingerprint, old.fingerprint);
+        assert_ne!(now.fingerprint_kind, old.fingerprint_kind);
         let (a, b) = (encode_fact(now).unwrap(), encode_fact(old).unwrap());
         let skip = |f: &Fact, bytes: &[u8]| bytes.len() - bincode_u64_len(f.fingerprint) - 1;
         assert_eq!(a[a.len() - skip(now, &a)..], b[b.len() - skip(old, &b)..], "{}", now.event.kind());
     }
+}
+
+/// Payload tag 2 / 3 (`FingerprintKind::Sip13`, written before tag 4 / 5):
+/// one fact of every variant, the v1 and v2 lines' facts as `decide`
+/// recorded them then, in `events_v3.bin`. Their bytes differ from the
+/// v1 / v2 fixtures' only in the fingerprint and the tag.
+#[test]
+fn sip_fingerprint_facts_keep_their_v3_encoding() {
+    let facts = every_variant(FingerprintKind::Sip13);
+    check_fixture(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/events_v3.bin"), &facts);
+    differ_in_fingerprint_and_tag(&facts, &every_variant(FingerprintKind::Blake3));
+}
+
+/// Payload tag 4 / 5 (`FingerprintKind::Sip13Payload`, what is written
+/// now): the same facts as `decide` records them today, in `events_v4.bin`;
+/// their bytes differ from the v3 fixture's only in the fingerprint and the
+/// tag.
+#[test]
+fn payload_fingerprint_facts_keep_their_v4_encoding() {
+    let facts = every_variant(FingerprintKind::Sip13Payload);
+    check_fixture(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/events_v4.bin"), &facts);
+    differ_in_fingerprint_and_tag(&facts, &every_variant(FingerprintKind::Sip13));
+}
+
+/// A `Sip13Payload` fingerprint is SipHash-1-3 (the fixed key) over the
+/// payload's own bytes from the tag through the command — the tag, the date,
+/// then the command's big-endian bincode, which the test writes apart — and
+/// the payload `decide_owned` hands over (encoded once, fingerprinted in
+/// place) is exactly what `encode_fact` writes for its fact.
+#[test]
+fn a_payload_fingerprint_hashes_the_commands_bytes_in_the_payload() {
+    let lines: Vec<&str> = LINES.iter().chain(LINES_V2).copied().collect();
+    let mut with_date = 0;
+    let mut ledger = Ledger::default();
+    for (i, line) in lines.iter().enumerate() {
+        if i == LINES.len() {
+            ledger = Ledger::default();
+        }
+        let cmd = wire::parse_line(line).unwrap();
+        let time = cmd.time.unwrap_or(Timestamp(0));
+        // the command's bytes, written apart: tag, date, the command's bincode
+        let mut expected = vec![4 + u8::from(cmd.corrected_post_date.is_some())];
+        if let Some(date) = cmd.corrected_post_date {
+            with_date += 1;
+            expected.extend(bincode::encode_to_vec(date, cardledger_domain::codec()).unwrap());
+        }
+        expected.extend(bincode::encode_to_vec(&cmd.command, cardledger_domain::codec()).unwrap());
+        let sip = {
+            use std::hash::Hasher;
+            let key = cardledger_domain::state::FINGERPRINT_KEY;
+            let mut h = siphasher::sip::SipHasher13::new_with_keys(key.0, key.1);
+            h.write(&expected);
+            h.finish()
+        };
+        assert_eq!(fingerprint(&cmd).unwrap(), sip, "{line}");
+        let (decision, payload) = ledger.decide_owned(cmd.clone(), time);
+        assert_eq!(ledger.decide(&cmd, time), decision, "decide and decide_owned agree: {line}");
+        let facts = match (decision, payload) {
+            (Decision::Accept(fact), Some(payload)) => {
+                assert_eq!(fact.fingerprint, sip, "{line}");
+                assert_eq!(payload, encode_fact(&fact).unwrap(), "{line}");
+                // the hashed bytes sit in the payload right after the fingerprint
+                let at = bincode_u64_len(fact.fingerprint);
+                assert_eq!(payload[at..at + expected.len()], expected[..], "{line}");
+                vec![fact]
+            }
+            // a tick's facts are encoded by the caller, with the tick's fingerprint
+            (Decision::AcceptAll(facts), None) => facts,
+            (Decision::Accept(fact), None) if fact.event.kind() == "tick" => vec![fact],
+            other => panic!("line {i} not accepted with its payload: {line}: {other:?}"),
+        };
+        for fact in facts {
+            assert_eq!((fact.fingerprint, fact.fingerprint_kind), (sip, FingerprintKind::Sip13Payload));
+            ledger.apply(&Recorded { seq: ledger.head_seq + 1, time, fact });
+        }
+    }
+    assert_eq!(with_date, 1, "one line with a corrected_post_date");
 }
 
 /// Bytes of a u64 in bincode's varint encoding.
@@ -158,21 +238,27 @@ fn bincode_u64_len(v: u64) -> usize {
     }
 }
 
-/// A resubmitted command recorded with a Blake3 fingerprint (by an older
-/// version) is still a duplicate; a different payload under its token is
-/// still a conflict.
+/// A resubmitted command recorded with a Blake3 or a Sip13 fingerprint (by
+/// an older version), or with today's, is still a duplicate; a different
+/// payload under its token is still a conflict.
 #[test]
-fn a_blake3_fingerprint_still_detects_duplicates_and_conflicts() {
-    let mut ledger = Ledger::default();
-    for (i, (line, fact)) in LINES.iter().zip(facts_of(LINES)).take(3).enumerate() {
-        let time = Timestamp(i as i64);
-        ledger.apply(&Recorded { seq: i as u64 + 1, time, fact });
-        let cmd = wire::parse_line(line).unwrap();
-        assert_eq!(ledger.decide(&cmd, time), Decision::Duplicate(i as u64 + 1), "{line}");
+fn older_fingerprints_still_detect_duplicates_and_conflicts() {
+    for kind in [FingerprintKind::Blake3, FingerprintKind::Sip13, FingerprintKind::Sip13Payload] {
+        let mut ledger = Ledger::default();
+        for (i, (fact, line)) in facts_and_lines(LINES, kind).into_iter().enumerate() {
+            let time = Timestamp(i as i64);
+            let cmd = wire::parse_line(&line).unwrap();
+            ledger.apply(&Recorded { seq: i as u64 + 1, time, fact });
+            if cmd.command.token().is_some() && cmd.command.key() != "msa_order_update" {
+                assert_eq!(ledger.decide(&cmd, time), Decision::Duplicate(i as u64 + 1), "{kind:?} {line}");
+                let (owned, payload) = ledger.decide_owned(cmd, time);
+                assert_eq!((owned, payload), (Decision::Duplicate(i as u64 + 1), None), "{kind:?} {line}");
+            }
+        }
+        let other = wire::parse_line(r#"{"user":{"token":"u","program_token":"other"}}"#).unwrap();
+        let Decision::Reject(r) = ledger.decide(&other, Timestamp(99)) else { panic!("not a conflict") };
+        assert_eq!(r.code, cardledger_domain::rejection::Code::TokenConflict, "{kind:?}");
     }
-    let other = wire::parse_line(r#"{"user":{"token":"u","program_token":"other"}}"#).unwrap();
-    let Decision::Reject(r) = ledger.decide(&other, Timestamp(9)) else { panic!("not a conflict") };
-    assert_eq!(r.code, cardledger_domain::rejection::Code::TokenConflict);
 }
 
 fn encode_all(facts: &[Fact]) -> Vec<u8> {

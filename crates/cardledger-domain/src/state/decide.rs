@@ -1,9 +1,7 @@
 //! Deciding a command: the checks of each command and the event it
 //! records; ticks and the statement-cycle closes they decide.
 
-use std::ops::ControlFlow;
-
-use super::idempotency::{same_payload, token_kind};
+use super::idempotency::{same_payload, token_kind, with_scratch};
 use super::*;
 
 impl Ledger {
@@ -11,59 +9,68 @@ impl Ledger {
     /// passes the closing instant of statement cycles decides their closes
     /// (`Decision::AcceptAll`); its `now`, not `time`, is what cycles compare.
     pub fn decide(&self, line: &CommandLine, _time: Timestamp) -> Decision {
-        let fp = match self.idempotency(line) {
-            ControlFlow::Continue(fp) => fp,
-            ControlFlow::Break(d) => return d,
-        };
+        if let Some(d) = self.idempotency(line) {
+            return d;
+        }
         if let Command::Tick(c) = &line.command {
-            return self.decide_tick(c, fp, line.corrected_post_date);
+            return self.decide_tick(c, line);
         }
         // the command is cloned into its event only once it passed the token checks
-        accept(self.decide_event(line.command.clone()), fp, line.corrected_post_date)
+        let event = self.decide_event(line.command.clone());
+        with_scratch(|payload| accept(event, line.corrected_post_date, line.command.key(), payload))
     }
 
     /// [`Ledger::decide`] taking the line by value: the command is moved
-    /// into its event instead of cloned (the engine's commit path). The same
-    /// decision as `decide(&line, time)`.
-    pub fn decide_owned(&self, line: CommandLine, _time: Timestamp) -> Decision {
-        let fp = match self.idempotency(&line) {
-            ControlFlow::Continue(fp) => fp,
-            ControlFlow::Break(d) => return d,
-        };
-        if let Command::Tick(c) = &line.command {
-            return self.decide_tick(c, fp, line.corrected_post_date);
+    /// into its event instead of cloned (the engine's commit path), and an
+    /// accepted fact comes with its payload — the bytes `encode_fact` writes
+    /// for it, encoded once while fingerprinting (`crate::encode_new_fact`).
+    /// The same decision as `decide(&line, time)`; the payload is `Some` only
+    /// with a `Decision::Accept` (a tick's facts are encoded by the caller).
+    pub fn decide_owned(&self, line: CommandLine, _time: Timestamp) -> (Decision, Option<Vec<u8>>) {
+        if let Some(d) = self.idempotency(&line) {
+            return (d, None);
         }
-        accept(self.decide_event(line.command), fp, line.corrected_post_date)
+        if let Command::Tick(c) = &line.command {
+            return (self.decide_tick(c, &line), None);
+        }
+        let key = line.command.key();
+        let mut payload = Vec::with_capacity(crate::ENCODED_FACT_CAPACITY_BYTES);
+        match accept(self.decide_event(line.command), line.corrected_post_date, key, &mut payload) {
+            d @ Decision::Accept(_) => (d, Some(payload)),
+            d => (d, None),
+        }
     }
 
-    /// The command's fingerprint, or the decision its token already implies:
-    /// a duplicate of a recorded command, or a conflict with one.
-    fn idempotency(&self, line: &CommandLine) -> ControlFlow<Decision, u64> {
+    /// The decision the command's token already implies, if it is recorded:
+    /// a duplicate of the recorded command, or a conflict with it. The
+    /// command's fingerprint is computed only then (an accepted command's is
+    /// computed from its payload).
+    fn idempotency(&self, line: &CommandLine) -> Option<Decision> {
+        let (Some(kind), Some(token)) = (token_kind(&line.command), line.command.token()) else { return None };
+        let (seq, recorded) = self.recorded_token(kind, token)?;
         let fp = match fingerprint(line) {
             Ok(fp) => fp,
-            Err(e) => {
-                return ControlFlow::Break(Decision::Reject(Rejection::new(Code::EventTooLarge, line.command.key(), e)))
-            }
+            Err(e) => return Some(Decision::Reject(Rejection::new(Code::EventTooLarge, line.command.key(), e))),
         };
-        if let (Some(kind), Some(token)) = (token_kind(&line.command), line.command.token()) {
-            if let Some((seq, recorded)) = self.recorded_token(kind, token) {
-                if same_payload(recorded, fp, line) {
-                    return ControlFlow::Break(Decision::Duplicate(seq));
-                }
-                return ControlFlow::Break(Decision::Reject(Rejection::new(
-                    Code::TokenConflict,
-                    format!("{}.token", line.command.key()),
-                    format!("token {token:?} was already used for a different {kind}"),
-                )));
-            }
+        if same_payload(recorded, fp, line) {
+            return Some(Decision::Duplicate(seq));
         }
-        ControlFlow::Continue(fp)
+        Some(Decision::Reject(Rejection::new(
+            Code::TokenConflict,
+            format!("{}.token", line.command.key()),
+            format!("token {token:?} was already used for a different {kind}"),
+        )))
     }
 
     /// A tick: rejected unless later than the previous one; otherwise every
     /// cycle whose closing instant is at or before `now` closes, in account
     /// token order, each account's cycles oldest first.
-    pub(super) fn decide_tick(&self, c: &TickCmd, fp: u64, cpd: Option<crate::time::Date>) -> Decision {
+    pub(super) fn decide_tick(&self, c: &TickCmd, line: &CommandLine) -> Decision {
+        let fp = match fingerprint(line) {
+            Ok(fp) => fp,
+            Err(e) => return Decision::Reject(Rejection::new(Code::EventTooLarge, line.command.key(), e)),
+        };
+        let cpd = line.corrected_post_date;
         if let Some(last) = self.last_tick {
             if c.now <= last {
                 return Decision::Reject(Rejection::new(
@@ -73,8 +80,13 @@ impl Ledger {
                 ));
             }
         }
-        let fact =
-            |event| Fact { fingerprint: fp, fingerprint_kind: FingerprintKind::Sip13, corrected_post_date: cpd, event };
+        // the closes carry their tick's fingerprint (they hold no command)
+        let fact = |event| Fact {
+            fingerprint: fp,
+            fingerprint_kind: FingerprintKind::Sip13Payload,
+            corrected_post_date: cpd,
+            event,
+        };
         let mut facts: Vec<Fact> = self.cycle_closes(c.now).into_iter().map(|e| fact(Event::CyclesClosed(e))).collect();
         if facts.is_empty() {
             return Decision::Accept(fact(Event::Ticked(c.clone())));
@@ -395,16 +407,28 @@ impl Ledger {
     }
 }
 
-/// An event decided from a command, as the decision that records it.
-fn accept(event: Result<Event, Rejection>, fp: u64, corrected_post_date: Option<crate::time::Date>) -> Decision {
-    match event {
-        Ok(event) => Decision::Accept(Fact {
-            fingerprint: fp,
-            fingerprint_kind: FingerprintKind::Sip13,
+/// An event decided from a command, as the decision that records it: its
+/// payload encoded into `payload` (`crate::encode_new_fact`), which gives
+/// the fingerprint; an event that does not encode, or encodes over
+/// `EVENT_BYTES_MAX`, is rejected (1215) and never written.
+fn accept(
+    event: Result<Event, Rejection>,
+    corrected_post_date: Option<crate::time::Date>,
+    key: &'static str,
+    payload: &mut Vec<u8>,
+) -> Decision {
+    let event = match event {
+        Ok(event) => event,
+        Err(r) => return Decision::Reject(r),
+    };
+    match crate::encode_new_fact(corrected_post_date, &event, payload) {
+        Ok(fingerprint) => Decision::Accept(Fact {
+            fingerprint,
+            fingerprint_kind: FingerprintKind::Sip13Payload,
             corrected_post_date,
             event,
         }),
-        Err(r) => Decision::Reject(r),
+        Err(e) => Decision::Reject(Rejection::new(Code::EventTooLarge, key, e)),
     }
 }
 

@@ -18,7 +18,8 @@ mod idempotency;
 mod journal;
 
 pub use cold::{je_closed, key as cold_key, Book, ColdLink, ColdStore};
-pub use idempotency::{event_token, fingerprint, fingerprint_blake3, FINGERPRINT_KEY};
+pub(crate) use idempotency::sip13;
+pub use idempotency::{event_token, fingerprint, fingerprint_blake3, fingerprint_sip13, FINGERPRINT_KEY};
 pub use journal::classify;
 
 use std::collections::BTreeMap;
