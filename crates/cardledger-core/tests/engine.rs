@@ -18,7 +18,7 @@ use cardledger_domain::command::{CommandLine, Holder};
 use cardledger_domain::event::Account;
 use cardledger_domain::money::Money;
 use cardledger_domain::rejection::{Code, Rejection};
-use cardledger_domain::state::Ledger;
+use cardledger_domain::state::{AccountRecord, Ledger};
 use cardledger_domain::wire::parse_line;
 use cardledger_workload::{generate, generate_bulk, WorkloadConfig};
 use proptest::prelude::*;
@@ -69,7 +69,7 @@ fn ingest_all(engine: &Engine, lines: &[String], chunk: usize, first_line: u64) 
 }
 
 /// Accounts, holds and head of a ledger, for comparisons (Ledger has no Eq).
-fn snapshot(l: &Ledger) -> (u64, HashMap<Account, Money>, usize) {
+fn snapshot(l: &Ledger) -> (u64, HashMap<Account, AccountRecord>, usize) {
     (l.head_seq, l.accounts.clone(), l.holds.len())
 }
 
@@ -640,7 +640,7 @@ fn state_as_of_equals_the_state_seen_at_acknowledgement() {
     let engine = open(dir.path());
     setup(&engine);
     let me = user("my_user_01");
-    let mut seen: Vec<(u64, Money, HashMap<Account, Money>)> = Vec::new();
+    let mut seen: Vec<(u64, Money, HashMap<Account, AccountRecord>)> = Vec::new();
     let mut note = |engine: &Engine, seq: u64| {
         let s = engine.state();
         assert_eq!(s.head_seq, seq);

@@ -35,7 +35,7 @@ fn golden_lines() -> Vec<String> {
 
 /// A digest of the public state every format must rebuild the same way.
 fn state_digest(l: &Ledger) -> String {
-    let mut accounts: Vec<String> = l.accounts.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
+    let mut accounts: Vec<String> = l.balances().map(|(a, m)| format!("{a:?}={m}")).collect();
     accounts.sort();
     let mut holds: Vec<String> = l.holds.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
     holds.sort();
@@ -141,7 +141,7 @@ fn the_format_1_golden_store_opens_verifies_and_answers() {
 fn observe_v3(engine: &Engine) -> Value {
     let report = engine.verify().unwrap();
     let l = engine.state();
-    let mut accounts: Vec<String> = l.accounts.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
+    let mut accounts: Vec<String> = l.balances().map(|(a, m)| format!("{a:?}={m}")).collect();
     accounts.sort();
     let mut holds: Vec<String> = l.holds.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
     holds.sort();

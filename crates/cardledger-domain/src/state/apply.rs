@@ -17,11 +17,14 @@ impl Ledger {
         for_each_posting(event, |_, amount| sum = sum.plus(amount));
         assert!(sum.is_zero(), "postings of seq {seq} do not sum to zero");
         for_each_posting(event, |account, amount| {
-            // an account seen before is updated in place; only a new one is
-            // built (allocated) as a key
-            upsert(&mut self.accounts, account, Money::ZERO, |b| *b = b.plus(amount));
-            upsert(&mut self.last_updated, account, time, |t| *t = time);
-            upsert(&mut self.last_impact, account, Money::ZERO, |imp| *imp = amount);
+            // one lookup per line: balance, last change and last update
+            // live in one record
+            with_record(&mut self.accounts, account, |r| {
+                r.balance = r.balance.plus(amount);
+                r.last_impact = amount;
+                r.last_updated = Some(time);
+                r.posted = true;
+            });
         });
         match event {
             Event::ProgramCreated(c) => {
@@ -169,7 +172,7 @@ impl Ledger {
                 // the entry's fold says whether the target's hold or pending
                 // credit changed (no lookups before and after to compare)
                 if self.apply_journal_entry(seq, e) {
-                    upsert(&mut self.last_updated, target_account(&e.cmd.target), time, |t| *t = time);
+                    with_record(&mut self.accounts, target_account(&e.cmd.target), |r| r.last_updated = Some(time));
                 }
             }
             Event::Ticked(c) => self.last_tick = Some(c.now),
@@ -194,15 +197,19 @@ impl Ledger {
     }
 }
 
-/// Updates `account`'s entry with `f`, inserting `new` first (the owned key
-/// built only then) when the map has none.
-pub(super) fn upsert<V>(map: &mut HashMap<Account, V>, account: AccountRef<'_>, new: V, f: impl FnOnce(&mut V)) {
+/// Updates `account`'s record with `f`, inserting an empty one first when
+/// the map has none: an account seen before is updated in place (one
+/// lookup), only a new one is built (allocated) as a key.
+pub(super) fn with_record(
+    map: &mut HashMap<Account, AccountRecord>,
+    account: AccountRef<'_>,
+    f: impl FnOnce(&mut AccountRecord),
+) {
     match map.get_mut(&account as &dyn AccountKey) {
-        Some(v) => f(v),
-        None => f(map.entry(account.to_account()).or_insert(new)),
+        Some(r) => f(r),
+        None => f(map.entry(account.to_account()).or_default()),
     }
 }
-
 /// The balance account of a journal entry's target, borrowed.
 pub(super) fn target_account(target: &JeTarget) -> AccountRef<'_> {
     match target {
