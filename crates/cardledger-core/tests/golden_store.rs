@@ -37,9 +37,9 @@ fn golden_lines() -> Vec<String> {
 fn state_digest(l: &Ledger) -> String {
     let mut accounts: Vec<String> = l.balances().map(|(a, m)| format!("{a:?}={m}")).collect();
     accounts.sort();
-    let mut holds: Vec<String> = l.holds.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
+    let mut holds: Vec<String> = l.holds().map(|(a, m)| format!("{a:?}={m}")).collect();
     holds.sort();
-    let mut pending: Vec<String> = l.pending.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
+    let mut pending: Vec<String> = l.pending().map(|(a, m)| format!("{a:?}={m}")).collect();
     pending.sort();
     let mut tokens: Vec<String> =
         l.tokens.iter().flat_map(|(k, m)| m.iter().map(move |(t, (s, f))| format!("{k}/{t}={s}/{f}"))).collect();
@@ -143,9 +143,9 @@ fn observe_v3(engine: &Engine) -> Value {
     let l = engine.state();
     let mut accounts: Vec<String> = l.balances().map(|(a, m)| format!("{a:?}={m}")).collect();
     accounts.sort();
-    let mut holds: Vec<String> = l.holds.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
+    let mut holds: Vec<String> = l.holds().map(|(a, m)| format!("{a:?}={m}")).collect();
     holds.sort();
-    let mut pending: Vec<String> = l.pending.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
+    let mut pending: Vec<String> = l.pending().map(|(a, m)| format!("{a:?}={m}")).collect();
     pending.sort();
     let text = format!("{accounts:?}\n{holds:?}\n{pending:?}\n{}", l.head_seq);
     drop(l);

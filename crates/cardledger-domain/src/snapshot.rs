@@ -11,6 +11,7 @@
 
 use bincode::{Decode, Encode};
 
+use crate::command::JeTarget;
 use crate::cycle::{Activity, ActivityKind, CycleAccount, FeeType};
 use crate::event::Account;
 use crate::limits;
@@ -355,8 +356,6 @@ fn encode_to(l: &Ledger, w: &mut dyn std::io::Write, hot: bool) -> Result<(), St
     put_unloads(&mut w, msa_unloads)?;
     w.map(open_jes.iter(), |w, j| put_je(w, j))?;
     put_accounts(&mut w, &l.accounts)?;
-    w.map(l.holds.iter(), |w, v| w.put(v))?;
-    w.map(l.pending.iter(), |w, v| w.put(v))?;
     let mut kinds: Vec<_> = tokens.iter().collect();
     kinds.sort_unstable_by(|a, b| a.0.cmp(b.0));
     w.put(kinds.len() as u64)?;
@@ -401,8 +400,6 @@ pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
     let msa_unloads = get_unloads(&mut r)?;
     let journal_entries = r.map(get_je)?;
     let accounts = get_accounts(&mut r)?;
-    let holds = r.map(|r| r.get())?;
-    let pending = r.map(|r| r.get())?;
     let kinds = r.len()?;
     let mut tokens = HashMap::default();
     for _ in 0..kinds {
@@ -440,8 +437,6 @@ pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
         msa_unloads,
         journal_entries,
         accounts,
-        holds,
-        pending,
         tokens,
         holder_sources,
         program_sources,
@@ -452,9 +447,10 @@ pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
     })
 }
 
-/// The account records as the three maps of the layout (it predates the
-/// records): balances and last changes of the accounts ever posted to, then
-/// the last updates; each in key order.
+/// The account records as the five maps of the layout (it predates the
+/// records): balances and last changes of the accounts ever posted to, the
+/// last updates, then holds and pending credits keyed by journal-entry
+/// target (`JeTarget`); each in key order.
 fn put_accounts(w: &mut W<'_>, accounts: &HashMap<Account, AccountRecord>) -> Result<(), String> {
     let mut all: Vec<(&Account, &AccountRecord)> = accounts.iter().collect();
     all.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -473,11 +469,39 @@ fn put_accounts(w: &mut W<'_>, accounts: &HashMap<Account, AccountRecord>) -> Re
             w.put((a, t))?;
         }
     }
-    Ok(())
+    let holds: Vec<(JeTarget, Money)> =
+        all.iter().filter(|(_, r)| r.held).map(|(a, r)| Ok((je_target(a)?, r.holds))).collect::<Result<_, String>>()?;
+    w.map(holds.iter().map(|(t, m)| (t, m)), |w, v| w.put(v))?;
+    let pending: Vec<(JeTarget, Money)> = all
+        .iter()
+        .filter(|(_, r)| r.has_pending)
+        .map(|(a, r)| Ok((je_target(a)?, r.pending)))
+        .collect::<Result<_, String>>()?;
+    w.map(pending.iter().map(|(t, m)| (t, m)), |w, v| w.put(v))
 }
 
-/// Reads what [`put_accounts`] wrote: the balance and last-change maps
-/// must name the same accounts (an engine always writes them so).
+/// The journal-entry target whose holds and pending credits an account
+/// keeps (a GPA or a credit account); any other account with one is an
+/// impossible state.
+fn je_target(a: &Account) -> Result<JeTarget, String> {
+    match a {
+        Account::Gpa(h) => Ok(JeTarget::Gpa(h.clone())),
+        Account::Credit(t) => Ok(JeTarget::Credit(t.clone())),
+        other => Err(format!("account {other:?} has holds or pending credits")),
+    }
+}
+
+/// The account a journal-entry target's holds and pending credits live in.
+fn target_account(t: JeTarget) -> Account {
+    match t {
+        JeTarget::Gpa(h) => Account::Gpa(h),
+        JeTarget::Credit(a) => Account::Credit(a),
+    }
+}
+
+/// Reads what [`put_accounts`] wrote (the five maps): the balance and
+/// last-change maps must name the same accounts (an engine always writes
+/// them so).
 fn get_accounts(r: &mut R<'_>) -> Result<HashMap<Account, AccountRecord>, String> {
     let balances: HashMap<Account, Money> = r.map(|r| r.get())?;
     let mut last_impact: HashMap<Account, Money> = r.map(|r| r.get())?;
@@ -490,10 +514,20 @@ fn get_accounts(r: &mut R<'_>) -> Result<HashMap<Account, AccountRecord>, String
         let Some(impact) = last_impact.remove(&a) else {
             return Err(format!("account {a:?} has a balance and no last change"));
         };
-        accounts.insert(a, AccountRecord { balance, last_impact: impact, last_updated: None, posted: true });
+        accounts.insert(a, AccountRecord { balance, last_impact: impact, posted: true, ..AccountRecord::default() });
     }
     for (a, t) in last_updated {
         accounts.entry(a).or_default().last_updated = Some(t);
+    }
+    let holds: HashMap<JeTarget, Money> = r.map(|r| r.get())?;
+    for (t, m) in holds {
+        let rec = accounts.entry(target_account(t)).or_default();
+        (rec.held, rec.holds) = (true, m);
+    }
+    let pending: HashMap<JeTarget, Money> = r.map(|r| r.get())?;
+    for (t, m) in pending {
+        let rec = accounts.entry(target_account(t)).or_default();
+        (rec.has_pending, rec.pending) = (true, m);
     }
     Ok(accounts)
 }

@@ -169,11 +169,9 @@ impl Ledger {
                         acct.record(seq, e.cmd.impact_time.unwrap_or(time), kind, e.cmd.amount);
                     }
                 }
-                // the entry's fold says whether the target's hold or pending
-                // credit changed (no lookups before and after to compare)
-                if self.apply_journal_entry(seq, e) {
-                    with_record(&mut self.accounts, target_account(&e.cmd.target), |r| r.last_updated = Some(time));
-                }
+                // the entry's fold stamps the target's last update when its
+                // hold or pending credit changed (in the same record lookup)
+                self.apply_journal_entry(seq, time, e);
             }
             Event::Ticked(c) => self.last_tick = Some(c.now),
             Event::CyclesClosed(e) => {
@@ -208,12 +206,5 @@ pub(super) fn with_record(
     match map.get_mut(&account as &dyn AccountKey) {
         Some(r) => f(r),
         None => f(map.entry(account.to_account()).or_default()),
-    }
-}
-/// The balance account of a journal entry's target, borrowed.
-pub(super) fn target_account(target: &JeTarget) -> AccountRef<'_> {
-    match target {
-        JeTarget::Gpa(h) => AccountRef::Gpa(h),
-        JeTarget::Credit(a) => AccountRef::Credit(a),
     }
 }

@@ -156,8 +156,9 @@ pub struct Balances {
 }
 
 /// What the state keeps of one account: one map entry, so a posting line
-/// costs one lookup. The snapshot writes it as the three maps it replaced
-/// (balances, last changes, last updates; `docs/format.md`).
+/// (or a journal entry's hold) costs one lookup. The snapshot writes it as
+/// the five maps it replaced (balances, last changes, last updates, holds,
+/// pending credits; `docs/format.md`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AccountRecord {
     /// Balance: the sum of the account's postings.
@@ -168,10 +169,19 @@ pub struct AccountRecord {
     /// (a posting to it, or a change of a GPA's or credit account's holds or
     /// pending credits).
     pub last_updated: Option<Timestamp>,
+    /// Open holds (a GPA or a credit account: a journal entry's target).
+    pub holds: Money,
+    /// Pending credits (pending refunds; a GPA or a credit account).
+    pub pending: Money,
     /// Posted to at least once: only such an account has a balance and a
     /// last change (an account whose holds changed but that was never
     /// posted to has only a last update).
     pub posted: bool,
+    /// A hold was placed on it at least once (it has a holds entry).
+    pub held: bool,
+    /// A pending credit was recorded for it at least once (it has a
+    /// pending-credits entry).
+    pub has_pending: bool,
 }
 
 /// The whole decision state.
@@ -212,10 +222,6 @@ pub struct Ledger {
     /// Every account's record: balance (the sum over all is zero), last
     /// change and last update, in one entry so a posting line is one lookup.
     pub accounts: HashMap<Account, AccountRecord>,
-    /// Open holds per GPA / credit account.
-    pub holds: HashMap<JeTarget, Money>,
-    /// Pending credits per GPA / credit account.
-    pub pending: HashMap<JeTarget, Money>,
     /// Idempotency index: kind → token → (seq, fingerprint).
     pub tokens: HashMap<&'static str, HashMap<String, (u64, u64)>>,
     /// Funding sources per owning holder (tokens, sorted).
@@ -281,6 +287,21 @@ impl Ledger {
         self.accounts.get(&a as &dyn AccountKey)
     }
 
+    /// Open holds of a GPA or credit account.
+    pub fn holds_of(&self, target: &JeTarget) -> Money {
+        self.account(target_account(target)).map_or(Money::ZERO, |r| r.holds)
+    }
+
+    /// Every account that ever had a hold, with its open holds (in no order).
+    pub fn holds(&self) -> impl Iterator<Item = (&Account, Money)> + '_ {
+        self.accounts.iter().filter(|(_, r)| r.held).map(|(a, r)| (a, r.holds))
+    }
+
+    /// Every account that ever had a pending credit, with what is pending (in no order).
+    pub fn pending(&self) -> impl Iterator<Item = (&Account, Money)> + '_ {
+        self.accounts.iter().filter(|(_, r)| r.has_pending).map(|(a, r)| (a, r.pending))
+    }
+
     /// Every account ever posted to, with its balance (in no order).
     pub fn balances(&self) -> impl Iterator<Item = (&Account, Money)> + '_ {
         self.accounts.iter().filter(|(_, r)| r.posted).map(|(a, r)| (a, r.balance))
@@ -294,13 +315,11 @@ impl Ledger {
     /// Balances of a holder's GPA.
     pub fn gpa_balances(&self, h: &Holder) -> Balances {
         let rec = self.account(AccountRef::Gpa(h)).copied().unwrap_or_default();
-        let target = JeTarget::Gpa(h.clone());
-        let holds = self.holds.get(&target).copied().unwrap_or(Money::ZERO);
         Balances {
             ledger_balance: rec.balance,
-            available_balance: rec.balance.minus(holds),
+            available_balance: rec.balance.minus(rec.holds),
             credit_balance: Money::ZERO,
-            pending_credits: self.pending.get(&target).copied().unwrap_or(Money::ZERO),
+            pending_credits: rec.pending,
             impacted_amount: rec.last_impact,
             last_updated_time: rec.last_updated.or_else(|| self.holders.get(h).map(|(_, created)| *created)),
         }
@@ -318,5 +337,14 @@ impl Ledger {
             impacted_amount: acct.last_impact,
             last_updated_time: acct.last_updated.max(credit.last_updated),
         }
+    }
+}
+
+/// The balance account of a journal entry's target, borrowed: where its
+/// holds and pending credits are kept.
+fn target_account(target: &JeTarget) -> AccountRef<'_> {
+    match target {
+        JeTarget::Gpa(h) => AccountRef::Gpa(h),
+        JeTarget::Credit(a) => AccountRef::Credit(a),
     }
 }
