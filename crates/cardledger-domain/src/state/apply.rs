@@ -13,9 +13,7 @@ impl Ledger {
         }
         // the lines are computed twice, borrowed from the event (nothing
         // allocated): checked to sum to zero before any of them is applied
-        let mut sum = Money::ZERO;
-        for_each_posting(event, |_, amount| sum = sum.plus(amount));
-        assert!(sum.is_zero(), "postings of seq {seq} do not sum to zero");
+        assert!(postings_sum_to_zero(event), "postings of seq {seq} do not sum to zero");
         for_each_posting(event, |account, amount| {
             // one lookup per line: balance, last change and last update
             // live in one record
@@ -206,5 +204,27 @@ pub(super) fn with_record(
     match map.get_mut(&account as &dyn AccountKey) {
         Some(r) => f(r),
         None => f(map.entry(account.to_account()).or_default()),
+    }
+}
+
+/// Whether an event's posting lines sum to zero: in integer cents (an
+/// `i128` cannot overflow on the few lines of an event), or with `Money`'s
+/// decimal sum when a line is not a whole number of cents that fits an
+/// `i64` (never, within the amount limits; the same answer either way).
+fn postings_sum_to_zero(event: &Event) -> bool {
+    let mut cents: Option<i128> = Some(0);
+    for_each_posting(event, |_, amount| {
+        cents = match (cents, amount.exact_cents()) {
+            (Some(sum), Some(c)) => Some(sum + i128::from(c)),
+            _ => None,
+        }
+    });
+    match cents {
+        Some(sum) => sum == 0,
+        None => {
+            let mut sum = Money::ZERO;
+            for_each_posting(event, |_, amount| sum = sum.plus(amount));
+            sum.is_zero()
+        }
     }
 }
