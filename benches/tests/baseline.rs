@@ -49,7 +49,7 @@ fn the_baseline_answers_and_balances_like_the_engine_on_the_demo_workload() {
     assert!(recorded > 29_000, "the demo mix is mostly valid: {recorded}");
 
     let state = engine.state();
-    let engine_holders = holder_accounts(state.accounts.iter().map(|(a, v)| (a.clone(), *v)));
+    let engine_holders = holder_accounts(state.balances().map(|(a, v)| (a.clone(), v)));
     let baseline_holders = holder_accounts(baseline.holder_balances().unwrap());
     assert!(engine_holders.len() > 1_000, "{} holder accounts", engine_holders.len());
     assert_eq!(engine_holders, baseline_holders);
@@ -65,13 +65,12 @@ fn the_baseline_answers_and_balances_like_the_engine_on_the_demo_workload() {
             "{program} bank"
         );
         let holders_of_program: Money = state
-            .accounts
-            .iter()
+            .balances()
             .filter(|(a, _)| match a {
                 Account::Gpa(h) | Account::Msa(h, _) => state.holders.get(h).is_some_and(|(p, _)| p == program),
                 _ => false,
             })
-            .map(|(_, v)| *v)
+            .map(|(_, v)| v)
             .sum();
         let activity = baseline.activity(program, last, last).unwrap();
         assert_eq!(activity[0].ending_balance, holders_of_program, "{program} activity");

@@ -5,7 +5,6 @@ use serde_json::{json, Map, Value};
 
 use cardledger_domain::command::{Holder, JeTarget};
 use cardledger_domain::event::{Account, Event};
-use cardledger_domain::money::Money;
 use cardledger_domain::rejection::{Code, Rejection};
 use cardledger_domain::response;
 use cardledger_domain::state::{Book, Ledger};
@@ -501,7 +500,7 @@ impl Engine {
         };
         let target = JeTarget::Credit(account.to_string());
         let owed = -state.balance(&Account::Credit(account.to_string()));
-        let holds = state.holds.get(&target).copied().unwrap_or(Money::ZERO);
+        let holds = state.holds_of(&target);
         let open = cycle.open_cycle();
         let d = cycle.delinquency;
         Some(json!({

@@ -35,11 +35,11 @@ fn golden_lines() -> Vec<String> {
 
 /// A digest of the public state every format must rebuild the same way.
 fn state_digest(l: &Ledger) -> String {
-    let mut accounts: Vec<String> = l.accounts.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
+    let mut accounts: Vec<String> = l.balances().map(|(a, m)| format!("{a:?}={m}")).collect();
     accounts.sort();
-    let mut holds: Vec<String> = l.holds.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
+    let mut holds: Vec<String> = l.holds().map(|(a, m)| format!("{a:?}={m}")).collect();
     holds.sort();
-    let mut pending: Vec<String> = l.pending.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
+    let mut pending: Vec<String> = l.pending().map(|(a, m)| format!("{a:?}={m}")).collect();
     pending.sort();
     let mut tokens: Vec<String> =
         l.tokens.iter().flat_map(|(k, m)| m.iter().map(move |(t, (s, f))| format!("{k}/{t}={s}/{f}"))).collect();
@@ -141,11 +141,11 @@ fn the_format_1_golden_store_opens_verifies_and_answers() {
 fn observe_v3(engine: &Engine) -> Value {
     let report = engine.verify().unwrap();
     let l = engine.state();
-    let mut accounts: Vec<String> = l.accounts.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
+    let mut accounts: Vec<String> = l.balances().map(|(a, m)| format!("{a:?}={m}")).collect();
     accounts.sort();
-    let mut holds: Vec<String> = l.holds.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
+    let mut holds: Vec<String> = l.holds().map(|(a, m)| format!("{a:?}={m}")).collect();
     holds.sort();
-    let mut pending: Vec<String> = l.pending.iter().map(|(a, m)| format!("{a:?}={m}")).collect();
+    let mut pending: Vec<String> = l.pending().map(|(a, m)| format!("{a:?}={m}")).collect();
     pending.sort();
     let text = format!("{accounts:?}\n{holds:?}\n{pending:?}\n{}", l.head_seq);
     drop(l);

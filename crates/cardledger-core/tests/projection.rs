@@ -40,7 +40,7 @@ fn fresh_fold(engine: &Engine) -> EventCounts {
 fn check_against_state(p: &EventCounts, engine: &Engine) {
     let state = engine.state();
     assert_eq!(p.by_kind.values().sum::<u64>(), state.head_seq);
-    let gpa: i64 = state.accounts.iter().filter(|(a, _)| matches!(a, Account::Gpa(_))).map(|(_, m)| m.cents()).sum();
+    let gpa: i64 = state.balances().filter(|(a, _)| matches!(a, Account::Gpa(_))).map(|(_, m)| m.cents()).sum();
     assert_eq!(p.gpa_net_cents, gpa);
 }
 

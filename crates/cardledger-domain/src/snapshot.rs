@@ -11,9 +11,15 @@
 
 use bincode::{Decode, Encode};
 
+use crate::command::JeTarget;
 use crate::cycle::{Activity, ActivityKind, CycleAccount, FeeType};
+use crate::event::Account;
 use crate::limits;
-use crate::state::{FundingSourceState, HashMap, JeState, Ledger, OrderState, ProgramState, UnloadState};
+use crate::money::Money;
+use crate::state::{
+    AccountRecord, FundingSourceState, HashMap, JeState, Ledger, OrderState, ProgramState, UnloadState,
+};
+use crate::time::Timestamp;
 
 /// Version of the state layout written by [`encode_state`] (its first byte).
 pub const SNAPSHOT_STATE_VERSION: u8 = 2;
@@ -349,11 +355,7 @@ fn encode_to(l: &Ledger, w: &mut dyn std::io::Write, hot: bool) -> Result<(), St
     put_unloads(&mut w, gpa_unloads)?;
     put_unloads(&mut w, msa_unloads)?;
     w.map(open_jes.iter(), |w, j| put_je(w, j))?;
-    w.map(l.accounts.iter(), |w, v| w.put(v))?;
-    w.map(l.last_impact.iter(), |w, v| w.put(v))?;
-    w.map(l.last_updated.iter(), |w, v| w.put(v))?;
-    w.map(l.holds.iter(), |w, v| w.put(v))?;
-    w.map(l.pending.iter(), |w, v| w.put(v))?;
+    put_accounts(&mut w, &l.accounts)?;
     let mut kinds: Vec<_> = tokens.iter().collect();
     kinds.sort_unstable_by(|a, b| a.0.cmp(b.0));
     w.put(kinds.len() as u64)?;
@@ -397,11 +399,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
     let gpa_unloads = get_unloads(&mut r)?;
     let msa_unloads = get_unloads(&mut r)?;
     let journal_entries = r.map(get_je)?;
-    let accounts = r.map(|r| r.get())?;
-    let last_impact = r.map(|r| r.get())?;
-    let last_updated = r.map(|r| r.get())?;
-    let holds = r.map(|r| r.get())?;
-    let pending = r.map(|r| r.get())?;
+    let accounts = get_accounts(&mut r)?;
     let kinds = r.len()?;
     let mut tokens = HashMap::default();
     for _ in 0..kinds {
@@ -439,10 +437,6 @@ pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
         msa_unloads,
         journal_entries,
         accounts,
-        last_impact,
-        last_updated,
-        holds,
-        pending,
         tokens,
         holder_sources,
         program_sources,
@@ -451,6 +445,91 @@ pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
         cycles,
         cold: None,
     })
+}
+
+/// The account records as the five maps of the layout (it predates the
+/// records): balances and last changes of the accounts ever posted to, the
+/// last updates, then holds and pending credits keyed by journal-entry
+/// target (`JeTarget`); each in key order.
+fn put_accounts(w: &mut W<'_>, accounts: &HashMap<Account, AccountRecord>) -> Result<(), String> {
+    let mut all: Vec<(&Account, &AccountRecord)> = accounts.iter().collect();
+    all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let posted = all.iter().filter(|(_, r)| r.posted).count();
+    w.put(posted as u64)?;
+    for (a, r) in all.iter().filter(|(_, r)| r.posted) {
+        w.put((a, r.balance))?;
+    }
+    w.put(posted as u64)?;
+    for (a, r) in all.iter().filter(|(_, r)| r.posted) {
+        w.put((a, r.last_impact))?;
+    }
+    w.put(all.iter().filter(|(_, r)| r.last_updated.is_some()).count() as u64)?;
+    for (a, r) in &all {
+        if let Some(t) = r.last_updated {
+            w.put((a, t))?;
+        }
+    }
+    let holds: Vec<(JeTarget, Money)> =
+        all.iter().filter(|(_, r)| r.held).map(|(a, r)| Ok((je_target(a)?, r.holds))).collect::<Result<_, String>>()?;
+    w.map(holds.iter().map(|(t, m)| (t, m)), |w, v| w.put(v))?;
+    let pending: Vec<(JeTarget, Money)> = all
+        .iter()
+        .filter(|(_, r)| r.has_pending)
+        .map(|(a, r)| Ok((je_target(a)?, r.pending)))
+        .collect::<Result<_, String>>()?;
+    w.map(pending.iter().map(|(t, m)| (t, m)), |w, v| w.put(v))
+}
+
+/// The journal-entry target whose holds and pending credits an account
+/// keeps (a GPA or a credit account); any other account with one is an
+/// impossible state.
+fn je_target(a: &Account) -> Result<JeTarget, String> {
+    match a {
+        Account::Gpa(h) => Ok(JeTarget::Gpa(h.clone())),
+        Account::Credit(t) => Ok(JeTarget::Credit(t.clone())),
+        other => Err(format!("account {other:?} has holds or pending credits")),
+    }
+}
+
+/// The account a journal-entry target's holds and pending credits live in.
+fn target_account(t: JeTarget) -> Account {
+    match t {
+        JeTarget::Gpa(h) => Account::Gpa(h),
+        JeTarget::Credit(a) => Account::Credit(a),
+    }
+}
+
+/// Reads what [`put_accounts`] wrote (the five maps): the balance and
+/// last-change maps must name the same accounts (an engine always writes
+/// them so).
+fn get_accounts(r: &mut R<'_>) -> Result<HashMap<Account, AccountRecord>, String> {
+    let balances: HashMap<Account, Money> = r.map(|r| r.get())?;
+    let mut last_impact: HashMap<Account, Money> = r.map(|r| r.get())?;
+    let last_updated: HashMap<Account, Timestamp> = r.map(|r| r.get())?;
+    if last_impact.len() != balances.len() {
+        return Err("the last-change map does not name the accounts of the balance map".into());
+    }
+    let mut accounts = HashMap::with_capacity_and_hasher(balances.len(), Default::default());
+    for (a, balance) in balances {
+        let Some(impact) = last_impact.remove(&a) else {
+            return Err(format!("account {a:?} has a balance and no last change"));
+        };
+        accounts.insert(a, AccountRecord { balance, last_impact: impact, posted: true, ..AccountRecord::default() });
+    }
+    for (a, t) in last_updated {
+        accounts.entry(a).or_default().last_updated = Some(t);
+    }
+    let holds: HashMap<JeTarget, Money> = r.map(|r| r.get())?;
+    for (t, m) in holds {
+        let rec = accounts.entry(target_account(t)).or_default();
+        (rec.held, rec.holds) = (true, m);
+    }
+    let pending: HashMap<JeTarget, Money> = r.map(|r| r.get())?;
+    for (t, m) in pending {
+        let rec = accounts.entry(target_account(t)).or_default();
+        (rec.has_pending, rec.pending) = (true, m);
+    }
+    Ok(accounts)
 }
 
 fn put_je(w: &mut W<'_>, j: &JeState) -> Result<(), String> {

@@ -305,9 +305,9 @@ impl Snapshot {
         Snapshot {
             head_seq: l.head_seq,
             total: l.total(),
-            accounts: l.accounts.iter().filter(|(_, m)| !m.is_zero()).map(|(a, m)| (a.clone(), *m)).collect(),
-            holds: sorted(l.holds.iter().map(|(k, v)| (format!("{k:?}"), *v)).collect()),
-            pending: sorted(l.pending.iter().map(|(k, v)| (format!("{k:?}"), *v)).collect()),
+            accounts: l.balances().filter(|(_, m)| !m.is_zero()).map(|(a, m)| (a.clone(), m)).collect(),
+            holds: sorted(l.holds().map(|(k, v)| (format!("{k:?}"), v)).collect()),
+            pending: sorted(l.pending().map(|(k, v)| (format!("{k:?}"), v)).collect()),
             tokens: l.tokens.values().map(|m| m.len()).sum(),
             open_entries: sorted(l.journal_entries.iter().map(|(k, v)| (k.clone(), v.open)).collect()),
             unloaded: sorted(

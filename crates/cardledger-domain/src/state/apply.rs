@@ -13,15 +13,16 @@ impl Ledger {
         }
         // the lines are computed twice, borrowed from the event (nothing
         // allocated): checked to sum to zero before any of them is applied
-        let mut sum = Money::ZERO;
-        for_each_posting(event, |_, amount| sum = sum.plus(amount));
-        assert!(sum.is_zero(), "postings of seq {seq} do not sum to zero");
+        assert!(postings_sum_to_zero(event), "postings of seq {seq} do not sum to zero");
         for_each_posting(event, |account, amount| {
-            // an account seen before is updated in place; only a new one is
-            // built (allocated) as a key
-            upsert(&mut self.accounts, account, Money::ZERO, |b| *b = b.plus(amount));
-            upsert(&mut self.last_updated, account, time, |t| *t = time);
-            upsert(&mut self.last_impact, account, Money::ZERO, |imp| *imp = amount);
+            // one lookup per line: balance, last change and last update
+            // live in one record
+            with_record(&mut self.accounts, account, |r| {
+                r.balance = r.balance.plus(amount);
+                r.last_impact = amount;
+                r.last_updated = Some(time);
+                r.posted = true;
+            });
         });
         match event {
             Event::ProgramCreated(c) => {
@@ -166,11 +167,9 @@ impl Ledger {
                         acct.record(seq, e.cmd.impact_time.unwrap_or(time), kind, e.cmd.amount);
                     }
                 }
-                // the entry's fold says whether the target's hold or pending
-                // credit changed (no lookups before and after to compare)
-                if self.apply_journal_entry(seq, e) {
-                    upsert(&mut self.last_updated, target_account(&e.cmd.target), time, |t| *t = time);
-                }
+                // the entry's fold stamps the target's last update when its
+                // hold or pending credit changed (in the same record lookup)
+                self.apply_journal_entry(seq, time, e);
             }
             Event::Ticked(c) => self.last_tick = Some(c.now),
             Event::CyclesClosed(e) => {
@@ -194,19 +193,38 @@ impl Ledger {
     }
 }
 
-/// Updates `account`'s entry with `f`, inserting `new` first (the owned key
-/// built only then) when the map has none.
-pub(super) fn upsert<V>(map: &mut HashMap<Account, V>, account: AccountRef<'_>, new: V, f: impl FnOnce(&mut V)) {
+/// Updates `account`'s record with `f`, inserting an empty one first when
+/// the map has none: an account seen before is updated in place (one
+/// lookup), only a new one is built (allocated) as a key.
+pub(super) fn with_record(
+    map: &mut HashMap<Account, AccountRecord>,
+    account: AccountRef<'_>,
+    f: impl FnOnce(&mut AccountRecord),
+) {
     match map.get_mut(&account as &dyn AccountKey) {
-        Some(v) => f(v),
-        None => f(map.entry(account.to_account()).or_insert(new)),
+        Some(r) => f(r),
+        None => f(map.entry(account.to_account()).or_default()),
     }
 }
 
-/// The balance account of a journal entry's target, borrowed.
-pub(super) fn target_account(target: &JeTarget) -> AccountRef<'_> {
-    match target {
-        JeTarget::Gpa(h) => AccountRef::Gpa(h),
-        JeTarget::Credit(a) => AccountRef::Credit(a),
+/// Whether an event's posting lines sum to zero: in integer cents (an
+/// `i128` cannot overflow on the few lines of an event), or with `Money`'s
+/// decimal sum when a line is not a whole number of cents that fits an
+/// `i64` (never, within the amount limits; the same answer either way).
+fn postings_sum_to_zero(event: &Event) -> bool {
+    let mut cents: Option<i128> = Some(0);
+    for_each_posting(event, |_, amount| {
+        cents = match (cents, amount.exact_cents()) {
+            (Some(sum), Some(c)) => Some(sum + i128::from(c)),
+            _ => None,
+        }
+    });
+    match cents {
+        Some(sum) => sum == 0,
+        None => {
+            let mut sum = Money::ZERO;
+            for_each_posting(event, |_, amount| sum = sum.plus(amount));
+            sum.is_zero()
+        }
     }
 }

@@ -348,12 +348,14 @@ impl Ledger {
 
     /// Spendable now: GPA ledger − holds, or credit limit + balance − holds.
     pub fn available(&self, target: &JeTarget) -> Money {
-        let holds = self.holds.get(target).copied().unwrap_or(Money::ZERO);
+        // one lookup: balance and holds are in the account's record
+        let (balance, holds) =
+            self.account(target_account(target)).map_or((Money::ZERO, Money::ZERO), |r| (r.balance, r.holds));
         match target {
-            JeTarget::Gpa(h) => self.balance_of(AccountRef::Gpa(h)).minus(holds),
+            JeTarget::Gpa(_) => balance.minus(holds),
             JeTarget::Credit(a) => {
                 let limit = self.credit_accounts.get(a).map(|(c, _)| c.credit_limit).unwrap_or(Money::ZERO);
-                limit.plus(self.balance_of(AccountRef::Credit(a))).minus(holds)
+                limit.plus(balance).minus(holds)
             }
         }
     }

@@ -155,24 +155,29 @@ impl Ledger {
     }
 
     /// Folds a journal entry into holds, pending credits and the open
-    /// entries. Returns whether the target's hold or pending-credit entry
-    /// changed (a new entry, even of zero, is a change).
-    pub(super) fn apply_journal_entry(&mut self, seq: u64, e: &JournalEntryRecorded) -> bool {
+    /// entries; stamps the target's last update at `time` when its hold or
+    /// pending-credit entry changed (a new entry, even of zero, is a change).
+    pub(super) fn apply_journal_entry(&mut self, seq: u64, time: Timestamp, e: &JournalEntryRecorded) {
         let target = &e.cmd.target;
-        // in place when the target has an entry; the key is cloned only for a new one
-        let adjust = |map: &mut HashMap<JeTarget, Money>, delta: Money| match map.get_mut(target) {
-            Some(v) => {
+        // the target's holds (`pending` false) or pending credits change by
+        // `delta` in its account record, in place (the key is built only for
+        // a new account); a change (a new entry, even of zero, counts as one)
+        // stamps the account's last update in the same lookup
+        let adjust = |accounts: &mut HashMap<Account, AccountRecord>, pending: bool, delta: Money| {
+            apply::with_record(accounts, target_account(target), |r| {
+                let (seen, v) =
+                    if pending { (&mut r.has_pending, &mut r.pending) } else { (&mut r.held, &mut r.holds) };
+                let changed = !*seen || !delta.is_zero();
+                *seen = true;
                 *v = v.plus(delta);
-                !delta.is_zero()
-            }
-            None => {
-                map.insert(target.clone(), Money::ZERO.plus(delta));
-                true
-            }
+                if changed {
+                    r.last_updated = Some(time);
+                }
+            })
         };
         match e.effect {
             JeEffect::Hold => {
-                let changed = adjust(&mut self.holds, e.hold_amount);
+                adjust(&mut self.accounts, false, e.hold_amount);
                 self.journal_entries.insert(
                     e.cmd.token.clone(),
                     JeState {
@@ -183,7 +188,6 @@ impl Ledger {
                         effect: e.effect,
                     },
                 );
-                changed
             }
             JeEffect::Clearing | JeEffect::Reversal => {
                 if let Some(rt) = &e.cmd.related_token {
@@ -193,10 +197,10 @@ impl Ledger {
                             if e.effect == JeEffect::Clearing { Money::ZERO } else { je.jit_open.minus(e.jit_unload) };
                     }
                 }
-                adjust(&mut self.holds, -e.hold_amount)
+                adjust(&mut self.accounts, false, -e.hold_amount);
             }
             JeEffect::PendingRefund => {
-                let changed = adjust(&mut self.pending, e.pending_credit);
+                adjust(&mut self.accounts, true, e.pending_credit);
                 self.journal_entries.insert(
                     e.cmd.token.clone(),
                     JeState {
@@ -207,7 +211,6 @@ impl Ledger {
                         effect: e.effect,
                     },
                 );
-                changed
             }
             JeEffect::Refund => {
                 if !e.pending_credit.is_zero() {
@@ -216,9 +219,7 @@ impl Ledger {
                             je.open = je.open.minus(e.pending_credit);
                         }
                     }
-                    adjust(&mut self.pending, -e.pending_credit)
-                } else {
-                    false
+                    adjust(&mut self.accounts, true, -e.pending_credit);
                 }
             }
             JeEffect::NoBalance
@@ -229,7 +230,7 @@ impl Ledger {
             | JeEffect::Fee
             | JeEffect::AdjustmentCredit
             | JeEffect::AdjustmentDebit
-            | JeEffect::Reward => false,
+            | JeEffect::Reward => {}
         }
     }
 }

@@ -156,6 +156,35 @@ pub struct Balances {
     pub last_updated_time: Option<Timestamp>,
 }
 
+/// What the state keeps of one account: one map entry, so a posting line
+/// (or a journal entry's hold) costs one lookup. The snapshot writes it as
+/// the five maps it replaced (balances, last changes, last updates, holds,
+/// pending credits; `docs/format.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// Balance: the sum of the account's postings.
+    pub balance: Money,
+    /// The last posting's amount (the last change to the balance).
+    pub last_impact: Money,
+    /// Business time of the last event that changed the account's balance
+    /// (a posting to it, or a change of a GPA's or credit account's holds or
+    /// pending credits).
+    pub last_updated: Option<Timestamp>,
+    /// Open holds (a GPA or a credit account: a journal entry's target).
+    pub holds: Money,
+    /// Pending credits (pending refunds; a GPA or a credit account).
+    pub pending: Money,
+    /// Posted to at least once: only such an account has a balance and a
+    /// last change (an account whose holds changed but that was never
+    /// posted to has only a last update).
+    pub posted: bool,
+    /// A hold was placed on it at least once (it has a holds entry).
+    pub held: bool,
+    /// A pending credit was recorded for it at least once (it has a
+    /// pending-credits entry).
+    pub has_pending: bool,
+}
+
 /// The whole decision state.
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {
@@ -191,18 +220,9 @@ pub struct Ledger {
     pub msa_unloads: Vec<UnloadState>,
     /// Journal entries with something open (holds, pending credits).
     pub journal_entries: HashMap<String, JeState>,
-    /// Account balances (sum over all is zero).
-    pub accounts: HashMap<Account, Money>,
-    /// Last change per account.
-    pub last_impact: HashMap<Account, Money>,
-    /// Business time of the last event that changed an account's balance
-    /// (a posting to it, or a change of a GPA's or credit account's holds or
-    /// pending credits).
-    pub last_updated: HashMap<Account, Timestamp>,
-    /// Open holds per GPA / credit account.
-    pub holds: HashMap<JeTarget, Money>,
-    /// Pending credits per GPA / credit account.
-    pub pending: HashMap<JeTarget, Money>,
+    /// Every account's record: balance (the sum over all is zero), last
+    /// change and last update, in one entry so a posting line is one lookup.
+    pub accounts: HashMap<Account, AccountRecord>,
     /// Idempotency index: kind → token → (seq, fingerprint).
     pub tokens: HashMap<&'static str, HashMap<String, (u64, u64)>>,
     /// Funding sources per owning holder (tokens, sorted).
@@ -260,49 +280,72 @@ impl Ledger {
 
     /// [`Ledger::balance`] of a borrowed account (nothing allocated).
     pub fn balance_of(&self, a: AccountRef<'_>) -> Money {
-        self.accounts.get(&a as &dyn AccountKey).copied().unwrap_or(Money::ZERO)
+        self.account(a).map_or(Money::ZERO, |r| r.balance)
+    }
+
+    /// A borrowed account's record, if it has one (nothing allocated).
+    pub fn account(&self, a: AccountRef<'_>) -> Option<&AccountRecord> {
+        self.accounts.get(&a as &dyn AccountKey)
+    }
+
+    /// Open holds of a GPA or credit account.
+    pub fn holds_of(&self, target: &JeTarget) -> Money {
+        self.account(target_account(target)).map_or(Money::ZERO, |r| r.holds)
+    }
+
+    /// Every account that ever had a hold, with its open holds (in no order).
+    pub fn holds(&self) -> impl Iterator<Item = (&Account, Money)> + '_ {
+        self.accounts.iter().filter(|(_, r)| r.held).map(|(a, r)| (a, r.holds))
+    }
+
+    /// Every account that ever had a pending credit, with what is pending (in no order).
+    pub fn pending(&self) -> impl Iterator<Item = (&Account, Money)> + '_ {
+        self.accounts.iter().filter(|(_, r)| r.has_pending).map(|(a, r)| (a, r.pending))
+    }
+
+    /// Every account ever posted to, with its balance (in no order).
+    pub fn balances(&self) -> impl Iterator<Item = (&Account, Money)> + '_ {
+        self.accounts.iter().filter(|(_, r)| r.posted).map(|(a, r)| (a, r.balance))
     }
 
     /// The sum over every account: zero after every event.
     pub fn total(&self) -> Money {
-        self.accounts.values().copied().sum()
+        self.accounts.values().map(|r| r.balance).sum()
     }
 
     /// Balances of a holder's GPA.
     pub fn gpa_balances(&self, h: &Holder) -> Balances {
-        let acct = AccountRef::Gpa(h);
-        let acct: &dyn AccountKey = &acct;
-        let ledger = self.balance_of(acct.key());
-        let target = JeTarget::Gpa(h.clone());
-        let holds = self.holds.get(&target).copied().unwrap_or(Money::ZERO);
+        let rec = self.account(AccountRef::Gpa(h)).copied().unwrap_or_default();
         Balances {
-            ledger_balance: ledger,
-            available_balance: ledger.minus(holds),
+            ledger_balance: rec.balance,
+            available_balance: rec.balance.minus(rec.holds),
             credit_balance: Money::ZERO,
-            pending_credits: self.pending.get(&target).copied().unwrap_or(Money::ZERO),
-            impacted_amount: self.last_impact.get(acct).copied().unwrap_or(Money::ZERO),
-            last_updated_time: self
-                .last_updated
-                .get(acct)
-                .copied()
-                .or_else(|| self.holders.get(h).map(|(_, created)| *created)),
+            pending_credits: rec.pending,
+            impacted_amount: rec.last_impact,
+            last_updated_time: rec.last_updated.or_else(|| self.holders.get(h).map(|(_, created)| *created)),
         }
     }
 
     /// Balances of a holder's MSA for a campaign.
     pub fn msa_balances(&self, h: &Holder, campaign: &str) -> Balances {
-        let (acct, credit_acct) = (AccountRef::Msa(h, campaign), AccountRef::MsaCredit(h, campaign));
-        let ledger = self.balance_of(acct);
-        let credit = self.balance_of(credit_acct);
-        let (acct, credit_acct): (&dyn AccountKey, &dyn AccountKey) = (&acct, &credit_acct);
-        let updated = self.last_updated.get(acct).copied().max(self.last_updated.get(credit_acct).copied());
+        let acct = self.account(AccountRef::Msa(h, campaign)).copied().unwrap_or_default();
+        let credit = self.account(AccountRef::MsaCredit(h, campaign)).copied().unwrap_or_default();
         Balances {
-            ledger_balance: ledger,
-            available_balance: ledger.plus(credit),
-            credit_balance: credit,
+            ledger_balance: acct.balance,
+            available_balance: acct.balance.plus(credit.balance),
+            credit_balance: credit.balance,
             pending_credits: Money::ZERO,
-            impacted_amount: self.last_impact.get(acct).copied().unwrap_or(Money::ZERO),
-            last_updated_time: updated,
+            impacted_amount: acct.last_impact,
+            last_updated_time: acct.last_updated.max(credit.last_updated),
         }
+    }
+}
+
+/// The balance account of a journal entry's target, borrowed: where its
+/// holds and pending credits are kept.
+fn target_account(target: &JeTarget) -> AccountRef<'_> {
+    match target {
+        JeTarget::Gpa(h) => AccountRef::Gpa(h),
+        JeTarget::Credit(a) => AccountRef::Credit(a),
     }
 }
