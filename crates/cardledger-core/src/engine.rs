@@ -196,6 +196,8 @@ struct HoldState {
     at: Option<ColdWriteStep>,
     /// A write is waiting at the hold.
     waiting: bool,
+    /// The held write fails with this instead of going on.
+    fail: Option<String>,
 }
 
 /// A step of a background cold write (see [`Engine::debug_hold_cold_writes`]).
@@ -211,6 +213,14 @@ pub enum ColdWriteStep {
 /// ([`Engine::debug_hold_cold_writes`]).
 pub struct ColdWriteHold {
     writer: Arc<ColdWriter>,
+}
+
+impl ColdWriteHold {
+    /// Releases the hold; the write it held fails with `reason` (a storage
+    /// failure) instead of writing.
+    pub fn fail(self, reason: &str) {
+        lock(&self.writer.hold).fail = Some(reason.to_string());
+    }
 }
 
 impl Drop for ColdWriteHold {
@@ -252,9 +262,11 @@ impl ColdWriter {
         }
     }
 
-    /// Test hook: waits here while writes are held at `step`.
-    fn pause(&self, step: ColdWriteStep) {
+    /// Test hook: waits here while writes are held at `step`; fails if
+    /// the hold was released with a failure ([`ColdWriteHold::fail`]).
+    fn pause(&self, step: ColdWriteStep) -> Result<(), EngineError> {
         let mut h = lock(&self.hold);
+        let held = h.at == Some(step);
         while h.at == Some(step) {
             h.waiting = true;
             self.held.notify_all();
@@ -264,17 +276,21 @@ impl ColdWriter {
             };
         }
         h.waiting = false;
+        match h.fail.take() {
+            Some(reason) if held => Err(EngineError::Store(StoreError::Io(reason))),
+            _ => Ok(()),
+        }
     }
 
     /// Writes `job`: the snapshot first, then the cold run with the
     /// watermark (a crash in between leaves the previous snapshot matching
     /// the watermark), which replaces the staged run.
     fn write(&self, store: &Store, job: &ColdJob) -> Result<(), EngineError> {
-        self.pause(ColdWriteStep::Snapshot);
+        self.pause(ColdWriteStep::Snapshot)?;
         if let Some(hot) = &job.hot {
             store.save_snapshot(job.at, hot)?;
         }
-        self.pause(ColdWriteStep::Run);
+        self.pause(ColdWriteStep::Run)?;
         store.write_cold(job.at, &job.entries)?;
         Ok(())
     }
