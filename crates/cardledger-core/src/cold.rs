@@ -29,10 +29,10 @@
 //! watermark, and a view at or past it is refused until it is written.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use cardledger_domain::limits::{COLD_BLOCK_BYTES, COLD_FILTER_BITS_PER_KEY};
-use cardledger_domain::state::ColdStore;
+use cardledger_domain::state::{ColdStore, TakenCold};
 
 use crate::lock;
 use crate::record::Head;
@@ -119,8 +119,51 @@ struct Run {
     at: Option<u64>,
 }
 
-/// The entries of a cold flush on their way to disk (see [`ColdRuns::stage`]).
-pub(crate) type StagedEntries = Arc<BTreeMap<Vec<u8>, Vec<u8>>>;
+/// The entries of a cold flush on their way to disk (see [`ColdRuns::stage`]):
+/// taken typed out of the ledger under its lock (an O(1) move), encoded
+/// once, off that lock, by the background writer (or by the first scan
+/// that needs them encoded); a lookup before that encodes only its value.
+pub(crate) struct StagedRun {
+    /// The typed entries, until they are encoded.
+    taken: RwLock<Option<TakenCold>>,
+    encoded: OnceLock<EncodedRun>,
+}
+
+/// A staged run's entries encoded and sorted, or why they do not encode.
+type EncodedRun = Result<BTreeMap<Vec<u8>, Vec<u8>>, String>;
+
+impl StagedRun {
+    pub(crate) fn new(taken: TakenCold) -> StagedRun {
+        StagedRun { taken: RwLock::new(Some(taken)), encoded: OnceLock::new() }
+    }
+
+    /// The entries encoded and sorted (encoded on the first call); after
+    /// the first call the typed entries are dropped.
+    pub(crate) fn entries(&self) -> Result<&BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
+        let encoded = self.encoded.get_or_init(|| {
+            let taken = self.taken.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            taken.as_ref().map_or_else(|| Err("a staged cold run lost its entries".into()), TakenCold::entries)
+        });
+        // from here on lookups read the encoded entries
+        *self.taken.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        encoded.as_ref().map_err(|e| corrupt(format!("a staged cold entry does not encode: {e}")))
+    }
+
+    /// The encoded value at `key`, if the run holds it.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if self.encoded.get().is_none() {
+            let taken = self.taken.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(t) = taken.as_ref() {
+                return t.get(key).map_err(|e| corrupt(format!("a staged cold entry does not encode: {e}")));
+            }
+        }
+        // the encoded entries are set before the typed ones are dropped
+        Ok(self.entries()?.get(key).cloned())
+    }
+}
+
+/// A staged run, shared by the cold store and the writer that writes it.
+pub(crate) type StagedEntries = Arc<StagedRun>;
 
 /// A staged run: the entries of a cold flush at seq `at`, not yet written.
 struct Staged {
@@ -394,8 +437,8 @@ impl ColdRuns {
         let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         upto.check(&runs)?;
         if let (Upto::All, Some(staged)) = (upto, &runs.staged) {
-            if let Some(v) = staged.entries.get(key) {
-                return Ok(Some(v.clone()));
+            if let Some(v) = staged.entries.get(key)? {
+                return Ok(Some(v));
             }
         }
         let hashes = key_hashes(key);
@@ -442,7 +485,7 @@ impl ColdRuns {
         // the staged run is the newest
         if let (Upto::All, Some(staged)) = (upto, &runs.staged) {
             let from = std::ops::Bound::Included(prefix.to_vec());
-            for (k, v) in staged.entries.range((from, std::ops::Bound::Unbounded)) {
+            for (k, v) in staged.entries.entries()?.range((from, std::ops::Bound::Unbounded)) {
                 if !k.starts_with(prefix) {
                     break;
                 }

@@ -235,7 +235,7 @@ impl Drop for ColdWriteHold {
 struct ColdJob {
     at: Head,
     hot: Option<Vec<u8>>,
-    entries: Arc<std::collections::BTreeMap<Vec<u8>, Vec<u8>>>,
+    entries: crate::cold::StagedEntries,
 }
 
 impl ColdWriter {
@@ -290,8 +290,10 @@ impl ColdWriter {
         if let Some(hot) = &job.hot {
             store.save_snapshot(job.at, hot)?;
         }
+        // the drained entries are encoded here, off the state's lock
+        let entries = job.entries.entries()?;
         self.pause(ColdWriteStep::Run)?;
-        store.write_cold(job.at, &job.entries)?;
+        store.write_cold(job.at, entries)?;
         Ok(())
     }
 
@@ -399,10 +401,11 @@ fn flush_cold_at(store: &Store, state: &mut Ledger, at: Head) -> Result<bool, En
 }
 
 /// The part of a cold flush at the durable head that needs the state (its
-/// write lock held): moves the cold entries out of `state` and stages them
-/// in the cold store (every lookup sees them from now on), and encodes the
-/// hot snapshot (`None` when it is over `SNAPSHOT_STATE_BYTES_MAX`). The
-/// returned job is written by [`ColdWriter::start`].
+/// write lock held): moves the cold entries out of `state` (typed, an O(1)
+/// move of the maps: `Ledger::take_cold`) and stages them in the cold
+/// store (every lookup sees them from now on), and encodes the hot
+/// snapshot (`None` when it is over `SNAPSHOT_STATE_BYTES_MAX`). The
+/// returned job is encoded and written by [`ColdWriter::start`].
 fn stage_cold(store: &Store, state: &mut Ledger) -> Result<ColdJob, EngineError> {
     let at = store.head();
     if state.head_seq != at.seq {
@@ -411,7 +414,7 @@ fn stage_cold(store: &Store, state: &mut Ledger) -> Result<ColdJob, EngineError>
             reason: format!("a snapshot of state at seq {} named seq {}", state.head_seq, at.seq),
         });
     }
-    let entries = Arc::new(state.drain_cold().map_err(|reason| EngineError::Corrupt { seq: at.seq, reason })?);
+    let entries = Arc::new(crate::cold::StagedRun::new(state.take_cold()));
     store.stage_cold(at, entries.clone())?;
     let mut hot = Vec::new();
     let hot = match snapshot::encode_hot_to(state, &mut hot) {

@@ -727,11 +727,7 @@ impl Store {
     /// Stages the cold entries of a flush at `at` in memory, seen by every
     /// live cold lookup and scan until [`Store::write_cold`] at `at` writes
     /// them (at most one staged flush; `ColdRuns::stage`). `at` must be durable.
-    pub fn stage_cold(
-        &self,
-        at: Head,
-        entries: Arc<std::collections::BTreeMap<Vec<u8>, Vec<u8>>>,
-    ) -> Result<(), StoreError> {
+    pub(crate) fn stage_cold(&self, at: Head, entries: crate::cold::StagedEntries) -> Result<(), StoreError> {
         if at.seq > self.head().seq {
             return Err(StoreError::Corrupt { seq: at.seq, reason: "a cold watermark must name a durable seq".into() });
         }

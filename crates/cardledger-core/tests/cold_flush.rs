@@ -231,3 +231,64 @@ fn a_kill_during_the_background_write_reopens_to_the_same_state() {
         engine.verify().unwrap();
     }
 }
+
+/// A cold store with nothing in it (the ledger below keeps everything in memory).
+struct NoCold;
+
+impl cardledger_domain::state::ColdStore for NoCold {
+    fn get(&self, _: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+    fn scan(&self, _: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        Vec::new()
+    }
+    fn fail(&self, what: String) {
+        panic!("{what}")
+    }
+    fn failure(&self) -> Option<String> {
+        None
+    }
+}
+
+/// What a flush takes typed out of a ledger answers every key exactly as
+/// its encoded entries do (the staged lookups before the writer encodes
+/// them), nothing for keys it does not hold, and the same entries as a
+/// drain of the same state.
+#[test]
+fn taken_cold_entries_answer_every_key_as_their_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: 1 << 40 }).unwrap();
+    let config = cardledger_workload::WorkloadConfig {
+        seed: 3,
+        days: 40,
+        holders: 6,
+        credit_accounts: 2,
+        ..cardledger_workload::WorkloadConfig::default()
+    };
+    let all: Vec<String> = cardledger_workload::generate(&config).collect();
+    for chunk in all.chunks(500) {
+        engine.submit_batch(chunk.iter().map(|s| line(s)).collect()).unwrap();
+    }
+    let mut ledger = engine.state_as_of(engine.head_seq()).unwrap();
+    ledger.attach_cold(std::sync::Arc::new(NoCold));
+    let mut drained = ledger.clone();
+    let expected = drained.drain_cold().unwrap();
+    let taken = ledger.take_cold();
+    let entries = taken.entries().unwrap();
+    assert_eq!(entries, expected);
+    let prefixes: std::collections::BTreeSet<u8> = entries.keys().map(|k| k[0]).collect();
+    assert!(prefixes.len() >= 4, "tokens, orders, unloads and journal entries at least: {prefixes:?}");
+    for (k, v) in &entries {
+        assert_eq!(taken.get(k).unwrap().as_ref(), Some(v), "{k:?}");
+        let mut absent = k.clone();
+        absent.push(b'~');
+        assert_eq!(taken.get(&absent).unwrap(), None, "{absent:?}");
+    }
+    assert_eq!(taken.get(b"").unwrap(), None);
+    assert_eq!(taken.get(b"Zx").unwrap(), None);
+    // the ledger kept the rest: its hot encoding equals the drained one's
+    assert_eq!(
+        cardledger_domain::snapshot::encode_hot(&ledger).unwrap(),
+        cardledger_domain::snapshot::encode_hot(&drained).unwrap()
+    );
+}
