@@ -19,12 +19,13 @@
 //! on a scoped second thread while the leader is still deciding it; the
 //! frames are appended with one atomic batch and one flush as before.
 //!
-//! Every `cold_flush_events` the group that crosses the interval drains the
-//! cold entries and encodes the hot snapshot under the write lock (the state
-//! is exactly at the durable head there), stages the entries in the cold
-//! store (every lookup sees them), answers its group and releases the lock;
-//! a background writer (one at a time) writes the snapshot, then the cold
-//! run with the watermark, then swaps the staged run for the written one.
+//! Every `cold_flush_events` the group that crosses the interval takes the
+//! cold maps out of the state (typed, an O(1) move) and encodes the hot
+//! snapshot under the write lock (the state is exactly at the durable head
+//! there), stages the taken entries in the cold store (every lookup sees
+//! them), answers its group and releases the lock; a background writer (one
+//! at a time) writes the snapshot, encodes the entries, writes the cold run
+//! with the watermark, then swaps the staged run for the written one.
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
@@ -290,7 +291,7 @@ impl ColdWriter {
         if let Some(hot) = &job.hot {
             store.save_snapshot(job.at, hot)?;
         }
-        // the drained entries are encoded here, off the state's lock
+        // the taken entries are encoded here, off the state's lock
         let entries = job.entries.entries()?;
         self.pause(ColdWriteStep::Run)?;
         store.write_cold(job.at, entries)?;
