@@ -44,6 +44,9 @@ fn run() -> Result<(), FigureError> {
     let mut stream = cardledger_benches::demo_stream(events);
     let mut submitted = 0u64;
     let mut in_engine = std::time::Duration::ZERO;
+    // the longest single batch: a batch that crosses a cold flush interval
+    // pays whatever of the flush stays on the commit path
+    let mut batches: Vec<std::time::Duration> = Vec::new();
     let start = Instant::now();
     loop {
         let chunk: Vec<_> = stream.by_ref().take(batch.max(1)).collect();
@@ -53,7 +56,9 @@ fn run() -> Result<(), FigureError> {
         submitted += chunk.len() as u64;
         let t = Instant::now();
         engine.submit_batch_acks(chunk)?;
-        in_engine += t.elapsed();
+        let took = t.elapsed();
+        in_engine += took;
+        batches.push(took);
         if submitted % 1_000_000 < batch as u64 {
             eprintln!("measure: {submitted} commands, VmHWM {} KiB", vm_hwm_kib()?);
         }
@@ -82,6 +87,10 @@ fn run() -> Result<(), FigureError> {
     println!("wall_seconds_generate_parse_ingest {:.2}", wall.as_secs_f64());
     println!("engine_seconds {:.2}", in_engine.as_secs_f64());
     println!("engine_events_per_s {:.0}", submitted as f64 / in_engine.as_secs_f64().max(1e-9));
+    batches.sort_unstable();
+    let nth = |q: f64| batches.get(((batches.len() as f64 - 1.0) * q) as usize).map_or(0.0, |d| d.as_secs_f64());
+    println!("median_batch_seconds {:.3}", nth(0.5));
+    println!("longest_batch_seconds {:.3}", nth(1.0));
     println!("peak_memory_mib {:.1}", peak_ingest_kib as f64 / 1024.0);
     println!("close_seconds_with_snapshot {:.3}", close.as_secs_f64());
     println!("snapshot_bytes {snapshot_bytes}");

@@ -19,12 +19,20 @@
 //! by [`ColdRuns::clear`] before a replay from genesis). A [`ColdView`]
 //! reads only those runs: an as-of state starts from the hot snapshot at a
 //! seq plus the view at that seq.
+//!
+//! A cold flush first **stages** its entries ([`ColdRuns::stage`]): they
+//! are an in-memory newest run that every live lookup and scan sees first,
+//! while a background writer puts them on disk; [`ColdRuns::write_run`]
+//! then swaps the staged run for the written one under the same lock, so
+//! no reader ever misses an entry between the engine's drain and the disk.
+//! A staged run is not part of any [`ColdView`]: it lies after the
+//! watermark, and a view at or past it is refused until it is written.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use cardledger_domain::limits::{COLD_BLOCK_BYTES, COLD_FILTER_BITS_PER_KEY};
-use cardledger_domain::state::ColdStore;
+use cardledger_domain::state::{ColdStore, TakenCold};
 
 use crate::lock;
 use crate::record::Head;
@@ -111,12 +119,67 @@ struct Run {
     at: Option<u64>,
 }
 
+/// The entries of a cold flush on their way to disk (see [`ColdRuns::stage`]):
+/// taken typed out of the ledger under its lock (an O(1) move), encoded
+/// once, off that lock, by the background writer (or by the first scan
+/// that needs them encoded); a lookup before that encodes only its value.
+pub(crate) struct StagedRun {
+    /// The typed entries, until they are encoded.
+    taken: RwLock<Option<TakenCold>>,
+    encoded: OnceLock<EncodedRun>,
+}
+
+/// A staged run's entries encoded and sorted, or why they do not encode.
+type EncodedRun = Result<BTreeMap<Vec<u8>, Vec<u8>>, String>;
+
+impl StagedRun {
+    pub(crate) fn new(taken: TakenCold) -> StagedRun {
+        StagedRun { taken: RwLock::new(Some(taken)), encoded: OnceLock::new() }
+    }
+
+    /// The entries encoded and sorted (encoded on the first call); after
+    /// the first call the typed entries are dropped.
+    pub(crate) fn entries(&self) -> Result<&BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
+        let encoded = self.encoded.get_or_init(|| {
+            let taken = self.taken.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            taken.as_ref().map_or_else(|| Err("a staged cold run lost its entries".into()), TakenCold::entries)
+        });
+        // from here on lookups read the encoded entries
+        *self.taken.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        encoded.as_ref().map_err(|e| corrupt(format!("a staged cold entry does not encode: {e}")))
+    }
+
+    /// The encoded value at `key`, if the run holds it.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if self.encoded.get().is_none() {
+            let taken = self.taken.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(t) = taken.as_ref() {
+                return t.get(key).map_err(|e| corrupt(format!("a staged cold entry does not encode: {e}")));
+            }
+        }
+        // the encoded entries are set before the typed ones are dropped
+        Ok(self.entries()?.get(key).cloned())
+    }
+}
+
+/// A staged run, shared by the cold store and the writer that writes it.
+pub(crate) type StagedEntries = Arc<StagedRun>;
+
+/// A staged run: the entries of a cold flush at seq `at`, not yet written.
+struct Staged {
+    at: u64,
+    entries: StagedEntries,
+}
+
 /// The runs in memory, oldest first, with the watermark's seq (0: none),
 /// kept together so a reader never sees a run without the watermark that
 /// names it, nor the reverse.
 struct Runs {
     list: Vec<Run>,
     watermark: u64,
+    /// The newest run, still in memory (at most one: the engine waits for
+    /// a flush's write before it stages the next).
+    staged: Option<Staged>,
     /// How many times the runs were cleared: a view made before a clear
     /// reads nothing after it (run numbers start again at 0).
     generation: u64,
@@ -240,7 +303,7 @@ impl ColdRuns {
         }
         Ok(ColdRuns {
             tree,
-            runs: RwLock::new(Runs { list, watermark, generation: 0 }),
+            runs: RwLock::new(Runs { list, watermark, staged: None, generation: 0 }),
             legacy_bound: watermark,
             failure: FirstFailure::default(),
         })
@@ -273,15 +336,39 @@ impl ColdRuns {
         Some(ColdView { runs: self.clone(), last, generation: runs.generation, failure: FirstFailure::default() })
     }
 
-    /// Writes `entries` as a new run with the watermark at `at`, in one
-    /// atomic batch; the caller flushes.
-    pub(crate) fn write_run(&self, at: Head, entries: BTreeMap<Vec<u8>, Vec<u8>>) -> Result<(), StoreError> {
+    /// Stages the entries of a cold flush at seq `at` as the newest run,
+    /// in memory: every live lookup and scan sees them (before any written
+    /// run) until [`ColdRuns::write_run`] at the same seq replaces them with
+    /// the run it wrote. One at a time: a second stage before the first is
+    /// written is refused, as is one below the watermark.
+    pub(crate) fn stage(&self, at: u64, entries: StagedEntries) -> Result<(), StoreError> {
         let mut runs = self.runs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if at.seq < runs.watermark {
-            return Err(corrupt(format!("a cold run at seq {} below the watermark {}", at.seq, runs.watermark)));
+        if let Some(staged) = &runs.staged {
+            return Err(corrupt(format!("a cold flush at seq {at} while the one at seq {} is unwritten", staged.at)));
         }
-        let no =
-            runs.list.last().map_or(Ok(0), |r| r.no.checked_add(1).ok_or_else(|| corrupt("too many cold runs")))?;
+        if at < runs.watermark {
+            return Err(corrupt(format!("a cold run at seq {at} below the watermark {}", runs.watermark)));
+        }
+        runs.staged = Some(Staged { at, entries });
+        Ok(())
+    }
+
+    /// Writes `entries` as a new run with the watermark at `at`, in one
+    /// atomic batch (the caller flushes), then makes it visible, replacing
+    /// the run staged at `at` if there is one. The blocks are built and
+    /// written without holding the runs' lock (lookups go on, reading the
+    /// staged run); writers are one at a time (the engine's flushes).
+    pub(crate) fn write_run(&self, at: Head, entries: &BTreeMap<Vec<u8>, Vec<u8>>) -> Result<(), StoreError> {
+        let no = {
+            let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if at.seq < runs.watermark {
+                return Err(corrupt(format!("a cold run at seq {} below the watermark {}", at.seq, runs.watermark)));
+            }
+            if runs.staged.as_ref().is_some_and(|s| s.at != at.seq) {
+                return Err(corrupt(format!("a cold run at seq {} while another is staged", at.seq)));
+            }
+            runs.list.last().map_or(Ok(0), |r| r.no.checked_add(1).ok_or_else(|| corrupt("too many cold runs")))?
+        };
         let mut batch = sled::Batch::default();
         let mut filter = Filter::new(entries.len());
         let mut first_keys = Vec::new();
@@ -292,7 +379,7 @@ impl ColdRuns {
             let n = first_keys.len().saturating_sub(1) as u32;
             batch.insert(block_key(no, n), std::mem::take(block));
         };
-        for (k, v) in &entries {
+        for (k, v) in entries {
             if block.is_empty() {
                 first_keys.push(k.clone());
             }
@@ -313,10 +400,17 @@ impl ColdRuns {
         }
         batch.insert(WATERMARK, encode_head(at));
         self.tree.apply_batch(batch).map_err(sled_err)?;
+        let mut runs = self.runs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if runs.list.last().map_or(0, |r| r.no + 1) != no {
+            return Err(corrupt(format!("cold run {no} was written by two writers at once")));
+        }
         if !entries.is_empty() {
             runs.list.push(run);
         }
         runs.watermark = at.seq;
+        if runs.staged.as_ref().is_some_and(|s| s.at == at.seq) {
+            runs.staged = None;
+        }
         Ok(())
     }
 
@@ -325,6 +419,7 @@ impl ColdRuns {
         let mut runs = self.runs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.tree.clear().map_err(sled_err)?;
         runs.list.clear();
+        runs.staged = None;
         runs.watermark = 0;
         runs.generation += 1;
         Ok(())
@@ -341,6 +436,11 @@ impl ColdRuns {
     fn lookup(&self, key: &[u8], upto: Upto) -> Result<Option<Vec<u8>>, StoreError> {
         let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         upto.check(&runs)?;
+        if let (Upto::All, Some(staged)) = (upto, &runs.staged) {
+            if let Some(v) = staged.entries.get(key)? {
+                return Ok(Some(v));
+            }
+        }
         let hashes = key_hashes(key);
         for run in runs.list.iter().rev() {
             if !upto.includes(run.no) || !run.filter.may_contain(hashes) {
@@ -380,6 +480,16 @@ impl ColdRuns {
                         out.insert(k.to_vec(), v.to_vec());
                     }
                 }
+            }
+        }
+        // the staged run is the newest
+        if let (Upto::All, Some(staged)) = (upto, &runs.staged) {
+            let from = std::ops::Bound::Included(prefix.to_vec());
+            for (k, v) in staged.entries.entries()?.range((from, std::ops::Bound::Unbounded)) {
+                if !k.starts_with(prefix) {
+                    break;
+                }
+                out.insert(k.clone(), v.clone());
             }
         }
         Ok(out)

@@ -18,6 +18,14 @@
 //! A large group (≥ 256 commands) has its frames (crc32, hash chain) built
 //! on a scoped second thread while the leader is still deciding it; the
 //! frames are appended with one atomic batch and one flush as before.
+//!
+//! Every `cold_flush_events` the group that crosses the interval takes the
+//! cold maps out of the state (typed, an O(1) move) and encodes the hot
+//! snapshot under the write lock (the state is exactly at the durable head
+//! there), stages the taken entries in the cold store (every lookup sees
+//! them), answers its group and releases the lock; a background writer (one
+//! at a time) writes the snapshot, encodes the entries, writes the cold run
+//! with the watermark, then swaps the staged run for the written one.
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
@@ -166,6 +174,149 @@ struct Inner {
     /// The programs this engine records commands of ([`Engine::serve_only`];
     /// unset: all).
     served: std::sync::OnceLock<Vec<String>>,
+    /// The background writer of the cold flushes.
+    cold_writer: Arc<ColdWriter>,
+}
+
+/// The background writer of cold flushes: at most one write in flight; its
+/// failure poisons the engine (the next submit answers with it).
+#[derive(Default)]
+struct ColdWriter {
+    /// The write in flight, if any.
+    running: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The first failure of a background write.
+    failure: Mutex<Option<EngineError>>,
+    /// Test hook ([`Engine::debug_hold_cold_writes`]).
+    hold: Mutex<HoldState>,
+    held: Condvar,
+}
+
+#[derive(Default)]
+struct HoldState {
+    /// Writes wait before this step while set.
+    at: Option<ColdWriteStep>,
+    /// A write is waiting at the hold.
+    waiting: bool,
+    /// The held write fails with this instead of going on.
+    fail: Option<String>,
+}
+
+/// A step of a background cold write (see [`Engine::debug_hold_cold_writes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColdWriteStep {
+    /// Before the hot snapshot is written (nothing of the flush is on disk).
+    Snapshot,
+    /// After the snapshot, before the cold run and the watermark.
+    Run,
+}
+
+/// Holds background cold writes at a step until dropped
+/// ([`Engine::debug_hold_cold_writes`]).
+pub struct ColdWriteHold {
+    writer: Arc<ColdWriter>,
+}
+
+impl ColdWriteHold {
+    /// Releases the hold; the write it held fails with `reason` (a storage
+    /// failure) instead of writing.
+    pub fn fail(self, reason: &str) {
+        lock(&self.writer.hold).fail = Some(reason.to_string());
+    }
+}
+
+impl Drop for ColdWriteHold {
+    fn drop(&mut self) {
+        lock(&self.writer.hold).at = None;
+        self.writer.held.notify_all();
+    }
+}
+
+/// What a background cold write puts on disk: the hot snapshot encoded at
+/// `at` (`None`: over its limit, not snapshotted) and the entries staged at `at`.
+struct ColdJob {
+    at: Head,
+    hot: Option<Vec<u8>>,
+    entries: crate::cold::StagedEntries,
+}
+
+impl ColdWriter {
+    /// Waits for the write in flight, if any; the first failure of any
+    /// background write so far.
+    fn wait(&self) -> Result<(), EngineError> {
+        let running = lock(&self.running).take();
+        if let Some(handle) = running {
+            if handle.join().is_err() {
+                self.fail(EngineError::Store(StoreError::Io("the cold writer thread panicked".into())));
+            }
+        }
+        self.failed().map_or(Ok(()), Err)
+    }
+
+    fn failed(&self) -> Option<EngineError> {
+        lock(&self.failure).clone()
+    }
+
+    fn fail(&self, e: EngineError) {
+        let mut f = lock(&self.failure);
+        if f.is_none() {
+            *f = Some(e);
+        }
+    }
+
+    /// Test hook: waits here while writes are held at `step`; fails if
+    /// the hold was released with a failure ([`ColdWriteHold::fail`]).
+    fn pause(&self, step: ColdWriteStep) -> Result<(), EngineError> {
+        let mut h = lock(&self.hold);
+        let held = h.at == Some(step);
+        while h.at == Some(step) {
+            h.waiting = true;
+            self.held.notify_all();
+            h = match self.held.wait(h) {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+        }
+        h.waiting = false;
+        match h.fail.take() {
+            Some(reason) if held => Err(EngineError::Store(StoreError::Io(reason))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes `job`: the snapshot first, then the cold run with the
+    /// watermark (a crash in between leaves the previous snapshot matching
+    /// the watermark), which replaces the staged run.
+    fn write(&self, store: &Store, job: &ColdJob) -> Result<(), EngineError> {
+        self.pause(ColdWriteStep::Snapshot)?;
+        if let Some(hot) = &job.hot {
+            store.save_snapshot(job.at, hot)?;
+        }
+        // the taken entries are encoded here, off the state's lock
+        let entries = job.entries.entries()?;
+        self.pause(ColdWriteStep::Run)?;
+        store.write_cold(job.at, entries)?;
+        Ok(())
+    }
+
+    /// Starts writing `job` in the background (inline if no thread starts).
+    fn start(self: &Arc<Self>, store: &Store, job: ColdJob) {
+        let (writer, thread_store) = (self.clone(), store.clone());
+        let job = Arc::new(job);
+        let thread_job = job.clone();
+        let spawned = std::thread::Builder::new().name("cardledger-cold-writer".into()).spawn(move || {
+            if let Err(e) = writer.write(&thread_store, &thread_job) {
+                writer.fail(e);
+            }
+        });
+        match spawned {
+            Ok(handle) => *lock(&self.running) = Some(handle),
+            Err(_) => {
+                if let Err(e) = self.write(store, &job) {
+                    self.fail(e);
+                }
+            }
+        }
+    }
 }
 
 /// How an engine is opened.
@@ -204,7 +355,8 @@ impl Drop for Inner {
     /// A clean close snapshots the state, so the next open replays nothing.
     /// Skipped after a storage failure (memory may be ahead of the disk).
     fn drop(&mut self) {
-        if *lock(&self.poisoned) {
+        // a background cold write in flight finishes first
+        if self.cold_writer.wait().is_err() || *lock(&self.poisoned) {
             return;
         }
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
@@ -245,8 +397,32 @@ fn flush_cold_at(store: &Store, state: &mut Ledger, at: Head) -> Result<bool, En
     }
     let entries = state.drain_cold().map_err(|reason| EngineError::Corrupt { seq: at.seq, reason })?;
     let snapshotted = store.save_snapshot_with(at, |out| snapshot::encode_hot_to(state, out))?;
-    store.write_cold(at, entries)?;
+    store.write_cold(at, &entries)?;
     Ok(snapshotted)
+}
+
+/// The part of a cold flush at the durable head that needs the state (its
+/// write lock held): moves the cold entries out of `state` (typed, an O(1)
+/// move of the maps: `Ledger::take_cold`) and stages them in the cold
+/// store (every lookup sees them from now on), and encodes the hot
+/// snapshot (`None` when it is over `SNAPSHOT_STATE_BYTES_MAX`). The
+/// returned job is encoded and written by [`ColdWriter::start`].
+fn stage_cold(store: &Store, state: &mut Ledger) -> Result<ColdJob, EngineError> {
+    let at = store.head();
+    if state.head_seq != at.seq {
+        return Err(EngineError::Mismatch {
+            seq: state.head_seq,
+            reason: format!("a snapshot of state at seq {} named seq {}", state.head_seq, at.seq),
+        });
+    }
+    let entries = Arc::new(crate::cold::StagedRun::new(state.take_cold()));
+    store.stage_cold(at, entries.clone())?;
+    let mut hot = Vec::new();
+    let hot = match snapshot::encode_hot_to(state, &mut hot) {
+        Ok(()) if hot.len() <= limits::SNAPSHOT_STATE_BYTES_MAX => Some(hot),
+        _ => None,
+    };
+    Ok(ColdJob { at, hot, entries })
 }
 
 #[derive(Default)]
@@ -402,6 +578,7 @@ impl Engine {
                 opened_at: store_head_at_open,
                 cold_flush_events,
                 served: std::sync::OnceLock::new(),
+                cold_writer: Arc::new(ColdWriter::default()),
             }),
         })
     }
@@ -435,6 +612,11 @@ impl Engine {
             return Err(EngineError::Poisoned);
         }
         let mut state = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
+        // a background cold write in flight finishes first
+        if let Err(e) = self.inner.cold_writer.wait() {
+            *lock(&self.inner.poisoned) = true;
+            return Err(e);
+        }
         if state.head_seq == 0 || state.head_seq == *lock(&self.inner.snapshot_seq) {
             return Ok(None);
         }
@@ -603,6 +785,11 @@ impl Engine {
     fn commit_group(&self, group: &mut [Request]) -> Vec<Result<Vec<Outcome>, EngineError>> {
         let requests = group.len();
         let fail = |e: EngineError| (0..requests).map(|_| Err(e.clone())).collect();
+        if let Some(e) = self.inner.cold_writer.failed() {
+            // a background cold write failed: answer with its failure
+            *lock(&self.inner.poisoned) = true;
+            return fail(e);
+        }
         if *lock(&self.inner.poisoned) {
             return fail(EngineError::Poisoned);
         }
@@ -678,11 +865,21 @@ impl Engine {
         // every SNAPSHOT_INTERVAL_EVENTS: what changed since the last flush
         // leaves memory (cold entries) and the hot rest is snapshotted
         if state.head_seq >= last.saturating_add(self.inner.cold_flush_events) {
-            // the batch is durable; a failed cold or snapshot write is a
-            // storage failure all the same: stop, and answer the group with it
-            if let Err(e) = flush_cold(&self.inner.store, &mut state, &self.inner.snapshot_seq) {
-                *lock(&self.inner.poisoned) = true;
-                return fail(e);
+            // the batch is durable; a failed cold flush (this one's staging,
+            // or the previous one's write, waited for here: one at a time) is
+            // a storage failure all the same: stop, and answer the group with it.
+            // Only the drain, the staging and the hot encoding hold the lock
+            // and the answer; the writes go on in the background.
+            let writer = &self.inner.cold_writer;
+            match writer.wait().and_then(|()| stage_cold(&self.inner.store, &mut state)) {
+                Ok(job) => {
+                    *lock(&self.inner.snapshot_seq) = job.at.seq;
+                    writer.start(&self.inner.store, job);
+                }
+                Err(e) => {
+                    *lock(&self.inner.poisoned) = true;
+                    return fail(e);
+                }
             }
         }
         drop(state);
@@ -951,6 +1148,8 @@ impl Engine {
     /// snapshot at its seq and with the live state at the head. The first
     /// failure is named by its seq (a damaged snapshot by the snapshot's).
     pub fn verify(&self) -> Result<VerifyReport, EngineError> {
+        // the stored snapshots and runs are checked as written
+        self.inner.cold_writer.wait()?;
         let head = self.inner.store.verify()?;
         let state = self.state();
         let mut snapshots: Vec<u64> = self.inner.store.snapshot_seqs()?;
@@ -1035,6 +1234,43 @@ impl Engine {
     /// The underlying store (checkpoints, size on disk, test hooks).
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Waits until the background cold write in flight (if any) is on
+    /// disk; its failure, or an earlier one's, is the answer.
+    pub fn wait_cold_write(&self) -> Result<(), EngineError> {
+        self.inner.cold_writer.wait()
+    }
+
+    /// True while a background cold write has not finished.
+    pub fn cold_write_in_flight(&self) -> bool {
+        lock(&self.inner.cold_writer.running).as_ref().is_some_and(|h| !h.is_finished())
+    }
+
+    /// Test hook: background cold writes wait before `step` until the
+    /// returned guard is dropped (a flush's entries stay staged meanwhile).
+    pub fn debug_hold_cold_writes(&self, step: ColdWriteStep) -> ColdWriteHold {
+        lock(&self.inner.cold_writer.hold).at = Some(step);
+        ColdWriteHold { writer: self.inner.cold_writer.clone() }
+    }
+
+    /// Test hook: waits up to `timeout` for a background cold write to wait
+    /// at the hold; true if one does.
+    pub fn debug_cold_write_held(&self, timeout: std::time::Duration) -> bool {
+        let writer = &self.inner.cold_writer;
+        let deadline = std::time::Instant::now() + timeout;
+        let mut h = lock(&writer.hold);
+        while !h.waiting {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            h = match writer.held.wait_timeout(h, left) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        true
     }
 }
 

@@ -717,11 +717,12 @@ impl Store {
     }
 
     /// Writes cold entries as one new run and moves the watermark to `at`,
-    /// in one atomic batch, flushed before returning. `at` must be durable.
+    /// in one atomic batch, flushed before returning; the run replaces the
+    /// one staged at `at` ([`Store::stage_cold`]), if any. `at` must be durable.
     pub fn write_cold(
         &self,
         at: Head,
-        entries: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+        entries: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
     ) -> Result<(), StoreError> {
         if at.seq > self.head().seq {
             return Err(StoreError::Corrupt { seq: at.seq, reason: "a cold watermark must name a durable seq".into() });
@@ -729,6 +730,16 @@ impl Store {
         self.inner.cold.write_run(at, entries)?;
         self.inner.db.flush().map_err(sled_err)?;
         Ok(())
+    }
+
+    /// Stages the cold entries of a flush at `at` in memory, seen by every
+    /// live cold lookup and scan until [`Store::write_cold`] at `at` writes
+    /// them (at most one staged flush; `ColdRuns::stage`). `at` must be durable.
+    pub(crate) fn stage_cold(&self, at: Head, entries: crate::cold::StagedEntries) -> Result<(), StoreError> {
+        if at.seq > self.head().seq {
+            return Err(StoreError::Corrupt { seq: at.seq, reason: "a cold watermark must name a durable seq".into() });
+        }
+        self.inner.cold.stage(at.seq, entries)
     }
 
     /// Removes every cold entry and the watermark (before a replay from

@@ -284,32 +284,15 @@ impl Ledger {
     /// maps. For a ledger without a cold store this is its whole cold
     /// state; `verify` compares it with the store's (`cold_digest`).
     pub fn cold_entries(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, String> {
-        let mut out = BTreeMap::new();
-        for (kind, tokens) in &self.tokens {
-            for (token, (seq, fp)) in tokens {
-                let k = token_key(kind, token).ok_or_else(|| format!("unknown token kind {kind:?}"))?;
-                out.insert(k, snapshot::encode_cold(ColdValue::Token(*seq, *fp))?);
-            }
-        }
-        for (book, map) in [(Book::Gpa, &self.gpa_orders), (Book::Msa, &self.msa_orders)] {
-            for (token, o) in map {
-                out.insert(order_key(book, token), snapshot::encode_cold(ColdValue::Order(o))?);
-            }
-        }
-        for (token, seq) in &self.offer_orders {
-            out.insert(offer_key(token), snapshot::encode_cold(ColdValue::OfferOrder(*seq))?);
-        }
-        for (book, list) in [(Book::Gpa, &self.gpa_unloads), (Book::Msa, &self.msa_unloads)] {
-            for u in list {
-                out.insert(unload_key(book, u.seq), snapshot::encode_cold(ColdValue::Unload(u))?);
-            }
-        }
-        for (token, j) in &self.journal_entries {
-            if je_closed(j) {
-                out.insert(je_key(token), snapshot::encode_cold(ColdValue::JournalEntry(j))?);
-            }
-        }
-        Ok(out)
+        encode_cold_parts(ColdParts {
+            tokens: &self.tokens,
+            gpa_orders: &self.gpa_orders,
+            msa_orders: &self.msa_orders,
+            offer_orders: &self.offer_orders,
+            gpa_unloads: &self.gpa_unloads,
+            msa_unloads: &self.msa_unloads,
+            journal_entries: &self.journal_entries,
+        })
     }
 
     /// Every cold entry of the state, encoded and sorted by key: the cold
@@ -349,5 +332,152 @@ impl Ledger {
         self.msa_unloads.shrink_to_fit();
         self.journal_entries.shrink_to_fit();
         Ok(out)
+    }
+}
+
+/// Borrowed cold maps: a ledger's ([`Ledger::cold_entries`]) or those a
+/// flush took out of it ([`TakenCold`]).
+struct ColdParts<'a> {
+    tokens: &'a HashMap<&'static str, HashMap<String, (u64, u64)>>,
+    gpa_orders: &'a HashMap<String, OrderState>,
+    msa_orders: &'a HashMap<String, OrderState>,
+    offer_orders: &'a HashMap<String, u64>,
+    gpa_unloads: &'a [UnloadState],
+    msa_unloads: &'a [UnloadState],
+    journal_entries: &'a HashMap<String, JeState>,
+}
+
+/// The cold entries of `p`, encoded and sorted by key (of the journal
+/// entries, the closed ones).
+fn encode_cold_parts(p: ColdParts<'_>) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, String> {
+    let mut out = BTreeMap::new();
+    for (kind, tokens) in p.tokens {
+        for (token, (seq, fp)) in tokens {
+            let k = token_key(kind, token).ok_or_else(|| format!("unknown token kind {kind:?}"))?;
+            out.insert(k, snapshot::encode_cold(ColdValue::Token(*seq, *fp))?);
+        }
+    }
+    for (book, map) in [(Book::Gpa, p.gpa_orders), (Book::Msa, p.msa_orders)] {
+        for (token, o) in map {
+            out.insert(order_key(book, token), snapshot::encode_cold(ColdValue::Order(o))?);
+        }
+    }
+    for (token, seq) in p.offer_orders {
+        out.insert(offer_key(token), snapshot::encode_cold(ColdValue::OfferOrder(*seq))?);
+    }
+    for (book, list) in [(Book::Gpa, p.gpa_unloads), (Book::Msa, p.msa_unloads)] {
+        for u in list {
+            out.insert(unload_key(book, u.seq), snapshot::encode_cold(ColdValue::Unload(u))?);
+        }
+    }
+    for (token, j) in p.journal_entries {
+        if je_closed(j) {
+            out.insert(je_key(token), snapshot::encode_cold(ColdValue::JournalEntry(j))?);
+        }
+    }
+    Ok(out)
+}
+
+/// The cold entries a cold flush took out of a ledger, still typed
+/// ([`Ledger::take_cold`]): a flush moves them out in O(1) under the
+/// state's lock and encodes them later, off it. Meanwhile the engine serves
+/// lookups from here ([`TakenCold::get`]), so no decision misses one.
+#[derive(Debug, Default)]
+pub struct TakenCold {
+    tokens: HashMap<&'static str, HashMap<String, (u64, u64)>>,
+    gpa_orders: HashMap<String, OrderState>,
+    msa_orders: HashMap<String, OrderState>,
+    offer_orders: HashMap<String, u64>,
+    gpa_unloads: Vec<UnloadState>,
+    msa_unloads: Vec<UnloadState>,
+    /// Closed journal entries only.
+    journal_entries: HashMap<String, JeState>,
+}
+
+/// A cold key's token bytes as text (`None`: not UTF-8, so no token).
+fn utf8(b: &[u8]) -> Option<&str> {
+    std::str::from_utf8(b).ok()
+}
+
+impl TakenCold {
+    fn parts(&self) -> ColdParts<'_> {
+        ColdParts {
+            tokens: &self.tokens,
+            gpa_orders: &self.gpa_orders,
+            msa_orders: &self.msa_orders,
+            offer_orders: &self.offer_orders,
+            gpa_unloads: &self.gpa_unloads,
+            msa_unloads: &self.msa_unloads,
+            journal_entries: &self.journal_entries,
+        }
+    }
+
+    /// Every entry, encoded and sorted by key: exactly what
+    /// [`Ledger::drain_cold`] would have answered.
+    pub fn entries(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, String> {
+        encode_cold_parts(self.parts())
+    }
+
+    /// The encoded value at a cold `key` (`docs/format.md`, "Cold state"),
+    /// if this holds it: the same bytes as [`TakenCold::entries`]' value at it.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let Some((&prefix, rest)) = key.split_first() else { return Ok(None) };
+        let book = |b: u8| match b {
+            0 => Some(Book::Gpa),
+            1 => Some(Book::Msa),
+            _ => None,
+        };
+        let value = match prefix {
+            key::TOKEN => {
+                let Some((&k, token)) = rest.split_first() else { return Ok(None) };
+                let kind = snapshot::TOKEN_KINDS.get(usize::from(k));
+                let found = kind.zip(utf8(token)).and_then(|(kind, t)| self.tokens.get(kind)?.get(t).copied());
+                found.map(|(seq, fp)| ColdValue::Token(seq, fp))
+            }
+            key::ORDER => {
+                let Some((&b, token)) = rest.split_first() else { return Ok(None) };
+                let map = match book(b) {
+                    Some(Book::Gpa) => &self.gpa_orders,
+                    Some(Book::Msa) => &self.msa_orders,
+                    None => return Ok(None),
+                };
+                utf8(token).and_then(|t| map.get(t)).map(ColdValue::Order)
+            }
+            key::OFFER_ORDER => utf8(rest).and_then(|t| self.offer_orders.get(t).copied()).map(ColdValue::OfferOrder),
+            key::UNLOAD => {
+                let Some((&b, seq)) = rest.split_first() else { return Ok(None) };
+                let Ok(seq) = <[u8; 8]>::try_from(seq).map(u64::from_be_bytes) else { return Ok(None) };
+                let list = match book(b) {
+                    Some(Book::Gpa) => &self.gpa_unloads,
+                    Some(Book::Msa) => &self.msa_unloads,
+                    None => return Ok(None),
+                };
+                list.iter().find(|u| u.seq == seq).map(ColdValue::Unload)
+            }
+            key::JOURNAL_ENTRY => utf8(rest).and_then(|t| self.journal_entries.get(t)).map(ColdValue::JournalEntry),
+            _ => None,
+        };
+        value.map(snapshot::encode_cold).transpose()
+    }
+}
+
+impl Ledger {
+    /// Moves the cold entries out of memory like [`Ledger::drain_cold`],
+    /// but typed and without encoding them (the maps are moved, not
+    /// copied; the open journal entries stay): the engine stages them for
+    /// lookups and encodes them off the state's lock. Only for a ledger
+    /// with a cold store.
+    pub fn take_cold(&mut self) -> TakenCold {
+        assert!(self.cold.is_some(), "take_cold on a ledger without a cold store");
+        let journal_entries = self.journal_entries.extract_if(|_, j| je_closed(j)).collect();
+        TakenCold {
+            tokens: std::mem::take(&mut self.tokens),
+            gpa_orders: std::mem::take(&mut self.gpa_orders),
+            msa_orders: std::mem::take(&mut self.msa_orders),
+            offer_orders: std::mem::take(&mut self.offer_orders),
+            gpa_unloads: std::mem::take(&mut self.gpa_unloads),
+            msa_unloads: std::mem::take(&mut self.msa_unloads),
+            journal_entries,
+        }
     }
 }
