@@ -6,11 +6,13 @@
 //! a command of a program it does not own is 1220; `--programs P,P` is 1106.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+
+mod support;
 
 fn run(data: &std::path::Path, pre: &[&str], args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cardledger"));
@@ -107,19 +109,8 @@ fn one_process_owning_two_programs_answers_as_a_sled_directory() {
 
     // `serve` on the same options: the users of both programs, a user
     // created over HTTP in the second program, and its list across both
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cardledger"))
-        .arg("--data")
-        .arg(&host)
-        .args(on)
-        .args(["serve", "--addr", "127.0.0.1:0", "--no-auth"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let addr = line.trim_end().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line:?}")).to_string();
+    let served = support::serve(&host, on);
+    let addr = served.addr.clone();
     let http = |request: String| {
         let mut tcp = TcpStream::connect(&addr).unwrap();
         tcp.write_all(request.as_bytes()).unwrap();
@@ -140,9 +131,8 @@ fn one_process_owning_two_programs_answers_as_a_sled_directory() {
     assert!(created.starts_with("HTTP/1.1 20"), "{created}");
     let users = get("/v3/users?count=10&sort_by=createdTime");
     assert!(users.contains("\"ua\"") && users.contains("\"ub\"") && users.contains("\"uc\""), "{users}");
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    let (exit, _) = served.stop();
+    assert!(exit.success(), "exit {exit:?}");
     let only_b = run(&dirs.path().join("b2"), &["--log", &urls, "--programs", "pb"], &["get", "user", "uc"], None);
     assert!(only_b.status.success(), "uc is in pb's stream");
 

@@ -2,37 +2,27 @@
 //! refuses to start without credentials or with --no-auth off loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cardledger");
 
 #[test]
 fn serve_prints_one_line_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["--data", &dir.path().join("d").display().to_string(), "serve", "--addr", "127.0.0.1:0", "--no-auth"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let addr = line.trim_end().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line:?}")).to_string();
+    let served = support::serve(&dir.path().join("d"), &[]);
+    let addr = served.addr.clone();
     let mut tcp = TcpStream::connect(&addr).unwrap();
     write!(tcp, "GET /data/v2/views HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
     let mut answer = String::new();
     tcp.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("programbalances"));
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
+    let (exit, rest) = served.stop();
     assert!(exit.success(), "exit {exit:?}");
-    let mut rest = String::new();
-    out.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "", "exactly one line on stdout");
 }
 
@@ -43,26 +33,7 @@ fn serve_stops_cleanly_on_a_sigterm_sent_as_soon_as_it_listens() {
     // by signal 15, the engine not closed)
     for _ in 0..5 {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(BIN)
-            .args([
-                "--data",
-                &dir.path().join("d").display().to_string(),
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--no-auth",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        assert!(line.starts_with("listening on http://"), "{line:?}");
-        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-        let exit = child.wait().unwrap();
+        let (exit, _) = support::serve(&dir.path().join("d"), &[]).stop();
         assert!(exit.success(), "exit {exit:?}");
     }
 }

@@ -1,5 +1,6 @@
-//! Helpers shared by the reliability tests (crash, corruption, exhaustion):
-//! a seeded RNG, env-var knobs, and driving the `cardledger` binary.
+//! Helpers shared by the CLI's tests (crash, corruption, exhaustion, serve,
+//! jetstream_programs): a seeded RNG, env-var knobs, driving the
+//! `cardledger` binary, and a `cardledger serve` child.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::path::Path;
@@ -110,5 +111,49 @@ pub fn copy_dir(from: &Path, to: &Path) {
         } else {
             std::fs::copy(e.path(), &target).unwrap();
         }
+    }
+}
+
+/// A `cardledger --data DATA [BEFORE…] serve --addr 127.0.0.1:0 --no-auth`
+/// child that has printed its `listening on` line.
+pub struct Served {
+    pub child: std::process::Child,
+    /// The rest of its stdout (after the line).
+    pub stdout: std::io::BufReader<std::process::ChildStdout>,
+    /// `HOST:PORT` from the line.
+    pub addr: String,
+}
+
+/// Starts `cardledger serve` (global options `before`, e.g. `--log …`) and
+/// waits for its one `listening on http://HOST:PORT` line.
+pub fn serve(data: &Path, before: &[&str]) -> Served {
+    use std::io::BufRead;
+    let mut child = bin()
+        .arg("--data")
+        .arg(data)
+        .args(before)
+        .args(["serve", "--addr", "127.0.0.1:0", "--no-auth"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cardledger serve");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr = line.trim_end().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line:?}")).to_string();
+    Served { child, stdout, addr }
+}
+
+impl Served {
+    /// Sends SIGTERM and waits: the exit status and what it printed after
+    /// the line.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        use std::io::Read;
+        let kill = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(kill.success());
+        let exit = self.child.wait().unwrap();
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).unwrap();
+        (exit, rest)
     }
 }
