@@ -5,11 +5,15 @@
 
 use std::collections::BTreeSet;
 
+#[path = "../../cardledger-domain/tests/support/uuid_mask.rs"]
+mod uuid_mask;
+
 use cardledger_core::engine::Engine;
 use cardledger_core::ingest::ingest_chunk;
 use cardledger_domain::command::Holder;
 use cardledger_domain::money::Money;
 use serde_json::{json, Value};
+use uuid_mask::mask_uuids;
 
 /// The answer a line must get.
 #[derive(Clone, Copy, Debug)]
@@ -261,32 +265,6 @@ fn written_answers_are_the_bytes_of_the_answer_values() {
         assert_eq!(counts.recorded + counts.duplicates + counts.rejected, values.len() as u64);
     }
     assert_eq!(kinds.len(), 4, "{kinds:?}");
-}
-
-/// Replaces every UUID-shaped run (8-4-4-4-12 lowercase hex: a generated
-/// token) with `<uuid>`.
-fn mask_uuids(text: &str) -> String {
-    let b = text.as_bytes();
-    let shape = |w: &[u8]| {
-        w.len() == 36
-            && w.iter().enumerate().all(|(i, c)| match i {
-                8 | 13 | 18 | 23 => *c == b'-',
-                _ => c.is_ascii_digit() || (b'a'..=b'f').contains(c),
-            })
-    };
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < b.len() {
-        if i + 36 <= b.len() && shape(&b[i..i + 36]) {
-            out.push_str("<uuid>");
-            i += 36;
-        } else {
-            let c = text[i..].chars().next().unwrap();
-            out.push(c);
-            i += c.len_utf8();
-        }
-    }
-    out
 }
 
 /// The answer bytes of `lines` ingested into a fresh engine in chunks of
