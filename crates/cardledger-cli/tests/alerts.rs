@@ -2,23 +2,15 @@
 //! new ones while another process ingests (bounded by a timeout).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Output, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
 
-fn run(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cardledger"));
-    cmd.arg("--data").arg(data).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    let mut child = cmd.spawn().expect("spawn cardledger");
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
+mod support;
+use support::run_input;
 
 const SETUP: &str = r#"{"time":"2024-05-01T10:00:00Z","program":{"token":"p1","bank":"B","currency_code":"USD","opening_bank_balance":"1000.00","funding_alert_threshold":"800.00"}}
 {"time":"2024-05-01T10:00:00Z","funding_source":{"token":"fs1","program_token":"p1","type":"program","is_default_account":true,"name":"P1"}}
@@ -40,7 +32,7 @@ fn deposit(token: &str, amount: &str) -> String {
 }
 
 fn ingest(data: &std::path::Path, lines: &str) {
-    let out = run(data, &["ingest", "-"], Some(lines));
+    let out = run_input(data, &["ingest", "-"], Some(lines));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -49,7 +41,7 @@ fn alerts_prints_each_crossing_once_as_json_lines() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
     ingest(&data, &(SETUP.to_string() + &order("o1", "300") + &order("o2", "10") + &deposit("d1", "500")));
-    let out = run(&data, &["alerts"], None);
+    let out = run_input(&data, &["alerts"], None);
     assert!(out.status.success());
     let lines: Vec<Value> =
         String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -60,7 +52,7 @@ fn alerts_prints_each_crossing_once_as_json_lines() {
     assert_eq!(got, vec![(4, "STARTED", "700".to_string()), (6, "CLEARED", "1190".to_string())]);
     assert_eq!(lines[0]["kind"], "funding_below_threshold");
     assert_eq!(lines[0]["funding_alert_threshold"].to_string(), "800");
-    let after = run(&data, &["alerts", "--after", "4"], None);
+    let after = run_input(&data, &["alerts", "--after", "4"], None);
     assert_eq!(String::from_utf8_lossy(&after.stdout).lines().count(), 1);
 }
 

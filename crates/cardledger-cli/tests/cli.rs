@@ -2,25 +2,12 @@
 //! `ingest`, the read commands, `log`, `verify` and the demo.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-fn run(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cardledger"));
-    cmd.arg("--data").arg(data).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    let mut child = cmd.spawn().expect("spawn cardledger");
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
+mod support;
+use support::{json_lines, run_input};
 
 const SETUP: &str = r#"{"time":"2017-03-31T19:13:23Z","program":{"token":"my_program","bank":"Sutton Bank","currency_code":"USD","opening_bank_balance":"100000.00"}}
 {"time":"2017-03-31T19:13:23Z","funding_source":{"token":"my_program_funding_source_01","program_token":"my_program","type":"program","is_default_account":false,"active":true,"name":"my_program_funding_source_01"}}
@@ -95,7 +82,7 @@ fn bad_input_is_answered_line_by_line_and_the_rest_is_processed() {
         input.push_str(r#"{"program_deposit": {"program_token":"my_program","amount":"1.00","currency_code":"USD"}}"#);
         input.push('\n');
     }
-    let out = run(dir.path(), &["ingest", "-"], Some(&input));
+    let out = run_input(dir.path(), &["ingest", "-"], Some(&input));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let answers = json_lines(&out);
     assert_eq!(answers.len(), 3 + 2 * BAD.len());
@@ -113,7 +100,7 @@ fn bad_input_is_answered_line_by_line_and_the_rest_is_processed() {
         assert_eq!(good["seq"], seq, "{good}");
         assert_eq!(good["command"], "program_deposit");
     }
-    let verify = run(dir.path(), &["verify"], None);
+    let verify = run_input(dir.path(), &["verify"], None);
     assert!(verify.status.success());
     let v: Value = serde_json::from_slice(&verify.stdout).unwrap();
     assert_eq!(v["ok"], true);
@@ -129,7 +116,7 @@ fn source_page_gpa_order_and_unload_through_the_binary() {
         r#"{"time":"2017-05-10T23:14:50Z","gpa_unload":{"token":"my_unload_01","original_order_token":"my_gpaorder_01","amount":500}}"#,
         r#"{"time":"2017-05-10T23:14:50Z","gpa_unload":{"token":"my_unload_01","original_order_token":"my_gpaorder_01","amount":500}}"#,
     );
-    let out = run(dir.path(), &["ingest"], Some(&input));
+    let out = run_input(dir.path(), &["ingest"], Some(&input));
     let answers = json_lines(&out);
     let order = &answers[3];
     assert_eq!(order["seq"], 4);
@@ -147,23 +134,23 @@ fn source_page_gpa_order_and_unload_through_the_binary() {
     assert_eq!(answers[5]["duplicate"], true);
     assert_eq!(answers[5]["seq"], 5);
 
-    let get = run(dir.path(), &["get", "gpa_unload", "my_unload_01"], None);
+    let get = run_input(dir.path(), &["get", "gpa_unload", "my_unload_01"], None);
     let v: Value = serde_json::from_slice(&get.stdout).unwrap();
     assert_eq!(v["original_order_token"], "my_gpaorder_01");
-    let list = run(dir.path(), &["list", "gpa_unloads", "user_token=my_user_01"], None);
+    let list = run_input(dir.path(), &["list", "gpa_unloads", "user_token=my_user_01"], None);
     let v: Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(
         (v["count"].as_u64(), v["start_index"].as_u64(), v["end_index"].as_u64(), v["is_more"].as_bool()),
         (Some(1), Some(0), Some(0), Some(false))
     );
-    let bal = run(dir.path(), &["balances", "my_user_01"], None);
+    let bal = run_input(dir.path(), &["balances", "my_user_01"], None);
     let v: Value = serde_json::from_slice(&bal.stdout).unwrap();
     assert_eq!(v["gpa"]["ledger_balance"], 500);
     assert_eq!(v["gpa"]["available_balance"], 500);
-    let missing = run(dir.path(), &["get", "gpa_order", "nope"], None);
+    let missing = run_input(dir.path(), &["get", "gpa_order", "nope"], None);
     assert_eq!(missing.status.code(), Some(3));
 
-    let log = run(dir.path(), &["log", "--from", "4", "--count", "1"], None);
+    let log = run_input(dir.path(), &["log", "--from", "4", "--count", "1"], None);
     let lines = json_lines(&log);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["seq"], 4);
@@ -175,13 +162,13 @@ fn source_page_gpa_order_and_unload_through_the_binary() {
 #[test]
 fn verify_names_the_first_bad_sequence_number() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), &["ingest"], Some(SETUP));
+    let out = run_input(dir.path(), &["ingest"], Some(SETUP));
     assert!(out.status.success());
     {
         let engine = cardledger_core::engine::Engine::open(dir.path()).unwrap();
         engine.store().debug_corrupt_record(2, 30, 0x5a).unwrap();
     }
-    let verify = run(dir.path(), &["verify"], None);
+    let verify = run_input(dir.path(), &["verify"], None);
     assert_eq!(verify.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&verify.stdout).unwrap();
     assert_eq!(v["ok"], false);
@@ -192,7 +179,7 @@ fn verify_names_the_first_bad_sequence_number() {
 fn demo_runs_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let out = run(&data, &["demo", "--days", "3", "--holders", "20"], None);
+    let out = run_input(&data, &["demo", "--days", "3", "--holders", "20"], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["rejected"], 0, "the demo workload is valid");
@@ -200,7 +187,7 @@ fn demo_runs_and_verifies() {
     assert_eq!(v["sum_of_all_accounts"], 0);
     assert!(v["recorded"].as_u64().unwrap() > 100);
     // a second run starts from scratch and gives the same ledger
-    let again = run(&data, &["demo", "--days", "3", "--holders", "20"], None);
+    let again = run_input(&data, &["demo", "--days", "3", "--holders", "20"], None);
     let w: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(v["programs"], w["programs"]);
     assert_eq!(v["verify"]["head_hash"], w["verify"]["head_hash"]);
@@ -212,7 +199,7 @@ fn demo_runs_and_verifies() {
 fn a_closed_stdout_is_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    assert!(run(&data, &["demo", "--days", "3", "--holders", "20"], None).status.success());
+    assert!(run_input(&data, &["demo", "--days", "3", "--holders", "20"], None).status.success());
     for args in
         [&["view", "programbalances", "day", "program=prog_alpha"][..], &["log", "--from", "1", "--count", "5000"]]
     {
@@ -290,11 +277,11 @@ fn a_killed_ingest_loses_no_acknowledged_event() {
         assert!(engine.verify().is_ok());
     }
     // finishing the ingest: recorded + duplicates cover every line, nothing rejected
-    let out = run(&data, &["ingest", input_path.to_str().unwrap()], None);
+    let out = run_input(&data, &["ingest", input_path.to_str().unwrap()], None);
     let answers = json_lines(&out);
     assert_eq!(answers.len(), lines.len());
     assert!(answers.iter().all(|a| a.get("error_code").is_none()), "no line rejected on resume");
-    let verify = run(&data, &["verify"], None);
+    let verify = run_input(&data, &["verify"], None);
     let v: Value = serde_json::from_slice(&verify.stdout).unwrap();
     assert_eq!(v["records"], lines.len() as u64);
 }
@@ -314,12 +301,12 @@ fn statements_endpoints_through_the_binary() {
 {"time":"2023-08-01T12:00:00Z","tick":{"now":"2023-08-01T12:00:00Z"}}
 {"time":"2023-08-01T12:00:00Z","tick":{"now":"2023-08-01T12:00:00Z"}}
 "#;
-    let out = run(dir.path(), &["ingest", "-"], Some(input));
+    let out = run_input(dir.path(), &["ingest", "-"], Some(input));
     assert!(out.status.success());
     let answers = json_lines(&out);
     assert_eq!(answers.len(), 9);
     assert_eq!(answers[8]["error_code"], 1213, "a second tick with the same now records nothing");
-    let out = run(dir.path(), &["statements", "ca", "sort_by=-createdTime", "count=1"], None);
+    let out = run_input(dir.path(), &["statements", "ca", "sort_by=-createdTime", "count=1"], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list["is_more"], true);
@@ -327,19 +314,19 @@ fn statements_endpoints_through_the_binary() {
     assert_eq!(july["cycle_type"], "BEGINNING_REVOLVING");
     assert_eq!(july["closing_balance"].to_string(), "208.93");
     let token = july["token"].as_str().unwrap().to_string();
-    let out = run(dir.path(), &["statements", "ca", &token, "interestcharges"], None);
+    let out = run_input(dir.path(), &["statements", "ca", &token, "interestcharges"], None);
     let charges: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(charges["data"][0]["balance_subject_to_interest_rate"].to_string(), "181.67");
     assert_eq!(charges["data"][0]["amount"].to_string(), "2.31");
-    let out = run(dir.path(), &["statements", "ca", &token, "files"], None);
+    let out = run_input(dir.path(), &["statements", "ca", &token, "files"], None);
     let files: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(files["data"][0]["signed_url"], Value::Null);
-    let out = run(dir.path(), &["statements", "nope"], None);
+    let out = run_input(dir.path(), &["statements", "nope"], None);
     assert_eq!(out.status.code(), Some(3));
-    let out = run(dir.path(), &["statements", "ca", "count=0"], None);
+    let out = run_input(dir.path(), &["statements", "ca", "count=0"], None);
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("count"));
-    let out = run(dir.path(), &["verify"], None);
+    let out = run_input(dir.path(), &["verify"], None);
     assert!(out.status.success());
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["statements_projection"], "ok", "the projection equals a fresh replay");

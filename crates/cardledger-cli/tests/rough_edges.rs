@@ -2,22 +2,13 @@
 //! the binary — and item 3's lists and credit-account balance.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn run(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cardledger"));
-    cmd.arg("--data").arg(data).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    let mut child = cmd.spawn().expect("spawn cardledger");
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
+mod support;
+use support::run_input;
 
 fn stdout_json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
@@ -79,7 +70,7 @@ const SETUP: &str = r#"{"time":"2024-01-02T00:00:00Z","program":{"token":"p1","b
 
 fn ingested() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(&dir.path().join("d"), &["ingest", "--strict"], Some(SETUP));
+    let out = run_input(&dir.path().join("d"), &["ingest", "--strict"], Some(SETUP));
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     dir
 }
@@ -87,7 +78,7 @@ fn ingested() -> tempfile::TempDir {
 fn list(data: &Path, args: &[&str]) -> Value {
     let mut all = vec!["list"];
     all.extend_from_slice(args);
-    let out = run(data, &all, None);
+    let out = run_input(data, &all, None);
     assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     stdout_json(&out)
 }
@@ -168,7 +159,7 @@ fn every_kind_lists_with_its_filters_and_the_core_api_conventions() {
     assert_eq!(keys, ["amount", "token"]);
     // a list record is the resource `get` answers
     let one = list(&d, &["journal_entries", "count=1", "sort_by=createdTime"]);
-    let got = stdout_json(&run(&d, &["get", "journal_entry", "je1"], None));
+    let got = stdout_json(&run_input(&d, &["get", "journal_entry", "je1"], None));
     assert_eq!(one["data"][0], got);
 }
 
@@ -176,19 +167,19 @@ fn every_kind_lists_with_its_filters_and_the_core_api_conventions() {
 fn list_parameters_are_refused_with_the_parameter_named() {
     let dir = ingested();
     let d = dir.path().join("d");
-    assert_error(&run(&d, &["list", "gpa_orders", "count=101"], None), 4, 1106, "count");
-    assert_error(&run(&d, &["list", "gpa_orders", "count=0"], None), 4, 1106, "count");
-    assert_error(&run(&d, &["list", "fees", "user_token=u1"], None), 4, 1005, "user_token");
-    assert_error(&run(&d, &["list", "users", "bogus=1"], None), 4, 1005, "bogus");
-    assert_error(&run(&d, &["list", "gpa_orders", "sort_by=amount"], None), 4, 1106, "sort_by");
+    assert_error(&run_input(&d, &["list", "gpa_orders", "count=101"], None), 4, 1106, "count");
+    assert_error(&run_input(&d, &["list", "gpa_orders", "count=0"], None), 4, 1106, "count");
+    assert_error(&run_input(&d, &["list", "fees", "user_token=u1"], None), 4, 1005, "user_token");
+    assert_error(&run_input(&d, &["list", "users", "bogus=1"], None), 4, 1005, "bogus");
+    assert_error(&run_input(&d, &["list", "gpa_orders", "sort_by=amount"], None), 4, 1106, "sort_by");
     assert_error(
-        &run(&d, &["list", "gpa_orders", "user_token=u1", "business_token=b1"], None),
+        &run_input(&d, &["list", "gpa_orders", "user_token=u1", "business_token=b1"], None),
         4,
         1108,
         "business_token",
     );
-    assert_error(&run(&d, &["list", "widgets"], None), 4, 1106, "kind");
-    assert_error(&run(&d, &["list", "users", "nokeyvalue"], None), 4, 1106, "nokeyvalue");
+    assert_error(&run_input(&d, &["list", "widgets"], None), 4, 1106, "kind");
+    assert_error(&run_input(&d, &["list", "users", "nokeyvalue"], None), 4, 1106, "nokeyvalue");
 }
 
 #[test]
@@ -196,7 +187,7 @@ fn a_credit_account_has_a_balance_between_statements() {
     let dir = ingested();
     let d = dir.path().join("d");
     for token in ["ca1", "account:ca1"] {
-        let out = run(&d, &["balances", token], None);
+        let out = run_input(&d, &["balances", token], None);
         assert!(out.status.success(), "{}", stderr(&out));
         let b = stdout_json(&out);
         assert_eq!(b["account_token"], "ca1");
@@ -214,13 +205,13 @@ fn a_credit_account_has_a_balance_between_statements() {
     }
     // a holder's balances are unchanged; an unknown token is 404001
     // u1's GPA: 100 loaded, 10 unloaded, a 1.00 fee transferred, 9.11 held
-    let gpa = stdout_json(&run(&d, &["balances", "u1"], None));
+    let gpa = stdout_json(&run_input(&d, &["balances", "u1"], None));
     assert_eq!(
         (gpa["gpa"]["ledger_balance"].clone(), gpa["gpa"]["available_balance"].clone()),
         (89.into(), 79.89.into())
     );
-    assert_error(&run(&d, &["balances", "nobody"], None), 3, 404001, "nobody");
-    assert_error(&run(&d, &["balances", "account:u1"], None), 3, 404001, "u1");
+    assert_error(&run_input(&d, &["balances", "nobody"], None), 3, 404001, "nobody");
+    assert_error(&run_input(&d, &["balances", "account:u1"], None), 3, 404001, "u1");
 }
 
 #[test]
@@ -228,22 +219,22 @@ fn demo_refuses_a_store_it_did_not_create_unless_forced() {
     let dir = ingested();
     let d = dir.path().join("d");
     let small = ["demo", "--days", "2", "--holders", "3"];
-    let out = run(&d, &small, None);
+    let out = run_input(&d, &small, None);
     assert_error(&out, 4, 1106, "--force");
     // nothing was deleted
-    assert_eq!(lines(&run(&d, &["log"], None)).len(), SETUP.lines().count());
+    assert_eq!(lines(&run_input(&d, &["log"], None)).len(), SETUP.lines().count());
     let mut forced = small.to_vec();
     forced.push("--force");
-    let out = run(&d, &forced, None);
+    let out = run_input(&d, &forced, None);
     assert!(out.status.success(), "{}", stderr(&out));
     // a store the demo made is replaced without --force
-    let out = run(&d, &small, None);
+    let out = run_input(&d, &small, None);
     assert!(out.status.success(), "{}", stderr(&out));
     // and a directory that is not a store is never touched
     let other = dir.path().join("other");
     std::fs::create_dir(&other).unwrap();
     std::fs::write(other.join("keep.txt"), "mine").unwrap();
-    assert_error(&run(&other, &forced, None), 4, 1106, "not a cardledger store");
+    assert_error(&run_input(&other, &forced, None), 4, 1106, "not a cardledger store");
     assert_eq!(std::fs::read_to_string(other.join("keep.txt")).unwrap(), "mine");
 }
 
@@ -265,13 +256,13 @@ fn read_commands_on_a_missing_store_fail_and_create_nothing() {
         &["backup", "--out", &out_file],
     ];
     for args in reads {
-        let out = run(&d, args, None);
+        let out = run_input(&d, args, None);
         assert_error(&out, 3, 404003, "no cardledger store");
         assert!(!d.exists(), "{args:?} created {}", d.display());
     }
     // an empty directory is not a store either, and stays empty
     std::fs::create_dir(&d).unwrap();
-    assert_error(&run(&d, &["log"], None), 3, 404003, "no cardledger store");
+    assert_error(&run_input(&d, &["log"], None), 3, 404003, "no cardledger store");
     assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
 }
 
@@ -281,7 +272,7 @@ fn every_input_line_gets_exactly_one_answer_line() {
     let d = dir.path().join("d");
     let first = SETUP.lines().next().unwrap();
     let input = format!("{first}\n\n   \t\n{}\n\n", r#"{"user":{"token":"u1","program_token":"p1"}}"#);
-    let out = run(&d, &["ingest"], Some(&input));
+    let out = run_input(&d, &["ingest"], Some(&input));
     assert!(out.status.success(), "without --strict, rejections exit 0: {}", stderr(&out));
     let answers = lines(&out);
     assert_eq!(answers.len(), 5, "one answer per input line, blank ones included");
@@ -299,14 +290,14 @@ fn ingest_strict_exits_non_zero_when_anything_was_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("d");
     let bad = format!("{}\n{}\n", SETUP.lines().next().unwrap(), r#"{"user":{"token":"u1","program_token":"nope"}}"#);
-    let out = run(&d, &["ingest", "--strict"], Some(&bad));
+    let out = run_input(&d, &["ingest", "--strict"], Some(&bad));
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert_eq!(lines(&out).len(), 2, "every line is still answered");
     assert!(stderr(&out).contains("--strict: 1 of 2 lines were rejected"), "{}", stderr(&out));
     // the good line was recorded all the same
-    assert_eq!(lines(&run(&d, &["log"], None)).len(), 1);
+    assert_eq!(lines(&run_input(&d, &["log"], None)).len(), 1);
     let good = format!("{}\n", r#"{"user":{"token":"u2","program_token":"p1"}}"#);
-    assert!(run(&d, &["ingest", "--strict"], Some(&good)).status.success());
+    assert!(run_input(&d, &["ingest", "--strict"], Some(&good)).status.success());
 }
 
 /// `… the store grew G bytes (X bytes/recorded event) to T bytes`.
@@ -322,10 +313,10 @@ fn growth(out: &Output) -> (i64, u64) {
 fn the_ingest_summary_reports_the_directorys_growth() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("d");
-    let out = run(&d, &["ingest"], Some(SETUP));
+    let out = run_input(&d, &["ingest"], Some(SETUP));
     let (_, total1) = growth(&out);
     // a run of duplicates only: recorded nothing, so no bytes per event
-    let out = run(&d, &["ingest"], Some(SETUP));
+    let out = run_input(&d, &["ingest"], Some(SETUP));
     assert!(stderr(&out).contains("0 recorded"), "{}", stderr(&out));
     assert!(stderr(&out).contains("(0.0 bytes/recorded event)"), "{}", stderr(&out));
     let (g, total2) = growth(&out);
@@ -337,13 +328,18 @@ fn the_ingest_summary_reports_the_directorys_growth() {
 fn one_error_style_on_every_command() {
     let dir = ingested();
     let d = dir.path().join("d");
-    assert_error(&run(&d, &["get", "gpa_order", "nope"], None), 3, 404001, "nope");
-    assert_error(&run(&d, &["get", "widget", "x"], None), 4, 1106, "kind");
-    assert_error(&run(&d, &["statements", "nope"], None), 3, 1301, "nope");
-    assert_error(&run(&d, &["statements", "ca1", "count=0"], None), 4, 1303, "count");
-    assert_error(&run(&d, &["view", "programbalances", "day", "count=0", "program=p1"], None), 4, 400003, "count");
-    assert_error(&run(&d, &["view", "nosuchview", "day"], None), 4, 400002, "nosuchview");
-    assert_error(&run(&d, &["ingest", "/no/such/file"], None), 2, 500020, "/no/such/file");
+    assert_error(&run_input(&d, &["get", "gpa_order", "nope"], None), 3, 404001, "nope");
+    assert_error(&run_input(&d, &["get", "widget", "x"], None), 4, 1106, "kind");
+    assert_error(&run_input(&d, &["statements", "nope"], None), 3, 1301, "nope");
+    assert_error(&run_input(&d, &["statements", "ca1", "count=0"], None), 4, 1303, "count");
+    assert_error(
+        &run_input(&d, &["view", "programbalances", "day", "count=0", "program=p1"], None),
+        4,
+        400003,
+        "count",
+    );
+    assert_error(&run_input(&d, &["view", "nosuchview", "day"], None), 4, 400002, "nosuchview");
+    assert_error(&run_input(&d, &["ingest", "/no/such/file"], None), 2, 500020, "/no/such/file");
 }
 
 #[test]
@@ -353,17 +349,17 @@ fn an_inactive_msa_order_refuses_unloads() {
     let deactivate = r#"{"time":"2024-01-08T00:00:00Z","msa_order_update":{"token":"m1","active":false}}"#;
     let unload =
         r#"{"time":"2024-01-08T00:00:01Z","msa_unload":{"token":"mu2","original_order_token":"m1","amount":"1.00"}}"#;
-    let out = run(&d, &["ingest"], Some(&format!("{deactivate}\n{unload}\n")));
+    let out = run_input(&d, &["ingest"], Some(&format!("{deactivate}\n{unload}\n")));
     let answers = lines(&out);
     assert_eq!(answers[0]["response"]["active"], false);
     assert_eq!(answers[1]["error_code"], 1216, "{}", answers[1]);
     assert!(answers[1]["error_message"].as_str().unwrap().starts_with("msa_unload.original_order_token: "));
     // the earlier unload no longer shows its order as active
-    let got = stdout_json(&run(&d, &["get", "msa_unload", "mu1"], None));
+    let got = stdout_json(&run_input(&d, &["get", "msa_unload", "mu1"], None));
     assert_eq!(got["active"], false);
     // reactivated, it takes unloads again
     let reactivate = r#"{"time":"2024-01-08T00:00:02Z","msa_order_update":{"token":"m1","active":true}}"#;
-    let answers = lines(&run(&d, &["ingest"], Some(&format!("{reactivate}\n{unload}\n"))));
+    let answers = lines(&run_input(&d, &["ingest"], Some(&format!("{reactivate}\n{unload}\n"))));
     assert_eq!(answers[1]["response"]["active"], true, "{}", answers[1]);
 }
 
@@ -371,7 +367,7 @@ fn an_inactive_msa_order_refuses_unloads() {
 fn generate_takes_no_data_directory() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("d");
-    let help = run(&d, &["generate", "--help"], None);
+    let help = run_input(&d, &["generate", "--help"], None);
     assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
     assert!(text.contains("--seed") && !text.contains("--data"), "{text}");
@@ -389,7 +385,8 @@ fn generate_takes_no_data_directory() {
 fn view_rows_stop_at_the_last_events_day_whatever_end_date_says() {
     let dir = ingested();
     let d = dir.path().join("d");
-    let out = run(&d, &["view", "programbalances", "day", "program=p1", "end_date=2100-01-01", "count=1000"], None);
+    let out =
+        run_input(&d, &["view", "programbalances", "day", "program=p1", "end_date=2100-01-01", "count=1000"], None);
     assert!(out.status.success(), "{}", stderr(&out));
     let v = stdout_json(&out);
     let dates: Vec<&str> =
@@ -399,7 +396,7 @@ fn view_rows_stop_at_the_last_events_day_whatever_end_date_says() {
     assert!(dates[0].starts_with("2024-01-07"), "newest first: {dates:?}");
     assert!(v["last_run_time"].as_str().unwrap().starts_with("2024-01-07"));
     for (view, agg) in [("activitybalances", "day"), ("programbalances", "month")] {
-        let out = run(&d, &["view", view, agg, "program=p1", "end_date=2100-01-01", "count=1000"], None);
+        let out = run_input(&d, &["view", view, agg, "program=p1", "end_date=2100-01-01", "count=1000"], None);
         assert!(out.status.success(), "{}", stderr(&out));
         let n = stdout_json(&out)["records"].as_array().unwrap().len();
         assert!(n <= 6, "{view} {agg}: {n} rows");

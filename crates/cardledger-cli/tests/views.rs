@@ -4,22 +4,13 @@
 //! the projections.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::io::{Read, Write};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::io::Read;
+use std::process::Output;
 
 use serde_json::Value;
 
-fn run(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cardledger"));
-    cmd.arg("--data").arg(data).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    let mut child = cmd.spawn().expect("spawn cardledger");
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
+mod support;
+use support::run_input;
 
 fn stdout_json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
@@ -43,7 +34,7 @@ const LINES: &str = r#"{"time":"2019-11-04T08:00:00Z","program":{"token":"my_pro
 
 fn store() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(&dir.path().join("data"), &["ingest", "-"], Some(LINES));
+    let out = run_input(&dir.path().join("data"), &["ingest", "-"], Some(LINES));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let answers = String::from_utf8_lossy(&out.stdout);
     assert!(!answers.contains("error_code"), "{answers}");
@@ -54,7 +45,7 @@ fn store() -> tempfile::TempDir {
 fn page_001_figures_through_the_binary() {
     let dir = store();
     let data = dir.path().join("data");
-    let out = run(
+    let out = run_input(
         &data,
         &[
             "view",
@@ -118,7 +109,7 @@ fn bad_parameters_print_the_error_json_and_exit_non_zero() {
     let dir = store();
     let data = dir.path().join("data");
     for (args, code, word) in BAD {
-        let out = run(&data, args, None);
+        let out = run_input(&data, args, None);
         assert_eq!(out.status.code(), Some(4), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         let v = stdout_json(&out);
         assert_eq!(v["error_code"], *code, "{args:?}: {v}");
@@ -132,13 +123,13 @@ fn exports_write_real_gz_and_zip_files() {
     let dir = store();
     let data = dir.path().join("data");
     let file = dir.path().join("pb.csv.gz");
-    let out = run(
+    let out = run_input(
         &data,
         &["view", "programbalances", "day", "program=my_program", "end_date=2019-11-20", "--format", "csv", "--out"],
         None,
     );
     assert!(!out.status.success(), "--out needs a file");
-    let out = run(
+    let out = run_input(
         &data,
         &[
             "view",
@@ -167,7 +158,7 @@ fn exports_write_real_gz_and_zip_files() {
     assert!(lines.clone().last().unwrap().starts_with("# cardledger as_of_seq="), "{csv}");
     assert!(csv.contains(",4659036.18,6382613.97,8050308.79,"), "deposit, beginning and ending of 11-04 in CSV: {csv}");
     // the reserve view also exports XLSX, zipped; without --out it lands in exports/
-    let out = run(
+    let out = run_input(
         &data,
         &["view", "programreservebalances", "day", "program=my_program", "--format", "xlsx", "--compress", "zip"],
         None,
@@ -184,13 +175,13 @@ fn exports_write_real_gz_and_zip_files() {
 fn schemas_activity_expand_and_actor() {
     let dir = store();
     let data = dir.path().join("data");
-    let out = run(&data, &["schema", "programreservebalances", "day"], None);
+    let out = run_input(&data, &["schema", "programreservebalances", "day"], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let fields: Vec<String> =
         stdout_json(&out).as_array().unwrap().iter().map(|c| c["field"].as_str().unwrap().to_string()).collect();
     assert_eq!(fields.len(), 15);
     assert_eq!(fields[9], "reserve_minimum_amount");
-    let out = run(
+    let out = run_input(
         &data,
         &[
             "view",
@@ -206,7 +197,7 @@ fn schemas_activity_expand_and_actor() {
     let v = stdout_json(&out);
     assert_eq!(v["records"][0]["visa_pin_net"].to_string(), "10.00");
     assert_eq!(v["records"][0]["starting_balance"].to_string(), "3655467.25", "2,991,341.36 + 700,000 − 35,874.11");
-    let out = run(&data, &["view", "activitybalances", "actor", "program=my_program"], None);
+    let out = run_input(&data, &["view", "activitybalances", "actor", "program=my_program"], None);
     let v = stdout_json(&out);
     assert_eq!(v["records"][0]["acting_user_token"], "u1");
     assert_eq!(v["records"][0]["load_count"], 3);
@@ -218,15 +209,15 @@ fn views_catch_up_after_more_ingest_and_verify_checks_them() {
     let dir = store();
     let data = dir.path().join("data");
     let q = ["view", "programbalances", "day", "program=my_program", "start_date=2019-11-21", "end_date=2019-11-21"];
-    let before = stdout_json(&run(&data, &q, None));
+    let before = stdout_json(&run_input(&data, &q, None));
     let more = r#"{"time":"2019-11-21T10:00:00Z","program_deposit":{"token":"d9","program_token":"my_program","amount":"0.01","currency_code":"USD"}}"#;
-    assert!(run(&data, &["ingest", "-"], Some(more)).status.success());
-    let after = stdout_json(&run(&data, &q, None));
+    assert!(run_input(&data, &["ingest", "-"], Some(more)).status.success());
+    let after = stdout_json(&run_input(&data, &q, None));
     // 11-21 lies past the data (the last event is on 11-20): no row yet
     assert_eq!(before["total"], 0, "{before}");
     assert_eq!(after["records"][0]["deposit"].to_string(), "0.01");
     assert_eq!(after["records"][0]["ending_bank_balance"].to_string(), "11878375.64");
-    let out = run(&data, &["verify"], None);
+    let out = run_input(&data, &["verify"], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v = stdout_json(&out);
     assert_eq!(v["projections"]["view.programbalances.v1"], true);
@@ -238,22 +229,22 @@ fn views_catch_up_after_more_ingest_and_verify_checks_them() {
         let (seq, _) = engine.store().load_checkpoint("view.activitybalances.v1").unwrap().unwrap();
         engine.store().save_checkpoint("view.activitybalances.v1", seq, &[9, 9, 9]).unwrap();
     }
-    let out = run(&data, &["verify"], None);
+    let out = run_input(&data, &["verify"], None);
     assert_eq!(out.status.code(), Some(1));
     let v = stdout_json(&out);
     assert_eq!(v["projections"]["view.activitybalances.v1"], false, "{v}");
     assert_eq!(v["projections"]["view.programbalances.v1"], true, "{v}");
-    let out = run(&data, &["rebuild"], None);
+    let out = run_input(&data, &["rebuild"], None);
     assert!(out.status.success());
-    assert_eq!(stdout_json(&run(&data, &q, None)), after);
-    assert!(run(&data, &["verify"], None).status.success());
+    assert_eq!(stdout_json(&run_input(&data, &q, None)), after);
+    assert!(run_input(&data, &["verify"], None).status.success());
 }
 
 #[test]
 fn the_demo_writes_one_svg_chart_per_program() {
     let dir = tempfile::tempdir().unwrap();
     let charts = dir.path().join("my-charts");
-    let out = run(
+    let out = run_input(
         &dir.path().join("data"),
         &["demo", "--days", "6", "--holders", "20", "--charts", charts.to_str().unwrap()],
         None,

@@ -13,7 +13,26 @@ pub fn bin() -> Command {
 
 /// `cardledger --data DATA ARGS...`, stdout and stderr captured.
 pub fn run(data: &Path, args: &[&str]) -> Output {
-    bin().arg("--data").arg(data).args(args).stdin(Stdio::null()).output().expect("spawn cardledger")
+    run_input(data, args, None)
+}
+
+/// [`run`] with `stdin` written to the child's standard input (none: an
+/// empty one).
+pub fn run_input(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut cmd = bin();
+    cmd.arg("--data").arg(data).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    let mut child = cmd.spawn().expect("spawn cardledger");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Standard output read as JSON lines.
+pub fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// Like [`run`], but kills the child and fails the test after `limit`.
