@@ -41,10 +41,15 @@ fn check_projection<P: Projection + Default>(engine: &Engine, every: u64, head: 
 /// Lines `cardledger ingest` submits as one batch (`INGEST_CHUNK_LINES` in
 /// the CLI): a kill may only ever leave the log at the end of one.
 const CHUNK_LINES: u64 = 8192;
-/// Longest wait before the kill, in milliseconds (0 kills during open): well
-/// inside the time an epoch takes (40,000 lines at ~40,000 lines/s since the
-/// JSON path of issue 13), so most rounds end in a kill.
-const KILL_DELAY_MS_MAX: u64 = 600;
+/// The longest wait before the kill, as a share of the time an
+/// uninterrupted ingest through stdin took for the lines a round sends (a wait of
+/// 0 kills during open). Measured rather than fixed, because the JSON path
+/// keeps getting faster (600 ms was an epoch at 40,000 lines/s; at 220,000
+/// lines/s half the rounds finished first): a share below 1 keeps most rounds
+/// ending in a kill on a fast machine and on a loaded one.
+const KILL_DELAY_SHARE: f64 = 0.9;
+/// The shortest such longest wait, in milliseconds.
+const KILL_DELAY_MS_MIN: u64 = 20;
 /// Most already-recorded lines a round sends again before the new ones.
 const RESEND_LINES_MAX: u64 = 3_000;
 
@@ -83,6 +88,13 @@ fn sigkill_at_random_instants_loses_no_acknowledged_event() {
     let reference = tmp.path().join("reference");
     let out = run(&reference, &["ingest", input_path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // the time a round's way in (stdin, answers read) takes for a whole epoch
+    let reference_ms = {
+        let started = Instant::now();
+        let (answers, killed) = ingest_and_kill(&tmp.path().join("timing"), &input, Duration::from_secs(600));
+        assert!(!killed && answers.len() as u64 == lines_n, "the timing ingest answers every line");
+        started.elapsed().as_secs_f64() * 1000.0
+    };
     let (ref_records, ref_counts) = {
         let engine = Engine::open(&reference).unwrap();
         let mut counts = EventCounts::default();
@@ -106,7 +118,9 @@ fn sigkill_at_random_instants_loses_no_acknowledged_event() {
         }
         let resend = rng.range(0, head.min(RESEND_LINES_MAX) + 1);
         let start = head - resend + 1; // the epoch line number of the first line sent
-        let delay = Duration::from_millis(rng.range(0, KILL_DELAY_MS_MAX + 1));
+        let sent = lines_n - start + 1;
+        let delay_max = (reference_ms * KILL_DELAY_SHARE * sent as f64 / lines_n as f64) as u64;
+        let delay = Duration::from_millis(rng.range(0, delay_max.max(KILL_DELAY_MS_MIN) + 1));
         let (answers, killed) = ingest_and_kill(&data, &input[(start - 1) as usize..], delay);
         f.rounds += 1;
         f.kills += u64::from(killed);
@@ -177,7 +191,8 @@ fn sigkill_at_random_instants_loses_no_acknowledged_event() {
     finish_epoch(&data, &input, lines_n, &ref_records, &ref_counts);
     eprintln!(
         "crash: seed {seed}: {} rounds, {} SIGKILLs, {} epochs of {lines_n} lines; acknowledged {} new events \
-         (+{} duplicates), recovered {} events ({} beyond the last acknowledgement read), 0 lost; {:.1}s",
+         (+{} duplicates), recovered {} events ({} beyond the last acknowledgement read), 0 lost; \
+         uninterrupted epoch {reference_ms:.0} ms; {:.1}s",
         f.rounds,
         f.kills,
         f.epochs + 1,
