@@ -56,30 +56,87 @@ fn corrupt(reason: impl Into<String>) -> StoreError {
 
 /// A blocked Bloom filter over a run's keys: a key's probes all fall in one
 /// 512-bit block (one cache line), so a lookup costs one memory access per
-/// run. blake3 of the key gives the block (first 8 bytes) and the probes'
-/// bits (9 bits each from the next 8).
+/// run. The key's 128-bit hash ([`key_hashes`]) gives the block (first
+/// 64 bits) and the probes' bits (9 bits each from the next 64).
 struct Filter {
     bits: Vec<u64>,
+    hash: FilterHash,
 }
+
+/// How a run's filter hashes a key (`docs/format.md`, "Cold state").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FilterHash {
+    /// blake3 of the key, its first 16 bytes as two LE u64s: runs written
+    /// before [`FilterHash::Sip13`] (still read, never written).
+    Blake3,
+    /// SipHash-1-3 (128-bit output) with [`FILTER_KEY`]: every run written
+    /// now (≈ 150 instructions a key instead of blake3's ≈ 600; a lookup
+    /// of a new token hashes it once per kind of run it probes).
+    Sip13,
+}
+
+/// The fixed key of the [`FilterHash::Sip13`] filters: part of the run
+/// format, never changed.
+const FILTER_KEY: (u64, u64) = (0x636f_6c64_2066_696c, 0x7465_7220_7369_7031);
+
+/// Set in a run meta's filter word count when its filter is
+/// [`FilterHash::Sip13`] (a count never reaches 2^31 words: 16 GiB).
+const SIP13_FILTER_FLAG: u32 = 1 << 31;
 
 /// u64 words in one filter block (512 bits).
 const BLOCK_WORDS: usize = 8;
 
-fn key_hashes(key: &[u8]) -> (u64, u64) {
-    let h = blake3::hash(key);
-    let b = h.as_bytes();
-    let mut x = [0u8; 8];
-    let mut y = [0u8; 8];
-    x.copy_from_slice(b.get(..8).unwrap_or(&[0; 8]));
-    y.copy_from_slice(b.get(8..16).unwrap_or(&[0; 8]));
-    (u64::from_le_bytes(x), u64::from_le_bytes(y))
+/// A key's two 64-bit filter hashes, as a filter of kind `hash` takes them.
+fn key_hashes(hash: FilterHash, key: &[u8]) -> (u64, u64) {
+    match hash {
+        FilterHash::Blake3 => {
+            let h = blake3::hash(key);
+            let b = h.as_bytes();
+            let mut x = [0u8; 8];
+            let mut y = [0u8; 8];
+            x.copy_from_slice(b.get(..8).unwrap_or(&[0; 8]));
+            y.copy_from_slice(b.get(8..16).unwrap_or(&[0; 8]));
+            (u64::from_le_bytes(x), u64::from_le_bytes(y))
+        }
+        FilterHash::Sip13 => {
+            use siphasher::sip128::Hasher128;
+            use std::hash::Hasher;
+            let mut h = siphasher::sip128::SipHasher13::new_with_keys(FILTER_KEY.0, FILTER_KEY.1);
+            h.write(key);
+            let h = h.finish128();
+            (h.h1, h.h2)
+        }
+    }
+}
+
+/// A key's filter hashes, computed at most once per kind and only when a
+/// run's filter is probed (none before the first cold flush).
+struct LazyHashes<'a> {
+    key: &'a [u8],
+    blake3: Option<(u64, u64)>,
+    sip13: Option<(u64, u64)>,
+}
+
+impl<'a> LazyHashes<'a> {
+    fn new(key: &'a [u8]) -> Self {
+        LazyHashes { key, blake3: None, sip13: None }
+    }
+
+    fn of(&mut self, hash: FilterHash) -> (u64, u64) {
+        let slot = match hash {
+            FilterHash::Blake3 => &mut self.blake3,
+            FilterHash::Sip13 => &mut self.sip13,
+        };
+        *slot.get_or_insert_with(|| key_hashes(hash, self.key))
+    }
 }
 
 impl Filter {
+    /// An empty filter for `keys` keys, of the kind every run is written with.
     fn new(keys: usize) -> Filter {
         let words = keys.saturating_mul(COLD_FILTER_BITS_PER_KEY) / 64;
         let blocks = words.div_ceil(BLOCK_WORDS).max(1);
-        Filter { bits: vec![0; blocks * BLOCK_WORDS] }
+        Filter { bits: vec![0; blocks * BLOCK_WORDS], hash: FilterHash::Sip13 }
     }
 
     /// The filter words and bits of a key whose [`key_hashes`] are `(a, b)`
@@ -94,7 +151,7 @@ impl Filter {
     }
 
     fn insert(&mut self, key: &[u8]) {
-        let probes: Vec<(usize, u64)> = self.probes(key_hashes(key)).collect();
+        let probes: Vec<(usize, u64)> = self.probes(key_hashes(self.hash, key)).collect();
         for (w, mask) in probes {
             if let Some(word) = self.bits.get_mut(w) {
                 *word |= mask;
@@ -441,9 +498,9 @@ impl ColdRuns {
                 return Ok(Some(v));
             }
         }
-        let hashes = key_hashes(key);
+        let mut hashes = LazyHashes::new(key);
         for run in runs.list.iter().rev() {
-            if !upto.includes(run.no) || !run.filter.may_contain(hashes) {
+            if !upto.includes(run.no) || !run.filter.may_contain(hashes.of(run.filter.hash)) {
                 continue;
             }
             let i = run.first_keys.partition_point(|f| f.as_slice() <= key);
@@ -520,7 +577,11 @@ fn encode_meta(run: &Run) -> Vec<u8> {
     for k in &run.first_keys {
         put(&mut out, k);
     }
-    out.extend_from_slice(&(run.filter.bits.len() as u32).to_be_bytes());
+    let flag = match run.filter.hash {
+        FilterHash::Blake3 => 0,
+        FilterHash::Sip13 => SIP13_FILTER_FLAG,
+    };
+    out.extend_from_slice(&(run.filter.bits.len() as u32 | flag).to_be_bytes());
     for w in &run.filter.bits {
         out.extend_from_slice(&w.to_be_bytes());
     }
@@ -548,14 +609,16 @@ fn decode_meta(no: u32, bytes: &[u8]) -> Result<Run, StoreError> {
     for _ in 0..n {
         first_keys.push(take(body, &mut at)?.to_vec());
     }
-    let words = u32_at(at)? as usize;
+    let count = u32_at(at)?;
+    let hash = if count & SIP13_FILTER_FLAG != 0 { FilterHash::Sip13 } else { FilterHash::Blake3 };
+    let words = (count & !SIP13_FILTER_FLAG) as usize;
     at += 4;
     let bits_bytes = body.get(at..).ok_or_else(|| corrupt("a cold run meta ends early"))?;
     if bits_bytes.len() != words * 8 || words == 0 || !words.is_multiple_of(BLOCK_WORDS) {
         return Err(corrupt("a cold run meta's filter has the wrong length"));
     }
     let bits = bits_bytes.chunks_exact(8).map(|c| <[u8; 8]>::try_from(c).map_or(0, u64::from_be_bytes)).collect();
-    Ok(Run { no, first_keys, filter: Filter { bits }, at: None })
+    Ok(Run { no, first_keys, filter: Filter { bits, hash }, at: None })
 }
 
 fn read_watermark(tree: &sled::Tree) -> Result<Option<Head>, StoreError> {
@@ -672,5 +735,64 @@ impl FirstFailure {
             self.record(format!("{what}: {e}"));
             otherwise
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(n: usize, tag: &str) -> Vec<Vec<u8>> {
+        (0..n).map(|i| format!("T\u{1}{tag}_{i:08}").into_bytes()).collect()
+    }
+
+    /// A filter of `hash`'s kind over `ks`, as a run of that kind was written.
+    fn filter_of(hash: FilterHash, ks: &[Vec<u8>]) -> Filter {
+        let mut f = Filter::new(ks.len());
+        f.hash = hash;
+        for k in ks {
+            f.insert(k);
+        }
+        f
+    }
+
+    /// New runs are written with the SipHash filter, an old (blake3) run's
+    /// filter still finds every key it was built with, and either kind
+    /// rules out most keys it was not (10 bits a key: about 1 % pass).
+    #[test]
+    fn both_filter_kinds_find_their_keys_and_new_runs_use_siphash() {
+        assert_eq!(Filter::new(10).hash, FilterHash::Sip13);
+        let present = keys(5000, "in");
+        let absent = keys(5000, "out");
+        for hash in [FilterHash::Blake3, FilterHash::Sip13] {
+            let f = filter_of(hash, &present);
+            for k in &present {
+                assert!(f.may_contain(LazyHashes::new(k).of(hash)), "{hash:?} lost a key");
+            }
+            let passed = absent.iter().filter(|k| f.may_contain(LazyHashes::new(k).of(hash))).count();
+            assert!(passed < absent.len() / 20, "{hash:?}: {passed} of {} absent keys passed", absent.len());
+        }
+        // the two kinds hash differently: a run must be probed with its own
+        let k = &present[0];
+        assert_ne!(key_hashes(FilterHash::Blake3, k), key_hashes(FilterHash::Sip13, k));
+    }
+
+    /// A meta keeps its filter's kind: an old meta (no flag) decodes as
+    /// blake3, a new one as SipHash, with the same words.
+    #[test]
+    fn a_run_meta_keeps_its_filter_kind() {
+        let ks = keys(300, "m");
+        for hash in [FilterHash::Blake3, FilterHash::Sip13] {
+            let run =
+                Run { no: 3, first_keys: vec![ks[0].clone(), ks[100].clone()], filter: filter_of(hash, &ks), at: None };
+            let bytes = encode_meta(&run);
+            let words_at = 4 + run.first_keys.iter().map(|k| 4 + k.len()).sum::<usize>();
+            let count = u32::from_be_bytes(bytes[words_at..words_at + 4].try_into().unwrap());
+            assert_eq!(count & SIP13_FILTER_FLAG != 0, hash == FilterHash::Sip13, "{hash:?}");
+            let back = decode_meta(3, &bytes).unwrap();
+            assert_eq!(back.filter.hash, hash);
+            assert_eq!(back.filter.bits, run.filter.bits);
+            assert_eq!(back.first_keys, run.first_keys);
+        }
     }
 }

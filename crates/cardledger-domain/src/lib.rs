@@ -74,12 +74,10 @@ pub fn encode_new_fact(
         let mut e = bincode::enc::EncoderImpl::new(VecWriter(out), codec());
         let kind = event::FingerprintKind::Sip13Payload;
         event::encode_tag_and_date(kind, corrected_post_date, &mut e).map_err(|e| e.to_string())?;
-        match event {
-            // the hottest event: written by hand, the same bytes (payload.rs)
-            event::Event::JournalEntryRecorded(je) => {
-                end = Some(payload::journal_entry_recorded(je, bincode::enc::Encoder::writer(&mut e).0))
-            }
-            _ => event
+        // the hottest events: written by hand, the same bytes (payload.rs)
+        match payload::by_hand(event, bincode::enc::Encoder::writer(&mut e).0) {
+            Some(at) => end = Some(at),
+            None => event
                 .encode_marking_command(&mut e, |e| end = Some(bincode::enc::Encoder::writer(e).0.len()))
                 .map_err(|e| e.to_string())?,
         }

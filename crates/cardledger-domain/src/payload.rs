@@ -1,5 +1,6 @@
-//! Hand-written payload encoders for the hottest event: a journal entry
-//! (two thirds of the demo mix's events). They write straight into the
+//! Hand-written payload encoders for the hottest events: a journal entry
+//! (two thirds of the demo mix's events), a GPA order and a GPA unload
+//! (most of the rest). They write straight into the
 //! payload's `Vec` exactly the bytes bincode's derived encoding writes in the
 //! payload configuration ([`crate::codec`]: big-endian varints) — bincode
 //! walks every field through its generic encoder, ≈ 1,100 instructions for a
@@ -7,8 +8,10 @@
 //! fourth pass"). Decoding stays bincode's; the golden fixtures and the
 //! tests below check the bytes are the derived ones.
 
-use crate::command::{Currency, Holder, JeStatus, JeTarget, JournalEntryCmd};
-use crate::event::{JeEffect, JournalEntryRecorded};
+use crate::command::{
+    Currency, FeeRef, FundingKind, GpaOrderCmd, Holder, JeStatus, JeTarget, JournalEntryCmd, UnloadCmd,
+};
+use crate::event::{ChargedFee, Event, Funding, GpaOrdered, GpaUnloaded, JeEffect, JournalEntryRecorded};
 use crate::money::Money;
 use crate::time::Timestamp;
 
@@ -23,11 +26,20 @@ const U64_TAG: u8 = 253;
 struct Out<'a>(&'a mut Vec<u8>);
 
 impl Out<'_> {
-    #[inline]
+    /// A u64 varint: one byte inline (lengths, variant indexes, most
+    /// options' contents), the wider forms out of line.
+    #[inline(always)]
     fn u64(&mut self, v: u64) {
         if v <= SINGLE_BYTE_TOP {
             self.0.push(v as u8);
-        } else if let Ok(v) = u16::try_from(v) {
+        } else {
+            self.u64_wide(v);
+        }
+    }
+
+    #[inline(never)]
+    fn u64_wide(&mut self, v: u64) {
+        if let Ok(v) = u16::try_from(v) {
             self.0.push(U16_TAG);
             self.0.extend_from_slice(&v.to_be_bytes());
         } else if let Ok(v) = u32::try_from(v) {
@@ -110,6 +122,103 @@ impl Out<'_> {
     }
 }
 
+impl Out<'_> {
+    fn funding(&mut self, f: &Funding) {
+        let Funding { source_token, kind, program_token } = f;
+        self.str(source_token);
+        self.variant(funding_kind_index(*kind));
+        self.str(program_token);
+    }
+
+    /// A sequence's length (bincode writes it as a u64).
+    fn len(&mut self, n: usize) {
+        self.u64(n as u64);
+    }
+}
+
+/// `event` appended to `out` as the derived encoding writes it, when it is
+/// one of the events encoded by hand here; returns `out.len()` right after
+/// its command (where the fingerprinted bytes end). `None`: not one of
+/// them, nothing written.
+pub(crate) fn by_hand(event: &Event, out: &mut Vec<u8>) -> Option<usize> {
+    match event {
+        Event::JournalEntryRecorded(je) => Some(journal_entry_recorded(je, out)),
+        Event::GpaOrdered(e) => Some(gpa_ordered(e, out)),
+        Event::GpaUnloaded(e) => Some(gpa_unloaded(e, out)),
+        _ => None,
+    }
+}
+
+/// The variant index of a funding kind (declaration order).
+fn funding_kind_index(k: FundingKind) -> u32 {
+    match k {
+        FundingKind::Program => 0,
+        FundingKind::ProgramGateway => 1,
+        FundingKind::Ach => 2,
+        FundingKind::PaymentCard => 3,
+    }
+}
+
+/// `Event::GpaOrdered`'s and `Event::GpaUnloaded`'s variant indexes (=
+/// `Command::GpaOrder`'s and `Command::GpaUnload`'s).
+pub(crate) const GPA_ORDERED_INDEX: u32 = 10;
+pub(crate) const GPA_UNLOADED_INDEX: u32 = 11;
+
+fn gpa_ordered(e: &GpaOrdered, out: &mut Vec<u8>) -> usize {
+    let GpaOrdered { cmd, funding, fees } = e;
+    let GpaOrderCmd {
+        token,
+        holder,
+        amount,
+        currency_code,
+        funding_source_token,
+        funding_source_address_token,
+        tags,
+        memo,
+        fees: fee_refs,
+    } = cmd;
+    let mut o = Out(out);
+    o.variant(GPA_ORDERED_INDEX);
+    o.str(token);
+    o.holder(holder);
+    o.money(*amount);
+    o.variant(currency_index(*currency_code));
+    o.opt_str(funding_source_token);
+    o.opt_str(funding_source_address_token);
+    o.opt_str(tags);
+    o.opt_str(memo);
+    o.len(fee_refs.len());
+    for FeeRef { token, memo, tags } in fee_refs {
+        o.str(token);
+        o.opt_str(memo);
+        o.opt_str(tags);
+    }
+    let command_end = o.0.len();
+    o.funding(funding);
+    o.len(fees.len());
+    for ChargedFee { token, amount } in fees {
+        o.str(token);
+        o.money(*amount);
+    }
+    command_end
+}
+
+fn gpa_unloaded(e: &GpaUnloaded, out: &mut Vec<u8>) -> usize {
+    let GpaUnloaded { cmd, holder, funding } = e;
+    let UnloadCmd { token, original_order_token, amount, tags, memo } = cmd;
+    let mut o = Out(out);
+    o.variant(GPA_UNLOADED_INDEX);
+    o.str(token);
+    o.str(original_order_token);
+    o.money(*amount);
+    o.opt_str(tags);
+    o.opt_str(memo);
+    let command_end = o.0.len();
+    o.holder(holder);
+    o.funding(funding);
+    command_end
+}
+
 /// The variant index of a journal entry's status (declaration order).
 fn status_index(s: JeStatus) -> u32 {
     match s {
@@ -151,7 +260,7 @@ fn effect_index(e: JeEffect) -> u32 {
 /// `Event::JournalEntryRecorded(je)` appended to `out` (its variant index,
 /// its command, the rest), as the derived encoding writes it; returns
 /// `out.len()` right after the command (where the fingerprinted bytes end).
-pub(crate) fn journal_entry_recorded(je: &JournalEntryRecorded, out: &mut Vec<u8>) -> usize {
+fn journal_entry_recorded(je: &JournalEntryRecorded, out: &mut Vec<u8>) -> usize {
     let JournalEntryRecorded { cmd, program_token, effect, hold_amount, jit_load, jit_unload, pending_credit } = je;
     let mut o = Out(out);
     o.variant(JOURNAL_ENTRY_RECORDED_INDEX);
@@ -221,13 +330,6 @@ fn journal_entry_cmd(c: &JournalEntryCmd, o: &mut Out<'_>) {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
-    use crate::event::Event;
-
-    fn derived(je: &JournalEntryRecorded) -> (Vec<u8>, usize) {
-        let event = bincode::encode_to_vec(Event::JournalEntryRecorded(je.clone()), crate::codec()).unwrap();
-        let command = bincode::encode_to_vec(crate::command::Command::JournalEntry(je.cmd.clone()), crate::codec());
-        (event, command.unwrap().len())
-    }
 
     fn entry(n: usize, amount: i64, time: i64, some: bool) -> JournalEntryRecorded {
         let s = |c: char| "x".repeat(n).replace('x', &c.to_string());
@@ -297,14 +399,86 @@ mod tests {
                 for some in [false, true] {
                     let je = entry(len + n % 14, *amount, time, some);
                     n += 1;
-                    let (want, command_len) = derived(&je);
-                    let mut out = vec![9u8; 3];
-                    let end = journal_entry_recorded(&je, &mut out);
-                    assert_eq!(out[..3], [9, 9, 9], "appended, not overwritten");
-                    assert_eq!(out[3..], want[..], "len {len} amount {amount} some {some}");
-                    assert_eq!(end, 3 + command_len, "where the command ends");
+                    let what = format!("len {len} amount {amount} some {some}");
+                    let command = crate::command::Command::JournalEntry(je.cmd.clone());
+                    check_by_hand(&Event::JournalEntryRecorded(je), command, &what);
                 }
             }
         }
+    }
+
+    /// The same bytes as the derived encoding, appended, and the command's end.
+    fn check_by_hand(event: &Event, command: crate::command::Command, what: &str) {
+        let want = bincode::encode_to_vec(event, crate::codec()).unwrap();
+        let command_len = bincode::encode_to_vec(command, crate::codec()).unwrap().len();
+        let mut out = vec![9u8; 3];
+        let end = by_hand(event, &mut out).unwrap();
+        assert_eq!(out[..3], [9, 9, 9], "appended, not overwritten");
+        assert_eq!(out[3..], want[..], "{what}");
+        assert_eq!(end, 3 + command_len, "where the command ends: {what}");
+    }
+
+    fn funding(s: &dyn Fn(char) -> String, n: usize) -> Funding {
+        let kinds = [FundingKind::Program, FundingKind::ProgramGateway, FundingKind::Ach, FundingKind::PaymentCard];
+        Funding { source_token: s('f'), kind: kinds[n % 4], program_token: s('p') }
+    }
+
+    /// GPA orders and unloads: every varint width of lengths and amounts,
+    /// every option both ways, both holders, every funding kind, 0–3 fees.
+    #[test]
+    fn gpa_orders_and_unloads_encode_to_the_derived_bytes() {
+        use crate::command::Command;
+        let lengths = [0usize, 1, 13, 124, 125, 126, 249, 250, 251, 252, 1000, 65_535, 65_536, 70_001];
+        let numbers = [0i64, 1, -1, 125, -125, 126, 32_767, 32_768, -32_769, 1 << 31, -(1 << 31) - 1, i64::MAX / 4];
+        let mut n = 0usize;
+        for len in lengths {
+            for amount in numbers {
+                for some in [false, true] {
+                    let len = len + n % 5;
+                    let s = |c: char| c.to_string().repeat(len);
+                    let opt = |c: char| some.then(|| s(c));
+                    let holder = if n % 2 == 0 { Holder::User(s('u')) } else { Holder::Business(s('b')) };
+                    let refs: Vec<FeeRef> = (0..n % 4)
+                        .map(|i| FeeRef { token: format!("{}{i}", s('e')), memo: opt('m'), tags: opt('g') })
+                        .collect();
+                    let charged: Vec<ChargedFee> = (0..(n + 1) % 4)
+                        .map(|i| ChargedFee { token: format!("{}{i}", s('e')), amount: Money::from_cents(amount / 3) })
+                        .collect();
+                    let cmd = GpaOrderCmd {
+                        token: s('t'),
+                        holder: holder.clone(),
+                        amount: Money::from_cents(amount),
+                        currency_code: Currency::Usd,
+                        funding_source_token: opt('s'),
+                        funding_source_address_token: opt('a'),
+                        tags: opt('g'),
+                        memo: opt('m'),
+                        fees: refs,
+                    };
+                    let what = format!("gpa_order len {len} amount {amount} some {some} n {n}");
+                    let e = Event::GpaOrdered(GpaOrdered { cmd: cmd.clone(), funding: funding(&s, n), fees: charged });
+                    check_by_hand(&e, Command::GpaOrder(cmd), &what);
+                    let cmd = UnloadCmd {
+                        token: s('t'),
+                        original_order_token: s('o'),
+                        amount: Money::from_cents(amount),
+                        tags: opt('g'),
+                        memo: opt('m'),
+                    };
+                    let e = Event::GpaUnloaded(GpaUnloaded { cmd: cmd.clone(), holder, funding: funding(&s, n + 1) });
+                    check_by_hand(&e, Command::GpaUnload(cmd), &what.replace("gpa_order", "gpa_unload"));
+                    n += 1;
+                }
+            }
+        }
+    }
+
+    /// Events not encoded by hand are left to the derived encoder: nothing written.
+    #[test]
+    fn other_events_are_not_encoded_by_hand() {
+        let e = Event::Ticked(crate::command::TickCmd { now: Timestamp(5) });
+        let mut out = vec![1u8];
+        assert_eq!(by_hand(&e, &mut out), None);
+        assert_eq!(out, [1]);
     }
 }
