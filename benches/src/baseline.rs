@@ -11,7 +11,7 @@
 //! daily rows).
 //!
 //! It is "the same job" as the engine, not a second rules engine: commands
-//! are validated by the domain's own `Ledger::decide` (same rejections, same
+//! are validated by the domain's own `Ledger::decide_owned` (same rejections, same
 //! idempotency answers, same events) and the in-memory `Ledger` is folded
 //! with `apply` exactly as the engine does. What differs is storage and
 //! views: SQLite rows instead of the hash-chained log and projections.
@@ -489,10 +489,15 @@ fn record_batch(
     let mut derived = Derived::new(tx)?;
     for line in lines {
         let time = line.time.unwrap_or(now);
-        let facts = match ledger.decide(line, time) {
-            Decision::Accept(fact) => vec![fact],
+        // as the engine's commit path decides: the command moved into its
+        // event (the caller's copy, as the engine's caller hands over its
+        // own), an accepted fact with the payload encoded once while
+        // fingerprinting
+        let (decision, payload) = ledger.decide_owned(line.clone(), time);
+        let facts = match decision {
+            Decision::Accept(fact) => vec![(fact, payload)],
             // a tick closing statement cycles records several facts, acknowledged as its last
-            Decision::AcceptAll(facts) => facts,
+            Decision::AcceptAll(facts) => facts.into_iter().map(|f| (f, None)).collect(),
             Decision::Duplicate(seq) => {
                 acks.push(Ack::Duplicate(seq));
                 continue;
@@ -502,10 +507,13 @@ fn record_batch(
                 continue;
             }
         };
-        for fact in facts {
+        for (fact, payload) in facts {
             let rec = Recorded { seq: ledger.head_seq + 1, time, fact };
             let seq = i64::try_from(rec.seq).unwrap_or(i64::MAX);
-            let payload = encode_fact(&rec.fact).map_err(|reason| BaselineError::Corrupt { seq: rec.seq, reason })?;
+            let payload = match payload {
+                Some(p) => p,
+                None => encode_fact(&rec.fact).map_err(|reason| BaselineError::Corrupt { seq: rec.seq, reason })?,
+            };
             insert_event.execute(params![seq, time.0, rec.fact.event.kind(), payload])?;
             derived.write(tx, ledger, zones, &rec)?;
             ledger.apply(&rec);
