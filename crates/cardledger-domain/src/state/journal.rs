@@ -64,7 +64,9 @@ impl Ledger {
                 e.hold_amount = amount;
             }
             JeEffect::Clearing => {
-                let released = match related(false)? {
+                // one lookup of the related authorization serves both uses below
+                let rel = related(false)?;
+                let released = match &rel {
                     Some(je) if je.effect == JeEffect::Hold => je.open,
                     Some(_) => {
                         return reject(
@@ -87,7 +89,7 @@ impl Ledger {
                             format!("{amount} exceeds the available balance {spendable}"),
                         );
                     }
-                } else if let Some(je) = related(false)? {
+                } else if let Some(je) = rel {
                     // a clearing below its hold returns the unspent JIT-funded part to the program bank
                     e.jit_unload = je.jit_open.min(released.minus(amount).max(Money::ZERO));
                 }
