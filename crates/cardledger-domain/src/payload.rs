@@ -437,7 +437,7 @@ mod tests {
                     let len = len + n % 5;
                     let s = |c: char| c.to_string().repeat(len);
                     let opt = |c: char| some.then(|| s(c));
-                    let holder = if n % 2 == 0 { Holder::User(s('u')) } else { Holder::Business(s('b')) };
+                    let holder = if n.is_multiple_of(2) { Holder::User(s('u')) } else { Holder::Business(s('b')) };
                     let refs: Vec<FeeRef> = (0..n % 4)
                         .map(|i| FeeRef { token: format!("{}{i}", s('e')), memo: opt('m'), tags: opt('g') })
                         .collect();
