@@ -239,6 +239,12 @@ pub const HTTP_REQUESTS_IN_FLIGHT_MAX: usize = 512;
 /// this size, one sled value each; a lookup reads one block).
 pub const COLD_BLOCK_BYTES: usize = 4096;
 
+/// Blocks a cold flush writes per part (256 KiB of `COLD_BLOCK_BYTES`
+/// blocks): the run is encoded and written a part at a time, each part's
+/// typed entries dropped once its blocks are written, so a flush holds at
+/// most one part encoded beside what it has not written yet.
+pub const COLD_FLUSH_PART_BLOCKS: usize = 64;
+
 /// Bits per key of a cold run's Bloom filter (7 probes: about 1 % false
 /// positives; the filters are the only cold memory that grows with history,
 /// about 1.25 bytes per cold entry).
