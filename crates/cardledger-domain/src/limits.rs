@@ -57,10 +57,11 @@ pub const SNAPSHOT_STATE_BYTES_MAX: usize = 512 << 20;
 /// close and by `Engine::snapshot`): what changed since the last flush (new
 /// tokens, orders, unloads, closed journal entries) moves to the store's
 /// cold tree and the hot rest is snapshotted. Bounds the memory that grows
-/// with history to about this many events' worth (131,072: the flush's
-/// writer keeps the moved maps alive while the next interval's grow, and
-/// 196,608 peaked at 539 MiB at 10M events, docs/performance.md).
-pub const SNAPSHOT_INTERVAL_EVENTS: u64 = 131_072;
+/// with history to about this many events' worth (the flush's writer
+/// keeps the moved maps alive while the next interval's grow, dropping
+/// them part by part as it writes them; docs/performance.md, "Issue 13:
+/// the cold flush in parts").
+pub const SNAPSHOT_INTERVAL_EVENTS: u64 = 196_608;
 /// Snapshots a store keeps at most: every cold flush's while there are no
 /// more; past that they are thinned evenly (never the oldest or the newest
 /// two; `store::snapshots_kept`). The older ones are where as-of reads
