@@ -549,7 +549,7 @@ impl TakenCold {
     }
 
     /// Every entry whose key starts with `prefix`, encoded, in key order.
-    pub fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    pub fn scan(&self, prefix: &[u8]) -> Result<Vec<ColdEntry>, String> {
         let mut out = Vec::new();
         for group in self.groups()? {
             let p = group.prefix();
@@ -609,6 +609,9 @@ impl TakenCold {
         }
     }
 }
+
+/// An encoded cold entry: (key, value).
+pub type ColdEntry = (Vec<u8>, Vec<u8>);
 
 /// Where a cold key is held in a [`TakenCold`] ([`TakenCold::locate`]).
 enum Slot<'k> {
