@@ -469,7 +469,16 @@ impl TakenCold {
             }
             Some(Slot::Order(b, t)) => self.book(b).get(t).map(ColdValue::Order),
             Some(Slot::OfferOrder(t)) => self.offer_orders.get(t).copied().map(ColdValue::OfferOrder),
-            Some(Slot::Unload(b, seq)) => self.unload_list(b).iter().find(|u| u.seq == seq).map(ColdValue::Unload),
+            Some(Slot::Unload(b, seq)) => {
+                // in log order, so by seq: a flush encodes a book's every
+                // unload in O(log n) each; a list out of order is searched whole
+                let list = self.unload_list(b);
+                let at = list.partition_point(|u| u.seq < seq);
+                list.get(at)
+                    .filter(|u| u.seq == seq)
+                    .or_else(|| list.iter().find(|u| u.seq == seq))
+                    .map(ColdValue::Unload)
+            }
             Some(Slot::JournalEntry(t)) => self.journal_entries.get(t).map(ColdValue::JournalEntry),
             None => None,
         };
