@@ -22,16 +22,25 @@
 //!
 //! A cold flush first **stages** its entries ([`ColdRuns::stage`]): they
 //! are an in-memory newest run that every live lookup and scan sees first,
-//! while a background writer puts them on disk; [`ColdRuns::write_run`]
-//! then swaps the staged run for the written one under the same lock, so
-//! no reader ever misses an entry between the engine's drain and the disk.
-//! A staged run is not part of any [`ColdView`]: it lies after the
-//! watermark, and a view at or past it is refused until it is written.
+//! while a background writer puts them on disk. [`ColdRuns::write_run`]
+//! writes a run in **parts** of at most `COLD_FLUSH_PART_BLOCKS` blocks,
+//! group by group in key order ([`TakenCold::groups`]): each part is
+//! encoded from the typed entries, its blocks written, then under the
+//! staged run's lock the blocks join its written part and their typed
+//! entries are dropped, so the typed, the encoded and the next interval's
+//! entries never all peak together, and a lookup finds every staged key at
+//! every instant (typed, else in a written block). The meta, the position
+//! and the watermark go last, in one atomic batch: only then is the run
+//! complete, and the staged run is swapped for it under the runs' lock.
+//! Blocks written before a crash or a failure without their meta are
+//! ignored, and removed at the next open. A staged run is not part of any
+//! [`ColdView`]: it lies after the watermark, and a view at or past it is
+//! refused until it is written.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use cardledger_domain::limits::{COLD_BLOCK_BYTES, COLD_FILTER_BITS_PER_KEY};
+use cardledger_domain::limits::{COLD_BLOCK_BYTES, COLD_FILTER_BITS_PER_KEY, COLD_FLUSH_PART_BLOCKS};
 use cardledger_domain::state::{ColdStore, TakenCold};
 
 use crate::lock;
@@ -62,6 +71,9 @@ struct Filter {
     bits: Vec<u64>,
     hash: FilterHash,
 }
+
+/// The hash every new run's filter is written with.
+const NEW_RUN_FILTER_HASH: FilterHash = FilterHash::Sip13;
 
 /// How a run's filter hashes a key (`docs/format.md`, "Cold state").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +148,7 @@ impl Filter {
     fn new(keys: usize) -> Filter {
         let words = keys.saturating_mul(COLD_FILTER_BITS_PER_KEY) / 64;
         let blocks = words.div_ceil(BLOCK_WORDS).max(1);
-        Filter { bits: vec![0; blocks * BLOCK_WORDS], hash: FilterHash::Sip13 }
+        Filter { bits: vec![0; blocks * BLOCK_WORDS], hash: NEW_RUN_FILTER_HASH }
     }
 
     /// The filter words and bits of a key whose [`key_hashes`] are `(a, b)`
@@ -150,8 +162,9 @@ impl Filter {
         })
     }
 
-    fn insert(&mut self, key: &[u8]) {
-        let probes: Vec<(usize, u64)> = self.probes(key_hashes(self.hash, key)).collect();
+    /// Adds the key whose [`key_hashes`] (of this filter's kind) are `hashes`.
+    fn insert(&mut self, hashes: (u64, u64)) {
+        let probes: Vec<(usize, u64)> = self.probes(hashes).collect();
         for (w, mask) in probes {
             if let Some(word) = self.bits.get_mut(w) {
                 *word |= mask;
@@ -177,45 +190,106 @@ struct Run {
 }
 
 /// The entries of a cold flush on their way to disk (see [`ColdRuns::stage`]):
-/// taken typed out of the ledger under its lock (an O(1) move), encoded
-/// once, off that lock, by the background writer (or by the first scan
-/// that needs them encoded); a lookup before that encodes only its value.
-pub(crate) struct StagedRun {
-    /// The typed entries, until they are encoded.
-    taken: RwLock<Option<TakenCold>>,
-    encoded: OnceLock<EncodedRun>,
-}
+/// taken typed out of the ledger under its lock (an O(1) move), then
+/// written part by part ([`ColdRuns::write_run`]): each written part's
+/// blocks join `written` and its typed entries leave `taken` in one step
+/// under this lock, so a lookup finds every key in one or the other.
+pub(crate) struct StagedRun(RwLock<StagedParts>);
 
-/// A staged run's entries encoded and sorted, or why they do not encode.
-type EncodedRun = Result<BTreeMap<Vec<u8>, Vec<u8>>, String>;
+struct StagedParts {
+    /// The typed entries not yet in a written block.
+    taken: TakenCold,
+    /// The run's blocks written so far (no meta yet; `None` until its
+    /// writer starts).
+    written: Option<Run>,
+}
 
 impl StagedRun {
     pub(crate) fn new(taken: TakenCold) -> StagedRun {
-        StagedRun { taken: RwLock::new(Some(taken)), encoded: OnceLock::new() }
+        StagedRun(RwLock::new(StagedParts { taken, written: None }))
     }
 
-    /// The entries encoded and sorted (encoded on the first call); after
-    /// the first call the typed entries are dropped.
-    pub(crate) fn entries(&self) -> Result<&BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
-        let encoded = self.encoded.get_or_init(|| {
-            let taken = self.taken.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-            taken.as_ref().map_or_else(|| Err("a staged cold run lost its entries".into()), TakenCold::entries)
-        });
-        // from here on lookups read the encoded entries
-        *self.taken.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-        encoded.as_ref().map_err(|e| corrupt(format!("a staged cold entry does not encode: {e}")))
+    fn read(&self) -> RwLockReadGuard<'_, StagedParts> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The encoded value at `key`, if the run holds it.
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if self.encoded.get().is_none() {
-            let taken = self.taken.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(t) = taken.as_ref() {
-                return t.get(key).map_err(|e| corrupt(format!("a staged cold entry does not encode: {e}")));
-            }
+    fn write(&self) -> RwLockWriteGuard<'_, StagedParts> {
+        self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn not_encoded(e: String) -> StoreError {
+    corrupt(format!("a staged cold entry does not encode: {e}"))
+}
+
+/// Packs a run's entries, given in key order, into blocks: each block ends
+/// at about `COLD_BLOCK_BYTES` (or when told), goes into `batch`, and its
+/// first key into `first_keys`, until [`Blocks::take_part`] takes both.
+struct Blocks {
+    no: u32,
+    /// Blocks ended so far.
+    count: u32,
+    block: Vec<u8>,
+    /// First key of the block being filled.
+    first: Vec<u8>,
+    /// Entries in the block being filled.
+    pending: usize,
+    /// The last key pushed (keys must come in increasing order).
+    last: Option<Vec<u8>>,
+    batch: sled::Batch,
+    first_keys: Vec<Vec<u8>>,
+}
+
+impl Blocks {
+    fn new(no: u32) -> Blocks {
+        Blocks {
+            no,
+            count: 0,
+            block: Vec::with_capacity(COLD_BLOCK_BYTES + 1024),
+            first: Vec::new(),
+            pending: 0,
+            last: None,
+            batch: sled::Batch::default(),
+            first_keys: Vec::new(),
         }
-        // the encoded entries are set before the typed ones are dropped
-        Ok(self.entries()?.get(key).cloned())
+    }
+
+    fn push(&mut self, k: &[u8], v: &[u8]) -> Result<(), StoreError> {
+        if self.last.as_deref().is_some_and(|last| last >= k) {
+            return Err(corrupt("cold entries reached a run out of key order"));
+        }
+        let last = self.last.get_or_insert_with(Vec::new);
+        last.clear();
+        last.extend_from_slice(k);
+        if self.pending == 0 {
+            self.first = k.to_vec();
+        }
+        put(&mut self.block, k);
+        put(&mut self.block, v);
+        self.pending += 1;
+        if self.block.len() >= COLD_BLOCK_BYTES {
+            self.end_block();
+        }
+        Ok(())
+    }
+
+    /// Ends the block being filled, if it holds an entry.
+    fn end_block(&mut self) {
+        if self.pending == 0 {
+            return;
+        }
+        let crc = crc32fast::hash(&self.block);
+        self.block.extend_from_slice(&crc.to_be_bytes());
+        let block = std::mem::replace(&mut self.block, Vec::with_capacity(COLD_BLOCK_BYTES + 1024));
+        self.batch.insert(block_key(self.no, self.count), block);
+        self.first_keys.push(std::mem::take(&mut self.first));
+        self.count += 1;
+        self.pending = 0;
+    }
+
+    /// The ended blocks not taken yet: their batch and first keys.
+    fn take_part(&mut self) -> (sled::Batch, Vec<Vec<u8>>) {
+        (std::mem::take(&mut self.batch), std::mem::take(&mut self.first_keys))
     }
 }
 
@@ -344,6 +418,19 @@ impl ColdRuns {
             let run = list.iter_mut().find(|r| r.no == no);
             run.ok_or_else(|| corrupt(format!("cold run {no} has a position but no meta")))?.at = Some(at);
         }
+        // blocks after the last run's last block are what is left of a run
+        // whose write stopped before its meta (a crash or a failure
+        // between its parts): they count for nothing; removed here
+        let from = list.last().map_or_else(|| vec![BLOCK], |r| block_key(r.no, r.first_keys.len() as u32));
+        let mut orphans = sled::Batch::default();
+        let mut any = false;
+        for k in tree.range(from..vec![BLOCK + 1]).keys() {
+            orphans.remove(k.map_err(sled_err)?);
+            any = true;
+        }
+        if any {
+            tree.apply_batch(orphans).map_err(sled_err)?;
+        }
         let watermark = read_watermark(&tree)?.map_or(0, |w| w.seq);
         let mut previous = 0;
         for run in &list {
@@ -410,58 +497,91 @@ impl ColdRuns {
         Ok(())
     }
 
-    /// Writes `entries` as a new run with the watermark at `at`, in one
-    /// atomic batch (the caller flushes), then makes it visible, replacing
-    /// the run staged at `at` if there is one. The blocks are built and
-    /// written without holding the runs' lock (lookups go on, reading the
-    /// staged run); writers are one at a time (the engine's flushes).
-    pub(crate) fn write_run(&self, at: Head, entries: &BTreeMap<Vec<u8>, Vec<u8>>) -> Result<(), StoreError> {
+    /// Writes the entries of `staged` as a new run with the watermark at
+    /// `at` (the caller flushes), then makes it visible, replacing the run
+    /// staged at `at` if there is one (`staged` need not be staged: a
+    /// flush under the state's lock writes it directly). The run is written
+    /// in parts (see the module's doc); `between` runs after each part
+    /// (its failure stops the write: the blocks written so far have no
+    /// meta and count for nothing). The parts are built and written
+    /// without holding the runs' lock (lookups go on, reading the staged
+    /// run); writers are one at a time (the engine's flushes).
+    pub(crate) fn write_run<E: From<StoreError>>(
+        &self,
+        at: Head,
+        staged: &StagedRun,
+        mut between: impl FnMut() -> Result<(), E>,
+    ) -> Result<(), E> {
         let no = {
             let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
             if at.seq < runs.watermark {
-                return Err(corrupt(format!("a cold run at seq {} below the watermark {}", at.seq, runs.watermark)));
+                return Err(
+                    corrupt(format!("a cold run at seq {} below the watermark {}", at.seq, runs.watermark)).into()
+                );
             }
             if runs.staged.as_ref().is_some_and(|s| s.at != at.seq) {
-                return Err(corrupt(format!("a cold run at seq {} while another is staged", at.seq)));
+                return Err(corrupt(format!("a cold run at seq {} while another is staged", at.seq)).into());
             }
             runs.list.last().map_or(Ok(0), |r| r.no.checked_add(1).ok_or_else(|| corrupt("too many cold runs")))?
         };
-        let mut batch = sled::Batch::default();
-        let mut filter = Filter::new(entries.len());
-        let mut first_keys = Vec::new();
-        let mut block = Vec::with_capacity(COLD_BLOCK_BYTES + 1024);
-        let flush_block = |block: &mut Vec<u8>, batch: &mut sled::Batch, first_keys: &[Vec<u8>]| {
-            let crc = crc32fast::hash(block);
-            block.extend_from_slice(&crc.to_be_bytes());
-            let n = first_keys.len().saturating_sub(1) as u32;
-            batch.insert(block_key(no, n), std::mem::take(block));
+        let groups = {
+            let mut parts = staged.write();
+            let filter = Filter::new(parts.taken.len());
+            parts.written = Some(Run { no, first_keys: Vec::new(), filter, at: Some(at.seq) });
+            parts.taken.groups().map_err(not_encoded)?
         };
-        for (k, v) in entries {
-            if block.is_empty() {
-                first_keys.push(k.clone());
-            }
-            filter.insert(k);
-            put(&mut block, k);
-            put(&mut block, v);
-            if block.len() >= COLD_BLOCK_BYTES {
-                flush_block(&mut block, &mut batch, &first_keys);
+        let mut blocks = Blocks::new(no);
+        for group in groups {
+            let keys = staged.read().taken.sorted_keys(group);
+            // keys[..written] are in written blocks, keys[..pushed] in `blocks`
+            let (mut written, mut pushed) = (0, 0);
+            while written < keys.len() {
+                {
+                    let parts = staged.read();
+                    while blocks.first_keys.len() < COLD_FLUSH_PART_BLOCKS {
+                        let Some(k) = keys.get(pushed) else { break };
+                        let v = parts.taken.get(k).map_err(not_encoded)?;
+                        blocks.push(k, &v.ok_or_else(|| corrupt("a staged cold entry left before it was written"))?)?;
+                        pushed += 1;
+                    }
+                }
+                if pushed == keys.len() {
+                    // a group ends its block: every entry of it leaves memory
+                    blocks.end_block();
+                }
+                let upto = pushed - blocks.pending;
+                let part = keys.get(written..upto).unwrap_or_default();
+                let hashes: Vec<(u64, u64)> = part.iter().map(|k| key_hashes(NEW_RUN_FILTER_HASH, k)).collect();
+                let (batch, first_keys) = blocks.take_part();
+                self.tree.apply_batch(batch).map_err(sled_err)?;
+                {
+                    let mut parts = staged.write();
+                    let run = parts.written.as_mut().ok_or_else(|| corrupt("a staged cold run lost its blocks"))?;
+                    run.first_keys.extend(first_keys);
+                    for h in hashes {
+                        run.filter.insert(h);
+                    }
+                    parts.taken.remove(part);
+                }
+                written = upto;
+                between()?;
             }
         }
-        if !block.is_empty() {
-            flush_block(&mut block, &mut batch, &first_keys);
-        }
-        let run = Run { no, first_keys, filter, at: Some(at.seq) };
-        if !entries.is_empty() {
-            batch.insert(meta_key(no), encode_meta(&run));
+        let mut batch = sled::Batch::default();
+        if blocks.count > 0 {
+            let parts = staged.read();
+            let run = parts.written.as_ref().ok_or_else(|| corrupt("a staged cold run lost its blocks"))?;
+            batch.insert(meta_key(no), encode_meta(run));
             batch.insert(position_key(no), encode_head(at));
         }
         batch.insert(WATERMARK, encode_head(at));
         self.tree.apply_batch(batch).map_err(sled_err)?;
         let mut runs = self.runs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if runs.list.last().map_or(0, |r| r.no + 1) != no {
-            return Err(corrupt(format!("cold run {no} was written by two writers at once")));
+            return Err(corrupt(format!("cold run {no} was written by two writers at once")).into());
         }
-        if !entries.is_empty() {
+        let run = staged.write().written.take().ok_or_else(|| corrupt("a staged cold run lost its blocks"))?;
+        if blocks.count > 0 {
             runs.list.push(run);
         }
         runs.watermark = at.seq;
@@ -493,25 +613,41 @@ impl ColdRuns {
     fn lookup(&self, key: &[u8], upto: Upto) -> Result<Option<Vec<u8>>, StoreError> {
         let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         upto.check(&runs)?;
+        let mut hashes = LazyHashes::new(key);
         if let (Upto::All, Some(staged)) = (upto, &runs.staged) {
-            if let Some(v) = staged.entries.get(key)? {
+            let parts = staged.entries.read();
+            if let Some(v) = parts.taken.get(key).map_err(not_encoded)? {
+                return Ok(Some(v));
+            }
+            if let Some(v) = parts.written.as_ref().map(|run| self.find(run, key, &mut hashes)).transpose()?.flatten() {
                 return Ok(Some(v));
             }
         }
-        let mut hashes = LazyHashes::new(key);
         for run in runs.list.iter().rev() {
-            if !upto.includes(run.no) || !run.filter.may_contain(hashes.of(run.filter.hash)) {
+            if !upto.includes(run.no) {
                 continue;
             }
-            let i = run.first_keys.partition_point(|f| f.as_slice() <= key);
-            let Some(b) = i.checked_sub(1) else { continue };
-            let bytes = self.block(run.no, b as u32)?;
-            let entries = decode_block(&bytes)?;
-            if let Ok(at) = entries.binary_search_by(|(k, _)| (*k).cmp(key)) {
-                return Ok(entries.get(at).map(|(_, v)| v.to_vec()));
+            if let Some(v) = self.find(run, key, &mut hashes)? {
+                return Ok(Some(v));
             }
         }
         Ok(None)
+    }
+
+    /// The value of `key` (its filter hashes computed as `run` needs them) in `run`.
+    fn find(&self, run: &Run, key: &[u8], hashes: &mut LazyHashes<'_>) -> Result<Option<Vec<u8>>, StoreError> {
+        if !run.filter.may_contain(hashes.of(run.filter.hash)) {
+            return Ok(None);
+        }
+        let i = run.first_keys.partition_point(|f| f.as_slice() <= key);
+        let Some(b) = i.checked_sub(1) else { return Ok(None) };
+        let bytes = self.block(run.no, b as u32)?;
+        let entries = decode_block(&bytes)?;
+        Ok(entries
+            .binary_search_by(|(k, _)| (*k).cmp(key))
+            .ok()
+            .and_then(|at| entries.get(at))
+            .map(|(_, v)| v.to_vec()))
     }
 
     /// Every entry whose key starts with `prefix` (`&[]`: all), newest
@@ -526,30 +662,40 @@ impl ColdRuns {
         let mut out = BTreeMap::new();
         // oldest first: a newer run's value replaces an older one's
         for run in runs.list.iter().filter(|r| upto.includes(r.no)) {
-            let from = run.first_keys.partition_point(|f| f.as_slice() <= prefix).saturating_sub(1);
-            for b in from..run.first_keys.len() {
-                if run.first_keys.get(b).is_some_and(|f| f.as_slice() > prefix && !f.starts_with(prefix)) {
-                    break;
-                }
-                let bytes = self.block(run.no, b as u32)?;
-                for (k, v) in decode_block(&bytes)? {
-                    if k.starts_with(prefix) {
-                        out.insert(k.to_vec(), v.to_vec());
-                    }
-                }
-            }
+            self.collect_run(run, prefix, &mut out)?;
         }
-        // the staged run is the newest
+        // the staged run is the newest: its written blocks, then its typed rest
         if let (Upto::All, Some(staged)) = (upto, &runs.staged) {
-            let from = std::ops::Bound::Included(prefix.to_vec());
-            for (k, v) in staged.entries.entries()?.range((from, std::ops::Bound::Unbounded)) {
-                if !k.starts_with(prefix) {
-                    break;
-                }
-                out.insert(k.clone(), v.clone());
+            let parts = staged.entries.read();
+            if let Some(run) = &parts.written {
+                self.collect_run(run, prefix, &mut out)?;
             }
+            out.extend(parts.taken.scan(prefix).map_err(not_encoded)?);
         }
         Ok(out)
+    }
+
+    /// Adds every entry of `run` whose key starts with `prefix` to `out`.
+    fn collect_run(&self, run: &Run, prefix: &[u8], out: &mut BTreeMap<Vec<u8>, Vec<u8>>) -> Result<(), StoreError> {
+        let from = run.first_keys.partition_point(|f| f.as_slice() <= prefix).saturating_sub(1);
+        for b in from..run.first_keys.len() {
+            if run.first_keys.get(b).is_some_and(|f| f.as_slice() > prefix && !f.starts_with(prefix)) {
+                break;
+            }
+            let bytes = self.block(run.no, b as u32)?;
+            for (k, v) in decode_block(&bytes)? {
+                if k.starts_with(prefix) {
+                    out.insert(k.to_vec(), v.to_vec());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Test hook: how many blocks and run metas the tree holds.
+    pub(crate) fn debug_keys(&self) -> Result<(usize, usize), StoreError> {
+        let count = |prefix: u8| self.tree.scan_prefix([prefix]).try_fold(0, |n, r| r.map(|_| n + 1));
+        Ok((count(BLOCK).map_err(sled_err)?, count(META).map_err(sled_err)?))
     }
 
     /// Test hook: flips bits in the block of the newest run that holds
@@ -751,7 +897,7 @@ mod tests {
         let mut f = Filter::new(ks.len());
         f.hash = hash;
         for k in ks {
-            f.insert(k);
+            f.insert(key_hashes(hash, k));
         }
         f
     }

@@ -24,8 +24,9 @@
 //! snapshot under the write lock (the state is exactly at the durable head
 //! there), stages the taken entries in the cold store (every lookup sees
 //! them), answers its group and releases the lock; a background writer (one
-//! at a time) writes the snapshot, encodes the entries, writes the cold run
-//! with the watermark, then swaps the staged run for the written one.
+//! at a time) writes the snapshot, then encodes and writes the cold run in
+//! parts (each part's typed entries dropped once it is written), the
+//! watermark last, then swaps the staged run for the written one.
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
@@ -208,6 +209,9 @@ pub enum ColdWriteStep {
     Snapshot,
     /// After the snapshot, before the cold run and the watermark.
     Run,
+    /// After each part of the cold run (the held one: the first), before
+    /// the rest, its meta and the watermark.
+    Part,
 }
 
 /// Holds background cold writes at a step until dropped
@@ -235,7 +239,8 @@ impl Drop for ColdWriteHold {
 /// `at` (`None`: over its limit, not snapshotted) and the entries staged at `at`.
 struct ColdJob {
     at: Head,
-    hot: Option<Vec<u8>>,
+    /// Taken when it is written (its memory goes before the run's parts).
+    hot: Mutex<Option<Vec<u8>>>,
     entries: crate::cold::StagedEntries,
 }
 
@@ -283,19 +288,18 @@ impl ColdWriter {
         }
     }
 
-    /// Writes `job`: the snapshot first, then the cold run with the
-    /// watermark (a crash in between leaves the previous snapshot matching
-    /// the watermark), which replaces the staged run.
+    /// Writes `job`: the snapshot first, then the cold run in parts with
+    /// the watermark last (a crash in between leaves the previous snapshot
+    /// matching the watermark), which replaces the staged run.
     fn write(&self, store: &Store, job: &ColdJob) -> Result<(), EngineError> {
         self.pause(ColdWriteStep::Snapshot)?;
-        if let Some(hot) = &job.hot {
-            store.save_snapshot(job.at, hot)?;
+        let hot = lock(&job.hot).take();
+        if let Some(hot) = hot {
+            store.save_snapshot(job.at, &hot)?;
         }
-        // the taken entries are encoded here, off the state's lock
-        let entries = job.entries.entries()?;
         self.pause(ColdWriteStep::Run)?;
-        store.write_cold(job.at, entries)?;
-        Ok(())
+        // the taken entries are encoded here, off the state's lock, a part at a time
+        store.write_cold(job.at, &job.entries, || self.pause(ColdWriteStep::Part))
     }
 
     /// Starts writing `job` in the background (inline if no thread starts).
@@ -395,9 +399,9 @@ fn flush_cold_at(store: &Store, state: &mut Ledger, at: Head) -> Result<bool, En
             reason: format!("a snapshot of state at seq {} named seq {}", state.head_seq, at.seq),
         });
     }
-    let entries = state.drain_cold().map_err(|reason| EngineError::Corrupt { seq: at.seq, reason })?;
+    let entries = crate::cold::StagedRun::new(state.take_cold());
     let snapshotted = store.save_snapshot_with(at, |out| snapshot::encode_hot_to(state, out))?;
-    store.write_cold(at, &entries)?;
+    store.write_cold(at, &entries, || Ok::<(), EngineError>(()))?;
     Ok(snapshotted)
 }
 
@@ -422,7 +426,7 @@ fn stage_cold(store: &Store, state: &mut Ledger) -> Result<ColdJob, EngineError>
         Ok(()) if hot.len() <= limits::SNAPSHOT_STATE_BYTES_MAX => Some(hot),
         _ => None,
     };
-    Ok(ColdJob { at, hot, entries })
+    Ok(ColdJob { at, hot: Mutex::new(hot), entries })
 }
 
 #[derive(Default)]

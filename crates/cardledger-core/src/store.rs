@@ -716,18 +716,24 @@ impl Store {
         self.inner.cold.watermark()
     }
 
-    /// Writes cold entries as one new run and moves the watermark to `at`,
-    /// in one atomic batch, flushed before returning; the run replaces the
-    /// one staged at `at` ([`Store::stage_cold`]), if any. `at` must be durable.
-    pub fn write_cold(
+    /// Writes the staged cold entries as one new run and moves the
+    /// watermark to `at`, flushed before returning; the run replaces the
+    /// one staged at `at` ([`Store::stage_cold`]), if any. It is written in
+    /// parts, `between` running after each (`ColdRuns::write_run`); only
+    /// the last write (meta, position, watermark: one atomic batch)
+    /// completes it. `at` must be durable.
+    pub(crate) fn write_cold<E: From<StoreError>>(
         &self,
         at: Head,
-        entries: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
-    ) -> Result<(), StoreError> {
+        entries: &crate::cold::StagedRun,
+        between: impl FnMut() -> Result<(), E>,
+    ) -> Result<(), E> {
         if at.seq > self.head().seq {
-            return Err(StoreError::Corrupt { seq: at.seq, reason: "a cold watermark must name a durable seq".into() });
+            return Err(
+                StoreError::Corrupt { seq: at.seq, reason: "a cold watermark must name a durable seq".into() }.into()
+            );
         }
-        self.inner.cold.write_run(at, entries)?;
+        self.inner.cold.write_run(at, entries, between)?;
         self.inner.db.flush().map_err(sled_err)?;
         Ok(())
     }
@@ -763,6 +769,11 @@ impl Store {
             Err(e) => (None, Some(Err(e))),
         };
         ok.into_iter().flatten().chain(err)
+    }
+
+    /// Test hook: how many cold blocks and run metas the cold tree holds.
+    pub fn debug_cold_keys(&self) -> Result<(usize, usize), StoreError> {
+        self.inner.cold.debug_keys()
     }
 
     /// Test hook: flips bits inside the cold entry at `key` (its newest run).

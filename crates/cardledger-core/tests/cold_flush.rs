@@ -1,8 +1,10 @@
 //! The cold flush off the commit path: while a background cold write is
-//! held (before its snapshot, or between the snapshot and the cold run),
-//! a cold lookup, a duplicate token, an order read by an unload, a list
-//! and an as-of read answer exactly as an engine that never flushes; and a
-//! process killed during the background write reopens to the same state.
+//! held (before its snapshot, between the snapshot and the cold run, or
+//! between two parts of the run), a cold lookup, a duplicate token, an
+//! order read by an unload, a list and an as-of read answer exactly as an
+//! engine that never flushes; a process killed, or a write failed, during
+//! the background write reopens to the same state, and the blocks of a run
+//! written only in part are removed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
 use std::io::{BufRead, BufReader};
@@ -101,7 +103,7 @@ fn reference() -> (Vec<Value>, Value) {
 #[test]
 fn reads_and_decisions_during_a_held_cold_write_answer_as_without_a_flush() {
     let (want_answers, want_reads) = reference();
-    for step in [ColdWriteStep::Snapshot, ColdWriteStep::Run] {
+    for step in [ColdWriteStep::Snapshot, ColdWriteStep::Run, ColdWriteStep::Part] {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: FLUSH_EVERY }).unwrap();
         let hold = engine.debug_hold_cold_writes(step);
@@ -115,8 +117,11 @@ fn reads_and_decisions_during_a_held_cold_write_answer_as_without_a_flush() {
         let snapshots = engine.store().snapshot_seqs().unwrap();
         match step {
             ColdWriteStep::Snapshot => assert!(snapshots.is_empty(), "{snapshots:?}"),
-            ColdWriteStep::Run => assert_eq!(snapshots, vec![FLUSH_EVERY]),
+            ColdWriteStep::Run | ColdWriteStep::Part => assert_eq!(snapshots, vec![FLUSH_EVERY]),
         }
+        // between parts the first part is on disk (in blocks of no run yet),
+        // the rest still typed: lookups read both
+        assert_eq!(cold_blocks(&engine) > 0, step == ColdWriteStep::Part, "{step:?}");
         {
             let state = engine.state();
             assert!(state.gpa_orders.is_empty(), "{step:?}: the order left memory (it is staged)");
@@ -145,13 +150,27 @@ fn reads_and_decisions_during_a_held_cold_write_answer_as_without_a_flush() {
     }
 }
 
+/// The blocks in the store's cold tree (of whole runs or not).
+fn cold_blocks(engine: &Engine) -> usize {
+    let (blocks, _) = engine.store().debug_cold_keys().unwrap();
+    blocks
+}
+
 /// A failed background write poisons the engine: the next submit answers
-/// with its failure, and so does an explicit snapshot.
+/// with its failure, and so does an explicit snapshot. A write failed
+/// between two parts of its run leaves blocks without a meta: the next
+/// open removes them.
 #[test]
 fn a_submit_after_a_failed_background_write_answers_with_its_failure() {
+    for step in [ColdWriteStep::Run, ColdWriteStep::Part] {
+        a_failed_background_write(step);
+    }
+}
+
+fn a_failed_background_write(step: ColdWriteStep) {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: FLUSH_EVERY }).unwrap();
-    let hold = engine.debug_hold_cold_writes(ColdWriteStep::Run);
+    let hold = engine.debug_hold_cold_writes(step);
     for s in SETUP {
         engine.submit(line(s)).unwrap();
     }
@@ -163,8 +182,13 @@ fn a_submit_after_a_failed_background_write_answers_with_its_failure() {
     assert!(failed.to_string().contains("injected cold write failure"), "{failed}");
     assert_eq!(engine.submit(line(DURING[4])).unwrap_err(), failed, "the next submit answers with it");
     assert_eq!(engine.snapshot().unwrap_err(), EngineError::Poisoned);
-    assert_eq!(engine.store().cold_watermark().unwrap(), None, "nothing of the failed run was written");
+    assert_eq!(engine.store().cold_watermark().unwrap(), None, "nothing of the failed run counts");
+    assert_eq!(cold_blocks(&engine) > 0, step == ColdWriteStep::Part, "{step:?}: a part was written");
     drop(engine);
+    // the store alone (no replay, so no new flush) drops the partial run
+    let store = cardledger_core::store::Store::open(dir.path()).unwrap();
+    assert_eq!(store.debug_cold_keys().unwrap(), (0, 0), "{step:?}: no block, no meta");
+    drop(store);
     // the acknowledged events survive; the snapshot without its run is refused
     let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: FLUSH_EVERY }).unwrap();
     assert_eq!(engine.head_seq(), FLUSH_EVERY + 1);
@@ -183,7 +207,11 @@ const CHILD_STEP: &str = "CARDLEDGER_COLD_CRASH_STEP";
 #[ignore = "the child process of a_kill_during_the_background_write_reopens_to_the_same_state"]
 fn child_held_in_a_cold_write() {
     let (Ok(dir), Ok(step)) = (std::env::var(CHILD_DIR), std::env::var(CHILD_STEP)) else { return };
-    let step = if step == "run" { ColdWriteStep::Run } else { ColdWriteStep::Snapshot };
+    let step = match step.as_str() {
+        "run" => ColdWriteStep::Run,
+        "part" => ColdWriteStep::Part,
+        _ => ColdWriteStep::Snapshot,
+    };
     let engine = Engine::open_with(std::path::Path::new(&dir), OpenOptions { cold_flush_events: FLUSH_EVERY }).unwrap();
     let _hold = engine.debug_hold_cold_writes(step);
     for s in SETUP.iter().chain(&DURING[..3]) {
@@ -196,13 +224,14 @@ fn child_held_in_a_cold_write() {
 }
 
 /// A process killed while its background cold write is held (before the
-/// snapshot, or between the snapshot and the cold run) reopens to the same
+/// snapshot, between the snapshot and the cold run, or between two parts of
+/// the run) reopens to the same
 /// state as an engine that never flushed: the previous watermark still
 /// matches its snapshot, and a snapshot without its run is refused.
 #[test]
 fn a_kill_during_the_background_write_reopens_to_the_same_state() {
     let (want_answers, want_reads) = reference();
-    for step in ["snapshot", "run"] {
+    for step in ["snapshot", "run", "part"] {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["child_held_in_a_cold_write", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
@@ -221,7 +250,7 @@ fn a_kill_during_the_background_write_reopens_to_the_same_state() {
         let report = engine.open_report().clone();
         assert_eq!(report.snapshot_seq, None, "{step}: no snapshot matches a watermark: {report:?}");
         assert_eq!(engine.head_seq(), FLUSH_EVERY + 1, "{step}: every acknowledged event survived");
-        if step == "run" {
+        if step != "snapshot" {
             assert!(report.refused.iter().any(|(s, _)| *s == FLUSH_EVERY), "{step}: {report:?}");
         }
         // the rest of DURING, then the same answers and reads as the reference
@@ -286,6 +315,34 @@ fn taken_cold_entries_answer_every_key_as_their_encoding() {
     }
     assert_eq!(taken.get(b"").unwrap(), None);
     assert_eq!(taken.get(b"Zx").unwrap(), None);
+    // the groups, in order, hold every key once in key order (a flush
+    // writes its run group by group), and a scan of a group's prefix is it
+    let groups = taken.groups().unwrap();
+    assert!(groups.len() >= 4, "{groups:?}");
+    let keys: Vec<Vec<u8>> = groups.iter().flat_map(|g| taken.sorted_keys(*g)).collect();
+    assert_eq!(keys, entries.keys().cloned().collect::<Vec<_>>());
+    assert_eq!(taken.len(), entries.len());
+    assert_eq!(taken.scan(b"").unwrap(), entries.clone().into_iter().collect::<Vec<_>>());
+    for g in &groups {
+        let want: Vec<(Vec<u8>, Vec<u8>)> =
+            entries.iter().filter(|(k, _)| k.starts_with(&g.prefix())).map(|(k, v)| (k.clone(), v.clone())).collect();
+        assert!(!want.is_empty(), "{g:?}");
+        assert_eq!(taken.scan(&g.prefix()).unwrap(), want, "{g:?}");
+    }
+    // removing written keys drops exactly them
+    let mut rest = taken;
+    let (gone, kept): (Vec<_>, Vec<_>) = keys.iter().cloned().enumerate().partition(|(i, _)| i % 2 == 0);
+    let gone: Vec<Vec<u8>> = gone.into_iter().map(|(_, k)| k).collect();
+    rest.remove(&gone);
+    assert_eq!(rest.len(), kept.len());
+    for k in &gone {
+        assert_eq!(rest.get(k).unwrap(), None, "{k:?}");
+    }
+    for (_, k) in &kept {
+        assert_eq!(rest.get(k).unwrap().as_ref(), entries.get(k), "{k:?}");
+    }
+    rest.remove(&keys);
+    assert!(rest.is_empty() && rest.groups().unwrap().is_empty());
     // the ledger kept the rest: its hot encoding equals the drained one's
     assert_eq!(
         cardledger_domain::snapshot::encode_hot(&ledger).unwrap(),

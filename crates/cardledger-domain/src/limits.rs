@@ -57,10 +57,11 @@ pub const SNAPSHOT_STATE_BYTES_MAX: usize = 512 << 20;
 /// close and by `Engine::snapshot`): what changed since the last flush (new
 /// tokens, orders, unloads, closed journal entries) moves to the store's
 /// cold tree and the hot rest is snapshotted. Bounds the memory that grows
-/// with history to about this many events' worth (131,072: the flush's
-/// writer keeps the moved maps alive while the next interval's grow, and
-/// 196,608 peaked at 539 MiB at 10M events, docs/performance.md).
-pub const SNAPSHOT_INTERVAL_EVENTS: u64 = 131_072;
+/// with history to about this many events' worth (the flush's writer
+/// keeps the moved maps alive while the next interval's grow, dropping
+/// them part by part as it writes them; docs/performance.md, "Issue 13:
+/// the cold flush in parts").
+pub const SNAPSHOT_INTERVAL_EVENTS: u64 = 196_608;
 /// Snapshots a store keeps at most: every cold flush's while there are no
 /// more; past that they are thinned evenly (never the oldest or the newest
 /// two; `store::snapshots_kept`). The older ones are where as-of reads
@@ -238,6 +239,12 @@ pub const HTTP_REQUESTS_IN_FLIGHT_MAX: usize = 512;
 /// Bytes of a cold block (a run's entries are packed into blocks of about
 /// this size, one sled value each; a lookup reads one block).
 pub const COLD_BLOCK_BYTES: usize = 4096;
+
+/// Blocks a cold flush writes per part (256 KiB of `COLD_BLOCK_BYTES`
+/// blocks): the run is encoded and written a part at a time, each part's
+/// typed entries dropped once its blocks are written, so a flush holds at
+/// most one part encoded beside what it has not written yet.
+pub const COLD_FLUSH_PART_BLOCKS: usize = 64;
 
 /// Bits per key of a cold run's Bloom filter (7 probes: about 1 % false
 /// positives; the filters are the only cold memory that grows with history,

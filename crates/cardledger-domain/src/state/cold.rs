@@ -418,46 +418,246 @@ impl TakenCold {
         encode_cold_parts(self.parts())
     }
 
-    /// The encoded value at a cold `key` (`docs/format.md`, "Cold state"),
-    /// if this holds it: the same bytes as [`TakenCold::entries`]' value at it.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        let Some((&prefix, rest)) = key.split_first() else { return Ok(None) };
+    /// Where a cold `key` (`docs/format.md`, "Cold state") would be held
+    /// (`None`: no key of any kind this holds).
+    fn locate<'k>(key: &'k [u8]) -> Option<Slot<'k>> {
+        let (&prefix, rest) = key.split_first()?;
         let book = |b: u8| match b {
             0 => Some(Book::Gpa),
             1 => Some(Book::Msa),
             _ => None,
         };
-        let value = match prefix {
+        match prefix {
             key::TOKEN => {
-                let Some((&k, token)) = rest.split_first() else { return Ok(None) };
-                let kind = snapshot::TOKEN_KINDS.get(usize::from(k));
-                let found = kind.zip(utf8(token)).and_then(|(kind, t)| self.tokens.get(kind)?.get(t).copied());
-                found.map(|(seq, fp)| ColdValue::Token(seq, fp))
+                let (&k, token) = rest.split_first()?;
+                Some(Slot::Token(snapshot::TOKEN_KINDS.get(usize::from(k))?, utf8(token)?))
             }
             key::ORDER => {
-                let Some((&b, token)) = rest.split_first() else { return Ok(None) };
-                let map = match book(b) {
-                    Some(Book::Gpa) => &self.gpa_orders,
-                    Some(Book::Msa) => &self.msa_orders,
-                    None => return Ok(None),
-                };
-                utf8(token).and_then(|t| map.get(t)).map(ColdValue::Order)
+                let (&b, token) = rest.split_first()?;
+                Some(Slot::Order(book(b)?, utf8(token)?))
             }
-            key::OFFER_ORDER => utf8(rest).and_then(|t| self.offer_orders.get(t).copied()).map(ColdValue::OfferOrder),
+            key::OFFER_ORDER => Some(Slot::OfferOrder(utf8(rest)?)),
             key::UNLOAD => {
-                let Some((&b, seq)) = rest.split_first() else { return Ok(None) };
-                let Ok(seq) = <[u8; 8]>::try_from(seq).map(u64::from_be_bytes) else { return Ok(None) };
-                let list = match book(b) {
-                    Some(Book::Gpa) => &self.gpa_unloads,
-                    Some(Book::Msa) => &self.msa_unloads,
-                    None => return Ok(None),
-                };
-                list.iter().find(|u| u.seq == seq).map(ColdValue::Unload)
+                let (&b, seq) = rest.split_first()?;
+                Some(Slot::Unload(book(b)?, <[u8; 8]>::try_from(seq).map(u64::from_be_bytes).ok()?))
             }
-            key::JOURNAL_ENTRY => utf8(rest).and_then(|t| self.journal_entries.get(t)).map(ColdValue::JournalEntry),
+            key::JOURNAL_ENTRY => Some(Slot::JournalEntry(utf8(rest)?)),
             _ => None,
+        }
+    }
+
+    fn book(&self, book: Book) -> &HashMap<String, OrderState> {
+        match book {
+            Book::Gpa => &self.gpa_orders,
+            Book::Msa => &self.msa_orders,
+        }
+    }
+
+    fn unload_list(&self, book: Book) -> &[UnloadState] {
+        match book {
+            Book::Gpa => &self.gpa_unloads,
+            Book::Msa => &self.msa_unloads,
+        }
+    }
+
+    /// The encoded value at a cold `key` (`docs/format.md`, "Cold state"),
+    /// if this holds it: the same bytes as [`TakenCold::entries`]' value at it.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let value = match TakenCold::locate(key) {
+            Some(Slot::Token(kind, t)) => {
+                self.tokens.get(kind).and_then(|m| m.get(t)).map(|(seq, fp)| ColdValue::Token(*seq, *fp))
+            }
+            Some(Slot::Order(b, t)) => self.book(b).get(t).map(ColdValue::Order),
+            Some(Slot::OfferOrder(t)) => self.offer_orders.get(t).copied().map(ColdValue::OfferOrder),
+            Some(Slot::Unload(b, seq)) => {
+                // in log order, so by seq: a flush encodes a book's every
+                // unload in O(log n) each; a list out of order is searched whole
+                let list = self.unload_list(b);
+                let at = list.partition_point(|u| u.seq < seq);
+                list.get(at)
+                    .filter(|u| u.seq == seq)
+                    .or_else(|| list.iter().find(|u| u.seq == seq))
+                    .map(ColdValue::Unload)
+            }
+            Some(Slot::JournalEntry(t)) => self.journal_entries.get(t).map(ColdValue::JournalEntry),
+            None => None,
         };
         value.map(snapshot::encode_cold).transpose()
+    }
+
+    /// How many entries this holds.
+    pub fn len(&self) -> usize {
+        let tokens: usize = self.tokens.values().map(HashMap::len).sum();
+        tokens
+            + self.gpa_orders.len()
+            + self.msa_orders.len()
+            + self.offer_orders.len()
+            + self.gpa_unloads.len()
+            + self.msa_unloads.len()
+            + self.journal_entries.len()
+    }
+
+    /// True when this holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The groups this holds entries of, in key order (every key of a
+    /// group sorts after every key of the groups before it): a cold flush
+    /// writes its run group by group ([`TakenCold::sorted_keys`]).
+    pub fn groups(&self) -> Result<Vec<ColdGroup>, String> {
+        let mut out = Vec::new();
+        if !self.offer_orders.is_empty() {
+            out.push(ColdGroup::OfferOrders);
+        }
+        if !self.journal_entries.is_empty() {
+            out.push(ColdGroup::JournalEntries);
+        }
+        for b in [Book::Gpa, Book::Msa] {
+            if !self.book(b).is_empty() {
+                out.push(ColdGroup::Orders(b));
+            }
+        }
+        let mut kinds = Vec::new();
+        for (kind, m) in &self.tokens {
+            let k = snapshot::TOKEN_KINDS.iter().position(|k| k == kind);
+            let k = k.and_then(|k| u8::try_from(k).ok()).ok_or_else(|| format!("unknown token kind {kind:?}"))?;
+            if !m.is_empty() {
+                kinds.push(k);
+            }
+        }
+        kinds.sort_unstable();
+        out.extend(kinds.into_iter().map(ColdGroup::Tokens));
+        for b in [Book::Gpa, Book::Msa] {
+            if !self.unload_list(b).is_empty() {
+                out.push(ColdGroup::Unloads(b));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The keys of a group, sorted (each once).
+    pub fn sorted_keys(&self, group: ColdGroup) -> Vec<Vec<u8>> {
+        let mut keys: Vec<Vec<u8>> = match group {
+            ColdGroup::OfferOrders => self.offer_orders.keys().map(|t| offer_key(t)).collect(),
+            ColdGroup::JournalEntries => self.journal_entries.keys().map(|t| je_key(t)).collect(),
+            ColdGroup::Orders(b) => self.book(b).keys().map(|t| order_key(b, t)).collect(),
+            ColdGroup::Tokens(k) => {
+                let tokens = snapshot::TOKEN_KINDS.get(usize::from(k)).and_then(|kind| self.tokens.get(kind));
+                tokens
+                    .into_iter()
+                    .flat_map(|m| m.keys())
+                    .map(|t| [&[key::TOKEN, k][..], t.as_bytes()].concat())
+                    .collect()
+            }
+            ColdGroup::Unloads(b) => self.unload_list(b).iter().map(|u| unload_key(b, u.seq)).collect(),
+        };
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// Every entry whose key starts with `prefix`, encoded, in key order.
+    pub fn scan(&self, prefix: &[u8]) -> Result<Vec<ColdEntry>, String> {
+        let mut out = Vec::new();
+        for group in self.groups()? {
+            let p = group.prefix();
+            if !(p.starts_with(prefix) || prefix.starts_with(&p)) {
+                continue;
+            }
+            for k in self.sorted_keys(group).into_iter().filter(|k| k.starts_with(prefix)) {
+                let v = self.get(&k)?.ok_or("a taken cold entry lost its value")?;
+                out.push((k, v));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drops the entries at `keys` (those a cold flush has written), and
+    /// the memory of every map left empty.
+    pub fn remove(&mut self, keys: &[Vec<u8>]) {
+        for k in keys {
+            match TakenCold::locate(k) {
+                Some(Slot::Token(kind, t)) => {
+                    self.tokens.get_mut(kind).map(|m| m.remove(t));
+                }
+                Some(Slot::Order(Book::Gpa, t)) => drop(self.gpa_orders.remove(t)),
+                Some(Slot::Order(Book::Msa, t)) => drop(self.msa_orders.remove(t)),
+                Some(Slot::OfferOrder(t)) => drop(self.offer_orders.remove(t)),
+                Some(Slot::JournalEntry(t)) => drop(self.journal_entries.remove(t)),
+                // unloads are a list: dropped below, in one pass per book
+                Some(Slot::Unload(..)) | None => {}
+            }
+        }
+        for (b, list) in [(Book::Gpa, &mut self.gpa_unloads), (Book::Msa, &mut self.msa_unloads)] {
+            let gone: std::collections::HashSet<u64> = keys
+                .iter()
+                .filter_map(|k| match TakenCold::locate(k) {
+                    Some(Slot::Unload(book, seq)) if book == b => Some(seq),
+                    _ => None,
+                })
+                .collect();
+            if !gone.is_empty() {
+                list.retain(|u| !gone.contains(&u.seq));
+            }
+            if list.is_empty() {
+                *list = Vec::new();
+            }
+        }
+        self.tokens.retain(|_, m| !m.is_empty());
+        for m in [&mut self.gpa_orders, &mut self.msa_orders] {
+            if m.is_empty() {
+                *m = HashMap::default();
+            }
+        }
+        if self.offer_orders.is_empty() {
+            self.offer_orders = HashMap::default();
+        }
+        if self.journal_entries.is_empty() {
+            self.journal_entries = HashMap::default();
+        }
+    }
+}
+
+/// An encoded cold entry: (key, value).
+pub type ColdEntry = (Vec<u8>, Vec<u8>);
+
+/// Where a cold key is held in a [`TakenCold`] ([`TakenCold::locate`]).
+enum Slot<'k> {
+    Token(&'static str, &'k str),
+    Order(Book, &'k str),
+    OfferOrder(&'k str),
+    Unload(Book, u64),
+    JournalEntry(&'k str),
+}
+
+/// The entries of one kind (and book, or token kind) of a [`TakenCold`]:
+/// their keys share a prefix ([`ColdGroup::prefix`]), so a group's keys
+/// sort together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColdGroup {
+    /// Offer orders (`F`).
+    OfferOrders,
+    /// Closed journal entries (`J`).
+    JournalEntries,
+    /// A book's orders (`O`, book).
+    Orders(Book),
+    /// A token kind's tokens (`T`, its index in `snapshot::TOKEN_KINDS`).
+    Tokens(u8),
+    /// A book's unloads (`U`, book).
+    Unloads(Book),
+}
+
+impl ColdGroup {
+    /// The prefix every key of the group starts with.
+    pub fn prefix(self) -> Vec<u8> {
+        match self {
+            ColdGroup::OfferOrders => vec![key::OFFER_ORDER],
+            ColdGroup::JournalEntries => vec![key::JOURNAL_ENTRY],
+            ColdGroup::Orders(b) => vec![key::ORDER, b.byte()],
+            ColdGroup::Tokens(k) => vec![key::TOKEN, k],
+            ColdGroup::Unloads(b) => unload_prefix(b).to_vec(),
+        }
     }
 }
 

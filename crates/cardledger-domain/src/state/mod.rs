@@ -17,7 +17,7 @@ mod funding;
 mod idempotency;
 mod journal;
 
-pub use cold::{je_closed, key as cold_key, Book, ColdLink, ColdStore, TakenCold};
+pub use cold::{je_closed, key as cold_key, Book, ColdGroup, ColdLink, ColdStore, TakenCold};
 pub(crate) use idempotency::sip13;
 pub use idempotency::{event_token, fingerprint, fingerprint_blake3, fingerprint_sip13, FINGERPRINT_KEY};
 pub use journal::classify;
