@@ -546,7 +546,7 @@ impl Engine {
         // the last cold flush: the snapshot loaded, or one written during the replay
         let mut last_flush = report.snapshot_seq.unwrap_or(0);
         // the replay's cold flushes are written in the background, one at a
-        // time, as the commit path's are: the engine takes this writer over
+        // time, as the commit path's are, while the replay goes on
         let cold_writer = Arc::new(ColdWriter::default());
         let replayed = replay_entries(&store, ledger.head_seq + 1, |entry| {
             ledger.apply(&entry.rec);
@@ -573,11 +573,12 @@ impl Engine {
             Some(why) => Err(EngineError::Corrupt { seq: ledger.head_seq, reason: why }),
             None => Ok(()),
         });
-        if let Err(e) = replayed {
-            // a failed open leaves no write of its own running behind it
-            let _ = cold_writer.wait();
-            return Err(e);
-        }
+        // the open answers with its flushes written (the last one overlapped
+        // the rest of the replay): what it reports is on disk, and a failed
+        // open leaves no write of its own running behind it
+        let written = cold_writer.wait();
+        replayed?;
+        written?;
         report.replay_micros = started.elapsed().as_micros() as u64;
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -1393,9 +1394,8 @@ fn replay_entries(
 ) -> Result<(), EngineError> {
     let chunk_events = limits::REPLAY_CHUNK_EVENTS;
     std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<LogEntry, EngineError>>>(
-            limits::REPLAY_CHUNKS_IN_FLIGHT,
-        );
+        let (tx, rx) =
+            std::sync::mpsc::sync_channel::<Vec<Result<LogEntry, EngineError>>>(limits::REPLAY_CHUNKS_IN_FLIGHT);
         let spawned = std::thread::Builder::new().name("cardledger-replay-reader".into()).spawn_scoped(s, move || {
             let mut chunk = Vec::with_capacity(chunk_events);
             for entry in read_entries(store, seq) {
