@@ -14,7 +14,9 @@
 //!
 //! Run: `cargo run --release -p cardledger-benches --bin log_replay -- --events 300000`
 //! Options: `--events N` (default 300,000), `--dir D` (parent of the
-//! temporary data directory).
+//! temporary data directory), `--store S` (keep the store in S instead: an
+//! S that already holds a store is reused as it is, not ingested again),
+//! `--open-only` (time only the open's replay, e.g. under a profiler).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -54,26 +56,39 @@ fn print(name: &str, (events, took): (u64, Duration)) {
 fn run() -> Result<(), FigureError> {
     let mut events: u64 = 300_000;
     let mut dir = std::env::temp_dir();
+    let mut kept: Option<PathBuf> = None;
+    let mut open_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--events" => events = args.next().ok_or("--events needs a number")?.replace('_', "").parse()?,
             "--dir" => dir = PathBuf::from(args.next().ok_or("--dir needs a path")?),
-            other => return Err(format!("unknown argument {other}; use --events N [--dir D]").into()),
+            "--store" => kept = Some(PathBuf::from(args.next().ok_or("--store needs a path")?)),
+            "--open-only" => open_only = true,
+            other => {
+                return Err(
+                    format!("unknown argument {other}; use --events N [--dir D] [--store S] [--open-only]").into()
+                )
+            }
         }
     }
-    let data = tempfile::tempdir_in(&dir)?;
-    let commands = cardledger_benches::demo_commands(events);
-    let recorded = {
-        let engine = Engine::open(data.path())?;
+    let temp = tempfile::tempdir_in(&dir)?;
+    let data = kept.unwrap_or_else(|| temp.path().to_path_buf());
+    let existing = Store::open(&data)?.head().seq;
+    let recorded = if existing > 0 {
+        existing
+    } else {
+        let commands = cardledger_benches::demo_commands(events);
+        let engine = Engine::open(&data)?;
         for chunk in commands.chunks(8192) {
             engine.submit_batch_acks(chunk.to_vec())?;
         }
         engine.head_seq()
     };
     println!("events_recorded {recorded}");
-    {
-        let store = Store::open(data.path())?;
+    let data = data.as_path();
+    if !open_only {
+        let store = Store::open(data)?;
         print("store_verify_events_per_s", best_of_three(|| Ok(store.verify()?.seq))?);
         print(
             "store_read_events_per_s",
@@ -87,21 +102,21 @@ fn run() -> Result<(), FigureError> {
             })?,
         );
     }
-    {
-        let engine = Engine::open(data.path())?;
+    if !open_only {
+        let engine = Engine::open(data)?;
         print("engine_verify_events_per_s", best_of_three(|| Ok(engine.verify()?.records))?);
     }
     let mut open: Option<Duration> = None;
     for _ in 0..3 {
         {
-            let store = Store::open(data.path())?;
+            let store = Store::open(data)?;
             for seq in store.snapshot_seqs()? {
                 store.delete_snapshot(seq)?;
             }
             store.clear_cold()?;
         }
         let start = Instant::now();
-        let engine = Engine::open(data.path())?;
+        let engine = Engine::open(data)?;
         let took = start.elapsed();
         let replayed = engine.open_report().replayed;
         if replayed != recorded {

@@ -384,25 +384,24 @@ impl Drop for Inner {
 /// leaves the previous snapshot matching the watermark. A state too large
 /// to snapshot skips the snapshot, never the cold flush (`Ok(false)`).
 fn flush_cold(store: &Store, state: &mut Ledger, snapshot_seq: &Mutex<u64>) -> Result<bool, EngineError> {
-    let head = store.head();
-    let snapshotted = flush_cold_at(store, state, head)?;
-    *lock(snapshot_seq) = head.seq;
+    let at = store.head();
+    state_is_at(state, at)?;
+    let entries = crate::cold::StagedRun::new(state.take_cold());
+    let snapshotted = store.save_snapshot_with(at, |out| snapshot::encode_hot_to(state, out))?;
+    store.write_cold(at, &entries, || Ok::<(), EngineError>(()))?;
+    *lock(snapshot_seq) = at.seq;
     Ok(snapshotted)
 }
 
-/// [`flush_cold`] at `at`, a durable log position the state is exactly at
-/// (the head, or the record a replay has just applied).
-fn flush_cold_at(store: &Store, state: &mut Ledger, at: Head) -> Result<bool, EngineError> {
+/// A cold flush names the log position its state is exactly at.
+fn state_is_at(state: &Ledger, at: Head) -> Result<(), EngineError> {
     if state.head_seq != at.seq {
         return Err(EngineError::Mismatch {
             seq: state.head_seq,
             reason: format!("a snapshot of state at seq {} named seq {}", state.head_seq, at.seq),
         });
     }
-    let entries = crate::cold::StagedRun::new(state.take_cold());
-    let snapshotted = store.save_snapshot_with(at, |out| snapshot::encode_hot_to(state, out))?;
-    store.write_cold(at, &entries, || Ok::<(), EngineError>(()))?;
-    Ok(snapshotted)
+    Ok(())
 }
 
 /// The part of a cold flush at the durable head that needs the state (its
@@ -412,13 +411,13 @@ fn flush_cold_at(store: &Store, state: &mut Ledger, at: Head) -> Result<bool, En
 /// snapshot (`None` when it is over `SNAPSHOT_STATE_BYTES_MAX`). The
 /// returned job is encoded and written by [`ColdWriter::start`].
 fn stage_cold(store: &Store, state: &mut Ledger) -> Result<ColdJob, EngineError> {
-    let at = store.head();
-    if state.head_seq != at.seq {
-        return Err(EngineError::Mismatch {
-            seq: state.head_seq,
-            reason: format!("a snapshot of state at seq {} named seq {}", state.head_seq, at.seq),
-        });
-    }
+    stage_cold_at(store, state, store.head())
+}
+
+/// [`stage_cold`] at `at`, a durable log position the state is exactly at
+/// (the head, or the record a replay has just applied).
+fn stage_cold_at(store: &Store, state: &mut Ledger, at: Head) -> Result<ColdJob, EngineError> {
+    state_is_at(state, at)?;
     let entries = Arc::new(crate::cold::StagedRun::new(state.take_cold()));
     store.stage_cold(at, entries.clone())?;
     let mut hot = Vec::new();
@@ -550,8 +549,10 @@ impl Engine {
         let mut since_flush = 0u64;
         // the last cold flush: the snapshot loaded, or one written during the replay
         let mut last_flush = report.snapshot_seq.unwrap_or(0);
-        for entry in read_entries(&store, ledger.head_seq + 1) {
-            let entry = entry?;
+        // the replay's cold flushes are written in the background, one at a
+        // time, as the commit path's are, while the replay goes on
+        let cold_writer = Arc::new(ColdWriter::default());
+        let replayed = replay_entries(&store, ledger.head_seq + 1, |entry| {
             ledger.apply(&entry.rec);
             report.replayed += 1;
             since_flush += 1;
@@ -562,14 +563,26 @@ impl Engine {
                     return Err(EngineError::Corrupt { seq: ledger.head_seq, reason: why });
                 }
                 let at = Head { seq: entry.rec.seq, hash: entry.hash };
-                flush_cold_at(&store, &mut ledger, at)?;
+                // the previous flush is written (or its failure fails the
+                // open) before this one is staged: at most one is unwritten
+                cold_writer.wait()?;
+                let job = stage_cold_at(&store, &mut ledger, at)?;
+                cold_writer.start(&store, job);
                 last_flush = at.seq;
                 since_flush = 0;
             }
-        }
-        if let Some(why) = ledger.cold_failure() {
-            return Err(EngineError::Corrupt { seq: ledger.head_seq, reason: why });
-        }
+            Ok(true)
+        })
+        .and_then(|()| match ledger.cold_failure() {
+            Some(why) => Err(EngineError::Corrupt { seq: ledger.head_seq, reason: why }),
+            None => Ok(()),
+        });
+        // the open answers with its flushes written (the last one overlapped
+        // the rest of the replay): what it reports is on disk, and a failed
+        // open leaves no write of its own running behind it
+        let written = cold_writer.wait();
+        replayed?;
+        written?;
         report.replay_micros = started.elapsed().as_micros() as u64;
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -582,7 +595,7 @@ impl Engine {
                 opened_at: store_head_at_open,
                 cold_flush_events,
                 served: std::sync::OnceLock::new(),
-                cold_writer: Arc::new(ColdWriter::default()),
+                cold_writer,
             }),
         })
     }
@@ -1102,14 +1115,14 @@ impl Engine {
         let started = std::time::Instant::now();
         let mut ledger = ledger.unwrap_or_default();
         if ledger.head_seq < target {
-            for entry in read_entries(store, ledger.head_seq + 1) {
-                let entry = entry?;
+            replay_entries(store, ledger.head_seq + 1, |entry| {
                 if entry.rec.seq > target {
-                    break;
+                    return Ok(false);
                 }
                 ledger.apply(&entry.rec);
                 report.replayed += 1;
-            }
+                Ok(true)
+            })?;
         }
         if let Some(why) = ledger.cold_failure() {
             return Err(EngineError::Corrupt { seq: ledger.head_seq, reason: why });
@@ -1177,8 +1190,7 @@ impl Engine {
         let mut fresh = Ledger::default();
         let mut records = 0;
         let mut payload_bytes = 0u64;
-        for entry in read_entries(&self.inner.store, 1) {
-            let entry = entry?;
+        replay_entries(&self.inner.store, 1, |entry| {
             let seq = entry.rec.seq;
             let lines = cardledger_domain::event::postings(&entry.rec.fact.event);
             if !lines.iter().map(|p| p.amount).sum::<cardledger_domain::money::Money>().is_zero() {
@@ -1190,7 +1202,8 @@ impl Engine {
             while next_snapshot.next_if(|s| *s <= seq).is_some_and(|s| s == seq) {
                 check_snapshot(seq, &fresh)?;
             }
-        }
+            Ok(true)
+        })?;
         // the whole state: the hot part byte for byte, then every cold entry
         // (the store's, overridden by what is still in memory) against the
         // replay's, in key order; the digest covers both
@@ -1370,6 +1383,63 @@ fn batch_full(key: &str) -> Rejection {
 }
 
 /// Reads and decodes log entries from `seq`.
+/// Replays the log from `seq` to the head as of the call: reads, checks
+/// (crc32 per record, the hash chain) and decodes the entries on a second
+/// thread, `limits::REPLAY_CHUNK_EVENTS` at a time and at most
+/// `limits::REPLAY_CHUNKS_IN_FLIGHT` chunks ahead, and hands each to
+/// `apply` on this one, in log order. `apply` answers whether to go on.
+/// Exactly as a loop over [`read_entries`]: the entries before a bad one
+/// are applied, then its error (the same, naming the same seq) is returned;
+/// an error of `apply` stops the reader and is returned.
+fn replay_entries(
+    store: &Store,
+    seq: u64,
+    mut apply: impl FnMut(LogEntry) -> Result<bool, EngineError>,
+) -> Result<(), EngineError> {
+    let chunk_events = limits::REPLAY_CHUNK_EVENTS;
+    std::thread::scope(|s| {
+        let (tx, rx) =
+            std::sync::mpsc::sync_channel::<Vec<Result<LogEntry, EngineError>>>(limits::REPLAY_CHUNKS_IN_FLIGHT);
+        let spawned = std::thread::Builder::new().name("cardledger-replay-reader".into()).spawn_scoped(s, move || {
+            let mut chunk = Vec::with_capacity(chunk_events);
+            for entry in read_entries(store, seq) {
+                let failed = entry.is_err();
+                chunk.push(entry);
+                if failed || chunk.len() >= chunk_events {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_events));
+                    // a closed channel: the applier stopped (its answer says
+                    // why); after a bad entry the read is over
+                    if tx.send(full).is_err() || failed {
+                        return;
+                    }
+                }
+            }
+            if !chunk.is_empty() {
+                let _ = tx.send(chunk);
+            }
+        });
+        if spawned.is_err() {
+            // no second thread: the same replay, inline
+            for entry in read_entries(store, seq) {
+                if !apply(entry?)? {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        // returning drops the receiver: a reader blocked on a full channel
+        // sees it closed and ends, and the scope joins it
+        for chunk in rx {
+            for entry in chunk {
+                if !apply(entry?)? {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
 fn read_entries(store: &Store, seq: u64) -> impl Iterator<Item = Result<LogEntry, EngineError>> {
     store.read_from(seq.max(1)).map(|r| {
         let r = r?;

@@ -7,7 +7,9 @@
 
 use cardledger_core::engine::{Engine, EngineError, OpenOptions};
 use cardledger_core::ingest::ingest_chunk;
+use cardledger_core::store::{Store, StoreError};
 use cardledger_domain::command::Holder;
+use cardledger_domain::limits;
 use cardledger_workload::{generate, WorkloadConfig};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -375,6 +377,75 @@ fn a_replay_from_genesis_flushes_as_it_goes() {
     let engine = Engine::open(dir.path()).unwrap();
     assert_eq!(engine.open_report().replayed, 0);
     assert_eq!(observe(&engine), expected);
+}
+
+/// A store of the demo-sized workload (several replay chunks long) with its
+/// snapshots and cold entries removed, as `reopen_replay` leaves it: the
+/// next open replays from genesis. Answers (head seq, what a client sees of
+/// the engine that recorded it).
+fn recorded_store(dir: &std::path::Path) -> (u64, Value) {
+    let all: Vec<String> = generate(&WorkloadConfig::default()).collect();
+    let recorded = {
+        let engine = Engine::open(dir).unwrap();
+        ingest(&engine, &all, 1);
+        (engine.head_seq(), observe(&engine))
+    };
+    assert!(recorded.0 > 4 * limits::REPLAY_CHUNK_EVENTS as u64, "{} events", recorded.0);
+    forget_snapshots(dir);
+    recorded
+}
+
+/// Removes every snapshot and the cold entries: the next open replays from genesis.
+fn forget_snapshots(dir: &std::path::Path) {
+    let store = Store::open(dir).unwrap();
+    for seq in store.snapshot_seqs().unwrap() {
+        store.delete_snapshot(seq).unwrap();
+    }
+    store.clear_cold().unwrap();
+}
+
+/// The open's replay reads, checks and decodes on a second thread while it
+/// applies and flushes: with cold flush intervals that do not line up with
+/// the reader's chunks, it rebuilds exactly the state recording built (the
+/// same state digest, answers and reads), and leaves its last flush written.
+#[test]
+fn a_replay_across_cold_flushes_rebuilds_the_recorded_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (head, expected) = recorded_store(dir.path());
+    for every in [1000, 333] {
+        let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: every }).unwrap();
+        assert_eq!(engine.open_report().replayed, head);
+        let at = head - head % every;
+        assert_eq!(engine.store().cold_watermark().unwrap().map(|w| w.seq), Some(at), "every {every}");
+        assert_eq!(engine.store().snapshot_seqs().unwrap().first(), Some(&at), "every {every}");
+        assert_eq!(observe(&engine), expected, "every {every}");
+        drop(engine);
+        forget_snapshots(dir.path());
+    }
+}
+
+/// A byte flipped in a record far past the reader's first chunk fails the
+/// replaying open with the store's typed error naming that record's seq,
+/// whatever the cold flush interval (flushes before it, or none).
+#[test]
+fn a_flipped_byte_fails_a_replaying_open_at_its_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let (head, _) = recorded_store(dir.path());
+    let bad = head / 2 + 17;
+    // the payload's second byte (a record: version, seq, time, length, payload, crc)
+    Store::open(dir.path()).unwrap().debug_corrupt_record(bad, 22, 0x10).unwrap();
+    for every in [limits::SNAPSHOT_INTERVAL_EVENTS, 1000, 7] {
+        match Engine::open_with(dir.path(), OpenOptions { cold_flush_events: every }) {
+            Err(EngineError::Store(StoreError::Corrupt { seq, .. })) => assert_eq!(seq, bad, "every {every}"),
+            Err(other) => panic!("every {every}: expected Corrupt at seq {bad}, got {other:?}"),
+            Ok(_) => panic!("every {every}: the open replayed a flipped byte"),
+        }
+        // the failed open's flushes are written, below the bad record
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.cold_watermark().unwrap().is_none_or(|w| w.seq < bad), "every {every}");
+        drop(store);
+        forget_snapshots(dir.path());
+    }
 }
 
 /// The newest sled page-table snapshot file (`snap.<lsn>`) of a store.

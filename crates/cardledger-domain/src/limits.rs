@@ -131,6 +131,15 @@ pub const ENCODER_THREAD_LINES_MIN: usize = 256;
 /// Records handed to the encoder thread at a time.
 pub const ENCODER_CHUNK_RECORDS: usize = 256;
 
+/// A replay from the log (`Engine::open`, `verify`, a past state) reads,
+/// checks and decodes on a second thread and hands the applier this many
+/// decoded events at a time.
+pub const REPLAY_CHUNK_EVENTS: usize = 1024;
+
+/// Decoded chunks the replay's reader may run ahead of the applier (memory:
+/// at most this many chunks plus the two being filled and applied).
+pub const REPLAY_CHUNKS_IN_FLIGHT: usize = 8;
+
 /// Longest a new leader waits for the last group's submitters to queue
 /// again before it commits what is queued.
 pub const GATHER_WAIT_MICROS: u64 = 1000;
