@@ -41,8 +41,10 @@ fn run() -> Result<(), FigureError> {
                 only = Some(places.split(',').map(str::parse).collect::<Result<_, _>>()?);
             }
             other => {
-                return Err(format!("unknown argument {other}; use --events N [--dir D] [--no-statements] [--only 1,4]")
-                    .into())
+                return Err(format!(
+                    "unknown argument {other}; use --events N [--dir D] [--no-statements] [--only 1,4]"
+                )
+                .into())
             }
         }
     }
