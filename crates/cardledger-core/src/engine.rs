@@ -10,12 +10,11 @@
 //! after its own flush and every earlier group's have succeeded
 //! (`Store::flush_written` publishes in order); a failed flush fails every
 //! group written after it too. Before taking its group a new leader waits
-//! (yielding, at most 1 ms) until every submitter not in a group in flight
-//! is queued again — with no group in flight, half of them, and it takes
-//! only those, so that two groups take turns, one deciding while the other
-//! flushes; a lone submitter never waits. A hand-off is a flag in the
-//! waiter's slot, set under its lock, so it is never lost and waiters need
-//! not poll.
+//! (yielding, at most 1 ms) until every submitter not in a group still
+//! flushing is queued again, so that submitters answered together flush
+//! together again; a lone submitter never waits. A hand-off is a flag in
+//! the waiter's slot, set under its lock, so it is never lost and waiters
+//! need not poll.
 //!
 //! Readers take the state's read lock. The leader holds the write lock while
 //! it decides and writes a group; a reader that finds the state ahead of the
@@ -439,7 +438,7 @@ struct Queue {
     leader_active: bool,
     /// Requests taken by groups not yet flushed.
     in_flight: usize,
-    /// Submitters seen at the last group's start: those queued and those
+    /// Submitters seen at the last group's start: those it took and those
     /// in flight (see [`Engine::gather`]).
     submitters: usize,
 }
@@ -735,7 +734,7 @@ impl Engine {
     /// is decided while this one flushes, and no caller leads forever under
     /// sustained load), then flushes it and answers it.
     fn lead_one_group(&self) {
-        let timed_out = self.gather();
+        self.gather();
         let mut group = {
             let mut q = lock(&self.inner.queue);
             let mut total = 0;
@@ -747,15 +746,7 @@ impl Engine {
                 total += r.lines.len();
                 n += 1;
             }
-            // a group taken at half the submitters with nothing in flight
-            // (see `gather`) says nothing of how many there are
-            if timed_out || q.in_flight > 0 || n >= q.submitters {
-                q.submitters = n + q.in_flight;
-            }
-            // with nothing in flight, half of them (see `gather`)
-            if q.in_flight == 0 && !timed_out {
-                n = n.min(q.submitters.div_ceil(2).max(1));
-            }
+            q.submitters = n + q.in_flight;
             q.in_flight += n;
             q.requests.drain(..n).collect::<Vec<_>>()
         };
@@ -798,26 +789,18 @@ impl Engine {
     /// Gives the submitters answered by the last groups a moment to queue
     /// their next commands, so that they share the next flush instead of
     /// following one or two early ones in a flush of their own: waits
-    /// (yielding the core) until every submitter not in a group in flight
-    /// is queued, at most [`GATHER_WAIT`]. With no group in flight it waits
-    /// for half of them only: the others queue while that group is decided
-    /// and flushed, and are decided while it flushes (two groups in turn,
-    /// one deciding while the other flushes). A lone submitter never waits.
-    /// True if it waited the whole [`GATHER_WAIT`].
-    fn gather(&self) -> bool {
+    /// (yielding the core) until every submitter of the last group's start
+    /// that is not in a group still flushing is queued again, at most
+    /// [`GATHER_WAIT`]. A lone submitter never waits.
+    fn gather(&self) {
         let start = std::time::Instant::now();
         loop {
             let ready = {
                 let q = lock(&self.inner.queue);
-                let wanted =
-                    if q.in_flight == 0 { q.submitters.div_ceil(2) } else { q.submitters.saturating_sub(q.in_flight) };
-                q.requests.len() >= wanted
+                q.requests.len() >= q.submitters.saturating_sub(q.in_flight)
             };
-            if ready {
-                return false;
-            }
-            if start.elapsed() >= GATHER_WAIT {
-                return true;
+            if ready || start.elapsed() >= GATHER_WAIT {
+                return;
             }
             std::thread::yield_now();
         }
