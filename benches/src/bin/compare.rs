@@ -7,7 +7,8 @@
 //! Options: `--events N` (default 1,000,000), `--dir D` (where the temporary
 //! data goes; default the system temporary directory), `--no-statements`
 //! (skip the statement close of 100,000 accounts, whose set-up ingests
-//! 375,003 more commands; its line then prints `-`).
+//! 375,003 more commands; its line then prints `-`), `--only 1,2,4` (only
+//! the figures at those places of the full run's print order, from 1).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -28,13 +29,23 @@ fn run() -> Result<(), FigureError> {
     let mut events: u64 = 1_000_000;
     let mut dir = std::env::temp_dir();
     let mut statements = true;
+    let mut only: Option<Vec<usize>> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--events" => events = args.next().ok_or("--events needs a number")?.replace('_', "").parse()?,
             "--dir" => dir = PathBuf::from(args.next().ok_or("--dir needs a path")?),
             "--no-statements" => statements = false,
-            other => return Err(format!("unknown argument {other}; use --events N [--dir D] [--no-statements]").into()),
+            "--only" => {
+                let places = args.next().ok_or("--only needs figure places, e.g. 1,4")?;
+                only = Some(places.split(',').map(str::parse).collect::<Result<_, _>>()?);
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument {other}; use --events N [--dir D] [--no-statements] [--only 1,4]"
+                )
+                .into())
+            }
         }
     }
     let start = Instant::now();
@@ -48,7 +59,10 @@ fn run() -> Result<(), FigureError> {
     let mut ctx = Ctx::new(commands, &dir)?;
     ctx.statements = statements;
     println!("figure engine baseline ratio");
-    for figure in FIGURES {
+    for (place, figure) in (1..).zip(FIGURES) {
+        if only.as_ref().is_some_and(|o| !o.contains(&place)) {
+            continue;
+        }
         let started = Instant::now();
         let f = figure(&mut ctx)?;
         eprintln!("compare: {} measured in {:.1?}", f.name, started.elapsed());

@@ -2,17 +2,24 @@
 //! accepted events to the log in batches, and acknowledges them only after
 //! the batch is flushed. Many concurrent submitters share one flush (group
 //! commit): the first submitter to find no commit in progress becomes the
-//! leader, commits everything queued (in arrival order, up to the batch
-//! limit) with one flush, answers it, and hands leadership to the oldest
-//! waiting submitter, so no caller leads forever under sustained load.
-//! Before taking its group a new leader waits (yielding, at most 1 ms) until
-//! as many requests are queued as the last group took, so that submitters
-//! answered together flush together again; a lone submitter never waits.
-//! A hand-off is a flag in the waiter's slot, set under its lock, so it is
-//! never lost and waiters need not poll.
+//! leader, decides and writes everything queued (in arrival order, up to the
+//! batch limit) as one batch, hands leadership to the oldest waiting
+//! submitter, and only then flushes its batch and answers it: the next
+//! group is decided while this one flushes (a pipelined group commit), and
+//! no caller leads forever under sustained load. A group is answered only
+//! after its own flush and every earlier group's have succeeded
+//! (`Store::flush_written` publishes in order); a failed flush fails every
+//! group written after it too. Before taking its group a new leader waits
+//! (yielding, at most 1 ms) until every submitter not in a group still
+//! flushing is queued again, so that submitters answered together flush
+//! together again; a lone submitter never waits. A hand-off is a flag in
+//! the waiter's slot, set under its lock, so it is never lost and waiters
+//! need not poll.
 //!
-//! Readers take the state's read lock. The leader holds the write lock from
-//! deciding a group until its flush returns, so a reader never sees a
+//! Readers take the state's read lock. The leader holds the write lock while
+//! it decides and writes a group; a reader that finds the state ahead of the
+//! durable head waits, holding the read lock (so no later group is decided
+//! meanwhile), until that flush is done: a reader never sees a
 //! decided-but-not-durable event, nor part of a batch.
 //!
 //! A large group (≥ 256 commands) has its frames (crc32, hash chain) built
@@ -43,7 +50,7 @@ use cardledger_domain::{decode_fact, encode_fact, snapshot};
 use crate::lock;
 use crate::log::Log;
 use crate::record::{self, FrameBuilder, Hash};
-use crate::store::{Head, Store, StoreError, Subscription};
+use crate::store::{Head, Store, StoreError, Subscription, Written};
 
 /// A failure of the engine itself (never of a command: those are rejections).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -432,8 +439,11 @@ fn stage_cold_at(store: &Store, state: &mut Ledger, at: Head) -> Result<ColdJob,
 struct Queue {
     requests: Vec<Request>,
     leader_active: bool,
-    /// Requests the last group took (see [`Engine::gather`]).
-    last_group: usize,
+    /// Requests taken by groups not yet flushed.
+    in_flight: usize,
+    /// Submitters seen at the last group's start: those it took and those
+    /// in flight (see [`Engine::gather`]).
+    submitters: usize,
 }
 
 struct Request {
@@ -629,8 +639,9 @@ impl Engine {
             return Err(EngineError::Poisoned);
         }
         let mut state = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
-        // a background cold write in flight finishes first
-        if let Err(e) = self.inner.cold_writer.wait() {
+        // the last group decided, and a background cold write in flight, finish first
+        let flushed = self.inner.store.wait_published(state.head_seq).map_err(EngineError::Store);
+        if let Err(e) = flushed.and_then(|_| self.inner.cold_writer.wait()) {
             *lock(&self.inner.poisoned) = true;
             return Err(e);
         }
@@ -735,11 +746,13 @@ impl Engine {
     }
 
     /// Commits one group (everything queued, in arrival order, up to the
-    /// batch limit), answers it, then hands leadership to the oldest waiting
-    /// submitter, so no caller leads forever under sustained load.
+    /// batch limit): decides and writes it under the state's write lock,
+    /// hands leadership to the oldest waiting submitter (so the next group
+    /// is decided while this one flushes, and no caller leads forever under
+    /// sustained load), then flushes it and answers it.
     fn lead_one_group(&self) {
         self.gather();
-        let group = {
+        let mut group = {
             let mut q = lock(&self.inner.queue);
             let mut total = 0;
             let mut n = 0;
@@ -750,68 +763,86 @@ impl Engine {
                 total += r.lines.len();
                 n += 1;
             }
-            q.last_group = n;
+            q.submitters = n + q.in_flight;
+            q.in_flight += n;
             q.requests.drain(..n).collect::<Vec<_>>()
         };
-        let mut group = group;
-        let results = self.commit_group(&mut group);
+        let decided = self.decide_and_write(&mut group);
         // requests whose records did not fit this group's append go first
         // into the next group, in their order (nothing of them was applied)
-        let rest = group.split_off(results.len());
-        for (req, res) in group.iter().zip(results) {
-            lock(&req.slot.state).result = Some(res);
-            req.slot.ready.notify_all();
-        }
+        let decided_requests = decided.as_ref().map_or(group.len(), |(outcomes, _)| outcomes.len());
+        let rest = group.split_off(decided_requests);
         let next = {
             let mut q = lock(&self.inner.queue);
+            q.in_flight -= rest.len();
             q.requests.splice(0..0, rest);
             q.leader_active = false;
             q.requests.first().map(|r| r.slot.clone())
         };
         if let Some(next) = next {
             // wake the oldest waiter so it takes over at once (if a new
-            // submitter took leadership first, it finds that and waits again)
+            // submitter took the lead first, the flag is cleared unused)
             lock(&next.state).lead = true;
             next.ready.notify_all();
         }
+        // the flush: outside every engine lock, while the next group is decided
+        let results: Vec<Result<Vec<Outcome>, EngineError>> = match decided {
+            Ok((outcomes, written)) => match written.map(|w| self.inner.store.flush_written(w)) {
+                Some(Err(e)) => {
+                    *lock(&self.inner.poisoned) = true;
+                    group.iter().map(|_| Err(EngineError::Store(e.clone()))).collect()
+                }
+                _ => outcomes.into_iter().map(Ok).collect(),
+            },
+            Err(e) => group.iter().map(|_| Err(e.clone())).collect(),
+        };
+        lock(&self.inner.queue).in_flight -= group.len();
+        for (req, res) in group.iter().zip(results) {
+            lock(&req.slot.state).result = Some(res);
+            req.slot.ready.notify_all();
+        }
     }
 
-    /// Gives the submitters answered by the last group a moment to queue
+    /// Gives the submitters answered by the last groups a moment to queue
     /// their next commands, so that they share the next flush instead of
-    /// following one or two early ones in a flush of their own: waits (yielding
-    /// the core) until as many requests are queued as the last group had, at
-    /// most [`GATHER_WAIT`]. A lone submitter (last group of one) never waits.
+    /// following one or two early ones in a flush of their own: waits
+    /// (yielding the core) until every submitter of the last group's start
+    /// that is not in a group still flushing is queued again, at most
+    /// [`GATHER_WAIT`]. A lone submitter never waits.
     fn gather(&self) {
         let start = std::time::Instant::now();
         loop {
-            let (queued, wanted) = {
+            let ready = {
                 let q = lock(&self.inner.queue);
-                (q.requests.len(), q.last_group)
+                q.requests.len() >= q.submitters.saturating_sub(q.in_flight)
             };
-            if queued >= wanted || start.elapsed() >= GATHER_WAIT {
+            if ready || start.elapsed() >= GATHER_WAIT {
                 return;
             }
             std::thread::yield_now();
         }
     }
 
-    /// Decides, applies and records one group under the state's write lock,
-    /// and answers it only after its batch is flushed. The records' frames
-    /// (crc32, hash chain) are encoded while the group is still being
-    /// decided: on a second thread for large groups, inline for small ones.
-    fn commit_group(&self, group: &mut [Request]) -> Vec<Result<Vec<Outcome>, EngineError>> {
-        let requests = group.len();
-        let fail = |e: EngineError| (0..requests).map(|_| Err(e.clone())).collect();
+    /// Decides, applies and writes one group under the state's write lock;
+    /// the outcomes of the requests decided (a prefix of `group`) and the
+    /// written batch, to be flushed before any of them is answered (`None`:
+    /// flushed already). The records' frames (crc32, hash chain) are
+    /// encoded while the group is still being decided: on a second thread
+    /// for large groups, inline for small ones. A failure fails the whole
+    /// group.
+    #[allow(clippy::type_complexity)]
+    fn decide_and_write(&self, group: &mut [Request]) -> Result<(Vec<Vec<Outcome>>, Option<Written>), EngineError> {
         if let Some(e) = self.inner.cold_writer.failed() {
             // a background cold write failed: answer with its failure
             *lock(&self.inner.poisoned) = true;
-            return fail(e);
+            return Err(e);
         }
         if *lock(&self.inner.poisoned) {
-            return fail(EngineError::Poisoned);
+            return Err(EngineError::Poisoned);
         }
         let mut state = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
-        let base = self.inner.store.head();
+        // after the last group written, which may still be flushing
+        let base = self.inner.store.written_head();
         let fill = self.inner.store.frame_fill();
         let lines: usize = group.iter().map(|r| r.lines.len()).sum();
         let decided = if lines >= ENCODER_THREAD_LINES_MIN {
@@ -858,49 +889,44 @@ impl Engine {
         };
         // any failure from here on leaves the state ahead of the disk (earlier
         // commands of the group are applied): stop until reopened
+        let poison = |e: EngineError| {
+            *lock(&self.inner.poisoned) = true;
+            e
+        };
         let (outcomes, encoded) = match decided {
             Ok(Some(d)) => d,
             Ok(None) => {
-                return fail(EngineError::Store(StoreError::Io("could not start the frame encoder thread".into())))
+                return Err(EngineError::Store(StoreError::Io("could not start the frame encoder thread".into())))
             }
-            Err(e) => {
-                *lock(&self.inner.poisoned) = true;
-                return fail(e);
-            }
+            Err(e) => return Err(poison(e)),
         };
         // a cold read that failed may have made a decision wrong: nothing of
         // the group is written, and the engine stops until reopened
         if let Some(why) = state.cold_failure() {
-            *lock(&self.inner.poisoned) = true;
-            return fail(EngineError::Corrupt { seq: state.head_seq, reason: why });
+            return Err(poison(EngineError::Corrupt { seq: state.head_seq, reason: why }));
         }
-        if let Err(e) = encoded.and_then(|batch| self.inner.store.append_encoded(batch)) {
-            *lock(&self.inner.poisoned) = true;
-            return fail(EngineError::Store(e));
-        }
+        let written = encoded.and_then(|batch| self.inner.store.write_encoded(batch));
+        let written = written.map_err(|e| poison(EngineError::Store(e)))?;
         let last = *lock(&self.inner.snapshot_seq);
         // every SNAPSHOT_INTERVAL_EVENTS: what changed since the last flush
         // leaves memory (cold entries) and the hot rest is snapshotted
-        if state.head_seq >= last.saturating_add(self.inner.cold_flush_events) {
-            // the batch is durable; a failed cold flush (this one's staging,
-            // or the previous one's write, waited for here: one at a time) is
-            // a storage failure all the same: stop, and answer the group with it.
-            // Only the drain, the staging and the hot encoding hold the lock
-            // and the answer; the writes go on in the background.
-            let writer = &self.inner.cold_writer;
-            match writer.wait().and_then(|()| stage_cold(&self.inner.store, &mut state)) {
-                Ok(job) => {
-                    *lock(&self.inner.snapshot_seq) = job.at.seq;
-                    writer.start(&self.inner.store, job);
-                }
-                Err(e) => {
-                    *lock(&self.inner.poisoned) = true;
-                    return fail(e);
-                }
-            }
+        if state.head_seq < last.saturating_add(self.inner.cold_flush_events) {
+            return Ok((outcomes, Some(written)));
         }
+        // the cold flush needs the state exactly at the durable head: this
+        // group is flushed here, under the lock (so are the groups before it)
+        self.inner.store.flush_written(written).map_err(|e| poison(EngineError::Store(e)))?;
+        // the batch is durable; a failed cold flush (this one's staging,
+        // or the previous one's write, waited for here: one at a time) is
+        // a storage failure all the same: stop, and answer the group with it.
+        // Only the drain, the staging and the hot encoding hold the lock
+        // and the answer; the writes go on in the background.
+        let writer = &self.inner.cold_writer;
+        let job = writer.wait().and_then(|()| stage_cold(&self.inner.store, &mut state)).map_err(poison)?;
+        *lock(&self.inner.snapshot_seq) = job.at.seq;
+        writer.start(&self.inner.store, job);
         drop(state);
-        outcomes.into_iter().map(Ok).collect()
+        Ok((outcomes, None))
     }
 
     /// Decides and applies the commands of a group in order, handing each
@@ -1022,6 +1048,8 @@ impl Engine {
                         let original = if seq >= first_new {
                             new.get((seq - first_new) as usize).map(|r| Ok(r.clone()))
                         } else {
+                            // the original may be in a group still flushing
+                            self.inner.store.wait_published(seq)?;
                             read_entries(&self.inner.store, seq).next().map(|e| e.map(|e| Arc::new(e.rec)))
                         };
                         match original {
@@ -1044,9 +1072,18 @@ impl Engine {
     }
 
     /// Read access to the current (durable) state. Hold it briefly: the
-    /// writer waits for readers only to start its next group.
+    /// writer waits for readers only to start its next group. When the
+    /// last group decided is still flushing, this waits for its flush
+    /// (holding the read lock, so no later group is decided meanwhile):
+    /// a reader never sees an event before it is durable. After a failed
+    /// flush the engine is poisoned and the state is answered as it stands.
     pub fn state(&self) -> RwLockReadGuard<'_, Ledger> {
-        self.inner.state.read().unwrap_or_else(|p| p.into_inner())
+        let state = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
+        if state.head_seq > self.inner.store.head().seq {
+            // an error here is a failed flush: the engine is poisoned
+            let _ = self.inner.store.wait_published(state.head_seq);
+        }
+        state
     }
 
     /// The last durable sequence number.

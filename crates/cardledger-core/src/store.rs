@@ -224,6 +224,99 @@ struct Writer {
 struct Published {
     head: Mutex<Head>,
     changed: Condvar,
+    /// A flush failed: no batch written after the head is ever published
+    /// (set under `head`'s lock, so a waiter never misses it).
+    broken: std::sync::atomic::AtomicBool,
+    /// Test hook ([`Store::debug_hold_flush`]).
+    hold: Mutex<FlushHoldState>,
+    held: Condvar,
+}
+
+#[derive(Default)]
+struct FlushHoldState {
+    /// The next flush waits while set.
+    armed: bool,
+    /// A flush waits at the hold (later flushes pass).
+    waiting: bool,
+    /// The held flush fails with this instead of flushing.
+    fail: Option<String>,
+}
+
+/// A batch written to the log but not yet acknowledged
+/// ([`Store::write_encoded`]); [`Store::flush_written`] makes it durable.
+#[must_use = "a written batch is durable only after Store::flush_written"]
+#[derive(Debug)]
+pub struct Written {
+    base: Head,
+    head: Head,
+    /// Already durable and published (an empty batch, an external log).
+    done: bool,
+}
+
+impl Written {
+    /// The head after this batch.
+    pub fn head(&self) -> Head {
+        self.head
+    }
+}
+
+/// Holds the next flush of the log until dropped ([`Store::debug_hold_flush`]).
+pub struct FlushHold {
+    published: Arc<Published>,
+}
+
+impl FlushHold {
+    /// Waits up to `timeout` for a flush to wait at the hold; true if one does.
+    pub fn wait_held(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut h = lock(&self.published.hold);
+        while !h.waiting {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            h = match self.published.held.wait_timeout(h, left) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        true
+    }
+
+    /// Releases the hold; the held flush fails with `reason` (an I/O
+    /// failure) instead of flushing.
+    pub fn fail(self, reason: &str) {
+        lock(&self.published.hold).fail = Some(reason.to_string());
+    }
+}
+
+impl Drop for FlushHold {
+    fn drop(&mut self) {
+        lock(&self.published.hold).armed = false;
+        self.published.held.notify_all();
+    }
+}
+
+impl Published {
+    /// Test hook: the first flush to come while a hold is armed waits until
+    /// it is released; its failure, if released with one.
+    fn pause(&self) -> Result<(), StoreError> {
+        let mut h = lock(&self.hold);
+        if !h.armed || h.waiting {
+            // no hold, or it holds another flush already
+            return Ok(());
+        }
+        h.waiting = true;
+        self.held.notify_all();
+        while h.armed {
+            h = match self.held.wait(h) {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+        }
+        h.waiting = false;
+        h.fail.take().map_or(Ok(()), |reason| Err(StoreError::Io(reason)))
+    }
 }
 
 impl Store {
@@ -299,7 +392,13 @@ impl Store {
                 Head { seq: header.last_seq(), hash }
             }
         };
-        let published = Arc::new(Published { head: Mutex::new(head), changed: Condvar::new() });
+        let published = Arc::new(Published {
+            head: Mutex::new(head),
+            changed: Condvar::new(),
+            broken: std::sync::atomic::AtomicBool::new(false),
+            hold: Mutex::new(FlushHoldState::default()),
+            held: Condvar::new(),
+        });
         Ok(Store {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
@@ -372,6 +471,19 @@ impl Store {
     /// returning the new head; [`StoreError::HeadMismatch`] (nothing
     /// written) if the log is no longer at that base.
     pub fn append_encoded(&self, batch: record::EncodedBatch) -> Result<Head, StoreError> {
+        let written = self.write_encoded(batch)?;
+        self.flush_written(written)
+    }
+
+    /// The first half of [`Store::append_encoded`]: writes the batch after
+    /// `batch.base()` (the next batch may be written after it at once) but
+    /// neither flushes nor publishes it: nothing of it is readable or
+    /// acknowledged until [`Store::flush_written`] returns. A batch written
+    /// is flushed whatever happens to the caller's answer (a written batch
+    /// that is never flushed may still reach the disk: sled flushes on its
+    /// own; it is then a batch that was not acknowledged, as after a crash).
+    /// An external log ([`Store::open_on`]) appends durably here.
+    pub fn write_encoded(&self, batch: record::EncodedBatch) -> Result<Written, StoreError> {
         let records = batch.head.seq.saturating_sub(batch.base.seq);
         if records > BATCH_RECORDS_MAX as u64 {
             return Err(StoreError::TooLarge { what: "batch records", limit: BATCH_RECORDS_MAX as u64 });
@@ -388,7 +500,8 @@ impl Store {
             return Err(StoreError::HeadMismatch { expected: batch.base, actual: writer.head });
         }
         if batch.frames.is_empty() {
-            return Ok(writer.head);
+            // nothing to flush; acknowledged once the batches before it are
+            return Ok(Written { base: writer.head, head: writer.head, done: false });
         }
         if let Some(log) = &self.inner.external {
             let head = match log.append_encoded(batch) {
@@ -405,7 +518,7 @@ impl Store {
             writer.head = head;
             *lock(&self.inner.published.head) = head;
             self.inner.published.changed.notify_all();
-            return Ok(head);
+            return Ok(Written { base: head, head, done: true });
         }
 
         // Refuse before writing when the disk is nearly full (a file system
@@ -424,19 +537,84 @@ impl Store {
         }
 
         self.inner.log.apply_batch(sled_batch).map_err(sled_err)?;
-        if let Err(e) = self.inner.db.flush() {
-            // The batch is applied but maybe not durable: stop here so the
-            // caller never acknowledges it, and refuse further appends.
-            writer.closed = true;
-            return Err(sled_err(e));
-        }
         writer.head = head;
-        {
-            let mut published = lock(&self.inner.published.head);
-            *published = head;
+        Ok(Written { base: batch.base, head, done: false })
+    }
+
+    /// The second half of [`Store::append_encoded`]: flushes the log
+    /// (every batch written so far) and publishes `written`'s head once
+    /// every batch written before it is published, in order; only then is
+    /// it acknowledged. A failed flush stops the store ([`StoreError::Closed`]
+    /// for every later write) and fails every batch not yet published,
+    /// this one's and those written after it alike.
+    pub fn flush_written(&self, written: Written) -> Result<Head, StoreError> {
+        let published = &self.inner.published;
+        if written.done {
+            return Ok(written.head);
         }
-        self.inner.published.changed.notify_all();
-        Ok(head)
+        if written.head != written.base {
+            if let Err(e) = published.pause().and_then(|()| self.inner.db.flush().map(drop).map_err(sled_err)) {
+                // maybe not durable: never acknowledged, and no later batch either
+                lock(&self.inner.writer).closed = true;
+                let _head = lock(&published.head);
+                published.broken.store(true, std::sync::atomic::Ordering::Release);
+                published.changed.notify_all();
+                return Err(e);
+            }
+        }
+        let mut head = lock(&published.head);
+        loop {
+            if published.broken.load(std::sync::atomic::Ordering::Acquire) {
+                return Err(StoreError::Closed);
+            }
+            if *head == written.base {
+                *head = written.head;
+                published.changed.notify_all();
+                return Ok(written.head);
+            }
+            if head.seq >= written.head.seq {
+                // an empty batch behind a batch that was already published
+                return Ok(written.head);
+            }
+            head = match published.changed.wait(head) {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+        }
+    }
+
+    /// Waits until the published (durable) head reaches `seq`: the batches
+    /// written up to it are flushed. [`StoreError::Closed`] if a flush
+    /// failed before.
+    pub fn wait_published(&self, seq: u64) -> Result<Head, StoreError> {
+        let published = &self.inner.published;
+        let mut head = lock(&published.head);
+        loop {
+            if head.seq >= seq {
+                return Ok(*head);
+            }
+            if published.broken.load(std::sync::atomic::Ordering::Acquire) {
+                return Err(StoreError::Closed);
+            }
+            head = match published.changed.wait(head) {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+        }
+    }
+
+    /// Test hook: the next flush of the log waits until the returned hold
+    /// is dropped (or fails, [`FlushHold::fail`]).
+    pub fn debug_hold_flush(&self) -> FlushHold {
+        lock(&self.inner.published.hold).armed = true;
+        FlushHold { published: Arc::clone(&self.inner.published) }
+    }
+
+    /// The head of the last batch written ([`Store::write_encoded`]),
+    /// flushed or not: where the next batch goes. Not durable; readers use
+    /// [`Store::head`].
+    pub fn written_head(&self) -> Head {
+        lock(&self.inner.writer).head
     }
 
     /// Every record with `seq >= from` (from 1 when `from` is 0), in order,

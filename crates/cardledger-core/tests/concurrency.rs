@@ -146,6 +146,13 @@ fn writers_and_readers_together_lose_nothing_and_see_whole_batches() {
             while !stop.load(Ordering::Relaxed) {
                 let state = engine.state();
                 check_state(&state, "state()");
+                // groups are decided while the one before flushes: a reader waits for it
+                let durable = engine.head_seq();
+                assert!(
+                    state.head_seq <= durable,
+                    "state() at seq {} before it is durable ({durable})",
+                    state.head_seq
+                );
                 assert!(state.head_seq >= last, "the state went back");
                 last = state.head_seq;
                 drop(state);
@@ -251,4 +258,91 @@ fn writers_and_readers_together_lose_nothing_and_see_whole_batches() {
     );
     assert!(!duplicates.is_empty(), "shared tokens were submitted more than once");
     assert!(obs > 8, "the readers ran ({obs} observations)");
+}
+
+/// An engine with a program, a funding source and one holder, `u`.
+fn small_engine(dir: &std::path::Path) -> Engine {
+    let engine = Engine::open(dir).unwrap();
+    let setup = vec![
+        line(
+            r#"{"time":"2024-01-01T00:00:00Z","program":{"token":"p","bank":"B","currency_code":"USD","opening_bank_balance":"900000000.00"}}"#,
+        ),
+        line(
+            r#"{"time":"2024-01-01T00:00:00Z","funding_source":{"token":"fs","program_token":"p","type":"program","is_default_account":true,"active":true,"name":"fs"}}"#,
+        ),
+        line(r#"{"time":"2024-01-01T00:00:00Z","user":{"token":"u","program_token":"p"}}"#),
+    ];
+    for o in engine.submit_batch(setup).unwrap() {
+        assert!(matches!(o, Outcome::Recorded { .. }), "{o:?}");
+    }
+    engine
+}
+
+/// Submits order `token` on its own thread (it waits for its answer).
+fn submit_order(
+    engine: &Engine,
+    token: &str,
+) -> std::thread::JoinHandle<Result<Outcome, cardledger_core::engine::EngineError>> {
+    let (engine, l) = (engine.clone(), line(&order(token, "u", 100)));
+    std::thread::spawn(move || engine.submit(l))
+}
+
+/// Group A's flush held at the store, group B decided and written behind it
+/// (the next leader decides while the last flushes): waits until B is written.
+fn two_groups_in_flight(
+    engine: &Engine,
+) -> (
+    cardledger_core::store::FlushHold,
+    [std::thread::JoinHandle<Result<Outcome, cardledger_core::engine::EngineError>>; 2],
+) {
+    let base = engine.head_seq();
+    let hold = engine.store().debug_hold_flush();
+    let a = submit_order(engine, "a");
+    assert!(hold.wait_held(Duration::from_secs(30)), "group A reaches its flush");
+    let b = submit_order(engine, "b");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while engine.store().written_head().seq < base + 2 {
+        assert!(Instant::now() < deadline, "group B is written behind A's flush");
+        std::thread::yield_now();
+    }
+    assert_eq!(engine.head_seq(), base, "neither group is durable yet");
+    (hold, [a, b])
+}
+
+#[test]
+fn a_reader_waits_for_the_flush_of_a_group_decided_behind_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = small_engine(dir.path());
+    let base = engine.head_seq();
+    let (hold, [a, b]) = two_groups_in_flight(&engine);
+    let reader = {
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            let state = engine.state();
+            (state.head_seq, engine.head_seq())
+        })
+    };
+    // let the reader reach the state while both groups are unflushed
+    std::thread::sleep(Duration::from_millis(100));
+    drop(hold);
+    let (seen, durable) = reader.join().unwrap();
+    assert!(seen <= durable, "the reader saw seq {seen} while the durable head was {durable}");
+    assert!(matches!(a.join().unwrap(), Ok(Outcome::Recorded { seq, .. }) if seq == base + 1));
+    assert!(matches!(b.join().unwrap(), Ok(Outcome::Recorded { seq, .. }) if seq == base + 2));
+    assert_eq!(engine.state().head_seq, base + 2);
+    assert_eq!(engine.head_seq(), base + 2);
+}
+
+#[test]
+fn a_failed_flush_fails_the_group_decided_behind_it_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = small_engine(dir.path());
+    let (hold, [a, b]) = two_groups_in_flight(&engine);
+    // B's own flush has its bytes on disk, but it was decided on A's events
+    hold.fail("injected flush failure");
+    let a = a.join().unwrap();
+    let b = b.join().unwrap();
+    assert!(a.is_err(), "group A's failed flush is not acknowledged: {a:?}");
+    assert!(b.is_err(), "group B, decided on A's events, is not acknowledged: {b:?}");
+    assert!(engine.submit(line(&order("c", "u", 100))).is_err(), "the engine stops after a failed flush");
 }
