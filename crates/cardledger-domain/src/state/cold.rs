@@ -347,22 +347,27 @@ struct ColdParts<'a> {
     journal_entries: &'a HashMap<String, JeState>,
 }
 
+impl ColdParts<'_> {
+    /// How many entries these are.
+    fn len(&self) -> usize {
+        let tokens: usize = self.tokens.values().map(HashMap::len).sum();
+        tokens
+            + self.gpa_orders.len()
+            + self.msa_orders.len()
+            + self.offer_orders.len()
+            + self.gpa_unloads.len()
+            + self.msa_unloads.len()
+            + self.journal_entries.len()
+    }
+}
+
 /// The cold entries of `p`, encoded and sorted by key (of the journal
 /// entries, the closed ones). Gathered in a vector and sorted once, then
 /// built into the map from sorted order (linear): inserting each into the
 /// map took most of a flush's time. The key prefixes keep the kinds apart,
 /// and within a kind the keys are unique (map keys, unload seqs).
 fn encode_cold_parts(p: ColdParts<'_>) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, String> {
-    let tokens: usize = p.tokens.values().map(HashMap::len).sum();
-    let mut out = Vec::with_capacity(
-        tokens
-            + p.gpa_orders.len()
-            + p.msa_orders.len()
-            + p.offer_orders.len()
-            + p.gpa_unloads.len()
-            + p.msa_unloads.len()
-            + p.journal_entries.len(),
-    );
+    let mut out = Vec::with_capacity(p.len());
     for (kind, tokens) in p.tokens {
         for (token, (seq, fp)) in tokens {
             let k = token_key(kind, token).ok_or_else(|| format!("unknown token kind {kind:?}"))?;
@@ -506,14 +511,7 @@ impl TakenCold {
 
     /// How many entries this holds.
     pub fn len(&self) -> usize {
-        let tokens: usize = self.tokens.values().map(HashMap::len).sum();
-        tokens
-            + self.gpa_orders.len()
-            + self.msa_orders.len()
-            + self.offer_orders.len()
-            + self.gpa_unloads.len()
-            + self.msa_unloads.len()
-            + self.journal_entries.len()
+        self.parts().len()
     }
 
     /// True when this holds no entry.
