@@ -140,8 +140,9 @@ pub const REPLAY_CHUNK_EVENTS: usize = 1024;
 /// at most this many chunks plus the two being filled and applied).
 pub const REPLAY_CHUNKS_IN_FLIGHT: usize = 8;
 
-/// Longest a new leader waits for the last group's submitters to queue
-/// again before it commits what is queued.
+/// Longest a new leader waits for the submitters of the last groups (those
+/// not in a group still flushing) to queue again before it commits what is
+/// queued.
 pub const GATHER_WAIT_MICROS: u64 = 1000;
 
 /// How long a waiting submitter sleeps before checking on its own whether it
