@@ -5,10 +5,10 @@
 //! with a cold store keeps in memory only what changed since the last cold
 //! flush (the typed maps of [`Ledger`], used as a write buffer) and reads
 //! everything older through a [`ColdStore`] (the store's `cold` tree). A
-//! flush ([`Ledger::drain_cold`]) moves the buffer out as encoded
-//! `(key, value)` entries; the engine writes them in one atomic batch with
-//! the cold watermark, after the snapshot of the hot part at the same seq
-//! (`docs/format.md`). A ledger without a cold store keeps everything in
+//! flush ([`Ledger::take_cold`]) moves the buffer out typed; the engine
+//! encodes and writes it in parts, then the run's meta with the cold
+//! watermark in one atomic batch, after the snapshot of the hot part at the
+//! same seq (`docs/format.md`). A ledger without a cold store keeps everything in
 //! the maps, exactly as before: `verify`'s replay from genesis. An as-of
 //! state (`Engine::state_as_of`) reads through a read-only view of the cold
 //! runs written at or before its snapshot and keeps what its replay changes
@@ -133,7 +133,7 @@ pub fn je_closed(j: &JeState) -> bool {
 
 impl Ledger {
     /// Attaches a cold store: from now on what grows with history is read
-    /// through it and leaves memory at each [`Ledger::drain_cold`].
+    /// through it and leaves memory at each [`Ledger::take_cold`].
     pub fn attach_cold(&mut self, cold: Arc<dyn ColdStore>) {
         self.cold = Some(ColdLink(cold));
     }
@@ -311,9 +311,10 @@ impl Ledger {
         Ok(out)
     }
 
-    /// Moves the cold entries out of memory (see [`Ledger::cold_entries`]):
-    /// the engine writes them to the cold store before answering anything
-    /// that depends on them being there. Only for a ledger with a cold store.
+    /// Moves the cold entries out of memory, encoded (see
+    /// [`Ledger::cold_entries`]). The engine's flushes use
+    /// [`Ledger::take_cold`]; this is kept as the test oracle its taken
+    /// entries are checked against. Only for a ledger with a cold store.
     pub fn drain_cold(&mut self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, String> {
         assert!(self.cold.is_some(), "drain_cold on a ledger without a cold store");
         let out = self.cold_entries()?;
