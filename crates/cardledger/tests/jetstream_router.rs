@@ -344,3 +344,67 @@ fn a_host_owning_two_programs_answers_as_one_sled_host() {
         assert_eq!(stripped(fresh.balances(&h).unwrap()), stripped(sled.balances(&h).unwrap()));
     }
 }
+
+/// Shared set-up (fees, campaigns, merchants, offers) is recorded in the
+/// streams of the host that receives it. A program added to a host later
+/// lacks what was recorded before it: its orders naming such a fee are
+/// rejected 1201, as one engine without the fee rejects them. Submitting
+/// the set-up line again records it where it is missing (the answer is the
+/// first shard's: a duplicate) and nothing twice where it is present.
+#[test]
+fn a_program_added_later_gets_the_shared_set_up_submitted_again() {
+    let urls = cardledger_nats::testing::loopback().unwrap();
+    let dirs = tempfile::tempdir().unwrap();
+    let (pa, pb) = ("prog_setup_a", "prog_setup_b");
+    let fee = r#"{"time":"2024-01-01T00:00:00Z","fee":{"token":"f-later","name":"Load fee","amount":"1.00","currency_code":"USD"}}"#;
+    let submit = |host: &Cardledger, line: &str| host.submit_json(line).unwrap();
+    let setup = |program: &str, suffix: &str| {
+        vec![
+            format!(
+                r#"{{"time":"2024-01-01T00:00:00Z","program":{{"token":"{program}","bank":"B","currency_code":"USD","opening_bank_balance":"1000.00"}}}}"#
+            ),
+            format!(
+                r#"{{"time":"2024-01-01T00:00:01Z","funding_source":{{"token":"fs-{suffix}","program_token":"{program}","type":"program","is_default_account":true,"name":"funds"}}}}"#
+            ),
+            format!(r#"{{"time":"2024-01-01T00:00:02Z","user":{{"token":"u-{suffix}","program_token":"{program}"}}}}"#),
+        ]
+    };
+    let order = |token: &str, user: &str| {
+        format!(
+            r#"{{"time":"2024-01-01T00:00:03Z","gpa_order":{{"token":"{token}","user_token":"{user}","amount":"30.00","currency_code":"USD","fees":[{{"token":"f-later"}}]}}}}"#
+        )
+    };
+
+    // a host of program A alone records the fee in A's stream only
+    let only_a = LogConfig::from_args(Some(&urls), Some(pa)).unwrap();
+    let host = Cardledger::open_with_log(dirs.path().join("a"), &only_a).unwrap();
+    for line in setup(pa, "a").iter().chain([&fee.to_string()]) {
+        assert!(matches!(submit(&host, line), Outcome::Recorded { .. }), "{line}");
+    }
+    assert!(matches!(submit(&host, &order("o-a", "u-a")), Outcome::Recorded { .. }));
+    drop(host);
+
+    // the host now owns A and B: B's stream has no such fee
+    let both = LogConfig::from_args(Some(&urls), Some(&format!("{pa},{pb}"))).unwrap();
+    let host = Cardledger::open_with_log(dirs.path().join("ab"), &both).unwrap();
+    for line in setup(pb, "b") {
+        assert!(matches!(submit(&host, &line), Outcome::Recorded { .. }), "{line}");
+    }
+    match submit(&host, &order("o-b1", "u-b")) {
+        Outcome::Rejected(r) => {
+            assert_eq!(r.code, Code::UnknownReference, "{r}");
+            assert!(r.message.contains("f-later"), "{r}");
+        }
+        other => panic!("an order naming a fee its program's stream lacks: {other:?}"),
+    }
+    // the fee submitted again: a duplicate in A (its answer), recorded in B
+    let head = host.head_seq();
+    assert!(matches!(submit(&host, fee), Outcome::Duplicate { .. }));
+    assert_eq!(host.head_seq(), head + 1, "recorded in B's stream only");
+    assert!(matches!(submit(&host, &order("o-b2", "u-b")), Outcome::Recorded { .. }));
+    // and again: nothing more anywhere
+    let head = host.head_seq();
+    assert!(matches!(submit(&host, fee), Outcome::Duplicate { .. }));
+    assert_eq!(host.head_seq(), head);
+    assert!(host.verify().unwrap().ok());
+}
