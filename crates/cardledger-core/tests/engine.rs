@@ -5,7 +5,6 @@
 //! ingest / reopen interleavings.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
-use cardledger_domain::state::HashMap;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
@@ -18,7 +17,7 @@ use cardledger_domain::command::{CommandLine, Holder};
 use cardledger_domain::event::Account;
 use cardledger_domain::money::Money;
 use cardledger_domain::rejection::{Code, Rejection};
-use cardledger_domain::state::{AccountRecord, Ledger};
+use cardledger_domain::state::{AccountMap, Ledger};
 use cardledger_domain::wire::parse_line;
 use cardledger_workload::{generate, generate_bulk, WorkloadConfig};
 use proptest::prelude::*;
@@ -74,7 +73,7 @@ fn holds_of(l: &Ledger) -> std::collections::BTreeMap<Account, Money> {
     l.holds().map(|(a, m)| (a.clone(), m)).collect()
 }
 
-fn snapshot(l: &Ledger) -> (u64, HashMap<Account, AccountRecord>, usize) {
+fn snapshot(l: &Ledger) -> (u64, AccountMap, usize) {
     (l.head_seq, l.accounts.clone(), l.holds().count())
 }
 
@@ -645,7 +644,7 @@ fn state_as_of_equals_the_state_seen_at_acknowledgement() {
     let engine = open(dir.path());
     setup(&engine);
     let me = user("my_user_01");
-    let mut seen: Vec<(u64, Money, HashMap<Account, AccountRecord>)> = Vec::new();
+    let mut seen: Vec<(u64, Money, AccountMap)> = Vec::new();
     let mut note = |engine: &Engine, seq: u64| {
         let s = engine.state();
         assert_eq!(s.head_seq, seq);

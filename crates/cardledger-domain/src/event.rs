@@ -527,9 +527,9 @@ pub struct JournalEntryRecorded {
 
 /// A ledger account; postings move money between them.
 ///
-/// Its `Hash` is [`AccountRef`]'s, so a map keyed by `Account` can be
-/// searched with a borrowed [`AccountRef`] (`map.get(&r as &dyn AccountKey)`)
-/// without building (allocating) an owned key.
+/// Its `Hash` is [`AccountRef`]'s, so a table of accounts can be searched
+/// with a borrowed [`AccountRef`] (`state::AccountMap`) without building
+/// (allocating) an owned key.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Encode, Decode)]
 pub enum Account {
     /// A program's bank account.
@@ -560,7 +560,7 @@ pub enum Account {
 
 /// An [`Account`] borrowed from an event or a command: the same variants
 /// over `&str`s, for lookups and postings that allocate nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccountRef<'a> {
     /// [`Account::ProgramBank`].
     ProgramBank(&'a str),
@@ -588,6 +588,40 @@ pub enum AccountRef<'a> {
     Network(&'a str),
 }
 
+impl std::hash::Hash for AccountRef<'_> {
+    /// One word for the variant, a holder's kind and the first string's
+    /// length, then the account's strings: equal accounts hash equal (as
+    /// `Eq` requires) in fewer hasher rounds than the derived hash (a word
+    /// per enum and a terminator per string). An [`Account`] hashes as its
+    /// borrowed form.
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let holder = |h: &Holder| match h {
+            Holder::User(_) => 0,
+            Holder::Business(_) => 1 << 8,
+        };
+        let (tag, first, second): (u64, &str, Option<&str>) = match *self {
+            AccountRef::ProgramBank(t) => (0, t, None),
+            AccountRef::ProgramEquity(t) => (1, t, None),
+            AccountRef::ProgramFees(t) => (2, t, None),
+            AccountRef::ProgramRewards(t) => (3, t, None),
+            AccountRef::ProgramIncome(t) => (4, t, None),
+            AccountRef::CreditPayments(t) => (5, t, None),
+            AccountRef::FundingSource(t) => (6, t, None),
+            AccountRef::Gpa(h) => (7 | holder(h), h.token(), None),
+            AccountRef::Msa(h, c) => (8 | holder(h), h.token(), Some(c)),
+            AccountRef::MsaCredit(h, c) => (9 | holder(h), h.token(), Some(c)),
+            AccountRef::Credit(t) => (10, t, None),
+            AccountRef::Network(t) => (11, t, None),
+        };
+        state.write_u64(tag | (first.len() as u64) << 16);
+        state.write(first.as_bytes());
+        if let Some(second) = second {
+            state.write(second.as_bytes());
+        }
+    }
+}
+
 impl AccountRef<'_> {
     /// The owned account.
     pub fn to_account(self) -> Account {
@@ -608,16 +642,9 @@ impl AccountRef<'_> {
     }
 }
 
-/// What an account key looks like borrowed: implemented by [`Account`] and
-/// [`AccountRef`], hashed and compared through [`AccountKey::key`], so an
-/// `Account`-keyed map answers `get(&r as &dyn AccountKey)`.
-pub trait AccountKey {
-    /// The key, borrowed.
-    fn key(&self) -> AccountRef<'_>;
-}
-
 impl Account {
     /// The account, borrowed.
+    #[inline]
     pub fn as_ref(&self) -> AccountRef<'_> {
         match self {
             Account::ProgramBank(t) => AccountRef::ProgramBank(t),
@@ -636,41 +663,10 @@ impl Account {
     }
 }
 
-impl AccountKey for Account {
-    fn key(&self) -> AccountRef<'_> {
-        self.as_ref()
-    }
-}
-
-impl AccountKey for AccountRef<'_> {
-    fn key(&self) -> AccountRef<'_> {
-        *self
-    }
-}
-
 impl std::hash::Hash for Account {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.as_ref().hash(state)
-    }
-}
-
-impl std::hash::Hash for dyn AccountKey + '_ {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.key().hash(state)
-    }
-}
-
-impl PartialEq for dyn AccountKey + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl Eq for dyn AccountKey + '_ {}
-
-impl<'a> std::borrow::Borrow<dyn AccountKey + 'a> for Account {
-    fn borrow(&self) -> &(dyn AccountKey + 'a) {
-        self
     }
 }
 

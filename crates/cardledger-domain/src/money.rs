@@ -129,11 +129,13 @@ impl Money {
     }
 
     /// Exact sum; `None` on overflow.
+    #[inline]
     pub fn checked_add(self, o: Money) -> Option<Money> {
         self.0.checked_add(o.0).map(Money)
     }
 
     /// Exact difference; `None` on overflow.
+    #[inline]
     pub fn checked_sub(self, o: Money) -> Option<Money> {
         self.0.checked_sub(o.0).map(Money)
     }
@@ -141,11 +143,13 @@ impl Money {
     /// Sum that saturates instead of overflowing: used only for totals that
     /// the engine's limits keep far from the bound (balances are bounded by
     /// `AMOUNT_ABS_LIMIT_UNITS` times the number of events).
+    #[inline]
     pub fn plus(self, o: Money) -> Money {
         self.checked_add(o).unwrap_or(if o.0.is_sign_negative() { Money(Decimal::MIN) } else { Money(Decimal::MAX) })
     }
 
     /// `self - o`, saturating like [`Money::plus`].
+    #[inline]
     pub fn minus(self, o: Money) -> Money {
         self.plus(-o)
     }
@@ -156,11 +160,13 @@ impl Money {
     }
 
     /// True when zero.
+    #[inline]
     pub fn is_zero(self) -> bool {
         self.0.is_zero()
     }
 
     /// The smaller of two amounts.
+    #[inline]
     pub fn min(self, o: Money) -> Money {
         if self <= o {
             self
@@ -170,6 +176,7 @@ impl Money {
     }
 
     /// The larger of two amounts.
+    #[inline]
     pub fn max(self, o: Money) -> Money {
         if self >= o {
             self
@@ -218,6 +225,7 @@ fn with_scale2(d: Decimal) -> Decimal {
 
 impl Neg for Money {
     type Output = Money;
+    #[inline]
     fn neg(self) -> Money {
         Money(-self.0)
     }

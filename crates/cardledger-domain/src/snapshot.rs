@@ -17,7 +17,7 @@ use crate::event::Account;
 use crate::limits;
 use crate::money::Money;
 use crate::state::{
-    AccountRecord, FundingSourceState, HashMap, JeState, Ledger, OrderState, ProgramState, UnloadState,
+    AccountMap, AccountRecord, FundingSourceState, HashMap, JeState, Ledger, OrderState, ProgramState, UnloadState,
 };
 use crate::time::Timestamp;
 
@@ -451,7 +451,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
 /// records): balances and last changes of the accounts ever posted to, the
 /// last updates, then holds and pending credits keyed by journal-entry
 /// target (`JeTarget`); each in key order.
-fn put_accounts(w: &mut W<'_>, accounts: &HashMap<Account, AccountRecord>) -> Result<(), String> {
+fn put_accounts(w: &mut W<'_>, accounts: &AccountMap) -> Result<(), String> {
     let mut all: Vec<(&Account, &AccountRecord)> = accounts.iter().collect();
     all.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let posted = all.iter().filter(|(_, r)| r.posted).count();
@@ -502,14 +502,14 @@ fn target_account(t: JeTarget) -> Account {
 /// Reads what [`put_accounts`] wrote (the five maps): the balance and
 /// last-change maps must name the same accounts (an engine always writes
 /// them so).
-fn get_accounts(r: &mut R<'_>) -> Result<HashMap<Account, AccountRecord>, String> {
+fn get_accounts(r: &mut R<'_>) -> Result<AccountMap, String> {
     let balances: HashMap<Account, Money> = r.map(|r| r.get())?;
     let mut last_impact: HashMap<Account, Money> = r.map(|r| r.get())?;
     let last_updated: HashMap<Account, Timestamp> = r.map(|r| r.get())?;
     if last_impact.len() != balances.len() {
         return Err("the last-change map does not name the accounts of the balance map".into());
     }
-    let mut accounts = HashMap::with_capacity_and_hasher(balances.len(), Default::default());
+    let mut accounts = AccountMap::with_capacity(balances.len());
     for (a, balance) in balances {
         let Some(impact) = last_impact.remove(&a) else {
             return Err(format!("account {a:?} has a balance and no last change"));
@@ -517,16 +517,16 @@ fn get_accounts(r: &mut R<'_>) -> Result<HashMap<Account, AccountRecord>, String
         accounts.insert(a, AccountRecord { balance, last_impact: impact, posted: true, ..AccountRecord::default() });
     }
     for (a, t) in last_updated {
-        accounts.entry(a).or_default().last_updated = Some(t);
+        accounts.record_mut(a).last_updated = Some(t);
     }
     let holds: HashMap<JeTarget, Money> = r.map(|r| r.get())?;
     for (t, m) in holds {
-        let rec = accounts.entry(target_account(t)).or_default();
+        let rec = accounts.record_mut(target_account(t));
         (rec.held, rec.holds) = (true, m);
     }
     let pending: HashMap<JeTarget, Money> = r.map(|r| r.get())?;
     for (t, m) in pending {
-        let rec = accounts.entry(target_account(t)).or_default();
+        let rec = accounts.record_mut(target_account(t));
         (rec.has_pending, rec.pending) = (true, m);
     }
     Ok(accounts)

@@ -11,19 +11,23 @@ impl Ledger {
         if let (Some(kind), Some(token)) = (event_token_kind(event), event_token(event)) {
             self.tokens.entry(kind).or_default().insert(token.to_string(), (seq, rec.fact.fingerprint));
         }
-        // the lines are computed twice, borrowed from the event (nothing
-        // allocated): checked to sum to zero before any of them is applied
-        assert!(postings_sum_to_zero(event), "postings of seq {seq} do not sum to zero");
+        // the lines, borrowed from the event (nothing allocated), in one
+        // pass: each is applied and summed in integer cents; lines that do
+        // not sum to zero are an impossible state and stop the engine here,
+        // before the event is counted applied
+        let mut cents = Some(0);
         for_each_posting(event, |account, amount| {
+            cents = add_cents(cents, amount);
             // one lookup per line: balance, last change and last update
             // live in one record
-            with_record(&mut self.accounts, account, |r| {
+            self.accounts.update(account, |r| {
                 r.balance = r.balance.plus(amount);
                 r.last_impact = amount;
                 r.last_updated = Some(time);
                 r.posted = true;
             });
         });
+        assert!(sums_to_zero(cents, event), "postings of seq {seq} do not sum to zero");
         match event {
             Event::ProgramCreated(c) => {
                 self.programs.insert(c.token.clone(), ProgramState { cmd: c.clone(), created: time, jit: false });
@@ -193,32 +197,21 @@ impl Ledger {
     }
 }
 
-/// Updates `account`'s record with `f`, inserting an empty one first when
-/// the map has none: an account seen before is updated in place (one
-/// lookup), only a new one is built (allocated) as a key.
-pub(super) fn with_record(
-    map: &mut HashMap<Account, AccountRecord>,
-    account: AccountRef<'_>,
-    f: impl FnOnce(&mut AccountRecord),
-) {
-    match map.get_mut(&account as &dyn AccountKey) {
-        Some(r) => f(r),
-        None => f(map.entry(account.to_account()).or_default()),
+/// `sum` plus `amount` in integer cents (an `i128` cannot overflow on the
+/// few lines of an event); `None` once a line is not a whole number of
+/// cents that fits an `i64` (never, within the amount limits).
+#[inline]
+fn add_cents(sum: Option<i128>, amount: Money) -> Option<i128> {
+    match (sum, amount.exact_cents()) {
+        (Some(sum), Some(c)) => Some(sum + i128::from(c)),
+        _ => None,
     }
 }
 
-/// Whether an event's posting lines sum to zero: in integer cents (an
-/// `i128` cannot overflow on the few lines of an event), or with `Money`'s
-/// decimal sum when a line is not a whole number of cents that fits an
-/// `i64` (never, within the amount limits; the same answer either way).
-fn postings_sum_to_zero(event: &Event) -> bool {
-    let mut cents: Option<i128> = Some(0);
-    for_each_posting(event, |_, amount| {
-        cents = match (cents, amount.exact_cents()) {
-            (Some(sum), Some(c)) => Some(sum + i128::from(c)),
-            _ => None,
-        }
-    });
+/// Whether an event's posting lines sum to zero, given their sum in
+/// integer cents ([`add_cents`]); without one, `Money`'s decimal sum of the
+/// lines decides (the same answer either way).
+fn sums_to_zero(cents: Option<i128>, event: &Event) -> bool {
     match cents {
         Some(sum) => sum == 0,
         None => {

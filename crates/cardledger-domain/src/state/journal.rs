@@ -8,17 +8,19 @@ impl Ledger {
         // field names are rendered only if the entry is rejected
         let f = |field: &'static str| Field::Of("journal_entry", field);
         let c = &cmd;
-        let (program, jit_program) = match &c.target {
-            JeTarget::Gpa(h) => {
-                let p = self.holder_program(h, f(h.field()))?;
-                (p.to_string(), self.programs.get(p).map(|s| s.jit).unwrap_or(false))
-            }
+        let program = match &c.target {
+            JeTarget::Gpa(h) => self.holder_program(h, f(h.field()))?.to_string(),
             JeTarget::Credit(a) => {
                 let (acct, _) = self.credit_accounts.get(a).ok_or_else(|| {
                     Rejection::new(Code::UnknownReference, f("account_token"), format!("no credit account {a:?}"))
                 })?;
-                (acct.program_token.clone(), false)
+                acct.program_token.clone()
             }
+        };
+        // whether a GPA's program funds it just in time: read only when an
+        // amount exceeds what is available (otherwise nothing is funded)
+        let jit_program = |target: &JeTarget, program: &str| {
+            matches!(target, JeTarget::Gpa(_)) && self.programs.get(program).is_some_and(|s| s.jit)
         };
         let effect = classify(c);
         // the command moves into its event; the checks below read it there
@@ -52,14 +54,18 @@ impl Ledger {
         match effect {
             JeEffect::NoBalance | JeEffect::Payment | JeEffect::Reward | JeEffect::AdjustmentCredit => {}
             JeEffect::Hold => {
-                if jit_program {
-                    e.jit_load = amount.minus(available.max(Money::ZERO)).max(Money::ZERO);
-                } else if amount > available {
-                    return reject(
-                        Code::InsufficientFunds,
-                        f("amount"),
-                        format!("{amount} exceeds the available balance {available}"),
-                    );
+                // within the available balance a JIT program funds nothing (a
+                // zero `jit_load`), so it is asked only above it
+                if amount > available {
+                    if jit_program(&c.target, &e.program_token) {
+                        e.jit_load = amount.minus(available.max(Money::ZERO)).max(Money::ZERO);
+                    } else {
+                        return reject(
+                            Code::InsufficientFunds,
+                            f("amount"),
+                            format!("{amount} exceeds the available balance {available}"),
+                        );
+                    }
                 }
                 e.hold_amount = amount;
             }
@@ -80,7 +86,7 @@ impl Ledger {
                 e.hold_amount = released;
                 let spendable = available.plus(released);
                 if amount > spendable {
-                    if jit_program {
+                    if jit_program(&c.target, &e.program_token) {
                         e.jit_load = amount.minus(spendable.max(Money::ZERO)).max(Money::ZERO);
                     } else if matches!(c.target, JeTarget::Gpa(_)) {
                         return reject(
@@ -123,7 +129,9 @@ impl Ledger {
             | JeEffect::AdjustmentDebit => {
                 if let JeTarget::Gpa(_) = c.target {
                     if amount > available {
-                        if jit_program && matches!(effect, JeEffect::PinPurchase | JeEffect::AtmWithdrawal) {
+                        if matches!(effect, JeEffect::PinPurchase | JeEffect::AtmWithdrawal)
+                            && jit_program(&c.target, &e.program_token)
+                        {
                             e.jit_load = amount.minus(available.max(Money::ZERO));
                         } else {
                             return reject(
@@ -165,8 +173,8 @@ impl Ledger {
         // `delta` in its account record, in place (the key is built only for
         // a new account); a change (a new entry, even of zero, counts as one)
         // stamps the account's last update in the same lookup
-        let adjust = |accounts: &mut HashMap<Account, AccountRecord>, pending: bool, delta: Money| {
-            apply::with_record(accounts, target_account(target), |r| {
+        let adjust = |accounts: &mut AccountMap, pending: bool, delta: Money| {
+            accounts.update(target_account(target), |r| {
                 let (seen, v) =
                     if pending { (&mut r.has_pending, &mut r.pending) } else { (&mut r.held, &mut r.holds) };
                 let changed = !*seen || !delta.is_zero();

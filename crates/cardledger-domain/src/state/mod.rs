@@ -7,9 +7,11 @@
 //! One module per concern: `idempotency` (token kinds, fingerprints, the
 //! token index), `decide` (the commands' checks and events, ticks and cycle
 //! closes), `funding` (funding-source resolution), `journal` (journal-entry
-//! classification, holds and pending credits), `apply` (the fold), `cold`
+//! classification, holds and pending credits), `apply` (the fold),
+//! `accounts` (the account records' table), `cold`
 //! (what grows with history, on disk behind a `ColdStore`).
 
+mod accounts;
 mod apply;
 mod cold;
 mod decide;
@@ -17,6 +19,7 @@ mod funding;
 mod idempotency;
 mod journal;
 
+pub use accounts::AccountMap;
 pub use cold::{je_closed, key as cold_key, Book, ColdGroup, ColdLink, ColdStore, TakenCold};
 pub(crate) use idempotency::sip13;
 pub use idempotency::{event_token, fingerprint, fingerprint_blake3, fingerprint_sip13, FINGERPRINT_KEY};
@@ -222,7 +225,7 @@ pub struct Ledger {
     pub journal_entries: HashMap<String, JeState>,
     /// Every account's record: balance (the sum over all is zero), last
     /// change and last update, in one entry so a posting line is one lookup.
-    pub accounts: HashMap<Account, AccountRecord>,
+    pub accounts: AccountMap,
     /// Idempotency index: kind → token → (seq, fingerprint).
     pub tokens: HashMap<&'static str, HashMap<String, (u64, u64)>>,
     /// Funding sources per owning holder (tokens, sorted).
@@ -285,7 +288,7 @@ impl Ledger {
 
     /// A borrowed account's record, if it has one (nothing allocated).
     pub fn account(&self, a: AccountRef<'_>) -> Option<&AccountRecord> {
-        self.accounts.get(&a as &dyn AccountKey)
+        self.accounts.get(a)
     }
 
     /// Open holds of a GPA or credit account.
