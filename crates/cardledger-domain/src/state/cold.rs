@@ -554,25 +554,36 @@ impl TakenCold {
         Ok(out)
     }
 
-    /// The keys of a group, sorted (each once).
+    /// The keys of a group, sorted (each once). A group's keys are its
+    /// prefix and then a token or a big-endian seq, so they sort as those
+    /// do: the tokens (or seqs) are sorted, borrowed, and the keys built
+    /// from them in order.
     pub fn sorted_keys(&self, group: ColdGroup) -> Vec<Vec<u8>> {
-        let mut keys: Vec<Vec<u8>> = match group {
-            ColdGroup::OfferOrders => self.offer_orders.keys().map(|t| offer_key(t)).collect(),
-            ColdGroup::JournalEntries => self.journal_entries.keys().map(|t| je_key(t)).collect(),
-            ColdGroup::Orders(b) => self.book(b).keys().map(|t| order_key(b, t)).collect(),
+        let prefix = group.prefix();
+        let with_prefix = |tail: &[u8]| {
+            let mut k = Vec::with_capacity(prefix.len() + tail.len());
+            k.extend_from_slice(&prefix);
+            k.extend_from_slice(tail);
+            k
+        };
+        let mut tokens: Vec<&str> = match group {
+            ColdGroup::OfferOrders => self.offer_orders.keys().map(String::as_str).collect(),
+            ColdGroup::JournalEntries => self.journal_entries.keys().map(String::as_str).collect(),
+            ColdGroup::Orders(b) => self.book(b).keys().map(String::as_str).collect(),
             ColdGroup::Tokens(k) => {
                 let tokens = snapshot::TOKEN_KINDS.get(usize::from(k)).and_then(|kind| self.tokens.get(kind));
-                tokens
-                    .into_iter()
-                    .flat_map(|m| m.keys())
-                    .map(|t| [&[key::TOKEN, k][..], t.as_bytes()].concat())
-                    .collect()
+                tokens.into_iter().flat_map(|m| m.keys()).map(String::as_str).collect()
             }
-            ColdGroup::Unloads(b) => self.unload_list(b).iter().map(|u| unload_key(b, u.seq)).collect(),
+            ColdGroup::Unloads(b) => {
+                let mut seqs: Vec<u64> = self.unload_list(b).iter().map(|u| u.seq).collect();
+                seqs.sort_unstable();
+                seqs.dedup();
+                return seqs.into_iter().map(|seq| with_prefix(&seq.to_be_bytes())).collect();
+            }
         };
-        keys.sort_unstable();
-        keys.dedup();
-        keys
+        tokens.sort_unstable();
+        tokens.dedup();
+        tokens.into_iter().map(|t| with_prefix(t.as_bytes())).collect()
     }
 
     /// Every entry whose key starts with `prefix`, encoded, in key order.
@@ -592,8 +603,9 @@ impl TakenCold {
     }
 
     /// Drops the entries at `keys` (those a cold flush has written), and
-    /// the memory of every map left empty.
+    /// the memory of every map left empty. Each key is located once.
     pub fn remove(&mut self, keys: &[Vec<u8>]) {
+        let mut gone: [std::collections::HashSet<u64>; 2] = Default::default();
         for k in keys {
             match TakenCold::locate(k) {
                 Some(Slot::Token(kind, t)) => {
@@ -604,17 +616,12 @@ impl TakenCold {
                 Some(Slot::OfferOrder(t)) => drop(self.offer_orders.remove(t)),
                 Some(Slot::JournalEntry(t)) => drop(self.journal_entries.remove(t)),
                 // unloads are a list: dropped below, in one pass per book
-                Some(Slot::Unload(..)) | None => {}
+                Some(Slot::Unload(Book::Gpa, seq)) => drop(gone[0].insert(seq)),
+                Some(Slot::Unload(Book::Msa, seq)) => drop(gone[1].insert(seq)),
+                None => {}
             }
         }
-        for (b, list) in [(Book::Gpa, &mut self.gpa_unloads), (Book::Msa, &mut self.msa_unloads)] {
-            let gone: std::collections::HashSet<u64> = keys
-                .iter()
-                .filter_map(|k| match TakenCold::locate(k) {
-                    Some(Slot::Unload(book, seq)) if book == b => Some(seq),
-                    _ => None,
-                })
-                .collect();
+        for (gone, list) in gone.iter().zip([&mut self.gpa_unloads, &mut self.msa_unloads]) {
             if !gone.is_empty() {
                 list.retain(|u| !gone.contains(&u.seq));
             }
