@@ -566,7 +566,7 @@ impl TakenCold {
             k.extend_from_slice(tail);
             k
         };
-        let mut tokens: Vec<&str> = match group {
+        let tokens: Vec<&str> = match group {
             ColdGroup::OfferOrders => self.offer_orders.keys().map(String::as_str).collect(),
             ColdGroup::JournalEntries => self.journal_entries.keys().map(String::as_str).collect(),
             ColdGroup::Orders(b) => self.book(b).keys().map(String::as_str).collect(),
@@ -581,9 +581,13 @@ impl TakenCold {
                 return seqs.into_iter().map(|seq| with_prefix(&seq.to_be_bytes())).collect();
             }
         };
-        tokens.sort_unstable();
-        tokens.dedup();
-        tokens.into_iter().map(|t| with_prefix(t.as_bytes())).collect()
+        // byte order (as the keys sort), compared mostly as one u128 of the
+        // first 16 bytes (zero-padded: a shorter token, a prefix of a longer
+        // one, sorts first either way), the whole token only on a tie
+        let mut heads: Vec<(u128, &str)> = tokens.into_iter().map(|t| (token_head(t), t)).collect();
+        heads.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+        heads.dedup_by(|a, b| a.1 == b.1);
+        heads.into_iter().map(|(_, t)| with_prefix(t.as_bytes())).collect()
     }
 
     /// Every entry whose key starts with `prefix`, encoded, in key order.
@@ -642,6 +646,17 @@ impl TakenCold {
             self.journal_entries = HashMap::default();
         }
     }
+}
+
+/// A token's first 16 bytes, zero-padded, as a big-endian u128: tokens
+/// whose heads differ sort as their heads do ([`TakenCold::sorted_keys`]).
+fn token_head(t: &str) -> u128 {
+    let mut head = [0u8; 16];
+    let n = t.len().min(head.len());
+    if let (Some(to), Some(from)) = (head.get_mut(..n), t.as_bytes().get(..n)) {
+        to.copy_from_slice(from);
+    }
+    u128::from_be_bytes(head)
 }
 
 /// An encoded cold entry: (key, value).
@@ -704,5 +719,48 @@ impl Ledger {
             msa_unloads: std::mem::take(&mut self.msa_unloads),
             journal_entries,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A group's keys come out in byte order, each once, as sorting the
+    /// built keys would give: tokens sharing their first 16 bytes, tokens
+    /// that are prefixes of others, shorter and longer than 16 bytes,
+    /// non-ASCII, empty; unload seqs across byte boundaries.
+    #[test]
+    fn sorted_keys_sorts_as_the_built_keys_do() {
+        let long = "abcdefghijklmnop";
+        let mut tokens: Vec<String> =
+            ["", "a", "ab", "a\u{0}", "b", "z", "A", "é", "ée", "\u{7f}", "je_000000010", "je_000000009"]
+                .iter()
+                .map(|t| t.to_string())
+                .collect();
+        for tail in ["", "a", "b", "\u{0}", "aa", "ab", "zzzzzzzzzzzzzzzzzz", "é"] {
+            tokens.push(format!("{long}{tail}"));
+            tokens.push(format!("{}{tail}", &long[..15]));
+        }
+        let mut taken = TakenCold::default();
+        for (n, t) in tokens.iter().enumerate() {
+            taken.offer_orders.insert(t.clone(), n as u64);
+        }
+        for seq in [0u64, 1, 255, 256, 65_535, 65_536, u64::MAX, 7] {
+            taken.gpa_unloads.push(UnloadState {
+                seq,
+                time: crate::time::Timestamp(0),
+                holder: crate::command::Holder::User("u".into()),
+                original_order_token: "o".into(),
+                amount: crate::money::Money::from_cents(1),
+            });
+        }
+        let mut want: Vec<Vec<u8>> = tokens.iter().map(|t| offer_key(t)).collect();
+        want.sort();
+        assert_eq!(taken.sorted_keys(ColdGroup::OfferOrders), want);
+        let mut want: Vec<Vec<u8>> = taken.gpa_unloads.iter().map(|u| unload_key(Book::Gpa, u.seq)).collect();
+        want.sort();
+        assert_eq!(taken.sorted_keys(ColdGroup::Unloads(Book::Gpa)), want);
     }
 }
