@@ -677,8 +677,7 @@ mod tests {
                 related_token: opt('r'),
                 root_token: opt('o'),
                 card_token: opt('k'),
-                status: [JeStatus::Pending, JeStatus::Posted, JeStatus::Cleared, JeStatus::Declined, JeStatus::Error]
-                    [n % 5],
+                status: STATUSES[n % STATUSES.len()],
                 group: opt('g'),
                 kind: s('y'),
                 amount: Money::from_cents(amount),
@@ -692,22 +691,7 @@ mod tests {
                 acting_user_token: opt('a'),
             },
             program_token: s('p'),
-            effect: [
-                JeEffect::NoBalance,
-                JeEffect::Hold,
-                JeEffect::Clearing,
-                JeEffect::Reversal,
-                JeEffect::PinPurchase,
-                JeEffect::AtmWithdrawal,
-                JeEffect::Refund,
-                JeEffect::PendingRefund,
-                JeEffect::Payment,
-                JeEffect::Interest,
-                JeEffect::Fee,
-                JeEffect::AdjustmentCredit,
-                JeEffect::AdjustmentDebit,
-                JeEffect::Reward,
-            ][n % 14],
+            effect: EFFECTS[n % EFFECTS.len()],
             hold_amount: Money::from_cents(-amount),
             jit_load: Money::from_cents(amount / 3),
             jit_unload: Money::from_cents(amount.wrapping_neg() / 7),
@@ -860,8 +844,7 @@ mod tests {
     }
 
     fn funding(s: &dyn Fn(char) -> String, n: usize) -> Funding {
-        let kinds = [FundingKind::Program, FundingKind::ProgramGateway, FundingKind::Ach, FundingKind::PaymentCard];
-        Funding { source_token: s('f'), kind: kinds[n % 4], program_token: s('p') }
+        Funding { source_token: s('f'), kind: FUNDING_KINDS[n % FUNDING_KINDS.len()], program_token: s('p') }
     }
 
     /// GPA orders and unloads: every varint width of lengths and amounts,
