@@ -5,15 +5,29 @@
 //! payload configuration ([`crate::codec`]: big-endian varints) — bincode
 //! walks every field through its generic encoder, ≈ 1,100 instructions for a
 //! journal entry's command (docs/performance.md, "Issue 13: commit path,
-//! fourth pass"). Decoding stays bincode's; the golden fixtures and the
-//! tests below check the bytes are the derived ones.
+//! fourth pass"). The golden fixtures and the tests below check the bytes
+//! are the derived ones.
+//!
+//! The same three events are decoded by hand too ([`decode_by_hand`]):
+//! straight from the payload's bytes into the typed event, each string
+//! copied once out of the slice — bincode decodes every field through its
+//! generic decoder and every string through a zero-filled `Vec<u8>`,
+//! ≈ 280 instructions a string (docs/performance.md, "Issue 13: replay,
+//! decode and cold entries"). It accepts only what bincode's derived
+//! decoding accepts, to the same value (the tests below, the golden
+//! fixtures, and the fuzz body `fuzz_decode_fact`, which checks every
+//! input it decodes against bincode's); anything else — another event,
+//! bytes bincode would refuse — it leaves to bincode ([`crate::decode_fact`]).
 
 use crate::command::{
     Currency, FeeRef, FundingKind, GpaOrderCmd, Holder, JeStatus, JeTarget, JournalEntryCmd, UnloadCmd,
 };
-use crate::event::{ChargedFee, Event, Funding, GpaOrdered, GpaUnloaded, JeEffect, JournalEntryRecorded};
+use crate::event::{
+    ChargedFee, Event, Fact, FingerprintKind, Funding, GpaOrdered, GpaUnloaded, JeEffect, JournalEntryRecorded,
+};
+use crate::limits;
 use crate::money::Money;
-use crate::time::Timestamp;
+use crate::time::{Date, Timestamp};
 
 /// bincode's varint tags (`bincode::varint`): a value up to 250 is its own
 /// byte; above, a tag then the value big-endian in 2, 4 or 8 bytes.
@@ -326,6 +340,324 @@ fn journal_entry_cmd(c: &JournalEntryCmd, o: &mut Out<'_>) {
     o.opt_str(acting_user_token);
 }
 
+/// Reads bincode's encodings (payload configuration) from a payload's
+/// bytes, counting what bincode's size limit counts: every primitive's
+/// `size_of` (whatever its varint's width), the bytes of strings, and
+/// `size_of` of each element of a sequence not yet decoded. `None`: not
+/// what bincode would accept here.
+struct In<'a> {
+    bytes: &'a [u8],
+    /// bincode's `bytes_read` (`claim_bytes_read`), bounded by `EVENT_BYTES_MAX`.
+    claimed: usize,
+}
+
+impl<'a> In<'a> {
+    #[inline(always)]
+    fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.bytes.split_first()?;
+        self.bytes = rest;
+        Some(b)
+    }
+
+    #[inline(always)]
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.bytes.len() {
+            return None;
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    /// A u64 varint (bincode accepts a value in a wider form than needed too).
+    #[inline(always)]
+    fn u64(&mut self) -> Option<u64> {
+        self.claim(8)?;
+        let b = self.byte()?;
+        if u64::from(b) <= SINGLE_BYTE_TOP {
+            Some(u64::from(b))
+        } else {
+            self.u64_wide(b)
+        }
+    }
+
+    #[inline(never)]
+    fn u64_wide(&mut self, tag: u8) -> Option<u64> {
+        match tag {
+            U16_TAG => Some(u64::from(u16::from_be_bytes(self.array()?))),
+            U32_TAG => Some(u64::from(u32::from_be_bytes(self.array()?))),
+            U64_TAG => Some(u64::from_be_bytes(self.array()?)),
+            _ => None,
+        }
+    }
+
+    /// A u32 varint: a u64's forms but the 8-byte one.
+    #[inline(always)]
+    fn u32(&mut self) -> Option<u32> {
+        self.claim(4)?;
+        let b = self.byte()?;
+        match b {
+            U16_TAG => Some(u32::from(u16::from_be_bytes(self.array()?))),
+            U32_TAG => Some(u32::from_be_bytes(self.array()?)),
+            _ if u64::from(b) <= SINGLE_BYTE_TOP => Some(u32::from(b)),
+            _ => None,
+        }
+    }
+
+    /// An i64: a u64 varint, zig-zag (bincode's `varint_decode_i64`).
+    #[inline]
+    fn i64(&mut self) -> Option<i64> {
+        let n = self.u64()?;
+        Some(if n % 2 == 0 { (n / 2) as i64 } else { !(n / 2) as i64 })
+    }
+
+    /// An i32: a u32 varint, zig-zag (bincode's `varint_decode_i32`).
+    fn i32(&mut self) -> Option<i32> {
+        let n = self.u32()?;
+        Some(if n % 2 == 0 { (n / 2) as i32 } else { !(n / 2) as i32 })
+    }
+
+    /// A variant index (a u32) below `count`.
+    #[inline]
+    fn variant(&mut self, count: u32) -> Option<u32> {
+        self.u32().filter(|v| *v < count)
+    }
+
+    /// bincode's limit on what it allocates (`claim_bytes_read`).
+    #[inline]
+    fn claim(&mut self, n: usize) -> Option<()> {
+        self.claimed = self.claimed.checked_add(n)?;
+        (self.claimed <= limits::EVENT_BYTES_MAX).then_some(())
+    }
+
+    /// A sequence length (a u64).
+    fn len(&mut self) -> Option<usize> {
+        usize::try_from(self.u64()?).ok()
+    }
+
+    /// A string: its length, then that many bytes of UTF-8, copied once.
+    #[inline]
+    fn str(&mut self) -> Option<String> {
+        let len = self.len()?;
+        self.claim(len)?;
+        let bytes = self.take(len)?;
+        std::str::from_utf8(bytes).ok().map(str::to_owned)
+    }
+
+    /// A raw byte (a u8).
+    #[inline(always)]
+    fn u8(&mut self) -> Option<u8> {
+        self.claim(1)?;
+        self.byte()
+    }
+
+    /// An option's tag or a bool (a u8, 0 or 1).
+    #[inline]
+    fn some(&mut self) -> Option<bool> {
+        match self.u8()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn opt_str(&mut self) -> Option<Option<String>> {
+        match self.some()? {
+            false => Some(None),
+            true => self.str().map(Some),
+        }
+    }
+
+    #[inline]
+    fn money(&mut self) -> Option<Money> {
+        self.i64().map(Money::from_cents)
+    }
+
+    fn opt_time(&mut self) -> Option<Option<Timestamp>> {
+        match self.some()? {
+            false => Some(None),
+            true => self.i64().map(|t| Some(Timestamp(t))),
+        }
+    }
+
+    fn opt_bool(&mut self) -> Option<Option<bool>> {
+        match self.some()? {
+            false => Some(None),
+            true => self.some().map(Some),
+        }
+    }
+
+    fn holder(&mut self) -> Option<Holder> {
+        match self.variant(2)? {
+            0 => self.str().map(Holder::User),
+            _ => self.str().map(Holder::Business),
+        }
+    }
+
+    fn currency(&mut self) -> Option<Currency> {
+        self.variant(1).map(|_| Currency::Usd)
+    }
+
+    fn funding(&mut self) -> Option<Funding> {
+        let source_token = self.str()?;
+        let kind = FUNDING_KINDS.get(usize::try_from(self.u32()?).ok()?).copied()?;
+        Some(Funding { source_token, kind, program_token: self.str()? })
+    }
+
+    /// A sequence (a `Vec<T>`): its length, then its elements. bincode
+    /// claims `size_of::<T>()` for every element first, and gives each back
+    /// as it decodes it.
+    fn seq<T>(&mut self, mut element: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        let n = self.len()?;
+        self.claim(n.checked_mul(std::mem::size_of::<T>())?)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            self.claimed = self.claimed.saturating_sub(std::mem::size_of::<T>());
+            out.push(element(self)?);
+        }
+        Some(out)
+    }
+}
+
+/// Funding kinds by variant index (declaration order; `funding_kind_index`'s inverse).
+const FUNDING_KINDS: [FundingKind; 4] =
+    [FundingKind::Program, FundingKind::ProgramGateway, FundingKind::Ach, FundingKind::PaymentCard];
+
+/// Journal entry statuses by variant index (`status_index`'s inverse).
+const STATUSES: [JeStatus; 5] =
+    [JeStatus::Pending, JeStatus::Posted, JeStatus::Cleared, JeStatus::Declined, JeStatus::Error];
+
+/// Effects by variant index (`effect_index`'s inverse).
+const EFFECTS: [JeEffect; 14] = [
+    JeEffect::NoBalance,
+    JeEffect::Hold,
+    JeEffect::Clearing,
+    JeEffect::Reversal,
+    JeEffect::PinPurchase,
+    JeEffect::AtmWithdrawal,
+    JeEffect::Refund,
+    JeEffect::PendingRefund,
+    JeEffect::Payment,
+    JeEffect::Interest,
+    JeEffect::Fee,
+    JeEffect::AdjustmentCredit,
+    JeEffect::AdjustmentDebit,
+    JeEffect::Reward,
+];
+
+/// A whole payload (at most `EVENT_BYTES_MAX` bytes) decoded by hand, when
+/// it holds a journal entry, a GPA order or a GPA unload and bincode's
+/// derived decoding would decode it whole to the same fact. `None`:
+/// another event, or bytes bincode would refuse (it then decides, with its
+/// own error).
+pub(crate) fn decode_by_hand(bytes: &[u8]) -> Option<Fact> {
+    let mut i = In { bytes, claimed: 0 };
+    let fingerprint = i.u64()?;
+    let tag = i.u8()?;
+    let fingerprint_kind = match tag {
+        0 | 1 => FingerprintKind::Blake3,
+        2 | 3 => FingerprintKind::Sip13,
+        4 | 5 => FingerprintKind::Sip13Payload,
+        _ => return None,
+    };
+    let corrected_post_date = if tag % 2 == 1 { Some(Date(i.i32()?)) } else { None };
+    let event = match i.u32()? {
+        JOURNAL_ENTRY_RECORDED_INDEX => Event::JournalEntryRecorded(decode_journal_entry_recorded(&mut i)?),
+        GPA_ORDERED_INDEX => Event::GpaOrdered(decode_gpa_ordered(&mut i)?),
+        GPA_UNLOADED_INDEX => Event::GpaUnloaded(decode_gpa_unloaded(&mut i)?),
+        _ => return None,
+    };
+    // the whole payload, as `decode_fact` demands
+    i.bytes.is_empty().then_some(Fact { fingerprint, fingerprint_kind, corrected_post_date, event })
+}
+
+fn decode_gpa_ordered(i: &mut In<'_>) -> Option<GpaOrdered> {
+    let cmd = GpaOrderCmd {
+        token: i.str()?,
+        holder: i.holder()?,
+        amount: i.money()?,
+        currency_code: i.currency()?,
+        funding_source_token: i.opt_str()?,
+        funding_source_address_token: i.opt_str()?,
+        tags: i.opt_str()?,
+        memo: i.opt_str()?,
+        fees: i.seq(|i| Some(FeeRef { token: i.str()?, memo: i.opt_str()?, tags: i.opt_str()? }))?,
+    };
+    let funding = i.funding()?;
+    let fees = i.seq(|i| Some(ChargedFee { token: i.str()?, amount: i.money()? }))?;
+    Some(GpaOrdered { cmd, funding, fees })
+}
+
+fn decode_gpa_unloaded(i: &mut In<'_>) -> Option<GpaUnloaded> {
+    let cmd = UnloadCmd {
+        token: i.str()?,
+        original_order_token: i.str()?,
+        amount: i.money()?,
+        tags: i.opt_str()?,
+        memo: i.opt_str()?,
+    };
+    Some(GpaUnloaded { cmd, holder: i.holder()?, funding: i.funding()? })
+}
+
+fn decode_journal_entry_recorded(i: &mut In<'_>) -> Option<JournalEntryRecorded> {
+    let token = i.str()?;
+    let target = match i.variant(2)? {
+        0 => JeTarget::Gpa(i.holder()?),
+        _ => JeTarget::Credit(i.str()?),
+    };
+    let cmd = JournalEntryCmd {
+        token,
+        target,
+        related_token: i.opt_str()?,
+        root_token: i.opt_str()?,
+        card_token: i.opt_str()?,
+        status: STATUSES.get(usize::try_from(i.u32()?).ok()?).copied()?,
+        group: i.opt_str()?,
+        kind: i.str()?,
+        amount: i.money()?,
+        currency_code: i.currency()?,
+        memo: i.opt_str()?,
+        request_time: i.opt_time()?,
+        impact_time: i.opt_time()?,
+        network: i.opt_str()?,
+        pin_present: i.opt_bool()?,
+        mcc: i.opt_str()?,
+        acting_user_token: i.opt_str()?,
+    };
+    Some(JournalEntryRecorded {
+        cmd,
+        program_token: i.str()?,
+        effect: EFFECTS.get(usize::try_from(i.u32()?).ok()?).copied()?,
+        hold_amount: i.money()?,
+        jit_load: i.money()?,
+        jit_unload: i.money()?,
+        pending_credit: i.money()?,
+    })
+}
+
+/// Checks the hand decoder against bincode's derived decoding on any bytes
+/// (at most `EVENT_BYTES_MAX`): what it decodes, bincode decodes to the same
+/// fact, and a journal entry, GPA order or GPA unload that bincode decodes,
+/// it decodes too (used by the fuzz body `fuzz_decode_fact` and the tests).
+pub(crate) fn assert_decodes_as_derived(bytes: &[u8]) {
+    let by_hand = decode_by_hand(bytes);
+    let derived = crate::decode_derived(bytes).ok();
+    match (&by_hand, &derived) {
+        (Some(h), d) => assert_eq!(d.as_ref(), Some(h), "the hand decoder differs from bincode's"),
+        (None, Some(d)) => assert!(
+            !matches!(d.event, Event::JournalEntryRecorded(_) | Event::GpaOrdered(_) | Event::GpaUnloaded(_)),
+            "the hand decoder refused a {} bincode decodes",
+            d.event.kind()
+        ),
+        (None, None) => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -345,8 +677,7 @@ mod tests {
                 related_token: opt('r'),
                 root_token: opt('o'),
                 card_token: opt('k'),
-                status: [JeStatus::Pending, JeStatus::Posted, JeStatus::Cleared, JeStatus::Declined, JeStatus::Error]
-                    [n % 5],
+                status: STATUSES[n % STATUSES.len()],
                 group: opt('g'),
                 kind: s('y'),
                 amount: Money::from_cents(amount),
@@ -360,22 +691,7 @@ mod tests {
                 acting_user_token: opt('a'),
             },
             program_token: s('p'),
-            effect: [
-                JeEffect::NoBalance,
-                JeEffect::Hold,
-                JeEffect::Clearing,
-                JeEffect::Reversal,
-                JeEffect::PinPurchase,
-                JeEffect::AtmWithdrawal,
-                JeEffect::Refund,
-                JeEffect::PendingRefund,
-                JeEffect::Payment,
-                JeEffect::Interest,
-                JeEffect::Fee,
-                JeEffect::AdjustmentCredit,
-                JeEffect::AdjustmentDebit,
-                JeEffect::Reward,
-            ][n % 14],
+            effect: EFFECTS[n % EFFECTS.len()],
             hold_amount: Money::from_cents(-amount),
             jit_load: Money::from_cents(amount / 3),
             jit_unload: Money::from_cents(amount.wrapping_neg() / 7),
@@ -416,11 +732,119 @@ mod tests {
         assert_eq!(out[..3], [9, 9, 9], "appended, not overwritten");
         assert_eq!(out[3..], want[..], "{what}");
         assert_eq!(end, 3 + command_len, "where the command ends: {what}");
+        check_decodes(event, what);
+    }
+
+    /// The event as a fact of every fingerprint kind, with and without a
+    /// date, decodes by hand to itself; a short event, cut anywhere or with
+    /// any byte changed to any varint tag or edge value, decodes by hand
+    /// only as bincode does.
+    fn check_decodes(event: &Event, what: &str) {
+        let kinds = [FingerprintKind::Blake3, FingerprintKind::Sip13, FingerprintKind::Sip13Payload];
+        let fingerprints = [0u64, 250, 251, 65_536, u64::MAX];
+        let dates = [None, Some(Date(0)), Some(Date(-1)), Some(Date(738_000)), Some(Date(i32::MIN))];
+        for (n, kind) in kinds.into_iter().enumerate() {
+            for (m, date) in dates.into_iter().enumerate() {
+                let fact = Fact {
+                    fingerprint: fingerprints[(n + m) % fingerprints.len()],
+                    fingerprint_kind: kind,
+                    corrected_post_date: date,
+                    event: event.clone(),
+                };
+                let bytes = bincode::encode_to_vec(&fact, crate::codec()).unwrap();
+                let decoded = decode_by_hand(&bytes);
+                if bytes.len() > limits::EVENT_BYTES_MAX {
+                    // over the limit: bincode refuses it, and so does the hand decoder
+                    assert!(decoded.is_none() && crate::decode_derived(&bytes).is_err(), "{what}");
+                    continue;
+                }
+                assert!(decoded.as_ref() == Some(&fact), "{what}: decoded by hand to another fact");
+                if n + m > 0 || bytes.len() > 400 {
+                    continue;
+                }
+                for cut in 0..bytes.len() {
+                    assert_eq!(decode_by_hand(&bytes[..cut]), None, "{what}: cut at {cut}");
+                }
+                let mut longer = bytes.clone();
+                longer.push(0);
+                assert_eq!(decode_by_hand(&longer), None, "{what}: a trailing byte");
+                for at in 0..bytes.len() {
+                    for b in [0u8, 1, 2, 3, 5, 6, 10, 11, 17, 0x7f, 0x80, 0xc3, 0xff, 249, 250, 251, 252, 253, 254] {
+                        let mut changed = bytes.clone();
+                        changed[at] = b;
+                        assert_decodes_as_derived(&changed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The inverse tables of the variant indexes match the encoder's.
+    #[test]
+    fn the_decode_tables_invert_the_variant_indexes() {
+        for (i, k) in FUNDING_KINDS.iter().enumerate() {
+            assert_eq!(funding_kind_index(*k) as usize, i);
+        }
+        for (i, s) in STATUSES.iter().enumerate() {
+            assert_eq!(status_index(*s) as usize, i);
+        }
+        for (i, e) in EFFECTS.iter().enumerate() {
+            assert_eq!(effect_index(*e) as usize, i);
+        }
+    }
+
+    /// bincode refuses a sequence whose elements' `size_of` would pass the
+    /// size limit, even when its bytes are few, and counts every primitive
+    /// and string byte before it: the hand decoder refuses exactly the same
+    /// GPA orders (the most fee references that fit, the order's token one
+    /// byte longer at a time across the limit).
+    #[test]
+    fn the_hand_decoder_counts_the_size_limit_as_bincode_does() {
+        let fees = limits::EVENT_BYTES_MAX / std::mem::size_of::<FeeRef>() - 1;
+        let (mut decoded, mut refused) = (0, 0);
+        for len in 0..std::mem::size_of::<FeeRef>() * 2 {
+            let fee = FeeRef { token: String::new(), memo: None, tags: None };
+            let e = Event::GpaOrdered(GpaOrdered {
+                cmd: GpaOrderCmd {
+                    token: "t".repeat(len),
+                    holder: Holder::User("u".into()),
+                    amount: Money::from_cents(5),
+                    currency_code: Currency::Usd,
+                    funding_source_token: None,
+                    funding_source_address_token: None,
+                    tags: None,
+                    memo: None,
+                    fees: vec![fee; fees],
+                },
+                funding: Funding { source_token: "f".into(), kind: FundingKind::Program, program_token: "p".into() },
+                fees: vec![],
+            });
+            let fact = Fact {
+                fingerprint: 1,
+                fingerprint_kind: FingerprintKind::Sip13Payload,
+                corrected_post_date: None,
+                event: e,
+            };
+            let bytes = bincode::encode_to_vec(&fact, crate::codec()).unwrap();
+            let derived = crate::decode_derived(&bytes);
+            assert_decodes_as_derived(&bytes);
+            assert_eq!(decode_by_hand(&bytes).is_some(), derived.is_ok(), "a token of {len} bytes");
+            match derived {
+                Ok(_) => decoded += 1,
+                Err(e) => {
+                    assert_eq!(e, "LimitExceeded", "a token of {len} bytes");
+                    refused += 1;
+                }
+            }
+        }
+        assert!(
+            decoded > 0 && refused > 0,
+            "the limit lies among the lengths tried: {decoded} decoded, {refused} refused"
+        );
     }
 
     fn funding(s: &dyn Fn(char) -> String, n: usize) -> Funding {
-        let kinds = [FundingKind::Program, FundingKind::ProgramGateway, FundingKind::Ach, FundingKind::PaymentCard];
-        Funding { source_token: s('f'), kind: kinds[n % 4], program_token: s('p') }
+        Funding { source_token: s('f'), kind: FUNDING_KINDS[n % FUNDING_KINDS.len()], program_token: s('p') }
     }
 
     /// GPA orders and unloads: every varint width of lengths and amounts,

@@ -554,25 +554,40 @@ impl TakenCold {
         Ok(out)
     }
 
-    /// The keys of a group, sorted (each once).
+    /// The keys of a group, sorted (each once). A group's keys are its
+    /// prefix and then a token or a big-endian seq, so they sort as those
+    /// do: the tokens (or seqs) are sorted, borrowed, and the keys built
+    /// from them in order.
     pub fn sorted_keys(&self, group: ColdGroup) -> Vec<Vec<u8>> {
-        let mut keys: Vec<Vec<u8>> = match group {
-            ColdGroup::OfferOrders => self.offer_orders.keys().map(|t| offer_key(t)).collect(),
-            ColdGroup::JournalEntries => self.journal_entries.keys().map(|t| je_key(t)).collect(),
-            ColdGroup::Orders(b) => self.book(b).keys().map(|t| order_key(b, t)).collect(),
+        let prefix = group.prefix();
+        let with_prefix = |tail: &[u8]| {
+            let mut k = Vec::with_capacity(prefix.len() + tail.len());
+            k.extend_from_slice(&prefix);
+            k.extend_from_slice(tail);
+            k
+        };
+        let tokens: Vec<&str> = match group {
+            ColdGroup::OfferOrders => self.offer_orders.keys().map(String::as_str).collect(),
+            ColdGroup::JournalEntries => self.journal_entries.keys().map(String::as_str).collect(),
+            ColdGroup::Orders(b) => self.book(b).keys().map(String::as_str).collect(),
             ColdGroup::Tokens(k) => {
                 let tokens = snapshot::TOKEN_KINDS.get(usize::from(k)).and_then(|kind| self.tokens.get(kind));
-                tokens
-                    .into_iter()
-                    .flat_map(|m| m.keys())
-                    .map(|t| [&[key::TOKEN, k][..], t.as_bytes()].concat())
-                    .collect()
+                tokens.into_iter().flat_map(|m| m.keys()).map(String::as_str).collect()
             }
-            ColdGroup::Unloads(b) => self.unload_list(b).iter().map(|u| unload_key(b, u.seq)).collect(),
+            ColdGroup::Unloads(b) => {
+                let mut seqs: Vec<u64> = self.unload_list(b).iter().map(|u| u.seq).collect();
+                seqs.sort_unstable();
+                seqs.dedup();
+                return seqs.into_iter().map(|seq| with_prefix(&seq.to_be_bytes())).collect();
+            }
         };
-        keys.sort_unstable();
-        keys.dedup();
-        keys
+        // byte order (as the keys sort), compared mostly as one u128 of the
+        // first 16 bytes (zero-padded: a shorter token, a prefix of a longer
+        // one, sorts first either way), the whole token only on a tie
+        let mut heads: Vec<(u128, &str)> = tokens.into_iter().map(|t| (token_head(t), t)).collect();
+        heads.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+        heads.dedup_by(|a, b| a.1 == b.1);
+        heads.into_iter().map(|(_, t)| with_prefix(t.as_bytes())).collect()
     }
 
     /// Every entry whose key starts with `prefix`, encoded, in key order.
@@ -592,8 +607,9 @@ impl TakenCold {
     }
 
     /// Drops the entries at `keys` (those a cold flush has written), and
-    /// the memory of every map left empty.
+    /// the memory of every map left empty. Each key is located once.
     pub fn remove(&mut self, keys: &[Vec<u8>]) {
+        let mut gone: [std::collections::HashSet<u64>; 2] = Default::default();
         for k in keys {
             match TakenCold::locate(k) {
                 Some(Slot::Token(kind, t)) => {
@@ -604,17 +620,12 @@ impl TakenCold {
                 Some(Slot::OfferOrder(t)) => drop(self.offer_orders.remove(t)),
                 Some(Slot::JournalEntry(t)) => drop(self.journal_entries.remove(t)),
                 // unloads are a list: dropped below, in one pass per book
-                Some(Slot::Unload(..)) | None => {}
+                Some(Slot::Unload(Book::Gpa, seq)) => drop(gone[0].insert(seq)),
+                Some(Slot::Unload(Book::Msa, seq)) => drop(gone[1].insert(seq)),
+                None => {}
             }
         }
-        for (b, list) in [(Book::Gpa, &mut self.gpa_unloads), (Book::Msa, &mut self.msa_unloads)] {
-            let gone: std::collections::HashSet<u64> = keys
-                .iter()
-                .filter_map(|k| match TakenCold::locate(k) {
-                    Some(Slot::Unload(book, seq)) if book == b => Some(seq),
-                    _ => None,
-                })
-                .collect();
+        for (gone, list) in gone.iter().zip([&mut self.gpa_unloads, &mut self.msa_unloads]) {
             if !gone.is_empty() {
                 list.retain(|u| !gone.contains(&u.seq));
             }
@@ -635,6 +646,17 @@ impl TakenCold {
             self.journal_entries = HashMap::default();
         }
     }
+}
+
+/// A token's first 16 bytes, zero-padded, as a big-endian u128: tokens
+/// whose heads differ sort as their heads do ([`TakenCold::sorted_keys`]).
+fn token_head(t: &str) -> u128 {
+    let mut head = [0u8; 16];
+    let n = t.len().min(head.len());
+    if let (Some(to), Some(from)) = (head.get_mut(..n), t.as_bytes().get(..n)) {
+        to.copy_from_slice(from);
+    }
+    u128::from_be_bytes(head)
 }
 
 /// An encoded cold entry: (key, value).
@@ -697,5 +719,48 @@ impl Ledger {
             msa_unloads: std::mem::take(&mut self.msa_unloads),
             journal_entries,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A group's keys come out in byte order, each once, as sorting the
+    /// built keys would give: tokens sharing their first 16 bytes, tokens
+    /// that are prefixes of others, shorter and longer than 16 bytes,
+    /// non-ASCII, empty; unload seqs across byte boundaries.
+    #[test]
+    fn sorted_keys_sorts_as_the_built_keys_do() {
+        let long = "abcdefghijklmnop";
+        let mut tokens: Vec<String> =
+            ["", "a", "ab", "a\u{0}", "b", "z", "A", "é", "ée", "\u{7f}", "je_000000010", "je_000000009"]
+                .iter()
+                .map(|t| t.to_string())
+                .collect();
+        for tail in ["", "a", "b", "\u{0}", "aa", "ab", "zzzzzzzzzzzzzzzzzz", "é"] {
+            tokens.push(format!("{long}{tail}"));
+            tokens.push(format!("{}{tail}", &long[..15]));
+        }
+        let mut taken = TakenCold::default();
+        for (n, t) in tokens.iter().enumerate() {
+            taken.offer_orders.insert(t.clone(), n as u64);
+        }
+        for seq in [0u64, 1, 255, 256, 65_535, 65_536, u64::MAX, 7] {
+            taken.gpa_unloads.push(UnloadState {
+                seq,
+                time: crate::time::Timestamp(0),
+                holder: crate::command::Holder::User("u".into()),
+                original_order_token: "o".into(),
+                amount: crate::money::Money::from_cents(1),
+            });
+        }
+        let mut want: Vec<Vec<u8>> = tokens.iter().map(|t| offer_key(t)).collect();
+        want.sort();
+        assert_eq!(taken.sorted_keys(ColdGroup::OfferOrders), want);
+        let mut want: Vec<Vec<u8>> = taken.gpa_unloads.iter().map(|u| unload_key(Book::Gpa, u.seq)).collect();
+        want.sort();
+        assert_eq!(taken.sorted_keys(ColdGroup::Unloads(Book::Gpa)), want);
     }
 }
