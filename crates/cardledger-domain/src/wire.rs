@@ -43,9 +43,20 @@ pub fn parse_line(line: &str) -> Result<CommandLine, Rejection> {
             "malformed JSON: an empty or whitespace-only line is not a command (one JSON object per line)",
         ));
     }
-    let value: Json<'_> = serde_json::from_str(line)
-        .map_err(|e| Rejection::new(Code::MalformedJson, "", format!("malformed JSON: {e}")))?;
+    let value = match scan_line(line) {
+        Some(value) => value,
+        None => serde_json::from_str(line)
+            .map_err(|e| Rejection::new(Code::MalformedJson, "", format!("malformed JSON: {e}")))?,
+    };
     parse_json(&value)
+}
+
+/// For the oracle tests: `None` when the fast path declines `line`, else
+/// whether its tree is the one serde_json's parser builds (it must be).
+#[doc(hidden)]
+pub fn fast_path_agrees(line: &str) -> Option<bool> {
+    let fast = scan_line(line)?;
+    Some(serde_json::from_str::<Json<'_>>(line).ok() == Some(fast))
 }
 
 /// Parses an already-decoded JSON line.
@@ -106,6 +117,189 @@ impl<'a> Json<'a> {
             Value::Object(map) => Json::Object(Object {
                 members: map.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Json::from_value(v))).collect(),
             }),
+        }
+    }
+}
+
+/// How deep the fast path nests (serde_json's own limit is 128; deeper lines
+/// take the slow path, which answers them as before).
+const SCAN_DEPTH_MAX: usize = 16;
+
+/// The fast path: a single pass over the line that builds the tree
+/// serde_json's parser would build, for the well-formed line the hosts send
+/// (a top-level object; strings of printable ASCII without escapes; numbers
+/// without an exponent, kept as their text as `arbitrary_precision` keeps
+/// them; JSON's four whitespace bytes between tokens). It declines (`None`)
+/// anything else — escapes, other bytes in strings, exponents, the private
+/// number key, deep nesting and every error — and the line then takes
+/// serde_json's parser, so a rejection (its message and position included)
+/// is always serde_json's. A repeated key goes through [`Object::insert`],
+/// the rule the slow path applies. The field rules read the same tree either
+/// way.
+fn scan_line(line: &str) -> Option<Json<'_>> {
+    let mut s = Scan { text: line, pos: 0 };
+    s.skip_ws();
+    if s.peek()? != b'{' {
+        return None;
+    }
+    let value = s.value(0)?;
+    s.skip_ws();
+    (s.pos == line.len()).then_some(value)
+}
+
+/// The fast path's cursor over a line.
+struct Scan<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// Consumes `b` (after whitespace), or declines.
+    fn expect(&mut self, b: u8) -> Option<()> {
+        self.skip_ws();
+        (self.peek()? == b).then(|| self.pos += 1)
+    }
+
+    fn value(&mut self, depth: usize) -> Option<Json<'a>> {
+        self.skip_ws();
+        match self.peek()? {
+            b'"' => self.string().map(|s| Json::String(Cow::Borrowed(s))),
+            b'{' => self.object(depth + 1),
+            b'[' => self.array(depth + 1),
+            b't' => self.literal("true", Json::Bool(true)),
+            b'f' => self.literal("false", Json::Bool(false)),
+            b'n' => self.literal("null", Json::Null),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &str, value: Json<'a>) -> Option<Json<'a>> {
+        let end = self.pos + word.len();
+        (self.text.get(self.pos..end)? == word).then(|| {
+            self.pos = end;
+            value
+        })
+    }
+
+    /// A string of printable ASCII without escapes, borrowed.
+    fn string(&mut self) -> Option<&'a str> {
+        let start = self.pos + 1;
+        let rest = self.text.as_bytes().get(start..)?;
+        for (i, &b) in rest.iter().enumerate() {
+            match b {
+                b'"' => {
+                    self.pos = start + i + 1;
+                    return self.text.get(start..start + i);
+                }
+                b'\\' => return None,
+                0x20..=0x7e => {}
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// JSON's number grammar without an exponent (whose text serde_json
+    /// rewrites); the text as it stands, which is what `arbitrary_precision`
+    /// keeps (a canonical integer displays as its text too).
+    fn number(&mut self) -> Option<Json<'a>> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek()? {
+            b'0' => self.pos += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            let at = self.pos;
+            self.digits();
+            if self.pos == at {
+                return None;
+            }
+        }
+        match self.peek() {
+            Some(b'e' | b'E' | b'0'..=b'9') => None,
+            _ => self.text.get(start..self.pos).map(|t| Json::Number(Cow::Borrowed(t))),
+        }
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Option<Json<'a>> {
+        if depth > SCAN_DEPTH_MAX {
+            return None;
+        }
+        self.pos += 1; // '{'
+        let mut obj = Object { members: Vec::with_capacity(16) };
+        self.skip_ws();
+        if self.peek()? == b'}' {
+            self.pos += 1;
+            return Some(Json::Object(obj));
+        }
+        loop {
+            self.skip_ws();
+            if self.peek()? != b'"' {
+                return None;
+            }
+            let key = self.string()?;
+            if key == NUMBER_TOKEN {
+                return None;
+            }
+            self.expect(b':')?;
+            let value = self.value(depth)?;
+            obj.insert(Cow::Borrowed(key), value);
+            self.skip_ws();
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b'}' => {
+                    self.pos += 1;
+                    return Some(Json::Object(obj));
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Option<Json<'a>> {
+        if depth > SCAN_DEPTH_MAX {
+            return None;
+        }
+        self.pos += 1; // '['
+        let mut items = Vec::new();
+        self.skip_ws();
+        if self.peek()? == b']' {
+            self.pos += 1;
+            return Some(Json::Array(items));
+        }
+        loop {
+            items.push(self.value(depth)?);
+            self.skip_ws();
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b']' => {
+                    self.pos += 1;
+                    return Some(Json::Array(items));
+                }
+                _ => return None,
+            }
         }
     }
 }
