@@ -192,15 +192,26 @@ impl<'a> Scan<'a> {
         })
     }
 
-    /// A string of printable ASCII without escapes, borrowed.
+    /// A string of printable ASCII without escapes, borrowed. Eight bytes
+    /// at a time while none of them ends the string or makes it decline.
     fn string(&mut self) -> Option<&'a str> {
         let start = self.pos + 1;
         let rest = self.text.as_bytes().get(start..)?;
-        for (i, &b) in rest.iter().enumerate() {
+        let mut plain = 0;
+        for chunk in rest.chunks_exact(8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if !plain_ascii(u64::from_le_bytes(word)) {
+                break;
+            }
+            plain += 8;
+        }
+        for (i, &b) in rest.get(plain..)?.iter().enumerate() {
             match b {
                 b'"' => {
-                    self.pos = start + i + 1;
-                    return self.text.get(start..start + i);
+                    let end = start + plain + i;
+                    self.pos = end + 1;
+                    return self.text.get(start..end);
                 }
                 b'\\' => return None,
                 0x20..=0x7e => {}
@@ -249,6 +260,9 @@ impl<'a> Scan<'a> {
         }
         self.pos += 1; // '{'
         let mut obj = Object { members: Vec::with_capacity(16) };
+        // a bit per (length, last byte) of the keys so far: a key whose bit
+        // is clear repeats none of them, so `Object::insert` would push it
+        let mut seen = 0u64;
         self.skip_ws();
         if self.peek()? == b'}' {
             self.pos += 1;
@@ -265,7 +279,13 @@ impl<'a> Scan<'a> {
             }
             self.expect(b':')?;
             let value = self.value(depth)?;
-            obj.insert(Cow::Borrowed(key), value);
+            let bit = 1u64 << ((key.len() * 7 + usize::from(key.as_bytes().last().copied().unwrap_or(0))) % 64);
+            if seen & bit == 0 {
+                seen |= bit;
+                obj.members.push((Cow::Borrowed(key), value));
+            } else {
+                obj.insert(Cow::Borrowed(key), value);
+            }
             self.skip_ws();
             match self.peek()? {
                 b',' => self.pos += 1,
@@ -302,6 +322,22 @@ impl<'a> Scan<'a> {
             }
         }
     }
+}
+
+/// Whether none of the eight bytes in `word` is `"`, `\\`, below U+0020 or
+/// above U+007E (the bytes a fast-path string may hold).
+fn plain_ascii(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // a high bit where some byte of `x` is zero (exact as to whether any is)
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    let bad = (word & HIGH)
+        | below_space
+        | zero(word ^ (ONES * u64::from(b'"')))
+        | zero(word ^ (ONES * u64::from(b'\\')))
+        | zero(word ^ (ONES * 0x7f));
+    bad == 0
 }
 
 /// The key serde_json's `arbitrary_precision` feature hands a number under
@@ -1200,12 +1236,27 @@ impl<'a> Body<'a> {
 }
 
 #[cfg(test)]
-#[allow(clippy::panic)]
+#[allow(clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
     fn code(line: &str) -> Option<u16> {
         parse_line(line).err().map(|r| r.code.number())
+    }
+
+    #[test]
+    fn plain_ascii_sees_every_byte_in_every_place() {
+        for b in 0..=255u8 {
+            let plain = (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\';
+            for at in 0..8 {
+                let mut word = [b'a'; 8];
+                word[at] = b;
+                assert_eq!(plain_ascii(u64::from_le_bytes(word)), plain, "byte {b:#04x} at {at}");
+                // and beside a byte that declines
+                word[(at + 1) % 8] = b'"';
+                assert!(!plain_ascii(u64::from_le_bytes(word)));
+            }
+        }
     }
 
     #[test]
