@@ -301,6 +301,11 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 
 fn write_str_inner(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    // most strings need no escape: one pass without branches says so
+    if !bytes.iter().fold(false, |esc, &b| esc | (b < 0x20) | (b == b'"') | (b == b'\\')) {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let short: &[u8] = match b {
