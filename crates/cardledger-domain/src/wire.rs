@@ -192,18 +192,31 @@ impl<'a> Scan<'a> {
         })
     }
 
-    /// A string of printable ASCII without escapes, borrowed.
+    /// A string of printable ASCII without escapes, borrowed. Read eight
+    /// bytes at a time: the first byte that is not plain ASCII (see
+    /// [`not_plain`]) must be the closing quote.
     fn string(&mut self) -> Option<&'a str> {
         let start = self.pos + 1;
         let rest = self.text.as_bytes().get(start..)?;
-        let len = rest.iter().position(|&b| b == b'"')?;
-        let body = rest.get(..len)?;
-        // one pass without branches: any byte outside ' '..='~', or a `\\`
-        if body.iter().fold(false, |bad, &b| bad | !(0x20..=0x7e).contains(&b) | (b == b'\\')) {
-            return None;
+        let mut at = 0;
+        loop {
+            // past the end of the line the word reads as quotes, found beyond it
+            let chunk = rest.get(at..)?;
+            let mut word = [b'"'; 8];
+            for (w, &b) in word.iter_mut().zip(chunk) {
+                *w = b;
+            }
+            let found = not_plain(u64::from_le_bytes(word));
+            if found != 0 {
+                let end = at + (found.trailing_zeros() / 8) as usize;
+                if rest.get(end) != Some(&b'"') {
+                    return None;
+                }
+                self.pos = start + end + 1;
+                return self.text.get(start..start + end);
+            }
+            at += 8;
         }
-        self.pos = start + len + 1;
-        self.text.get(start..start + len)
     }
 
     /// JSON's number grammar without an exponent (whose text serde_json
@@ -307,6 +320,22 @@ impl<'a> Scan<'a> {
             }
         }
     }
+}
+
+/// The bytes of `word` (little-endian) that a fast-path string may not hold
+/// unescaped or that end it: `"`, `\\`, below U+0020, above U+007E. Each
+/// such byte's high bit is set in the result, and the lowest set bit is
+/// exactly the first such byte (a higher bit may be a false one).
+fn not_plain(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // the high bit of each byte of `x` that is zero
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    (word & HIGH)
+        | (word.wrapping_sub(ONES * 0x20) & !word & HIGH)
+        | zero(word ^ (ONES * u64::from(b'"')))
+        | zero(word ^ (ONES * u64::from(b'\\')))
+        | zero(word ^ (ONES * 0x7f))
 }
 
 /// The key serde_json's `arbitrary_precision` feature hands a number under
@@ -1205,12 +1234,30 @@ impl<'a> Body<'a> {
 }
 
 #[cfg(test)]
-#[allow(clippy::panic)]
+#[allow(clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
     fn code(line: &str) -> Option<u16> {
         parse_line(line).err().map(|r| r.code.number())
+    }
+
+    #[test]
+    fn not_plain_finds_the_first_byte_in_every_place() {
+        for b in 0..=255u8 {
+            let plain = (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\';
+            for at in 0..8 {
+                let mut word = [b'a'; 8];
+                word[at] = b;
+                let found = not_plain(u64::from_le_bytes(word));
+                assert_eq!(found == 0, plain, "byte {b:#04x} at {at}");
+                // a later byte that is not plain does not hide this one
+                word[7] = b'"';
+                let found = not_plain(u64::from_le_bytes(word));
+                let first = if plain { 7 } else { at as u32 };
+                assert_eq!(found.trailing_zeros() / 8, first, "byte {b:#04x} at {at}");
+            }
+        }
     }
 
     #[test]
