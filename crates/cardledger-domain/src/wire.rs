@@ -202,10 +202,16 @@ impl<'a> Scan<'a> {
         loop {
             // past the end of the line the word reads as quotes, found beyond it
             let chunk = rest.get(at..)?;
-            let mut word = [b'"'; 8];
-            for (w, &b) in word.iter_mut().zip(chunk) {
-                *w = b;
-            }
+            let word = match chunk.first_chunk::<8>() {
+                Some(word) => *word,
+                None => {
+                    let mut word = [b'"'; 8];
+                    for (w, &b) in word.iter_mut().zip(chunk) {
+                        *w = b;
+                    }
+                    word
+                }
+            };
             let found = not_plain(u64::from_le_bytes(word));
             if found != 0 {
                 let end = at + (found.trailing_zeros() / 8) as usize;
