@@ -385,7 +385,7 @@ fn write_cents(out: &mut Vec<u8>, cents: i64) {
     if frac != 0 {
         out.push(b'.');
         out.push(b'0' + frac / 10);
-        if frac % 10 != 0 {
+        if !frac.is_multiple_of(10) {
             out.push(b'0' + frac % 10);
         }
     }
