@@ -290,15 +290,22 @@ impl<'a> Scan<'a> {
             } else {
                 obj.insert(Cow::Borrowed(key), value);
             }
-            self.skip_ws();
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b'}' => {
-                    self.pos += 1;
-                    return Some(Json::Object(obj));
-                }
-                _ => return None,
+            if !self.next_or_close(b'}')? {
+                return Some(Json::Object(obj));
             }
+        }
+    }
+
+    /// After a member or an item: `true` past a `,` (another follows),
+    /// `false` past `close`; declines at anything else.
+    fn next_or_close(&mut self, close: u8) -> Option<bool> {
+        self.skip_ws();
+        let b = self.peek()?;
+        self.pos += 1;
+        match b {
+            b',' => Some(true),
+            _ if b == close => Some(false),
+            _ => None,
         }
     }
 
@@ -315,14 +322,8 @@ impl<'a> Scan<'a> {
         }
         loop {
             items.push(self.value(depth)?);
-            self.skip_ws();
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b']' => {
-                    self.pos += 1;
-                    return Some(Json::Array(items));
-                }
-                _ => return None,
+            if !self.next_or_close(b']')? {
+                return Some(Json::Array(items));
             }
         }
     }
