@@ -121,19 +121,15 @@ impl<'a> Json<'a> {
     }
 }
 
-/// How deep the fast path nests (serde_json's own limit is 128; deeper lines
-/// take the slow path, which answers them as before).
-const SCAN_DEPTH_MAX: usize = 16;
-
 /// The fast path: a single pass over the line that builds the tree
 /// serde_json's parser would build, for the well-formed line the hosts send
 /// (a top-level object; strings of printable ASCII without escapes; numbers
 /// without an exponent, kept as their text as `arbitrary_precision` keeps
 /// them; JSON's four whitespace bytes between tokens). It declines (`None`)
 /// anything else — escapes, other bytes in strings, exponents, the private
-/// number key, deep nesting and every error — and the line then takes
-/// serde_json's parser, so a rejection (its message and position included)
-/// is always serde_json's. A repeated key goes through [`Object::insert`],
+/// number key, nesting beyond [`limits::WIRE_SCAN_DEPTH_MAX`] and every
+/// error — and the line then takes serde_json's parser, so a rejection (its
+/// message and position included) is always serde_json's. A repeated key goes through [`Object::insert`],
 /// the rule the slow path applies. The field rules read the same tree either
 /// way.
 fn scan_line(line: &str) -> Option<Json<'_>> {
@@ -259,7 +255,7 @@ impl<'a> Scan<'a> {
     }
 
     fn object(&mut self, depth: usize) -> Option<Json<'a>> {
-        if depth > SCAN_DEPTH_MAX {
+        if depth > limits::WIRE_SCAN_DEPTH_MAX {
             return None;
         }
         self.pos += 1; // '{'
@@ -310,7 +306,7 @@ impl<'a> Scan<'a> {
     }
 
     fn array(&mut self, depth: usize) -> Option<Json<'a>> {
-        if depth > SCAN_DEPTH_MAX {
+        if depth > limits::WIRE_SCAN_DEPTH_MAX {
             return None;
         }
         self.pos += 1; // '['
