@@ -12,6 +12,11 @@
 //! appearance order, a repeated key keeps its first place and its last
 //! value, a number is its text. `parse_value` (the HTTP host's entry) views
 //! a `Value` as the same tree, so both hosts share one set of rules.
+//!
+//! The plain well-formed line (the hosts' common case) skips serde_json: a
+//! one-pass scanner (`scan_line`) builds the same tree, and declines every
+//! line it does not fully accept, which serde_json then reads as above. The
+//! field rules see one tree either way.
 
 use std::borrow::Cow;
 use std::fmt;
