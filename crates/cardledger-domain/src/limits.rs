@@ -18,6 +18,10 @@ pub const CODE_CHARS_MAX: usize = 64;
 pub const FEES_PER_COMMAND_MAX: usize = 16;
 /// Longest accepted input line, in bytes (anything longer is rejected unread).
 pub const LINE_BYTES_MAX: usize = 64 * 1024;
+/// Deepest nesting of objects and arrays the JSON parser's fast path reads
+/// (`wire::scan_line`); a deeper line takes serde_json's parser, whose own
+/// limit is 128, and is answered as before.
+pub const WIRE_SCAN_DEPTH_MAX: usize = 16;
 /// Largest encoded event, in bytes (decoding is bounded by it).
 pub const EVENT_BYTES_MAX: usize = 64 * 1024;
 /// Reserve window bounds, in days.

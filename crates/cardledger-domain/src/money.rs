@@ -50,6 +50,29 @@ impl Money {
 
     /// Parses the exact text of a JSON number or string ("9.11", "1e3").
     pub fn parse(text: &str) -> Result<Money, MoneyError> {
+        match Money::parse_plain(text) {
+            Some(m) => Ok(m),
+            None => Money::parse_decimal(text),
+        }
+    }
+
+    /// [`Money::parse`] for the common amount: unsigned digits with at most
+    /// two after a point (`49.21`, `5.1`, `100`), below the input limit,
+    /// read as cents without `Decimal`'s parser. `None` for anything else,
+    /// which [`Money::parse_decimal`] reads (and rejects) as before.
+    fn parse_plain(text: &str) -> Option<Money> {
+        let (int, frac) = text.split_once('.').unwrap_or((text, "00"));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(int) || int.len() > 15 || !digits(frac) || frac.len() > 2 {
+            return None;
+        }
+        let value = |s: &str| s.bytes().fold(0i64, |v, b| v * 10 + i64::from(b - b'0'));
+        let cents = value(int) * 100 + value(frac) * if frac.len() == 1 { 10 } else { 1 };
+        (cents < limits::AMOUNT_ABS_LIMIT_UNITS * 100).then(|| Money::from_cents(cents))
+    }
+
+    /// [`Money::parse`] through `Decimal`: every text it accepts or rejects.
+    fn parse_decimal(text: &str) -> Result<Money, MoneyError> {
         let t = text.trim();
         if t.is_empty() || t.len() > limits::AMOUNT_TEXT_CHARS_MAX {
             return Err(MoneyError::NotANumber);
@@ -272,6 +295,32 @@ pub fn div_round(n: i128, d: i128) -> i128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_amounts_parse_as_the_decimal_path_parses_them() {
+        let mut texts: Vec<String> = Vec::new();
+        for int in ["0", "00", "007", "1", "9", "10", "49", "100", "999999999999", "1000000000000", "123456789012345"] {
+            texts.push(int.to_string());
+            for frac in ["", "0", "00", "000", "1", "5", "05", "10", "50", "99", "123", "+1", "-1", " "] {
+                texts.push(format!("{int}.{frac}"));
+                texts.push(format!("-{int}.{frac}"));
+            }
+        }
+        texts.extend((0..20_000).map(|c| format!("{}.{:02}", c / 100, c % 100)));
+        texts.extend((0..2_000).map(|c| format!("{}.{}", c / 10, c % 10)));
+        for t in ["", ".", ".5", "5.", "+7", " 7", "7 ", "1e3", "1E2", "1.5e1", "ten", "1,000", "٣", "1.2.3"] {
+            texts.push(t.to_string());
+        }
+        let mut plain = 0;
+        for t in &texts {
+            let fast = Money::parse(t);
+            let slow = Money::parse_decimal(t);
+            // the same value and the same scale (Debug shows both), or the same error
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{t:?}");
+            plain += usize::from(Money::parse_plain(t).is_some());
+        }
+        assert!(plain > 20_000, "{plain} of {} read as plain", texts.len());
+    }
 
     #[test]
     fn exact_cents_is_cents_where_exact_and_none_elsewhere() {

@@ -301,6 +301,11 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 
 fn write_str_inner(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    // most strings need no escape: one pass without branches says so
+    if !bytes.iter().fold(false, |esc, &b| esc | (b < 0x20) | (b == b'"') | (b == b'\\')) {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let short: &[u8] = match b {
@@ -353,13 +358,36 @@ fn is_json_number(text: &[u8]) -> bool {
 }
 
 /// An amount as [`Money::to_json`] gives it: the normalized decimal as a
-/// JSON number, or as a string should its text not be one.
+/// JSON number, or as a string should its text not be one. An amount of
+/// whole cents (every amount the engine makes) is written from the integer.
 fn write_money(out: &mut Vec<u8>, m: Money) {
+    if let Some(cents) = m.exact_cents() {
+        return write_cents(out, cents);
+    }
     let start = out.len();
     put(out, format_args!("{}", m.decimal().normalize()));
     if !is_json_number(out.get(start..).unwrap_or_default()) {
         out.insert(start, b'"');
         out.push(b'"');
+    }
+}
+
+/// `cents / 100` as `Decimal::normalize` displays it: no trailing zeros in
+/// the fraction, no point for a whole amount, no sign for zero (always a
+/// JSON number).
+fn write_cents(out: &mut Vec<u8>, cents: i64) {
+    if cents < 0 {
+        out.push(b'-');
+    }
+    let abs = cents.unsigned_abs();
+    write_u64(out, abs / 100);
+    let frac = (abs % 100) as u8;
+    if frac != 0 {
+        out.push(b'.');
+        out.push(b'0' + frac / 10);
+        if !frac.is_multiple_of(10) {
+            out.push(b'0' + frac % 10);
+        }
     }
 }
 
@@ -1055,5 +1083,46 @@ pub fn event_body(e: &Event) -> Value {
         | Event::MerchantCreated(_)
         | Event::OfferCreated(_)
         | Event::CreditAccountOpened(_) => unreachable!("created_body wrote {e:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The amount writer before whole cents were written from the integer.
+    fn decimal_text(m: Money) -> Vec<u8> {
+        let mut out = Vec::new();
+        put(&mut out, format_args!("{}", m.decimal().normalize()));
+        if !is_json_number(&out) {
+            out.insert(0, b'"');
+            out.push(b'"');
+        }
+        out
+    }
+
+    #[test]
+    fn whole_cents_are_written_as_the_normalized_decimal() {
+        let mut amounts: Vec<Money> = (-20_000..20_000).map(Money::from_cents).collect();
+        for c in [i64::MIN, i64::MIN + 1, i64::MAX, 99_999_999_999_999, -99_999_999_999_999, 100_000_000_000_000] {
+            amounts.push(Money::from_cents(c));
+        }
+        for p in 0..19 {
+            let c = 10_i64.pow(p);
+            amounts.extend([c - 1, c, c + 1, c * 7 + 3, -c].map(Money::from_cents));
+        }
+        for text in ["-0", "-0.00", "0.0", "-0.5", "12", "12.3", "-12.30", "1e2", "1.5e1", "999999999999.99"] {
+            if let Ok(m) = Money::parse(text) {
+                amounts.push(m);
+            }
+        }
+        let mut whole = 0;
+        for m in amounts {
+            let mut out = Vec::new();
+            write_money(&mut out, m);
+            assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&decimal_text(m)), "{m:?}");
+            whole += usize::from(m.exact_cents().is_some());
+        }
+        assert!(whole > 40_000, "{whole} amounts of whole cents");
     }
 }

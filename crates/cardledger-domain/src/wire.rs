@@ -12,6 +12,11 @@
 //! appearance order, a repeated key keeps its first place and its last
 //! value, a number is its text. `parse_value` (the HTTP host's entry) views
 //! a `Value` as the same tree, so both hosts share one set of rules.
+//!
+//! The plain well-formed line (the hosts' common case) skips serde_json: a
+//! one-pass scanner (`scan_line`) builds the same tree, and declines every
+//! line it does not fully accept, which serde_json then reads as above. The
+//! field rules see one tree either way.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -43,9 +48,20 @@ pub fn parse_line(line: &str) -> Result<CommandLine, Rejection> {
             "malformed JSON: an empty or whitespace-only line is not a command (one JSON object per line)",
         ));
     }
-    let value: Json<'_> = serde_json::from_str(line)
-        .map_err(|e| Rejection::new(Code::MalformedJson, "", format!("malformed JSON: {e}")))?;
+    let value = match scan_line(line) {
+        Some(value) => value,
+        None => serde_json::from_str(line)
+            .map_err(|e| Rejection::new(Code::MalformedJson, "", format!("malformed JSON: {e}")))?,
+    };
     parse_json(&value)
+}
+
+/// For the oracle tests: `None` when the fast path declines `line`, else
+/// whether its tree is the one serde_json's parser builds (it must be).
+#[doc(hidden)]
+pub fn fast_path_agrees(line: &str) -> Option<bool> {
+    let fast = scan_line(line)?;
+    Some(serde_json::from_str::<Json<'_>>(line).ok() == Some(fast))
 }
 
 /// Parses an already-decoded JSON line.
@@ -108,6 +124,226 @@ impl<'a> Json<'a> {
             }),
         }
     }
+}
+
+/// The fast path: a single pass over the line that builds the tree
+/// serde_json's parser would build, for the well-formed line the hosts send
+/// (a top-level object; strings of printable ASCII without escapes; numbers
+/// without an exponent, kept as their text as `arbitrary_precision` keeps
+/// them; JSON's four whitespace bytes between tokens). It declines (`None`)
+/// anything else — escapes, other bytes in strings, exponents, the private
+/// number key, nesting beyond [`limits::WIRE_SCAN_DEPTH_MAX`] and every
+/// error — and the line then takes serde_json's parser, so a rejection (its
+/// message and position included) is always serde_json's. A repeated key goes through [`Object::insert`],
+/// the rule the slow path applies. The field rules read the same tree either
+/// way.
+fn scan_line(line: &str) -> Option<Json<'_>> {
+    let mut s = Scan { text: line, pos: 0 };
+    s.skip_ws();
+    if s.peek()? != b'{' {
+        return None;
+    }
+    let value = s.value(0)?;
+    s.skip_ws();
+    (s.pos == line.len()).then_some(value)
+}
+
+/// The fast path's cursor over a line.
+struct Scan<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// Consumes `b` (after whitespace), or declines.
+    fn expect(&mut self, b: u8) -> Option<()> {
+        self.skip_ws();
+        (self.peek()? == b).then(|| self.pos += 1)
+    }
+
+    fn value(&mut self, depth: usize) -> Option<Json<'a>> {
+        self.skip_ws();
+        match self.peek()? {
+            b'"' => self.string().map(|s| Json::String(Cow::Borrowed(s))),
+            b'{' => self.object(depth + 1),
+            b'[' => self.array(depth + 1),
+            b't' => self.literal("true", Json::Bool(true)),
+            b'f' => self.literal("false", Json::Bool(false)),
+            b'n' => self.literal("null", Json::Null),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &str, value: Json<'a>) -> Option<Json<'a>> {
+        let end = self.pos + word.len();
+        (self.text.get(self.pos..end)? == word).then(|| {
+            self.pos = end;
+            value
+        })
+    }
+
+    /// A string of printable ASCII without escapes, borrowed. Read eight
+    /// bytes at a time: the first byte that is not plain ASCII (see
+    /// [`not_plain`]) must be the closing quote.
+    fn string(&mut self) -> Option<&'a str> {
+        let start = self.pos + 1;
+        let rest = self.text.as_bytes().get(start..)?;
+        let mut at = 0;
+        loop {
+            // past the end of the line the word reads as quotes, found beyond it
+            let chunk = rest.get(at..)?;
+            let word = match chunk.first_chunk::<8>() {
+                Some(word) => *word,
+                None => {
+                    let mut word = [b'"'; 8];
+                    for (w, &b) in word.iter_mut().zip(chunk) {
+                        *w = b;
+                    }
+                    word
+                }
+            };
+            let found = not_plain(u64::from_le_bytes(word));
+            if found != 0 {
+                let end = at + (found.trailing_zeros() / 8) as usize;
+                if rest.get(end) != Some(&b'"') {
+                    return None;
+                }
+                self.pos = start + end + 1;
+                return self.text.get(start..start + end);
+            }
+            at += 8;
+        }
+    }
+
+    /// JSON's number grammar without an exponent (whose text serde_json
+    /// rewrites); the text as it stands, which is what `arbitrary_precision`
+    /// keeps (a canonical integer displays as its text too).
+    fn number(&mut self) -> Option<Json<'a>> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek()? {
+            b'0' => self.pos += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            let at = self.pos;
+            self.digits();
+            if self.pos == at {
+                return None;
+            }
+        }
+        match self.peek() {
+            Some(b'e' | b'E' | b'0'..=b'9') => None,
+            _ => self.text.get(start..self.pos).map(|t| Json::Number(Cow::Borrowed(t))),
+        }
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Option<Json<'a>> {
+        if depth > limits::WIRE_SCAN_DEPTH_MAX {
+            return None;
+        }
+        self.pos += 1; // '{'
+        let mut obj = Object { members: Vec::with_capacity(16) };
+        // a bit per (length, last byte) of the keys so far: a key whose bit
+        // is clear repeats none of them, so `Object::insert` would push it
+        let mut seen = 0u64;
+        self.skip_ws();
+        if self.peek()? == b'}' {
+            self.pos += 1;
+            return Some(Json::Object(obj));
+        }
+        loop {
+            self.skip_ws();
+            if self.peek()? != b'"' {
+                return None;
+            }
+            let key = self.string()?;
+            if key == NUMBER_TOKEN {
+                return None;
+            }
+            self.expect(b':')?;
+            let value = self.value(depth)?;
+            let bit = 1u64 << ((key.len() * 7 + usize::from(key.as_bytes().last().copied().unwrap_or(0))) % 64);
+            if seen & bit == 0 {
+                seen |= bit;
+                obj.members.push((Cow::Borrowed(key), value));
+            } else {
+                obj.insert(Cow::Borrowed(key), value);
+            }
+            if !self.next_or_close(b'}')? {
+                return Some(Json::Object(obj));
+            }
+        }
+    }
+
+    /// After a member or an item: `true` past a `,` (another follows),
+    /// `false` past `close`; declines at anything else.
+    fn next_or_close(&mut self, close: u8) -> Option<bool> {
+        self.skip_ws();
+        let b = self.peek()?;
+        self.pos += 1;
+        match b {
+            b',' => Some(true),
+            _ if b == close => Some(false),
+            _ => None,
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Option<Json<'a>> {
+        if depth > limits::WIRE_SCAN_DEPTH_MAX {
+            return None;
+        }
+        self.pos += 1; // '['
+        let mut items = Vec::new();
+        self.skip_ws();
+        if self.peek()? == b']' {
+            self.pos += 1;
+            return Some(Json::Array(items));
+        }
+        loop {
+            items.push(self.value(depth)?);
+            if !self.next_or_close(b']')? {
+                return Some(Json::Array(items));
+            }
+        }
+    }
+}
+
+/// The bytes of `word` (little-endian) that a fast-path string may not hold
+/// unescaped or that end it: `"`, `\\`, below U+0020, above U+007E. Each
+/// such byte's high bit is set in the result, and the lowest set bit is
+/// exactly the first such byte (a higher bit may be a false one).
+fn not_plain(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // the high bit of each byte of `x` that is zero
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    (word & HIGH)
+        | (word.wrapping_sub(ONES * 0x20) & !word & HIGH)
+        | zero(word ^ (ONES * u64::from(b'"')))
+        | zero(word ^ (ONES * u64::from(b'\\')))
+        | zero(word ^ (ONES * 0x7f))
 }
 
 /// The key serde_json's `arbitrary_precision` feature hands a number under
@@ -1006,12 +1242,30 @@ impl<'a> Body<'a> {
 }
 
 #[cfg(test)]
-#[allow(clippy::panic)]
+#[allow(clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
     fn code(line: &str) -> Option<u16> {
         parse_line(line).err().map(|r| r.code.number())
+    }
+
+    #[test]
+    fn not_plain_finds_the_first_byte_in_every_place() {
+        for b in 0..=255u8 {
+            let plain = (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\';
+            for at in 0..8 {
+                let mut word = [b'a'; 8];
+                word[at] = b;
+                let found = not_plain(u64::from_le_bytes(word));
+                assert_eq!(found == 0, plain, "byte {b:#04x} at {at}");
+                // a later byte that is not plain does not hide this one
+                word[7] = b'"';
+                let found = not_plain(u64::from_le_bytes(word));
+                let first = if plain { 7 } else { at as u32 };
+                assert_eq!(found.trailing_zeros() / 8, first, "byte {b:#04x} at {at}");
+            }
+        }
     }
 
     #[test]

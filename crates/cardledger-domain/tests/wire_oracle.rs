@@ -15,9 +15,22 @@ use cardledger_domain::wire;
 use proptest::prelude::*;
 use uuid_mask::mask_uuids;
 
+/// Whether the fast path read `line`; when it did, its tree must be the one
+/// serde_json's parser builds (so the answer is the slow path's answer).
+fn fast(line: &str) -> bool {
+    match wire::fast_path_agrees(line) {
+        Some(agrees) => {
+            assert!(agrees, "the fast path's tree differs for {line:?}");
+            true
+        }
+        None => false,
+    }
+}
+
 /// Both parsers on one line (and, when it is JSON, on its `Value`); returns
-/// whether the new one accepted it.
+/// whether the new one accepted it. The fast path is checked too.
 fn same(line: &str) -> bool {
+    fast(line);
     let new = wire::parse_line(line);
     let old = old_wire::parse_line(line);
     assert_eq!(mask_uuids(&format!("{new:?}")), mask_uuids(&format!("{old:?}")), "line {line:?}");
@@ -187,6 +200,9 @@ fn generated_lines_parse_the_same() {
     let lines = generated();
     let accepted = lines.iter().filter(|l| same(l)).count();
     assert_eq!(accepted, lines.len(), "every generated line is a command");
+    // the workload's lines are all the fast path's
+    let fast_read = lines.iter().filter(|l| fast(l)).count();
+    assert_eq!(fast_read, lines.len(), "the fast path reads every generated line");
 }
 
 #[test]
@@ -196,6 +212,10 @@ fn the_corpora_parse_the_same() {
     let accepted = lines.iter().filter(|l| same(l)).count();
     // both outcomes are exercised, so the comparison is not vacuous
     assert!(accepted > 100 && accepted < lines.len(), "{accepted} of {}", lines.len());
+    // and both paths: the fast one reads many lines, declines many others
+    let fast_read = lines.iter().filter(|l| fast(l)).count();
+    eprintln!("corpus lines: the fast path read {fast_read} of {}", lines.len());
+    assert!(fast_read > 100 && fast_read < lines.len(), "fast path: {fast_read} of {}", lines.len());
 }
 
 #[test]
@@ -295,4 +315,32 @@ proptest! {
         let line = SEEDS.with(|s| mutate(&s[pick % s.len()], &edits));
         same(&line);
     }
+}
+
+/// The mutations reach both paths: a fixed sequence of them (the proptest
+/// above draws its own) is read by the fast path often and declined often.
+#[test]
+fn mutated_lines_reach_both_paths() {
+    let mut seeds = bad_lines();
+    seeds.truncate(seeds.len() - 3);
+    seeds.extend(generated().into_iter().step_by(7));
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = || {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize
+    };
+    let (mut read, mut declined) = (0, 0);
+    for _ in 0..4_000 {
+        let seed = &seeds[next() % seeds.len()];
+        let edits: Vec<_> = (0..next() % 3).map(|_| (next(), next(), next())).collect();
+        let line = mutate(seed, &edits);
+        same(&line);
+        if fast(&line) {
+            read += 1;
+        } else {
+            declined += 1;
+        }
+    }
+    eprintln!("mutated lines: the fast path read {read}, declined {declined}");
+    assert!(read > 500 && declined > 500, "fast path read {read}, declined {declined}");
 }
