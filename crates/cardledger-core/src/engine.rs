@@ -47,10 +47,10 @@ use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::Timestamp;
 use cardledger_domain::{decode_fact, encode_fact, snapshot};
 
-use crate::lock;
 use crate::log::Log;
 use crate::record::{self, FrameBuilder, Hash};
 use crate::store::{Head, Store, StoreError, Subscription, Written};
+use crate::{lock, wait, wait_while_for};
 
 /// A failure of the engine itself (never of a command: those are rejections).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -283,10 +283,7 @@ impl ColdWriter {
         while h.at == Some(step) {
             h.waiting = true;
             self.held.notify_all();
-            h = match self.held.wait(h) {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
+            h = wait(&self.held, h);
         }
         h.waiting = false;
         match h.fail.take() {
@@ -1312,19 +1309,7 @@ impl Engine {
     /// at the hold; true if one does.
     pub fn debug_cold_write_held(&self, timeout: std::time::Duration) -> bool {
         let writer = &self.inner.cold_writer;
-        let deadline = std::time::Instant::now() + timeout;
-        let mut h = lock(&writer.hold);
-        while !h.waiting {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            h = match writer.held.wait_timeout(h, left) {
-                Ok((g, _)) => g,
-                Err(p) => p.into_inner().0,
-            };
-        }
-        true
+        wait_while_for(&writer.held, lock(&writer.hold), timeout, |h| !h.waiting).waiting
     }
 }
 

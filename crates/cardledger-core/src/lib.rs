@@ -34,3 +34,22 @@ pub mod store;
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// Waits on `cv` with `guard`'s mutex, taking it over as [`lock`] does.
+pub(crate) fn wait<'a, T>(
+    cv: &std::sync::Condvar,
+    guard: std::sync::MutexGuard<'a, T>,
+) -> std::sync::MutexGuard<'a, T> {
+    cv.wait(guard).unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Waits on `cv` while `condition` holds, at most `timeout`, taking the
+/// mutex over as [`lock`] does; the guard, the condition checked last.
+pub(crate) fn wait_while_for<'a, T>(
+    cv: &std::sync::Condvar,
+    guard: std::sync::MutexGuard<'a, T>,
+    timeout: std::time::Duration,
+    condition: impl FnMut(&mut T) -> bool,
+) -> std::sync::MutexGuard<'a, T> {
+    cv.wait_timeout_while(guard, timeout, condition).unwrap_or_else(std::sync::PoisonError::into_inner).0
+}

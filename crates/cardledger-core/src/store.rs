@@ -32,10 +32,10 @@ use std::time::{Duration, Instant};
 use crate::cold::ColdRuns;
 use cardledger_domain::limits;
 
-use crate::lock;
 use crate::log::{Log, LogRead};
 use crate::record::{self, FORMAT_VERSION};
 pub use crate::record::{FrameError, Hash, Head, NewRecord, StoredRecord, GENESIS_HASH};
+use crate::{lock, wait, wait_while_for};
 
 // The store's limits live in `cardledger_domain::limits` with every other
 // limit; re-exported here under their old paths.
@@ -268,19 +268,7 @@ pub struct FlushHold {
 impl FlushHold {
     /// Waits up to `timeout` for a flush to wait at the hold; true if one does.
     pub fn wait_held(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut h = lock(&self.published.hold);
-        while !h.waiting {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            h = match self.published.held.wait_timeout(h, left) {
-                Ok((g, _)) => g,
-                Err(p) => p.into_inner().0,
-            };
-        }
-        true
+        wait_while_for(&self.published.held, lock(&self.published.hold), timeout, |h| !h.waiting).waiting
     }
 
     /// Releases the hold; the held flush fails with `reason` (an I/O
@@ -309,10 +297,7 @@ impl Published {
         h.waiting = true;
         self.held.notify_all();
         while h.armed {
-            h = match self.held.wait(h) {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
+            h = wait(&self.held, h);
         }
         h.waiting = false;
         h.fail.take().map_or(Ok(()), |reason| Err(StoreError::Io(reason)))
@@ -576,10 +561,7 @@ impl Store {
                 // an empty batch behind a batch that was already published
                 return Ok(written.head);
             }
-            head = match published.changed.wait(head) {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
+            head = wait(&published.changed, head);
         }
     }
 
@@ -596,10 +578,7 @@ impl Store {
             if published.broken.load(std::sync::atomic::Ordering::Acquire) {
                 return Err(StoreError::Closed);
             }
-            head = match published.changed.wait(head) {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
+            head = wait(&published.changed, head);
         }
     }
 
@@ -1170,24 +1149,7 @@ impl Subscription {
     /// Waits until the head's seq is greater than `seq` or `timeout` passes,
     /// and returns the head at that moment (check its seq to tell which).
     pub fn wait_beyond(&self, seq: u64, timeout: Duration) -> Head {
-        let deadline = Instant::now().checked_add(timeout);
-        let mut head = lock(&self.published.head);
-        loop {
-            if head.seq > seq {
-                return *head;
-            }
-            let left = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => Duration::from_secs(3600),
-            };
-            if left.is_zero() {
-                return *head;
-            }
-            head = match self.published.changed.wait_timeout(head, left) {
-                Ok((g, _)) => g,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
+        *wait_while_for(&self.published.changed, lock(&self.published.head), timeout, |head| head.seq <= seq)
     }
 }
 
