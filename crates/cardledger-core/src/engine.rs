@@ -1404,7 +1404,6 @@ fn batch_full(key: &str) -> Rejection {
     )
 }
 
-/// Reads and decodes log entries from `seq`.
 /// Replays the log from `seq` to the head as of the call: reads, checks
 /// (crc32 per record, the hash chain) and decodes the entries on a second
 /// thread, `limits::REPLAY_CHUNK_EVENTS` at a time and at most
@@ -1462,6 +1461,7 @@ fn replay_entries(
     })
 }
 
+/// Reads and decodes log entries from `seq`.
 fn read_entries(store: &Store, seq: u64) -> impl Iterator<Item = Result<LogEntry, EngineError>> {
     store.read_from(seq.max(1)).map(|r| {
         let r = r?;
