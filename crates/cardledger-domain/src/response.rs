@@ -361,9 +361,15 @@ fn is_json_number(text: &[u8]) -> bool {
 /// JSON number, or as a string should its text not be one. An amount of
 /// whole cents (every amount the engine makes) is written from the integer.
 fn write_money(out: &mut Vec<u8>, m: Money) {
-    if let Some(cents) = m.exact_cents() {
-        return write_cents(out, cents);
+    match m.exact_cents() {
+        Some(cents) => write_cents(out, cents),
+        None => write_decimal(out, m),
     }
+}
+
+/// An amount through `Decimal::normalize` and its `Display`: the normalized
+/// decimal as a JSON number, or as a string should its text not be one.
+fn write_decimal(out: &mut Vec<u8>, m: Money) {
     let start = out.len();
     put(out, format_args!("{}", m.decimal().normalize()));
     if !is_json_number(out.get(start..).unwrap_or_default()) {
@@ -1093,11 +1099,7 @@ mod tests {
     /// The amount writer before whole cents were written from the integer.
     fn decimal_text(m: Money) -> Vec<u8> {
         let mut out = Vec::new();
-        put(&mut out, format_args!("{}", m.decimal().normalize()));
-        if !is_json_number(&out) {
-            out.insert(0, b'"');
-            out.push(b'"');
-        }
+        write_decimal(&mut out, m);
         out
     }
 
