@@ -254,7 +254,23 @@ impl Blocks {
         }
     }
 
+    /// Appends the entry `(k, v)`.
+    #[cfg(test)]
     fn push(&mut self, k: &[u8], v: &[u8]) -> Result<(), StoreError> {
+        self.push_with(k, |out| {
+            out.extend_from_slice(v);
+            Ok(true)
+        })
+    }
+
+    /// Appends the entry at `k` whose value `value` appends to the block
+    /// (as [`put`] would: its length is filled in after it); `Ok(false)`
+    /// from `value`: the entry has no value, an error.
+    fn push_with(
+        &mut self,
+        k: &[u8],
+        value: impl FnOnce(&mut Vec<u8>) -> Result<bool, String>,
+    ) -> Result<(), StoreError> {
         if self.last.as_deref().is_some_and(|last| last >= k) {
             return Err(corrupt("cold entries reached a run out of key order"));
         }
@@ -265,7 +281,15 @@ impl Blocks {
             self.first = k.to_vec();
         }
         put(&mut self.block, k);
-        put(&mut self.block, v);
+        let len_at = self.block.len();
+        self.block.extend_from_slice(&[0; 4]);
+        if !value(&mut self.block).map_err(not_encoded)? {
+            return Err(corrupt("a staged cold entry left before it was written"));
+        }
+        let len = u32::try_from(self.block.len() - len_at - 4).map_err(|_| corrupt("a cold value over 4 GiB"))?;
+        if let Some(at) = self.block.get_mut(len_at..len_at + 4) {
+            at.copy_from_slice(&len.to_be_bytes());
+        }
         self.pending += 1;
         if self.block.len() >= COLD_BLOCK_BYTES {
             self.end_block();
@@ -531,37 +555,38 @@ impl ColdRuns {
             parts.taken.groups().map_err(not_encoded)?
         };
         let mut blocks = Blocks::new(no);
+        // the key being written, and the filter hashes of the entries
+        // pushed but not yet in a written block
+        let mut key = Vec::new();
+        let mut hashes: Vec<(u64, u64)> = Vec::new();
         for group in groups {
-            let keys = staged.read().taken.sorted_keys(group);
-            // keys[..written] are in written blocks, keys[..pushed] in `blocks`
+            let sorted = staged.read().taken.sorted(group);
+            // entries [..written] are in written blocks, [..pushed] in `blocks`
             let (mut written, mut pushed) = (0, 0);
-            while written < keys.len() {
+            while written < sorted.len() {
                 {
                     let parts = staged.read();
-                    while blocks.first_keys.len() < COLD_FLUSH_PART_BLOCKS {
-                        let Some(k) = keys.get(pushed) else { break };
-                        let v = parts.taken.get(k).map_err(not_encoded)?;
-                        blocks.push(k, &v.ok_or_else(|| corrupt("a staged cold entry left before it was written"))?)?;
+                    while blocks.first_keys.len() < COLD_FLUSH_PART_BLOCKS && sorted.key_into(pushed, &mut key) {
+                        hashes.push(key_hashes(NEW_RUN_FILTER_HASH, &key));
+                        blocks.push_with(&key, |out| parts.taken.encode_value(&sorted, pushed, out))?;
                         pushed += 1;
                     }
                 }
-                if pushed == keys.len() {
+                if pushed == sorted.len() {
                     // a group ends its block: every entry of it leaves memory
                     blocks.end_block();
                 }
                 let upto = pushed - blocks.pending;
-                let part = keys.get(written..upto).unwrap_or_default();
-                let hashes: Vec<(u64, u64)> = part.iter().map(|k| key_hashes(NEW_RUN_FILTER_HASH, k)).collect();
                 let (batch, first_keys) = blocks.take_part();
                 self.tree.apply_batch(batch).map_err(sled_err)?;
                 {
                     let mut parts = staged.write();
                     let run = parts.written.as_mut().ok_or_else(|| corrupt("a staged cold run lost its blocks"))?;
                     run.first_keys.extend(first_keys);
-                    for h in hashes {
+                    for h in hashes.drain(..upto - written) {
                         run.filter.insert(h);
                     }
-                    parts.taken.remove(part);
+                    parts.taken.remove_sorted(&sorted, written..upto);
                 }
                 written = upto;
                 between()?;
@@ -921,6 +946,105 @@ mod tests {
         // the two kinds hash differently: a run must be probed with its own
         let k = &present[0];
         assert_ne!(key_hashes(FilterHash::Blake3, k), key_hashes(FilterHash::Sip13, k));
+    }
+
+    /// A cold store that holds nothing (a ledger must have one to be taken from).
+    struct NoCold;
+
+    impl ColdStore for NoCold {
+        fn get(&self, _: &[u8]) -> Option<Vec<u8>> {
+            None
+        }
+        fn scan(&self, _: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+            Vec::new()
+        }
+        fn fail(&self, what: String) {
+            panic!("{what}")
+        }
+        fn failure(&self) -> Option<String> {
+            None
+        }
+    }
+
+    /// The cold entries of a generated workload, taken typed: every kind
+    /// (tokens of several kinds, orders, unloads, closed journal entries).
+    fn taken_of_a_workload() -> TakenCold {
+        use crate::engine::{Engine, OpenOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: 1 << 40 }).unwrap();
+        let config = cardledger_workload::WorkloadConfig {
+            seed: 11,
+            days: 60,
+            holders: 40,
+            credit_accounts: 4,
+            ..cardledger_workload::WorkloadConfig::default()
+        };
+        let all: Vec<String> = cardledger_workload::generate(&config).collect();
+        for chunk in all.chunks(1000) {
+            let lines = chunk.iter().map(|s| cardledger_domain::wire::parse_line(s).unwrap()).collect();
+            engine.submit_batch(lines).unwrap();
+        }
+        let mut ledger = engine.state_as_of(engine.head_seq()).unwrap();
+        ledger.attach_cold(Arc::new(NoCold));
+        ledger.take_cold()
+    }
+
+    /// Every key and value of a tree, in key order.
+    fn contents(tree: &sled::Tree) -> Vec<(Vec<u8>, Vec<u8>)> {
+        tree.iter().map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap()).collect()
+    }
+
+    /// A run written from the typed entries ([`ColdRuns::write_run`]: keys
+    /// built from the sorted tokens, values encoded straight into the
+    /// block, written in parts) is on disk byte for byte the run of its
+    /// encoded entries ([`TakenCold::entries`]) packed in key order, a
+    /// group ending its block: every block, the meta (first keys, filter),
+    /// the position and the watermark — over every entry kind, across
+    /// several parts.
+    #[test]
+    fn a_run_written_typed_is_the_run_of_its_encoded_entries() {
+        let taken = taken_of_a_workload();
+        let entries = taken.entries().unwrap();
+        let prefixes: std::collections::BTreeSet<u8> = entries.keys().map(|k| k[0]).collect();
+        assert_eq!(prefixes.len(), 5, "every kind of entry: {prefixes:?}");
+        let at = Head { seq: 1234, hash: [7; 32] };
+        // the encoded entries, pushed as bytes group by group
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let want = db.open_tree("want").unwrap();
+        let mut blocks = Blocks::new(0);
+        let mut filter = Filter::new(taken.len());
+        for g in taken.groups().unwrap() {
+            let prefix = g.prefix();
+            for (k, v) in entries.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)) {
+                blocks.push(k, v).unwrap();
+                filter.insert(key_hashes(NEW_RUN_FILTER_HASH, k));
+            }
+            blocks.end_block();
+        }
+        assert!(blocks.count as usize > 2 * COLD_FLUSH_PART_BLOCKS, "several parts: {} blocks", blocks.count);
+        let (batch, first_keys) = blocks.take_part();
+        want.apply_batch(batch).unwrap();
+        let run = Run { no: 0, first_keys, filter, at: Some(at.seq) };
+        want.insert(meta_key(0), encode_meta(&run)).unwrap();
+        want.insert(position_key(0), encode_head(at)).unwrap();
+        want.insert(WATERMARK, encode_head(at)).unwrap();
+        // the run as a flush writes it
+        let got = db.open_tree("got").unwrap();
+        let runs = ColdRuns::open(got.clone()).unwrap();
+        let staged = StagedRun::new(taken);
+        let mut parts = 0;
+        runs.write_run(at, &staged, || {
+            parts += 1;
+            Ok::<(), StoreError>(())
+        })
+        .unwrap();
+        assert!(parts > 2, "{parts} parts");
+        assert!(staged.read().taken.is_empty(), "every entry left memory");
+        let (want, got) = (contents(&want), contents(&got));
+        assert_eq!(want.len(), got.len());
+        for (w, g) in want.iter().zip(&got) {
+            assert!(w == g, "the value at {:?} differs", w.0);
+        }
     }
 
     /// A meta keeps its filter's kind: an old meta (no flag) decodes as

@@ -36,14 +36,15 @@ const U16_TAG: u8 = 251;
 const U32_TAG: u8 = 252;
 const U64_TAG: u8 = 253;
 
-/// Appends bincode's encodings (payload configuration) to a `Vec`.
-struct Out<'a>(&'a mut Vec<u8>);
+/// Appends bincode's encodings (payload configuration) to a `Vec` (the
+/// cold values' hand encoder writes with it too: `snapshot::encode_cold_into`).
+pub(crate) struct Out<'a>(pub(crate) &'a mut Vec<u8>);
 
 impl Out<'_> {
     /// A u64 varint: one byte inline (lengths, variant indexes, most
     /// options' contents), the wider forms out of line.
     #[inline(always)]
-    fn u64(&mut self, v: u64) {
+    pub(crate) fn u64(&mut self, v: u64) {
         if v <= SINGLE_BYTE_TOP {
             self.0.push(v as u8);
         } else {
@@ -67,25 +68,25 @@ impl Out<'_> {
 
     /// An i64: zig-zag, then as a u64 (bincode's `varint_encode_i64`).
     #[inline]
-    fn i64(&mut self, v: i64) {
+    pub(crate) fn i64(&mut self, v: i64) {
         let bits = v as u64;
         self.u64(if v < 0 { (!bits << 1) | 1 } else { bits << 1 });
     }
 
     /// A variant index (a u32, written as a u64 of the same value).
     #[inline]
-    fn variant(&mut self, index: u32) {
+    pub(crate) fn variant(&mut self, index: u32) {
         self.u64(u64::from(index));
     }
 
     #[inline]
-    fn str(&mut self, s: &str) {
+    pub(crate) fn str(&mut self, s: &str) {
         self.u64(s.len() as u64);
         self.0.extend_from_slice(s.as_bytes());
     }
 
     #[inline]
-    fn opt_str(&mut self, s: &Option<String>) {
+    pub(crate) fn opt_str(&mut self, s: &Option<String>) {
         match s {
             None => self.0.push(0),
             Some(s) => {
@@ -96,12 +97,12 @@ impl Out<'_> {
     }
 
     #[inline]
-    fn money(&mut self, m: Money) {
+    pub(crate) fn money(&mut self, m: Money) {
         self.i64(m.cents());
     }
 
     #[inline]
-    fn opt_time(&mut self, t: Option<Timestamp>) {
+    pub(crate) fn opt_time(&mut self, t: Option<Timestamp>) {
         match t {
             None => self.0.push(0),
             Some(Timestamp(micros)) => {
@@ -122,7 +123,7 @@ impl Out<'_> {
         }
     }
 
-    fn holder(&mut self, h: &Holder) {
+    pub(crate) fn holder(&mut self, h: &Holder) {
         match h {
             Holder::User(t) => {
                 self.variant(0);
@@ -137,11 +138,25 @@ impl Out<'_> {
 }
 
 impl Out<'_> {
-    fn funding(&mut self, f: &Funding) {
+    pub(crate) fn funding(&mut self, f: &Funding) {
         let Funding { source_token, kind, program_token } = f;
         self.str(source_token);
         self.variant(funding_kind_index(*kind));
         self.str(program_token);
+    }
+
+    /// A journal entry's target (a command's, a cold entry's).
+    pub(crate) fn je_target(&mut self, t: &JeTarget) {
+        match t {
+            JeTarget::Gpa(h) => {
+                self.variant(0);
+                self.holder(h);
+            }
+            JeTarget::Credit(a) => {
+                self.variant(1);
+                self.str(a);
+            }
+        }
     }
 
     /// A sequence's length (bincode writes it as a u64).
@@ -252,7 +267,7 @@ fn currency_index(c: Currency) -> u32 {
 }
 
 /// The variant index of an effect (declaration order).
-fn effect_index(e: JeEffect) -> u32 {
+pub(crate) fn effect_index(e: JeEffect) -> u32 {
     match e {
         JeEffect::NoBalance => 0,
         JeEffect::Hold => 1,
@@ -313,16 +328,7 @@ fn journal_entry_cmd(c: &JournalEntryCmd, o: &mut Out<'_>) {
         acting_user_token,
     } = c;
     o.str(token);
-    match target {
-        JeTarget::Gpa(h) => {
-            o.variant(0);
-            o.holder(h);
-        }
-        JeTarget::Credit(a) => {
-            o.variant(1);
-            o.str(a);
-        }
-    }
+    o.je_target(target);
     o.opt_str(related_token);
     o.opt_str(root_token);
     o.opt_str(card_token);

@@ -485,18 +485,17 @@ impl TakenCold {
         }
     }
 
-    /// The encoded value at a cold `key` (`docs/format.md`, "Cold state"),
-    /// if this holds it: the same bytes as [`TakenCold::entries`]' value at it.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        let value = match TakenCold::locate(key) {
-            Some(Slot::Token(kind, t)) => {
+    /// The typed value held at `slot`, if any.
+    fn value(&self, slot: Slot<'_>) -> Option<ColdValue<'_>> {
+        match slot {
+            Slot::Token(kind, t) => {
                 self.tokens.get(kind).and_then(|m| m.get(t)).map(|(seq, fp)| ColdValue::Token(*seq, *fp))
             }
-            Some(Slot::Order(b, t)) => self.book(b).get(t).map(ColdValue::Order),
-            Some(Slot::OfferOrder(t)) => self.offer_orders.get(t).copied().map(ColdValue::OfferOrder),
-            Some(Slot::Unload(b, seq)) => {
-                // in log order, so by seq: a flush encodes a book's every
-                // unload in O(log n) each; a list out of order is searched whole
+            Slot::Order(b, t) => self.book(b).get(t).map(ColdValue::Order),
+            Slot::OfferOrder(t) => self.offer_orders.get(t).copied().map(ColdValue::OfferOrder),
+            Slot::Unload(b, seq) => {
+                // in log order, so by seq: O(log n) each; a list out of
+                // order is searched whole
                 let list = self.unload_list(b);
                 let at = list.partition_point(|u| u.seq < seq);
                 list.get(at)
@@ -504,10 +503,25 @@ impl TakenCold {
                     .or_else(|| list.iter().find(|u| u.seq == seq))
                     .map(ColdValue::Unload)
             }
-            Some(Slot::JournalEntry(t)) => self.journal_entries.get(t).map(ColdValue::JournalEntry),
-            None => None,
-        };
-        value.map(snapshot::encode_cold).transpose()
+            Slot::JournalEntry(t) => self.journal_entries.get(t).map(ColdValue::JournalEntry),
+        }
+    }
+
+    /// The encoded value at a cold `key` (`docs/format.md`, "Cold state"),
+    /// if this holds it: the same bytes as [`TakenCold::entries`]' value at it.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        TakenCold::locate(key).and_then(|slot| self.value(slot)).map(snapshot::encode_cold).transpose()
+    }
+
+    /// Appends the encoded value of `sorted`'s entry `i` (the bytes
+    /// [`TakenCold::get`] answers at its key) to `out`, typed: no key is
+    /// built or parsed, no `Vec` made (a cold flush writes it straight into
+    /// its block). `Ok(false)`: no such entry (past the end, or removed).
+    pub fn encode_value(&self, sorted: &SortedGroup, i: usize, out: &mut Vec<u8>) -> Result<bool, String> {
+        match sorted.slot(i).and_then(|slot| self.value(slot)) {
+            Some(v) => snapshot::encode_cold_into(v, out).map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// How many entries this holds.
@@ -554,18 +568,26 @@ impl TakenCold {
         Ok(out)
     }
 
-    /// The keys of a group, sorted (each once). A group's keys are its
-    /// prefix and then a token or a big-endian seq, so they sort as those
-    /// do: the tokens (or seqs) are sorted, borrowed, and the keys built
-    /// from them in order.
+    /// The keys of a group, sorted (each once): [`TakenCold::sorted`]'s.
     pub fn sorted_keys(&self, group: ColdGroup) -> Vec<Vec<u8>> {
-        let prefix = group.prefix();
-        let with_prefix = |tail: &[u8]| {
-            let mut k = Vec::with_capacity(prefix.len() + tail.len());
-            k.extend_from_slice(&prefix);
-            k.extend_from_slice(tail);
-            k
-        };
+        let sorted = self.sorted(group);
+        let mut out = Vec::with_capacity(sorted.len());
+        for i in 0..sorted.len() {
+            let mut k = Vec::new();
+            sorted.key_into(i, &mut k);
+            out.push(k);
+        }
+        out
+    }
+
+    /// A group's entries in key order (each once), named by position. A
+    /// group's keys are its prefix and then a token or a big-endian seq, so
+    /// they sort as those do: the tokens (or seqs) are sorted, borrowed,
+    /// then copied in order into one text (one allocation for the group,
+    /// none per key).
+    pub fn sorted(&self, group: ColdGroup) -> SortedGroup {
+        let mut out =
+            SortedGroup { group, prefix: group.prefix(), text: String::new(), ends: Vec::new(), seqs: Vec::new() };
         let tokens: Vec<&str> = match group {
             ColdGroup::OfferOrders => self.offer_orders.keys().map(String::as_str).collect(),
             ColdGroup::JournalEntries => self.journal_entries.keys().map(String::as_str).collect(),
@@ -578,7 +600,8 @@ impl TakenCold {
                 let mut seqs: Vec<u64> = self.unload_list(b).iter().map(|u| u.seq).collect();
                 seqs.sort_unstable();
                 seqs.dedup();
-                return seqs.into_iter().map(|seq| with_prefix(&seq.to_be_bytes())).collect();
+                out.seqs = seqs;
+                return out;
             }
         };
         // byte order (as the keys sort), compared mostly as one u128 of the
@@ -587,7 +610,13 @@ impl TakenCold {
         let mut heads: Vec<(u128, &str)> = tokens.into_iter().map(|t| (token_head(t), t)).collect();
         heads.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
         heads.dedup_by(|a, b| a.1 == b.1);
-        heads.into_iter().map(|(_, t)| with_prefix(t.as_bytes())).collect()
+        out.text.reserve_exact(heads.iter().map(|(_, t)| t.len()).sum());
+        out.ends.reserve_exact(heads.len());
+        for (_, t) in heads {
+            out.text.push_str(t);
+            out.ends.push(out.text.len());
+        }
+        out
     }
 
     /// Every entry whose key starts with `prefix`, encoded, in key order.
@@ -606,22 +635,16 @@ impl TakenCold {
         Ok(out)
     }
 
-    /// Drops the entries at `keys` (those a cold flush has written), and
-    /// the memory of every map left empty. Each key is located once.
+    /// Drops the entries at `keys`, and the memory of every map left
+    /// empty. Each key is located once.
     pub fn remove(&mut self, keys: &[Vec<u8>]) {
         let mut gone: [std::collections::HashSet<u64>; 2] = Default::default();
         for k in keys {
             match TakenCold::locate(k) {
-                Some(Slot::Token(kind, t)) => {
-                    self.tokens.get_mut(kind).map(|m| m.remove(t));
-                }
-                Some(Slot::Order(Book::Gpa, t)) => drop(self.gpa_orders.remove(t)),
-                Some(Slot::Order(Book::Msa, t)) => drop(self.msa_orders.remove(t)),
-                Some(Slot::OfferOrder(t)) => drop(self.offer_orders.remove(t)),
-                Some(Slot::JournalEntry(t)) => drop(self.journal_entries.remove(t)),
                 // unloads are a list: dropped below, in one pass per book
                 Some(Slot::Unload(Book::Gpa, seq)) => drop(gone[0].insert(seq)),
                 Some(Slot::Unload(Book::Msa, seq)) => drop(gone[1].insert(seq)),
+                Some(slot) => self.remove_keyed(slot),
                 None => {}
             }
         }
@@ -629,6 +652,54 @@ impl TakenCold {
             if !gone.is_empty() {
                 list.retain(|u| !gone.contains(&u.seq));
             }
+        }
+        self.free_empty();
+    }
+
+    /// Drops `sorted`'s entries `range` (those a cold flush has written,
+    /// located by position: no key is parsed), and the memory of every
+    /// map left empty.
+    pub fn remove_sorted(&mut self, sorted: &SortedGroup, range: std::ops::Range<usize>) {
+        if let ColdGroup::Unloads(b) = sorted.group {
+            // the range's seqs are every distinct seq of the list between
+            // its first and its last (the sorted seqs of the list as it
+            // was taken; nothing joins it since): exactly those go
+            let last = range.end.checked_sub(1).and_then(|e| sorted.seqs.get(e));
+            if let (Some(&lo), Some(&hi)) = (sorted.seqs.get(range.start), last) {
+                let list = match b {
+                    Book::Gpa => &mut self.gpa_unloads,
+                    Book::Msa => &mut self.msa_unloads,
+                };
+                list.retain(|u| u.seq < lo || u.seq > hi);
+            }
+        } else {
+            for i in range {
+                if let Some(slot) = sorted.slot(i) {
+                    self.remove_keyed(slot);
+                }
+            }
+        }
+        self.free_empty();
+    }
+
+    /// Drops the entry at `slot` of a map (an unload's slot drops nothing:
+    /// the lists are filtered in one pass by the callers).
+    fn remove_keyed(&mut self, slot: Slot<'_>) {
+        match slot {
+            Slot::Token(kind, t) => {
+                self.tokens.get_mut(kind).map(|m| m.remove(t));
+            }
+            Slot::Order(Book::Gpa, t) => drop(self.gpa_orders.remove(t)),
+            Slot::Order(Book::Msa, t) => drop(self.msa_orders.remove(t)),
+            Slot::OfferOrder(t) => drop(self.offer_orders.remove(t)),
+            Slot::JournalEntry(t) => drop(self.journal_entries.remove(t)),
+            Slot::Unload(..) => {}
+        }
+    }
+
+    /// Frees the memory of every map and list left empty.
+    fn free_empty(&mut self) {
+        for list in [&mut self.gpa_unloads, &mut self.msa_unloads] {
             if list.is_empty() {
                 *list = Vec::new();
             }
@@ -645,6 +716,76 @@ impl TakenCold {
         if self.journal_entries.is_empty() {
             self.journal_entries = HashMap::default();
         }
+    }
+}
+
+/// A group's entries of a [`TakenCold`] in key order, named by position
+/// ([`TakenCold::sorted`]): a cold flush builds each key in a buffer of its
+/// own ([`SortedGroup::key_into`]), encodes each value typed
+/// ([`TakenCold::encode_value`]) and drops what it wrote
+/// ([`TakenCold::remove_sorted`]); nothing of it borrows the entries.
+#[derive(Debug)]
+pub struct SortedGroup {
+    group: ColdGroup,
+    prefix: Vec<u8>,
+    /// The tokens, concatenated in key order (empty for unloads).
+    text: String,
+    /// Where each token ends in `text`.
+    ends: Vec<usize>,
+    /// The seqs in order (unloads only).
+    seqs: Vec<u64>,
+}
+
+impl SortedGroup {
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        match self.group {
+            ColdGroup::Unloads(_) => self.seqs.len(),
+            _ => self.ends.len(),
+        }
+    }
+
+    /// True when it names no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`th token (`None`: past the end, or an unload group).
+    fn token(&self, i: usize) -> Option<&str> {
+        let start = match i.checked_sub(1) {
+            Some(before) => *self.ends.get(before)?,
+            None => 0,
+        };
+        // every cut is where a whole token ended: a char boundary
+        self.text.get(start..*self.ends.get(i)?)
+    }
+
+    /// Where the `i`th entry is held (`None`: past the end).
+    fn slot(&self, i: usize) -> Option<Slot<'_>> {
+        Some(match self.group {
+            ColdGroup::OfferOrders => Slot::OfferOrder(self.token(i)?),
+            ColdGroup::JournalEntries => Slot::JournalEntry(self.token(i)?),
+            ColdGroup::Orders(b) => Slot::Order(b, self.token(i)?),
+            ColdGroup::Tokens(k) => Slot::Token(snapshot::TOKEN_KINDS.get(usize::from(k))?, self.token(i)?),
+            ColdGroup::Unloads(b) => Slot::Unload(b, *self.seqs.get(i)?),
+        })
+    }
+
+    /// Writes the `i`th entry's key into `out` (cleared first); false past the end.
+    pub fn key_into(&self, i: usize, out: &mut Vec<u8>) -> bool {
+        out.clear();
+        out.extend_from_slice(&self.prefix);
+        match self.group {
+            ColdGroup::Unloads(_) => match self.seqs.get(i) {
+                Some(seq) => out.extend_from_slice(&seq.to_be_bytes()),
+                None => return false,
+            },
+            _ => match self.token(i) {
+                Some(t) => out.extend_from_slice(t.as_bytes()),
+                None => return false,
+            },
+        }
+        true
     }
 }
 
