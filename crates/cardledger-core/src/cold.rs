@@ -948,24 +948,6 @@ mod tests {
         assert_ne!(key_hashes(FilterHash::Blake3, k), key_hashes(FilterHash::Sip13, k));
     }
 
-    /// A cold store that holds nothing (a ledger must have one to be taken from).
-    struct NoCold;
-
-    impl ColdStore for NoCold {
-        fn get(&self, _: &[u8]) -> Option<Vec<u8>> {
-            None
-        }
-        fn scan(&self, _: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-            Vec::new()
-        }
-        fn fail(&self, what: String) {
-            panic!("{what}")
-        }
-        fn failure(&self) -> Option<String> {
-            None
-        }
-    }
-
     /// The cold entries of a generated workload, taken typed: every kind
     /// (tokens of several kinds, orders, unloads, closed journal entries).
     fn taken_of_a_workload() -> TakenCold {
@@ -985,7 +967,9 @@ mod tests {
             engine.submit_batch(lines).unwrap();
         }
         let mut ledger = engine.state_as_of(engine.head_seq()).unwrap();
-        ledger.attach_cold(Arc::new(NoCold));
+        // an empty cold store (a ledger must have one to be taken from)
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        ledger.attach_cold(Arc::new(ColdRuns::open(db.open_tree("empty").unwrap()).unwrap()));
         ledger.take_cold()
     }
 

@@ -531,7 +531,7 @@ impl<'a> In<'a> {
 }
 
 /// Funding kinds by variant index (declaration order; `funding_kind_index`'s inverse).
-const FUNDING_KINDS: [FundingKind; 4] =
+pub(crate) const FUNDING_KINDS: [FundingKind; 4] =
     [FundingKind::Program, FundingKind::ProgramGateway, FundingKind::Ach, FundingKind::PaymentCard];
 
 /// Journal entry statuses by variant index (`status_index`'s inverse).
@@ -539,7 +539,7 @@ const STATUSES: [JeStatus; 5] =
     [JeStatus::Pending, JeStatus::Posted, JeStatus::Cleared, JeStatus::Declined, JeStatus::Error];
 
 /// Effects by variant index (`effect_index`'s inverse).
-const EFFECTS: [JeEffect; 14] = [
+pub(crate) const EFFECTS: [JeEffect; 14] = [
     JeEffect::NoBalance,
     JeEffect::Hold,
     JeEffect::Clearing,

@@ -717,28 +717,12 @@ mod tests {
     /// out or written in another order, or a width's tag wrong, it fails.)
     #[test]
     fn cold_values_encode_by_hand_as_bincode_does() {
-        use crate::command::{FundingKind, Holder};
-        use crate::event::{Funding, JeEffect};
+        use crate::command::Holder;
+        use crate::event::Funding;
+        use crate::payload::{EFFECTS as effects, FUNDING_KINDS as kinds};
         let ints: [u64; 9] = [0, 1, 250, 251, 65_535, 65_536, u32::MAX as u64, u32::MAX as u64 + 1, u64::MAX];
         let cents: [i64; 7] = [0, 1, -1, 125, -126, i64::MAX, i64::MIN];
         let holders = [Holder::User("u_1".into()), Holder::Business("".into()), Holder::User("é€😀".into())];
-        let kinds = [FundingKind::Program, FundingKind::ProgramGateway, FundingKind::Ach, FundingKind::PaymentCard];
-        let effects = [
-            JeEffect::NoBalance,
-            JeEffect::Hold,
-            JeEffect::Clearing,
-            JeEffect::Reversal,
-            JeEffect::PinPurchase,
-            JeEffect::AtmWithdrawal,
-            JeEffect::Refund,
-            JeEffect::PendingRefund,
-            JeEffect::Payment,
-            JeEffect::Interest,
-            JeEffect::Fee,
-            JeEffect::AdjustmentCredit,
-            JeEffect::AdjustmentDebit,
-            JeEffect::Reward,
-        ];
         let check = |v: ColdValue<'_>, derived: Vec<u8>| {
             let mut out = vec![7u8];
             encode_cold_into(v, &mut out).unwrap();
