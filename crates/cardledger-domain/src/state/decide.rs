@@ -35,10 +35,11 @@ impl Ledger {
         }
         let key = line.command.key();
         let mut payload = Vec::with_capacity(crate::ENCODED_FACT_CAPACITY_BYTES);
-        match accept(self.decide_event(line.command), line.corrected_post_date, key, &mut payload) {
-            d @ Decision::Accept(_) => (d, Some(payload)),
-            d => (d, None),
-        }
+        // the decision is returned as `accept` wrote it (no rebinding: each
+        // move of an event, ≈ 420 bytes, is a `memcpy`)
+        let decision = accept(self.decide_event(line.command), line.corrected_post_date, key, &mut payload);
+        let accepted = matches!(decision, Decision::Accept(_));
+        (decision, accepted.then_some(payload))
     }
 
     /// The decision the command's token already implies, if it is recorded:
@@ -393,19 +394,20 @@ impl Ledger {
     }
 
     pub(super) fn charge_fees(&self, key: &'static str, fees: &[FeeRef]) -> Result<Vec<ChargedFee>, Rejection> {
-        fees.iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let field = Field::FeeToken(key, i);
-                match self.fees.get(&r.token) {
-                    None => reject(Code::UnknownReference, field, format!("no fee {:?}", r.token)),
-                    Some((fee, _)) if !fee.active => {
-                        reject(Code::Inactive, field, format!("fee {:?} is inactive", r.token))
-                    }
-                    Some((fee, _)) => Ok(ChargedFee { token: r.token.clone(), amount: fee.amount }),
+        // a plain loop: collecting an iterator of `Result`s cost ≈ 200
+        // instructions an order, most of which charge no fee
+        let mut charged = Vec::with_capacity(fees.len());
+        for (i, r) in fees.iter().enumerate() {
+            let field = Field::FeeToken(key, i);
+            match self.fees.get(&r.token) {
+                None => return reject(Code::UnknownReference, field, format!("no fee {:?}", r.token)),
+                Some((fee, _)) if !fee.active => {
+                    return reject(Code::Inactive, field, format!("fee {:?} is inactive", r.token))
                 }
-            })
-            .collect()
+                Some((fee, _)) => charged.push(ChargedFee { token: r.token.clone(), amount: fee.amount }),
+            }
+        }
+        Ok(charged)
     }
 }
 
