@@ -981,20 +981,21 @@ impl Engine {
                     && bytes + record::record_len(limits::EVENT_BYTES_MAX) <= limits::BATCH_BYTES_MAX;
                 // a moved line's accepted fact comes encoded (its command
                 // encoded once, for the payload and its fingerprint)
-                let decided = if movable {
-                    state.decide_owned(std::mem::replace(line, moved_line()), *time)
+                let mut payload = Vec::new();
+                let decision = if movable {
+                    state.decide_owned_into(std::mem::replace(line, moved_line()), *time, &mut payload)
                 } else {
-                    (state.decide(line, *time), None)
+                    state.decide(line, *time)
                 };
-                // (matched as it came: each move of a decided event, ≈ 450
-                // bytes, is a `memcpy`, and an accepted fact goes into its
-                // record at once)
-                match decided {
+                // an accepted fact goes into its record at once (each move of
+                // a decided event, ≈ 450 bytes, is a `memcpy`)
+                match decision {
                     // encoded before it is applied: an event that would not
                     // decode again (over EVENT_BYTES_MAX) is refused unwritten
-                    (Decision::Accept(fact), payload) => {
+                    Decision::Accept(fact) => {
                         let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
-                        match payload.map_or_else(|| encode_fact(&rec.fact), Ok) {
+                        let encoded = if payload.is_empty() { encode_fact(&rec.fact) } else { Ok(payload) };
+                        match encoded {
                             Err(e) => out.push(Outcome::Rejected(Rejection::new(Code::EventTooLarge, key, e))),
                             Ok(payload) if !fits(records, bytes, &[&payload]) => {
                                 if r > 0 && i == 0 {
@@ -1024,7 +1025,7 @@ impl Engine {
                     }
                     // a tick closing statement cycles: every fact in this group's
                     // batch, the answer being the last one's (its `Ticked`)
-                    (Decision::AcceptAll(facts), _) => {
+                    Decision::AcceptAll(facts) => {
                         let payloads: Result<Vec<Vec<u8>>, String> = facts.iter().map(encode_fact).collect();
                         let payloads = match payloads {
                             Ok(p) => p,
@@ -1055,10 +1056,10 @@ impl Engine {
                         let response = last.map(|rec| Response::capture(rec, state));
                         out.push(Outcome::Recorded { seq: state.head_seq, command: key, token, response });
                     }
-                    (Decision::Duplicate(seq), _) if !req.render => {
+                    Decision::Duplicate(seq) if !req.render => {
                         out.push(Outcome::Duplicate { seq, command: key, token, response: None })
                     }
-                    (Decision::Duplicate(seq), _) => {
+                    Decision::Duplicate(seq) => {
                         let original = if seq >= first_new {
                             new.get((seq - first_new) as usize).map(|r| Ok(r.clone()))
                         } else {
@@ -1077,7 +1078,7 @@ impl Engine {
                             }
                         }
                     }
-                    (Decision::Reject(r), _) => out.push(Outcome::Rejected(r)),
+                    Decision::Reject(r) => out.push(Outcome::Rejected(r)),
                 }
             }
             outcomes.push(out);

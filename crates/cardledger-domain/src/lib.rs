@@ -66,7 +66,7 @@ pub fn encode_new_fact(
 ) -> Result<u64, String> {
     /// Room for the fingerprint in front (the longest u64 varint), filled
     /// once the bytes it hashes are written.
-    const FINGERPRINT_ROOM_BYTES: usize = payload::U64_VARINT_BYTES_MAX;
+    const FINGERPRINT_ROOM_BYTES: usize = payload::U64_VARINT_ROOM_BYTES;
     out.clear();
     out.resize(FINGERPRINT_ROOM_BYTES, 0);
     let mut end = None;

@@ -36,14 +36,14 @@ const U16_TAG: u8 = 251;
 const U32_TAG: u8 = 252;
 const U64_TAG: u8 = 253;
 
-/// The longest u64 varint: a tag and 8 bytes.
-pub(crate) const U64_VARINT_BYTES_MAX: usize = 9;
+/// Room for any u64 varint: the longest is a tag and 8 bytes.
+pub(crate) const U64_VARINT_ROOM_BYTES: usize = 9;
 
 /// A u64 varint (payload configuration), right-aligned in 9 bytes, and its
 /// length: the varint is the last `len` bytes (the bytes before them are
 /// zero). The one home of the varint's bytes on the encoding side.
 #[inline]
-pub(crate) fn u64_right_aligned(v: u64) -> ([u8; U64_VARINT_BYTES_MAX], usize) {
+pub(crate) fn u64_right_aligned(v: u64) -> ([u8; U64_VARINT_ROOM_BYTES], usize) {
     let [a, b, c, d, e, f, g, h] = v.to_be_bytes();
     if v <= SINGLE_BYTE_TOP {
         ([0, 0, 0, 0, 0, 0, 0, 0, h], 1)
@@ -729,8 +729,8 @@ mod tests {
             let derived = bincode::encode_to_vec(v, crate::codec()).unwrap();
             let (bytes, len) = u64_right_aligned(v);
             assert_eq!(len, derived.len(), "{v}");
-            assert_eq!(&bytes[U64_VARINT_BYTES_MAX - len..], &derived[..], "{v}");
-            assert!(bytes[..U64_VARINT_BYTES_MAX - len].iter().all(|&b| b == 0), "{v}");
+            assert_eq!(&bytes[U64_VARINT_ROOM_BYTES - len..], &derived[..], "{v}");
+            assert!(bytes[..U64_VARINT_ROOM_BYTES - len].iter().all(|&b| b == 0), "{v}");
             let mut out = Vec::new();
             Out(&mut out).u64(v);
             assert_eq!(out, derived, "{v}");
