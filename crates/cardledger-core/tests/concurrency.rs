@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cardledger_core::engine::{Engine, Outcome};
+use cardledger_core::engine::{Ack, Engine, Outcome};
 use cardledger_domain::command::Holder;
 use cardledger_domain::event::{Account, Recorded};
 use cardledger_domain::state::Ledger;
@@ -345,4 +345,40 @@ fn a_failed_flush_fails_the_group_decided_behind_it_too() {
     assert!(a.is_err(), "group A's failed flush is not acknowledged: {a:?}");
     assert!(b.is_err(), "group B, decided on A's events, is not acknowledged: {b:?}");
     assert!(engine.submit(line(&order("c", "u", 100))).is_err(), "the engine stops after a failed flush");
+}
+
+/// A group holding a bulk loader's request (acks only) and, behind it, a
+/// request answered with responses that repeats the loader's command: the
+/// duplicate is answered with the original's response, found among the
+/// group's own events (a group keeps its events when any of its requests
+/// renders; a group of acks only drops each once applied).
+#[test]
+fn a_duplicate_of_an_acks_only_command_in_the_same_group_gets_its_response() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = small_engine(dir.path());
+    let base = engine.head_seq();
+    // while a reader holds the state, the leader of order `a` waits for the
+    // write lock; the two requests behind it queue up, to form the next group
+    let reader = engine.state();
+    let a = submit_order(&engine, "a");
+    std::thread::sleep(Duration::from_millis(100));
+    let acks = {
+        let (engine, l) = (engine.clone(), line(&order("c", "u", 100)));
+        std::thread::spawn(move || engine.submit_batch_acks(vec![l]))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let render = {
+        let (engine, l) = (engine.clone(), line(&order("c", "u", 100)));
+        std::thread::spawn(move || engine.submit(l))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    drop(reader);
+    assert!(matches!(a.join().unwrap(), Ok(Outcome::Recorded { seq, .. }) if seq == base + 1));
+    let acks = acks.join().unwrap().unwrap();
+    assert!(matches!(acks[..], [Ack::Recorded(seq)] if seq == base + 2), "{acks:?}");
+    match render.join().unwrap() {
+        Ok(Outcome::Duplicate { seq, response: Some(_), .. }) => assert_eq!(seq, base + 2),
+        other => panic!("the repeated order is not answered as a duplicate with its response: {other:?}"),
+    }
+    assert_eq!(engine.head_seq(), base + 2);
 }

@@ -66,7 +66,7 @@ pub fn encode_new_fact(
 ) -> Result<u64, String> {
     /// Room for the fingerprint in front (the longest u64 varint), filled
     /// once the bytes it hashes are written.
-    const FINGERPRINT_ROOM_BYTES: usize = 9;
+    const FINGERPRINT_ROOM_BYTES: usize = payload::U64_VARINT_ROOM_BYTES;
     out.clear();
     out.resize(FINGERPRINT_ROOM_BYTES, 0);
     let mut end = None;
@@ -87,14 +87,14 @@ pub fn encode_new_fact(
         return Err(format!("a {} event holds no command to fingerprint", event.kind()));
     };
     let fingerprint = state::sip13(hashed);
-    let mut varint = [0u8; FINGERPRINT_ROOM_BYTES];
-    let len = bincode::encode_into_slice(fingerprint, &mut varint, codec()).map_err(|e| e.to_string())?;
-    let start = FINGERPRINT_ROOM_BYTES - len;
-    match (out.get_mut(start..FINGERPRINT_ROOM_BYTES), varint.get(..len)) {
-        (Some(room), Some(varint)) => room.copy_from_slice(varint),
-        _ => return Err(format!("a fingerprint of {len} bytes does not fit its room")),
+    // the whole room is written (a copy of fixed length), the varint at its
+    // end; the bytes before it are dropped
+    let (varint, len) = payload::u64_right_aligned(fingerprint);
+    match out.get_mut(..FINGERPRINT_ROOM_BYTES) {
+        Some(room) => room.copy_from_slice(&varint),
+        None => return Err("the fingerprint's room is missing".to_string()),
     }
-    out.drain(..start);
+    out.drain(..FINGERPRINT_ROOM_BYTES - len);
     if out.len() > limits::EVENT_BYTES_MAX {
         return Err(format!("the event encodes to {} bytes, over {}", out.len(), limits::EVENT_BYTES_MAX));
     }

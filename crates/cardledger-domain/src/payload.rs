@@ -36,6 +36,26 @@ const U16_TAG: u8 = 251;
 const U32_TAG: u8 = 252;
 const U64_TAG: u8 = 253;
 
+/// Room for any u64 varint: the longest is a tag and 8 bytes.
+pub(crate) const U64_VARINT_ROOM_BYTES: usize = 9;
+
+/// A u64 varint (payload configuration), right-aligned in 9 bytes, and its
+/// length: the varint is the last `len` bytes (the bytes before them are
+/// zero). The one home of the varint's bytes on the encoding side.
+#[inline]
+pub(crate) fn u64_right_aligned(v: u64) -> ([u8; U64_VARINT_ROOM_BYTES], usize) {
+    let [a, b, c, d, e, f, g, h] = v.to_be_bytes();
+    if v <= SINGLE_BYTE_TOP {
+        ([0, 0, 0, 0, 0, 0, 0, 0, h], 1)
+    } else if v <= u64::from(u16::MAX) {
+        ([0, 0, 0, 0, 0, 0, U16_TAG, g, h], 3)
+    } else if v <= u64::from(u32::MAX) {
+        ([0, 0, 0, 0, U32_TAG, e, f, g, h], 5)
+    } else {
+        ([U64_TAG, a, b, c, d, e, f, g, h], 9)
+    }
+}
+
 /// Appends bincode's encodings (payload configuration) to a `Vec` (the
 /// cold values' hand encoder writes with it too: `snapshot::encode_cold_into`).
 pub(crate) struct Out<'a>(pub(crate) &'a mut Vec<u8>);
@@ -54,15 +74,12 @@ impl Out<'_> {
 
     #[inline(never)]
     fn u64_wide(&mut self, v: u64) {
-        if let Ok(v) = u16::try_from(v) {
-            self.0.push(U16_TAG);
-            self.0.extend_from_slice(&v.to_be_bytes());
-        } else if let Ok(v) = u32::try_from(v) {
-            self.0.push(U32_TAG);
-            self.0.extend_from_slice(&v.to_be_bytes());
-        } else {
-            self.0.push(U64_TAG);
-            self.0.extend_from_slice(&v.to_be_bytes());
+        // copies of a fixed length each (a variable one is a `memcpy` call)
+        match u64_right_aligned(v) {
+            ([.., h], 1) => self.0.push(h),
+            ([.., t, g, h], 3) => self.0.extend_from_slice(&[t, g, h]),
+            ([.., t, e, f, g, h], 5) => self.0.extend_from_slice(&[t, e, f, g, h]),
+            (all, _) => self.0.extend_from_slice(&all),
         }
     }
 
@@ -709,6 +726,23 @@ mod tests {
     /// negative and extreme values), every option both ways, every target,
     /// status and effect: the same bytes as the derived encoding, and the
     /// command ends where the command's own encoding does.
+    /// Every width of the varint, at its edges: the right-aligned bytes end
+    /// with bincode's encoding of the value, zeros before it.
+    #[test]
+    fn a_right_aligned_varint_is_bincodes() {
+        let edges = [0, 1, 250, 251, 255, 256, 65_535, 65_536, u64::from(u32::MAX), 1 << 32, u64::MAX - 1, u64::MAX];
+        for v in edges {
+            let derived = bincode::encode_to_vec(v, crate::codec()).unwrap();
+            let (bytes, len) = u64_right_aligned(v);
+            assert_eq!(len, derived.len(), "{v}");
+            assert_eq!(&bytes[U64_VARINT_ROOM_BYTES - len..], &derived[..], "{v}");
+            assert!(bytes[..U64_VARINT_ROOM_BYTES - len].iter().all(|&b| b == 0), "{v}");
+            let mut out = Vec::new();
+            Out(&mut out).u64(v);
+            assert_eq!(out, derived, "{v}");
+        }
+    }
+
     #[test]
     fn a_journal_entry_encodes_to_the_derived_bytes() {
         let lengths = [0usize, 1, 13, 124, 125, 126, 249, 250, 251, 252, 1000, 65_535, 65_536, 70_001];

@@ -26,19 +26,31 @@ impl Ledger {
     /// for it, encoded once while fingerprinting (`crate::encode_new_fact`).
     /// The same decision as `decide(&line, time)`; the payload is `Some` only
     /// with a `Decision::Accept` (a tick's facts are encoded by the caller).
-    pub fn decide_owned(&self, line: CommandLine, _time: Timestamp) -> (Decision, Option<Vec<u8>>) {
+    pub fn decide_owned(&self, line: CommandLine, time: Timestamp) -> (Decision, Option<Vec<u8>>) {
+        let mut payload = Vec::new();
+        let decision = self.decide_owned_into(line, time, &mut payload);
+        let encoded = matches!(decision, Decision::Accept(_)) && !payload.is_empty();
+        (decision, encoded.then_some(payload))
+    }
+
+    /// [`Ledger::decide_owned`] writing the payload of an accepted fact into
+    /// `payload` (left empty otherwise, and with a tick's facts): the
+    /// decision is returned as it is built, not moved into a pair (each move
+    /// of an event, ≈ 420 bytes, is a `memcpy`). The engine's commit path.
+    pub fn decide_owned_into(&self, line: CommandLine, _time: Timestamp, payload: &mut Vec<u8>) -> Decision {
         if let Some(d) = self.idempotency(&line) {
-            return (d, None);
+            return d;
         }
         if let Command::Tick(c) = &line.command {
-            return (self.decide_tick(c, &line), None);
+            return self.decide_tick(c, &line);
         }
         let key = line.command.key();
-        let mut payload = Vec::with_capacity(crate::ENCODED_FACT_CAPACITY_BYTES);
-        match accept(self.decide_event(line.command), line.corrected_post_date, key, &mut payload) {
-            d @ Decision::Accept(_) => (d, Some(payload)),
-            d => (d, None),
+        if payload.capacity() < crate::ENCODED_FACT_CAPACITY_BYTES {
+            // a fresh allocation (`reserve` on an empty `Vec` takes the
+            // general growth path, ≈ 80 instructions more)
+            *payload = Vec::with_capacity(crate::ENCODED_FACT_CAPACITY_BYTES);
         }
+        accept(self.decide_event(line.command), line.corrected_post_date, key, payload)
     }
 
     /// The decision the command's token already implies, if it is recorded:
@@ -336,7 +348,8 @@ impl Ledger {
                 }
                 Event::FeeTransferred(FeeTransferred { cmd: c, program_token: program, fees })
             }
-            Command::JournalEntry(c) => Event::JournalEntryRecorded(self.decide_journal_entry(c)?),
+            // built in place: no move of the event after it
+            Command::JournalEntry(c) => return self.decide_journal_entry(c),
             Command::ProgramDeposit(c) => {
                 self.program(&c.program_token, f("program_token"))?;
                 self.check_range(AccountRef::ProgramBank(&c.program_token), c.amount, f("amount"))?;
@@ -393,19 +406,20 @@ impl Ledger {
     }
 
     pub(super) fn charge_fees(&self, key: &'static str, fees: &[FeeRef]) -> Result<Vec<ChargedFee>, Rejection> {
-        fees.iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let field = Field::FeeToken(key, i);
-                match self.fees.get(&r.token) {
-                    None => reject(Code::UnknownReference, field, format!("no fee {:?}", r.token)),
-                    Some((fee, _)) if !fee.active => {
-                        reject(Code::Inactive, field, format!("fee {:?} is inactive", r.token))
-                    }
-                    Some((fee, _)) => Ok(ChargedFee { token: r.token.clone(), amount: fee.amount }),
+        // a plain loop: collecting an iterator of `Result`s cost ≈ 200
+        // instructions an order, most of which charge no fee
+        let mut charged = Vec::with_capacity(fees.len());
+        for (i, r) in fees.iter().enumerate() {
+            let field = Field::FeeToken(key, i);
+            match self.fees.get(&r.token) {
+                None => return reject(Code::UnknownReference, field, format!("no fee {:?}", r.token)),
+                Some((fee, _)) if !fee.active => {
+                    return reject(Code::Inactive, field, format!("fee {:?} is inactive", r.token))
                 }
-            })
-            .collect()
+                Some((fee, _)) => charged.push(ChargedFee { token: r.token.clone(), amount: fee.amount }),
+            }
+        }
+        Ok(charged)
     }
 }
 

@@ -4,7 +4,10 @@
 use super::*;
 
 impl Ledger {
-    pub(super) fn decide_journal_entry(&self, cmd: JournalEntryCmd) -> Result<JournalEntryRecorded, Rejection> {
+    /// The event a journal entry records: its checks read the command where
+    /// it is, and the command moves once, into the event returned (each move
+    /// of an entry's command, ≈ 330 bytes, is a `memcpy`).
+    pub(super) fn decide_journal_entry(&self, cmd: JournalEntryCmd) -> Result<Event, Rejection> {
         // field names are rendered only if the entry is rejected
         let f = |field: &'static str| Field::Of("journal_entry", field);
         let c = &cmd;
@@ -23,17 +26,8 @@ impl Ledger {
             matches!(target, JeTarget::Gpa(_)) && self.programs.get(program).is_some_and(|s| s.jit)
         };
         let effect = classify(c);
-        // the command moves into its event; the checks below read it there
-        let mut e = JournalEntryRecorded {
-            cmd,
-            program_token: program,
-            effect,
-            hold_amount: Money::ZERO,
-            jit_load: Money::ZERO,
-            jit_unload: Money::ZERO,
-            pending_credit: Money::ZERO,
-        };
-        let c = &e.cmd;
+        let (mut hold_amount, mut jit_load, mut jit_unload, mut pending_credit) =
+            (Money::ZERO, Money::ZERO, Money::ZERO, Money::ZERO);
         let amount = c.amount;
         let available = self.available(&c.target);
         // the related authorization, for clearings and reversals
@@ -57,8 +51,8 @@ impl Ledger {
                 // within the available balance a JIT program funds nothing (a
                 // zero `jit_load`), so it is asked only above it
                 if amount > available {
-                    if jit_program(&c.target, &e.program_token) {
-                        e.jit_load = amount.minus(available.max(Money::ZERO)).max(Money::ZERO);
+                    if jit_program(&c.target, &program) {
+                        jit_load = amount.minus(available.max(Money::ZERO)).max(Money::ZERO);
                     } else {
                         return reject(
                             Code::InsufficientFunds,
@@ -67,7 +61,7 @@ impl Ledger {
                         );
                     }
                 }
-                e.hold_amount = amount;
+                hold_amount = amount;
             }
             JeEffect::Clearing => {
                 // one lookup of the related authorization serves both uses below
@@ -83,11 +77,11 @@ impl Ledger {
                     }
                     None => Money::ZERO,
                 };
-                e.hold_amount = released;
+                hold_amount = released;
                 let spendable = available.plus(released);
                 if amount > spendable {
-                    if jit_program(&c.target, &e.program_token) {
-                        e.jit_load = amount.minus(spendable.max(Money::ZERO)).max(Money::ZERO);
+                    if jit_program(&c.target, &program) {
+                        jit_load = amount.minus(spendable.max(Money::ZERO)).max(Money::ZERO);
                     } else if matches!(c.target, JeTarget::Gpa(_)) {
                         return reject(
                             Code::InsufficientFunds,
@@ -97,7 +91,7 @@ impl Ledger {
                     }
                 } else if let Some(je) = rel {
                     // a clearing below its hold returns the unspent JIT-funded part to the program bank
-                    e.jit_unload = je.jit_open.min(released.minus(amount).max(Money::ZERO));
+                    jit_unload = je.jit_open.min(released.minus(amount).max(Money::ZERO));
                 }
             }
             JeEffect::Reversal => {
@@ -118,9 +112,9 @@ impl Ledger {
                         format!("{amount} exceeds the open hold {}", je.open),
                     );
                 }
-                e.hold_amount = amount;
+                hold_amount = amount;
                 // the JIT-funded part of the hold goes back first; the holder's own money stays
-                e.jit_unload = je.jit_open.min(amount);
+                jit_unload = je.jit_open.min(amount);
             }
             JeEffect::PinPurchase
             | JeEffect::AtmWithdrawal
@@ -130,9 +124,9 @@ impl Ledger {
                 if let JeTarget::Gpa(_) = c.target {
                     if amount > available {
                         if matches!(effect, JeEffect::PinPurchase | JeEffect::AtmWithdrawal)
-                            && jit_program(&c.target, &e.program_token)
+                            && jit_program(&c.target, &program)
                         {
-                            e.jit_load = amount.minus(available.max(Money::ZERO));
+                            jit_load = amount.minus(available.max(Money::ZERO));
                         } else {
                             return reject(
                                 Code::InsufficientFunds,
@@ -146,11 +140,11 @@ impl Ledger {
             JeEffect::Refund => {
                 if let Some(je) = related(false)? {
                     if je.effect == JeEffect::PendingRefund {
-                        e.pending_credit = je.open.min(amount);
+                        pending_credit = je.open.min(amount);
                     }
                 }
             }
-            JeEffect::PendingRefund => e.pending_credit = amount,
+            JeEffect::PendingRefund => pending_credit = amount,
         }
         if let JeTarget::Credit(_) = c.target {
             if effect == JeEffect::Hold && amount > available {
@@ -161,7 +155,15 @@ impl Ledger {
                 );
             }
         }
-        Ok(e)
+        Ok(Event::JournalEntryRecorded(JournalEntryRecorded {
+            cmd,
+            program_token: program,
+            effect,
+            hold_amount,
+            jit_load,
+            jit_unload,
+            pending_credit,
+        }))
     }
 
     /// Folds a journal entry into holds, pending credits and the open
