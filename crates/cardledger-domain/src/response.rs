@@ -292,8 +292,9 @@ fn put(out: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
 
 /// A JSON string, escaped as serde_json escapes it: `"`, `\` and the
 /// control characters below U+0020 (`\b \t \n \f \r` short, the others
-/// `\u00XX` in lowercase hex); everything else as is.
-fn write_str(out: &mut Vec<u8>, s: &str) {
+/// `\u00XX` in lowercase hex); everything else as is. The answer lines'
+/// own strings (`ingest::write_answer`) are written by it too.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     write_str_inner(out, s);
     out.push(b'"');
@@ -301,8 +302,8 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 
 fn write_str_inner(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    // most strings need no escape: one pass without branches says so
-    if !bytes.iter().fold(false, |esc, &b| esc | (b < 0x20) | (b == b'"') | (b == b'\\')) {
+    // most strings need no escape: eight bytes at a time say so
+    if !needs_escape(bytes) {
         out.extend_from_slice(bytes);
         return;
     }
@@ -328,6 +329,33 @@ fn write_str_inner(out: &mut Vec<u8>, s: &str) {
         start = i + 1;
     }
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+}
+
+/// Whether any byte of `bytes` is one [`write_str`] escapes (`"`, `\\`,
+/// below U+0020), read eight bytes at a time.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // nonzero iff some byte of `x` is below `n` (n <= 0x80): a byte at or
+    // above it borrows nothing, and one with its high bit set is masked
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    let word = |w: [u8; 8]| {
+        let x = u64::from_le_bytes(w);
+        below(x, 0x20) | below(x ^ (ONES * u64::from(b'"')), 1) | below(x ^ (ONES * u64::from(b'\\')), 1) != 0
+    };
+    let mut rest = bytes;
+    while let Some((w, tail)) = rest.split_first_chunk::<8>() {
+        if word(*w) {
+            return true;
+        }
+        rest = tail;
+    }
+    // the last bytes, padded with a byte that needs none
+    let mut last = [b'a'; 8];
+    for (l, &b) in last.iter_mut().zip(rest) {
+        *l = b;
+    }
+    word(last)
 }
 
 /// Whether `text` is a JSON number (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`).
@@ -397,8 +425,8 @@ fn write_cents(out: &mut Vec<u8>, cents: i64) {
     }
 }
 
-/// An integer's decimal digits.
-fn write_u64(out: &mut Vec<u8>, n: u64) {
+/// An integer's decimal digits (as `Display` writes them).
+pub fn write_u64(out: &mut Vec<u8>, n: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     let mut n = n;
@@ -1101,6 +1129,43 @@ mod tests {
         let mut out = Vec::new();
         write_decimal(&mut out, m);
         out
+    }
+
+    #[test]
+    fn needs_escape_finds_every_escaped_byte_in_every_place() {
+        for len in 1..=17 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = b;
+                    let want = b < 0x20 || b == b'"' || b == b'\\';
+                    assert_eq!(needs_escape(&bytes), want, "byte {b:#04x} at {at} of {len}");
+                    // beside bytes of every kind, the answer is the same
+                    for other in [0x7f, 0x80, 0xff, b'!', b'#', b'[', b']', 0x1f, 0x21] {
+                        let mut more = bytes.clone();
+                        more.push(other);
+                        let want = want || other < 0x20;
+                        assert_eq!(needs_escape(&more), want, "byte {b:#04x} at {at} of {len}, then {other:#04x}");
+                    }
+                }
+            }
+        }
+        assert!(!needs_escape(b""));
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut texts: Vec<String> = (0..=0x7fu8).map(|b| format!("abcdefg{}hijklmnop", b as char)).collect();
+        texts.extend((0..=0x7fu8).map(|b| (b as char).to_string()));
+        texts.extend(
+            ["", "plain token_0001", "caf\u{e9} \u{2028} \u{1f600}", "\"\\\n\t", "12345678\"", "1234567\\"]
+                .map(String::from),
+        );
+        for t in &texts {
+            let mut out = Vec::new();
+            write_str(&mut out, t);
+            assert_eq!(out, serde_json::to_vec(t).unwrap(), "{t:?}");
+        }
     }
 
     #[test]
