@@ -1126,8 +1126,10 @@ impl<'a> Body<'a> {
 
     fn opt_token(&self, field: Field) -> Result<Option<String>, Rejection> {
         let Some(s) = self.opt_str(field)? else { return Ok(None) };
-        let n = s.chars().count();
-        if n == 0 || n > limits::TOKEN_CHARS_MAX {
+        // a character is at least one byte: within the limit in bytes is
+        // within it in characters, without counting them
+        if s.is_empty() || (s.len() > limits::TOKEN_CHARS_MAX && s.chars().count() > limits::TOKEN_CHARS_MAX) {
+            let n = s.chars().count();
             return Err(self.err(
                 Code::TokenLength,
                 field.name(),
@@ -1147,7 +1149,8 @@ impl<'a> Body<'a> {
 
     fn opt_text(&self, field: Field, max: usize) -> Result<Option<String>, Rejection> {
         let Some(s) = self.opt_str(field)? else { return Ok(None) };
-        if s.chars().count() > max {
+        // as in `opt_token`: only a text longer in bytes can be too long
+        if s.len() > max && s.chars().count() > max {
             return Err(self.err(Code::TextTooLong, field.name(), format!("is longer than {max} characters")));
         }
         Ok(Some(s.to_string()))
