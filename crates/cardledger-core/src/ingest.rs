@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use cardledger_domain::command::CommandLine;
 use cardledger_domain::rejection::Rejection;
-use cardledger_domain::response::Response;
+use cardledger_domain::response::{self, Response};
 use cardledger_domain::wire;
 
 use crate::engine::{Engine, EngineError, Outcome};
@@ -209,14 +209,19 @@ pub fn write_answer(out: &mut Vec<u8>, line: u64, o: &Outcome) -> std::io::Resul
         Outcome::Duplicate { seq, command, token, response } => (*seq, *command, token, response, true),
         Outcome::Rejected(r) => return write_rejection(out, line, r),
     };
-    write!(out, "{{\"line\":{line},\"seq\":{seq},\"command\":")?;
-    serde_json::to_writer(&mut *out, command)?;
+    // integers and strings as `serde_json` writes them (response.rs's writer)
+    out.extend_from_slice(b"{\"line\":");
+    response::write_u64(out, line);
+    out.extend_from_slice(b",\"seq\":");
+    response::write_u64(out, seq);
+    out.extend_from_slice(b",\"command\":");
+    response::write_str(out, command);
     out.extend_from_slice(b",\"token\":");
     // `tick` has no token: null rather than an empty string
     if token.is_empty() {
         out.extend_from_slice(b"null");
     } else {
-        serde_json::to_writer(&mut *out, token)?;
+        response::write_str(out, token);
     }
     if duplicate {
         out.extend_from_slice(b",\"duplicate\":true");

@@ -96,14 +96,6 @@ impl<'a> Object<'a> {
             None => self.members.push((key, value)),
         }
     }
-
-    fn get(&self, key: &str) -> Option<&Json<'a>> {
-        self.members.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-
-    fn keys(&self) -> impl Iterator<Item = &str> {
-        self.members.iter().map(|(k, _)| k.as_ref())
-    }
 }
 
 impl<'a> Json<'a> {
@@ -512,38 +504,38 @@ fn parse_json(value: &Json<'_>) -> Result<CommandLine, Rejection> {
     let Json::Object(map) = body else {
         return Err(Rejection::new(Code::NotAnObject, key, "the command body must be a JSON object"));
     };
-    let mut b = Body { key, map };
+    let mut b = Body::new(key, map);
     let (command, money) = parse_command(&mut b)?;
-    let corrected_post_date = if money { b.opt_date("corrected_post_date")? } else { None };
+    let corrected_post_date = if money { b.opt_date(F::CorrectedPostDate)? } else { None };
     Ok(CommandLine { time, corrected_post_date, command })
 }
 
 fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
-    const MONEY_COMMON: &[&str] = &["corrected_post_date"];
+    const MONEY_COMMON: &[Field] = &[F::CorrectedPostDate];
     let cmd = match b.key {
         "program" => {
             b.allow(&[
-                "token",
-                "bank",
-                "currency_code",
-                "opening_bank_balance",
-                "reporting_timezone",
-                "reserve",
-                "funding_alert_threshold",
+                F::Token,
+                F::Bank,
+                F::CurrencyCode,
+                F::OpeningBankBalance,
+                F::ReportingTimezone,
+                F::Reserve,
+                F::FundingAlertThreshold,
             ])?;
             Command::Program(ProgramCmd {
-                token: b.token_or_new("token")?,
-                bank: b.text("bank", limits::NAME_CHARS_MAX)?,
-                currency_code: b.currency("currency_code")?,
-                opening_bank_balance: b.opt_money_signed("opening_bank_balance")?.unwrap_or(Money::ZERO),
-                reporting_timezone: b.opt_zone("reporting_timezone")?.unwrap_or_else(|| "UTC".into()),
-                reserve: b.opt_reserve("reserve")?,
-                funding_alert_threshold: b.opt_money_nonneg("funding_alert_threshold")?,
+                token: b.token_or_new(F::Token)?,
+                bank: b.text(F::Bank, limits::NAME_CHARS_MAX)?,
+                currency_code: b.currency(F::CurrencyCode)?,
+                opening_bank_balance: b.opt_money_signed(F::OpeningBankBalance)?.unwrap_or(Money::ZERO),
+                reporting_timezone: b.opt_zone(F::ReportingTimezone)?.unwrap_or_else(|| "UTC".into()),
+                reserve: b.opt_reserve(F::Reserve)?,
+                funding_alert_threshold: b.opt_money_nonneg(F::FundingAlertThreshold)?,
             })
         }
         "user" | "business" => {
-            b.allow(&["token", "program_token"])?;
-            let c = HolderCmd { token: b.token_or_new("token")?, program_token: b.token("program_token")? };
+            b.allow(&[F::Token, F::ProgramToken])?;
+            let c = HolderCmd { token: b.token_or_new(F::Token)?, program_token: b.token(F::ProgramToken)? };
             if b.key == "user" {
                 Command::User(c)
             } else {
@@ -552,17 +544,17 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
         }
         "funding_source" => {
             b.allow(&[
-                "token",
-                "program_token",
-                "user_token",
-                "business_token",
-                "type",
-                "is_default_account",
-                "active",
-                "name",
+                F::Token,
+                F::ProgramToken,
+                F::UserToken,
+                F::BusinessToken,
+                F::Type,
+                F::IsDefaultAccount,
+                F::Active,
+                F::Name,
             ])?;
-            let token = b.token_or_new("token")?;
-            let kind = match b.text("type", limits::CODE_CHARS_MAX)?.as_str() {
+            let token = b.token_or_new(F::Token)?;
+            let kind = match b.text(F::Type, limits::CODE_CHARS_MAX)?.as_str() {
                 "program" => FundingKind::Program,
                 "programgateway" => FundingKind::ProgramGateway,
                 "ach" => FundingKind::Ach,
@@ -576,7 +568,7 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                 }
             };
             let holder = b.opt_holder()?;
-            let program_token = b.opt_token("program_token")?;
+            let program_token = b.opt_token(F::ProgramToken)?;
             if kind.is_program() {
                 if let Some(h) = &holder {
                     return Err(b.err(Code::HolderChoice, h.field(), "a program funding source has no holder"));
@@ -596,34 +588,34 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                 program_token,
                 holder,
                 kind,
-                is_default_account: b.opt_bool("is_default_account")?.unwrap_or(false),
-                active: b.opt_bool("active")?.unwrap_or(true),
-                name: b.opt_text("name", limits::NAME_CHARS_MAX)?.unwrap_or_default(),
+                is_default_account: b.opt_bool(F::IsDefaultAccount)?.unwrap_or(false),
+                active: b.opt_bool(F::Active)?.unwrap_or(true),
+                name: b.opt_text(F::Name, limits::NAME_CHARS_MAX)?.unwrap_or_default(),
             })
         }
         "funding_source_address" => {
-            b.allow(&["token", "funding_source_token"])?;
+            b.allow(&[F::Token, F::FundingSourceToken])?;
             Command::FundingSourceAddress(FundingSourceAddressCmd {
-                token: b.token_or_new("token")?,
-                funding_source_token: b.token("funding_source_token")?,
+                token: b.token_or_new(F::Token)?,
+                funding_source_token: b.token(F::FundingSourceToken)?,
             })
         }
         "fee" => {
-            b.allow(&["token", "name", "amount", "currency_code", "active"])?;
+            b.allow(&[F::Token, F::Name, F::Amount, F::CurrencyCode, F::Active])?;
             Command::Fee(FeeCmd {
-                token: b.token_or_new("token")?,
-                name: b.text("name", limits::NAME_CHARS_MAX)?,
-                amount: b.money("amount")?,
-                currency_code: b.currency("currency_code")?,
-                active: b.opt_bool("active")?.unwrap_or(true),
+                token: b.token_or_new(F::Token)?,
+                name: b.text(F::Name, limits::NAME_CHARS_MAX)?,
+                amount: b.money(F::Amount)?,
+                currency_code: b.currency(F::CurrencyCode)?,
+                active: b.opt_bool(F::Active)?.unwrap_or(true),
             })
         }
         "campaign" | "merchant" => {
-            b.allow(&["token", "name", "active"])?;
+            b.allow(&[F::Token, F::Name, F::Active])?;
             let c = CampaignCmd {
-                token: b.token_or_new("token")?,
-                name: b.text("name", limits::NAME_CHARS_MAX)?,
-                active: b.opt_bool("active")?.unwrap_or(true),
+                token: b.token_or_new(F::Token)?,
+                name: b.text(F::Name, limits::NAME_CHARS_MAX)?,
+                active: b.opt_bool(F::Active)?.unwrap_or(true),
             };
             if b.key == "campaign" {
                 Command::Campaign(c)
@@ -633,49 +625,49 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
         }
         "offer" => {
             b.allow(&[
-                "token",
-                "name",
-                "campaign_token",
-                "purchase_amount",
-                "reward_amount",
-                "reward_trigger_amount",
-                "currency_code",
-                "active",
+                F::Token,
+                F::Name,
+                F::CampaignToken,
+                F::PurchaseAmount,
+                F::RewardAmount,
+                F::RewardTriggerAmount,
+                F::CurrencyCode,
+                F::Active,
             ])?;
             Command::Offer(OfferCmd {
-                token: b.token_or_new("token")?,
-                name: b.text("name", limits::NAME_CHARS_MAX)?,
-                campaign_token: b.token("campaign_token")?,
-                purchase_amount: b.money("purchase_amount")?,
-                reward_amount: b.opt_money_nonneg("reward_amount")?.unwrap_or(Money::ZERO),
-                reward_trigger_amount: b.opt_money_nonneg("reward_trigger_amount")?.unwrap_or(Money::ZERO),
-                currency_code: b.currency("currency_code")?,
-                active: b.opt_bool("active")?.unwrap_or(true),
+                token: b.token_or_new(F::Token)?,
+                name: b.text(F::Name, limits::NAME_CHARS_MAX)?,
+                campaign_token: b.token(F::CampaignToken)?,
+                purchase_amount: b.money(F::PurchaseAmount)?,
+                reward_amount: b.opt_money_nonneg(F::RewardAmount)?.unwrap_or(Money::ZERO),
+                reward_trigger_amount: b.opt_money_nonneg(F::RewardTriggerAmount)?.unwrap_or(Money::ZERO),
+                currency_code: b.currency(F::CurrencyCode)?,
+                active: b.opt_bool(F::Active)?.unwrap_or(true),
             })
         }
         "credit_account" => {
             b.allow(&[
-                "token",
-                "user_token",
-                "program_token",
-                "credit_limit",
-                "apr",
-                "timezone",
-                "billing_cycle_day",
-                "min_payment",
-                "late_payment_fee",
-                "minimum_interest",
-                "reward_percentage",
-                "interest_on_grace_reactivation",
-                "allocation_order",
-                "opened_time",
+                F::Token,
+                F::UserToken,
+                F::ProgramToken,
+                F::CreditLimit,
+                F::Apr,
+                F::Timezone,
+                F::BillingCycleDay,
+                F::MinPayment,
+                F::LatePaymentFee,
+                F::MinimumInterest,
+                F::RewardPercentage,
+                F::InterestOnGraceReactivation,
+                F::AllocationOrder,
+                F::OpenedTime,
             ])?;
-            let billing_cycle_day = b.opt_u32("billing_cycle_day")?.unwrap_or(1);
+            let billing_cycle_day = b.opt_u32(F::BillingCycleDay)?.unwrap_or(1);
             if !(1..=28).contains(&billing_cycle_day) {
                 return Err(b.err(Code::InvalidValue, "billing_cycle_day", "must be 1 to 28"));
             }
             let grace = b
-                .opt_text("interest_on_grace_reactivation", limits::CODE_CHARS_MAX)?
+                .opt_text(F::InterestOnGraceReactivation, limits::CODE_CHARS_MAX)?
                 .unwrap_or_else(|| "ACCRUE_PAYMENT_DATE".into());
             if !["ACCRUE_PAYMENT_DATE", "ACCRUE_FULL_CYCLE", "WAIVE"].contains(&grace.as_str()) {
                 return Err(b.err(
@@ -685,140 +677,140 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                 ));
             }
             Command::CreditAccount(CreditAccountCmd {
-                token: b.token_or_new("token")?,
-                user_token: b.token("user_token")?,
-                program_token: b.token("program_token")?,
-                credit_limit: b.money("credit_limit")?,
-                apr: b.rate("apr")?,
-                timezone: b.opt_zone("timezone")?.unwrap_or_else(|| "America/New_York".into()),
+                token: b.token_or_new(F::Token)?,
+                user_token: b.token(F::UserToken)?,
+                program_token: b.token(F::ProgramToken)?,
+                credit_limit: b.money(F::CreditLimit)?,
+                apr: b.rate(F::Apr)?,
+                timezone: b.opt_zone(F::Timezone)?.unwrap_or_else(|| "America/New_York".into()),
                 billing_cycle_day,
-                min_payment: b.min_payment("min_payment")?,
-                late_payment_fee: b.opt_money_nonneg("late_payment_fee")?.unwrap_or(Money::from_cents(2500)),
-                minimum_interest: b.opt_money_nonneg("minimum_interest")?.unwrap_or(Money::ZERO),
-                reward_percentage: b.opt_rate("reward_percentage")?.unwrap_or_default(),
+                min_payment: b.min_payment(F::MinPayment)?,
+                late_payment_fee: b.opt_money_nonneg(F::LatePaymentFee)?.unwrap_or(Money::from_cents(2500)),
+                minimum_interest: b.opt_money_nonneg(F::MinimumInterest)?.unwrap_or(Money::ZERO),
+                reward_percentage: b.opt_rate(F::RewardPercentage)?.unwrap_or_default(),
                 interest_on_grace_reactivation: grace,
                 allocation_order: b
-                    .opt_codes("allocation_order")?
+                    .opt_codes(F::AllocationOrder)?
                     .unwrap_or_else(|| vec!["INTEREST".into(), "FEES".into(), "PRINCIPAL".into()]),
-                opened_time: b.opt_time("opened_time")?,
+                opened_time: b.opt_time(F::OpenedTime)?,
             })
         }
         "gpa_order" => {
             b.allow_with(
                 &[
-                    "token",
-                    "user_token",
-                    "business_token",
-                    "amount",
-                    "currency_code",
-                    "funding_source_token",
-                    "funding_source_address_token",
-                    "tags",
-                    "memo",
-                    "fees",
+                    F::Token,
+                    F::UserToken,
+                    F::BusinessToken,
+                    F::Amount,
+                    F::CurrencyCode,
+                    F::FundingSourceToken,
+                    F::FundingSourceAddressToken,
+                    F::Tags,
+                    F::Memo,
+                    F::Fees,
                 ],
                 MONEY_COMMON,
             )?;
             return Ok((
                 Command::GpaOrder(GpaOrderCmd {
-                    token: b.token_or_new("token")?,
+                    token: b.token_or_new(F::Token)?,
                     holder: b.holder()?,
-                    amount: b.money("amount")?,
-                    currency_code: b.currency("currency_code")?,
-                    funding_source_token: b.opt_token("funding_source_token")?,
-                    funding_source_address_token: b.opt_token("funding_source_address_token")?,
-                    tags: b.opt_text("tags", limits::TAGS_CHARS_MAX)?,
-                    memo: b.opt_text("memo", limits::MEMO_CHARS_MAX)?,
-                    fees: b.fees("fees", false)?,
+                    amount: b.money(F::Amount)?,
+                    currency_code: b.currency(F::CurrencyCode)?,
+                    funding_source_token: b.opt_token(F::FundingSourceToken)?,
+                    funding_source_address_token: b.opt_token(F::FundingSourceAddressToken)?,
+                    tags: b.opt_text(F::Tags, limits::TAGS_CHARS_MAX)?,
+                    memo: b.opt_text(F::Memo, limits::MEMO_CHARS_MAX)?,
+                    fees: b.fees(F::Fees, false)?,
                 }),
                 true,
             ));
         }
         "gpa_unload" | "msa_unload" => {
-            b.allow_with(&["token", "original_order_token", "amount", "tags", "memo"], MONEY_COMMON)?;
+            b.allow_with(&[F::Token, F::OriginalOrderToken, F::Amount, F::Tags, F::Memo], MONEY_COMMON)?;
             let c = UnloadCmd {
-                token: b.token_or_new("token")?,
-                original_order_token: b.token("original_order_token")?,
-                amount: b.money("amount")?,
-                tags: b.opt_text("tags", limits::TAGS_CHARS_MAX)?,
-                memo: b.opt_text("memo", limits::MEMO_CHARS_MAX)?,
+                token: b.token_or_new(F::Token)?,
+                original_order_token: b.token(F::OriginalOrderToken)?,
+                amount: b.money(F::Amount)?,
+                tags: b.opt_text(F::Tags, limits::TAGS_CHARS_MAX)?,
+                memo: b.opt_text(F::Memo, limits::MEMO_CHARS_MAX)?,
             };
             return Ok((if b.key == "gpa_unload" { Command::GpaUnload(c) } else { Command::MsaUnload(c) }, true));
         }
         "msa_order" => {
             b.allow_with(
                 &[
-                    "token",
-                    "campaign_token",
-                    "user_token",
-                    "business_token",
-                    "currency_code",
-                    "purchase_amount",
-                    "reward_amount",
-                    "reward_trigger_amount",
-                    "funding_source_token",
-                    "funding_source_address_token",
-                    "start_date",
-                    "end_date",
+                    F::Token,
+                    F::CampaignToken,
+                    F::UserToken,
+                    F::BusinessToken,
+                    F::CurrencyCode,
+                    F::PurchaseAmount,
+                    F::RewardAmount,
+                    F::RewardTriggerAmount,
+                    F::FundingSourceToken,
+                    F::FundingSourceAddressToken,
+                    F::StartDate,
+                    F::EndDate,
                 ],
                 MONEY_COMMON,
             )?;
             return Ok((
                 Command::MsaOrder(MsaOrderCmd {
-                    token: b.token_or_new("token")?,
-                    campaign_token: b.token("campaign_token")?,
+                    token: b.token_or_new(F::Token)?,
+                    campaign_token: b.token(F::CampaignToken)?,
                     holder: b.holder()?,
-                    currency_code: b.currency("currency_code")?,
-                    purchase_amount: b.money("purchase_amount")?,
-                    reward_amount: b.opt_money_nonneg("reward_amount")?.unwrap_or(Money::ZERO),
-                    reward_trigger_amount: b.opt_money_nonneg("reward_trigger_amount")?.unwrap_or(Money::from_cents(1)),
-                    funding_source_token: b.opt_token("funding_source_token")?,
-                    funding_source_address_token: b.opt_token("funding_source_address_token")?,
-                    start_date: b.opt_time("start_date")?,
-                    end_date: b.opt_time("end_date")?,
+                    currency_code: b.currency(F::CurrencyCode)?,
+                    purchase_amount: b.money(F::PurchaseAmount)?,
+                    reward_amount: b.opt_money_nonneg(F::RewardAmount)?.unwrap_or(Money::ZERO),
+                    reward_trigger_amount: b.opt_money_nonneg(F::RewardTriggerAmount)?.unwrap_or(Money::from_cents(1)),
+                    funding_source_token: b.opt_token(F::FundingSourceToken)?,
+                    funding_source_address_token: b.opt_token(F::FundingSourceAddressToken)?,
+                    start_date: b.opt_time(F::StartDate)?,
+                    end_date: b.opt_time(F::EndDate)?,
                 }),
                 true,
             ));
         }
         "msa_order_update" => {
-            b.allow(&["token", "active", "start_date", "end_date"])?;
+            b.allow(&[F::Token, F::Active, F::StartDate, F::EndDate])?;
             Command::MsaOrderUpdate(MsaOrderUpdateCmd {
-                token: b.token("token")?,
-                active: b.opt_bool("active")?,
-                start_date: b.opt_time("start_date")?,
-                end_date: b.opt_time("end_date")?,
+                token: b.token(F::Token)?,
+                active: b.opt_bool(F::Active)?,
+                start_date: b.opt_time(F::StartDate)?,
+                end_date: b.opt_time(F::EndDate)?,
             })
         }
         "offer_order" => {
             b.allow_with(
                 &[
-                    "token",
-                    "user_token",
-                    "business_token",
-                    "offer_token",
-                    "funding_source_token",
-                    "funding_source_address_token",
+                    F::Token,
+                    F::UserToken,
+                    F::BusinessToken,
+                    F::OfferToken,
+                    F::FundingSourceToken,
+                    F::FundingSourceAddressToken,
                 ],
                 MONEY_COMMON,
             )?;
             return Ok((
                 Command::OfferOrder(OfferOrderCmd {
-                    token: b.token_or_new("token")?,
+                    token: b.token_or_new(F::Token)?,
                     holder: b.holder()?,
-                    offer_token: b.token("offer_token")?,
-                    funding_source_token: b.opt_token("funding_source_token")?,
-                    funding_source_address_token: b.opt_token("funding_source_address_token")?,
+                    offer_token: b.token(F::OfferToken)?,
+                    funding_source_token: b.opt_token(F::FundingSourceToken)?,
+                    funding_source_address_token: b.opt_token(F::FundingSourceAddressToken)?,
                 }),
                 true,
             ));
         }
         "fee_transfer" => {
-            b.allow_with(&["token", "user_token", "business_token", "fees"], MONEY_COMMON)?;
+            b.allow_with(&[F::Token, F::UserToken, F::BusinessToken, F::Fees], MONEY_COMMON)?;
             return Ok((
                 Command::FeeTransfer(FeeTransferCmd {
-                    token: b.token_or_new("token")?,
+                    token: b.token_or_new(F::Token)?,
                     holder: b.holder()?,
-                    fees: b.fees("fees", true)?,
+                    fees: b.fees(F::Fees, true)?,
                 }),
                 true,
             ));
@@ -826,30 +818,30 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
         "journal_entry" => {
             b.allow_with(
                 &[
-                    "token",
-                    "user_token",
-                    "business_token",
-                    "account_token",
-                    "related_token",
-                    "root_token",
-                    "card_token",
-                    "status",
-                    "group",
-                    "type",
-                    "amount",
-                    "currency_code",
-                    "memo",
-                    "request_time",
-                    "impact_time",
-                    "network",
-                    "pin_present",
-                    "mcc",
-                    "acting_user_token",
+                    F::Token,
+                    F::UserToken,
+                    F::BusinessToken,
+                    F::AccountToken,
+                    F::RelatedToken,
+                    F::RootToken,
+                    F::CardToken,
+                    F::Status,
+                    F::Group,
+                    F::Type,
+                    F::Amount,
+                    F::CurrencyCode,
+                    F::Memo,
+                    F::RequestTime,
+                    F::ImpactTime,
+                    F::Network,
+                    F::PinPresent,
+                    F::Mcc,
+                    F::ActingUserToken,
                 ],
                 MONEY_COMMON,
             )?;
-            let token = b.token_or_new("token")?;
-            let account = b.opt_token("account_token")?;
+            let token = b.token_or_new(F::Token)?;
+            let account = b.opt_token(F::AccountToken)?;
             let holder = b.opt_holder()?;
             let target = match (holder, account) {
                 (Some(h), None) => JeTarget::Gpa(h),
@@ -869,7 +861,7 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                     ))
                 }
             };
-            let status = match b.text("status", limits::CODE_CHARS_MAX)?.as_str() {
+            let status = match b.text(F::Status, limits::CODE_CHARS_MAX)?.as_str() {
                 "PENDING" => JeStatus::Pending,
                 "POSTED" => JeStatus::Posted,
                 "CLEARED" => JeStatus::Cleared,
@@ -887,40 +879,40 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                 Command::JournalEntry(JournalEntryCmd {
                     token,
                     target,
-                    related_token: b.opt_token("related_token")?,
-                    root_token: b.opt_token("root_token")?,
-                    card_token: b.opt_token("card_token")?,
+                    related_token: b.opt_token(F::RelatedToken)?,
+                    root_token: b.opt_token(F::RootToken)?,
+                    card_token: b.opt_token(F::CardToken)?,
                     status,
-                    group: b.opt_text("group", limits::CODE_CHARS_MAX)?,
-                    kind: b.text("type", limits::CODE_CHARS_MAX)?,
-                    amount: b.money("amount")?,
-                    currency_code: b.currency("currency_code")?,
-                    memo: b.opt_text("memo", limits::MEMO_CHARS_MAX)?,
-                    request_time: b.opt_time("request_time")?,
-                    impact_time: b.opt_time("impact_time")?,
-                    network: b.opt_text("network", limits::CODE_CHARS_MAX)?.map(|n| n.to_ascii_uppercase()),
-                    pin_present: b.opt_bool("pin_present")?,
-                    mcc: b.opt_text("mcc", limits::CODE_CHARS_MAX)?,
-                    acting_user_token: b.opt_token("acting_user_token")?,
+                    group: b.opt_text(F::Group, limits::CODE_CHARS_MAX)?,
+                    kind: b.text(F::Type, limits::CODE_CHARS_MAX)?,
+                    amount: b.money(F::Amount)?,
+                    currency_code: b.currency(F::CurrencyCode)?,
+                    memo: b.opt_text(F::Memo, limits::MEMO_CHARS_MAX)?,
+                    request_time: b.opt_time(F::RequestTime)?,
+                    impact_time: b.opt_time(F::ImpactTime)?,
+                    network: b.opt_text(F::Network, limits::CODE_CHARS_MAX)?.map(|n| n.to_ascii_uppercase()),
+                    pin_present: b.opt_bool(F::PinPresent)?,
+                    mcc: b.opt_text(F::Mcc, limits::CODE_CHARS_MAX)?,
+                    acting_user_token: b.opt_token(F::ActingUserToken)?,
                 }),
                 true,
             ));
         }
         "program_deposit" => {
-            b.allow_with(&["token", "program_token", "amount", "currency_code"], MONEY_COMMON)?;
+            b.allow_with(&[F::Token, F::ProgramToken, F::Amount, F::CurrencyCode], MONEY_COMMON)?;
             return Ok((
                 Command::ProgramDeposit(ProgramDepositCmd {
-                    token: b.token_or_new("token")?,
-                    program_token: b.token("program_token")?,
-                    amount: b.money("amount")?,
-                    currency_code: b.currency("currency_code")?,
+                    token: b.token_or_new(F::Token)?,
+                    program_token: b.token(F::ProgramToken)?,
+                    amount: b.money(F::Amount)?,
+                    currency_code: b.currency(F::CurrencyCode)?,
                 }),
                 true,
             ));
         }
         "tick" => {
-            b.allow(&["now"])?;
-            let now = b.opt_time("now")?.ok_or_else(|| b.err(Code::MissingField, "now", "is required"))?;
+            b.allow(&[F::Now])?;
+            let now = b.opt_time(F::Now)?.ok_or_else(|| b.err(Code::MissingField, "now", "is required"))?;
             Command::Tick(TickCmd { now })
         }
         other => {
@@ -930,114 +922,287 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
     Ok((cmd, false))
 }
 
-/// A command body being read field by field.
+/// Declares [`Field`], the name of every member a command body (or one of
+/// its nested objects) may carry: one list, its names, and [`Field::of`].
+macro_rules! fields {
+    ($($id:ident = $name:literal,)*) => {
+        /// A member name of a command body or a nested object.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        enum Field {
+            $($id,)*
+        }
+
+        impl Field {
+            /// Every field, in declaration order (`Field as usize` is its place).
+            const ALL: &'static [Field] = &[$(Field::$id,)*];
+
+            /// The member name, as written in a line and named in a rejection.
+            const fn name(self) -> &'static str {
+                match self {
+                    $(Field::$id => $name,)*
+                }
+            }
+        }
+    };
+}
+
+fields! {
+    Token = "token",
+    Bank = "bank",
+    CurrencyCode = "currency_code",
+    OpeningBankBalance = "opening_bank_balance",
+    ReportingTimezone = "reporting_timezone",
+    Reserve = "reserve",
+    FundingAlertThreshold = "funding_alert_threshold",
+    ProgramToken = "program_token",
+    UserToken = "user_token",
+    BusinessToken = "business_token",
+    Type = "type",
+    IsDefaultAccount = "is_default_account",
+    Active = "active",
+    Name = "name",
+    FundingSourceToken = "funding_source_token",
+    Amount = "amount",
+    CampaignToken = "campaign_token",
+    PurchaseAmount = "purchase_amount",
+    RewardAmount = "reward_amount",
+    RewardTriggerAmount = "reward_trigger_amount",
+    CreditLimit = "credit_limit",
+    Apr = "apr",
+    Timezone = "timezone",
+    BillingCycleDay = "billing_cycle_day",
+    MinPayment = "min_payment",
+    LatePaymentFee = "late_payment_fee",
+    MinimumInterest = "minimum_interest",
+    RewardPercentage = "reward_percentage",
+    InterestOnGraceReactivation = "interest_on_grace_reactivation",
+    AllocationOrder = "allocation_order",
+    OpenedTime = "opened_time",
+    FundingSourceAddressToken = "funding_source_address_token",
+    Tags = "tags",
+    Memo = "memo",
+    Fees = "fees",
+    CorrectedPostDate = "corrected_post_date",
+    OriginalOrderToken = "original_order_token",
+    StartDate = "start_date",
+    EndDate = "end_date",
+    OfferToken = "offer_token",
+    AccountToken = "account_token",
+    RelatedToken = "related_token",
+    RootToken = "root_token",
+    CardToken = "card_token",
+    Status = "status",
+    Group = "group",
+    RequestTime = "request_time",
+    ImpactTime = "impact_time",
+    Network = "network",
+    PinPresent = "pin_present",
+    Mcc = "mcc",
+    ActingUserToken = "acting_user_token",
+    Now = "now",
+    FlatAmount = "flat_amount",
+    PercentageOfBalance = "percentage_of_balance",
+    IncludeInterestCharged = "include_interest_charged",
+    IncludeFeesCharged = "include_fees_charged",
+    IncludePastDueAmount = "include_past_due_amount",
+    IncludeOverlimitAmount = "include_overlimit_amount",
+    Description = "description",
+    Days = "days",
+    MinimumAmount = "minimum_amount",
+    WindowDays = "window_days",
+}
+
+use Field as F;
+
+/// Fields there are; each has a bit in a `u64` mask (see [`Field::bit`]).
+const FIELD_COUNT: usize = Field::ALL.len();
+const _: () = assert!(FIELD_COUNT <= 64, "a field's bit must fit a u64");
+
+/// Slots of [`FIELD_SLOTS`]: a power of two, so a hash is masked into it.
+const FIELD_SLOT_COUNT: usize = 256;
+/// A free slot of [`FIELD_SLOTS`].
+const NO_FIELD: u8 = u8::MAX;
+
+/// The slot of a member name: from its length and three of its bytes.
+/// Every field has its own slot (checked when the table is built), so a
+/// name is one slot and one comparison away from its field.
+const fn field_slot(name: &[u8]) -> usize {
+    let (first, second, last) = match name {
+        [] => (0, 0, 0),
+        [a] => (*a, 0, *a),
+        [a, b] => (*a, *b, *b),
+        [a, b, .., z] => (*a, *b, *z),
+    };
+    (name.len() * 16 + first as usize * 5 + last as usize * 7 + second as usize) % FIELD_SLOT_COUNT
+}
+
+/// Per slot, the place of the field whose name hashes there, or [`NO_FIELD`].
+/// Built at compile time; two fields in one slot fail the build (and so
+/// would an index out of bounds: hence the indexing).
+#[allow(clippy::indexing_slicing)]
+const FIELD_SLOTS: [u8; FIELD_SLOT_COUNT] = {
+    let mut table = [NO_FIELD; FIELD_SLOT_COUNT];
+    let mut i = 0;
+    while i < FIELD_COUNT {
+        let slot = field_slot(Field::ALL[i].name().as_bytes());
+        assert!(table[slot] == NO_FIELD, "two field names share a slot: change field_slot");
+        table[slot] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+impl Field {
+    /// The field named `name`, if any.
+    fn of(name: &str) -> Option<Field> {
+        let place = FIELD_SLOTS.get(field_slot(name.as_bytes())).copied()?;
+        Field::ALL.get(usize::from(place)).copied().filter(|f| f.name() == name)
+    }
+
+    fn bit(self) -> u64 {
+        1 << (self as u64)
+    }
+}
+
+/// A command body being read field by field. [`Body::allow`] (every
+/// command's first rule) checks the members and files each value under its
+/// field, in one pass; the rules then read a field in one step.
 struct Body<'a> {
     key: &'a str,
     map: &'a Object<'a>,
+    /// Per field (`Field as usize`): its value, `null` as absent. Filled
+    /// by `allow`.
+    slots: [Option<&'a Json<'a>>; FIELD_COUNT],
+    /// Whether `allow` has run (a rule read before it would see nothing).
+    allowed: bool,
 }
 
 impl<'a> Body<'a> {
+    fn new(key: &'a str, map: &'a Object<'a>) -> Body<'a> {
+        Body { key, map, slots: [None; FIELD_COUNT], allowed: false }
+    }
+
     fn err(&self, code: Code, field: &str, what: impl std::fmt::Display) -> Rejection {
         Rejection::new(code, format!("{}.{}", self.key, field), what)
     }
 
-    fn allow(&self, fields: &[&str]) -> Result<(), Rejection> {
+    fn allow(&mut self, fields: &[Field]) -> Result<(), Rejection> {
         self.allow_with(fields, &[])
     }
 
-    fn allow_with(&self, fields: &[&str], more: &[&str]) -> Result<(), Rejection> {
-        for k in self.map.keys() {
-            if !fields.contains(&k) && !more.contains(&k) {
+    /// The first member (in line order) that is none of `fields` or `more`
+    /// is an unknown field; otherwise each value is filed under its field.
+    fn allow_with(&mut self, fields: &[Field], more: &[Field]) -> Result<(), Rejection> {
+        let allowed = fields.iter().chain(more).fold(0, |mask, f| mask | f.bit());
+        let map = self.map;
+        for (k, v) in &map.members {
+            let Some(f) = Field::of(k).filter(|f| allowed & f.bit() != 0) else {
                 return Err(self.err(Code::UnknownField, k, "is not a field of this command"));
+            };
+            if !v.is_null() {
+                match self.slots.get_mut(f as usize) {
+                    Some(slot) => *slot = Some(v),
+                    None => unreachable!("a field's place is below FIELD_COUNT"),
+                }
             }
         }
+        self.allowed = true;
         Ok(())
     }
 
-    fn get(&self, field: &str) -> Option<&'a Json<'a>> {
-        self.map.get(field).filter(|v| !v.is_null())
+    /// The field's value; `null` reads as absent.
+    fn get(&self, field: Field) -> Option<&'a Json<'a>> {
+        assert!(self.allowed, "a command's fields are read after Body::allow");
+        self.slots.get(field as usize).copied().flatten()
     }
 
-    fn opt_str(&self, field: &str) -> Result<Option<&'a str>, Rejection> {
+    fn opt_str(&self, field: Field) -> Result<Option<&'a str>, Rejection> {
         match self.get(field) {
             None => Ok(None),
             Some(Json::String(s)) => Ok(Some(s)),
-            Some(_) => Err(self.err(Code::WrongType, field, "must be a string")),
+            Some(_) => Err(self.err(Code::WrongType, field.name(), "must be a string")),
         }
     }
 
-    fn opt_token(&self, field: &str) -> Result<Option<String>, Rejection> {
+    fn opt_token(&self, field: Field) -> Result<Option<String>, Rejection> {
         let Some(s) = self.opt_str(field)? else { return Ok(None) };
-        let n = s.chars().count();
-        if n == 0 || n > limits::TOKEN_CHARS_MAX {
+        // a character is at least one byte: within the limit in bytes is
+        // within it in characters, without counting them
+        if s.is_empty() || (s.len() > limits::TOKEN_CHARS_MAX && s.chars().count() > limits::TOKEN_CHARS_MAX) {
+            let n = s.chars().count();
             return Err(self.err(
                 Code::TokenLength,
-                field,
+                field.name(),
                 format!("a token has 1 to {} characters; got {n}", limits::TOKEN_CHARS_MAX),
             ));
         }
         Ok(Some(s.to_string()))
     }
 
-    fn token(&self, field: &str) -> Result<String, Rejection> {
-        self.opt_token(field)?.ok_or_else(|| self.err(Code::MissingField, field, "is required"))
+    fn token(&self, field: Field) -> Result<String, Rejection> {
+        self.opt_token(field)?.ok_or_else(|| self.err(Code::MissingField, field.name(), "is required"))
     }
 
-    fn token_or_new(&self, field: &str) -> Result<String, Rejection> {
+    fn token_or_new(&self, field: Field) -> Result<String, Rejection> {
         Ok(self.opt_token(field)?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()))
     }
 
-    fn opt_text(&self, field: &str, max: usize) -> Result<Option<String>, Rejection> {
+    fn opt_text(&self, field: Field, max: usize) -> Result<Option<String>, Rejection> {
         let Some(s) = self.opt_str(field)? else { return Ok(None) };
-        if s.chars().count() > max {
-            return Err(self.err(Code::TextTooLong, field, format!("is longer than {max} characters")));
+        // as in `opt_token`: only a text longer in bytes can be too long
+        if s.len() > max && s.chars().count() > max {
+            return Err(self.err(Code::TextTooLong, field.name(), format!("is longer than {max} characters")));
         }
         Ok(Some(s.to_string()))
     }
 
-    fn text(&self, field: &str, max: usize) -> Result<String, Rejection> {
-        self.opt_text(field, max)?.ok_or_else(|| self.err(Code::MissingField, field, "is required"))
+    fn text(&self, field: Field, max: usize) -> Result<String, Rejection> {
+        self.opt_text(field, max)?.ok_or_else(|| self.err(Code::MissingField, field.name(), "is required"))
     }
 
-    fn opt_zone(&self, field: &str) -> Result<Option<String>, Rejection> {
+    fn opt_zone(&self, field: Field) -> Result<Option<String>, Rejection> {
         let Some(z) = self.opt_text(field, limits::CODE_CHARS_MAX)? else { return Ok(None) };
         let ok = !z.is_empty() && z.chars().all(|c| c.is_ascii_alphanumeric() || "_/+-".contains(c));
         if !ok {
-            return Err(self.err(Code::InvalidValue, field, format!("{z:?} is not an IANA time zone name")));
+            return Err(self.err(Code::InvalidValue, field.name(), format!("{z:?} is not an IANA time zone name")));
         }
         if crate::zone::parse(&z).is_none() {
-            return Err(self.err(Code::UnknownTimeZone, field, format!("{z:?} is not a time zone of the tz database")));
+            return Err(self.err(
+                Code::UnknownTimeZone,
+                field.name(),
+                format!("{z:?} is not a time zone of the tz database"),
+            ));
         }
         Ok(Some(z))
     }
 
-    fn opt_codes(&self, field: &str) -> Result<Option<Vec<String>>, Rejection> {
+    fn opt_codes(&self, field: Field) -> Result<Option<Vec<String>>, Rejection> {
         let Some(v) = self.get(field) else { return Ok(None) };
         let Json::Array(items) = v else {
-            return Err(self.err(Code::WrongType, field, "must be an array of strings"));
+            return Err(self.err(Code::WrongType, field.name(), "must be an array of strings"));
         };
         if items.len() > limits::FEES_PER_COMMAND_MAX {
-            return Err(self.err(Code::InvalidValue, field, "has too many entries"));
+            return Err(self.err(Code::InvalidValue, field.name(), "has too many entries"));
         }
         items
             .iter()
             .map(|i| match i {
                 Json::String(s) if s.len() <= limits::CODE_CHARS_MAX => Ok(s.to_string()),
-                _ => Err(self.err(Code::WrongType, field, "must be an array of short strings")),
+                _ => Err(self.err(Code::WrongType, field.name(), "must be an array of short strings")),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
     }
 
-    fn opt_bool(&self, field: &str) -> Result<Option<bool>, Rejection> {
+    fn opt_bool(&self, field: Field) -> Result<Option<bool>, Rejection> {
         match self.get(field) {
             None => Ok(None),
             Some(Json::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(self.err(Code::WrongType, field, "must be true or false")),
+            Some(_) => Err(self.err(Code::WrongType, field.name(), "must be true or false")),
         }
     }
 
-    fn opt_u32(&self, field: &str) -> Result<Option<u32>, Rejection> {
+    fn opt_u32(&self, field: Field) -> Result<Option<u32>, Rejection> {
         match self.get(field) {
             None => Ok(None),
             // `Number::as_u64` under `arbitrary_precision`: the text as a u64
@@ -1046,93 +1211,96 @@ impl<'a> Body<'a> {
                 .ok()
                 .and_then(|v| u32::try_from(v).ok())
                 .map(Some)
-                .ok_or_else(|| self.err(Code::InvalidValue, field, "must be a whole number")),
-            Some(_) => Err(self.err(Code::WrongType, field, "must be a number")),
+                .ok_or_else(|| self.err(Code::InvalidValue, field.name(), "must be a whole number")),
+            Some(_) => Err(self.err(Code::WrongType, field.name(), "must be a number")),
         }
     }
 
-    fn opt_time(&self, field: &str) -> Result<Option<Timestamp>, Rejection> {
+    fn opt_time(&self, field: Field) -> Result<Option<Timestamp>, Rejection> {
         let Some(s) = self.opt_str(field)? else { return Ok(None) };
         Timestamp::parse(s).map(Some).ok_or_else(|| {
-            self.err(Code::InvalidTime, field, format!("not an RFC 3339 time or yyyy-MM-dd date: {s:?}"))
+            self.err(Code::InvalidTime, field.name(), format!("not an RFC 3339 time or yyyy-MM-dd date: {s:?}"))
         })
     }
 
-    fn opt_date(&self, field: &str) -> Result<Option<Date>, Rejection> {
+    fn opt_date(&self, field: Field) -> Result<Option<Date>, Rejection> {
         let Some(s) = self.opt_str(field)? else { return Ok(None) };
         Date::parse(s)
             .map(Some)
-            .ok_or_else(|| self.err(Code::InvalidTime, field, format!("not a yyyy-MM-dd date: {s:?}")))
+            .ok_or_else(|| self.err(Code::InvalidTime, field.name(), format!("not a yyyy-MM-dd date: {s:?}")))
     }
 
-    fn currency(&self, field: &str) -> Result<Currency, Rejection> {
+    fn currency(&self, field: Field) -> Result<Currency, Rejection> {
         match self.opt_str(field)? {
-            None => Err(self.err(Code::MissingField, field, "is required")),
+            None => Err(self.err(Code::MissingField, field.name(), "is required")),
             Some("USD") | Some("840") => Ok(Currency::Usd),
-            Some(other) => Err(self.err(Code::Currency, field, format!("{other:?} is not supported; use USD"))),
+            Some(other) => Err(self.err(Code::Currency, field.name(), format!("{other:?} is not supported; use USD"))),
         }
     }
 
-    fn decimal_text(&self, field: &str) -> Result<Option<&'a str>, Rejection> {
+    fn decimal_text(&self, field: Field) -> Result<Option<&'a str>, Rejection> {
         match self.get(field) {
             None => Ok(None),
             Some(Json::Number(n)) => Ok(Some(n)),
             Some(Json::String(s)) => Ok(Some(s)),
-            Some(_) => Err(self.err(Code::WrongType, field, "must be a number or a numeric string")),
+            Some(_) => Err(self.err(Code::WrongType, field.name(), "must be a number or a numeric string")),
         }
     }
 
-    fn opt_money_signed(&self, field: &str) -> Result<Option<Money>, Rejection> {
+    fn opt_money_signed(&self, field: Field) -> Result<Option<Money>, Rejection> {
         let Some(text) = self.decimal_text(field)? else { return Ok(None) };
         Money::parse(text).map(Some).map_err(|e| match e {
             MoneyError::TooManyDecimals => {
-                self.err(Code::AmountTooPrecise, field, format!("{text} has more than 2 decimal places"))
+                self.err(Code::AmountTooPrecise, field.name(), format!("{text} has more than 2 decimal places"))
             }
-            MoneyError::TooLarge => self.err(Code::AmountTooLarge, field, format!("{text} is not below 1000000000000")),
+            MoneyError::TooLarge => {
+                self.err(Code::AmountTooLarge, field.name(), format!("{text} is not below 1000000000000"))
+            }
             MoneyError::NotANumber => {
-                self.err(Code::AmountNotANumber, field, format!("{text:?} is not a decimal number"))
+                self.err(Code::AmountNotANumber, field.name(), format!("{text:?} is not a decimal number"))
             }
         })
     }
 
-    fn opt_money_nonneg(&self, field: &str) -> Result<Option<Money>, Rejection> {
+    fn opt_money_nonneg(&self, field: Field) -> Result<Option<Money>, Rejection> {
         let m = self.opt_money_signed(field)?;
         if let Some(v) = m {
             if v < Money::ZERO {
-                return Err(self.err(Code::AmountNotPositive, field, format!("{v} is negative")));
+                return Err(self.err(Code::AmountNotPositive, field.name(), format!("{v} is negative")));
             }
         }
         Ok(m)
     }
 
-    fn money(&self, field: &str) -> Result<Money, Rejection> {
-        let m = self.opt_money_signed(field)?.ok_or_else(|| self.err(Code::MissingField, field, "is required"))?;
+    fn money(&self, field: Field) -> Result<Money, Rejection> {
+        let m =
+            self.opt_money_signed(field)?.ok_or_else(|| self.err(Code::MissingField, field.name(), "is required"))?;
         if !m.is_positive() {
-            return Err(self.err(Code::AmountNotPositive, field, format!("{m} must be greater than 0")));
+            return Err(self.err(Code::AmountNotPositive, field.name(), format!("{m} must be greater than 0")));
         }
         Ok(m)
     }
 
-    fn opt_rate(&self, field: &str) -> Result<Option<Rate>, Rejection> {
+    fn opt_rate(&self, field: Field) -> Result<Option<Rate>, Rejection> {
         let Some(text) = self.decimal_text(field)? else { return Ok(None) };
         let d = Decimal::from_str_exact(text.trim())
-            .map_err(|_| self.err(Code::AmountNotANumber, field, format!("{text:?} is not a decimal number")))?
+            .map_err(|_| self.err(Code::AmountNotANumber, field.name(), format!("{text:?} is not a decimal number")))?
             .normalize();
         if d.is_sign_negative() || d > Decimal::from(1000) || d.scale() > 4 {
             return Err(self.err(
                 Code::InvalidValue,
-                field,
+                field.name(),
                 format!("{text} must be a percentage from 0 to 1000 with at most 4 decimals"),
             ));
         }
         Ok(Some(Rate(d)))
     }
 
-    fn rate(&self, field: &str) -> Result<Rate, Rejection> {
-        self.opt_rate(field)?.ok_or_else(|| self.err(Code::MissingField, field, "is required"))
+    fn rate(&self, field: Field) -> Result<Rate, Rejection> {
+        self.opt_rate(field)?.ok_or_else(|| self.err(Code::MissingField, field.name(), "is required"))
     }
 
-    fn min_payment(&self, field: &str) -> Result<MinPayment, Rejection> {
+    fn min_payment(&self, field: Field) -> Result<MinPayment, Rejection> {
         let default = MinPayment {
             flat_amount: Money::from_cents(2500),
             percentage_of_balance: Rate(Decimal::ONE),
@@ -1142,35 +1310,35 @@ impl<'a> Body<'a> {
             include_overlimit_amount: true,
         };
         let Some(v) = self.get(field) else { return Ok(default) };
-        let Json::Object(map) = v else { return Err(self.err(Code::NotAnObject, field, "must be an object")) };
-        let key = format!("{}.{}", self.key, field);
-        let inner = Body { key: &key, map };
+        let Json::Object(map) = v else { return Err(self.err(Code::NotAnObject, field.name(), "must be an object")) };
+        let key = format!("{}.{}", self.key, field.name());
+        let mut inner = Body::new(&key, map);
         inner.allow(&[
-            "flat_amount",
-            "percentage_of_balance",
-            "include_interest_charged",
-            "include_fees_charged",
-            "include_past_due_amount",
-            "include_overlimit_amount",
+            F::FlatAmount,
+            F::PercentageOfBalance,
+            F::IncludeInterestCharged,
+            F::IncludeFeesCharged,
+            F::IncludePastDueAmount,
+            F::IncludeOverlimitAmount,
         ])?;
         Ok(MinPayment {
-            flat_amount: inner.opt_money_nonneg("flat_amount")?.unwrap_or(default.flat_amount),
-            percentage_of_balance: inner.opt_rate("percentage_of_balance")?.unwrap_or(default.percentage_of_balance),
-            include_interest_charged: inner.opt_bool("include_interest_charged")?.unwrap_or(true),
-            include_fees_charged: inner.opt_codes("include_fees_charged")?.unwrap_or(default.include_fees_charged),
-            include_past_due_amount: inner.opt_bool("include_past_due_amount")?.unwrap_or(true),
-            include_overlimit_amount: inner.opt_bool("include_overlimit_amount")?.unwrap_or(true),
+            flat_amount: inner.opt_money_nonneg(F::FlatAmount)?.unwrap_or(default.flat_amount),
+            percentage_of_balance: inner.opt_rate(F::PercentageOfBalance)?.unwrap_or(default.percentage_of_balance),
+            include_interest_charged: inner.opt_bool(F::IncludeInterestCharged)?.unwrap_or(true),
+            include_fees_charged: inner.opt_codes(F::IncludeFeesCharged)?.unwrap_or(default.include_fees_charged),
+            include_past_due_amount: inner.opt_bool(F::IncludePastDueAmount)?.unwrap_or(true),
+            include_overlimit_amount: inner.opt_bool(F::IncludeOverlimitAmount)?.unwrap_or(true),
         })
     }
 
-    fn opt_reserve(&self, field: &str) -> Result<Option<ReservePolicy>, Rejection> {
+    fn opt_reserve(&self, field: Field) -> Result<Option<ReservePolicy>, Rejection> {
         let Some(v) = self.get(field) else { return Ok(None) };
-        let Json::Object(map) = v else { return Err(self.err(Code::NotAnObject, field, "must be an object")) };
-        let key = format!("{}.{}", self.key, field);
-        let inner = Body { key: &key, map };
-        inner.allow(&["description", "days", "minimum_amount", "window_days"])?;
-        let days = inner.opt_u32("days")?.ok_or_else(|| inner.err(Code::MissingField, "days", "is required"))?;
-        let window_days = inner.opt_u32("window_days")?.unwrap_or(7);
+        let Json::Object(map) = v else { return Err(self.err(Code::NotAnObject, field.name(), "must be an object")) };
+        let key = format!("{}.{}", self.key, field.name());
+        let mut inner = Body::new(&key, map);
+        inner.allow(&[F::Description, F::Days, F::MinimumAmount, F::WindowDays])?;
+        let days = inner.opt_u32(F::Days)?.ok_or_else(|| inner.err(Code::MissingField, "days", "is required"))?;
+        let window_days = inner.opt_u32(F::WindowDays)?.unwrap_or(7);
         if days > limits::RESERVE_WINDOW_DAYS_MAX {
             return Err(inner.err(
                 Code::InvalidValue,
@@ -1186,15 +1354,15 @@ impl<'a> Body<'a> {
             ));
         }
         Ok(Some(ReservePolicy {
-            description: inner.opt_text("description", limits::NAME_CHARS_MAX)?.unwrap_or_default(),
+            description: inner.opt_text(F::Description, limits::NAME_CHARS_MAX)?.unwrap_or_default(),
             days,
-            minimum_amount: inner.opt_money_nonneg("minimum_amount")?.unwrap_or(Money::ZERO),
+            minimum_amount: inner.opt_money_nonneg(F::MinimumAmount)?.unwrap_or(Money::ZERO),
             window_days,
         }))
     }
 
     fn opt_holder(&self) -> Result<Option<Holder>, Rejection> {
-        match (self.opt_token("user_token")?, self.opt_token("business_token")?) {
+        match (self.opt_token(F::UserToken)?, self.opt_token(F::BusinessToken)?) {
             (Some(u), None) => Ok(Some(Holder::User(u))),
             (None, Some(b)) => Ok(Some(Holder::Business(b))),
             (None, None) => Ok(None),
@@ -1210,31 +1378,39 @@ impl<'a> Body<'a> {
         })
     }
 
-    fn fees(&self, field: &str, required: bool) -> Result<Vec<FeeRef>, Rejection> {
+    fn fees(&self, field: Field, required: bool) -> Result<Vec<FeeRef>, Rejection> {
         let Some(v) = self.get(field) else {
-            return if required { Err(self.err(Code::MissingField, field, "is required")) } else { Ok(Vec::new()) };
+            return if required {
+                Err(self.err(Code::MissingField, field.name(), "is required"))
+            } else {
+                Ok(Vec::new())
+            };
         };
         let Json::Array(items) = v else {
-            return Err(self.err(Code::WrongType, field, "must be an array of fee objects"));
+            return Err(self.err(Code::WrongType, field.name(), "must be an array of fee objects"));
         };
         if items.len() > limits::FEES_PER_COMMAND_MAX {
-            return Err(self.err(Code::InvalidValue, field, format!("at most {} fees", limits::FEES_PER_COMMAND_MAX)));
+            return Err(self.err(
+                Code::InvalidValue,
+                field.name(),
+                format!("at most {} fees", limits::FEES_PER_COMMAND_MAX),
+            ));
         }
         if required && items.is_empty() {
-            return Err(self.err(Code::MissingField, field, "needs at least one fee"));
+            return Err(self.err(Code::MissingField, field.name(), "needs at least one fee"));
         }
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let key = format!("{}.{}[{}]", self.key, field, i);
+            let key = format!("{}.{}[{}]", self.key, field.name(), i);
             let Json::Object(map) = item else {
                 return Err(Rejection::new(Code::NotAnObject, key, "must be a fee object"));
             };
-            let inner = Body { key: &key, map };
-            inner.allow(&["token", "memo", "tags"])?;
+            let mut inner = Body::new(&key, map);
+            inner.allow(&[F::Token, F::Memo, F::Tags])?;
             out.push(FeeRef {
-                token: inner.token("token")?,
-                memo: inner.opt_text("memo", 99)?,
-                tags: inner.opt_text("tags", limits::TAGS_CHARS_MAX)?,
+                token: inner.token(F::Token)?,
+                memo: inner.opt_text(F::Memo, 99)?,
+                tags: inner.opt_text(F::Tags, limits::TAGS_CHARS_MAX)?,
             });
         }
         Ok(out)

@@ -228,6 +228,31 @@ fn bad_lines_are_rejected_the_same() {
     assert!(rejected * 10 > bad_lines().len() * 8, "{rejected} of {} rejected", bad_lines().len());
 }
 
+/// Tokens and texts at their limits in characters, in one-, two- and
+/// four-byte characters (longer in bytes than the limit, not in
+/// characters): the rules count characters, whatever the bytes.
+#[test]
+fn lengths_at_the_limits_parse_the_same() {
+    let gpa = |body: &str| format!(r#"{{"gpa_order":{{"token":"o","user_token":"u","currency_code":"USD",{body}}}}}"#);
+    let (token, name) = (cardledger_domain::limits::TOKEN_CHARS_MAX, cardledger_domain::limits::NAME_CHARS_MAX);
+    let memo = cardledger_domain::limits::MEMO_CHARS_MAX;
+    let mut v = Vec::new();
+    for c in ["x", "é", "\u{1f600}"] {
+        for n in [0, 1, token - 1, token, token + 1] {
+            v.push(format!(r#"{{"user":{{"token":"{}","program_token":"p"}}}}"#, c.repeat(n)));
+        }
+        for n in [name - 1, name, name + 1] {
+            v.push(format!(r#"{{"campaign":{{"token":"c","name":"{}"}}}}"#, c.repeat(n)));
+        }
+        for n in [memo - 1, memo, memo + 1] {
+            v.push(gpa(&format!(r#""amount":5,"memo":"{}""#, c.repeat(n))));
+        }
+    }
+    let accepted = v.iter().filter(|l| same(l)).count();
+    // per character: 3 tokens, 2 names and 2 memos within the limits
+    assert_eq!(accepted, 3 * 7, "{accepted} of {} accepted", v.len());
+}
+
 /// Pieces spliced into lines: JSON syntax, every kind of value, keys that
 /// exist and keys that do not.
 const PIECES: &[&str] = &[

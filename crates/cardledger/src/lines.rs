@@ -42,7 +42,7 @@ impl<R: BufRead> BoundedLines<R> {
                 return Ok(any.then_some(total));
             }
             any = true;
-            let (used, done) = match chunk.iter().position(|&b| b == b'\n') {
+            let (used, done) = match memchr::memchr(b'\n', chunk) {
                 Some(i) => (i, true),
                 None => (chunk.len(), false),
             };
