@@ -12,12 +12,13 @@ impl Ledger {
             self.tokens.entry(kind).or_default().insert(token.to_string(), (seq, rec.fact.fingerprint));
         }
         // the lines, borrowed from the event (nothing allocated), in one
-        // pass: each is applied and summed in integer cents; lines that do
-        // not sum to zero are an impossible state and stop the engine here,
-        // before the event is counted applied
-        let mut cents = Some(0);
+        // pass: each is applied and summed in exact integer cents (an event
+        // has far fewer than 2^31 lines of at most 2^96 cents: the `i128`
+        // cannot overflow); lines that do not sum to zero are an impossible
+        // state and stop the engine here, before the event is counted applied
+        let mut cents: i128 = 0;
         for_each_posting(event, |account, amount| {
-            cents = add_cents(cents, amount);
+            cents += amount.cents_i128();
             // one lookup per line: balance, last change and last update
             // live in one record
             self.accounts.update(account, |r| {
@@ -27,7 +28,7 @@ impl Ledger {
                 r.posted = true;
             });
         });
-        assert!(sums_to_zero(cents, event), "postings of seq {seq} do not sum to zero");
+        assert!(cents == 0, "postings of seq {seq} do not sum to zero");
         match event {
             Event::ProgramCreated(c) => {
                 self.programs.insert(c.token.clone(), ProgramState { cmd: c.clone(), created: time, jit: false });
@@ -193,31 +194,6 @@ impl Ledger {
         if !list.iter().any(|c| c == campaign) {
             list.push(campaign.to_string());
             list.sort();
-        }
-    }
-}
-
-/// `sum` plus `amount` in integer cents (an `i128` cannot overflow on the
-/// few lines of an event); `None` once a line is not a whole number of
-/// cents that fits an `i64` (never, within the amount limits).
-#[inline]
-fn add_cents(sum: Option<i128>, amount: Money) -> Option<i128> {
-    match (sum, amount.exact_cents()) {
-        (Some(sum), Some(c)) => Some(sum + i128::from(c)),
-        _ => None,
-    }
-}
-
-/// Whether an event's posting lines sum to zero, given their sum in
-/// integer cents ([`add_cents`]); without one, `Money`'s decimal sum of the
-/// lines decides (the same answer either way).
-fn sums_to_zero(cents: Option<i128>, event: &Event) -> bool {
-    match cents {
-        Some(sum) => sum == 0,
-        None => {
-            let mut sum = Money::ZERO;
-            for_each_posting(event, |_, amount| sum = sum.plus(amount));
-            sum.is_zero()
         }
     }
 }
