@@ -9,7 +9,13 @@ impl Ledger {
         let (seq, time) = (rec.seq, rec.time);
         let event = &rec.fact.event;
         if let (Some(kind), Some(token)) = (event_token_kind(event), event_token(event)) {
-            self.tokens.entry(kind).or_default().insert(token.to_string(), (seq, rec.fact.fingerprint));
+            let room = &mut self.room;
+            let map = self.tokens.entry(kind).or_insert_with(|| with_room(room.token(kind)));
+            let capacity = map.capacity();
+            map.insert(token.to_string(), (seq, rec.fact.fingerprint));
+            if map.capacity() != capacity {
+                room.note_token(kind, map.capacity());
+            }
         }
         // the lines, borrowed from the event (nothing allocated), in one
         // pass: each is applied and summed in exact integer cents (an event
@@ -82,7 +88,9 @@ impl Ledger {
                 self.cycles.insert(c.token.clone(), CycleAccount::open(c, c.opened_time.unwrap_or(time)));
             }
             Event::GpaOrdered(e) => {
-                self.gpa_orders.insert(
+                insert_hot(
+                    &mut self.gpa_orders,
+                    &mut self.room.gpa_orders,
                     e.cmd.token.clone(),
                     OrderState {
                         seq,
@@ -115,7 +123,9 @@ impl Ledger {
             }
             Event::MsaOrdered(e) => {
                 self.note_msa(&e.cmd.holder, &e.cmd.campaign_token);
-                self.msa_orders.insert(
+                insert_hot(
+                    &mut self.msa_orders,
+                    &mut self.room.msa_orders,
                     e.cmd.token.clone(),
                     OrderState {
                         seq,
@@ -163,7 +173,7 @@ impl Ledger {
             }
             Event::OfferOrdered(e) => {
                 self.note_msa(&e.cmd.holder, &e.campaign_token);
-                self.offer_orders.insert(e.cmd.token.clone(), seq);
+                insert_hot(&mut self.offer_orders, &mut self.room.offer_orders, e.cmd.token.clone(), seq);
             }
             Event::FeeTransferred(_) | Event::ProgramDeposited(_) => {}
             Event::JournalEntryRecorded(e) => {
@@ -195,5 +205,84 @@ impl Ledger {
             list.push(campaign.to_string());
             list.sort();
         }
+    }
+}
+
+/// An empty hot map with room for `room` entries (none: no allocation).
+fn with_room<K, V>(room: usize) -> HashMap<K, V> {
+    HashMap::with_capacity_and_hasher(room, ahash::RandomState::default())
+}
+
+/// `map.insert(key, value)` on a hot map a cold flush empties ([`HotRoom`]):
+/// an empty map without room first gets the room last noted in `room`,
+/// and a growth is noted there.
+#[inline]
+fn insert_hot<V>(map: &mut HashMap<String, V>, room: &mut usize, key: String, value: V) {
+    if map.capacity() == 0 {
+        map.reserve(*room);
+    }
+    map.insert(key, value);
+    *room = (*room).max(map.capacity());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Recorded;
+
+    /// Decides and applies `lines` (the demo workload's), as the engine does.
+    fn run(l: &mut Ledger, lines: &[String], mut check: impl FnMut(&Ledger)) {
+        for text in lines {
+            let Ok(parsed) = crate::wire::parse_line(text) else { continue };
+            let time = Timestamp(1_600_000_000_000_000 + 1_000_000 * l.head_seq as i64);
+            let facts = match l.decide(&parsed, time) {
+                Decision::Accept(fact) => vec![fact],
+                Decision::AcceptAll(facts) => facts,
+                Decision::Duplicate(_) | Decision::Reject(_) => continue,
+            };
+            for fact in facts {
+                l.apply(&Recorded { seq: l.head_seq + 1, time, fact });
+                check(l);
+            }
+        }
+    }
+
+    /// The capacity of every hot map, by name.
+    fn capacities(l: &Ledger) -> Vec<(String, usize)> {
+        let mut caps: Vec<(String, usize)> = l.tokens.iter().map(|(k, m)| (k.to_string(), m.capacity())).collect();
+        caps.push(("gpa_orders".into(), l.gpa_orders.capacity()));
+        caps.push(("msa_orders".into(), l.msa_orders.capacity()));
+        caps.push(("offer_orders".into(), l.offer_orders.capacity()));
+        caps
+    }
+
+    #[test]
+    fn hot_maps_emptied_by_a_flush_start_with_the_room_they_grew_to() {
+        let lines: Vec<String> =
+            cardledger_workload::generate(&cardledger_workload::WorkloadConfig::default()).take(6_000).collect();
+        let (first, second) = lines.split_at(3_000);
+        let mut l = Ledger::default();
+        run(&mut l, first, |_| {});
+        let grown = capacities(&l);
+        assert!(grown.iter().filter(|(_, c)| *c >= 28).count() >= 4, "{grown:?}");
+        // what `take_cold` does to these maps
+        drop((
+            std::mem::take(&mut l.tokens),
+            std::mem::take(&mut l.gpa_orders),
+            std::mem::take(&mut l.msa_orders),
+            std::mem::take(&mut l.offer_orders),
+        ));
+        run(&mut l, second, |l| {
+            for (name, cap) in capacities(l) {
+                let before = grown.iter().find(|(n, _)| *n == name).map_or(0, |(_, c)| *c);
+                let filled = match name.as_str() {
+                    "gpa_orders" => !l.gpa_orders.is_empty(),
+                    "msa_orders" => !l.msa_orders.is_empty(),
+                    "offer_orders" => !l.offer_orders.is_empty(),
+                    kind => l.tokens.get(kind).is_some_and(|m| !m.is_empty()),
+                };
+                assert!(!filled || cap >= before, "{name}: capacity {cap} after the flush, {before} before");
+            }
+        });
     }
 }
