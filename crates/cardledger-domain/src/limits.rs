@@ -4,6 +4,12 @@
 pub const TOKEN_CHARS_MAX: usize = 36;
 /// Input amounts satisfy `|x| < AMOUNT_ABS_LIMIT_UNITS` (numeric(14,2)).
 pub const AMOUNT_ABS_LIMIT_UNITS: i64 = 1_000_000_000_000;
+/// Largest magnitude of a `Money` held in the engine, in cents: `2^96 − 1`,
+/// `rust_decimal`'s largest mantissa, so that every `Money` is an exact
+/// `Decimal` at scale 2 (`Money::decimal` cannot fail). `Money::plus` and
+/// `Money::minus` saturate here; `Money::checked_add` fails beyond it. Sums
+/// of input amounts reach it only after ~7.9 * 10^14 maximal amounts.
+pub const MONEY_CENTS_ABS_MAX: i128 = (1 << 96) - 1;
 /// Longest text accepted as an amount.
 pub const AMOUNT_TEXT_CHARS_MAX: usize = 40;
 /// Longest name (programs, fees, campaigns, funding sources, offers).

@@ -1,10 +1,22 @@
 //! Money: exact decimal amounts in minor units of at most two places.
 //!
-//! `Money` wraps `rust_decimal::Decimal`. Every value that enters the engine
-//! has at most two decimal places and `|x| < 10^12` (`numeric(14,2)`); sums
-//! inside the engine may grow beyond that and stay exact. On disk a `Money` is
-//! its value in cents as an `i64` (exact for every value the engine can hold),
-//! so the encoding never depends on `Decimal`'s internal layout.
+//! Money is parsed, computed (rates) and printed with `rust_decimal`, and
+//! held and summed as integer cents; never a float. A `Money` is its value
+//! in cents as an `i128`: every value that enters the engine has at most
+//! two decimal places and `|x| < 10^12` (`numeric(14,2)`, parsed through
+//! `Decimal` by [`Money::from_input`] / [`Money::parse`]); sums inside the
+//! engine may grow beyond that and stay exact up to
+//! [`limits::MONEY_CENTS_ABS_MAX`] cents (`2^96 − 1`, `Decimal`'s largest
+//! mantissa), where [`Money::plus`] / [`Money::minus`] saturate, so that
+//! [`Money::decimal`] is always the exact `Decimal` (scale 2) and the text
+//! forms ([`Money::to_json`], `Display`, [`Money::to_string_2dp`]) are
+//! `Decimal`'s. Adding, comparing and reading cents are integer operations
+//! (the commit path adds and compares amounts on every event). Rates
+//! (fees, interest, payments) are computed elsewhere in integer cents or in
+//! `Decimal` and rounded at their named points (`cycle.rs`) before they
+//! become `Money`. On disk a `Money` is its value in cents as an `i64`
+//! (exact for every value the engine can hold; [`Money::cents`]), so the
+//! encoding never depends on this representation.
 
 use std::fmt;
 use std::ops::Neg;
@@ -17,9 +29,14 @@ use rust_decimal::Decimal;
 
 use crate::limits;
 
-/// An exact amount of money with at most two decimal places.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Money(Decimal);
+/// An exact amount of money with at most two decimal places: its value in
+/// cents, `|cents| <= limits::MONEY_CENTS_ABS_MAX`. Packed to `Decimal`'s
+/// alignment (4) so that the events and records holding amounts keep
+/// their size and layout (an `i128` alone is 16-aligned); the derived
+/// comparisons copy the field out, so they are numeric order.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(C, packed(4))]
+pub struct Money(i128);
 
 /// Why a decimal could not become `Money`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,18 +51,20 @@ pub enum MoneyError {
 
 impl Money {
     /// Zero.
-    pub const ZERO: Money = Money(Decimal::ZERO);
+    pub const ZERO: Money = Money(0);
 
     /// Validates an input amount: at most 2 places, `|x| < 10^12`.
     pub fn from_input(d: Decimal) -> Result<Money, MoneyError> {
         let n = d.normalize();
-        if n.scale() > 2 {
+        let Some(shift) = 2u32.checked_sub(n.scale()) else {
             return Err(MoneyError::TooManyDecimals);
-        }
-        if n.abs() >= Decimal::from(limits::AMOUNT_ABS_LIMIT_UNITS) {
+        };
+        // |mantissa| < 2^96 and shift <= 2: exact in an i128
+        let cents = n.mantissa() * 10i128.pow(shift);
+        if cents.abs() >= i128::from(limits::AMOUNT_ABS_LIMIT_UNITS) * 100 {
             return Err(MoneyError::TooLarge);
         }
-        Ok(Money(with_scale2(n)))
+        Ok(Money(cents))
     }
 
     /// Parses the exact text of a JSON number or string ("9.11", "1e3").
@@ -102,73 +121,63 @@ impl Money {
     }
 
     /// Builds from cents.
+    #[inline]
     pub fn from_cents(cents: i64) -> Money {
-        Money(Decimal::new(cents, 2))
+        Money(i128::from(cents))
     }
 
-    /// The value in cents. Every `Money` has scale 2 and fits i64 cents
-    /// (sums of at most ~9 * 10^6 maximal amounts); larger sums saturate,
-    /// which the engine prevents by its limits. Inline for the common case
-    /// ([`Money::exact_cents`]): the view folds call it once per event.
+    /// The value in cents as an `i64`, saturated by sign beyond it (sums of
+    /// more than ~9 * 10^6 maximal amounts, which the engine's limits
+    /// prevent): what a `Money` is on disk.
     #[inline]
     pub fn cents(self) -> i64 {
-        self.exact_cents().unwrap_or_else(|| self.rounded_cents())
+        let c = self.0;
+        i64::try_from(c).unwrap_or(if c < 0 { i64::MIN } else { i64::MAX })
     }
 
-    /// The value in cents when that is exact and fits `i64` (at most two
-    /// places): [`Money::cents`] without its rounding and saturating cases,
-    /// so that sums of several values can stay in integer cents.
+    /// The value in cents when it fits an `i64`: [`Money::cents`] without
+    /// its saturating case, so that sums of several values can stay in
+    /// integer cents.
     #[inline]
     pub fn exact_cents(self) -> Option<i64> {
-        let m = self.0.mantissa();
-        let cents = match self.0.scale() {
-            0 => m.checked_mul(100)?,
-            1 => m.checked_mul(10)?,
-            2 => m,
-            _ => return None,
-        };
-        i64::try_from(cents).ok()
+        i64::try_from(self.0).ok()
     }
 
-    /// [`Money::cents`] for the values [`Money::exact_cents`] leaves out:
-    /// more than two places (rescaled to two by `Decimal::rescale`) or out
-    /// of `i64` (saturated).
-    #[cold]
-    fn rounded_cents(self) -> i64 {
-        let m = self.0.mantissa();
-        let scale = self.0.scale();
-        let adjusted = match scale {
-            0 => m.checked_mul(100),
-            1 => m.checked_mul(10),
-            2 => Some(m),
-            _ => Some(with_scale2(self.0).mantissa()),
-        };
-        adjusted.and_then(|v| i64::try_from(v).ok()).unwrap_or(if m < 0 { i64::MIN } else { i64::MAX })
-    }
-
-    /// The decimal value.
-    pub fn decimal(self) -> Decimal {
+    /// The exact value in cents, `|c| <= limits::MONEY_CENTS_ABS_MAX`: sums
+    /// of any number of these below `2^31` fit an `i128`.
+    #[inline]
+    pub fn cents_i128(self) -> i128 {
         self.0
     }
 
-    /// Exact sum; `None` on overflow.
+    /// The exact decimal value, at scale 2 (never fails: `|cents|` is at
+    /// most `Decimal`'s largest mantissa).
+    pub fn decimal(self) -> Decimal {
+        Decimal::from_i128_with_scale(self.0, 2)
+    }
+
+    /// Exact sum; `None` beyond `limits::MONEY_CENTS_ABS_MAX` cents.
     #[inline]
     pub fn checked_add(self, o: Money) -> Option<Money> {
-        self.0.checked_add(o.0).map(Money)
+        // both at most 2^96 - 1 in magnitude: the i128 sum cannot overflow
+        let sum = self.0 + o.0;
+        (sum.abs() <= limits::MONEY_CENTS_ABS_MAX).then_some(Money(sum))
     }
 
-    /// Exact difference; `None` on overflow.
+    /// Exact difference; `None` beyond `limits::MONEY_CENTS_ABS_MAX` cents.
     #[inline]
     pub fn checked_sub(self, o: Money) -> Option<Money> {
-        self.0.checked_sub(o.0).map(Money)
+        self.checked_add(-o)
     }
 
-    /// Sum that saturates instead of overflowing: used only for totals that
-    /// the engine's limits keep far from the bound (balances are bounded by
-    /// `AMOUNT_ABS_LIMIT_UNITS` times the number of events).
+    /// Sum that saturates at `±limits::MONEY_CENTS_ABS_MAX` cents instead of
+    /// overflowing: used only for totals that the engine's limits keep far
+    /// from the bound (balances are bounded by `AMOUNT_ABS_LIMIT_UNITS`
+    /// times the number of events).
     #[inline]
     pub fn plus(self, o: Money) -> Money {
-        self.checked_add(o).unwrap_or(if o.0.is_sign_negative() { Money(Decimal::MIN) } else { Money(Decimal::MAX) })
+        let bound = limits::MONEY_CENTS_ABS_MAX;
+        Money((self.0 + o.0).clamp(-bound, bound))
     }
 
     /// `self - o`, saturating like [`Money::plus`].
@@ -178,14 +187,15 @@ impl Money {
     }
 
     /// True when `> 0`.
+    #[inline]
     pub fn is_positive(self) -> bool {
-        self.0 > Decimal::ZERO
+        self.0 > 0
     }
 
     /// True when zero.
     #[inline]
     pub fn is_zero(self) -> bool {
-        self.0.is_zero()
+        self.0 == 0
     }
 
     /// The smaller of two amounts.
@@ -211,7 +221,7 @@ impl Money {
     /// A JSON number with the exact value, printed without trailing zeros as
     /// the source pages do (`1000`, `97`, `-3`, `0.01`).
     pub fn to_json(self) -> serde_json::Value {
-        let text = self.0.normalize().to_string();
+        let text = self.decimal().normalize().to_string();
         match text.parse::<serde_json::Number>() {
             Ok(n) => serde_json::Value::Number(n),
             Err(_) => serde_json::Value::String(text),
@@ -220,7 +230,7 @@ impl Money {
 
     /// Text with exactly two decimals (`1000.00`), as CSV and checks use.
     pub fn to_string_2dp(self) -> String {
-        format!("{:.2}", self.0)
+        format!("{:.2}", self.decimal())
     }
 }
 
@@ -240,23 +250,25 @@ fn is_exponent(e: &str) -> bool {
     !body.is_empty() && body.len() <= 4 && body.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn with_scale2(d: Decimal) -> Decimal {
-    let mut d = d;
-    d.rescale(2);
-    d
-}
-
 impl Neg for Money {
     type Output = Money;
     #[inline]
     fn neg(self) -> Money {
+        // the bound is symmetric: the negation of a `Money` is one
         Money(-self.0)
     }
 }
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:.2}", self.0)
+        write!(f, "{:.2}", self.decimal())
+    }
+}
+
+/// `Money(9.11)`: the value, as `Display` prints it.
+impl fmt::Debug for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Money({self})")
     }
 }
 
@@ -323,23 +335,179 @@ mod tests {
     }
 
     #[test]
-    fn exact_cents_is_cents_where_exact_and_none_elsewhere() {
-        // scale 0, 1, 2: exact
-        for (m, c) in
-            [(Money(Decimal::new(7, 0)), 700), (Money(Decimal::new(-75, 1)), -750), (Money(Decimal::new(911, 2)), 911)]
-        {
+    fn exact_cents_is_cents_within_i64_and_cents_saturates_beyond() {
+        for c in [0i64, 700, -750, 911, i64::MAX, i64::MIN] {
+            let m = Money::from_cents(c);
             assert_eq!(m.exact_cents(), Some(c));
             assert_eq!(m.cents(), c);
+            assert_eq!(m.cents_i128(), i128::from(c));
         }
-        // three places: not exact in cents, so `cents` rescales
-        let m = Money(Decimal::new(1500, 3));
-        assert_eq!(m.exact_cents(), None);
-        assert_eq!(m.cents(), 150);
         // out of i64 cents: not exact, `cents` saturates by sign
-        let huge = Money(Decimal::from(i64::MAX));
+        let huge = Money::from_cents(i64::MAX).plus(Money::from_cents(2));
         assert_eq!(huge.exact_cents(), None);
         assert_eq!(huge.cents(), i64::MAX);
         assert_eq!((-huge).cents(), i64::MIN);
+        assert_eq!((-huge).exact_cents(), None);
+    }
+
+    #[test]
+    fn sums_saturate_at_the_bound_where_decimal_is_still_exact() {
+        let max = Money(limits::MONEY_CENTS_ABS_MAX);
+        assert_eq!(max.decimal(), Decimal::from_i128_with_scale(limits::MONEY_CENTS_ABS_MAX, 2));
+        assert_eq!(max.decimal().mantissa(), limits::MONEY_CENTS_ABS_MAX);
+        assert_eq!(max.plus(Money::from_cents(1)), max);
+        assert_eq!(max.plus(max), max);
+        assert_eq!((-max).minus(max), -max);
+        assert_eq!(max.checked_add(Money::from_cents(1)), None);
+        assert_eq!((-max).checked_sub(Money::from_cents(1)), None);
+        assert_eq!(max.checked_add(Money::from_cents(-1)), Some(Money(limits::MONEY_CENTS_ABS_MAX - 1)));
+        assert_eq!(max.to_string(), "792281625142643375935439503.35");
+        assert_eq!((-max).to_json().to_string(), "-792281625142643375935439503.35");
+    }
+
+    #[test]
+    fn no_negative_zero() {
+        // `Decimal` has one (`-Decimal::ZERO`, printed `-0.00`); the old
+        // `Money` carried it through negation. Integer cents have none.
+        for z in [-Money::ZERO, Money::ZERO.minus(Money::ZERO), Money::from_cents(5).minus(Money::from_cents(5))] {
+            assert_eq!(z, Money::ZERO);
+            assert_eq!(z.to_string(), "0.00");
+            assert_eq!(z.to_string_2dp(), "0.00");
+            assert_eq!(z.to_json().to_string(), "0");
+            assert_eq!(format!("{z:?}"), "Money(0.00)");
+        }
+    }
+
+    /// The old `Money` (a `Decimal` at scale 2), as the oracle of the
+    /// integer one: its operations exactly as they were.
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    struct Old(Decimal);
+
+    impl Old {
+        fn plus(self, o: Old) -> Old {
+            self.0.checked_add(o.0).map(Old).unwrap_or(if o.0.is_sign_negative() {
+                Old(Decimal::MIN)
+            } else {
+                Old(Decimal::MAX)
+            })
+        }
+        fn minus(self, o: Old) -> Old {
+            self.plus(Old(-o.0))
+        }
+        fn min(self, o: Old) -> Old {
+            if self <= o {
+                self
+            } else {
+                o
+            }
+        }
+        fn max(self, o: Old) -> Old {
+            if self >= o {
+                self
+            } else {
+                o
+            }
+        }
+        fn cents(self) -> i64 {
+            let m = self.0.mantissa();
+            let adjusted = match self.0.scale() {
+                0 => m.checked_mul(100),
+                1 => m.checked_mul(10),
+                2 => Some(m),
+                _ => {
+                    let mut d = self.0;
+                    d.rescale(2);
+                    Some(d.mantissa())
+                }
+            };
+            adjusted.and_then(|v| i64::try_from(v).ok()).unwrap_or(if m < 0 { i64::MIN } else { i64::MAX })
+        }
+        fn to_json(self) -> serde_json::Value {
+            let text = self.0.normalize().to_string();
+            match text.parse::<serde_json::Number>() {
+                Ok(n) => serde_json::Value::Number(n),
+                Err(_) => serde_json::Value::String(text),
+            }
+        }
+        /// `Display` and `to_string_2dp`, but a negative zero printed as
+        /// zero ([`no_negative_zero`]: the one deliberate difference).
+        fn text(self) -> String {
+            let d = if self.0.is_zero() { Decimal::new(0, 2) } else { self.0 };
+            format!("{d:.2}")
+        }
+    }
+
+    /// Cents anywhere in the range, weighted to the interesting places:
+    /// zero, the input amounts, the `i64` edge and the saturation bound.
+    fn any_cents() -> impl proptest::strategy::Strategy<Value = i128> {
+        use proptest::prelude::*;
+        let max = limits::MONEY_CENTS_ABS_MAX;
+        let edge = |at: i128| (-1_000i128..=1_000).prop_map(move |d| at + d);
+        prop_oneof![
+            Just(0i128),
+            (-10_000i128..=10_000),
+            -(i128::from(limits::AMOUNT_ABS_LIMIT_UNITS) * 100 - 1)
+                ..=(i128::from(limits::AMOUNT_ABS_LIMIT_UNITS) * 100 - 1),
+            edge(i128::from(i64::MAX)),
+            edge(i128::from(i64::MIN)),
+            (0i128..=1_000).prop_map(move |d| max - d),
+            (0i128..=1_000).prop_map(move |d| d - max),
+            -max..=max,
+        ]
+    }
+
+    fn both(c: i128) -> (Money, Old) {
+        (Money(c), Old(Decimal::from_i128_with_scale(c, 2)))
+    }
+
+    /// `m` and `old` are the same value, in every form.
+    fn agree(m: Money, old: Old) {
+        assert_eq!(m.decimal(), old.0);
+        assert_eq!(m.cents(), old.cents());
+        assert_eq!(
+            m.exact_cents(),
+            i64::try_from(old.0.mantissa() * 10i128.pow(2 - old.0.scale().min(2))).ok().filter(|_| old.0.scale() <= 2)
+        );
+        assert_eq!(m.to_json(), old.to_json());
+        assert_eq!(m.to_json().to_string(), old.to_json().to_string());
+        assert_eq!(m.to_string(), old.text());
+        assert_eq!(m.to_string_2dp(), old.text());
+        assert_eq!(m.is_zero(), old.0.is_zero());
+        assert_eq!(m.is_positive(), old.0 > Decimal::ZERO);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4_000))]
+        #[test]
+        fn integer_cents_agree_with_the_decimal_money(a in any_cents(), b in any_cents()) {
+            let ((ma, oa), (mb, ob)) = (both(a), both(b));
+            agree(ma, oa);
+            agree(mb, ob);
+            agree(-ma, Old(-oa.0));
+            assert_eq!(ma.cmp(&mb), oa.cmp(&ob));
+            assert_eq!(ma == mb, oa == ob);
+            agree(ma.min(mb), oa.min(ob));
+            agree(ma.max(mb), oa.max(ob));
+            let max = limits::MONEY_CENTS_ABS_MAX;
+            for (exact, new, old, checked) in [
+                (a + b, ma.plus(mb), oa.plus(ob), ma.checked_add(mb)),
+                (a - b, ma.minus(mb), oa.minus(ob), ma.checked_sub(mb)),
+            ] {
+                if exact.abs() <= max {
+                    // within the bound: exactly the old sum
+                    agree(new, old);
+                    assert_eq!(checked, Some(new));
+                } else {
+                    // beyond it: saturated by sign (the old sum lost cents
+                    // there, rounded by `Decimal`, or saturated at its own
+                    // bound, 100 times farther)
+                    assert_eq!(new.cents_i128(), exact.signum() * max);
+                    assert_eq!(checked, None);
+                }
+            }
+            // summing lines in integer cents (`apply`'s zero-sum check)
+            assert_eq!(ma.cents_i128() + mb.cents_i128(), a + b);
+        }
     }
 
     #[test]

@@ -444,6 +444,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
         msa_campaigns,
         cycles,
         cold: None,
+        room: crate::state::HotRoom::default(),
     })
 }
 

@@ -9,15 +9,22 @@ impl Ledger {
         let (seq, time) = (rec.seq, rec.time);
         let event = &rec.fact.event;
         if let (Some(kind), Some(token)) = (event_token_kind(event), event_token(event)) {
-            self.tokens.entry(kind).or_default().insert(token.to_string(), (seq, rec.fact.fingerprint));
+            let room = &mut self.room;
+            let map = self.tokens.entry(kind).or_insert_with(|| with_room(room.token(kind)));
+            let capacity = map.capacity();
+            map.insert(token.to_string(), (seq, rec.fact.fingerprint));
+            if map.capacity() != capacity {
+                room.note_token(kind, map.capacity());
+            }
         }
         // the lines, borrowed from the event (nothing allocated), in one
-        // pass: each is applied and summed in integer cents; lines that do
-        // not sum to zero are an impossible state and stop the engine here,
-        // before the event is counted applied
-        let mut cents = Some(0);
+        // pass: each is applied and summed in exact integer cents (an event
+        // has far fewer than 2^31 lines of at most 2^96 cents: the `i128`
+        // cannot overflow); lines that do not sum to zero are an impossible
+        // state and stop the engine here, before the event is counted applied
+        let mut cents: i128 = 0;
         for_each_posting(event, |account, amount| {
-            cents = add_cents(cents, amount);
+            cents += amount.cents_i128();
             // one lookup per line: balance, last change and last update
             // live in one record
             self.accounts.update(account, |r| {
@@ -27,7 +34,7 @@ impl Ledger {
                 r.posted = true;
             });
         });
-        assert!(sums_to_zero(cents, event), "postings of seq {seq} do not sum to zero");
+        assert!(cents == 0, "postings of seq {seq} do not sum to zero");
         match event {
             Event::ProgramCreated(c) => {
                 self.programs.insert(c.token.clone(), ProgramState { cmd: c.clone(), created: time, jit: false });
@@ -81,7 +88,9 @@ impl Ledger {
                 self.cycles.insert(c.token.clone(), CycleAccount::open(c, c.opened_time.unwrap_or(time)));
             }
             Event::GpaOrdered(e) => {
-                self.gpa_orders.insert(
+                insert_hot(
+                    &mut self.gpa_orders,
+                    &mut self.room.gpa_orders,
                     e.cmd.token.clone(),
                     OrderState {
                         seq,
@@ -114,7 +123,9 @@ impl Ledger {
             }
             Event::MsaOrdered(e) => {
                 self.note_msa(&e.cmd.holder, &e.cmd.campaign_token);
-                self.msa_orders.insert(
+                insert_hot(
+                    &mut self.msa_orders,
+                    &mut self.room.msa_orders,
                     e.cmd.token.clone(),
                     OrderState {
                         seq,
@@ -162,7 +173,7 @@ impl Ledger {
             }
             Event::OfferOrdered(e) => {
                 self.note_msa(&e.cmd.holder, &e.campaign_token);
-                self.offer_orders.insert(e.cmd.token.clone(), seq);
+                insert_hot(&mut self.offer_orders, &mut self.room.offer_orders, e.cmd.token.clone(), seq);
             }
             Event::FeeTransferred(_) | Event::ProgramDeposited(_) => {}
             Event::JournalEntryRecorded(e) => {
@@ -197,27 +208,81 @@ impl Ledger {
     }
 }
 
-/// `sum` plus `amount` in integer cents (an `i128` cannot overflow on the
-/// few lines of an event); `None` once a line is not a whole number of
-/// cents that fits an `i64` (never, within the amount limits).
-#[inline]
-fn add_cents(sum: Option<i128>, amount: Money) -> Option<i128> {
-    match (sum, amount.exact_cents()) {
-        (Some(sum), Some(c)) => Some(sum + i128::from(c)),
-        _ => None,
-    }
+/// An empty hot map with room for `room` entries (none: no allocation).
+fn with_room<K, V>(room: usize) -> HashMap<K, V> {
+    HashMap::with_capacity_and_hasher(room, ahash::RandomState::default())
 }
 
-/// Whether an event's posting lines sum to zero, given their sum in
-/// integer cents ([`add_cents`]); without one, `Money`'s decimal sum of the
-/// lines decides (the same answer either way).
-fn sums_to_zero(cents: Option<i128>, event: &Event) -> bool {
-    match cents {
-        Some(sum) => sum == 0,
-        None => {
-            let mut sum = Money::ZERO;
-            for_each_posting(event, |_, amount| sum = sum.plus(amount));
-            sum.is_zero()
+/// `map.insert(key, value)` on a hot map a cold flush empties ([`HotRoom`]):
+/// an empty map without room first gets the room last noted in `room`,
+/// and a growth is noted there.
+#[inline]
+fn insert_hot<V>(map: &mut HashMap<String, V>, room: &mut usize, key: String, value: V) {
+    if map.capacity() == 0 {
+        map.reserve(*room);
+    }
+    map.insert(key, value);
+    *room = (*room).max(map.capacity());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Recorded;
+
+    /// Decides and applies `lines` (the demo workload's), as the engine does.
+    fn run(l: &mut Ledger, lines: &[String], mut check: impl FnMut(&Ledger)) {
+        for text in lines {
+            let Ok(parsed) = crate::wire::parse_line(text) else { continue };
+            let time = Timestamp(1_600_000_000_000_000 + 1_000_000 * l.head_seq as i64);
+            let facts = match l.decide(&parsed, time) {
+                Decision::Accept(fact) => vec![fact],
+                Decision::AcceptAll(facts) => facts,
+                Decision::Duplicate(_) | Decision::Reject(_) => continue,
+            };
+            for fact in facts {
+                l.apply(&Recorded { seq: l.head_seq + 1, time, fact });
+                check(l);
+            }
         }
+    }
+
+    /// The capacity of every hot map, by name.
+    fn capacities(l: &Ledger) -> Vec<(String, usize)> {
+        let mut caps: Vec<(String, usize)> = l.tokens.iter().map(|(k, m)| (k.to_string(), m.capacity())).collect();
+        caps.push(("gpa_orders".into(), l.gpa_orders.capacity()));
+        caps.push(("msa_orders".into(), l.msa_orders.capacity()));
+        caps.push(("offer_orders".into(), l.offer_orders.capacity()));
+        caps
+    }
+
+    #[test]
+    fn hot_maps_emptied_by_a_flush_start_with_the_room_they_grew_to() {
+        let lines: Vec<String> =
+            cardledger_workload::generate(&cardledger_workload::WorkloadConfig::default()).take(6_000).collect();
+        let (first, second) = lines.split_at(3_000);
+        let mut l = Ledger::default();
+        run(&mut l, first, |_| {});
+        let grown = capacities(&l);
+        assert!(grown.iter().filter(|(_, c)| *c >= 28).count() >= 4, "{grown:?}");
+        // what `take_cold` does to these maps
+        drop((
+            std::mem::take(&mut l.tokens),
+            std::mem::take(&mut l.gpa_orders),
+            std::mem::take(&mut l.msa_orders),
+            std::mem::take(&mut l.offer_orders),
+        ));
+        run(&mut l, second, |l| {
+            for (name, cap) in capacities(l) {
+                let before = grown.iter().find(|(n, _)| *n == name).map_or(0, |(_, c)| *c);
+                let filled = match name.as_str() {
+                    "gpa_orders" => !l.gpa_orders.is_empty(),
+                    "msa_orders" => !l.msa_orders.is_empty(),
+                    "offer_orders" => !l.offer_orders.is_empty(),
+                    kind => l.tokens.get(kind).is_some_and(|m| !m.is_empty()),
+                };
+                assert!(!filled || cap >= before, "{name}: capacity {cap} after the flush, {before} before");
+            }
+        });
     }
 }

@@ -242,6 +242,42 @@ pub struct Ledger {
     /// index, the order maps, offer orders, unload lists and closed journal
     /// entries above hold only what changed since the last cold flush.
     pub cold: Option<ColdLink>,
+    /// The capacities the hot maps grew to (not part of the state: a
+    /// snapshot neither writes nor reads it).
+    pub room: HotRoom,
+}
+
+/// The capacities the hot maps (the token index's maps, the order maps,
+/// offer orders) last grew to. A cold flush (`take_cold`) moves these maps
+/// out and leaves them empty; the first insert of the next interval gives
+/// an empty map the room its predecessor grew to (`apply`), so that it does
+/// not regrow through every size again, rehashing every entry each time
+/// (docs/performance.md, "Issue 13: integer cents inside Money"). A ledger
+/// without a cold store never empties its maps: there it changes nothing.
+#[derive(Clone, Debug, Default)]
+pub struct HotRoom {
+    /// Per token kind (a few kinds: searched only when a map is created or
+    /// grows).
+    pub(super) tokens: Vec<(&'static str, usize)>,
+    pub(super) gpa_orders: usize,
+    pub(super) msa_orders: usize,
+    pub(super) offer_orders: usize,
+}
+
+impl HotRoom {
+    /// The room noted for a token kind's map (0: none yet).
+    pub(super) fn token(&self, kind: &str) -> usize {
+        self.tokens.iter().find(|(k, _)| *k == kind).map_or(0, |(_, n)| *n)
+    }
+
+    /// Notes the room a token kind's map grew to.
+    #[cold]
+    pub(super) fn note_token(&mut self, kind: &'static str, capacity: usize) {
+        match self.tokens.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n = capacity,
+            None => self.tokens.push((kind, capacity)),
+        }
+    }
 }
 
 fn reject<T>(code: Code, field: impl Into<String>, what: impl std::fmt::Display) -> Result<T, Rejection> {
