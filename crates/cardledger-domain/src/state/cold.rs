@@ -635,27 +635,6 @@ impl TakenCold {
         Ok(out)
     }
 
-    /// Drops the entries at `keys`, and the memory of every map left
-    /// empty. Each key is located once.
-    pub fn remove(&mut self, keys: &[Vec<u8>]) {
-        let mut gone: [std::collections::HashSet<u64>; 2] = Default::default();
-        for k in keys {
-            match TakenCold::locate(k) {
-                // unloads are a list: dropped below, in one pass per book
-                Some(Slot::Unload(Book::Gpa, seq)) => drop(gone[0].insert(seq)),
-                Some(Slot::Unload(Book::Msa, seq)) => drop(gone[1].insert(seq)),
-                Some(slot) => self.remove_keyed(slot),
-                None => {}
-            }
-        }
-        for (gone, list) in gone.iter().zip([&mut self.gpa_unloads, &mut self.msa_unloads]) {
-            if !gone.is_empty() {
-                list.retain(|u| !gone.contains(&u.seq));
-            }
-        }
-        self.free_empty();
-    }
-
     /// Drops `sorted`'s entries `range` (those a cold flush has written,
     /// located by position: no key is parsed), and the memory of every
     /// map left empty.
