@@ -25,11 +25,13 @@
 //! while a background writer puts them on disk. [`ColdRuns::write_run`]
 //! writes a run in **parts** of at most `COLD_FLUSH_PART_BLOCKS` blocks,
 //! group by group in key order ([`TakenCold::groups`]): each part is
-//! encoded from the typed entries, its blocks written, then under the
-//! staged run's lock the blocks join its written part and their typed
-//! entries are dropped, so the typed, the encoded and the next interval's
-//! entries never all peak together, and a lookup finds every staged key at
-//! every instant (typed, else in a written block). The meta, the position
+//! encoded from the typed entries (a group's are shared, read in key order
+//! with no lock held: `TakenGroup::sorted`) and its blocks written; once a
+//! group's last part is written, under the staged run's lock its blocks
+//! join the run's written part and the group's typed entries are dropped
+//! whole, so the typed entries leave memory group by group and a lookup
+//! finds every staged key at every instant (typed, else in a written
+//! block). The meta, the position
 //! and the watermark go last, in one atomic batch: only then is the run
 //! complete, and the staged run is swapped for it under the runs' lock.
 //! Blocks written before a crash or a failure without their meta are
@@ -191,7 +193,7 @@ struct Run {
 
 /// The entries of a cold flush on their way to disk (see [`ColdRuns::stage`]):
 /// taken typed out of the ledger under its lock (an O(1) move), then
-/// written part by part ([`ColdRuns::write_run`]): each written part's
+/// written group by group ([`ColdRuns::write_run`]): a written group's
 /// blocks join `written` and its typed entries leave `taken` in one step
 /// under this lock, so a lookup finds every key in one or the other.
 pub(crate) struct StagedRun(RwLock<StagedParts>);
@@ -223,8 +225,9 @@ fn not_encoded(e: String) -> StoreError {
 }
 
 /// Packs a run's entries, given in key order, into blocks: each block ends
-/// at about `COLD_BLOCK_BYTES` (or when told), goes into `batch`, and its
-/// first key into `first_keys`, until [`Blocks::take_part`] takes both.
+/// at about `COLD_BLOCK_BYTES` (or when told), goes into `ended` with its
+/// sled key, and its first key into `first_keys`, until
+/// [`Blocks::take_part`] takes both.
 struct Blocks {
     no: u32,
     /// Blocks ended so far.
@@ -236,7 +239,8 @@ struct Blocks {
     pending: usize,
     /// The last key pushed (keys must come in increasing order).
     last: Option<Vec<u8>>,
-    batch: sled::Batch,
+    /// The ended blocks not taken yet: (sled key, bytes).
+    ended: Vec<(Vec<u8>, Vec<u8>)>,
     first_keys: Vec<Vec<u8>>,
 }
 
@@ -249,7 +253,7 @@ impl Blocks {
             first: Vec::new(),
             pending: 0,
             last: None,
-            batch: sled::Batch::default(),
+            ended: Vec::new(),
             first_keys: Vec::new(),
         }
     }
@@ -305,15 +309,15 @@ impl Blocks {
         let crc = crc32fast::hash(&self.block);
         self.block.extend_from_slice(&crc.to_be_bytes());
         let block = std::mem::replace(&mut self.block, Vec::with_capacity(COLD_BLOCK_BYTES + 1024));
-        self.batch.insert(block_key(self.no, self.count), block);
+        self.ended.push((block_key(self.no, self.count), block));
         self.first_keys.push(std::mem::take(&mut self.first));
         self.count += 1;
         self.pending = 0;
     }
 
-    /// The ended blocks not taken yet: their batch and first keys.
-    fn take_part(&mut self) -> (sled::Batch, Vec<Vec<u8>>) {
-        (std::mem::take(&mut self.batch), std::mem::take(&mut self.first_keys))
+    /// The ended blocks not taken yet (sled key, bytes) and their first keys.
+    fn take_part(&mut self) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<Vec<u8>>) {
+        (std::mem::take(&mut self.ended), std::mem::take(&mut self.first_keys))
     }
 }
 
@@ -548,47 +552,56 @@ impl ColdRuns {
             }
             runs.list.last().map_or(Ok(0), |r| r.no.checked_add(1).ok_or_else(|| corrupt("too many cold runs")))?
         };
-        let groups = {
+        let (groups, mut filter) = {
             let mut parts = staged.write();
-            let filter = Filter::new(parts.taken.len());
-            parts.written = Some(Run { no, first_keys: Vec::new(), filter, at: Some(at.seq) });
-            parts.taken.groups().map_err(not_encoded)?
+            let keys = parts.taken.len();
+            parts.written = Some(Run { no, first_keys: Vec::new(), filter: Filter::new(keys), at: Some(at.seq) });
+            (parts.taken.groups().map_err(not_encoded)?, Filter::new(keys))
         };
+        // `filter` is the run's filter as the writer builds it (no lock
+        // held); the staged run's copy gets it whenever a group is written
         let mut blocks = Blocks::new(no);
-        // the key being written, and the filter hashes of the entries
-        // pushed but not yet in a written block
         let mut key = Vec::new();
-        let mut hashes: Vec<(u64, u64)> = Vec::new();
         for group in groups {
-            let sorted = staged.read().taken.sorted(group);
-            // entries [..written] are in written blocks, [..pushed] in `blocks`
-            let (mut written, mut pushed) = (0, 0);
-            while written < sorted.len() {
-                {
-                    let parts = staged.read();
-                    while blocks.first_keys.len() < COLD_FLUSH_PART_BLOCKS && sorted.key_into(pushed, &mut key) {
-                        hashes.push(key_hashes(NEW_RUN_FILTER_HASH, &key));
-                        blocks.push_with(&key, |out| parts.taken.encode_value(&sorted, pushed, out))?;
-                        pushed += 1;
-                    }
+            // the group's entries, shared: read with no lock held (taken
+            // entries never change), each value beside its key
+            let taken = staged.read().taken.group(group);
+            let sorted = taken.sorted();
+            // the first keys of the group's blocks written so far
+            let mut first_keys = Vec::new();
+            let mut pushed = 0;
+            while pushed < sorted.len() {
+                while blocks.first_keys.len() < COLD_FLUSH_PART_BLOCKS && sorted.key_into(pushed, &mut key) {
+                    filter.insert(key_hashes(NEW_RUN_FILTER_HASH, &key));
+                    blocks.push_with(&key, |out| sorted.encode_value(pushed, out))?;
+                    pushed += 1;
                 }
-                if pushed == sorted.len() {
-                    // a group ends its block: every entry of it leaves memory
+                let done = pushed == sorted.len();
+                if done {
+                    // a group ends its block
                     blocks.end_block();
                 }
-                let upto = pushed - blocks.pending;
-                let (batch, first_keys) = blocks.take_part();
-                self.tree.apply_batch(batch).map_err(sled_err)?;
-                {
+                let (ended, part_first_keys) = blocks.take_part();
+                // one insert a block, not a batch a part: a batch holds
+                // sled's lock of every tree (the commit path's writes and
+                // the cold lookups' reads wait on it) for all of its
+                // blocks; blocks need no atomicity (without their run's
+                // meta they count for nothing)
+                for (k, block) in ended {
+                    self.tree.insert(k, block).map_err(sled_err)?;
+                }
+                first_keys.extend(part_first_keys);
+                if done {
+                    // every entry of the group is in a written block: the
+                    // blocks join the staged run's written part and the
+                    // group leaves `taken` in one step (its memory goes
+                    // with `taken`, off the lock)
                     let mut parts = staged.write();
                     let run = parts.written.as_mut().ok_or_else(|| corrupt("a staged cold run lost its blocks"))?;
-                    run.first_keys.extend(first_keys);
-                    for h in hashes.drain(..upto - written) {
-                        run.filter.insert(h);
-                    }
-                    parts.taken.remove_sorted(&sorted, written..upto);
+                    run.first_keys.append(&mut first_keys);
+                    run.filter.bits.clone_from(&filter.bits);
+                    drop(parts.taken.remove_group(group));
                 }
-                written = upto;
                 between()?;
             }
         }
@@ -1006,8 +1019,10 @@ mod tests {
             blocks.end_block();
         }
         assert!(blocks.count as usize > 2 * COLD_FLUSH_PART_BLOCKS, "several parts: {} blocks", blocks.count);
-        let (batch, first_keys) = blocks.take_part();
-        want.apply_batch(batch).unwrap();
+        let (ended, first_keys) = blocks.take_part();
+        for (k, block) in ended {
+            want.insert(k, block).unwrap();
+        }
         let run = Run { no: 0, first_keys, filter, at: Some(at.seq) };
         want.insert(meta_key(0), encode_meta(&run)).unwrap();
         want.insert(position_key(0), encode_head(at)).unwrap();

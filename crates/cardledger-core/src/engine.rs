@@ -32,7 +32,7 @@
 //! there), stages the taken entries in the cold store (every lookup sees
 //! them), answers its group and releases the lock; a background writer (one
 //! at a time) writes the snapshot, then encodes and writes the cold run in
-//! parts (each part's typed entries dropped once it is written), the
+//! parts (each group's typed entries dropped once all of it is written), the
 //! watermark last, then swaps the staged run for the written one.
 
 use std::path::Path;

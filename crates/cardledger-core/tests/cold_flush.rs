@@ -329,19 +329,26 @@ fn taken_cold_entries_answer_every_key_as_their_encoding() {
         assert!(!want.is_empty(), "{g:?}");
         assert_eq!(taken.scan(&g.prefix()).unwrap(), want, "{g:?}");
     }
-    // removing written entries (the first half of each group, by position,
-    // as a flush drops a written part) drops exactly them
+    // a group removed (as a flush drops a group once all of it is written)
+    // drops exactly its keys, while what a writer holds of it still reads
+    // every entry in key order, valued as before; the other groups stay
+    // whole
     let mut rest = taken;
     let mut gone: std::collections::BTreeSet<Vec<u8>> = std::collections::BTreeSet::new();
-    for g in &groups {
-        let sorted = rest.sorted(*g);
-        let half = sorted.len().div_ceil(2);
-        for i in 0..half {
-            let mut k = Vec::new();
+    for g in groups.iter().step_by(2) {
+        let held = rest.group(*g);
+        drop(rest.remove_group(*g));
+        let sorted = held.sorted();
+        assert_eq!(held.group(), *g);
+        for i in 0..sorted.len() {
+            let (mut k, mut v) = (Vec::new(), Vec::new());
             assert!(sorted.key_into(i, &mut k));
+            assert!(sorted.encode_value(i, &mut v).unwrap());
+            assert_eq!(entries.get(&k), Some(&v), "{k:?}");
             gone.insert(k);
         }
-        rest.remove_sorted(&sorted, 0..half);
+        assert!(!sorted.key_into(sorted.len(), &mut Vec::new()));
+        assert!(!sorted.encode_value(sorted.len(), &mut Vec::new()).unwrap());
     }
     let kept: Vec<&Vec<u8>> = keys.iter().filter(|k| !gone.contains(*k)).collect();
     assert!(!gone.is_empty() && !kept.is_empty());
@@ -353,8 +360,7 @@ fn taken_cold_entries_answer_every_key_as_their_encoding() {
         assert_eq!(rest.get(k).unwrap().as_ref(), entries.get(*k), "{k:?}");
     }
     for g in rest.groups().unwrap() {
-        let sorted = rest.sorted(g);
-        rest.remove_sorted(&sorted, 0..sorted.len());
+        drop(rest.remove_group(g));
     }
     assert!(rest.is_empty() && rest.groups().unwrap().is_empty());
     // the ledger kept the rest: its hot encoding equals the drained one's

@@ -261,9 +261,9 @@ pub const HTTP_REQUESTS_IN_FLIGHT_MAX: usize = 512;
 pub const COLD_BLOCK_BYTES: usize = 4096;
 
 /// Blocks a cold flush writes per part (256 KiB of `COLD_BLOCK_BYTES`
-/// blocks): the run is encoded and written a part at a time, each part's
-/// typed entries dropped once its blocks are written, so a flush holds at
-/// most one part encoded beside what it has not written yet.
+/// blocks): the run is encoded and written a part at a time, so a flush
+/// holds at most one part encoded beside the typed entries of the groups
+/// it has not finished (a group's are dropped once all of it is written).
 pub const COLD_FLUSH_PART_BLOCKS: usize = 64;
 
 /// Bits per key of a cold run's Bloom filter (7 probes: about 1 % false

@@ -543,6 +543,7 @@ fn get_je(r: &mut R<'_>) -> Result<JeState, String> {
 }
 
 /// One value of the cold state, encoded as the snapshot encodes it.
+#[derive(Clone, Copy)]
 pub enum ColdValue<'a> {
     /// A token's (seq, fingerprint).
     Token(u64, u64),

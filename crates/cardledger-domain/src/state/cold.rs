@@ -285,7 +285,7 @@ impl Ledger {
     /// state; `verify` compares it with the store's (`cold_digest`).
     pub fn cold_entries(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, String> {
         encode_cold_parts(ColdParts {
-            tokens: &self.tokens,
+            tokens: self.tokens.iter().map(|(kind, m)| (*kind, m)).collect(),
             gpa_orders: &self.gpa_orders,
             msa_orders: &self.msa_orders,
             offer_orders: &self.offer_orders,
@@ -339,7 +339,8 @@ impl Ledger {
 /// Borrowed cold maps: a ledger's ([`Ledger::cold_entries`]) or those a
 /// flush took out of it ([`TakenCold`]).
 struct ColdParts<'a> {
-    tokens: &'a HashMap<&'static str, HashMap<String, (u64, u64)>>,
+    /// Per token kind, its tokens.
+    tokens: Vec<(&'static str, &'a HashMap<String, (u64, u64)>)>,
     gpa_orders: &'a HashMap<String, OrderState>,
     msa_orders: &'a HashMap<String, OrderState>,
     offer_orders: &'a HashMap<String, u64>,
@@ -351,7 +352,7 @@ struct ColdParts<'a> {
 impl ColdParts<'_> {
     /// How many entries these are.
     fn len(&self) -> usize {
-        let tokens: usize = self.tokens.values().map(HashMap::len).sum();
+        let tokens: usize = self.tokens.iter().map(|(_, m)| m.len()).sum();
         tokens
             + self.gpa_orders.len()
             + self.msa_orders.len()
@@ -369,8 +370,8 @@ impl ColdParts<'_> {
 /// and within a kind the keys are unique (map keys, unload seqs).
 fn encode_cold_parts(p: ColdParts<'_>) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, String> {
     let mut out = Vec::with_capacity(p.len());
-    for (kind, tokens) in p.tokens {
-        for (token, (seq, fp)) in tokens {
+    for (kind, tokens) in &p.tokens {
+        for (token, (seq, fp)) in *tokens {
             let k = token_key(kind, token).ok_or_else(|| format!("unknown token kind {kind:?}"))?;
             out.push((k, snapshot::encode_cold(ColdValue::Token(*seq, *fp))?));
         }
@@ -407,16 +408,23 @@ fn encode_cold_parts(p: ColdParts<'_>) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, Str
 /// ([`Ledger::take_cold`]): a flush moves them out in O(1) under the
 /// state's lock and encodes them later, off it. Meanwhile the engine serves
 /// lookups from here ([`TakenCold::get`]), so no decision misses one.
+///
+/// Each group's entries ([`ColdGroup`]) are shared and never change once
+/// taken: a cold flush's writer holds a group ([`TakenCold::group`])
+/// without any lock, reads it in key order with each value beside its key
+/// ([`TakenGroup::sorted`]: no lookup per key), and drops it whole once
+/// every entry of it is in a written block ([`TakenCold::remove_group`]:
+/// no removal per key). Until then a lookup finds each of its keys here.
 #[derive(Debug, Default)]
 pub struct TakenCold {
-    tokens: HashMap<&'static str, HashMap<String, (u64, u64)>>,
-    gpa_orders: HashMap<String, OrderState>,
-    msa_orders: HashMap<String, OrderState>,
-    offer_orders: HashMap<String, u64>,
-    gpa_unloads: Vec<UnloadState>,
-    msa_unloads: Vec<UnloadState>,
+    tokens: HashMap<&'static str, Arc<HashMap<String, (u64, u64)>>>,
+    gpa_orders: Arc<HashMap<String, OrderState>>,
+    msa_orders: Arc<HashMap<String, OrderState>>,
+    offer_orders: Arc<HashMap<String, u64>>,
+    gpa_unloads: Arc<Vec<UnloadState>>,
+    msa_unloads: Arc<Vec<UnloadState>>,
     /// Closed journal entries only.
-    journal_entries: HashMap<String, JeState>,
+    journal_entries: Arc<HashMap<String, JeState>>,
 }
 
 /// A cold key's token bytes as text (`None`: not UTF-8, so no token).
@@ -424,10 +432,15 @@ fn utf8(b: &[u8]) -> Option<&str> {
     std::str::from_utf8(b).ok()
 }
 
+/// The token kind at index `k` of `snapshot::TOKEN_KINDS`.
+fn token_kind(k: u8) -> Option<&'static str> {
+    snapshot::TOKEN_KINDS.get(usize::from(k)).copied()
+}
+
 impl TakenCold {
     fn parts(&self) -> ColdParts<'_> {
         ColdParts {
-            tokens: &self.tokens,
+            tokens: self.tokens.iter().map(|(kind, m)| (*kind, &**m)).collect(),
             gpa_orders: &self.gpa_orders,
             msa_orders: &self.msa_orders,
             offer_orders: &self.offer_orders,
@@ -455,7 +468,7 @@ impl TakenCold {
         match prefix {
             key::TOKEN => {
                 let (&k, token) = rest.split_first()?;
-                Some(Slot::Token(snapshot::TOKEN_KINDS.get(usize::from(k))?, utf8(token)?))
+                Some(Slot::Token(token_kind(k)?, utf8(token)?))
             }
             key::ORDER => {
                 let (&b, token) = rest.split_first()?;
@@ -471,14 +484,14 @@ impl TakenCold {
         }
     }
 
-    fn book(&self, book: Book) -> &HashMap<String, OrderState> {
+    fn book(&self, book: Book) -> &Arc<HashMap<String, OrderState>> {
         match book {
             Book::Gpa => &self.gpa_orders,
             Book::Msa => &self.msa_orders,
         }
     }
 
-    fn unload_list(&self, book: Book) -> &[UnloadState] {
+    fn unload_list(&self, book: Book) -> &Arc<Vec<UnloadState>> {
         match book {
             Book::Gpa => &self.gpa_unloads,
             Book::Msa => &self.msa_unloads,
@@ -513,17 +526,6 @@ impl TakenCold {
         TakenCold::locate(key).and_then(|slot| self.value(slot)).map(snapshot::encode_cold).transpose()
     }
 
-    /// Appends the encoded value of `sorted`'s entry `i` (the bytes
-    /// [`TakenCold::get`] answers at its key) to `out`, typed: no key is
-    /// built or parsed, no `Vec` made (a cold flush writes it straight into
-    /// its block). `Ok(false)`: no such entry (past the end, or removed).
-    pub fn encode_value(&self, sorted: &SortedGroup, i: usize, out: &mut Vec<u8>) -> Result<bool, String> {
-        match sorted.slot(i).and_then(|slot| self.value(slot)) {
-            Some(v) => snapshot::encode_cold_into(v, out).map(|()| true),
-            None => Ok(false),
-        }
-    }
-
     /// How many entries this holds.
     pub fn len(&self) -> usize {
         self.parts().len()
@@ -536,7 +538,7 @@ impl TakenCold {
 
     /// The groups this holds entries of, in key order (every key of a
     /// group sorts after every key of the groups before it): a cold flush
-    /// writes its run group by group ([`TakenCold::sorted_keys`]).
+    /// writes its run group by group ([`TakenCold::group`]).
     pub fn groups(&self) -> Result<Vec<ColdGroup>, String> {
         let mut out = Vec::new();
         if !self.offer_orders.is_empty() {
@@ -568,53 +570,48 @@ impl TakenCold {
         Ok(out)
     }
 
-    /// The keys of a group, sorted (each once): [`TakenCold::sorted`]'s.
+    /// A group's entries, shared (nothing is copied; empty if this holds
+    /// none of it): what a cold flush's writer reads with no lock held.
+    pub fn group(&self, group: ColdGroup) -> TakenGroup {
+        let entries = match group {
+            ColdGroup::OfferOrders => GroupEntries::OfferOrders(self.offer_orders.clone()),
+            ColdGroup::JournalEntries => GroupEntries::JournalEntries(self.journal_entries.clone()),
+            ColdGroup::Orders(b) => GroupEntries::Orders(self.book(b).clone()),
+            ColdGroup::Tokens(k) => {
+                GroupEntries::Tokens(token_kind(k).and_then(|kind| self.tokens.get(kind)).cloned().unwrap_or_default())
+            }
+            ColdGroup::Unloads(b) => GroupEntries::Unloads(self.unload_list(b).clone()),
+        };
+        TakenGroup { group, entries }
+    }
+
+    /// Takes a group's entries out (a cold flush wrote every one of them):
+    /// one step whatever its size. The caller drops what it returns, off
+    /// the staged run's lock: that frees the group's memory.
+    pub fn remove_group(&mut self, group: ColdGroup) -> TakenGroup {
+        let entries = match group {
+            ColdGroup::OfferOrders => GroupEntries::OfferOrders(std::mem::take(&mut self.offer_orders)),
+            ColdGroup::JournalEntries => GroupEntries::JournalEntries(std::mem::take(&mut self.journal_entries)),
+            ColdGroup::Orders(Book::Gpa) => GroupEntries::Orders(std::mem::take(&mut self.gpa_orders)),
+            ColdGroup::Orders(Book::Msa) => GroupEntries::Orders(std::mem::take(&mut self.msa_orders)),
+            ColdGroup::Tokens(k) => {
+                GroupEntries::Tokens(token_kind(k).and_then(|kind| self.tokens.remove(kind)).unwrap_or_default())
+            }
+            ColdGroup::Unloads(Book::Gpa) => GroupEntries::Unloads(std::mem::take(&mut self.gpa_unloads)),
+            ColdGroup::Unloads(Book::Msa) => GroupEntries::Unloads(std::mem::take(&mut self.msa_unloads)),
+        };
+        TakenGroup { group, entries }
+    }
+
+    /// The keys of a group, sorted (each once): [`TakenGroup::sorted`]'s.
     pub fn sorted_keys(&self, group: ColdGroup) -> Vec<Vec<u8>> {
-        let sorted = self.sorted(group);
+        let taken = self.group(group);
+        let sorted = taken.sorted();
         let mut out = Vec::with_capacity(sorted.len());
         for i in 0..sorted.len() {
             let mut k = Vec::new();
             sorted.key_into(i, &mut k);
             out.push(k);
-        }
-        out
-    }
-
-    /// A group's entries in key order (each once), named by position. A
-    /// group's keys are its prefix and then a token or a big-endian seq, so
-    /// they sort as those do: the tokens (or seqs) are sorted, borrowed,
-    /// then copied in order into one text (one allocation for the group,
-    /// none per key).
-    pub fn sorted(&self, group: ColdGroup) -> SortedGroup {
-        let mut out =
-            SortedGroup { group, prefix: group.prefix(), text: String::new(), ends: Vec::new(), seqs: Vec::new() };
-        let tokens: Vec<&str> = match group {
-            ColdGroup::OfferOrders => self.offer_orders.keys().map(String::as_str).collect(),
-            ColdGroup::JournalEntries => self.journal_entries.keys().map(String::as_str).collect(),
-            ColdGroup::Orders(b) => self.book(b).keys().map(String::as_str).collect(),
-            ColdGroup::Tokens(k) => {
-                let tokens = snapshot::TOKEN_KINDS.get(usize::from(k)).and_then(|kind| self.tokens.get(kind));
-                tokens.into_iter().flat_map(|m| m.keys()).map(String::as_str).collect()
-            }
-            ColdGroup::Unloads(b) => {
-                let mut seqs: Vec<u64> = self.unload_list(b).iter().map(|u| u.seq).collect();
-                seqs.sort_unstable();
-                seqs.dedup();
-                out.seqs = seqs;
-                return out;
-            }
-        };
-        // byte order (as the keys sort), compared mostly as one u128 of the
-        // first 16 bytes (zero-padded: a shorter token, a prefix of a longer
-        // one, sorts first either way), the whole token only on a tie
-        let mut heads: Vec<(u128, &str)> = tokens.into_iter().map(|t| (token_head(t), t)).collect();
-        sort_heads(&mut heads);
-        heads.dedup_by(|a, b| a.1 == b.1);
-        out.text.reserve_exact(heads.iter().map(|(_, t)| t.len()).sum());
-        out.ends.reserve_exact(heads.len());
-        for (_, t) in heads {
-            out.text.push_str(t);
-            out.ends.push(out.text.len());
         }
         out
     }
@@ -627,100 +624,109 @@ impl TakenCold {
             if !(p.starts_with(prefix) || prefix.starts_with(&p)) {
                 continue;
             }
-            for k in self.sorted_keys(group).into_iter().filter(|k| k.starts_with(prefix)) {
-                let v = self.get(&k)?.ok_or("a taken cold entry lost its value")?;
-                out.push((k, v));
+            let taken = self.group(group);
+            let sorted = taken.sorted();
+            for i in 0..sorted.len() {
+                let mut k = Vec::new();
+                sorted.key_into(i, &mut k);
+                if k.starts_with(prefix) {
+                    let mut v = Vec::new();
+                    if !sorted.encode_value(i, &mut v)? {
+                        return Err("a taken cold entry lost its value".into());
+                    }
+                    out.push((k, v));
+                }
             }
         }
         Ok(out)
     }
+}
 
-    /// Drops `sorted`'s entries `range` (those a cold flush has written,
-    /// located by position: no key is parsed), and the memory of every
-    /// map left empty.
-    pub fn remove_sorted(&mut self, sorted: &SortedGroup, range: std::ops::Range<usize>) {
-        if let ColdGroup::Unloads(b) = sorted.group {
-            // the range's seqs are every distinct seq of the list between
-            // its first and its last (the sorted seqs of the list as it
-            // was taken; nothing joins it since): exactly those go
-            let last = range.end.checked_sub(1).and_then(|e| sorted.seqs.get(e));
-            if let (Some(&lo), Some(&hi)) = (sorted.seqs.get(range.start), last) {
-                let list = match b {
-                    Book::Gpa => &mut self.gpa_unloads,
-                    Book::Msa => &mut self.msa_unloads,
-                };
-                list.retain(|u| u.seq < lo || u.seq > hi);
-            }
-        } else {
-            for i in range {
-                if let Some(slot) = sorted.slot(i) {
-                    self.remove_keyed(slot);
-                }
-            }
-        }
-        self.free_empty();
+/// One group of a [`TakenCold`]'s entries, shared ([`TakenCold::group`]):
+/// a clone copies no entry, and the entries live until the last clone goes.
+#[derive(Clone, Debug)]
+pub struct TakenGroup {
+    group: ColdGroup,
+    entries: GroupEntries,
+}
+
+/// A [`TakenGroup`]'s entries, as the ledger held them.
+#[derive(Clone, Debug)]
+enum GroupEntries {
+    Tokens(Arc<HashMap<String, (u64, u64)>>),
+    Orders(Arc<HashMap<String, OrderState>>),
+    OfferOrders(Arc<HashMap<String, u64>>),
+    JournalEntries(Arc<HashMap<String, JeState>>),
+    Unloads(Arc<Vec<UnloadState>>),
+}
+
+impl TakenGroup {
+    /// Which group.
+    pub fn group(&self) -> ColdGroup {
+        self.group
     }
 
-    /// Drops the entry at `slot` of a map (an unload's slot drops nothing:
-    /// the lists are filtered in one pass by the callers).
-    fn remove_keyed(&mut self, slot: Slot<'_>) {
-        match slot {
-            Slot::Token(kind, t) => {
-                self.tokens.get_mut(kind).map(|m| m.remove(t));
+    /// The group's entries in key order (each once), each key's value
+    /// beside it (a token's copied, the others borrowed): a cold flush
+    /// builds each key ([`SortedGroup::key_into`]) and encodes its value
+    /// ([`SortedGroup::encode_value`]) with no lookup. A group's keys are
+    /// its prefix and then a token or a big-endian seq, so they sort as
+    /// those do.
+    pub fn sorted(&self) -> SortedGroup<'_> {
+        let mut out =
+            SortedGroup { group: self.group, prefix: self.group.prefix(), tokens: Vec::new(), unloads: Vec::new() };
+        // byte order (as the keys sort), compared mostly as one u128 of the
+        // first 16 bytes (zero-padded: a shorter token, a prefix of a longer
+        // one, sorts first either way), the whole token only on a tie
+        let mut heads: Vec<(u128, &str, ColdValue<'_>)> = match &self.entries {
+            GroupEntries::Tokens(m) => {
+                m.iter().map(|(t, (seq, fp))| (token_head(t), t.as_str(), ColdValue::Token(*seq, *fp))).collect()
             }
-            Slot::Order(Book::Gpa, t) => drop(self.gpa_orders.remove(t)),
-            Slot::Order(Book::Msa, t) => drop(self.msa_orders.remove(t)),
-            Slot::OfferOrder(t) => drop(self.offer_orders.remove(t)),
-            Slot::JournalEntry(t) => drop(self.journal_entries.remove(t)),
-            Slot::Unload(..) => {}
-        }
-    }
-
-    /// Frees the memory of every map and list left empty.
-    fn free_empty(&mut self) {
-        for list in [&mut self.gpa_unloads, &mut self.msa_unloads] {
-            if list.is_empty() {
-                *list = Vec::new();
+            GroupEntries::Orders(m) => {
+                m.iter().map(|(t, o)| (token_head(t), t.as_str(), ColdValue::Order(o))).collect()
             }
-        }
-        self.tokens.retain(|_, m| !m.is_empty());
-        for m in [&mut self.gpa_orders, &mut self.msa_orders] {
-            if m.is_empty() {
-                *m = HashMap::default();
+            GroupEntries::OfferOrders(m) => {
+                m.iter().map(|(t, seq)| (token_head(t), t.as_str(), ColdValue::OfferOrder(*seq))).collect()
             }
-        }
-        if self.offer_orders.is_empty() {
-            self.offer_orders = HashMap::default();
-        }
-        if self.journal_entries.is_empty() {
-            self.journal_entries = HashMap::default();
-        }
+            GroupEntries::JournalEntries(m) => {
+                m.iter().map(|(t, j)| (token_head(t), t.as_str(), ColdValue::JournalEntry(j))).collect()
+            }
+            GroupEntries::Unloads(list) => {
+                // by seq, each seq once: the first of it in log order (what
+                // a lookup of its key answers)
+                let mut unloads: Vec<&UnloadState> = list.iter().collect();
+                unloads.sort_by_key(|u| u.seq);
+                unloads.dedup_by_key(|u| u.seq);
+                out.unloads = unloads;
+                return out;
+            }
+        };
+        sort_heads(&mut heads);
+        heads.dedup_by(|a, b| a.1 == b.1);
+        out.tokens = heads;
+        out
     }
 }
 
-/// A group's entries of a [`TakenCold`] in key order, named by position
-/// ([`TakenCold::sorted`]): a cold flush builds each key in a buffer of its
-/// own ([`SortedGroup::key_into`]), encodes each value typed
-/// ([`TakenCold::encode_value`]) and drops what it wrote
-/// ([`TakenCold::remove_sorted`]); nothing of it borrows the entries.
-#[derive(Debug)]
-pub struct SortedGroup {
+/// A group's entries of a [`TakenCold`] in key order, named by position,
+/// each with its value ([`TakenGroup::sorted`]): borrowed from the group,
+/// which no lock guards (its entries never change).
+pub struct SortedGroup<'a> {
     group: ColdGroup,
     prefix: Vec<u8>,
-    /// The tokens, concatenated in key order (empty for unloads).
-    text: String,
-    /// Where each token ends in `text`.
-    ends: Vec<usize>,
-    /// The seqs in order (unloads only).
-    seqs: Vec<u64>,
+    /// The tokens in key order, each with its head ([`token_head`]) and
+    /// value (empty for unloads).
+    tokens: Vec<(u128, &'a str, ColdValue<'a>)>,
+    /// The unloads in key order (unloads only).
+    unloads: Vec<&'a UnloadState>,
 }
 
-impl SortedGroup {
+impl<'a> SortedGroup<'a> {
     /// How many entries.
     pub fn len(&self) -> usize {
         match self.group {
-            ColdGroup::Unloads(_) => self.seqs.len(),
-            _ => self.ends.len(),
+            ColdGroup::Unloads(_) => self.unloads.len(),
+            _ => self.tokens.len(),
         }
     }
 
@@ -729,25 +735,12 @@ impl SortedGroup {
         self.len() == 0
     }
 
-    /// The `i`th token (`None`: past the end, or an unload group).
-    fn token(&self, i: usize) -> Option<&str> {
-        let start = match i.checked_sub(1) {
-            Some(before) => *self.ends.get(before)?,
-            None => 0,
-        };
-        // every cut is where a whole token ended: a char boundary
-        self.text.get(start..*self.ends.get(i)?)
-    }
-
-    /// Where the `i`th entry is held (`None`: past the end).
-    fn slot(&self, i: usize) -> Option<Slot<'_>> {
-        Some(match self.group {
-            ColdGroup::OfferOrders => Slot::OfferOrder(self.token(i)?),
-            ColdGroup::JournalEntries => Slot::JournalEntry(self.token(i)?),
-            ColdGroup::Orders(b) => Slot::Order(b, self.token(i)?),
-            ColdGroup::Tokens(k) => Slot::Token(snapshot::TOKEN_KINDS.get(usize::from(k))?, self.token(i)?),
-            ColdGroup::Unloads(b) => Slot::Unload(b, *self.seqs.get(i)?),
-        })
+    /// The `i`th entry's value (`None`: past the end).
+    fn value(&self, i: usize) -> Option<ColdValue<'a>> {
+        match self.group {
+            ColdGroup::Unloads(_) => self.unloads.get(i).map(|u| ColdValue::Unload(u)),
+            _ => self.tokens.get(i).map(|(_, _, v)| *v),
+        }
     }
 
     /// Writes the `i`th entry's key into `out` (cleared first); false past the end.
@@ -755,32 +748,43 @@ impl SortedGroup {
         out.clear();
         out.extend_from_slice(&self.prefix);
         match self.group {
-            ColdGroup::Unloads(_) => match self.seqs.get(i) {
-                Some(seq) => out.extend_from_slice(&seq.to_be_bytes()),
+            ColdGroup::Unloads(_) => match self.unloads.get(i) {
+                Some(u) => out.extend_from_slice(&u.seq.to_be_bytes()),
                 None => return false,
             },
-            _ => match self.token(i) {
-                Some(t) => out.extend_from_slice(t.as_bytes()),
+            _ => match self.tokens.get(i) {
+                Some((_, t, _)) => out.extend_from_slice(t.as_bytes()),
                 None => return false,
             },
         }
         true
+    }
+
+    /// Appends the encoded value of entry `i` (the bytes [`TakenCold::get`]
+    /// answers at its key) to `out`, typed: no key is parsed or looked
+    /// up, no `Vec` made (a cold flush writes it straight into its block).
+    /// `Ok(false)`: past the end.
+    pub fn encode_value(&self, i: usize, out: &mut Vec<u8>) -> Result<bool, String> {
+        match self.value(i) {
+            Some(v) => snapshot::encode_cold_into(v, out).map(|()| true),
+            None => Ok(false),
+        }
     }
 }
 
 /// Below this many tokens a group is sorted by comparisons ([`sort_heads`]).
 const RADIX_SORT_MIN_TOKENS: usize = 256;
 
-/// Sorts tokens with their heads ([`token_head`]) by head, then by token
-/// on a tie: what `sort_unstable_by` with that order gives. A big group is
-/// sorted by its heads' bytes (an LSD radix sort: stable counting passes
-/// from the head's last byte to its first, skipping a byte every head has
-/// the same value at — a group's tokens share most of theirs), then each
-/// run of equal heads by its tokens: ≈ 6 passes over a group of the demo's
-/// tokens instead of ≈ 17 comparisons an entry, which were most of a cold
-/// flush's sorting.
-fn sort_heads(heads: &mut Vec<(u128, &str)>) {
-    let by_token = |a: &(u128, &str), b: &(u128, &str)| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1));
+/// Sorts tokens with their heads ([`token_head`]) and values by head, then
+/// by token on a tie: what `sort_unstable_by` with that order gives. A big
+/// group is sorted by its heads' bytes (an LSD radix sort: stable counting
+/// passes from the head's last byte to its first, skipping a byte every
+/// head has the same value at — a group's tokens share most of theirs),
+/// then each run of equal heads by its tokens: ≈ 6 passes over a group of
+/// the demo's tokens instead of ≈ 17 comparisons an entry, which were most
+/// of a cold flush's sorting.
+fn sort_heads<T: Copy>(heads: &mut Vec<(u128, &str, T)>) {
+    let by_token = |a: &(u128, &str, T), b: &(u128, &str, T)| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1));
     let n = heads.len();
     if n < RADIX_SORT_MIN_TOKENS {
         heads.sort_unstable_by(by_token);
@@ -788,7 +792,7 @@ fn sort_heads(heads: &mut Vec<(u128, &str)>) {
     }
     // counts[i][v]: heads whose byte i (little-endian: 0 least significant) is v
     let mut counts = vec![[0usize; 256]; 16];
-    for (head, _) in heads.iter() {
+    for (head, ..) in heads.iter() {
         for (count, byte) in counts.iter_mut().zip(head.to_le_bytes()) {
             if let Some(c) = count.get_mut(usize::from(byte)) {
                 *c += 1;
@@ -825,7 +829,7 @@ fn sort_heads(heads: &mut Vec<(u128, &str)>) {
 }
 
 /// A token's first 16 bytes, zero-padded, as a big-endian u128: tokens
-/// whose heads differ sort as their heads do ([`TakenCold::sorted_keys`]).
+/// whose heads differ sort as their heads do ([`TakenGroup::sorted`]).
 fn token_head(t: &str) -> u128 {
     let mut head = [0u8; 16];
     let n = t.len().min(head.len());
@@ -886,14 +890,15 @@ impl Ledger {
     pub fn take_cold(&mut self) -> TakenCold {
         assert!(self.cold.is_some(), "take_cold on a ledger without a cold store");
         let journal_entries = self.journal_entries.extract_if(|_, j| je_closed(j)).collect();
+        let tokens = std::mem::take(&mut self.tokens);
         TakenCold {
-            tokens: std::mem::take(&mut self.tokens),
-            gpa_orders: std::mem::take(&mut self.gpa_orders),
-            msa_orders: std::mem::take(&mut self.msa_orders),
-            offer_orders: std::mem::take(&mut self.offer_orders),
-            gpa_unloads: std::mem::take(&mut self.gpa_unloads),
-            msa_unloads: std::mem::take(&mut self.msa_unloads),
-            journal_entries,
+            tokens: tokens.into_iter().map(|(kind, m)| (kind, Arc::new(m))).collect(),
+            gpa_orders: Arc::new(std::mem::take(&mut self.gpa_orders)),
+            msa_orders: Arc::new(std::mem::take(&mut self.msa_orders)),
+            offer_orders: Arc::new(std::mem::take(&mut self.offer_orders)),
+            gpa_unloads: Arc::new(std::mem::take(&mut self.gpa_unloads)),
+            msa_unloads: Arc::new(std::mem::take(&mut self.msa_unloads)),
+            journal_entries: Arc::new(journal_entries),
         }
     }
 }
@@ -921,10 +926,10 @@ mod tests {
         }
         let mut taken = TakenCold::default();
         for (n, t) in tokens.iter().enumerate() {
-            taken.offer_orders.insert(t.clone(), n as u64);
+            Arc::make_mut(&mut taken.offer_orders).insert(t.clone(), n as u64);
         }
         for seq in [0u64, 1, 255, 256, 65_535, 65_536, u64::MAX, 7] {
-            taken.gpa_unloads.push(UnloadState {
+            Arc::make_mut(&mut taken.gpa_unloads).push(UnloadState {
                 seq,
                 time: crate::time::Timestamp(0),
                 holder: crate::command::Holder::User("u".into()),
@@ -953,9 +958,9 @@ mod tests {
         tokens.sort();
         tokens.dedup();
         assert!(tokens.len() > 2 * RADIX_SORT_MIN_TOKENS, "{}", tokens.len());
-        taken.offer_orders.clear();
+        taken.offer_orders = Arc::default();
         for (n, t) in tokens.iter().enumerate() {
-            taken.offer_orders.insert(t.clone(), n as u64);
+            Arc::make_mut(&mut taken.offer_orders).insert(t.clone(), n as u64);
         }
         let mut want: Vec<Vec<u8>> = tokens.iter().map(|t| offer_key(t)).collect();
         want.sort();
