@@ -225,9 +225,8 @@ fn not_encoded(e: String) -> StoreError {
 }
 
 /// Packs a run's entries, given in key order, into blocks: each block ends
-/// at about `COLD_BLOCK_BYTES` (or when told), goes into `ended` with its
-/// sled key, and its first key into `first_keys`, until
-/// [`Blocks::take_part`] takes both.
+/// at about `COLD_BLOCK_BYTES` (or when told), goes into `batch`, and its
+/// first key into `first_keys`, until [`Blocks::take_part`] takes both.
 struct Blocks {
     no: u32,
     /// Blocks ended so far.
@@ -239,8 +238,7 @@ struct Blocks {
     pending: usize,
     /// The last key pushed (keys must come in increasing order).
     last: Option<Vec<u8>>,
-    /// The ended blocks not taken yet: (sled key, bytes).
-    ended: Vec<(Vec<u8>, Vec<u8>)>,
+    batch: sled::Batch,
     first_keys: Vec<Vec<u8>>,
 }
 
@@ -253,7 +251,7 @@ impl Blocks {
             first: Vec::new(),
             pending: 0,
             last: None,
-            ended: Vec::new(),
+            batch: sled::Batch::default(),
             first_keys: Vec::new(),
         }
     }
@@ -309,15 +307,15 @@ impl Blocks {
         let crc = crc32fast::hash(&self.block);
         self.block.extend_from_slice(&crc.to_be_bytes());
         let block = std::mem::replace(&mut self.block, Vec::with_capacity(COLD_BLOCK_BYTES + 1024));
-        self.ended.push((block_key(self.no, self.count), block));
+        self.batch.insert(block_key(self.no, self.count), block);
         self.first_keys.push(std::mem::take(&mut self.first));
         self.count += 1;
         self.pending = 0;
     }
 
-    /// The ended blocks not taken yet (sled key, bytes) and their first keys.
-    fn take_part(&mut self) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<Vec<u8>>) {
-        (std::mem::take(&mut self.ended), std::mem::take(&mut self.first_keys))
+    /// The ended blocks not taken yet: their batch and first keys.
+    fn take_part(&mut self) -> (sled::Batch, Vec<Vec<u8>>) {
+        (std::mem::take(&mut self.batch), std::mem::take(&mut self.first_keys))
     }
 }
 
@@ -581,15 +579,12 @@ impl ColdRuns {
                     // a group ends its block
                     blocks.end_block();
                 }
-                let (ended, part_first_keys) = blocks.take_part();
-                // one insert a block, not a batch a part: a batch holds
-                // sled's lock of every tree (the commit path's writes and
-                // the cold lookups' reads wait on it) for all of its
-                // blocks; blocks need no atomicity (without their run's
-                // meta they count for nothing)
-                for (k, block) in ended {
-                    self.tree.insert(k, block).map_err(sled_err)?;
-                }
+                let (batch, part_first_keys) = blocks.take_part();
+                // one batch a part: one insert a block (which would hold
+                // sled's lock of every tree a block at a time, not a part)
+                // costs sled 1.8x the instructions (docs/performance.md,
+                // "Issue 13: the cold writer, eighth session")
+                self.tree.apply_batch(batch).map_err(sled_err)?;
                 first_keys.extend(part_first_keys);
                 if done {
                     // every entry of the group is in a written block: the
@@ -1019,10 +1014,8 @@ mod tests {
             blocks.end_block();
         }
         assert!(blocks.count as usize > 2 * COLD_FLUSH_PART_BLOCKS, "several parts: {} blocks", blocks.count);
-        let (ended, first_keys) = blocks.take_part();
-        for (k, block) in ended {
-            want.insert(k, block).unwrap();
-        }
+        let (batch, first_keys) = blocks.take_part();
+        want.apply_batch(batch).unwrap();
         let run = Run { no: 0, first_keys, filter, at: Some(at.seq) };
         want.insert(meta_key(0), encode_meta(&run)).unwrap();
         want.insert(position_key(0), encode_head(at)).unwrap();
