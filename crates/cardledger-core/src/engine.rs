@@ -312,6 +312,7 @@ impl ColdWriter {
         let job = Arc::new(job);
         let thread_job = job.clone();
         let spawned = std::thread::Builder::new().name("cardledger-cold-writer".into()).spawn(move || {
+            yield_to_the_commit_path();
             if let Err(e) = writer.write(&thread_store, &thread_job) {
                 writer.fail(e);
             }
@@ -326,6 +327,19 @@ impl ColdWriter {
         }
     }
 }
+
+/// Lowers the calling thread's priority to `limits::COLD_WRITER_NICE` (on
+/// Linux a nice value is a thread's own): the cold writer then takes a core
+/// the commit path's threads (the frame encoder, sled's writers) want only
+/// when they leave it, and still all of one when they wait. A failure
+/// leaves the thread as it was (it writes the same, only less politely).
+#[cfg(target_os = "linux")]
+fn yield_to_the_commit_path() {
+    let _ = rustix::process::setpriority_process(None, limits::COLD_WRITER_NICE);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn yield_to_the_commit_path() {}
 
 /// How an engine is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -369,3 +369,37 @@ fn taken_cold_entries_answer_every_key_as_their_encoding() {
         cardledger_domain::snapshot::encode_hot(&drained).unwrap()
     );
 }
+
+/// The background cold writer runs at `COLD_WRITER_NICE` (Linux: a
+/// thread's own nice value, read from `/proc`), and the engine's thread
+/// that submits keeps its own.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_cold_writer_runs_at_its_nice_value() {
+    // the nice value of a thread: field 19 of its stat (after the name's ')')
+    fn nice(task: &std::path::Path) -> i32 {
+        let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+    let own = nice(std::path::Path::new("/proc/thread-self"));
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: FLUSH_EVERY }).unwrap();
+    let hold = engine.debug_hold_cold_writes(ColdWriteStep::Run);
+    for s in SETUP {
+        engine.submit(line(s)).unwrap();
+    }
+    assert!(engine.debug_cold_write_held(Duration::from_secs(30)));
+    let mut writers = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let task = task.unwrap().path();
+        // a thread's name is cut to 15 bytes
+        if std::fs::read_to_string(task.join("comm")).unwrap().trim() == "cardledger-cold" {
+            writers.push(nice(&task));
+        }
+    }
+    assert_eq!(writers, vec![cardledger_domain::limits::COLD_WRITER_NICE]);
+    assert_eq!(nice(std::path::Path::new("/proc/thread-self")), own, "the submitting thread keeps its own");
+    drop(hold);
+    engine.wait_cold_write().unwrap();
+}

@@ -266,6 +266,13 @@ pub const COLD_BLOCK_BYTES: usize = 4096;
 /// it has not finished (a group's are dropped once all of it is written).
 pub const COLD_FLUSH_PART_BLOCKS: usize = 64;
 
+/// The nice value of the background cold writer's thread (Linux; 0 is the
+/// engine's own): it yields the second core to the commit path's frame
+/// encoder and sled writers, and still finishes a flush's run long before
+/// the next flush waits for it (docs/performance.md, "Issue 13: the cold
+/// writer, eighth session").
+pub const COLD_WRITER_NICE: i32 = 10;
+
 /// Bits per key of a cold run's Bloom filter (7 probes: about 1 % false
 /// positives; the filters are the only cold memory that grows with history,
 /// about 1.25 bytes per cold entry).
