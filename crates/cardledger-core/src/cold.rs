@@ -536,6 +536,18 @@ impl ColdRuns {
         &self,
         at: Head,
         staged: &StagedRun,
+        between: impl FnMut() -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.write_run_in_parts(at, staged, COLD_FLUSH_PART_BLOCKS, between)
+    }
+
+    /// [`ColdRuns::write_run`] in parts of at most `part_blocks` blocks
+    /// (a test writes a small run in several parts).
+    fn write_run_in_parts<E: From<StoreError>>(
+        &self,
+        at: Head,
+        staged: &StagedRun,
+        part_blocks: usize,
         mut between: impl FnMut() -> Result<(), E>,
     ) -> Result<(), E> {
         let no = {
@@ -569,7 +581,7 @@ impl ColdRuns {
             let mut first_keys = Vec::new();
             let mut pushed = 0;
             while pushed < sorted.len() {
-                while blocks.first_keys.len() < COLD_FLUSH_PART_BLOCKS && sorted.key_into(pushed, &mut key) {
+                while blocks.first_keys.len() < part_blocks && sorted.key_into(pushed, &mut key) {
                     filter.insert(key_hashes(NEW_RUN_FILTER_HASH, &key));
                     blocks.push_with(&key, |out| sorted.encode_value(pushed, out))?;
                     pushed += 1;
@@ -1013,7 +1025,9 @@ mod tests {
             }
             blocks.end_block();
         }
-        assert!(blocks.count as usize > 2 * COLD_FLUSH_PART_BLOCKS, "several parts: {} blocks", blocks.count);
+        // parts of this many blocks: the run is written in several
+        let part_blocks = 32;
+        assert!(blocks.count as usize > 2 * part_blocks, "several parts: {} blocks", blocks.count);
         let (batch, first_keys) = blocks.take_part();
         want.apply_batch(batch).unwrap();
         let run = Run { no: 0, first_keys, filter, at: Some(at.seq) };
@@ -1025,7 +1039,7 @@ mod tests {
         let runs = ColdRuns::open(got.clone()).unwrap();
         let staged = StagedRun::new(taken);
         let mut parts = 0;
-        runs.write_run(at, &staged, || {
+        runs.write_run_in_parts(at, &staged, part_blocks, || {
             parts += 1;
             Ok::<(), StoreError>(())
         })
