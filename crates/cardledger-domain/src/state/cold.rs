@@ -336,11 +336,14 @@ impl Ledger {
     }
 }
 
+/// A token kind's tokens, each with where it was recorded (seq, fingerprint).
+type Tokens = HashMap<String, (u64, u64)>;
+
 /// Borrowed cold maps: a ledger's ([`Ledger::cold_entries`]) or those a
 /// flush took out of it ([`TakenCold`]).
 struct ColdParts<'a> {
     /// Per token kind, its tokens.
-    tokens: Vec<(&'static str, &'a HashMap<String, (u64, u64)>)>,
+    tokens: Vec<(&'static str, &'a Tokens)>,
     gpa_orders: &'a HashMap<String, OrderState>,
     msa_orders: &'a HashMap<String, OrderState>,
     offer_orders: &'a HashMap<String, u64>,
@@ -417,7 +420,7 @@ fn encode_cold_parts(p: ColdParts<'_>) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, Str
 /// no removal per key). Until then a lookup finds each of its keys here.
 #[derive(Debug, Default)]
 pub struct TakenCold {
-    tokens: HashMap<&'static str, Arc<HashMap<String, (u64, u64)>>>,
+    tokens: HashMap<&'static str, Arc<Tokens>>,
     gpa_orders: Arc<HashMap<String, OrderState>>,
     msa_orders: Arc<HashMap<String, OrderState>>,
     offer_orders: Arc<HashMap<String, u64>>,
@@ -653,7 +656,7 @@ pub struct TakenGroup {
 /// A [`TakenGroup`]'s entries, as the ledger held them.
 #[derive(Clone, Debug)]
 enum GroupEntries {
-    Tokens(Arc<HashMap<String, (u64, u64)>>),
+    Tokens(Arc<Tokens>),
     Orders(Arc<HashMap<String, OrderState>>),
     OfferOrders(Arc<HashMap<String, u64>>),
     JournalEntries(Arc<HashMap<String, JeState>>),
