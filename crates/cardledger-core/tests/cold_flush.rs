@@ -371,8 +371,8 @@ fn taken_cold_entries_answer_every_key_as_their_encoding() {
 }
 
 /// The background cold writer runs at `COLD_WRITER_NICE` (Linux: a
-/// thread's own nice value, read from `/proc`), and the engine's thread
-/// that submits keeps its own.
+/// thread's own nice value, read from `/proc`), and the thread that
+/// submits keeps its own.
 #[cfg(target_os = "linux")]
 #[test]
 fn the_cold_writer_runs_at_its_nice_value() {
@@ -398,7 +398,9 @@ fn the_cold_writer_runs_at_its_nice_value() {
             writers.push(nice(&task));
         }
     }
-    assert_eq!(writers, vec![cardledger_domain::limits::COLD_WRITER_NICE]);
+    // this test's writer is held past the call; other tests' writers (in
+    // this process) may be anywhere, just started at the nice they inherit
+    assert!(writers.contains(&cardledger_domain::limits::COLD_WRITER_NICE), "{writers:?}");
     assert_eq!(nice(std::path::Path::new("/proc/thread-self")), own, "the submitting thread keeps its own");
     drop(hold);
     engine.wait_cold_write().unwrap();
