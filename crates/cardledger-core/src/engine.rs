@@ -23,8 +23,12 @@
 //! decided-but-not-durable event, nor part of a batch.
 //!
 //! A large group (≥ 256 commands) has its frames (crc32, hash chain) built
-//! on a scoped second thread while the leader is still deciding it; the
-//! frames are appended with one atomic batch and one flush as before.
+//! on a scoped second thread while the leader is still deciding it; that
+//! thread also writes each frame it closes, but the group's first, to the
+//! log at once (`Store::write_ahead`: past the log's head, invisible and
+//! removed at open until the group's own write). The group's own write
+//! (its first and last frames and the log's new head, atomically) and one
+//! flush follow as before (`docs/format.md`, "Frames written ahead").
 //!
 //! Every `cold_flush_events` the group that crosses the interval takes the
 //! cold maps out of the state (typed, an O(1) move) and encodes the hot
@@ -848,6 +852,8 @@ impl Engine {
                 // filled again: no allocation per record on either thread
                 let (tx, rx) = std::sync::mpsc::channel::<Chunk>();
                 let (back_tx, back_rx) = std::sync::mpsc::channel::<Chunk>();
+                let store = &self.inner.store;
+                let ahead = store.writes_ahead();
                 let spawned =
                     std::thread::Builder::new().name("cardledger-encoder".into()).spawn_scoped(s, move || {
                         let mut builder = FrameBuilder::with_fill(base, fill);
@@ -856,6 +862,13 @@ impl Engine {
                             chunk.clear();
                             // a closed channel: the leader is done sending
                             let _ = back_tx.send(chunk);
+                            if ahead {
+                                // the frames closed so far (but the group's
+                                // first) go to the log while the group is
+                                // still decided; they join the log with the
+                                // group's own write (`Store::write_ahead`)
+                                store.write_ahead(base, builder.take_ahead())?;
+                            }
                         }
                         Ok(builder.finish())
                     });
