@@ -843,6 +843,39 @@ mod tests {
         assert!(FrameBuilder::new(base).finish().frames.is_empty());
     }
 
+    /// Frames taken ahead while pushing, and the batch's own frames, are
+    /// together the frames of the same batch built whole, in order; the
+    /// batch's first frame is never taken, and the batch counts what was.
+    #[test]
+    fn frames_taken_ahead_and_the_batch_are_the_whole_batch() {
+        let payloads: Vec<Vec<u8>> = (0..3000usize).map(|i| vec![(i % 251) as u8; 90 + i % 70]).collect();
+        let base = Head { seq: 9, hash: [3; 32] };
+        let mut whole = FrameBuilder::new(base);
+        let mut ahead = FrameBuilder::new(base);
+        let mut taken = Vec::new();
+        for (i, p) in payloads.iter().enumerate() {
+            whole.push(i as i64, p).unwrap();
+            ahead.push(i as i64, p).unwrap();
+            if i % 256 == 255 {
+                let t = ahead.take_ahead();
+                assert!(t.iter().all(|(k, _)| *k > base.seq + 1), "never the first frame");
+                taken.extend(t);
+            }
+        }
+        let whole = whole.finish();
+        let batch = ahead.finish();
+        assert!(taken.len() >= 2, "frames were taken: {}", taken.len());
+        assert_eq!(batch.ahead(), Ahead { frames: taken.len(), bytes: taken.iter().map(|(_, f)| f.len()).sum() });
+        assert_eq!(batch.bytes(), whole.bytes());
+        assert_eq!((batch.base, batch.head), (whole.base, whole.head));
+        let mut all = batch.frames.clone();
+        all.extend(taken);
+        all.sort_by_key(|(k, _)| *k);
+        assert_eq!(all, whole.frames);
+        assert_eq!(batch.frames.first(), whole.frames.first());
+        assert_eq!(batch.frame_hashes().len(), batch.frames.len());
+    }
+
     #[test]
     fn a_builder_closes_frames_at_its_fill_and_every_frame_decodes() {
         assert!(FrameFill::new(0).is_err());
