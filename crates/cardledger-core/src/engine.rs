@@ -23,8 +23,12 @@
 //! decided-but-not-durable event, nor part of a batch.
 //!
 //! A large group (≥ 256 commands) has its frames (crc32, hash chain) built
-//! on a scoped second thread while the leader is still deciding it; the
-//! frames are appended with one atomic batch and one flush as before.
+//! on a scoped second thread while the leader is still deciding it; that
+//! thread also writes each frame it closes, but the group's first, to the
+//! log at once (`Store::write_ahead`: past the log's head, invisible and
+//! removed at open until the group's own write). The group's own write
+//! (its first and last frames and the log's new head, atomically) and one
+//! flush follow as before (`docs/format.md`, "Frames written ahead").
 //!
 //! Every `cold_flush_events` the group that crosses the interval takes the
 //! cold maps out of the state (typed, an O(1) move) and encodes the hot
@@ -858,13 +862,26 @@ impl Engine {
         let lines: usize = group.iter().map(|r| r.lines.len()).sum();
         let decided = if lines >= ENCODER_THREAD_LINES_MIN {
             std::thread::scope(|s| {
-                let (tx, rx) = std::sync::mpsc::channel::<Vec<(i64, Vec<u8>)>>();
+                // chunks go to the encoder and come back emptied, to be
+                // filled again: no allocation per record on either thread
+                let (tx, rx) = std::sync::mpsc::channel::<Chunk>();
+                let (back_tx, back_rx) = std::sync::mpsc::channel::<Chunk>();
+                let store = &self.inner.store;
+                let ahead = store.writes_ahead();
                 let spawned =
                     std::thread::Builder::new().name("cardledger-encoder".into()).spawn_scoped(s, move || {
                         let mut builder = FrameBuilder::with_fill(base, fill);
-                        for chunk in rx {
-                            for (time, payload) in chunk {
-                                builder.push(time, &payload)?;
+                        for mut chunk in rx {
+                            chunk.push_into(&mut builder)?;
+                            chunk.clear();
+                            // a closed channel: the leader is done sending
+                            let _ = back_tx.send(chunk);
+                            if ahead {
+                                // the frames closed so far (but the group's
+                                // first) go to the log while the group is
+                                // still decided; they join the log with the
+                                // group's own write (`Store::write_ahead`)
+                                store.write_ahead(base, builder.take_ahead())?;
                             }
                         }
                         Ok(builder.finish())
@@ -872,12 +889,13 @@ impl Engine {
                 // nothing is decided yet: a thread that cannot start fails the
                 // group without leaving the state ahead of the disk
                 let Ok(encoder) = spawned else { return Ok(None) };
-                let mut pending = Vec::with_capacity(ENCODER_CHUNK_RECORDS);
+                let mut pending = Chunk::default();
                 let outcomes = self.decide_group(&mut state, group, &mut |time, payload| {
-                    pending.push((time, payload));
+                    pending.push(time, payload);
                     if pending.len() >= ENCODER_CHUNK_RECORDS {
+                        let next = back_rx.try_recv().unwrap_or_default();
                         // a closed channel means the encoder failed: its join says why
-                        let _ = tx.send(std::mem::replace(&mut pending, Vec::with_capacity(ENCODER_CHUNK_RECORDS)));
+                        let _ = tx.send(std::mem::replace(&mut pending, next));
                     }
                 });
                 if !pending.is_empty() {
@@ -892,7 +910,7 @@ impl Engine {
             let mut builder = FrameBuilder::with_fill(base, fill);
             let mut failed = None;
             let outcomes = self.decide_group(&mut state, group, &mut |time, payload| {
-                if let (None, Err(e)) = (&failed, builder.push(time, &payload)) {
+                if let (None, Err(e)) = (&failed, builder.push(time, payload)) {
                     failed = Some(StoreError::from(e));
                 }
             });
@@ -953,7 +971,7 @@ impl Engine {
         &self,
         state: &mut Ledger,
         group: &mut [Request],
-        record: &mut dyn FnMut(i64, Vec<u8>),
+        record: &mut dyn FnMut(i64, &[u8]),
     ) -> Result<Vec<Vec<Outcome>>, EngineError> {
         let first_new = state.head_seq + 1;
         // the group's recorded events are kept (shared with the responses,
@@ -970,6 +988,9 @@ impl Engine {
             let more: usize = payloads.iter().map(|p| record::record_len(p.len())).sum();
             records + payloads.len() <= limits::BATCH_RECORDS_MAX && bytes + more <= limits::BATCH_BYTES_MAX
         };
+        // a moved line's payload is encoded here, one buffer for the group
+        // (its capacity kept from one event to the next)
+        let mut buf: Vec<u8> = Vec::new();
         for (r, req) in group.iter_mut().enumerate() {
             let mut out = Vec::with_capacity(req.lines.len());
             let mut full = false;
@@ -995,9 +1016,11 @@ impl Engine {
                     && bytes + record::record_len(limits::EVENT_BYTES_MAX) <= limits::BATCH_BYTES_MAX;
                 // a moved line's accepted fact comes encoded (its command
                 // encoded once, for the payload and its fingerprint)
-                let mut payload = Vec::new();
+                // (emptied first: a decision that encodes nothing, a tick's
+                // or a duplicate's, leaves it as it finds it)
+                buf.clear();
                 let decision = if movable {
-                    state.decide_owned_into(std::mem::replace(line, moved_line()), *time, &mut payload)
+                    state.decide_owned_into(std::mem::replace(line, moved_line()), *time, &mut buf)
                 } else {
                     state.decide(line, *time)
                 };
@@ -1008,7 +1031,11 @@ impl Engine {
                     // decode again (over EVENT_BYTES_MAX) is refused unwritten
                     Decision::Accept(fact) => {
                         let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
-                        let encoded = if payload.is_empty() { encode_fact(&rec.fact) } else { Ok(payload) };
+                        let encoded = if buf.is_empty() {
+                            encode_fact(&rec.fact).map(std::borrow::Cow::Owned)
+                        } else {
+                            Ok(std::borrow::Cow::Borrowed(buf.as_slice()))
+                        };
                         match encoded {
                             Err(e) => out.push(Outcome::Rejected(Rejection::new(Code::EventTooLarge, key, e))),
                             Ok(payload) if !fits(records, bytes, &[&payload]) => {
@@ -1022,7 +1049,7 @@ impl Engine {
                                 records += 1;
                                 bytes += record::record_len(payload.len());
                                 state.apply(&rec);
-                                record(rec.time.0, payload);
+                                record(rec.time.0, &payload);
                                 let seq = rec.seq;
                                 if keep {
                                     let rec = Arc::new(rec);
@@ -1062,7 +1089,7 @@ impl Engine {
                         for (fact, payload) in facts.into_iter().zip(payloads) {
                             let rec = Arc::new(Recorded { seq: state.head_seq + 1, time: *time, fact });
                             state.apply(&rec);
-                            record(rec.time.0, payload);
+                            record(rec.time.0, &payload);
                             new.push(rec);
                         }
                         // the last fact's response, against the state after it
@@ -1412,6 +1439,58 @@ fn cold_key_text(k: &[u8]) -> String {
     match k.split_first() {
         Some((p, rest)) => format!("{}:{}", char::from(*p), String::from_utf8_lossy(rest).escape_debug()),
         None => "(empty)".into(),
+    }
+}
+
+/// Records on their way to the frame encoder thread: their payloads back
+/// to back in one buffer, so handing a record over allocates nothing on
+/// either thread (the encoder empties each chunk and sends it back to be
+/// filled again).
+#[derive(Default)]
+struct Chunk {
+    /// Each record's time and payload length, in order.
+    records: Vec<(i64, usize)>,
+    /// The payloads, back to back.
+    bytes: Vec<u8>,
+}
+
+impl Chunk {
+    fn push(&mut self, time: i64, payload: &[u8]) {
+        if self.records.capacity() == 0 {
+            self.records.reserve(ENCODER_CHUNK_RECORDS);
+        }
+        self.bytes.extend_from_slice(payload);
+        self.records.push((time, payload.len()));
+    }
+
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.records.clear();
+        self.bytes.clear();
+    }
+
+    /// Pushes the chunk's records, in order, into `builder`.
+    fn push_into(&self, builder: &mut FrameBuilder) -> Result<(), record::FrameError> {
+        let mut rest = self.bytes.as_slice();
+        for &(time, len) in &self.records {
+            let Some((payload, tail)) = rest.split_at_checked(len) else {
+                // `push` appends every length it records: never
+                return Err(record::FrameError::Corrupt {
+                    seq: builder.records(),
+                    reason: "an encoder chunk ends inside a payload".into(),
+                });
+            };
+            builder.push(time, payload)?;
+            rest = tail;
+        }
+        Ok(())
     }
 }
 

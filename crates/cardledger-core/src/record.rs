@@ -358,6 +358,19 @@ pub struct FrameBuilder {
     current: Vec<u8>,
     count: u32,
     fill: FrameFill,
+    /// The frames taken to be written ahead ([`FrameBuilder::take_ahead`]).
+    ahead: Ahead,
+}
+
+/// The frames of a batch written ahead of it (`Store::write_ahead`): how
+/// many, and their bytes. The batch's own write checks that they are the
+/// frames the store wrote ahead.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ahead {
+    /// Frames written ahead.
+    pub frames: usize,
+    /// Their encoded bytes, headers included.
+    pub bytes: usize,
 }
 
 impl FrameBuilder {
@@ -376,6 +389,7 @@ impl FrameBuilder {
             head: base,
             frames: Vec::new(),
             frame_hashes: Vec::new(),
+            ahead: Ahead::default(),
             current: Vec::new(),
             count: 0,
             fill,
@@ -461,11 +475,34 @@ impl FrameBuilder {
         self.head.seq.saturating_sub(self.base.seq)
     }
 
+    /// The frames closed so far except the batch's first, taken out of the
+    /// batch to be written ahead of it (`Store::write_ahead`), while the
+    /// rest is still being encoded. The first frame stays: it is written
+    /// with the batch, last, so that until the batch is written the frames
+    /// ahead of it are not a continuation of the log (`docs/format.md`).
+    /// The batch [`FrameBuilder::finish`] returns holds the frames not
+    /// taken, and counts the ones taken ([`EncodedBatch::ahead`]).
+    pub fn take_ahead(&mut self) -> Vec<(u64, Vec<u8>)> {
+        let first = self.base.seq.saturating_add(1);
+        let keep = usize::from(self.frames.first().is_some_and(|(k, _)| *k == first));
+        let taken: Vec<(u64, Vec<u8>)> = self.frames.drain(keep..).collect();
+        self.frame_hashes.truncate(keep);
+        self.ahead.frames += taken.len();
+        self.ahead.bytes += taken.iter().map(|(_, f)| f.len()).sum::<usize>();
+        taken
+    }
+
     /// Ends the batch: the frames (each keyed by its first seq), the head the
     /// batch continues and the head after it.
     pub fn finish(mut self) -> EncodedBatch {
         self.close();
-        EncodedBatch { base: self.base, head: self.head, frames: self.frames, frame_hashes: self.frame_hashes }
+        EncodedBatch {
+            base: self.base,
+            head: self.head,
+            frames: self.frames,
+            frame_hashes: self.frame_hashes,
+            ahead: self.ahead,
+        }
     }
 }
 
@@ -482,6 +519,9 @@ pub struct EncodedBatch {
     /// The chain hash of each frame's last record (the frame's own hash: a
     /// function of all its bytes, header included).
     frame_hashes: Vec<Hash>,
+    /// The frames of the batch taken out to be written ahead of it
+    /// ([`FrameBuilder::take_ahead`]); none in `frames`.
+    pub(crate) ahead: Ahead,
 }
 
 impl EncodedBatch {
@@ -515,7 +555,7 @@ impl EncodedBatch {
             out.push((key, bytes));
             frame_hashes.push(hash);
         }
-        Ok(EncodedBatch { base, head, frames: out, frame_hashes })
+        Ok(EncodedBatch { base, head, frames: out, frame_hashes, ahead: Ahead::default() })
     }
 
     /// The head the batch continues.
@@ -526,9 +566,15 @@ impl EncodedBatch {
     pub fn head(&self) -> Head {
         self.head
     }
-    /// Encoded bytes of all its frames.
+    /// Encoded bytes of all its frames (the frames written ahead
+    /// included).
     pub fn bytes(&self) -> usize {
-        self.frames.iter().map(|(_, f)| f.len()).sum()
+        self.frames.iter().map(|(_, f)| f.len()).sum::<usize>().saturating_add(self.ahead.bytes)
+    }
+    /// The frames taken out of the batch to be written ahead of it
+    /// ([`FrameBuilder::take_ahead`]; none unless taken).
+    pub fn ahead(&self) -> Ahead {
+        self.ahead
     }
     /// The frames, each keyed by its first seq, in log order (a replicated
     /// log writes them as its messages).
@@ -795,6 +841,39 @@ mod tests {
         assert_eq!(batch.base, base);
         assert_eq!(batch.head, Head { seq, hash });
         assert!(FrameBuilder::new(base).finish().frames.is_empty());
+    }
+
+    /// Frames taken ahead while pushing, and the batch's own frames, are
+    /// together the frames of the same batch built whole, in order; the
+    /// batch's first frame is never taken, and the batch counts what was.
+    #[test]
+    fn frames_taken_ahead_and_the_batch_are_the_whole_batch() {
+        let payloads: Vec<Vec<u8>> = (0..3000usize).map(|i| vec![(i % 251) as u8; 90 + i % 70]).collect();
+        let base = Head { seq: 9, hash: [3; 32] };
+        let mut whole = FrameBuilder::new(base);
+        let mut ahead = FrameBuilder::new(base);
+        let mut taken = Vec::new();
+        for (i, p) in payloads.iter().enumerate() {
+            whole.push(i as i64, p).unwrap();
+            ahead.push(i as i64, p).unwrap();
+            if i % 256 == 255 {
+                let t = ahead.take_ahead();
+                assert!(t.iter().all(|(k, _)| *k > base.seq + 1), "never the first frame");
+                taken.extend(t);
+            }
+        }
+        let whole = whole.finish();
+        let batch = ahead.finish();
+        assert!(taken.len() >= 2, "frames were taken: {}", taken.len());
+        assert_eq!(batch.ahead(), Ahead { frames: taken.len(), bytes: taken.iter().map(|(_, f)| f.len()).sum() });
+        assert_eq!(batch.bytes(), whole.bytes());
+        assert_eq!((batch.base, batch.head), (whole.base, whole.head));
+        let mut all = batch.frames.clone();
+        all.extend(taken);
+        all.sort_by_key(|(k, _)| *k);
+        assert_eq!(all, whole.frames);
+        assert_eq!(batch.frames.first(), whole.frames.first());
+        assert_eq!(batch.frame_hashes().len(), batch.frames.len());
     }
 
     #[test]

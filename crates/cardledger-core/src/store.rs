@@ -36,6 +36,7 @@ use crate::log::{Log, LogRead};
 use crate::record::{self, FORMAT_VERSION};
 pub use crate::record::{FrameError, Hash, Head, NewRecord, StoredRecord, GENESIS_HASH};
 use crate::{lock, wait, wait_while_for};
+use sled::Transactional;
 
 // The store's limits live in `cardledger_domain::limits` with every other
 // limit; re-exported here under their old paths.
@@ -61,18 +62,30 @@ const SNAPSHOT_MANIFEST_BYTES: usize = 61;
 const SNAPSHOT_VERSION: u8 = 1;
 /// The store's format version (`meta/format_version`): 2 added the
 /// `snapshots` tree, 3 the `cold` tree, 4 frames hashed once each (frame
-/// version 2, [`record::FRAME_VERSION`]). Records keep their own version
-/// byte ([`FORMAT_VERSION`], still 1).
-pub const STORE_FORMAT_VERSION: u8 = 4;
+/// version 2, [`record::FRAME_VERSION`]), 5 the log's head in `meta`
+/// ([`META_LOG_HEAD`]: frames past it are an unfinished batch written
+/// ahead, removed at open). Records keep their own version byte
+/// ([`FORMAT_VERSION`], still 1).
+pub const STORE_FORMAT_VERSION: u8 = 5;
 /// The first store format (no `snapshots` tree); opened and upgraded to 4.
 const FORMAT_VERSION_1: u8 = 1;
 /// The second store format (no `cold` tree); opened and upgraded to 4.
 const FORMAT_VERSION_2: u8 = 2;
 /// The third store format (frames of version 1 only); opened and upgraded
-/// to 4: its frames stay as they are, new ones are of version 2.
+/// to 5: its frames stay as they are, new ones are of version 2.
 const FORMAT_VERSION_3: u8 = 3;
+/// The fourth store format (no log head in `meta`); opened and upgraded to
+/// 5: the head its last frame ends at is written to `meta`.
+const FORMAT_VERSION_4: u8 = 4;
 /// Key in `meta` whose value is the one format version byte.
 const META_FORMAT_VERSION: &[u8] = b"format_version";
+/// Key in `meta` whose value is the log's head (seq, u64 big-endian, then
+/// the chain hash): written in the same atomic sled write as the last
+/// frames of every batch (store format 5). Frames past it are the frames
+/// of a batch written ahead of it whose own write never happened.
+const META_LOG_HEAD: &[u8] = b"log_head";
+/// Bytes of the `log_head` value: seq (8) + chain hash (32).
+const LOG_HEAD_BYTES: usize = 40;
 /// Fixed bytes of a checkpoint value besides the state: version (1) + seq
 /// (8) + crc32 (4).
 const CHECKPOINT_OVERHEAD_BYTES: usize = 13;
@@ -219,6 +232,9 @@ impl Drop for ReopenOnDrop {
 struct Writer {
     head: Head,
     closed: bool,
+    /// The frames written ahead of the next batch ([`Store::write_ahead`]):
+    /// past `head`, until that batch is written.
+    ahead: record::Ahead,
 }
 
 struct Published {
@@ -340,12 +356,18 @@ impl Store {
         match meta.get(META_FORMAT_VERSION).map_err(sled_err)? {
             Some(v) => match v.as_ref() {
                 [STORE_FORMAT_VERSION] => {}
-                // format 1 is format 4 without snapshots, cold entries and
-                // version-2 frames, format 2 without cold entries and
-                // version-2 frames, format 3 without version-2 frames:
-                // upgrade in place (the meta byte; no frame is rewritten)
-                [FORMAT_VERSION_1 | FORMAT_VERSION_2 | FORMAT_VERSION_3] => {
-                    meta.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]).map_err(sled_err)?;
+                // format 1 is format 5 without snapshots, cold entries,
+                // version-2 frames and the log head, format 2 without cold
+                // entries, format 3 without version-2 frames, format 4
+                // without the log head: upgrade in place (the meta byte and
+                // the head its last frame ends at; no frame is rewritten)
+                [FORMAT_VERSION_1 | FORMAT_VERSION_2 | FORMAT_VERSION_3 | FORMAT_VERSION_4] => {
+                    let mut batch = sled::Batch::default();
+                    if external.is_none() {
+                        batch.insert(META_LOG_HEAD, &log_head_bytes(last_frame_head(&log)?)[..]);
+                    }
+                    batch.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]);
+                    meta.apply_batch(batch).map_err(sled_err)?;
                     db.flush().map_err(sled_err)?;
                 }
                 [other] => return Err(StoreError::UnsupportedVersion(*other)),
@@ -358,23 +380,49 @@ impl Store {
                         reason: "log has frames but no meta format_version".into(),
                     });
                 }
-                meta.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]).map_err(sled_err)?;
+                let mut batch = sled::Batch::default();
+                if external.is_none() {
+                    batch.insert(META_LOG_HEAD, &log_head_bytes(Head::GENESIS)[..]);
+                }
+                batch.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]);
+                meta.apply_batch(batch).map_err(sled_err)?;
                 db.flush().map_err(sled_err)?;
             }
         }
 
-        let head = match log.last().map_err(sled_err)? {
-            None => external.as_ref().map_or(Head::GENESIS, |l| l.head()),
-            Some(_) if external.is_some() => {
+        let head = match &external {
+            Some(_) if !log.is_empty() => {
                 return Err(StoreError::Corrupt {
                     seq: 0,
                     reason: format!("{} holds a sled log; it cannot keep the state of another log", dir.display()),
                 })
             }
-            Some((k, v)) => {
-                let key = key_seq(&k, 0)?;
-                let (header, hash) = record::check_frame(key, &v)?;
-                Head { seq: header.last_seq(), hash }
+            Some(l) => l.head(),
+            None => {
+                let head = match meta.get(META_LOG_HEAD).map_err(sled_err)? {
+                    Some(v) => parse_log_head(&v)?,
+                    None => return Err(StoreError::Corrupt { seq: 0, reason: "meta has no log_head".into() }),
+                };
+                remove_unfinished(&db, &log, head)?;
+                // the log must end exactly there (its last frame checked)
+                let end = last_frame_head(&log)?;
+                if end != head {
+                    return Err(StoreError::Corrupt {
+                        // the first seq not where the head says it is
+                        seq: match end.seq.cmp(&head.seq) {
+                            std::cmp::Ordering::Less => end.seq.saturating_add(1),
+                            std::cmp::Ordering::Equal => head.seq,
+                            std::cmp::Ordering::Greater => head.seq.saturating_add(1),
+                        },
+                        reason: format!(
+                            "the log ends at seq {} where its head (meta log_head) is seq {}{}",
+                            end.seq,
+                            head.seq,
+                            if end.seq == head.seq { " with another hash" } else { "" }
+                        ),
+                    });
+                }
+                head
             }
         };
         let published = Arc::new(Published {
@@ -394,7 +442,7 @@ impl Store {
                 checkpoints,
                 snapshots,
                 cold,
-                writer: Mutex::new(Writer { head, closed: false }),
+                writer: Mutex::new(Writer { head, closed: false, ahead: record::Ahead::default() }),
                 published,
                 reopen: ReopenOnDrop { dir: dir.to_path_buf(), armed: std::sync::atomic::AtomicBool::new(false) },
             }),
@@ -473,8 +521,8 @@ impl Store {
         if records > BATCH_RECORDS_MAX as u64 {
             return Err(StoreError::TooLarge { what: "batch records", limit: BATCH_RECORDS_MAX as u64 });
         }
-        let headers = batch.frames.len().saturating_mul(record::FRAME_HEADER_BYTES);
-        if batch.bytes().saturating_sub(headers) > BATCH_BYTES_MAX {
+        let frames = batch.frames.len().saturating_add(batch.ahead.frames);
+        if batch.bytes().saturating_sub(frames.saturating_mul(record::FRAME_HEADER_BYTES)) > BATCH_BYTES_MAX {
             return Err(StoreError::TooLarge { what: "batch bytes", limit: BATCH_BYTES_MAX as u64 });
         }
         let mut writer = lock(&self.inner.writer);
@@ -483,6 +531,12 @@ impl Store {
         }
         if writer.head != batch.base {
             return Err(StoreError::HeadMismatch { expected: batch.base, actual: writer.head });
+        }
+        if std::mem::take(&mut writer.ahead) != batch.ahead {
+            // frames past the head that are not this batch's: only a
+            // reopen removes them (never an append after them)
+            writer.closed = true;
+            return Err(StoreError::Closed);
         }
         if batch.frames.is_empty() {
             // nothing to flush; acknowledged once the batches before it are
@@ -506,24 +560,109 @@ impl Store {
             return Ok(Written { base: head, head, done: true });
         }
 
-        // Refuse before writing when the disk is nearly full (a file system
-        // that cannot report its free space is not checked).
-        let needed = (batch.bytes() as u64).saturating_mul(4).saturating_add(DISK_RESERVE_BYTES);
+        if let Err(e) = self.check_disk(batch.bytes()) {
+            // the frames written ahead stay past the head
+            writer.closed |= batch.ahead.frames > 0;
+            return Err(e);
+        }
+
+        // the batch's frames and the log's new head, in one atomic write
+        // (the frames written ahead of it are a continuation of the log
+        // from here on)
+        let head = batch.head;
+        let frames: Vec<(sled::IVec, sled::IVec)> = batch
+            .frames
+            .into_iter()
+            .map(|(k, f)| (sled::IVec::from(&k.to_be_bytes()[..]), sled::IVec::from(f)))
+            .collect();
+        let marker = log_head_bytes(head);
+        let applied = (&self.inner.log, &self.inner.meta).transaction(|(log, meta)| {
+            for (k, v) in &frames {
+                log.insert(k.clone(), v.clone())?;
+            }
+            meta.insert(META_LOG_HEAD, &marker[..])?;
+            Ok(())
+        });
+        if let Err(e) = applied {
+            // the frames written ahead stay past the head
+            writer.closed |= batch.ahead.frames > 0;
+            return Err(match e {
+                sled::transaction::TransactionError::Storage(e) => sled_err(e),
+                sled::transaction::TransactionError::Abort(()) => StoreError::Sled("the log write aborted".into()),
+            });
+        }
+        writer.head = head;
+        Ok(Written { base: batch.base, head, done: false })
+    }
+
+    /// True when frames of a batch may be written ahead of it
+    /// ([`Store::write_ahead`]): this directory's own sled log. A store on
+    /// another log ([`Store::open_on`]) appends each batch whole.
+    pub fn writes_ahead(&self) -> bool {
+        self.inner.external.is_none()
+    }
+
+    /// Writes frames of the batch that will continue the log after `base`
+    /// ahead of it, while the rest of the batch is still being decided and
+    /// encoded ([`record::FrameBuilder::take_ahead`]): never the batch's
+    /// first frame. They are not part of the log until the batch is
+    /// written ([`Store::write_encoded`], which checks that they are its
+    /// frames, [`record::EncodedBatch::ahead`]): nothing reads past the
+    /// head, and after a crash (or a batch never written) the next open
+    /// removes them, so a crash still leaves whole batches or nothing of
+    /// one (`docs/format.md`, "Frames written ahead"). A failed write
+    /// stops the store ([`StoreError::Closed`] for every later write), as
+    /// does a batch written after `base` that is not theirs.
+    pub fn write_ahead(&self, base: Head, frames: Vec<(u64, Vec<u8>)>) -> Result<(), StoreError> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        let mut writer = lock(&self.inner.writer);
+        if writer.closed {
+            return Err(StoreError::Closed);
+        }
+        if writer.head != base || self.inner.external.is_some() {
+            return Err(StoreError::HeadMismatch { expected: base, actual: writer.head });
+        }
+        let first = base.seq.saturating_add(1);
+        // the batch's first frame is written with the batch: until then the
+        // frames ahead are not a continuation of the log (the soundness of
+        // removing them at open rests on it)
+        assert!(frames.iter().all(|(k, _)| *k > first), "a batch's first frame is never written ahead of it");
+        let bytes: usize = frames.iter().map(|(_, f)| f.len()).sum();
+        let ahead = record::Ahead {
+            frames: writer.ahead.frames.saturating_add(frames.len()),
+            bytes: writer.ahead.bytes.saturating_add(bytes),
+        };
+        if ahead.bytes.saturating_sub(ahead.frames.saturating_mul(record::FRAME_HEADER_BYTES)) > BATCH_BYTES_MAX {
+            writer.closed = true;
+            return Err(StoreError::TooLarge { what: "batch bytes", limit: BATCH_BYTES_MAX as u64 });
+        }
+        self.check_disk(bytes)?;
+        let mut sled_batch = sled::Batch::default();
+        for (first_seq, frame) in frames {
+            sled_batch.insert(&first_seq.to_be_bytes(), frame);
+        }
+        // recorded first: whatever happens now, these frames are past the
+        // head until their batch is written
+        writer.ahead = ahead;
+        if let Err(e) = self.inner.log.apply_batch(sled_batch) {
+            writer.closed = true;
+            return Err(sled_err(e));
+        }
+        Ok(())
+    }
+
+    /// Refuses a write of `bytes` when the disk is nearly full (a file
+    /// system that cannot report its free space is not checked).
+    fn check_disk(&self, bytes: usize) -> Result<(), StoreError> {
+        let needed = (bytes as u64).saturating_mul(4).saturating_add(DISK_RESERVE_BYTES);
         if let Ok(available) = fs2::available_space(&self.inner.dir) {
             if available < needed {
                 return Err(StoreError::DiskFull { available, needed });
             }
         }
-
-        let head = batch.head;
-        let mut sled_batch = sled::Batch::default();
-        for (first_seq, frame) in batch.frames {
-            sled_batch.insert(&first_seq.to_be_bytes(), frame);
-        }
-
-        self.inner.log.apply_batch(sled_batch).map_err(sled_err)?;
-        writer.head = head;
-        Ok(Written { base: batch.base, head, done: false })
+        Ok(())
     }
 
     /// The second half of [`Store::append_encoded`]: flushes the log
@@ -1293,6 +1432,53 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
             Err(e) => return Err(sled_err(e)),
         }
     }
+}
+
+/// The `log_head` value of `head` ([`META_LOG_HEAD`]).
+fn log_head_bytes(head: Head) -> [u8; LOG_HEAD_BYTES] {
+    let mut b = [0u8; LOG_HEAD_BYTES];
+    let (seq, hash) = b.split_at_mut(8);
+    seq.copy_from_slice(&head.seq.to_be_bytes());
+    hash.copy_from_slice(&head.hash);
+    b
+}
+
+/// Parses a `log_head` value ([`META_LOG_HEAD`]).
+fn parse_log_head(v: &[u8]) -> Result<Head, StoreError> {
+    let bad = || StoreError::Corrupt { seq: 0, reason: format!("meta log_head of {} bytes, expected 40", v.len()) };
+    let b: &[u8; LOG_HEAD_BYTES] = v.try_into().map_err(|_| bad())?;
+    let (seq, hash) = b.split_at(8);
+    Ok(Head { seq: key_seq(seq, 0)?, hash: hash.try_into().map_err(|_| bad())? })
+}
+
+/// The head a log's last frame ends at (a store of format 4 or before,
+/// whose batches were written whole: the head is its last frame's).
+fn last_frame_head(log: &sled::Tree) -> Result<Head, StoreError> {
+    match log.last().map_err(sled_err)? {
+        None => Ok(Head::GENESIS),
+        Some((k, v)) => {
+            let key = key_seq(&k, 0)?;
+            let (header, hash) = record::check_frame(key, &v)?;
+            Ok(Head { seq: header.last_seq(), hash })
+        }
+    }
+}
+
+/// Removes the frames past `head`, the log's head: the frames of a batch
+/// written ahead of it ([`Store::write_ahead`]) whose own write (with the
+/// head, atomically) never happened. None of them was acknowledged.
+fn remove_unfinished(db: &sled::Db, log: &sled::Tree, head: Head) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    let mut any = false;
+    for k in log.range(head.seq.saturating_add(1).to_be_bytes()..).keys() {
+        batch.remove(k.map_err(sled_err)?);
+        any = true;
+    }
+    if any {
+        log.apply_batch(batch).map_err(sled_err)?;
+        db.flush().map_err(sled_err)?;
+    }
+    Ok(())
 }
 
 /// Parses an 8-byte big-endian log key; `seq` names the error.
