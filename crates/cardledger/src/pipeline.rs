@@ -10,12 +10,12 @@
 //!    reused buffer and then to the output (`Decided::write_answers`).
 //!
 //! Each hand-over is a bounded channel of [`INGEST_PIPELINE_CHUNKS`]
-//! chunks, so memory stays bounded however long the input is. A written
+//! chunks, so memory stays bounded however long the input is; a written
 //! chunk goes back to the reader thread to be dropped there (see
-//! [`write_all`]); should that channel be full or gone, the writer drops it. Nothing is
-//! answered before its batch is durable (stage 3 only sees what stage 2
-//! got back from the engine), and answers keep input order (one chunk at
-//! a time, in order, through each stage). A read error stops the run where
+//! [`write_all`]), or is dropped by the writer should that channel be full
+//! or gone. Nothing is answered before its batch is durable (stage 3 only
+//! sees what stage 2 got back from the engine), and answers keep input
+//! order (one chunk at a time, in order, through each stage). A read error stops the run where
 //! it happened, as before: the chunk it interrupted is not submitted.
 
 use std::io::Write;
