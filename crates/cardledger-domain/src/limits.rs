@@ -28,6 +28,10 @@ pub const LINE_BYTES_MAX: usize = 64 * 1024;
 /// (`wire::scan_line`); a deeper line takes serde_json's parser, whose own
 /// limit is 128, and is answered as before.
 pub const WIRE_SCAN_DEPTH_MAX: usize = 16;
+/// Most members of a command body the fast path without a tree reads
+/// (`wire::scan_command`; the largest command has 20 fields); a longer body
+/// takes the tree and is answered as before.
+pub const WIRE_SCAN_FIELDS_MAX: usize = 24;
 /// Largest encoded event, in bytes (decoding is bounded by it).
 pub const EVENT_BYTES_MAX: usize = 64 * 1024;
 /// Reserve window bounds, in days.

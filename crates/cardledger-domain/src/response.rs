@@ -473,14 +473,6 @@ impl<'a> Obj<'a> {
         put(self.key(k), format_args!("{v}"));
     }
 
-    /// Text that needs no escaping (a formatted time), quoted.
-    fn quoted(&mut self, k: &str, v: &[u8]) {
-        let out = self.key(k);
-        out.push(b'"');
-        out.extend_from_slice(v);
-        out.push(b'"');
-    }
-
     /// A time, quoted.
     fn time(&mut self, k: &str, t: Timestamp) {
         let out = self.key(k);
@@ -616,10 +608,9 @@ fn msa(b: MsaBalance, impacted: Money) -> Balances {
 
 /// Writes the response of `rec` with the facts captured for it.
 fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
-    // the event's time, formatted once (most responses print it twice)
-    let mut t = Vec::with_capacity(32);
-    rec.time.write_rfc3339(&mut t);
-    let t = t.as_slice();
+    // the event's time (most responses print it twice; `write_rfc3339`
+    // keeps the text of the last second it wrote)
+    let t = rec.time;
     let tx = rec.seq;
     let mut o = Obj::new(out);
     match (&rec.fact.event, facts) {
@@ -627,8 +618,8 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
             let fees: Money = e.fees.iter().map(|f| f.amount).sum();
             o.str("token", &e.cmd.token);
             o.money("amount", e.cmd.amount);
-            o.quoted("created_time", t);
-            o.quoted("last_modified_time", t);
+            o.time("created_time", t);
+            o.time("last_modified_time", t);
             o.seq("transaction_token", tx);
             o.str("state", "COMPLETION");
             approved(&mut o);
@@ -664,8 +655,8 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
         (Event::GpaUnloaded(e), Facts::Source(src)) => {
             o.str("token", &e.cmd.token);
             o.money("amount", e.cmd.amount);
-            o.quoted("created_time", t);
-            o.quoted("last_modified_time", t);
+            o.time("created_time", t);
+            o.time("last_modified_time", t);
             o.seq("transaction_token", tx);
             o.str("state", "COMPLETION");
             approved(&mut o);
@@ -702,16 +693,16 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
             o.str("currency_code", "USD");
             o.bool("active", *active);
             o.str("campaign_token", &e.campaign_token);
-            o.quoted("created_time", t);
-            o.quoted("last_modified_time", t);
+            o.time("created_time", t);
+            o.time("last_modified_time", t);
             write_balances(o.obj("aggregated_balances"), &msa(e.aggregated_after, -e.cmd.amount), false, true);
             o.str("original_order_token", &e.cmd.original_order_token);
             o.seq("transaction_token", tx);
         }
         (Event::OfferOrdered(e), Facts::Offer(offer)) => {
             let order = MsaBalance { ledger: e.purchase_amount, credit: e.reward_amount };
-            o.quoted("created_time", t);
-            o.quoted("last_modified_time", t);
+            o.time("created_time", t);
+            o.time("last_modified_time", t);
             o.holder(&e.cmd.holder);
             o.str("token", &e.cmd.token);
             write_balances(o.obj("order_balances"), &msa(order, e.purchase_amount), false, true);
@@ -754,14 +745,14 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
                 item.end();
             }
             list.push(b']');
-            o.quoted("created_time", t);
+            o.time("created_time", t);
             o.seq("transaction_token", tx);
             o.str("state", "COMPLETION");
             approved(&mut o);
         }
         (Event::JournalEntryRecorded(e), Facts::None) => {
             journal_entry_members(&mut o, e, rec.time);
-            o.quoted("created_time", t);
+            o.time("created_time", t);
             o.seq("transaction_token", tx);
         }
         (Event::ProgramDeposited(c), Facts::None) => {
@@ -769,14 +760,14 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
             o.str("program_token", &c.program_token);
             o.money("amount", c.amount);
             o.str("currency_code", "USD");
-            o.quoted("created_time", t);
+            o.time("created_time", t);
             o.seq("transaction_token", tx);
         }
         // the update answers with the whole order as it stands after it (source 004)
         (Event::MsaOrderUpdated(_), Facts::OrderNow(Some(now))) => write_msa_order(&mut o, &now.view()),
         (Event::MsaOrderUpdated(c), Facts::OrderNow(None)) => {
             o.str("token", &c.token);
-            o.quoted("last_modified_time", t);
+            o.time("last_modified_time", t);
             o.seq("transaction_token", tx);
         }
         (Event::Ticked(c), Facts::None) => {
@@ -789,8 +780,8 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
             o.seq("transaction_token", tx);
         }
         (e, Facts::None) if created_body(&mut o, e) => {
-            o.quoted("created_time", t);
-            o.quoted("last_modified_time", t);
+            o.time("created_time", t);
+            o.time("last_modified_time", t);
             if let Event::FundingSourceCreated { cmd, .. } = e {
                 if cmd.kind == FundingKind::Program {
                     o.str("account", &program_account_number(&cmd.token));

@@ -16,6 +16,9 @@ impl Timestamp {
     /// Parses RFC 3339 (`2017-05-10T23:00:15Z`, offsets allowed) or a bare
     /// `YYYY-MM-DD` (midnight UTC).
     pub fn parse(text: &str) -> Option<Timestamp> {
+        if let Some(t) = parse_utc_second(text.as_bytes()) {
+            return Some(t);
+        }
         if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
             return Some(Timestamp(dt.with_timezone(&Utc).timestamp_micros()));
         }
@@ -48,41 +51,32 @@ impl Timestamp {
     /// `.250` / `.000250` when there are fractional seconds) to `out`,
     /// without chrono's formatter for years 1 to 9999 (the responses print
     /// several per event; `tests/response_oracle.rs` compares the two).
+    /// The date and time of day of the last whole second written on this
+    /// thread are kept ([`LAST_SECOND`]): a response prints the same second
+    /// two or three times, and consecutive events share seconds.
     pub fn write_rfc3339(self, out: &mut Vec<u8>) {
         let secs = self.0.div_euclid(1_000_000);
         let micros = self.0.rem_euclid(1_000_000);
-        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-        // days to a civil date (H. Hinnant's algorithm, proleptic Gregorian)
-        let z = days + 719_468;
-        let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        if !(1..=9999).contains(&year) {
-            if let Err(e) = std::io::Write::write_fmt(out, format_args!("{self}")) {
-                unreachable!("writing into a Vec cannot fail: {e}")
-            }
-            return;
-        }
-        fn digits(out: &mut Vec<u8>, n: i64, width: u32) {
-            for p in (0..width).rev() {
-                out.push(b'0' + ((n / 10i64.pow(p)) % 10) as u8);
-            }
-        }
-        digits(out, year, 4);
-        out.push(b'-');
-        digits(out, month, 2);
-        out.push(b'-');
-        digits(out, day, 2);
-        out.push(b'T');
-        digits(out, sod / 3600, 2);
-        out.push(b':');
-        digits(out, sod / 60 % 60, 2);
-        out.push(b':');
-        digits(out, sod % 60, 2);
+        let cached = LAST_SECOND.with(|last| {
+            let (at, text) = last.get();
+            (at == secs).then_some(text)
+        });
+        let text = match cached {
+            Some(text) => text,
+            None => match second_text(secs) {
+                Some(text) => {
+                    LAST_SECOND.with(|last| last.set((secs, text)));
+                    text
+                }
+                None => {
+                    if let Err(e) = std::io::Write::write_fmt(out, format_args!("{self}")) {
+                        unreachable!("writing into a Vec cannot fail: {e}")
+                    }
+                    return;
+                }
+            },
+        };
+        out.extend_from_slice(&text);
         if micros % 1000 == 0 && micros != 0 {
             out.push(b'.');
             digits(out, micros / 1000, 3);
@@ -91,6 +85,83 @@ impl Timestamp {
             digits(out, micros, 6);
         }
         out.push(b'Z');
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (the lines' common shape) read without chrono:
+/// a valid date in years 1 to 9999, hours to 23, minutes and seconds to 59.
+/// `None` for anything else, which chrono then reads (a leap second, an
+/// offset, a fraction, a lowercase `t`, …): what this reads, chrono reads
+/// as the same instant (a unit test compares the two).
+fn parse_utc_second(text: &[u8]) -> Option<Timestamp> {
+    let [y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', mi0, mi1, b':', s0, s1, b'Z'] = *text else {
+        return None;
+    };
+    let pair = |a: u8, b: u8| {
+        let (a, b) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'));
+        (a < 10 && b < 10).then_some(i64::from(a) * 10 + i64::from(b))
+    };
+    let year = pair(y0, y1)? * 100 + pair(y2, y3)?;
+    let (month, day) = (pair(mo0, mo1)?, pair(d0, d1)?);
+    let (hour, minute, second) = (pair(h0, h1)?, pair(mi0, mi1)?, pair(s0, s1)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if year < 1 || !(1..=12).contains(&month) || day < 1 || day > month_days || hour > 23 || minute > 59 || second > 59
+    {
+        return None;
+    }
+    // a civil date to days since 1970-01-01 (H. Hinnant's algorithm)
+    let y = if month <= 2 { year - 1 } else { year };
+    let (era, yoe) = (y.div_euclid(400), y.rem_euclid(400));
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(Timestamp((days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS`, the text of a whole second.
+type SecondText = [u8; 19];
+
+thread_local! {
+    /// The last whole second [`Timestamp::write_rfc3339`] wrote on this
+    /// thread, and its text (`i64::MIN`, which is never a second it
+    /// writes, until then).
+    static LAST_SECOND: std::cell::Cell<(i64, SecondText)> = const { std::cell::Cell::new((i64::MIN, [0; 19])) };
+}
+
+/// The text of the second `secs` (since the Unix epoch) in years 1 to
+/// 9999; `None` for any other year (chrono's formatter writes those).
+fn second_text(secs: i64) -> Option<SecondText> {
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // days to a civil date (H. Hinnant's algorithm, proleptic Gregorian)
+    let z = days + 719_468;
+    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(1..=9999).contains(&year) {
+        return None;
+    }
+    // two digits of each part, by constant divisions (no loop, no power)
+    let pair = |n: i64| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+    let ([y0, y1], [y2, y3]) = (pair(year / 100), pair(year % 100));
+    let ([mo0, mo1], [d0, d1]) = (pair(month), pair(day));
+    let ([h0, h1], [mi0, mi1], [s0, s1]) = (pair(sod / 3600), pair(sod / 60 % 60), pair(sod % 60));
+    Some([y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', mi0, mi1, b':', s0, s1])
+}
+
+/// `n`'s last `width` decimal digits, zero-padded.
+fn digits(out: &mut Vec<u8>, n: i64, width: u32) {
+    for p in (0..width).rev() {
+        out.push(b'0' + ((n / 10i64.pow(p)) % 10) as u8);
     }
 }
 
@@ -141,5 +212,75 @@ mod tests {
         assert_eq!(Timestamp::parse("2017-05-10").map(|t| t.to_string()), Some("2017-05-10T00:00:00Z".into()));
         assert_eq!(Timestamp::parse("yesterday"), None);
         assert_eq!(Date::parse("2019-11-20").map(|d| d.to_string()), Some("2019-11-20".into()));
+    }
+
+    /// The kept second (`LAST_SECOND`) never shows through: each second
+    /// written several times in a row, with and without fractions, between
+    /// others, before and after an instant chrono writes (year 10000), gives
+    /// its `Display` bytes every time.
+    #[test]
+    fn repeated_seconds_write_their_display_bytes() {
+        let check = |t: Timestamp| {
+            let mut out = Vec::new();
+            t.write_rfc3339(&mut out);
+            assert_eq!(String::from_utf8_lossy(&out), t.to_string(), "{t:?}");
+        };
+        let base = Timestamp::parse("2024-02-28T23:59:57Z").map_or(0, |t| t.0);
+        let far = Timestamp::parse("9999-12-31T23:59:59Z").map_or(0, |t| t.0) + 1_000_000;
+        for step in 0..6i64 {
+            // whole seconds: the next one, the same one, a day back
+            let second = base + step / 2 * 1_000_000 - (step % 2) * 86_400_000_000;
+            for micros in [0, 250_000, 0, 123, 999_999, 0, 1_000_000, 1_000_001] {
+                check(Timestamp(second + micros));
+            }
+            check(Timestamp(far + step));
+            check(Timestamp(-second));
+            check(Timestamp(second));
+        }
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SSZ` read without chrono is chrono's instant, and
+    /// what it leaves to chrono is every other shape: every day of leap
+    /// and common years (and the days after each month's last), every
+    /// hour, minute and second with their first invalid values, and texts
+    /// one byte off the shape.
+    #[test]
+    fn utc_seconds_parse_as_chrono_parses_them() {
+        let chrono = |text: &str| DateTime::parse_from_rfc3339(text).ok().map(|dt| Timestamp(dt.timestamp_micros()));
+        let mut read = 0;
+        let mut check = |text: String| {
+            let fast = parse_utc_second(text.as_bytes());
+            if fast.is_some() {
+                read += 1;
+                assert_eq!(fast, chrono(&text), "{text}");
+            }
+        };
+        for year in [1, 4, 100, 400, 1600, 1900, 1969, 1970, 2000, 2023, 2024, 2100, 9999] {
+            for month in 0..=13 {
+                for day in 0..=32 {
+                    check(format!("{year:04}-{month:02}-{day:02}T12:34:56Z"));
+                }
+            }
+        }
+        for (h, m, sec) in [(0, 0, 0), (23, 59, 59), (24, 0, 0), (0, 60, 0), (0, 0, 60), (9, 9, 9), (19, 5, 30)] {
+            check(format!("2024-02-29T{h:02}:{m:02}:{sec:02}Z"));
+        }
+        for text in [
+            "0000-01-01T00:00:00Z",
+            "2024-01-01T00:00:00z",
+            "2024-01-01t00:00:00Z",
+            "2024-01-01 00:00:00Z",
+            "2024-01-01T00:00:00+00:00",
+            "2024-01-01T00:00:00.5Z",
+            "2024-01-01T00:00:0Z",
+            "2024-01-01T00:00:00ZZ",
+            "2024-1-01T00:00:00Z",
+            "+024-01-01T00:00:00Z",
+            "2024-01-01T0a:00:00Z",
+            "2024/01/01T00:00:00Z",
+        ] {
+            check(text.to_string());
+        }
+        assert!(read > 13 * 12 * 28, "the fast path read {read}");
     }
 }

@@ -27,10 +27,24 @@ fn fast(line: &str) -> bool {
     }
 }
 
+/// Whether the fast path without a tree read `line`; when it did, its answer
+/// must be the old parser's.
+fn direct(line: &str) -> bool {
+    match wire::direct_path(line) {
+        Some(answer) => {
+            let old = old_wire::parse_line(line);
+            assert_eq!(mask_uuids(&format!("{answer:?}")), mask_uuids(&format!("{old:?}")), "direct {line:?}");
+            true
+        }
+        None => false,
+    }
+}
+
 /// Both parsers on one line (and, when it is JSON, on its `Value`); returns
-/// whether the new one accepted it. The fast path is checked too.
+/// whether the new one accepted it. Both fast paths are checked too.
 fn same(line: &str) -> bool {
     fast(line);
+    direct(line);
     let new = wire::parse_line(line);
     let old = old_wire::parse_line(line);
     assert_eq!(mask_uuids(&format!("{new:?}")), mask_uuids(&format!("{old:?}")), "line {line:?}");
@@ -203,6 +217,8 @@ fn generated_lines_parse_the_same() {
     // the workload's lines are all the fast path's
     let fast_read = lines.iter().filter(|l| fast(l)).count();
     assert_eq!(fast_read, lines.len(), "the fast path reads every generated line");
+    let direct_read = lines.iter().filter(|l| direct(l)).count();
+    assert_eq!(direct_read, lines.len(), "the fast path without a tree reads every generated line");
 }
 
 #[test]
@@ -216,6 +232,16 @@ fn the_corpora_parse_the_same() {
     let fast_read = lines.iter().filter(|l| fast(l)).count();
     eprintln!("corpus lines: the fast path read {fast_read} of {}", lines.len());
     assert!(fast_read > 100 && fast_read < lines.len(), "fast path: {fast_read} of {}", lines.len());
+    // the path without a tree: lines it answers, accepted and rejected
+    let direct_read: Vec<&String> = lines.iter().filter(|l| direct(l)).collect();
+    let direct_rejected = direct_read.iter().filter(|l| wire::parse_line(l).is_err()).count();
+    eprintln!("corpus lines: the path without a tree read {} ({direct_rejected} rejected)", direct_read.len());
+    assert!(
+        direct_read.len() > 100 && direct_read.len() < fast_read,
+        "direct path: {} of {fast_read}",
+        direct_read.len()
+    );
+    assert!(direct_rejected > 20, "direct path rejected {direct_rejected}");
 }
 
 #[test]
@@ -354,7 +380,7 @@ fn mutated_lines_reach_both_paths() {
         state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         (state >> 33) as usize
     };
-    let (mut read, mut declined) = (0, 0);
+    let (mut read, mut declined, mut direct_read) = (0, 0, 0);
     for _ in 0..4_000 {
         let seed = &seeds[next() % seeds.len()];
         let edits: Vec<_> = (0..next() % 3).map(|_| (next(), next(), next())).collect();
@@ -365,7 +391,9 @@ fn mutated_lines_reach_both_paths() {
         } else {
             declined += 1;
         }
+        direct_read += usize::from(direct(&line));
     }
-    eprintln!("mutated lines: the fast path read {read}, declined {declined}");
+    eprintln!("mutated lines: the fast path read {read}, declined {declined}; without a tree read {direct_read}");
     assert!(read > 500 && declined > 500, "fast path read {read}, declined {declined}");
+    assert!(direct_read > 500 && direct_read < read, "the path without a tree read {direct_read} of {read}");
 }

@@ -10,10 +10,12 @@
 //!    reused buffer and then to the output (`Decided::write_answers`).
 //!
 //! Each hand-over is a bounded channel of [`INGEST_PIPELINE_CHUNKS`]
-//! chunks, so memory stays bounded however long the input is. Nothing is
-//! answered before its batch is durable (stage 3 only sees what stage 2
-//! got back from the engine), and answers keep input order (one chunk at
-//! a time, in order, through each stage). A read error stops the run where
+//! chunks, so memory stays bounded however long the input is; a written
+//! chunk goes back to the reader thread to be dropped there (see
+//! [`write_all`]), or is dropped by the writer should that channel be full
+//! or gone. Nothing is answered before its batch is durable (stage 3 only
+//! sees what stage 2 got back from the engine), and answers keep input
+//! order (one chunk at a time, in order, through each stage). A read error stops the run where
 //! it happened, as before: the chunk it interrupted is not submitted.
 
 use std::io::Write;
@@ -28,6 +30,9 @@ use crate::{Error, Tally, INGEST_CHUNK_LINES};
 
 /// Chunks in flight between two stages (beside the one each stage holds).
 pub(crate) const INGEST_PIPELINE_CHUNKS: usize = 1;
+
+/// Written chunks on their way back to the reader thread (see [`write_all`]).
+const WRITTEN_CHUNKS_BACK: usize = 2;
 
 /// How stage 2 submits a chunk's commands: one outcome per command, in
 /// order, once durable (`Engine::submit_in_batches`, or a router's).
@@ -44,12 +49,13 @@ where
     I: Iterator<Item = std::io::Result<Line>> + Send + 'static,
 {
     let (parsed_tx, parsed_rx) = sync_channel(INGEST_PIPELINE_CHUNKS);
+    let (written_tx, written_rx) = sync_channel(WRITTEN_CHUNKS_BACK);
     // not joined on an error: it ends at its next send, once the
     // receiving side is gone (a blocked read of stdin must not hold the
     // answer to an engine or output error)
     let reader = std::thread::Builder::new()
         .name("ingest-parse".into())
-        .spawn(move || read_and_parse(lines, &parsed_tx))
+        .spawn(move || read_and_parse(lines, &parsed_tx, &written_rx))
         .map_err(Error::Input)?;
     let tally = std::thread::scope(|s| -> Result<Tally, Error> {
         let (decided_tx, decided_rx) = sync_channel(INGEST_PIPELINE_CHUNKS);
@@ -57,7 +63,7 @@ where
             .name("ingest-decide".into())
             .spawn_scoped(s, move || decide_all(submit, parsed_rx, &decided_tx))
             .map_err(Error::Input)?;
-        write_all(decided_rx, out, progress)
+        write_all(decided_rx, out, progress, &written_tx)
     })?;
     // the input ended (the decider saw the channel close): join the reader
     if reader.join().is_err() {
@@ -67,7 +73,12 @@ where
 }
 
 /// Stage 1: reads and parses; sends each full chunk, then the last one.
-fn read_and_parse(lines: impl Iterator<Item = std::io::Result<Line>>, tx: &SyncSender<std::io::Result<Parsed>>) {
+/// Before each chunk it drops the chunks the writer has handed back.
+fn read_and_parse(
+    lines: impl Iterator<Item = std::io::Result<Line>>,
+    tx: &SyncSender<std::io::Result<Parsed>>,
+    written: &Receiver<Decided>,
+) {
     let mut chunk = Parsed::new(1, INGEST_CHUNK_LINES);
     for line in lines {
         match line {
@@ -83,6 +94,7 @@ fn read_and_parse(lines: impl Iterator<Item = std::io::Result<Line>>, tx: &SyncS
             if tx.send(Ok(std::mem::replace(&mut chunk, next))).is_err() {
                 return;
             }
+            written.try_iter().for_each(drop);
         }
     }
     if !chunk.is_empty() {
@@ -105,11 +117,17 @@ fn decide_all(submit: Submit<'_>, rx: Receiver<std::io::Result<Parsed>>, tx: &Sy
     }
 }
 
-/// Stage 3: writes the answer lines of each chunk in order.
+/// Stage 3: writes the answer lines of each chunk in order, then hands the
+/// chunk to the reader thread to drop. Most of a chunk's memory is the
+/// commands' strings, which the reader thread allocated: freed there, they
+/// go back to its own heap pages; freed here, each was a cross-thread free
+/// (≈ 1,900 instructions a line, a quarter of this thread's work, measured
+/// with callgrind: docs/performance.md, "the JSON path, ninth pass").
 fn write_all(
     rx: Receiver<Result<Decided, Error>>,
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
+    written: &SyncSender<Decided>,
 ) -> Result<Tally, Error> {
     let mut tally = Tally::default();
     let mut buf = Vec::with_capacity(1 << 22);
@@ -125,6 +143,9 @@ fn write_all(
         tally.duplicates += c.duplicates;
         tally.rejected += c.rejected;
         progress(decided.len() as u64);
+        // a full channel (the reader is blocked on its next send) or a
+        // finished reader: drop it here
+        let _ = written.try_send(decided);
     }
     Ok(tally)
 }
