@@ -38,7 +38,7 @@
 //! refused until it is written.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use cardledger_domain::limits::{COLD_BLOCK_BYTES, COLD_FILTER_BITS_PER_KEY, COLD_FLUSH_PART_BLOCKS};
 use cardledger_domain::state::{ColdStore, TakenCold};
@@ -151,21 +151,9 @@ impl Filter {
         Filter { bits: vec![0; blocks * BLOCK_WORDS], hash: NEW_RUN_FILTER_HASH }
     }
 
-    /// The filter words and bits of a key whose [`key_hashes`] are `(a, b)`
-    /// (computed once per lookup, not once per run).
-    fn probes(&self, (a, b): (u64, u64)) -> impl Iterator<Item = (usize, u64)> {
-        let blocks = (self.bits.len() / BLOCK_WORDS).max(1) as u64;
-        let base = ((a % blocks) as usize) * BLOCK_WORDS;
-        (0..FILTER_PROBES).map(move |i| {
-            let bit = (b >> (9 * i)) & 511;
-            (base + (bit / 64) as usize, 1u64 << (bit % 64))
-        })
-    }
-
     /// Adds the key whose [`key_hashes`] (of this filter's kind) are `hashes`.
     fn insert(&mut self, hashes: (u64, u64)) {
-        let probes: Vec<(usize, u64)> = self.probes(hashes).collect();
-        for (w, mask) in probes {
+        for (w, mask) in probes(self.bits.len(), hashes) {
             if let Some(word) = self.bits.get_mut(w) {
                 *word |= mask;
             }
@@ -173,8 +161,19 @@ impl Filter {
     }
 
     fn may_contain(&self, hashes: (u64, u64)) -> bool {
-        self.probes(hashes).all(|(w, mask)| self.bits.get(w).is_some_and(|word| word & mask != 0))
+        probes(self.bits.len(), hashes).all(|(w, mask)| self.bits.get(w).is_some_and(|word| word & mask != 0))
     }
+}
+
+/// The words and bits, in a filter of `words` words, of a key whose
+/// [`key_hashes`] are `(a, b)` (computed once per lookup, not once per run).
+fn probes(words: usize, (a, b): (u64, u64)) -> impl Iterator<Item = (usize, u64)> {
+    let blocks = (words / BLOCK_WORDS).max(1) as u64;
+    let base = ((a % blocks) as usize) * BLOCK_WORDS;
+    (0..FILTER_PROBES).map(move |i| {
+        let bit = (b >> (9 * i)) & 511;
+        (base + (bit / 64) as usize, 1u64 << (bit % 64))
+    })
 }
 
 /// What stays in memory of a run.
@@ -194,7 +193,11 @@ struct Run {
 /// written part by part ([`ColdRuns::write_run`]): each written part's
 /// blocks join `written` and its typed entries leave `taken` in one step
 /// under this lock, so a lookup finds every key in one or the other.
-pub(crate) struct StagedRun(RwLock<StagedParts>);
+/// Beside the lock, once its writer has built it ([`StagedRun::index`]):
+/// a filter over every key the run was staged with. A key it rules out is
+/// in neither part: a new token is answered without the lock (which the
+/// writer holds while it drops a written part) and without reading a block.
+pub(crate) struct StagedRun(RwLock<StagedParts>, OnceLock<Filter>);
 
 struct StagedParts {
     /// The typed entries not yet in a written block.
@@ -206,7 +209,31 @@ struct StagedParts {
 
 impl StagedRun {
     pub(crate) fn new(taken: TakenCold) -> StagedRun {
-        StagedRun(RwLock::new(StagedParts { taken, written: None }))
+        StagedRun(RwLock::new(StagedParts { taken, written: None }), OnceLock::new())
+    }
+
+    /// Builds the filter over every staged key (the background writer's
+    /// first step: off the state's lock and off the commit path). Only
+    /// before the run's writing starts: nothing has left `taken` yet, and
+    /// nothing ever joins it, so the filter holds every key either part
+    /// will ever hold; once writing started it is not built (lookups then
+    /// take the lock, as before).
+    pub(crate) fn index(&self) -> Result<(), StoreError> {
+        let parts = self.read();
+        if parts.written.is_some() || self.1.get().is_some() {
+            return Ok(());
+        }
+        let mut filter = Filter::new(parts.taken.len());
+        parts.taken.for_each_key(|k| filter.insert(key_hashes(filter.hash, k))).map_err(not_encoded)?;
+        // `parts` (read) is still held: `written` cannot have started
+        let _already = self.1.set(filter);
+        Ok(())
+    }
+
+    /// Whether the key of `hashes` may be staged: false only when the
+    /// filter over the staged keys is built and rules it out.
+    fn may_hold(&self, hashes: &mut LazyHashes<'_>) -> bool {
+        self.1.get().is_none_or(|f| f.may_contain(hashes.of(f.hash)))
     }
 
     fn read(&self) -> RwLockReadGuard<'_, StagedParts> {
@@ -378,14 +405,37 @@ fn block_key(no: u32, block: u32) -> Vec<u8> {
 /// A block's entries: (key, value) pairs borrowed from its bytes.
 type BlockEntries<'a> = Vec<(&'a [u8], &'a [u8])>;
 
-/// Decodes a block: (key, value) pairs in key order, with a crc32 at its end.
-fn decode_block(bytes: &[u8]) -> Result<BlockEntries<'_>, StoreError> {
+/// A block's entries, its crc32 (at its end) checked.
+fn block_body(bytes: &[u8]) -> Result<&[u8], StoreError> {
     let (body, crc) =
         bytes.split_at_checked(bytes.len().saturating_sub(4)).ok_or_else(|| corrupt("a short cold block"))?;
     let crc = <[u8; 4]>::try_from(crc).map(u32::from_be_bytes).map_err(|_| corrupt("a short cold block"))?;
     if crc32fast::hash(body) != crc {
         return Err(corrupt("a cold block fails its checksum"));
     }
+    Ok(body)
+}
+
+/// The value at `key` in a block: its entries (in key order) are read up
+/// to the first key not below `key`, none of them copied or listed.
+fn block_value<'a>(bytes: &'a [u8], key: &[u8]) -> Result<Option<&'a [u8]>, StoreError> {
+    let body = block_body(bytes)?;
+    let mut at = 0;
+    while at < body.len() {
+        let k = take(body, &mut at)?;
+        let v = take(body, &mut at)?;
+        match k.cmp(key) {
+            std::cmp::Ordering::Less => {}
+            std::cmp::Ordering::Equal => return Ok(Some(v)),
+            std::cmp::Ordering::Greater => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// Decodes a block: (key, value) pairs in key order, with a crc32 at its end.
+fn decode_block(bytes: &[u8]) -> Result<BlockEntries<'_>, StoreError> {
+    let body = block_body(bytes)?;
     let mut at = 0;
     let mut out = Vec::new();
     while at < body.len() {
@@ -639,7 +689,10 @@ impl ColdRuns {
         let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         upto.check(&runs)?;
         let mut hashes = LazyHashes::new(key);
-        if let (Upto::All, Some(staged)) = (upto, &runs.staged) {
+        // the staged run is the newest: its filter (once built) rules out
+        // a new key before its lock is taken
+        let staged = runs.staged.as_ref().filter(|_| matches!(upto, Upto::All));
+        if let Some(staged) = staged.filter(|s| s.entries.may_hold(&mut hashes)) {
             let parts = staged.entries.read();
             if let Some(v) = parts.taken.get(key).map_err(not_encoded)? {
                 return Ok(Some(v));
@@ -667,12 +720,7 @@ impl ColdRuns {
         let i = run.first_keys.partition_point(|f| f.as_slice() <= key);
         let Some(b) = i.checked_sub(1) else { return Ok(None) };
         let bytes = self.block(run.no, b as u32)?;
-        let entries = decode_block(&bytes)?;
-        Ok(entries
-            .binary_search_by(|(k, _)| (*k).cmp(key))
-            .ok()
-            .and_then(|at| entries.get(at))
-            .map(|(_, v)| v.to_vec()))
+        Ok(block_value(&bytes, key)?.map(<[u8]>::to_vec))
     }
 
     /// Every entry whose key starts with `prefix` (`&[]`: all), newest
@@ -1029,6 +1077,53 @@ mod tests {
         for (w, g) in want.iter().zip(&got) {
             assert!(w == g, "the value at {:?} differs", w.0);
         }
+    }
+
+    /// Every key of a staged run is found, with its value, wherever a
+    /// lookup meets it: staged (before and after its writer builds the
+    /// filter over the staged keys, which then answers for the lock),
+    /// between the parts of its write (on disk in part, typed in part),
+    /// written, and after a reopen; a key never staged is found nowhere.
+    /// The staged filter is built from exactly the run's keys.
+    #[test]
+    fn every_staged_key_is_found_staged_between_parts_written_and_reopened() {
+        let taken = taken_of_a_workload();
+        let entries = taken.entries().unwrap();
+        let mut named = std::collections::BTreeSet::new();
+        taken
+            .for_each_key(|k| {
+                named.insert(k.to_vec());
+            })
+            .unwrap();
+        assert!(named.iter().eq(entries.keys()), "for_each_key names every key once");
+        let check = |runs: &ColdRuns, what: &str| {
+            for (k, v) in &entries {
+                assert_eq!(runs.lookup(k, Upto::All).unwrap().as_ref(), Some(v), "{what}: {k:?}");
+                let mut absent = k.clone();
+                absent.push(b'~');
+                assert_eq!(runs.lookup(&absent, Upto::All).unwrap(), None, "{what}: {absent:?}");
+            }
+        };
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("cold").unwrap();
+        let runs = ColdRuns::open(tree.clone()).unwrap();
+        let at = Head { seq: 99, hash: [3; 32] };
+        let staged = Arc::new(StagedRun::new(taken));
+        runs.stage(at.seq, staged.clone()).unwrap();
+        check(&runs, "staged, no filter yet");
+        staged.index().unwrap();
+        assert!(staged.1.get().is_some(), "the filter is built before the write starts");
+        check(&runs, "staged, filtered");
+        let mut parts = 0;
+        runs.write_run(at, &staged, || {
+            parts += 1;
+            check(&runs, "between parts");
+            Ok::<(), StoreError>(())
+        })
+        .unwrap();
+        assert!(parts > 2, "{parts} parts");
+        check(&runs, "written");
+        check(&ColdRuns::open(tree).unwrap(), "reopened");
     }
 
     /// A meta keeps its filter's kind: an old meta (no flag) decodes as
