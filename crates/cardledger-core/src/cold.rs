@@ -73,7 +73,7 @@ struct Filter {
 }
 
 /// The hash every new run's filter is written with.
-const NEW_RUN_FILTER_HASH: FilterHash = FilterHash::Sip13;
+const NEW_RUN_FILTER_HASH: FilterHash = FilterHash::Mum;
 
 /// How a run's filter hashes a key (`docs/format.md`, "Cold state").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,10 +81,15 @@ enum FilterHash {
     /// blake3 of the key, its first 16 bytes as two LE u64s: runs written
     /// before [`FilterHash::Sip13`] (still read, never written).
     Blake3,
-    /// SipHash-1-3 (128-bit output) with [`FILTER_KEY`]: every run written
-    /// now (≈ 150 instructions a key instead of blake3's ≈ 600; a lookup
-    /// of a new token hashes it once per kind of run it probes).
+    /// SipHash-1-3 (128-bit output) with [`FILTER_KEY`]: runs written
+    /// before [`FilterHash::Mum`] (still read, never written; ≈ 150
+    /// instructions a key instead of blake3's ≈ 600).
     Sip13,
+    /// Multiply-folds of the key's 16-byte chunks ([`mum_hashes`]): every
+    /// run written now, and the filter over a staged run's keys (≈ 40
+    /// instructions a key of 38 bytes; every new token's lookup hashes it
+    /// once per kind of run it probes).
+    Mum,
 }
 
 /// The fixed key of the [`FilterHash::Sip13`] filters: part of the run
@@ -92,8 +97,46 @@ enum FilterHash {
 const FILTER_KEY: (u64, u64) = (0x636f_6c64_2066_696c, 0x7465_7220_7369_7031);
 
 /// Set in a run meta's filter word count when its filter is
-/// [`FilterHash::Sip13`] (a count never reaches 2^31 words: 16 GiB).
+/// [`FilterHash::Sip13`] (a count never reaches 2^30 words: 8 GiB).
 const SIP13_FILTER_FLAG: u32 = 1 << 31;
+
+/// Set in a run meta's filter word count when its filter is
+/// [`FilterHash::Mum`] (never with [`SIP13_FILTER_FLAG`]).
+const MUM_FILTER_FLAG: u32 = 1 << 30;
+
+/// The constants of [`FilterHash::Mum`] (wyhash's): part of the run
+/// format, never changed.
+const MUM_KEYS: [u64; 4] = [0xa076_1d64_78bd_642f, 0xe703_7ed1_a0b4_28db, 0x8ebc_6af0_9c88_c6e3, 0x5899_65cc_7537_4cc3];
+
+/// `a × b` in 128 bits, its two halves xored (wyhash's "mum").
+fn mum(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// A key's [`FilterHash::Mum`] hashes: the length, then each 16-byte
+/// chunk (two LE u64s; the last one zero-padded, always present) folded
+/// into a state by one [`mum`] each, and the two hashes two more folds of
+/// the state with different constants.
+fn mum_hashes(key: &[u8]) -> (u64, u64) {
+    let [k0, k1, k2, k3] = MUM_KEYS;
+    // up to 8 bytes as a LE u64, zero-padded
+    let word = |b: &[u8]| {
+        let mut w = [0u8; 8];
+        w.iter_mut().zip(b).for_each(|(to, from)| *to = *from);
+        u64::from_le_bytes(w)
+    };
+    let mut h = mum(key.len() as u64 ^ k0, k1);
+    let mut chunks = key.chunks_exact(16);
+    for c in &mut chunks {
+        let (x, y) = c.split_at(8);
+        h = mum(word(x) ^ k0 ^ h, word(y) ^ k1);
+    }
+    let rest = chunks.remainder();
+    let (x, y) = rest.split_at(rest.len().min(8));
+    h = mum(word(x) ^ k2 ^ h, word(y) ^ k3);
+    (mum(h ^ k0, k2), mum(h ^ k1, k3))
+}
 
 /// u64 words in one filter block (512 bits).
 const BLOCK_WORDS: usize = 8;
@@ -118,6 +161,7 @@ fn key_hashes(hash: FilterHash, key: &[u8]) -> (u64, u64) {
             let h = h.finish128();
             (h.h1, h.h2)
         }
+        FilterHash::Mum => mum_hashes(key),
     }
 }
 
@@ -127,17 +171,19 @@ struct LazyHashes<'a> {
     key: &'a [u8],
     blake3: Option<(u64, u64)>,
     sip13: Option<(u64, u64)>,
+    mum: Option<(u64, u64)>,
 }
 
 impl<'a> LazyHashes<'a> {
     fn new(key: &'a [u8]) -> Self {
-        LazyHashes { key, blake3: None, sip13: None }
+        LazyHashes { key, blake3: None, sip13: None, mum: None }
     }
 
     fn of(&mut self, hash: FilterHash) -> (u64, u64) {
         let slot = match hash {
             FilterHash::Blake3 => &mut self.blake3,
             FilterHash::Sip13 => &mut self.sip13,
+            FilterHash::Mum => &mut self.mum,
         };
         *slot.get_or_insert_with(|| key_hashes(hash, self.key))
     }
@@ -799,6 +845,7 @@ fn encode_meta(run: &Run) -> Vec<u8> {
     let flag = match run.filter.hash {
         FilterHash::Blake3 => 0,
         FilterHash::Sip13 => SIP13_FILTER_FLAG,
+        FilterHash::Mum => MUM_FILTER_FLAG,
     };
     out.extend_from_slice(&(run.filter.bits.len() as u32 | flag).to_be_bytes());
     for w in &run.filter.bits {
@@ -829,8 +876,13 @@ fn decode_meta(no: u32, bytes: &[u8]) -> Result<Run, StoreError> {
         first_keys.push(take(body, &mut at)?.to_vec());
     }
     let count = u32_at(at)?;
-    let hash = if count & SIP13_FILTER_FLAG != 0 { FilterHash::Sip13 } else { FilterHash::Blake3 };
-    let words = (count & !SIP13_FILTER_FLAG) as usize;
+    let hash = match (count & SIP13_FILTER_FLAG != 0, count & MUM_FILTER_FLAG != 0) {
+        (false, false) => FilterHash::Blake3,
+        (true, false) => FilterHash::Sip13,
+        (false, true) => FilterHash::Mum,
+        (true, true) => return Err(corrupt(format!("cold run {no}'s filter names two hashes"))),
+    };
+    let words = (count & !(SIP13_FILTER_FLAG | MUM_FILTER_FLAG)) as usize;
     at += 4;
     let bits_bytes = body.get(at..).ok_or_else(|| corrupt("a cold run meta ends early"))?;
     if bits_bytes.len() != words * 8 || words == 0 || !words.is_multiple_of(BLOCK_WORDS) {
@@ -965,6 +1017,10 @@ mod tests {
         (0..n).map(|i| format!("T\u{1}{tag}_{i:08}").into_bytes()).collect()
     }
 
+    /// [`FilterHash::Mum`] of the empty key and of `keys(1, "in")[0]`.
+    const MUM_EMPTY: (u64, u64) = (0x1669_c735_2ae0_2b40, 0x765b_5b47_8275_3fcc);
+    const MUM_OF_FIRST_KEY: (u64, u64) = (0x9a33_5f30_d1fe_0a13, 0x6ec7_adb2_b163_7d4e);
+
     /// A filter of `hash`'s kind over `ks`, as a run of that kind was written.
     fn filter_of(hash: FilterHash, ks: &[Vec<u8>]) -> Filter {
         let mut f = Filter::new(ks.len());
@@ -975,15 +1031,15 @@ mod tests {
         f
     }
 
-    /// New runs are written with the SipHash filter, an old (blake3) run's
-    /// filter still finds every key it was built with, and either kind
-    /// rules out most keys it was not (10 bits a key: about 1 % pass).
+    /// New runs are written with the multiply-fold filter, an old (blake3
+    /// or SipHash) run's filter still finds every key it was built with,
+    /// and every kind rules out most keys it was not (about 1 % pass).
     #[test]
-    fn both_filter_kinds_find_their_keys_and_new_runs_use_siphash() {
-        assert_eq!(Filter::new(10).hash, FilterHash::Sip13);
+    fn every_filter_kind_finds_its_keys_and_new_runs_use_mum() {
+        assert_eq!(Filter::new(10).hash, FilterHash::Mum);
         let present = keys(5000, "in");
         let absent = keys(5000, "out");
-        for hash in [FilterHash::Blake3, FilterHash::Sip13] {
+        for hash in [FilterHash::Blake3, FilterHash::Sip13, FilterHash::Mum] {
             let f = filter_of(hash, &present);
             for k in &present {
                 assert!(f.may_contain(LazyHashes::new(k).of(hash)), "{hash:?} lost a key");
@@ -991,9 +1047,24 @@ mod tests {
             let passed = absent.iter().filter(|k| f.may_contain(LazyHashes::new(k).of(hash))).count();
             assert!(passed < absent.len() / 20, "{hash:?}: {passed} of {} absent keys passed", absent.len());
         }
-        // the two kinds hash differently: a run must be probed with its own
+        // the kinds hash differently: a run must be probed with its own
         let k = &present[0];
         assert_ne!(key_hashes(FilterHash::Blake3, k), key_hashes(FilterHash::Sip13, k));
+        assert_ne!(key_hashes(FilterHash::Sip13, k), key_hashes(FilterHash::Mum, k));
+        // the multiply-fold hash is part of the run format: pinned
+        assert_eq!(key_hashes(FilterHash::Mum, b""), MUM_EMPTY);
+        assert_eq!(key_hashes(FilterHash::Mum, k), MUM_OF_FIRST_KEY);
+        // every byte and the length count, at each place of a chunk
+        let long = keys(1, "a_key_over_two_chunks_long")[0].clone();
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..=long.len() {
+            assert!(seen.insert(key_hashes(FilterHash::Mum, &long[..n])), "prefix {n}");
+            for i in 0..n {
+                let mut flipped = long[..n].to_vec();
+                flipped[i] ^= 1;
+                assert!(seen.insert(key_hashes(FilterHash::Mum, &flipped)), "prefix {n}, byte {i}");
+            }
+        }
     }
 
     /// The cold entries of a generated workload, taken typed: every kind
@@ -1131,17 +1202,25 @@ mod tests {
     #[test]
     fn a_run_meta_keeps_its_filter_kind() {
         let ks = keys(300, "m");
-        for hash in [FilterHash::Blake3, FilterHash::Sip13] {
+        for hash in [FilterHash::Blake3, FilterHash::Sip13, FilterHash::Mum] {
             let run =
                 Run { no: 3, first_keys: vec![ks[0].clone(), ks[100].clone()], filter: filter_of(hash, &ks), at: None };
             let bytes = encode_meta(&run);
             let words_at = 4 + run.first_keys.iter().map(|k| 4 + k.len()).sum::<usize>();
             let count = u32::from_be_bytes(bytes[words_at..words_at + 4].try_into().unwrap());
             assert_eq!(count & SIP13_FILTER_FLAG != 0, hash == FilterHash::Sip13, "{hash:?}");
+            assert_eq!(count & MUM_FILTER_FLAG != 0, hash == FilterHash::Mum, "{hash:?}");
             let back = decode_meta(3, &bytes).unwrap();
             assert_eq!(back.filter.hash, hash);
             assert_eq!(back.filter.bits, run.filter.bits);
             assert_eq!(back.first_keys, run.first_keys);
+            // a count naming both SipHash and the multiply-fold is refused
+            let mut both = bytes[..bytes.len() - 4].to_vec();
+            let flags = (count | SIP13_FILTER_FLAG | MUM_FILTER_FLAG).to_be_bytes();
+            both[words_at..words_at + 4].copy_from_slice(&flags);
+            let crc = crc32fast::hash(&both);
+            both.extend_from_slice(&crc.to_be_bytes());
+            assert!(decode_meta(3, &both).is_err(), "{hash:?} with both flags");
         }
     }
 }
