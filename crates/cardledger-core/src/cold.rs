@@ -120,11 +120,10 @@ fn mum(a: u64, b: u64) -> u64 {
 /// the state with different constants.
 fn mum_hashes(key: &[u8]) -> (u64, u64) {
     let [k0, k1, k2, k3] = MUM_KEYS;
-    // up to 8 bytes as a LE u64, zero-padded
-    let word = |b: &[u8]| {
-        let mut w = [0u8; 8];
-        w.iter_mut().zip(b).for_each(|(to, from)| *to = *from);
-        u64::from_le_bytes(w)
+    // up to 8 bytes as a LE u64, zero-padded (8: one load)
+    let word = |b: &[u8]| match <[u8; 8]>::try_from(b) {
+        Ok(w) => u64::from_le_bytes(w),
+        Err(_) => b.iter().rev().fold(0u64, |w, &byte| (w << 8) | u64::from(byte)),
     };
     let mut h = mum(key.len() as u64 ^ k0, k1);
     let mut chunks = key.chunks_exact(16);
