@@ -67,6 +67,7 @@ fn corrupt(reason: impl Into<String>) -> StoreError {
 /// 512-bit block (one cache line), so a lookup costs one memory access per
 /// run. The key's 128-bit hash ([`key_hashes`]) gives the block (first
 /// 64 bits) and the probes' bits (9 bits each from the next 64).
+#[derive(Clone)]
 struct Filter {
     bits: Vec<u64>,
     hash: FilterHash,
@@ -647,9 +648,13 @@ impl ColdRuns {
             }
             runs.list.last().map_or(Ok(0), |r| r.no.checked_add(1).ok_or_else(|| corrupt("too many cold runs")))?
         };
+        // the filter over the staged keys, when built ([`StagedRun::index`]),
+        // is this run's filter already (same kind, size and keys): then no
+        // key is hashed again
+        let rehash = staged.1.get().is_none();
         let groups = {
             let mut parts = staged.write();
-            let filter = Filter::new(parts.taken.len());
+            let filter = staged.1.get().cloned().unwrap_or_else(|| Filter::new(parts.taken.len()));
             parts.written = Some(Run { no, first_keys: Vec::new(), filter, at: Some(at.seq) });
             parts.taken.groups().map_err(not_encoded)?
         };
@@ -666,7 +671,9 @@ impl ColdRuns {
                 {
                     let parts = staged.read();
                     while blocks.first_keys.len() < COLD_FLUSH_PART_BLOCKS && sorted.key_into(pushed, &mut key) {
-                        hashes.push(key_hashes(NEW_RUN_FILTER_HASH, &key));
+                        if rehash {
+                            hashes.push(key_hashes(NEW_RUN_FILTER_HASH, &key));
+                        }
                         blocks.push_with(&key, |out| parts.taken.encode_value(&sorted, pushed, out))?;
                         pushed += 1;
                     }
@@ -682,8 +689,10 @@ impl ColdRuns {
                     let mut parts = staged.write();
                     let run = parts.written.as_mut().ok_or_else(|| corrupt("a staged cold run lost its blocks"))?;
                     run.first_keys.extend(first_keys);
-                    for h in hashes.drain(..upto - written) {
-                        run.filter.insert(h);
+                    if rehash {
+                        for h in hashes.drain(..upto - written) {
+                            run.filter.insert(h);
+                        }
                     }
                     parts.taken.remove_sorted(&sorted, written..upto);
                 }
@@ -1218,7 +1227,15 @@ mod tests {
         .unwrap();
         assert!(parts > 2, "{parts} parts");
         check(&runs, "written");
-        check(&ColdRuns::open(tree).unwrap(), "reopened");
+        check(&ColdRuns::open(tree.clone()).unwrap(), "reopened");
+        // the run (its filter taken from the staged one) is on disk byte
+        // for byte the run written without one (each key hashed as written)
+        let plain = db.open_tree("plain").unwrap();
+        ColdRuns::open(plain.clone())
+            .unwrap()
+            .write_run(at, &StagedRun::new(taken_of_a_workload()), || Ok::<(), StoreError>(()))
+            .unwrap();
+        assert!(contents(&tree) == contents(&plain), "the same run either way");
     }
 
     /// A meta keeps its filter's kind: an old meta (no flag) decodes as
