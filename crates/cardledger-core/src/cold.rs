@@ -40,7 +40,7 @@
 //! refused until it is written.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use cardledger_domain::limits::{COLD_BLOCK_BYTES, COLD_FILTER_BITS_PER_KEY, COLD_FLUSH_PART_BLOCKS};
 use cardledger_domain::state::{ColdStore, TakenCold};
@@ -69,13 +69,14 @@ fn corrupt(reason: impl Into<String>) -> StoreError {
 /// 512-bit block (one cache line), so a lookup costs one memory access per
 /// run. The key's 128-bit hash ([`key_hashes`]) gives the block (first
 /// 64 bits) and the probes' bits (9 bits each from the next 64).
+#[derive(Clone)]
 struct Filter {
     bits: Vec<u64>,
     hash: FilterHash,
 }
 
 /// The hash every new run's filter is written with.
-const NEW_RUN_FILTER_HASH: FilterHash = FilterHash::Sip13;
+const NEW_RUN_FILTER_HASH: FilterHash = FilterHash::Mum;
 
 /// How a run's filter hashes a key (`docs/format.md`, "Cold state").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,10 +84,15 @@ enum FilterHash {
     /// blake3 of the key, its first 16 bytes as two LE u64s: runs written
     /// before [`FilterHash::Sip13`] (still read, never written).
     Blake3,
-    /// SipHash-1-3 (128-bit output) with [`FILTER_KEY`]: every run written
-    /// now (≈ 150 instructions a key instead of blake3's ≈ 600; a lookup
-    /// of a new token hashes it once per kind of run it probes).
+    /// SipHash-1-3 (128-bit output) with [`FILTER_KEY`]: runs written
+    /// before [`FilterHash::Mum`] (still read, never written; ≈ 150
+    /// instructions a key instead of blake3's ≈ 600).
     Sip13,
+    /// Multiply-folds of the key's 16-byte chunks ([`mum_hashes`]): every
+    /// run written now, and the filter over a staged run's keys (≈ 40
+    /// instructions a key of 38 bytes; every new token's lookup hashes it
+    /// once per kind of run it probes).
+    Mum,
 }
 
 /// The fixed key of the [`FilterHash::Sip13`] filters: part of the run
@@ -94,8 +100,49 @@ enum FilterHash {
 const FILTER_KEY: (u64, u64) = (0x636f_6c64_2066_696c, 0x7465_7220_7369_7031);
 
 /// Set in a run meta's filter word count when its filter is
-/// [`FilterHash::Sip13`] (a count never reaches 2^31 words: 16 GiB).
+/// [`FilterHash::Sip13`] (a count never reaches 2^30 words: 8 GiB).
 const SIP13_FILTER_FLAG: u32 = 1 << 31;
+
+/// Set in a run meta's filter word count when its filter is
+/// [`FilterHash::Mum`] (never with [`SIP13_FILTER_FLAG`]).
+const MUM_FILTER_FLAG: u32 = 1 << 30;
+
+/// The constants of [`FilterHash::Mum`] (wyhash's): part of the run
+/// format, never changed.
+const MUM_KEYS: [u64; 4] = [0xa076_1d64_78bd_642f, 0xe703_7ed1_a0b4_28db, 0x8ebc_6af0_9c88_c6e3, 0x5899_65cc_7537_4cc3];
+
+/// `a × b` in 128 bits, its two halves xored (wyhash's "mum").
+fn mum(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// A key's [`FilterHash::Mum`] hashes: the length, then each 16-byte
+/// chunk (two LE u64s; the last one zero-padded, always present) folded
+/// into a state by one [`mum`] each, and the two hashes two more folds of
+/// the state with different constants.
+fn mum_hashes(key: &[u8]) -> (u64, u64) {
+    let [k0, k1, k2, k3] = MUM_KEYS;
+    // the bytes key[from..to] (at most 8) as a LE u64, zero-padded: one
+    // load of the 8 bytes ending at `to`, shifted, when the key has them
+    let word = |from: usize, to: usize| {
+        let n = to.saturating_sub(from);
+        let last8 = to.checked_sub(8).and_then(|at| key.get(at..to)).and_then(|b| <[u8; 8]>::try_from(b).ok());
+        match (last8, n) {
+            (_, 0) => 0,
+            (Some(w), 1..=8) => u64::from_le_bytes(w) >> (8 * (8 - n)),
+            _ => key.get(from..to).unwrap_or_default().iter().rev().fold(0u64, |w, &b| (w << 8) | u64::from(b)),
+        }
+    };
+    let mut h = mum(key.len() as u64 ^ k0, k1);
+    let whole = key.len() / 16 * 16;
+    for at in (0..whole).step_by(16) {
+        h = mum(word(at, at + 8) ^ k0 ^ h, word(at + 8, at + 16) ^ k1);
+    }
+    let mid = (whole + 8).min(key.len());
+    h = mum(word(whole, mid) ^ k2 ^ h, word(mid, key.len()) ^ k3);
+    (mum(h ^ k0, k2), mum(h ^ k1, k3))
+}
 
 /// u64 words in one filter block (512 bits).
 const BLOCK_WORDS: usize = 8;
@@ -120,6 +167,7 @@ fn key_hashes(hash: FilterHash, key: &[u8]) -> (u64, u64) {
             let h = h.finish128();
             (h.h1, h.h2)
         }
+        FilterHash::Mum => mum_hashes(key),
     }
 }
 
@@ -129,17 +177,19 @@ struct LazyHashes<'a> {
     key: &'a [u8],
     blake3: Option<(u64, u64)>,
     sip13: Option<(u64, u64)>,
+    mum: Option<(u64, u64)>,
 }
 
 impl<'a> LazyHashes<'a> {
     fn new(key: &'a [u8]) -> Self {
-        LazyHashes { key, blake3: None, sip13: None }
+        LazyHashes { key, blake3: None, sip13: None, mum: None }
     }
 
     fn of(&mut self, hash: FilterHash) -> (u64, u64) {
         let slot = match hash {
             FilterHash::Blake3 => &mut self.blake3,
             FilterHash::Sip13 => &mut self.sip13,
+            FilterHash::Mum => &mut self.mum,
         };
         *slot.get_or_insert_with(|| key_hashes(hash, self.key))
     }
@@ -153,21 +203,9 @@ impl Filter {
         Filter { bits: vec![0; blocks * BLOCK_WORDS], hash: NEW_RUN_FILTER_HASH }
     }
 
-    /// The filter words and bits of a key whose [`key_hashes`] are `(a, b)`
-    /// (computed once per lookup, not once per run).
-    fn probes(&self, (a, b): (u64, u64)) -> impl Iterator<Item = (usize, u64)> {
-        let blocks = (self.bits.len() / BLOCK_WORDS).max(1) as u64;
-        let base = ((a % blocks) as usize) * BLOCK_WORDS;
-        (0..FILTER_PROBES).map(move |i| {
-            let bit = (b >> (9 * i)) & 511;
-            (base + (bit / 64) as usize, 1u64 << (bit % 64))
-        })
-    }
-
     /// Adds the key whose [`key_hashes`] (of this filter's kind) are `hashes`.
     fn insert(&mut self, hashes: (u64, u64)) {
-        let probes: Vec<(usize, u64)> = self.probes(hashes).collect();
-        for (w, mask) in probes {
+        for (w, mask) in probes(self.bits.len(), hashes) {
             if let Some(word) = self.bits.get_mut(w) {
                 *word |= mask;
             }
@@ -175,8 +213,19 @@ impl Filter {
     }
 
     fn may_contain(&self, hashes: (u64, u64)) -> bool {
-        self.probes(hashes).all(|(w, mask)| self.bits.get(w).is_some_and(|word| word & mask != 0))
+        probes(self.bits.len(), hashes).all(|(w, mask)| self.bits.get(w).is_some_and(|word| word & mask != 0))
     }
+}
+
+/// The words and bits, in a filter of `words` words, of a key whose
+/// [`key_hashes`] are `(a, b)` (computed once per lookup, not once per run).
+fn probes(words: usize, (a, b): (u64, u64)) -> impl Iterator<Item = (usize, u64)> {
+    let blocks = (words / BLOCK_WORDS).max(1) as u64;
+    let base = ((a % blocks) as usize) * BLOCK_WORDS;
+    (0..FILTER_PROBES).map(move |i| {
+        let bit = (b >> (9 * i)) & 511;
+        (base + (bit / 64) as usize, 1u64 << (bit % 64))
+    })
 }
 
 /// What stays in memory of a run.
@@ -196,7 +245,11 @@ struct Run {
 /// written group by group ([`ColdRuns::write_run`]): a written group's
 /// blocks join `written` and its typed entries leave `taken` in one step
 /// under this lock, so a lookup finds every key in one or the other.
-pub(crate) struct StagedRun(RwLock<StagedParts>);
+/// Beside the lock, once its writer has built it ([`StagedRun::index`]):
+/// a filter over every key the run was staged with. A key it rules out is
+/// in neither part: a new token is answered without the lock (which the
+/// writer holds while it drops a written part) and without reading a block.
+pub(crate) struct StagedRun(RwLock<StagedParts>, OnceLock<Filter>);
 
 struct StagedParts {
     /// The typed entries not yet in a written block.
@@ -208,7 +261,31 @@ struct StagedParts {
 
 impl StagedRun {
     pub(crate) fn new(taken: TakenCold) -> StagedRun {
-        StagedRun(RwLock::new(StagedParts { taken, written: None }))
+        StagedRun(RwLock::new(StagedParts { taken, written: None }), OnceLock::new())
+    }
+
+    /// Builds the filter over every staged key (the background writer's
+    /// first step: off the state's lock and off the commit path). Only
+    /// before the run's writing starts: nothing has left `taken` yet, and
+    /// nothing ever joins it, so the filter holds every key either part
+    /// will ever hold; once writing started it is not built (lookups then
+    /// take the lock, as before).
+    pub(crate) fn index(&self) -> Result<(), StoreError> {
+        let parts = self.read();
+        if parts.written.is_some() || self.1.get().is_some() {
+            return Ok(());
+        }
+        let mut filter = Filter::new(parts.taken.len());
+        parts.taken.for_each_key(|k| filter.insert(key_hashes(filter.hash, k))).map_err(not_encoded)?;
+        // `parts` (read) is still held: `written` cannot have started
+        let _already = self.1.set(filter);
+        Ok(())
+    }
+
+    /// Whether the key of `hashes` may be staged: false only when the
+    /// filter over the staged keys is built and rules it out.
+    fn may_hold(&self, hashes: &mut LazyHashes<'_>) -> bool {
+        self.1.get().is_none_or(|f| f.may_contain(hashes.of(f.hash)))
     }
 
     fn read(&self) -> RwLockReadGuard<'_, StagedParts> {
@@ -380,14 +457,37 @@ fn block_key(no: u32, block: u32) -> Vec<u8> {
 /// A block's entries: (key, value) pairs borrowed from its bytes.
 type BlockEntries<'a> = Vec<(&'a [u8], &'a [u8])>;
 
-/// Decodes a block: (key, value) pairs in key order, with a crc32 at its end.
-fn decode_block(bytes: &[u8]) -> Result<BlockEntries<'_>, StoreError> {
+/// A block's entries, its crc32 (at its end) checked.
+fn block_body(bytes: &[u8]) -> Result<&[u8], StoreError> {
     let (body, crc) =
         bytes.split_at_checked(bytes.len().saturating_sub(4)).ok_or_else(|| corrupt("a short cold block"))?;
     let crc = <[u8; 4]>::try_from(crc).map(u32::from_be_bytes).map_err(|_| corrupt("a short cold block"))?;
     if crc32fast::hash(body) != crc {
         return Err(corrupt("a cold block fails its checksum"));
     }
+    Ok(body)
+}
+
+/// The value at `key` in a block: its entries (in key order) are read up
+/// to the first key not below `key`, none of them copied or listed.
+fn block_value<'a>(bytes: &'a [u8], key: &[u8]) -> Result<Option<&'a [u8]>, StoreError> {
+    let body = block_body(bytes)?;
+    let mut at = 0;
+    while at < body.len() {
+        let k = take(body, &mut at)?;
+        let v = take(body, &mut at)?;
+        match k.cmp(key) {
+            std::cmp::Ordering::Less => {}
+            std::cmp::Ordering::Equal => return Ok(Some(v)),
+            std::cmp::Ordering::Greater => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// Decodes a block: (key, value) pairs in key order, with a crc32 at its end.
+fn decode_block(bytes: &[u8]) -> Result<BlockEntries<'_>, StoreError> {
+    let body = block_body(bytes)?;
     let mut at = 0;
     let mut out = Vec::new();
     while at < body.len() {
@@ -562,11 +662,15 @@ impl ColdRuns {
             }
             runs.list.last().map_or(Ok(0), |r| r.no.checked_add(1).ok_or_else(|| corrupt("too many cold runs")))?
         };
+        // the filter over the staged keys, when its writer built it
+        // ([`StagedRun::index`]), is this run's filter already (same kind,
+        // size and keys): then no key is hashed again
+        let rehash = staged.1.get().is_none();
         let (groups, mut filter) = {
             let mut parts = staged.write();
-            let keys = parts.taken.len();
-            parts.written = Some(Run { no, first_keys: Vec::new(), filter: Filter::new(keys), at: Some(at.seq) });
-            (parts.taken.groups().map_err(not_encoded)?, Filter::new(keys))
+            let filter = staged.1.get().cloned().unwrap_or_else(|| Filter::new(parts.taken.len()));
+            parts.written = Some(Run { no, first_keys: Vec::new(), filter: filter.clone(), at: Some(at.seq) });
+            (parts.taken.groups().map_err(not_encoded)?, filter)
         };
         // `filter` is the run's filter as the writer builds it (no lock
         // held); the staged run's copy gets it whenever a group is written
@@ -582,7 +686,9 @@ impl ColdRuns {
             let mut pushed = 0;
             while pushed < sorted.len() {
                 while blocks.first_keys.len() < part_blocks && sorted.key_into(pushed, &mut key) {
-                    filter.insert(key_hashes(NEW_RUN_FILTER_HASH, &key));
+                    if rehash {
+                        filter.insert(key_hashes(NEW_RUN_FILTER_HASH, &key));
+                    }
                     blocks.push_with(&key, |out| sorted.encode_value(pushed, out))?;
                     pushed += 1;
                 }
@@ -606,7 +712,9 @@ impl ColdRuns {
                     let mut parts = staged.write();
                     let run = parts.written.as_mut().ok_or_else(|| corrupt("a staged cold run lost its blocks"))?;
                     run.first_keys.append(&mut first_keys);
-                    run.filter.bits.clone_from(&filter.bits);
+                    if rehash {
+                        run.filter.bits.clone_from(&filter.bits);
+                    }
                     drop(parts.taken.remove_group(group));
                 }
                 between()?;
@@ -659,7 +767,10 @@ impl ColdRuns {
         let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         upto.check(&runs)?;
         let mut hashes = LazyHashes::new(key);
-        if let (Upto::All, Some(staged)) = (upto, &runs.staged) {
+        // the staged run is the newest: its filter (once built) rules out
+        // a new key before its lock is taken
+        let staged = runs.staged.as_ref().filter(|_| matches!(upto, Upto::All));
+        if let Some(staged) = staged.filter(|s| s.entries.may_hold(&mut hashes)) {
             let parts = staged.entries.read();
             if let Some(v) = parts.taken.get(key).map_err(not_encoded)? {
                 return Ok(Some(v));
@@ -687,12 +798,7 @@ impl ColdRuns {
         let i = run.first_keys.partition_point(|f| f.as_slice() <= key);
         let Some(b) = i.checked_sub(1) else { return Ok(None) };
         let bytes = self.block(run.no, b as u32)?;
-        let entries = decode_block(&bytes)?;
-        Ok(entries
-            .binary_search_by(|(k, _)| (*k).cmp(key))
-            .ok()
-            .and_then(|at| entries.get(at))
-            .map(|(_, v)| v.to_vec()))
+        Ok(block_value(&bytes, key)?.map(<[u8]>::to_vec))
     }
 
     /// Every entry whose key starts with `prefix` (`&[]`: all), newest
@@ -771,6 +877,7 @@ fn encode_meta(run: &Run) -> Vec<u8> {
     let flag = match run.filter.hash {
         FilterHash::Blake3 => 0,
         FilterHash::Sip13 => SIP13_FILTER_FLAG,
+        FilterHash::Mum => MUM_FILTER_FLAG,
     };
     out.extend_from_slice(&(run.filter.bits.len() as u32 | flag).to_be_bytes());
     for w in &run.filter.bits {
@@ -801,8 +908,13 @@ fn decode_meta(no: u32, bytes: &[u8]) -> Result<Run, StoreError> {
         first_keys.push(take(body, &mut at)?.to_vec());
     }
     let count = u32_at(at)?;
-    let hash = if count & SIP13_FILTER_FLAG != 0 { FilterHash::Sip13 } else { FilterHash::Blake3 };
-    let words = (count & !SIP13_FILTER_FLAG) as usize;
+    let hash = match (count & SIP13_FILTER_FLAG != 0, count & MUM_FILTER_FLAG != 0) {
+        (false, false) => FilterHash::Blake3,
+        (true, false) => FilterHash::Sip13,
+        (false, true) => FilterHash::Mum,
+        (true, true) => return Err(corrupt(format!("cold run {no}'s filter names two hashes"))),
+    };
+    let words = (count & !(SIP13_FILTER_FLAG | MUM_FILTER_FLAG)) as usize;
     at += 4;
     let bits_bytes = body.get(at..).ok_or_else(|| corrupt("a cold run meta ends early"))?;
     if bits_bytes.len() != words * 8 || words == 0 || !words.is_multiple_of(BLOCK_WORDS) {
@@ -937,6 +1049,29 @@ mod tests {
         (0..n).map(|i| format!("T\u{1}{tag}_{i:08}").into_bytes()).collect()
     }
 
+    /// [`FilterHash::Mum`] of the empty key and of `keys(1, "in")[0]`.
+    const MUM_EMPTY: (u64, u64) = (0x1669_c735_2ae0_2b40, 0x765b_5b47_8275_3fcc);
+    const MUM_OF_FIRST_KEY: (u64, u64) = (0x9a33_5f30_d1fe_0a13, 0x6ec7_adb2_b163_7d4e);
+
+    /// [`mum_hashes`] as `docs/format.md` defines it, every word zero-padded by a copy.
+    fn plain_mum(key: &[u8]) -> (u64, u64) {
+        let [k0, k1, k2, k3] = MUM_KEYS;
+        let w = |b: &[u8]| {
+            let mut x = [0u8; 8];
+            x[..b.len()].copy_from_slice(b);
+            u64::from_le_bytes(x)
+        };
+        let mut h = mum(key.len() as u64 ^ k0, k1);
+        let mut chunks = key.chunks_exact(16);
+        for c in &mut chunks {
+            h = mum(w(&c[..8]) ^ k0 ^ h, w(&c[8..]) ^ k1);
+        }
+        let r = chunks.remainder();
+        let (x, y) = r.split_at(r.len().min(8));
+        h = mum(w(x) ^ k2 ^ h, w(y) ^ k3);
+        (mum(h ^ k0, k2), mum(h ^ k1, k3))
+    }
+
     /// A filter of `hash`'s kind over `ks`, as a run of that kind was written.
     fn filter_of(hash: FilterHash, ks: &[Vec<u8>]) -> Filter {
         let mut f = Filter::new(ks.len());
@@ -947,15 +1082,15 @@ mod tests {
         f
     }
 
-    /// New runs are written with the SipHash filter, an old (blake3) run's
-    /// filter still finds every key it was built with, and either kind
-    /// rules out most keys it was not (10 bits a key: about 1 % pass).
+    /// New runs are written with the multiply-fold filter, an old (blake3
+    /// or SipHash) run's filter still finds every key it was built with,
+    /// and every kind rules out most keys it was not (about 1 % pass).
     #[test]
-    fn both_filter_kinds_find_their_keys_and_new_runs_use_siphash() {
-        assert_eq!(Filter::new(10).hash, FilterHash::Sip13);
+    fn every_filter_kind_finds_its_keys_and_new_runs_use_mum() {
+        assert_eq!(Filter::new(10).hash, FilterHash::Mum);
         let present = keys(5000, "in");
         let absent = keys(5000, "out");
-        for hash in [FilterHash::Blake3, FilterHash::Sip13] {
+        for hash in [FilterHash::Blake3, FilterHash::Sip13, FilterHash::Mum] {
             let f = filter_of(hash, &present);
             for k in &present {
                 assert!(f.may_contain(LazyHashes::new(k).of(hash)), "{hash:?} lost a key");
@@ -963,9 +1098,26 @@ mod tests {
             let passed = absent.iter().filter(|k| f.may_contain(LazyHashes::new(k).of(hash))).count();
             assert!(passed < absent.len() / 20, "{hash:?}: {passed} of {} absent keys passed", absent.len());
         }
-        // the two kinds hash differently: a run must be probed with its own
+        // the kinds hash differently: a run must be probed with its own
         let k = &present[0];
         assert_ne!(key_hashes(FilterHash::Blake3, k), key_hashes(FilterHash::Sip13, k));
+        assert_ne!(key_hashes(FilterHash::Sip13, k), key_hashes(FilterHash::Mum, k));
+        // the multiply-fold hash is part of the run format: pinned
+        assert_eq!(key_hashes(FilterHash::Mum, b""), MUM_EMPTY);
+        assert_eq!(key_hashes(FilterHash::Mum, k), MUM_OF_FIRST_KEY);
+        // every byte and the length count, at each place of a chunk; and
+        // at every length it is its plain definition (format.md)
+        let long = keys(1, "a_key_over_two_chunks_long")[0].clone();
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..=long.len() {
+            assert_eq!(key_hashes(FilterHash::Mum, &long[..n]), plain_mum(&long[..n]), "prefix {n}");
+            assert!(seen.insert(key_hashes(FilterHash::Mum, &long[..n])), "prefix {n}");
+            for i in 0..n {
+                let mut flipped = long[..n].to_vec();
+                flipped[i] ^= 1;
+                assert!(seen.insert(key_hashes(FilterHash::Mum, &flipped)), "prefix {n}, byte {i}");
+            }
+        }
     }
 
     /// The cold entries of a generated workload, taken typed: every kind
@@ -1053,22 +1205,85 @@ mod tests {
         }
     }
 
+    /// Every key of a staged run is found, with its value, wherever a
+    /// lookup meets it: staged (before and after its writer builds the
+    /// filter over the staged keys, which then answers for the lock),
+    /// between the parts of its write (on disk in part, typed in part),
+    /// written, and after a reopen; a key never staged is found nowhere.
+    /// The staged filter is built from exactly the run's keys.
+    #[test]
+    fn every_staged_key_is_found_staged_between_parts_written_and_reopened() {
+        let taken = taken_of_a_workload();
+        let entries = taken.entries().unwrap();
+        let mut named = std::collections::BTreeSet::new();
+        taken
+            .for_each_key(|k| {
+                named.insert(k.to_vec());
+            })
+            .unwrap();
+        assert!(named.iter().eq(entries.keys()), "for_each_key names every key once");
+        let check = |runs: &ColdRuns, what: &str| {
+            for (k, v) in &entries {
+                assert_eq!(runs.lookup(k, Upto::All).unwrap().as_ref(), Some(v), "{what}: {k:?}");
+                let mut absent = k.clone();
+                absent.push(b'~');
+                assert_eq!(runs.lookup(&absent, Upto::All).unwrap(), None, "{what}: {absent:?}");
+            }
+        };
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("cold").unwrap();
+        let runs = ColdRuns::open(tree.clone()).unwrap();
+        let at = Head { seq: 99, hash: [3; 32] };
+        let staged = Arc::new(StagedRun::new(taken));
+        runs.stage(at.seq, staged.clone()).unwrap();
+        check(&runs, "staged, no filter yet");
+        staged.index().unwrap();
+        assert!(staged.1.get().is_some(), "the filter is built before the write starts");
+        check(&runs, "staged, filtered");
+        let mut parts = 0;
+        runs.write_run(at, &staged, || {
+            parts += 1;
+            check(&runs, "between parts");
+            Ok::<(), StoreError>(())
+        })
+        .unwrap();
+        assert!(parts > 2, "{parts} parts");
+        check(&runs, "written");
+        check(&ColdRuns::open(tree.clone()).unwrap(), "reopened");
+        // the run (its filter taken from the staged one) is on disk byte
+        // for byte the run written without one (each key hashed as written)
+        let plain = db.open_tree("plain").unwrap();
+        ColdRuns::open(plain.clone())
+            .unwrap()
+            .write_run(at, &StagedRun::new(taken_of_a_workload()), || Ok::<(), StoreError>(()))
+            .unwrap();
+        assert!(contents(&tree) == contents(&plain), "the same run either way");
+    }
+
     /// A meta keeps its filter's kind: an old meta (no flag) decodes as
     /// blake3, a new one as SipHash, with the same words.
     #[test]
     fn a_run_meta_keeps_its_filter_kind() {
         let ks = keys(300, "m");
-        for hash in [FilterHash::Blake3, FilterHash::Sip13] {
+        for hash in [FilterHash::Blake3, FilterHash::Sip13, FilterHash::Mum] {
             let run =
                 Run { no: 3, first_keys: vec![ks[0].clone(), ks[100].clone()], filter: filter_of(hash, &ks), at: None };
             let bytes = encode_meta(&run);
             let words_at = 4 + run.first_keys.iter().map(|k| 4 + k.len()).sum::<usize>();
             let count = u32::from_be_bytes(bytes[words_at..words_at + 4].try_into().unwrap());
             assert_eq!(count & SIP13_FILTER_FLAG != 0, hash == FilterHash::Sip13, "{hash:?}");
+            assert_eq!(count & MUM_FILTER_FLAG != 0, hash == FilterHash::Mum, "{hash:?}");
             let back = decode_meta(3, &bytes).unwrap();
             assert_eq!(back.filter.hash, hash);
             assert_eq!(back.filter.bits, run.filter.bits);
             assert_eq!(back.first_keys, run.first_keys);
+            // a count naming both SipHash and the multiply-fold is refused
+            let mut both = bytes[..bytes.len() - 4].to_vec();
+            let flags = (count | SIP13_FILTER_FLAG | MUM_FILTER_FLAG).to_be_bytes();
+            both[words_at..words_at + 4].copy_from_slice(&flags);
+            let crc = crc32fast::hash(&both);
+            both.extend_from_slice(&crc.to_be_bytes());
+            assert!(decode_meta(3, &both).is_err(), "{hash:?} with both flags");
         }
     }
 }

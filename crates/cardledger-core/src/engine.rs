@@ -300,6 +300,9 @@ impl ColdWriter {
     /// the watermark last (a crash in between leaves the previous snapshot
     /// matching the watermark), which replaces the staged run.
     fn write(&self, store: &Store, job: &ColdJob) -> Result<(), EngineError> {
+        // first the filter over the staged keys: from then on a lookup of
+        // a new key passes the staged run without its lock
+        job.entries.index()?;
         self.pause(ColdWriteStep::Snapshot)?;
         let hot = lock(&job.hot).take();
         if let Some(hot) = hot {

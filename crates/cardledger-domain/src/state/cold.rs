@@ -884,6 +884,35 @@ impl ColdGroup {
     }
 }
 
+impl TakenCold {
+    /// Hands every key this holds to `f`, each once, in no order (a filter
+    /// over a staged run's keys is built from them: nothing is sorted).
+    pub fn for_each_key(&self, mut f: impl FnMut(&[u8])) -> Result<(), String> {
+        let mut key = Vec::new();
+        for group in self.groups()? {
+            key.clear();
+            key.extend_from_slice(&group.prefix());
+            let prefix = key.len();
+            let mut with = |tail: &[u8]| {
+                key.truncate(prefix);
+                key.extend_from_slice(tail);
+                f(&key);
+            };
+            match group {
+                ColdGroup::OfferOrders => self.offer_orders.keys().for_each(|t| with(t.as_bytes())),
+                ColdGroup::JournalEntries => self.journal_entries.keys().for_each(|t| with(t.as_bytes())),
+                ColdGroup::Orders(b) => self.book(b).keys().for_each(|t| with(t.as_bytes())),
+                ColdGroup::Tokens(k) => {
+                    let tokens = snapshot::TOKEN_KINDS.get(usize::from(k)).and_then(|kind| self.tokens.get(kind));
+                    tokens.into_iter().flat_map(|m| m.keys()).for_each(|t| with(t.as_bytes()));
+                }
+                ColdGroup::Unloads(b) => self.unload_list(b).iter().for_each(|u| with(&u.seq.to_be_bytes())),
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Ledger {
     /// Moves the cold entries out of memory like [`Ledger::drain_cold`],
     /// but typed and without encoding them (the maps are moved, not
