@@ -810,9 +810,11 @@ impl Store {
     ///
     /// A changed byte is named exactly by its record's crc. A missing,
     /// reordered or duplicated frame is named by the first seq that is not
-    /// where it should be. The head itself is recovered from the last frame
-    /// at open, so cutting whole frames off the end is only detectable
-    /// against a head recorded elsewhere: compare the returned head.
+    /// where it should be. The head is read from `meta/log_head` at open
+    /// (store format 5), which fails when the log does not end there, so
+    /// cutting whole frames off the end is caught; a cut that also rewrites
+    /// `log_head` is only detectable against a head recorded elsewhere:
+    /// compare the returned head.
     pub fn verify(&self) -> Result<Head, StoreError> {
         let head = self.head();
         if let Some(log) = &self.inner.external {
