@@ -903,7 +903,7 @@ impl TakenCold {
                 ColdGroup::JournalEntries => self.journal_entries.keys().for_each(|t| with(t.as_bytes())),
                 ColdGroup::Orders(b) => self.book(b).keys().for_each(|t| with(t.as_bytes())),
                 ColdGroup::Tokens(k) => {
-                    let tokens = snapshot::TOKEN_KINDS.get(usize::from(k)).and_then(|kind| self.tokens.get(kind));
+                    let tokens = token_kind(k).and_then(|kind| self.tokens.get(kind));
                     tokens.into_iter().flat_map(|m| m.keys()).for_each(|t| with(t.as_bytes()));
                 }
                 ColdGroup::Unloads(b) => self.unload_list(b).iter().for_each(|u| with(&u.seq.to_be_bytes())),
