@@ -25,12 +25,15 @@
 //! assert_eq!(all[0].payload, b"e1");
 //! ```
 
+mod sled_files;
+
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cold::ColdRuns;
 use cardledger_domain::limits;
+use sled_files::SledFiles;
 
 use crate::log::{Log, LogRead};
 use crate::record::{self, FORMAT_VERSION};
@@ -199,6 +202,8 @@ struct Inner {
     /// ([`Store::open_on`]).
     external: Option<Arc<dyn Log>>,
     db: sled::Db,
+    /// What sled's flush leaves out ([`SledFiles::flush`], the store's one flush).
+    files: SledFiles,
     log: sled::Tree,
     meta: sled::Tree,
     checkpoints: sled::Tree,
@@ -218,6 +223,13 @@ struct Inner {
 struct ReopenOnDrop {
     dir: std::path::PathBuf,
     armed: std::sync::atomic::AtomicBool,
+}
+
+impl Inner {
+    /// The store's one flush: sled's, and what it leaves out ([`SledFiles::flush`]).
+    fn flush(&self) -> Result<(), StoreError> {
+        self.files.flush(&self.db)
+    }
 }
 
 impl Drop for ReopenOnDrop {
@@ -347,6 +359,7 @@ impl Store {
 
     fn open_inner(dir: &Path, external: Option<Arc<dyn Log>>) -> Result<Store, StoreError> {
         let db = open_db(dir)?;
+        let files = SledFiles::open(dir).map_err(|e| StoreError::Io(format!("opening sled's files: {e}")))?;
         let log = db.open_tree(TREE_LOG).map_err(sled_err)?;
         let meta = db.open_tree(TREE_META).map_err(sled_err)?;
         let checkpoints = db.open_tree(TREE_CHECKPOINTS).map_err(sled_err)?;
@@ -368,7 +381,7 @@ impl Store {
                     }
                     batch.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]);
                     meta.apply_batch(batch).map_err(sled_err)?;
-                    db.flush().map_err(sled_err)?;
+                    files.flush(&db)?;
                 }
                 [other] => return Err(StoreError::UnsupportedVersion(*other)),
                 _ => return Err(StoreError::Corrupt { seq: 0, reason: "meta format_version is not one byte".into() }),
@@ -386,7 +399,7 @@ impl Store {
                 }
                 batch.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]);
                 meta.apply_batch(batch).map_err(sled_err)?;
-                db.flush().map_err(sled_err)?;
+                files.flush(&db)?;
             }
         }
 
@@ -403,7 +416,7 @@ impl Store {
                     Some(v) => parse_log_head(&v)?,
                     None => return Err(StoreError::Corrupt { seq: 0, reason: "meta has no log_head".into() }),
                 };
-                remove_unfinished(&db, &log, head)?;
+                remove_unfinished(&db, &files, &log, head)?;
                 // the log must end exactly there (its last frame checked)
                 let end = last_frame_head(&log)?;
                 if end != head {
@@ -437,6 +450,7 @@ impl Store {
                 dir: dir.to_path_buf(),
                 external,
                 db,
+                files,
                 log,
                 meta,
                 checkpoints,
@@ -677,7 +691,7 @@ impl Store {
             return Ok(written.head);
         }
         if written.head != written.base {
-            if let Err(e) = published.pause().and_then(|()| self.inner.db.flush().map(drop).map_err(sled_err)) {
+            if let Err(e) = published.pause().and_then(|()| self.inner.flush()) {
                 // maybe not durable: never acknowledged, and no later batch either
                 lock(&self.inner.writer).closed = true;
                 let _head = lock(&published.head);
@@ -719,6 +733,13 @@ impl Store {
             }
             head = wait(&published.changed, head);
         }
+    }
+
+    /// Test hook: the names of sled's blob files the last flush knew synced
+    /// ([`SledFiles::flush`]).
+    #[doc(hidden)]
+    pub fn debug_synced_blobs(&self) -> Vec<String> {
+        self.inner.files.synced_blobs()
     }
 
     /// Test hook: the next flush of the log waits until the returned hold
@@ -896,7 +917,7 @@ impl Store {
         let crc = crc32fast::hash(&value);
         value.extend_from_slice(&crc.to_be_bytes());
         self.inner.checkpoints.insert(name.as_bytes(), value).map_err(sled_err)?;
-        self.inner.db.flush().map_err(sled_err)?;
+        self.inner.flush()?;
         Ok(())
     }
 
@@ -928,7 +949,7 @@ impl Store {
     /// Deletes every checkpoint (e.g. before a full rebuild). Flushed.
     pub fn delete_checkpoints(&self) -> Result<(), StoreError> {
         self.inner.checkpoints.clear().map_err(sled_err)?;
-        self.inner.db.flush().map_err(sled_err)?;
+        self.inner.flush()?;
         Ok(())
     }
 
@@ -1004,7 +1025,7 @@ impl Store {
             }
         }
         tree.apply_batch(batch).map_err(sled_err)?;
-        self.inner.db.flush().map_err(sled_err)?;
+        self.inner.flush()?;
         Ok(true)
     }
 
@@ -1032,7 +1053,7 @@ impl Store {
             );
         }
         self.inner.cold.write_run(at, entries, between)?;
-        self.inner.db.flush().map_err(sled_err)?;
+        self.inner.flush()?;
         Ok(())
     }
 
@@ -1050,7 +1071,7 @@ impl Store {
     /// genesis rebuilds them), flushed.
     pub fn clear_cold(&self) -> Result<(), StoreError> {
         self.inner.cold.clear()?;
-        self.inner.db.flush().map_err(sled_err)?;
+        self.inner.flush()?;
         Ok(())
     }
 
@@ -1077,7 +1098,7 @@ impl Store {
     /// Test hook: flips bits inside the cold entry at `key` (its newest run).
     pub fn debug_corrupt_cold(&self, key: &[u8], xor: u8) -> Result<(), StoreError> {
         self.inner.cold.debug_corrupt(key, xor)?;
-        self.inner.db.flush().map_err(sled_err)?;
+        self.inner.flush()?;
         Ok(())
     }
 
@@ -1178,7 +1199,7 @@ impl Store {
     /// Deletes the snapshot at `seq` (one that failed its checks). Flushed.
     pub fn delete_snapshot(&self, seq: u64) -> Result<(), StoreError> {
         self.remove_snapshot_keys(seq)?;
-        self.inner.db.flush().map_err(sled_err)?;
+        self.inner.flush()?;
         Ok(())
     }
 
@@ -1204,7 +1225,7 @@ impl Store {
         let b = bytes.get_mut(offset).ok_or(StoreError::TooLarge { what: "byte offset", limit: v.len() as u64 })?;
         *b ^= xor;
         self.inner.snapshots.insert(key, bytes).map_err(sled_err)?;
-        self.inner.db.flush().map_err(sled_err)?;
+        self.inner.flush()?;
         Ok(())
     }
 
@@ -1244,7 +1265,7 @@ impl Store {
             *b ^= xor;
         }
         self.inner.log.insert(key.to_be_bytes(), bytes).map_err(sled_err)?;
-        self.inner.db.flush().map_err(sled_err)?;
+        self.inner.flush()?;
         Ok(())
     }
 
@@ -1256,7 +1277,7 @@ impl Store {
         let (key, value) = self.frame_containing(seq)?;
         let header = record::decode_frame_header(key, &value)?;
         self.inner.log.remove(key.to_be_bytes()).map_err(sled_err)?;
-        self.inner.db.flush().map_err(sled_err)?;
+        self.inner.flush()?;
         Ok((header.first_seq, header.last_seq()))
     }
 
@@ -1270,7 +1291,7 @@ impl Store {
     #[doc(hidden)]
     pub fn debug_set_format_version(&self, version: u8) -> Result<(), StoreError> {
         self.inner.meta.insert(META_FORMAT_VERSION, &[version]).map_err(sled_err)?;
-        self.inner.db.flush().map_err(sled_err)?;
+        self.inner.flush()?;
         Ok(())
     }
 
@@ -1469,7 +1490,7 @@ fn last_frame_head(log: &sled::Tree) -> Result<Head, StoreError> {
 /// Removes the frames past `head`, the log's head: the frames of a batch
 /// written ahead of it ([`Store::write_ahead`]) whose own write (with the
 /// head, atomically) never happened. None of them was acknowledged.
-fn remove_unfinished(db: &sled::Db, log: &sled::Tree, head: Head) -> Result<(), StoreError> {
+fn remove_unfinished(db: &sled::Db, files: &SledFiles, log: &sled::Tree, head: Head) -> Result<(), StoreError> {
     let mut batch = sled::Batch::default();
     let mut any = false;
     for k in log.range(head.seq.saturating_add(1).to_be_bytes()..).keys() {
@@ -1478,7 +1499,7 @@ fn remove_unfinished(db: &sled::Db, log: &sled::Tree, head: Head) -> Result<(), 
     }
     if any {
         log.apply_batch(batch).map_err(sled_err)?;
-        db.flush().map_err(sled_err)?;
+        files.flush(db)?;
     }
     Ok(())
 }
