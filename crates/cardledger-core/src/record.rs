@@ -600,6 +600,13 @@ pub fn peek_first_seq(bytes: &[u8]) -> Option<u64> {
     Reader { bytes, pos: 1 }.u64()
 }
 
+/// The `record_count` field of frame bytes, read without any check and
+/// clamped to [`FRAME_RECORDS_MAX`] (0 if the bytes are too short): the
+/// capacity to reserve for a frame's records before walking it.
+fn peek_record_count(bytes: &[u8]) -> usize {
+    Reader { bytes, pos: 9 }.u32().map_or(0, |n| (n as usize).min(FRAME_RECORDS_MAX))
+}
+
 /// Decodes and checks a frame header stored under key `key_seq`.
 pub fn decode_frame_header(key_seq: u64, bytes: &[u8]) -> Result<FrameHeader, FrameError> {
     let corrupt = |reason: &str| FrameError::Corrupt { seq: key_seq, reason: format!("frame header: {reason}") };
@@ -643,7 +650,8 @@ where
 /// [`visit_frame`], also returning the chain hash of the frame's last
 /// record (what the next frame's `prev_hash` must be). A version-2 frame is
 /// hashed with one blake3 call before its records are walked; each record's
-/// hash is then read from its extended output (two records per block).
+/// hash is then read from its extended output, [`HASHES_PER_FILL`]
+/// records' hashes at a time.
 pub fn visit_frame_chained<'a, F>(key_seq: u64, bytes: &'a [u8], mut f: F) -> Result<(FrameHeader, Hash), FrameError>
 where
     F: FnMut(RecordView<'a>) -> Result<(), FrameError>,
@@ -658,6 +666,12 @@ pub fn check_frame(key_seq: u64, bytes: &[u8]) -> Result<(FrameHeader, Hash), Fr
     walk_frame(key_seq, bytes, None)
 }
 
+/// How many records' hashes a frame walk reads from blake3's extended
+/// output in one call: 16 output blocks, what blake3's widest `xof_many`
+/// (AVX-512) computes side by side; two records a call (one block) left
+/// every block to a compression of its own.
+const HASHES_PER_FILL: u32 = 32;
+
 /// One record visitor, as [`walk_frame`] takes it.
 type Visitor<'v, 'a> = &'v mut dyn FnMut(RecordView<'a>) -> Result<(), FrameError>;
 
@@ -671,8 +685,8 @@ fn walk_frame<'a>(
     let header = decode_frame_header(key_seq, bytes)?;
     let mut r = Reader { bytes, pos: FRAME_HEADER_BYTES };
     let mut outputs = (header.version == FRAME_VERSION_2).then(|| frame_output(bytes));
-    // a version-2 frame's record hashes, read two at a time (one output block)
-    let mut block = [0u8; 64];
+    // a version-2 frame's record hashes, read HASHES_PER_FILL at a time
+    let mut block = [0u8; 32 * HASHES_PER_FILL as usize];
     let mut hash = header.prev_hash;
     let mut seq = header.first_seq;
     for index in 0..header.record_count {
@@ -704,13 +718,13 @@ fn walk_frame<'a>(
         match (&mut outputs, &mut f) {
             (None, _) => hash = chain_hash(&hash, record_bytes),
             (Some(out), Some(_)) => {
-                let half = (index % 2) as usize * 32;
-                if half == 0 {
-                    let left = (header.record_count - index).min(2) as usize;
+                let slot = (index % HASHES_PER_FILL) as usize * 32;
+                if slot == 0 {
+                    let left = (header.record_count - index).min(HASHES_PER_FILL) as usize;
                     out.fill(block.get_mut(..left * 32).unwrap_or_default());
                 }
                 hash = block
-                    .get(half..half + 32)
+                    .get(slot..slot + 32)
                     .and_then(|b| b.try_into().ok())
                     .ok_or_else(|| corrupt("record hash out of its output block".into()))?;
             }
@@ -764,7 +778,7 @@ pub fn record_span(bytes: &[u8], seq: u64) -> Option<(usize, usize)> {
 
 /// Decodes a whole frame into owned records (see [`visit_frame`]).
 pub fn decode_frame(key_seq: u64, bytes: &[u8]) -> Result<Frame, FrameError> {
-    let mut records = Vec::new();
+    let mut records = Vec::with_capacity(peek_record_count(bytes));
     let header = visit_frame(key_seq, bytes, |v| {
         records.push(StoredRecord {
             seq: v.seq,
@@ -1002,7 +1016,8 @@ mod tests {
         assert_eq!(decode_frame(*k, bytes).unwrap().header.prev_hash, v1_last);
         assert_eq!(next.head().hash, *blake3::hash(bytes).as_bytes());
         // every frame size: the walk's hashes, check_frame and frame_record_hash agree
-        for n in 1..=9usize {
+        // (and across the walk's output fills of HASHES_PER_FILL records)
+        for n in (1..=9usize).chain([31, 32, 33, 64, 65, 97]) {
             let recs: Vec<NewRecord<'_>> = (0..n).map(|i| NewRecord { time_micros: i as i64, payload: b"p" }).collect();
             let (f, last) = encode_frame(10, &last1, &recs).unwrap();
             let d = decode_frame(10, &f).unwrap();

@@ -1404,7 +1404,8 @@ impl Iterator for ReadIter {
             }
             // Keep the good records before a bad one, then report it.
             let from = self.next_seq;
-            let mut records = Vec::new();
+            let skipped = usize::try_from(from.saturating_sub(header.first_seq)).unwrap_or(usize::MAX);
+            let mut records = Vec::with_capacity((header.record_count as usize).saturating_sub(skipped));
             let walked = record::visit_frame_chained(header.first_seq, &v, |r| {
                 if r.seq >= from {
                     records.push(StoredRecord {
