@@ -1526,22 +1526,39 @@ fn batch_full(key: &str) -> Rejection {
 /// Exactly as a loop over [`read_entries`]: the entries before a bad one
 /// are applied, then its error (the same, naming the same seq) is returned;
 /// an error of `apply` stops the reader and is returned.
+///
+/// The applier (this thread, the replay's critical path) only borrows the
+/// entries: it sends each chunk it is done with back, and the reader drops
+/// its entries and fills it again. The decoded facts' strings are then
+/// freed by the thread that allocated them (a same-thread free, off the
+/// applier) and no entry is moved out of its chunk.
 fn replay_entries(
     store: &Store,
     seq: u64,
-    mut apply: impl FnMut(LogEntry) -> Result<bool, EngineError>,
+    mut apply: impl FnMut(&LogEntry) -> Result<bool, EngineError>,
 ) -> Result<(), EngineError> {
+    type Chunk = Vec<Result<LogEntry, EngineError>>;
     let chunk_events = limits::REPLAY_CHUNK_EVENTS;
     std::thread::scope(|s| {
-        let (tx, rx) =
-            std::sync::mpsc::sync_channel::<Vec<Result<LogEntry, EngineError>>>(limits::REPLAY_CHUNKS_IN_FLIGHT);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(limits::REPLAY_CHUNKS_IN_FLIGHT);
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<Chunk>();
         let spawned = std::thread::Builder::new().name("cardledger-replay-reader".into()).spawn_scoped(s, move || {
             let mut chunk = Vec::with_capacity(chunk_events);
             for entry in read_entries(store, seq) {
                 let failed = entry.is_err();
                 chunk.push(entry);
                 if failed || chunk.len() >= chunk_events {
-                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_events));
+                    // a chunk the applier is done with, its entries dropped
+                    // here (one a chunk sent: no more are ever made than
+                    // are in flight, being filled and being applied)
+                    let next = back_rx.try_recv().map_or_else(
+                        |_| Vec::with_capacity(chunk_events),
+                        |mut done| {
+                            done.clear();
+                            done
+                        },
+                    );
+                    let full = std::mem::replace(&mut chunk, next);
                     // a closed channel: the applier stopped (its answer says
                     // why); after a bad entry the read is over
                     if tx.send(full).is_err() || failed {
@@ -1556,7 +1573,7 @@ fn replay_entries(
         if spawned.is_err() {
             // no second thread: the same replay, inline
             for entry in read_entries(store, seq) {
-                if !apply(entry?)? {
+                if !apply(&entry?)? {
                     break;
                 }
             }
@@ -1565,11 +1582,15 @@ fn replay_entries(
         // returning drops the receiver: a reader blocked on a full channel
         // sees it closed and ends, and the scope joins it
         for chunk in rx {
-            for entry in chunk {
-                if !apply(entry?)? {
-                    return Ok(());
+            for entry in &chunk {
+                match entry {
+                    Ok(entry) if apply(entry)? => {}
+                    Ok(_) => return Ok(()),
+                    Err(e) => return Err(e.clone()),
                 }
             }
+            // the reader gone (it read the last entry): dropped here
+            let _ = back_tx.send(chunk);
         }
         Ok(())
     })
