@@ -253,6 +253,16 @@ struct ColdJob {
     /// Taken when it is written (its memory goes before the run's parts).
     hot: Mutex<Option<Vec<u8>>>,
     entries: crate::cold::StagedEntries,
+    /// Whether the writer first builds the filter over the staged keys
+    /// ([`crate::cold::StagedRun::index`]): the commit path's flushes,
+    /// whose lookups are mostly of new tokens (each one would otherwise
+    /// take the staged run's lock). A replay's are not: it looks up only
+    /// keys its events name as recorded before (an order reversed, a
+    /// journal entry's target), so there the filter would cost a walk over
+    /// every staged key (an open's largest cold cost after sled) for
+    /// lookups it barely serves; its run's filter is built as the run is
+    /// written instead.
+    index: bool,
 }
 
 impl ColdWriter {
@@ -302,7 +312,9 @@ impl ColdWriter {
     fn write(&self, store: &Store, job: &ColdJob) -> Result<(), EngineError> {
         // first the filter over the staged keys: from then on a lookup of
         // a new key passes the staged run without its lock
-        job.entries.index()?;
+        if job.index {
+            job.entries.index()?;
+        }
         self.pause(ColdWriteStep::Snapshot)?;
         let hot = lock(&job.hot).take();
         if let Some(hot) = hot {
@@ -436,12 +448,13 @@ fn state_is_at(state: &Ledger, at: Head) -> Result<(), EngineError> {
 /// snapshot (`None` when it is over `SNAPSHOT_STATE_BYTES_MAX`). The
 /// returned job is encoded and written by [`ColdWriter::start`].
 fn stage_cold(store: &Store, state: &mut Ledger) -> Result<ColdJob, EngineError> {
-    stage_cold_at(store, state, store.head())
+    stage_cold_at(store, state, store.head(), true)
 }
 
 /// [`stage_cold`] at `at`, a durable log position the state is exactly at
-/// (the head, or the record a replay has just applied).
-fn stage_cold_at(store: &Store, state: &mut Ledger, at: Head) -> Result<ColdJob, EngineError> {
+/// (the head, or the record a replay has just applied); `index`: see
+/// [`ColdJob::index`].
+fn stage_cold_at(store: &Store, state: &mut Ledger, at: Head, index: bool) -> Result<ColdJob, EngineError> {
     state_is_at(state, at)?;
     let entries = Arc::new(crate::cold::StagedRun::new(state.take_cold()));
     store.stage_cold(at, entries.clone())?;
@@ -450,7 +463,7 @@ fn stage_cold_at(store: &Store, state: &mut Ledger, at: Head) -> Result<ColdJob,
         Ok(()) if hot.len() <= limits::SNAPSHOT_STATE_BYTES_MAX => Some(hot),
         _ => None,
     };
-    Ok(ColdJob { at, hot: Mutex::new(hot), entries })
+    Ok(ColdJob { at, hot: Mutex::new(hot), entries, index })
 }
 
 #[derive(Default)]
@@ -594,7 +607,7 @@ impl Engine {
                 // the previous flush is written (or its failure fails the
                 // open) before this one is staged: at most one is unwritten
                 cold_writer.wait()?;
-                let job = stage_cold_at(&store, &mut ledger, at)?;
+                let job = stage_cold_at(&store, &mut ledger, at, false)?;
                 cold_writer.start(&store, job);
                 last_flush = at.seq;
                 since_flush = 0;
