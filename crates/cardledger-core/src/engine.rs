@@ -253,6 +253,16 @@ struct ColdJob {
     /// Taken when it is written (its memory goes before the run's parts).
     hot: Mutex<Option<Vec<u8>>>,
     entries: crate::cold::StagedEntries,
+    /// Whether the writer first builds the filter over the staged keys
+    /// ([`crate::cold::StagedRun::index`]): the commit path's flushes,
+    /// whose lookups are mostly of new tokens (each one would otherwise
+    /// take the staged run's lock). A replay's are not: it looks up only
+    /// keys its events name as recorded before (an order reversed, a
+    /// journal entry's target), so there the filter would cost a walk over
+    /// every staged key (an open's largest cold cost after sled) for
+    /// lookups it barely serves; its run's filter is built as the run is
+    /// written instead.
+    index: bool,
 }
 
 impl ColdWriter {
@@ -302,7 +312,9 @@ impl ColdWriter {
     fn write(&self, store: &Store, job: &ColdJob) -> Result<(), EngineError> {
         // first the filter over the staged keys: from then on a lookup of
         // a new key passes the staged run without its lock
-        job.entries.index()?;
+        if job.index {
+            job.entries.index()?;
+        }
         self.pause(ColdWriteStep::Snapshot)?;
         let hot = lock(&job.hot).take();
         if let Some(hot) = hot {
@@ -436,12 +448,13 @@ fn state_is_at(state: &Ledger, at: Head) -> Result<(), EngineError> {
 /// snapshot (`None` when it is over `SNAPSHOT_STATE_BYTES_MAX`). The
 /// returned job is encoded and written by [`ColdWriter::start`].
 fn stage_cold(store: &Store, state: &mut Ledger) -> Result<ColdJob, EngineError> {
-    stage_cold_at(store, state, store.head())
+    stage_cold_at(store, state, store.head(), true)
 }
 
 /// [`stage_cold`] at `at`, a durable log position the state is exactly at
-/// (the head, or the record a replay has just applied).
-fn stage_cold_at(store: &Store, state: &mut Ledger, at: Head) -> Result<ColdJob, EngineError> {
+/// (the head, or the record a replay has just applied); `index`: see
+/// [`ColdJob::index`].
+fn stage_cold_at(store: &Store, state: &mut Ledger, at: Head, index: bool) -> Result<ColdJob, EngineError> {
     state_is_at(state, at)?;
     let entries = Arc::new(crate::cold::StagedRun::new(state.take_cold()));
     store.stage_cold(at, entries.clone())?;
@@ -450,7 +463,7 @@ fn stage_cold_at(store: &Store, state: &mut Ledger, at: Head) -> Result<ColdJob,
         Ok(()) if hot.len() <= limits::SNAPSHOT_STATE_BYTES_MAX => Some(hot),
         _ => None,
     };
-    Ok(ColdJob { at, hot: Mutex::new(hot), entries })
+    Ok(ColdJob { at, hot: Mutex::new(hot), entries, index })
 }
 
 #[derive(Default)]
@@ -594,7 +607,7 @@ impl Engine {
                 // the previous flush is written (or its failure fails the
                 // open) before this one is staged: at most one is unwritten
                 cold_writer.wait()?;
-                let job = stage_cold_at(&store, &mut ledger, at)?;
+                let job = stage_cold_at(&store, &mut ledger, at, false)?;
                 cold_writer.start(&store, job);
                 last_flush = at.seq;
                 since_flush = 0;
@@ -1526,22 +1539,39 @@ fn batch_full(key: &str) -> Rejection {
 /// Exactly as a loop over [`read_entries`]: the entries before a bad one
 /// are applied, then its error (the same, naming the same seq) is returned;
 /// an error of `apply` stops the reader and is returned.
+///
+/// The applier (this thread, the replay's critical path) only borrows the
+/// entries: it sends each chunk it is done with back, and the reader drops
+/// its entries and fills it again. The decoded facts' strings are then
+/// freed by the thread that allocated them (a same-thread free, off the
+/// applier) and no entry is moved out of its chunk.
 fn replay_entries(
     store: &Store,
     seq: u64,
-    mut apply: impl FnMut(LogEntry) -> Result<bool, EngineError>,
+    mut apply: impl FnMut(&LogEntry) -> Result<bool, EngineError>,
 ) -> Result<(), EngineError> {
+    type Chunk = Vec<Result<LogEntry, EngineError>>;
     let chunk_events = limits::REPLAY_CHUNK_EVENTS;
     std::thread::scope(|s| {
-        let (tx, rx) =
-            std::sync::mpsc::sync_channel::<Vec<Result<LogEntry, EngineError>>>(limits::REPLAY_CHUNKS_IN_FLIGHT);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(limits::REPLAY_CHUNKS_IN_FLIGHT);
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<Chunk>();
         let spawned = std::thread::Builder::new().name("cardledger-replay-reader".into()).spawn_scoped(s, move || {
             let mut chunk = Vec::with_capacity(chunk_events);
             for entry in read_entries(store, seq) {
                 let failed = entry.is_err();
                 chunk.push(entry);
                 if failed || chunk.len() >= chunk_events {
-                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_events));
+                    // a chunk the applier is done with, its entries dropped
+                    // here (one a chunk sent: no more are ever made than
+                    // are in flight, being filled and being applied)
+                    let next = back_rx.try_recv().map_or_else(
+                        |_| Vec::with_capacity(chunk_events),
+                        |mut done| {
+                            done.clear();
+                            done
+                        },
+                    );
+                    let full = std::mem::replace(&mut chunk, next);
                     // a closed channel: the applier stopped (its answer says
                     // why); after a bad entry the read is over
                     if tx.send(full).is_err() || failed {
@@ -1556,7 +1586,7 @@ fn replay_entries(
         if spawned.is_err() {
             // no second thread: the same replay, inline
             for entry in read_entries(store, seq) {
-                if !apply(entry?)? {
+                if !apply(&entry?)? {
                     break;
                 }
             }
@@ -1565,11 +1595,15 @@ fn replay_entries(
         // returning drops the receiver: a reader blocked on a full channel
         // sees it closed and ends, and the scope joins it
         for chunk in rx {
-            for entry in chunk {
-                if !apply(entry?)? {
-                    return Ok(());
+            for entry in &chunk {
+                match entry {
+                    Ok(entry) if apply(entry)? => {}
+                    Ok(_) => return Ok(()),
+                    Err(e) => return Err(e.clone()),
                 }
             }
+            // the reader gone (it read the last entry): dropped here
+            let _ = back_tx.send(chunk);
         }
         Ok(())
     })
