@@ -492,6 +492,17 @@ impl<'a> Obj<'a> {
         write_str(self.key(k), v);
     }
 
+    /// A name from this crate's code (`USD`, a status, a kind): a
+    /// `&'static str` of letters, digits, `_` and `.`, nothing to escape.
+    #[inline(always)]
+    fn name(&mut self, k: &str, v: &'static str) {
+        debug_assert!(!needs_escape(v.as_bytes()), "{v:?}");
+        let out = self.key(k);
+        out.push(b'"');
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'"');
+    }
+
     /// A string, or no member when absent.
     #[inline(always)]
     fn some_str(&mut self, k: &str, v: Option<&str>) {
@@ -595,7 +606,7 @@ fn write_funding(o: &mut Obj<'_>, funding: &Funding, src: Option<&SourceFacts>, 
     let mut f = o.obj("funding");
     f.money("amount", amount);
     let mut s = f.obj("source");
-    s.str("type", funding.kind.name());
+    s.name("type", funding.kind.name());
     s.masked("token", &funding.source_token);
     s.bool("active", src.is_none_or(|f| f.active));
     s.str("name", src.map_or("", |f| f.name.as_str()));
@@ -625,12 +636,12 @@ fn write_fee_resource(o: &mut Obj<'_>, c: &FeeCmd, created: Timestamp) {
     f.time("created_time", created);
     f.time("last_modified_time", created);
     f.bool("active", c.active);
-    f.str("currency_code", c.currency_code.alpha());
+    f.name("currency_code", c.currency_code.alpha());
     f.end();
 }
 
 fn balances_members(o: &mut Obj<'_>, b: &Balances, with_impacted: bool) {
-    o.str("currency_code", "USD");
+    o.name("currency_code", "USD");
     o.money("ledger_balance", b.ledger_balance);
     o.money("available_balance", b.available_balance);
     o.money("credit_balance", b.credit_balance);
@@ -679,12 +690,12 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
             o.time("created_time", t);
             o.time("last_modified_time", t);
             o.seq("transaction_token", tx);
-            o.str("state", "COMPLETION");
+            o.name("state", "COMPLETION");
             approved(&mut o);
             write_funding(&mut o, &e.funding, src.as_ref(), e.cmd.amount.plus(fees));
             o.masked("funding_source_token", &e.funding.source_token);
             o.holder(&e.cmd.holder);
-            o.str("currency_code", "USD");
+            o.name("currency_code", "USD");
             if !e.fees.is_empty() {
                 let list = o.key("fees");
                 list.push(b'[');
@@ -716,7 +727,7 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
             o.time("created_time", t);
             o.time("last_modified_time", t);
             o.seq("transaction_token", tx);
-            o.str("state", "COMPLETION");
+            o.name("state", "COMPLETION");
             approved(&mut o);
             write_funding(&mut o, &e.funding, src.as_ref(), e.cmd.amount);
             o.masked("funding_source_token", &e.funding.source_token);
@@ -748,7 +759,7 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
             o.holder(&e.holder);
             write_balances(o.obj("order_balances"), &msa(e.order_after, -e.cmd.amount), true, false);
             o.money("amount", e.cmd.amount);
-            o.str("currency_code", "USD");
+            o.name("currency_code", "USD");
             o.bool("active", *active);
             o.str("campaign_token", &e.campaign_token);
             o.time("created_time", t);
@@ -779,7 +790,7 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
                 f.money("reward_amount", c.reward_amount);
                 f.money("reward_trigger_amount", c.reward_trigger_amount);
                 f.str("campaign_token", &c.campaign_token);
-                f.str("currency_code", c.currency_code.numeric());
+                f.name("currency_code", c.currency_code.numeric());
                 f.time("created_time", *created);
                 f.time("last_modified_time", *created);
                 f.end();
@@ -799,13 +810,13 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
                 let mut item = Obj::new(list);
                 item.str("token", &f.token);
                 item.money("amount", f.amount);
-                item.str("currency_code", "USD");
+                item.name("currency_code", "USD");
                 item.end();
             }
             list.push(b']');
             o.time("created_time", t);
             o.seq("transaction_token", tx);
-            o.str("state", "COMPLETION");
+            o.name("state", "COMPLETION");
             approved(&mut o);
         }
         (Event::JournalEntryRecorded(e), Facts::None) => {
@@ -817,7 +828,7 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
             o.str("token", &c.token);
             o.str("program_token", &c.program_token);
             o.money("amount", c.amount);
-            o.str("currency_code", "USD");
+            o.name("currency_code", "USD");
             o.time("created_time", t);
             o.seq("transaction_token", tx);
         }
@@ -877,7 +888,7 @@ fn write_msa_order(o: &mut Obj<'_>, v: &MsaOrderView<'_>) {
     o.holder(v.holder);
     write_balances(o.obj("order_balances"), &msa(v.order, v.purchase_amount), true, true);
     o.money("purchase_amount", v.purchase_amount);
-    o.str("currency_code", "USD");
+    o.name("currency_code", "USD");
     o.bool("active", v.active);
     o.money("reward_amount", v.reward_amount);
     o.money("reward_trigger_amount", v.reward_trigger_amount);
@@ -906,9 +917,9 @@ fn journal_entry_members(o: &mut Obj<'_>, e: &JournalEntryRecorded, time: Timest
     }
     o.str("type", &c.kind);
     o.some_str("group", c.group.as_deref());
-    o.str("status", c.status.name());
+    o.name("status", c.status.name());
     o.money("amount", c.amount);
-    o.str("currency_code", "USD");
+    o.name("currency_code", "USD");
     let impact = c.impact_time.unwrap_or(time);
     o.time("request_time", c.request_time.unwrap_or(impact));
     o.time("impact_time", impact);
@@ -950,7 +961,7 @@ fn created_body(o: &mut Obj<'_>, e: &Event) -> bool {
         Event::ProgramCreated(c) => {
             o.str("token", &c.token);
             o.str("bank", &c.bank);
-            o.str("currency_code", c.currency_code.alpha());
+            o.name("currency_code", c.currency_code.alpha());
             o.money("opening_bank_balance", c.opening_bank_balance);
             o.str("reporting_timezone", &c.reporting_timezone);
             if let Some(r) = &c.reserve {
@@ -975,7 +986,7 @@ fn created_body(o: &mut Obj<'_>, e: &Event) -> bool {
             if let Some(h) = &cmd.holder {
                 o.holder(h);
             }
-            o.str("type", cmd.kind.name());
+            o.name("type", cmd.kind.name());
             o.bool("is_default_account", cmd.is_default_account);
             o.bool("active", cmd.active);
             o.str("name", &cmd.name);
@@ -988,7 +999,7 @@ fn created_body(o: &mut Obj<'_>, e: &Event) -> bool {
             o.str("token", &c.token);
             o.str("name", &c.name);
             o.money("amount", c.amount);
-            o.str("currency_code", c.currency_code.alpha());
+            o.name("currency_code", c.currency_code.alpha());
             o.bool("active", c.active);
         }
         Event::CampaignCreated(c) | Event::MerchantCreated(c) => {
@@ -1003,7 +1014,7 @@ fn created_body(o: &mut Obj<'_>, e: &Event) -> bool {
             o.money("purchase_amount", c.purchase_amount);
             o.money("reward_amount", c.reward_amount);
             o.money("reward_trigger_amount", c.reward_trigger_amount);
-            o.str("currency_code", c.currency_code.alpha());
+            o.name("currency_code", c.currency_code.alpha());
             o.bool("active", c.active);
         }
         Event::CreditAccountOpened(c) => {
