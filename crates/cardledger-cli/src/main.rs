@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use cardledger::layers::core::engine::EngineError;
 use cardledger::layers::core::store::StoreError;
 use cardledger::layers::domain::event::Account;
-use cardledger::{BoundedLines, Cardledger, Error, Holder, Line, Tally};
+use cardledger::{BoundedLines, Cardledger, Error, Holder, Line, LineSource, Tally};
 
 mod views;
 
@@ -489,10 +489,12 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 }
 
 /// Ingests `lines`, writing every answer line to `out`.
-fn ingest_lines<I>(ledger: &Cardledger, lines: I, out: &mut dyn Write, bar: Option<&ProgressBar>) -> Result<Tally>
-where
-    I: Iterator<Item = std::io::Result<Line>> + Send + 'static,
-{
+fn ingest_lines(
+    ledger: &Cardledger,
+    lines: impl LineSource,
+    out: &mut dyn Write,
+    bar: Option<&ProgressBar>,
+) -> Result<Tally> {
     let tally = ledger.ingest(lines, out, &mut |n| {
         if let Some(b) = bar {
             b.inc(n);

@@ -332,10 +332,44 @@ fn write_str_inner(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Whether any byte of `bytes` is one [`write_str`] escapes (`"`, `\\`,
-/// below U+0020): one pass without branches (the compiler reads it in
-/// vector words; a hand-written eight-byte loop measured slower).
+/// below U+0020), eight bytes at a time: the words of the string, the last
+/// one overlapping the one before it (a string of 4 to 7 bytes: its first
+/// and its last four bytes, as one word). Most strings written are tokens
+/// and codes of 5 to 25 bytes, where a byte-wise pass costs several
+/// instructions a byte (docs/performance.md, "the JSON path, tenth pass").
 fn needs_escape(bytes: &[u8]) -> bool {
-    bytes.iter().fold(false, |esc, &b| esc | (b < 0x20) | (b == b'"') | (b == b'\\'))
+    let mut rest = bytes;
+    let mut any = false;
+    while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+        any |= word_needs_escape(u64::from_le_bytes(*word));
+        rest = tail;
+    }
+    if rest.is_empty() {
+        return any;
+    }
+    if let Some(last) = bytes.last_chunk::<8>() {
+        return any | word_needs_escape(u64::from_le_bytes(*last));
+    }
+    match (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        (Some(first), Some(last)) => {
+            word_needs_escape(u64::from(u32::from_le_bytes(*first)) | (u64::from(u32::from_le_bytes(*last)) << 32))
+        }
+        _ => bytes.iter().fold(false, |esc, &b| esc | (b < 0x20) | (b == b'"') | (b == b'\\')),
+    }
+}
+
+/// Whether any of the eight bytes of `w` is below 0x20, `"` or `\\`. Per
+/// test, `(v - n·ONES) & !v` keeps a byte's high bit only where a byte
+/// below `n` (n ≤ 0x80) borrowed: exact for the word as a whole (bytes of
+/// 0x80 and above never set it themselves).
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let quote = zero_byte(w ^ (ONES * u64::from(b'"')));
+    let backslash = zero_byte(w ^ (ONES * u64::from(b'\\')));
+    (below_space | quote | backslash) & HIGH != 0
 }
 
 /// Whether `text` is a JSON number (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`).
@@ -405,22 +439,22 @@ fn write_cents(out: &mut Vec<u8>, cents: i64) {
     }
 }
 
-/// An integer's decimal digits (as `Display` writes them).
+/// An integer's decimal digits (as `Display` writes them): counted first,
+/// written into a buffer of 20 (the most a `u64` has), and that buffer
+/// copied whole and cut (a fixed-size copy, not a `memcpy` call).
 pub fn write_u64(out: &mut Vec<u8>, n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
+    let len = n.checked_ilog10().map_or(1, |l| l as usize + 1);
+    let mut buf = [b'0'; 20];
     let mut n = n;
-    loop {
-        i -= 1;
-        if let Some(b) = buf.get_mut(i) {
-            *b = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
+    if let Some(digits) = buf.get_mut(..len) {
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
         }
     }
-    out.extend_from_slice(buf.get(i..).unwrap_or_default());
+    let start = out.len();
+    out.extend_from_slice(&buf);
+    out.truncate(start + len);
 }
 
 /// A JSON object being written: members in call order.
@@ -436,7 +470,12 @@ impl<'a> Obj<'a> {
     }
 
     /// The member's key (a name from this file: nothing to escape); the
-    /// value comes next.
+    /// value comes next. Inlined, as are the members' methods below, so
+    /// that each key is a constant where it is written: its copy is a few
+    /// fixed-size moves, not a call of `memcpy` with a length (it was ≈ 65
+    /// instructions a key, ≈ 840 a line: docs/performance.md, "the JSON
+    /// path, tenth pass").
+    #[inline(always)]
     fn key(&mut self, k: &str) -> &mut Vec<u8> {
         if !self.first {
             self.out.push(b',');
@@ -448,11 +487,32 @@ impl<'a> Obj<'a> {
         self.out
     }
 
+    #[inline(always)]
     fn str(&mut self, k: &str, v: &str) {
         write_str(self.key(k), v);
     }
 
+    /// A name from this crate's code (`USD`, a status, a kind): a
+    /// `&'static str` of letters, digits, `_` and `.`, nothing to escape.
+    #[inline(always)]
+    fn name(&mut self, k: &str, v: &'static str) {
+        debug_assert!(!needs_escape(v.as_bytes()), "{v:?}");
+        let out = self.key(k);
+        out.push(b'"');
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'"');
+    }
+
+    /// A string, or no member when absent.
+    #[inline(always)]
+    fn some_str(&mut self, k: &str, v: Option<&str>) {
+        if let Some(v) = v {
+            self.str(k, v);
+        }
+    }
+
     /// A string, or `null` when absent.
+    #[inline(always)]
     fn opt_str(&mut self, k: &str, v: Option<&str>) {
         match v {
             Some(v) => self.str(k, v),
@@ -460,20 +520,24 @@ impl<'a> Obj<'a> {
         }
     }
 
+    #[inline(always)]
     fn bool(&mut self, k: &str, v: bool) {
         self.key(k).extend_from_slice(if v { b"true" } else { b"false" });
     }
 
+    #[inline(always)]
     fn null(&mut self, k: &str) {
         self.key(k).extend_from_slice(b"null");
     }
 
     /// An integer.
+    #[inline(always)]
     fn int(&mut self, k: &str, v: impl Display) {
         put(self.key(k), format_args!("{v}"));
     }
 
     /// A time, quoted.
+    #[inline(always)]
     fn time(&mut self, k: &str, t: Timestamp) {
         let out = self.key(k);
         out.push(b'"');
@@ -482,6 +546,7 @@ impl<'a> Obj<'a> {
     }
 
     /// A sequence number as text (`transaction_token`).
+    #[inline(always)]
     fn seq(&mut self, k: &str, n: u64) {
         let out = self.key(k);
         out.push(b'"');
@@ -489,11 +554,13 @@ impl<'a> Obj<'a> {
         out.push(b'"');
     }
 
+    #[inline(always)]
     fn money(&mut self, k: &str, m: Money) {
         write_money(self.key(k), m);
     }
 
     /// A masked funding source token.
+    #[inline(always)]
     fn masked(&mut self, k: &str, token: &str) {
         let out = self.key(k);
         out.extend_from_slice(b"\"**********");
@@ -506,6 +573,7 @@ impl<'a> Obj<'a> {
     }
 
     /// An array of strings.
+    #[inline(always)]
     fn strs(&mut self, k: &str, v: &[String]) {
         let out = self.key(k);
         out.push(b'[');
@@ -519,6 +587,7 @@ impl<'a> Obj<'a> {
     }
 
     /// A nested object: write its members, then [`Obj::end`] it.
+    #[inline(always)]
     fn obj(&mut self, k: &str) -> Obj<'_> {
         Obj::new(self.key(k))
     }
@@ -537,7 +606,7 @@ fn write_funding(o: &mut Obj<'_>, funding: &Funding, src: Option<&SourceFacts>, 
     let mut f = o.obj("funding");
     f.money("amount", amount);
     let mut s = f.obj("source");
-    s.str("type", funding.kind.name());
+    s.name("type", funding.kind.name());
     s.masked("token", &funding.source_token);
     s.bool("active", src.is_none_or(|f| f.active));
     s.str("name", src.map_or("", |f| f.name.as_str()));
@@ -567,12 +636,12 @@ fn write_fee_resource(o: &mut Obj<'_>, c: &FeeCmd, created: Timestamp) {
     f.time("created_time", created);
     f.time("last_modified_time", created);
     f.bool("active", c.active);
-    f.str("currency_code", c.currency_code.alpha());
+    f.name("currency_code", c.currency_code.alpha());
     f.end();
 }
 
 fn balances_members(o: &mut Obj<'_>, b: &Balances, with_impacted: bool) {
-    o.str("currency_code", "USD");
+    o.name("currency_code", "USD");
     o.money("ledger_balance", b.ledger_balance);
     o.money("available_balance", b.available_balance);
     o.money("credit_balance", b.credit_balance);
@@ -621,12 +690,12 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
             o.time("created_time", t);
             o.time("last_modified_time", t);
             o.seq("transaction_token", tx);
-            o.str("state", "COMPLETION");
+            o.name("state", "COMPLETION");
             approved(&mut o);
             write_funding(&mut o, &e.funding, src.as_ref(), e.cmd.amount.plus(fees));
             o.masked("funding_source_token", &e.funding.source_token);
             o.holder(&e.cmd.holder);
-            o.str("currency_code", "USD");
+            o.name("currency_code", "USD");
             if !e.fees.is_empty() {
                 let list = o.key("fees");
                 list.push(b'[');
@@ -658,7 +727,7 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
             o.time("created_time", t);
             o.time("last_modified_time", t);
             o.seq("transaction_token", tx);
-            o.str("state", "COMPLETION");
+            o.name("state", "COMPLETION");
             approved(&mut o);
             write_funding(&mut o, &e.funding, src.as_ref(), e.cmd.amount);
             o.masked("funding_source_token", &e.funding.source_token);
@@ -690,7 +759,7 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
             o.holder(&e.holder);
             write_balances(o.obj("order_balances"), &msa(e.order_after, -e.cmd.amount), true, false);
             o.money("amount", e.cmd.amount);
-            o.str("currency_code", "USD");
+            o.name("currency_code", "USD");
             o.bool("active", *active);
             o.str("campaign_token", &e.campaign_token);
             o.time("created_time", t);
@@ -721,7 +790,7 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
                 f.money("reward_amount", c.reward_amount);
                 f.money("reward_trigger_amount", c.reward_trigger_amount);
                 f.str("campaign_token", &c.campaign_token);
-                f.str("currency_code", c.currency_code.numeric());
+                f.name("currency_code", c.currency_code.numeric());
                 f.time("created_time", *created);
                 f.time("last_modified_time", *created);
                 f.end();
@@ -741,13 +810,13 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
                 let mut item = Obj::new(list);
                 item.str("token", &f.token);
                 item.money("amount", f.amount);
-                item.str("currency_code", "USD");
+                item.name("currency_code", "USD");
                 item.end();
             }
             list.push(b']');
             o.time("created_time", t);
             o.seq("transaction_token", tx);
-            o.str("state", "COMPLETION");
+            o.name("state", "COMPLETION");
             approved(&mut o);
         }
         (Event::JournalEntryRecorded(e), Facts::None) => {
@@ -759,7 +828,7 @@ fn write_response(out: &mut Vec<u8>, rec: &Recorded, facts: &Facts) {
             o.str("token", &c.token);
             o.str("program_token", &c.program_token);
             o.money("amount", c.amount);
-            o.str("currency_code", "USD");
+            o.name("currency_code", "USD");
             o.time("created_time", t);
             o.seq("transaction_token", tx);
         }
@@ -819,7 +888,7 @@ fn write_msa_order(o: &mut Obj<'_>, v: &MsaOrderView<'_>) {
     o.holder(v.holder);
     write_balances(o.obj("order_balances"), &msa(v.order, v.purchase_amount), true, true);
     o.money("purchase_amount", v.purchase_amount);
-    o.str("currency_code", "USD");
+    o.name("currency_code", "USD");
     o.bool("active", v.active);
     o.money("reward_amount", v.reward_amount);
     o.money("reward_trigger_amount", v.reward_trigger_amount);
@@ -847,28 +916,21 @@ fn journal_entry_members(o: &mut Obj<'_>, e: &JournalEntryRecorded, time: Timest
         crate::command::JeTarget::Credit(a) => o.str("account_token", a),
     }
     o.str("type", &c.kind);
-    if let Some(g) = &c.group {
-        o.str("group", g);
-    }
-    o.str("status", c.status.name());
+    o.some_str("group", c.group.as_deref());
+    o.name("status", c.status.name());
     o.money("amount", c.amount);
-    o.str("currency_code", "USD");
+    o.name("currency_code", "USD");
     let impact = c.impact_time.unwrap_or(time);
     o.time("request_time", c.request_time.unwrap_or(impact));
     o.time("impact_time", impact);
-    for (k, v) in [
-        ("related_token", &c.related_token),
-        ("root_token", &c.root_token),
-        ("card_token", &c.card_token),
-        ("memo", &c.memo),
-        ("network", &c.network),
-        ("mcc", &c.mcc),
-        ("acting_user_token", &c.acting_user_token),
-    ] {
-        if let Some(v) = v {
-            o.str(k, v);
-        }
-    }
+    // one call a member, not a loop: each key a constant (see `Obj::key`)
+    o.some_str("related_token", c.related_token.as_deref());
+    o.some_str("root_token", c.root_token.as_deref());
+    o.some_str("card_token", c.card_token.as_deref());
+    o.some_str("memo", c.memo.as_deref());
+    o.some_str("network", c.network.as_deref());
+    o.some_str("mcc", c.mcc.as_deref());
+    o.some_str("acting_user_token", c.acting_user_token.as_deref());
     if let Some(p) = c.pin_present {
         o.bool("pin_present", p);
     }
@@ -899,7 +961,7 @@ fn created_body(o: &mut Obj<'_>, e: &Event) -> bool {
         Event::ProgramCreated(c) => {
             o.str("token", &c.token);
             o.str("bank", &c.bank);
-            o.str("currency_code", c.currency_code.alpha());
+            o.name("currency_code", c.currency_code.alpha());
             o.money("opening_bank_balance", c.opening_bank_balance);
             o.str("reporting_timezone", &c.reporting_timezone);
             if let Some(r) = &c.reserve {
@@ -924,7 +986,7 @@ fn created_body(o: &mut Obj<'_>, e: &Event) -> bool {
             if let Some(h) = &cmd.holder {
                 o.holder(h);
             }
-            o.str("type", cmd.kind.name());
+            o.name("type", cmd.kind.name());
             o.bool("is_default_account", cmd.is_default_account);
             o.bool("active", cmd.active);
             o.str("name", &cmd.name);
@@ -937,7 +999,7 @@ fn created_body(o: &mut Obj<'_>, e: &Event) -> bool {
             o.str("token", &c.token);
             o.str("name", &c.name);
             o.money("amount", c.amount);
-            o.str("currency_code", c.currency_code.alpha());
+            o.name("currency_code", c.currency_code.alpha());
             o.bool("active", c.active);
         }
         Event::CampaignCreated(c) | Event::MerchantCreated(c) => {
@@ -952,7 +1014,7 @@ fn created_body(o: &mut Obj<'_>, e: &Event) -> bool {
             o.money("purchase_amount", c.purchase_amount);
             o.money("reward_amount", c.reward_amount);
             o.money("reward_trigger_amount", c.reward_trigger_amount);
-            o.str("currency_code", c.currency_code.alpha());
+            o.name("currency_code", c.currency_code.alpha());
             o.bool("active", c.active);
         }
         Event::CreditAccountOpened(c) => {
@@ -1104,7 +1166,7 @@ mod tests {
 
     #[test]
     fn needs_escape_finds_every_escaped_byte_in_every_place() {
-        for len in 1..=17 {
+        for len in 1..=26 {
             for at in 0..len {
                 for b in 0..=255u8 {
                     let mut bytes = vec![b'a'; len];
@@ -1122,6 +1184,22 @@ mod tests {
             }
         }
         assert!(!needs_escape(b""));
+    }
+
+    #[test]
+    fn integers_are_written_as_display_writes_them() {
+        let mut numbers: Vec<u64> = (0..100_000).collect();
+        for p in 0..20 {
+            let c = 10_u64.pow(p);
+            numbers.extend([c - 1, c, c + 1, c.wrapping_mul(7).wrapping_add(3)]);
+        }
+        numbers.extend([u64::MAX, u64::MAX - 1, 1 << 63]);
+        let mut out = b"x".to_vec();
+        for n in numbers {
+            out.truncate(1);
+            write_u64(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes(), "{n}");
+        }
     }
 
     #[test]

@@ -51,30 +51,33 @@ impl Timestamp {
     /// `.250` / `.000250` when there are fractional seconds) to `out`,
     /// without chrono's formatter for years 1 to 9999 (the responses print
     /// several per event; `tests/response_oracle.rs` compares the two).
-    /// The date and time of day of the last whole second written on this
-    /// thread are kept ([`LAST_SECOND`]): a response prints the same second
-    /// two or three times, and consecutive events share seconds.
+    /// The texts of the last two whole seconds written on this thread are
+    /// kept ([`LAST_SECONDS`]): a response prints the same second two or
+    /// three times, consecutive events share seconds, and an order's
+    /// response prints its funding source's creation between its own
+    /// times (with one kept second, two of its four times missed).
     pub fn write_rfc3339(self, out: &mut Vec<u8>) {
         let secs = self.0.div_euclid(1_000_000);
         let micros = self.0.rem_euclid(1_000_000);
-        let cached = LAST_SECOND.with(|last| {
-            let (at, text) = last.get();
-            (at == secs).then_some(text)
+        let cached = LAST_SECONDS.with(|last| {
+            let [recent, older] = last.get();
+            if recent.0 == secs {
+                Some(recent.1)
+            } else if older.0 == secs {
+                // the most recent first
+                last.set([older, recent]);
+                Some(older.1)
+            } else {
+                let text = second_text(secs)?;
+                last.set([(secs, text), recent]);
+                Some(text)
+            }
         });
-        let text = match cached {
-            Some(text) => text,
-            None => match second_text(secs) {
-                Some(text) => {
-                    LAST_SECOND.with(|last| last.set((secs, text)));
-                    text
-                }
-                None => {
-                    if let Err(e) = std::io::Write::write_fmt(out, format_args!("{self}")) {
-                        unreachable!("writing into a Vec cannot fail: {e}")
-                    }
-                    return;
-                }
-            },
+        let Some(text) = cached else {
+            if let Err(e) = std::io::Write::write_fmt(out, format_args!("{self}")) {
+                unreachable!("writing into a Vec cannot fail: {e}")
+            }
+            return;
         };
         out.extend_from_slice(&text);
         if micros % 1000 == 0 && micros != 0 {
@@ -128,10 +131,11 @@ fn parse_utc_second(text: &[u8]) -> Option<Timestamp> {
 type SecondText = [u8; 19];
 
 thread_local! {
-    /// The last whole second [`Timestamp::write_rfc3339`] wrote on this
-    /// thread, and its text (`i64::MIN`, which is never a second it
-    /// writes, until then).
-    static LAST_SECOND: std::cell::Cell<(i64, SecondText)> = const { std::cell::Cell::new((i64::MIN, [0; 19])) };
+    /// The last two whole seconds [`Timestamp::write_rfc3339`] wrote on
+    /// this thread, the most recent first, and their texts (`i64::MIN`,
+    /// which is never a second it writes, until then).
+    static LAST_SECONDS: std::cell::Cell<[(i64, SecondText); 2]> =
+        const { std::cell::Cell::new([(i64::MIN, [0; 19]); 2]) };
 }
 
 /// The text of the second `secs` (since the Unix epoch) in years 1 to
@@ -214,7 +218,7 @@ mod tests {
         assert_eq!(Date::parse("2019-11-20").map(|d| d.to_string()), Some("2019-11-20".into()));
     }
 
-    /// The kept second (`LAST_SECOND`) never shows through: each second
+    /// The kept seconds (`LAST_SECONDS`) never show through: each second
     /// written several times in a row, with and without fractions, between
     /// others, before and after an instant chrono writes (year 10000), gives
     /// its `Display` bytes every time.
@@ -236,6 +240,14 @@ mod tests {
             check(Timestamp(far + step));
             check(Timestamp(-second));
             check(Timestamp(second));
+        }
+        // two seconds taking turns (an order's times and its funding
+        // source's), then a third between them, each written twice
+        let (a, b, c) = (base, base + 86_400_000_000 + 7_000_000, base - 3_000_000);
+        for t in [a, a, b, b, a, b, a, c, c, a, b, b, c, a, b, a, a, b, c, c, b] {
+            for _ in 0..2 {
+                check(Timestamp(t));
+            }
         }
     }
 

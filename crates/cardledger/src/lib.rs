@@ -98,7 +98,7 @@ pub use cardledger_query::{
     pairs_from_query, Answer, Compression, ExportFormat, ExportToken, Params, Principal, QueryError, Rates,
 };
 pub use error::{Error, ErrorKind};
-pub use lines::{BoundedLines, Line};
+pub use lines::{BoundedLines, Line, LineRef, LineSource};
 pub use reports::ReportCheck;
 pub use views::{
     compression_from_arg, pairs_from_args, principal_for, rates_from_args, ViewInfo, ViewKind, ViewRequest, VIEWS,
@@ -380,15 +380,12 @@ impl Cardledger {
     /// writing run on three threads (`pipeline.rs`); on a host owning
     /// several programs each chunk is routed and its shards' parts decided
     /// in parallel (`router.rs`).
-    pub fn ingest<I>(
+    pub fn ingest(
         &self,
-        lines: I,
+        lines: impl LineSource,
         out: &mut dyn std::io::Write,
         progress: &mut dyn FnMut(u64),
-    ) -> Result<Tally, Error>
-    where
-        I: Iterator<Item = std::io::Result<Line>> + Send + 'static,
-    {
+    ) -> Result<Tally, Error> {
         match &self.router {
             Some(r) => pipeline::run(&|commands| r.submit_batch(commands), lines, out, progress),
             None => pipeline::run(&|commands| self.inner.engine.submit_in_batches(commands), lines, out, progress),

@@ -25,7 +25,7 @@ use cardledger_core::engine::{EngineError, Outcome};
 use cardledger_core::ingest::{self, Decided, Parsed};
 use cardledger_domain::command::CommandLine;
 
-use crate::lines::Line;
+use crate::lines::{LineRef, LineSource};
 use crate::{Error, Tally, INGEST_CHUNK_LINES};
 
 /// Chunks in flight between two stages (beside the one each stage holds).
@@ -39,15 +39,12 @@ const WRITTEN_CHUNKS_BACK: usize = 2;
 pub(crate) type Submit<'a> = &'a (dyn Fn(Vec<CommandLine>) -> Result<Vec<Outcome>, EngineError> + Sync);
 
 /// Runs the three stages (see the module documentation).
-pub(crate) fn run<I>(
+pub(crate) fn run(
     submit: Submit<'_>,
-    lines: I,
+    lines: impl LineSource,
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
-) -> Result<Tally, Error>
-where
-    I: Iterator<Item = std::io::Result<Line>> + Send + 'static,
-{
+) -> Result<Tally, Error> {
     let (parsed_tx, parsed_rx) = sync_channel(INGEST_PIPELINE_CHUNKS);
     let (written_tx, written_rx) = sync_channel(WRITTEN_CHUNKS_BACK);
     // not joined on an error: it ends at its next send, once the
@@ -72,22 +69,23 @@ where
     Ok(tally)
 }
 
-/// Stage 1: reads and parses; sends each full chunk, then the last one.
-/// Before each chunk it drops the chunks the writer has handed back.
-fn read_and_parse(
-    lines: impl Iterator<Item = std::io::Result<Line>>,
-    tx: &SyncSender<std::io::Result<Parsed>>,
-    written: &Receiver<Decided>,
-) {
+/// Stage 1: reads and parses (each line borrowed from the source while it
+/// is parsed); sends each full chunk, then the last one. Before each chunk
+/// it drops the chunks the writer has handed back.
+fn read_and_parse(mut lines: impl LineSource, tx: &SyncSender<std::io::Result<Parsed>>, written: &Receiver<Decided>) {
     let mut chunk = Parsed::new(1, INGEST_CHUNK_LINES);
-    for line in lines {
-        match line {
-            Ok(Line::Text(t)) => chunk.push_line(&t),
-            Ok(Line::Rejected(r)) => chunk.push_rejected(r),
-            Err(e) => {
+    loop {
+        let read = lines.read_line(|line| match line {
+            LineRef::Text(t) => chunk.push_line(t),
+            LineRef::Rejected(r) => chunk.push_rejected(r),
+        });
+        match read {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
                 let _ = tx.send(Err(e));
                 return;
             }
+            None => break,
         }
         if chunk.len() == INGEST_CHUNK_LINES {
             let next = Parsed::new(chunk.next_line(), INGEST_CHUNK_LINES);
