@@ -107,7 +107,7 @@ impl Ledger {
     /// The usable sources among `tokens`: active, not a `programgateway`.
     fn usable_sources<'a>(
         &'a self,
-        tokens: Option<&'a Vec<String>>,
+        tokens: Option<&'a Vec<Token>>,
     ) -> impl Iterator<Item = &'a FundingSourceState> + 'a {
         tokens
             .into_iter()
@@ -149,6 +149,6 @@ impl Ledger {
                 format!("payment-card funding source {:?} needs an address first", fs.cmd.token),
             );
         }
-        Ok(Funding { source_token: fs.cmd.token.clone(), kind: fs.cmd.kind, program_token: program.to_string() })
+        Ok(Funding { source_token: fs.cmd.token.clone(), kind: fs.cmd.kind, program_token: Token::from(program) })
     }
 }
