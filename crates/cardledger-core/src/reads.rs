@@ -144,8 +144,7 @@ impl Keys {
     fn set(&mut self, filter: &str, v: &str) -> bool {
         let slot = match filter {
             "user_token" | "business_token" => {
-                let h =
-                    if filter == "user_token" { Holder::User(v.into()) } else { Holder::Business(v.into()) };
+                let h = if filter == "user_token" { Holder::User(v.into()) } else { Holder::Business(v.into()) };
                 if self.holder.as_ref().is_some_and(|old| std::mem::discriminant(old) != std::mem::discriminant(&h)) {
                     return false;
                 }

@@ -555,7 +555,7 @@ pub enum Account {
     /// A credit account (negative = owed by the cardholder).
     Credit(Token),
     /// Settlement with a card network.
-    Network(String),
+    Network(Token),
 }
 
 /// An [`Account`] borrowed from an event or a command: the same variants
@@ -637,7 +637,7 @@ impl AccountRef<'_> {
             AccountRef::Msa(h, c) => Account::Msa(h.clone(), Token::from(c)),
             AccountRef::MsaCredit(h, c) => Account::MsaCredit(h.clone(), Token::from(c)),
             AccountRef::Credit(t) => Account::Credit(Token::from(t)),
-            AccountRef::Network(t) => Account::Network(t.to_string()),
+            AccountRef::Network(t) => Account::Network(Token::from(t)),
         }
     }
 }

@@ -256,7 +256,7 @@ impl Harness {
             ("msa", 4) => Account::Msa(holder(spec[1], spec[2]), s(3).into()),
             ("msacredit", 4) => Account::MsaCredit(holder(spec[1], spec[2]), s(3).into()),
             ("credit", 2) => Account::Credit(s(1).into()),
-            ("network", 2) => Account::Network(s(1)),
+            ("network", 2) => Account::Network(s(1).into()),
             _ => panic!("{at}: unknown account {spec:?}"),
         };
         let want =
@@ -319,8 +319,8 @@ impl Snapshot {
 
 fn holder(kind: &str, token: &str) -> Holder {
     match kind {
-        "user" => Holder::User(token.to_string().into()),
-        "business" => Holder::Business(token.to_string().into()),
+        "user" => Holder::User(token.into()),
+        "business" => Holder::Business(token.into()),
         other => panic!("holder kind {other:?}"),
     }
 }
