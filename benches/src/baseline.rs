@@ -358,13 +358,13 @@ impl Baseline {
             let campaign: String = row.get(2)?;
             let cents: i64 = row.get(3)?;
             let account = match kind.as_str() {
-                "gpa_user" => Account::Gpa(Holder::User(holder)),
-                "gpa_business" => Account::Gpa(Holder::Business(holder)),
-                "msa_user" => Account::Msa(Holder::User(holder), campaign),
-                "msa_business" => Account::Msa(Holder::Business(holder), campaign),
-                "msacredit_user" => Account::MsaCredit(Holder::User(holder), campaign),
-                "msacredit_business" => Account::MsaCredit(Holder::Business(holder), campaign),
-                "credit" => Account::Credit(holder),
+                "gpa_user" => Account::Gpa(Holder::User(holder.into())),
+                "gpa_business" => Account::Gpa(Holder::Business(holder.into())),
+                "msa_user" => Account::Msa(Holder::User(holder.into()), campaign.into()),
+                "msa_business" => Account::Msa(Holder::Business(holder.into()), campaign.into()),
+                "msacredit_user" => Account::MsaCredit(Holder::User(holder.into()), campaign.into()),
+                "msacredit_business" => Account::MsaCredit(Holder::Business(holder.into()), campaign.into()),
+                "credit" => Account::Credit(holder.into()),
                 other => return Err(BaselineError::Corrupt { seq: 0, reason: format!("balance kind {other}") }),
             };
             out.push((account, Money::from_cents(cents)));
@@ -596,7 +596,7 @@ impl<'t> Derived<'t> {
                     // activity counts GPA and MSA ledger balances, not MSA reward credit
                     if !matches!(p.account, Account::MsaCredit(..)) {
                         if let Some((program, _)) = ledger.holders.get(h) {
-                            let d = self.deltas.entry(program.clone()).or_default();
+                            let d = self.deltas.entry(program.to_string()).or_default();
                             if cents >= 0 {
                                 d.credits = d.credits.saturating_add(cents);
                             } else {
@@ -606,7 +606,7 @@ impl<'t> Derived<'t> {
                     }
                 }
                 Account::Credit(a) => {
-                    self.upsert_balance.execute(params!["credit", a, "", cents])?;
+                    self.upsert_balance.execute(params!["credit", a.as_str(), "", cents])?;
                 }
                 // bank flows are classified from the event itself (bank_flows)
                 Account::ProgramBank(_)
@@ -653,18 +653,18 @@ fn program_rows(
     match event {
         Event::ProgramCreated(c) => {
             let r = c.reserve.as_ref();
-            if !zones.0.contains_key(&c.token) {
-                zones.0.insert(c.token.clone(), Zones::parse(&c.reporting_timezone));
+            if !zones.0.contains_key(c.token.as_str()) {
+                zones.0.insert(c.token.to_string(), Zones::parse(&c.reporting_timezone));
             }
             tx.prepare_cached(UPSERT_PROGRAM)?.execute(params![
-                c.token,
+                c.token.as_str(),
                 c.opening_bank_balance.cents(),
                 c.reporting_timezone,
                 r.map(|r| i64::from(r.days)),
                 r.map(|r| r.minimum_amount.cents()),
                 r.map(|r| i64::from(r.window_days)),
             ])?;
-            deltas.entry(c.token.clone()).or_default();
+            deltas.entry(c.token.to_string()).or_default();
         }
         Event::FundingSourceCreated { .. }
         | Event::UserCreated(_)

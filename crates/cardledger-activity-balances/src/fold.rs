@@ -377,7 +377,7 @@ impl Projection for ActivityBalances {
             Event::ProgramCreated(c) => {
                 let mut clock = ReportingClock::new(&c.reporting_timezone);
                 let created_day = clock.date(rec.time);
-                self.programs.entry(c.token.clone()).or_insert(ProgramActivity {
+                self.programs.entry(c.token.to_string()).or_insert(ProgramActivity {
                     clock,
                     created_day,
                     created_time: rec.time,

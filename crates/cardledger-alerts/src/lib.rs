@@ -323,7 +323,7 @@ fn u32_of(i: usize) -> u32 {
 fn credit_accounts(event: &Event) -> Vec<(String, String)> {
     match event {
         Event::JournalEntryRecorded(e) => match &e.cmd.target {
-            JeTarget::Credit(a) => vec![(a.clone(), e.program_token.clone())],
+            JeTarget::Credit(a) => vec![(a.to_string(), e.program_token.to_string())],
             JeTarget::Gpa(_) => Vec::new(),
         },
         Event::CyclesClosed(c) => {
@@ -331,7 +331,7 @@ fn credit_accounts(event: &Event) -> Vec<(String, String)> {
             for (i, close) in c.closes.iter().enumerate() {
                 if !out.iter().any(|(a, _)| *a == close.account_token) {
                     let program = c.program_tokens.get(i).cloned().unwrap_or_default();
-                    out.push((close.account_token.clone(), program));
+                    out.push((close.account_token.to_string(), program.to_string()));
                 }
             }
             out
@@ -369,7 +369,7 @@ impl Projection for Alerts {
         match &rec.fact.event {
             Event::ProgramCreated(c) => {
                 self.watch.programs.insert(
-                    c.token.clone(),
+                    c.token.to_string(),
                     ProgramWatch {
                         bank_cents: c.opening_bank_balance.cents(),
                         threshold: c.funding_alert_threshold,

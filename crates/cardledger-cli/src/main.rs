@@ -443,10 +443,10 @@ fn open_existing(data: &Path) -> Result<Cardledger> {
 /// bare token is a user, else a business, else a credit account.
 fn balances(ledger: &Cardledger, token: &str, as_of: cardledger::AsOf) -> Result<Value, Error> {
     if let Some(t) = token.strip_prefix("user:") {
-        return ledger.balances_at(&Holder::User(t.to_string()), as_of);
+        return ledger.balances_at(&Holder::User(t.into()), as_of);
     }
     if let Some(t) = token.strip_prefix("business:") {
-        return ledger.balances_at(&Holder::Business(t.to_string()), as_of);
+        return ledger.balances_at(&Holder::Business(t.into()), as_of);
     }
     let credit = |t: &str| {
         if as_of.is_head() {
@@ -462,8 +462,8 @@ fn balances(ledger: &Cardledger, token: &str, as_of: cardledger::AsOf) -> Result
         return credit(t);
     }
     for found in [
-        ledger.balances_at(&Holder::User(token.to_string()), as_of),
-        ledger.balances_at(&Holder::Business(token.to_string()), as_of),
+        ledger.balances_at(&Holder::User(token.into()), as_of),
+        ledger.balances_at(&Holder::Business(token.into()), as_of),
         credit(token),
     ] {
         if !matches!(found, Err(Error::NotFound { .. })) {

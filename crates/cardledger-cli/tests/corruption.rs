@@ -141,7 +141,7 @@ fn populate(root: &Path, seed: u64) -> Original {
             .holders
             .keys()
             .map(|h| match h {
-                cardledger_domain::command::Holder::User(t) => t.clone(),
+                cardledger_domain::command::Holder::User(t) => t.to_string(),
                 cardledger_domain::command::Holder::Business(t) => format!("business:{t}"),
             })
             .collect();

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use cardledger_domain::command::{Holder, JeTarget};
+use cardledger_domain::command::{Holder, JeTarget, Token};
 use cardledger_domain::event::{Account, Event};
 use cardledger_domain::rejection::{Code, Rejection};
 use cardledger_domain::response;
@@ -130,12 +130,12 @@ pub const LIST_KINDS: &[ListKind] = &[
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Keys {
     holder: Option<Holder>,
-    program: Option<String>,
-    order: Option<String>,
-    campaign: Option<String>,
-    offer: Option<String>,
-    account: Option<String>,
-    funding_source: Option<String>,
+    program: Option<Token>,
+    order: Option<Token>,
+    campaign: Option<Token>,
+    offer: Option<Token>,
+    account: Option<Token>,
+    funding_source: Option<Token>,
 }
 
 impl Keys {
@@ -144,8 +144,7 @@ impl Keys {
     fn set(&mut self, filter: &str, v: &str) -> bool {
         let slot = match filter {
             "user_token" | "business_token" => {
-                let h =
-                    if filter == "user_token" { Holder::User(v.to_string()) } else { Holder::Business(v.to_string()) };
+                let h = if filter == "user_token" { Holder::User(v.into()) } else { Holder::Business(v.into()) };
                 if self.holder.as_ref().is_some_and(|old| std::mem::discriminant(old) != std::mem::discriminant(&h)) {
                     return false;
                 }
@@ -160,7 +159,7 @@ impl Keys {
             "funding_source_token" => &mut self.funding_source,
             other => unreachable!("filter {other:?} is in LIST_KINDS but has no key"),
         };
-        *slot = Some(v.to_string());
+        *slot = Some(v.into());
         true
     }
 
@@ -498,8 +497,8 @@ impl Engine {
         let Some(cycle) = state.cycles.get(account) else {
             unreachable!("credit account {account:?} has no cycle accumulators")
         };
-        let target = JeTarget::Credit(account.to_string());
-        let owed = -state.balance(&Account::Credit(account.to_string()));
+        let target = JeTarget::Credit(account.into());
+        let owed = -state.balance(&Account::Credit(account.into()));
         let holds = state.holds_of(&target);
         let open = cycle.open_cycle();
         let d = cycle.delinquency;
@@ -563,7 +562,7 @@ pub fn balances_in(state: &Ledger, holder: &Holder) -> Option<Value> {
                 .map(|c| {
                     let mut b = with_time(&state.msa_balances(holder, c));
                     if let Value::Object(o) = &mut b {
-                        o.insert("campaign_token".into(), c.clone().into());
+                        o.insert("campaign_token".into(), c.as_str().into());
                     }
                     b
                 })

@@ -47,7 +47,7 @@ fn unload(token: &str, order: &str, cents: u64) -> String {
 }
 
 fn markers() -> Vec<Holder> {
-    (0..WRITERS).map(|w| Holder::User(format!("mark{w}"))).collect()
+    (0..WRITERS).map(|w| Holder::User(format!("mark{w}").into())).collect()
 }
 
 /// Conservation and whole batches, on any state a reader observes.

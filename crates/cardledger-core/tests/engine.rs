@@ -48,7 +48,7 @@ fn reject(engine: &Engine, s: &str) -> Rejection {
 }
 
 fn user(t: &str) -> Holder {
-    Holder::User(t.to_string())
+    Holder::User(t.into())
 }
 
 /// Ingests `lines` in chunks of `chunk`, numbering lines continuously;

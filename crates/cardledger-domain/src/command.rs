@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 
 use crate::money::Money;
 use crate::time::{Date, Timestamp};
+pub use crate::token::Token;
 
 /// A command with its optional business time and reporting-date correction.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -149,9 +150,9 @@ impl Command {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
 pub enum Holder {
     /// `user_token`
-    User(String),
+    User(Token),
     /// `business_token`
-    Business(String),
+    Business(Token),
 }
 
 impl Holder {
@@ -221,7 +222,7 @@ bincode::impl_borrow_decode!(Rate);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgramCmd {
     /// Token.
-    pub token: String,
+    pub token: Token,
     /// Bank name.
     pub bank: String,
     /// Currency.
@@ -262,7 +263,7 @@ impl Encode for ProgramCmd {
 
 impl<C> Decode<C> for ProgramCmd {
     fn decode<D: bincode::de::Decoder<Context = C>>(d: &mut D) -> Result<Self, bincode::error::DecodeError> {
-        let token = String::decode(d)?;
+        let token = Token::decode(d)?;
         let bank = String::decode(d)?;
         let currency_code = Currency::decode(d)?;
         let opening_bank_balance = Money::decode(d)?;
@@ -307,9 +308,9 @@ pub struct ReservePolicy {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct HolderCmd {
     /// Token.
-    pub token: String,
+    pub token: Token,
     /// The holder's program.
-    pub program_token: String,
+    pub program_token: Token,
 }
 
 /// The kind of a funding source (the body's `type`).
@@ -345,9 +346,9 @@ impl FundingKind {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct FundingSourceCmd {
     /// Token.
-    pub token: String,
+    pub token: Token,
     /// Program (required for program sources; resolved from the holder otherwise).
-    pub program_token: Option<String>,
+    pub program_token: Option<Token>,
     /// Owner, for ach / paymentcard sources.
     pub holder: Option<Holder>,
     /// The body's `type`.
@@ -364,16 +365,16 @@ pub struct FundingSourceCmd {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct FundingSourceAddressCmd {
     /// Token.
-    pub token: String,
+    pub token: Token,
     /// The payment-card source it belongs to.
-    pub funding_source_token: String,
+    pub funding_source_token: Token,
 }
 
 /// `fee`.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct FeeCmd {
     /// Token.
-    pub token: String,
+    pub token: Token,
     /// Name.
     pub name: String,
     /// Amount charged.
@@ -388,7 +389,7 @@ pub struct FeeCmd {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct CampaignCmd {
     /// Token.
-    pub token: String,
+    pub token: Token,
     /// Name.
     pub name: String,
     /// Usable.
@@ -399,11 +400,11 @@ pub struct CampaignCmd {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct OfferCmd {
     /// Token.
-    pub token: String,
+    pub token: Token,
     /// Name.
     pub name: String,
     /// Campaign whose MSA the offer funds.
-    pub campaign_token: String,
+    pub campaign_token: Token,
     /// Amount pulled from the funding source.
     pub purchase_amount: Money,
     /// Extra credit granted.
@@ -420,11 +421,11 @@ pub struct OfferCmd {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct CreditAccountCmd {
     /// Token.
-    pub token: String,
+    pub token: Token,
     /// Account owner.
-    pub user_token: String,
+    pub user_token: Token,
     /// Program.
-    pub program_token: String,
+    pub program_token: Token,
     /// Credit limit.
     pub credit_limit: Money,
     /// APR in percent.
@@ -470,7 +471,7 @@ pub struct MinPayment {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct FeeRef {
     /// Existing fee token.
-    pub token: String,
+    pub token: Token,
     /// Memo.
     pub memo: Option<String>,
     /// Tags.
@@ -481,7 +482,7 @@ pub struct FeeRef {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct GpaOrderCmd {
     /// Token.
-    pub token: String,
+    pub token: Token,
     /// Whose GPA is funded.
     pub holder: Holder,
     /// Amount loaded.
@@ -489,9 +490,9 @@ pub struct GpaOrderCmd {
     /// Currency.
     pub currency_code: Currency,
     /// Source; resolved when absent.
-    pub funding_source_token: Option<String>,
+    pub funding_source_token: Option<Token>,
     /// Address of a payment-card source.
-    pub funding_source_address_token: Option<String>,
+    pub funding_source_address_token: Option<Token>,
     /// Tags.
     pub tags: Option<String>,
     /// Memo.
@@ -504,9 +505,9 @@ pub struct GpaOrderCmd {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct UnloadCmd {
     /// Token.
-    pub token: String,
+    pub token: Token,
     /// The order unloaded.
-    pub original_order_token: String,
+    pub original_order_token: Token,
     /// Amount returned to the order's funding source.
     pub amount: Money,
     /// Tags.
@@ -519,9 +520,9 @@ pub struct UnloadCmd {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct MsaOrderCmd {
     /// Token.
-    pub token: String,
+    pub token: Token,
     /// Campaign of the MSA.
-    pub campaign_token: String,
+    pub campaign_token: Token,
     /// Whose MSA is credited.
     pub holder: Holder,
     /// Currency.
@@ -533,9 +534,9 @@ pub struct MsaOrderCmd {
     /// Spend that triggers the reward.
     pub reward_trigger_amount: Money,
     /// Source; resolved when absent.
-    pub funding_source_token: Option<String>,
+    pub funding_source_token: Option<Token>,
     /// Address of a payment-card source.
-    pub funding_source_address_token: Option<String>,
+    pub funding_source_address_token: Option<Token>,
     /// Start of validity.
     pub start_date: Option<Timestamp>,
     /// End of validity.
@@ -546,7 +547,7 @@ pub struct MsaOrderCmd {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct MsaOrderUpdateCmd {
     /// The MSA order updated.
-    pub token: String,
+    pub token: Token,
     /// New active flag.
     pub active: Option<bool>,
     /// New start.
@@ -559,22 +560,22 @@ pub struct MsaOrderUpdateCmd {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct OfferOrderCmd {
     /// Token.
-    pub token: String,
+    pub token: Token,
     /// Whose MSA is credited.
     pub holder: Holder,
     /// The offer.
-    pub offer_token: String,
+    pub offer_token: Token,
     /// Source; resolved when absent.
-    pub funding_source_token: Option<String>,
+    pub funding_source_token: Option<Token>,
     /// Address of a payment-card source.
-    pub funding_source_address_token: Option<String>,
+    pub funding_source_address_token: Option<Token>,
 }
 
 /// `fee_transfer`.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct FeeTransferCmd {
     /// Token.
-    pub token: String,
+    pub token: Token,
     /// Whose GPA pays.
     pub holder: Holder,
     /// Fees charged.
@@ -587,7 +588,7 @@ pub enum JeTarget {
     /// A holder's GPA (`user_token` / `business_token`).
     Gpa(Holder),
     /// A credit account (`account_token`).
-    Credit(String),
+    Credit(Token),
 }
 
 /// Journal entry status (source 003).
@@ -622,15 +623,15 @@ impl JeStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct JournalEntryCmd {
     /// Token.
-    pub token: String,
+    pub token: Token,
     /// GPA or credit account.
     pub target: JeTarget,
     /// The entry this one relates to (a clearing's authorization).
-    pub related_token: Option<String>,
+    pub related_token: Option<Token>,
     /// First entry of the chain.
-    pub root_token: Option<String>,
+    pub root_token: Option<Token>,
     /// Card used.
-    pub card_token: Option<String>,
+    pub card_token: Option<Token>,
     /// Status.
     pub status: JeStatus,
     /// Group (PURCHASE, REFUND, PAYMENT, ADJUSTMENT, …).
@@ -654,16 +655,16 @@ pub struct JournalEntryCmd {
     /// Merchant category code.
     pub mcc: Option<String>,
     /// The user who acted.
-    pub acting_user_token: Option<String>,
+    pub acting_user_token: Option<Token>,
 }
 
 /// `program_deposit`.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct ProgramDepositCmd {
     /// Token.
-    pub token: String,
+    pub token: Token,
     /// Program whose bank is funded.
-    pub program_token: String,
+    pub program_token: Token,
     /// Amount.
     pub amount: Money,
     /// Currency.

@@ -26,6 +26,7 @@ use crate::event::JeEffect;
 pub use crate::money::div_round;
 use crate::money::Money;
 use crate::time::{Date, Timestamp};
+use crate::token::Token;
 /// Zone-name parsing lives in [`crate::zone`]; this name stays for the
 /// callers that still spell it `cycle::zone`.
 pub use crate::zone::parse as zone;
@@ -41,7 +42,7 @@ pub struct CyclesClosed {
     /// The tick's `now`.
     pub now: Timestamp,
     /// The program of every account closed here, per close (same order).
-    pub program_tokens: Vec<String>,
+    pub program_tokens: Vec<Token>,
     /// The closes, ordered by account token then cycle.
     pub closes: Vec<CycleClose>,
 }
@@ -51,9 +52,9 @@ pub struct CyclesClosed {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct CycleClose {
     /// Credit account.
-    pub account_token: String,
+    pub account_token: Token,
     /// Statement summary token (derived: [`derived_token`]).
-    pub statement_token: String,
+    pub statement_token: Token,
     /// 1 for the account's first statement.
     pub number: u32,
     /// Local midnight of the cycle's first day.
@@ -133,7 +134,7 @@ pub struct CycleClose {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Charge {
     /// Journal entry token (derived from the statement token).
-    pub token: String,
+    pub token: Token,
     /// Amount.
     pub amount: Money,
 }
@@ -793,13 +794,17 @@ pub fn close_cycle(cmd: &CreditAccountCmd, acct: &CycleAccount) -> CycleClose {
     let first_day = start.to_naive();
     let first_day = format!("{:04}-{:02}-{:02}", first_day.year(), first_day.month(), first_day.day());
     let statement_token = derived_token(&["statement", &cmd.token, &first_day]);
-    let interest_entry = (charged > 0)
-        .then(|| Charge { token: derived_token(&["interest", &statement_token]), amount: Money::from_cents(charged) });
-    let late_fee_entry = (late > 0)
-        .then(|| Charge { token: derived_token(&["late_fee", &statement_token]), amount: Money::from_cents(late) });
+    let interest_entry = (charged > 0).then(|| Charge {
+        token: derived_token(&["interest", &statement_token]).into(),
+        amount: Money::from_cents(charged),
+    });
+    let late_fee_entry = (late > 0).then(|| Charge {
+        token: derived_token(&["late_fee", &statement_token]).into(),
+        amount: Money::from_cents(late),
+    });
     CycleClose {
         account_token: cmd.token.clone(),
-        statement_token,
+        statement_token: statement_token.into(),
         number: acct.closed + 1,
         opening_date: acct.opens_at,
         closing_date,

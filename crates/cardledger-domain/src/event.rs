@@ -151,7 +151,7 @@ pub enum Event {
         /// The command.
         cmd: FundingSourceCmd,
         /// The program the source belongs to.
-        program_token: String,
+        program_token: Token,
     },
     /// A payment-card source got an address.
     FundingSourceAddressCreated(FundingSourceAddressCmd),
@@ -346,18 +346,18 @@ impl Event {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Funding {
     /// The funding source used.
-    pub source_token: String,
+    pub source_token: Token,
     /// Its kind.
     pub kind: FundingKind,
     /// The program of the holder (whose bank pays for program sources).
-    pub program_token: String,
+    pub program_token: Token,
 }
 
 /// A charged fee and its amount at the time.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct ChargedFee {
     /// Fee token.
-    pub token: String,
+    pub token: Token,
     /// Amount charged.
     pub amount: Money,
 }
@@ -412,7 +412,7 @@ pub struct MsaUnloaded {
     /// The MSA's holder.
     pub holder: Holder,
     /// The MSA's campaign.
-    pub campaign_token: String,
+    pub campaign_token: Token,
     /// The original order's funding, credited back.
     pub funding: Funding,
     /// What remains of the order after the unload.
@@ -429,7 +429,7 @@ pub struct OfferOrdered {
     /// The resolved funding.
     pub funding: Funding,
     /// The offer's campaign.
-    pub campaign_token: String,
+    pub campaign_token: Token,
     /// Paid by the funding source.
     pub purchase_amount: Money,
     /// Credited to the MSA's credit balance.
@@ -444,7 +444,7 @@ pub struct FeeTransferred {
     /// The command.
     pub cmd: FeeTransferCmd,
     /// The holder's program (whose fee account is credited).
-    pub program_token: String,
+    pub program_token: Token,
     /// Fees charged.
     pub fees: Vec<ChargedFee>,
 }
@@ -512,7 +512,7 @@ pub struct JournalEntryRecorded {
     /// The command.
     pub cmd: JournalEntryCmd,
     /// The program of the GPA holder or credit account.
-    pub program_token: String,
+    pub program_token: Token,
     /// The resolved effect.
     pub effect: JeEffect,
     /// Hold placed (Hold) or released (Clearing, Reversal).
@@ -533,29 +533,29 @@ pub struct JournalEntryRecorded {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Encode, Decode)]
 pub enum Account {
     /// A program's bank account.
-    ProgramBank(String),
+    ProgramBank(Token),
     /// Where a program's opening balance and deposits come from.
-    ProgramEquity(String),
+    ProgramEquity(Token),
     /// A program's fee income.
-    ProgramFees(String),
+    ProgramFees(Token),
     /// A program's reward expense.
-    ProgramRewards(String),
+    ProgramRewards(Token),
     /// A program's interest and credit fee income.
-    ProgramIncome(String),
+    ProgramIncome(Token),
     /// Payments received on a program's credit accounts.
-    CreditPayments(String),
+    CreditPayments(Token),
     /// A holder-owned funding source (ach / paymentcard), external money.
-    FundingSource(String),
+    FundingSource(Token),
     /// A holder's GPA.
     Gpa(Holder),
     /// A holder's MSA for a campaign (ledger balance).
-    Msa(Holder, String),
+    Msa(Holder, Token),
     /// A holder's MSA credit (reward) balance for a campaign.
-    MsaCredit(Holder, String),
+    MsaCredit(Holder, Token),
     /// A credit account (negative = owed by the cardholder).
-    Credit(String),
+    Credit(Token),
     /// Settlement with a card network.
-    Network(String),
+    Network(Token),
 }
 
 /// An [`Account`] borrowed from an event or a command: the same variants
@@ -626,18 +626,18 @@ impl AccountRef<'_> {
     /// The owned account.
     pub fn to_account(self) -> Account {
         match self {
-            AccountRef::ProgramBank(t) => Account::ProgramBank(t.to_string()),
-            AccountRef::ProgramEquity(t) => Account::ProgramEquity(t.to_string()),
-            AccountRef::ProgramFees(t) => Account::ProgramFees(t.to_string()),
-            AccountRef::ProgramRewards(t) => Account::ProgramRewards(t.to_string()),
-            AccountRef::ProgramIncome(t) => Account::ProgramIncome(t.to_string()),
-            AccountRef::CreditPayments(t) => Account::CreditPayments(t.to_string()),
-            AccountRef::FundingSource(t) => Account::FundingSource(t.to_string()),
+            AccountRef::ProgramBank(t) => Account::ProgramBank(Token::from(t)),
+            AccountRef::ProgramEquity(t) => Account::ProgramEquity(Token::from(t)),
+            AccountRef::ProgramFees(t) => Account::ProgramFees(Token::from(t)),
+            AccountRef::ProgramRewards(t) => Account::ProgramRewards(Token::from(t)),
+            AccountRef::ProgramIncome(t) => Account::ProgramIncome(Token::from(t)),
+            AccountRef::CreditPayments(t) => Account::CreditPayments(Token::from(t)),
+            AccountRef::FundingSource(t) => Account::FundingSource(Token::from(t)),
             AccountRef::Gpa(h) => Account::Gpa(h.clone()),
-            AccountRef::Msa(h, c) => Account::Msa(h.clone(), c.to_string()),
-            AccountRef::MsaCredit(h, c) => Account::MsaCredit(h.clone(), c.to_string()),
-            AccountRef::Credit(t) => Account::Credit(t.to_string()),
-            AccountRef::Network(t) => Account::Network(t.to_string()),
+            AccountRef::Msa(h, c) => Account::Msa(h.clone(), Token::from(c)),
+            AccountRef::MsaCredit(h, c) => Account::MsaCredit(h.clone(), Token::from(c)),
+            AccountRef::Credit(t) => Account::Credit(Token::from(t)),
+            AccountRef::Network(t) => Account::Network(Token::from(t)),
         }
     }
 }

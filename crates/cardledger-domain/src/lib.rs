@@ -27,6 +27,7 @@ pub mod response;
 pub mod snapshot;
 pub mod state;
 pub mod time;
+pub mod token;
 pub mod wire;
 pub mod zone;
 

@@ -103,7 +103,7 @@ impl Out<'_> {
     }
 
     #[inline]
-    pub(crate) fn opt_str(&mut self, s: &Option<String>) {
+    pub(crate) fn opt_str<S: std::ops::Deref<Target = str>>(&mut self, s: &Option<S>) {
         match s {
             None => self.0.push(0),
             Some(s) => {
@@ -462,13 +462,15 @@ impl<'a> In<'a> {
         usize::try_from(self.u64()?).ok()
     }
 
-    /// A string: its length, then that many bytes of UTF-8, copied once.
+    /// A string: its length, then that many bytes of UTF-8, built once
+    /// from the borrowed bytes (a `String`, or a [`Token`] — inline when
+    /// short — by the field's type).
     #[inline]
-    fn str(&mut self) -> Option<String> {
+    fn str<T: From<&'a str>>(&mut self) -> Option<T> {
         let len = self.len()?;
         self.claim(len)?;
         let bytes = self.take(len)?;
-        std::str::from_utf8(bytes).ok().map(str::to_owned)
+        std::str::from_utf8(bytes).ok().map(T::from)
     }
 
     /// A raw byte (a u8).
@@ -489,7 +491,7 @@ impl<'a> In<'a> {
     }
 
     #[inline]
-    fn opt_str(&mut self) -> Option<Option<String>> {
+    fn opt_str<T: From<&'a str>>(&mut self) -> Option<Option<T>> {
         match self.some()? {
             false => Some(None),
             true => self.str().map(Some),
@@ -685,21 +687,22 @@ pub(crate) fn assert_decodes_as_derived(bytes: &[u8]) {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+    use crate::token::Token;
 
     fn entry(n: usize, amount: i64, time: i64, some: bool) -> JournalEntryRecorded {
         let s = |c: char| "x".repeat(n).replace('x', &c.to_string());
         let opt = |c: char| some.then(|| s(c));
         JournalEntryRecorded {
             cmd: JournalEntryCmd {
-                token: s('t'),
+                token: s('t').into(),
                 target: match n % 3 {
-                    0 => JeTarget::Gpa(Holder::User(s('u'))),
-                    1 => JeTarget::Gpa(Holder::Business(s('b'))),
-                    _ => JeTarget::Credit(s('c')),
+                    0 => JeTarget::Gpa(Holder::User(s('u').into())),
+                    1 => JeTarget::Gpa(Holder::Business(s('b').into())),
+                    _ => JeTarget::Credit(s('c').into()),
                 },
-                related_token: opt('r'),
-                root_token: opt('o'),
-                card_token: opt('k'),
+                related_token: opt('r').map(Token::from),
+                root_token: opt('o').map(Token::from),
+                card_token: opt('k').map(Token::from),
                 status: STATUSES[n % STATUSES.len()],
                 group: opt('g'),
                 kind: s('y'),
@@ -711,9 +714,9 @@ mod tests {
                 network: opt('n'),
                 pin_present: some.then_some(n.is_multiple_of(2)),
                 mcc: opt('c'),
-                acting_user_token: opt('a'),
+                acting_user_token: opt('a').map(Token::from),
             },
-            program_token: s('p'),
+            program_token: s('p').into(),
             effect: EFFECTS[n % EFFECTS.len()],
             hold_amount: Money::from_cents(-amount),
             jit_load: Money::from_cents(amount / 3),
@@ -843,10 +846,10 @@ mod tests {
         let fees = limits::EVENT_BYTES_MAX / std::mem::size_of::<FeeRef>() - 1;
         let (mut decoded, mut refused) = (0, 0);
         for len in 0..std::mem::size_of::<FeeRef>() * 2 {
-            let fee = FeeRef { token: String::new(), memo: None, tags: None };
+            let fee = FeeRef { token: String::new().into(), memo: None, tags: None };
             let e = Event::GpaOrdered(GpaOrdered {
                 cmd: GpaOrderCmd {
-                    token: "t".repeat(len),
+                    token: "t".repeat(len).into(),
                     holder: Holder::User("u".into()),
                     amount: Money::from_cents(5),
                     currency_code: Currency::Usd,
@@ -884,7 +887,11 @@ mod tests {
     }
 
     fn funding(s: &dyn Fn(char) -> String, n: usize) -> Funding {
-        Funding { source_token: s('f'), kind: FUNDING_KINDS[n % FUNDING_KINDS.len()], program_token: s('p') }
+        Funding {
+            source_token: s('f').into(),
+            kind: FUNDING_KINDS[n % FUNDING_KINDS.len()],
+            program_token: s('p').into(),
+        }
     }
 
     /// GPA orders and unloads: every varint width of lengths and amounts,
@@ -901,20 +908,24 @@ mod tests {
                     let len = len + n % 5;
                     let s = |c: char| c.to_string().repeat(len);
                     let opt = |c: char| some.then(|| s(c));
-                    let holder = if n.is_multiple_of(2) { Holder::User(s('u')) } else { Holder::Business(s('b')) };
+                    let holder =
+                        if n.is_multiple_of(2) { Holder::User(s('u').into()) } else { Holder::Business(s('b').into()) };
                     let refs: Vec<FeeRef> = (0..n % 4)
-                        .map(|i| FeeRef { token: format!("{}{i}", s('e')), memo: opt('m'), tags: opt('g') })
+                        .map(|i| FeeRef { token: format!("{}{i}", s('e')).into(), memo: opt('m'), tags: opt('g') })
                         .collect();
                     let charged: Vec<ChargedFee> = (0..(n + 1) % 4)
-                        .map(|i| ChargedFee { token: format!("{}{i}", s('e')), amount: Money::from_cents(amount / 3) })
+                        .map(|i| ChargedFee {
+                            token: format!("{}{i}", s('e')).into(),
+                            amount: Money::from_cents(amount / 3),
+                        })
                         .collect();
                     let cmd = GpaOrderCmd {
-                        token: s('t'),
+                        token: s('t').into(),
                         holder: holder.clone(),
                         amount: Money::from_cents(amount),
                         currency_code: Currency::Usd,
-                        funding_source_token: opt('s'),
-                        funding_source_address_token: opt('a'),
+                        funding_source_token: opt('s').map(Token::from),
+                        funding_source_address_token: opt('a').map(Token::from),
                         tags: opt('g'),
                         memo: opt('m'),
                         fees: refs,
@@ -923,8 +934,8 @@ mod tests {
                     let e = Event::GpaOrdered(GpaOrdered { cmd: cmd.clone(), funding: funding(&s, n), fees: charged });
                     check_by_hand(&e, Command::GpaOrder(cmd), &what);
                     let cmd = UnloadCmd {
-                        token: s('t'),
-                        original_order_token: s('o'),
+                        token: s('t').into(),
+                        original_order_token: s('o').into(),
                         amount: Money::from_cents(amount),
                         tags: opt('g'),
                         memo: opt('m'),

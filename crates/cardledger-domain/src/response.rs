@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use crate::command::{FeeCmd, FundingKind, Holder, OfferCmd};
+use crate::command::{FeeCmd, FundingKind, Holder, OfferCmd, Token};
 use crate::event::*;
 use crate::money::Money;
 use crate::state::{Balances, Book, Ledger};
@@ -78,9 +78,9 @@ impl SourceFacts {
 /// An MSA order as it stands (retrieve, and the answer to an update).
 #[derive(Clone, Debug, PartialEq)]
 struct OrderNow {
-    token: String,
+    token: Token,
     holder: Holder,
-    campaign_token: String,
+    campaign_token: Token,
     purchase_amount: Money,
     reward_amount: Money,
     reward_trigger_amount: Money,
@@ -102,7 +102,7 @@ impl OrderNow {
         let campaign = s.campaign_token.clone().unwrap_or_default();
         let agg = ledger.msa_balances(&s.holder, &campaign);
         Some(OrderNow {
-            token: token.to_string(),
+            token: Token::from(token),
             holder: s.holder.clone(),
             purchase_amount: s.amount,
             reward_amount: s.reward_amount,
@@ -1069,11 +1069,11 @@ pub fn event_body(e: &Event) -> Value {
     match e {
         Event::GpaOrdered(e) => {
             let mut o = Map::new();
-            o.insert("token".into(), e.cmd.token.clone().into());
+            o.insert("token".into(), e.cmd.token.as_str().into());
             holder(&mut o, &e.cmd.holder);
             o.insert("amount".into(), e.cmd.amount.to_json());
             o.insert("currency_code".into(), "USD".into());
-            o.insert("funding_source_token".into(), e.funding.source_token.clone().into());
+            o.insert("funding_source_token".into(), e.funding.source_token.as_str().into());
             o.insert(
                 "fees".into(),
                 Value::Array(e.fees.iter().map(|f| json!({"token": f.token, "amount": f.amount.to_json()})).collect()),
@@ -1085,11 +1085,11 @@ pub fn event_body(e: &Event) -> Value {
         }
         Event::MsaOrdered(e) => {
             let mut o = Map::new();
-            o.insert("token".into(), e.cmd.token.clone().into());
-            o.insert("campaign_token".into(), e.cmd.campaign_token.clone().into());
+            o.insert("token".into(), e.cmd.token.as_str().into());
+            o.insert("campaign_token".into(), e.cmd.campaign_token.as_str().into());
             holder(&mut o, &e.cmd.holder);
             o.insert("purchase_amount".into(), e.cmd.purchase_amount.to_json());
-            o.insert("funding_source_token".into(), e.funding.source_token.clone().into());
+            o.insert("funding_source_token".into(), e.funding.source_token.as_str().into());
             Value::Object(o)
         }
         Event::MsaOrderUpdated(c) => json!({"token": c.token, "active": c.active}),
@@ -1098,15 +1098,15 @@ pub fn event_body(e: &Event) -> Value {
         }
         Event::OfferOrdered(e) => {
             let mut o = Map::new();
-            o.insert("token".into(), e.cmd.token.clone().into());
+            o.insert("token".into(), e.cmd.token.as_str().into());
             holder(&mut o, &e.cmd.holder);
-            o.insert("offer_token".into(), e.cmd.offer_token.clone().into());
-            o.insert("funding_source_token".into(), e.funding.source_token.clone().into());
+            o.insert("offer_token".into(), e.cmd.offer_token.as_str().into());
+            o.insert("funding_source_token".into(), e.funding.source_token.as_str().into());
             Value::Object(o)
         }
         Event::FeeTransferred(e) => {
             let mut o = Map::new();
-            o.insert("token".into(), e.cmd.token.clone().into());
+            o.insert("token".into(), e.cmd.token.as_str().into());
             holder(&mut o, &e.cmd.holder);
             o.insert(
                 "fees".into(),
@@ -1124,7 +1124,7 @@ pub fn event_body(e: &Event) -> Value {
                     o.insert(k.into(), v.to_string().into());
                 }
             }
-            o.insert("program_token".into(), e.program_token.clone().into());
+            o.insert("program_token".into(), e.program_token.as_str().into());
             o.insert("effect".into(), format!("{:?}", e.effect).into());
             o.insert("hold_amount".into(), e.hold_amount.to_json());
             o.insert("pending_credit".into(), e.pending_credit.to_json());

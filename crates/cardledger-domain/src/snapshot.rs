@@ -20,6 +20,7 @@ use crate::state::{
     AccountMap, AccountRecord, FundingSourceState, HashMap, JeState, Ledger, OrderState, ProgramState, UnloadState,
 };
 use crate::time::Timestamp;
+use crate::token::Token;
 
 /// Version of the state layout written by [`encode_state`] (its first byte).
 pub const SNAPSHOT_STATE_VERSION: u8 = 2;
@@ -118,6 +119,17 @@ impl bincode::de::read::Reader for In<'_> {
         out.copy_from_slice(self.bytes.get(self.at..end).unwrap_or_default());
         self.at = end;
         Ok(())
+    }
+
+    /// The next `n` bytes, borrowed: a [`Token`] is built straight from them.
+    #[inline]
+    fn peek_read(&mut self, n: usize) -> Option<&[u8]> {
+        self.bytes.get(self.at..self.at.checked_add(n)?)
+    }
+
+    #[inline]
+    fn consume(&mut self, n: usize) {
+        self.at = self.at.saturating_add(n).min(self.bytes.len());
     }
 }
 
@@ -326,10 +338,10 @@ pub fn encode_hot(l: &Ledger) -> Result<Vec<u8>, String> {
 }
 
 fn encode_to(l: &Ledger, w: &mut dyn std::io::Write, hot: bool) -> Result<(), String> {
-    let none_o: HashMap<String, OrderState> = HashMap::default();
-    let none_f: HashMap<String, u64> = HashMap::default();
-    let none_t: HashMap<&'static str, HashMap<String, (u64, u64)>> = HashMap::default();
-    let open_jes: HashMap<&String, &JeState> =
+    let none_o: HashMap<Token, OrderState> = HashMap::default();
+    let none_f: HashMap<Token, u64> = HashMap::default();
+    let none_t: HashMap<&'static str, HashMap<Token, (u64, u64)>> = HashMap::default();
+    let open_jes: HashMap<&Token, &JeState> =
         l.journal_entries.iter().filter(|(_, j)| !hot || !crate::state::je_closed(j)).collect();
     let (gpa_orders, msa_orders, offer_orders, tokens) = if hot {
         (&none_o, &none_o, &none_f, &none_t)
@@ -742,13 +754,13 @@ mod tests {
             let order = OrderState {
                 seq: ints[n % ints.len()],
                 holder: holder.clone(),
-                campaign_token: (n % 2 == 0).then(|| format!("camp_{n}é")),
+                campaign_token: (n % 2 == 0).then(|| format!("camp_{n}é").into()),
                 amount: money(n),
                 unloaded: money(n + 1),
                 funding: Funding {
-                    source_token: format!("fs_{n}"),
+                    source_token: format!("fs_{n}").into(),
                     kind: kinds[n % kinds.len()],
-                    program_token: "p".repeat(n),
+                    program_token: "p".repeat(n).into(),
                 },
                 active: n % 3 == 0,
                 start_date: (n % 2 == 1).then(|| time(n + 2)),
@@ -763,11 +775,11 @@ mod tests {
                 seq: ints[(n + 1) % ints.len()],
                 time: time(n),
                 holder: holder.clone(),
-                original_order_token: "o".repeat(n * 10),
+                original_order_token: "o".repeat(n * 10).into(),
                 amount: money(n + 3),
             };
             check(ColdValue::Unload(&unload), encode_cold_derived(ColdValue::Unload(&unload)).unwrap());
-            let target = if n % 2 == 0 { JeTarget::Gpa(holder) } else { JeTarget::Credit(format!("ca_{n}")) };
+            let target = if n % 2 == 0 { JeTarget::Gpa(holder) } else { JeTarget::Credit(format!("ca_{n}").into()) };
             let je = JeState {
                 seq: ints[(n + 2) % ints.len()],
                 target,

@@ -1267,7 +1267,7 @@ impl<'a> Body<'a> {
         }
     }
 
-    fn opt_token(&self, field: Field) -> Result<Option<String>, Rejection> {
+    fn opt_token(&self, field: Field) -> Result<Option<Token>, Rejection> {
         let Some(s) = self.opt_str(field)? else { return Ok(None) };
         // a character is at least one byte: within the limit in bytes is
         // within it in characters, without counting them
@@ -1279,15 +1279,15 @@ impl<'a> Body<'a> {
                 format!("a token has 1 to {} characters; got {n}", limits::TOKEN_CHARS_MAX),
             ));
         }
-        Ok(Some(s.to_string()))
+        Ok(Some(Token::from(s)))
     }
 
-    fn token(&self, field: Field) -> Result<String, Rejection> {
+    fn token(&self, field: Field) -> Result<Token, Rejection> {
         self.opt_token(field)?.ok_or_else(|| self.err(Code::MissingField, field.name(), "is required"))
     }
 
-    fn token_or_new(&self, field: Field) -> Result<String, Rejection> {
-        Ok(self.opt_token(field)?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()))
+    fn token_or_new(&self, field: Field) -> Result<Token, Rejection> {
+        Ok(self.opt_token(field)?.unwrap_or_else(|| Token::from(uuid::Uuid::new_v4().to_string())))
     }
 
     fn opt_text(&self, field: Field, max: usize) -> Result<Option<String>, Rejection> {

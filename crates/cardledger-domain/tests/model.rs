@@ -420,7 +420,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
 fn check_agrees(l: &Ledger, m: &Model) -> Result<(), TestCaseError> {
     prop_assert!(l.total().is_zero());
     for (u, name) in USERS.iter().enumerate() {
-        let h = Holder::User((*name).to_string());
+        let h = Holder::User((*name).to_string().into());
         let b = l.gpa_balances(&h);
         let ledger = m.gpa.get(&u).copied().unwrap_or(0);
         prop_assert_eq!(b.ledger_balance.cents(), ledger, "GPA ledger balance of {}", name);
@@ -434,19 +434,19 @@ fn check_agrees(l: &Ledger, m: &Model) -> Result<(), TestCaseError> {
     }
     for (p, name) in PROGRAMS.iter().enumerate() {
         prop_assert_eq!(
-            l.balance(&Account::ProgramFees((*name).to_string())).cents(),
+            l.balance(&Account::ProgramFees((*name).to_string().into())).cents(),
             m.fee_income[p],
             "fees of {}",
             name
         );
     }
     for (token, _, amount, unloaded) in &m.gpa_orders {
-        let o = &l.gpa_orders[token];
+        let o = &l.gpa_orders[token.as_str()];
         prop_assert!(o.unloaded <= o.amount, "order {} unloaded {} of {}", token, o.unloaded, o.amount);
         prop_assert_eq!((o.amount.cents(), o.unloaded.cents()), (*amount, *unloaded));
     }
     for (token, _, amount, unloaded) in &m.msa_orders {
-        let o = &l.msa_orders[token];
+        let o = &l.msa_orders[token.as_str()];
         prop_assert!(o.unloaded <= o.amount);
         prop_assert_eq!((o.amount.cents(), o.unloaded.cents()), (*amount, *unloaded));
     }

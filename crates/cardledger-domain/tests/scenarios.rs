@@ -245,18 +245,18 @@ impl Harness {
         let (amount, spec) = words.split_last().unwrap();
         let s = |i: usize| words[i].to_string();
         let acct = match (spec[0], spec.len()) {
-            ("bank", 2) => Account::ProgramBank(s(1)),
-            ("equity", 2) => Account::ProgramEquity(s(1)),
-            ("fees", 2) => Account::ProgramFees(s(1)),
-            ("rewards", 2) => Account::ProgramRewards(s(1)),
-            ("income", 2) => Account::ProgramIncome(s(1)),
-            ("payments", 2) => Account::CreditPayments(s(1)),
-            ("source", 2) => Account::FundingSource(s(1)),
+            ("bank", 2) => Account::ProgramBank(s(1).into()),
+            ("equity", 2) => Account::ProgramEquity(s(1).into()),
+            ("fees", 2) => Account::ProgramFees(s(1).into()),
+            ("rewards", 2) => Account::ProgramRewards(s(1).into()),
+            ("income", 2) => Account::ProgramIncome(s(1).into()),
+            ("payments", 2) => Account::CreditPayments(s(1).into()),
+            ("source", 2) => Account::FundingSource(s(1).into()),
             ("gpa", 3) => Account::Gpa(holder(spec[1], spec[2])),
-            ("msa", 4) => Account::Msa(holder(spec[1], spec[2]), s(3)),
-            ("msacredit", 4) => Account::MsaCredit(holder(spec[1], spec[2]), s(3)),
-            ("credit", 2) => Account::Credit(s(1)),
-            ("network", 2) => Account::Network(s(1)),
+            ("msa", 4) => Account::Msa(holder(spec[1], spec[2]), s(3).into()),
+            ("msacredit", 4) => Account::MsaCredit(holder(spec[1], spec[2]), s(3).into()),
+            ("credit", 2) => Account::Credit(s(1).into()),
+            ("network", 2) => Account::Network(s(1).into()),
             _ => panic!("{at}: unknown account {spec:?}"),
         };
         let want =
@@ -309,9 +309,9 @@ impl Snapshot {
             holds: sorted(l.holds().map(|(k, v)| (format!("{k:?}"), v)).collect()),
             pending: sorted(l.pending().map(|(k, v)| (format!("{k:?}"), v)).collect()),
             tokens: l.tokens.values().map(|m| m.len()).sum(),
-            open_entries: sorted(l.journal_entries.iter().map(|(k, v)| (k.clone(), v.open)).collect()),
+            open_entries: sorted(l.journal_entries.iter().map(|(k, v)| (k.to_string(), v.open)).collect()),
             unloaded: sorted(
-                l.gpa_orders.iter().chain(l.msa_orders.iter()).map(|(k, v)| (k.clone(), v.unloaded)).collect(),
+                l.gpa_orders.iter().chain(l.msa_orders.iter()).map(|(k, v)| (k.to_string(), v.unloaded)).collect(),
             ),
         }
     }
@@ -319,8 +319,8 @@ impl Snapshot {
 
 fn holder(kind: &str, token: &str) -> Holder {
     match kind {
-        "user" => Holder::User(token.to_string()),
-        "business" => Holder::Business(token.to_string()),
+        "user" => Holder::User(token.into()),
+        "business" => Holder::Business(token.into()),
         other => panic!("holder kind {other:?}"),
     }
 }

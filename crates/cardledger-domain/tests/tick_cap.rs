@@ -31,7 +31,7 @@ fn closed_accounts(events: &[Event]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| if let Event::CyclesClosed(c) = e { Some(c) } else { None })
-        .flat_map(|c| c.closes.iter().map(|x| x.account_token.clone()))
+        .flat_map(|c| c.closes.iter().map(|x| x.account_token.to_string()))
         .collect()
 }
 

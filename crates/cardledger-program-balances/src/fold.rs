@@ -178,7 +178,7 @@ impl ProgramBalances {
             Event::ProgramCreated(c) => {
                 let mut clock = ReportingClock::new(&c.reporting_timezone);
                 let created_day = clock.date(rec.time);
-                self.programs.entry(c.token.clone()).or_insert(ProgramInfo {
+                self.programs.entry(c.token.to_string()).or_insert(ProgramInfo {
                     bank: c.bank.clone(),
                     currency: c.currency_code,
                     opening_cents: c.opening_bank_balance.cents(),
@@ -192,7 +192,7 @@ impl ProgramBalances {
             }
             Event::FundingSourceCreated { cmd, program_token } => {
                 if cmd.kind == FundingKind::ProgramGateway && cmd.active {
-                    if let Some(p) = self.programs.get_mut(program_token) {
+                    if let Some(p) = self.programs.get_mut(program_token.as_str()) {
                         p.jit = true;
                     }
                 }

@@ -388,8 +388,8 @@ fn holder_balances(
     query: Option<&str>,
 ) -> Result<Value, ApiError> {
     let as_of = as_of_only(query)?;
-    let b = match ledger.balances_at(&Holder::User(token.to_string()), as_of) {
-        Err(Error::NotFound { .. }) => ledger.balances_at(&Holder::Business(token.to_string()), as_of)?,
+    let b = match ledger.balances_at(&Holder::User(token.into()), as_of) {
+        Err(Error::NotFound { .. }) => ledger.balances_at(&Holder::Business(token.into()), as_of)?,
         other => other?,
     };
     let probe = json!({"user_token": b.get("user_token"), "business_token": b.get("business_token")});

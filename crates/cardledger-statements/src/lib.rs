@@ -113,9 +113,9 @@ impl Projection for Statements {
         match &rec.fact.event {
             Event::CreditAccountOpened(c) => {
                 self.accounts.insert(
-                    c.token.clone(),
+                    c.token.to_string(),
                     AccountStatements {
-                        user_token: c.user_token.clone(),
+                        user_token: c.user_token.to_string(),
                         timezone: c.timezone.clone(),
                         statements: Vec::new(),
                         open_entries: Vec::new(),
@@ -127,17 +127,17 @@ impl Projection for Statements {
             }
             Event::JournalEntryRecorded(e) => {
                 let cardledger_domain::command::JeTarget::Credit(a) = &e.cmd.target else { return };
-                let Some(acct) = self.accounts.get_mut(a) else { return };
+                let Some(acct) = self.accounts.get_mut(a.as_str()) else { return };
                 let Some(kind) = cycle::activity_kind(e.effect, &e.cmd) else { return };
                 let impact = e.cmd.impact_time.unwrap_or(rec.time);
                 let tz = zone::parse(&acct.timezone).unwrap_or(cycle::DEFAULT_ZONE);
                 acct.open_entries.push(EntryRow {
                     source: EntrySource::Command,
-                    token: e.cmd.token.clone(),
-                    related_token: e.cmd.related_token.clone(),
-                    root_token: e.cmd.root_token.clone(),
-                    card_token: e.cmd.card_token.clone(),
-                    acting_user_token: e.cmd.acting_user_token.clone(),
+                    token: e.cmd.token.to_string(),
+                    related_token: e.cmd.related_token.as_deref().map(str::to_owned),
+                    root_token: e.cmd.root_token.as_deref().map(str::to_owned),
+                    card_token: e.cmd.card_token.as_deref().map(str::to_owned),
+                    acting_user_token: e.cmd.acting_user_token.as_deref().map(str::to_owned),
                     status: e.cmd.status.name().to_string(),
                     group: e.cmd.group.clone().unwrap_or_else(|| group_of(e.effect).to_string()),
                     kind: e.cmd.kind.clone(),
@@ -176,7 +176,7 @@ impl Projection for Statements {
             }
             Event::CyclesClosed(e) => {
                 for close in &e.closes {
-                    let Some(acct) = self.accounts.get_mut(&close.account_token) else { continue };
+                    let Some(acct) = self.accounts.get_mut(close.account_token.as_str()) else { continue };
                     acct.close(close, rec.time);
                 }
             }
@@ -248,7 +248,7 @@ impl AccountStatements {
         self.open_entries = open;
         let charge = |source: EntrySource, c: &cycle::Charge| EntryRow {
             source,
-            token: c.token.clone(),
+            token: c.token.to_string(),
             related_token: None,
             root_token: None,
             card_token: None,
@@ -331,7 +331,7 @@ impl Statements {
         let mut out = Vec::new();
         for (a, s) in &self.accounts {
             for st in &s.statements {
-                out.push((a.clone(), st.close.statement_token.clone()));
+                out.push((a.clone(), st.close.statement_token.to_string()));
             }
         }
         out
@@ -668,7 +668,7 @@ fn entry_json(
     detail: bool,
 ) -> Value {
     let mut o = Map::new();
-    o.insert("token".into(), e.token.clone().into());
+    o.insert("token".into(), e.token.as_str().into());
     if let Some(r) = &e.related_token {
         o.insert("related_token".into(), r.clone().into());
     }
@@ -676,7 +676,7 @@ fn entry_json(
         o.insert("root_token".into(), r.clone().into());
     }
     o.insert("account_token".into(), account.into());
-    o.insert("user_token".into(), acct.user_token.clone().into());
+    o.insert("user_token".into(), acct.user_token.as_str().into());
     if let Some(c) = &e.card_token {
         o.insert("card_token".into(), c.clone().into());
     }
@@ -693,7 +693,7 @@ fn entry_json(
     o.insert("impact_time".into(), ts(e.impact_time).into());
     o.insert("created_time".into(), ts(e.created_time).into());
     let detail_token = cycle::derived_token(&["detail", &e.token]);
-    o.insert("detail_token".into(), detail_token.clone().into());
+    o.insert("detail_token".into(), detail_token.as_str().into());
     if detail {
         let d = match (e.source, close) {
             (EntrySource::Interest, Some(c)) => json!({

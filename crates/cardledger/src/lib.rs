@@ -706,12 +706,12 @@ impl Cardledger {
             .credit_accounts
             .iter()
             .filter(|(_, (c, _))| c.program_token == program)
-            .map(|(t, (c, _))| (t.clone(), c.timezone.clone()))
+            .map(|(t, (c, _))| (t.to_string(), c.timezone.clone()))
             .collect();
         let mut closes = views::with_state(&self.inner.projections.statements, &self.inner.engine, |s| {
             s.latest_closes()
                 .filter_map(|c| {
-                    let zone = zones.get(&c.account_token)?;
+                    let zone = zones.get(c.account_token.as_str())?;
                     let tz = cardledger_domain::zone::parse(zone).unwrap_or(cardledger_domain::cycle::DEFAULT_ZONE);
                     let closing_day = cardledger_domain::zone::local_date(tz, c.closing_date);
                     Some(LatestClose { close: c.clone(), closing_day })

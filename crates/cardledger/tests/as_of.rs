@@ -310,7 +310,7 @@ fn statements_and_get_as_of_name_their_seq() {
     let got = ledger.get_at("user", &first_user, AsOf::Seq(seq)).unwrap();
     assert_eq!(got["as_of_seq"].as_u64(), Some(seq));
     assert_eq!(ledger.get_at("user", &first_user, AsOf::Seq(seq - 1)).unwrap_err().status(), 404);
-    let accounts: Vec<String> = ledger.engine().state().credit_accounts.keys().cloned().collect();
+    let accounts: Vec<String> = ledger.engine().state().credit_accounts.keys().map(|t| t.to_string()).collect();
     let a = &accounts[0];
     let then = ledger.statements(a, &[], &[&format!("as_of_seq={}", ledger.head_seq())]).unwrap();
     assert_eq!(then["as_of_seq"].as_u64(), Some(ledger.head_seq()));

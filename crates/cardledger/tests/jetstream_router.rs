@@ -195,7 +195,7 @@ fn reads_of(ledger: &Cardledger) -> Vec<Value> {
     }
     for token in tokens(ledger, "users") {
         out.push(stripped(ledger.get("user", &token).unwrap()));
-        out.push(stripped(ledger.balances(&Holder::User(token)).unwrap()));
+        out.push(stripped(ledger.balances(&Holder::User(token.into())).unwrap()));
     }
     for token in tokens(ledger, "gpa_orders").iter().step_by(17) {
         out.push(stripped(ledger.get("gpa_order", token).unwrap()));

@@ -158,7 +158,7 @@ mod tests {
         // the same token under every variant, users and businesses of the
         // same token, enough accounts for the table to grow several times
         let mut holders = vec![Holder::User("p".into()), Holder::Business("p".into())];
-        holders.extend((0..200).map(|i| Holder::User(format!("u{i}"))));
+        holders.extend((0..200).map(|i| Holder::User(format!("u{i}").into())));
         let all = accounts(&holders);
         let mut map = AccountMap::default();
         for (i, a) in all.iter().enumerate() {

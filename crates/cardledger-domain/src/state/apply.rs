@@ -12,7 +12,7 @@ impl Ledger {
             let room = &mut self.room;
             let map = self.tokens.entry(kind).or_insert_with(|| with_room(room.token(kind)));
             let capacity = map.capacity();
-            map.insert(token.to_string(), (seq, rec.fact.fingerprint));
+            map.insert(Token::from(token), (seq, rec.fact.fingerprint));
             if map.capacity() != capacity {
                 room.note_token(kind, map.capacity());
             }
@@ -202,7 +202,7 @@ impl Ledger {
     pub(super) fn note_msa(&mut self, h: &Holder, campaign: &str) {
         let list = self.msa_campaigns.entry(h.clone()).or_default();
         if !list.iter().any(|c| c == campaign) {
-            list.push(campaign.to_string());
+            list.push(Token::from(campaign));
             list.sort();
         }
     }
@@ -217,7 +217,7 @@ fn with_room<K, V>(room: usize) -> HashMap<K, V> {
 /// an empty map without room first gets the room last noted in `room`,
 /// and a growth is noted there.
 #[inline]
-fn insert_hot<V>(map: &mut HashMap<String, V>, room: &mut usize, key: String, value: V) {
+fn insert_hot<V>(map: &mut HashMap<Token, V>, room: &mut usize, key: Token, value: V) {
     if map.capacity() == 0 {
         map.reserve(*room);
     }

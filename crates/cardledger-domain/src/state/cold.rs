@@ -177,7 +177,7 @@ impl Ledger {
         self.cold_get(&token_key(kind, token)?, snapshot::decode_cold_token)
     }
 
-    fn book(&self, book: Book) -> &HashMap<String, OrderState> {
+    fn book(&self, book: Book) -> &HashMap<Token, OrderState> {
         match book {
             Book::Gpa => &self.gpa_orders,
             Book::Msa => &self.msa_orders,
@@ -202,7 +202,7 @@ impl Ledger {
                 Book::Gpa => &mut self.gpa_orders,
                 Book::Msa => &mut self.msa_orders,
             };
-            map.insert(token.to_string(), o);
+            map.insert(Token::from(token), o);
         }
         match book {
             Book::Gpa => self.gpa_orders.get_mut(token),
@@ -232,7 +232,7 @@ impl Ledger {
     pub(super) fn journal_entry_mut(&mut self, token: &str) -> Option<&mut JeState> {
         if !self.journal_entries.contains_key(token) {
             let j = self.journal_entry(token)?.into_owned();
-            self.journal_entries.insert(token.to_string(), j);
+            self.journal_entries.insert(Token::from(token), j);
         }
         self.journal_entries.get_mut(token)
     }
@@ -255,7 +255,7 @@ impl Ledger {
         }
         if let Some(m) = self.tokens.get(kind) {
             for (t, at) in m {
-                out.insert(t.clone(), *at);
+                out.insert(t.to_string(), *at);
             }
         }
         out.into_iter().collect()
@@ -337,19 +337,19 @@ impl Ledger {
 }
 
 /// A token kind's tokens, each with where it was recorded (seq, fingerprint).
-type Tokens = HashMap<String, (u64, u64)>;
+type Tokens = HashMap<Token, (u64, u64)>;
 
 /// Borrowed cold maps: a ledger's ([`Ledger::cold_entries`]) or those a
 /// flush took out of it ([`TakenCold`]).
 struct ColdParts<'a> {
     /// Per token kind, its tokens.
     tokens: Vec<(&'static str, &'a Tokens)>,
-    gpa_orders: &'a HashMap<String, OrderState>,
-    msa_orders: &'a HashMap<String, OrderState>,
-    offer_orders: &'a HashMap<String, u64>,
+    gpa_orders: &'a HashMap<Token, OrderState>,
+    msa_orders: &'a HashMap<Token, OrderState>,
+    offer_orders: &'a HashMap<Token, u64>,
     gpa_unloads: &'a [UnloadState],
     msa_unloads: &'a [UnloadState],
-    journal_entries: &'a HashMap<String, JeState>,
+    journal_entries: &'a HashMap<Token, JeState>,
 }
 
 impl ColdParts<'_> {
@@ -421,13 +421,13 @@ fn encode_cold_parts(p: ColdParts<'_>) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, Str
 #[derive(Debug, Default)]
 pub struct TakenCold {
     tokens: HashMap<&'static str, Arc<Tokens>>,
-    gpa_orders: Arc<HashMap<String, OrderState>>,
-    msa_orders: Arc<HashMap<String, OrderState>>,
-    offer_orders: Arc<HashMap<String, u64>>,
+    gpa_orders: Arc<HashMap<Token, OrderState>>,
+    msa_orders: Arc<HashMap<Token, OrderState>>,
+    offer_orders: Arc<HashMap<Token, u64>>,
     gpa_unloads: Arc<Vec<UnloadState>>,
     msa_unloads: Arc<Vec<UnloadState>>,
     /// Closed journal entries only.
-    journal_entries: Arc<HashMap<String, JeState>>,
+    journal_entries: Arc<HashMap<Token, JeState>>,
 }
 
 /// A cold key's token bytes as text (`None`: not UTF-8, so no token).
@@ -487,7 +487,7 @@ impl TakenCold {
         }
     }
 
-    fn book(&self, book: Book) -> &Arc<HashMap<String, OrderState>> {
+    fn book(&self, book: Book) -> &Arc<HashMap<Token, OrderState>> {
         match book {
             Book::Gpa => &self.gpa_orders,
             Book::Msa => &self.msa_orders,
@@ -657,9 +657,9 @@ pub struct TakenGroup {
 #[derive(Clone, Debug)]
 enum GroupEntries {
     Tokens(Arc<Tokens>),
-    Orders(Arc<HashMap<String, OrderState>>),
-    OfferOrders(Arc<HashMap<String, u64>>),
-    JournalEntries(Arc<HashMap<String, JeState>>),
+    Orders(Arc<HashMap<Token, OrderState>>),
+    OfferOrders(Arc<HashMap<Token, u64>>),
+    JournalEntries(Arc<HashMap<Token, JeState>>),
     Unloads(Arc<Vec<UnloadState>>),
 }
 
@@ -958,7 +958,7 @@ mod tests {
         }
         let mut taken = TakenCold::default();
         for (n, t) in tokens.iter().enumerate() {
-            Arc::make_mut(&mut taken.offer_orders).insert(t.clone(), n as u64);
+            Arc::make_mut(&mut taken.offer_orders).insert(t.clone().into(), n as u64);
         }
         for seq in [0u64, 1, 255, 256, 65_535, 65_536, u64::MAX, 7] {
             Arc::make_mut(&mut taken.gpa_unloads).push(UnloadState {
@@ -992,7 +992,7 @@ mod tests {
         assert!(tokens.len() > 2 * RADIX_SORT_MIN_TOKENS, "{}", tokens.len());
         taken.offer_orders = Arc::default();
         for (n, t) in tokens.iter().enumerate() {
-            Arc::make_mut(&mut taken.offer_orders).insert(t.clone(), n as u64);
+            Arc::make_mut(&mut taken.offer_orders).insert(t.clone().into(), n as u64);
         }
         let mut want: Vec<Vec<u8>> = tokens.iter().map(|t| offer_key(t)).collect();
         want.sort();

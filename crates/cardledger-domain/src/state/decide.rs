@@ -113,7 +113,7 @@ impl Ledger {
     /// at most `TICK_CLOSE_EVENTS_MAX` events: the accounts after them stay
     /// due and close at the next tick.
     pub fn cycle_closes(&self, now: Timestamp) -> Vec<CyclesClosed> {
-        let mut due: Vec<(&String, &CycleAccount)> = self.cycles.iter().filter(|(_, a)| a.closes_at <= now).collect();
+        let mut due: Vec<(&Token, &CycleAccount)> = self.cycles.iter().filter(|(_, a)| a.closes_at <= now).collect();
         due.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let per = limits::CYCLE_CLOSES_PER_EVENT_MAX;
         let mut out: Vec<CyclesClosed> = Vec::with_capacity(due.len() / per + 1);
@@ -186,7 +186,7 @@ impl Ledger {
                                 );
                             }
                         }
-                        program.to_string()
+                        program.clone()
                     }
                     None => {
                         let p = c.program_token.clone().unwrap_or_default();
@@ -231,7 +231,7 @@ impl Ledger {
                 let h = Holder::User(c.user_token.clone());
                 let program = self.holder_program(&h, f("user_token"))?;
                 self.program(&c.program_token, f("program_token"))?;
-                if program != c.program_token {
+                if *program != c.program_token {
                     return reject(
                         Code::ProgramMismatch,
                         f("program_token"),
@@ -335,7 +335,7 @@ impl Ledger {
                 })
             }
             Command::FeeTransfer(c) => {
-                let program = self.holder_program(&c.holder, f(c.holder.field()))?.to_string();
+                let program = self.holder_program(&c.holder, f(c.holder.field()))?.clone();
                 let fees = self.charge_fees(key, &c.fees)?;
                 let total: Money = fees.iter().map(|x| x.amount).sum();
                 let available = self.gpa_balances(&c.holder).available_balance;
@@ -379,8 +379,8 @@ impl Ledger {
             .ok_or_else(|| Rejection::new(Code::UnknownReference, field, format!("no program {token:?}")))
     }
 
-    pub(super) fn holder_program(&self, h: &Holder, field: Field) -> Result<&str, Rejection> {
-        self.holders.get(h).map(|(p, _)| p.as_str()).ok_or_else(|| {
+    pub(super) fn holder_program(&self, h: &Holder, field: Field) -> Result<&Token, Rejection> {
+        self.holders.get(h).map(|(p, _)| p).ok_or_else(|| {
             let kind = match h {
                 Holder::User(_) => "user",
                 Holder::Business(_) => "business",

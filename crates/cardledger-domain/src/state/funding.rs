@@ -41,7 +41,7 @@ impl Ledger {
         &self,
         key: &'static str,
         c: &impl FundingRequest,
-        program: &str,
+        program: &Token,
     ) -> Result<Funding, Rejection> {
         let holder = c.holder();
         let field = Field::Of(key, "funding_source_token");
@@ -49,7 +49,7 @@ impl Ledger {
             Some(t) => {
                 let owned_by = |fs: &FundingSourceState| match &fs.cmd.holder {
                     Some(h) => h == holder,
-                    None => fs.program_token == program,
+                    None => fs.program_token == *program,
                 };
                 let fs = self
                     .funding_sources
@@ -107,7 +107,7 @@ impl Ledger {
     /// The usable sources among `tokens`: active, not a `programgateway`.
     fn usable_sources<'a>(
         &'a self,
-        tokens: Option<&'a Vec<String>>,
+        tokens: Option<&'a Vec<Token>>,
     ) -> impl Iterator<Item = &'a FundingSourceState> + 'a {
         tokens
             .into_iter()
@@ -120,7 +120,7 @@ impl Ledger {
         &self,
         key: &'static str,
         fs: &FundingSourceState,
-        program: &str,
+        program: &Token,
         address: Option<&str>,
     ) -> Result<Funding, Rejection> {
         if let Some(a) = address {
@@ -149,6 +149,6 @@ impl Ledger {
                 format!("payment-card funding source {:?} needs an address first", fs.cmd.token),
             );
         }
-        Ok(Funding { source_token: fs.cmd.token.clone(), kind: fs.cmd.kind, program_token: program.to_string() })
+        Ok(Funding { source_token: fs.cmd.token.clone(), kind: fs.cmd.kind, program_token: program.clone() })
     }
 }

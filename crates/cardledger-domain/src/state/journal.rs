@@ -12,7 +12,7 @@ impl Ledger {
         let f = |field: &'static str| Field::Of("journal_entry", field);
         let c = &cmd;
         let program = match &c.target {
-            JeTarget::Gpa(h) => self.holder_program(h, f(h.field()))?.to_string(),
+            JeTarget::Gpa(h) => self.holder_program(h, f(h.field()))?.clone(),
             JeTarget::Credit(a) => {
                 let (acct, _) = self.credit_accounts.get(a).ok_or_else(|| {
                     Rejection::new(Code::UnknownReference, f("account_token"), format!("no credit account {a:?}"))

@@ -72,7 +72,7 @@ pub struct FundingSourceState {
     /// The creating command.
     pub cmd: FundingSourceCmd,
     /// Its program.
-    pub program_token: String,
+    pub program_token: Token,
     /// Created at.
     pub created: Timestamp,
     /// Has at least one address (needed by payment cards).
@@ -87,7 +87,7 @@ pub struct OrderState {
     /// The holder.
     pub holder: Holder,
     /// The MSA campaign (MSA and offer orders).
-    pub campaign_token: Option<String>,
+    pub campaign_token: Option<Token>,
     /// Amount of the order (purchase amount for MSA orders).
     pub amount: Money,
     /// Sum of its unloads.
@@ -120,7 +120,7 @@ pub struct UnloadState {
     /// The holder.
     pub holder: Holder,
     /// The order unloaded.
-    pub original_order_token: String,
+    pub original_order_token: Token,
     /// Amount.
     pub amount: Money,
 }
@@ -196,48 +196,48 @@ pub struct Ledger {
     /// Business time of the last applied event.
     pub last_time: Option<Timestamp>,
     /// Programs.
-    pub programs: HashMap<String, ProgramState>,
+    pub programs: HashMap<Token, ProgramState>,
     /// Users and businesses → (program, created).
-    pub holders: HashMap<Holder, (String, Timestamp)>,
+    pub holders: HashMap<Holder, (Token, Timestamp)>,
     /// Funding sources.
-    pub funding_sources: HashMap<String, FundingSourceState>,
+    pub funding_sources: HashMap<Token, FundingSourceState>,
     /// Funding source addresses → (source, created).
-    pub addresses: HashMap<String, (String, Timestamp)>,
+    pub addresses: HashMap<Token, (Token, Timestamp)>,
     /// Fees.
-    pub fees: HashMap<String, (FeeCmd, Timestamp)>,
+    pub fees: HashMap<Token, (FeeCmd, Timestamp)>,
     /// Campaigns (merchants included) → (command, created, is_merchant).
-    pub campaigns: HashMap<String, (CampaignCmd, Timestamp)>,
+    pub campaigns: HashMap<Token, (CampaignCmd, Timestamp)>,
     /// Offers.
-    pub offers: HashMap<String, (OfferCmd, Timestamp)>,
+    pub offers: HashMap<Token, (OfferCmd, Timestamp)>,
     /// Credit accounts.
-    pub credit_accounts: HashMap<String, (CreditAccountCmd, Timestamp)>,
+    pub credit_accounts: HashMap<Token, (CreditAccountCmd, Timestamp)>,
     /// GPA orders.
-    pub gpa_orders: HashMap<String, OrderState>,
+    pub gpa_orders: HashMap<Token, OrderState>,
     /// MSA orders.
-    pub msa_orders: HashMap<String, OrderState>,
+    pub msa_orders: HashMap<Token, OrderState>,
     /// Offer orders → seq.
-    pub offer_orders: HashMap<String, u64>,
+    pub offer_orders: HashMap<Token, u64>,
     /// GPA unloads in log order.
     pub gpa_unloads: Vec<UnloadState>,
     /// MSA unloads in log order.
     pub msa_unloads: Vec<UnloadState>,
     /// Journal entries with something open (holds, pending credits).
-    pub journal_entries: HashMap<String, JeState>,
+    pub journal_entries: HashMap<Token, JeState>,
     /// Every account's record: balance (the sum over all is zero), last
     /// change and last update, in one entry so a posting line is one lookup.
     pub accounts: AccountMap,
     /// Idempotency index: kind → token → (seq, fingerprint).
-    pub tokens: HashMap<&'static str, HashMap<String, (u64, u64)>>,
+    pub tokens: HashMap<&'static str, HashMap<Token, (u64, u64)>>,
     /// Funding sources per owning holder (tokens, sorted).
-    pub holder_sources: HashMap<Holder, Vec<String>>,
+    pub holder_sources: HashMap<Holder, Vec<Token>>,
     /// Program funding sources per program (tokens, sorted).
-    pub program_sources: HashMap<String, Vec<String>>,
+    pub program_sources: HashMap<Token, Vec<Token>>,
     /// Last tick's `now`.
     pub last_tick: Option<Timestamp>,
     /// MSA campaigns per holder (for balance listings).
-    pub msa_campaigns: BTreeMap<Holder, Vec<String>>,
+    pub msa_campaigns: BTreeMap<Holder, Vec<Token>>,
     /// Statement-cycle accumulators per credit account.
-    pub cycles: HashMap<String, CycleAccount>,
+    pub cycles: HashMap<Token, CycleAccount>,
     /// The cold store, when history lives on disk (`cold`): then the token
     /// index, the order maps, offer orders, unload lists and closed journal
     /// entries above hold only what changed since the last cold flush.

@@ -102,7 +102,7 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
         Event::GpaOrdered(e) => {
             let fees: Money = e.fees.iter().map(|f| f.amount).sum();
             let mut o = Map::new();
-            o.insert("token".into(), e.cmd.token.clone().into());
+            o.insert("token".into(), e.cmd.token.as_str().into());
             o.insert("amount".into(), e.cmd.amount.to_json());
             o.insert("created_time".into(), t.clone().into());
             o.insert("last_modified_time".into(), t.into());
@@ -167,7 +167,7 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
         ),
         Event::MsaUnloaded(e) => {
             let mut o = Map::new();
-            o.insert("token".into(), e.cmd.token.clone().into());
+            o.insert("token".into(), e.cmd.token.as_str().into());
             holder_field(&mut o, &e.holder);
             o.insert("order_balances".into(), balances_json(&msa(e.order_after, -e.cmd.amount), true, false));
             o.insert("amount".into(), e.cmd.amount.to_json());
@@ -177,11 +177,11 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
             let active =
                 ledger.order(cardledger_domain::state::Book::Msa, &e.cmd.original_order_token).is_none_or(|o| o.active);
             o.insert("active".into(), active.into());
-            o.insert("campaign_token".into(), e.campaign_token.clone().into());
+            o.insert("campaign_token".into(), e.campaign_token.as_str().into());
             o.insert("created_time".into(), t.clone().into());
             o.insert("last_modified_time".into(), t.into());
             o.insert("aggregated_balances".into(), balances_json(&msa(e.aggregated_after, -e.cmd.amount), false, true));
-            o.insert("original_order_token".into(), e.cmd.original_order_token.clone().into());
+            o.insert("original_order_token".into(), e.cmd.original_order_token.as_str().into());
             o.insert("transaction_token".into(), tx.into());
             Value::Object(o)
         }
@@ -192,7 +192,7 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
             o.insert("created_time".into(), t.clone().into());
             o.insert("last_modified_time".into(), t.into());
             holder_field(&mut o, &e.cmd.holder);
-            o.insert("token".into(), e.cmd.token.clone().into());
+            o.insert("token".into(), e.cmd.token.as_str().into());
             o.insert("order_balances".into(), balances_json(&msa(order, e.purchase_amount), false, true));
             o.insert(
                 "order_aggregated_balances".into(),
@@ -220,7 +220,7 @@ pub fn response(rec: &Recorded, ledger: &Ledger) -> Value {
                 .map(|f| json!({"token": f.token, "amount": f.amount.to_json(), "currency_code": "USD"}))
                 .collect();
             let mut o = Map::new();
-            o.insert("token".into(), e.cmd.token.clone().into());
+            o.insert("token".into(), e.cmd.token.as_str().into());
             holder_field(&mut o, &e.cmd.holder);
             o.insert("fees".into(), Value::Array(fees));
             o.insert("created_time".into(), t.into());
@@ -313,7 +313,7 @@ fn msa_order_json(ledger: &Ledger, v: &MsaOrderView<'_>) -> Value {
     o.insert("created_time".into(), v.created.to_string().into());
     o.insert("last_modified_time".into(), v.last_modified.to_string().into());
     o.insert("aggregated_balances".into(), balances_json(&msa(v.aggregated, v.purchase_amount), false, true));
-    o.insert("transaction_token".into(), v.transaction_token.clone().into());
+    o.insert("transaction_token".into(), v.transaction_token.as_str().into());
     Value::Object(o)
 }
 
@@ -322,11 +322,11 @@ fn msa_order_json(ledger: &Ledger, v: &MsaOrderView<'_>) -> Value {
 fn journal_entry_fields(e: &JournalEntryRecorded, time: Timestamp) -> Map<String, Value> {
     let c = &e.cmd;
     let mut o = Map::new();
-    o.insert("token".into(), c.token.clone().into());
+    o.insert("token".into(), c.token.as_str().into());
     match &c.target {
         cardledger_domain::command::JeTarget::Gpa(h) => holder_field(&mut o, h),
         cardledger_domain::command::JeTarget::Credit(a) => {
-            o.insert("account_token".into(), a.clone().into());
+            o.insert("account_token".into(), a.as_str().into());
         }
     }
     o.insert("type".into(), c.kind.clone().into());
@@ -340,16 +340,16 @@ fn journal_entry_fields(e: &JournalEntryRecorded, time: Timestamp) -> Map<String
     o.insert("request_time".into(), c.request_time.unwrap_or(impact).to_string().into());
     o.insert("impact_time".into(), impact.to_string().into());
     for (k, v) in [
-        ("related_token", &c.related_token),
-        ("root_token", &c.root_token),
-        ("card_token", &c.card_token),
-        ("memo", &c.memo),
-        ("network", &c.network),
-        ("mcc", &c.mcc),
-        ("acting_user_token", &c.acting_user_token),
+        ("related_token", c.related_token.as_deref()),
+        ("root_token", c.root_token.as_deref()),
+        ("card_token", c.card_token.as_deref()),
+        ("memo", c.memo.as_deref()),
+        ("network", c.network.as_deref()),
+        ("mcc", c.mcc.as_deref()),
+        ("acting_user_token", c.acting_user_token.as_deref()),
     ] {
         if let Some(v) = v {
-            o.insert(k.into(), v.clone().into());
+            o.insert(k.into(), (*v).into());
         }
     }
     if let Some(p) = c.pin_present {
@@ -410,8 +410,8 @@ pub fn event_body(e: &Event) -> Value {
         }
         Event::FundingSourceCreated { cmd, program_token } => {
             let mut o = Map::new();
-            o.insert("token".into(), cmd.token.clone().into());
-            o.insert("program_token".into(), program_token.clone().into());
+            o.insert("token".into(), cmd.token.as_str().into());
+            o.insert("program_token".into(), program_token.as_str().into());
             if let Some(h) = &cmd.holder {
                 holder(&mut o, h);
             }
@@ -445,11 +445,11 @@ pub fn event_body(e: &Event) -> Value {
         }
         Event::GpaOrdered(e) => {
             let mut o = Map::new();
-            o.insert("token".into(), e.cmd.token.clone().into());
+            o.insert("token".into(), e.cmd.token.as_str().into());
             holder(&mut o, &e.cmd.holder);
             o.insert("amount".into(), e.cmd.amount.to_json());
             o.insert("currency_code".into(), "USD".into());
-            o.insert("funding_source_token".into(), e.funding.source_token.clone().into());
+            o.insert("funding_source_token".into(), e.funding.source_token.as_str().into());
             o.insert(
                 "fees".into(),
                 Value::Array(e.fees.iter().map(|f| json!({"token": f.token, "amount": f.amount.to_json()})).collect()),
@@ -461,11 +461,11 @@ pub fn event_body(e: &Event) -> Value {
         }
         Event::MsaOrdered(e) => {
             let mut o = Map::new();
-            o.insert("token".into(), e.cmd.token.clone().into());
-            o.insert("campaign_token".into(), e.cmd.campaign_token.clone().into());
+            o.insert("token".into(), e.cmd.token.as_str().into());
+            o.insert("campaign_token".into(), e.cmd.campaign_token.as_str().into());
             holder(&mut o, &e.cmd.holder);
             o.insert("purchase_amount".into(), e.cmd.purchase_amount.to_json());
-            o.insert("funding_source_token".into(), e.funding.source_token.clone().into());
+            o.insert("funding_source_token".into(), e.funding.source_token.as_str().into());
             Value::Object(o)
         }
         Event::MsaOrderUpdated(c) => json!({"token": c.token, "active": c.active}),
@@ -474,15 +474,15 @@ pub fn event_body(e: &Event) -> Value {
         }
         Event::OfferOrdered(e) => {
             let mut o = Map::new();
-            o.insert("token".into(), e.cmd.token.clone().into());
+            o.insert("token".into(), e.cmd.token.as_str().into());
             holder(&mut o, &e.cmd.holder);
-            o.insert("offer_token".into(), e.cmd.offer_token.clone().into());
-            o.insert("funding_source_token".into(), e.funding.source_token.clone().into());
+            o.insert("offer_token".into(), e.cmd.offer_token.as_str().into());
+            o.insert("funding_source_token".into(), e.funding.source_token.as_str().into());
             Value::Object(o)
         }
         Event::FeeTransferred(e) => {
             let mut o = Map::new();
-            o.insert("token".into(), e.cmd.token.clone().into());
+            o.insert("token".into(), e.cmd.token.as_str().into());
             holder(&mut o, &e.cmd.holder);
             o.insert(
                 "fees".into(),
@@ -500,7 +500,7 @@ pub fn event_body(e: &Event) -> Value {
                     o.insert(k.into(), v.to_string().into());
                 }
             }
-            o.insert("program_token".into(), e.program_token.clone().into());
+            o.insert("program_token".into(), e.program_token.as_str().into());
             o.insert("effect".into(), format!("{:?}", e.effect).into());
             o.insert("hold_amount".into(), e.hold_amount.to_json());
             o.insert("pending_credit".into(), e.pending_credit.to_json());

@@ -516,7 +516,7 @@ impl<'a> Body<'a> {
         }
     }
 
-    fn opt_token(&self, field: &str) -> Result<Option<String>, Rejection> {
+    fn opt_token(&self, field: &str) -> Result<Option<Token>, Rejection> {
         let Some(s) = self.opt_str(field)? else { return Ok(None) };
         let n = s.chars().count();
         if n == 0 || n > limits::TOKEN_CHARS_MAX {
@@ -526,15 +526,15 @@ impl<'a> Body<'a> {
                 format!("a token has 1 to {} characters; got {n}", limits::TOKEN_CHARS_MAX),
             ));
         }
-        Ok(Some(s.to_string()))
+        Ok(Some(Token::from(s)))
     }
 
-    fn token(&self, field: &str) -> Result<String, Rejection> {
+    fn token(&self, field: &str) -> Result<Token, Rejection> {
         self.opt_token(field)?.ok_or_else(|| self.err(Code::MissingField, field, "is required"))
     }
 
-    fn token_or_new(&self, field: &str) -> Result<String, Rejection> {
-        Ok(self.opt_token(field)?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()))
+    fn token_or_new(&self, field: &str) -> Result<Token, Rejection> {
+        Ok(self.opt_token(field)?.unwrap_or_else(|| Token::from(uuid::Uuid::new_v4().to_string())))
     }
 
     fn opt_text(&self, field: &str, max: usize) -> Result<Option<String>, Rejection> {
