@@ -38,11 +38,11 @@ impl SledFiles {
     /// The files of the sled database at `dir` (open): the directory, `conf`
     /// and `db` are synced once, so that a new store's files survive.
     pub(crate) fn open(dir: &Path) -> io::Result<SledFiles> {
-        let db = File::open(dir.join("db"))?;
-        db.sync_data()?;
         File::open(dir.join("conf"))?.sync_data()?;
         File::open(dir)?.sync_all()?;
-        let files = SledFiles { db, blobs: dir.join("blobs"), synced: Mutex::new(HashSet::new()) };
+        let files =
+            SledFiles { db: File::open(dir.join("db"))?, blobs: dir.join("blobs"), synced: Mutex::new(HashSet::new()) };
+        // the blobs and `db` (its one sync at open)
         files.sync()?;
         Ok(files)
     }
@@ -65,10 +65,11 @@ impl SledFiles {
         };
         for entry in entries.into_iter().flatten() {
             let name = entry?.file_name();
-            if !synced.contains(&name) && !sync_whole_blob(&self.blobs.join(&name))? {
+            let known = synced.contains(&name);
+            if !known && !sync_whole_blob(&self.blobs.join(&name))? {
                 continue;
             }
-            gained |= !synced.contains(&name);
+            gained |= !known;
             present.insert(name);
         }
         if gained {
