@@ -377,12 +377,16 @@ fn taken_cold_entries_answer_every_key_as_their_encoding() {
 #[test]
 fn the_cold_writer_runs_at_its_nice_value() {
     // the nice value of a thread: field 19 of its stat (after the name's ')')
-    fn nice(task: &std::path::Path) -> i32 {
-        let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+    // (`None`: the thread has ended since its task was listed)
+    fn nice(task: &std::path::Path) -> Option<i32> {
+        let stat = match std::fs::read_to_string(task.join("stat")) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            r => r.unwrap(),
+        };
         let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+        Some(after_name.split(' ').nth(16).unwrap().parse().unwrap())
     }
-    let own = nice(std::path::Path::new("/proc/thread-self"));
+    let own = nice(std::path::Path::new("/proc/thread-self")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: FLUSH_EVERY }).unwrap();
     let hold = engine.debug_hold_cold_writes(ColdWriteStep::Run);
@@ -393,15 +397,20 @@ fn the_cold_writer_runs_at_its_nice_value() {
     let mut writers = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap() {
         let task = task.unwrap().path();
-        // a thread's name is cut to 15 bytes
-        if std::fs::read_to_string(task.join("comm")).unwrap().trim() == "cardledger-cold" {
-            writers.push(nice(&task));
+        // a thread's name is cut to 15 bytes; other tests' threads (in this
+        // process) may end between the listing and these reads
+        let comm = match std::fs::read_to_string(task.join("comm")) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            r => r.unwrap(),
+        };
+        if comm.trim() == "cardledger-cold" {
+            writers.extend(nice(&task));
         }
     }
     // this test's writer is held past the call; other tests' writers (in
     // this process) may be anywhere, just started at the nice they inherit
     assert!(writers.contains(&cardledger_domain::limits::COLD_WRITER_NICE), "{writers:?}");
-    assert_eq!(nice(std::path::Path::new("/proc/thread-self")), own, "the submitting thread keeps its own");
+    assert_eq!(nice(std::path::Path::new("/proc/thread-self")), Some(own), "the submitting thread keeps its own");
     drop(hold);
     engine.wait_cold_write().unwrap();
 }
