@@ -53,6 +53,17 @@ pub const FRAME_VERSION_2: u8 = 2;
 /// The frame version the encoders write.
 pub const FRAME_VERSION: u8 = FRAME_VERSION_2;
 
+/// Offset of a frame header's `first_seq` field (u64, after the version
+/// byte): [`peek_first_seq`] and [`decode_frame_header`] read it here.
+pub const HEADER_SEQ_OFFSET: usize = 1;
+/// Offset of a frame header's `record_count` field (u32, after
+/// `first_seq`): [`peek_record_count`], [`decode_frame_header`] and the
+/// [`FrameBuilder`] (which patches it when a frame closes) use it.
+pub const HEADER_COUNT_OFFSET: usize = HEADER_SEQ_OFFSET + 8;
+/// Offset of a frame header's `prev_hash` field (32 bytes).
+const HEADER_PREV_HASH_OFFSET: usize = HEADER_COUNT_OFFSET + 4;
+const _: () = assert!(HEADER_PREV_HASH_OFFSET + 32 + 4 == FRAME_HEADER_BYTES, "the header's fields, then its crc32");
+
 pub use cardledger_domain::limits::{
     FRAME_BODY_BYTES_MAX, FRAME_BYTES_MAX, FRAME_FILL_BYTES, FRAME_HEADER_BYTES, FRAME_RECORDS_MAX, PAYLOAD_BYTES_MAX,
     RECORD_BYTES_MAX, RECORD_OVERHEAD_BYTES,
@@ -454,7 +465,7 @@ impl FrameBuilder {
             return;
         }
         let mut frame = std::mem::take(&mut self.current);
-        if let Some(count) = frame.get_mut(9..13) {
+        if let Some(count) = frame.get_mut(HEADER_COUNT_OFFSET..HEADER_COUNT_OFFSET + 4) {
             count.copy_from_slice(&self.count.to_be_bytes());
         }
         let crc = crc32fast::hash(frame.get(..FRAME_HEADER_BYTES - 4).unwrap_or_default());
@@ -475,18 +486,16 @@ impl FrameBuilder {
         self.head.seq.saturating_sub(self.base.seq)
     }
 
-    /// The frames closed so far except the batch's first, taken out of the
-    /// batch to be written ahead of it (`Store::write_ahead`), while the
-    /// rest is still being encoded. The first frame stays: it is written
-    /// with the batch, last, so that until the batch is written the frames
-    /// ahead of it are not a continuation of the log (`docs/format.md`).
-    /// The batch [`FrameBuilder::finish`] returns holds the frames not
-    /// taken, and counts the ones taken ([`EncodedBatch::ahead`]).
+    /// The frames closed so far, taken out of the batch to be written ahead
+    /// of it (`Store::write_ahead`), in order, while the rest is still
+    /// being encoded: the batch's first frame too (store format 6: frames
+    /// past the log's recorded end are not part of the log, whatever they
+    /// hold; `docs/format.md`, "Frames written ahead"). The batch
+    /// [`FrameBuilder::finish`] returns holds the frames not taken, and
+    /// counts the ones taken ([`EncodedBatch::ahead`]).
     pub fn take_ahead(&mut self) -> Vec<(u64, Vec<u8>)> {
-        let first = self.base.seq.saturating_add(1);
-        let keep = usize::from(self.frames.first().is_some_and(|(k, _)| *k == first));
-        let taken: Vec<(u64, Vec<u8>)> = self.frames.drain(keep..).collect();
-        self.frame_hashes.truncate(keep);
+        let taken: Vec<(u64, Vec<u8>)> = std::mem::take(&mut self.frames);
+        self.frame_hashes.clear();
         self.ahead.frames += taken.len();
         self.ahead.bytes += taken.iter().map(|(_, f)| f.len()).sum::<usize>();
         taken
@@ -597,14 +606,14 @@ impl EncodedBatch {
 /// under this key with [`visit_frame`] (where every check runs). `None` if
 /// the bytes are shorter than the field.
 pub fn peek_first_seq(bytes: &[u8]) -> Option<u64> {
-    Reader { bytes, pos: 1 }.u64()
+    Reader { bytes, pos: HEADER_SEQ_OFFSET }.u64()
 }
 
 /// The `record_count` field of frame bytes, read without any check and
 /// clamped to [`FRAME_RECORDS_MAX`] (0 if the bytes are too short): the
 /// capacity to reserve for a frame's records before walking it.
-fn peek_record_count(bytes: &[u8]) -> usize {
-    Reader { bytes, pos: 9 }.u32().map_or(0, |n| (n as usize).min(FRAME_RECORDS_MAX))
+pub fn peek_record_count(bytes: &[u8]) -> usize {
+    Reader { bytes, pos: HEADER_COUNT_OFFSET }.u32().map_or(0, |n| (n as usize).min(FRAME_RECORDS_MAX))
 }
 
 /// Decodes and checks a frame header stored under key `key_seq`.
@@ -619,14 +628,16 @@ pub fn decode_frame_header(key_seq: u64, bytes: &[u8]) -> Result<FrameHeader, Fr
     if crc32fast::hash(head) != stored_crc {
         return Err(corrupt("checksum mismatch"));
     }
-    let mut h = Reader { bytes: head, pos: 0 };
-    let version = h.u8().ok_or_else(|| corrupt("truncated"))?;
+    let version = Reader { bytes: head, pos: 0 }.u8().ok_or_else(|| corrupt("truncated"))?;
     if version != FRAME_VERSION_1 && version != FRAME_VERSION_2 {
         return Err(corrupt(&format!("unknown version {version}")));
     }
-    let first_seq = h.u64().ok_or_else(|| corrupt("truncated"))?;
-    let record_count = h.u32().ok_or_else(|| corrupt("truncated"))?;
-    let prev_hash: Hash = h.take(32).and_then(|s| s.try_into().ok()).ok_or_else(|| corrupt("truncated"))?;
+    let first_seq = Reader { bytes: head, pos: HEADER_SEQ_OFFSET }.u64().ok_or_else(|| corrupt("truncated"))?;
+    let record_count = Reader { bytes: head, pos: HEADER_COUNT_OFFSET }.u32().ok_or_else(|| corrupt("truncated"))?;
+    let prev_hash: Hash = Reader { bytes: head, pos: HEADER_PREV_HASH_OFFSET }
+        .take(32)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| corrupt("truncated"))?;
     if first_seq != key_seq {
         return Err(corrupt(&format!("first seq {first_seq} differs from its key {key_seq}")));
     }
@@ -754,9 +765,8 @@ fn walk_frame<'a>(
 /// is unreadable or the walk leaves the frame first. The length is clamped
 /// to the frame.
 pub fn record_span(bytes: &[u8], seq: u64) -> Option<(usize, usize)> {
-    let mut h = Reader { bytes, pos: 1 };
-    let first_seq = h.u64()?;
-    let count = h.u32()?;
+    let first_seq = peek_first_seq(bytes)?;
+    let count = Reader { bytes, pos: HEADER_COUNT_OFFSET }.u32()?;
     let index = seq.checked_sub(first_seq)?;
     if index >= u64::from(count) {
         return None;
@@ -858,8 +868,8 @@ mod tests {
     }
 
     /// Frames taken ahead while pushing, and the batch's own frames, are
-    /// together the frames of the same batch built whole, in order; the
-    /// batch's first frame is never taken, and the batch counts what was.
+    /// together the frames of the same batch built whole, in order (the
+    /// first frame among those taken), and the batch counts what was.
     #[test]
     fn frames_taken_ahead_and_the_batch_are_the_whole_batch() {
         let payloads: Vec<Vec<u8>> = (0..3000usize).map(|i| vec![(i % 251) as u8; 90 + i % 70]).collect();
@@ -872,7 +882,7 @@ mod tests {
             ahead.push(i as i64, p).unwrap();
             if i % 256 == 255 {
                 let t = ahead.take_ahead();
-                assert!(t.iter().all(|(k, _)| *k > base.seq + 1), "never the first frame");
+                assert!(t.windows(2).all(|w| w[0].0 < w[1].0), "in log order");
                 taken.extend(t);
             }
         }
@@ -882,11 +892,11 @@ mod tests {
         assert_eq!(batch.ahead(), Ahead { frames: taken.len(), bytes: taken.iter().map(|(_, f)| f.len()).sum() });
         assert_eq!(batch.bytes(), whole.bytes());
         assert_eq!((batch.base, batch.head), (whole.base, whole.head));
-        let mut all = batch.frames.clone();
-        all.extend(taken);
-        all.sort_by_key(|(k, _)| *k);
+        // the frames taken, then the batch's own: the whole batch in order
+        let mut all = taken.clone();
+        all.extend(batch.frames.clone());
         assert_eq!(all, whole.frames);
-        assert_eq!(batch.frames.first(), whole.frames.first());
+        assert_eq!(taken.first(), whole.frames.first(), "the first frame is taken ahead too");
         assert_eq!(batch.frame_hashes().len(), batch.frames.len());
     }
 

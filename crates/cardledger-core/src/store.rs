@@ -3,9 +3,12 @@
 //! A [`Store`] is an append-only log of opaque payloads with contiguous
 //! sequence numbers from 1, a blake3 hash chain and per-record crc32
 //! checksums, plus a small named-checkpoint area for projections. Records are
-//! grouped into frames (many records per sled value, see [`crate::record`]);
-//! a batch is written with one atomic sled batch and flushed before
-//! [`Store::append`] returns, so a crash leaves whole batches or nothing.
+//! grouped into frames (see [`crate::record`]), appended once to segment
+//! files of the store's own (`segments.rs`, store format 6); a batch is
+//! durable when its frames are synced and `meta/log_head` (in sled) names
+//! where it ends, both before [`Store::append`] returns; bytes past that
+//! head are removed at open, so a crash leaves whole batches or nothing.
+//! sled keeps the rest: `meta`, checkpoints, snapshots and the cold runs.
 //!
 //! What it deliberately is not: an event codec, a projection runner or a
 //! group-commit queue. Its interface (append at an expected head, read from a
@@ -25,6 +28,7 @@
 //! assert_eq!(all[0].payload, b"e1");
 //! ```
 
+mod segments;
 mod sled_files;
 
 use std::path::Path;
@@ -33,13 +37,13 @@ use std::time::{Duration, Instant};
 
 use crate::cold::ColdRuns;
 use cardledger_domain::limits;
+use segments::{Appender, FrameReader, Position, Segments};
 use sled_files::SledFiles;
 
 use crate::log::{Log, LogRead};
-use crate::record::{self, FORMAT_VERSION};
+use crate::record::{self, FrameHeader, FORMAT_VERSION};
 pub use crate::record::{FrameError, Hash, Head, NewRecord, StoredRecord, GENESIS_HASH};
 use crate::{lock, wait, wait_while_for};
-use sled::Transactional;
 
 // The store's limits live in `cardledger_domain::limits` with every other
 // limit; re-exported here under their old paths.
@@ -48,7 +52,8 @@ pub use cardledger_domain::limits::{
     OPEN_LOCK_WAIT_MS_MAX,
 };
 
-/// Name of the sled tree holding the frames (key: BE u64 first seq).
+/// Name of the sled tree that held the frames up to store format 5 (key:
+/// BE u64 first seq); emptied when such a store is upgraded to format 6.
 const TREE_LOG: &str = "log";
 /// Name of the sled tree holding format metadata.
 const TREE_META: &str = "meta";
@@ -67,9 +72,10 @@ const SNAPSHOT_VERSION: u8 = 1;
 /// `snapshots` tree, 3 the `cold` tree, 4 frames hashed once each (frame
 /// version 2, [`record::FRAME_VERSION`]), 5 the log's head in `meta`
 /// ([`META_LOG_HEAD`]: frames past it are an unfinished batch written
-/// ahead, removed at open). Records keep their own version byte
-/// ([`FORMAT_VERSION`], still 1).
-pub const STORE_FORMAT_VERSION: u8 = 5;
+/// ahead, removed at open), 6 the frames in segment files of the store's
+/// own (`segments.rs`; the head names where they end, [`LOG_HEAD_BYTES`]).
+/// Records keep their own version byte ([`FORMAT_VERSION`], still 1).
+pub const STORE_FORMAT_VERSION: u8 = 6;
 /// The first store format (no `snapshots` tree); opened and upgraded to 4.
 const FORMAT_VERSION_1: u8 = 1;
 /// The second store format (no `cold` tree); opened and upgraded to 4.
@@ -80,15 +86,23 @@ const FORMAT_VERSION_3: u8 = 3;
 /// The fourth store format (no log head in `meta`); opened and upgraded to
 /// 5: the head its last frame ends at is written to `meta`.
 const FORMAT_VERSION_4: u8 = 4;
+/// The fifth store format (frames in sled's `log` tree, a head of
+/// [`LOG_HEAD_V5_BYTES`]); opened and upgraded to 6: its frames are copied
+/// into segment files, then the `log` tree is emptied.
+const FORMAT_VERSION_5: u8 = 5;
 /// Key in `meta` whose value is the one format version byte.
 const META_FORMAT_VERSION: &[u8] = b"format_version";
-/// Key in `meta` whose value is the log's head (seq, u64 big-endian, then
-/// the chain hash): written in the same atomic sled write as the last
-/// frames of every batch (store format 5). Frames past it are the frames
-/// of a batch written ahead of it whose own write never happened.
+/// Key in `meta` whose value is the log's head: seq (u64 big-endian), the
+/// chain hash, then where its last frame ends in the segment files (the
+/// segment's first seq, u64, 0 for an empty log; the end offset, u64).
+/// Written after the frames it covers are synced (store format 6). Bytes
+/// past it are a group whose write never completed.
 const META_LOG_HEAD: &[u8] = b"log_head";
-/// Bytes of the `log_head` value: seq (8) + chain hash (32).
-const LOG_HEAD_BYTES: usize = 40;
+/// Bytes of the `log_head` value: seq (8) + chain hash (32) + segment (8)
+/// + end offset (8).
+const LOG_HEAD_BYTES: usize = 56;
+/// Bytes of a format-5 `log_head` value: seq (8) + chain hash (32).
+const LOG_HEAD_V5_BYTES: usize = 40;
 /// Fixed bytes of a checkpoint value besides the state: version (1) + seq
 /// (8) + crc32 (4).
 const CHECKPOINT_OVERHEAD_BYTES: usize = 13;
@@ -186,7 +200,7 @@ pub struct Subscription {
 /// [`Store::read_from`] was called. Each frame is checksum-checked, records
 /// are asserted contiguous and frames asserted chained.
 pub struct ReadIter {
-    frames: Option<sled::Iter>,
+    frames: Option<FrameReader>,
     pending: std::vec::IntoIter<StoredRecord>,
     next_seq: u64,
     end_seq: u64,
@@ -204,7 +218,11 @@ struct Inner {
     db: sled::Db,
     /// What sled's flush leaves out ([`SledFiles::flush`], the store's one flush).
     files: SledFiles,
-    log: sled::Tree,
+    /// The log's frames (store format 6).
+    segments: Arc<Segments>,
+    /// The head `meta/log_head` names (the durable one), held while the
+    /// log is flushed ([`Store::flush_log`]): one flush of the log at a time.
+    durable: Mutex<Head>,
     meta: sled::Tree,
     checkpoints: sled::Tree,
     snapshots: sled::Tree,
@@ -243,6 +261,11 @@ impl Drop for ReopenOnDrop {
 
 struct Writer {
     head: Head,
+    /// Where the head's last frame ends in the segment files.
+    end: Position,
+    /// Appends frames to the segment files (past `end` when frames were
+    /// written ahead of the next batch).
+    appender: Appender,
     closed: bool,
     /// The frames written ahead of the next batch ([`Store::write_ahead`]):
     /// past `head`, until that batch is written.
@@ -365,29 +388,55 @@ impl Store {
         let checkpoints = db.open_tree(TREE_CHECKPOINTS).map_err(sled_err)?;
         let snapshots = db.open_tree(TREE_SNAPSHOTS).map_err(sled_err)?;
         let cold = Arc::new(ColdRuns::open(db.open_tree(TREE_COLD).map_err(sled_err)?)?);
+        let segments = Arc::new(Segments::open(dir)?);
 
+        if external.is_some() && !(log.is_empty() && segments.is_empty()) {
+            return Err(StoreError::Corrupt {
+                seq: 0,
+                reason: format!("{} holds a log; it cannot keep the state of another log", dir.display()),
+            });
+        }
         match meta.get(META_FORMAT_VERSION).map_err(sled_err)? {
             Some(v) => match v.as_ref() {
-                [STORE_FORMAT_VERSION] => {}
-                // format 1 is format 5 without snapshots, cold entries,
-                // version-2 frames and the log head, format 2 without cold
-                // entries, format 3 without version-2 frames, format 4
-                // without the log head: upgrade in place (the meta byte and
-                // the head its last frame ends at; no frame is rewritten)
-                [FORMAT_VERSION_1 | FORMAT_VERSION_2 | FORMAT_VERSION_3 | FORMAT_VERSION_4] => {
-                    let mut batch = sled::Batch::default();
-                    if external.is_none() {
-                        batch.insert(META_LOG_HEAD, &log_head_bytes(last_frame_head(&log)?)[..]);
+                [STORE_FORMAT_VERSION] => {
+                    if !log.is_empty() {
+                        // an upgrade stopped between its switch to format 6
+                        // and the clearing of the copied `log` tree
+                        log.clear().map_err(sled_err)?;
+                        files.flush(&db)?;
                     }
-                    batch.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]);
-                    meta.apply_batch(batch).map_err(sled_err)?;
-                    files.flush(&db)?;
                 }
+                // formats 1–5 keep the frames in sled's `log` tree (format
+                // 1 without snapshots, 2 without cold entries, 3 without
+                // version-2 frames, 4 without the log head, 5 with it): they
+                // are copied into segment files as they are (`upgrade_log`)
+                [version @ (FORMAT_VERSION_1
+                | FORMAT_VERSION_2
+                | FORMAT_VERSION_3
+                | FORMAT_VERSION_4
+                | FORMAT_VERSION_5)] => match external {
+                    None => {
+                        let head = if *version == FORMAT_VERSION_5 {
+                            match meta.get(META_LOG_HEAD).map_err(sled_err)? {
+                                Some(v) => parse_log_head_v5(&v)?,
+                                None => return Err(StoreError::Corrupt { seq: 0, reason: "meta has no log_head".into() }),
+                            }
+                        } else {
+                            // batches were written whole: the last frame's head
+                            last_frame_head(&log)?
+                        };
+                        upgrade_log(&db, &files, &log, &meta, &segments, head)?;
+                    }
+                    Some(_) => {
+                        meta.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]).map_err(sled_err)?;
+                        files.flush(&db)?;
+                    }
+                },
                 [other] => return Err(StoreError::UnsupportedVersion(*other)),
                 _ => return Err(StoreError::Corrupt { seq: 0, reason: "meta format_version is not one byte".into() }),
             },
             None => {
-                if !log.is_empty() {
+                if !log.is_empty() || !segments.is_empty() {
                     return Err(StoreError::Corrupt {
                         seq: 0,
                         reason: "log has frames but no meta format_version".into(),
@@ -395,7 +444,7 @@ impl Store {
                 }
                 let mut batch = sled::Batch::default();
                 if external.is_none() {
-                    batch.insert(META_LOG_HEAD, &log_head_bytes(Head::GENESIS)[..]);
+                    batch.insert(META_LOG_HEAD, &log_head_bytes(Head::GENESIS, Position::default())[..]);
                 }
                 batch.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]);
                 meta.apply_batch(batch).map_err(sled_err)?;
@@ -403,41 +452,20 @@ impl Store {
             }
         }
 
-        let head = match &external {
-            Some(_) if !log.is_empty() => {
-                return Err(StoreError::Corrupt {
-                    seq: 0,
-                    reason: format!("{} holds a sled log; it cannot keep the state of another log", dir.display()),
-                })
-            }
-            Some(l) => l.head(),
+        let (head, end) = match &external {
+            Some(l) => (l.head(), Position::default()),
             None => {
-                let head = match meta.get(META_LOG_HEAD).map_err(sled_err)? {
+                let (head, end) = match meta.get(META_LOG_HEAD).map_err(sled_err)? {
                     Some(v) => parse_log_head(&v)?,
                     None => return Err(StoreError::Corrupt { seq: 0, reason: "meta has no log_head".into() }),
                 };
-                remove_unfinished(&db, &files, &log, head)?;
-                // the log must end exactly there (its last frame checked)
-                let end = last_frame_head(&log)?;
-                if end != head {
-                    return Err(StoreError::Corrupt {
-                        // the first seq not where the head says it is
-                        seq: match end.seq.cmp(&head.seq) {
-                            std::cmp::Ordering::Less => end.seq.saturating_add(1),
-                            std::cmp::Ordering::Equal => head.seq,
-                            std::cmp::Ordering::Greater => head.seq.saturating_add(1),
-                        },
-                        reason: format!(
-                            "the log ends at seq {} where its head (meta log_head) is seq {}{}",
-                            end.seq,
-                            head.seq,
-                            if end.seq == head.seq { " with another hash" } else { "" }
-                        ),
-                    });
-                }
-                head
+                // bytes past the head are a group never acknowledged
+                segments.truncate_to(end, head.seq)?;
+                check_log_end(&segments, head, end)?;
+                (head, end)
             }
         };
+        let appender = segments.appender(end)?;
         let published = Arc::new(Published {
             head: Mutex::new(head),
             changed: Condvar::new(),
@@ -451,12 +479,13 @@ impl Store {
                 external,
                 db,
                 files,
-                log,
+                segments,
+                durable: Mutex::new(head),
                 meta,
                 checkpoints,
                 snapshots,
                 cold,
-                writer: Mutex::new(Writer { head, closed: false, ahead: record::Ahead::default() }),
+                writer: Mutex::new(Writer { head, end, appender, closed: false, ahead: record::Ahead::default() }),
                 published,
                 reopen: ReopenOnDrop { dir: dir.to_path_buf(), armed: std::sync::atomic::AtomicBool::new(false) },
             }),
@@ -527,8 +556,9 @@ impl Store {
     /// neither flushes nor publishes it: nothing of it is readable or
     /// acknowledged until [`Store::flush_written`] returns. A batch written
     /// is flushed whatever happens to the caller's answer (a written batch
-    /// that is never flushed may still reach the disk: sled flushes on its
-    /// own; it is then a batch that was not acknowledged, as after a crash).
+    /// that is never flushed may still become durable: a later batch's
+    /// flush records the head written by then; it is then a batch that was
+    /// not acknowledged, as after a crash).
     /// An external log ([`Store::open_on`]) appends durably here.
     pub fn write_encoded(&self, batch: record::EncodedBatch) -> Result<Written, StoreError> {
         let records = batch.head.seq.saturating_sub(batch.base.seq);
@@ -552,7 +582,7 @@ impl Store {
             writer.closed = true;
             return Err(StoreError::Closed);
         }
-        if batch.frames.is_empty() {
+        if batch.head == batch.base {
             // nothing to flush; acknowledged once the batches before it are
             return Ok(Written { base: writer.head, head: writer.head, done: false });
         }
@@ -580,33 +610,18 @@ impl Store {
             return Err(e);
         }
 
-        // the batch's frames and the log's new head, in one atomic write
-        // (the frames written ahead of it are a continuation of the log
-        // from here on)
-        let head = batch.head;
-        let frames: Vec<(sled::IVec, sled::IVec)> = batch
-            .frames
-            .into_iter()
-            .map(|(k, f)| (sled::IVec::from(&k.to_be_bytes()[..]), sled::IVec::from(f)))
-            .collect();
-        let marker = log_head_bytes(head);
-        let applied = (&self.inner.log, &self.inner.meta).transaction(|(log, meta)| {
-            for (k, v) in &frames {
-                log.insert(k.clone(), v.clone())?;
-            }
-            meta.insert(META_LOG_HEAD, &marker[..])?;
-            Ok(())
-        });
-        if let Err(e) = applied {
-            // the frames written ahead stay past the head
-            writer.closed |= batch.ahead.frames > 0;
-            return Err(match e {
-                sled::transaction::TransactionError::Storage(e) => sled_err(e),
-                sled::transaction::TransactionError::Abort(()) => StoreError::Sled("the log write aborted".into()),
-            });
+        // the batch's frames after those written ahead of it: the log's
+        // head moves past them only when `flush_log` records it
+        let frames = batch.frames.iter().map(|(k, f)| (*k, f.as_slice()));
+        let Writer { appender, closed, .. } = &mut *writer;
+        if let Err(e) = appender.append(&self.inner.segments, frames) {
+            // part of the batch may be written past the head
+            *closed = true;
+            return Err(e);
         }
-        writer.head = head;
-        Ok(Written { base: batch.base, head, done: false })
+        writer.head = batch.head;
+        writer.end = writer.appender.position();
+        Ok(Written { base: batch.base, head: batch.head, done: false })
     }
 
     /// True when frames of a batch may be written ahead of it
@@ -617,16 +632,18 @@ impl Store {
     }
 
     /// Writes frames of the batch that will continue the log after `base`
-    /// ahead of it, while the rest of the batch is still being decided and
-    /// encoded ([`record::FrameBuilder::take_ahead`]): never the batch's
-    /// first frame. They are not part of the log until the batch is
-    /// written ([`Store::write_encoded`], which checks that they are its
-    /// frames, [`record::EncodedBatch::ahead`]): nothing reads past the
-    /// head, and after a crash (or a batch never written) the next open
-    /// removes them, so a crash still leaves whole batches or nothing of
-    /// one (`docs/format.md`, "Frames written ahead"). A failed write
-    /// stops the store ([`StoreError::Closed`] for every later write), as
-    /// does a batch written after `base` that is not theirs.
+    /// ahead of it, in order, while the rest of the batch is still being
+    /// decided and encoded ([`record::FrameBuilder::take_ahead`]): appended
+    /// to the segment files past the log's recorded end. They are not part
+    /// of the log until the batch is written ([`Store::write_encoded`],
+    /// which checks that they are its frames, [`record::EncodedBatch::ahead`])
+    /// and flushed ([`Store::flush_written`], which records the new end):
+    /// nothing reads past the head, and after a crash (or a batch never
+    /// written) the next open cuts them off, so a crash still leaves whole
+    /// batches or nothing of one (`docs/format.md`, "Frames written
+    /// ahead"). A failed write stops the store ([`StoreError::Closed`] for
+    /// every later write), as does a batch written after `base` that is
+    /// not theirs.
     pub fn write_ahead(&self, base: Head, frames: Vec<(u64, Vec<u8>)>) -> Result<(), StoreError> {
         if frames.is_empty() {
             return Ok(());
@@ -638,11 +655,6 @@ impl Store {
         if writer.head != base || self.inner.external.is_some() {
             return Err(StoreError::HeadMismatch { expected: base, actual: writer.head });
         }
-        let first = base.seq.saturating_add(1);
-        // the batch's first frame is written with the batch: until then the
-        // frames ahead are not a continuation of the log (the soundness of
-        // removing them at open rests on it)
-        assert!(frames.iter().all(|(k, _)| *k > first), "a batch's first frame is never written ahead of it");
         let bytes: usize = frames.iter().map(|(_, f)| f.len()).sum();
         let ahead = record::Ahead {
             frames: writer.ahead.frames.saturating_add(frames.len()),
@@ -653,16 +665,13 @@ impl Store {
             return Err(StoreError::TooLarge { what: "batch bytes", limit: BATCH_BYTES_MAX as u64 });
         }
         self.check_disk(bytes)?;
-        let mut sled_batch = sled::Batch::default();
-        for (first_seq, frame) in frames {
-            sled_batch.insert(&first_seq.to_be_bytes(), frame);
-        }
         // recorded first: whatever happens now, these frames are past the
         // head until their batch is written
         writer.ahead = ahead;
-        if let Err(e) = self.inner.log.apply_batch(sled_batch) {
-            writer.closed = true;
-            return Err(sled_err(e));
+        let Writer { appender, closed, .. } = &mut *writer;
+        if let Err(e) = appender.append(&self.inner.segments, frames.iter().map(|(k, f)| (*k, f.as_slice()))) {
+            *closed = true;
+            return Err(e);
         }
         Ok(())
     }
@@ -691,7 +700,7 @@ impl Store {
             return Ok(written.head);
         }
         if written.head != written.base {
-            if let Err(e) = published.pause().and_then(|()| self.inner.flush()) {
+            if let Err(e) = published.pause().and_then(|()| self.flush_log(written.head)) {
                 // maybe not durable: never acknowledged, and no later batch either
                 lock(&self.inner.writer).closed = true;
                 let _head = lock(&published.head);
@@ -716,6 +725,29 @@ impl Store {
             }
             head = wait(&published.changed, head);
         }
+    }
+
+    /// Makes the log durable through `head` (a written head): syncs every
+    /// segment file written since the last flush of the log (and their
+    /// directory when it gained a file), then records the head written by
+    /// then and where it ends in `meta/log_head`, and flushes sled
+    /// ([`Inner::flush`]). One flush of the log at a time: one that finds
+    /// `head` durable already (a later group's write was covered by an
+    /// earlier flush) returns at once.
+    fn flush_log(&self, head: Head) -> Result<(), StoreError> {
+        let mut durable = lock(&self.inner.durable);
+        if durable.seq >= head.seq {
+            return Ok(());
+        }
+        let (written, end, unsynced) = {
+            let mut writer = lock(&self.inner.writer);
+            (writer.head, writer.end, writer.appender.take_unsynced())
+        };
+        self.inner.segments.sync(unsynced)?;
+        self.inner.meta.insert(META_LOG_HEAD, &log_head_bytes(written, end)[..]).map_err(sled_err)?;
+        self.inner.flush()?;
+        *durable = written;
+        Ok(())
     }
 
     /// Waits until the published (durable) head reaches `seq`: the batches
@@ -780,15 +812,9 @@ impl Store {
             it.external = Some(log.read_from(from));
             return it;
         }
-        // The frame holding `from` is the last one whose key is <= from.
-        match self.inner.log.range(..=from.to_be_bytes()).next_back() {
-            Some(Ok((k, _))) => {
-                it.frames = Some(self.inner.log.range(k..));
-            }
-            Some(Err(e)) => it.error = Some(sled_err(e)),
-            None => {
-                it.frames = Some(self.inner.log.range(from.to_be_bytes()..));
-            }
+        match FrameReader::at(Arc::clone(&self.inner.segments), from) {
+            Ok(frames) => it.frames = Some(frames),
+            Err(e) => it.error = Some(e),
         }
         it
     }
@@ -799,24 +825,32 @@ impl Store {
     /// frame that runs past `last_seq` ends the iteration with
     /// [`StoreError::Corrupt`].
     pub fn frames_through(&self, last_seq: u64) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
-        let mut done = false;
-        self.inner.log.range(..=last_seq.to_be_bytes()).map_while(move |item| {
-            if done {
-                return None;
+        // a store on another log has no frames of its own
+        let mut frames = (self.inner.external.is_none() && last_seq > 0)
+            .then(|| FrameReader::at(Arc::clone(&self.inner.segments), 1));
+        let mut next = 1u64;
+        std::iter::from_fn(move || {
+            let frame = match frames.as_mut()? {
+                Ok(reader) => reader.next_frame(next).and_then(|f| {
+                    let Some(f) = f else { return Ok(None) };
+                    let header = frame_header(next, &f)?;
+                    if header.last_seq() > last_seq {
+                        return Err(StoreError::Corrupt {
+                            seq: header.first_seq,
+                            reason: format!("frame runs past seq {last_seq}, which ends a batch"),
+                        });
+                    }
+                    next = next.max(header.last_seq().saturating_add(1));
+                    Ok(Some((header.first_seq, f)))
+                }),
+                Err(e) => Err(e.clone()),
+            };
+            // the frame ending at `last_seq` is the last: past it, a group
+            // may be half written
+            if !matches!(frame, Ok(Some(_))) || next > last_seq {
+                frames = None;
             }
-            let frame = item.map_err(sled_err).and_then(|(k, v)| {
-                let key = key_seq(&k, last_seq)?;
-                let header = record::decode_frame_header(key, &v)?;
-                if header.last_seq() > last_seq {
-                    return Err(StoreError::Corrupt {
-                        seq: key,
-                        reason: format!("frame runs past seq {last_seq}, which ends a batch"),
-                    });
-                }
-                Ok((key, v.to_vec()))
-            });
-            done = frame.is_err();
-            Some(frame)
+            frame.transpose()
         })
     }
 
@@ -832,7 +866,7 @@ impl Store {
     /// A changed byte is named exactly by its record's crc. A missing,
     /// reordered or duplicated frame is named by the first seq that is not
     /// where it should be. The head is read from `meta/log_head` at open
-    /// (store format 5), which fails when the log does not end there, so
+    /// (store formats 5 and 6), which fails when the log does not end there, so
     /// cutting whole frames off the end is caught; a cut that also rewrites
     /// `log_head` is only detectable against a head recorded elsewhere:
     /// compare the returned head.
@@ -855,12 +889,12 @@ impl Store {
         }
         let mut expected = 1u64;
         let mut hash = GENESIS_HASH;
-        for item in self.inner.log.iter() {
-            if expected > head.seq {
-                break;
-            }
-            let (k, v) = item.map_err(sled_err)?;
-            let key = key_seq(&k, expected)?;
+        let mut frames = FrameReader::at(Arc::clone(&self.inner.segments), 1)?;
+        // never past the head: a group may be half written there
+        while expected <= head.seq {
+            let Some(v) = frames.next_frame(expected)? else { break };
+            let header = frame_header(expected, &v)?;
+            let key = header.first_seq;
             if key > expected {
                 return Err(StoreError::Corrupt {
                     seq: expected,
@@ -873,7 +907,6 @@ impl Store {
                     reason: format!("frame overlaps the previous one (expected seq {expected})"),
                 });
             }
-            let header = record::decode_frame_header(key, &v)?;
             if header.prev_hash != hash {
                 return Err(StoreError::Corrupt {
                     seq: key,
@@ -1243,9 +1276,11 @@ impl Store {
         self.inner.external.is_some()
     }
 
-    /// Bytes the store occupies on disk, as reported by the storage engine.
+    /// Bytes the store occupies on disk: sled's, as it reports them, and
+    /// the segment files'.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.inner.db.size_on_disk().map_err(sled_err)
+        let sled = self.inner.db.size_on_disk().map_err(sled_err)?;
+        Ok(sled.saturating_add(self.inner.segments.bytes()?))
     }
 
     /// Test hook: XORs byte `byte_offset` of record `seq`'s encoded bytes
@@ -1254,51 +1289,96 @@ impl Store {
     #[doc(hidden)]
     pub fn debug_corrupt_record(&self, seq: u64, byte_offset: usize, xor: u8) -> Result<(), StoreError> {
         let _writer = lock(&self.inner.writer);
-        let (key, value) = self.frame_containing(seq)?;
-        let span = record::record_span(&value, seq);
+        let (segment, at, frame) = self.inner.segments.frame_at(seq)?;
+        let span = record::record_span(&frame, seq);
         let (offset, len) = span.ok_or(StoreError::Corrupt { seq, reason: "no such record".into() })?;
         if byte_offset >= len {
             return Err(StoreError::TooLarge { what: "byte offset", limit: len as u64 });
         }
-        let mut bytes = value.to_vec();
-        if let Some(b) = bytes.get_mut(offset.saturating_add(byte_offset)) {
-            *b ^= xor;
-        }
-        self.inner.log.insert(key.to_be_bytes(), bytes).map_err(sled_err)?;
-        self.inner.flush()?;
-        Ok(())
+        let in_frame = offset.saturating_add(byte_offset) as u64;
+        self.inner.segments.xor_byte(segment, at.saturating_add(segments::LENGTH_BYTES).saturating_add(in_frame), xor)
     }
 
     /// Test hook: deletes the whole frame holding `seq` and returns the
-    /// first and last seq it held.
+    /// first and last seq it held (the frames after it in its segment move
+    /// up; the head's recorded end moves with them). Call it between
+    /// appends, every batch flushed.
     #[doc(hidden)]
     pub fn debug_delete_frame(&self, seq: u64) -> Result<(u64, u64), StoreError> {
-        let _writer = lock(&self.inner.writer);
-        let (key, value) = self.frame_containing(seq)?;
-        let header = record::decode_frame_header(key, &value)?;
-        self.inner.log.remove(key.to_be_bytes()).map_err(sled_err)?;
-        self.inner.flush()?;
+        let durable = lock(&self.inner.durable);
+        let mut writer = lock(&self.inner.writer);
+        let (segment, at, frame) = self.inner.segments.frame_at(seq)?;
+        let header = frame_header(seq, &frame)?;
+        let len = segments::LENGTH_BYTES.saturating_add(frame.len() as u64);
+        self.inner.segments.cut(segment, at, len)?;
+        if writer.end.segment == segment {
+            writer.end.end = writer.end.end.saturating_sub(len);
+            writer.appender = self.inner.segments.appender(writer.end)?;
+            self.inner.meta.insert(META_LOG_HEAD, &log_head_bytes(*durable, writer.end)[..]).map_err(sled_err)?;
+            self.inner.flush()?;
+        }
         Ok((header.first_seq, header.last_seq()))
     }
 
-    /// Test hook: the first seq of every frame, in key order.
+    /// Test hook: the first seq of every frame up to the written head, in
+    /// log order.
     #[doc(hidden)]
     pub fn debug_frame_keys(&self) -> Result<Vec<u64>, StoreError> {
-        self.inner.log.iter().keys().map(|k| key_seq(&k.map_err(sled_err)?, 0)).collect()
+        let writer = lock(&self.inner.writer);
+        let mut frames = FrameReader::at(Arc::clone(&self.inner.segments), 1)?;
+        let mut keys = Vec::new();
+        let mut next = 1u64;
+        while next <= writer.head.seq {
+            let Some(frame) = frames.next_frame(next)? else { break };
+            let header = frame_header(next, &frame)?;
+            keys.push(header.first_seq);
+            next = next.max(header.last_seq().saturating_add(1));
+        }
+        Ok(keys)
     }
 
-    /// Test hook: overwrites the meta format version byte.
+    /// Test hook: the segment files the last flush of the log synced, as
+    /// `(first seq, length then)` ([`Store::flush_written`]).
+    #[doc(hidden)]
+    pub fn debug_synced_segments(&self) -> Vec<(u64, u64)> {
+        self.inner.segments.synced()
+    }
+
+    /// Test hook: overwrites the meta format version byte. A version of 5
+    /// or below first moves the log back into sled's `log` tree, as that
+    /// format kept it (with a format-5 `log_head` for 5, none below): a
+    /// store of that format, for the upgrade's tests. The handle accepts no
+    /// more appends; reopen it.
     #[doc(hidden)]
     pub fn debug_set_format_version(&self, version: u8) -> Result<(), StoreError> {
+        let durable = lock(&self.inner.durable);
+        let mut writer = lock(&self.inner.writer);
+        if version < STORE_FORMAT_VERSION && self.inner.external.is_none() {
+            writer.closed = true;
+            let log = self.inner.db.open_tree(TREE_LOG).map_err(sled_err)?;
+            let head = *durable;
+            let mut next = 1u64;
+            let mut frames = FrameReader::at(Arc::clone(&self.inner.segments), 1)?;
+            while next <= head.seq {
+                let Some(frame) = frames.next_frame(next)? else { break };
+                let header = frame_header(next, &frame)?;
+                next = header.last_seq().saturating_add(1);
+                log.insert(header.first_seq.to_be_bytes(), frame).map_err(sled_err)?;
+            }
+            if version == FORMAT_VERSION_5 {
+                let mut v5 = Vec::with_capacity(LOG_HEAD_V5_BYTES);
+                v5.extend_from_slice(&head.seq.to_be_bytes());
+                v5.extend_from_slice(&head.hash);
+                self.inner.meta.insert(META_LOG_HEAD, v5).map_err(sled_err)?;
+            } else {
+                self.inner.meta.remove(META_LOG_HEAD).map_err(sled_err)?;
+            }
+            self.inner.flush()?;
+            self.inner.segments.remove_all()?;
+        }
         self.inner.meta.insert(META_FORMAT_VERSION, &[version]).map_err(sled_err)?;
         self.inner.flush()?;
         Ok(())
-    }
-
-    fn frame_containing(&self, seq: u64) -> Result<(u64, sled::IVec), StoreError> {
-        let no_frame = || StoreError::Corrupt { seq, reason: "no frame holds this seq".into() };
-        let (k, v) = self.inner.log.range(..=seq.to_be_bytes()).next_back().ok_or_else(no_frame)?.map_err(sled_err)?;
-        Ok((key_seq(&k, seq)?, v))
     }
 }
 
@@ -1372,18 +1452,18 @@ impl Iterator for ReadIter {
                 return self.fail(e);
             }
             let frames = self.frames.as_mut()?;
-            let (k, v) = match frames.next() {
-                None => {
+            let v = match frames.next_frame(self.next_seq) {
+                Ok(None) => {
                     let seq = self.next_seq;
                     return self.fail(StoreError::Corrupt {
                         seq,
                         reason: format!("missing records: the log ends before seq {}", self.end_seq),
                     });
                 }
-                Some(Err(e)) => return self.fail(sled_err(e)),
-                Some(Ok(kv)) => kv,
+                Err(e) => return self.fail(e),
+                Ok(Some(v)) => v,
             };
-            let header = match key_seq(&k, self.next_seq).and_then(|key| Ok(record::decode_frame_header(key, &v)?)) {
+            let header = match frame_header(self.next_seq, &v) {
                 Ok(h) => h,
                 Err(e) => return self.fail(e),
             };
@@ -1458,25 +1538,46 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
     }
 }
 
-/// The `log_head` value of `head` ([`META_LOG_HEAD`]).
-fn log_head_bytes(head: Head) -> [u8; LOG_HEAD_BYTES] {
+/// The `log_head` value of `head`, whose last frame ends at `end`
+/// ([`META_LOG_HEAD`]).
+fn log_head_bytes(head: Head, end: Position) -> [u8; LOG_HEAD_BYTES] {
     let mut b = [0u8; LOG_HEAD_BYTES];
-    let (seq, hash) = b.split_at_mut(8);
+    let (seq, rest) = b.split_at_mut(8);
+    let (hash, rest) = rest.split_at_mut(32);
+    let (segment, offset) = rest.split_at_mut(8);
     seq.copy_from_slice(&head.seq.to_be_bytes());
     hash.copy_from_slice(&head.hash);
+    segment.copy_from_slice(&end.segment.to_be_bytes());
+    offset.copy_from_slice(&end.end.to_be_bytes());
     b
 }
 
-/// Parses a `log_head` value ([`META_LOG_HEAD`]).
-fn parse_log_head(v: &[u8]) -> Result<Head, StoreError> {
-    let bad = || StoreError::Corrupt { seq: 0, reason: format!("meta log_head of {} bytes, expected 40", v.len()) };
+/// Parses a `log_head` value ([`META_LOG_HEAD`]): the head and where it ends.
+fn parse_log_head(v: &[u8]) -> Result<(Head, Position), StoreError> {
+    let bad = || StoreError::Corrupt {
+        seq: 0,
+        reason: format!("meta log_head of {} bytes, expected {LOG_HEAD_BYTES}", v.len()),
+    };
     let b: &[u8; LOG_HEAD_BYTES] = v.try_into().map_err(|_| bad())?;
+    let (head, rest) = b.split_at(LOG_HEAD_V5_BYTES);
+    let (segment, end) = rest.split_at(8);
+    let end = Position { segment: key_seq(segment, 0)?, end: key_seq(end, 0)? };
+    Ok((parse_log_head_v5(head)?, end))
+}
+
+/// Parses a format-5 `log_head` value: seq, chain hash.
+fn parse_log_head_v5(v: &[u8]) -> Result<Head, StoreError> {
+    let bad = || StoreError::Corrupt {
+        seq: 0,
+        reason: format!("meta log_head of {} bytes, expected {LOG_HEAD_V5_BYTES}", v.len()),
+    };
+    let b: &[u8; LOG_HEAD_V5_BYTES] = v.try_into().map_err(|_| bad())?;
     let (seq, hash) = b.split_at(8);
     Ok(Head { seq: key_seq(seq, 0)?, hash: hash.try_into().map_err(|_| bad())? })
 }
 
-/// The head a log's last frame ends at (a store of format 4 or before,
-/// whose batches were written whole: the head is its last frame's).
+/// The head a format 1–4 log's last frame ends at (its batches were
+/// written whole: the head is its last frame's).
 fn last_frame_head(log: &sled::Tree) -> Result<Head, StoreError> {
     match log.last().map_err(sled_err)? {
         None => Ok(Head::GENESIS),
@@ -1488,21 +1589,76 @@ fn last_frame_head(log: &sled::Tree) -> Result<Head, StoreError> {
     }
 }
 
-/// Removes the frames past `head`, the log's head: the frames of a batch
-/// written ahead of it ([`Store::write_ahead`]) whose own write (with the
-/// head, atomically) never happened. None of them was acknowledged.
-fn remove_unfinished(db: &sled::Db, files: &SledFiles, log: &sled::Tree, head: Head) -> Result<(), StoreError> {
+/// Upgrades a format 1–5 store's log, sled's `log` tree up to `head` (its
+/// frames past it are a format-5 unfinished batch, never acknowledged), to
+/// segment files: a copy first (whatever an earlier, interrupted copy
+/// left is removed), synced; then one sled write sets format 6 and the
+/// head with where it ends; the `log` tree is cleared only after that. A
+/// crash before the switch leaves the old format, copied again at the next
+/// open; after it, a format-6 store whose `log` tree the next open clears.
+fn upgrade_log(
+    db: &sled::Db,
+    files: &SledFiles,
+    log: &sled::Tree,
+    meta: &sled::Tree,
+    segments: &Segments,
+    head: Head,
+) -> Result<(), StoreError> {
+    segments.remove_all()?;
+    let mut appender = segments.appender(Position::default())?;
+    for item in log.range(..=head.seq.to_be_bytes()) {
+        let (k, frame) = item.map_err(sled_err)?;
+        appender.append(segments, [(key_seq(&k, 0)?, frame.as_ref())])?;
+    }
+    segments.sync(appender.take_unsynced())?;
     let mut batch = sled::Batch::default();
-    let mut any = false;
-    for k in log.range(head.seq.saturating_add(1).to_be_bytes()..).keys() {
-        batch.remove(k.map_err(sled_err)?);
-        any = true;
+    batch.insert(META_LOG_HEAD, &log_head_bytes(head, appender.position())[..]);
+    batch.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]);
+    meta.apply_batch(batch).map_err(sled_err)?;
+    files.flush(db)?;
+    log.clear().map_err(sled_err)?;
+    files.flush(db)
+}
+
+/// Checks that the log's last frame, the one ending at `end`, ends at
+/// `head` (its seq and chain hash; the frame checked whole).
+fn check_log_end(segments: &Segments, head: Head, end: Position) -> Result<(), StoreError> {
+    let found = match segments.last_frame(end, head.seq)? {
+        None => Head::GENESIS,
+        Some((_, frame)) => {
+            let key = frame_header(head.seq, &frame)?.first_seq;
+            let (header, hash) = record::check_frame(key, &frame)?;
+            Head { seq: header.last_seq(), hash }
+        }
+    };
+    if found == head {
+        return Ok(());
     }
-    if any {
-        log.apply_batch(batch).map_err(sled_err)?;
-        files.flush(db)?;
-    }
-    Ok(())
+    Err(StoreError::Corrupt {
+        // the first seq not where the head says it is
+        seq: match found.seq.cmp(&head.seq) {
+            std::cmp::Ordering::Less => found.seq.saturating_add(1),
+            std::cmp::Ordering::Equal => head.seq,
+            std::cmp::Ordering::Greater => head.seq.saturating_add(1),
+        },
+        reason: format!(
+            "the log ends at seq {} where its head (meta log_head) is seq {}{}",
+            found.seq,
+            head.seq,
+            if found.seq == head.seq { " with another hash" } else { "" }
+        ),
+    })
+}
+
+/// The header of a frame read where seq `expected` is due, decoded under
+/// the first seq it names; a header that fails its checks is named by
+/// `expected` (its own first-seq field may be the damaged bytes).
+fn frame_header(expected: u64, frame: &[u8]) -> Result<FrameHeader, StoreError> {
+    let key = record::peek_first_seq(frame).unwrap_or(expected);
+    record::decode_frame_header(key, frame).map_err(|e| match e {
+        FrameError::Corrupt { reason, .. } => StoreError::Corrupt { seq: expected, reason },
+        other => other.into(),
+    })
 }
 
 /// Parses an 8-byte big-endian log key; `seq` names the error.

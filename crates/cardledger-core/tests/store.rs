@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use cardledger_core::record::{self, decode_frame, encode_frame, FRAME_RECORDS_MAX};
 use cardledger_core::store::{Head, NewRecord, Store, StoreError, StoredRecord, GENESIS_HASH};
+use cardledger_domain::limits;
 use proptest::prelude::*;
 
 /// An appended record as the model remembers it: (time_micros, payload).
@@ -180,9 +181,9 @@ fn unknown_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path()).unwrap();
-        store.debug_set_format_version(6).unwrap();
+        store.debug_set_format_version(7).unwrap();
     }
-    assert_eq!(Store::open(dir.path()).err(), Some(StoreError::UnsupportedVersion(6)));
+    assert_eq!(Store::open(dir.path()).err(), Some(StoreError::UnsupportedVersion(7)));
 }
 
 /// A store at format 3 (frames of version 1) is upgraded to 4 on open: its
@@ -705,10 +706,11 @@ fn frames_written_ahead_of_another_batch_stop_the_store_until_reopened() {
     check(&store, &model, 1);
 }
 
-/// sled writes a large node image (most leaves of the log, whose frames are
-/// 96 KiB) as a blob file it never syncs; the store syncs every whole blob
-/// before it acknowledges (store `sled_files`). Fails when the flush is
-/// sled's alone (no blob known synced).
+/// sled writes a large node image (a snapshot's 4 MiB chunks, large leaves
+/// of the cold runs; up to store format 5 most leaves of the log) as a blob
+/// file it never syncs; the store syncs every whole blob before it
+/// acknowledges (store `sled_files`). Fails when the flush is sled's alone
+/// (no blob known synced).
 #[test]
 fn every_blob_file_sled_wrote_is_synced_before_an_append_returns() {
     let dir = tempfile::tempdir().unwrap();
@@ -717,8 +719,12 @@ fn every_blob_file_sled_wrote_is_synced_before_an_append_returns() {
     let lsn = |name: &String| name.parse::<u64>().unwrap();
     let mut seen_synced = false;
     for salt in 0..12u8 {
-        // 600 records of 1 KiB: six or seven frames of 96 KiB a batch
+        // 600 records of 1 KiB, and a snapshot of 600 KiB (the log's frames
+        // are in segment files since store format 6: the blobs are the
+        // snapshot's)
         append(&store, &mut model, &records(600, 1024, salt));
+        store.save_snapshot(store.head(), &vec![salt; 600 << 10]).unwrap();
+        append(&store, &mut model, &records(10, 1024, salt));
         let present: Vec<String> = match std::fs::read_dir(dir.path().join("blobs")) {
             Ok(entries) => entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -735,5 +741,176 @@ fn every_blob_file_sled_wrote_is_synced_before_an_append_returns() {
         }
     }
     assert!(seen_synced, "no blob known synced: the workload wrote none, or the flush syncs none");
+    check(&store, &model, 1);
+}
+
+/// The segment files of the store at `dir`: (name, length), in name order.
+fn segment_files(dir: &Path) -> Vec<(String, u64)> {
+    let mut files: Vec<(String, u64)> = match std::fs::read_dir(dir.join("segments")) {
+        Ok(entries) => entries
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().len())
+            })
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => panic!("{e}"),
+    };
+    files.sort();
+    files
+}
+
+/// Frames written ahead of a group whose own write (and so the head's
+/// record of where the log ends) never came are cut off the segment file
+/// at open: the file ends at the head again, the log verifies and the
+/// group can be written. Fails if the open leaves the bytes past the head.
+#[test]
+fn an_unfinished_group_past_the_head_is_cut_off_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    let before = {
+        let store = Store::open(dir.path()).unwrap();
+        append(&store, &mut model, &records(300, 200, 1));
+        let before = segment_files(dir.path());
+        let (ahead, _batch) = batch_with_frames_ahead(store.head(), &ahead_records());
+        assert!(ahead.len() >= 10, "the batch has frames to write ahead");
+        store.write_ahead(store.head(), ahead).unwrap();
+        let after = segment_files(dir.path());
+        assert!(after[0].1 > before[0].1 + (1 << 20), "written ahead: {before:?} then {after:?}");
+        before
+    };
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(segment_files(dir.path()), before, "the unfinished group is cut off");
+    assert_eq!(store.head().seq, 300);
+    check(&store, &model, 1);
+    let (ahead, batch) = batch_with_frames_ahead(store.head(), &ahead_records());
+    store.write_ahead(store.head(), ahead).unwrap();
+    store.append_encoded(batch).unwrap();
+    model.extend_from_slice(&ahead_records());
+    drop(store);
+    check(&Store::open(dir.path()).unwrap(), &model, 250);
+}
+
+/// A segment file that ends before the head `meta/log_head` names (cut by
+/// one byte, or by more than a record) does not open: `Corrupt`.
+#[test]
+fn a_segment_cut_before_the_head_is_corrupt() {
+    for cut in [1u64, 100] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut model = Model::new();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            append(&store, &mut model, &records(40, 30, 1));
+            append(&store, &mut model, &records(5, 30, 2));
+        }
+        let (name, len) = segment_files(dir.path()).pop().unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(dir.path().join("segments").join(&name)).unwrap();
+        // 100 bytes: more than the last frame's record, less than both
+        file.set_len(len - cut).unwrap();
+        drop(file);
+        match Store::open(dir.path()) {
+            Err(StoreError::Corrupt { seq, reason }) => assert!(seq > 40, "{seq}: {reason}"),
+            Err(other) => panic!("a cut of {cut} bytes: {other:?}"),
+            Ok(_) => panic!("a cut of {cut} bytes opened"),
+        }
+    }
+}
+
+/// 150 MiB of frames: three segment files, each named by its first seq,
+/// every frame whole in one file; reads from any seq (across the file
+/// boundaries too) give the log in order, and it reopens. Then a file
+/// missing in the middle is `Corrupt` (verify, and a read through it).
+#[test]
+fn rollover_across_segment_files_reads_back_in_order_and_a_missing_file_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    let store = Store::open(dir.path()).unwrap();
+    for salt in 0..5u8 {
+        // 500 records of 60 KiB (one a frame): 30 MiB a batch
+        append(&store, &mut model, &records(500, 60 << 10, salt));
+    }
+    let files = segment_files(dir.path());
+    assert_eq!(files.len(), 3, "{files:?}");
+    let firsts: Vec<u64> = files.iter().map(|(n, _)| n.trim_end_matches(".seg").parse().unwrap()).collect();
+    assert_eq!(firsts[0], 1);
+    assert!(files.iter().all(|(_, len)| *len <= limits::SEGMENT_BYTES_MAX), "{files:?}");
+    let keys = store.debug_frame_keys().unwrap();
+    for first in &firsts {
+        assert!(keys.contains(first), "segment {first} starts with a frame");
+    }
+    let reads = |store: &Store, from: u64| {
+        let got: Vec<u64> = store.read_from(from).map(|r| r.unwrap().seq).collect();
+        assert_eq!(got, (from..=2500).collect::<Vec<_>>(), "read_from({from})");
+    };
+    for &first in &firsts[1..] {
+        for from in [first - 1, first, first + 1] {
+            reads(&store, from);
+        }
+    }
+    check(&store, &model, 1);
+    check(&store, &model, 2499);
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    check(&store, &model, firsts[2]);
+    append(&store, &mut model, &records(3, 10, 9));
+    drop(store);
+    // the middle file gone: its first seq is the first missing one
+    std::fs::remove_file(dir.path().join("segments").join(&files[1].0)).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(corrupt_seq(store.verify().unwrap_err()), firsts[1]);
+    let read: Vec<_> = store.read_from(firsts[1] - 1).collect();
+    assert_eq!(corrupt_seq(read.last().cloned().unwrap().unwrap_err()), firsts[1]);
+}
+
+/// A format-5 store (frames in sled's `log` tree, built by the test hook)
+/// opens as format 6: every record and its hash kept, the frames in
+/// segment files, the `log` tree empty; a copy left by an upgrade that a
+/// crash interrupted is replaced. It then takes appends and reopens.
+#[test]
+fn a_format_5_store_is_upgraded_keeping_every_record_and_its_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    let before: Vec<StoredRecord> = {
+        let store = Store::open(dir.path()).unwrap();
+        append(&store, &mut model, &records(700, 150, 1));
+        append(&store, &mut model, &records(FRAME_RECORDS_MAX + 3, 20, 2));
+        append(&store, &mut model, &records(3, 200_000, 3));
+        let all = store.read_from(1).collect::<Result<_, _>>().unwrap();
+        store.debug_set_format_version(5).unwrap();
+        all
+    };
+    assert!(segment_files(dir.path()).is_empty(), "format 5 keeps the frames in sled");
+    // what an interrupted upgrade copied: a partial first file
+    std::fs::write(dir.path().join("segments").join("00000000000000000001.seg"), [0u8; 77]).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let after: Vec<StoredRecord> = store.read_from(1).collect::<Result<_, _>>().unwrap();
+    assert_eq!(after, before);
+    assert_eq!(store.verify().unwrap(), store.head());
+    assert!(!segment_files(dir.path()).is_empty());
+    append(&store, &mut model, &records(10, 40, 4));
+    drop(store);
+    check(&Store::open(dir.path()).unwrap(), &model, 1);
+}
+
+/// Every segment byte an append wrote is synced before it returns: after
+/// each append, every segment file that grew is among the files the log's
+/// flush synced, at its whole length, and a new file's directory entry too.
+/// Fails when the flush leaves the segment files to the kernel.
+#[test]
+fn every_segment_byte_acknowledged_is_synced_before_an_append_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut model = Model::new();
+    let mut known: Vec<(String, u64)> = Vec::new();
+    for salt in 0..6u8 {
+        append(&store, &mut model, &records(250 + usize::from(salt) * 40, 1000, salt));
+        let synced = store.debug_synced_segments();
+        let files = segment_files(dir.path());
+        for (name, len) in files.iter().filter(|f| !known.contains(f)) {
+            let first: u64 = name.trim_end_matches(".seg").parse().unwrap();
+            assert!(synced.contains(&(first, *len)), "after batch {salt}: {name} ({len} bytes) not synced: {synced:?}");
+        }
+        known = files;
+    }
     check(&store, &model, 1);
 }

@@ -135,6 +135,18 @@ pub const DISK_RESERVE_BYTES: u64 = 16 << 20;
 /// How long `Store::open` waits for the directory's file lock.
 pub const OPEN_LOCK_WAIT_MS_MAX: u64 = 5_000;
 
+/// A segment file of the log (store format 6, `store/segments.rs`) is
+/// closed when its next frame would take it past this many bytes (a frame
+/// never spans two files; a lone frame larger than this fills a file of its
+/// own). A read from a seq scans the frame headers of one such file; a log
+/// of 1 TiB is 16,384 files, whose names are the only part of the log the
+/// store keeps in memory.
+pub const SEGMENT_BYTES_MAX: u64 = 64 << 20;
+
+/// The buffer of a sequential read of a segment file: ten frames of
+/// `FRAME_FILL_BYTES` or so per read call.
+pub const SEGMENT_READ_BUFFER_BYTES: usize = 1 << 20;
+
 // ---- the engine's group commit (cardledger-core `engine.rs`) ----
 
 /// Groups of at least this many commands encode their frames on a second

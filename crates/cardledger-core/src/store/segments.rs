@@ -1,0 +1,553 @@
+//! The log's frames in segment files of the store's own (store format 6).
+//!
+//! `<dir>/segments/<first seq, 20 digits>.seg`: each file holds frames
+//! back to back in log order, each preceded by its length (u32
+//! big-endian, the framing of a backup file's frames), and is named by the
+//! first seq of its first frame, zero-padded so that name order is log
+//! order. A frame is appended once, never rewritten, and never spans two
+//! files: a file is closed when the next frame would take it past
+//! [`limits::SEGMENT_BYTES_MAX`]. Where the log ends (a segment and the end
+//! offset of its last frame, [`Position`]) is recorded in sled's `meta`
+//! with the head (`store.rs`): bytes past it are an unfinished group,
+//! removed at open ([`Segments::truncate_to`]).
+//!
+//! What it deliberately is not: a frame index. A reader finds the frame
+//! holding a seq by the file names, then by the frame headers of one file
+//! ([`FrameReader::at`]); nothing in memory grows with the log but the
+//! list of file names (one per 64 MiB).
+
+use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, IoSlice, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use cardledger_domain::limits;
+
+use super::StoreError;
+use crate::lock;
+use crate::record::{self, FRAME_BYTES_MAX, FRAME_HEADER_BYTES};
+
+/// The directory of the segment files, inside the store's.
+pub(crate) const DIR: &str = "segments";
+/// The extension of a segment file's name.
+const SUFFIX: &str = ".seg";
+/// Digits of a segment file's name (a u64 in decimal, zero-padded).
+const NAME_DIGITS: usize = 20;
+/// Bytes of the length before each frame in a segment file.
+pub(crate) const LENGTH_BYTES: u64 = 4;
+/// Bytes of a frame's start a header scan reads: its length, then the
+/// frame header's version, first seq and record count.
+const SCAN_BYTES: usize = LENGTH_BYTES as usize + record::HEADER_COUNT_OFFSET + 4;
+
+/// Where the log's frames end: the segment holding the last frame (its
+/// first seq; 0 when the log is empty) and the end offset of that frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Position {
+    /// The segment's first seq (its name); 0 for an empty log.
+    pub(crate) segment: u64,
+    /// Bytes of the segment up to the end of the log's last frame.
+    pub(crate) end: u64,
+}
+
+/// The segment files of one store: their names, and what was synced.
+pub(crate) struct Segments {
+    dir: PathBuf,
+    /// The first seq of every segment file, in log order.
+    names: RwLock<BTreeSet<u64>>,
+    /// Test hook: the segment files the last log flush synced, with their
+    /// lengths then ([`Segments::synced`]).
+    synced: Mutex<Vec<(u64, u64)>>,
+}
+
+fn io_err(what: &str, e: io::Error) -> StoreError {
+    StoreError::Io(format!("{what}: {e}"))
+}
+
+/// A segment's file name for its first seq.
+fn file_name(first: u64) -> String {
+    format!("{first:0NAME_DIGITS$}{SUFFIX}")
+}
+
+/// The first seq a segment file's name gives (`None`: not a segment's name).
+fn parse_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(SUFFIX)?;
+    (digits.len() == NAME_DIGITS && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+}
+
+impl Segments {
+    /// The segment files of the store at `store_dir` (none when its
+    /// `segments` directory does not exist yet: it is created with the
+    /// first file). Names that are not a segment's are left alone.
+    pub(crate) fn open(store_dir: &Path) -> Result<Segments, StoreError> {
+        let dir = store_dir.join(DIR);
+        let mut names = BTreeSet::new();
+        match std::fs::read_dir(&dir) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry.map_err(|e| io_err("listing the segment files", e))?;
+                    if let Some(first) = entry.file_name().to_str().and_then(parse_name) {
+                        names.insert(first);
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("listing the segment files", e)),
+        }
+        Ok(Segments { dir, names: RwLock::new(names), synced: Mutex::new(Vec::new()) })
+    }
+
+    fn path(&self, first: u64) -> PathBuf {
+        self.dir.join(file_name(first))
+    }
+
+    fn names(&self) -> std::sync::RwLockReadGuard<'_, BTreeSet<u64>> {
+        self.names.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn names_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeSet<u64>> {
+        self.names.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True when there is no segment file.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.names().is_empty()
+    }
+
+    /// The segment that holds `seq` if any does: the last one named at or
+    /// before it (else the first one, where a reader finds the gap).
+    fn holding(&self, seq: u64) -> Option<u64> {
+        let names = self.names();
+        names.range(..=seq).next_back().or_else(|| names.iter().next()).copied()
+    }
+
+    /// The segment after `first`.
+    fn after(&self, first: u64) -> Option<u64> {
+        self.names().range(first.saturating_add(1)..).next().copied()
+    }
+
+    /// Removes every segment file (an upgrade's copy that a crash cut short).
+    pub(crate) fn remove_all(&self) -> Result<(), StoreError> {
+        let all: Vec<u64> = self.names().iter().copied().collect();
+        for first in &all {
+            std::fs::remove_file(self.path(*first)).map_err(|e| io_err("removing a segment file", e))?;
+        }
+        self.names_mut().clear();
+        if !all.is_empty() {
+            self.sync_dir()?;
+        }
+        Ok(())
+    }
+
+    fn sync_dir(&self) -> Result<(), StoreError> {
+        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| io_err("syncing the segment directory", e))
+    }
+
+    /// Cuts the log's files back to `end` (the head's position): bytes past
+    /// it in its segment and every later segment file are an unfinished
+    /// group, never acknowledged. Synced. [`StoreError::Corrupt`] (naming
+    /// `head_seq`, refined by the caller) when the files end before it.
+    pub(crate) fn truncate_to(&self, end: Position, head_seq: u64) -> Result<(), StoreError> {
+        let later: Vec<u64> = if end.segment == 0 {
+            self.names().iter().copied().collect()
+        } else {
+            self.names().range(end.segment.saturating_add(1)..).copied().collect()
+        };
+        for first in &later {
+            std::fs::remove_file(self.path(*first)).map_err(|e| io_err("removing an unfinished segment", e))?;
+        }
+        {
+            let mut names = self.names_mut();
+            for first in &later {
+                names.remove(first);
+            }
+        }
+        let mut changed = !later.is_empty();
+        if end.segment != 0 {
+            let missing = || StoreError::Corrupt {
+                seq: head_seq,
+                reason: format!("segment {} (the log's head is in it) is missing", file_name(end.segment)),
+            };
+            if !self.names().contains(&end.segment) {
+                return Err(missing());
+            }
+            let file = OpenOptions::new()
+                .write(true)
+                .open(self.path(end.segment))
+                .map_err(|e| if e.kind() == io::ErrorKind::NotFound { missing() } else { io_err("opening a segment", e) })?;
+            let len = file.metadata().map_err(|e| io_err("reading a segment's length", e))?.len();
+            if len < end.end {
+                return Err(StoreError::Corrupt {
+                    seq: head_seq,
+                    reason: format!(
+                        "segment {} ends at byte {len} before the log's head at byte {}",
+                        file_name(end.segment),
+                        end.end
+                    ),
+                });
+            }
+            if len > end.end {
+                file.set_len(end.end).map_err(|e| io_err("cutting an unfinished group", e))?;
+                file.sync_all().map_err(|e| io_err("syncing a cut segment", e))?;
+                changed = true;
+            }
+        }
+        if changed {
+            self.sync_dir()?;
+        }
+        Ok(())
+    }
+
+    /// The last frame before `end` in its segment: `(its offset, bytes)`,
+    /// found by the frame lengths from the file's start (they must lead
+    /// exactly to `end`); `None` for an empty log. `head_seq` names errors.
+    pub(crate) fn last_frame(&self, end: Position, head_seq: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        if end.segment == 0 {
+            return Ok(None);
+        }
+        let corrupt = |reason: String| StoreError::Corrupt { seq: head_seq, reason };
+        let mut file = File::open(self.path(end.segment)).map_err(|e| io_err("opening a segment", e))?;
+        let mut pos = 0u64;
+        let mut last = None;
+        while pos < end.end {
+            let mut len = [0u8; LENGTH_BYTES as usize];
+            file.seek(SeekFrom::Start(pos)).map_err(|e| io_err("reading a segment", e))?;
+            file.read_exact(&mut len).map_err(|e| io_err("reading a segment", e))?;
+            last = Some(pos);
+            pos = pos.saturating_add(LENGTH_BYTES).saturating_add(u64::from(u32::from_be_bytes(len)));
+        }
+        let Some(at) = last.filter(|_| pos == end.end) else {
+            return Err(corrupt(format!(
+                "the frames of segment {} do not end at the log's head (byte {})",
+                file_name(end.segment),
+                end.end
+            )));
+        };
+        let len = end.end.saturating_sub(at).saturating_sub(LENGTH_BYTES);
+        if len > FRAME_BYTES_MAX as u64 {
+            return Err(corrupt(format!("a frame length of {len} bytes at the log's head")));
+        }
+        let mut frame = vec![0u8; len as usize];
+        file.seek(SeekFrom::Start(at.saturating_add(LENGTH_BYTES))).map_err(|e| io_err("reading a segment", e))?;
+        file.read_exact(&mut frame).map_err(|e| io_err("reading a segment", e))?;
+        Ok(Some((at, frame)))
+    }
+
+    /// An appender continuing the log after `end`.
+    pub(crate) fn appender(&self, end: Position) -> Result<Appender, StoreError> {
+        let current = if end.segment == 0 {
+            None
+        } else {
+            let file = OpenOptions::new()
+                .append(true)
+                .open(self.path(end.segment))
+                .map_err(|e| io_err("opening the last segment", e))?;
+            Some((end.segment, Arc::new(file)))
+        };
+        Ok(Appender { current, end: end.end, unsynced: Vec::new(), dir_unsynced: false })
+    }
+
+    /// Test hook: the segments the last log flush synced, `(first seq,
+    /// length)`.
+    pub(crate) fn synced(&self) -> Vec<(u64, u64)> {
+        lock(&self.synced).clone()
+    }
+
+    /// Syncs what `sync` names (taken from an [`Appender`]): each file's
+    /// data, then the directory when a file was created.
+    pub(crate) fn sync(&self, sync: Unsynced) -> Result<(), StoreError> {
+        let mut synced = Vec::with_capacity(sync.files.len());
+        for (first, file) in &sync.files {
+            file.sync_data().map_err(|e| io_err("syncing a segment", e))?;
+            let len = file.metadata().map_err(|e| io_err("reading a segment's length", e))?.len();
+            synced.push((*first, len));
+        }
+        if sync.dir {
+            self.sync_dir()?;
+        }
+        *lock(&self.synced) = synced;
+        Ok(())
+    }
+
+    /// The frame holding `seq`: `(segment, offset of its length, bytes)`
+    /// (test hooks).
+    pub(crate) fn frame_at(self: &Arc<Self>, seq: u64) -> Result<(u64, u64, Vec<u8>), StoreError> {
+        let mut reader = FrameReader::at(Arc::clone(self), seq)?;
+        let (segment, at) = (reader.segment, reader.pos);
+        match reader.next_frame(seq)? {
+            Some(frame) => Ok((segment, at, frame)),
+            None => Err(StoreError::Corrupt { seq, reason: "no frame holds this seq".into() }),
+        }
+    }
+
+    /// Test hook: XORs byte `at` of segment `segment` with `xor`, synced.
+    pub(crate) fn xor_byte(&self, segment: u64, at: u64, xor: u8) -> Result<(), StoreError> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.path(segment))
+            .map_err(|e| io_err("opening a segment", e))?;
+        let mut b = [0u8; 1];
+        file.seek(SeekFrom::Start(at)).and_then(|_| file.read_exact(&mut b)).map_err(|e| io_err("reading", e))?;
+        b[0] ^= xor;
+        file.seek(SeekFrom::Start(at))
+            .and_then(|_| file.write_all(&b))
+            .and_then(|()| file.sync_data())
+            .map_err(|e| io_err("writing", e))
+    }
+
+    /// Test hook: removes the `len` bytes at `at` from segment `segment`
+    /// (the later bytes move up), synced.
+    pub(crate) fn cut(&self, segment: u64, at: u64, len: u64) -> Result<(), StoreError> {
+        let path = self.path(segment);
+        let mut bytes = std::fs::read(&path).map_err(|e| io_err("reading a segment", e))?;
+        let start = usize::try_from(at).unwrap_or(usize::MAX).min(bytes.len());
+        let end = usize::try_from(at.saturating_add(len)).unwrap_or(usize::MAX).min(bytes.len());
+        bytes.drain(start..end);
+        let mut file =
+            OpenOptions::new().write(true).truncate(true).open(&path).map_err(|e| io_err("opening a segment", e))?;
+        file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(|e| io_err("writing a segment", e))
+    }
+
+    /// Total bytes of the segment files.
+    pub(crate) fn bytes(&self) -> Result<u64, StoreError> {
+        let names: Vec<u64> = self.names().iter().copied().collect();
+        let mut total = 0u64;
+        for first in names {
+            let len = std::fs::metadata(self.path(first)).map_err(|e| io_err("reading a segment's length", e))?.len();
+            total = total.saturating_add(len);
+        }
+        Ok(total)
+    }
+}
+
+/// The files an [`Appender`] wrote since it last handed them over to be
+/// synced ([`Appender::take_unsynced`], [`Segments::sync`]).
+#[derive(Default)]
+pub(crate) struct Unsynced {
+    files: Vec<(u64, Arc<File>)>,
+    dir: bool,
+}
+
+/// Appends frames to the last segment, opening the next one when a frame
+/// would take it past [`limits::SEGMENT_BYTES_MAX`]. Not synced here: the
+/// log's flush syncs what [`Appender::take_unsynced`] hands it.
+pub(crate) struct Appender {
+    /// The last segment: its first seq and file (opened to append).
+    current: Option<(u64, Arc<File>)>,
+    /// Bytes written to it.
+    end: u64,
+    unsynced: Vec<(u64, Arc<File>)>,
+    dir_unsynced: bool,
+}
+
+impl Appender {
+    /// Where the last frame appended ends.
+    pub(crate) fn position(&self) -> Position {
+        Position { segment: self.current.as_ref().map_or(0, |(first, _)| *first), end: self.end }
+    }
+
+    /// Appends `frames` (each `(first seq, bytes)`, in log order) after the
+    /// last one, one write per segment written.
+    pub(crate) fn append<'f>(
+        &mut self,
+        segments: &Segments,
+        frames: impl IntoIterator<Item = (u64, &'f [u8])>,
+    ) -> Result<(), StoreError> {
+        let mut lengths: Vec<[u8; LENGTH_BYTES as usize]> = Vec::new();
+        let mut pending: Vec<&'f [u8]> = Vec::new();
+        for (first, frame) in frames {
+            let len = u32::try_from(frame.len())
+                .ok()
+                .filter(|l| *l as usize <= FRAME_BYTES_MAX)
+                .ok_or(StoreError::TooLarge { what: "frame bytes", limit: FRAME_BYTES_MAX as u64 })?;
+            let needed = LENGTH_BYTES.saturating_add(u64::from(len));
+            let full = self.end.saturating_add(needed) > limits::SEGMENT_BYTES_MAX && self.end > 0;
+            if self.current.is_none() || full {
+                self.write(&lengths, &pending)?;
+                lengths.clear();
+                pending.clear();
+                self.roll(segments, first)?;
+            }
+            lengths.push(len.to_be_bytes());
+            pending.push(frame);
+            self.end = self.end.saturating_add(needed);
+        }
+        self.write(&lengths, &pending)
+    }
+
+    /// Writes the frames (each after its length) to the current segment.
+    fn write(&mut self, lengths: &[[u8; LENGTH_BYTES as usize]], frames: &[&[u8]]) -> Result<(), StoreError> {
+        let Some((first, file)) = self.current.as_ref() else { return Ok(()) };
+        if frames.is_empty() {
+            return Ok(());
+        }
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frames.len() * 2);
+        for (len, frame) in lengths.iter().zip(frames) {
+            slices.push(IoSlice::new(len));
+            slices.push(IoSlice::new(frame));
+        }
+        if !self.unsynced.iter().any(|(f, _)| f == first) {
+            self.unsynced.push((*first, Arc::clone(file)));
+        }
+        write_all_vectored(&mut &**file, &mut slices).map_err(|e| io_err("appending to a segment", e))
+    }
+
+    /// Starts the segment whose first frame starts at `first`.
+    fn roll(&mut self, segments: &Segments, first: u64) -> Result<(), StoreError> {
+        std::fs::create_dir_all(&segments.dir).map_err(|e| io_err("creating the segment directory", e))?;
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(segments.path(first))
+            .map_err(|e| io_err("creating a segment", e))?;
+        segments.names_mut().insert(first);
+        self.current = Some((first, Arc::new(file)));
+        self.end = 0;
+        self.dir_unsynced = true;
+        Ok(())
+    }
+
+    /// The files written (and the directory, if a file was created) since
+    /// the last call: for [`Segments::sync`].
+    pub(crate) fn take_unsynced(&mut self) -> Unsynced {
+        Unsynced { files: std::mem::take(&mut self.unsynced), dir: std::mem::take(&mut self.dir_unsynced) }
+    }
+}
+
+/// `Write::write_all` for a list of slices (`write_all_vectored` is not
+/// stable): one `writev` per call when the kernel takes it all.
+fn write_all_vectored(w: &mut impl Write, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match w.write_vectored(slices) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "failed to write whole buffer")),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads frames in log order across segment files, from the one holding a
+/// seq ([`FrameReader::at`]), in large buffered reads. Its callers stop at
+/// the durable head: bytes past it may be a group still being written.
+pub(crate) struct FrameReader {
+    segments: Arc<Segments>,
+    /// The segment being read (its first seq).
+    segment: u64,
+    file: Option<BufReader<File>>,
+    /// Offset of the next frame's length in it.
+    pos: u64,
+}
+
+impl FrameReader {
+    /// A reader whose first frame is the one holding `seq` (or the first
+    /// one after it, where the reader's caller finds the gap), found by the
+    /// segment names, then the frame headers of that segment.
+    pub(crate) fn at(segments: Arc<Segments>, seq: u64) -> Result<FrameReader, StoreError> {
+        let Some(segment) = segments.holding(seq) else {
+            return Ok(FrameReader { segments, segment: 0, file: None, pos: 0 });
+        };
+        let mut file = File::open(segments.path(segment)).map_err(|e| io_err("opening a segment", e))?;
+        let mut pos = 0u64;
+        let mut start = [0u8; SCAN_BYTES];
+        loop {
+            // a frame whose start cannot be read is where the read fails
+            let read = file.seek(SeekFrom::Start(pos)).and_then(|_| read_full(&mut file, &mut start));
+            if read.map_err(|e| io_err("reading a segment", e))? < SCAN_BYTES {
+                break;
+            }
+            let (len, frame) = start.split_at(LENGTH_BYTES as usize);
+            let len = u64::from(u32::from_be_bytes(len.try_into().unwrap_or_default()));
+            let (Some(first), count) = (record::peek_first_seq(frame), record::peek_record_count(frame)) else {
+                break;
+            };
+            if first.saturating_add(count as u64) > seq || !(FRAME_HEADER_BYTES as u64..=FRAME_BYTES_MAX as u64).contains(&len) {
+                break;
+            }
+            pos = pos.saturating_add(LENGTH_BYTES).saturating_add(len);
+        }
+        file.seek(SeekFrom::Start(pos)).map_err(|e| io_err("reading a segment", e))?;
+        Ok(FrameReader {
+            segments,
+            segment,
+            file: Some(BufReader::with_capacity(limits::SEGMENT_READ_BUFFER_BYTES, file)),
+            pos,
+        })
+    }
+
+    /// The next frame's bytes; `None` when the files end. `seq` (the next
+    /// seq the caller expects) names a frame cut short.
+    pub(crate) fn next_frame(&mut self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        loop {
+            let Some(file) = self.file.as_mut() else { return Ok(None) };
+            let mut len = [0u8; LENGTH_BYTES as usize];
+            let cut = |what: &str, segment: u64| StoreError::Corrupt {
+                seq,
+                reason: format!("segment {} ends inside a frame's {what}", file_name(segment)),
+            };
+            match read_full(file, &mut len).map_err(|e| io_err("reading a segment", e))? {
+                0 => {
+                    // this segment ends: the next one, if any
+                    self.file = None;
+                    let Some(next) = self.segments.after(self.segment) else { return Ok(None) };
+                    let file = File::open(self.segments.path(next)).map_err(|e| io_err("opening a segment", e))?;
+                    self.file = Some(BufReader::with_capacity(limits::SEGMENT_READ_BUFFER_BYTES, file));
+                    self.segment = next;
+                    self.pos = 0;
+                    continue;
+                }
+                n if n < len.len() => return Err(cut("length", self.segment)),
+                _ => {}
+            }
+            let len = u32::from_be_bytes(len) as usize;
+            if !(FRAME_HEADER_BYTES..=FRAME_BYTES_MAX).contains(&len) {
+                return Err(StoreError::Corrupt {
+                    seq,
+                    reason: format!("segment {} holds a frame length of {len} bytes", file_name(self.segment)),
+                });
+            }
+            let mut frame = vec![0u8; len];
+            if read_full(file, &mut frame).map_err(|e| io_err("reading a segment", e))? < len {
+                return Err(cut("bytes", self.segment));
+            }
+            self.pos = self.pos.saturating_add(LENGTH_BYTES).saturating_add(len as u64);
+            return Ok(Some(frame));
+        }
+    }
+}
+
+/// Reads until `buf` is full or the file ends; the bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(buf.get_mut(n..).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_sort_in_log_order_and_parse_back() {
+        let names: Vec<String> = [1u64, 9, 10, 4096, u64::MAX].iter().map(|s| file_name(*s)).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        for (s, n) in [1u64, 9, 10, 4096, u64::MAX].iter().zip(&names) {
+            assert_eq!(parse_name(n), Some(*s));
+        }
+        assert_eq!(parse_name("1.seg"), None);
+        assert_eq!(parse_name("0000000000000000000x.seg"), None);
+        assert_eq!(parse_name("00000000000000000001.tmp"), None);
+    }
+}
