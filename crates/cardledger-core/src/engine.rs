@@ -24,11 +24,11 @@
 //!
 //! A large group (≥ 256 commands) has its frames (crc32, hash chain) built
 //! on a scoped second thread while the leader is still deciding it; that
-//! thread also writes each frame it closes, but the group's first, to the
-//! log at once (`Store::write_ahead`: past the log's head, invisible and
-//! removed at open until the group's own write). The group's own write
-//! (its first and last frames and the log's new head, atomically) and one
-//! flush follow as before (`docs/format.md`, "Frames written ahead").
+//! thread also appends each frame it closes to the log's segment files at
+//! once (`Store::write_ahead`: past the log's recorded end, invisible and
+//! cut off at open until the group's flush records it). The group's own
+//! write (its last frame) and one flush (the files synced, then the log's
+//! new head) follow as before (`docs/format.md`, "Frames written ahead").
 //!
 //! Every `cold_flush_events` the group that crosses the interval takes the
 //! cold maps out of the state (typed, an O(1) move) and encodes the hot
@@ -893,10 +893,10 @@ impl Engine {
                             // a closed channel: the leader is done sending
                             let _ = back_tx.send(chunk);
                             if ahead {
-                                // the frames closed so far (but the group's
-                                // first) go to the log while the group is
-                                // still decided; they join the log with the
-                                // group's own write (`Store::write_ahead`)
+                                // the frames closed so far go to the log
+                                // while the group is still decided; they
+                                // join the log with the group's flush
+                                // (`Store::write_ahead`)
                                 store.write_ahead(base, builder.take_ahead())?;
                             }
                         }

@@ -410,16 +410,15 @@ impl Store {
                 // 1 without snapshots, 2 without cold entries, 3 without
                 // version-2 frames, 4 without the log head, 5 with it): they
                 // are copied into segment files as they are (`upgrade_log`)
-                [version @ (FORMAT_VERSION_1
-                | FORMAT_VERSION_2
-                | FORMAT_VERSION_3
-                | FORMAT_VERSION_4
+                [version @ (FORMAT_VERSION_1 | FORMAT_VERSION_2 | FORMAT_VERSION_3 | FORMAT_VERSION_4
                 | FORMAT_VERSION_5)] => match external {
                     None => {
                         let head = if *version == FORMAT_VERSION_5 {
                             match meta.get(META_LOG_HEAD).map_err(sled_err)? {
                                 Some(v) => parse_log_head_v5(&v)?,
-                                None => return Err(StoreError::Corrupt { seq: 0, reason: "meta has no log_head".into() }),
+                                None => {
+                                    return Err(StoreError::Corrupt { seq: 0, reason: "meta has no log_head".into() })
+                                }
                             }
                         } else {
                             // batches were written whole: the last frame's head

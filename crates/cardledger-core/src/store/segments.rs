@@ -171,10 +171,13 @@ impl Segments {
             if !self.names().contains(&end.segment) {
                 return Err(missing());
             }
-            let file = OpenOptions::new()
-                .write(true)
-                .open(self.path(end.segment))
-                .map_err(|e| if e.kind() == io::ErrorKind::NotFound { missing() } else { io_err("opening a segment", e) })?;
+            let file = OpenOptions::new().write(true).open(self.path(end.segment)).map_err(|e| {
+                if e.kind() == io::ErrorKind::NotFound {
+                    missing()
+                } else {
+                    io_err("opening a segment", e)
+                }
+            })?;
             let len = file.metadata().map_err(|e| io_err("reading a segment's length", e))?.len();
             if len < end.end {
                 return Err(StoreError::Corrupt {
@@ -464,7 +467,9 @@ impl FrameReader {
             let (Some(first), count) = (record::peek_first_seq(frame), record::peek_record_count(frame)) else {
                 break;
             };
-            if first.saturating_add(count as u64) > seq || !(FRAME_HEADER_BYTES as u64..=FRAME_BYTES_MAX as u64).contains(&len) {
+            if first.saturating_add(count as u64) > seq
+                || !(FRAME_HEADER_BYTES as u64..=FRAME_BYTES_MAX as u64).contains(&len)
+            {
                 break;
             }
             pos = pos.saturating_add(LENGTH_BYTES).saturating_add(len);

@@ -3,8 +3,9 @@
 //! `Db::flush` writes sled's io buffers to its `db` file and waits on
 //! `sync_file_range`, which neither persists the file's size nor flushes the
 //! device's write cache (spacejam/sled#1077). And sled writes every node
-//! image over a quarter of its segment (most leaves of the `log` tree, which
-//! hold 96 KiB frames, and large cold-run leaves) as a file of its own,
+//! image over a quarter of its segment (snapshot chunks, large cold-run
+//! leaves; up to store format 5 most leaves of the `log` tree, which held
+//! 96 KiB frames) as a file of its own,
 //! `blobs/<lsn>`, that it never syncs, nor the `blobs` directory. After a
 //! power cut such a store opens `Corrupt`: acknowledged events lost.
 //!
