@@ -145,29 +145,20 @@ impl Segments {
 
     /// Cuts the log's files back to `end` (the head's position): bytes past
     /// it in its segment and every later segment file are an unfinished
-    /// group, never acknowledged. Synced. [`StoreError::Corrupt`] (naming
-    /// `head_seq`, refined by the caller) when the files end before it.
+    /// group, never acknowledged. Synced. Checked first, nothing removed
+    /// otherwise: [`StoreError::Corrupt`] (naming `head_seq`) when the
+    /// files end before it, or when it names no segment for a log that has
+    /// records (or one for a log that has none).
     pub(crate) fn truncate_to(&self, end: Position, head_seq: u64) -> Result<(), StoreError> {
-        let later: Vec<u64> = if end.segment == 0 {
-            self.names().iter().copied().collect()
+        let corrupt = |reason: String| StoreError::Corrupt { seq: head_seq, reason };
+        if (end.segment == 0) != (head_seq == 0) || end.segment > head_seq {
+            return Err(corrupt(format!("the log's head (seq {head_seq}) names segment {}", end.segment)));
+        }
+        let head_file = if end.segment == 0 {
+            None
         } else {
-            self.names().range(end.segment.saturating_add(1)..).copied().collect()
-        };
-        for first in &later {
-            std::fs::remove_file(self.path(*first)).map_err(|e| io_err("removing an unfinished segment", e))?;
-        }
-        {
-            let mut names = self.names_mut();
-            for first in &later {
-                names.remove(first);
-            }
-        }
-        let mut changed = !later.is_empty();
-        if end.segment != 0 {
-            let missing = || StoreError::Corrupt {
-                seq: head_seq,
-                reason: format!("segment {} (the log's head is in it) is missing", file_name(end.segment)),
-            };
+            let missing =
+                || corrupt(format!("segment {} (the log's head is in it) is missing", file_name(end.segment)));
             if !self.names().contains(&end.segment) {
                 return Err(missing());
             }
@@ -180,20 +171,25 @@ impl Segments {
             })?;
             let len = file.metadata().map_err(|e| io_err("reading a segment's length", e))?.len();
             if len < end.end {
-                return Err(StoreError::Corrupt {
-                    seq: head_seq,
-                    reason: format!(
-                        "segment {} ends at byte {len} before the log's head at byte {}",
-                        file_name(end.segment),
-                        end.end
-                    ),
-                });
+                return Err(corrupt(format!(
+                    "segment {} ends at byte {len} before the log's head at byte {}",
+                    file_name(end.segment),
+                    end.end
+                )));
             }
-            if len > end.end {
-                file.set_len(end.end).map_err(|e| io_err("cutting an unfinished group", e))?;
-                file.sync_all().map_err(|e| io_err("syncing a cut segment", e))?;
-                changed = true;
-            }
+            Some((file, len))
+        };
+        let later: Vec<u64> = self.names().range(end.segment.saturating_add(1)..).copied().collect();
+        for first in &later {
+            std::fs::remove_file(self.path(*first)).map_err(|e| io_err("removing an unfinished segment", e))?;
+            self.names_mut().remove(first);
+        }
+        let mut changed = !later.is_empty();
+        if let Some((file, len)) = head_file.filter(|(_, len)| *len > end.end) {
+            debug_assert!(len > end.end);
+            file.set_len(end.end).map_err(|e| io_err("cutting an unfinished group", e))?;
+            file.sync_all().map_err(|e| io_err("syncing a cut segment", e))?;
+            changed = true;
         }
         if changed {
             self.sync_dir()?;
@@ -398,7 +394,13 @@ impl Appender {
 
     /// Starts the segment whose first frame starts at `first`.
     fn roll(&mut self, segments: &Segments, first: u64) -> Result<(), StoreError> {
-        std::fs::create_dir_all(&segments.dir).map_err(|e| io_err("creating the segment directory", e))?;
+        if !segments.dir.is_dir() {
+            std::fs::create_dir_all(&segments.dir).map_err(|e| io_err("creating the segment directory", e))?;
+            // the new directory's own entry, in the store's directory
+            if let Some(parent) = segments.dir.parent() {
+                File::open(parent).and_then(|d| d.sync_all()).map_err(|e| io_err("syncing the store directory", e))?;
+            }
+        }
         let file = OpenOptions::new()
             .append(true)
             .create_new(true)
