@@ -4,8 +4,8 @@
 //! 1, frames of `docs/format.md` and a blake3 chain: append a group commit at
 //! an expected head (all or nothing, durable before it returns), read from a
 //! seq (every frame checked and chained), the head, and a whole-log verify.
-//! Two implementations: the sled [`Store`] (the default, embedded: its own
-//! `log` tree) and the JetStream log of `cardledger-nats` (one stream per
+//! Two implementations: the embedded [`Store`] (the default: its own
+//! segment files, store format 6) and the JetStream log of `cardledger-nats` (one stream per
 //! program). A [`Store`] opened with [`Store::open_on`] keeps snapshots, cold
 //! runs and checkpoints in its own sled directory and serves the log from
 //! the backend it was given, so the engine, the projection runner and every
