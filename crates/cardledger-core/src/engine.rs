@@ -500,7 +500,9 @@ struct SlotState {
     lead: bool,
 }
 
-use limits::{ENCODER_CHUNK_RECORDS, ENCODER_THREAD_LINES_MIN, GATHER_WAIT_MICROS, LEADER_HANDOFF_WAIT_MS};
+use limits::{
+    ENCODER_CHUNK_BYTES, ENCODER_CHUNK_RECORDS, ENCODER_THREAD_LINES_MIN, GATHER_WAIT_MICROS, LEADER_HANDOFF_WAIT_MS,
+};
 
 /// Longest a new leader waits for the last group's submitters to queue
 /// again before it commits what is queued.
@@ -1474,6 +1476,7 @@ impl Chunk {
     fn push(&mut self, time: i64, payload: &[u8]) {
         if self.records.capacity() == 0 {
             self.records.reserve(ENCODER_CHUNK_RECORDS);
+            self.bytes.reserve(ENCODER_CHUNK_BYTES);
         }
         self.bytes.extend_from_slice(payload);
         self.records.push((time, payload.len()));

@@ -96,13 +96,13 @@ impl Out<'_> {
         self.u64(u64::from(index));
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn str(&mut self, s: &str) {
         self.u64(s.len() as u64);
         self.0.extend_from_slice(s.as_bytes());
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn opt_str<S: std::ops::Deref<Target = str>>(&mut self, s: &Option<S>) {
         match s {
             None => self.0.push(0),
@@ -140,6 +140,7 @@ impl Out<'_> {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn holder(&mut self, h: &Holder) {
         match h {
             Holder::User(t) => {
@@ -155,6 +156,7 @@ impl Out<'_> {
 }
 
 impl Out<'_> {
+    #[inline(always)]
     pub(crate) fn funding(&mut self, f: &Funding) {
         let Funding { source_token, kind, program_token } = f;
         self.str(source_token);
@@ -163,6 +165,7 @@ impl Out<'_> {
     }
 
     /// A journal entry's target (a command's, a cold entry's).
+    #[inline(always)]
     pub(crate) fn je_target(&mut self, t: &JeTarget) {
         match t {
             JeTarget::Gpa(h) => {
@@ -186,6 +189,7 @@ impl Out<'_> {
 /// one of the events encoded by hand here; returns `out.len()` right after
 /// its command (where the fingerprinted bytes end). `None`: not one of
 /// them, nothing written.
+#[inline]
 pub(crate) fn by_hand(event: &Event, out: &mut Vec<u8>) -> Option<usize> {
     match event {
         Event::JournalEntryRecorded(je) => Some(journal_entry_recorded(je, out)),
