@@ -559,10 +559,8 @@ pub enum Account {
 }
 
 /// An [`Account`] borrowed from an event or a command: the same variants
-/// over `&str`s, for lookups and postings that allocate nothing. Its
-/// equality is the derived one's, its texts compared inline
-/// ([`crate::token::same_text`]: an account-table probe compares one).
-#[derive(Clone, Copy, Debug)]
+/// over `&str`s, for lookups and postings that allocate nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccountRef<'a> {
     /// [`Account::ProgramBank`].
     ProgramBank(&'a str),
@@ -589,30 +587,6 @@ pub enum AccountRef<'a> {
     /// [`Account::Network`].
     Network(&'a str),
 }
-
-impl PartialEq for AccountRef<'_> {
-    #[inline]
-    fn eq(&self, other: &AccountRef<'_>) -> bool {
-        use crate::token::same_text as same;
-        use AccountRef as A;
-        match (*self, *other) {
-            (A::ProgramBank(a), A::ProgramBank(b))
-            | (A::ProgramEquity(a), A::ProgramEquity(b))
-            | (A::ProgramFees(a), A::ProgramFees(b))
-            | (A::ProgramRewards(a), A::ProgramRewards(b))
-            | (A::ProgramIncome(a), A::ProgramIncome(b))
-            | (A::CreditPayments(a), A::CreditPayments(b))
-            | (A::FundingSource(a), A::FundingSource(b))
-            | (A::Credit(a), A::Credit(b))
-            | (A::Network(a), A::Network(b)) => same(a, b),
-            (A::Gpa(a), A::Gpa(b)) => a == b,
-            (A::Msa(a, c), A::Msa(b, d)) | (A::MsaCredit(a, c), A::MsaCredit(b, d)) => a == b && same(c, d),
-            _ => false,
-        }
-    }
-}
-
-impl Eq for AccountRef<'_> {}
 
 impl std::hash::Hash for AccountRef<'_> {
     /// One word for the variant, a holder's kind and the first string's

@@ -312,16 +312,30 @@ pub(crate) fn effect_index(e: JeEffect) -> u32 {
 /// `out.len()` right after the command (where the fingerprinted bytes end).
 fn journal_entry_recorded(je: &JournalEntryRecorded, out: &mut Vec<u8>) -> usize {
     let JournalEntryRecorded { cmd, program_token, effect, hold_amount, jit_load, jit_unload, pending_credit } = je;
+    journal_entry_parts(cmd, program_token, *effect, [*hold_amount, *jit_load, *jit_unload, *pending_credit], out)
+}
+
+/// [`journal_entry_recorded`] from the event's parts: its command, and its
+/// program token, effect and amounts (hold, JIT load, JIT unload, pending
+/// credit) — the commit path encodes an entry before its command moves
+/// into the event (`crate::encode_new_journal_entry`).
+#[inline]
+pub(crate) fn journal_entry_parts(
+    cmd: &JournalEntryCmd,
+    program_token: &str,
+    effect: JeEffect,
+    amounts: [Money; 4],
+    out: &mut Vec<u8>,
+) -> usize {
     let mut o = Out(out);
     o.variant(JOURNAL_ENTRY_RECORDED_INDEX);
     journal_entry_cmd(cmd, &mut o);
     let command_end = o.0.len();
     o.str(program_token);
-    o.variant(effect_index(*effect));
-    o.money(*hold_amount);
-    o.money(*jit_load);
-    o.money(*jit_unload);
-    o.money(*pending_credit);
+    o.variant(effect_index(effect));
+    for amount in amounts {
+        o.money(amount);
+    }
     command_end
 }
 

@@ -27,15 +27,14 @@ use compact_str::CompactString;
 ///
 /// Its `Hash`, `Eq` and `Ord` are written here over [`Token::as_str`],
 /// `#[inline]`: `CompactString`'s are out-of-line calls on the hot paths
-/// (each map probe, each comparison). Equality of two tokens compares short
-/// texts word by word ([`same_text`]) instead of calling `memcmp`.
+/// (each map probe, each comparison).
 #[derive(Clone, Default)]
 pub struct Token(CompactString);
 
 impl PartialEq for Token {
     #[inline]
     fn eq(&self, other: &Token) -> bool {
-        same_text(self.as_str(), other.as_str())
+        self.as_str() == other.as_str()
     }
 }
 
@@ -62,40 +61,6 @@ impl std::hash::Hash for Token {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.as_str().hash(state)
     }
-}
-
-/// Whether two texts are equal, as `a == b`: texts of up to 24 bytes (every
-/// inline token) are compared in at most three overlapping 8-byte words (or
-/// two 4-byte ones, or single bytes) inline, longer ones by `==` (a
-/// `memcmp` call, ≈ 25 instructions for a short text).
-#[inline]
-pub fn same_text(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    let words = |at: usize| -> Option<bool> {
-        let x: [u8; 8] = a.get(at..at + 8)?.try_into().ok()?;
-        let y: [u8; 8] = b.get(at..at + 8)?.try_into().ok()?;
-        Some(x == y)
-    };
-    let halves = |at: usize| -> Option<bool> {
-        let x: [u8; 4] = a.get(at..at + 4)?.try_into().ok()?;
-        let y: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
-        Some(x == y)
-    };
-    let bytes = |at: usize| -> Option<bool> { Some(a.get(at)? == b.get(at)?) };
-    let same = match n {
-        0 => Some(true),
-        1..=3 => bytes(0).zip(bytes(n / 2)).zip(bytes(n - 1)).map(|((x, y), z)| x && y && z),
-        4..=7 => halves(0).zip(halves(n - 4)).map(|(x, y)| x && y),
-        8..=16 => words(0).zip(words(n - 8)).map(|(x, y)| x && y),
-        17..=24 => words(0).zip(words(8)).zip(words(n - 8)).map(|((x, y), z)| x && y && z),
-        _ => None,
-    };
-    // `None`: a longer text (the slices above are always in range)
-    same.unwrap_or_else(|| a == b)
 }
 
 impl Token {
@@ -192,14 +157,14 @@ impl fmt::Debug for Token {
 impl PartialEq<str> for Token {
     #[inline]
     fn eq(&self, other: &str) -> bool {
-        same_text(self.as_str(), other)
+        self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for Token {
     #[inline]
     fn eq(&self, other: &&str) -> bool {
-        same_text(self.as_str(), other)
+        self.as_str() == *other
     }
 }
 
