@@ -42,7 +42,7 @@
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 
-use cardledger_domain::command::{Command, CommandLine, TickCmd};
+use cardledger_domain::command::{Command, CommandLine};
 use cardledger_domain::event::{Fact, Recorded};
 use cardledger_domain::limits;
 use cardledger_domain::rejection::{Code, Rejection};
@@ -500,7 +500,9 @@ struct SlotState {
     lead: bool,
 }
 
-use limits::{ENCODER_CHUNK_RECORDS, ENCODER_THREAD_LINES_MIN, GATHER_WAIT_MICROS, LEADER_HANDOFF_WAIT_MS};
+use limits::{
+    ENCODER_CHUNK_BYTES, ENCODER_CHUNK_RECORDS, ENCODER_THREAD_LINES_MIN, GATHER_WAIT_MICROS, LEADER_HANDOFF_WAIT_MS,
+};
 
 /// Longest a new leader waits for the last group's submitters to queue
 /// again before it commits what is queued.
@@ -1026,7 +1028,10 @@ impl Engine {
                 // at most EVENT_BYTES_MAX) gives its command to its event; a
                 // tick (it may record many) and a line near the batch's end
                 // are decided borrowed, so a request that ends the group
-                // undecided goes back to the queue intact
+                // undecided goes back to the queue intact (what stays in a
+                // moved line, a placeholder command, is never read again: its
+                // event surely fits the batch, so it is recorded or rejected
+                // in this group and its request is never put back)
                 let movable = !matches!(line.command, Command::Tick(_))
                     && records < limits::BATCH_RECORDS_MAX
                     && bytes + record::record_len(limits::EVENT_BYTES_MAX) <= limits::BATCH_BYTES_MAX;
@@ -1035,11 +1040,8 @@ impl Engine {
                 // (emptied first: a decision that encodes nothing, a tick's
                 // or a duplicate's, leaves it as it finds it)
                 buf.clear();
-                let decision = if movable {
-                    state.decide_owned_into(std::mem::replace(line, moved_line()), *time, &mut buf)
-                } else {
-                    state.decide(line, *time)
-                };
+                let decision =
+                    if movable { state.decide_owned_into(line, *time, &mut buf) } else { state.decide(line, *time) };
                 // an accepted fact goes into its record at once (each move of
                 // a decided event, ≈ 450 bytes, is a `memcpy`)
                 match decision {
@@ -1474,6 +1476,7 @@ impl Chunk {
     fn push(&mut self, time: i64, payload: &[u8]) {
         if self.records.capacity() == 0 {
             self.records.reserve(ENCODER_CHUNK_RECORDS);
+            self.bytes.reserve(ENCODER_CHUNK_BYTES);
         }
         self.bytes.extend_from_slice(payload);
         self.records.push((time, payload.len()));
@@ -1508,14 +1511,6 @@ impl Chunk {
         }
         Ok(())
     }
-}
-
-/// What stays in a request's place of a line whose command was moved into
-/// its event: never read again (a moved line's event surely fits the batch,
-/// so it is recorded or rejected in this group and its request is never put
-/// back into the queue).
-fn moved_line() -> CommandLine {
-    CommandLine { time: None, corrected_post_date: None, command: Command::Tick(TickCmd { now: Timestamp(0) }) }
 }
 
 /// The rejection of a command whose records no longer fit its batch's append.

@@ -31,12 +31,15 @@ pub mod token;
 pub mod wire;
 pub mod zone;
 
-/// The bincode configuration of every encoded event, with its size limit.
-pub fn codec() -> bincode::config::Configuration<
+/// The type of [`codec`].
+pub type Codec = bincode::config::Configuration<
     bincode::config::BigEndian,
     bincode::config::Varint,
     bincode::config::Limit<{ limits::EVENT_BYTES_MAX }>,
-> {
+>;
+
+/// The bincode configuration of every encoded event, with its size limit.
+pub fn codec() -> Codec {
     bincode::config::standard().with_big_endian().with_limit::<{ limits::EVENT_BYTES_MAX }>()
 }
 
@@ -65,27 +68,62 @@ pub fn encode_new_fact(
     event: &event::Event,
     out: &mut Vec<u8>,
 ) -> Result<u64, String> {
+    encode_new_with(corrected_post_date, out, event.kind(), |e| {
+        // the hottest events: written by hand, the same bytes (payload.rs)
+        if let Some(end) = payload::by_hand(event, bincode::enc::Encoder::writer(e).0) {
+            return Ok(Some(end));
+        }
+        let mut end = None;
+        event.encode_marking_command(e, |e| end = Some(bincode::enc::Encoder::writer(e).0.len()))?;
+        Ok(end)
+    })
+}
+
+/// [`encode_new_fact`] of the `JournalEntryRecorded` of `cmd` and what
+/// deciding it added (`decided`), before the command moves into the event
+/// (the commit path: `Ledger::decide_owned_into`). The same bytes.
+pub(crate) fn encode_new_journal_entry(
+    corrected_post_date: Option<time::Date>,
+    cmd: &command::JournalEntryCmd,
+    decided: &state::JeDecided,
+    out: &mut Vec<u8>,
+) -> Result<u64, String> {
+    let state::JeDecided { program_token, effect, hold_amount, jit_load, jit_unload, pending_credit } = decided;
+    let amounts = [*hold_amount, *jit_load, *jit_unload, *pending_credit];
+    encode_new_with(corrected_post_date, out, "journal_entry", |e| {
+        let out = &mut *bincode::enc::Encoder::writer(e).0;
+        Ok(Some(payload::journal_entry_parts(cmd, program_token, *effect, amounts, out)))
+    })
+}
+
+/// The one home of a new fact's framing ([`encode_new_fact`]): the room for
+/// the fingerprint, the tag and date, then `body` (an event `kind`'s
+/// encoding, returning where its command ends: `None`, it holds none), the
+/// fingerprint of the bytes from the tag to the command's end written in
+/// front, and the size limit.
+#[inline]
+fn encode_new_with(
+    corrected_post_date: Option<time::Date>,
+    out: &mut Vec<u8>,
+    kind: &str,
+    body: impl FnOnce(
+        &mut bincode::enc::EncoderImpl<VecWriter<'_>, Codec>,
+    ) -> Result<Option<usize>, bincode::error::EncodeError>,
+) -> Result<u64, String> {
     /// Room for the fingerprint in front (the longest u64 varint), filled
     /// once the bytes it hashes are written.
     const FINGERPRINT_ROOM_BYTES: usize = payload::U64_VARINT_ROOM_BYTES;
     out.clear();
     out.resize(FINGERPRINT_ROOM_BYTES, 0);
-    let mut end = None;
-    {
+    let end = {
         let mut e = bincode::enc::EncoderImpl::new(VecWriter(out), codec());
-        let kind = event::FingerprintKind::Sip13Payload;
-        event::encode_tag_and_date(kind, corrected_post_date, &mut e).map_err(|e| e.to_string())?;
-        // the hottest events: written by hand, the same bytes (payload.rs)
-        match payload::by_hand(event, bincode::enc::Encoder::writer(&mut e).0) {
-            Some(at) => end = Some(at),
-            None => event
-                .encode_marking_command(&mut e, |e| end = Some(bincode::enc::Encoder::writer(e).0.len()))
-                .map_err(|e| e.to_string())?,
-        }
-    }
+        let fp_kind = event::FingerprintKind::Sip13Payload;
+        event::encode_tag_and_date(fp_kind, corrected_post_date, &mut e).map_err(|e| e.to_string())?;
+        body(&mut e).map_err(|e| e.to_string())?
+    };
     let hashed = end.and_then(|end| out.get(FINGERPRINT_ROOM_BYTES..end));
     let Some(hashed) = hashed else {
-        return Err(format!("a {} event holds no command to fingerprint", event.kind()));
+        return Err(format!("a {kind} event holds no command to fingerprint"));
     };
     let fingerprint = state::sip13(hashed);
     // the whole room is written (a copy of fixed length), the varint at its

@@ -157,6 +157,13 @@ pub const ENCODER_THREAD_LINES_MIN: usize = 256;
 /// Records handed to the encoder thread at a time.
 pub const ENCODER_CHUNK_RECORDS: usize = 256;
 
+/// Room reserved for a new encoder chunk's payloads: its
+/// [`ENCODER_CHUNK_RECORDS`] records at 192 bytes each (the demo mix's
+/// payloads average ≈ 133), so a chunk fills without regrowing its buffer
+/// (≈ 100 instructions an event of `realloc` copies when it grew from
+/// empty). A chunk whose payloads are larger still grows, as a `Vec` does.
+pub const ENCODER_CHUNK_BYTES: usize = ENCODER_CHUNK_RECORDS * 192;
+
 /// A replay from the log (`Engine::open`, `verify`, a past state) reads,
 /// checks and decodes on a second thread and hands the applier this many
 /// decoded events at a time.

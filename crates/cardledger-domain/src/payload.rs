@@ -96,13 +96,13 @@ impl Out<'_> {
         self.u64(u64::from(index));
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn str(&mut self, s: &str) {
         self.u64(s.len() as u64);
         self.0.extend_from_slice(s.as_bytes());
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn opt_str<S: std::ops::Deref<Target = str>>(&mut self, s: &Option<S>) {
         match s {
             None => self.0.push(0),
@@ -140,6 +140,7 @@ impl Out<'_> {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn holder(&mut self, h: &Holder) {
         match h {
             Holder::User(t) => {
@@ -155,6 +156,7 @@ impl Out<'_> {
 }
 
 impl Out<'_> {
+    #[inline(always)]
     pub(crate) fn funding(&mut self, f: &Funding) {
         let Funding { source_token, kind, program_token } = f;
         self.str(source_token);
@@ -163,6 +165,7 @@ impl Out<'_> {
     }
 
     /// A journal entry's target (a command's, a cold entry's).
+    #[inline(always)]
     pub(crate) fn je_target(&mut self, t: &JeTarget) {
         match t {
             JeTarget::Gpa(h) => {
@@ -186,6 +189,7 @@ impl Out<'_> {
 /// one of the events encoded by hand here; returns `out.len()` right after
 /// its command (where the fingerprinted bytes end). `None`: not one of
 /// them, nothing written.
+#[inline]
 pub(crate) fn by_hand(event: &Event, out: &mut Vec<u8>) -> Option<usize> {
     match event {
         Event::JournalEntryRecorded(je) => Some(journal_entry_recorded(je, out)),
@@ -308,16 +312,30 @@ pub(crate) fn effect_index(e: JeEffect) -> u32 {
 /// `out.len()` right after the command (where the fingerprinted bytes end).
 fn journal_entry_recorded(je: &JournalEntryRecorded, out: &mut Vec<u8>) -> usize {
     let JournalEntryRecorded { cmd, program_token, effect, hold_amount, jit_load, jit_unload, pending_credit } = je;
+    journal_entry_parts(cmd, program_token, *effect, [*hold_amount, *jit_load, *jit_unload, *pending_credit], out)
+}
+
+/// [`journal_entry_recorded`] from the event's parts: its command, and its
+/// program token, effect and amounts (hold, JIT load, JIT unload, pending
+/// credit) — the commit path encodes an entry before its command moves
+/// into the event (`crate::encode_new_journal_entry`).
+#[inline]
+pub(crate) fn journal_entry_parts(
+    cmd: &JournalEntryCmd,
+    program_token: &str,
+    effect: JeEffect,
+    amounts: [Money; 4],
+    out: &mut Vec<u8>,
+) -> usize {
     let mut o = Out(out);
     o.variant(JOURNAL_ENTRY_RECORDED_INDEX);
     journal_entry_cmd(cmd, &mut o);
     let command_end = o.0.len();
     o.str(program_token);
-    o.variant(effect_index(*effect));
-    o.money(*hold_amount);
-    o.money(*jit_load);
-    o.money(*jit_unload);
-    o.money(*pending_credit);
+    o.variant(effect_index(effect));
+    for amount in amounts {
+        o.money(amount);
+    }
     command_end
 }
 

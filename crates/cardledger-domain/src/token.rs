@@ -24,8 +24,44 @@ use compact_str::CompactString;
 
 /// A token or id: an immutable string, inline up to
 /// [`Token::INLINE_BYTES`] bytes (see the module's documentation).
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// Its `Hash`, `Eq` and `Ord` are written here over [`Token::as_str`],
+/// `#[inline]`: `CompactString`'s are out-of-line calls on the hot paths
+/// (each map probe, each comparison).
+#[derive(Clone, Default)]
 pub struct Token(CompactString);
+
+impl PartialEq for Token {
+    #[inline]
+    fn eq(&self, other: &Token) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Token {}
+
+impl PartialOrd for Token {
+    #[inline]
+    fn partial_cmp(&self, other: &Token) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Token {
+    #[inline]
+    fn cmp(&self, other: &Token) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for Token {
+    /// Exactly the `str`'s hash (as `Borrow<str>` requires: a map keyed by
+    /// `Token` is searched with a `&str`).
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
 
 impl Token {
     /// The longest token, in bytes, held inline (no allocation).
@@ -119,12 +155,14 @@ impl fmt::Debug for Token {
 }
 
 impl PartialEq<str> for Token {
+    #[inline]
     fn eq(&self, other: &str) -> bool {
         self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for Token {
+    #[inline]
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
     }

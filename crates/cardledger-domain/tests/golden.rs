@@ -337,3 +337,53 @@ fn fuzz_bodies_survive_mutations_of_real_inputs() {
         cardledger_domain::fuzz_parse_line(line.as_bytes());
     }
 }
+
+/// The commit path (`decide_owned_into`: the command moved out of the line,
+/// a journal entry checked and encoded where it is, then moved once into its
+/// decision) decides every line of the demo workload as `decide` does, and
+/// writes `encode_fact`'s bytes for an accepted fact; so does every journal
+/// entry again with an amount no balance covers (most of them rejected).
+#[test]
+fn the_commit_path_decides_every_line_as_decide_does() {
+    use cardledger_domain::command::Command;
+    use cardledger_domain::money::Money;
+    let cfg = cardledger_workload::WorkloadConfig::default();
+    let mut ledger = Ledger::default();
+    let mut buf = Vec::new();
+    let (mut accepted, mut rejected) = (0usize, 0usize);
+    for (i, text) in cardledger_workload::generate(&cfg).take(4_000).enumerate() {
+        let Ok(line) = wire::parse_line(&text) else { continue };
+        let time = Timestamp(1_600_000_000_000_000 + 1_000_000 * i as i64);
+        let mut lines = vec![line.clone()];
+        if let Command::JournalEntry(c) = &line.command {
+            let mut c = c.clone();
+            c.amount = Money::from_cents(i64::MAX / 8);
+            c.token = format!("{}-x", c.token).into();
+            lines.push(cardledger_domain::command::CommandLine { command: Command::JournalEntry(c), ..line.clone() });
+        }
+        let mut facts = Vec::new();
+        for (n, l) in lines.iter().enumerate() {
+            let want = ledger.decide(l, time);
+            let mut moved = l.clone();
+            let got = ledger.decide_owned_into(&mut moved, time, &mut buf);
+            assert_eq!(got, want, "{text}");
+            let entry = matches!(l.command, Command::JournalEntry(_));
+            match got {
+                Decision::Accept(fact) => {
+                    assert_eq!(buf, encode_fact(&fact).unwrap(), "{text}");
+                    accepted += usize::from(entry);
+                    if n == 0 {
+                        facts.push(fact);
+                    }
+                }
+                Decision::AcceptAll(all) if n == 0 => facts = all,
+                Decision::Reject(_) => rejected += usize::from(entry),
+                _ => {}
+            }
+        }
+        for fact in facts {
+            ledger.apply(&Recorded { seq: ledger.head_seq + 1, time, fact });
+        }
+    }
+    assert!(accepted > 1_000 && rejected > 500, "journal entries accepted {accepted}, rejected {rejected}");
+}

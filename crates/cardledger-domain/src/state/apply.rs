@@ -1,6 +1,6 @@
 //! Folding a recorded event into the state: infallible and deterministic.
 
-use super::idempotency::event_token_kind;
+use super::idempotency::{event_token_kind, event_token_of};
 use super::*;
 
 impl Ledger {
@@ -8,11 +8,11 @@ impl Ledger {
     pub fn apply(&mut self, rec: &Recorded) {
         let (seq, time) = (rec.seq, rec.time);
         let event = &rec.fact.event;
-        if let (Some(kind), Some(token)) = (event_token_kind(event), event_token(event)) {
+        if let (Some(kind), Some(token)) = (event_token_kind(event), event_token_of(event)) {
             let room = &mut self.room;
             let map = self.tokens.entry(kind).or_insert_with(|| with_room(room.token(kind)));
             let capacity = map.capacity();
-            map.insert(Token::from(token), (seq, rec.fact.fingerprint));
+            map.insert(token.clone(), (seq, rec.fact.fingerprint));
             if map.capacity() != capacity {
                 room.note_token(kind, map.capacity());
             }

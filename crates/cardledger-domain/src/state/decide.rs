@@ -26,23 +26,28 @@ impl Ledger {
     /// for it, encoded once while fingerprinting (`crate::encode_new_fact`).
     /// The same decision as `decide(&line, time)`; the payload is `Some` only
     /// with a `Decision::Accept` (a tick's facts are encoded by the caller).
-    pub fn decide_owned(&self, line: CommandLine, time: Timestamp) -> (Decision, Option<Vec<u8>>) {
+    pub fn decide_owned(&self, mut line: CommandLine, time: Timestamp) -> (Decision, Option<Vec<u8>>) {
         let mut payload = Vec::new();
-        let decision = self.decide_owned_into(line, time, &mut payload);
+        let decision = self.decide_owned_into(&mut line, time, &mut payload);
         let encoded = matches!(decision, Decision::Accept(_)) && !payload.is_empty();
         (decision, encoded.then_some(payload))
     }
 
-    /// [`Ledger::decide_owned`] writing the payload of an accepted fact into
-    /// `payload` (left empty otherwise, and with a tick's facts): the
-    /// decision is returned as it is built, not moved into a pair (each move
-    /// of an event, ≈ 420 bytes, is a `memcpy`). The engine's commit path.
-    pub fn decide_owned_into(&self, line: CommandLine, _time: Timestamp, payload: &mut Vec<u8>) -> Decision {
-        if let Some(d) = self.idempotency(&line) {
+    /// [`Ledger::decide_owned`] moving the command out of `line` (a `tick`
+    /// at 0 is left in its place once the token checks passed: the line
+    /// must not be decided again) and writing the payload of an accepted
+    /// fact into `payload` (left empty otherwise, and with a tick's facts):
+    /// the decision is returned as it is built, not moved into a pair (each
+    /// move of an event, ≈ 420 bytes, is a `memcpy`). The engine's commit
+    /// path. A journal entry (two thirds of the demo mix) is decided and
+    /// encoded from the command where it is, and its command moves once
+    /// more, into the decision.
+    pub fn decide_owned_into(&self, line: &mut CommandLine, _time: Timestamp, payload: &mut Vec<u8>) -> Decision {
+        if let Some(d) = self.idempotency(line) {
             return d;
         }
         if let Command::Tick(c) = &line.command {
-            return self.decide_tick(c, &line);
+            return self.decide_tick(c, line);
         }
         let key = line.command.key();
         if payload.capacity() < crate::ENCODED_FACT_CAPACITY_BYTES {
@@ -50,7 +55,26 @@ impl Ledger {
             // general growth path, ≈ 80 instructions more)
             *payload = Vec::with_capacity(crate::ENCODED_FACT_CAPACITY_BYTES);
         }
-        accept(self.decide_event(line.command), line.corrected_post_date, key, payload)
+        let cpd = line.corrected_post_date;
+        let moved = Command::Tick(TickCmd { now: Timestamp(0) });
+        match std::mem::replace(&mut line.command, moved) {
+            Command::JournalEntry(cmd) => {
+                let decided = match self.journal_entry_decided(&cmd) {
+                    Ok(decided) => decided,
+                    Err(r) => return Decision::Reject(r),
+                };
+                match crate::encode_new_journal_entry(cpd, &cmd, &decided, payload) {
+                    Ok(fingerprint) => Decision::Accept(Fact {
+                        fingerprint,
+                        fingerprint_kind: FingerprintKind::Sip13Payload,
+                        corrected_post_date: cpd,
+                        event: Event::JournalEntryRecorded(decided.recorded(cmd)),
+                    }),
+                    Err(e) => Decision::Reject(Rejection::new(Code::EventTooLarge, key, e)),
+                }
+            }
+            command => accept(self.decide_event(command), cpd, key, payload),
+        }
     }
 
     /// The decision the command's token already implies, if it is recorded:

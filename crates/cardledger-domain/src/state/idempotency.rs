@@ -102,6 +102,12 @@ pub fn fingerprint_blake3(line: &CommandLine) -> Result<u64, String> {
 
 /// The token an event registers in the idempotency index.
 pub fn event_token(e: &Event) -> Option<&str> {
+    event_token_of(e).map(Token::as_str)
+}
+
+/// [`event_token`] as the event holds it (`apply` copies it into the index
+/// instead of building a new token from its text).
+pub(super) fn event_token_of(e: &Event) -> Option<&Token> {
     Some(match e {
         Event::ProgramCreated(c) => &c.token,
         Event::UserCreated(c) | Event::BusinessCreated(c) => &c.token,

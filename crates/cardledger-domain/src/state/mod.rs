@@ -24,6 +24,7 @@ pub use cold::{je_closed, key as cold_key, Book, ColdGroup, ColdLink, ColdStore,
 pub(crate) use idempotency::sip13;
 pub use idempotency::{event_token, fingerprint, fingerprint_blake3, fingerprint_sip13, FINGERPRINT_KEY};
 pub use journal::classify;
+pub(crate) use journal::JeDecided;
 
 use std::collections::BTreeMap;
 
