@@ -337,6 +337,24 @@ impl<'a> Scan<'a> {
     /// 25 strings, and the call's own cost was a third of each.
     #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
+        self.quoted(not_plain)
+    }
+
+    /// A body member's name (at its opening quote): the text up to the
+    /// next quote, borrowed. Only the quote is looked for, not every byte
+    /// [`Scan::string`] declines: the caller keeps the text only when it is
+    /// a field's name, which holds none of them, and declines it otherwise,
+    /// as it would decline whatever `string` declines.
+    #[inline(always)]
+    fn field_name(&mut self) -> Option<&'a str> {
+        self.quoted(quotes)
+    }
+
+    /// At an opening quote: the text up to the first byte `stop` finds,
+    /// which must be the closing quote (else it declines), read eight bytes
+    /// at a time.
+    #[inline(always)]
+    fn quoted(&mut self, stop: fn(u64) -> u64) -> Option<&'a str> {
         let start = self.pos + 1;
         let rest = self.text.as_bytes().get(start..)?;
         let mut at = 0;
@@ -353,7 +371,7 @@ impl<'a> Scan<'a> {
                     word
                 }
             };
-            let found = not_plain(u64::from_le_bytes(word));
+            let found = stop(u64::from_le_bytes(word));
             if found != 0 {
                 let end = at + (found.trailing_zeros() / 8) as usize;
                 if rest.get(end) != Some(&b'"') {
@@ -466,7 +484,7 @@ impl<'a> Scan<'a> {
             if self.peek()? != b'"' {
                 return None;
             }
-            let field = Field::of(self.string()?)?;
+            let field = Field::of(self.field_name()?)?;
             if seen & field.bit() != 0 {
                 return None;
             }
@@ -510,16 +528,31 @@ impl<'a> Scan<'a> {
 /// unescaped or that end it: `"`, `\\`, below U+0020, above U+007E. Each
 /// such byte's high bit is set in the result, and the lowest set bit is
 /// exactly the first such byte (a higher bit may be a false one).
+#[inline(always)]
 fn not_plain(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // the high bit of each byte of `x` that is zero
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
     (word & HIGH)
         | (word.wrapping_sub(ONES * 0x20) & !word & HIGH)
-        | zero(word ^ (ONES * u64::from(b'"')))
-        | zero(word ^ (ONES * u64::from(b'\\')))
-        | zero(word ^ (ONES * 0x7f))
+        | zero_bytes(word ^ (ONES * u64::from(b'"')))
+        | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+        | zero_bytes(word ^ (ONES * 0x7f))
+}
+
+/// The quotes of `word` (little-endian), as [`not_plain`] marks its bytes.
+#[inline(always)]
+fn quotes(word: u64) -> u64 {
+    zero_bytes(word ^ (ONES * u64::from(b'"')))
+}
+
+/// A one in each byte of a word.
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of each byte of a word.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `x` that is zero (and maybe of a byte after
+/// one: the lowest set bit is exact).
+#[inline(always)]
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & HIGH
 }
 
 /// The key serde_json's `arbitrary_precision` feature hands a number under
@@ -1709,6 +1742,14 @@ mod tests {
                 let found = not_plain(u64::from_le_bytes(word));
                 let first = if plain { 7 } else { at as u32 };
                 assert_eq!(found.trailing_zeros() / 8, first, "byte {b:#04x} at {at}");
+                // `quotes` finds the first quote, whatever the bytes around it
+                for before in [0u8, 0x22, 0x80, 0xff] {
+                    let mut word = [before; 8];
+                    word[at] = b;
+                    word[7] = b'"';
+                    let first = word.iter().position(|&c| c == b'"').map_or(8, |p| p as u32);
+                    assert_eq!(quotes(u64::from_le_bytes(word)).trailing_zeros() / 8, first, "{word:?}");
+                }
             }
         }
     }
