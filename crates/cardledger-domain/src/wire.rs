@@ -1819,7 +1819,7 @@ mod tests {
                 let mut b = a.clone();
                 b[at] ^= 0x20;
                 assert!(!same_bytes(a, &b), "{a:?} changed at {at}");
-                assert_eq!(same_bytes(a, a), true);
+                assert!(same_bytes(a, a));
             }
             let mut longer = a.clone();
             longer.push(b'"');
