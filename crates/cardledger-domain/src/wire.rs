@@ -119,6 +119,12 @@ impl<'a> Json<'a> {
         matches!(self, Json::Null)
     }
 
+    /// True when dropping it frees nothing (no owned string, no items).
+    #[inline(always)]
+    fn owns_nothing(&self) -> bool {
+        matches!(self, Json::Null | Json::Bool(_) | Json::Number(Cow::Borrowed(_)) | Json::String(Cow::Borrowed(_)))
+    }
+
     /// Views a `serde_json::Value` as the same tree (borrowing its strings).
     fn from_value(value: &'a Value) -> Json<'a> {
         match value {
@@ -175,7 +181,7 @@ fn scan_command(line: &str) -> Option<Result<CommandLine, Rejection>> {
     s.pos += 1;
     let mut time = None;
     let mut command = None;
-    let mut fields = Vec::new();
+    let mut fields = FieldList::new();
     loop {
         s.skip_ws();
         if s.peek()? != b'"' {
@@ -196,7 +202,7 @@ fn scan_command(line: &str) -> Option<Result<CommandLine, Rejection>> {
             if s.peek()? != b'{' {
                 return None;
             }
-            fields = s.fields()?;
+            s.fields(&mut fields)?;
             command = Some(key);
         }
         if !s.next_or_close(b'}')? {
@@ -208,7 +214,60 @@ fn scan_command(line: &str) -> Option<Result<CommandLine, Rejection>> {
         return None;
     }
     let key = command?;
-    Some(time.as_ref().map(line_time).transpose().and_then(|time| parse_body(time, Body::of_fields(key, &fields))))
+    Some(
+        time.as_ref()
+            .map(line_time)
+            .transpose()
+            .and_then(|time| parse_body(time, Body::of_fields(key, fields.as_slice()))),
+    )
+}
+
+/// A command body's members as [`Scan::fields`] reads them (each a field,
+/// in line order), on the stack: no allocation, and dropping it drops only
+/// the values that own memory (a nested array or object, an escaped
+/// string), not every member's value in turn.
+struct FieldList<'a> {
+    len: usize,
+    /// The first `len` are the members; the rest stay `null` (owning
+    /// nothing, they need no drop).
+    items: std::mem::ManuallyDrop<[(Field, Json<'a>); limits::WIRE_SCAN_FIELDS_MAX]>,
+}
+
+impl<'a> FieldList<'a> {
+    fn new() -> FieldList<'a> {
+        FieldList {
+            len: 0,
+            items: std::mem::ManuallyDrop::new([const { (Field::Token, Json::Null) }; limits::WIRE_SCAN_FIELDS_MAX]),
+        }
+    }
+
+    /// Appends a member, or declines beyond [`limits::WIRE_SCAN_FIELDS_MAX`].
+    #[inline(always)]
+    fn push(&mut self, field: Field, value: Json<'a>) -> Option<()> {
+        let (_, free) = std::mem::replace(self.items.get_mut(self.len)?, (field, value));
+        // a free place holds `null`: nothing to drop (and no drop glue's call)
+        debug_assert!(free.is_null());
+        std::mem::forget(free);
+        self.len += 1;
+        Some(())
+    }
+
+    fn as_slice(&self) -> &[(Field, Json<'a>)] {
+        match self.items.get(..self.len) {
+            Some(members) => members,
+            None => unreachable!("push never passes the list's capacity"),
+        }
+    }
+}
+
+impl Drop for FieldList<'_> {
+    fn drop(&mut self) {
+        for (_, value) in self.items.iter_mut().take(self.len) {
+            if !value.owns_nothing() {
+                drop(std::mem::replace(value, Json::Null));
+            }
+        }
+    }
 }
 
 /// The fast path's cursor over a line.
@@ -222,16 +281,32 @@ impl<'a> Scan<'a> {
         self.text.as_bytes().get(self.pos).copied()
     }
 
+    /// Skips JSON's whitespace. Inlined to its first test: the hosts'
+    /// lines have none between tokens, and this runs before each token.
+    #[inline(always)]
     fn skip_ws(&mut self) {
+        if let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.skip_ws_rest();
+        }
+    }
+
+    fn skip_ws_rest(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
     }
 
     /// Consumes `b` (after whitespace), or declines.
+    #[inline(always)]
     fn expect(&mut self, b: u8) -> Option<()> {
-        self.skip_ws();
-        (self.peek()? == b).then(|| self.pos += 1)
+        if self.peek() != Some(b) {
+            self.skip_ws();
+            if self.peek()? != b {
+                return None;
+            }
+        }
+        self.pos += 1;
+        Some(())
     }
 
     fn value(&mut self, depth: usize) -> Option<Json<'a>> {
@@ -262,6 +337,24 @@ impl<'a> Scan<'a> {
     /// 25 strings, and the call's own cost was a third of each.
     #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
+        self.quoted(not_plain)
+    }
+
+    /// A body member's name (at its opening quote): the text up to the
+    /// next quote, borrowed. Only the quote is looked for, not every byte
+    /// [`Scan::string`] declines: the caller keeps the text only when it is
+    /// a field's name, which holds none of them, and declines it otherwise,
+    /// as it would decline whatever `string` declines.
+    #[inline(always)]
+    fn field_name(&mut self) -> Option<&'a str> {
+        self.quoted(quotes)
+    }
+
+    /// At an opening quote: the text up to the first byte `stop` finds,
+    /// which must be the closing quote (else it declines), read eight bytes
+    /// at a time.
+    #[inline(always)]
+    fn quoted(&mut self, stop: fn(u64) -> u64) -> Option<&'a str> {
         let start = self.pos + 1;
         let rest = self.text.as_bytes().get(start..)?;
         let mut at = 0;
@@ -278,7 +371,7 @@ impl<'a> Scan<'a> {
                     word
                 }
             };
-            let found = not_plain(u64::from_le_bytes(word));
+            let found = stop(u64::from_le_bytes(word));
             if found != 0 {
                 let end = at + (found.trailing_zeros() / 8) as usize;
                 if rest.get(end) != Some(&b'"') {
@@ -375,37 +468,38 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// A command body (at `{`): its members as fields, in line order.
-    /// Declines a member that is no field, a repeated one, one beyond
+    /// A command body (at `{`): its members as fields, in line order, into
+    /// `out`. Declines a member that is no field, a repeated one, one beyond
     /// [`limits::WIRE_SCAN_FIELDS_MAX`], and whatever [`Scan::value`] declines.
-    fn fields(&mut self) -> Option<Vec<(Field, Json<'a>)>> {
+    fn fields(&mut self, out: &mut FieldList<'a>) -> Option<()> {
         self.pos += 1; // '{'
         let mut seen = 0u64;
-        let mut out = Vec::with_capacity(limits::WIRE_SCAN_FIELDS_MAX);
         self.skip_ws();
         if self.peek()? == b'}' {
             self.pos += 1;
-            return Some(out);
+            return Some(());
         }
         loop {
             self.skip_ws();
             if self.peek()? != b'"' {
                 return None;
             }
-            let field = Field::of(self.string()?)?;
+            let field = Field::of(self.field_name()?)?;
             if seen & field.bit() != 0 {
                 return None;
             }
             seen |= field.bit();
             self.expect(b':')?;
-            // a body's members sit at depth 2, as in `scan_line`'s tree
-            let value = self.value(2)?;
-            if out.len() == limits::WIRE_SCAN_FIELDS_MAX {
-                return None;
-            }
-            out.push((field, value));
+            self.skip_ws();
+            // a string (most members) read here; else a body's members sit
+            // at depth 2, as in `scan_line`'s tree
+            let value = match self.peek()? {
+                b'"' => Json::String(Cow::Borrowed(self.string()?)),
+                _ => self.value(2)?,
+            };
+            out.push(field, value)?;
             if !self.next_or_close(b'}')? {
-                return Some(out);
+                return Some(());
             }
         }
     }
@@ -434,16 +528,31 @@ impl<'a> Scan<'a> {
 /// unescaped or that end it: `"`, `\\`, below U+0020, above U+007E. Each
 /// such byte's high bit is set in the result, and the lowest set bit is
 /// exactly the first such byte (a higher bit may be a false one).
+#[inline(always)]
 fn not_plain(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // the high bit of each byte of `x` that is zero
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
     (word & HIGH)
         | (word.wrapping_sub(ONES * 0x20) & !word & HIGH)
-        | zero(word ^ (ONES * u64::from(b'"')))
-        | zero(word ^ (ONES * u64::from(b'\\')))
-        | zero(word ^ (ONES * 0x7f))
+        | zero_bytes(word ^ (ONES * u64::from(b'"')))
+        | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+        | zero_bytes(word ^ (ONES * 0x7f))
+}
+
+/// The quotes of `word` (little-endian), as [`not_plain`] marks its bytes.
+#[inline(always)]
+fn quotes(word: u64) -> u64 {
+    zero_bytes(word ^ (ONES * u64::from(b'"')))
+}
+
+/// A one in each byte of a word.
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of each byte of a word.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `x` that is zero (and maybe of a byte after
+/// one: the lowest set bit is exact).
+#[inline(always)]
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & HIGH
 }
 
 /// The key serde_json's `arbitrary_precision` feature hands a number under
@@ -1005,7 +1114,10 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                     memo: b.opt_text(F::Memo, limits::MEMO_CHARS_MAX)?,
                     request_time: b.opt_time(F::RequestTime)?,
                     impact_time: b.opt_time(F::ImpactTime)?,
-                    network: b.opt_text(F::Network, limits::CODE_CHARS_MAX)?.map(|n| n.to_ascii_uppercase()),
+                    network: b.opt_text(F::Network, limits::CODE_CHARS_MAX)?.map(|mut n| {
+                        n.make_ascii_uppercase();
+                        n
+                    }),
                     pin_present: b.opt_bool(F::PinPresent)?,
                     mcc: b.opt_text(F::Mcc, limits::CODE_CHARS_MAX)?,
                     acting_user_token: b.opt_token(F::ActingUserToken)?,
@@ -1050,6 +1162,9 @@ macro_rules! fields {
         impl Field {
             /// Every field, in declaration order (`Field as usize` is its place).
             const ALL: &'static [Field] = &[$(Field::$id,)*];
+
+            /// Every field's name, in declaration order (a table: no `match`).
+            const NAMES: &'static [&'static str] = &[$($name,)*];
 
             /// The member name, as written in a line and named in a rejection.
             const fn name(self) -> &'static str {
@@ -1133,6 +1248,9 @@ use Field as F;
 const FIELD_COUNT: usize = Field::ALL.len();
 const _: () = assert!(FIELD_COUNT <= 64, "a field's bit must fit a u64");
 
+/// Every field's name by its place ([`Field::NAMES`]).
+const FIELD_NAMES: &[&str] = Field::NAMES;
+
 /// Slots of [`FIELD_SLOTS`]: a power of two, so a hash is masked into it.
 const FIELD_SLOT_COUNT: usize = 256;
 /// A free slot of [`FIELD_SLOTS`].
@@ -1142,13 +1260,18 @@ const NO_FIELD: u8 = u8::MAX;
 /// Every field has its own slot (checked when the table is built), so a
 /// name is one slot and one comparison away from its field.
 const fn field_slot(name: &[u8]) -> usize {
-    let (first, second, last) = match name {
-        [] => (0, 0, 0),
-        [a] => (*a, 0, *a),
-        [a, b] => (*a, *b, *b),
-        [a, b, .., z] => (*a, *b, *z),
-    };
-    (name.len() * 16 + first as usize * 5 + last as usize * 7 + second as usize) % FIELD_SLOT_COUNT
+    match name {
+        [] => 0,
+        [a] => slot_of(1, *a, 0, *a),
+        [a, b] => slot_of(2, *a, *b, *b),
+        [a, b, .., z] => slot_of(name.len(), *a, *b, *z),
+    }
+}
+
+/// [`field_slot`] of a name of `len` bytes, its first, second and last.
+#[inline(always)]
+const fn slot_of(len: usize, first: u8, second: u8, last: u8) -> usize {
+    (len * 16 + first as usize * 5 + last as usize * 7 + second as usize) % FIELD_SLOT_COUNT
 }
 
 /// Per slot, the place of the field whose name hashes there, or [`NO_FIELD`].
@@ -1159,7 +1282,9 @@ const FIELD_SLOTS: [u8; FIELD_SLOT_COUNT] = {
     let mut table = [NO_FIELD; FIELD_SLOT_COUNT];
     let mut i = 0;
     while i < FIELD_COUNT {
-        let slot = field_slot(Field::ALL[i].name().as_bytes());
+        let name = Field::ALL[i].name().as_bytes();
+        assert!(name.len() >= 3, "Field::of reads a name's first two bytes and its last");
+        let slot = field_slot(name);
         assert!(table[slot] == NO_FIELD, "two field names share a slot: change field_slot");
         table[slot] = i as u8;
         i += 1;
@@ -1169,9 +1294,14 @@ const FIELD_SLOTS: [u8; FIELD_SLOT_COUNT] = {
 
 impl Field {
     /// The field named `name`, if any.
+    #[inline(always)]
     fn of(name: &str) -> Option<Field> {
-        let place = FIELD_SLOTS.get(field_slot(name.as_bytes())).copied()?;
-        Field::ALL.get(usize::from(place)).copied().filter(|f| f.name() == name)
+        // every field's name has three bytes or more ([`field_slot`]'s last arm)
+        let [first, second, .., last] = name.as_bytes() else { return None };
+        let place = FIELD_SLOTS.get(slot_of(name.len(), *first, *second, *last)).copied()?;
+        let field = Field::ALL.get(usize::from(place)).copied()?;
+        let known = FIELD_NAMES.get(usize::from(place)).copied()?;
+        same_bytes(known.as_bytes(), name.as_bytes()).then_some(field)
     }
 
     fn bit(self) -> u64 {
@@ -1179,17 +1309,73 @@ impl Field {
     }
 }
 
+/// `a == b`, inline: words of eight (or four) bytes, the last overlapping
+/// the one before, rather than a `memcmp` call per member name (the names
+/// are short: 3 to 30 bytes).
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word8 = |s: &[u8], at: usize| s.get(at..).and_then(|s| s.first_chunk::<8>()).map(|w| u64::from_le_bytes(*w));
+    let word4 = |s: &[u8], at: usize| s.get(at..).and_then(|s| s.first_chunk::<4>()).map(|w| u32::from_le_bytes(*w));
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            if word8(a, at) != word8(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        word8(a, n - 8) == word8(b, n - 8)
+    } else if n >= 4 {
+        word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4)
+    } else {
+        a == b
+    }
+}
+
 /// A command body being read field by field. [`Body::allow`] (every
 /// command's first rule) checks the members and files each value under its
 /// field, in one pass; the rules then read a field in one step.
 struct Body<'a> {
+    /// The line's command key.
     key: &'a str,
+    /// Where the body sits under it: the command's own body, or an object
+    /// one of its fields holds.
+    nested: Nested,
     members: Members<'a>,
     /// Per field (`Field as usize`): its value, `null` as absent. Filled
     /// by `allow`.
     slots: [Option<&'a Json<'a>>; FIELD_COUNT],
     /// Whether `allow` has run (a rule read before it would see nothing).
     allowed: bool,
+}
+
+/// Where a [`Body`] sits in its command, as its rejections name it: the
+/// command's body (`gpa_order`), an object a field holds
+/// (`credit_account.min_payment`) or an item of a field's array
+/// (`fee_transfer.fees[0]`). The name is written only for a rejection (a
+/// `format!` per nested object cost ≈ 500 instructions, on every fee).
+#[derive(Clone, Copy)]
+enum Nested {
+    No,
+    Field(Field),
+    Item(Field, usize),
+}
+
+/// A body's place in its line, as a rejection names it (see [`Nested`]).
+struct Place<'a>(&'a str, Nested);
+
+impl fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.1 {
+            Nested::No => f.write_str(self.0),
+            Nested::Field(field) => write!(f, "{}.{}", self.0, field.name()),
+            Nested::Item(field, i) => write!(f, "{}.{}[{i}]", self.0, field.name()),
+        }
+    }
 }
 
 /// A body's members in line order: an object of the tree, or the fields
@@ -1202,15 +1388,36 @@ enum Members<'a> {
 
 impl<'a> Body<'a> {
     fn new(key: &'a str, map: &'a Object<'a>) -> Body<'a> {
-        Body { key, members: Members::Tree(map), slots: [None; FIELD_COUNT], allowed: false }
+        Body::with(key, Nested::No, Members::Tree(map))
     }
 
     fn of_fields(key: &'a str, fields: &'a [(Field, Json<'a>)]) -> Body<'a> {
-        Body { key, members: Members::Fields(fields), slots: [None; FIELD_COUNT], allowed: false }
+        Body::with(key, Nested::No, Members::Fields(fields))
+    }
+
+    /// The body of an object this body's field holds (see [`Nested`]).
+    fn nested(&self, nested: Nested, map: &'a Object<'a>) -> Body<'a> {
+        Body::with(self.inner_place(nested).0, nested, Members::Tree(map))
+    }
+
+    /// The place of an object this body's field holds: objects nest one
+    /// level below a command's body, no deeper (no rule reads deeper).
+    fn inner_place(&self, nested: Nested) -> Place<'a> {
+        assert!(matches!(self.nested, Nested::No), "a nested object's fields hold no objects the rules read");
+        Place(self.key, nested)
+    }
+
+    fn with(key: &'a str, nested: Nested, members: Members<'a>) -> Body<'a> {
+        Body { key, nested, members, slots: [None; FIELD_COUNT], allowed: false }
+    }
+
+    /// Where this body sits, as its rejections name it.
+    fn place(&self) -> Place<'a> {
+        Place(self.key, self.nested)
     }
 
     fn err(&self, code: Code, field: &str, what: impl std::fmt::Display) -> Rejection {
-        Rejection::new(code, format!("{}.{}", self.key, field), what)
+        Rejection::new(code, format!("{}.{}", self.place(), field), what)
     }
 
     fn allow(&mut self, fields: &[Field]) -> Result<(), Rejection> {
@@ -1254,11 +1461,13 @@ impl<'a> Body<'a> {
     }
 
     /// The field's value; `null` reads as absent.
+    #[inline]
     fn get(&self, field: Field) -> Option<&'a Json<'a>> {
         assert!(self.allowed, "a command's fields are read after Body::allow");
         self.slots.get(field as usize).copied().flatten()
     }
 
+    #[inline]
     fn opt_str(&self, field: Field) -> Result<Option<&'a str>, Rejection> {
         match self.get(field) {
             None => Ok(None),
@@ -1454,8 +1663,7 @@ impl<'a> Body<'a> {
         };
         let Some(v) = self.get(field) else { return Ok(default) };
         let Json::Object(map) = v else { return Err(self.err(Code::NotAnObject, field.name(), "must be an object")) };
-        let key = format!("{}.{}", self.key, field.name());
-        let mut inner = Body::new(&key, map);
+        let mut inner = self.nested(Nested::Field(field), map);
         inner.allow(&[
             F::FlatAmount,
             F::PercentageOfBalance,
@@ -1477,8 +1685,7 @@ impl<'a> Body<'a> {
     fn opt_reserve(&self, field: Field) -> Result<Option<ReservePolicy>, Rejection> {
         let Some(v) = self.get(field) else { return Ok(None) };
         let Json::Object(map) = v else { return Err(self.err(Code::NotAnObject, field.name(), "must be an object")) };
-        let key = format!("{}.{}", self.key, field.name());
-        let mut inner = Body::new(&key, map);
+        let mut inner = self.nested(Nested::Field(field), map);
         inner.allow(&[F::Description, F::Days, F::MinimumAmount, F::WindowDays])?;
         let days = inner.opt_u32(F::Days)?.ok_or_else(|| inner.err(Code::MissingField, "days", "is required"))?;
         let window_days = inner.opt_u32(F::WindowDays)?.unwrap_or(7);
@@ -1544,11 +1751,15 @@ impl<'a> Body<'a> {
         }
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let key = format!("{}.{}[{}]", self.key, field.name(), i);
+            let place = Nested::Item(field, i);
             let Json::Object(map) = item else {
-                return Err(Rejection::new(Code::NotAnObject, key, "must be a fee object"));
+                return Err(Rejection::new(
+                    Code::NotAnObject,
+                    self.inner_place(place).to_string(),
+                    "must be a fee object",
+                ));
             };
-            let mut inner = Body::new(&key, map);
+            let mut inner = self.nested(place, map);
             inner.allow(&[F::Token, F::Memo, F::Tags])?;
             out.push(FeeRef {
                 token: inner.token(F::Token)?,
@@ -1583,7 +1794,50 @@ mod tests {
                 let found = not_plain(u64::from_le_bytes(word));
                 let first = if plain { 7 } else { at as u32 };
                 assert_eq!(found.trailing_zeros() / 8, first, "byte {b:#04x} at {at}");
+                // `quotes` finds the first quote, whatever the bytes around it
+                for before in [0u8, 0x22, 0x80, 0xff] {
+                    let mut word = [before; 8];
+                    word[at] = b;
+                    word[7] = b'"';
+                    let first = word.iter().position(|&c| c == b'"').map_or(8, |p| p as u32);
+                    assert_eq!(quotes(u64::from_le_bytes(word)).trailing_zeros() / 8, first, "{word:?}");
+                }
             }
+        }
+    }
+
+    /// `same_bytes` is `==` on slices of every length up to 33 bytes: equal
+    /// ones, one byte changed at every place, and one longer or shorter;
+    /// `Field::of` finds every field by its name and nothing by a name
+    /// changed so.
+    #[test]
+    fn same_bytes_is_equality_and_fields_are_found_by_name() {
+        let mut texts: Vec<Vec<u8>> = (0..=33).map(|n| (0..n).map(|i| b'a' + (i % 26) as u8).collect()).collect();
+        texts.extend(Field::ALL.iter().map(|f| f.name().as_bytes().to_vec()));
+        for a in &texts {
+            for at in 0..a.len() {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_bytes(a, &b), "{a:?} changed at {at}");
+                assert!(same_bytes(a, a));
+            }
+            let mut longer = a.clone();
+            longer.push(b'"');
+            assert!(!same_bytes(a, &longer) && !same_bytes(&longer, a), "{a:?}");
+            for b in &texts {
+                assert_eq!(same_bytes(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+        for f in Field::ALL {
+            let name = f.name();
+            assert_eq!(Field::of(name), Some(*f), "{name}");
+            for at in 0..name.len() {
+                let mut changed = name.as_bytes().to_vec();
+                changed[at] = b'#';
+                assert_eq!(Field::of(std::str::from_utf8(&changed).unwrap_or("")), None, "{name} at {at}");
+            }
+            assert_eq!(Field::of(&name[..name.len() - 1]), None, "{name}");
+            assert_eq!(Field::of(&format!("{name}s")), None, "{name}");
         }
     }
 
@@ -1671,7 +1925,27 @@ mod tests {
                 "program.reporting_timezone",
             ),
         ];
-        for (line, want, field) in cases {
+        // nested objects: named with their field (and item), as written
+        let nested: &[(&str, u16, &str)] = &[
+            (r#"{"fee_transfer": {"user_token":"u","fees":[{"token":"f"},7]}}"#, 1002, "fee_transfer.fees[1]"),
+            (r#"{"fee_transfer": {"user_token":"u","fees":[{"token":"f","x":1}]}}"#, 1005, "fee_transfer.fees[0].x"),
+            (
+                r#"{"gpa_order": {"user_token":"u","amount":1,"currency_code":"USD","fees":[{"memo":"m"}]}}"#,
+                1006,
+                "gpa_order.fees[0].token",
+            ),
+            (
+                r#"{"program": {"token":"p","bank":"B","currency_code":"USD","reserve":{"window_days":3}}}"#,
+                1006,
+                "program.reserve.days",
+            ),
+            (
+                r#"{"credit_account": {"user_token":"u","program_token":"p","credit_limit":1,"apr":1,"min_payment":{"flat_amount":-1}}}"#,
+                1101,
+                "credit_account.min_payment.flat_amount",
+            ),
+        ];
+        for (line, want, field) in cases.iter().chain(nested) {
             let r = parse_line(line);
             let Err(rej) = r else { panic!("{line} accepted") };
             assert_eq!((rej.code.number(), rej.field.as_str()), (*want, *field), "{line}: {}", rej.message);
