@@ -369,12 +369,67 @@ fn journal_entry_cmd(c: &JournalEntryCmd, o: &mut Out<'_>) {
 /// `size_of` of each element of a sequence not yet decoded. `None`: not
 /// what bincode would accept here.
 struct In<'a> {
+    /// The bytes not yet read (the tail of `all`).
     bytes: &'a [u8],
     /// bincode's `bytes_read` (`claim_bytes_read`), bounded by `EVENT_BYTES_MAX`.
     claimed: usize,
+    /// The whole payload.
+    all: &'a [u8],
+    /// A run of the payload's bytes already checked to be UTF-8, starting
+    /// at `text_at`: the strings in it are sliced out of it, not checked
+    /// one by one (see [`In::utf8`]).
+    text: &'a str,
+    text_at: usize,
+}
+
+/// The length of the run of ASCII bytes `bytes` starts with, read eight
+/// bytes at a time.
+#[inline]
+fn ascii_run(bytes: &[u8]) -> usize {
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    let mut run = 0;
+    for word in &mut words {
+        let Ok(word) = <[u8; 8]>::try_from(word) else { break };
+        let high = u64::from_le_bytes(word) & HIGH_BITS;
+        if high != 0 {
+            // the first byte with its high bit set (little-endian: the lowest)
+            return run + (high.trailing_zeros() / 8) as usize;
+        }
+        run += 8;
+    }
+    run + words.remainder().iter().take_while(|b| b.is_ascii()).count()
 }
 
 impl<'a> In<'a> {
+    fn new(all: &'a [u8]) -> In<'a> {
+        In { bytes: all, claimed: 0, all, text: "", text_at: 0 }
+    }
+
+    /// The string of `len` bytes at `at` in the payload (`bytes`), if it is
+    /// UTF-8. A string is sliced out of the run checked last when it lies
+    /// in it (`str::get` refuses a slice that does not start and end on a
+    /// character's boundary: what it gives is UTF-8 and those very bytes);
+    /// otherwise the run of ASCII bytes it starts is checked at once —
+    /// the strings of an event mostly follow one another with only ASCII
+    /// bytes between them (lengths, option tags, variant indexes), so one
+    /// check covers several, ≈ 110 instructions a string checked alone —
+    /// and a string with other bytes in it is checked alone.
+    #[inline]
+    fn utf8(&mut self, at: usize, bytes: &'a [u8]) -> Option<&'a str> {
+        let len = bytes.len();
+        if let Some(s) = at.checked_sub(self.text_at).and_then(|from| self.text.get(from..from.checked_add(len)?)) {
+            return Some(s);
+        }
+        let run = self.all.get(at..).map_or(0, ascii_run);
+        if run < len {
+            return std::str::from_utf8(bytes).ok();
+        }
+        self.text = std::str::from_utf8(self.all.get(at..at + run)?).ok()?;
+        self.text_at = at;
+        self.text.get(..len)
+    }
+
     #[inline(always)]
     fn byte(&mut self) -> Option<u8> {
         let (&b, rest) = self.bytes.split_first()?;
@@ -469,8 +524,9 @@ impl<'a> In<'a> {
     fn str<T: From<&'a str>>(&mut self) -> Option<T> {
         let len = self.len()?;
         self.claim(len)?;
+        let at = self.all.len() - self.bytes.len();
         let bytes = self.take(len)?;
-        std::str::from_utf8(bytes).ok().map(T::from)
+        self.utf8(at, bytes).map(T::from)
     }
 
     /// A raw byte (a u8).
@@ -581,7 +637,7 @@ pub(crate) const EFFECTS: [JeEffect; 14] = [
 /// another event, or bytes bincode would refuse (it then decides, with its
 /// own error).
 pub(crate) fn decode_by_hand(bytes: &[u8]) -> Option<Fact> {
-    let mut i = In { bytes, claimed: 0 };
+    let mut i = In::new(bytes);
     let fingerprint = i.u64()?;
     let tag = i.u8()?;
     let fingerprint_kind = match tag {
@@ -817,6 +873,46 @@ mod tests {
                         changed[at] = b;
                         assert_decodes_as_derived(&changed);
                     }
+                }
+            }
+        }
+    }
+
+    /// Strings of other scripts (two-, three- and four-byte characters) at
+    /// the start, middle and end of the strings checked together, next to
+    /// ASCII ones and between them: a journal entry decodes by hand to
+    /// itself, and changed or cut anywhere only as bincode decodes it (the
+    /// checked run must never lend a string bytes it did not check).
+    #[test]
+    fn strings_of_any_script_decode_as_bincode_decodes_them() {
+        let words = ["é", "añb", "€x", "x€", "🦀", "ab🦀cd", "", "plain", "ß€🦀"];
+        for (n, w) in words.iter().enumerate() {
+            for (m, other) in words.iter().enumerate() {
+                let mut je = entry(3 + n % 2, 12_345, 1_700_000_000_000_000, true);
+                je.cmd.token = format!("t{w}").into();
+                je.cmd.related_token = Some((*other).into());
+                je.cmd.group = Some(format!("{other}{w}"));
+                je.cmd.kind = (*w).to_string();
+                je.cmd.memo = Some(format!("{w}-{other}"));
+                je.cmd.mcc = Some((*other).to_string());
+                je.program_token = format!("{other}p{w}").into();
+                check_decodes(&Event::JournalEntryRecorded(je), &format!("{w:?} and {other:?} ({n}, {m})"));
+            }
+        }
+    }
+
+    /// The run of ASCII bytes, at every length and at every place of its
+    /// first other byte.
+    #[test]
+    fn the_ascii_run_ends_at_the_first_other_byte() {
+        for len in 0..40 {
+            let ascii = vec![b'a'; len];
+            assert_eq!(ascii_run(&ascii), len);
+            for at in 0..len {
+                for b in [0x80u8, 0xc3, 0xff] {
+                    let mut bytes = ascii.clone();
+                    bytes[at] = b;
+                    assert_eq!(ascii_run(&bytes), at, "len {len}, {b:#x} at {at}");
                 }
             }
         }
