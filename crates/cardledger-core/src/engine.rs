@@ -342,13 +342,10 @@ impl ColdWriter {
         let job = Arc::new(job);
         let thread_job = job.clone();
         let spawned = std::thread::Builder::new().name("cardledger-cold-writer".into()).spawn(move || {
-            // an open's replay has no commit path to yield to: its writer
-            // keeps the engine's priority, so the applier and the reader,
-            // which wait on sled's lock while the writer's batch holds it,
-            // do not wait on a niced thread (a priority inversion)
-            if thread_job.by == Flusher::CommitPath {
-                yield_to_the_commit_path();
-            }
+            // an open's writer too: not niced, it holds sled's lock while
+            // the applier and the reader run, and they wait on it more
+            // (docs/performance.md, "Issue 13: replay, the reader's decode")
+            yield_to_the_commit_path();
             *lock(&writer.ran_at_nice) = own_nice();
             if let Err(e) = writer.write(&thread_store, &thread_job) {
                 writer.fail(e);
