@@ -663,6 +663,19 @@ pub(crate) fn decode_by_hand(bytes: &[u8]) -> Option<Fact> {
     }
 }
 
+/// `Some(Fact)` of a [`FactHead`] and an event, built in one expression
+/// (a macro, not a function: the event is written in place, not moved in).
+macro_rules! fact {
+    ($head:expr, $event:expr) => {
+        Some(Fact {
+            fingerprint: $head.fingerprint,
+            fingerprint_kind: $head.fingerprint_kind,
+            corrected_post_date: $head.corrected_post_date,
+            event: $event,
+        })
+    };
+}
+
 /// A fact's fields before its event.
 struct FactHead {
     fingerprint: u64,
@@ -681,11 +694,9 @@ impl In<'_> {
 }
 
 fn decode_gpa_ordered(i: &mut In<'_>, h: FactHead) -> Option<Fact> {
-    Some(Fact {
-        fingerprint: h.fingerprint,
-        fingerprint_kind: h.fingerprint_kind,
-        corrected_post_date: h.corrected_post_date,
-        event: Event::GpaOrdered(GpaOrdered {
+    fact!(
+        h,
+        Event::GpaOrdered(GpaOrdered {
             cmd: GpaOrderCmd {
                 token: i.str()?,
                 holder: i.holder()?,
@@ -699,16 +710,14 @@ fn decode_gpa_ordered(i: &mut In<'_>, h: FactHead) -> Option<Fact> {
             },
             funding: i.funding()?,
             fees: i.last(|i| i.seq(|i| Some(ChargedFee { token: i.str()?, amount: i.money()? })))?,
-        }),
-    })
+        })
+    )
 }
 
 fn decode_gpa_unloaded(i: &mut In<'_>, h: FactHead) -> Option<Fact> {
-    Some(Fact {
-        fingerprint: h.fingerprint,
-        fingerprint_kind: h.fingerprint_kind,
-        corrected_post_date: h.corrected_post_date,
-        event: Event::GpaUnloaded(GpaUnloaded {
+    fact!(
+        h,
+        Event::GpaUnloaded(GpaUnloaded {
             cmd: UnloadCmd {
                 token: i.str()?,
                 original_order_token: i.str()?,
@@ -718,16 +727,14 @@ fn decode_gpa_unloaded(i: &mut In<'_>, h: FactHead) -> Option<Fact> {
             },
             holder: i.holder()?,
             funding: i.last(In::funding)?,
-        }),
-    })
+        })
+    )
 }
 
 fn decode_journal_entry_recorded(i: &mut In<'_>, h: FactHead) -> Option<Fact> {
-    Some(Fact {
-        fingerprint: h.fingerprint,
-        fingerprint_kind: h.fingerprint_kind,
-        corrected_post_date: h.corrected_post_date,
-        event: Event::JournalEntryRecorded(JournalEntryRecorded {
+    fact!(
+        h,
+        Event::JournalEntryRecorded(JournalEntryRecorded {
             cmd: JournalEntryCmd {
                 token: i.str()?,
                 target: match i.variant(2)? {
@@ -756,8 +763,8 @@ fn decode_journal_entry_recorded(i: &mut In<'_>, h: FactHead) -> Option<Fact> {
             jit_load: i.money()?,
             jit_unload: i.money()?,
             pending_credit: i.last(In::money)?,
-        }),
-    })
+        })
+    )
 }
 
 /// Checks the hand decoder against bincode's derived decoding on any bytes
