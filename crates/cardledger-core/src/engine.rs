@@ -43,7 +43,7 @@ use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 
 use cardledger_domain::command::{Command, CommandLine};
-use cardledger_domain::event::{Fact, Recorded};
+use cardledger_domain::event::Recorded;
 use cardledger_domain::limits;
 use cardledger_domain::rejection::{Code, Rejection};
 use cardledger_domain::response::Response;
@@ -201,6 +201,9 @@ struct ColdWriter {
     /// Test hook ([`Engine::debug_hold_cold_writes`]).
     hold: Mutex<HoldState>,
     held: Condvar,
+    /// The nice value the last background write ran at, as its thread read
+    /// it (test hook: [`Engine::debug_cold_writer_nice`]).
+    ran_at_nice: Mutex<Option<i32>>,
 }
 
 #[derive(Default)]
@@ -253,16 +256,24 @@ struct ColdJob {
     /// Taken when it is written (its memory goes before the run's parts).
     hot: Mutex<Option<Vec<u8>>>,
     entries: crate::cold::StagedEntries,
-    /// Whether the writer first builds the filter over the staged keys
-    /// ([`crate::cold::StagedRun::index`]): the commit path's flushes,
-    /// whose lookups are mostly of new tokens (each one would otherwise
-    /// take the staged run's lock). A replay's are not: it looks up only
-    /// keys its events name as recorded before (an order reversed, a
-    /// journal entry's target), so there the filter would cost a walk over
-    /// every staged key (an open's largest cold cost after sled) for
-    /// lookups it barely serves; its run's filter is built as the run is
-    /// written instead.
-    index: bool,
+    /// Who flushes: what the writer does first (see [`Flusher`]).
+    by: Flusher,
+}
+
+/// Who stages a cold flush, which decides whether its writer first builds
+/// the filter over the staged keys ([`crate::cold::StagedRun::index`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flusher {
+    /// The commit path: its lookups are mostly of new tokens (each one
+    /// would otherwise take the staged run's lock), so the filter is built
+    /// first.
+    CommitPath,
+    /// An open's replay: it looks up only keys its events name as recorded
+    /// before (an order reversed, a journal entry's target), so there the
+    /// filter would cost a walk over every staged key (an open's largest
+    /// cold cost after sled) for lookups it barely serves; its run's
+    /// filter is built as the run is written instead.
+    Replay,
 }
 
 impl ColdWriter {
@@ -312,7 +323,7 @@ impl ColdWriter {
     fn write(&self, store: &Store, job: &ColdJob) -> Result<(), EngineError> {
         // first the filter over the staged keys: from then on a lookup of
         // a new key passes the staged run without its lock
-        if job.index {
+        if job.by == Flusher::CommitPath {
             job.entries.index()?;
         }
         self.pause(ColdWriteStep::Snapshot)?;
@@ -331,7 +342,11 @@ impl ColdWriter {
         let job = Arc::new(job);
         let thread_job = job.clone();
         let spawned = std::thread::Builder::new().name("cardledger-cold-writer".into()).spawn(move || {
+            // an open's writer too: not niced, it holds sled's lock while
+            // the applier and the reader run, and they wait on it more
+            // (docs/performance.md, "Issue 13: replay, the reader's decode")
             yield_to_the_commit_path();
+            *lock(&writer.ran_at_nice) = own_nice();
             if let Err(e) = writer.write(&thread_store, &thread_job) {
                 writer.fail(e);
             }
@@ -359,6 +374,17 @@ fn yield_to_the_commit_path() {
 
 #[cfg(not(target_os = "linux"))]
 fn yield_to_the_commit_path() {}
+
+/// The calling thread's nice value (Linux; `None` elsewhere or if unread).
+#[cfg(target_os = "linux")]
+fn own_nice() -> Option<i32> {
+    rustix::process::getpriority_process(None).ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn own_nice() -> Option<i32> {
+    None
+}
 
 /// How an engine is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -448,13 +474,13 @@ fn state_is_at(state: &Ledger, at: Head) -> Result<(), EngineError> {
 /// snapshot (`None` when it is over `SNAPSHOT_STATE_BYTES_MAX`). The
 /// returned job is encoded and written by [`ColdWriter::start`].
 fn stage_cold(store: &Store, state: &mut Ledger) -> Result<ColdJob, EngineError> {
-    stage_cold_at(store, state, store.head(), true)
+    stage_cold_at(store, state, store.head(), Flusher::CommitPath)
 }
 
 /// [`stage_cold`] at `at`, a durable log position the state is exactly at
-/// (the head, or the record a replay has just applied); `index`: see
-/// [`ColdJob::index`].
-fn stage_cold_at(store: &Store, state: &mut Ledger, at: Head, index: bool) -> Result<ColdJob, EngineError> {
+/// (the head, or the record a replay has just applied), staged `by` the
+/// commit path or a replay.
+fn stage_cold_at(store: &Store, state: &mut Ledger, at: Head, by: Flusher) -> Result<ColdJob, EngineError> {
     state_is_at(state, at)?;
     let entries = Arc::new(crate::cold::StagedRun::new(state.take_cold()));
     store.stage_cold(at, entries.clone())?;
@@ -463,7 +489,7 @@ fn stage_cold_at(store: &Store, state: &mut Ledger, at: Head, index: bool) -> Re
         Ok(()) if hot.len() <= limits::SNAPSHOT_STATE_BYTES_MAX => Some(hot),
         _ => None,
     };
-    Ok(ColdJob { at, hot: Mutex::new(hot), entries, index })
+    Ok(ColdJob { at, hot: Mutex::new(hot), entries, by })
 }
 
 #[derive(Default)]
@@ -609,7 +635,7 @@ impl Engine {
                 // the previous flush is written (or its failure fails the
                 // open) before this one is staged: at most one is unwritten
                 cold_writer.wait()?;
-                let job = stage_cold_at(&store, &mut ledger, at, false)?;
+                let job = stage_cold_at(&store, &mut ledger, at, Flusher::Replay)?;
                 cold_writer.start(&store, job);
                 last_flush = at.seq;
                 since_flush = 0;
@@ -1382,6 +1408,13 @@ impl Engine {
         ColdWriteHold { writer: self.inner.cold_writer.clone() }
     }
 
+    /// Test hook: the nice value the last background cold write (this
+    /// engine's, or its open's) ran at, as its thread read it (`None`:
+    /// none yet, or not Linux).
+    pub fn debug_cold_writer_nice(&self) -> Option<i32> {
+        *lock(&self.inner.cold_writer.ran_at_nice)
+    }
+
     /// Test hook: waits up to `timeout` for a background cold write to wait
     /// at the hold; true if one does.
     pub fn debug_cold_write_held(&self, timeout: std::time::Duration) -> bool {
@@ -1552,9 +1585,10 @@ fn replay_entries(
         let (back_tx, back_rx) = std::sync::mpsc::channel::<Chunk>();
         let spawned = std::thread::Builder::new().name("cardledger-replay-reader".into()).spawn_scoped(s, move || {
             let mut chunk = Vec::with_capacity(chunk_events);
-            for entry in read_entries(store, seq) {
-                let failed = entry.is_err();
-                chunk.push(entry);
+            for r in store.read_from(seq.max(1)) {
+                // decoded straight into the chunk's push
+                chunk.push(log_entry(r));
+                let failed = chunk.last().is_some_and(Result::is_err);
                 if failed || chunk.len() >= chunk_events {
                     // a chunk the applier is done with, its entries dropped
                     // here (one a chunk sent: no more are ever made than
@@ -1606,10 +1640,22 @@ fn replay_entries(
 
 /// Reads and decodes log entries from `seq`.
 fn read_entries(store: &Store, seq: u64) -> impl Iterator<Item = Result<LogEntry, EngineError>> {
-    store.read_from(seq.max(1)).map(|r| {
-        let r = r?;
-        let fact: Fact = decode_fact(&r.payload).map_err(|reason| EngineError::Corrupt { seq: r.seq, reason })?;
-        let payload_bytes = u32::try_from(r.payload.len()).unwrap_or(u32::MAX);
-        Ok(LogEntry { rec: Recorded { seq: r.seq, time: Timestamp(r.time_micros), fact }, hash: r.hash, payload_bytes })
+    store.read_from(seq.max(1)).map(log_entry)
+}
+
+/// A record read, decoded. The entry is built in one expression around
+/// the decoded fact (a fact is ≈ 500 bytes: each value built around it in
+/// turn would be one more copy of it).
+#[inline]
+fn log_entry(r: Result<crate::record::StoredRecord, StoreError>) -> Result<LogEntry, EngineError> {
+    let r = r?;
+    Ok(LogEntry {
+        rec: Recorded {
+            seq: r.seq,
+            time: Timestamp(r.time_micros),
+            fact: decode_fact(&r.payload).map_err(|reason| EngineError::Corrupt { seq: r.seq, reason })?,
+        },
+        hash: r.hash,
+        payload_bytes: u32::try_from(r.payload.len()).unwrap_or(u32::MAX),
     })
 }

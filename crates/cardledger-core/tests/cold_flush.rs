@@ -370,22 +370,24 @@ fn taken_cold_entries_answer_every_key_as_their_encoding() {
     );
 }
 
+/// The nice value of a thread: field 19 of its stat (after the name's ')')
+/// (`None`: the thread has ended since its task was listed).
+#[cfg(target_os = "linux")]
+fn nice(task: &std::path::Path) -> Option<i32> {
+    let stat = match std::fs::read_to_string(task.join("stat")) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        r => r.unwrap(),
+    };
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    Some(after_name.split(' ').nth(16).unwrap().parse().unwrap())
+}
+
 /// The background cold writer runs at `COLD_WRITER_NICE` (Linux: a
 /// thread's own nice value, read from `/proc`), and the thread that
 /// submits keeps its own.
 #[cfg(target_os = "linux")]
 #[test]
 fn the_cold_writer_runs_at_its_nice_value() {
-    // the nice value of a thread: field 19 of its stat (after the name's ')')
-    // (`None`: the thread has ended since its task was listed)
-    fn nice(task: &std::path::Path) -> Option<i32> {
-        let stat = match std::fs::read_to_string(task.join("stat")) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            r => r.unwrap(),
-        };
-        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-        Some(after_name.split(' ').nth(16).unwrap().parse().unwrap())
-    }
     let own = nice(std::path::Path::new("/proc/thread-self")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: FLUSH_EVERY }).unwrap();
@@ -413,4 +415,46 @@ fn the_cold_writer_runs_at_its_nice_value() {
     assert_eq!(nice(std::path::Path::new("/proc/thread-self")), Some(own), "the submitting thread keeps its own");
     drop(hold);
     engine.wait_cold_write().unwrap();
+}
+
+/// An open's replay writes its cold flushes at `COLD_WRITER_NICE` too, as
+/// the engine's flushes after the open do (an open's writer not niced
+/// holds sled's lock while the replay's applier and reader run: they
+/// waited on it more, docs/performance.md "Issue 13: replay, the reader's
+/// decode"), and the opening thread keeps its own nice value.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_opens_cold_writer_runs_at_its_nice_value_too() {
+    let own = nice(std::path::Path::new("/proc/thread-self")).unwrap();
+    assert_ne!(own, cardledger_domain::limits::COLD_WRITER_NICE, "the test runs below the writer's nice value");
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = Engine::open(dir.path()).unwrap();
+        for s in SETUP {
+            engine.submit(line(s)).unwrap();
+        }
+        assert_eq!(engine.snapshot().unwrap(), Some(FLUSH_EVERY));
+    }
+    {
+        // the only snapshot damaged: the next open replays from genesis
+        let engine = Engine::open(dir.path()).unwrap();
+        engine.store().debug_corrupt_snapshot(FLUSH_EVERY, 100, 0x20).unwrap();
+    }
+    let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: FLUSH_EVERY }).unwrap();
+    assert_eq!(engine.open_report().replayed, FLUSH_EVERY, "replayed from genesis");
+    assert_eq!(engine.store().cold_watermark().unwrap().map(|w| w.seq), Some(FLUSH_EVERY), "flushed by the replay");
+    assert_eq!(engine.debug_cold_writer_nice(), Some(cardledger_domain::limits::COLD_WRITER_NICE), "the open's writer");
+    assert_eq!(nice(std::path::Path::new("/proc/thread-self")), Some(own), "the opening thread keeps its own");
+    for n in 0..FLUSH_EVERY {
+        let user = format!(r#"{{"time":"2017-06-01T00:00:00Z","user":{{"token":"v{n}","program_token":"p"}}}}"#);
+        engine.submit(line(&user)).unwrap();
+    }
+    engine.wait_cold_write().unwrap();
+    assert_eq!(engine.store().cold_watermark().unwrap().map(|w| w.seq), Some(2 * FLUSH_EVERY), "flushed by a commit");
+    assert_eq!(
+        engine.debug_cold_writer_nice(),
+        Some(cardledger_domain::limits::COLD_WRITER_NICE),
+        "the engine's writer"
+    );
+    assert_eq!(nice(std::path::Path::new("/proc/thread-self")), Some(own), "the opening thread keeps its own");
 }

@@ -160,6 +160,7 @@ pub(crate) const ENCODED_FACT_CAPACITY_BYTES: usize = 256;
 /// Decodes a log payload; the whole payload must be consumed. The hottest
 /// events are decoded by hand (payload.rs, the same facts as bincode's
 /// derived decoding), the rest, and any payload it would refuse, by bincode.
+#[inline]
 pub fn decode_fact(bytes: &[u8]) -> Result<event::Fact, String> {
     if bytes.len() > limits::EVENT_BYTES_MAX {
         return Err(format!("payload of {} bytes exceeds {}", bytes.len(), limits::EVENT_BYTES_MAX));

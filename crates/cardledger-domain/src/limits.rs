@@ -297,7 +297,9 @@ pub const COLD_FLUSH_PART_BLOCKS: usize = 256;
 /// engine's own): it yields the second core to the commit path's frame
 /// encoder and sled writers, and still finishes a flush's run long before
 /// the next flush waits for it (docs/performance.md, "Issue 13: the cold
-/// writer, eighth session").
+/// writer, eighth session"). An open's flushes too: not niced, the
+/// writer holds sled's lock while the replay's applier and reader run,
+/// and they waited on it more ("Issue 13: replay, the reader's decode").
 pub const COLD_WRITER_NICE: i32 = 10;
 
 /// Bits per key of a cold run's Bloom filter (7 probes: about 0.2 % false
