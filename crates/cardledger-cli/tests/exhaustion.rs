@@ -121,7 +121,9 @@ fn a_full_disk_is_a_typed_error_and_loses_nothing_acknowledged() {
     }
     let _guard = Mount(mnt.clone());
     let input = tmp.path().join("input.jsonl");
-    let lines_n = 60_000;
+    // store format 6 grows ≈ 155 bytes an event (its frames written once,
+    // in segment files): 16 MiB of room fills after ≈ 100,000 events
+    let lines_n = 200_000;
     write_bulk(&input, lines_n, 9);
     let input_tokens = tokens(&input);
     let data = mnt.join("data");
