@@ -840,7 +840,7 @@ impl Store {
                         });
                     }
                     next = next.max(header.last_seq().saturating_add(1));
-                    Ok(Some((header.first_seq, f)))
+                    Ok(Some((header.first_seq, f.to_vec())))
                 }),
                 Err(e) => Err(e.clone()),
             };
@@ -1451,61 +1451,68 @@ impl Iterator for ReadIter {
                 return self.fail(e);
             }
             let frames = self.frames.as_mut()?;
-            let v = match frames.next_frame(self.next_seq) {
-                Ok(None) => {
-                    let seq = self.next_seq;
-                    return self.fail(StoreError::Corrupt {
-                        seq,
-                        reason: format!("missing records: the log ends before seq {}", self.end_seq),
-                    });
-                }
-                Err(e) => return self.fail(e),
-                Ok(Some(v)) => v,
-            };
-            let header = match frame_header(self.next_seq, &v) {
-                Ok(h) => h,
+            let (records, walked) = match next_records(frames, self.next_seq, self.end_seq, self.link) {
+                Ok(read) => read,
                 Err(e) => return self.fail(e),
             };
-            if header.first_seq > self.next_seq {
-                let seq = self.next_seq;
-                return self.fail(StoreError::Corrupt {
-                    seq,
-                    reason: format!("missing records: the next frame starts at seq {}", header.first_seq),
-                });
-            }
-            if let Some(link) = self.link {
-                if link != header.prev_hash {
-                    return self.fail(StoreError::Corrupt {
-                        seq: header.first_seq,
-                        reason: "frame's previous hash does not match the chain".into(),
-                    });
-                }
-            }
-            // Keep the good records before a bad one, then report it.
-            let from = self.next_seq;
-            let skipped = usize::try_from(from.saturating_sub(header.first_seq)).unwrap_or(usize::MAX);
-            let mut records = Vec::with_capacity((header.record_count as usize).saturating_sub(skipped));
-            let walked = record::visit_frame_chained(header.first_seq, &v, |r| {
-                if r.seq >= from {
-                    records.push(StoredRecord {
-                        seq: r.seq,
-                        time_micros: r.time_micros,
-                        hash: r.hash,
-                        payload: r.payload.to_vec(),
-                    });
-                }
-                Ok(())
-            });
             match walked {
-                Ok((_, last)) => self.link = Some(last),
+                Ok(last) => self.link = Some(last),
                 Err(e) => {
-                    self.error = Some(e.into());
+                    self.error = Some(e);
                     self.frames = None;
                 }
             }
             self.pending = records.into_iter();
         }
     }
+}
+
+/// The records of the next frame `frames` lends, from seq `from` on, for
+/// [`ReadIter`] (`end_seq` and `link`, its head and the chain hash the
+/// frame must follow, name errors and check the link): the records before
+/// a bad one with the chain hash it ends at or the error, or an error
+/// before any record (a missing or cut frame, a bad header or link).
+#[allow(clippy::type_complexity)]
+fn next_records(
+    frames: &mut FrameReader,
+    from: u64,
+    end_seq: u64,
+    link: Option<Hash>,
+) -> Result<(Vec<StoredRecord>, Result<Hash, StoreError>), StoreError> {
+    let Some(v) = frames.next_frame(from)? else {
+        return Err(StoreError::Corrupt {
+            seq: from,
+            reason: format!("missing records: the log ends before seq {end_seq}"),
+        });
+    };
+    let header = frame_header(from, v)?;
+    if header.first_seq > from {
+        return Err(StoreError::Corrupt {
+            seq: from,
+            reason: format!("missing records: the next frame starts at seq {}", header.first_seq),
+        });
+    }
+    if link.is_some_and(|link| link != header.prev_hash) {
+        return Err(StoreError::Corrupt {
+            seq: header.first_seq,
+            reason: "frame's previous hash does not match the chain".into(),
+        });
+    }
+    // Keep the good records before a bad one, then report it.
+    let skipped = usize::try_from(from.saturating_sub(header.first_seq)).unwrap_or(usize::MAX);
+    let mut records = Vec::with_capacity((header.record_count as usize).saturating_sub(skipped));
+    let walked = record::visit_frame_chained(header.first_seq, v, |r| {
+        if r.seq >= from {
+            records.push(StoredRecord {
+                seq: r.seq,
+                time_micros: r.time_micros,
+                hash: r.hash,
+                payload: r.payload.to_vec(),
+            });
+        }
+        Ok(())
+    });
+    Ok((records, walked.map(|(_, last)| last).map_err(StoreError::from)))
 }
 
 impl ReadIter {
