@@ -832,7 +832,7 @@ impl Store {
             let frame = match frames.as_mut()? {
                 Ok(reader) => reader.next_frame(next).and_then(|f| {
                     let Some(f) = f else { return Ok(None) };
-                    let header = frame_header(next, &f)?;
+                    let header = frame_header(next, f)?;
                     if header.last_seq() > last_seq {
                         return Err(StoreError::Corrupt {
                             seq: header.first_seq,
@@ -892,7 +892,7 @@ impl Store {
         // never past the head: a group may be half written there
         while expected <= head.seq {
             let Some(v) = frames.next_frame(expected)? else { break };
-            let header = frame_header(expected, &v)?;
+            let header = frame_header(expected, v)?;
             let key = header.first_seq;
             if key > expected {
                 return Err(StoreError::Corrupt {
@@ -912,7 +912,7 @@ impl Store {
                     reason: "frame's previous hash does not match the chain".into(),
                 });
             }
-            (_, hash) = record::check_frame(key, &v)?;
+            (_, hash) = record::check_frame(key, v)?;
             expected = header.last_seq().saturating_add(1);
         }
         if expected <= head.seq {
@@ -1329,7 +1329,7 @@ impl Store {
         let mut next = 1u64;
         while next <= writer.head.seq {
             let Some(frame) = frames.next_frame(next)? else { break };
-            let header = frame_header(next, &frame)?;
+            let header = frame_header(next, frame)?;
             keys.push(header.first_seq);
             next = next.max(header.last_seq().saturating_add(1));
         }
@@ -1360,7 +1360,7 @@ impl Store {
             let mut frames = FrameReader::at(Arc::clone(&self.inner.segments), 1)?;
             while next <= head.seq {
                 let Some(frame) = frames.next_frame(next)? else { break };
-                let header = frame_header(next, &frame)?;
+                let header = frame_header(next, frame)?;
                 next = header.last_seq().saturating_add(1);
                 log.insert(header.first_seq.to_be_bytes(), frame).map_err(sled_err)?;
             }
