@@ -832,7 +832,7 @@ impl Store {
             let frame = match frames.as_mut()? {
                 Ok(reader) => reader.next_frame(next).and_then(|f| {
                     let Some(f) = f else { return Ok(None) };
-                    let header = frame_header(next, &f)?;
+                    let header = frame_header(next, f)?;
                     if header.last_seq() > last_seq {
                         return Err(StoreError::Corrupt {
                             seq: header.first_seq,
@@ -840,7 +840,7 @@ impl Store {
                         });
                     }
                     next = next.max(header.last_seq().saturating_add(1));
-                    Ok(Some((header.first_seq, f)))
+                    Ok(Some((header.first_seq, f.to_vec())))
                 }),
                 Err(e) => Err(e.clone()),
             };
@@ -892,7 +892,7 @@ impl Store {
         // never past the head: a group may be half written there
         while expected <= head.seq {
             let Some(v) = frames.next_frame(expected)? else { break };
-            let header = frame_header(expected, &v)?;
+            let header = frame_header(expected, v)?;
             let key = header.first_seq;
             if key > expected {
                 return Err(StoreError::Corrupt {
@@ -912,7 +912,7 @@ impl Store {
                     reason: "frame's previous hash does not match the chain".into(),
                 });
             }
-            (_, hash) = record::check_frame(key, &v)?;
+            (_, hash) = record::check_frame(key, v)?;
             expected = header.last_seq().saturating_add(1);
         }
         if expected <= head.seq {
@@ -1329,7 +1329,7 @@ impl Store {
         let mut next = 1u64;
         while next <= writer.head.seq {
             let Some(frame) = frames.next_frame(next)? else { break };
-            let header = frame_header(next, &frame)?;
+            let header = frame_header(next, frame)?;
             keys.push(header.first_seq);
             next = next.max(header.last_seq().saturating_add(1));
         }
@@ -1360,7 +1360,7 @@ impl Store {
             let mut frames = FrameReader::at(Arc::clone(&self.inner.segments), 1)?;
             while next <= head.seq {
                 let Some(frame) = frames.next_frame(next)? else { break };
-                let header = frame_header(next, &frame)?;
+                let header = frame_header(next, frame)?;
                 next = header.last_seq().saturating_add(1);
                 log.insert(header.first_seq.to_be_bytes(), frame).map_err(sled_err)?;
             }
@@ -1451,61 +1451,68 @@ impl Iterator for ReadIter {
                 return self.fail(e);
             }
             let frames = self.frames.as_mut()?;
-            let v = match frames.next_frame(self.next_seq) {
-                Ok(None) => {
-                    let seq = self.next_seq;
-                    return self.fail(StoreError::Corrupt {
-                        seq,
-                        reason: format!("missing records: the log ends before seq {}", self.end_seq),
-                    });
-                }
-                Err(e) => return self.fail(e),
-                Ok(Some(v)) => v,
-            };
-            let header = match frame_header(self.next_seq, &v) {
-                Ok(h) => h,
+            let (records, walked) = match next_records(frames, self.next_seq, self.end_seq, self.link) {
+                Ok(read) => read,
                 Err(e) => return self.fail(e),
             };
-            if header.first_seq > self.next_seq {
-                let seq = self.next_seq;
-                return self.fail(StoreError::Corrupt {
-                    seq,
-                    reason: format!("missing records: the next frame starts at seq {}", header.first_seq),
-                });
-            }
-            if let Some(link) = self.link {
-                if link != header.prev_hash {
-                    return self.fail(StoreError::Corrupt {
-                        seq: header.first_seq,
-                        reason: "frame's previous hash does not match the chain".into(),
-                    });
-                }
-            }
-            // Keep the good records before a bad one, then report it.
-            let from = self.next_seq;
-            let skipped = usize::try_from(from.saturating_sub(header.first_seq)).unwrap_or(usize::MAX);
-            let mut records = Vec::with_capacity((header.record_count as usize).saturating_sub(skipped));
-            let walked = record::visit_frame_chained(header.first_seq, &v, |r| {
-                if r.seq >= from {
-                    records.push(StoredRecord {
-                        seq: r.seq,
-                        time_micros: r.time_micros,
-                        hash: r.hash,
-                        payload: r.payload.to_vec(),
-                    });
-                }
-                Ok(())
-            });
             match walked {
-                Ok((_, last)) => self.link = Some(last),
+                Ok(last) => self.link = Some(last),
                 Err(e) => {
-                    self.error = Some(e.into());
+                    self.error = Some(e);
                     self.frames = None;
                 }
             }
             self.pending = records.into_iter();
         }
     }
+}
+
+/// The records of the next frame `frames` lends, from seq `from` on, for
+/// [`ReadIter`] (`end_seq` and `link`, its head and the chain hash the
+/// frame must follow, name errors and check the link): the records before
+/// a bad one with the chain hash it ends at or the error, or an error
+/// before any record (a missing or cut frame, a bad header or link).
+#[allow(clippy::type_complexity)]
+fn next_records(
+    frames: &mut FrameReader,
+    from: u64,
+    end_seq: u64,
+    link: Option<Hash>,
+) -> Result<(Vec<StoredRecord>, Result<Hash, StoreError>), StoreError> {
+    let Some(v) = frames.next_frame(from)? else {
+        return Err(StoreError::Corrupt {
+            seq: from,
+            reason: format!("missing records: the log ends before seq {end_seq}"),
+        });
+    };
+    let header = frame_header(from, v)?;
+    if header.first_seq > from {
+        return Err(StoreError::Corrupt {
+            seq: from,
+            reason: format!("missing records: the next frame starts at seq {}", header.first_seq),
+        });
+    }
+    if link.is_some_and(|link| link != header.prev_hash) {
+        return Err(StoreError::Corrupt {
+            seq: header.first_seq,
+            reason: "frame's previous hash does not match the chain".into(),
+        });
+    }
+    // Keep the good records before a bad one, then report it.
+    let skipped = usize::try_from(from.saturating_sub(header.first_seq)).unwrap_or(usize::MAX);
+    let mut records = Vec::with_capacity((header.record_count as usize).saturating_sub(skipped));
+    let walked = record::visit_frame_chained(header.first_seq, v, |r| {
+        if r.seq >= from {
+            records.push(StoredRecord {
+                seq: r.seq,
+                time_micros: r.time_micros,
+                hash: r.hash,
+                payload: r.payload.to_vec(),
+            });
+        }
+        Ok(())
+    });
+    Ok((records, walked.map(|(_, last)| last).map_err(StoreError::from)))
 }
 
 impl ReadIter {

@@ -18,7 +18,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, IoSlice, Read, Seek, SeekFrom, Write};
+use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -274,7 +274,7 @@ impl Segments {
         let mut reader = FrameReader::at(Arc::clone(self), seq)?;
         let (segment, at) = (reader.segment, reader.pos);
         match reader.next_frame(seq)? {
-            Some(frame) => Ok((segment, at, frame)),
+            Some(frame) => Ok((segment, at, frame.to_vec())),
             None => Err(StoreError::Corrupt { seq, reason: "no frame holds this seq".into() }),
         }
     }
@@ -436,15 +436,24 @@ fn write_all_vectored(w: &mut impl Write, mut slices: &mut [IoSlice<'_>]) -> io:
 }
 
 /// Reads frames in log order across segment files, from the one holding a
-/// seq ([`FrameReader::at`]), in large buffered reads. Its callers stop at
-/// the durable head: bytes past it may be a group still being written.
+/// seq ([`FrameReader::at`]), in large reads into one buffer of its own
+/// that it lends each frame out of ([`FrameReader::next_frame`]): no
+/// allocation, zeroing or copy per frame. Its callers stop at the durable
+/// head: bytes past it may be a group still being written.
 pub(crate) struct FrameReader {
     segments: Arc<Segments>,
     /// The segment being read (its first seq).
     segment: u64,
-    file: Option<BufReader<File>>,
+    file: Option<File>,
     /// Offset of the next frame's length in it.
     pos: u64,
+    /// The bytes read ahead: `buf[start..end]` are the segment's from
+    /// `pos` on. Allocated at the first read
+    /// ([`limits::SEGMENT_READ_BUFFER_BYTES`], more for a frame that needs
+    /// it).
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
 }
 
 impl FrameReader {
@@ -453,7 +462,7 @@ impl FrameReader {
     /// segment names, then the frame headers of that segment.
     pub(crate) fn at(segments: Arc<Segments>, seq: u64) -> Result<FrameReader, StoreError> {
         let Some(segment) = segments.holding(seq) else {
-            return Ok(FrameReader { segments, segment: 0, file: None, pos: 0 });
+            return Ok(FrameReader { segments, segment: 0, file: None, pos: 0, buf: Vec::new(), start: 0, end: 0 });
         };
         let mut file = File::open(segments.path(segment)).map_err(|e| io_err("opening a segment", e))?;
         let mut pos = 0u64;
@@ -477,52 +486,94 @@ impl FrameReader {
             pos = pos.saturating_add(LENGTH_BYTES).saturating_add(len);
         }
         file.seek(SeekFrom::Start(pos)).map_err(|e| io_err("reading a segment", e))?;
-        Ok(FrameReader {
-            segments,
-            segment,
-            file: Some(BufReader::with_capacity(limits::SEGMENT_READ_BUFFER_BYTES, file)),
-            pos,
-        })
+        Ok(FrameReader { segments, segment, file: Some(file), pos, buf: Vec::new(), start: 0, end: 0 })
     }
 
-    /// The next frame's bytes; `None` when the files end. `seq` (the next
-    /// seq the caller expects) names a frame cut short.
-    pub(crate) fn next_frame(&mut self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The next frame's bytes, lent until the next call; `None` when the
+    /// files end. `seq` (the next seq the caller expects) names a frame
+    /// cut short.
+    pub(crate) fn next_frame(&mut self, seq: u64) -> Result<Option<&[u8]>, StoreError> {
+        let cut = |what: &str, segment: u64| StoreError::Corrupt {
+            seq,
+            reason: format!("segment {} ends inside a frame's {what}", file_name(segment)),
+        };
         loop {
-            let Some(file) = self.file.as_mut() else { return Ok(None) };
-            let mut len = [0u8; LENGTH_BYTES as usize];
-            let cut = |what: &str, segment: u64| StoreError::Corrupt {
-                seq,
-                reason: format!("segment {} ends inside a frame's {what}", file_name(segment)),
-            };
-            match read_full(file, &mut len).map_err(|e| io_err("reading a segment", e))? {
+            if self.file.is_none() {
+                return Ok(None);
+            }
+            match self.fill(LENGTH_BYTES as usize)? {
                 0 => {
                     // this segment ends: the next one, if any
                     self.file = None;
                     let Some(next) = self.segments.after(self.segment) else { return Ok(None) };
                     let file = File::open(self.segments.path(next)).map_err(|e| io_err("opening a segment", e))?;
-                    self.file = Some(BufReader::with_capacity(limits::SEGMENT_READ_BUFFER_BYTES, file));
+                    self.file = Some(file);
                     self.segment = next;
                     self.pos = 0;
+                    (self.start, self.end) = (0, 0);
                     continue;
                 }
-                n if n < len.len() => return Err(cut("length", self.segment)),
+                n if n < LENGTH_BYTES as usize => return Err(cut("length", self.segment)),
                 _ => {}
             }
-            let len = u32::from_be_bytes(len) as usize;
+            let len = self
+                .buf
+                .get(self.start..)
+                .and_then(|b| b.first_chunk::<{ LENGTH_BYTES as usize }>())
+                .map(|b| u32::from_be_bytes(*b) as usize);
+            let len = len.ok_or_else(|| cut("length", self.segment))?;
             if !(FRAME_HEADER_BYTES..=FRAME_BYTES_MAX).contains(&len) {
                 return Err(StoreError::Corrupt {
                     seq,
                     reason: format!("segment {} holds a frame length of {len} bytes", file_name(self.segment)),
                 });
             }
-            let mut frame = vec![0u8; len];
-            if read_full(file, &mut frame).map_err(|e| io_err("reading a segment", e))? < len {
+            let needed = LENGTH_BYTES as usize + len;
+            if self.fill(needed)? < needed {
                 return Err(cut("bytes", self.segment));
             }
-            self.pos = self.pos.saturating_add(LENGTH_BYTES).saturating_add(len as u64);
-            return Ok(Some(frame));
+            let at = self.start + LENGTH_BYTES as usize;
+            self.start += needed;
+            self.pos = self.pos.saturating_add(needed as u64);
+            return self.buf.get(at..at + len).map(Some).ok_or_else(|| cut("bytes", self.segment));
         }
+    }
+
+    /// Reads ahead until `want` bytes from `pos` on are in the buffer or
+    /// the segment ends; the bytes there (fewer than `want` only at its
+    /// end). One read call fills what room the buffer has.
+    fn fill(&mut self, want: usize) -> Result<usize, StoreError> {
+        let Some(file) = self.file.as_mut() else { return Ok(0) };
+        if self.end - self.start >= want {
+            return Ok(self.end - self.start);
+        }
+        if self.buf.len() - self.start < want {
+            // the frame's start to the buffer's front (or a larger buffer:
+            // `vec!` of zeros is fresh zeroed pages, not a pass over them)
+            let len = self.buf.len().max(want).max(limits::SEGMENT_READ_BUFFER_BYTES);
+            if len > self.buf.len() {
+                let mut grown = vec![0u8; len];
+                if let (Some(to), Some(from)) =
+                    (grown.get_mut(..self.end - self.start), self.buf.get(self.start..self.end))
+                {
+                    to.copy_from_slice(from);
+                }
+                self.buf = grown;
+            } else {
+                self.buf.copy_within(self.start..self.end, 0);
+            }
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        while self.end - self.start < want {
+            let Some(room) = self.buf.get_mut(self.end..) else { break };
+            match file.read(room) {
+                Ok(0) => break,
+                Ok(k) => self.end += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err("reading a segment", e)),
+            }
+        }
+        Ok(self.end - self.start)
     }
 }
 
@@ -556,5 +607,39 @@ mod tests {
         assert_eq!(parse_name("1.seg"), None);
         assert_eq!(parse_name("0000000000000000000x.seg"), None);
         assert_eq!(parse_name("00000000000000000001.tmp"), None);
+    }
+
+    /// Frames across the read buffer's refills, one larger than the
+    /// buffer, and a frame cut short: each lent back whole, then the cut
+    /// reported `Corrupt` with the seq asked for.
+    #[test]
+    fn frames_are_lent_whole_across_refills_and_a_cut_one_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let segments = Arc::new(Segments::open(dir.path()).unwrap());
+        // sizes that end the 1 MiB buffer mid-length and mid-frame, then
+        // the largest frame (more than the buffer), then small ones
+        let mut sizes: Vec<usize> = (0..40).map(|i| 99_991 + i * 7).collect();
+        sizes.push(FRAME_BYTES_MAX);
+        sizes.extend([FRAME_HEADER_BYTES, 70_001, FRAME_HEADER_BYTES + 1]);
+        let frames: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, n)| vec![i as u8 | 0x80; *n]).collect();
+        let mut appender = segments.appender(Position::default()).unwrap();
+        appender.append(&segments, frames.iter().enumerate().map(|(i, f)| (i as u64 + 1, f.as_slice()))).unwrap();
+        segments.sync(appender.take_unsynced()).unwrap();
+        let mut reader = FrameReader::at(Arc::clone(&segments), 0).unwrap();
+        for (i, f) in frames.iter().enumerate() {
+            assert_eq!(reader.next_frame(1).unwrap(), Some(f.as_slice()), "frame {i}");
+        }
+        assert_eq!(reader.next_frame(1).unwrap(), None);
+        // the last frame loses its last byte
+        let end = appender.position();
+        segments.cut(end.segment, end.end - 1, 1).unwrap();
+        let mut reader = FrameReader::at(Arc::clone(&segments), 0).unwrap();
+        for _ in 1..frames.len() {
+            reader.next_frame(1).unwrap().unwrap();
+        }
+        match reader.next_frame(77) {
+            Err(StoreError::Corrupt { seq: 77, reason }) => assert!(reason.contains("frame's bytes"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
