@@ -206,16 +206,8 @@ impl Segments {
         }
         let corrupt = |reason: String| StoreError::Corrupt { seq: head_seq, reason };
         let mut file = File::open(self.path(end.segment)).map_err(|e| io_err("opening a segment", e))?;
-        let mut pos = 0u64;
-        let mut last = None;
-        while pos < end.end {
-            let mut len = [0u8; LENGTH_BYTES as usize];
-            file.seek(SeekFrom::Start(pos)).map_err(|e| io_err("reading a segment", e))?;
-            file.read_exact(&mut len).map_err(|e| io_err("reading a segment", e))?;
-            last = Some(pos);
-            pos = pos.saturating_add(LENGTH_BYTES).saturating_add(u64::from(u32::from_be_bytes(len)));
-        }
-        let Some(at) = last.filter(|_| pos == end.end) else {
+        let walk = walk_frames(&mut file, end.end, |_, _| true)?;
+        let Some(at) = walk.last.filter(|_| walk.stop == end.end) else {
             return Err(corrupt(format!(
                 "the frames of segment {} do not end at the log's head (byte {})",
                 file_name(end.segment),
@@ -465,26 +457,8 @@ impl FrameReader {
             return Ok(FrameReader { segments, segment: 0, file: None, pos: 0, buf: Vec::new(), start: 0, end: 0 });
         };
         let mut file = File::open(segments.path(segment)).map_err(|e| io_err("opening a segment", e))?;
-        let mut pos = 0u64;
-        let mut start = [0u8; SCAN_BYTES];
-        loop {
-            // a frame whose start cannot be read is where the read fails
-            let read = file.seek(SeekFrom::Start(pos)).and_then(|_| read_full(&mut file, &mut start));
-            if read.map_err(|e| io_err("reading a segment", e))? < SCAN_BYTES {
-                break;
-            }
-            let (len, frame) = start.split_at(LENGTH_BYTES as usize);
-            let len = u64::from(u32::from_be_bytes(len.try_into().unwrap_or_default()));
-            let (Some(first), count) = (record::peek_first_seq(frame), record::peek_record_count(frame)) else {
-                break;
-            };
-            if first.saturating_add(count as u64) > seq
-                || !(FRAME_HEADER_BYTES as u64..=FRAME_BYTES_MAX as u64).contains(&len)
-            {
-                break;
-            }
-            pos = pos.saturating_add(LENGTH_BYTES).saturating_add(len);
-        }
+        // a frame whose start cannot be read is where the read fails
+        let pos = walk_frames(&mut file, u64::MAX, |first, count| first.saturating_add(count) <= seq)?.stop;
         file.seek(SeekFrom::Start(pos)).map_err(|e| io_err("reading a segment", e))?;
         Ok(FrameReader { segments, segment, file: Some(file), pos, buf: Vec::new(), start: 0, end: 0 })
     }
@@ -575,6 +549,41 @@ impl FrameReader {
         }
         Ok(self.end - self.start)
     }
+}
+
+/// Where [`walk_frames`] stopped: the offset of the first frame it did not
+/// pass, and of the last one it passed.
+struct Walk {
+    stop: u64,
+    last: Option<u64>,
+}
+
+/// Walks a segment's frames from its start by their lengths, reading one
+/// frame start at a time, past each frame for which `pass(first seq,
+/// record count)` holds. It stops at `limit`, at a frame `pass` refuses,
+/// and where a frame start cannot be read whole, holds no header or gives
+/// a length out of bounds: what that means (the end, or damage) is the
+/// caller's to say. The one home of a segment's frame-length walk (the
+/// open's head check, a reader's start).
+fn walk_frames(file: &mut File, limit: u64, mut pass: impl FnMut(u64, u64) -> bool) -> Result<Walk, StoreError> {
+    let mut walk = Walk { stop: 0, last: None };
+    let mut start = [0u8; SCAN_BYTES];
+    while walk.stop < limit {
+        let read = file.seek(SeekFrom::Start(walk.stop)).and_then(|_| read_full(file, &mut start));
+        if read.map_err(|e| io_err("reading a segment", e))? < SCAN_BYTES {
+            break;
+        }
+        let (len, frame) = start.split_at(LENGTH_BYTES as usize);
+        let len = u64::from(u32::from_be_bytes(len.try_into().unwrap_or_default()));
+        let Some(first) = record::peek_first_seq(frame) else { break };
+        let in_bounds = (FRAME_HEADER_BYTES as u64..=FRAME_BYTES_MAX as u64).contains(&len);
+        if !in_bounds || !pass(first, record::peek_record_count(frame) as u64) {
+            break;
+        }
+        walk.last = Some(walk.stop);
+        walk.stop = walk.stop.saturating_add(LENGTH_BYTES).saturating_add(len);
+    }
+    Ok(walk)
 }
 
 /// Reads until `buf` is full or the file ends; the bytes read.
