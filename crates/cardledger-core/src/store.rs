@@ -1530,7 +1530,12 @@ impl ReadIter {
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
     let started = Instant::now();
     loop {
-        match sled::Config::new().path(dir).cache_capacity(limits::STORE_CACHE_BYTES).open() {
+        // no background flusher: every flush of the store is an explicit
+        // `SledFiles::flush` (a group's, a snapshot's, a cold run's), and
+        // sled's own one every 500 ms (`sync_file_range` and an `fsync` of
+        // `db`) only put another device flush in a group's way
+        let config = sled::Config::new().path(dir).cache_capacity(limits::STORE_CACHE_BYTES).flush_every_ms(None);
+        match config.open() {
             Ok(db) => return Ok(db),
             // sled 0.34 reports a held lock as ErrorKind::Other with this text.
             Err(sled::Error::Io(e))
