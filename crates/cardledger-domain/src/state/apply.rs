@@ -10,7 +10,7 @@ impl Ledger {
         let event = &rec.fact.event;
         if let (Some(kind), Some(token)) = (event_token_kind(event), event_token_of(event)) {
             let room = &mut self.room;
-            let map = self.tokens.entry(kind).or_insert_with(|| with_room(room.token(kind)));
+            let map = self.tokens.of_mut(kind, || with_room(room.token(kind)));
             let capacity = map.capacity();
             map.insert(token.clone(), (seq, rec.fact.fingerprint));
             if map.capacity() != capacity {

@@ -83,7 +83,7 @@ impl Ledger {
     /// computed from its payload).
     fn idempotency(&self, line: &CommandLine) -> Option<Decision> {
         let (Some(kind), Some(token)) = (token_kind(&line.command), line.command.token()) else { return None };
-        let (seq, recorded) = self.recorded_token(kind, token)?;
+        let (seq, recorded) = self.recorded_token_of(kind, token)?;
         let fp = match fingerprint(line) {
             Ok(fp) => fp,
             Err(e) => return Some(Decision::Reject(Rejection::new(Code::EventTooLarge, line.command.key(), e))),
@@ -94,7 +94,7 @@ impl Ledger {
         Some(Decision::Reject(Rejection::new(
             Code::TokenConflict,
             format!("{}.token", line.command.key()),
-            format!("token {token:?} was already used for a different {kind}"),
+            format!("token {token:?} was already used for a different {}", kind.name()),
         )))
     }
 
