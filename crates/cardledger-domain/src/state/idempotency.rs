@@ -326,3 +326,82 @@ pub(super) fn same_payload(recorded: u64, fp: u64, line: &CommandLine) -> bool {
         || fingerprint_sip13(line).is_ok_and(|older| older == recorded)
         || fingerprint_blake3(line).is_ok_and(|legacy| legacy == recorded)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Recorded;
+
+    /// The kind a command's or an event's token is indexed under, by name,
+    /// as the map keyed by kind name had it: its key, a merchant's
+    /// `campaign`, none for `msa_order_update`, `tick` and the cycle closes.
+    fn command_kind_by_name(c: &Command) -> Option<&'static str> {
+        match c {
+            Command::MsaOrderUpdate(_) | Command::Tick(_) => None,
+            Command::Merchant(_) => Some("campaign"),
+            other => Some(other.key()),
+        }
+    }
+
+    fn event_kind_by_name(e: &Event) -> Option<&'static str> {
+        match e {
+            Event::MsaOrderUpdated(_) | Event::Ticked(_) | Event::CyclesClosed(_) => None,
+            Event::MerchantCreated(_) => Some("campaign"),
+            other => Some(other.kind()),
+        }
+    }
+
+    #[test]
+    fn a_kind_read_from_the_variant_is_the_one_its_name_gives() {
+        let lines: Vec<String> =
+            cardledger_workload::generate(&cardledger_workload::WorkloadConfig::default()).take(20_000).collect();
+        let mut l = Ledger::default();
+        let mut commands = std::collections::BTreeSet::new();
+        let mut events = std::collections::BTreeSet::new();
+        for text in &lines {
+            let Ok(line) = crate::wire::parse_line(text) else { continue };
+            let kind = token_kind(&line.command);
+            assert_eq!(kind.map(TokenKind::name), command_kind_by_name(&line.command), "{text}");
+            assert_eq!(kind, kind.and_then(|k| TokenKind::named(k.name())), "{text}");
+            commands.insert(line.command.key());
+            let time = Timestamp(1_600_000_000_000_000 + 1_000_000 * l.head_seq as i64);
+            let facts = match l.decide(&line, time) {
+                Decision::Accept(fact) => vec![fact],
+                Decision::AcceptAll(facts) => facts,
+                Decision::Duplicate(_) | Decision::Reject(_) => continue,
+            };
+            for fact in facts {
+                let kind = event_token_kind(&fact.event);
+                assert_eq!(kind.map(TokenKind::name), event_kind_by_name(&fact.event), "{text}");
+                events.insert(fact.event.kind());
+                if let Some(kind) = kind {
+                    // the index holds the token under its kind, found by name too
+                    let token = event_token(&fact.event).map(str::to_string).unwrap_or_default();
+                    l.apply(&Recorded { seq: l.head_seq + 1, time, fact });
+                    assert!(l.tokens.of(kind).is_some_and(|m| m.contains_key(token.as_str())), "{text}");
+                    assert_eq!(l.recorded_token(kind.name(), &token).map(|(seq, _)| seq), Some(l.head_seq));
+                } else {
+                    l.apply(&Recorded { seq: l.head_seq + 1, time, fact });
+                }
+            }
+        }
+        // every kind was met, as a command and as an event (a merchant's
+        // `campaign` and the kinds without a token included)
+        for name in snapshot::TOKEN_KINDS {
+            assert!(commands.contains(name), "no {name} command in the workload");
+            assert!(events.contains(name), "no {name} event in the workload");
+        }
+        for name in ["merchant", "tick"] {
+            assert!(commands.contains(name) && events.contains(name), "no {name} in the workload");
+        }
+        // the present kinds are those with a token, listed in kind order
+        let present: Vec<&str> = l.tokens.iter().map(|(k, _)| k).collect();
+        let mut want: Vec<&str> = snapshot::TOKEN_KINDS.iter().copied().filter(|k| l.tokens.get(k).is_some()).collect();
+        assert_eq!(present, want);
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(want.len(), snapshot::TOKEN_KINDS.len());
+        assert_eq!(TokenKind::named("merchant"), None);
+        assert_eq!(TokenKind::named("tick"), None);
+    }
+}
