@@ -5,53 +5,60 @@ use super::*;
 use crate::snapshot;
 
 /// An idempotency kind: its index in [`snapshot::TOKEN_KINDS`] (the byte
-/// of its cold keys), so the token index is an array and a command's kind
-/// is read from its variant without hashing or comparing its name.
+/// of its cold keys) and its name, so the token index is an array and a
+/// command's kind is read from its variant without hashing or comparing
+/// its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TokenKind(u8);
+pub struct TokenKind {
+    index: u8,
+    name: &'static str,
+}
 
 /// Kinds a ledger can hold: [`snapshot::TOKEN_KINDS`]'s length.
 pub(super) const KINDS: usize = snapshot::TOKEN_KINDS.len();
 
-/// The index of `name` in [`snapshot::TOKEN_KINDS`], at compile time (a
-/// name that is not there fails the build).
-const fn kind_named(name: &str) -> TokenKind {
-    let (kinds, name) = (snapshot::TOKEN_KINDS, name.as_bytes());
-    let mut k = 0;
-    while k < kinds.len() {
-        let candidate = kinds[k].as_bytes();
-        if candidate.len() == name.len() {
-            let mut i = 0;
-            while i < name.len() && candidate[i] == name[i] {
-                i += 1;
-            }
-            if i == name.len() {
-                assert!(k <= u8::MAX as usize, "token kinds fit a byte");
-                return TokenKind(k as u8);
-            }
-        }
-        k += 1;
+/// Whether two byte strings are equal (a `const fn`: `==` on slices is not).
+const fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    match (a.split_first(), b.split_first()) {
+        (None, None) => true,
+        (Some((x, a)), Some((y, b))) => *x == *y && same_bytes(a, b),
+        _ => false,
     }
-    panic!("not a token kind")
+}
+
+/// The kind named `name` in [`snapshot::TOKEN_KINDS`], at compile time (a
+/// name that is not there fails the build).
+const fn kind_named(name: &'static str) -> TokenKind {
+    let mut kinds = snapshot::TOKEN_KINDS;
+    let mut index: u8 = 0;
+    let mut found = false;
+    while let Some((first, rest)) = kinds.split_first() {
+        if same_bytes(first.as_bytes(), name.as_bytes()) {
+            found = true;
+            break;
+        }
+        kinds = rest;
+        index = index.saturating_add(1);
+    }
+    assert!(found && KINDS <= u8::MAX as usize, "not a token kind");
+    TokenKind { index, name }
 }
 
 impl TokenKind {
     /// The kind named `name` (a command key; a merchant's is `campaign`).
     pub fn named(name: &str) -> Option<TokenKind> {
-        let k = snapshot::TOKEN_KINDS.iter().position(|k| *k == name)?;
-        // TOKEN_KINDS has fewer than 256 kinds (`kind_named`)
-        u8::try_from(k).ok().map(TokenKind)
+        let (index, name) = snapshot::TOKEN_KINDS.iter().enumerate().find(|(_, k)| **k == name)?;
+        Some(TokenKind { index: u8::try_from(index).ok()?, name })
     }
 
     /// Its name (a command key).
     pub fn name(self) -> &'static str {
-        // built only from an index into TOKEN_KINDS
-        snapshot::TOKEN_KINDS[usize::from(self.0)]
+        self.name
     }
 
     /// Its index in [`snapshot::TOKEN_KINDS`]: the kind byte of its cold keys.
     pub fn index(self) -> u8 {
-        self.0
+        self.index
     }
 }
 
@@ -159,7 +166,7 @@ impl TokenIndex {
     /// A kind's tokens, if the kind is present.
     #[inline]
     pub fn of(&self, kind: TokenKind) -> Option<&Tokens> {
-        self.maps.get(usize::from(kind.0)).and_then(Option::as_ref)
+        self.maps.get(usize::from(kind.index)).and_then(Option::as_ref)
     }
 
     /// A kind's tokens by its name, if the kind is present.
@@ -171,13 +178,22 @@ impl TokenIndex {
     /// by `new`) if it is not.
     #[inline]
     pub(super) fn of_mut(&mut self, kind: TokenKind, new: impl FnOnce() -> Tokens) -> &mut Tokens {
-        // a TokenKind is an index into TOKEN_KINDS, as long as `maps`
-        self.maps[usize::from(kind.0)].get_or_insert_with(new)
+        self.slot(kind).get_or_insert_with(new)
     }
 
     /// Sets a kind's tokens, returning those it replaces.
     pub fn insert(&mut self, kind: TokenKind, tokens: Tokens) -> Option<Tokens> {
-        self.maps[usize::from(kind.0)].replace(tokens)
+        self.slot(kind).replace(tokens)
+    }
+
+    /// A kind's place in the array.
+    #[inline]
+    fn slot(&mut self, kind: TokenKind) -> &mut Option<Tokens> {
+        match self.maps.get_mut(usize::from(kind.index)) {
+            Some(slot) => slot,
+            // a TokenKind is only built from an index into TOKEN_KINDS
+            None => unreachable!("token kind {} past TOKEN_KINDS", kind.index),
+        }
     }
 
     /// No kind is present.
