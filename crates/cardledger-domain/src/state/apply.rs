@@ -234,12 +234,7 @@ mod tests {
     fn run(l: &mut Ledger, lines: &[String], mut check: impl FnMut(&Ledger)) {
         for text in lines {
             let Ok(parsed) = crate::wire::parse_line(text) else { continue };
-            let time = Timestamp(1_600_000_000_000_000 + 1_000_000 * l.head_seq as i64);
-            let facts = match l.decide(&parsed, time) {
-                Decision::Accept(fact) => vec![fact],
-                Decision::AcceptAll(facts) => facts,
-                Decision::Duplicate(_) | Decision::Reject(_) => continue,
-            };
+            let (time, facts) = l.next_facts(&parsed);
             for fact in facts {
                 l.apply(&Recorded { seq: l.head_seq + 1, time, fact });
                 check(l);

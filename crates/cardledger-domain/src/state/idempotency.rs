@@ -380,12 +380,7 @@ mod tests {
             assert_eq!(kind.map(TokenKind::name), command_kind_by_name(&line.command), "{text}");
             assert_eq!(kind, kind.and_then(|k| TokenKind::named(k.name())), "{text}");
             commands.insert(line.command.key());
-            let time = Timestamp(1_600_000_000_000_000 + 1_000_000 * l.head_seq as i64);
-            let facts = match l.decide(&line, time) {
-                Decision::Accept(fact) => vec![fact],
-                Decision::AcceptAll(facts) => facts,
-                Decision::Duplicate(_) | Decision::Reject(_) => continue,
-            };
+            let (time, facts) = l.next_facts(&line);
             for fact in facts {
                 let kind = event_token_kind(&fact.event);
                 assert_eq!(kind.map(TokenKind::name), event_kind_by_name(&fact.event), "{text}");

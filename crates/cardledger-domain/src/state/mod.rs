@@ -381,6 +381,22 @@ impl Ledger {
     }
 }
 
+#[cfg(test)]
+impl Ledger {
+    /// For the state's tests: the business time the next event of a
+    /// replayed workload gets, and the facts `decide` records for `line`
+    /// then (none for a duplicate or a rejection), to apply in order.
+    pub(super) fn next_facts(&self, line: &CommandLine) -> (Timestamp, Vec<Fact>) {
+        let time = Timestamp(1_600_000_000_000_000 + 1_000_000 * self.head_seq as i64);
+        let facts = match self.decide(line, time) {
+            Decision::Accept(fact) => vec![fact],
+            Decision::AcceptAll(facts) => facts,
+            Decision::Duplicate(_) | Decision::Reject(_) => Vec::new(),
+        };
+        (time, facts)
+    }
+}
+
 /// The balance account of a journal entry's target, borrowed: where its
 /// holds and pending credits are kept.
 fn target_account(target: &JeTarget) -> AccountRef<'_> {
