@@ -340,7 +340,7 @@ pub fn encode_hot(l: &Ledger) -> Result<Vec<u8>, String> {
 fn encode_to(l: &Ledger, w: &mut dyn std::io::Write, hot: bool) -> Result<(), String> {
     let none_o: HashMap<Token, OrderState> = HashMap::default();
     let none_f: HashMap<Token, u64> = HashMap::default();
-    let none_t: HashMap<&'static str, HashMap<Token, (u64, u64)>> = HashMap::default();
+    let none_t = crate::state::TokenIndex::default();
     let open_jes: HashMap<&Token, &JeState> =
         l.journal_entries.iter().filter(|(_, j)| !hot || !crate::state::je_closed(j)).collect();
     let (gpa_orders, msa_orders, offer_orders, tokens) = if hot {
@@ -368,11 +368,12 @@ fn encode_to(l: &Ledger, w: &mut dyn std::io::Write, hot: bool) -> Result<(), St
     put_unloads(&mut w, msa_unloads)?;
     w.map(open_jes.iter(), |w, j| put_je(w, j))?;
     put_accounts(&mut w, &l.accounts)?;
+    // the present kinds, by name (as when the index was a map keyed by name)
     let mut kinds: Vec<_> = tokens.iter().collect();
     kinds.sort_unstable_by(|a, b| a.0.cmp(b.0));
     w.put(kinds.len() as u64)?;
     for (kind, tokens) in kinds {
-        w.put(*kind)?;
+        w.put(kind)?;
         w.map(tokens.iter(), |w, v| w.put(v))?;
     }
     w.map(l.holder_sources.iter(), |w, v| w.put(v))?;
@@ -413,14 +414,13 @@ pub fn decode_state(bytes: &[u8]) -> Result<Ledger, String> {
     let journal_entries = r.map(get_je)?;
     let accounts = get_accounts(&mut r)?;
     let kinds = r.len()?;
-    let mut tokens = HashMap::default();
+    let mut tokens = crate::state::TokenIndex::default();
     for _ in 0..kinds {
-        let kind: String = r.get()?;
-        let kind: &'static str =
-            TOKEN_KINDS.iter().find(|k| **k == kind).ok_or_else(|| format!("unknown token kind {kind:?}"))?;
+        let name: String = r.get()?;
+        let kind = crate::state::TokenKind::named(&name).ok_or_else(|| format!("unknown token kind {name:?}"))?;
         let m = r.map(|r| r.get())?;
         if tokens.insert(kind, m).is_some() {
-            return Err(format!("token kind {kind:?} appears twice"));
+            return Err(format!("token kind {name:?} appears twice"));
         }
     }
     let holder_sources = r.map(|r| r.get())?;

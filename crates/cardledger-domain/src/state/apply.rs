@@ -10,7 +10,7 @@ impl Ledger {
         let event = &rec.fact.event;
         if let (Some(kind), Some(token)) = (event_token_kind(event), event_token_of(event)) {
             let room = &mut self.room;
-            let map = self.tokens.entry(kind).or_insert_with(|| with_room(room.token(kind)));
+            let map = self.tokens.of_mut(kind, || with_room(room.token(kind)));
             let capacity = map.capacity();
             map.insert(token.clone(), (seq, rec.fact.fingerprint));
             if map.capacity() != capacity {
@@ -234,12 +234,7 @@ mod tests {
     fn run(l: &mut Ledger, lines: &[String], mut check: impl FnMut(&Ledger)) {
         for text in lines {
             let Ok(parsed) = crate::wire::parse_line(text) else { continue };
-            let time = Timestamp(1_600_000_000_000_000 + 1_000_000 * l.head_seq as i64);
-            let facts = match l.decide(&parsed, time) {
-                Decision::Accept(fact) => vec![fact],
-                Decision::AcceptAll(facts) => facts,
-                Decision::Duplicate(_) | Decision::Reject(_) => continue,
-            };
+            let (time, facts) = l.next_facts(&parsed);
             for fact in facts {
                 l.apply(&Recorded { seq: l.head_seq + 1, time, fact });
                 check(l);

@@ -159,7 +159,13 @@ impl Ledger {
     /// Where a token of an idempotency kind was recorded: (seq, fingerprint).
     /// Kinds are command keys, except that merchants are `campaign`.
     pub fn recorded_token(&self, kind: &str, token: &str) -> Option<(u64, u64)> {
-        if let Some(v) = self.tokens.get(kind).and_then(|m| m.get(token)) {
+        self.recorded_token_of(TokenKind::named(kind)?, token)
+    }
+
+    /// [`Ledger::recorded_token`] of a kind known by its index (the commit
+    /// path's: no kind name is hashed or searched).
+    pub fn recorded_token_of(&self, kind: TokenKind, token: &str) -> Option<(u64, u64)> {
+        if let Some(v) = self.tokens.of(kind).and_then(|m| m.get(token)) {
             return Some(*v);
         }
         self.cold.as_ref()?;
@@ -168,13 +174,12 @@ impl Ledger {
         let mut stack = [0u8; TOKEN_KEY_STACK_BYTES];
         let key_len = 2 + token.len();
         if let Some(buf) = stack.get_mut(..key_len) {
-            let k = snapshot::TOKEN_KINDS.iter().position(|k| *k == kind)?;
             let (head, rest) = buf.split_at_mut(2);
-            head.copy_from_slice(&[key::TOKEN, u8::try_from(k).ok()?]);
+            head.copy_from_slice(&[key::TOKEN, kind.index()]);
             rest.copy_from_slice(token.as_bytes());
             return self.cold_get(buf, snapshot::decode_cold_token);
         }
-        self.cold_get(&token_key(kind, token)?, snapshot::decode_cold_token)
+        self.cold_get(&token_key(kind.name(), token)?, snapshot::decode_cold_token)
     }
 
     fn book(&self, book: Book) -> &HashMap<Token, OrderState> {
@@ -285,7 +290,7 @@ impl Ledger {
     /// state; `verify` compares it with the store's (`cold_digest`).
     pub fn cold_entries(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, String> {
         encode_cold_parts(ColdParts {
-            tokens: self.tokens.iter().map(|(kind, m)| (*kind, m)).collect(),
+            tokens: self.tokens.iter().collect(),
             gpa_orders: &self.gpa_orders,
             msa_orders: &self.msa_orders,
             offer_orders: &self.offer_orders,
@@ -325,7 +330,6 @@ impl Ledger {
         self.gpa_unloads.clear();
         self.msa_unloads.clear();
         self.journal_entries.retain(|_, j| !je_closed(j));
-        self.tokens.shrink_to_fit();
         self.gpa_orders.shrink_to_fit();
         self.msa_orders.shrink_to_fit();
         self.offer_orders.shrink_to_fit();
@@ -335,9 +339,6 @@ impl Ledger {
         Ok(out)
     }
 }
-
-/// A token kind's tokens, each with where it was recorded (seq, fingerprint).
-type Tokens = HashMap<Token, (u64, u64)>;
 
 /// Borrowed cold maps: a ledger's ([`Ledger::cold_entries`]) or those a
 /// flush took out of it ([`TakenCold`]).
@@ -924,7 +925,7 @@ impl Ledger {
         let journal_entries = self.journal_entries.extract_if(|_, j| je_closed(j)).collect();
         let tokens = std::mem::take(&mut self.tokens);
         TakenCold {
-            tokens: tokens.into_iter().map(|(kind, m)| (kind, Arc::new(m))).collect(),
+            tokens: tokens.into_kinds().map(|(kind, m)| (kind, Arc::new(m))).collect(),
             gpa_orders: Arc::new(std::mem::take(&mut self.gpa_orders)),
             msa_orders: Arc::new(std::mem::take(&mut self.msa_orders)),
             offer_orders: Arc::new(std::mem::take(&mut self.offer_orders)),

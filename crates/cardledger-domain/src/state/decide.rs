@@ -34,14 +34,15 @@ impl Ledger {
     }
 
     /// [`Ledger::decide_owned`] moving the command out of `line` (a `tick`
-    /// at 0 is left in its place once the token checks passed: the line
-    /// must not be decided again) and writing the payload of an accepted
+    /// at 0 is left in its place once the token checks passed — for a
+    /// journal entry, once it is accepted: the line must not be decided
+    /// again) and writing the payload of an accepted
     /// fact into `payload` (left empty otherwise, and with a tick's facts):
     /// the decision is returned as it is built, not moved into a pair (each
     /// move of an event, ≈ 420 bytes, is a `memcpy`). The engine's commit
     /// path. A journal entry (two thirds of the demo mix) is decided and
-    /// encoded from the command where it is, and its command moves once
-    /// more, into the decision.
+    /// encoded from the command where it is, in the line, and its command
+    /// moves out of the line once it is accepted, into the decision.
     pub fn decide_owned_into(&self, line: &mut CommandLine, _time: Timestamp, payload: &mut Vec<u8>) -> Decision {
         if let Some(d) = self.idempotency(line) {
             return d;
@@ -57,23 +58,28 @@ impl Ledger {
         }
         let cpd = line.corrected_post_date;
         let moved = Command::Tick(TickCmd { now: Timestamp(0) });
+        // a journal entry is checked and encoded where it is, in the line,
+        // and its command moved once, straight into the decision
+        let Command::JournalEntry(cmd) = &line.command else {
+            return accept(self.decide_event(std::mem::replace(&mut line.command, moved)), cpd, key, payload);
+        };
+        let decided = match self.journal_entry_decided(cmd) {
+            Ok(decided) => decided,
+            Err(r) => return Decision::Reject(r),
+        };
+        let fingerprint = match crate::encode_new_journal_entry(cpd, cmd, &decided, payload) {
+            Ok(fingerprint) => fingerprint,
+            Err(e) => return Decision::Reject(Rejection::new(Code::EventTooLarge, key, e)),
+        };
         match std::mem::replace(&mut line.command, moved) {
-            Command::JournalEntry(cmd) => {
-                let decided = match self.journal_entry_decided(&cmd) {
-                    Ok(decided) => decided,
-                    Err(r) => return Decision::Reject(r),
-                };
-                match crate::encode_new_journal_entry(cpd, &cmd, &decided, payload) {
-                    Ok(fingerprint) => Decision::Accept(Fact {
-                        fingerprint,
-                        fingerprint_kind: FingerprintKind::Sip13Payload,
-                        corrected_post_date: cpd,
-                        event: Event::JournalEntryRecorded(decided.recorded(cmd)),
-                    }),
-                    Err(e) => Decision::Reject(Rejection::new(Code::EventTooLarge, key, e)),
-                }
-            }
-            command => accept(self.decide_event(command), cpd, key, payload),
+            Command::JournalEntry(cmd) => Decision::Accept(Fact {
+                fingerprint,
+                fingerprint_kind: FingerprintKind::Sip13Payload,
+                corrected_post_date: cpd,
+                event: Event::JournalEntryRecorded(decided.recorded(cmd)),
+            }),
+            // the line was matched as a journal entry just above
+            other => unreachable!("a journal entry's line holds a {} command", other.key()),
         }
     }
 
@@ -83,7 +89,7 @@ impl Ledger {
     /// computed from its payload).
     fn idempotency(&self, line: &CommandLine) -> Option<Decision> {
         let (Some(kind), Some(token)) = (token_kind(&line.command), line.command.token()) else { return None };
-        let (seq, recorded) = self.recorded_token(kind, token)?;
+        let (seq, recorded) = self.recorded_token_of(kind, token)?;
         let fp = match fingerprint(line) {
             Ok(fp) => fp,
             Err(e) => return Some(Decision::Reject(Rejection::new(Code::EventTooLarge, line.command.key(), e))),
@@ -94,7 +100,7 @@ impl Ledger {
         Some(Decision::Reject(Rejection::new(
             Code::TokenConflict,
             format!("{}.token", line.command.key()),
-            format!("token {token:?} was already used for a different {kind}"),
+            format!("token {token:?} was already used for a different {}", kind.name()),
         )))
     }
 

@@ -189,6 +189,19 @@ impl Ledger {
         Ok(JeDecided { program_token: program, effect, hold_amount, jit_load, jit_unload, pending_credit })
     }
 
+    /// Updates a remembered journal entry with `f`: one probe when it is in
+    /// memory (an open authorization, the usual related entry), else
+    /// brought back from the cold store first ([`Ledger::journal_entry_mut`]).
+    #[inline]
+    fn update_journal_entry(&mut self, token: &str, f: impl FnOnce(&mut JeState)) {
+        if let Some(je) = self.journal_entries.get_mut(token) {
+            return f(je);
+        }
+        if let Some(je) = self.journal_entry_mut(token) {
+            f(je);
+        }
+    }
+
     /// Folds a journal entry into holds, pending credits and the open
     /// entries; stamps the target's last update at `time` when its hold or
     /// pending-credit entry changed (a new entry, even of zero, is a change).
@@ -226,11 +239,11 @@ impl Ledger {
             }
             JeEffect::Clearing | JeEffect::Reversal => {
                 if let Some(rt) = &e.cmd.related_token {
-                    if let Some(je) = self.journal_entry_mut(rt) {
+                    self.update_journal_entry(rt, |je| {
                         je.open = je.open.minus(e.hold_amount);
                         je.jit_open =
                             if e.effect == JeEffect::Clearing { Money::ZERO } else { je.jit_open.minus(e.jit_unload) };
-                    }
+                    });
                 }
                 adjust(&mut self.accounts, false, -e.hold_amount);
             }
@@ -250,9 +263,7 @@ impl Ledger {
             JeEffect::Refund => {
                 if !e.pending_credit.is_zero() {
                     if let Some(rt) = &e.cmd.related_token {
-                        if let Some(je) = self.journal_entry_mut(rt) {
-                            je.open = je.open.minus(e.pending_credit);
-                        }
+                        self.update_journal_entry(rt, |je| je.open = je.open.minus(e.pending_credit));
                     }
                     adjust(&mut self.accounts, true, -e.pending_credit);
                 }

@@ -22,7 +22,9 @@ mod journal;
 pub use accounts::AccountMap;
 pub use cold::{je_closed, key as cold_key, Book, ColdGroup, ColdLink, ColdStore, TakenCold};
 pub(crate) use idempotency::sip13;
-pub use idempotency::{event_token, fingerprint, fingerprint_blake3, fingerprint_sip13, FINGERPRINT_KEY};
+pub use idempotency::{
+    event_token, fingerprint, fingerprint_blake3, fingerprint_sip13, TokenIndex, TokenKind, Tokens, FINGERPRINT_KEY,
+};
 pub use journal::classify;
 pub(crate) use journal::JeDecided;
 
@@ -228,7 +230,7 @@ pub struct Ledger {
     /// change and last update, in one entry so a posting line is one lookup.
     pub accounts: AccountMap,
     /// Idempotency index: kind → token → (seq, fingerprint).
-    pub tokens: HashMap<&'static str, HashMap<Token, (u64, u64)>>,
+    pub tokens: TokenIndex,
     /// Funding sources per owning holder (tokens, sorted).
     pub holder_sources: HashMap<Holder, Vec<Token>>,
     /// Program funding sources per program (tokens, sorted).
@@ -257,9 +259,8 @@ pub struct Ledger {
 /// without a cold store never empties its maps: there it changes nothing.
 #[derive(Clone, Debug, Default)]
 pub struct HotRoom {
-    /// Per token kind (a few kinds: searched only when a map is created or
-    /// grows).
-    pub(super) tokens: Vec<(&'static str, usize)>,
+    /// Per token kind (by [`TokenKind`]).
+    pub(super) tokens: [usize; idempotency::KINDS],
     pub(super) gpa_orders: usize,
     pub(super) msa_orders: usize,
     pub(super) offer_orders: usize,
@@ -267,16 +268,15 @@ pub struct HotRoom {
 
 impl HotRoom {
     /// The room noted for a token kind's map (0: none yet).
-    pub(super) fn token(&self, kind: &str) -> usize {
-        self.tokens.iter().find(|(k, _)| *k == kind).map_or(0, |(_, n)| *n)
+    pub(super) fn token(&self, kind: TokenKind) -> usize {
+        self.tokens.get(usize::from(kind.index())).copied().unwrap_or(0)
     }
 
     /// Notes the room a token kind's map grew to.
     #[cold]
-    pub(super) fn note_token(&mut self, kind: &'static str, capacity: usize) {
-        match self.tokens.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, n)) => *n = capacity,
-            None => self.tokens.push((kind, capacity)),
+    pub(super) fn note_token(&mut self, kind: TokenKind, capacity: usize) {
+        if let Some(n) = self.tokens.get_mut(usize::from(kind.index())) {
+            *n = capacity;
         }
     }
 }
@@ -378,6 +378,22 @@ impl Ledger {
             impacted_amount: acct.last_impact,
             last_updated_time: acct.last_updated.max(credit.last_updated),
         }
+    }
+}
+
+#[cfg(test)]
+impl Ledger {
+    /// For the state's tests: the business time the next event of a
+    /// replayed workload gets, and the facts `decide` records for `line`
+    /// then (none for a duplicate or a rejection), to apply in order.
+    pub(super) fn next_facts(&self, line: &CommandLine) -> (Timestamp, Vec<Fact>) {
+        let time = Timestamp(1_600_000_000_000_000 + 1_000_000 * self.head_seq as i64);
+        let facts = match self.decide(line, time) {
+            Decision::Accept(fact) => vec![fact],
+            Decision::AcceptAll(facts) => facts,
+            Decision::Duplicate(_) | Decision::Reject(_) => Vec::new(),
+        };
+        (time, facts)
     }
 }
 
