@@ -304,7 +304,7 @@ fn write_str_inner(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     // most strings need no escape
     if !needs_escape(bytes) {
-        out.extend_from_slice(bytes);
+        copy_plain(out, bytes);
         return;
     }
     let mut start = 0;
@@ -329,6 +329,23 @@ fn write_str_inner(out: &mut Vec<u8>, s: &str) {
         start = i + 1;
     }
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+}
+
+/// Appends `bytes`: a string of 8 to 16 bytes (most tokens and codes) as
+/// two fixed-size copies of eight, the second over the first's tail, not
+/// through a call of `memcpy` with a length; any other as it is.
+#[inline(always)]
+fn copy_plain(out: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.len() <= 16 {
+        if let (Some(first), Some(last)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+            let end = out.len() + bytes.len();
+            out.extend_from_slice(first);
+            out.truncate(end - 8);
+            out.extend_from_slice(last);
+            return;
+        }
+    }
+    out.extend_from_slice(bytes);
 }
 
 /// Whether any byte of `bytes` is one [`write_str`] escapes (`"`, `\\`,
@@ -439,6 +456,18 @@ fn write_cents(out: &mut Vec<u8>, cents: i64) {
     }
 }
 
+/// The two digits of every number below 100, in order (`00` to `99`).
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
 /// An integer's decimal digits (as `Display` writes them): counted first,
 /// written into a buffer of 20 (the most a `u64` has), and that buffer
 /// copied whole and cut (a fixed-size copy, not a `memcpy` call).
@@ -446,11 +475,19 @@ pub fn write_u64(out: &mut Vec<u8>, n: u64) {
     let len = n.checked_ilog10().map_or(1, |l| l as usize + 1);
     let mut buf = [b'0'; 20];
     let mut n = n;
-    if let Some(digits) = buf.get_mut(..len) {
-        for d in digits.iter_mut().rev() {
-            *d = b'0' + (n % 10) as u8;
-            n /= 10;
+    // two digits a division, from a table (half the divisions of one a digit)
+    let mut end = len;
+    while end >= 2 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        if let (Some(d), Some(p)) = (buf.get_mut(end - 2..end), DIGIT_PAIRS.get(pair..pair + 2)) {
+            d.copy_from_slice(p);
         }
+        end -= 2;
+    }
+    if end == 1 {
+        // what is left of `n` is one digit
+        buf[0] = b'0' + n as u8;
     }
     let start = out.len();
     out.extend_from_slice(&buf);
@@ -1214,6 +1251,13 @@ mod tests {
             let mut out = Vec::new();
             write_str(&mut out, t);
             assert_eq!(out, serde_json::to_vec(t).unwrap(), "{t:?}");
+        }
+        // plain strings of every length (`copy_plain`), after other bytes
+        for len in 0..=40u8 {
+            let t: String = (0..len).map(|i| char::from(b'a' + i % 26)).collect();
+            let mut out = b"xy".to_vec();
+            write_str(&mut out, &t);
+            assert_eq!(out, [b"xy".to_vec(), serde_json::to_vec(&t).unwrap()].concat(), "{t:?}");
         }
     }
 

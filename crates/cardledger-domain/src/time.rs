@@ -68,7 +68,7 @@ impl Timestamp {
                 last.set([older, recent]);
                 Some(older.1)
             } else {
-                let text = second_text(secs)?;
+                let text = second_text_after(secs, recent)?;
                 last.set([(secs, text), recent]);
                 Some(text)
             }
@@ -162,6 +162,22 @@ fn second_text(secs: i64) -> Option<SecondText> {
     Some([y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', mi0, mi1, b':', s0, s1])
 }
 
+/// [`second_text`], from the text of a second `known` written before
+/// when both fall on the same day: its date kept, only the time of day
+/// written (most seconds a response prints follow one of the same day;
+/// the date from the day number is most of `second_text`'s work).
+fn second_text_after(secs: i64, known: (i64, SecondText)) -> Option<SecondText> {
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // `i64::MIN` is no second written (the cache's empty place)
+    if known.0 == i64::MIN || known.0.div_euclid(86_400) != days {
+        return second_text(secs);
+    }
+    let pair = |n: i64| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+    let ([h0, h1], [mi0, mi1], [s0, s1]) = (pair(sod / 3600), pair(sod / 60 % 60), pair(sod % 60));
+    let [y0, y1, y2, y3, dash0, mo0, mo1, dash1, d0, d1, t, ..] = known.1;
+    Some([y0, y1, y2, y3, dash0, mo0, mo1, dash1, d0, d1, t, h0, h1, b':', mi0, mi1, b':', s0, s1])
+}
+
 /// `n`'s last `width` decimal digits, zero-padded.
 fn digits(out: &mut Vec<u8>, n: i64, width: u32) {
     for p in (0..width).rev() {
@@ -249,6 +265,36 @@ mod tests {
                 check(Timestamp(t));
             }
         }
+    }
+
+    /// A second written after another of the same day keeps that one's
+    /// date (`second_text_after`): seconds walking across midnights (of a
+    /// leap day, a month's and a year's end, the day before 1970 and the
+    /// last day of year 9999), a few seconds and more than a day apart, in
+    /// both directions, each written after the one before it.
+    #[test]
+    fn seconds_of_the_same_day_write_their_display_bytes() {
+        let at = |text: &str| Timestamp::parse(text).map_or(0, |t| t.0 / 1_000_000);
+        let mut written = 0;
+        for midnight in ["2024-02-29T00:00:00Z", "2024-03-01T00:00:00Z", "2024-01-01T00:00:00Z", "1970-01-01T00:00:00Z"]
+            .into_iter()
+            .chain(["1969-12-31T00:00:00Z", "0001-01-02T00:00:00Z", "9999-12-31T00:00:00Z"])
+        {
+            let m = at(midnight);
+            for step in [1, 7, 3_599, 86_399, 86_400, 86_401] {
+                for dir in [1, -1] {
+                    for k in -3..=3i64 {
+                        let secs = m + dir * k * step;
+                        let mut out = Vec::new();
+                        Timestamp(secs * 1_000_000).write_rfc3339(&mut out);
+                        let t = Timestamp(secs * 1_000_000);
+                        assert_eq!(String::from_utf8_lossy(&out), t.to_string(), "{t:?} after {}", secs - dir * step);
+                        written += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(written, 7 * 6 * 2 * 7);
     }
 
     /// `YYYY-MM-DDTHH:MM:SSZ` read without chrono is chrono's instant, and
