@@ -457,16 +457,9 @@ fn write_cents(out: &mut Vec<u8>, cents: i64) {
 }
 
 /// The two digits of every number below 100, in order (`00` to `99`).
-const DIGIT_PAIRS: [u8; 200] = {
-    let mut t = [0u8; 200];
-    let mut i = 0;
-    while i < 100 {
-        t[2 * i] = b'0' + (i / 10) as u8;
-        t[2 * i + 1] = b'0' + (i % 10) as u8;
-        i += 1;
-    }
-    t
-};
+const DIGIT_PAIRS: &[u8; 200] =
+    b"0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849\
+5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
 
 /// An integer's decimal digits (as `Display` writes them): counted first,
 /// written into a buffer of 20 (the most a `u64` has), and that buffer
