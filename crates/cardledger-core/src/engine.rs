@@ -733,6 +733,13 @@ impl Engine {
     /// most `BATCH_RECORDS_MAX` in order (each atomic and durable before
     /// the next; the whole is not an atomic unit), one outcome per command.
     pub fn submit_in_batches(&self, lines: Vec<CommandLine>) -> Result<Vec<Outcome>, EngineError> {
+        // one batch (every ingest chunk): the commands go as they are, and
+        // the outcomes come back as they are, not moved into new vectors
+        // (a copy of every command and every outcome on the ingest's
+        // decider thread: docs/performance.md, "the JSON path, twelfth pass")
+        if !lines.is_empty() && lines.len() <= limits::BATCH_RECORDS_MAX {
+            return self.submit_batch(lines);
+        }
         let mut outcomes = Vec::with_capacity(lines.len());
         let mut lines = lines.into_iter().peekable();
         while lines.peek().is_some() {

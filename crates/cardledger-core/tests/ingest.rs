@@ -219,6 +219,41 @@ fn an_empty_chunk_answers_nothing_and_blank_lines_are_rejected() {
     assert_eq!(engine.head_seq(), 0);
 }
 
+/// `Engine::submit_in_batches` (the ingest's submitter) answers every
+/// command, in order: `BATCH_RECORDS_MAX` of them as one batch (given to
+/// `submit_batch` as they are), one more than that in two.
+#[test]
+fn commands_up_to_a_batch_and_beyond_are_answered_in_order() {
+    use cardledger_core::engine::Outcome;
+    use cardledger_domain::limits::BATCH_RECORDS_MAX;
+    use cardledger_domain::wire::parse_line;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path()).unwrap();
+    let program = r#"{"time":"2024-01-01T00:00:00Z","program":{"token":"p1","bank":"Sutton","currency_code":"USD"}}"#;
+    let user = |i: usize| {
+        let line = format!(r#"{{"time":"2024-01-01T00:00:00Z","user":{{"token":"u{i}","program_token":"p1"}}}}"#);
+        parse_line(&line).unwrap()
+    };
+    let mut head = 0;
+    for (first, n) in [(0, BATCH_RECORDS_MAX - 1), (BATCH_RECORDS_MAX, BATCH_RECORDS_MAX + 1)] {
+        let mut lines = if first == 0 { vec![parse_line(program).unwrap()] } else { Vec::new() };
+        lines.extend((first..first + n).map(user));
+        let count = lines.len() as u64;
+        let seqs: Vec<u64> = engine
+            .submit_in_batches(lines)
+            .unwrap()
+            .into_iter()
+            .map(|o| match o {
+                Outcome::Recorded { seq, .. } => seq,
+                other => panic!("not recorded: {other:?}"),
+            })
+            .collect();
+        assert_eq!(seqs, (head + 1..=head + count).collect::<Vec<_>>());
+        head += count;
+        assert_eq!(engine.head_seq(), head);
+    }
+}
+
 /// The direct writer (`Decided::write_answers`, what `cardledger ingest`
 /// prints) gives exactly the bytes of `serde_json::to_writer` on the answer
 /// values (`Decided::into_values`, what `ingest_chunk` returns) for every

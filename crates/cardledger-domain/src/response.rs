@@ -304,7 +304,7 @@ fn write_str_inner(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     // most strings need no escape
     if !needs_escape(bytes) {
-        out.extend_from_slice(bytes);
+        copy_plain(out, bytes);
         return;
     }
     let mut start = 0;
@@ -329,6 +329,23 @@ fn write_str_inner(out: &mut Vec<u8>, s: &str) {
         start = i + 1;
     }
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+}
+
+/// Appends `bytes`: a string of 8 to 16 bytes (most tokens and codes) as
+/// two fixed-size copies of eight, the second over the first's tail, not
+/// through a call of `memcpy` with a length; any other as it is.
+#[inline(always)]
+fn copy_plain(out: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.len() <= 16 {
+        if let (Some(first), Some(last)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+            let end = out.len() + bytes.len();
+            out.extend_from_slice(first);
+            out.truncate(end - 8);
+            out.extend_from_slice(last);
+            return;
+        }
+    }
+    out.extend_from_slice(bytes);
 }
 
 /// Whether any byte of `bytes` is one [`write_str`] escapes (`"`, `\\`,
@@ -439,6 +456,11 @@ fn write_cents(out: &mut Vec<u8>, cents: i64) {
     }
 }
 
+/// The two digits of every number below 100, in order (`00` to `99`).
+const DIGIT_PAIRS: &[u8; 200] =
+    b"0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849\
+5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
 /// An integer's decimal digits (as `Display` writes them): counted first,
 /// written into a buffer of 20 (the most a `u64` has), and that buffer
 /// copied whole and cut (a fixed-size copy, not a `memcpy` call).
@@ -446,11 +468,19 @@ pub fn write_u64(out: &mut Vec<u8>, n: u64) {
     let len = n.checked_ilog10().map_or(1, |l| l as usize + 1);
     let mut buf = [b'0'; 20];
     let mut n = n;
-    if let Some(digits) = buf.get_mut(..len) {
-        for d in digits.iter_mut().rev() {
-            *d = b'0' + (n % 10) as u8;
-            n /= 10;
+    // two digits a division, from a table (half the divisions of one a digit)
+    let mut end = len;
+    while end >= 2 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        if let (Some(d), Some(p)) = (buf.get_mut(end - 2..end), DIGIT_PAIRS.get(pair..pair + 2)) {
+            d.copy_from_slice(p);
         }
+        end -= 2;
+    }
+    if end == 1 {
+        // what is left of `n` is one digit
+        buf[0] = b'0' + n as u8;
     }
     let start = out.len();
     out.extend_from_slice(&buf);
@@ -568,8 +598,14 @@ impl<'a> Obj<'a> {
         out.push(b'"');
     }
 
+    /// The holder's member: each key a constant where it is written (with
+    /// `h.field()` it was a `memcpy` call of a length known only then).
+    #[inline(always)]
     fn holder(&mut self, h: &Holder) {
-        self.str(h.field(), h.token());
+        match h {
+            Holder::User(t) => self.str("user_token", t),
+            Holder::Business(t) => self.str("business_token", t),
+        }
     }
 
     /// An array of strings.
@@ -1186,6 +1222,19 @@ mod tests {
         assert!(!needs_escape(b""));
     }
 
+    /// `Obj::holder` names each key itself (a constant): they are the
+    /// holders' wire fields.
+    #[test]
+    fn holders_are_written_under_their_wire_field() {
+        for h in [Holder::User(Token::from("user_1")), Holder::Business(Token::from("biz_1"))] {
+            let mut out = Vec::new();
+            let mut o = Obj::new(&mut out);
+            o.holder(&h);
+            o.end();
+            assert_eq!(String::from_utf8_lossy(&out), format!("{{\"{}\":\"{}\"}}", h.field(), h.token()));
+        }
+    }
+
     #[test]
     fn integers_are_written_as_display_writes_them() {
         let mut numbers: Vec<u64> = (0..100_000).collect();
@@ -1214,6 +1263,13 @@ mod tests {
             let mut out = Vec::new();
             write_str(&mut out, t);
             assert_eq!(out, serde_json::to_vec(t).unwrap(), "{t:?}");
+        }
+        // plain strings of every length (`copy_plain`), after other bytes
+        for len in 0..=40u8 {
+            let t: String = (0..len).map(|i| char::from(b'a' + i % 26)).collect();
+            let mut out = b"xy".to_vec();
+            write_str(&mut out, &t);
+            assert_eq!(out, [b"xy".to_vec(), serde_json::to_vec(&t).unwrap()].concat(), "{t:?}");
         }
     }
 

@@ -68,7 +68,7 @@ impl Timestamp {
                 last.set([older, recent]);
                 Some(older.1)
             } else {
-                let text = second_text(secs)?;
+                let text = second_text_after(secs, recent)?;
                 last.set([(secs, text), recent]);
                 Some(text)
             }
@@ -100,13 +100,43 @@ fn parse_utc_second(text: &[u8]) -> Option<Timestamp> {
     let [y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', mi0, mi1, b':', s0, s1, b'Z'] = *text else {
         return None;
     };
-    let pair = |a: u8, b: u8| {
-        let (a, b) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'));
-        (a < 10 && b < 10).then_some(i64::from(a) * 10 + i64::from(b))
+    let (hour, minute, second) = (digit_pair(h0, h1)?, digit_pair(mi0, mi1)?, digit_pair(s0, s1)?);
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // consecutive lines mostly fall on one day: its number is kept
+    let date = [y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1];
+    let (last, last_days) = LAST_DATE.get();
+    let days = if last == date {
+        last_days
+    } else {
+        let days = civil_days(&date)?;
+        LAST_DATE.set((date, days));
+        days
     };
-    let year = pair(y0, y1)? * 100 + pair(y2, y3)?;
-    let (month, day) = (pair(mo0, mo1)?, pair(d0, d1)?);
-    let (hour, minute, second) = (pair(h0, h1)?, pair(mi0, mi1)?, pair(s0, s1)?);
+    Some(Timestamp((days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000))
+}
+
+thread_local! {
+    /// The last date [`parse_utc_second`] read on this thread (a valid
+    /// `YYYY-MM-DD`; zeros, which are none, until then) and its day number.
+    static LAST_DATE: std::cell::Cell<([u8; 10], i64)> = const { std::cell::Cell::new(([0; 10], 0)) };
+}
+
+/// Two ASCII digits as a number.
+fn digit_pair(a: u8, b: u8) -> Option<i64> {
+    let (a, b) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'));
+    (a < 10 && b < 10).then_some(i64::from(a) * 10 + i64::from(b))
+}
+
+/// A valid `YYYY-MM-DD` in years 1 to 9999 as days since 1970-01-01;
+/// `None` for any other text.
+fn civil_days(date: &[u8; 10]) -> Option<i64> {
+    let [y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1] = *date else {
+        return None;
+    };
+    let year = digit_pair(y0, y1)? * 100 + digit_pair(y2, y3)?;
+    let (month, day) = (digit_pair(mo0, mo1)?, digit_pair(d0, d1)?);
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let month_days = match month {
         2 if leap => 29,
@@ -114,8 +144,7 @@ fn parse_utc_second(text: &[u8]) -> Option<Timestamp> {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     };
-    if year < 1 || !(1..=12).contains(&month) || day < 1 || day > month_days || hour > 23 || minute > 59 || second > 59
-    {
+    if year < 1 || !(1..=12).contains(&month) || day < 1 || day > month_days {
         return None;
     }
     // a civil date to days since 1970-01-01 (H. Hinnant's algorithm)
@@ -123,8 +152,7 @@ fn parse_utc_second(text: &[u8]) -> Option<Timestamp> {
     let (era, yoe) = (y.div_euclid(400), y.rem_euclid(400));
     let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(Timestamp((days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000))
+    Some(era * 146_097 + doe - 719_468)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS`, the text of a whole second.
@@ -160,6 +188,22 @@ fn second_text(secs: i64) -> Option<SecondText> {
     let ([mo0, mo1], [d0, d1]) = (pair(month), pair(day));
     let ([h0, h1], [mi0, mi1], [s0, s1]) = (pair(sod / 3600), pair(sod / 60 % 60), pair(sod % 60));
     Some([y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', mi0, mi1, b':', s0, s1])
+}
+
+/// [`second_text`], from the text of a second `known` written before
+/// when both fall on the same day: its date kept, only the time of day
+/// written (most seconds a response prints follow one of the same day;
+/// the date from the day number is most of `second_text`'s work).
+fn second_text_after(secs: i64, known: (i64, SecondText)) -> Option<SecondText> {
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // `i64::MIN` is no second written (the cache's empty place)
+    if known.0 == i64::MIN || known.0.div_euclid(86_400) != days {
+        return second_text(secs);
+    }
+    let pair = |n: i64| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+    let ([h0, h1], [mi0, mi1], [s0, s1]) = (pair(sod / 3600), pair(sod / 60 % 60), pair(sod % 60));
+    let [y0, y1, y2, y3, dash0, mo0, mo1, dash1, d0, d1, t, ..] = known.1;
+    Some([y0, y1, y2, y3, dash0, mo0, mo1, dash1, d0, d1, t, h0, h1, b':', mi0, mi1, b':', s0, s1])
 }
 
 /// `n`'s last `width` decimal digits, zero-padded.
@@ -251,6 +295,36 @@ mod tests {
         }
     }
 
+    /// A second written after another of the same day keeps that one's
+    /// date (`second_text_after`): seconds walking across midnights (of a
+    /// leap day, a month's and a year's end, the day before 1970 and the
+    /// last day of year 9999), a few seconds and more than a day apart, in
+    /// both directions, each written after the one before it.
+    #[test]
+    fn seconds_of_the_same_day_write_their_display_bytes() {
+        let at = |text: &str| Timestamp::parse(text).map_or(0, |t| t.0 / 1_000_000);
+        let mut written = 0;
+        for midnight in ["2024-02-29T00:00:00Z", "2024-03-01T00:00:00Z", "2024-01-01T00:00:00Z", "1970-01-01T00:00:00Z"]
+            .into_iter()
+            .chain(["1969-12-31T00:00:00Z", "0001-01-02T00:00:00Z", "9999-12-31T00:00:00Z"])
+        {
+            let m = at(midnight);
+            for step in [1, 7, 3_599, 86_399, 86_400, 86_401] {
+                for dir in [1, -1] {
+                    for k in -3..=3i64 {
+                        let secs = m + dir * k * step;
+                        let mut out = Vec::new();
+                        Timestamp(secs * 1_000_000).write_rfc3339(&mut out);
+                        let t = Timestamp(secs * 1_000_000);
+                        assert_eq!(String::from_utf8_lossy(&out), t.to_string(), "{t:?} after {}", secs - dir * step);
+                        written += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(written, 7 * 6 * 2 * 7);
+    }
+
     /// `YYYY-MM-DDTHH:MM:SSZ` read without chrono is chrono's instant, and
     /// what it leaves to chrono is every other shape: every day of leap
     /// and common years (and the days after each month's last), every
@@ -274,8 +348,12 @@ mod tests {
                 }
             }
         }
-        for (h, m, sec) in [(0, 0, 0), (23, 59, 59), (24, 0, 0), (0, 60, 0), (0, 0, 60), (9, 9, 9), (19, 5, 30)] {
-            check(format!("2024-02-29T{h:02}:{m:02}:{sec:02}Z"));
+        // every time of a day read after that day (its number kept: `LAST_DATE`),
+        // days taking turns, an impossible day after the one before it
+        for date in ["2024-02-29", "2023-02-28", "2023-02-29", "2024-02-29", "2024-12-31", "2025-01-01", "2024-12-31"] {
+            for (h, m, sec) in [(0, 0, 0), (23, 59, 59), (24, 0, 0), (0, 60, 0), (0, 0, 60), (9, 9, 9), (19, 5, 30)] {
+                check(format!("{date}T{h:02}:{m:02}:{sec:02}Z"));
+            }
         }
         for text in [
             "0000-01-01T00:00:00Z",
