@@ -181,9 +181,9 @@ fn unknown_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path()).unwrap();
-        store.debug_set_format_version(7).unwrap();
+        store.debug_set_format_version(8).unwrap();
     }
-    assert_eq!(Store::open(dir.path()).err(), Some(StoreError::UnsupportedVersion(7)));
+    assert_eq!(Store::open(dir.path()).err(), Some(StoreError::UnsupportedVersion(8)));
 }
 
 /// A store at format 3 (frames of version 1) is upgraded to 4 on open: its
