@@ -1670,6 +1670,20 @@ fn upgrade_cold(
     cold: &sled::Tree,
     meta: &sled::Tree,
 ) -> Result<(), StoreError> {
+    switch_cold(dir, db, files, cold, meta)?;
+    crate::cold::remove_tree_blocks(cold)?;
+    files.flush(db)
+}
+
+/// [`upgrade_cold`] up to its switch to format 7 (flushed), the copied
+/// blocks still in the tree.
+fn switch_cold(
+    dir: &Path,
+    db: &sled::Db,
+    files: &SledFiles,
+    cold: &sled::Tree,
+    meta: &sled::Tree,
+) -> Result<(), StoreError> {
     use sled::transaction::{ConflictableTransactionError, TransactionError};
     use sled::Transactional;
     let ends = crate::cold::copy_tree_blocks(cold, dir)?;
@@ -1685,8 +1699,6 @@ fn upgrade_cold(
         Err(TransactionError::Abort(e)) => return Err(e),
         Err(TransactionError::Storage(e)) => return Err(sled_err(e)),
     }
-    files.flush(db)?;
-    crate::cold::remove_tree_blocks(cold)?;
     files.flush(db)
 }
 
@@ -1851,5 +1863,108 @@ impl std::io::Write for ChunkWriter<'_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Engine, OpenOptions};
+
+    /// Cold flushes this often: the workload writes several runs.
+    const FLUSH_EVERY: u64 = 300;
+
+    fn open_engine(dir: &Path) -> Engine {
+        Engine::open_with(dir, OpenOptions { cold_flush_events: FLUSH_EVERY }).unwrap()
+    }
+
+    /// A store whose engine wrote several cold runs; its cold entries and
+    /// state digest.
+    fn store_with_runs(dir: &Path) -> (Vec<(Vec<u8>, Vec<u8>)>, String) {
+        let engine = open_engine(dir);
+        let config = cardledger_workload::WorkloadConfig {
+            seed: 5,
+            days: 30,
+            holders: 20,
+            credit_accounts: 2,
+            ..cardledger_workload::WorkloadConfig::default()
+        };
+        let all: Vec<String> = cardledger_workload::generate(&config).collect();
+        for chunk in all.chunks(100) {
+            let lines = chunk.iter().map(|s| cardledger_domain::wire::parse_line(s).unwrap()).collect();
+            engine.submit_batch(lines).unwrap();
+        }
+        let digest = engine.verify().unwrap().state_digest;
+        // its clean close writes a last run
+        drop(engine);
+        (cold_entries(&Store::open(dir).unwrap()), digest)
+    }
+
+    fn cold_entries(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
+        store.cold_entries().collect::<Result<Vec<_>, _>>().unwrap()
+    }
+
+    /// The run files of the store at `dir`, by name.
+    fn run_files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("cold"))
+            .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// The format byte and the block keys (format 6's) of the store at `dir`.
+    fn format_and_tree_blocks(dir: &Path) -> (u8, usize) {
+        let db = open_db(dir).unwrap();
+        let version = db.open_tree(TREE_META).unwrap().get(META_FORMAT_VERSION).unwrap().unwrap()[0];
+        let blocks = db.open_tree(TREE_COLD).unwrap().scan_prefix(b"B").count();
+        (version, blocks)
+    }
+
+    /// A format-6 store with cold runs (their blocks in the `cold` tree)
+    /// opens upgraded to format 7 (blocks in run files, none in the tree)
+    /// with the same cold entries and state, from every point a crash can
+    /// stop the upgrade at: before it, inside its copy (a stray and a cut
+    /// file left in the directory), after its switch (the copied blocks
+    /// still in the tree).
+    #[test]
+    fn a_format_6_store_with_cold_runs_upgrades_from_every_crash_point() {
+        for crash in ["none", "mid-copy", "after the switch"] {
+            let dir = tempfile::tempdir().unwrap();
+            let (entries, digest) = store_with_runs(dir.path());
+            let files = run_files(dir.path());
+            assert!(files.len() > 2, "several runs: {files:?}");
+            Store::open(dir.path()).unwrap().debug_set_format_version(FORMAT_VERSION_6).unwrap();
+            let (version, blocks) = format_and_tree_blocks(dir.path());
+            assert_eq!(version, FORMAT_VERSION_6);
+            assert!(blocks > files.len(), "format 6 keeps the blocks in the tree: {blocks}");
+            assert!(run_files(dir.path()).is_empty(), "and no run file");
+            match crash {
+                "mid-copy" => {
+                    std::fs::create_dir_all(dir.path().join("cold")).unwrap();
+                    std::fs::write(dir.path().join("cold").join(&files[0]), b"half a block").unwrap();
+                    std::fs::write(dir.path().join("cold/0000000999.run"), b"a run of no meta").unwrap();
+                }
+                "after the switch" => {
+                    let db = open_db(dir.path()).unwrap();
+                    let sled_files = SledFiles::open(dir.path()).unwrap();
+                    let cold = db.open_tree(TREE_COLD).unwrap();
+                    let meta = db.open_tree(TREE_META).unwrap();
+                    switch_cold(dir.path(), &db, &sled_files, &cold, &meta).unwrap();
+                    drop((cold, meta, sled_files, db));
+                    let (version, left) = format_and_tree_blocks(dir.path());
+                    assert_eq!((version, left), (STORE_FORMAT_VERSION, blocks), "switched, blocks left");
+                }
+                _ => {}
+            }
+            let store = Store::open(dir.path()).unwrap();
+            assert!(cold_entries(&store) == entries, "{crash}: the same cold entries");
+            drop(store);
+            let engine = open_engine(dir.path());
+            assert_eq!(engine.verify().unwrap().state_digest, digest, "{crash}");
+            drop(engine);
+            assert_eq!(format_and_tree_blocks(dir.path()), (STORE_FORMAT_VERSION, 0), "{crash}");
+            assert_eq!(run_files(dir.path()), files, "{crash}: the run files, nothing else");
+        }
     }
 }
