@@ -598,9 +598,9 @@ fn decode_ends(no: u32, blocks: usize, bytes: &[u8]) -> Result<Vec<u64>, StoreEr
     if body.len() != blocks * 8 {
         return Err(bad("do not name every block"));
     }
-    let ends: Vec<u64> =
-        body.chunks_exact(8).map(|c| <[u8; 8]>::try_from(c).map_or(0, u64::from_be_bytes)).collect();
-    if ends.windows(2).any(|w| w[0] >= w[1]) || ends.first() == Some(&0) {
+    let ends: Vec<u64> = body.chunks_exact(8).map(|c| <[u8; 8]>::try_from(c).map_or(0, u64::from_be_bytes)).collect();
+    let increasing = ends.iter().try_fold(0u64, |previous, &end| (end > previous).then_some(end)).is_some();
+    if !increasing {
         return Err(bad("are out of order"));
     }
     Ok(ends)
@@ -691,13 +691,16 @@ pub(crate) fn remove_tree_blocks(tree: &sled::Tree) -> Result<bool, StoreError> 
     Ok(any)
 }
 
+/// A run's block ends as the tree keeps them: key and value.
+pub(crate) type BlockEnds = (Vec<u8>, Vec<u8>);
+
 /// The first half of the upgrade from store format 6 (blocks in the tree)
 /// to 7: every run's blocks (as its meta names them) copied byte for byte
 /// into its run file, each file synced and then the directory. Answers the
 /// `E` (block ends) keys and values the switch must write with the format
 /// byte in one atomic step; the tree is not changed. Whatever an earlier,
 /// interrupted copy left in the directory is replaced.
-pub(crate) fn copy_tree_blocks(tree: &sled::Tree, store_dir: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+pub(crate) fn copy_tree_blocks(tree: &sled::Tree, store_dir: &Path) -> Result<Vec<BlockEnds>, StoreError> {
     let dir = store_dir.join(DIR);
     remove_run_files(&dir, |_| false)?;
     let mut out = Vec::new();
@@ -1184,10 +1187,10 @@ impl ColdRuns {
             let Some(at) = bytes.windows(key.len()).position(|w| w == key) else { continue };
             let at = at + key.len() + 4;
             let Some(x) = bytes.get_mut(at) else { continue };
-            *x ^= xor;
+            let flipped = [*x ^ xor];
             let start = b.checked_sub(1).and_then(|p| run.ends.get(p)).copied().unwrap_or(0);
             let file = OpenOptions::new().write(true).open(self.dir.join(file_name(run.no)));
-            file.and_then(|f| f.write_all_at(&bytes[at..=at], start + at as u64).and_then(|()| f.sync_data()))
+            file.and_then(|f| f.write_all_at(&flipped, start + at as u64).and_then(|()| f.sync_data()))
                 .map_err(|e| StoreError::Io(format!("damaging cold run file {}: {e}", run.no)))?;
             return Ok(());
         }
@@ -1198,7 +1201,9 @@ impl ColdRuns {
 /// Names run `no`'s block `b` in a failure found in its bytes.
 fn in_block(no: u32, b: usize) -> impl Fn(StoreError) -> StoreError {
     move |e| match e {
-        StoreError::Corrupt { seq, reason } => StoreError::Corrupt { seq, reason: format!("cold run {no}, block {b}: {reason}") },
+        StoreError::Corrupt { seq, reason } => {
+            StoreError::Corrupt { seq, reason: format!("cold run {no}, block {b}: {reason}") }
+        }
         other => other,
     }
 }
@@ -1663,7 +1668,8 @@ mod tests {
             Ok(_) => panic!("{what}: no error"),
         };
         // cut while open: the read of the last block fails, naming it
-        let cut = |len: usize| std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len as u64).unwrap();
+        let cut =
+            |len: usize| std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len as u64).unwrap();
         cut(whole.len() - 1);
         let blocks = runs.runs.read().unwrap().list[0].ends.len();
         match runs.lookup(last, Upto::All) {

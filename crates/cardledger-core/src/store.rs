@@ -1880,7 +1880,10 @@ mod tests {
 
     /// A store whose engine wrote several cold runs; its cold entries and
     /// state digest.
-    fn store_with_runs(dir: &Path) -> (Vec<(Vec<u8>, Vec<u8>)>, String) {
+    /// Every cold entry of a store, in key order.
+    type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn store_with_runs(dir: &Path) -> (Entries, String) {
         let engine = open_engine(dir);
         let config = cardledger_workload::WorkloadConfig {
             seed: 5,
@@ -1900,7 +1903,7 @@ mod tests {
         (cold_entries(&Store::open(dir).unwrap()), digest)
     }
 
-    fn cold_entries(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
+    fn cold_entries(store: &Store) -> Entries {
         store.cold_entries().collect::<Result<Vec<_>, _>>().unwrap()
     }
 
