@@ -424,7 +424,7 @@ impl Store {
                         log.clear().map_err(sled_err)?;
                         files.flush(&db)?;
                     }
-                    upgrade_cold(dir, &db, &files, &cold_tree, &meta)?;
+                    upgrade_cold(UpgradeStop::Done, dir, &db, &files, &cold_tree, &meta)?;
                 }
                 // formats 1–5 keep the frames in sled's `log` tree (format
                 // 1 without snapshots, 2 without cold entries, 3 without
@@ -445,10 +445,10 @@ impl Store {
                             last_frame_head(&log)?
                         };
                         upgrade_log(&db, &files, &log, &meta, &segments, head)?;
-                        upgrade_cold(dir, &db, &files, &cold_tree, &meta)?;
+                        upgrade_cold(UpgradeStop::Done, dir, &db, &files, &cold_tree, &meta)?;
                     }
                     // no log here: only the cold runs to move
-                    Some(_) => upgrade_cold(dir, &db, &files, &cold_tree, &meta)?,
+                    Some(_) => upgrade_cold(UpgradeStop::Done, dir, &db, &files, &cold_tree, &meta)?,
                 },
                 [other] => return Err(StoreError::UnsupportedVersion(*other)),
                 _ => return Err(StoreError::Corrupt { seq: 0, reason: "meta format_version is not one byte".into() }),
@@ -1655,6 +1655,17 @@ fn upgrade_log(
     files.flush(db)
 }
 
+/// Where [`upgrade_cold`] stops.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum UpgradeStop {
+    /// The whole upgrade.
+    Done,
+    /// After the switch to format 7 (flushed), the copied blocks still in
+    /// the tree.
+    #[cfg_attr(not(test), allow(dead_code))]
+    AfterSwitch,
+}
+
 /// Upgrades a format-6 store (the cold runs' blocks in the `cold` tree) to
 /// format 7 (in run files, `cold.rs`): every run's blocks are copied into
 /// its file, each synced, then the directory (whatever an interrupted copy
@@ -1662,22 +1673,10 @@ fn upgrade_log(
 /// ends and sets format 7, flushed; only then are the blocks removed from
 /// the tree. A crash before the switch leaves format 6 (copied again at the
 /// next open); after it, a format-7 store whose leftover blocks the next
-/// open removes.
+/// open removes. `stop`: where it stops (a test stops it where a crash
+/// would).
 fn upgrade_cold(
-    dir: &Path,
-    db: &sled::Db,
-    files: &SledFiles,
-    cold: &sled::Tree,
-    meta: &sled::Tree,
-) -> Result<(), StoreError> {
-    switch_cold(dir, db, files, cold, meta)?;
-    crate::cold::remove_tree_blocks(cold)?;
-    files.flush(db)
-}
-
-/// [`upgrade_cold`] up to its switch to format 7 (flushed), the copied
-/// blocks still in the tree.
-fn switch_cold(
+    stop: UpgradeStop,
     dir: &Path,
     db: &sled::Db,
     files: &SledFiles,
@@ -1699,6 +1698,11 @@ fn switch_cold(
         Err(TransactionError::Abort(e)) => return Err(e),
         Err(TransactionError::Storage(e)) => return Err(sled_err(e)),
     }
+    files.flush(db)?;
+    if stop == UpgradeStop::AfterSwitch {
+        return Ok(());
+    }
+    crate::cold::remove_tree_blocks(cold)?;
     files.flush(db)
 }
 
@@ -1953,7 +1957,7 @@ mod tests {
                     let sled_files = SledFiles::open(dir.path()).unwrap();
                     let cold = db.open_tree(TREE_COLD).unwrap();
                     let meta = db.open_tree(TREE_META).unwrap();
-                    switch_cold(dir.path(), &db, &sled_files, &cold, &meta).unwrap();
+                    upgrade_cold(UpgradeStop::AfterSwitch, dir.path(), &db, &sled_files, &cold, &meta).unwrap();
                     drop((cold, meta, sled_files, db));
                     let (version, left) = format_and_tree_blocks(dir.path());
                     assert_eq!((version, left), (STORE_FORMAT_VERSION, blocks), "switched, blocks left");
