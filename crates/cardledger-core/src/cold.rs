@@ -754,9 +754,9 @@ impl ColdRuns {
     /// Loads the runs' metas, block ends and positions from the tree (of a
     /// format-7 store, or a new one) of the store at `store_dir`, whose
     /// `cold` directory holds the run files. A run file no meta names (a
-    /// run whose write stopped before its meta) is removed, so are block
-    /// keys in the tree (an upgrade's leftovers; not flushed). A meta whose
-    /// file is missing or shorter than its blocks is [`StoreError::Corrupt`].
+    /// run whose write stopped before its meta) is removed (block keys an
+    /// upgrade left are `Store::open`'s to remove). A meta whose file is
+    /// missing or shorter than its blocks is [`StoreError::Corrupt`].
     pub(crate) fn open(tree: sled::Tree, store_dir: &Path) -> Result<ColdRuns, StoreError> {
         let dir = store_dir.join(DIR);
         let mut list = Vec::new();
@@ -781,7 +781,6 @@ impl ColdRuns {
         // stopped before its meta (a crash or a failure between its parts
         // or after its sync): it counts for nothing; removed here
         remove_run_files(&dir, |no| list.binary_search_by_key(&no, |r| r.no).is_ok())?;
-        remove_tree_blocks(&tree)?;
         let open_from = list.len().saturating_sub(COLD_RUN_FILES_OPEN_MAX);
         for (i, run) in list.iter_mut().enumerate() {
             let no = run.no;
