@@ -187,7 +187,7 @@ fn a_failed_background_write(step: ColdWriteStep) {
     drop(engine);
     // the store alone (no replay, so no new flush) drops the partial run's file
     let store = cardledger_core::store::Store::open(dir.path()).unwrap();
-    assert_eq!(store.debug_cold_keys().unwrap(), (0, 0), "{step:?}: no block, no meta");
+    assert_eq!(store.debug_cold_keys().unwrap(), (0, 0), "{step:?}: no run file, no meta");
     drop(store);
     // the acknowledged events survive; the snapshot without its run is refused
     let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: FLUSH_EVERY }).unwrap();

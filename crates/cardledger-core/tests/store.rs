@@ -863,7 +863,7 @@ fn rollover_across_segment_files_reads_back_in_order_and_a_missing_file_is_corru
 }
 
 /// A format-5 store (frames in sled's `log` tree, built by the test hook)
-/// opens as format 6: every record and its hash kept, the frames in
+/// opens upgraded (through format 6, to 7): every record and its hash kept, the frames in
 /// segment files, the `log` tree empty; a copy left by an upgrade that a
 /// crash interrupted is replaced. It then takes appends and reopens.
 #[test]
