@@ -3,14 +3,17 @@
 //! A sled key costs about 6 µs to insert, so one key per token or order
 //! would cap the write path; and sled keeps per-key structures in memory.
 //! Instead each cold flush writes one **run**: its entries (sorted, newest
-//! version of each key) packed into blocks of about `COLD_BLOCK_BYTES`, one
-//! sled value per block, plus the run's meta value (every block's first key
-//! and a Bloom filter over the run's keys), and the watermark — all in one
-//! atomic `apply_batch`. In memory stay only the metas: a lookup checks the
+//! version of each key) packed into blocks of about `COLD_BLOCK_BYTES`,
+//! appended back to back to a file of the run's own (`cold/<run>.run`,
+//! store format 7; up to format 6 one sled value per block), then, once
+//! that file is synced, the run's meta value (every block's first key and
+//! a Bloom filter over the run's keys), where its blocks end in the file,
+//! and the watermark — in one atomic `apply_batch` of the `cold` tree. In
+//! memory stay only the metas and block ends: a lookup checks the
 //! runs newest first, skips a run whose filter says no (the common case for
 //! a token never seen: no disk read), finds the one block that can hold the
-//! key by its first key, reads and searches it. `docs/format.md` has the
-//! byte layout.
+//! key by its first key, reads it (one `pread` of the run's file) and
+//! searches it. `docs/format.md` has the byte layout.
 //!
 //! Each run also records the log position it was written at (its
 //! **position** value, `P`): the runs written at or before a seq are exactly
@@ -26,35 +29,57 @@
 //! writes a run in **parts** of at most `COLD_FLUSH_PART_BLOCKS` blocks,
 //! group by group in key order ([`TakenCold::groups`]): each part is
 //! encoded from the typed entries (a group's are shared, read in key order
-//! with no lock held: `TakenGroup::sorted`) and its blocks written; once a
+//! with no lock held: `TakenGroup::sorted`) and its blocks appended to the
+//! run's file (one `write`, no sync); once a
 //! group's last part is written, under the staged run's lock its blocks
 //! join the run's written part and the group's typed entries are dropped
 //! whole, so the typed entries leave memory group by group and a lookup
 //! finds every staged key at every instant (typed, else in a written
-//! block). The meta, the position
-//! and the watermark go last, in one atomic batch: only then is the run
-//! complete, and the staged run is swapped for it under the runs' lock.
-//! Blocks written before a crash or a failure without their meta are
-//! ignored, and removed at the next open. A staged run is not part of any
+//! block). The file is then `fdatasync`ed (and the `cold` directory, which
+//! gained it); the meta, the block ends, the position and the watermark go
+//! last, in one atomic batch: only then is the run complete, and the
+//! staged run is swapped for it under the runs' lock. A run file without
+//! its meta (a crash or a failure before that batch) is ignored, and
+//! removed at the next open; a meta is never durable without its whole,
+//! synced file. A staged run is not part of any
 //! [`ColdView`]: it lies after the watermark, and a view at or past it is
 //! refused until it is written.
 
 use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use cardledger_domain::limits::{COLD_BLOCK_BYTES, COLD_FILTER_BITS_PER_KEY, COLD_FLUSH_PART_BLOCKS};
+use cardledger_domain::limits::{
+    COLD_BLOCK_BYTES, COLD_FILTER_BITS_PER_KEY, COLD_FLUSH_PART_BLOCKS, COLD_RUN_FILES_OPEN_MAX,
+};
 use cardledger_domain::state::{ColdStore, TakenCold};
 
 use crate::lock;
 use crate::record::Head;
+use crate::store::files::sync_dir;
 use crate::store::{sled_err, StoreError};
 
 /// Key of the watermark: the seq and chain hash the cold entries are at.
 const WATERMARK: &[u8] = &[0];
 /// Prefix of a run's meta value: `M`, run number (u32 BE).
 const META: u8 = b'M';
-/// Prefix of a block: `B`, run number (u32 BE), block number (u32 BE).
+/// Prefix of a block up to store format 6: `B`, run number (u32 BE), block
+/// number (u32 BE). A format-7 store keeps its blocks in run files; such
+/// keys are what an upgrade left after its switch, removed at open.
 const BLOCK: u8 = b'B';
+/// Prefix of a run's block ends (store format 7): `E`, run number (u32
+/// BE); the value is the end offset in the run's file of each block (u64
+/// BE), in order, then a crc32 of those bytes.
+const ENDS: u8 = b'E';
+/// The directory of the run files, inside the store's.
+const DIR: &str = "cold";
+/// The extension of a run file's name.
+const SUFFIX: &str = ".run";
+/// Digits of a run file's name (the run number, zero-padded).
+const NAME_DIGITS: usize = 10;
 /// Prefix of a run's position: `P`, run number (u32 BE); the value is the
 /// seq (u64 BE) and chain hash (32 bytes) the run was written at.
 const POSITION: u8 = b'P';
@@ -233,6 +258,12 @@ struct Run {
     no: u32,
     /// First key of each block, in order.
     first_keys: Vec<Vec<u8>>,
+    /// Where each block ends in the run's file (block `b` starts where
+    /// `b - 1` ends, the first at 0).
+    ends: Vec<u64>,
+    /// The run's file, kept open for the newest
+    /// [`COLD_RUN_FILES_OPEN_MAX`] runs (older ones open it per read).
+    file: Option<Arc<File>>,
     filter: Filter,
     /// The seq the run was written at; `None` for a run written before
     /// runs recorded their position (it is at or before
@@ -302,10 +333,11 @@ fn not_encoded(e: String) -> StoreError {
 }
 
 /// Packs a run's entries, given in key order, into blocks: each block ends
-/// at about `COLD_BLOCK_BYTES` (or when told), goes into `batch`, and its
-/// first key into `first_keys`, until [`Blocks::take_part`] takes both.
+/// at about `COLD_BLOCK_BYTES` (or when told), is appended to `part` (the
+/// bytes to append to the run's file), its end offset in the file to
+/// `ends` and its first key to `first_keys`, until [`Blocks::take_part`]
+/// takes them.
 struct Blocks {
-    no: u32,
     /// Blocks ended so far.
     count: u32,
     block: Vec<u8>,
@@ -315,20 +347,31 @@ struct Blocks {
     pending: usize,
     /// The last key pushed (keys must come in increasing order).
     last: Option<Vec<u8>>,
-    batch: sled::Batch,
+    /// Bytes of the blocks ended so far (where the next one starts).
+    offset: u64,
+    part: Vec<u8>,
+    ends: Vec<u64>,
+    first_keys: Vec<Vec<u8>>,
+}
+
+/// The blocks of a part: their bytes, end offsets and first keys.
+struct Part {
+    bytes: Vec<u8>,
+    ends: Vec<u64>,
     first_keys: Vec<Vec<u8>>,
 }
 
 impl Blocks {
-    fn new(no: u32) -> Blocks {
+    fn new() -> Blocks {
         Blocks {
-            no,
             count: 0,
             block: Vec::with_capacity(COLD_BLOCK_BYTES + 1024),
             first: Vec::new(),
             pending: 0,
             last: None,
-            batch: sled::Batch::default(),
+            offset: 0,
+            part: Vec::new(),
+            ends: Vec::new(),
             first_keys: Vec::new(),
         }
     }
@@ -383,16 +426,22 @@ impl Blocks {
         }
         let crc = crc32fast::hash(&self.block);
         self.block.extend_from_slice(&crc.to_be_bytes());
-        let block = std::mem::replace(&mut self.block, Vec::with_capacity(COLD_BLOCK_BYTES + 1024));
-        self.batch.insert(block_key(self.no, self.count), block);
+        self.part.extend_from_slice(&self.block);
+        self.offset += self.block.len() as u64;
+        self.block.clear();
+        self.ends.push(self.offset);
         self.first_keys.push(std::mem::take(&mut self.first));
         self.count += 1;
         self.pending = 0;
     }
 
-    /// The ended blocks not taken yet: their batch and first keys.
-    fn take_part(&mut self) -> (sled::Batch, Vec<Vec<u8>>) {
-        (std::mem::take(&mut self.batch), std::mem::take(&mut self.first_keys))
+    /// The ended blocks not taken yet.
+    fn take_part(&mut self) -> Part {
+        Part {
+            bytes: std::mem::take(&mut self.part),
+            ends: std::mem::take(&mut self.ends),
+            first_keys: std::mem::take(&mut self.first_keys),
+        }
     }
 }
 
@@ -501,11 +550,183 @@ fn decode_block(bytes: &[u8]) -> Result<BlockEntries<'_>, StoreError> {
 /// The cold entries of a store (a ledger reads through it as its [`ColdStore`]).
 pub struct ColdRuns {
     tree: sled::Tree,
+    /// The directory of the run files (`<store>/cold`).
+    dir: PathBuf,
     runs: RwLock<Runs>,
     /// The watermark's seq when the store was opened: every run without a
     /// recorded position (written by an older build) is at or before it.
     legacy_bound: u64,
     failure: FirstFailure,
+    /// Test hook: the next run's write fails after its file is synced,
+    /// before its meta (a crash between the two).
+    #[cfg(test)]
+    fail_before_meta: std::sync::atomic::AtomicBool,
+}
+
+fn io_corrupt(what: String, e: &io::Error) -> StoreError {
+    match e.kind() {
+        // a run file gone or cut short is damage, as a missing block was
+        io::ErrorKind::NotFound | io::ErrorKind::UnexpectedEof => corrupt(format!("{what}: {e}")),
+        _ => StoreError::Io(format!("{what}: {e}")),
+    }
+}
+
+fn ends_key(no: u32) -> Vec<u8> {
+    let mut k = vec![ENDS];
+    k.extend_from_slice(&no.to_be_bytes());
+    k
+}
+
+fn encode_ends(ends: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ends.len() * 8 + 4);
+    for e in ends {
+        out.extend_from_slice(&e.to_be_bytes());
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// A run's block ends ([`encode_ends`]): `blocks` offsets, increasing.
+fn decode_ends(no: u32, blocks: usize, bytes: &[u8]) -> Result<Vec<u64>, StoreError> {
+    let bad = |why: &str| corrupt(format!("cold run {no}'s block ends {why}"));
+    let (body, crc) = bytes.split_at_checked(bytes.len().saturating_sub(4)).ok_or_else(|| bad("are short"))?;
+    let crc = <[u8; 4]>::try_from(crc).map(u32::from_be_bytes).map_err(|_| bad("are short"))?;
+    if crc32fast::hash(body) != crc {
+        return Err(bad("fail their checksum"));
+    }
+    if body.len() != blocks * 8 {
+        return Err(bad("do not name every block"));
+    }
+    let ends: Vec<u64> = body.chunks_exact(8).map(|c| <[u8; 8]>::try_from(c).map_or(0, u64::from_be_bytes)).collect();
+    let increasing = ends.iter().try_fold(0u64, |previous, &end| (end > previous).then_some(end)).is_some();
+    if !increasing {
+        return Err(bad("are out of order"));
+    }
+    Ok(ends)
+}
+
+/// A run file's name.
+fn file_name(no: u32) -> String {
+    format!("{no:0NAME_DIGITS$}{SUFFIX}")
+}
+
+/// The run number a run file's name gives (`None`: not a run file's name).
+fn parse_name(name: &str) -> Option<u32> {
+    let digits = name.strip_suffix(SUFFIX)?;
+    (digits.len() == NAME_DIGITS && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+}
+
+/// The run numbers of the files in `dir` (none when it does not exist).
+fn run_files(dir: &Path) -> Result<Vec<u32>, StoreError> {
+    let mut out = Vec::new();
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries {
+                let entry = entry.map_err(|e| StoreError::Io(format!("listing the cold run files: {e}")))?;
+                out.extend(entry.file_name().to_str().and_then(parse_name));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::Io(format!("listing the cold run files: {e}"))),
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Removes the run files in `dir` whose run `keep` rules out, then syncs
+/// the directory if it lost one.
+fn remove_run_files(dir: &Path, keep: impl Fn(u32) -> bool) -> Result<(), StoreError> {
+    let mut any = false;
+    for no in run_files(dir)? {
+        if !keep(no) {
+            std::fs::remove_file(dir.join(file_name(no)))
+                .map_err(|e| StoreError::Io(format!("removing cold run file {no}: {e}")))?;
+            any = true;
+        }
+    }
+    if any {
+        sync_dir(dir, "the cold directory")?;
+    }
+    Ok(())
+}
+
+/// Creates the directory of the run files if it is missing (and syncs the
+/// store's directory, which gained it).
+fn create_dir(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(format!("creating the cold directory: {e}")))?;
+    match dir.parent() {
+        Some(parent) => sync_dir(parent, "the store directory"),
+        None => Ok(()),
+    }
+}
+
+/// Creates (or empties) the file of run `no`, for reading and appending.
+fn create_run_file(dir: &Path, no: u32) -> Result<File, StoreError> {
+    create_dir(dir)?;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(dir.join(file_name(no)))
+        .map_err(|e| StoreError::Io(format!("creating cold run file {no}: {e}")))
+}
+
+/// Removes every block key of a tree (blocks of format 6: an upgrade's
+/// leftovers once it switched, or its copied blocks). Not flushed.
+pub(crate) fn remove_tree_blocks(tree: &sled::Tree) -> Result<bool, StoreError> {
+    let mut batch = sled::Batch::default();
+    let mut any = false;
+    for k in tree.scan_prefix([BLOCK]).keys() {
+        batch.remove(k.map_err(sled_err)?);
+        any = true;
+    }
+    if any {
+        tree.apply_batch(batch).map_err(sled_err)?;
+    }
+    Ok(any)
+}
+
+/// A run's block ends as the tree keeps them: key and value.
+pub(crate) type BlockEnds = (Vec<u8>, Vec<u8>);
+
+/// The first half of the upgrade from store format 6 (blocks in the tree)
+/// to 7: every run's blocks (as its meta names them) copied byte for byte
+/// into its run file, each file synced and then the directory. Answers the
+/// `E` (block ends) keys and values the switch must write with the format
+/// byte in one atomic step; the tree is not changed. Whatever an earlier,
+/// interrupted copy left in the directory is replaced.
+pub(crate) fn copy_tree_blocks(tree: &sled::Tree, store_dir: &Path) -> Result<Vec<BlockEnds>, StoreError> {
+    let dir = store_dir.join(DIR);
+    remove_run_files(&dir, |_| false)?;
+    let mut out = Vec::new();
+    for r in tree.scan_prefix([META]) {
+        let (k, v) = r.map_err(sled_err)?;
+        let no = run_no(&k, "meta")?;
+        let blocks = decode_meta(no, &v)?.first_keys.len();
+        let mut file = create_run_file(&dir, no)?;
+        let mut ends = Vec::with_capacity(blocks);
+        let mut end = 0u64;
+        for b in 0..blocks as u32 {
+            let block = tree
+                .get(block_key(no, b))
+                .map_err(sled_err)?
+                .ok_or_else(|| corrupt(format!("cold run {no} lacks block {b}")))?;
+            file.write_all(&block).map_err(|e| StoreError::Io(format!("writing cold run file {no}: {e}")))?;
+            end += block.len() as u64;
+            ends.push(end);
+        }
+        file.sync_data().map_err(|e| StoreError::Io(format!("syncing cold run file {no}: {e}")))?;
+        out.push((ends_key(no), encode_ends(&ends)));
+    }
+    if !out.is_empty() {
+        sync_dir(&dir, "the cold directory")?;
+    }
+    Ok(out)
 }
 
 fn decode_head(v: &[u8], what: &str) -> Result<Head, StoreError> {
@@ -530,12 +751,24 @@ fn run_no(k: &[u8], what: &str) -> Result<u32, StoreError> {
 }
 
 impl ColdRuns {
-    /// Loads the runs' metas and positions from the tree.
-    pub(crate) fn open(tree: sled::Tree) -> Result<ColdRuns, StoreError> {
+    /// Loads the runs' metas, block ends and positions from the tree (of a
+    /// format-7 store, or a new one) of the store at `store_dir`, whose
+    /// `cold` directory holds the run files. A run file no meta names (a
+    /// run whose write stopped before its meta) is removed (block keys an
+    /// upgrade left are `Store::open`'s to remove). A meta whose file is
+    /// missing or shorter than its blocks is [`StoreError::Corrupt`].
+    pub(crate) fn open(tree: sled::Tree, store_dir: &Path) -> Result<ColdRuns, StoreError> {
+        let dir = store_dir.join(DIR);
         let mut list = Vec::new();
         for r in tree.scan_prefix([META]) {
             let (k, v) = r.map_err(sled_err)?;
             list.push(decode_meta(run_no(&k, "meta")?, &v)?);
+        }
+        for run in &mut list {
+            let no = run.no;
+            let v = tree.get(ends_key(no)).map_err(sled_err)?;
+            let v = v.ok_or_else(|| corrupt(format!("cold run {no} has a meta but no block ends")))?;
+            run.ends = decode_ends(no, run.first_keys.len(), &v)?;
         }
         for r in tree.scan_prefix([POSITION]) {
             let (k, v) = r.map_err(sled_err)?;
@@ -544,18 +777,24 @@ impl ColdRuns {
             let run = list.iter_mut().find(|r| r.no == no);
             run.ok_or_else(|| corrupt(format!("cold run {no} has a position but no meta")))?.at = Some(at);
         }
-        // blocks after the last run's last block are what is left of a run
-        // whose write stopped before its meta (a crash or a failure
-        // between its parts): they count for nothing; removed here
-        let from = list.last().map_or_else(|| vec![BLOCK], |r| block_key(r.no, r.first_keys.len() as u32));
-        let mut orphans = sled::Batch::default();
-        let mut any = false;
-        for k in tree.range(from..vec![BLOCK + 1]).keys() {
-            orphans.remove(k.map_err(sled_err)?);
-            any = true;
-        }
-        if any {
-            tree.apply_batch(orphans).map_err(sled_err)?;
+        // a run file no meta names is what is left of a run whose write
+        // stopped before its meta (a crash or a failure between its parts
+        // or after its sync): it counts for nothing; removed here
+        remove_run_files(&dir, |no| list.binary_search_by_key(&no, |r| r.no).is_ok())?;
+        let open_from = list.len().saturating_sub(COLD_RUN_FILES_OPEN_MAX);
+        for (i, run) in list.iter_mut().enumerate() {
+            let no = run.no;
+            let path = dir.join(file_name(no));
+            let what = || format!("cold run {no}'s file");
+            let file = File::open(&path).map_err(|e| io_corrupt(what(), &e))?;
+            let len = file.metadata().map_err(|e| io_corrupt(what(), &e))?.len();
+            let need = run.ends.last().copied().unwrap_or(0);
+            if len < need {
+                return Err(corrupt(format!("cold run {no}'s file ends at byte {len}, before its blocks ({need})")));
+            }
+            if i >= open_from {
+                run.file = Some(Arc::new(file));
+            }
         }
         let watermark = read_watermark(&tree)?.map_or(0, |w| w.seq);
         let mut previous = 0;
@@ -573,9 +812,12 @@ impl ColdRuns {
         }
         Ok(ColdRuns {
             tree,
+            dir,
             runs: RwLock::new(Runs { list, watermark, staged: None, generation: 0 }),
             legacy_bound: watermark,
             failure: FirstFailure::default(),
+            #[cfg(test)]
+            fail_before_meta: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -669,20 +911,31 @@ impl ColdRuns {
         let (groups, mut filter) = {
             let mut parts = staged.write();
             let filter = staged.1.get().cloned().unwrap_or_else(|| Filter::new(parts.taken.len()));
-            parts.written = Some(Run { no, first_keys: Vec::new(), filter: filter.clone(), at: Some(at.seq) });
+            parts.written = Some(Run {
+                no,
+                first_keys: Vec::new(),
+                ends: Vec::new(),
+                file: None,
+                filter: filter.clone(),
+                at: Some(at.seq),
+            });
             (parts.taken.groups().map_err(not_encoded)?, filter)
         };
         // `filter` is the run's filter as the writer builds it (no lock
         // held); the staged run's copy gets it whenever a group is written
-        let mut blocks = Blocks::new(no);
+        let mut blocks = Blocks::new();
+        // the run's file, created with its first part (none for a run of
+        // no block)
+        let mut file: Option<Arc<File>> = None;
         let mut key = Vec::new();
         for group in groups {
             // the group's entries, shared: read with no lock held (taken
             // entries never change), each value beside its key
             let taken = staged.read().taken.group(group);
             let sorted = taken.sorted();
-            // the first keys of the group's blocks written so far
+            // the first keys and ends of the group's blocks written so far
             let mut first_keys = Vec::new();
+            let mut ends = Vec::new();
             let mut pushed = 0;
             while pushed < sorted.len() {
                 while blocks.first_keys.len() < part_blocks && sorted.key_into(pushed, &mut key) {
@@ -697,13 +950,20 @@ impl ColdRuns {
                     // a group ends its block
                     blocks.end_block();
                 }
-                let (batch, part_first_keys) = blocks.take_part();
-                // one batch a part: one insert a block (which would hold
-                // sled's lock of every tree a block at a time, not a part)
-                // costs sled 1.8x the instructions (docs/performance.md,
-                // "Issue 13: the cold writer, eighth session")
-                self.tree.apply_batch(batch).map_err(sled_err)?;
-                first_keys.extend(part_first_keys);
+                let part = blocks.take_part();
+                if !part.bytes.is_empty() {
+                    // one append a part, not synced (the file is synced once,
+                    // before its meta)
+                    let f = match &file {
+                        Some(f) => f,
+                        None => file.insert(Arc::new(create_run_file(&self.dir, no)?)),
+                    };
+                    (&**f)
+                        .write_all(&part.bytes)
+                        .map_err(|e| StoreError::Io(format!("writing cold run file {no}: {e}")))?;
+                }
+                first_keys.extend(part.first_keys);
+                ends.extend(part.ends);
                 if done {
                     // every entry of the group is in a written block: the
                     // blocks join the staged run's written part and the
@@ -712,6 +972,10 @@ impl ColdRuns {
                     let mut parts = staged.write();
                     let run = parts.written.as_mut().ok_or_else(|| corrupt("a staged cold run lost its blocks"))?;
                     run.first_keys.append(&mut first_keys);
+                    run.ends.append(&mut ends);
+                    if run.file.is_none() {
+                        run.file.clone_from(&file);
+                    }
                     if rehash {
                         run.filter.bits.clone_from(&filter.bits);
                     }
@@ -720,11 +984,21 @@ impl ColdRuns {
                 between()?;
             }
         }
+        // the file whole on disk, and its name, before the meta that names it
+        if let Some(f) = &file {
+            f.sync_data().map_err(|e| StoreError::Io(format!("syncing cold run file {no}: {e}")))?;
+            sync_dir(&self.dir, "the cold directory")?;
+        }
+        #[cfg(test)]
+        if self.fail_before_meta.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Io("injected failure between a run file's sync and its meta".into()).into());
+        }
         let mut batch = sled::Batch::default();
         if blocks.count > 0 {
             let parts = staged.read();
             let run = parts.written.as_ref().ok_or_else(|| corrupt("a staged cold run lost its blocks"))?;
             batch.insert(meta_key(no), encode_meta(run));
+            batch.insert(ends_key(no), encode_ends(&run.ends));
             batch.insert(position_key(no), encode_head(at));
         }
         batch.insert(WATERMARK, encode_head(at));
@@ -736,6 +1010,12 @@ impl ColdRuns {
         let run = staged.write().written.take().ok_or_else(|| corrupt("a staged cold run lost its blocks"))?;
         if blocks.count > 0 {
             runs.list.push(run);
+            // only the newest runs keep their file open
+            if let Some(old) = runs.list.len().checked_sub(COLD_RUN_FILES_OPEN_MAX + 1) {
+                if let Some(r) = runs.list.get_mut(old) {
+                    r.file = None;
+                }
+            }
         }
         runs.watermark = at.seq;
         if runs.staged.as_ref().is_some_and(|s| s.at == at.seq) {
@@ -744,7 +1024,10 @@ impl ColdRuns {
         Ok(())
     }
 
-    /// Removes every run and the watermark (the caller flushes).
+    /// Removes every run and the watermark from the tree (the caller
+    /// flushes, then removes the run files: [`ColdRuns::remove_files`]; a
+    /// crash between the two leaves files no meta names, removed at open,
+    /// while the reverse order could leave a meta without its file).
     pub(crate) fn clear(&self) -> Result<(), StoreError> {
         let mut runs = self.runs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.tree.clear().map_err(sled_err)?;
@@ -755,11 +1038,30 @@ impl ColdRuns {
         Ok(())
     }
 
-    fn block(&self, no: u32, block: u32) -> Result<sled::IVec, StoreError> {
-        self.tree
-            .get(block_key(no, block))
-            .map_err(sled_err)?
-            .ok_or_else(|| corrupt(format!("cold run {no} lacks block {block}")))
+    /// Removes every run file no run in memory names (after a
+    /// [`ColdRuns::clear`] made durable: all of them), then syncs the
+    /// directory.
+    pub(crate) fn remove_files(&self) -> Result<(), StoreError> {
+        let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        remove_run_files(&self.dir, |no| runs.list.binary_search_by_key(&no, |r| r.no).is_ok())
+    }
+
+    /// Block `b` of `run`: one read of its file at the block's offset. A
+    /// missing file or one that ends inside the block is `Corrupt`.
+    fn block(&self, run: &Run, b: u32) -> Result<Vec<u8>, StoreError> {
+        let no = run.no;
+        let end = run.ends.get(b as usize).copied();
+        let end = end.ok_or_else(|| corrupt(format!("cold run {no} lacks block {b}")))?;
+        let start = b.checked_sub(1).and_then(|p| run.ends.get(p as usize)).copied().unwrap_or(0);
+        let len = usize::try_from(end.saturating_sub(start)).map_err(|_| corrupt("a cold block over memory"))?;
+        let mut bytes = vec![0; len];
+        let what = || format!("cold run {no}, block {b}");
+        match &run.file {
+            Some(f) => f.read_exact_at(&mut bytes, start),
+            None => File::open(self.dir.join(file_name(no))).and_then(|f| f.read_exact_at(&mut bytes, start)),
+        }
+        .map_err(|e| io_corrupt(what(), &e))?;
+        Ok(bytes)
     }
 
     /// The newest value of `key` in the runs `upto` admits.
@@ -797,8 +1099,8 @@ impl ColdRuns {
         }
         let i = run.first_keys.partition_point(|f| f.as_slice() <= key);
         let Some(b) = i.checked_sub(1) else { return Ok(None) };
-        let bytes = self.block(run.no, b as u32)?;
-        Ok(block_value(&bytes, key)?.map(<[u8]>::to_vec))
+        let bytes = self.block(run, b as u32)?;
+        Ok(block_value(&bytes, key).map_err(in_block(run.no, b))?.map(<[u8]>::to_vec))
     }
 
     /// Every entry whose key starts with `prefix` (`&[]`: all), newest
@@ -833,8 +1135,8 @@ impl ColdRuns {
             if run.first_keys.get(b).is_some_and(|f| f.as_slice() > prefix && !f.starts_with(prefix)) {
                 break;
             }
-            let bytes = self.block(run.no, b as u32)?;
-            for (k, v) in decode_block(&bytes)? {
+            let bytes = self.block(run, b as u32)?;
+            for (k, v) in decode_block(&bytes).map_err(in_block(run.no, b))? {
                 if k.starts_with(prefix) {
                     out.insert(k.to_vec(), v.to_vec());
                 }
@@ -843,10 +1145,34 @@ impl ColdRuns {
         Ok(())
     }
 
-    /// Test hook: how many blocks and run metas the tree holds.
-    pub(crate) fn debug_keys(&self) -> Result<(usize, usize), StoreError> {
-        let count = |prefix: u8| self.tree.scan_prefix([prefix]).try_fold(0, |n, r| r.map(|_| n + 1));
-        Ok((count(BLOCK).map_err(sled_err)?, count(META).map_err(sled_err)?))
+    /// Test hook: the bytes of every run file (the blocks of whole runs or
+    /// not) and how many run metas the tree holds.
+    pub(crate) fn debug_keys(&self) -> Result<(u64, usize), StoreError> {
+        let mut bytes = 0;
+        for no in run_files(&self.dir)? {
+            let len = std::fs::metadata(self.dir.join(file_name(no))).map(|m| m.len());
+            bytes += len.map_err(|e| StoreError::Io(format!("cold run file {no}: {e}")))?;
+        }
+        let metas = self.tree.scan_prefix([META]).try_fold(0, |n, r| r.map(|_| n + 1));
+        Ok((bytes, metas.map_err(sled_err)?))
+    }
+
+    /// Test hook: the cold tree as store format 6 kept it (every run's
+    /// blocks as `B` keys, no block ends), the run files removed. Not
+    /// flushed; the handle reads no run after it.
+    pub(crate) fn debug_blocks_into_tree(&self) -> Result<(), StoreError> {
+        let mut runs = self.runs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut batch = sled::Batch::default();
+        for run in &runs.list {
+            for b in 0..run.ends.len() as u32 {
+                batch.insert(block_key(run.no, b), self.block(run, b)?);
+            }
+            batch.remove(ends_key(run.no));
+        }
+        self.tree.apply_batch(batch).map_err(sled_err)?;
+        runs.list.clear();
+        drop(runs);
+        remove_run_files(&self.dir, |_| false)
     }
 
     /// Test hook: flips bits in the block of the newest run that holds
@@ -856,15 +1182,28 @@ impl ColdRuns {
         for run in runs.list.iter().rev() {
             let i = run.first_keys.partition_point(|f| f.as_slice() <= key);
             let Some(b) = i.checked_sub(1) else { continue };
-            let mut bytes = self.block(run.no, b as u32)?.to_vec();
+            let mut bytes = self.block(run, b as u32)?;
             let Some(at) = bytes.windows(key.len()).position(|w| w == key) else { continue };
-            if let Some(x) = bytes.get_mut(at + key.len() + 4) {
-                *x ^= xor;
-            }
-            self.tree.insert(block_key(run.no, b as u32), bytes).map_err(sled_err)?;
+            let at = at + key.len() + 4;
+            let Some(x) = bytes.get_mut(at) else { continue };
+            let flipped = [*x ^ xor];
+            let start = b.checked_sub(1).and_then(|p| run.ends.get(p)).copied().unwrap_or(0);
+            let file = OpenOptions::new().write(true).open(self.dir.join(file_name(run.no)));
+            file.and_then(|f| f.write_all_at(&flipped, start + at as u64).and_then(|()| f.sync_data()))
+                .map_err(|e| StoreError::Io(format!("damaging cold run file {}: {e}", run.no)))?;
             return Ok(());
         }
         Err(corrupt("no such cold entry"))
+    }
+}
+
+/// Names run `no`'s block `b` in a failure found in its bytes.
+fn in_block(no: u32, b: usize) -> impl Fn(StoreError) -> StoreError {
+    move |e| match e {
+        StoreError::Corrupt { seq, reason } => {
+            StoreError::Corrupt { seq, reason: format!("cold run {no}, block {b}: {reason}") }
+        }
+        other => other,
     }
 }
 
@@ -921,7 +1260,7 @@ fn decode_meta(no: u32, bytes: &[u8]) -> Result<Run, StoreError> {
         return Err(corrupt("a cold run meta's filter has the wrong length"));
     }
     let bits = bits_bytes.chunks_exact(8).map(|c| <[u8; 8]>::try_from(c).map_or(0, u64::from_be_bytes)).collect();
-    Ok(Run { no, first_keys, filter: Filter { bits, hash }, at: None })
+    Ok(Run { no, first_keys, ends: Vec::new(), file: None, filter: Filter { bits, hash }, at: None })
 }
 
 fn read_watermark(tree: &sled::Tree) -> Result<Option<Head>, StoreError> {
@@ -1141,13 +1480,19 @@ mod tests {
         let mut ledger = engine.state_as_of(engine.head_seq()).unwrap();
         // an empty cold store (a ledger must have one to be taken from)
         let db = sled::Config::new().temporary(true).open().unwrap();
-        ledger.attach_cold(Arc::new(ColdRuns::open(db.open_tree("empty").unwrap()).unwrap()));
+        ledger.attach_cold(Arc::new(ColdRuns::open(db.open_tree("empty").unwrap(), dir.path()).unwrap()));
         ledger.take_cold()
     }
 
     /// Every key and value of a tree, in key order.
     fn contents(tree: &sled::Tree) -> Vec<(Vec<u8>, Vec<u8>)> {
         tree.iter().map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap()).collect()
+    }
+
+    /// Every run file of the store at `dir`: its name and bytes.
+    fn run_file_contents(dir: &Path) -> Vec<(u32, Vec<u8>)> {
+        let dir = dir.join(DIR);
+        run_files(&dir).unwrap().into_iter().map(|no| (no, std::fs::read(dir.join(file_name(no))).unwrap())).collect()
     }
 
     /// A run written from the typed entries ([`ColdRuns::write_run`]: keys
@@ -1167,7 +1512,7 @@ mod tests {
         // the encoded entries, pushed as bytes group by group
         let db = sled::Config::new().temporary(true).open().unwrap();
         let want = db.open_tree("want").unwrap();
-        let mut blocks = Blocks::new(0);
+        let mut blocks = Blocks::new();
         let mut filter = Filter::new(taken.len());
         for g in taken.groups().unwrap() {
             let prefix = g.prefix();
@@ -1180,15 +1525,16 @@ mod tests {
         // parts of this many blocks: the run is written in several
         let part_blocks = 32;
         assert!(blocks.count as usize > 2 * part_blocks, "several parts: {} blocks", blocks.count);
-        let (batch, first_keys) = blocks.take_part();
-        want.apply_batch(batch).unwrap();
-        let run = Run { no: 0, first_keys, filter, at: Some(at.seq) };
+        let part = blocks.take_part();
+        let run = Run { no: 0, first_keys: part.first_keys, ends: part.ends, file: None, filter, at: Some(at.seq) };
         want.insert(meta_key(0), encode_meta(&run)).unwrap();
+        want.insert(ends_key(0), encode_ends(&run.ends)).unwrap();
         want.insert(position_key(0), encode_head(at)).unwrap();
         want.insert(WATERMARK, encode_head(at)).unwrap();
         // the run as a flush writes it
         let got = db.open_tree("got").unwrap();
-        let runs = ColdRuns::open(got.clone()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let runs = ColdRuns::open(got.clone(), dir.path()).unwrap();
         let staged = StagedRun::new(taken);
         let mut parts = 0;
         runs.write_run_in_parts(at, &staged, part_blocks, || {
@@ -1203,6 +1549,10 @@ mod tests {
         for (w, g) in want.iter().zip(&got) {
             assert!(w == g, "the value at {:?} differs", w.0);
         }
+        // the blocks, back to back in the run's file
+        let files = run_file_contents(dir.path());
+        assert_eq!(files.len(), 1);
+        assert!(files[0] == (0, part.bytes), "the run file holds the blocks byte for byte");
     }
 
     /// Every key of a staged run is found, with its value, wherever a
@@ -1232,7 +1582,8 @@ mod tests {
         };
         let db = sled::Config::new().temporary(true).open().unwrap();
         let tree = db.open_tree("cold").unwrap();
-        let runs = ColdRuns::open(tree.clone()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let runs = ColdRuns::open(tree.clone(), dir.path()).unwrap();
         let at = Head { seq: 99, hash: [3; 32] };
         let staged = Arc::new(StagedRun::new(taken));
         runs.stage(at.seq, staged.clone()).unwrap();
@@ -1249,15 +1600,91 @@ mod tests {
         .unwrap();
         assert!(parts > 2, "{parts} parts");
         check(&runs, "written");
-        check(&ColdRuns::open(tree.clone()).unwrap(), "reopened");
+        check(&ColdRuns::open(tree.clone(), dir.path()).unwrap(), "reopened");
         // the run (its filter taken from the staged one) is on disk byte
         // for byte the run written without one (each key hashed as written)
         let plain = db.open_tree("plain").unwrap();
-        ColdRuns::open(plain.clone())
+        let plain_dir = tempfile::tempdir().unwrap();
+        ColdRuns::open(plain.clone(), plain_dir.path())
             .unwrap()
             .write_run(at, &StagedRun::new(taken_of_a_workload()), || Ok::<(), StoreError>(()))
             .unwrap();
         assert!(contents(&tree) == contents(&plain), "the same run either way");
+        assert!(run_file_contents(dir.path()) == run_file_contents(plain_dir.path()), "the same run file either way");
+    }
+
+    /// A run file synced but without its meta (a crash between the two, as
+    /// the injected failure leaves it) counts for nothing and is removed at
+    /// the next open; the runs before it and the watermark are untouched.
+    #[test]
+    fn a_run_file_synced_without_its_meta_is_removed_at_open() {
+        let taken = taken_of_a_workload();
+        let entries = taken.entries().unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("cold").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let runs = ColdRuns::open(tree.clone(), dir.path()).unwrap();
+        let ok = || Ok::<(), StoreError>(());
+        runs.write_run(Head { seq: 10, hash: [1; 32] }, &StagedRun::new(taken), ok).unwrap();
+        let before = run_file_contents(dir.path());
+        let metas = contents(&tree);
+        runs.fail_before_meta.store(true, std::sync::atomic::Ordering::SeqCst);
+        let failed = runs.write_run(Head { seq: 20, hash: [2; 32] }, &StagedRun::new(taken_of_a_workload()), ok);
+        assert!(matches!(failed, Err(StoreError::Io(ref e)) if e.contains("injected")), "{failed:?}");
+        // the second run's file is whole on disk (the same entries: the
+        // same bytes), its meta is not
+        let after = run_file_contents(dir.path());
+        assert_eq!(after.len(), 2);
+        assert!(after[1].1 == before[0].1, "the run file was written whole");
+        assert!(contents(&tree) == metas, "no meta, block ends or position of the second run");
+        drop(runs);
+        let runs = ColdRuns::open(tree.clone(), dir.path()).unwrap();
+        assert!(run_file_contents(dir.path()) == before, "the file without its meta is removed");
+        assert_eq!(runs.watermark().unwrap(), Some(Head { seq: 10, hash: [1; 32] }));
+        for (k, v) in &entries {
+            assert_eq!(runs.lookup(k, Upto::All).unwrap().as_ref(), Some(v));
+        }
+    }
+
+    /// A run file cut short or missing is `Corrupt` naming the run: at
+    /// open, and at a read (of the block it no longer holds) when it is
+    /// cut after the open.
+    #[test]
+    fn a_run_file_missing_or_cut_is_corrupt() {
+        let taken = taken_of_a_workload();
+        let entries = taken.entries().unwrap();
+        let (last, _) = entries.last_key_value().unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("cold").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let runs = ColdRuns::open(tree.clone(), dir.path()).unwrap();
+        runs.write_run(Head { seq: 10, hash: [1; 32] }, &StagedRun::new(taken), || Ok::<(), StoreError>(())).unwrap();
+        let path = dir.path().join(DIR).join(file_name(0));
+        let whole = std::fs::read(&path).unwrap();
+        let is_corrupt = |r: Result<_, StoreError>, what: &str| match r {
+            Err(StoreError::Corrupt { reason, .. }) => assert!(reason.contains("cold run 0"), "{what}: {reason}"),
+            Err(other) => panic!("{what}: {other:?}"),
+            Ok(_) => panic!("{what}: no error"),
+        };
+        // cut while open: the read of the last block fails, naming it
+        let cut =
+            |len: usize| std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len as u64).unwrap();
+        cut(whole.len() - 1);
+        let blocks = runs.runs.read().unwrap().list[0].ends.len();
+        match runs.lookup(last, Upto::All) {
+            Err(StoreError::Corrupt { reason, .. }) => {
+                assert!(reason.contains(&format!("cold run 0, block {}", blocks - 1)), "{reason}")
+            }
+            other => panic!("a read of a cut block: {other:?}"),
+        }
+        drop(runs);
+        is_corrupt(ColdRuns::open(tree.clone(), dir.path()).map(drop), "cut");
+        std::fs::remove_file(&path).unwrap();
+        is_corrupt(ColdRuns::open(tree.clone(), dir.path()).map(drop), "missing");
+        // whole again: it opens and reads
+        std::fs::write(&path, &whole).unwrap();
+        let runs = ColdRuns::open(tree.clone(), dir.path()).unwrap();
+        assert_eq!(runs.lookup(last, Upto::All).unwrap().as_ref(), entries.get(last));
     }
 
     /// A meta keeps its filter's kind: an old meta (no flag) decodes as
@@ -1266,8 +1693,14 @@ mod tests {
     fn a_run_meta_keeps_its_filter_kind() {
         let ks = keys(300, "m");
         for hash in [FilterHash::Blake3, FilterHash::Sip13, FilterHash::Mum] {
-            let run =
-                Run { no: 3, first_keys: vec![ks[0].clone(), ks[100].clone()], filter: filter_of(hash, &ks), at: None };
+            let run = Run {
+                no: 3,
+                first_keys: vec![ks[0].clone(), ks[100].clone()],
+                ends: Vec::new(),
+                file: None,
+                filter: filter_of(hash, &ks),
+                at: None,
+            };
             let bytes = encode_meta(&run);
             let words_at = 4 + run.first_keys.iter().map(|k| 4 + k.len()).sum::<usize>();
             let count = u32::from_be_bytes(bytes[words_at..words_at + 4].try_into().unwrap());

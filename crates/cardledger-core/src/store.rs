@@ -8,7 +8,9 @@
 //! durable when its frames are synced and `meta/log_head` (in sled) names
 //! where it ends, both before [`Store::append`] returns; bytes past that
 //! head are removed at open, so a crash leaves whole batches or nothing.
-//! sled keeps the rest: `meta`, checkpoints, snapshots and the cold runs.
+//! The cold runs' blocks are in files of the store's own too (`cold.rs`,
+//! store format 7). sled keeps the rest: `meta`, checkpoints, snapshots
+//! and the cold runs' metas.
 //!
 //! What it deliberately is not: an event codec, a projection runner or a
 //! group-commit queue. Its interface (append at an expected head, read from a
@@ -28,6 +30,7 @@
 //! assert_eq!(all[0].payload, b"e1");
 //! ```
 
+pub(crate) mod files;
 mod segments;
 mod sled_files;
 
@@ -73,9 +76,10 @@ const SNAPSHOT_VERSION: u8 = 1;
 /// version 2, [`record::FRAME_VERSION`]), 5 the log's head in `meta`
 /// ([`META_LOG_HEAD`]: frames past it are an unfinished batch written
 /// ahead, removed at open), 6 the frames in segment files of the store's
-/// own (`segments.rs`; the head names where they end, [`LOG_HEAD_BYTES`]).
+/// own (`segments.rs`; the head names where they end, [`LOG_HEAD_BYTES`]),
+/// 7 the cold runs' blocks in run files of the store's own (`cold.rs`).
 /// Records keep their own version byte ([`FORMAT_VERSION`], still 1).
-pub const STORE_FORMAT_VERSION: u8 = 6;
+pub const STORE_FORMAT_VERSION: u8 = 7;
 /// The first store format (no `snapshots` tree); opened and upgraded to 4.
 const FORMAT_VERSION_1: u8 = 1;
 /// The second store format (no `cold` tree); opened and upgraded to 4.
@@ -90,6 +94,10 @@ const FORMAT_VERSION_4: u8 = 4;
 /// [`LOG_HEAD_V5_BYTES`]); opened and upgraded to 6: its frames are copied
 /// into segment files, then the `log` tree is emptied.
 const FORMAT_VERSION_5: u8 = 5;
+/// The sixth store format (the cold runs' blocks in sled's `cold` tree);
+/// opened and upgraded to 7: each run's blocks are copied into its run
+/// file, then the blocks are removed from the tree (`upgrade_cold`).
+const FORMAT_VERSION_6: u8 = 6;
 /// Key in `meta` whose value is the one format version byte.
 const META_FORMAT_VERSION: &[u8] = b"format_version";
 /// Key in `meta` whose value is the log's head: seq (u64 big-endian), the
@@ -387,7 +395,7 @@ impl Store {
         let meta = db.open_tree(TREE_META).map_err(sled_err)?;
         let checkpoints = db.open_tree(TREE_CHECKPOINTS).map_err(sled_err)?;
         let snapshots = db.open_tree(TREE_SNAPSHOTS).map_err(sled_err)?;
-        let cold = Arc::new(ColdRuns::open(db.open_tree(TREE_COLD).map_err(sled_err)?)?);
+        let cold_tree = db.open_tree(TREE_COLD).map_err(sled_err)?;
         let segments = Arc::new(Segments::open(dir)?);
 
         if external.is_some() && !(log.is_empty() && segments.is_empty()) {
@@ -405,6 +413,18 @@ impl Store {
                         log.clear().map_err(sled_err)?;
                         files.flush(&db)?;
                     }
+                    // an upgrade stopped between its switch to format 7 and
+                    // the removal of the copied blocks
+                    if crate::cold::remove_tree_blocks(&cold_tree)? {
+                        files.flush(&db)?;
+                    }
+                }
+                [FORMAT_VERSION_6] => {
+                    if !log.is_empty() {
+                        log.clear().map_err(sled_err)?;
+                        files.flush(&db)?;
+                    }
+                    upgrade_cold(UpgradeStop::Done, dir, &db, &files, &cold_tree, &meta)?;
                 }
                 // formats 1–5 keep the frames in sled's `log` tree (format
                 // 1 without snapshots, 2 without cold entries, 3 without
@@ -425,11 +445,10 @@ impl Store {
                             last_frame_head(&log)?
                         };
                         upgrade_log(&db, &files, &log, &meta, &segments, head)?;
+                        upgrade_cold(UpgradeStop::Done, dir, &db, &files, &cold_tree, &meta)?;
                     }
-                    Some(_) => {
-                        meta.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]).map_err(sled_err)?;
-                        files.flush(&db)?;
-                    }
+                    // no log here: only the cold runs to move
+                    Some(_) => upgrade_cold(UpgradeStop::Done, dir, &db, &files, &cold_tree, &meta)?,
                 },
                 [other] => return Err(StoreError::UnsupportedVersion(*other)),
                 _ => return Err(StoreError::Corrupt { seq: 0, reason: "meta format_version is not one byte".into() }),
@@ -450,6 +469,7 @@ impl Store {
                 files.flush(&db)?;
             }
         }
+        let cold = Arc::new(ColdRuns::open(cold_tree, dir)?);
 
         let (head, end) = match &external {
             Some(l) => (l.head(), Position::default()),
@@ -1104,7 +1124,8 @@ impl Store {
     pub fn clear_cold(&self) -> Result<(), StoreError> {
         self.inner.cold.clear()?;
         self.inner.flush()?;
-        Ok(())
+        // the metas are gone for good: only now their files (`ColdRuns::clear`)
+        self.inner.cold.remove_files()
     }
 
     /// The cold entries, for a ledger to read through.
@@ -1122,8 +1143,9 @@ impl Store {
         ok.into_iter().flatten().chain(err)
     }
 
-    /// Test hook: how many cold blocks and run metas the cold tree holds.
-    pub fn debug_cold_keys(&self) -> Result<(usize, usize), StoreError> {
+    /// Test hook: the bytes of the cold run files (whole runs' or not) and
+    /// how many run metas the cold tree holds.
+    pub fn debug_cold_keys(&self) -> Result<(u64, usize), StoreError> {
         self.inner.cold.debug_keys()
     }
 
@@ -1275,11 +1297,12 @@ impl Store {
         self.inner.external.is_some()
     }
 
-    /// Bytes the store occupies on disk: sled's, as it reports them, and
-    /// the segment files'.
+    /// Bytes the store occupies on disk: sled's, as it reports them, the
+    /// segment files' and the cold run files'.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         let sled = self.inner.db.size_on_disk().map_err(sled_err)?;
-        Ok(sled.saturating_add(self.inner.segments.bytes()?))
+        let (cold, _) = self.inner.cold.debug_keys()?;
+        Ok(sled.saturating_add(self.inner.segments.bytes()?).saturating_add(cold))
     }
 
     /// Test hook: XORs byte `byte_offset` of record `seq`'s encoded bytes
@@ -1343,16 +1366,22 @@ impl Store {
         self.inner.segments.synced()
     }
 
-    /// Test hook: overwrites the meta format version byte. A version of 5
-    /// or below first moves the log back into sled's `log` tree, as that
-    /// format kept it (with a format-5 `log_head` for 5, none below): a
-    /// store of that format, for the upgrade's tests. The handle accepts no
-    /// more appends; reopen it.
+    /// Test hook: overwrites the meta format version byte. A version of 6
+    /// or below first moves the cold runs' blocks back into sled's `cold`
+    /// tree, and one of 5 or below the log into sled's `log` tree, as
+    /// those formats kept them (with a format-5 `log_head` for 5, none
+    /// below): a store of that format, for the upgrade's tests. The handle
+    /// accepts no more appends nor cold reads; reopen it.
     #[doc(hidden)]
     pub fn debug_set_format_version(&self, version: u8) -> Result<(), StoreError> {
         let durable = lock(&self.inner.durable);
         let mut writer = lock(&self.inner.writer);
-        if version < STORE_FORMAT_VERSION && self.inner.external.is_none() {
+        if version < STORE_FORMAT_VERSION {
+            writer.closed = true;
+            self.inner.cold.debug_blocks_into_tree()?;
+            self.inner.flush()?;
+        }
+        if version < FORMAT_VERSION_6 && self.inner.external.is_none() {
             writer.closed = true;
             let log = self.inner.db.open_tree(TREE_LOG).map_err(sled_err)?;
             let head = *durable;
@@ -1624,10 +1653,61 @@ fn upgrade_log(
     segments.sync(appender.take_unsynced())?;
     let mut batch = sled::Batch::default();
     batch.insert(META_LOG_HEAD, &log_head_bytes(head, appender.position())[..]);
-    batch.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION]);
+    batch.insert(META_FORMAT_VERSION, &[FORMAT_VERSION_6]);
     meta.apply_batch(batch).map_err(sled_err)?;
     files.flush(db)?;
     log.clear().map_err(sled_err)?;
+    files.flush(db)
+}
+
+/// Where [`upgrade_cold`] stops.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum UpgradeStop {
+    /// The whole upgrade.
+    Done,
+    /// After the switch to format 7 (flushed), the copied blocks still in
+    /// the tree.
+    #[cfg_attr(not(test), allow(dead_code))]
+    AfterSwitch,
+}
+
+/// Upgrades a format-6 store (the cold runs' blocks in the `cold` tree) to
+/// format 7 (in run files, `cold.rs`): every run's blocks are copied into
+/// its file, each synced, then the directory (whatever an interrupted copy
+/// left is replaced); then one sled transaction writes every run's block
+/// ends and sets format 7, flushed; only then are the blocks removed from
+/// the tree. A crash before the switch leaves format 6 (copied again at the
+/// next open); after it, a format-7 store whose leftover blocks the next
+/// open removes. `stop`: where it stops (a test stops it where a crash
+/// would).
+fn upgrade_cold(
+    stop: UpgradeStop,
+    dir: &Path,
+    db: &sled::Db,
+    files: &SledFiles,
+    cold: &sled::Tree,
+    meta: &sled::Tree,
+) -> Result<(), StoreError> {
+    use sled::transaction::{ConflictableTransactionError, TransactionError};
+    use sled::Transactional;
+    let ends = crate::cold::copy_tree_blocks(cold, dir)?;
+    let switched = (cold, meta).transaction(|(c, m)| {
+        for (k, v) in &ends {
+            c.insert(k.as_slice(), v.as_slice())?;
+        }
+        m.insert(META_FORMAT_VERSION, &[STORE_FORMAT_VERSION])?;
+        Ok::<(), ConflictableTransactionError<StoreError>>(())
+    });
+    match switched {
+        Ok(()) => {}
+        Err(TransactionError::Abort(e)) => return Err(e),
+        Err(TransactionError::Storage(e)) => return Err(sled_err(e)),
+    }
+    files.flush(db)?;
+    if stop == UpgradeStop::AfterSwitch {
+        return Ok(());
+    }
+    crate::cold::remove_tree_blocks(cold)?;
     files.flush(db)
 }
 
@@ -1792,5 +1872,111 @@ impl std::io::Write for ChunkWriter<'_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Engine, OpenOptions};
+
+    /// Cold flushes this often: the workload writes several runs.
+    const FLUSH_EVERY: u64 = 300;
+
+    fn open_engine(dir: &Path) -> Engine {
+        Engine::open_with(dir, OpenOptions { cold_flush_events: FLUSH_EVERY }).unwrap()
+    }
+
+    /// A store whose engine wrote several cold runs; its cold entries and
+    /// state digest.
+    /// Every cold entry of a store, in key order.
+    type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn store_with_runs(dir: &Path) -> (Entries, String) {
+        let engine = open_engine(dir);
+        let config = cardledger_workload::WorkloadConfig {
+            seed: 5,
+            days: 30,
+            holders: 20,
+            credit_accounts: 2,
+            ..cardledger_workload::WorkloadConfig::default()
+        };
+        let all: Vec<String> = cardledger_workload::generate(&config).collect();
+        for chunk in all.chunks(100) {
+            let lines = chunk.iter().map(|s| cardledger_domain::wire::parse_line(s).unwrap()).collect();
+            engine.submit_batch(lines).unwrap();
+        }
+        let digest = engine.verify().unwrap().state_digest;
+        // its clean close writes a last run
+        drop(engine);
+        (cold_entries(&Store::open(dir).unwrap()), digest)
+    }
+
+    fn cold_entries(store: &Store) -> Entries {
+        store.cold_entries().collect::<Result<Vec<_>, _>>().unwrap()
+    }
+
+    /// The run files of the store at `dir`, by name.
+    fn run_files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("cold"))
+            .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// The format byte and the block keys (format 6's) of the store at `dir`.
+    fn format_and_tree_blocks(dir: &Path) -> (u8, usize) {
+        let db = open_db(dir).unwrap();
+        let version = db.open_tree(TREE_META).unwrap().get(META_FORMAT_VERSION).unwrap().unwrap()[0];
+        let blocks = db.open_tree(TREE_COLD).unwrap().scan_prefix(b"B").count();
+        (version, blocks)
+    }
+
+    /// A format-6 store with cold runs (their blocks in the `cold` tree)
+    /// opens upgraded to format 7 (blocks in run files, none in the tree)
+    /// with the same cold entries and state, from every point a crash can
+    /// stop the upgrade at: before it, inside its copy (a stray and a cut
+    /// file left in the directory), after its switch (the copied blocks
+    /// still in the tree).
+    #[test]
+    fn a_format_6_store_with_cold_runs_upgrades_from_every_crash_point() {
+        for crash in ["none", "mid-copy", "after the switch"] {
+            let dir = tempfile::tempdir().unwrap();
+            let (entries, digest) = store_with_runs(dir.path());
+            let files = run_files(dir.path());
+            assert!(files.len() > 2, "several runs: {files:?}");
+            Store::open(dir.path()).unwrap().debug_set_format_version(FORMAT_VERSION_6).unwrap();
+            let (version, blocks) = format_and_tree_blocks(dir.path());
+            assert_eq!(version, FORMAT_VERSION_6);
+            assert!(blocks > files.len(), "format 6 keeps the blocks in the tree: {blocks}");
+            assert!(run_files(dir.path()).is_empty(), "and no run file");
+            match crash {
+                "mid-copy" => {
+                    std::fs::create_dir_all(dir.path().join("cold")).unwrap();
+                    std::fs::write(dir.path().join("cold").join(&files[0]), b"half a block").unwrap();
+                    std::fs::write(dir.path().join("cold/0000000999.run"), b"a run of no meta").unwrap();
+                }
+                "after the switch" => {
+                    let db = open_db(dir.path()).unwrap();
+                    let sled_files = SledFiles::open(dir.path()).unwrap();
+                    let cold = db.open_tree(TREE_COLD).unwrap();
+                    let meta = db.open_tree(TREE_META).unwrap();
+                    upgrade_cold(UpgradeStop::AfterSwitch, dir.path(), &db, &sled_files, &cold, &meta).unwrap();
+                    drop((cold, meta, sled_files, db));
+                    let (version, left) = format_and_tree_blocks(dir.path());
+                    assert_eq!((version, left), (STORE_FORMAT_VERSION, blocks), "switched, blocks left");
+                }
+                _ => {}
+            }
+            let store = Store::open(dir.path()).unwrap();
+            assert!(cold_entries(&store) == entries, "{crash}: the same cold entries");
+            drop(store);
+            let engine = open_engine(dir.path());
+            assert_eq!(engine.verify().unwrap().state_digest, digest, "{crash}");
+            drop(engine);
+            assert_eq!(format_and_tree_blocks(dir.path()), (STORE_FORMAT_VERSION, 0), "{crash}");
+            assert_eq!(run_files(dir.path()), files, "{crash}: the run files, nothing else");
+        }
     }
 }

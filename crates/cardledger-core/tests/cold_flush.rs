@@ -150,8 +150,8 @@ fn reads_and_decisions_during_a_held_cold_write_answer_as_without_a_flush() {
     }
 }
 
-/// The blocks in the store's cold tree (of whole runs or not).
-fn cold_blocks(engine: &Engine) -> usize {
+/// The bytes of the store's cold run files (of whole runs or not).
+fn cold_blocks(engine: &Engine) -> u64 {
     let (blocks, _) = engine.store().debug_cold_keys().unwrap();
     blocks
 }
@@ -185,9 +185,9 @@ fn a_failed_background_write(step: ColdWriteStep) {
     assert_eq!(engine.store().cold_watermark().unwrap(), None, "nothing of the failed run counts");
     assert_eq!(cold_blocks(&engine) > 0, step == ColdWriteStep::Part, "{step:?}: a part was written");
     drop(engine);
-    // the store alone (no replay, so no new flush) drops the partial run
+    // the store alone (no replay, so no new flush) drops the partial run's file
     let store = cardledger_core::store::Store::open(dir.path()).unwrap();
-    assert_eq!(store.debug_cold_keys().unwrap(), (0, 0), "{step:?}: no block, no meta");
+    assert_eq!(store.debug_cold_keys().unwrap(), (0, 0), "{step:?}: no run file, no meta");
     drop(store);
     // the acknowledged events survive; the snapshot without its run is refused
     let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: FLUSH_EVERY }).unwrap();

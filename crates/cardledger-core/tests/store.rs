@@ -181,9 +181,9 @@ fn unknown_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path()).unwrap();
-        store.debug_set_format_version(7).unwrap();
+        store.debug_set_format_version(8).unwrap();
     }
-    assert_eq!(Store::open(dir.path()).err(), Some(StoreError::UnsupportedVersion(7)));
+    assert_eq!(Store::open(dir.path()).err(), Some(StoreError::UnsupportedVersion(8)));
 }
 
 /// A store at format 3 (frames of version 1) is upgraded to 4 on open: its
@@ -863,7 +863,7 @@ fn rollover_across_segment_files_reads_back_in_order_and_a_missing_file_is_corru
 }
 
 /// A format-5 store (frames in sled's `log` tree, built by the test hook)
-/// opens as format 6: every record and its hash kept, the frames in
+/// opens upgraded (through format 6, to 7): every record and its hash kept, the frames in
 /// segment files, the `log` tree empty; a copy left by an upgrade that a
 /// crash interrupted is replaced. It then takes appends and reopens.
 #[test]

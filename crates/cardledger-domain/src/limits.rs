@@ -280,11 +280,12 @@ pub const HTTP_REQUESTS_IN_FLIGHT_MAX: usize = 512;
 // ---- the cold state (cardledger-core `cold.rs`) ----
 
 /// Bytes of a cold block (a run's entries are packed into blocks of about
-/// this size, one sled value each; a lookup reads one block).
+/// this size, back to back in the run's file; a lookup reads one block).
 pub const COLD_BLOCK_BYTES: usize = 4096;
 
 /// Blocks a cold flush writes per part (1 MiB of `COLD_BLOCK_BYTES`
-/// blocks, one sled `apply_batch`): the run is encoded and written a part
+/// blocks, one append to the run's file; up to store format 6 one sled
+/// `apply_batch`): the run is encoded and written a part
 /// at a time, so a flush holds at most one part encoded beside the typed
 /// entries of the groups it has not finished (a group's are dropped once
 /// all of it is written). sled's cost per block falls with the batch's
@@ -309,6 +310,13 @@ pub const COLD_WRITER_NICE: i32 = 10;
 /// bytes per cold entry). Runs written with another count are read as
 /// they were written (the meta holds the filter's length).
 pub const COLD_FILTER_BITS_PER_KEY: usize = 14;
+
+/// Cold run files kept open (store format 7: one file per run): the
+/// newest runs' (most lookups end in them); an older run's file is opened
+/// for each read. A run is written every `SNAPSHOT_INTERVAL_EVENTS` and at
+/// each clean close, so a 10M-event store has ≈ 51 runs plus one a
+/// session: all open, far below the usual limit of 1,024 descriptors.
+pub const COLD_RUN_FILES_OPEN_MAX: usize = 256;
 
 // ---- webhooks (cardledger-server `webhooks.rs`, docs/http.md) ----
 

@@ -140,7 +140,7 @@ impl Segments {
     }
 
     fn sync_dir(&self) -> Result<(), StoreError> {
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| io_err("syncing the segment directory", e))
+        super::files::sync_dir(&self.dir, "the segment directory")
     }
 
     /// Cuts the log's files back to `end` (the head's position): bytes past
@@ -390,7 +390,7 @@ impl Appender {
             std::fs::create_dir_all(&segments.dir).map_err(|e| io_err("creating the segment directory", e))?;
             // the new directory's own entry, in the store's directory
             if let Some(parent) = segments.dir.parent() {
-                File::open(parent).and_then(|d| d.sync_all()).map_err(|e| io_err("syncing the store directory", e))?;
+                super::files::sync_dir(parent, "the store directory")?;
             }
         }
         let file = OpenOptions::new()

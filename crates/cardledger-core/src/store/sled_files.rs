@@ -40,7 +40,7 @@ impl SledFiles {
     /// and `db` are synced once, so that a new store's files survive.
     pub(crate) fn open(dir: &Path) -> io::Result<SledFiles> {
         File::open(dir.join("conf"))?.sync_data()?;
-        File::open(dir)?.sync_all()?;
+        super::files::sync_dir_io(dir)?;
         let files =
             SledFiles { db: File::open(dir.join("db"))?, blobs: dir.join("blobs"), synced: Mutex::new(HashSet::new()) };
         // the blobs and `db` (its one sync at open)
@@ -74,7 +74,7 @@ impl SledFiles {
             present.insert(name);
         }
         if gained {
-            File::open(&self.blobs)?.sync_all()?;
+            super::files::sync_dir_io(&self.blobs)?;
         }
         *synced = present;
         drop(synced);
