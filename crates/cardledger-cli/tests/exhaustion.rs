@@ -123,8 +123,9 @@ fn a_full_disk_is_a_typed_error_and_loses_nothing_acknowledged() {
     }
     let _guard = Mount(mnt.clone());
     let input = tmp.path().join("input.jsonl");
-    // store format 6 grows ≈ 155 bytes an event (its frames written once,
-    // in segment files): 16 MiB of room fills after ≈ 100,000 events
+    // since store format 6 a store grows ≈ 155 bytes an event (frames and,
+    // since format 7, cold runs written once, in files of their own): the
+    // 32 MiB fills after ≈ 70,000–100,000 events, well inside 200,000
     let lines_n = 200_000;
     write_bulk(&input, lines_n, 9);
     let input_tokens = tokens(&input);
