@@ -193,3 +193,86 @@ fn write_all(
     }
     Ok(tally)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::mpsc::{channel, Sender};
+    use std::time::Duration;
+
+    use cardledger_domain::rejection::{Code, Rejection};
+
+    use super::*;
+    use crate::lines::Line;
+
+    /// How long a held chunk waits for the next one to be submitted: only
+    /// reached when chunks are not in flight together (the test then fails).
+    const PATIENCE: Duration = Duration::from_secs(20);
+
+    /// A command line that parses (the fake submitter never decides it).
+    const COMMAND: &str = r#"{"program":{"token":"p3","bank":"Sutton","currency_code":"USD"}}"#;
+
+    /// A submitter answering every command with a rejection, which holds
+    /// its call `held` (0-based) until call `held + 1` has begun, then
+    /// fails it if `fail`; `overlapped` says whether that happened.
+    fn holding(held: usize, fail: bool, overlapped: Arc<AtomicBool>) -> Submit {
+        let calls = AtomicUsize::new(0);
+        let (began_tx, began_rx) = channel::<usize>();
+        let (began_tx, began_rx): (Mutex<Sender<usize>>, Mutex<Receiver<usize>>) =
+            (Mutex::new(began_tx), Mutex::new(began_rx));
+        Arc::new(move |commands: Vec<CommandLine>, on_queued: &mut dyn FnMut()| {
+            let call = calls.fetch_add(1, Ordering::SeqCst);
+            on_queued();
+            let _ = began_tx.lock().unwrap().send(call);
+            if call == held {
+                let began = began_rx.lock().unwrap();
+                while let Ok(c) = began.recv_timeout(PATIENCE) {
+                    if c == held + 1 {
+                        overlapped.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                }
+                if fail {
+                    return Err(EngineError::Poisoned);
+                }
+            }
+            Ok(commands.iter().map(|_| Outcome::Rejected(Rejection::new(Code::MalformedJson, "", "fake"))).collect())
+        })
+    }
+
+    /// Runs the pipeline on `n` command lines; the result, and the line
+    /// numbers of the answers written.
+    fn ingest(submit: Submit, n: usize) -> (Result<Tally, Error>, Vec<u64>) {
+        let lines = (0..n).map(|_| Ok(Line::Text(COMMAND.to_string()))).collect::<Vec<_>>().into_iter();
+        let mut out = Vec::new();
+        let result = run(submit, lines, &mut out, &mut |_| {});
+        let numbers = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["line"].as_u64().unwrap())
+            .collect();
+        (result, numbers)
+    }
+
+    #[test]
+    fn the_next_chunk_is_submitted_while_one_is_in_flight_and_answers_keep_input_order() {
+        let overlapped = Arc::new(AtomicBool::new(false));
+        // the first chunk is answered after the second: written first all the same
+        let n = 3 * INGEST_CHUNK_LINES + 5;
+        let (result, numbers) = ingest(holding(0, false, overlapped.clone()), n);
+        assert!(overlapped.load(Ordering::SeqCst), "chunk 2 was not submitted while chunk 1 was in flight");
+        assert_eq!(result.unwrap().lines, n as u64);
+        assert_eq!(numbers, (1..=n as u64).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_failed_chunk_ends_the_run_before_the_answers_of_the_next_one_in_flight() {
+        let overlapped = Arc::new(AtomicBool::new(false));
+        // chunk 2 fails after chunk 3 was submitted (and answered)
+        let (result, numbers) = ingest(holding(1, true, overlapped.clone()), 4 * INGEST_CHUNK_LINES);
+        assert!(overlapped.load(Ordering::SeqCst), "chunk 3 was not submitted while chunk 2 was in flight");
+        assert!(matches!(result, Err(Error::Engine(EngineError::Poisoned))), "{result:?}");
+        // chunk 1's answers only
+        assert_eq!(numbers, (1..=INGEST_CHUNK_LINES as u64).collect::<Vec<_>>());
+    }
+}
