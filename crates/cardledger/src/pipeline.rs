@@ -145,8 +145,9 @@ fn decide_all(submit: &Submit, turn: &Turn, answers: &SyncSender<Answer>) {
         }
         let mut taken = Some(taken);
         let decided = match parsed {
-            Ok(p) => ingest::decide_with(p, |commands| submit(commands, &mut || drop(taken.take())))
-                .map_err(Error::from),
+            Ok(p) => {
+                ingest::decide_with(p, |commands| submit(commands, &mut || drop(taken.take()))).map_err(Error::from)
+            }
             Err(e) => Err(Error::Input(e)),
         };
         drop(taken);
