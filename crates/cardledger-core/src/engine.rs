@@ -726,19 +726,37 @@ impl Engine {
     /// none survive a crash) and flushed before this returns. Commands
     /// without `time` are stamped with the host clock now.
     pub fn submit_batch(&self, lines: Vec<CommandLine>) -> Result<Vec<Outcome>, EngineError> {
-        self.enqueue(lines, true)
+        self.enqueue(lines, true, || {})
     }
 
     /// [`Engine::submit_batch`] for any number of commands: batches of at
     /// most `BATCH_RECORDS_MAX` in order (each atomic and durable before
     /// the next; the whole is not an atomic unit), one outcome per command.
     pub fn submit_in_batches(&self, lines: Vec<CommandLine>) -> Result<Vec<Outcome>, EngineError> {
+        self.submit_in_batches_queued(lines, || {})
+    }
+
+    /// [`Engine::submit_in_batches`] that calls `on_queued` as soon as its
+    /// commands are queued (one batch: after any earlier caller's request,
+    /// before any later one's), before it waits for them to be durable. A
+    /// caller taking turns with another submitter ends its turn there, so
+    /// the other's next batch is queued behind this one, in order, and
+    /// decided while this one flushes (the ingest pipeline:
+    /// `INGEST_CHUNKS_IN_FLIGHT`). Not called when nothing was queued as one
+    /// request (no command, more than `BATCH_RECORDS_MAX`: several batches
+    /// one after the other, or a failure before queueing): the turn then
+    /// ends when this returns.
+    pub fn submit_in_batches_queued(
+        &self,
+        lines: Vec<CommandLine>,
+        on_queued: impl FnOnce(),
+    ) -> Result<Vec<Outcome>, EngineError> {
         // one batch (every ingest chunk): the commands go as they are, and
         // the outcomes come back as they are, not moved into new vectors
         // (a copy of every command and every outcome on the ingest's
         // decider thread: docs/performance.md, "the JSON path, twelfth pass")
         if !lines.is_empty() && lines.len() <= limits::BATCH_RECORDS_MAX {
-            return self.submit_batch(lines);
+            return self.enqueue(lines, true, on_queued);
         }
         let mut outcomes = Vec::with_capacity(lines.len());
         let mut lines = lines.into_iter().peekable();
@@ -754,7 +772,7 @@ impl Engine {
     /// can be fetched later with [`Engine::get`].
     pub fn submit_batch_acks(&self, lines: Vec<CommandLine>) -> Result<Vec<Ack>, EngineError> {
         Ok(self
-            .enqueue(lines, false)?
+            .enqueue(lines, false, || {})?
             .into_iter()
             .map(|o| match o {
                 Outcome::Recorded { seq, .. } => Ack::Recorded(seq),
@@ -764,7 +782,14 @@ impl Engine {
             .collect())
     }
 
-    fn enqueue(&self, lines: Vec<CommandLine>, render: bool) -> Result<Vec<Outcome>, EngineError> {
+    /// Queues one request and waits for its answer (leading groups when
+    /// nobody does); `on_queued` runs once the request is queued.
+    fn enqueue(
+        &self,
+        lines: Vec<CommandLine>,
+        render: bool,
+        on_queued: impl FnOnce(),
+    ) -> Result<Vec<Outcome>, EngineError> {
         if lines.len() > limits::BATCH_RECORDS_MAX {
             return Err(EngineError::BatchTooLarge { max: limits::BATCH_RECORDS_MAX, got: lines.len() });
         }
@@ -782,6 +807,8 @@ impl Engine {
             q.requests.push(Request { lines, render, slot: slot.clone() });
             !std::mem::replace(&mut q.leader_active, true)
         };
+        // queued: a later request is queued behind this one (its seqs after ours)
+        on_queued();
         if lead {
             self.lead_one_group();
         }

@@ -173,6 +173,14 @@ pub const REPLAY_CHUNK_EVENTS: usize = 1024;
 /// at most this many chunks plus the two being filled and applied).
 pub const REPLAY_CHUNKS_IN_FLIGHT: usize = 8;
 
+/// Chunks of `cardledger ingest` submitted and not yet durable (one
+/// decider thread each, taking turns: chunk N+1 is queued right after chunk
+/// N, and decided while N flushes; answers are still written in input order,
+/// each once its chunk is durable). 1 would wait for every chunk's flush
+/// before deciding the next; more than 2 gain nothing on 2 cores, as the
+/// engine decides one group at a time.
+pub const INGEST_CHUNKS_IN_FLIGHT: usize = 2;
+
 /// Longest a new leader waits for the submitters of the last groups (those
 /// not in a group still flushing) to queue again before it commits what is
 /// queued.

@@ -377,7 +377,8 @@ impl Cardledger {
     /// [`Cardledger::ingest_chunk`]'s values) to `out` in input order, each
     /// chunk once it is durable, and calling `progress` with the number of
     /// lines answered after each chunk. Reading and parsing, deciding and
-    /// writing run on three threads (`pipeline.rs`); on a host owning
+    /// writing run on their own threads, a chunk decided while the one
+    /// before it flushes (`pipeline.rs`); on a host owning
     /// several programs each chunk is routed and its shards' parts decided
     /// in parallel (`router.rs`).
     pub fn ingest(
@@ -386,10 +387,19 @@ impl Cardledger {
         out: &mut dyn std::io::Write,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Tally, Error> {
-        match &self.router {
-            Some(r) => pipeline::run(&|commands| r.submit_batch(commands), lines, out, progress),
-            None => pipeline::run(&|commands| self.inner.engine.submit_in_batches(commands), lines, out, progress),
-        }
+        let submit: pipeline::Submit = match &self.router {
+            // the shards' parts are queued on several threads: the next
+            // chunk waits for this one's answer (one chunk in flight)
+            Some(r) => {
+                let r = Arc::clone(r);
+                Arc::new(move |commands, _| r.submit_batch(commands))
+            }
+            None => {
+                let inner = Arc::clone(&self.inner);
+                Arc::new(move |commands, on_queued| inner.engine.submit_in_batches_queued(commands, on_queued))
+            }
+        };
+        pipeline::run(submit, lines, out, progress)
     }
 
     // ---- reads ----

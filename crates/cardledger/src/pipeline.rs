@@ -1,13 +1,19 @@
 //! `Cardledger::ingest`: bounded input lines to answer lines in three
-//! stages on three threads, so parsing, deciding and writing overlap:
+//! stages, so parsing, deciding, flushing and writing overlap:
 //!
 //! 1. a reader thread reads and parses lines into chunks of
 //!    [`INGEST_CHUNK_LINES`] (`ingest::Parsed`);
-//! 2. a decider thread submits each chunk's commands (to the engine, or
-//!    through a host's router) and waits until they are durable
-//!    (`ingest::decide_with`);
+//! 2. [`INGEST_CHUNKS_IN_FLIGHT`] decider threads take turns: the one whose
+//!    turn it is takes the next chunk and submits its commands (to the
+//!    engine, or through a host's router); its turn ends once the engine
+//!    has queued them (`Engine::submit_in_batches_queued`), and it waits
+//!    until they are durable while the next decider submits the next chunk,
+//!    so chunk N+1 is decided while chunk N flushes, its seqs after N's
+//!    (`decide_all`);
 //! 3. the calling thread writes each decided chunk's answer lines into one
-//!    reused buffer and then to the output (`Decided::write_answers`).
+//!    reused buffer and then to the output (`Decided::write_answers`), the
+//!    chunks in input order (each decider, in its turn, queues a receiver
+//!    of its chunk's outcome for the writer).
 //!
 //! Each hand-over is a bounded channel of [`INGEST_PIPELINE_CHUNKS`]
 //! chunks, so memory stays bounded however long the input is; a written
@@ -15,15 +21,19 @@
 //! [`write_all`]), or is dropped by the writer should that channel be full
 //! or gone. Nothing is answered before its batch is durable (stage 3 only
 //! sees what stage 2 got back from the engine), and answers keep input
-//! order (one chunk at a time, in order, through each stage). A read error stops the run where
-//! it happened, as before: the chunk it interrupted is not submitted.
+//! order. The first failed chunk ends the run with its error: no later
+//! chunk's answer is written (a later chunk already submitted fails too
+//! should the engine be poisoned). A read error stops the run where it
+//! happened, as before: the chunk it interrupted is not submitted.
 
 use std::io::Write;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use cardledger_core::engine::{EngineError, Outcome};
 use cardledger_core::ingest::{self, Decided, Parsed};
 use cardledger_domain::command::CommandLine;
+use cardledger_domain::limits::INGEST_CHUNKS_IN_FLIGHT;
 
 use crate::lines::{LineRef, LineSource};
 use crate::{Error, Tally, INGEST_CHUNK_LINES};
@@ -35,34 +45,53 @@ pub(crate) const INGEST_PIPELINE_CHUNKS: usize = 1;
 const WRITTEN_CHUNKS_BACK: usize = 2;
 
 /// How stage 2 submits a chunk's commands: one outcome per command, in
-/// order, once durable (`Engine::submit_in_batches`, or a router's).
-pub(crate) type Submit<'a> = &'a (dyn Fn(Vec<CommandLine>) -> Result<Vec<Outcome>, EngineError> + Sync);
+/// order, once durable (`Engine::submit_in_batches_queued`, or a router's),
+/// calling the second argument once they are queued, if it can tell (else
+/// the decider's turn ends when this returns). Owned by the decider
+/// threads, which are not joined on an error (see [`run`]).
+pub(crate) type Submit =
+    Arc<dyn Fn(Vec<CommandLine>, &mut dyn FnMut()) -> Result<Vec<Outcome>, EngineError> + Send + Sync>;
+
+/// The parsed chunks, taken by the decider whose turn it is.
+type Turn = Mutex<Receiver<std::io::Result<Parsed>>>;
+
+/// One chunk's outcome, for the writer.
+type Answer = Receiver<Result<Decided, Error>>;
 
 /// Runs the three stages (see the module documentation).
 pub(crate) fn run(
-    submit: Submit<'_>,
+    submit: Submit,
     lines: impl LineSource,
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Tally, Error> {
     let (parsed_tx, parsed_rx) = sync_channel(INGEST_PIPELINE_CHUNKS);
     let (written_tx, written_rx) = sync_channel(WRITTEN_CHUNKS_BACK);
-    // not joined on an error: it ends at its next send, once the
-    // receiving side is gone (a blocked read of stdin must not hold the
-    // answer to an engine or output error)
+    // no stage but the writer is joined on an error: each ends at its next
+    // send, once the receiving side is gone (a blocked read of stdin must
+    // not hold the answer to an engine or output error)
     let reader = std::thread::Builder::new()
         .name("ingest-parse".into())
         .spawn(move || read_and_parse(lines, &parsed_tx, &written_rx))
         .map_err(Error::Input)?;
-    let tally = std::thread::scope(|s| -> Result<Tally, Error> {
-        let (decided_tx, decided_rx) = sync_channel(INGEST_PIPELINE_CHUNKS);
-        std::thread::Builder::new()
-            .name("ingest-decide".into())
-            .spawn_scoped(s, move || decide_all(submit, parsed_rx, &decided_tx))
+    let turn = Arc::new(Mutex::new(parsed_rx));
+    let (answers_tx, answers_rx) = sync_channel(INGEST_PIPELINE_CHUNKS);
+    let mut deciders = Vec::with_capacity(INGEST_CHUNKS_IN_FLIGHT);
+    for i in 0..INGEST_CHUNKS_IN_FLIGHT {
+        let (submit, turn, answers) = (submit.clone(), turn.clone(), answers_tx.clone());
+        let decider = std::thread::Builder::new()
+            .name(format!("ingest-decide-{i}"))
+            .spawn(move || decide_all(&submit, &turn, &answers))
             .map_err(Error::Input)?;
-        write_all(decided_rx, out, progress, &written_tx)
-    })?;
-    // the input ended (the decider saw the channel close): join the reader
+        deciders.push(decider);
+    }
+    // the writer's channel closes once every decider is done
+    drop(answers_tx);
+    let tally = write_all(answers_rx, out, progress, &written_tx)?;
+    // the input ended (the deciders saw the channel close): join the others
+    if deciders.into_iter().any(|d| d.join().is_err()) {
+        unreachable!("an ingest decider thread panicked");
+    }
     if reader.join().is_err() {
         unreachable!("the ingest reader thread panicked");
     }
@@ -100,16 +129,32 @@ fn read_and_parse(mut lines: impl LineSource, tx: &SyncSender<std::io::Result<Pa
     }
 }
 
-/// Stage 2: submits each chunk and passes on its outcomes; stops at the
-/// first error (after passing it on) or when the writer is gone.
-fn decide_all(submit: Submit<'_>, rx: Receiver<std::io::Result<Parsed>>, tx: &SyncSender<Result<Decided, Error>>) {
-    for parsed in rx {
+/// Stage 2, on each decider thread: in its turn, takes the next chunk and
+/// queues a receiver of its outcome for the writer, then submits it; the
+/// turn ends once the engine has queued its commands (or once submitted),
+/// and the outcome is passed on once durable. Stops at the first error
+/// (after passing it on), at the end of the input, or when the writer is
+/// gone.
+fn decide_all(submit: &Submit, turn: &Turn, answers: &SyncSender<Answer>) {
+    loop {
+        let taken = turn.lock().unwrap_or_else(PoisonError::into_inner);
+        let Ok(parsed) = taken.recv() else { return };
+        let (tx, rx) = sync_channel(1);
+        if answers.send(rx).is_err() {
+            return;
+        }
+        let mut taken = Some(taken);
         let decided = match parsed {
-            Ok(p) => ingest::decide_with(p, submit).map_err(Error::from),
+            Ok(p) => {
+                ingest::decide_with(p, |commands| submit(commands, &mut || drop(taken.take()))).map_err(Error::from)
+            }
             Err(e) => Err(Error::Input(e)),
         };
+        drop(taken);
         let failed = decided.is_err();
-        if tx.send(decided).is_err() || failed {
+        // its own channel of one: never blocks (the writer may be gone)
+        let _ = tx.send(decided);
+        if failed {
             return;
         }
     }
@@ -122,14 +167,16 @@ fn decide_all(submit: Submit<'_>, rx: Receiver<std::io::Result<Parsed>>, tx: &Sy
 /// (≈ 1,900 instructions a line, a quarter of this thread's work, measured
 /// with callgrind: docs/performance.md, "the JSON path, ninth pass").
 fn write_all(
-    rx: Receiver<Result<Decided, Error>>,
+    rx: Receiver<Answer>,
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
     written: &SyncSender<Decided>,
 ) -> Result<Tally, Error> {
     let mut tally = Tally::default();
     let mut buf = Vec::with_capacity(1 << 22);
-    for decided in rx {
+    for answer in rx {
+        // a decider that is gone without an answer failed to send it: impossible
+        let Ok(decided) = answer.recv() else { unreachable!("an ingest decider dropped a chunk's answer") };
         let decided = decided?;
         buf.clear();
         let output = |source| Error::Output { what: "answers".into(), source };
@@ -146,4 +193,87 @@ fn write_all(
         let _ = written.try_send(decided);
     }
     Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::mpsc::{channel, Sender};
+    use std::time::Duration;
+
+    use cardledger_domain::rejection::{Code, Rejection};
+
+    use super::*;
+    use crate::lines::Line;
+
+    /// How long a held chunk waits for the next one to be submitted: only
+    /// reached when chunks are not in flight together (the test then fails).
+    const PATIENCE: Duration = Duration::from_secs(20);
+
+    /// A command line that parses (the fake submitter never decides it).
+    const COMMAND: &str = r#"{"program":{"token":"p3","bank":"Sutton","currency_code":"USD"}}"#;
+
+    /// A submitter answering every command with a rejection, which holds
+    /// its call `held` (0-based) until call `held + 1` has begun, then
+    /// fails it if `fail`; `overlapped` says whether that happened.
+    fn holding(held: usize, fail: bool, overlapped: Arc<AtomicBool>) -> Submit {
+        let calls = AtomicUsize::new(0);
+        let (began_tx, began_rx) = channel::<usize>();
+        let (began_tx, began_rx): (Mutex<Sender<usize>>, Mutex<Receiver<usize>>) =
+            (Mutex::new(began_tx), Mutex::new(began_rx));
+        Arc::new(move |commands: Vec<CommandLine>, on_queued: &mut dyn FnMut()| {
+            let call = calls.fetch_add(1, Ordering::SeqCst);
+            on_queued();
+            let _ = began_tx.lock().unwrap().send(call);
+            if call == held {
+                let began = began_rx.lock().unwrap();
+                while let Ok(c) = began.recv_timeout(PATIENCE) {
+                    if c == held + 1 {
+                        overlapped.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                }
+                if fail {
+                    return Err(EngineError::Poisoned);
+                }
+            }
+            Ok(commands.iter().map(|_| Outcome::Rejected(Rejection::new(Code::MalformedJson, "", "fake"))).collect())
+        })
+    }
+
+    /// Runs the pipeline on `n` command lines; the result, and the line
+    /// numbers of the answers written.
+    fn ingest(submit: Submit, n: usize) -> (Result<Tally, Error>, Vec<u64>) {
+        let lines = (0..n).map(|_| Ok(Line::Text(COMMAND.to_string()))).collect::<Vec<_>>().into_iter();
+        let mut out = Vec::new();
+        let result = run(submit, lines, &mut out, &mut |_| {});
+        let numbers = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["line"].as_u64().unwrap())
+            .collect();
+        (result, numbers)
+    }
+
+    #[test]
+    fn the_next_chunk_is_submitted_while_one_is_in_flight_and_answers_keep_input_order() {
+        let overlapped = Arc::new(AtomicBool::new(false));
+        // the first chunk is answered after the second: written first all the same
+        let n = 3 * INGEST_CHUNK_LINES + 5;
+        let (result, numbers) = ingest(holding(0, false, overlapped.clone()), n);
+        assert!(overlapped.load(Ordering::SeqCst), "chunk 2 was not submitted while chunk 1 was in flight");
+        assert_eq!(result.unwrap().lines, n as u64);
+        assert_eq!(numbers, (1..=n as u64).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_failed_chunk_ends_the_run_before_the_answers_of_the_next_one_in_flight() {
+        let overlapped = Arc::new(AtomicBool::new(false));
+        // chunk 2 fails after chunk 3 was submitted (and answered)
+        let (result, numbers) = ingest(holding(1, true, overlapped.clone()), 4 * INGEST_CHUNK_LINES);
+        assert!(overlapped.load(Ordering::SeqCst), "chunk 3 was not submitted while chunk 2 was in flight");
+        assert!(matches!(result, Err(Error::Engine(EngineError::Poisoned))), "{result:?}");
+        // chunk 1's answers only
+        assert_eq!(numbers, (1..=INGEST_CHUNK_LINES as u64).collect::<Vec<_>>());
+    }
 }
