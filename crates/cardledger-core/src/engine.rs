@@ -504,7 +504,11 @@ struct Queue {
 }
 
 struct Request {
-    lines: Vec<(CommandLine, Timestamp)>,
+    /// The commands, as submitted (not copied: a line without its own
+    /// `time` is decided at `now`).
+    lines: Vec<CommandLine>,
+    /// The host's clock when the request was queued.
+    now: Timestamp,
     /// Render the source-page response of each command.
     render: bool,
     slot: Arc<Slot>,
@@ -794,17 +798,10 @@ impl Engine {
             return Err(EngineError::BatchTooLarge { max: limits::BATCH_RECORDS_MAX, got: lines.len() });
         }
         let now = Timestamp::now();
-        let lines = lines
-            .into_iter()
-            .map(|l| {
-                let time = l.time.unwrap_or(now);
-                (l, time)
-            })
-            .collect();
         let slot = Arc::new(Slot::default());
         let lead = {
             let mut q = lock(&self.inner.queue);
-            q.requests.push(Request { lines, render, slot: slot.clone() });
+            q.requests.push(Request { lines, now, render, slot: slot.clone() });
             !std::mem::replace(&mut q.leader_active, true)
         };
         // queued: a later request is queued behind this one (its seqs after ours)
@@ -1072,7 +1069,10 @@ impl Engine {
         for (r, req) in group.iter_mut().enumerate() {
             let mut out = Vec::with_capacity(req.lines.len());
             let mut full = false;
-            for (i, (line, time)) in req.lines.iter_mut().enumerate() {
+            let now = req.now;
+            for (i, line) in req.lines.iter_mut().enumerate() {
+                // read before the decision, which may move the command out
+                let time = line.time.unwrap_or(now);
                 if full {
                     out.push(Outcome::Rejected(batch_full(line.command.key())));
                     continue;
@@ -1101,14 +1101,14 @@ impl Engine {
                 // or a duplicate's, leaves it as it finds it)
                 buf.clear();
                 let decision =
-                    if movable { state.decide_owned_into(line, *time, &mut buf) } else { state.decide(line, *time) };
+                    if movable { state.decide_owned_into(line, time, &mut buf) } else { state.decide(line, time) };
                 // an accepted fact goes into its record at once (each move of
                 // a decided event, ≈ 450 bytes, is a `memcpy`)
                 match decision {
                     // encoded before it is applied: an event that would not
                     // decode again (over EVENT_BYTES_MAX) is refused unwritten
                     Decision::Accept(fact) => {
-                        let rec = Recorded { seq: state.head_seq + 1, time: *time, fact };
+                        let rec = Recorded { seq: state.head_seq + 1, time, fact };
                         let encoded = if buf.is_empty() {
                             encode_fact(&rec.fact).map(std::borrow::Cow::Owned)
                         } else {
@@ -1165,7 +1165,7 @@ impl Engine {
                         records += payloads.len();
                         bytes += refs.iter().map(|p| record::record_len(p.len())).sum::<usize>();
                         for (fact, payload) in facts.into_iter().zip(payloads) {
-                            let rec = Arc::new(Recorded { seq: state.head_seq + 1, time: *time, fact });
+                            let rec = Arc::new(Recorded { seq: state.head_seq + 1, time, fact });
                             state.apply(&rec);
                             record(rec.time.0, &payload);
                             new.push(rec);
