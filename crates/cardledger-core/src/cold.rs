@@ -1472,11 +1472,7 @@ mod tests {
             credit_accounts: 4,
             ..cardledger_workload::WorkloadConfig::default()
         };
-        let all: Vec<String> = cardledger_workload::generate(&config).collect();
-        for chunk in all.chunks(1000) {
-            let lines = chunk.iter().map(|s| cardledger_domain::wire::parse_line(s).unwrap()).collect();
-            engine.submit_batch(lines).unwrap();
-        }
+        crate::engine::submit_workload(&engine, &config, 1000);
         let mut ledger = engine.state_as_of(engine.head_seq()).unwrap();
         // an empty cold store (a ledger must have one to be taken from)
         let db = sled::Config::new().temporary(true).open().unwrap();

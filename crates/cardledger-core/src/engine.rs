@@ -1693,3 +1693,14 @@ fn log_entry(r: Result<crate::record::StoredRecord, StoreError>) -> Result<LogEn
         payload_bytes: u32::try_from(r.payload.len()).unwrap_or(u32::MAX),
     })
 }
+
+/// Test helper: submits the lines `cardledger_workload` generates for
+/// `config`, `chunk` at a time (the unit tests' workload-made stores).
+#[cfg(test)]
+pub(crate) fn submit_workload(engine: &Engine, config: &cardledger_workload::WorkloadConfig, chunk: usize) {
+    let all: Vec<String> = cardledger_workload::generate(config).collect();
+    for lines in all.chunks(chunk) {
+        let lines = lines.iter().map(|s| cardledger_domain::wire::parse_line(s).expect("a generated line parses"));
+        engine.submit_batch(lines.collect()).expect("a generated batch is submitted");
+    }
+}

@@ -406,25 +406,20 @@ impl Store {
         }
         match meta.get(META_FORMAT_VERSION).map_err(sled_err)? {
             Some(v) => match v.as_ref() {
-                [STORE_FORMAT_VERSION] => {
+                [version @ (STORE_FORMAT_VERSION | FORMAT_VERSION_6)] => {
                     if !log.is_empty() {
                         // an upgrade stopped between its switch to format 6
                         // and the clearing of the copied `log` tree
                         log.clear().map_err(sled_err)?;
                         files.flush(&db)?;
                     }
-                    // an upgrade stopped between its switch to format 7 and
-                    // the removal of the copied blocks
-                    if crate::cold::remove_tree_blocks(&cold_tree)? {
+                    if *version == FORMAT_VERSION_6 {
+                        upgrade_cold(UpgradeStop::Done, dir, &db, &files, &cold_tree, &meta)?;
+                    } else if crate::cold::remove_tree_blocks(&cold_tree)? {
+                        // an upgrade stopped between its switch to format 7
+                        // and the removal of the copied blocks
                         files.flush(&db)?;
                     }
-                }
-                [FORMAT_VERSION_6] => {
-                    if !log.is_empty() {
-                        log.clear().map_err(sled_err)?;
-                        files.flush(&db)?;
-                    }
-                    upgrade_cold(UpgradeStop::Done, dir, &db, &files, &cold_tree, &meta)?;
                 }
                 // formats 1–5 keep the frames in sled's `log` tree (format
                 // 1 without snapshots, 2 without cold entries, 3 without
@@ -434,12 +429,7 @@ impl Store {
                 | FORMAT_VERSION_5)] => match external {
                     None => {
                         let head = if *version == FORMAT_VERSION_5 {
-                            match meta.get(META_LOG_HEAD).map_err(sled_err)? {
-                                Some(v) => parse_log_head_v5(&v)?,
-                                None => {
-                                    return Err(StoreError::Corrupt { seq: 0, reason: "meta has no log_head".into() })
-                                }
-                            }
+                            parse_log_head_v5(&recorded_log_head(&meta)?)?
                         } else {
                             // batches were written whole: the last frame's head
                             last_frame_head(&log)?
@@ -474,10 +464,7 @@ impl Store {
         let (head, end) = match &external {
             Some(l) => (l.head(), Position::default()),
             None => {
-                let (head, end) = match meta.get(META_LOG_HEAD).map_err(sled_err)? {
-                    Some(v) => parse_log_head(&v)?,
-                    None => return Err(StoreError::Corrupt { seq: 0, reason: "meta has no log_head".into() }),
-                };
+                let (head, end) = parse_log_head(&recorded_log_head(&meta)?)?;
                 // bytes past the head are a group never acknowledged
                 segments.truncate_to(end, head.seq)?;
                 check_log_end(&segments, head, end)?;
@@ -1592,6 +1579,14 @@ fn log_head_bytes(head: Head, end: Position) -> [u8; LOG_HEAD_BYTES] {
     b
 }
 
+/// The `log_head` value in `meta` ([`META_LOG_HEAD`]); a store with a log
+/// (format 5 on) always has one: `Corrupt` without it.
+fn recorded_log_head(meta: &sled::Tree) -> Result<sled::IVec, StoreError> {
+    meta.get(META_LOG_HEAD)
+        .map_err(sled_err)?
+        .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "meta has no log_head".into() })
+}
+
 /// Parses a `log_head` value ([`META_LOG_HEAD`]): the head and where it ends.
 fn parse_log_head(v: &[u8]) -> Result<(Head, Position), StoreError> {
     let bad = || StoreError::Corrupt {
@@ -1887,11 +1882,11 @@ mod tests {
         Engine::open_with(dir, OpenOptions { cold_flush_events: FLUSH_EVERY }).unwrap()
     }
 
-    /// A store whose engine wrote several cold runs; its cold entries and
-    /// state digest.
     /// Every cold entry of a store, in key order.
     type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
+    /// A store whose engine wrote several cold runs; its cold entries and
+    /// state digest.
     fn store_with_runs(dir: &Path) -> (Entries, String) {
         let engine = open_engine(dir);
         let config = cardledger_workload::WorkloadConfig {
@@ -1901,11 +1896,7 @@ mod tests {
             credit_accounts: 2,
             ..cardledger_workload::WorkloadConfig::default()
         };
-        let all: Vec<String> = cardledger_workload::generate(&config).collect();
-        for chunk in all.chunks(100) {
-            let lines = chunk.iter().map(|s| cardledger_domain::wire::parse_line(s).unwrap()).collect();
-            engine.submit_batch(lines).unwrap();
-        }
+        crate::engine::submit_workload(&engine, &config, 100);
         let digest = engine.verify().unwrap().state_digest;
         // its clean close writes a last run
         drop(engine);
