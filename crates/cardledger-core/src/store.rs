@@ -389,8 +389,12 @@ impl Store {
     }
 
     fn open_inner(dir: &Path, external: Option<Arc<dyn Log>>) -> Result<Store, StoreError> {
+        // before sled's open: every blob last written before it (less a
+        // margin) is one no thread of this process writes (`SledFiles::open`)
+        let opened_at = std::time::SystemTime::now();
         let db = open_db(dir)?;
-        let files = SledFiles::open(dir).map_err(|e| StoreError::Io(format!("opening sled's files: {e}")))?;
+        let files =
+            SledFiles::open(dir, opened_at).map_err(|e| StoreError::Io(format!("opening sled's files: {e}")))?;
         let log = db.open_tree(TREE_LOG).map_err(sled_err)?;
         let meta = db.open_tree(TREE_META).map_err(sled_err)?;
         let checkpoints = db.open_tree(TREE_CHECKPOINTS).map_err(sled_err)?;
@@ -1950,7 +1954,7 @@ mod tests {
                 }
                 "after the switch" => {
                     let db = open_db(dir.path()).unwrap();
-                    let sled_files = SledFiles::open(dir.path()).unwrap();
+                    let sled_files = SledFiles::open(dir.path(), std::time::SystemTime::now()).unwrap();
                     let cold = db.open_tree(TREE_COLD).unwrap();
                     let meta = db.open_tree(TREE_META).unwrap();
                     upgrade_cold(UpgradeStop::AfterSwitch, dir.path(), &db, &sled_files, &cold, &meta).unwrap();

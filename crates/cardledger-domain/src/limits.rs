@@ -135,6 +135,13 @@ pub const DISK_RESERVE_BYTES: u64 = 16 << 20;
 /// How long `Store::open` waits for the directory's file lock.
 pub const OPEN_LOCK_WAIT_MS_MAX: u64 = 5_000;
 
+/// A sled blob file last written at least this many seconds before a
+/// store's open began is synced by the open without being read and checked
+/// (`store/sled_files.rs`): nothing writes it any more. More than the lag
+/// of a file's modification time (the kernel's coarse clock) behind the
+/// clock the open reads.
+pub const BLOB_SETTLED_SECS: u64 = 1;
+
 /// A segment file of the log (store format 6, `store/segments.rs`) is
 /// closed when its next frame would take it past this many bytes (a frame
 /// never spans two files; a lone frame larger than this fills a file of its
