@@ -5,14 +5,22 @@ use super::*;
 
 impl Ledger {
     /// Folds a recorded event into the state. Infallible and deterministic.
+    #[inline]
     pub fn apply(&mut self, rec: &Recorded) {
-        let (seq, time) = (rec.seq, rec.time);
-        let event = &rec.fact.event;
+        self.apply_fact(rec.seq, rec.time, &rec.fact)
+    }
+
+    /// [`Ledger::apply`] of the fact recorded at `seq` and `time`, from
+    /// where the fact is: the engine's commit path folds a decided fact
+    /// without moving it into a [`Recorded`] first (a `memcpy` of
+    /// ≈ 450 bytes) when nothing keeps the record.
+    pub fn apply_fact(&mut self, seq: u64, time: Timestamp, fact: &Fact) {
+        let event = &fact.event;
         if let (Some(kind), Some(token)) = (event_token_kind(event), event_token_of(event)) {
             let room = &mut self.room;
             let map = self.tokens.of_mut(kind, || with_room(room.token(kind)));
             let capacity = map.capacity();
-            map.insert(token.clone(), (seq, rec.fact.fingerprint));
+            map.insert(token.clone(), (seq, fact.fingerprint));
             if map.capacity() != capacity {
                 room.note_token(kind, map.capacity());
             }
