@@ -1,7 +1,7 @@
 //! Deciding a command: the checks of each command and the event it
 //! records; ticks and the statement-cycle closes they decide.
 
-use super::idempotency::{same_payload, token_kind, with_scratch};
+use super::idempotency::{same_payload, token_kind, with_scratch, TokenKind};
 use super::*;
 
 impl Ledger {
@@ -90,18 +90,7 @@ impl Ledger {
     fn idempotency(&self, line: &CommandLine) -> Option<Decision> {
         let (Some(kind), Some(token)) = (token_kind(&line.command), line.command.token()) else { return None };
         let (seq, recorded) = self.recorded_token_of(kind, token)?;
-        let fp = match fingerprint(line) {
-            Ok(fp) => fp,
-            Err(e) => return Some(Decision::Reject(Rejection::new(Code::EventTooLarge, line.command.key(), e))),
-        };
-        if same_payload(recorded, fp, line) {
-            return Some(Decision::Duplicate(seq));
-        }
-        Some(Decision::Reject(Rejection::new(
-            Code::TokenConflict,
-            format!("{}.token", line.command.key()),
-            format!("token {token:?} was already used for a different {}", kind.name()),
-        )))
+        Some(recorded_token_decision(line, kind, token, seq, recorded))
     }
 
     /// A tick: rejected unless later than the previous one; otherwise every
@@ -502,4 +491,25 @@ pub(super) fn unloadable<'a>(
         );
     }
     Ok((order, remaining))
+}
+
+/// The decision a recorded token implies ([`Ledger::idempotency`]): a
+/// duplicate of the recorded command (same payload fingerprint), or a
+/// conflict with it. Out of line and cold (a retried command is rare): the
+/// commit path's probe of a new token stays small.
+#[cold]
+#[inline(never)]
+fn recorded_token_decision(line: &CommandLine, kind: TokenKind, token: &str, seq: u64, recorded: u64) -> Decision {
+    let fp = match fingerprint(line) {
+        Ok(fp) => fp,
+        Err(e) => return Decision::Reject(Rejection::new(Code::EventTooLarge, line.command.key(), e)),
+    };
+    if same_payload(recorded, fp, line) {
+        return Decision::Duplicate(seq);
+    }
+    Decision::Reject(Rejection::new(
+        Code::TokenConflict,
+        format!("{}.token", line.command.key()),
+        format!("token {token:?} was already used for a different {}", kind.name()),
+    ))
 }
