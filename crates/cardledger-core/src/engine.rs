@@ -1107,10 +1107,12 @@ impl Engine {
                 match decision {
                     // encoded before it is applied: an event that would not
                     // decode again (over EVENT_BYTES_MAX) is refused unwritten
-                    Decision::Accept(fact) => {
-                        let rec = Recorded { seq: state.head_seq + 1, time, fact };
+                    // (the fact stays where it was decided; it moves into a
+                    // `Recorded` only when the group keeps its records)
+                    Decision::Accept(ref fact) => {
+                        let seq = state.head_seq + 1;
                         let encoded = if buf.is_empty() {
-                            encode_fact(&rec.fact).map(std::borrow::Cow::Owned)
+                            encode_fact(fact).map(std::borrow::Cow::Owned)
                         } else {
                             Ok(std::borrow::Cow::Borrowed(buf.as_slice()))
                         };
@@ -1126,11 +1128,11 @@ impl Engine {
                             Ok(payload) => {
                                 records += 1;
                                 bytes += record::record_len(payload.len());
-                                state.apply(&rec);
-                                record(rec.time.0, &payload);
-                                let seq = rec.seq;
+                                state.apply_fact(seq, time, fact);
+                                record(time.0, &payload);
                                 if keep {
-                                    let rec = Arc::new(rec);
+                                    let Decision::Accept(fact) = decision else { unreachable!("matched as accepted") };
+                                    let rec = Arc::new(Recorded { seq, time, fact });
                                     // the state facts the response reads, as of now;
                                     // the host renders it after the flush
                                     let response = req.render.then(|| Response::capture(rec.clone(), state));

@@ -114,6 +114,10 @@ pub struct Rejection {
 
 impl Rejection {
     /// A rejection of `field` with a message (the field is prefixed to it).
+    /// Cold: a branch that builds one (and its message's `format!`) is laid
+    /// out away from the accepted path, which keeps the commit path's hot
+    /// code together (docs/performance.md, "commit path, twelfth pass").
+    #[cold]
     pub fn new(code: Code, field: impl Into<String>, what: impl fmt::Display) -> Rejection {
         let field = field.into();
         let message = if field.is_empty() { what.to_string() } else { format!("{field}: {what}") };

@@ -281,6 +281,10 @@ impl HotRoom {
     }
 }
 
+/// A rejection, as a `Result`. Cold, like [`Rejection::new`]: the branch
+/// that rejects (and the `format!` of its message) is laid out away from
+/// the accepted path's code.
+#[cold]
 fn reject<T>(code: Code, field: impl Into<String>, what: impl std::fmt::Display) -> Result<T, Rejection> {
     Err(Rejection::new(code, field, what))
 }
