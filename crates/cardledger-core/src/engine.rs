@@ -49,7 +49,7 @@ use cardledger_domain::rejection::{Code, Rejection};
 use cardledger_domain::response::Response;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::Timestamp;
-use cardledger_domain::{decode_fact, encode_fact, snapshot};
+use cardledger_domain::{decode_fact_with, encode_fact, snapshot};
 
 use crate::log::Log;
 use crate::record::{self, FrameBuilder, Hash};
@@ -1691,15 +1691,17 @@ fn read_entries(store: &Store, seq: u64) -> impl Iterator<Item = Result<LogEntry
 /// turn would be one more copy of it).
 #[inline]
 fn log_entry(r: RecordRef<'_>) -> Result<LogEntry, EngineError> {
-    Ok(LogEntry {
-        rec: Recorded {
-            seq: r.seq,
-            time: Timestamp(r.time_micros),
-            fact: decode_fact(r.payload).map_err(|reason| EngineError::Corrupt { seq: r.seq, reason })?,
+    decode_fact_with(
+        r.payload,
+        |fact| {
+            Ok(LogEntry {
+                rec: Recorded { seq: r.seq, time: Timestamp(r.time_micros), fact },
+                hash: r.hash,
+                payload_bytes: u32::try_from(r.payload.len()).unwrap_or(u32::MAX),
+            })
         },
-        hash: r.hash,
-        payload_bytes: u32::try_from(r.payload.len()).unwrap_or(u32::MAX),
-    })
+        |reason| Err(EngineError::Corrupt { seq: r.seq, reason }),
+    )
 }
 
 /// Test helper: submits the lines `cardledger_workload` generates for
