@@ -1627,11 +1627,12 @@ mod tests {
         let part_blocks = 32;
         assert!(blocks.count as usize > 2 * part_blocks, "several parts: {} blocks", blocks.count);
         let mut bytes = Vec::new();
-        let part = blocks.take_part(|b| {
-            bytes.extend_from_slice(b);
-            Ok::<(), StoreError>(())
-        })
-        .unwrap();
+        let part = blocks
+            .take_part(|b| {
+                bytes.extend_from_slice(b);
+                Ok::<(), StoreError>(())
+            })
+            .unwrap();
         let run = Run { no: 0, first_keys: part.first_keys, ends: part.ends, file: None, filter, at: Some(at.seq) };
         want.insert(meta_key(0), encode_meta(&run)).unwrap();
         want.insert(ends_key(0), encode_ends(&run.ends)).unwrap();

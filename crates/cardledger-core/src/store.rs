@@ -1459,9 +1459,7 @@ impl ReadIter {
     pub fn next_with<T>(&mut self, f: impl FnOnce(RecordRef<'_>) -> T) -> Option<Result<T, StoreError>> {
         if self.external.is_some() {
             return self.next_external().map(|item| {
-                item.map(|r| {
-                    f(RecordRef { seq: r.seq, time_micros: r.time_micros, hash: r.hash, payload: &r.payload })
-                })
+                item.map(|r| f(RecordRef { seq: r.seq, time_micros: r.time_micros, hash: r.hash, payload: &r.payload }))
             });
         }
         loop {

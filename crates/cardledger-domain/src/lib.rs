@@ -171,11 +171,7 @@ pub fn decode_fact(bytes: &[u8]) -> Result<event::Fact, String> {
 /// `Result` of it, then its own value around that (a copy of the fact
 /// each).
 #[inline]
-pub fn decode_fact_with<T>(
-    bytes: &[u8],
-    ok: impl FnOnce(event::Fact) -> T,
-    err: impl FnOnce(String) -> T,
-) -> T {
+pub fn decode_fact_with<T>(bytes: &[u8], ok: impl FnOnce(event::Fact) -> T, err: impl FnOnce(String) -> T) -> T {
     if bytes.len() > limits::EVENT_BYTES_MAX {
         return err(format!("payload of {} bytes exceeds {}", bytes.len(), limits::EVENT_BYTES_MAX));
     }
