@@ -757,12 +757,12 @@ impl<'a> SortedGroup<'a> {
     /// straight into its block); false past the end, `out` unchanged.
     #[inline]
     pub fn append_key(&self, i: usize, out: &mut Vec<u8>) -> bool {
+        let seq;
         let tail: &[u8] = match self.group {
             ColdGroup::Unloads(_) => match self.unloads.get(i) {
                 Some(u) => {
-                    out.extend_from_slice(&self.prefix);
-                    out.extend_from_slice(&u.seq.to_be_bytes());
-                    return true;
+                    seq = u.seq.to_be_bytes();
+                    &seq
                 }
                 None => return false,
             },
@@ -771,7 +771,11 @@ impl<'a> SortedGroup<'a> {
                 None => return false,
             },
         };
-        out.extend_from_slice(&self.prefix);
+        out.reserve(self.prefix.len() + tail.len());
+        // the prefix (one or two bytes) byte by byte: no copy call for it
+        for &b in &self.prefix {
+            out.push(b);
+        }
         out.extend_from_slice(tail);
         true
     }
