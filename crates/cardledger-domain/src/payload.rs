@@ -505,7 +505,7 @@ impl<'a> In<'a> {
     }
 
     /// An i64: a u64 varint, zig-zag (bincode's `varint_decode_i64`).
-    #[inline]
+    #[inline(always)]
     fn i64(&mut self) -> Option<i64> {
         let n = self.u64()?;
         Some(if n % 2 == 0 { (n / 2) as i64 } else { !(n / 2) as i64 })
@@ -572,7 +572,7 @@ impl<'a> In<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn money(&mut self) -> Option<Money> {
         self.i64().map(Money::from_cents)
     }
