@@ -577,6 +577,7 @@ impl<'a> In<'a> {
         self.i64().map(Money::from_cents)
     }
 
+    #[inline(always)]
     fn opt_time(&mut self) -> Option<Option<Timestamp>> {
         match self.some()? {
             false => Some(None),
@@ -584,6 +585,7 @@ impl<'a> In<'a> {
         }
     }
 
+    #[inline(always)]
     fn opt_bool(&mut self) -> Option<Option<bool>> {
         match self.some()? {
             false => Some(None),
@@ -598,6 +600,7 @@ impl<'a> In<'a> {
         }
     }
 
+    #[inline(always)]
     fn currency(&mut self) -> Option<Currency> {
         self.variant(1).map(|_| Currency::Usd)
     }
