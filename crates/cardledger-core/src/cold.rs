@@ -333,44 +333,55 @@ fn not_encoded(e: String) -> StoreError {
 }
 
 /// Packs a run's entries, given in key order, into blocks: each block ends
-/// at about `COLD_BLOCK_BYTES` (or when told), is appended to `part` (the
-/// bytes to append to the run's file), its end offset in the file to
-/// `ends` and its first key to `first_keys`, until [`Blocks::take_part`]
-/// takes them.
+/// at about `COLD_BLOCK_BYTES` (or when told), its end offset in the file
+/// goes to `ends` and its first key to `first_keys`, until
+/// [`Blocks::take_part`] hands the ended blocks' bytes to their writer.
+/// Each entry is built in place at the end of `part` (key and value
+/// encoded straight into it: no per-entry buffer, no copy of a block into
+/// the part), and `part` keeps its capacity from one part to the next.
 struct Blocks {
     /// Blocks ended so far.
     count: u32,
-    block: Vec<u8>,
-    /// First key of the block being filled.
-    first: Vec<u8>,
+    /// The bytes of the blocks ended and not taken yet, then of the block
+    /// being filled (from `block_at`).
+    part: Vec<u8>,
+    /// Where the block being filled starts in `part`.
+    block_at: usize,
+    /// Where the first key of the block being filled lies in `part`.
+    first: std::ops::Range<usize>,
     /// Entries in the block being filled.
     pending: usize,
-    /// The last key pushed (keys must come in increasing order).
-    last: Option<Vec<u8>>,
+    /// Where the last key pushed lies in `part` (keys must come in
+    /// increasing order), or `None` when it is in `last_taken`.
+    last_at: Option<std::ops::Range<usize>>,
+    /// The last key pushed, once the part that held it was taken.
+    last_taken: Option<Vec<u8>>,
     /// Bytes of the blocks ended so far (where the next one starts).
     offset: u64,
-    part: Vec<u8>,
     ends: Vec<u64>,
     first_keys: Vec<Vec<u8>>,
 }
 
-/// The blocks of a part: their bytes, end offsets and first keys.
+/// The blocks of a part taken ([`Blocks::take_part`]): their end offsets
+/// and first keys.
 struct Part {
-    bytes: Vec<u8>,
     ends: Vec<u64>,
     first_keys: Vec<Vec<u8>>,
 }
 
 impl Blocks {
-    fn new() -> Blocks {
+    /// Blocks written in parts of about `part_blocks` blocks (the part's
+    /// buffer is sized for that many once).
+    fn new(part_blocks: usize) -> Blocks {
         Blocks {
             count: 0,
-            block: Vec::with_capacity(COLD_BLOCK_BYTES + 1024),
-            first: Vec::new(),
+            part: Vec::with_capacity(part_blocks.saturating_mul(COLD_BLOCK_BYTES + 1024)),
+            block_at: 0,
+            first: 0..0,
             pending: 0,
-            last: None,
+            last_at: None,
+            last_taken: None,
             offset: 0,
-            part: Vec::new(),
             ends: Vec::new(),
             first_keys: Vec::new(),
         }
@@ -379,44 +390,59 @@ impl Blocks {
     /// Appends the entry `(k, v)`.
     #[cfg(test)]
     fn push(&mut self, k: &[u8], v: &[u8]) -> Result<(), StoreError> {
-        self.push_with(k, |out| {
+        let key = |out: &mut Vec<u8>| {
+            out.extend_from_slice(k);
+            true
+        };
+        let value = |out: &mut Vec<u8>| {
             out.extend_from_slice(v);
             Ok(true)
-        })
+        };
+        self.push_with(key, value).map(|_| ())
     }
 
-    /// Appends the entry at `k` whose value `value` appends to the block
-    /// (as [`put`] would: its length is filled in after it); `Ok(false)`
-    /// from `value`: the entry has no value, an error.
+    /// Appends an entry: `key` appends its key to the block (false: there
+    /// is no entry, nothing is appended), then `value` its value (as [`put`]
+    /// would: each length is filled in after it; `Ok(false)` from `value`:
+    /// the entry has no value, an error). Answers the key appended, as it
+    /// lies in the block.
     fn push_with(
         &mut self,
-        k: &[u8],
+        key: impl FnOnce(&mut Vec<u8>) -> bool,
         value: impl FnOnce(&mut Vec<u8>) -> Result<bool, String>,
-    ) -> Result<(), StoreError> {
-        if self.last.as_deref().is_some_and(|last| last >= k) {
+    ) -> Result<Option<&[u8]>, StoreError> {
+        let entry_at = self.part.len();
+        let key_at = entry_at + 4;
+        self.part.extend_from_slice(&[0; 4]);
+        if !key(&mut self.part) {
+            self.part.truncate(entry_at);
+            return Ok(None);
+        }
+        let key_end = self.part.len();
+        let k = self.part.get(key_at..key_end).unwrap_or_default();
+        let last = match &self.last_at {
+            Some(r) => self.part.get(r.clone()),
+            None => self.last_taken.as_deref(),
+        };
+        if last.is_some_and(|last| last >= k) {
+            self.part.truncate(entry_at);
             return Err(corrupt("cold entries reached a run out of key order"));
         }
-        let last = self.last.get_or_insert_with(Vec::new);
-        last.clear();
-        last.extend_from_slice(k);
+        fill_len(&mut self.part, entry_at)?;
+        self.last_at = Some(key_at..key_end);
         if self.pending == 0 {
-            self.first = k.to_vec();
+            self.first = key_at..key_end;
         }
-        put(&mut self.block, k);
-        let len_at = self.block.len();
-        self.block.extend_from_slice(&[0; 4]);
-        if !value(&mut self.block).map_err(not_encoded)? {
+        self.part.extend_from_slice(&[0; 4]);
+        if !value(&mut self.part).map_err(not_encoded)? {
             return Err(corrupt("a staged cold entry left before it was written"));
         }
-        let len = u32::try_from(self.block.len() - len_at - 4).map_err(|_| corrupt("a cold value over 4 GiB"))?;
-        if let Some(at) = self.block.get_mut(len_at..len_at + 4) {
-            at.copy_from_slice(&len.to_be_bytes());
-        }
+        fill_len(&mut self.part, key_end)?;
         self.pending += 1;
-        if self.block.len() >= COLD_BLOCK_BYTES {
+        if self.part.len() - self.block_at >= COLD_BLOCK_BYTES {
             self.end_block();
         }
-        Ok(())
+        Ok(self.part.get(key_at..key_end))
     }
 
     /// Ends the block being filled, if it holds an entry.
@@ -424,25 +450,49 @@ impl Blocks {
         if self.pending == 0 {
             return;
         }
-        let crc = crc32fast::hash(&self.block);
-        self.block.extend_from_slice(&crc.to_be_bytes());
-        self.part.extend_from_slice(&self.block);
-        self.offset += self.block.len() as u64;
-        self.block.clear();
+        let crc = crc32fast::hash(self.part.get(self.block_at..).unwrap_or_default());
+        self.part.extend_from_slice(&crc.to_be_bytes());
+        self.offset += (self.part.len() - self.block_at) as u64;
+        self.block_at = self.part.len();
         self.ends.push(self.offset);
-        self.first_keys.push(std::mem::take(&mut self.first));
+        self.first_keys.push(self.part.get(self.first.clone()).unwrap_or_default().to_vec());
         self.count += 1;
         self.pending = 0;
     }
 
-    /// The ended blocks not taken yet.
-    fn take_part(&mut self) -> Part {
-        Part {
-            bytes: std::mem::take(&mut self.part),
-            ends: std::mem::take(&mut self.ends),
-            first_keys: std::mem::take(&mut self.first_keys),
+    /// Hands the bytes of the ended blocks not taken yet to `write` (not
+    /// called when there are none) and answers their ends and first keys;
+    /// the block being filled, if any, stays (moved to the buffer's start).
+    fn take_part<E>(&mut self, write: impl FnOnce(&[u8]) -> Result<(), E>) -> Result<Part, E> {
+        let taken = self.block_at;
+        if taken > 0 {
+            write(self.part.get(..taken).unwrap_or_default())?;
+            // the last key, if in a taken block, is kept aside
+            if let Some(r) = self.last_at.take() {
+                if r.start < taken {
+                    self.last_taken = self.part.get(r).map(<[u8]>::to_vec);
+                } else {
+                    self.last_at = Some(r.start - taken..r.end - taken);
+                }
+            }
+            if self.pending > 0 {
+                self.first = self.first.start - taken..self.first.end - taken;
+            }
+            self.part.drain(..taken);
+            self.block_at = 0;
         }
+        Ok(Part { ends: std::mem::take(&mut self.ends), first_keys: std::mem::take(&mut self.first_keys) })
     }
+}
+
+/// Fills in the u32 length of what follows the 4 bytes at `at` in `out`
+/// (to its end): [`put`]'s length, written after its bytes.
+fn fill_len(out: &mut [u8], at: usize) -> Result<(), StoreError> {
+    let len = u32::try_from(out.len() - at - 4).map_err(|_| corrupt("a cold key or value over 4 GiB"))?;
+    if let Some(to) = out.get_mut(at..at + 4) {
+        to.copy_from_slice(&len.to_be_bytes());
+    }
+    Ok(())
 }
 
 /// A staged run, shared by the cold store and the writer that writes it.
@@ -923,11 +973,10 @@ impl ColdRuns {
         };
         // `filter` is the run's filter as the writer builds it (no lock
         // held); the staged run's copy gets it whenever a group is written
-        let mut blocks = Blocks::new();
+        let mut blocks = Blocks::new(part_blocks);
         // the run's file, created with its first part (none for a run of
         // no block)
         let mut file: Option<Arc<File>> = None;
-        let mut key = Vec::new();
         for group in groups {
             // the group's entries, shared: read with no lock held (taken
             // entries never change), each value beside its key
@@ -938,11 +987,14 @@ impl ColdRuns {
             let mut ends = Vec::new();
             let mut pushed = 0;
             while pushed < sorted.len() {
-                while blocks.first_keys.len() < part_blocks && sorted.key_into(pushed, &mut key) {
+                while blocks.first_keys.len() < part_blocks && pushed < sorted.len() {
+                    let key = |out: &mut Vec<u8>| sorted.append_key(pushed, out);
+                    let Some(key) = blocks.push_with(key, |out| sorted.encode_value(pushed, out))? else {
+                        return Err(corrupt("a staged cold entry left before it was written").into());
+                    };
                     if rehash {
-                        filter.insert(key_hashes(NEW_RUN_FILTER_HASH, &key));
+                        filter.insert(key_hashes(NEW_RUN_FILTER_HASH, key));
                     }
-                    blocks.push_with(&key, |out| sorted.encode_value(pushed, out))?;
                     pushed += 1;
                 }
                 let done = pushed == sorted.len();
@@ -950,18 +1002,15 @@ impl ColdRuns {
                     // a group ends its block
                     blocks.end_block();
                 }
-                let part = blocks.take_part();
-                if !part.bytes.is_empty() {
-                    // one append a part, not synced (the file is synced once,
-                    // before its meta)
+                // one append a part, not synced (the file is synced once,
+                // before its meta)
+                let part = blocks.take_part(|bytes| {
                     let f = match &file {
                         Some(f) => f,
                         None => file.insert(Arc::new(create_run_file(&self.dir, no)?)),
                     };
-                    (&**f)
-                        .write_all(&part.bytes)
-                        .map_err(|e| StoreError::Io(format!("writing cold run file {no}: {e}")))?;
-                }
+                    (&**f).write_all(bytes).map_err(|e| StoreError::Io(format!("writing cold run file {no}: {e}")))
+                })?;
                 first_keys.extend(part.first_keys);
                 ends.extend(part.ends);
                 if done {
@@ -1491,6 +1540,62 @@ mod tests {
         run_files(&dir).unwrap().into_iter().map(|no| (no, std::fs::read(dir.join(file_name(no))).unwrap())).collect()
     }
 
+    /// Blocks built in place are the same bytes, ends and first keys
+    /// whenever their parts are taken, a block being filled carried over
+    /// to the next part too; a key not above the last one is refused,
+    /// across a part taken as within one.
+    #[test]
+    fn blocks_taken_in_parts_mid_block_are_the_blocks_taken_whole() {
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = (0..3000u32)
+            .map(|i| (format!("key_{i:08}").into_bytes(), vec![u8::try_from(i % 251).unwrap(); (i % 97) as usize]))
+            .collect();
+        let mut whole = Blocks::new(0);
+        for (k, v) in &entries {
+            whole.push(k, v).unwrap();
+        }
+        whole.end_block();
+        let mut want = Vec::new();
+        let want_part = whole
+            .take_part(|b| {
+                want.extend_from_slice(b);
+                Ok::<(), StoreError>(())
+            })
+            .unwrap();
+        assert!(want_part.ends.len() > 10, "{} blocks", want_part.ends.len());
+        let mut parts = Blocks::new(2);
+        let (mut got, mut ends, mut first_keys) = (Vec::new(), Vec::new(), Vec::new());
+        let mut mid_block = 0;
+        for (i, (k, v)) in entries.iter().enumerate() {
+            parts.push(k, v).unwrap();
+            if i % 7 == 3 {
+                mid_block += usize::from(parts.pending > 0);
+                let part = parts
+                    .take_part(|b| {
+                        got.extend_from_slice(b);
+                        Ok::<(), StoreError>(())
+                    })
+                    .unwrap();
+                ends.extend(part.ends);
+                first_keys.extend(part.first_keys);
+                // the last key is kept whichever part holds it
+                assert!(parts.push(k, v).is_err(), "a repeated key after a part taken is refused");
+            }
+        }
+        parts.end_block();
+        let part = parts
+            .take_part(|b| {
+                got.extend_from_slice(b);
+                Ok::<(), StoreError>(())
+            })
+            .unwrap();
+        ends.extend(part.ends);
+        first_keys.extend(part.first_keys);
+        assert!(mid_block > 100, "parts taken mid-block: {mid_block}");
+        assert!(got == want, "the same bytes");
+        assert_eq!(ends, want_part.ends);
+        assert_eq!(first_keys, want_part.first_keys);
+    }
+
     /// A run written from the typed entries ([`ColdRuns::write_run`]: keys
     /// built from the sorted tokens, values encoded straight into the
     /// block, written in parts) is on disk byte for byte the run of its
@@ -1508,7 +1613,7 @@ mod tests {
         // the encoded entries, pushed as bytes group by group
         let db = sled::Config::new().temporary(true).open().unwrap();
         let want = db.open_tree("want").unwrap();
-        let mut blocks = Blocks::new();
+        let mut blocks = Blocks::new(0);
         let mut filter = Filter::new(taken.len());
         for g in taken.groups().unwrap() {
             let prefix = g.prefix();
@@ -1521,7 +1626,13 @@ mod tests {
         // parts of this many blocks: the run is written in several
         let part_blocks = 32;
         assert!(blocks.count as usize > 2 * part_blocks, "several parts: {} blocks", blocks.count);
-        let part = blocks.take_part();
+        let mut bytes = Vec::new();
+        let part = blocks
+            .take_part(|b| {
+                bytes.extend_from_slice(b);
+                Ok::<(), StoreError>(())
+            })
+            .unwrap();
         let run = Run { no: 0, first_keys: part.first_keys, ends: part.ends, file: None, filter, at: Some(at.seq) };
         want.insert(meta_key(0), encode_meta(&run)).unwrap();
         want.insert(ends_key(0), encode_ends(&run.ends)).unwrap();
@@ -1548,7 +1659,7 @@ mod tests {
         // the blocks, back to back in the run's file
         let files = run_file_contents(dir.path());
         assert_eq!(files.len(), 1);
-        assert!(files[0] == (0, part.bytes), "the run file holds the blocks byte for byte");
+        assert!(files[0] == (0, bytes), "the run file holds the blocks byte for byte");
     }
 
     /// Every key of a staged run is found, with its value, wherever a

@@ -49,11 +49,11 @@ use cardledger_domain::rejection::{Code, Rejection};
 use cardledger_domain::response::Response;
 use cardledger_domain::state::{Decision, Ledger};
 use cardledger_domain::time::Timestamp;
-use cardledger_domain::{decode_fact, encode_fact, snapshot};
+use cardledger_domain::{decode_fact_with, encode_fact, snapshot};
 
 use crate::log::Log;
 use crate::record::{self, FrameBuilder, Hash};
-use crate::store::{Head, Store, StoreError, Subscription, Written};
+use crate::store::{Head, RecordRef, Store, StoreError, Subscription, Written};
 use crate::{lock, wait, wait_while_for};
 
 /// A failure of the engine itself (never of a command: those are rejections).
@@ -1621,9 +1621,16 @@ fn replay_entries(
         let (back_tx, back_rx) = std::sync::mpsc::channel::<Chunk>();
         let spawned = std::thread::Builder::new().name("cardledger-replay-reader".into()).spawn_scoped(s, move || {
             let mut chunk = Vec::with_capacity(chunk_events);
-            for r in store.read_from(seq.max(1)) {
-                // decoded straight into the chunk's push
-                chunk.push(log_entry(r));
+            let mut records = store.read_from(seq.max(1));
+            loop {
+                // decoded straight into the chunk's push, from where the
+                // record was read (a fact is moved through no `Option`
+                // or `Result` around it: each would be a copy of it)
+                match records.next_with(|r| chunk.push(log_entry(r))) {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => chunk.push(Err(e.into())),
+                    None => break,
+                }
                 let failed = chunk.last().is_some_and(Result::is_err);
                 if failed || chunk.len() >= chunk_events {
                     // a chunk the applier is done with, its entries dropped
@@ -1674,26 +1681,29 @@ fn replay_entries(
     })
 }
 
-/// Reads and decodes log entries from `seq`.
+/// Reads and decodes log entries from `seq`: each payload decoded where
+/// the reader read it ([`crate::store::ReadIter::next_with`]: not copied first).
 fn read_entries(store: &Store, seq: u64) -> impl Iterator<Item = Result<LogEntry, EngineError>> {
-    store.read_from(seq.max(1)).map(log_entry)
+    let mut records = store.read_from(seq.max(1));
+    std::iter::from_fn(move || records.next_with(log_entry).map(|r| r.map_err(EngineError::from).and_then(|e| e)))
 }
 
 /// A record read, decoded. The entry is built in one expression around
 /// the decoded fact (a fact is ≈ 500 bytes: each value built around it in
 /// turn would be one more copy of it).
 #[inline]
-fn log_entry(r: Result<crate::record::StoredRecord, StoreError>) -> Result<LogEntry, EngineError> {
-    let r = r?;
-    Ok(LogEntry {
-        rec: Recorded {
-            seq: r.seq,
-            time: Timestamp(r.time_micros),
-            fact: decode_fact(&r.payload).map_err(|reason| EngineError::Corrupt { seq: r.seq, reason })?,
+fn log_entry(r: RecordRef<'_>) -> Result<LogEntry, EngineError> {
+    decode_fact_with(
+        r.payload,
+        |fact| {
+            Ok(LogEntry {
+                rec: Recorded { seq: r.seq, time: Timestamp(r.time_micros), fact },
+                hash: r.hash,
+                payload_bytes: u32::try_from(r.payload.len()).unwrap_or(u32::MAX),
+            })
         },
-        hash: r.hash,
-        payload_bytes: u32::try_from(r.payload.len()).unwrap_or(u32::MAX),
-    })
+        |reason| Err(EngineError::Corrupt { seq: r.seq, reason }),
+    )
 }
 
 /// Test helper: submits the lines `cardledger_workload` generates for

@@ -175,6 +175,15 @@ pub struct RecordView<'a> {
     pub len: usize,
 }
 
+impl RecordView<'_> {
+    /// Where the payload lies in the frame's bytes: it ends where the
+    /// record's crc32 (its last 4 bytes) starts.
+    pub fn payload_range(&self) -> std::ops::Range<usize> {
+        let end = (self.offset + self.len).saturating_sub(4);
+        end.saturating_sub(self.payload.len())..end
+    }
+}
+
 /// Encoded size of a record with a payload of `payload_len` bytes.
 pub fn record_len(payload_len: usize) -> usize {
     RECORD_OVERHEAD_BYTES.saturating_add(payload_len)

@@ -209,7 +209,10 @@ pub struct Subscription {
 /// are asserted contiguous and frames asserted chained.
 pub struct ReadIter {
     frames: Option<FrameReader>,
-    pending: std::vec::IntoIter<StoredRecord>,
+    /// The records of the frame `frames` lent last, not yet read from
+    /// `pending_at` on: their payloads are read where they lie in it.
+    pending: Vec<PendingRecord>,
+    pending_at: usize,
     next_seq: u64,
     end_seq: u64,
     link: Option<Hash>,
@@ -808,7 +811,8 @@ impl Store {
         let end_seq = self.head().seq;
         let mut it = ReadIter {
             frames: None,
-            pending: Vec::new().into_iter(),
+            pending: Vec::new(),
+            pending_at: 0,
             next_seq: from,
             end_seq,
             link: None,
@@ -1414,91 +1418,143 @@ impl Subscription {
     }
 }
 
+/// A record read by [`ReadIter::next_with`], its payload borrowed from the
+/// frame it was read in (not copied).
+#[derive(Clone, Copy, Debug)]
+pub struct RecordRef<'a> {
+    /// Sequence number, contiguous from 1.
+    pub seq: u64,
+    /// Time given at append.
+    pub time_micros: i64,
+    /// This record's chain hash.
+    pub hash: Hash,
+    /// The payload bytes as appended.
+    pub payload: &'a [u8],
+}
+
+/// A record of the frame a [`ReadIter`] walked last: its payload is
+/// `payload` of that frame's bytes.
+#[derive(Clone, Debug)]
+struct PendingRecord {
+    seq: u64,
+    time_micros: i64,
+    hash: Hash,
+    payload: std::ops::Range<usize>,
+}
+
 impl Iterator for ReadIter {
     type Item = Result<StoredRecord, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(ext) = self.external.as_mut() {
-            // up to the head when the read started, as for the sled log
-            let Some(item) = ext.next() else {
-                self.external = None;
-                // a read that ends before that head (a replica not yet
-                // current answered where the stream ends) must not pass
-                // for the whole log: a replay that stopped there would
-                // leave the state behind the head it appends after
-                return (self.next_seq <= self.end_seq).then(|| {
-                    Err(StoreError::Unavailable(format!(
-                        "the log's read ended before seq {} (the head when it started is {}): retry once the stream's replicas are current",
-                        self.next_seq, self.end_seq
-                    )))
-                });
-            };
-            if let Ok(r) = &item {
-                if r.seq > self.end_seq {
-                    self.external = None;
-                    return None;
-                }
-                if r.seq != self.next_seq {
-                    let seq = self.next_seq;
-                    self.external = None;
-                    return Some(Err(StoreError::Corrupt {
-                        seq,
-                        reason: format!("read seq {} where {seq} was expected", r.seq),
-                    }));
-                }
-                self.next_seq = self.next_seq.saturating_add(1);
-            } else {
-                self.external = None;
-            }
-            return Some(item);
+        self.next_with(|r| StoredRecord {
+            seq: r.seq,
+            time_micros: r.time_micros,
+            hash: r.hash,
+            payload: r.payload.to_vec(),
+        })
+    }
+}
+
+impl ReadIter {
+    /// The next record, given to `f` with its payload borrowed where it
+    /// was read (a replay decodes it there: no copy of it, no allocation
+    /// a record); what [`Iterator::next`] answers, built by `f`.
+    #[inline]
+    pub fn next_with<T>(&mut self, f: impl FnOnce(RecordRef<'_>) -> T) -> Option<Result<T, StoreError>> {
+        if self.external.is_some() {
+            return self.next_external().map(|item| {
+                item.map(|r| f(RecordRef { seq: r.seq, time_micros: r.time_micros, hash: r.hash, payload: &r.payload }))
+            });
         }
         loop {
             if self.next_seq > self.end_seq {
                 return None;
             }
-            if let Some(r) = self.pending.next() {
+            if let Some(r) = self.pending.get(self.pending_at) {
+                self.pending_at += 1;
                 if r.seq != self.next_seq {
                     let seq = self.next_seq;
-                    return self.fail(StoreError::Corrupt {
-                        seq,
-                        reason: format!("read seq {} where {seq} was expected", r.seq),
-                    });
+                    let reason = format!("read seq {} where {seq} was expected", r.seq);
+                    return self.fail(StoreError::Corrupt { seq, reason });
                 }
                 self.next_seq = self.next_seq.saturating_add(1);
-                return Some(Ok(r));
+                let Some(payload) = self.frames.as_ref().and_then(|f| f.lent_frame().get(r.payload.clone())) else {
+                    let seq = r.seq;
+                    return self.fail(StoreError::Corrupt { seq, reason: "a record's payload left its frame".into() });
+                };
+                return Some(Ok(f(RecordRef { seq: r.seq, time_micros: r.time_micros, hash: r.hash, payload })));
             }
             if let Some(e) = self.error.take() {
                 return self.fail(e);
             }
             let frames = self.frames.as_mut()?;
-            let (records, walked) = match next_records(frames, self.next_seq, self.end_seq, self.link) {
-                Ok(read) => read,
+            self.pending.clear();
+            self.pending_at = 0;
+            let walked = match next_records(frames, self.next_seq, self.end_seq, self.link, &mut self.pending) {
+                Ok(walked) => walked,
                 Err(e) => return self.fail(e),
             };
             match walked {
                 Ok(last) => self.link = Some(last),
-                Err(e) => {
-                    self.error = Some(e);
-                    self.frames = None;
-                }
+                // the records before the bad one are read first (their
+                // payloads stay in the frame the reader lent)
+                Err(e) => self.error = Some(e),
             }
-            self.pending = records.into_iter();
         }
+    }
+
+    /// The next record of the external log's read ([`Store::open_on`]),
+    /// up to the head when the read started.
+    fn next_external(&mut self) -> Option<Result<StoredRecord, StoreError>> {
+        let ext = self.external.as_mut()?;
+        // up to the head when the read started, as for the sled log
+        let Some(item) = ext.next() else {
+            self.external = None;
+            // a read that ends before that head (a replica not yet
+            // current answered where the stream ends) must not pass
+            // for the whole log: a replay that stopped there would
+            // leave the state behind the head it appends after
+            return (self.next_seq <= self.end_seq).then(|| {
+                Err(StoreError::Unavailable(format!(
+                    "the log's read ended before seq {} (the head when it started is {}): retry once the stream's replicas are current",
+                    self.next_seq, self.end_seq
+                )))
+            });
+        };
+        if let Ok(r) = &item {
+            if r.seq > self.end_seq {
+                self.external = None;
+                return None;
+            }
+            if r.seq != self.next_seq {
+                let seq = self.next_seq;
+                self.external = None;
+                return Some(Err(StoreError::Corrupt {
+                    seq,
+                    reason: format!("read seq {} where {seq} was expected", r.seq),
+                }));
+            }
+            self.next_seq = self.next_seq.saturating_add(1);
+        } else {
+            self.external = None;
+        }
+        Some(item)
     }
 }
 
-/// The records of the next frame `frames` lends, from seq `from` on, for
+/// The records of the next frame `frames` lends, from seq `from` on, into
+/// `records` (each payload named by where it lies in the frame), for
 /// [`ReadIter`] (`end_seq` and `link`, its head and the chain hash the
 /// frame must follow, name errors and check the link): the records before
 /// a bad one with the chain hash it ends at or the error, or an error
 /// before any record (a missing or cut frame, a bad header or link).
-#[allow(clippy::type_complexity)]
 fn next_records(
     frames: &mut FrameReader,
     from: u64,
     end_seq: u64,
     link: Option<Hash>,
-) -> Result<(Vec<StoredRecord>, Result<Hash, StoreError>), StoreError> {
+    records: &mut Vec<PendingRecord>,
+) -> Result<Result<Hash, StoreError>, StoreError> {
     let Some(v) = frames.next_frame(from)? else {
         return Err(StoreError::Corrupt {
             seq: from,
@@ -1520,23 +1576,23 @@ fn next_records(
     }
     // Keep the good records before a bad one, then report it.
     let skipped = usize::try_from(from.saturating_sub(header.first_seq)).unwrap_or(usize::MAX);
-    let mut records = Vec::with_capacity((header.record_count as usize).saturating_sub(skipped));
+    records.reserve((header.record_count as usize).saturating_sub(skipped));
     let walked = record::visit_frame_chained(header.first_seq, v, |r| {
         if r.seq >= from {
-            records.push(StoredRecord {
+            records.push(PendingRecord {
                 seq: r.seq,
                 time_micros: r.time_micros,
                 hash: r.hash,
-                payload: r.payload.to_vec(),
+                payload: r.payload_range(),
             });
         }
         Ok(())
     });
-    Ok((records, walked.map(|(_, last)| last).map_err(StoreError::from)))
+    Ok(walked.map(|(_, last)| last).map_err(StoreError::from))
 }
 
 impl ReadIter {
-    fn fail(&mut self, e: StoreError) -> Option<Result<StoredRecord, StoreError>> {
+    fn fail<T>(&mut self, e: StoreError) -> Option<Result<T, StoreError>> {
         self.frames = None;
         self.end_seq = 0;
         Some(Err(e))

@@ -162,12 +162,25 @@ pub(crate) const ENCODED_FACT_CAPACITY_BYTES: usize = 256;
 /// derived decoding), the rest, and any payload it would refuse, by bincode.
 #[inline]
 pub fn decode_fact(bytes: &[u8]) -> Result<event::Fact, String> {
+    decode_fact_with(bytes, Ok, Err)
+}
+
+/// [`decode_fact`], its answer built by `ok` from the fact or by `err`
+/// from the reason it is refused: a caller that wraps the fact (a replay's
+/// log entry, ≈ 500 bytes) builds its value once, not the fact, then a
+/// `Result` of it, then its own value around that (a copy of the fact
+/// each).
+#[inline]
+pub fn decode_fact_with<T>(bytes: &[u8], ok: impl FnOnce(event::Fact) -> T, err: impl FnOnce(String) -> T) -> T {
     if bytes.len() > limits::EVENT_BYTES_MAX {
-        return Err(format!("payload of {} bytes exceeds {}", bytes.len(), limits::EVENT_BYTES_MAX));
+        return err(format!("payload of {} bytes exceeds {}", bytes.len(), limits::EVENT_BYTES_MAX));
     }
     match payload::decode_by_hand(bytes) {
-        Some(fact) => Ok(fact),
-        None => decode_derived(bytes),
+        Some(fact) => ok(fact),
+        None => match decode_derived(bytes) {
+            Ok(fact) => ok(fact),
+            Err(e) => err(e),
+        },
     }
 }
 

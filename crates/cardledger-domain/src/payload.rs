@@ -505,7 +505,7 @@ impl<'a> In<'a> {
     }
 
     /// An i64: a u64 varint, zig-zag (bincode's `varint_decode_i64`).
-    #[inline]
+    #[inline(always)]
     fn i64(&mut self) -> Option<i64> {
         let n = self.u64()?;
         Some(if n % 2 == 0 { (n / 2) as i64 } else { !(n / 2) as i64 })
@@ -572,11 +572,12 @@ impl<'a> In<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn money(&mut self) -> Option<Money> {
         self.i64().map(Money::from_cents)
     }
 
+    #[inline(always)]
     fn opt_time(&mut self) -> Option<Option<Timestamp>> {
         match self.some()? {
             false => Some(None),
@@ -584,6 +585,7 @@ impl<'a> In<'a> {
         }
     }
 
+    #[inline(always)]
     fn opt_bool(&mut self) -> Option<Option<bool>> {
         match self.some()? {
             false => Some(None),
@@ -598,6 +600,7 @@ impl<'a> In<'a> {
         }
     }
 
+    #[inline(always)]
     fn currency(&mut self) -> Option<Currency> {
         self.variant(1).map(|_| Currency::Usd)
     }

@@ -446,6 +446,8 @@ pub(crate) struct FrameReader {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Where the frame lent last lies in `buf` ([`FrameReader::lent_frame`]).
+    lent: std::ops::Range<usize>,
 }
 
 impl FrameReader {
@@ -454,13 +456,22 @@ impl FrameReader {
     /// segment names, then the frame headers of that segment.
     pub(crate) fn at(segments: Arc<Segments>, seq: u64) -> Result<FrameReader, StoreError> {
         let Some(segment) = segments.holding(seq) else {
-            return Ok(FrameReader { segments, segment: 0, file: None, pos: 0, buf: Vec::new(), start: 0, end: 0 });
+            return Ok(FrameReader {
+                segments,
+                segment: 0,
+                file: None,
+                pos: 0,
+                buf: Vec::new(),
+                start: 0,
+                end: 0,
+                lent: 0..0,
+            });
         };
         let mut file = File::open(segments.path(segment)).map_err(|e| io_err("opening a segment", e))?;
         // a frame whose start cannot be read is where the read fails
         let pos = walk_frames(&mut file, u64::MAX, |first, count| first.saturating_add(count) <= seq)?.stop;
         file.seek(SeekFrom::Start(pos)).map_err(|e| io_err("reading a segment", e))?;
-        Ok(FrameReader { segments, segment, file: Some(file), pos, buf: Vec::new(), start: 0, end: 0 })
+        Ok(FrameReader { segments, segment, file: Some(file), pos, buf: Vec::new(), start: 0, end: 0, lent: 0..0 })
     }
 
     /// The next frame's bytes, lent until the next call; `None` when the
@@ -509,8 +520,15 @@ impl FrameReader {
             let at = self.start + LENGTH_BYTES as usize;
             self.start += needed;
             self.pos = self.pos.saturating_add(needed as u64);
+            self.lent = at..at + len;
             return self.buf.get(at..at + len).map(Some).ok_or_else(|| cut("bytes", self.segment));
         }
+    }
+
+    /// The frame [`FrameReader::next_frame`] lent last (empty before the
+    /// first), until its next call.
+    pub(crate) fn lent_frame(&self) -> &[u8] {
+        self.buf.get(self.lent.clone()).unwrap_or_default()
     }
 
     /// Reads ahead until `want` bytes from `pos` on are in the buffer or

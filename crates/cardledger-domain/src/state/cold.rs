@@ -705,8 +705,8 @@ impl TakenGroup {
                 return out;
             }
         };
+        // a map's tokens are each there once: nothing to dedup
         sort_heads(&mut heads);
-        heads.dedup_by(|a, b| a.1 == b.1);
         out.tokens = heads;
         out
     }
@@ -750,17 +750,33 @@ impl<'a> SortedGroup<'a> {
     /// Writes the `i`th entry's key into `out` (cleared first); false past the end.
     pub fn key_into(&self, i: usize, out: &mut Vec<u8>) -> bool {
         out.clear();
-        out.extend_from_slice(&self.prefix);
-        match self.group {
+        self.append_key(i, out)
+    }
+
+    /// Appends the `i`th entry's key to `out` (a cold flush builds it
+    /// straight into its block); false past the end, `out` unchanged.
+    #[inline]
+    pub fn append_key(&self, i: usize, out: &mut Vec<u8>) -> bool {
+        let seq;
+        let tail: &[u8] = match self.group {
             ColdGroup::Unloads(_) => match self.unloads.get(i) {
-                Some(u) => out.extend_from_slice(&u.seq.to_be_bytes()),
+                Some(u) => {
+                    seq = u.seq.to_be_bytes();
+                    &seq
+                }
                 None => return false,
             },
             _ => match self.tokens.get(i) {
-                Some((_, t, _)) => out.extend_from_slice(t.as_bytes()),
+                Some((_, t, _)) => t.as_bytes(),
                 None => return false,
             },
+        };
+        out.reserve(self.prefix.len() + tail.len());
+        // the prefix (one or two bytes) byte by byte: no copy call for it
+        for &b in &self.prefix {
+            out.push(b);
         }
+        out.extend_from_slice(tail);
         true
     }
 
