@@ -1540,6 +1540,16 @@ mod tests {
         run_files(&dir).unwrap().into_iter().map(|no| (no, std::fs::read(dir.join(file_name(no))).unwrap())).collect()
     }
 
+    /// Takes the ended blocks of `blocks` as a part, their bytes appended to `bytes`.
+    fn take_part_into(blocks: &mut Blocks, bytes: &mut Vec<u8>) -> Part {
+        blocks
+            .take_part(|b| {
+                bytes.extend_from_slice(b);
+                Ok::<(), StoreError>(())
+            })
+            .unwrap()
+    }
+
     /// Blocks built in place are the same bytes, ends and first keys
     /// whenever their parts are taken, a block being filled carried over
     /// to the next part too; a key not above the last one is refused,
@@ -1555,12 +1565,7 @@ mod tests {
         }
         whole.end_block();
         let mut want = Vec::new();
-        let want_part = whole
-            .take_part(|b| {
-                want.extend_from_slice(b);
-                Ok::<(), StoreError>(())
-            })
-            .unwrap();
+        let want_part = take_part_into(&mut whole, &mut want);
         assert!(want_part.ends.len() > 10, "{} blocks", want_part.ends.len());
         let mut parts = Blocks::new(2);
         let (mut got, mut ends, mut first_keys) = (Vec::new(), Vec::new(), Vec::new());
@@ -1569,12 +1574,7 @@ mod tests {
             parts.push(k, v).unwrap();
             if i % 7 == 3 {
                 mid_block += usize::from(parts.pending > 0);
-                let part = parts
-                    .take_part(|b| {
-                        got.extend_from_slice(b);
-                        Ok::<(), StoreError>(())
-                    })
-                    .unwrap();
+                let part = take_part_into(&mut parts, &mut got);
                 ends.extend(part.ends);
                 first_keys.extend(part.first_keys);
                 // the last key is kept whichever part holds it
@@ -1582,12 +1582,7 @@ mod tests {
             }
         }
         parts.end_block();
-        let part = parts
-            .take_part(|b| {
-                got.extend_from_slice(b);
-                Ok::<(), StoreError>(())
-            })
-            .unwrap();
+        let part = take_part_into(&mut parts, &mut got);
         ends.extend(part.ends);
         first_keys.extend(part.first_keys);
         assert!(mid_block > 100, "parts taken mid-block: {mid_block}");
