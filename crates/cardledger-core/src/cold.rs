@@ -271,6 +271,14 @@ struct Run {
     at: Option<u64>,
 }
 
+impl Run {
+    /// Where block `b` starts in the run's file: where block `b - 1` ends,
+    /// the first at 0.
+    fn block_start(&self, b: u32) -> u64 {
+        b.checked_sub(1).and_then(|p| self.ends.get(p as usize)).copied().unwrap_or(0)
+    }
+}
+
 /// The entries of a cold flush on their way to disk (see [`ColdRuns::stage`]):
 /// taken typed out of the ledger under its lock (an O(1) move), then
 /// written group by group ([`ColdRuns::write_run`]): a written group's
@@ -701,22 +709,9 @@ fn remove_run_files(dir: &Path, keep: impl Fn(u32) -> bool) -> Result<(), StoreE
     Ok(())
 }
 
-/// Creates the directory of the run files if it is missing (and syncs the
-/// store's directory, which gained it).
-fn create_dir(dir: &Path) -> Result<(), StoreError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(format!("creating the cold directory: {e}")))?;
-    match dir.parent() {
-        Some(parent) => sync_dir(parent, "the store directory"),
-        None => Ok(()),
-    }
-}
-
 /// Creates (or empties) the file of run `no`, for reading and appending.
 fn create_run_file(dir: &Path, no: u32) -> Result<File, StoreError> {
-    create_dir(dir)?;
+    crate::store::files::create_dir(dir, "the cold directory")?;
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -1101,7 +1096,7 @@ impl ColdRuns {
         let no = run.no;
         let end = run.ends.get(b as usize).copied();
         let end = end.ok_or_else(|| corrupt(format!("cold run {no} lacks block {b}")))?;
-        let start = b.checked_sub(1).and_then(|p| run.ends.get(p as usize)).copied().unwrap_or(0);
+        let start = run.block_start(b);
         let len = usize::try_from(end.saturating_sub(start)).map_err(|_| corrupt("a cold block over memory"))?;
         let mut bytes = vec![0; len];
         let what = || format!("cold run {no}, block {b}");
@@ -1194,16 +1189,21 @@ impl ColdRuns {
         Ok(())
     }
 
-    /// Test hook: the bytes of every run file (the blocks of whole runs or
-    /// not) and how many run metas the tree holds.
-    pub(crate) fn debug_keys(&self) -> Result<(u64, usize), StoreError> {
+    /// The bytes of every run file (the blocks of whole runs or not).
+    pub(crate) fn file_bytes(&self) -> Result<u64, StoreError> {
         let mut bytes = 0;
         for no in run_files(&self.dir)? {
             let len = std::fs::metadata(self.dir.join(file_name(no))).map(|m| m.len());
             bytes += len.map_err(|e| StoreError::Io(format!("cold run file {no}: {e}")))?;
         }
+        Ok(bytes)
+    }
+
+    /// Test hook: [`ColdRuns::file_bytes`] and how many run metas the tree
+    /// holds.
+    pub(crate) fn debug_keys(&self) -> Result<(u64, usize), StoreError> {
         let metas = self.tree.scan_prefix([META]).try_fold(0, |n, r| r.map(|_| n + 1));
-        Ok((bytes, metas.map_err(sled_err)?))
+        Ok((self.file_bytes()?, metas.map_err(sled_err)?))
     }
 
     /// Test hook: the cold tree as store format 6 kept it (every run's
@@ -1236,7 +1236,7 @@ impl ColdRuns {
             let at = at + key.len() + 4;
             let Some(x) = bytes.get_mut(at) else { continue };
             let flipped = [*x ^ xor];
-            let start = b.checked_sub(1).and_then(|p| run.ends.get(p)).copied().unwrap_or(0);
+            let start = run.block_start(b as u32);
             let file = OpenOptions::new().write(true).open(self.dir.join(file_name(run.no)));
             file.and_then(|f| f.write_all_at(&flipped, start + at as u64).and_then(|()| f.sync_data()))
                 .map_err(|e| StoreError::Io(format!("damaging cold run file {}: {e}", run.no)))?;

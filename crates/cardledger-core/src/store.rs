@@ -1296,8 +1296,7 @@ impl Store {
     /// segment files' and the cold run files'.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         let sled = self.inner.db.size_on_disk().map_err(sled_err)?;
-        let (cold, _) = self.inner.cold.debug_keys()?;
-        Ok(sled.saturating_add(self.inner.segments.bytes()?).saturating_add(cold))
+        Ok(sled.saturating_add(self.inner.segments.bytes()?).saturating_add(self.inner.cold.file_bytes()?))
     }
 
     /// Test hook: XORs byte `byte_offset` of record `seq`'s encoded bytes

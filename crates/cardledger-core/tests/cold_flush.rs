@@ -121,7 +121,7 @@ fn reads_and_decisions_during_a_held_cold_write_answer_as_without_a_flush() {
         }
         // between parts the first part is on disk (in blocks of no run yet),
         // the rest still typed: lookups read both
-        assert_eq!(cold_blocks(&engine) > 0, step == ColdWriteStep::Part, "{step:?}");
+        assert_eq!(cold_run_bytes(&engine) > 0, step == ColdWriteStep::Part, "{step:?}");
         {
             let state = engine.state();
             assert!(state.gpa_orders.is_empty(), "{step:?}: the order left memory (it is staged)");
@@ -151,9 +151,9 @@ fn reads_and_decisions_during_a_held_cold_write_answer_as_without_a_flush() {
 }
 
 /// The bytes of the store's cold run files (of whole runs or not).
-fn cold_blocks(engine: &Engine) -> u64 {
-    let (blocks, _) = engine.store().debug_cold_keys().unwrap();
-    blocks
+fn cold_run_bytes(engine: &Engine) -> u64 {
+    let (bytes, _) = engine.store().debug_cold_keys().unwrap();
+    bytes
 }
 
 /// A failed background write poisons the engine: the next submit answers
@@ -183,7 +183,7 @@ fn a_failed_background_write(step: ColdWriteStep) {
     assert_eq!(engine.submit(line(DURING[4])).unwrap_err(), failed, "the next submit answers with it");
     assert_eq!(engine.snapshot().unwrap_err(), EngineError::Poisoned);
     assert_eq!(engine.store().cold_watermark().unwrap(), None, "nothing of the failed run counts");
-    assert_eq!(cold_blocks(&engine) > 0, step == ColdWriteStep::Part, "{step:?}: a part was written");
+    assert_eq!(cold_run_bytes(&engine) > 0, step == ColdWriteStep::Part, "{step:?}: a part was written");
     drop(engine);
     // the store alone (no replay, so no new flush) drops the partial run's file
     let store = cardledger_core::store::Store::open(dir.path()).unwrap();

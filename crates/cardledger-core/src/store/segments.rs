@@ -386,13 +386,7 @@ impl Appender {
 
     /// Starts the segment whose first frame starts at `first`.
     fn roll(&mut self, segments: &Segments, first: u64) -> Result<(), StoreError> {
-        if !segments.dir.is_dir() {
-            std::fs::create_dir_all(&segments.dir).map_err(|e| io_err("creating the segment directory", e))?;
-            // the new directory's own entry, in the store's directory
-            if let Some(parent) = segments.dir.parent() {
-                super::files::sync_dir(parent, "the store directory")?;
-            }
-        }
+        super::files::create_dir(&segments.dir, "the segment directory")?;
         let file = OpenOptions::new()
             .append(true)
             .create_new(true)
