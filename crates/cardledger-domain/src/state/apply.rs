@@ -207,8 +207,11 @@ impl Ledger {
                 insert_hot(&mut self.offer_orders, &mut self.room.offer_orders, e.cmd.token.clone(), seq);
             }
             Event::FeeTransferred(_) | Event::ProgramDeposited(_) => {}
-            // folded in `apply_fact`, never passed here
-            Event::JournalEntryRecorded(_) | Event::GpaOrdered(_) => {}
+            // folded in `apply_fact`, which never passes them here: one
+            // would be an event left unfolded, so it stops the engine
+            Event::JournalEntryRecorded(_) | Event::GpaOrdered(_) => {
+                unreachable!("seq {seq}: a journal entry or GPA order is folded in apply_fact")
+            }
             Event::Ticked(c) => self.last_tick = Some(c.now),
             Event::CyclesClosed(e) => {
                 for close in &e.closes {
