@@ -325,7 +325,10 @@ mod tests {
                         let little = bincode::config::standard();
                         let string_bytes = bincode::encode_to_vec(&s, big).unwrap();
                         assert_eq!(bincode::encode_to_vec(&token, big).unwrap(), string_bytes, "{} bytes", s.len());
-                        assert_eq!(bincode::encode_to_vec(&token, little).unwrap(), bincode::encode_to_vec(&s, little).unwrap());
+                        assert_eq!(
+                            bincode::encode_to_vec(&token, little).unwrap(),
+                            bincode::encode_to_vec(&s, little).unwrap()
+                        );
                         // owned decoding (a slice reader, and a reader that cannot peek)
                         let (back, used): (T, usize) = bincode::decode_from_slice(&string_bytes, big).unwrap();
                         assert_eq!((back.as_str(), used), (s.as_str(), string_bytes.len()));
@@ -352,7 +355,8 @@ mod tests {
                         let token = bincode::decode_from_slice::<T, _>(&bytes, big).unwrap_err();
                         assert_eq!(format!("{token:?}"), format!("{string:?}"));
                         let token = bincode::decode_from_std_read::<T, _, _>(&mut bytes.as_slice(), big).unwrap_err();
-                        let string = bincode::decode_from_std_read::<String, _, _>(&mut bytes.as_slice(), big).unwrap_err();
+                        let string =
+                            bincode::decode_from_std_read::<String, _, _>(&mut bytes.as_slice(), big).unwrap_err();
                         assert_eq!(format!("{token:?}"), format!("{string:?}"));
                     }
                     // the size limit counts the claimed length before reading, as String's
@@ -375,7 +379,8 @@ mod tests {
                             assert_eq!(T::from(a.as_str()).cmp(&T::from(b.as_str())), a.as_str().cmp(b.as_str()));
                         }
                     }
-                    let map: HashMap<T, usize> = texts.iter().enumerate().map(|(i, t)| (T::from(t.as_str()), i)).collect();
+                    let map: HashMap<T, usize> =
+                        texts.iter().enumerate().map(|(i, t)| (T::from(t.as_str()), i)).collect();
                     assert_eq!(map.get("ab"), texts.iter().position(|t| t == "ab").as_ref());
                     let set: BTreeSet<T> = texts.iter().map(|t| T::from(t.as_str())).collect();
                     assert!(set.contains("é"));

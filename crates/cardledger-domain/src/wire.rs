@@ -1863,6 +1863,38 @@ mod tests {
         assert_eq!(j.amount.cents(), 911);
     }
 
+    /// A journal entry's free texts are read as they were `String`s: short
+    /// ones inline, the longest a field allows on the heap, a network
+    /// upper-cased either way, escapes and any script as written.
+    #[test]
+    fn a_journal_entrys_texts_read_inline_when_short() {
+        let memo = "é".repeat(limits::MEMO_CHARS_MAX);
+        let network = "visa-".repeat(limits::CODE_CHARS_MAX / 5);
+        for (memo, network, inline) in [("CITY FUEL 0031", "Discover", true), (memo.as_str(), network.as_str(), false)]
+        {
+            let line = format!(
+                r#"{{"journal_entry": {{"type": "authorization.clearing", "token": "je_2", "user_token": "u", "amount": 9.11, "currency_code": "USD", "group": "PURCHASE", "memo": "{memo}", "network": "{network}", "mcc": "5541", "status": "PENDING"}}}}"#
+            );
+            let Ok(CommandLine { command: Command::JournalEntry(j), .. }) = parse_line(&line) else {
+                panic!("not parsed: {line}")
+            };
+            assert_eq!(j.kind, "authorization.clearing");
+            assert_eq!(j.group.as_deref(), Some("PURCHASE"));
+            assert_eq!(j.memo.as_deref(), Some(memo));
+            assert_eq!(j.network.as_deref(), Some(network.to_ascii_uppercase().as_str()));
+            assert_eq!(j.mcc.as_deref(), Some("5541"));
+            assert_eq!(j.status, JeStatus::Pending);
+            let short = [Some(&j.kind), j.group.as_ref(), j.mcc.as_ref()];
+            assert!(short.iter().flatten().all(|t| !t.is_heap_allocated()), "{short:?}");
+            for text in [&j.memo, &j.network] {
+                assert_eq!(text.as_ref().map(|t| t.is_heap_allocated()), Some(!inline), "{text:?}");
+            }
+        }
+        let line = r#"{"journal_entry": {"type": "refund", "token": "je_3", "user_token": "u", "amount": 1, "currency_code": "USD", "memo": "a \"quoted\" \u00e9", "status": "POSTED"}}"#;
+        let Ok(CommandLine { command: Command::JournalEntry(j), .. }) = parse_line(line) else { panic!("not parsed") };
+        assert_eq!(j.memo.as_deref(), Some("a \"quoted\" é"));
+    }
+
     #[test]
     fn rejections_name_the_field() {
         let cases: &[(&str, u16, &str)] = &[
