@@ -42,7 +42,6 @@ macro_rules! inline_str {
     #[derive(Clone, Default)]
     pub struct $name(CompactString);
 
-
     impl PartialEq for $name {
         #[inline]
         fn eq(&self, other: &$name) -> bool {
@@ -264,7 +263,6 @@ macro_rules! inline_str {
             <&str>::borrow_decode(d).map($name::from)
         }
     }
-
     };
 }
 
