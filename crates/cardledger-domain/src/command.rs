@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 
 use crate::money::Money;
 use crate::time::{Date, Timestamp};
-pub use crate::token::Token;
+pub use crate::token::{Text, Token};
 
 /// A command with its optional business time and reporting-date correction.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -635,25 +635,25 @@ pub struct JournalEntryCmd {
     /// Status.
     pub status: JeStatus,
     /// Group (PURCHASE, REFUND, PAYMENT, ADJUSTMENT, …).
-    pub group: Option<String>,
+    pub group: Option<Text>,
     /// The body's `type` (authorization, authorization.clearing, …).
-    pub kind: String,
+    pub kind: Text,
     /// Amount.
     pub amount: Money,
     /// Currency.
     pub currency_code: Currency,
     /// Merchant or description.
-    pub memo: Option<String>,
+    pub memo: Option<Text>,
     /// When the cardholder initiated it.
     pub request_time: Option<Timestamp>,
     /// When it impacts the balance.
     pub impact_time: Option<Timestamp>,
     /// Card network (VISA, MASTERCARD, PULSE, …).
-    pub network: Option<String>,
+    pub network: Option<Text>,
     /// PIN transaction.
     pub pin_present: Option<bool>,
     /// Merchant category code.
-    pub mcc: Option<String>,
+    pub mcc: Option<Text>,
     /// The user who acted.
     pub acting_user_token: Option<Token>,
 }

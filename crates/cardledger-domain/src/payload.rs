@@ -810,7 +810,7 @@ pub(crate) fn assert_decodes_as_derived(bytes: &[u8]) {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
-    use crate::token::Token;
+    use crate::token::{Text, Token};
 
     fn entry(n: usize, amount: i64, time: i64, some: bool) -> JournalEntryRecorded {
         let s = |c: char| "x".repeat(n).replace('x', &c.to_string());
@@ -827,16 +827,16 @@ mod tests {
                 root_token: opt('o').map(Token::from),
                 card_token: opt('k').map(Token::from),
                 status: STATUSES[n % STATUSES.len()],
-                group: opt('g'),
-                kind: s('y'),
+                group: opt('g').map(Text::from),
+                kind: s('y').into(),
                 amount: Money::from_cents(amount),
                 currency_code: Currency::Usd,
-                memo: opt('m'),
+                memo: opt('m').map(Text::from),
                 request_time: some.then_some(Timestamp(time)),
                 impact_time: some.then_some(Timestamp(time.wrapping_neg())),
-                network: opt('n'),
+                network: opt('n').map(Text::from),
                 pin_present: some.then_some(n.is_multiple_of(2)),
-                mcc: opt('c'),
+                mcc: opt('c').map(Text::from),
                 acting_user_token: opt('a').map(Token::from),
             },
             program_token: s('p').into(),
@@ -958,10 +958,10 @@ mod tests {
                 let mut je = entry(3 + n % 2, 12_345, 1_700_000_000_000_000, true);
                 je.cmd.token = format!("t{w}").into();
                 je.cmd.related_token = Some((*other).into());
-                je.cmd.group = Some(format!("{other}{w}"));
-                je.cmd.kind = (*w).to_string();
-                je.cmd.memo = Some(format!("{w}-{other}"));
-                je.cmd.mcc = Some((*other).to_string());
+                je.cmd.group = Some(format!("{other}{w}").into());
+                je.cmd.kind = (*w).into();
+                je.cmd.memo = Some(format!("{w}-{other}").into());
+                je.cmd.mcc = Some((*other).into());
                 je.program_token = format!("{other}p{w}").into();
                 check_decodes(&Event::JournalEntryRecorded(je), &format!("{w:?} and {other:?} ({n}, {m})"));
             }

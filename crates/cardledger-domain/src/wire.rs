@@ -778,7 +778,7 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                 F::Name,
             ])?;
             let token = b.token_or_new(F::Token)?;
-            let kind = match b.text(F::Type, limits::CODE_CHARS_MAX)?.as_str() {
+            let kind = match b.text::<&str>(F::Type, limits::CODE_CHARS_MAX)? {
                 "program" => FundingKind::Program,
                 "programgateway" => FundingKind::ProgramGateway,
                 "ach" => FundingKind::Ach,
@@ -890,7 +890,7 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
             if !(1..=28).contains(&billing_cycle_day) {
                 return Err(b.err(Code::InvalidValue, "billing_cycle_day", "must be 1 to 28"));
             }
-            let grace = b
+            let grace: String = b
                 .opt_text(F::InterestOnGraceReactivation, limits::CODE_CHARS_MAX)?
                 .unwrap_or_else(|| "ACCRUE_PAYMENT_DATE".into());
             if !["ACCRUE_PAYMENT_DATE", "ACCRUE_FULL_CYCLE", "WAIVE"].contains(&grace.as_str()) {
@@ -1085,7 +1085,7 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                     ))
                 }
             };
-            let status = match b.text(F::Status, limits::CODE_CHARS_MAX)?.as_str() {
+            let status = match b.text::<&str>(F::Status, limits::CODE_CHARS_MAX)? {
                 "PENDING" => JeStatus::Pending,
                 "POSTED" => JeStatus::Posted,
                 "CLEARED" => JeStatus::Cleared,
@@ -1114,7 +1114,7 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                     memo: b.opt_text(F::Memo, limits::MEMO_CHARS_MAX)?,
                     request_time: b.opt_time(F::RequestTime)?,
                     impact_time: b.opt_time(F::ImpactTime)?,
-                    network: b.opt_text(F::Network, limits::CODE_CHARS_MAX)?.map(|mut n| {
+                    network: b.opt_text::<Text>(F::Network, limits::CODE_CHARS_MAX)?.map(|mut n| {
                         n.make_ascii_uppercase();
                         n
                     }),
@@ -1499,21 +1499,24 @@ impl<'a> Body<'a> {
         Ok(self.opt_token(field)?.unwrap_or_else(|| Token::from(uuid::Uuid::new_v4().to_string())))
     }
 
-    fn opt_text(&self, field: Field, max: usize) -> Result<Option<String>, Rejection> {
+    /// A free text of at most `max` characters, built once from the borrowed
+    /// JSON text as the field's type (a `String`, or a [`Text`]: inline when
+    /// short).
+    fn opt_text<T: From<&'a str>>(&self, field: Field, max: usize) -> Result<Option<T>, Rejection> {
         let Some(s) = self.opt_str(field)? else { return Ok(None) };
         // as in `opt_token`: only a text longer in bytes can be too long
         if s.len() > max && s.chars().count() > max {
             return Err(self.err(Code::TextTooLong, field.name(), format!("is longer than {max} characters")));
         }
-        Ok(Some(s.to_string()))
+        Ok(Some(T::from(s)))
     }
 
-    fn text(&self, field: Field, max: usize) -> Result<String, Rejection> {
+    fn text<T: From<&'a str>>(&self, field: Field, max: usize) -> Result<T, Rejection> {
         self.opt_text(field, max)?.ok_or_else(|| self.err(Code::MissingField, field.name(), "is required"))
     }
 
     fn opt_zone(&self, field: Field) -> Result<Option<String>, Rejection> {
-        let Some(z) = self.opt_text(field, limits::CODE_CHARS_MAX)? else { return Ok(None) };
+        let Some(z): Option<String> = self.opt_text(field, limits::CODE_CHARS_MAX)? else { return Ok(None) };
         let ok = !z.is_empty() && z.chars().all(|c| c.is_ascii_alphanumeric() || "_/+-".contains(c));
         if !ok {
             return Err(self.err(Code::InvalidValue, field.name(), format!("{z:?} is not an IANA time zone name")));
@@ -1858,6 +1861,38 @@ mod tests {
         let line = r#"{"journal_entry": {"type": "authorization.clearing", "token": "je_2", "related_token": "je_1", "user_token": "u", "amount": 9.11, "currency_code": "USD", "network": "VISA", "pin_present": false, "status": "POSTED"}}"#;
         let Ok(CommandLine { command: Command::JournalEntry(j), .. }) = parse_line(line) else { panic!("not parsed") };
         assert_eq!(j.amount.cents(), 911);
+    }
+
+    /// A journal entry's free texts are read as they were `String`s: short
+    /// ones inline, the longest a field allows on the heap, a network
+    /// upper-cased either way, escapes and any script as written.
+    #[test]
+    fn a_journal_entrys_texts_read_inline_when_short() {
+        let memo = "é".repeat(limits::MEMO_CHARS_MAX);
+        let network = "visa-".repeat(limits::CODE_CHARS_MAX / 5);
+        for (memo, network, inline) in [("CITY FUEL 0031", "Discover", true), (memo.as_str(), network.as_str(), false)]
+        {
+            let line = format!(
+                r#"{{"journal_entry": {{"type": "authorization.clearing", "token": "je_2", "user_token": "u", "amount": 9.11, "currency_code": "USD", "group": "PURCHASE", "memo": "{memo}", "network": "{network}", "mcc": "5541", "status": "PENDING"}}}}"#
+            );
+            let Ok(CommandLine { command: Command::JournalEntry(j), .. }) = parse_line(&line) else {
+                panic!("not parsed: {line}")
+            };
+            assert_eq!(j.kind, "authorization.clearing");
+            assert_eq!(j.group.as_deref(), Some("PURCHASE"));
+            assert_eq!(j.memo.as_deref(), Some(memo));
+            assert_eq!(j.network.as_deref(), Some(network.to_ascii_uppercase().as_str()));
+            assert_eq!(j.mcc.as_deref(), Some("5541"));
+            assert_eq!(j.status, JeStatus::Pending);
+            let short = [Some(&j.kind), j.group.as_ref(), j.mcc.as_ref()];
+            assert!(short.iter().flatten().all(|t| !t.is_heap_allocated()), "{short:?}");
+            for text in [&j.memo, &j.network] {
+                assert_eq!(text.as_ref().map(|t| t.is_heap_allocated()), Some(!inline), "{text:?}");
+            }
+        }
+        let line = r#"{"journal_entry": {"type": "refund", "token": "je_3", "user_token": "u", "amount": 1, "currency_code": "USD", "memo": "a \"quoted\" \u00e9", "status": "POSTED"}}"#;
+        let Ok(CommandLine { command: Command::JournalEntry(j), .. }) = parse_line(line) else { panic!("not parsed") };
+        assert_eq!(j.memo.as_deref(), Some("a \"quoted\" é"));
     }
 
     #[test]

@@ -139,14 +139,14 @@ impl Projection for Statements {
                     card_token: e.cmd.card_token.as_deref().map(str::to_owned),
                     acting_user_token: e.cmd.acting_user_token.as_deref().map(str::to_owned),
                     status: e.cmd.status.name().to_string(),
-                    group: e.cmd.group.clone().unwrap_or_else(|| group_of(e.effect).to_string()),
-                    kind: e.cmd.kind.clone(),
+                    group: e.cmd.group.as_deref().map_or_else(|| group_of(e.effect).to_string(), str::to_owned),
+                    kind: e.cmd.kind.to_string(),
                     amount: e.cmd.amount,
                     repays: matches!(
                         kind,
                         cycle::ActivityKind::Payment | cycle::ActivityKind::Refund | cycle::ActivityKind::Credit
                     ),
-                    memo: e.cmd.memo.clone(),
+                    memo: e.cmd.memo.as_deref().map(str::to_owned),
                     request_time: e.cmd.request_time.unwrap_or(impact),
                     impact_time: impact,
                     created_time: rec.time,

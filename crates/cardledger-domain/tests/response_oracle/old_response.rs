@@ -329,9 +329,9 @@ fn journal_entry_fields(e: &JournalEntryRecorded, time: Timestamp) -> Map<String
             o.insert("account_token".into(), a.as_str().into());
         }
     }
-    o.insert("type".into(), c.kind.clone().into());
+    o.insert("type".into(), c.kind.as_str().into());
     if let Some(g) = &c.group {
-        o.insert("group".into(), g.clone().into());
+        o.insert("group".into(), g.as_str().into());
     }
     o.insert("status".into(), c.status.name().into());
     o.insert("amount".into(), c.amount.to_json());
