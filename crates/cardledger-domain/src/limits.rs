@@ -161,8 +161,18 @@ pub const SEGMENT_READ_BUFFER_BYTES: usize = 1 << 20;
 /// than it saves there).
 pub const ENCODER_THREAD_LINES_MIN: usize = 256;
 
-/// Records handed to the encoder thread at a time.
-pub const ENCODER_CHUNK_RECORDS: usize = 256;
+/// Records handed to the encoder thread at a time. Each hand-over wakes
+/// the encoder (asleep: it encodes a chunk about five times faster than the
+/// leader decides one), a `futex` wake that cost the leader ≈ 5 % of a
+/// group of 8,192 at 256 a chunk (docs/performance.md, "the encoder's
+/// wake-ups").
+pub const ENCODER_CHUNK_RECORDS: usize = 1024;
+
+/// Records handed to the encoder at a time in a group's last
+/// [`ENCODER_CHUNK_RECORDS`] lines: the chunk still being filled when the
+/// decision ends is encoded after it, while the leader waits, so the tail
+/// goes in smaller chunks.
+pub const ENCODER_TAIL_CHUNK_RECORDS: usize = 256;
 
 /// Room reserved for a new encoder chunk's payloads: its
 /// [`ENCODER_CHUNK_RECORDS`] records at 192 bytes each (the demo mix's
