@@ -336,6 +336,13 @@ pub const COLD_WRITER_NICE: i32 = 10;
 /// they were written (the meta holds the filter's length).
 pub const COLD_FILTER_BITS_PER_KEY: usize = 14;
 
+/// Cold blocks kept in memory after a point lookup read them (the least
+/// recently used evicted): about 1 MiB of `COLD_BLOCK_BYTES` blocks. At a
+/// million demo events a run's filter let ≈ 21,000 lookups into ≈ 1,500
+/// distinct blocks, each a `pread` and a crc check; 256 blocks held 86 %
+/// of them (docs/performance.md, "the cold block cache").
+pub const COLD_BLOCK_CACHE_BLOCKS: usize = 256;
+
 /// Cold run files kept open (store format 7: one file per run): the
 /// newest runs' (most lookups end in them); an older run's file is opened
 /// for each read. A run is written every `SNAPSHOT_INTERVAL_EVENTS` and at
