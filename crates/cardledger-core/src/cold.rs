@@ -53,7 +53,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use cardledger_domain::limits::{
-    COLD_BLOCK_BYTES, COLD_FILTER_BITS_PER_KEY, COLD_FLUSH_PART_BLOCKS, COLD_RUN_FILES_OPEN_MAX,
+    COLD_BLOCK_BYTES, COLD_BLOCK_CACHE_BLOCKS, COLD_FILTER_BITS_PER_KEY, COLD_FLUSH_PART_BLOCKS,
+    COLD_RUN_FILES_OPEN_MAX,
 };
 use cardledger_domain::state::{ColdStore, TakenCold};
 
@@ -256,6 +257,11 @@ fn probes(words: usize, (a, b): (u64, u64)) -> impl Iterator<Item = (usize, u64)
 /// What stays in memory of a run.
 struct Run {
     no: u32,
+    /// This process's name for this run in memory ([`fresh_run_id`]): the
+    /// block cache's key, never reused, so a cached block can only be one
+    /// this very run read (a run number may name another run after a
+    /// clear, or a staged run whose write failed and was retried).
+    id: u64,
     /// First key of each block, in order.
     first_keys: Vec<Vec<u8>>,
     /// Where each block ends in the run's file (block `b` starts where
@@ -269,6 +275,51 @@ struct Run {
     /// runs recorded their position (it is at or before
     /// [`ColdRuns::legacy_bound`]).
     at: Option<u64>,
+}
+
+/// A new [`Run::id`].
+fn fresh_run_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The blocks a point lookup read last ([`ColdRuns::find`]), checked: at
+/// most [`COLD_BLOCK_CACHE_BLOCKS`], the least recently used evicted. A
+/// lookup of a key that lives in a cached block (an old order the workload
+/// returns to) or that a run's filter lets through into one (a false
+/// positive of a new token, which lands in the same block of a run as the
+/// last one did when tokens grow) reads no file and checks no crc. Scans
+/// (`collect`, `verify`) read their blocks from the file, uncached: damage
+/// on disk is found by them whatever the cache holds.
+#[derive(Default)]
+struct BlockCache {
+    /// (run id, block) → (the block's bytes, crc checked; last use).
+    blocks: std::collections::HashMap<(u64, u32), (Arc<[u8]>, u64)>,
+    /// Uses so far: the clock of `last use`.
+    uses: u64,
+}
+
+impl BlockCache {
+    fn get(&mut self, key: (u64, u32)) -> Option<Arc<[u8]>> {
+        self.uses += 1;
+        let uses = self.uses;
+        self.blocks.get_mut(&key).map(|(bytes, last)| {
+            *last = uses;
+            bytes.clone()
+        })
+    }
+
+    fn insert(&mut self, key: (u64, u32), bytes: Arc<[u8]>) {
+        if self.blocks.len() >= COLD_BLOCK_CACHE_BLOCKS {
+            // a miss already read a file: a scan of the few cached blocks is small beside it
+            let oldest = self.blocks.iter().min_by_key(|(_, (_, last))| *last).map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                self.blocks.remove(&k);
+            }
+        }
+        self.uses += 1;
+        self.blocks.insert(key, (bytes, self.uses));
+    }
 }
 
 impl Run {
@@ -575,10 +626,16 @@ fn block_body(bytes: &[u8]) -> Result<&[u8], StoreError> {
     Ok(body)
 }
 
-/// The value at `key` in a block: its entries (in key order) are read up
-/// to the first key not below `key`, none of them copied or listed.
-fn block_value<'a>(bytes: &'a [u8], key: &[u8]) -> Result<Option<&'a [u8]>, StoreError> {
-    let body = block_body(bytes)?;
+/// The body of a block whose crc [`block_body`] checked already (a
+/// cached block's).
+fn checked_body(bytes: &[u8]) -> &[u8] {
+    bytes.get(..bytes.len().saturating_sub(4)).unwrap_or_default()
+}
+
+/// The value at `key` in a block's checked body: its entries (in key
+/// order) are read up to the first key not below `key`, none of them
+/// copied or listed.
+fn body_value<'a>(body: &'a [u8], key: &[u8]) -> Result<Option<&'a [u8]>, StoreError> {
     let mut at = 0;
     while at < body.len() {
         let k = take(body, &mut at)?;
@@ -615,6 +672,7 @@ pub struct ColdRuns {
     /// recorded position (written by an older build) is at or before it.
     legacy_bound: u64,
     failure: FirstFailure,
+    blocks: Mutex<BlockCache>,
     /// Test hook: the next run's write fails after its file is synced,
     /// before its meta (a crash between the two).
     #[cfg(test)]
@@ -861,6 +919,7 @@ impl ColdRuns {
             runs: RwLock::new(Runs { list, watermark, staged: None, generation: 0 }),
             legacy_bound: watermark,
             failure: FirstFailure::default(),
+            blocks: Mutex::new(BlockCache::default()),
             #[cfg(test)]
             fail_before_meta: std::sync::atomic::AtomicBool::new(false),
         })
@@ -958,6 +1017,7 @@ impl ColdRuns {
             let filter = staged.1.get().cloned().unwrap_or_else(|| Filter::new(parts.taken.len()));
             parts.written = Some(Run {
                 no,
+                id: fresh_run_id(),
                 first_keys: Vec::new(),
                 ends: Vec::new(),
                 file: None,
@@ -1143,8 +1203,21 @@ impl ColdRuns {
         }
         let i = run.first_keys.partition_point(|f| f.as_slice() <= key);
         let Some(b) = i.checked_sub(1) else { return Ok(None) };
-        let bytes = self.block(run, b as u32)?;
-        Ok(block_value(&bytes, key).map_err(in_block(run.no, b))?.map(<[u8]>::to_vec))
+        let bytes = self.cached_block(run, b as u32)?;
+        Ok(body_value(checked_body(&bytes), key).map_err(in_block(run.no, b))?.map(<[u8]>::to_vec))
+    }
+
+    /// Block `b` of `run`, its crc checked: from the block cache, or read
+    /// from the file, checked and cached.
+    fn cached_block(&self, run: &Run, b: u32) -> Result<Arc<[u8]>, StoreError> {
+        if let Some(bytes) = lock(&self.blocks).get((run.id, b)) {
+            return Ok(bytes);
+        }
+        let bytes = self.block(run, b)?;
+        block_body(&bytes).map_err(in_block(run.no, b as usize))?;
+        let bytes: Arc<[u8]> = bytes.into();
+        lock(&self.blocks).insert((run.id, b), bytes.clone());
+        Ok(bytes)
     }
 
     /// Every entry whose key starts with `prefix` (`&[]`: all), newest
@@ -1240,6 +1313,8 @@ impl ColdRuns {
             let file = OpenOptions::new().write(true).open(self.dir.join(file_name(run.no)));
             file.and_then(|f| f.write_all_at(&flipped, start + at as u64).and_then(|()| f.sync_data()))
                 .map_err(|e| StoreError::Io(format!("damaging cold run file {}: {e}", run.no)))?;
+            // the damage is what the next lookup reads (as after a reopen)
+            lock(&self.blocks).blocks.clear();
             return Ok(());
         }
         Err(corrupt("no such cold entry"))
@@ -1309,7 +1384,15 @@ fn decode_meta(no: u32, bytes: &[u8]) -> Result<Run, StoreError> {
         return Err(corrupt("a cold run meta's filter has the wrong length"));
     }
     let bits = bits_bytes.chunks_exact(8).map(|c| <[u8; 8]>::try_from(c).map_or(0, u64::from_be_bytes)).collect();
-    Ok(Run { no, first_keys, ends: Vec::new(), file: None, filter: Filter { bits, hash }, at: None })
+    Ok(Run {
+        no,
+        id: fresh_run_id(),
+        first_keys,
+        ends: Vec::new(),
+        file: None,
+        filter: Filter { bits, hash },
+        at: None,
+    })
 }
 
 fn read_watermark(tree: &sled::Tree) -> Result<Option<Head>, StoreError> {
@@ -1628,7 +1711,15 @@ mod tests {
                 Ok::<(), StoreError>(())
             })
             .unwrap();
-        let run = Run { no: 0, first_keys: part.first_keys, ends: part.ends, file: None, filter, at: Some(at.seq) };
+        let run = Run {
+            no: 0,
+            id: fresh_run_id(),
+            first_keys: part.first_keys,
+            ends: part.ends,
+            file: None,
+            filter,
+            at: Some(at.seq),
+        };
         want.insert(meta_key(0), encode_meta(&run)).unwrap();
         want.insert(ends_key(0), encode_ends(&run.ends)).unwrap();
         want.insert(position_key(0), encode_head(at)).unwrap();
@@ -1789,6 +1880,52 @@ mod tests {
         assert_eq!(runs.lookup(last, Upto::All).unwrap().as_ref(), entries.get(last));
     }
 
+    /// A point lookup's block is read and checked once and then served
+    /// from the block cache: with the run file overwritten by zeros, a key
+    /// of a cached block is still found, and one of a block never read is
+    /// `Corrupt` (its crc checked, nothing cached of it).
+    #[test]
+    fn a_looked_up_block_is_read_once_and_kept_checked() {
+        let taken = taken_of_a_workload();
+        let entries = taken.entries().unwrap();
+        let (first, first_value) = entries.first_key_value().unwrap();
+        let (last, _) = entries.last_key_value().unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("cold").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let runs = ColdRuns::open(tree.clone(), dir.path()).unwrap();
+        runs.write_run(Head { seq: 10, hash: [1; 32] }, &StagedRun::new(taken), || Ok::<(), StoreError>(())).unwrap();
+        assert!(runs.runs.read().unwrap().list[0].ends.len() > 1, "the first and last keys lie in two blocks");
+        assert_eq!(runs.lookup(first, Upto::All).unwrap().as_ref(), Some(first_value));
+        let path = dir.path().join(DIR).join(file_name(0));
+        let len = std::fs::metadata(&path).unwrap().len() as usize;
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all_at(&vec![0; len], 0).unwrap();
+        assert_eq!(runs.lookup(first, Upto::All).unwrap().as_ref(), Some(first_value), "served from the cache");
+        for _ in 0..2 {
+            match runs.lookup(last, Upto::All) {
+                Err(StoreError::Corrupt { reason, .. }) => assert!(reason.contains("checksum"), "{reason}"),
+                other => panic!("a zeroed block read: {other:?}"),
+            }
+        }
+    }
+
+    /// The block cache holds at most [`COLD_BLOCK_CACHE_BLOCKS`] blocks and
+    /// evicts the one used least recently.
+    #[test]
+    fn the_block_cache_is_bounded_and_evicts_the_least_recently_used() {
+        let mut cache = BlockCache::default();
+        let block = |b: u32| -> Arc<[u8]> { b.to_be_bytes().to_vec().into() };
+        for b in 0..COLD_BLOCK_CACHE_BLOCKS as u32 {
+            cache.insert((7, b), block(b));
+        }
+        // block 0 used again: block 1 is now the least recently used
+        assert_eq!(cache.get((7, 0)).as_deref(), Some(&block(0)[..]));
+        cache.insert((8, 0), block(99));
+        assert_eq!(cache.blocks.len(), COLD_BLOCK_CACHE_BLOCKS);
+        assert!(cache.get((7, 1)).is_none(), "the least recently used block left");
+        assert!(cache.get((7, 0)).is_some() && cache.get((7, 2)).is_some() && cache.get((8, 0)).is_some());
+    }
+
     /// A meta keeps its filter's kind: an old meta (no flag) decodes as
     /// blake3, a new one as SipHash, with the same words.
     #[test]
@@ -1797,6 +1934,7 @@ mod tests {
         for hash in [FilterHash::Blake3, FilterHash::Sip13, FilterHash::Mum] {
             let run = Run {
                 no: 3,
+                id: fresh_run_id(),
                 first_keys: vec![ks[0].clone(), ks[100].clone()],
                 ends: Vec::new(),
                 file: None,

@@ -531,7 +531,8 @@ struct SlotState {
 }
 
 use limits::{
-    ENCODER_CHUNK_BYTES, ENCODER_CHUNK_RECORDS, ENCODER_THREAD_LINES_MIN, GATHER_WAIT_MICROS, LEADER_HANDOFF_WAIT_MS,
+    ENCODER_CHUNK_BYTES, ENCODER_CHUNK_RECORDS, ENCODER_TAIL_CHUNK_RECORDS, ENCODER_THREAD_LINES_MIN,
+    GATHER_WAIT_MICROS, LEADER_HANDOFF_WAIT_MS,
 };
 
 /// Longest a new leader waits for the last group's submitters to queue
@@ -965,9 +966,15 @@ impl Engine {
                 // group without leaving the state ahead of the disk
                 let Ok(encoder) = spawned else { return Ok(None) };
                 let mut pending = Chunk::default();
+                // records handed over so far (a tick may record more than
+                // one line, so the tail's test is a guess, never a rule)
+                let mut handed = 0usize;
                 let outcomes = self.decide_group(&mut state, group, &mut |time, payload| {
                     pending.push(time, payload);
-                    if pending.len() >= ENCODER_CHUNK_RECORDS {
+                    let in_tail = lines.saturating_sub(handed) <= ENCODER_CHUNK_RECORDS;
+                    let size = if in_tail { ENCODER_TAIL_CHUNK_RECORDS } else { ENCODER_CHUNK_RECORDS };
+                    if pending.len() >= size {
+                        handed += pending.len();
                         let next = back_rx.try_recv().unwrap_or_default();
                         // a closed channel means the encoder failed: its join says why
                         let _ = tx.send(std::mem::replace(&mut pending, next));

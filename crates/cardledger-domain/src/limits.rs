@@ -161,8 +161,18 @@ pub const SEGMENT_READ_BUFFER_BYTES: usize = 1 << 20;
 /// than it saves there).
 pub const ENCODER_THREAD_LINES_MIN: usize = 256;
 
-/// Records handed to the encoder thread at a time.
-pub const ENCODER_CHUNK_RECORDS: usize = 256;
+/// Records handed to the encoder thread at a time. Each hand-over wakes
+/// the encoder (asleep: it encodes a chunk about five times faster than the
+/// leader decides one), a `futex` wake that cost the leader ≈ 5 % of a
+/// group of 8,192 at 256 a chunk (docs/performance.md, "the encoder's
+/// wake-ups").
+pub const ENCODER_CHUNK_RECORDS: usize = 1024;
+
+/// Records handed to the encoder at a time in a group's last
+/// [`ENCODER_CHUNK_RECORDS`] lines: the chunk still being filled when the
+/// decision ends is encoded after it, while the leader waits, so the tail
+/// goes in smaller chunks.
+pub const ENCODER_TAIL_CHUNK_RECORDS: usize = 256;
 
 /// Room reserved for a new encoder chunk's payloads: its
 /// [`ENCODER_CHUNK_RECORDS`] records at 192 bytes each (the demo mix's
@@ -325,6 +335,13 @@ pub const COLD_WRITER_NICE: i32 = 10;
 /// bytes per cold entry). Runs written with another count are read as
 /// they were written (the meta holds the filter's length).
 pub const COLD_FILTER_BITS_PER_KEY: usize = 14;
+
+/// Cold blocks kept in memory after a point lookup read them (the least
+/// recently used evicted): about 1 MiB of `COLD_BLOCK_BYTES` blocks. At a
+/// million demo events a run's filter let ≈ 21,000 lookups into ≈ 1,500
+/// distinct blocks, each a `pread` and a crc check; 256 blocks held 86 %
+/// of them (docs/performance.md, "the cold block cache").
+pub const COLD_BLOCK_CACHE_BLOCKS: usize = 256;
 
 /// Cold run files kept open (store format 7: one file per run): the
 /// newest runs' (most lookups end in them); an older run's file is opened

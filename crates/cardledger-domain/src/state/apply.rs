@@ -233,7 +233,7 @@ impl Ledger {
 }
 
 /// An empty hot map with room for `room` entries (none: no allocation).
-fn with_room<K, V>(room: usize) -> HashMap<K, V> {
+pub(super) fn with_room<K, V>(room: usize) -> HashMap<K, V> {
     HashMap::with_capacity_and_hasher(room, ahash::RandomState::default())
 }
 

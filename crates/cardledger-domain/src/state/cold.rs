@@ -938,7 +938,12 @@ impl Ledger {
     /// with a cold store.
     pub fn take_cold(&mut self) -> TakenCold {
         assert!(self.cold.is_some(), "take_cold on a ledger without a cold store");
-        let journal_entries = self.journal_entries.extract_if(|_, j| je_closed(j)).collect();
+        // the closed entries (nearly all) leave in the map they are in, none
+        // of them hashed or moved again; the open ones go back into a new
+        // hot map with its predecessor's room
+        let mut journal_entries = std::mem::take(&mut self.journal_entries);
+        self.journal_entries = super::apply::with_room(journal_entries.capacity());
+        self.journal_entries.extend(journal_entries.extract_if(|_, j| !je_closed(j)));
         let tokens = std::mem::take(&mut self.tokens);
         TakenCold {
             tokens: tokens.into_kinds().map(|(kind, m)| (kind, Arc::new(m))).collect(),
