@@ -107,7 +107,11 @@ pub enum Outcome {
         /// engine only copies the state facts it reads; the host renders it
         /// with [`Response::write`] off the commit path). `None` only inside
         /// [`Engine::submit_batch_acks`], which answers no `Outcome`.
-        response: Option<Response>,
+        /// Boxed: an `Outcome` is moved into its request's answers, one
+        /// per command, and a response inline (144 bytes) made every
+        /// `Outcome` 200 bytes, a bulk loader's too (docs/performance.md,
+        /// "the leader's copies at batch 8,192").
+        response: Option<Box<Response>>,
     },
     /// Already recorded at `seq` with the same payload: the original result.
     Duplicate {
@@ -118,7 +122,7 @@ pub enum Outcome {
         /// The token.
         token: String,
         /// The original response (see `Recorded`'s).
-        response: Option<Response>,
+        response: Option<Box<Response>>,
     },
     /// Rejected; nothing recorded.
     Rejected(Rejection),
@@ -1135,7 +1139,7 @@ impl Engine {
                                     let rec = Arc::new(Recorded { seq, time, fact });
                                     // the state facts the response reads, as of now;
                                     // the host renders it after the flush
-                                    let response = req.render.then(|| Response::capture(rec.clone(), state));
+                                    let response = req.render.then(|| Box::new(Response::capture(rec.clone(), state)));
                                     out.push(Outcome::Recorded { seq, command: key, token, response });
                                     new.push(rec);
                                 } else {
@@ -1174,7 +1178,7 @@ impl Engine {
                         }
                         // the last fact's response, against the state after it
                         let last = if req.render { new.last().cloned() } else { None };
-                        let response = last.map(|rec| Response::capture(rec, state));
+                        let response = last.map(|rec| Box::new(Response::capture(rec, state)));
                         out.push(Outcome::Recorded { seq: state.head_seq, command: key, token, response });
                     }
                     Decision::Duplicate(seq) if !req.render => {
@@ -1190,7 +1194,7 @@ impl Engine {
                         };
                         match original {
                             Some(Ok(rec)) => {
-                                let response = Some(Response::capture(rec, state));
+                                let response = Some(Box::new(Response::capture(rec, state)));
                                 out.push(Outcome::Duplicate { seq, command: key, token, response })
                             }
                             Some(Err(e)) => return Err(e),
