@@ -879,12 +879,7 @@ impl Engine {
 
     /// Queues one request and waits for its answer (leading groups when
     /// nobody does); `on_queued` runs once the request is queued.
-    fn enqueue(
-        &self,
-        lines: Vec<CommandLine>,
-        render: bool,
-        on_queued: impl FnOnce(),
-    ) -> Result<Answers, EngineError> {
+    fn enqueue(&self, lines: Vec<CommandLine>, render: bool, on_queued: impl FnOnce()) -> Result<Answers, EngineError> {
         if lines.len() > limits::BATCH_RECORDS_MAX {
             return Err(EngineError::BatchTooLarge { max: limits::BATCH_RECORDS_MAX, got: lines.len() });
         }
@@ -1268,9 +1263,7 @@ impl Engine {
                         let response = last.map(|rec| Box::new(Response::capture(rec, state)));
                         out.recorded(state.head_seq, key, token, response);
                     }
-                    Decision::Duplicate(seq) if !req.render => {
-                        out.duplicate(seq, key, token, None)
-                    }
+                    Decision::Duplicate(seq) if !req.render => out.duplicate(seq, key, token, None),
                     Decision::Duplicate(seq) => {
                         let original = if seq >= first_new {
                             new.get((seq - first_new) as usize).map(|r| Ok(r.clone()))
