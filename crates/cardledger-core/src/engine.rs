@@ -107,7 +107,11 @@ pub enum Outcome {
         /// engine only copies the state facts it reads; the host renders it
         /// with [`Response::write`] off the commit path). `None` only inside
         /// [`Engine::submit_batch_acks`], which answers no `Outcome`.
-        response: Option<Response>,
+        /// Boxed: an `Outcome` is moved into its request's answers, one
+        /// per command, and a response inline (144 bytes) made every
+        /// `Outcome` 200 bytes, a bulk loader's too (docs/performance.md,
+        /// "the leader's copies at batch 8,192").
+        response: Option<Box<Response>>,
     },
     /// Already recorded at `seq` with the same payload: the original result.
     Duplicate {
@@ -118,7 +122,7 @@ pub enum Outcome {
         /// The token.
         token: String,
         /// The original response (see `Recorded`'s).
-        response: Option<Response>,
+        response: Option<Box<Response>>,
     },
     /// Rejected; nothing recorded.
     Rejected(Rejection),
@@ -134,6 +138,101 @@ pub enum Ack {
     Duplicate(u64),
     /// Rejected; nothing recorded.
     Rejected(Rejection),
+}
+
+impl From<Outcome> for Ack {
+    /// The outcome's short answer (its response, command and token dropped).
+    fn from(o: Outcome) -> Ack {
+        match o {
+            Outcome::Recorded { seq, .. } => Ack::Recorded(seq),
+            Outcome::Duplicate { seq, .. } => Ack::Duplicate(seq),
+            Outcome::Rejected(r) => Ack::Rejected(r),
+        }
+    }
+}
+
+/// One request's answers, one per command decided, in order: built by the
+/// group's leader in the form its submitter takes them, so that a bulk
+/// loader's `Ack`s are written once, not as `Outcome`s converted afterwards
+/// (docs/performance.md, "the leader's copies at batch 8,192").
+#[derive(Debug)]
+enum Answers {
+    /// With the responses captured ([`Engine::submit_batch`]).
+    Outcomes(Vec<Outcome>),
+    /// Sequence numbers and rejections only ([`Engine::submit_batch_acks`]).
+    Acks(Vec<Ack>),
+}
+
+impl Answers {
+    /// Empty answers for `lines` commands (`render`: with responses).
+    fn with_capacity(render: bool, lines: usize) -> Answers {
+        if render {
+            Answers::Outcomes(Vec::with_capacity(lines))
+        } else {
+            Answers::Acks(Vec::with_capacity(lines))
+        }
+    }
+
+    /// A recorded command (`token` and `response` are dropped by acks).
+    #[inline(always)]
+    fn recorded(&mut self, seq: u64, command: &'static str, token: String, response: Option<Box<Response>>) {
+        match self {
+            Answers::Outcomes(v) => push_in_place(v, || Outcome::Recorded { seq, command, token, response }),
+            Answers::Acks(v) => push_in_place(v, || Ack::Recorded(seq)),
+        }
+    }
+
+    /// A resubmission of a recorded command.
+    #[inline(always)]
+    fn duplicate(&mut self, seq: u64, command: &'static str, token: String, response: Option<Box<Response>>) {
+        match self {
+            Answers::Outcomes(v) => push_in_place(v, || Outcome::Duplicate { seq, command, token, response }),
+            Answers::Acks(v) => push_in_place(v, || Ack::Duplicate(seq)),
+        }
+    }
+
+    /// A rejected command.
+    fn rejected(&mut self, r: Rejection) {
+        match self {
+            Answers::Outcomes(v) => v.push(Outcome::Rejected(r)),
+            Answers::Acks(v) => v.push(Ack::Rejected(r)),
+        }
+    }
+
+    /// The answers of a request queued with responses.
+    fn into_outcomes(self) -> Vec<Outcome> {
+        match self {
+            Answers::Outcomes(v) => v,
+            Answers::Acks(_) => unreachable!("a request queued with responses is answered with outcomes"),
+        }
+    }
+
+    /// The answers of a request queued for acks.
+    fn into_acks(self) -> Vec<Ack> {
+        match self {
+            Answers::Acks(v) => v,
+            // not built so: every request answers in the form it was queued with
+            Answers::Outcomes(v) => v.into_iter().map(Ack::from).collect(),
+        }
+    }
+}
+
+/// Appends `make()` to `v`, the value built where it is stored. A plain
+/// `v.push(x)` builds `x` on the stack first (it must be dropped if the
+/// growth before the write unwinds) and copies it with 16-byte loads that
+/// span the 8-byte stores just made: the store forwarding fails, and the
+/// load waits until every older store of the thread is written to the
+/// cache -- on the leader, behind the cache-missing stores of the fold, a
+/// stall at every answer (docs/performance.md, "the leader's copies at
+/// batch 8,192"). Growing first and extending with a value made by a
+/// closure lets the compiler write the fields straight into the vector
+/// (rustc 1.95; a later compiler may differ, the behaviour does not).
+#[inline(always)]
+fn push_in_place<T>(v: &mut Vec<T>, make: impl FnOnce() -> T) {
+    if v.len() == v.capacity() {
+        v.reserve(1);
+    }
+    v.extend(std::iter::once_with(make));
 }
 
 /// One recorded event with its chain hash, as read back from the log.
@@ -525,7 +624,7 @@ struct Slot {
 #[derive(Default)]
 struct SlotState {
     /// Its answer (its commands are flushed, or failed).
-    result: Option<Result<Vec<Outcome>, EngineError>>,
+    result: Option<Result<Answers, EngineError>>,
     /// The last leader handed leadership to it.
     lead: bool,
 }
@@ -731,7 +830,7 @@ impl Engine {
     /// none survive a crash) and flushed before this returns. Commands
     /// without `time` are stamped with the host clock now.
     pub fn submit_batch(&self, lines: Vec<CommandLine>) -> Result<Vec<Outcome>, EngineError> {
-        self.enqueue(lines, true, || {})
+        self.enqueue(lines, true, || {}).map(Answers::into_outcomes)
     }
 
     /// [`Engine::submit_batch`] for any number of commands: batches of at
@@ -761,7 +860,7 @@ impl Engine {
         // (a copy of every command and every outcome on the ingest's
         // decider thread: docs/performance.md, "the JSON path, twelfth pass")
         if !lines.is_empty() && lines.len() <= limits::BATCH_RECORDS_MAX {
-            return self.enqueue(lines, true, on_queued);
+            return self.enqueue(lines, true, on_queued).map(Answers::into_outcomes);
         }
         let mut outcomes = Vec::with_capacity(lines.len());
         let mut lines = lines.into_iter().peekable();
@@ -776,25 +875,12 @@ impl Engine {
     /// (rendering them costs more than deciding and recording). A response
     /// can be fetched later with [`Engine::get`].
     pub fn submit_batch_acks(&self, lines: Vec<CommandLine>) -> Result<Vec<Ack>, EngineError> {
-        Ok(self
-            .enqueue(lines, false, || {})?
-            .into_iter()
-            .map(|o| match o {
-                Outcome::Recorded { seq, .. } => Ack::Recorded(seq),
-                Outcome::Duplicate { seq, .. } => Ack::Duplicate(seq),
-                Outcome::Rejected(r) => Ack::Rejected(r),
-            })
-            .collect())
+        self.enqueue(lines, false, || {}).map(Answers::into_acks)
     }
 
     /// Queues one request and waits for its answer (leading groups when
     /// nobody does); `on_queued` runs once the request is queued.
-    fn enqueue(
-        &self,
-        lines: Vec<CommandLine>,
-        render: bool,
-        on_queued: impl FnOnce(),
-    ) -> Result<Vec<Outcome>, EngineError> {
+    fn enqueue(&self, lines: Vec<CommandLine>, render: bool, on_queued: impl FnOnce()) -> Result<Answers, EngineError> {
         if lines.len() > limits::BATCH_RECORDS_MAX {
             return Err(EngineError::BatchTooLarge { max: limits::BATCH_RECORDS_MAX, got: lines.len() });
         }
@@ -877,7 +963,7 @@ impl Engine {
             next.ready.notify_all();
         }
         // the flush: outside every engine lock, while the next group is decided
-        let results: Vec<Result<Vec<Outcome>, EngineError>> = match decided {
+        let results: Vec<Result<Answers, EngineError>> = match decided {
             Ok((outcomes, written)) => match written.map(|w| self.inner.store.flush_written(w)) {
                 Some(Err(e)) => {
                     *lock(&self.inner.poisoned) = true;
@@ -922,7 +1008,7 @@ impl Engine {
     /// for large groups, inline for small ones. A failure fails the whole
     /// group.
     #[allow(clippy::type_complexity)]
-    fn decide_and_write(&self, group: &mut [Request]) -> Result<(Vec<Vec<Outcome>>, Option<Written>), EngineError> {
+    fn decide_and_write(&self, group: &mut [Request]) -> Result<(Vec<Answers>, Option<Written>), EngineError> {
         if let Some(e) = self.inner.cold_writer.failed() {
             // a background cold write failed: answer with its failure
             *lock(&self.inner.poisoned) = true;
@@ -1054,7 +1140,7 @@ impl Engine {
         state: &mut Ledger,
         group: &mut [Request],
         record: &mut dyn FnMut(i64, &[u8]),
-    ) -> Result<Vec<Vec<Outcome>>, EngineError> {
+    ) -> Result<Vec<Answers>, EngineError> {
         let first_new = state.head_seq + 1;
         // the group's recorded events are kept (shared with the responses,
         // and found by a duplicate of one of them) only when some request
@@ -1063,7 +1149,7 @@ impl Engine {
         let keep = group.iter().any(|r| r.render);
         let mut new: Vec<Arc<Recorded>> =
             if keep { Vec::with_capacity(group.iter().map(|r| r.lines.len()).sum()) } else { Vec::new() };
-        let mut outcomes: Vec<Vec<Outcome>> = Vec::with_capacity(group.len());
+        let mut outcomes: Vec<Answers> = Vec::with_capacity(group.len());
         let (mut records, mut bytes) = (0usize, 0usize);
         // would these payloads still fit this group's one append?
         let fits = |records: usize, bytes: usize, payloads: &[&[u8]]| {
@@ -1074,21 +1160,21 @@ impl Engine {
         // (its capacity kept from one event to the next)
         let mut buf: Vec<u8> = Vec::new();
         for (r, req) in group.iter_mut().enumerate() {
-            let mut out = Vec::with_capacity(req.lines.len());
+            let mut out = Answers::with_capacity(req.render, req.lines.len());
             let mut full = false;
             let now = req.now;
             for (i, line) in req.lines.iter_mut().enumerate() {
                 // read before the decision, which may move the command out
                 let time = line.time.unwrap_or(now);
                 if full {
-                    out.push(Outcome::Rejected(batch_full(line.command.key())));
+                    out.rejected(batch_full(line.command.key()));
                     continue;
                 }
                 let key = line.command.key();
                 // bulk loaders (no rendering) get acks only: skip the token copy
                 let token = if req.render { line.command.token().unwrap_or("").to_string() } else { String::new() };
                 if let Some(r) = self.not_served(&line.command) {
-                    out.push(Outcome::Rejected(r));
+                    out.rejected(r);
                     continue;
                 }
                 // a line whose records surely fit this append (one event, of
@@ -1124,12 +1210,12 @@ impl Engine {
                             Ok(std::borrow::Cow::Borrowed(buf.as_slice()))
                         };
                         match encoded {
-                            Err(e) => out.push(Outcome::Rejected(Rejection::new(Code::EventTooLarge, key, e))),
+                            Err(e) => out.rejected(Rejection::new(Code::EventTooLarge, key, e)),
                             Ok(payload) if !fits(records, bytes, &[&payload]) => {
                                 if r > 0 && i == 0 {
                                     return Ok(outcomes);
                                 }
-                                out.push(Outcome::Rejected(batch_full(key)));
+                                out.rejected(batch_full(key));
                                 full = true;
                             }
                             Ok(payload) => {
@@ -1142,11 +1228,11 @@ impl Engine {
                                     let rec = Arc::new(Recorded { seq, time, fact });
                                     // the state facts the response reads, as of now;
                                     // the host renders it after the flush
-                                    let response = req.render.then(|| Response::capture(rec.clone(), state));
-                                    out.push(Outcome::Recorded { seq, command: key, token, response });
+                                    let response = req.render.then(|| Box::new(Response::capture(rec.clone(), state)));
+                                    out.recorded(seq, key, token, response);
                                     new.push(rec);
                                 } else {
-                                    out.push(Outcome::Recorded { seq, command: key, token, response: None });
+                                    out.recorded(seq, key, token, None);
                                 }
                             }
                         }
@@ -1158,7 +1244,7 @@ impl Engine {
                         let payloads = match payloads {
                             Ok(p) => p,
                             Err(e) => {
-                                out.push(Outcome::Rejected(Rejection::new(Code::EventTooLarge, key, e)));
+                                out.rejected(Rejection::new(Code::EventTooLarge, key, e));
                                 continue;
                             }
                         };
@@ -1167,7 +1253,7 @@ impl Engine {
                             if r > 0 && i == 0 {
                                 return Ok(outcomes);
                             }
-                            out.push(Outcome::Rejected(batch_full(key)));
+                            out.rejected(batch_full(key));
                             full = true;
                             continue;
                         }
@@ -1181,12 +1267,10 @@ impl Engine {
                         }
                         // the last fact's response, against the state after it
                         let last = if req.render { new.last().cloned() } else { None };
-                        let response = last.map(|rec| Response::capture(rec, state));
-                        out.push(Outcome::Recorded { seq: state.head_seq, command: key, token, response });
+                        let response = last.map(|rec| Box::new(Response::capture(rec, state)));
+                        out.recorded(state.head_seq, key, token, response);
                     }
-                    Decision::Duplicate(seq) if !req.render => {
-                        out.push(Outcome::Duplicate { seq, command: key, token, response: None })
-                    }
+                    Decision::Duplicate(seq) if !req.render => out.duplicate(seq, key, token, None),
                     Decision::Duplicate(seq) => {
                         let original = if seq >= first_new {
                             new.get((seq - first_new) as usize).map(|r| Ok(r.clone()))
@@ -1197,8 +1281,8 @@ impl Engine {
                         };
                         match original {
                             Some(Ok(rec)) => {
-                                let response = Some(Response::capture(rec, state));
-                                out.push(Outcome::Duplicate { seq, command: key, token, response })
+                                let response = Some(Box::new(Response::capture(rec, state)));
+                                out.duplicate(seq, key, token, response)
                             }
                             Some(Err(e)) => return Err(e),
                             None => {
@@ -1206,7 +1290,7 @@ impl Engine {
                             }
                         }
                     }
-                    Decision::Reject(r) => out.push(Outcome::Rejected(r)),
+                    Decision::Reject(r) => out.rejected(r),
                 }
             }
             outcomes.push(out);

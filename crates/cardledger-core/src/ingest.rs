@@ -190,11 +190,11 @@ pub fn ingest_chunk(engine: &Engine, lines: &[String], first_line: u64) -> Resul
 pub fn answer_line(line: u64, o: Outcome) -> Value {
     match o {
         Outcome::Recorded { seq, command, token, response } => {
-            let response = response_value(response.as_ref());
+            let response = response_value(response.as_deref());
             json!({"line": line, "seq": seq, "command": command, "token": token_json(token), "response": response})
         }
         Outcome::Duplicate { seq, command, token, response } => {
-            let response = response_value(response.as_ref());
+            let response = response_value(response.as_deref());
             json!({"line": line, "seq": seq, "command": command, "token": token_json(token), "duplicate": true, "response": response})
         }
         Outcome::Rejected(r) => rejection_line(line, &r),

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use cardledger_core::engine::{Engine, EngineError, Outcome, VerifyReport};
+use cardledger_core::engine::{Ack, Engine, EngineError, Outcome, VerifyReport};
 use cardledger_core::ingest::ingest_chunk;
 use cardledger_core::store::StoreError;
 use cardledger_domain::command::{CommandLine, Holder};
@@ -343,6 +343,53 @@ fn duplicates_inside_one_batch_answer_the_first() {
         other => panic!("{other:?}"),
     }
     assert_eq!(engine.head_seq(), 6);
+}
+
+/// An `Outcome` is moved into its request's answers once a command: its
+/// response stays boxed (inline it made every `Outcome` 200 bytes, a
+/// bulk loader's too: docs/performance.md, "the leader's copies at batch
+/// 8,192").
+#[test]
+fn an_outcome_is_small() {
+    assert!(std::mem::size_of::<Outcome>() <= 64, "{} bytes", std::mem::size_of::<Outcome>());
+    assert!(std::mem::size_of::<Ack>() <= 64, "{} bytes", std::mem::size_of::<Ack>());
+}
+
+/// A bulk loader's acks (built by the leader as it decides, not converted
+/// from outcomes) answer every command as `submit_batch`'s outcomes do:
+/// recorded, duplicate and rejected, each at its place and seq.
+#[test]
+fn acks_answer_as_the_outcomes_do() {
+    let conflict = GPA_ORDER.replace(r#""amount":"1000""#, r#""amount":"1""#);
+    let unknown = GPA_UNLOAD.replace("my_gpaorder_01", "no_such_order");
+    let batch = || -> Vec<CommandLine> {
+        [GPA_ORDER, &unknown, GPA_ORDER, MSA_ORDER, &conflict, GPA_UNLOAD, MSA_ORDER].iter().map(|s| line(s)).collect()
+    };
+    let (full, short) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (full, short) = (open(full.path()), open(short.path()));
+    setup(&full);
+    setup(&short);
+    let outcomes = full.submit_batch(batch()).unwrap();
+    let acks = short.submit_batch_acks(batch()).unwrap();
+    assert_eq!(acks, outcomes.into_iter().map(Ack::from).collect::<Vec<_>>());
+    let kinds: Vec<u8> = acks
+        .iter()
+        .map(|a| match a {
+            Ack::Recorded(_) => 0,
+            Ack::Duplicate(_) => 1,
+            Ack::Rejected(_) => 2,
+        })
+        .collect();
+    assert_eq!(kinds, [0, 2, 1, 0, 2, 0, 1], "{acks:?}");
+    assert_eq!(&acks[..1], [Ack::Recorded(6)]);
+    assert_eq!(&acks[2..4], [Ack::Duplicate(6), Ack::Recorded(7)]);
+    assert_eq!(&acks[5..], [Ack::Recorded(8), Ack::Duplicate(7)]);
+    // the acks after a second batch in the same engines too (a group of
+    // acks only decides against the state the earlier acks left)
+    let again = || vec![line(GPA_UNLOAD), line(OFFER_ORDER)];
+    let outcomes = full.submit_batch(again()).unwrap();
+    assert_eq!(short.submit_batch_acks(again()).unwrap(), outcomes.into_iter().map(Ack::from).collect::<Vec<_>>());
+    assert_eq!(short.head_seq(), full.head_seq());
 }
 
 // ---- rejections ---------------------------------------------------------------

@@ -345,15 +345,7 @@ impl Cardledger {
     /// Like [`Cardledger::submit_batch`], answering only sequence numbers.
     pub fn submit_batch_acks(&self, lines: Vec<CommandLine>) -> Result<Vec<Ack>, Error> {
         if self.router.is_some() {
-            return Ok(self
-                .submit_outcomes(lines)?
-                .into_iter()
-                .map(|o| match o {
-                    Outcome::Recorded { seq, .. } => Ack::Recorded(seq),
-                    Outcome::Duplicate { seq, .. } => Ack::Duplicate(seq),
-                    Outcome::Rejected(r) => Ack::Rejected(r),
-                })
-                .collect());
+            return Ok(self.submit_outcomes(lines)?.into_iter().map(Ack::from).collect());
         }
         Ok(self.inner.engine.submit_batch_acks(lines)?)
     }
