@@ -291,10 +291,13 @@ fn fresh_run_id() -> u64 {
 /// last one did when tokens grow) reads no file and checks no crc. Scans
 /// (`collect`, `verify`) read their blocks from the file, uncached: damage
 /// on disk is found by them whatever the cache holds.
+/// A cached block: its bytes (crc checked) and its last use.
+type CachedBlock = (Arc<[u8]>, u64);
+
 #[derive(Default)]
 struct BlockCache {
-    /// (run id, block) → (the block's bytes, crc checked; last use).
-    blocks: std::collections::HashMap<(u64, u32), (Arc<[u8]>, u64)>,
+    /// (run id, block) → the block.
+    blocks: std::collections::HashMap<(u64, u32), CachedBlock>,
     /// Uses so far: the clock of `last use`.
     uses: u64,
 }
