@@ -11,6 +11,14 @@
 //! with the head (`store.rs`): bytes past it are an unfinished group,
 //! removed at open ([`Segments::truncate_to`]).
 //!
+//! Frames written ahead of their batch (`Store::write_ahead`) are handed to
+//! a thread of the store's own ([`EarlyWriteback`], `cardledger-sync`) that
+//! `fdatasync`s their file while the batch is still being decided, so that
+//! the group's own flush ([`Segments::sync`]) finds little left to write.
+//! That sync is a head start, never a guarantee: the flush still syncs every
+//! file written since the last one, and it fails when an early sync failed
+//! (docs/reliability.md, "Frames synced ahead of their flush").
+//!
 //! What it deliberately is not: a frame index. A reader finds the frame
 //! holding a seq by the file names, then by the frame headers of one file
 //! ([`FrameReader::at`]); nothing in memory grows with the log but the
@@ -20,7 +28,8 @@ use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
 
 use cardledger_domain::limits;
 
@@ -58,6 +67,8 @@ pub(crate) struct Segments {
     /// Test hook: the segment files the last log flush synced, with their
     /// lengths then ([`Segments::synced`]).
     synced: Mutex<Vec<(u64, u64)>>,
+    /// Syncs frames written ahead of their batch before its flush.
+    early: EarlyWriteback,
 }
 
 fn io_err(what: &str, e: io::Error) -> StoreError {
@@ -94,7 +105,7 @@ impl Segments {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("listing the segment files", e)),
         }
-        Ok(Segments { dir, names: RwLock::new(names), synced: Mutex::new(Vec::new()) })
+        Ok(Segments { dir, names: RwLock::new(names), synced: Mutex::new(Vec::new()), early: EarlyWriteback::default() })
     }
 
     fn path(&self, first: u64) -> PathBuf {
@@ -245,8 +256,13 @@ impl Segments {
     }
 
     /// Syncs what `sync` names (taken from an [`Appender`]): each file's
-    /// data, then the directory when a file was created.
+    /// data, then the directory when a file was created. First waits for
+    /// the early sync under way, if any ([`Segments::sync_early`]), and
+    /// fails if one ever failed: its error may be the only report of a
+    /// write that never reached the disk (an `fdatasync` reports a failed
+    /// writeback once per open file, to whichever call comes first).
     pub(crate) fn sync(&self, sync: Unsynced) -> Result<(), StoreError> {
+        self.early.settle()?;
         let mut synced = Vec::with_capacity(sync.files.len());
         for (first, file) in &sync.files {
             file.sync_data().map_err(|e| io_err("syncing a segment", e))?;
@@ -258,6 +274,25 @@ impl Segments {
         }
         *lock(&self.synced) = synced;
         Ok(())
+    }
+
+    /// Asks for the files an [`Appender`] wrote since the last flush to be
+    /// synced now, on the early-writeback thread, without waiting: called
+    /// after frames are written ahead of their batch. Does nothing when
+    /// that thread cannot be started (the flush syncs everything anyway).
+    pub(crate) fn sync_early(&self, appender: &Appender) {
+        self.early.request(appender.unsynced.iter().map(|(_, f)| f));
+    }
+
+    /// Test hook: early syncs done so far.
+    pub(crate) fn early_syncs(&self) -> u64 {
+        lock(&self.early.shared.state).done
+    }
+
+    /// Test hook: the next early sync fails with `reason` instead of
+    /// syncing (an I/O error of the writeback).
+    pub(crate) fn fail_next_early_sync(&self, reason: &str) {
+        lock(&self.early.shared.state).fail_next = Some(reason.to_string());
     }
 
     /// The frame holding `seq`: `(segment, offset of its length, bytes)`
@@ -309,6 +344,127 @@ impl Segments {
             total = total.saturating_add(len);
         }
         Ok(total)
+    }
+}
+
+/// The early-writeback thread of one store's segments (see the module
+/// doc): started with the first request, stopped and joined on drop.
+#[derive(Default)]
+struct EarlyWriteback {
+    shared: Arc<EarlyShared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Default)]
+struct EarlyShared {
+    state: Mutex<EarlyState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct EarlyState {
+    /// Files to sync next (each once).
+    pending: Vec<Arc<File>>,
+    /// A sync is under way (its files taken out of `pending`).
+    running: bool,
+    /// The first early sync that failed: every later flush fails with it.
+    failed: Option<String>,
+    /// The thread could not be started: requests are dropped.
+    unavailable: bool,
+    stop: bool,
+    /// Test hooks: syncs done; the next one fails with this.
+    done: u64,
+    fail_next: Option<String>,
+}
+
+impl EarlyWriteback {
+    /// Queues `files` to be synced (a file already queued once) and wakes
+    /// the thread, starting it if it is not running yet.
+    fn request<'a>(&self, files: impl Iterator<Item = &'a Arc<File>>) {
+        let mut st = lock(&self.shared.state);
+        if st.unavailable || st.stop || st.failed.is_some() {
+            return;
+        }
+        for file in files {
+            if !st.pending.iter().any(|f| Arc::ptr_eq(f, file)) {
+                st.pending.push(Arc::clone(file));
+            }
+        }
+        drop(st);
+        let mut thread = lock(&self.thread);
+        if thread.is_none() {
+            let shared = Arc::clone(&self.shared);
+            match std::thread::Builder::new().name("cardledger-sync".into()).spawn(move || shared.run()) {
+                Ok(handle) => *thread = Some(handle),
+                Err(_) => {
+                    let mut st = lock(&self.shared.state);
+                    st.unavailable = true;
+                    st.pending.clear();
+                    return;
+                }
+            }
+        }
+        drop(thread);
+        self.shared.changed.notify_all();
+    }
+
+    /// Drops the syncs not started (the flush calling this syncs those
+    /// files itself), waits for the one under way, and fails if any early
+    /// sync failed.
+    fn settle(&self) -> Result<(), StoreError> {
+        let mut st = lock(&self.shared.state);
+        st.pending.clear();
+        while st.running {
+            st = crate::wait(&self.shared.changed, st);
+        }
+        match &st.failed {
+            Some(e) => Err(StoreError::Io(format!("syncing a segment ahead of its flush: {e}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl EarlyShared {
+    /// The thread: syncs the files queued, one batch of requests at a time,
+    /// until stopped; stops syncing at the first failure (remembered).
+    fn run(&self) {
+        let mut st = lock(&self.state);
+        loop {
+            while st.pending.is_empty() && !st.stop {
+                st = crate::wait(&self.changed, st);
+            }
+            if st.stop {
+                return;
+            }
+            let files = std::mem::take(&mut st.pending);
+            let fail = st.fail_next.take();
+            st.running = true;
+            drop(st);
+            let result = match fail {
+                Some(reason) => Err(io::Error::other(reason)),
+                None => files.iter().try_for_each(|f| f.sync_data()),
+            };
+            drop(files);
+            st = lock(&self.state);
+            st.running = false;
+            st.done += 1;
+            if let Err(e) = result {
+                st.failed.get_or_insert(e.to_string());
+                st.pending.clear();
+            }
+            self.changed.notify_all();
+        }
+    }
+}
+
+impl Drop for EarlyWriteback {
+    fn drop(&mut self) {
+        lock(&self.shared.state).stop = true;
+        self.shared.changed.notify_all();
+        if let Some(thread) = lock(&self.thread).take() {
+            // a panic there is not this thread's to carry on
+            let _ = thread.join();
+        }
     }
 }
 
