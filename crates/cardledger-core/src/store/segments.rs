@@ -246,7 +246,7 @@ impl Segments {
                 .map_err(|e| io_err("opening the last segment", e))?;
             Some((end.segment, Arc::new(file)))
         };
-        Ok(Appender { current, end: end.end, unsynced: Vec::new(), dir_unsynced: false })
+        Ok(Appender { current, end: end.end, unsynced: Vec::new(), dir_unsynced: false, unrequested: 0 })
     }
 
     /// Test hook: the segments the last log flush synced, `(first seq,
@@ -256,19 +256,22 @@ impl Segments {
     }
 
     /// Syncs what `sync` names (taken from an [`Appender`]): each file's
-    /// data, then the directory when a file was created. First waits for
-    /// the early sync under way, if any ([`Segments::sync_early`]), and
-    /// fails if one ever failed: its error may be the only report of a
-    /// write that never reached the disk (an `fdatasync` reports a failed
-    /// writeback once per open file, to whichever call comes first).
+    /// data, then the directory when a file was created. Then waits for
+    /// the early sync under way, if any ([`Segments::sync_early`]: the two
+    /// may run at once), and fails if one ever failed: its error may be the
+    /// only report of a write that never reached the disk (an `fdatasync`
+    /// reports a failed writeback once per open file, to whichever call
+    /// checks first).
     pub(crate) fn sync(&self, sync: Unsynced) -> Result<(), StoreError> {
-        self.early.settle()?;
         let mut synced = Vec::with_capacity(sync.files.len());
-        for (first, file) in &sync.files {
+        let own = sync.files.iter().try_for_each(|(first, file)| {
             file.sync_data().map_err(|e| io_err("syncing a segment", e))?;
             let len = file.metadata().map_err(|e| io_err("reading a segment's length", e))?.len();
             synced.push((*first, len));
-        }
+            Ok(())
+        });
+        let early = self.early.settle();
+        own.and(early)?;
         if sync.dir {
             self.sync_dir()?;
         }
@@ -277,10 +280,16 @@ impl Segments {
     }
 
     /// Asks for the files an [`Appender`] wrote since the last flush to be
-    /// synced now, on the early-writeback thread, without waiting: called
-    /// after frames are written ahead of their batch. Does nothing when
-    /// that thread cannot be started (the flush syncs everything anyway).
-    pub(crate) fn sync_early(&self, appender: &Appender) {
+    /// synced now, on the early-writeback thread, without waiting, once it
+    /// has appended [`limits::EARLY_SYNC_BYTES`] since the last such request
+    /// (or the last flush): called after frames are written ahead of their
+    /// batch. Does nothing when that thread cannot be started (the flush
+    /// syncs everything anyway).
+    pub(crate) fn sync_early(&self, appender: &mut Appender) {
+        if appender.unrequested < limits::EARLY_SYNC_BYTES {
+            return;
+        }
+        appender.unrequested = 0;
         self.early.request(appender.unsynced.iter().map(|(_, f)| f));
     }
 
@@ -408,9 +417,9 @@ impl EarlyWriteback {
         self.shared.changed.notify_all();
     }
 
-    /// Drops the syncs not started (the flush calling this syncs those
-    /// files itself), waits for the one under way, and fails if any early
-    /// sync failed.
+    /// Drops the syncs not started (the flush calling this has synced
+    /// those files itself), waits for the one under way, and fails if any
+    /// early sync failed.
     fn settle(&self) -> Result<(), StoreError> {
         let mut st = lock(&self.shared.state);
         st.pending.clear();
@@ -486,6 +495,9 @@ pub(crate) struct Appender {
     end: u64,
     unsynced: Vec<(u64, Arc<File>)>,
     dir_unsynced: bool,
+    /// Bytes appended since the last early sync was asked for
+    /// ([`Segments::sync_early`]) or the files were taken to be synced.
+    unrequested: u64,
 }
 
 impl Appender {
@@ -519,6 +531,7 @@ impl Appender {
             lengths.push(len.to_be_bytes());
             pending.push(frame);
             self.end = self.end.saturating_add(needed);
+            self.unrequested = self.unrequested.saturating_add(needed);
         }
         self.write(&lengths, &pending)
     }
@@ -558,6 +571,7 @@ impl Appender {
     /// The files written (and the directory, if a file was created) since
     /// the last call: for [`Segments::sync`].
     pub(crate) fn take_unsynced(&mut self) -> Unsynced {
+        self.unrequested = 0;
         Unsynced { files: std::mem::take(&mut self.unsynced), dir: std::mem::take(&mut self.dir_unsynced) }
     }
 }
