@@ -256,12 +256,11 @@ impl Segments {
     }
 
     /// Syncs what `sync` names (taken from an [`Appender`]): each file's
-    /// data, then the directory when a file was created. Then waits for
-    /// the early sync under way, if any ([`Segments::sync_early`]: the two
-    /// may run at once), and fails if one ever failed: its error may be the
-    /// only report of a write that never reached the disk (an `fdatasync`
-    /// reports a failed writeback once per open file, to whichever call
-    /// checks first).
+    /// data, then the directory when a file was created. Then it
+    /// fails if an early sync ever failed ([`Segments::sync_early`]; see
+    /// `EarlyWriteback::settle`): its error may be the only report of a
+    /// write that never reached the disk where an `fdatasync` reports a
+    /// failed writeback once, to whichever call checks first.
     pub(crate) fn sync(&self, sync: Unsynced) -> Result<(), StoreError> {
         let mut synced = Vec::with_capacity(sync.files.len());
         let own = sync.files.iter().try_for_each(|(first, file)| {
@@ -290,7 +289,7 @@ impl Segments {
             return;
         }
         appender.unrequested = 0;
-        self.early.request(appender.unsynced.iter().map(|(_, f)| f));
+        self.early.request(appender.unsynced.iter().map(|(first, _)| self.path(*first)));
     }
 
     /// Test hook: early syncs done so far.
@@ -372,8 +371,8 @@ struct EarlyShared {
 
 #[derive(Default)]
 struct EarlyState {
-    /// Files to sync next (each once).
-    pending: Vec<Arc<File>>,
+    /// Segment files to sync next (each once), by path.
+    pending: Vec<PathBuf>,
     /// A sync is under way (its files taken out of `pending`).
     running: bool,
     /// The first early sync that failed: every later flush fails with it.
@@ -387,16 +386,16 @@ struct EarlyState {
 }
 
 impl EarlyWriteback {
-    /// Queues `files` to be synced (a file already queued once) and wakes
-    /// the thread, starting it if it is not running yet.
-    fn request<'a>(&self, files: impl Iterator<Item = &'a Arc<File>>) {
+    /// Queues the files at `paths` to be synced (a file already queued
+    /// once) and wakes the thread, starting it if it is not running yet.
+    fn request(&self, paths: impl Iterator<Item = PathBuf>) {
         let mut st = lock(&self.shared.state);
         if st.unavailable || st.stop || st.failed.is_some() {
             return;
         }
-        for file in files {
-            if !st.pending.iter().any(|f| Arc::ptr_eq(f, file)) {
-                st.pending.push(Arc::clone(file));
+        for path in paths {
+            if !st.pending.contains(&path) {
+                st.pending.push(path);
             }
         }
         drop(st);
@@ -418,11 +417,16 @@ impl EarlyWriteback {
     }
 
     /// Drops the syncs not started (the flush calling this has synced
-    /// those files itself), waits for the one under way, and fails if any
-    /// early sync failed.
+    /// those files itself) and fails if an early sync failed. On Linux it
+    /// does not wait for the one under way: that one syncs through a file
+    /// description of its own, and a failed writeback is reported to every
+    /// description open when it failed (`errseq_t`, Linux 4.13 on), so the
+    /// flush's own `fdatasync`, which also waits for every page under
+    /// writeback, reports it too. Elsewhere it waits for it.
     fn settle(&self) -> Result<(), StoreError> {
         let mut st = lock(&self.shared.state);
         st.pending.clear();
+        #[cfg(not(target_os = "linux"))]
         while st.running {
             st = crate::wait(&self.shared.changed, st);
         }
@@ -435,8 +439,11 @@ impl EarlyWriteback {
 
 impl EarlyShared {
     /// The thread: syncs the files queued, one batch of requests at a time,
-    /// until stopped; stops syncing at the first failure (remembered).
+    /// each through a file description of its own (the last one kept
+    /// open), until stopped; stops syncing at the first failure
+    /// (remembered).
     fn run(&self) {
+        let mut open: Option<(PathBuf, File)> = None;
         let mut st = lock(&self.state);
         loop {
             while st.pending.is_empty() && !st.stop {
@@ -451,9 +458,18 @@ impl EarlyShared {
             drop(st);
             let result = match fail {
                 Some(reason) => Err(io::Error::other(reason)),
-                None => files.iter().try_for_each(|f| f.sync_data()),
+                None => files.into_iter().try_for_each(|path| {
+                    let file = match open.take() {
+                        Some((p, f)) if p == path => f,
+                        // opened to write (nothing is written through it):
+                        // not every system syncs a file opened to read
+                        _ => OpenOptions::new().write(true).open(&path)?,
+                    };
+                    let synced = file.sync_data();
+                    open = Some((path, file));
+                    synced
+                }),
             };
-            drop(files);
             st = lock(&self.state);
             st.running = false;
             st.done += 1;
