@@ -105,7 +105,12 @@ impl Segments {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("listing the segment files", e)),
         }
-        Ok(Segments { dir, names: RwLock::new(names), synced: Mutex::new(Vec::new()), early: EarlyWriteback::default() })
+        Ok(Segments {
+            dir,
+            names: RwLock::new(names),
+            synced: Mutex::new(Vec::new()),
+            early: EarlyWriteback::default(),
+        })
     }
 
     fn path(&self, first: u64) -> PathBuf {
