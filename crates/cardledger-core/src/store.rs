@@ -686,6 +686,9 @@ impl Store {
             *closed = true;
             return Err(e);
         }
+        // their writeback starts now, while the batch is still decided:
+        // its flush then finds little left to write (`segments.rs`)
+        self.inner.segments.sync_early(appender);
         Ok(())
     }
 
@@ -785,6 +788,20 @@ impl Store {
     #[doc(hidden)]
     pub fn debug_synced_blobs(&self) -> Vec<String> {
         self.inner.files.synced_blobs()
+    }
+
+    /// Test hook: how many early syncs of frames written ahead of their
+    /// batch have run ([`Store::write_ahead`]).
+    #[doc(hidden)]
+    pub fn debug_early_syncs(&self) -> u64 {
+        self.inner.segments.early_syncs()
+    }
+
+    /// Test hook: the next early sync of frames written ahead fails with
+    /// `reason` (an I/O error of their writeback) instead of syncing.
+    #[doc(hidden)]
+    pub fn debug_fail_next_early_sync(&self, reason: &str) {
+        self.inner.segments.fail_next_early_sync(reason);
     }
 
     /// Test hook: the next flush of the log waits until the returned hold

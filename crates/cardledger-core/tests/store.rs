@@ -682,6 +682,60 @@ fn a_kill_between_frames_written_ahead_and_their_batch_loses_them() {
     check(&Store::open(dir.path()).unwrap(), &model, 290);
 }
 
+/// Waits up to 10 s for the store's early syncs to number more than
+/// `than`; the count then.
+fn early_syncs_beyond(store: &Store, than: u64) -> u64 {
+    let start = Instant::now();
+    while store.debug_early_syncs() <= than && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    store.debug_early_syncs()
+}
+
+/// Frames written ahead of their batch (≈ 2 MB, more than
+/// `EARLY_SYNC_BYTES`) are synced early, before the batch's flush, which
+/// still succeeds and makes the batch durable. An early sync that fails
+/// (an I/O error of the writeback, which an `fdatasync` reports only once)
+/// fails the flush of the batch, which is not acknowledged nor recorded,
+/// and stops the store; the reopen is at the head before it. Fails if the
+/// frames written ahead are not synced early, or if the flush ignores the
+/// early sync's failure.
+#[test]
+fn frames_written_ahead_are_synced_early_and_a_failed_early_sync_fails_their_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    let before = {
+        let store = Store::open(dir.path()).unwrap();
+        append(&store, &mut model, &records(300, 200, 1));
+        assert_eq!(store.debug_early_syncs(), 0, "a batch written whole is synced by its flush only");
+        let (ahead, batch) = batch_with_frames_ahead(store.head(), &ahead_records());
+        assert!(ahead.iter().map(|(_, f)| f.len() as u64).sum::<u64>() > limits::EARLY_SYNC_BYTES);
+        store.write_ahead(store.head(), ahead).unwrap();
+        let synced = early_syncs_beyond(&store, 0);
+        assert!(synced >= 1, "the frames written ahead are synced before their flush");
+        store.append_encoded(batch).unwrap();
+        model.extend_from_slice(&ahead_records());
+        check(&store, &model, 1);
+
+        store.debug_fail_next_early_sync("injected writeback failure");
+        let before = store.head();
+        let (ahead, batch) = batch_with_frames_ahead(before, &records(2000, 1000, 10));
+        store.write_ahead(before, ahead).unwrap();
+        assert!(early_syncs_beyond(&store, synced) > synced, "the failing early sync ran");
+        match store.append_encoded(batch) {
+            Err(StoreError::Io(reason)) => assert!(reason.contains("injected writeback failure"), "{reason}"),
+            other => panic!("the flush after a failed early sync: {other:?}"),
+        }
+        assert_eq!(store.head(), before, "not acknowledged");
+        let one: Vec<NewRecord<'_>> = vec![NewRecord { time_micros: 1, payload: b"x" }];
+        assert_eq!(store.append(store.head(), &one).err(), Some(StoreError::Closed));
+        before
+    };
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.head(), before, "the batch whose flush failed is not recorded");
+    check(&store, &model, 1);
+}
+
 /// Frames written ahead belong to the batch they were taken from: a batch
 /// without them (or a failed group that never writes them) stops the store
 /// until it is reopened, and the reopen removes them.

@@ -11,6 +11,14 @@
 //! with the head (`store.rs`): bytes past it are an unfinished group,
 //! removed at open ([`Segments::truncate_to`]).
 //!
+//! Frames written ahead of their batch (`Store::write_ahead`) are handed to
+//! a thread of the store's own ([`EarlyWriteback`], `cardledger-sync`) that
+//! `fdatasync`s their file while the batch is still being decided, so that
+//! the group's own flush ([`Segments::sync`]) finds little left to write.
+//! That sync is a head start, never a guarantee: the flush still syncs every
+//! file written since the last one, and it fails when an early sync failed
+//! (docs/reliability.md, "Frames synced ahead of their flush").
+//!
 //! What it deliberately is not: a frame index. A reader finds the frame
 //! holding a seq by the file names, then by the frame headers of one file
 //! ([`FrameReader::at`]); nothing in memory grows with the log but the
@@ -20,7 +28,8 @@ use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
 
 use cardledger_domain::limits;
 
@@ -58,6 +67,8 @@ pub(crate) struct Segments {
     /// Test hook: the segment files the last log flush synced, with their
     /// lengths then ([`Segments::synced`]).
     synced: Mutex<Vec<(u64, u64)>>,
+    /// Syncs frames written ahead of their batch before its flush.
+    early: EarlyWriteback,
 }
 
 fn io_err(what: &str, e: io::Error) -> StoreError {
@@ -94,7 +105,12 @@ impl Segments {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("listing the segment files", e)),
         }
-        Ok(Segments { dir, names: RwLock::new(names), synced: Mutex::new(Vec::new()) })
+        Ok(Segments {
+            dir,
+            names: RwLock::new(names),
+            synced: Mutex::new(Vec::new()),
+            early: EarlyWriteback::default(),
+        })
     }
 
     fn path(&self, first: u64) -> PathBuf {
@@ -235,7 +251,7 @@ impl Segments {
                 .map_err(|e| io_err("opening the last segment", e))?;
             Some((end.segment, Arc::new(file)))
         };
-        Ok(Appender { current, end: end.end, unsynced: Vec::new(), dir_unsynced: false })
+        Ok(Appender { current, end: end.end, unsynced: Vec::new(), dir_unsynced: false, unrequested: 0 })
     }
 
     /// Test hook: the segments the last log flush synced, `(first seq,
@@ -245,19 +261,51 @@ impl Segments {
     }
 
     /// Syncs what `sync` names (taken from an [`Appender`]): each file's
-    /// data, then the directory when a file was created.
+    /// data, then the directory when a file was created. Then it
+    /// fails if an early sync ever failed ([`Segments::sync_early`]; see
+    /// `EarlyWriteback::settle`): its error may be the only report of a
+    /// write that never reached the disk where an `fdatasync` reports a
+    /// failed writeback once, to whichever call checks first.
     pub(crate) fn sync(&self, sync: Unsynced) -> Result<(), StoreError> {
         let mut synced = Vec::with_capacity(sync.files.len());
-        for (first, file) in &sync.files {
+        let own = sync.files.iter().try_for_each(|(first, file)| {
             file.sync_data().map_err(|e| io_err("syncing a segment", e))?;
             let len = file.metadata().map_err(|e| io_err("reading a segment's length", e))?.len();
             synced.push((*first, len));
-        }
+            Ok(())
+        });
+        let early = self.early.settle();
+        own.and(early)?;
         if sync.dir {
             self.sync_dir()?;
         }
         *lock(&self.synced) = synced;
         Ok(())
+    }
+
+    /// Asks for the files an [`Appender`] wrote since the last flush to be
+    /// synced now, on the early-writeback thread, without waiting, once it
+    /// has appended [`limits::EARLY_SYNC_BYTES`] since the last such request
+    /// (or the last flush): called after frames are written ahead of their
+    /// batch. Does nothing when that thread cannot be started (the flush
+    /// syncs everything anyway).
+    pub(crate) fn sync_early(&self, appender: &mut Appender) {
+        if appender.unrequested < limits::EARLY_SYNC_BYTES {
+            return;
+        }
+        appender.unrequested = 0;
+        self.early.request(appender.unsynced.iter().map(|(first, _)| self.path(*first)));
+    }
+
+    /// Test hook: early syncs done so far.
+    pub(crate) fn early_syncs(&self) -> u64 {
+        lock(&self.early.shared.state).done
+    }
+
+    /// Test hook: the next early sync fails with `reason` instead of
+    /// syncing (an I/O error of the writeback).
+    pub(crate) fn fail_next_early_sync(&self, reason: &str) {
+        lock(&self.early.shared.state).fail_next = Some(reason.to_string());
     }
 
     /// The frame holding `seq`: `(segment, offset of its length, bytes)`
@@ -312,6 +360,144 @@ impl Segments {
     }
 }
 
+/// The early-writeback thread of one store's segments (see the module
+/// doc): started with the first request, stopped and joined on drop.
+#[derive(Default)]
+struct EarlyWriteback {
+    shared: Arc<EarlyShared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Default)]
+struct EarlyShared {
+    state: Mutex<EarlyState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct EarlyState {
+    /// Segment files to sync next (each once), by path.
+    pending: Vec<PathBuf>,
+    /// A sync is under way (its files taken out of `pending`).
+    running: bool,
+    /// The first early sync that failed: every later flush fails with it.
+    failed: Option<String>,
+    /// The thread could not be started: requests are dropped.
+    unavailable: bool,
+    stop: bool,
+    /// Test hooks: syncs done; the next one fails with this.
+    done: u64,
+    fail_next: Option<String>,
+}
+
+impl EarlyWriteback {
+    /// Queues the files at `paths` to be synced (a file already queued
+    /// once) and wakes the thread, starting it if it is not running yet.
+    fn request(&self, paths: impl Iterator<Item = PathBuf>) {
+        let mut st = lock(&self.shared.state);
+        if st.unavailable || st.stop || st.failed.is_some() {
+            return;
+        }
+        for path in paths {
+            if !st.pending.contains(&path) {
+                st.pending.push(path);
+            }
+        }
+        drop(st);
+        let mut thread = lock(&self.thread);
+        if thread.is_none() {
+            let shared = Arc::clone(&self.shared);
+            match std::thread::Builder::new().name("cardledger-sync".into()).spawn(move || shared.run()) {
+                Ok(handle) => *thread = Some(handle),
+                Err(_) => {
+                    let mut st = lock(&self.shared.state);
+                    st.unavailable = true;
+                    st.pending.clear();
+                    return;
+                }
+            }
+        }
+        drop(thread);
+        self.shared.changed.notify_all();
+    }
+
+    /// Drops the syncs not started (the flush calling this has synced
+    /// those files itself) and fails if an early sync failed. On Linux it
+    /// does not wait for the one under way: that one syncs through a file
+    /// description of its own, and a failed writeback is reported to every
+    /// description open when it failed (`errseq_t`, Linux 4.13 on), so the
+    /// flush's own `fdatasync`, which also waits for every page under
+    /// writeback, reports it too. Elsewhere it waits for it.
+    fn settle(&self) -> Result<(), StoreError> {
+        let mut st = lock(&self.shared.state);
+        st.pending.clear();
+        #[cfg(not(target_os = "linux"))]
+        while st.running {
+            st = crate::wait(&self.shared.changed, st);
+        }
+        match &st.failed {
+            Some(e) => Err(StoreError::Io(format!("syncing a segment ahead of its flush: {e}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl EarlyShared {
+    /// The thread: syncs the files queued, one batch of requests at a time,
+    /// each through a file description of its own (the last one kept
+    /// open), until stopped; stops syncing at the first failure
+    /// (remembered).
+    fn run(&self) {
+        let mut open: Option<(PathBuf, File)> = None;
+        let mut st = lock(&self.state);
+        loop {
+            while st.pending.is_empty() && !st.stop {
+                st = crate::wait(&self.changed, st);
+            }
+            if st.stop {
+                return;
+            }
+            let files = std::mem::take(&mut st.pending);
+            let fail = st.fail_next.take();
+            st.running = true;
+            drop(st);
+            let result = match fail {
+                Some(reason) => Err(io::Error::other(reason)),
+                None => files.into_iter().try_for_each(|path| {
+                    let file = match open.take() {
+                        Some((p, f)) if p == path => f,
+                        // opened to write (nothing is written through it):
+                        // not every system syncs a file opened to read
+                        _ => OpenOptions::new().write(true).open(&path)?,
+                    };
+                    let synced = file.sync_data();
+                    open = Some((path, file));
+                    synced
+                }),
+            };
+            st = lock(&self.state);
+            st.running = false;
+            st.done += 1;
+            if let Err(e) = result {
+                st.failed.get_or_insert(e.to_string());
+                st.pending.clear();
+            }
+            self.changed.notify_all();
+        }
+    }
+}
+
+impl Drop for EarlyWriteback {
+    fn drop(&mut self) {
+        lock(&self.shared.state).stop = true;
+        self.shared.changed.notify_all();
+        if let Some(thread) = lock(&self.thread).take() {
+            // a panic there is not this thread's to carry on
+            let _ = thread.join();
+        }
+    }
+}
+
 /// The files an [`Appender`] wrote since it last handed them over to be
 /// synced ([`Appender::take_unsynced`], [`Segments::sync`]).
 #[derive(Default)]
@@ -330,6 +516,9 @@ pub(crate) struct Appender {
     end: u64,
     unsynced: Vec<(u64, Arc<File>)>,
     dir_unsynced: bool,
+    /// Bytes appended since the last early sync was asked for
+    /// ([`Segments::sync_early`]) or the files were taken to be synced.
+    unrequested: u64,
 }
 
 impl Appender {
@@ -363,6 +552,7 @@ impl Appender {
             lengths.push(len.to_be_bytes());
             pending.push(frame);
             self.end = self.end.saturating_add(needed);
+            self.unrequested = self.unrequested.saturating_add(needed);
         }
         self.write(&lengths, &pending)
     }
@@ -402,6 +592,7 @@ impl Appender {
     /// The files written (and the directory, if a file was created) since
     /// the last call: for [`Segments::sync`].
     pub(crate) fn take_unsynced(&mut self) -> Unsynced {
+        self.unrequested = 0;
         Unsynced { files: std::mem::take(&mut self.unsynced), dir: std::mem::take(&mut self.dir_unsynced) }
     }
 }
