@@ -1596,6 +1596,21 @@ mod tests {
 
     /// The cold entries of a generated workload, taken typed: every kind
     /// (tokens of several kinds, orders, unloads, closed journal entries).
+    /// A cold store (in a temporary directory and sled database) with one
+    /// run written, of [`taken_of_a_workload`]'s entries: (directory,
+    /// database, its `cold` tree, the runs, the run's entries).
+    #[allow(clippy::type_complexity)]
+    fn one_run_of_a_workload() -> (tempfile::TempDir, sled::Db, sled::Tree, ColdRuns, BTreeMap<Vec<u8>, Vec<u8>>) {
+        let taken = taken_of_a_workload();
+        let entries = taken.entries().unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("cold").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let runs = ColdRuns::open(tree.clone(), dir.path()).unwrap();
+        runs.write_run(Head { seq: 10, hash: [1; 32] }, &StagedRun::new(taken), || Ok::<(), StoreError>(())).unwrap();
+        (dir, db, tree, runs, entries)
+    }
+
     fn taken_of_a_workload() -> TakenCold {
         use crate::engine::{Engine, OpenOptions};
         let dir = tempfile::tempdir().unwrap();
@@ -1847,14 +1862,8 @@ mod tests {
     /// cut after the open.
     #[test]
     fn a_run_file_missing_or_cut_is_corrupt() {
-        let taken = taken_of_a_workload();
-        let entries = taken.entries().unwrap();
+        let (dir, _db, tree, runs, entries) = one_run_of_a_workload();
         let (last, _) = entries.last_key_value().unwrap();
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let tree = db.open_tree("cold").unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let runs = ColdRuns::open(tree.clone(), dir.path()).unwrap();
-        runs.write_run(Head { seq: 10, hash: [1; 32] }, &StagedRun::new(taken), || Ok::<(), StoreError>(())).unwrap();
         let path = dir.path().join(DIR).join(file_name(0));
         let whole = std::fs::read(&path).unwrap();
         let is_corrupt = |r: Result<_, StoreError>, what: &str| match r {
@@ -1889,15 +1898,9 @@ mod tests {
     /// `Corrupt` (its crc checked, nothing cached of it).
     #[test]
     fn a_looked_up_block_is_read_once_and_kept_checked() {
-        let taken = taken_of_a_workload();
-        let entries = taken.entries().unwrap();
+        let (dir, _db, _tree, runs, entries) = one_run_of_a_workload();
         let (first, first_value) = entries.first_key_value().unwrap();
         let (last, _) = entries.last_key_value().unwrap();
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let tree = db.open_tree("cold").unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let runs = ColdRuns::open(tree.clone(), dir.path()).unwrap();
-        runs.write_run(Head { seq: 10, hash: [1; 32] }, &StagedRun::new(taken), || Ok::<(), StoreError>(())).unwrap();
         assert!(runs.runs.read().unwrap().list[0].ends.len() > 1, "the first and last keys lie in two blocks");
         assert_eq!(runs.lookup(first, Upto::All).unwrap().as_ref(), Some(first_value));
         let path = dir.path().join(DIR).join(file_name(0));
