@@ -1829,14 +1829,8 @@ mod tests {
     /// the next open; the runs before it and the watermark are untouched.
     #[test]
     fn a_run_file_synced_without_its_meta_is_removed_at_open() {
-        let taken = taken_of_a_workload();
-        let entries = taken.entries().unwrap();
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let tree = db.open_tree("cold").unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let runs = ColdRuns::open(tree.clone(), dir.path()).unwrap();
+        let (dir, _db, tree, runs, entries) = one_run_of_a_workload();
         let ok = || Ok::<(), StoreError>(());
-        runs.write_run(Head { seq: 10, hash: [1; 32] }, &StagedRun::new(taken), ok).unwrap();
         let before = run_file_contents(dir.path());
         let metas = contents(&tree);
         runs.fail_before_meta.store(true, std::sync::atomic::Ordering::SeqCst);
