@@ -277,6 +277,10 @@ struct Run {
     at: Option<u64>,
 }
 
+/// A cached block: its body ([`block_body`]: crc checked, the crc cut
+/// off) and its last use.
+type CachedBlock = (Arc<[u8]>, u64);
+
 /// A new [`Run::id`].
 fn fresh_run_id() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -291,9 +295,6 @@ fn fresh_run_id() -> u64 {
 /// last one did when tokens grow) reads no file and checks no crc. Scans
 /// (`collect`, `verify`) read their blocks from the file, uncached: damage
 /// on disk is found by them whatever the cache holds.
-/// A cached block: its bytes (crc checked) and its last use.
-type CachedBlock = (Arc<[u8]>, u64);
-
 #[derive(Default)]
 struct BlockCache {
     /// (run id, block) → the block.
@@ -627,12 +628,6 @@ fn block_body(bytes: &[u8]) -> Result<&[u8], StoreError> {
         return Err(corrupt("a cold block fails its checksum"));
     }
     Ok(body)
-}
-
-/// The body of a block whose crc [`block_body`] checked already (a
-/// cached block's).
-fn checked_body(bytes: &[u8]) -> &[u8] {
-    bytes.get(..bytes.len().saturating_sub(4)).unwrap_or_default()
 }
 
 /// The value at `key` in a block's checked body: its entries (in key
@@ -1206,21 +1201,20 @@ impl ColdRuns {
         }
         let i = run.first_keys.partition_point(|f| f.as_slice() <= key);
         let Some(b) = i.checked_sub(1) else { return Ok(None) };
-        let bytes = self.cached_block(run, b as u32)?;
-        Ok(body_value(checked_body(&bytes), key).map_err(in_block(run.no, b))?.map(<[u8]>::to_vec))
+        let body = self.cached_body(run, b as u32)?;
+        Ok(body_value(&body, key).map_err(in_block(run.no, b))?.map(<[u8]>::to_vec))
     }
 
-    /// Block `b` of `run`, its crc checked: from the block cache, or read
-    /// from the file, checked and cached.
-    fn cached_block(&self, run: &Run, b: u32) -> Result<Arc<[u8]>, StoreError> {
-        if let Some(bytes) = lock(&self.blocks).get((run.id, b)) {
-            return Ok(bytes);
+    /// The body of block `b` of `run` ([`block_body`], its crc checked):
+    /// from the block cache, or read from the file, checked and cached.
+    fn cached_body(&self, run: &Run, b: u32) -> Result<Arc<[u8]>, StoreError> {
+        if let Some(body) = lock(&self.blocks).get((run.id, b)) {
+            return Ok(body);
         }
         let bytes = self.block(run, b)?;
-        block_body(&bytes).map_err(in_block(run.no, b as usize))?;
-        let bytes: Arc<[u8]> = bytes.into();
-        lock(&self.blocks).insert((run.id, b), bytes.clone());
-        Ok(bytes)
+        let body: Arc<[u8]> = block_body(&bytes).map_err(in_block(run.no, b as usize))?.into();
+        lock(&self.blocks).insert((run.id, b), body.clone());
+        Ok(body)
     }
 
     /// Every entry whose key starts with `prefix` (`&[]`: all), newest
