@@ -211,8 +211,7 @@ impl Answers {
     fn into_acks(self) -> Vec<Ack> {
         match self {
             Answers::Acks(v) => v,
-            // not built so: every request answers in the form it was queued with
-            Answers::Outcomes(v) => v.into_iter().map(Ack::from).collect(),
+            Answers::Outcomes(_) => unreachable!("a request queued for acks is answered with acks"),
         }
     }
 }
