@@ -1055,10 +1055,10 @@ impl Ledger {
     /// lookups and encodes them off the state's lock. Only for a ledger
     /// with a cold store.
     pub fn take_cold(&mut self) -> TakenCold {
-        let Some(cold) = &self.cold else { panic!("take_cold on a ledger without a cold store") };
+        assert!(self.cold.is_some(), "take_cold on a ledger without a cold store");
         // the maps of the runs written since the last flush, emptied: the
         // new hot maps (a token kind's waits in the room for its first token)
-        let mut spares = cold.0.take_spares();
+        let mut spares = self.cold.as_ref().map(|c| c.0.take_spares()).unwrap_or_default();
         for (slot, spare) in self.room.spares.tokens.iter_mut().zip(std::mem::take(&mut spares.tokens)) {
             if spare.is_some() {
                 *slot = spare;
