@@ -56,7 +56,7 @@ use cardledger_domain::limits::{
     COLD_BLOCK_BYTES, COLD_BLOCK_CACHE_BLOCKS, COLD_FILTER_BITS_PER_KEY, COLD_FLUSH_PART_BLOCKS,
     COLD_RUN_FILES_OPEN_MAX,
 };
-use cardledger_domain::state::{ColdStore, TakenCold};
+use cardledger_domain::state::{ColdStore, SpareMaps, TakenCold};
 
 use crate::lock;
 use crate::record::Head;
@@ -671,6 +671,9 @@ pub struct ColdRuns {
     legacy_bound: u64,
     failure: FirstFailure,
     blocks: Mutex<BlockCache>,
+    /// The emptied maps of the groups written since the ledger last took
+    /// them ([`ColdStore::take_spares`]): its next hot maps.
+    spares: Mutex<SpareMaps>,
     /// Test hook: the next run's write fails after its file is synced,
     /// before its meta (a crash between the two).
     #[cfg(test)]
@@ -918,6 +921,7 @@ impl ColdRuns {
             legacy_bound: watermark,
             failure: FirstFailure::default(),
             blocks: Mutex::new(BlockCache::default()),
+            spares: Mutex::new(SpareMaps::default()),
             #[cfg(test)]
             fail_before_meta: std::sync::atomic::AtomicBool::new(false),
         })
@@ -1085,6 +1089,11 @@ impl ColdRuns {
                 }
                 between()?;
             }
+            // the group's map, emptied here (off the commit path and off
+            // every lock), goes back to the ledger for its next hot map
+            drop(sorted);
+            let spare = taken.into_spare();
+            lock(&self.spares).keep(spare);
         }
         // the file whole on disk, and its name, before the meta that names it
         if let Some(f) = &file {
@@ -1480,6 +1489,10 @@ impl ColdStore for ColdRuns {
     fn failure(&self) -> Option<String> {
         self.failure.get()
     }
+
+    fn take_spares(&self) -> SpareMaps {
+        std::mem::take(&mut *lock(&self.spares))
+    }
 }
 
 /// The first failure a cold reader met ([`ColdStore::failure`]); later ones
@@ -1594,6 +1607,37 @@ mod tests {
     /// run written, of [`taken_of_a_workload`]'s entries: (directory,
     /// database, its `cold` tree, the runs, the run's entries).
     #[allow(clippy::type_complexity)]
+    /// A written run's maps come back emptied with their room kept
+    /// ([`TakenGroup::into_spare`]), and the ledger's next cold flush takes
+    /// them as its new hot maps: no map of the next interval is allocated
+    /// and faulted in afresh.
+    #[test]
+    fn a_written_runs_maps_come_back_empty_as_the_next_hot_maps() {
+        use crate::engine::{Engine, OpenOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open_with(dir.path(), OpenOptions { cold_flush_events: 1 << 40 }).unwrap();
+        let config = cardledger_workload::WorkloadConfig { seed: 11, days: 60, holders: 40, ..Default::default() };
+        crate::engine::submit_workload(&engine, &config, 1000);
+        let mut ledger = engine.state_as_of(engine.head_seq()).unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let runs = Arc::new(ColdRuns::open(db.open_tree("cold").unwrap(), dir.path()).unwrap());
+        ledger.attach_cold(runs.clone());
+        let (orders, journal) = (ledger.gpa_orders.capacity(), ledger.journal_entries.capacity());
+        assert!(!ledger.gpa_orders.is_empty() && !ledger.journal_entries.is_empty());
+        let taken = ledger.take_cold();
+        // before the run is written: nothing to give back, new maps are empty
+        assert!(runs.take_spares().is_empty());
+        assert_eq!(ledger.gpa_orders.capacity(), 0);
+        runs.write_run(Head { seq: 10, hash: [1; 32] }, &StagedRun::new(taken), || Ok::<(), StoreError>(())).unwrap();
+        // the next flush's new hot maps are the written run's, emptied
+        let _second = ledger.take_cold();
+        // (the open journal entries stay hot, in the spare)
+        assert!(ledger.gpa_orders.is_empty());
+        assert_eq!(ledger.gpa_orders.capacity(), orders);
+        assert_eq!(ledger.journal_entries.capacity(), journal);
+        assert!(runs.take_spares().is_empty(), "the ledger took every spare");
+    }
+
     fn one_run_of_a_workload() -> (tempfile::TempDir, sled::Db, sled::Tree, ColdRuns, BTreeMap<Vec<u8>, Vec<u8>>) {
         let taken = taken_of_a_workload();
         let entries = taken.entries().unwrap();

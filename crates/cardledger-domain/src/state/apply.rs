@@ -18,7 +18,7 @@ impl Ledger {
         let event = &fact.event;
         if let (Some(kind), Some(token)) = (event_token_kind(event), event_token_of(event)) {
             let room = &mut self.room;
-            let map = self.tokens.of_mut(kind, || with_room(room.token(kind)));
+            let map = self.tokens.of_mut(kind, || room.new_token_map(kind));
             let capacity = map.capacity();
             map.insert(token.clone(), (seq, fact.fingerprint));
             if map.capacity() != capacity {

@@ -37,6 +37,94 @@ pub trait ColdStore: Send + Sync {
     fn fail(&self, what: String);
     /// The first failure recorded, if any.
     fn failure(&self) -> Option<String>;
+    /// The emptied maps of the cold runs written since the last call
+    /// ([`TakenGroup::into_spare`]), for [`Ledger::take_cold`]'s new hot
+    /// maps. A store that keeps none answers none (the maps are then
+    /// allocated afresh).
+    fn take_spares(&self) -> SpareMaps {
+        SpareMaps::default()
+    }
+}
+
+/// Emptied hot maps, their room kept: a written cold run's groups, given
+/// back ([`TakenGroup::into_spare`]) so that the next cold flush's hot maps
+/// reuse memory that is already mapped. A map allocated afresh at each
+/// flush is faulted in page by page again as it fills (the allocator
+/// returns a freed map's pages to the system), which cost a replay's
+/// applier about one page fault every eight events (docs/performance.md,
+/// "hot maps reused"). Every map here is empty ([`Ledger::take_cold`]
+/// asserts it). A clone has none: spares are memory, not state.
+#[derive(Debug, Default)]
+pub struct SpareMaps {
+    pub(super) tokens: [Option<Tokens>; idempotency::KINDS],
+    gpa_orders: Option<HashMap<Token, OrderState>>,
+    msa_orders: Option<HashMap<Token, OrderState>>,
+    offer_orders: Option<HashMap<Token, u64>>,
+    gpa_unloads: Option<Vec<UnloadState>>,
+    msa_unloads: Option<Vec<UnloadState>>,
+    journal_entries: Option<HashMap<Token, JeState>>,
+}
+
+impl Clone for SpareMaps {
+    fn clone(&self) -> SpareMaps {
+        SpareMaps::default()
+    }
+}
+
+impl SpareMaps {
+    /// Takes `newer`'s maps (they replace the ones held for the same map).
+    pub fn keep(&mut self, newer: SpareMaps) {
+        fn put<T>(slot: &mut Option<T>, newer: Option<T>) {
+            if newer.is_some() {
+                *slot = newer;
+            }
+        }
+        let SpareMaps { tokens, gpa_orders, msa_orders, offer_orders, gpa_unloads, msa_unloads, journal_entries } =
+            newer;
+        for (slot, newer) in self.tokens.iter_mut().zip(tokens) {
+            put(slot, newer);
+        }
+        put(&mut self.gpa_orders, gpa_orders);
+        put(&mut self.msa_orders, msa_orders);
+        put(&mut self.offer_orders, offer_orders);
+        put(&mut self.gpa_unloads, gpa_unloads);
+        put(&mut self.msa_unloads, msa_unloads);
+        put(&mut self.journal_entries, journal_entries);
+    }
+
+    /// The spare map of a token kind, if any (the kind's next map).
+    pub(super) fn take_tokens(&mut self, kind: TokenKind) -> Option<Tokens> {
+        self.tokens.get_mut(usize::from(kind.index())).and_then(Option::take)
+    }
+
+    /// How many maps this holds.
+    pub fn len(&self) -> usize {
+        let some = |present: bool| usize::from(present);
+        self.tokens.iter().filter(|t| t.is_some()).count()
+            + some(self.gpa_orders.is_some())
+            + some(self.msa_orders.is_some())
+            + some(self.offer_orders.is_some())
+            + some(self.gpa_unloads.is_some())
+            + some(self.msa_unloads.is_some())
+            + some(self.journal_entries.is_some())
+    }
+
+    /// Whether this holds no map.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A spare map for a new hot map: emptiness is the spare's whole contract
+/// (a spare that kept an entry would bring a cold entry back as hot).
+pub(super) fn spare_or<M>(spare: Option<M>, is_empty: impl Fn(&M) -> bool, new: impl FnOnce() -> M) -> M {
+    match spare {
+        Some(m) => {
+            assert!(is_empty(&m), "a spare hot map is not empty");
+            m
+        }
+        None => new(),
+    }
 }
 
 /// A ledger's link to its cold store (shared, cheap to clone).
@@ -670,6 +758,36 @@ impl TakenGroup {
         self.group
     }
 
+    /// The group's map, emptied with its room kept, as a spare for the next
+    /// cold flush ([`SpareMaps`]) when this is its last holder; none
+    /// otherwise (the last holder frees it). The entries are dropped here,
+    /// on the caller's thread (a cold run's writer, off the commit path).
+    pub fn into_spare(self) -> SpareMaps {
+        fn emptied<T>(shared: Arc<T>, clear: impl FnOnce(&mut T)) -> Option<T> {
+            let mut owned = Arc::into_inner(shared)?;
+            clear(&mut owned);
+            Some(owned)
+        }
+        let mut spare = SpareMaps::default();
+        match (self.group, self.entries) {
+            (ColdGroup::Tokens(k), GroupEntries::Tokens(m)) => {
+                if let Some(slot) = spare.tokens.get_mut(usize::from(k)) {
+                    *slot = emptied(m, Tokens::clear);
+                }
+            }
+            (ColdGroup::Orders(Book::Gpa), GroupEntries::Orders(m)) => spare.gpa_orders = emptied(m, HashMap::clear),
+            (ColdGroup::Orders(Book::Msa), GroupEntries::Orders(m)) => spare.msa_orders = emptied(m, HashMap::clear),
+            (ColdGroup::OfferOrders, GroupEntries::OfferOrders(m)) => spare.offer_orders = emptied(m, HashMap::clear),
+            (ColdGroup::JournalEntries, GroupEntries::JournalEntries(m)) => {
+                spare.journal_entries = emptied(m, HashMap::clear);
+            }
+            (ColdGroup::Unloads(Book::Gpa), GroupEntries::Unloads(v)) => spare.gpa_unloads = emptied(v, Vec::clear),
+            (ColdGroup::Unloads(Book::Msa), GroupEntries::Unloads(v)) => spare.msa_unloads = emptied(v, Vec::clear),
+            (group, entries) => unreachable!("a taken group {group:?} holds {entries:?}"),
+        }
+        spare
+    }
+
     /// The group's entries in key order (each once), each key's value
     /// beside it (a token's copied, the others borrowed): a cold flush
     /// builds each key ([`SortedGroup::key_into`]) and encodes its value
@@ -938,20 +1056,40 @@ impl Ledger {
     /// with a cold store.
     pub fn take_cold(&mut self) -> TakenCold {
         assert!(self.cold.is_some(), "take_cold on a ledger without a cold store");
+        // the maps of the runs written since the last flush, emptied: the
+        // new hot maps (a token kind's waits in the room for its first token)
+        let mut spares = self.cold.as_ref().map(|c| c.0.take_spares()).unwrap_or_default();
+        for (slot, spare) in self.room.spares.tokens.iter_mut().zip(std::mem::take(&mut spares.tokens)) {
+            if spare.is_some() {
+                *slot = spare;
+            }
+        }
+        let new_map = |spare: Option<HashMap<Token, OrderState>>| spare_or(spare, HashMap::is_empty, HashMap::default);
+        let gpa_orders = std::mem::replace(&mut self.gpa_orders, new_map(spares.gpa_orders));
+        let msa_orders = std::mem::replace(&mut self.msa_orders, new_map(spares.msa_orders));
+        let offer_orders = std::mem::replace(
+            &mut self.offer_orders,
+            spare_or(spares.offer_orders, HashMap::is_empty, HashMap::default),
+        );
+        let gpa_unloads =
+            std::mem::replace(&mut self.gpa_unloads, spare_or(spares.gpa_unloads, Vec::is_empty, Vec::new));
+        let msa_unloads =
+            std::mem::replace(&mut self.msa_unloads, spare_or(spares.msa_unloads, Vec::is_empty, Vec::new));
         // the closed entries (nearly all) leave in the map they are in, none
         // of them hashed or moved again; the open ones go back into a new
-        // hot map with its predecessor's room
-        let mut journal_entries = std::mem::take(&mut self.journal_entries);
-        self.journal_entries = super::apply::with_room(journal_entries.capacity());
+        // hot map (a spare, or one with its predecessor's room)
+        let room = self.journal_entries.capacity();
+        let new_journal = spare_or(spares.journal_entries, HashMap::is_empty, || super::apply::with_room(room));
+        let mut journal_entries = std::mem::replace(&mut self.journal_entries, new_journal);
         self.journal_entries.extend(journal_entries.extract_if(|_, j| !je_closed(j)));
         let tokens = std::mem::take(&mut self.tokens);
         TakenCold {
             tokens: tokens.into_kinds().map(|(kind, m)| (kind, Arc::new(m))).collect(),
-            gpa_orders: Arc::new(std::mem::take(&mut self.gpa_orders)),
-            msa_orders: Arc::new(std::mem::take(&mut self.msa_orders)),
-            offer_orders: Arc::new(std::mem::take(&mut self.offer_orders)),
-            gpa_unloads: Arc::new(std::mem::take(&mut self.gpa_unloads)),
-            msa_unloads: Arc::new(std::mem::take(&mut self.msa_unloads)),
+            gpa_orders: Arc::new(gpa_orders),
+            msa_orders: Arc::new(msa_orders),
+            offer_orders: Arc::new(offer_orders),
+            gpa_unloads: Arc::new(gpa_unloads),
+            msa_unloads: Arc::new(msa_unloads),
             journal_entries: Arc::new(journal_entries),
         }
     }

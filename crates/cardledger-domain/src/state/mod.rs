@@ -20,7 +20,7 @@ mod idempotency;
 mod journal;
 
 pub use accounts::AccountMap;
-pub use cold::{je_closed, key as cold_key, Book, ColdGroup, ColdLink, ColdStore, TakenCold};
+pub use cold::{je_closed, key as cold_key, Book, ColdGroup, ColdLink, ColdStore, SpareMaps, TakenCold};
 pub(crate) use idempotency::sip13;
 pub use idempotency::{
     event_token, fingerprint, fingerprint_blake3, fingerprint_sip13, TokenIndex, TokenKind, Tokens, FINGERPRINT_KEY,
@@ -264,12 +264,22 @@ pub struct HotRoom {
     pub(super) gpa_orders: usize,
     pub(super) msa_orders: usize,
     pub(super) offer_orders: usize,
+    /// Token kinds' spare maps ([`SpareMaps`]), waiting for their kind's
+    /// first token after a cold flush.
+    pub(super) spares: SpareMaps,
 }
 
 impl HotRoom {
     /// The room noted for a token kind's map (0: none yet).
     pub(super) fn token(&self, kind: TokenKind) -> usize {
         self.tokens.get(usize::from(kind.index())).copied().unwrap_or(0)
+    }
+
+    /// A token kind's new map after a cold flush: its spare if a written
+    /// run gave one back, else an empty map with the kind's room.
+    pub(super) fn new_token_map(&mut self, kind: TokenKind) -> Tokens {
+        let room = self.token(kind);
+        cold::spare_or(self.spares.take_tokens(kind), Tokens::is_empty, || apply::with_room(room))
     }
 
     /// Notes the room a token kind's map grew to.
