@@ -237,7 +237,7 @@ fn answer_scanned<'a>(scanned: Scanned<'a>, fields: &'a FieldList<'a>) -> Result
         Some(time) => Some(line_time(time)?),
         None => None,
     };
-    parse_body(time, Body::of_fields(scanned.key, fields.as_slice()))
+    parse_body(time, Body::of_fields(scanned.key, fields))
 }
 
 /// A command body's members as [`Scan::fields`] reads them (each a field,
@@ -246,6 +246,8 @@ fn answer_scanned<'a>(scanned: Scanned<'a>, fields: &'a FieldList<'a>) -> Result
 /// string), not every member's value in turn.
 struct FieldList<'a> {
     len: usize,
+    /// The bits ([`Field::bit`]) of the members' fields.
+    seen: u64,
     /// Whether a member's value owns memory: else the drop has nothing to
     /// free and returns at once (the common line's strings are borrowed).
     owns: bool,
@@ -258,9 +260,16 @@ impl<'a> FieldList<'a> {
     fn new() -> FieldList<'a> {
         FieldList {
             len: 0,
+            seen: 0,
             owns: false,
             items: std::mem::ManuallyDrop::new([const { (Field::Token, Json::Null) }; limits::WIRE_SCAN_FIELDS_MAX]),
         }
+    }
+
+    /// Whether a member names `field` already (a repeated one declines).
+    #[inline(always)]
+    fn has(&self, field: Field) -> bool {
+        self.seen & field.bit() != 0
     }
 
     /// Appends a member, or declines beyond [`limits::WIRE_SCAN_FIELDS_MAX`].
@@ -272,6 +281,7 @@ impl<'a> FieldList<'a> {
         debug_assert!(free.is_null());
         std::mem::forget(free);
         self.len += 1;
+        self.seen |= field.bit();
         Some(())
     }
 
@@ -374,24 +384,29 @@ impl<'a> Scan<'a> {
     /// 25 strings, and the call's own cost was a third of each.
     #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
-        self.quoted(not_plain)
+        let start = self.pos + 1;
+        let len = self.quoted(not_plain)?;
+        self.text.get(start..start + len)
     }
 
     /// A body member's name (at its opening quote): the text up to the
     /// next quote, borrowed. Only the quote is looked for, not every byte
     /// [`Scan::string`] declines: the caller keeps the text only when it is
     /// a field's name, which holds none of them, and declines it otherwise,
-    /// as it would decline whatever `string` declines.
+    /// as it would decline whatever `string` declines. Its bytes: a name is
+    /// matched, never kept (no `str`'s boundary checks).
     #[inline(always)]
-    fn field_name(&mut self) -> Option<&'a str> {
-        self.quoted(quotes)
+    fn field_name(&mut self) -> Option<&'a [u8]> {
+        let start = self.pos + 1;
+        let len = self.quoted(quotes)?;
+        self.text.as_bytes().get(start..start + len)
     }
 
-    /// At an opening quote: the text up to the first byte `stop` finds,
-    /// which must be the closing quote (else it declines), read eight bytes
-    /// at a time.
+    /// At an opening quote: the length of the text up to the first byte
+    /// `stop` finds, which must be the closing quote (else it declines),
+    /// read eight bytes at a time; the cursor moves past the closing quote.
     #[inline(always)]
-    fn quoted(&mut self, stop: fn(u64) -> u64) -> Option<&'a str> {
+    fn quoted(&mut self, stop: fn(u64) -> u64) -> Option<usize> {
         let start = self.pos + 1;
         let rest = self.text.as_bytes().get(start..)?;
         let mut at = 0;
@@ -415,7 +430,7 @@ impl<'a> Scan<'a> {
                     return None;
                 }
                 self.pos = start + end + 1;
-                return self.text.get(start..start + end);
+                return Some(end);
             }
             at += 8;
         }
@@ -510,7 +525,6 @@ impl<'a> Scan<'a> {
     /// [`limits::WIRE_SCAN_FIELDS_MAX`], and whatever [`Scan::value`] declines.
     fn fields(&mut self, out: &mut FieldList<'a>) -> Option<()> {
         self.pos += 1; // '{'
-        let mut seen = 0u64;
         self.skip_ws();
         if self.peek()? == b'}' {
             self.pos += 1;
@@ -522,10 +536,9 @@ impl<'a> Scan<'a> {
                 return None;
             }
             let field = Field::of(self.field_name()?)?;
-            if seen & field.bit() != 0 {
+            if out.has(field) {
                 return None;
             }
-            seen |= field.bit();
             self.expect(b':')?;
             // a body's members sit at depth 2, as in `scan_line`'s tree
             out.push(field, self.member_value(2)?)?;
@@ -758,12 +771,21 @@ fn line_time(v: &Json<'_>) -> Result<Timestamp, Rejection> {
         .ok_or_else(|| Rejection::new(Code::InvalidTime, "time", format!("not an RFC 3339 time: {text:?}")))
 }
 
-/// A money movement's line, built in place in the answer: `time`, the
-/// command, then the body's `corrected_post_date` (read after the command's
-/// fields, so their errors come first).
+/// A money movement's line: `time`, the command and the body's
+/// `corrected_post_date`. The date is read first, so the command is built in
+/// place in the answer (not built aside and moved in once the date is read);
+/// the date's error is answered only after the command was read without one,
+/// as before (a command's own error comes first).
 macro_rules! money_line {
     ($time:expr, $b:expr, $command:expr) => {
-        Ok(CommandLine { time: $time, command: $command, corrected_post_date: $b.opt_date(F::CorrectedPostDate)? })
+        match $b.opt_date(F::CorrectedPostDate) {
+            Ok(corrected_post_date) => Ok(CommandLine { time: $time, corrected_post_date, command: $command }),
+            // the command's own error comes first, as it is read first
+            Err(e) => {
+                let _command: Command = $command;
+                Err(e)
+            }
+        }
     };
 }
 
@@ -1339,15 +1361,15 @@ const FIELD_SLOTS: [u8; FIELD_SLOT_COUNT] = {
 };
 
 impl Field {
-    /// The field named `name`, if any.
+    /// The field named `name` (its bytes), if any.
     #[inline(always)]
-    fn of(name: &str) -> Option<Field> {
+    fn of(name: &[u8]) -> Option<Field> {
         // every field's name has three bytes or more ([`field_slot`]'s last arm)
-        let [first, second, .., last] = name.as_bytes() else { return None };
+        let [first, second, .., last] = name else { return None };
         let place = FIELD_SLOTS.get(slot_of(name.len(), *first, *second, *last)).copied()?;
         let field = Field::ALL.get(usize::from(place)).copied()?;
         let known = FIELD_NAMES.get(usize::from(place)).copied()?;
-        same_bytes(known.as_bytes(), name.as_bytes()).then_some(field)
+        same_bytes(known.as_bytes(), name).then_some(field)
     }
 
     fn bit(self) -> u64 {
@@ -1429,7 +1451,7 @@ impl fmt::Display for Place<'_> {
 #[derive(Clone, Copy)]
 enum Members<'a> {
     Tree(&'a Object<'a>),
-    Fields(&'a [(Field, Json<'a>)]),
+    Fields(&'a FieldList<'a>),
 }
 
 impl<'a> Body<'a> {
@@ -1437,7 +1459,7 @@ impl<'a> Body<'a> {
         Body::with(key, Nested::No, Members::Tree(map))
     }
 
-    fn of_fields(key: &'a str, fields: &'a [(Field, Json<'a>)]) -> Body<'a> {
+    fn of_fields(key: &'a str, fields: &'a FieldList<'a>) -> Body<'a> {
         Body::with(key, Nested::No, Members::Fields(fields))
     }
 
@@ -1477,11 +1499,19 @@ impl<'a> Body<'a> {
         match self.members {
             Members::Tree(map) => {
                 for (k, v) in &map.members {
-                    self.file(allowed, Field::of(k), k, v)?;
+                    self.file(allowed, Field::of(k.as_bytes()), k, v)?;
+                }
+            }
+            // each a field, once: when all are allowed, only the filing is left
+            Members::Fields(list) if list.seen & !allowed == 0 => {
+                for (f, v) in list.as_slice() {
+                    if !v.is_null() {
+                        self.fill(*f, v);
+                    }
                 }
             }
             Members::Fields(list) => {
-                for (f, v) in list {
+                for (f, v) in list.as_slice() {
                     self.file(allowed, Some(*f), f.name(), v)?;
                 }
             }
@@ -1498,12 +1528,18 @@ impl<'a> Body<'a> {
             return Err(self.err(Code::UnknownField, name, "is not a field of this command"));
         };
         if !v.is_null() {
-            match self.slots.get_mut(f as usize) {
-                Some(slot) => *slot = Some(v),
-                None => unreachable!("a field's place is below FIELD_COUNT"),
-            }
+            self.fill(f, v);
         }
         Ok(())
+    }
+
+    /// Files a value (not `null`) under its field.
+    #[inline(always)]
+    fn fill(&mut self, f: Field, v: &'a Json<'a>) {
+        match self.slots.get_mut(f as usize) {
+            Some(slot) => *slot = Some(v),
+            None => unreachable!("a field's place is below FIELD_COUNT"),
+        }
     }
 
     /// The field's value; `null` reads as absent.
@@ -1879,14 +1915,14 @@ mod tests {
         }
         for f in Field::ALL {
             let name = f.name();
-            assert_eq!(Field::of(name), Some(*f), "{name}");
+            assert_eq!(Field::of(name.as_bytes()), Some(*f), "{name}");
             for at in 0..name.len() {
                 let mut changed = name.as_bytes().to_vec();
                 changed[at] = b'#';
-                assert_eq!(Field::of(std::str::from_utf8(&changed).unwrap_or("")), None, "{name} at {at}");
+                assert_eq!(Field::of(&changed), None, "{name} at {at}");
             }
-            assert_eq!(Field::of(&name[..name.len() - 1]), None, "{name}");
-            assert_eq!(Field::of(&format!("{name}s")), None, "{name}");
+            assert_eq!(Field::of(&name.as_bytes()[..name.len() - 1]), None, "{name}");
+            assert_eq!(Field::of(format!("{name}s").as_bytes()), None, "{name}");
         }
     }
 
