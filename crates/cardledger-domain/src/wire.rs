@@ -54,8 +54,11 @@ pub fn parse_line(line: &str) -> Result<CommandLine, Rejection> {
             "malformed JSON: an empty or whitespace-only line is not a command (one JSON object per line)",
         ));
     }
-    if let Some(answer) = scan_command(line) {
-        return answer;
+    // the fields live here, and the answer is `parse_body`'s own (built in
+    // this function's result: no copy of the command on the way out)
+    let mut fields = FieldList::new();
+    if let Some(scanned) = scan_command(line, &mut fields) {
+        return answer_scanned(scanned, &fields);
     }
     let value = match scan_line(line) {
         Some(value) => value,
@@ -69,7 +72,9 @@ pub fn parse_line(line: &str) -> Result<CommandLine, Rejection> {
 /// (`scan_command`), or `None` when it declines `line`.
 #[doc(hidden)]
 pub fn direct_path(line: &str) -> Option<Result<CommandLine, Rejection>> {
-    scan_command(line)
+    let mut fields = FieldList::new();
+    let scanned = scan_command(line, &mut fields)?;
+    Some(answer_scanned(scanned, &fields))
 }
 
 /// For the oracle tests: `None` when the fast path declines `line`, else
@@ -164,15 +169,16 @@ fn scan_line(line: &str) -> Option<Json<'_>> {
 
 /// The fast path without a tree: a line of one object holding a command
 /// key whose value is an object and at most one `time`, in either order,
-/// whose body's members each name a [`Field`] once, read in one pass and
-/// answered by the same rules as the tree's (`line_time`, `parse_body`).
+/// whose body's members each name a [`Field`] once, read in one pass into
+/// `fields` (which must be empty) and answered by the same rules as the
+/// tree's ([`answer_scanned`]: `line_time`, `parse_body`).
 /// It declines (`None`) whatever else [`scan_line`] declines, a repeated
 /// key, a second command key, a body member that is no field or beyond
 /// [`limits::WIRE_SCAN_FIELDS_MAX`], and a body that is not an object; the
 /// line then takes the tree, which answers it as before. Every error it can
 /// answer — the time's, then the rules' — comes after the whole line was
 /// read, as the tree's do.
-fn scan_command(line: &str) -> Option<Result<CommandLine, Rejection>> {
+fn scan_command<'a>(line: &'a str, fields: &mut FieldList<'a>) -> Option<Scanned<'a>> {
     let mut s = Scan { text: line, pos: 0 };
     s.skip_ws();
     if s.peek()? != b'{' {
@@ -181,7 +187,6 @@ fn scan_command(line: &str) -> Option<Result<CommandLine, Rejection>> {
     s.pos += 1;
     let mut time = None;
     let mut command = None;
-    let mut fields = FieldList::new();
     loop {
         s.skip_ws();
         if s.peek()? != b'"' {
@@ -193,7 +198,7 @@ fn scan_command(line: &str) -> Option<Result<CommandLine, Rejection>> {
             if time.is_some() {
                 return None;
             }
-            time = Some(s.value(1)?);
+            time = Some(s.member_value(1)?);
         } else {
             if command.is_some() || key == NUMBER_TOKEN {
                 return None;
@@ -202,7 +207,7 @@ fn scan_command(line: &str) -> Option<Result<CommandLine, Rejection>> {
             if s.peek()? != b'{' {
                 return None;
             }
-            s.fields(&mut fields)?;
+            s.fields(fields)?;
             command = Some(key);
         }
         if !s.next_or_close(b'}')? {
@@ -213,13 +218,26 @@ fn scan_command(line: &str) -> Option<Result<CommandLine, Rejection>> {
     if s.pos != line.len() {
         return None;
     }
-    let key = command?;
-    Some(
-        time.as_ref()
-            .map(line_time)
-            .transpose()
-            .and_then(|time| parse_body(time, Body::of_fields(key, fields.as_slice()))),
-    )
+    Some(Scanned { time, key: command? })
+}
+
+/// What [`scan_command`] read besides the body's fields: the line's `time`
+/// (as written) and its command key.
+struct Scanned<'a> {
+    time: Option<Json<'a>>,
+    key: &'a str,
+}
+
+/// The answer to a line [`scan_command`] read: its time's error, else the
+/// rules' answer on its fields. Inlined: the answer is built where the
+/// caller returns it.
+#[inline(always)]
+fn answer_scanned<'a>(scanned: Scanned<'a>, fields: &'a FieldList<'a>) -> Result<CommandLine, Rejection> {
+    let time = match &scanned.time {
+        Some(time) => Some(line_time(time)?),
+        None => None,
+    };
+    parse_body(time, Body::of_fields(scanned.key, fields))
 }
 
 /// A command body's members as [`Scan::fields`] reads them (each a field,
@@ -228,6 +246,11 @@ fn scan_command(line: &str) -> Option<Result<CommandLine, Rejection>> {
 /// string), not every member's value in turn.
 struct FieldList<'a> {
     len: usize,
+    /// The bits ([`Field::bit`]) of the members' fields.
+    seen: u64,
+    /// Whether a member's value owns memory: else the drop has nothing to
+    /// free and returns at once (the common line's strings are borrowed).
+    owns: bool,
     /// The first `len` are the members; the rest stay `null` (owning
     /// nothing, they need no drop).
     items: std::mem::ManuallyDrop<[(Field, Json<'a>); limits::WIRE_SCAN_FIELDS_MAX]>,
@@ -237,18 +260,28 @@ impl<'a> FieldList<'a> {
     fn new() -> FieldList<'a> {
         FieldList {
             len: 0,
+            seen: 0,
+            owns: false,
             items: std::mem::ManuallyDrop::new([const { (Field::Token, Json::Null) }; limits::WIRE_SCAN_FIELDS_MAX]),
         }
+    }
+
+    /// Whether a member names `field` already (a repeated one declines).
+    #[inline(always)]
+    fn has(&self, field: Field) -> bool {
+        self.seen & field.bit() != 0
     }
 
     /// Appends a member, or declines beyond [`limits::WIRE_SCAN_FIELDS_MAX`].
     #[inline(always)]
     fn push(&mut self, field: Field, value: Json<'a>) -> Option<()> {
+        self.owns |= !value.owns_nothing();
         let (_, free) = std::mem::replace(self.items.get_mut(self.len)?, (field, value));
         // a free place holds `null`: nothing to drop (and no drop glue's call)
         debug_assert!(free.is_null());
         std::mem::forget(free);
         self.len += 1;
+        self.seen |= field.bit();
         Some(())
     }
 
@@ -262,6 +295,9 @@ impl<'a> FieldList<'a> {
 
 impl Drop for FieldList<'_> {
     fn drop(&mut self) {
+        if !self.owns {
+            return;
+        }
         for (_, value) in self.items.iter_mut().take(self.len) {
             if !value.owns_nothing() {
                 drop(std::mem::replace(value, Json::Null));
@@ -323,6 +359,17 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// A member's value ([`Scan::value`] at `depth`): a string (most
+    /// members, and every `time`) read here, inline, without the call.
+    #[inline(always)]
+    fn member_value(&mut self, depth: usize) -> Option<Json<'a>> {
+        self.skip_ws();
+        match self.peek()? {
+            b'"' => Some(Json::String(Cow::Borrowed(self.string()?))),
+            _ => self.value(depth),
+        }
+    }
+
     fn literal(&mut self, word: &str, value: Json<'a>) -> Option<Json<'a>> {
         let end = self.pos + word.len();
         (self.text.get(self.pos..end)? == word).then(|| {
@@ -337,24 +384,29 @@ impl<'a> Scan<'a> {
     /// 25 strings, and the call's own cost was a third of each.
     #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
-        self.quoted(not_plain)
+        let start = self.pos + 1;
+        let len = self.quoted(not_plain)?;
+        self.text.get(start..start + len)
     }
 
     /// A body member's name (at its opening quote): the text up to the
     /// next quote, borrowed. Only the quote is looked for, not every byte
     /// [`Scan::string`] declines: the caller keeps the text only when it is
     /// a field's name, which holds none of them, and declines it otherwise,
-    /// as it would decline whatever `string` declines.
+    /// as it would decline whatever `string` declines. Its bytes: a name is
+    /// matched, never kept (no `str`'s boundary checks).
     #[inline(always)]
-    fn field_name(&mut self) -> Option<&'a str> {
-        self.quoted(quotes)
+    fn field_name(&mut self) -> Option<&'a [u8]> {
+        let start = self.pos + 1;
+        let len = self.quoted(quotes)?;
+        self.text.as_bytes().get(start..start + len)
     }
 
-    /// At an opening quote: the text up to the first byte `stop` finds,
-    /// which must be the closing quote (else it declines), read eight bytes
-    /// at a time.
+    /// At an opening quote: the length of the text up to the first byte
+    /// `stop` finds, which must be the closing quote (else it declines),
+    /// read eight bytes at a time; the cursor moves past the closing quote.
     #[inline(always)]
-    fn quoted(&mut self, stop: fn(u64) -> u64) -> Option<&'a str> {
+    fn quoted(&mut self, stop: fn(u64) -> u64) -> Option<usize> {
         let start = self.pos + 1;
         let rest = self.text.as_bytes().get(start..)?;
         let mut at = 0;
@@ -378,7 +430,7 @@ impl<'a> Scan<'a> {
                     return None;
                 }
                 self.pos = start + end + 1;
-                return self.text.get(start..start + end);
+                return Some(end);
             }
             at += 8;
         }
@@ -473,7 +525,6 @@ impl<'a> Scan<'a> {
     /// [`limits::WIRE_SCAN_FIELDS_MAX`], and whatever [`Scan::value`] declines.
     fn fields(&mut self, out: &mut FieldList<'a>) -> Option<()> {
         self.pos += 1; // '{'
-        let mut seen = 0u64;
         self.skip_ws();
         if self.peek()? == b'}' {
             self.pos += 1;
@@ -485,19 +536,12 @@ impl<'a> Scan<'a> {
                 return None;
             }
             let field = Field::of(self.field_name()?)?;
-            if seen & field.bit() != 0 {
+            if out.has(field) {
                 return None;
             }
-            seen |= field.bit();
             self.expect(b':')?;
-            self.skip_ws();
-            // a string (most members) read here; else a body's members sit
-            // at depth 2, as in `scan_line`'s tree
-            let value = match self.peek()? {
-                b'"' => Json::String(Cow::Borrowed(self.string()?)),
-                _ => self.value(2)?,
-            };
-            out.push(field, value)?;
+            // a body's members sit at depth 2, as in `scan_line`'s tree
+            out.push(field, self.member_value(2)?)?;
             if !self.next_or_close(b'}')? {
                 return Some(());
             }
@@ -727,14 +771,28 @@ fn line_time(v: &Json<'_>) -> Result<Timestamp, Rejection> {
         .ok_or_else(|| Rejection::new(Code::InvalidTime, "time", format!("not an RFC 3339 time: {text:?}")))
 }
 
-/// The command of a line's body, and the line's `corrected_post_date`.
-fn parse_body(time: Option<Timestamp>, mut b: Body<'_>) -> Result<CommandLine, Rejection> {
-    let (command, money) = parse_command(&mut b)?;
-    let corrected_post_date = if money { b.opt_date(F::CorrectedPostDate)? } else { None };
-    Ok(CommandLine { time, corrected_post_date, command })
+/// A money movement's line: `time`, the command and the body's
+/// `corrected_post_date`. The date is read first, so the command is built in
+/// place in the answer (not built aside and moved in once the date is read);
+/// the date's error is answered only after the command was read without one,
+/// as before (a command's own error comes first).
+macro_rules! money_line {
+    ($time:expr, $b:expr, $command:expr) => {
+        match $b.opt_date(F::CorrectedPostDate) {
+            Ok(corrected_post_date) => Ok(CommandLine { time: $time, corrected_post_date, command: $command }),
+            // the command's own error comes first, as it is read first
+            Err(e) => {
+                let _command: Command = $command;
+                Err(e)
+            }
+        }
+    };
 }
 
-fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
+/// The line of a body's command: `time`, the command, and for a money
+/// movement its `corrected_post_date` ([`money_line`]). Each line is built
+/// where it is answered (not moved through a `Result` of the command).
+fn parse_body(time: Option<Timestamp>, mut b: Body<'_>) -> Result<CommandLine, Rejection> {
     const MONEY_COMMON: &[Field] = &[F::CorrectedPostDate];
     let cmd = match b.key {
         "program" => {
@@ -935,7 +993,9 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                 ],
                 MONEY_COMMON,
             )?;
-            return Ok((
+            return money_line!(
+                time,
+                b,
                 Command::GpaOrder(GpaOrderCmd {
                     token: b.token_or_new(F::Token)?,
                     holder: b.holder()?,
@@ -946,9 +1006,8 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                     tags: b.opt_text(F::Tags, limits::TAGS_CHARS_MAX)?,
                     memo: b.opt_text(F::Memo, limits::MEMO_CHARS_MAX)?,
                     fees: b.fees(F::Fees, false)?,
-                }),
-                true,
-            ));
+                })
+            );
         }
         "gpa_unload" | "msa_unload" => {
             b.allow_with(&[F::Token, F::OriginalOrderToken, F::Amount, F::Tags, F::Memo], MONEY_COMMON)?;
@@ -959,7 +1018,11 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                 tags: b.opt_text(F::Tags, limits::TAGS_CHARS_MAX)?,
                 memo: b.opt_text(F::Memo, limits::MEMO_CHARS_MAX)?,
             };
-            return Ok((if b.key == "gpa_unload" { Command::GpaUnload(c) } else { Command::MsaUnload(c) }, true));
+            return money_line!(
+                time,
+                b,
+                if b.key == "gpa_unload" { Command::GpaUnload(c) } else { Command::MsaUnload(c) }
+            );
         }
         "msa_order" => {
             b.allow_with(
@@ -979,7 +1042,9 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                 ],
                 MONEY_COMMON,
             )?;
-            return Ok((
+            return money_line!(
+                time,
+                b,
                 Command::MsaOrder(MsaOrderCmd {
                     token: b.token_or_new(F::Token)?,
                     campaign_token: b.token(F::CampaignToken)?,
@@ -992,9 +1057,8 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                     funding_source_address_token: b.opt_token(F::FundingSourceAddressToken)?,
                     start_date: b.opt_time(F::StartDate)?,
                     end_date: b.opt_time(F::EndDate)?,
-                }),
-                true,
-            ));
+                })
+            );
         }
         "msa_order_update" => {
             b.allow(&[F::Token, F::Active, F::StartDate, F::EndDate])?;
@@ -1017,27 +1081,29 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                 ],
                 MONEY_COMMON,
             )?;
-            return Ok((
+            return money_line!(
+                time,
+                b,
                 Command::OfferOrder(OfferOrderCmd {
                     token: b.token_or_new(F::Token)?,
                     holder: b.holder()?,
                     offer_token: b.token(F::OfferToken)?,
                     funding_source_token: b.opt_token(F::FundingSourceToken)?,
                     funding_source_address_token: b.opt_token(F::FundingSourceAddressToken)?,
-                }),
-                true,
-            ));
+                })
+            );
         }
         "fee_transfer" => {
             b.allow_with(&[F::Token, F::UserToken, F::BusinessToken, F::Fees], MONEY_COMMON)?;
-            return Ok((
+            return money_line!(
+                time,
+                b,
                 Command::FeeTransfer(FeeTransferCmd {
                     token: b.token_or_new(F::Token)?,
                     holder: b.holder()?,
                     fees: b.fees(F::Fees, true)?,
-                }),
-                true,
-            ));
+                })
+            );
         }
         "journal_entry" => {
             b.allow_with(
@@ -1099,7 +1165,9 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                     ))
                 }
             };
-            return Ok((
+            return money_line!(
+                time,
+                b,
                 Command::JournalEntry(JournalEntryCmd {
                     token,
                     target,
@@ -1121,21 +1189,21 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
                     pin_present: b.opt_bool(F::PinPresent)?,
                     mcc: b.opt_text(F::Mcc, limits::CODE_CHARS_MAX)?,
                     acting_user_token: b.opt_token(F::ActingUserToken)?,
-                }),
-                true,
-            ));
+                })
+            );
         }
         "program_deposit" => {
             b.allow_with(&[F::Token, F::ProgramToken, F::Amount, F::CurrencyCode], MONEY_COMMON)?;
-            return Ok((
+            return money_line!(
+                time,
+                b,
                 Command::ProgramDeposit(ProgramDepositCmd {
                     token: b.token_or_new(F::Token)?,
                     program_token: b.token(F::ProgramToken)?,
                     amount: b.money(F::Amount)?,
                     currency_code: b.currency(F::CurrencyCode)?,
-                }),
-                true,
-            ));
+                })
+            );
         }
         "tick" => {
             b.allow(&[F::Now])?;
@@ -1146,7 +1214,7 @@ fn parse_command(b: &mut Body<'_>) -> Result<(Command, bool), Rejection> {
             return Err(Rejection::new(Code::UnknownCommand, other, format!("unknown command {other:?}")));
         }
     };
-    Ok((cmd, false))
+    Ok(CommandLine { time, corrected_post_date: None, command: cmd })
 }
 
 /// Declares [`Field`], the name of every member a command body (or one of
@@ -1293,15 +1361,15 @@ const FIELD_SLOTS: [u8; FIELD_SLOT_COUNT] = {
 };
 
 impl Field {
-    /// The field named `name`, if any.
+    /// The field named `name` (its bytes), if any.
     #[inline(always)]
-    fn of(name: &str) -> Option<Field> {
+    fn of(name: &[u8]) -> Option<Field> {
         // every field's name has three bytes or more ([`field_slot`]'s last arm)
-        let [first, second, .., last] = name.as_bytes() else { return None };
+        let [first, second, .., last] = name else { return None };
         let place = FIELD_SLOTS.get(slot_of(name.len(), *first, *second, *last)).copied()?;
         let field = Field::ALL.get(usize::from(place)).copied()?;
         let known = FIELD_NAMES.get(usize::from(place)).copied()?;
-        same_bytes(known.as_bytes(), name.as_bytes()).then_some(field)
+        same_bytes(known.as_bytes(), name).then_some(field)
     }
 
     fn bit(self) -> u64 {
@@ -1383,7 +1451,7 @@ impl fmt::Display for Place<'_> {
 #[derive(Clone, Copy)]
 enum Members<'a> {
     Tree(&'a Object<'a>),
-    Fields(&'a [(Field, Json<'a>)]),
+    Fields(&'a FieldList<'a>),
 }
 
 impl<'a> Body<'a> {
@@ -1391,7 +1459,7 @@ impl<'a> Body<'a> {
         Body::with(key, Nested::No, Members::Tree(map))
     }
 
-    fn of_fields(key: &'a str, fields: &'a [(Field, Json<'a>)]) -> Body<'a> {
+    fn of_fields(key: &'a str, fields: &'a FieldList<'a>) -> Body<'a> {
         Body::with(key, Nested::No, Members::Fields(fields))
     }
 
@@ -1431,11 +1499,19 @@ impl<'a> Body<'a> {
         match self.members {
             Members::Tree(map) => {
                 for (k, v) in &map.members {
-                    self.file(allowed, Field::of(k), k, v)?;
+                    self.file(allowed, Field::of(k.as_bytes()), k, v)?;
+                }
+            }
+            // each a field, once: when all are allowed, only the filing is left
+            Members::Fields(list) if list.seen & !allowed == 0 => {
+                for (f, v) in list.as_slice() {
+                    if !v.is_null() {
+                        self.fill(*f, v);
+                    }
                 }
             }
             Members::Fields(list) => {
-                for (f, v) in list {
+                for (f, v) in list.as_slice() {
                     self.file(allowed, Some(*f), f.name(), v)?;
                 }
             }
@@ -1452,12 +1528,18 @@ impl<'a> Body<'a> {
             return Err(self.err(Code::UnknownField, name, "is not a field of this command"));
         };
         if !v.is_null() {
-            match self.slots.get_mut(f as usize) {
-                Some(slot) => *slot = Some(v),
-                None => unreachable!("a field's place is below FIELD_COUNT"),
-            }
+            self.fill(f, v);
         }
         Ok(())
+    }
+
+    /// Files a value (not `null`) under its field.
+    #[inline(always)]
+    fn fill(&mut self, f: Field, v: &'a Json<'a>) {
+        match self.slots.get_mut(f as usize) {
+            Some(slot) => *slot = Some(v),
+            None => unreachable!("a field's place is below FIELD_COUNT"),
+        }
     }
 
     /// The field's value; `null` reads as absent.
@@ -1833,14 +1915,14 @@ mod tests {
         }
         for f in Field::ALL {
             let name = f.name();
-            assert_eq!(Field::of(name), Some(*f), "{name}");
+            assert_eq!(Field::of(name.as_bytes()), Some(*f), "{name}");
             for at in 0..name.len() {
                 let mut changed = name.as_bytes().to_vec();
                 changed[at] = b'#';
-                assert_eq!(Field::of(std::str::from_utf8(&changed).unwrap_or("")), None, "{name} at {at}");
+                assert_eq!(Field::of(&changed), None, "{name} at {at}");
             }
-            assert_eq!(Field::of(&name[..name.len() - 1]), None, "{name}");
-            assert_eq!(Field::of(&format!("{name}s")), None, "{name}");
+            assert_eq!(Field::of(&name.as_bytes()[..name.len() - 1]), None, "{name}");
+            assert_eq!(Field::of(format!("{name}s").as_bytes()), None, "{name}");
         }
     }
 

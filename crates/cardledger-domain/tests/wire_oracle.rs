@@ -152,6 +152,11 @@ fn bad_lines() -> Vec<String> {
         r#"{"gpa_unload":{"token":"x1","amount":5}}"#,
         r#"{"gpa_unload":{"token":"x1","original_order_token":"o","amount":5,"corrected_post_date":"2024-13-01"}}"#,
         r#"{"msa_unload":{"token":"x1","original_order_token":"o","amount":5,"corrected_post_date":"2024-01-01"}}"#,
+        // a command's own error and its corrected_post_date's: the command's comes first
+        r#"{"gpa_unload":{"token":"x1","amount":5,"corrected_post_date":"2024-13-01"}}"#,
+        r#"{"program_deposit":{"program_token":"p","amount":"1.005","currency_code":"USD","corrected_post_date":5}}"#,
+        r#"{"journal_entry":{"type":"pindebit","user_token":"u","amount":1,"currency_code":"USD","status":"NOPE","corrected_post_date":"x"}}"#,
+        r#"{"journal_entry":{"type":"pindebit","user_token":"u","amount":1,"currency_code":"USD","status":"POSTED","corrected_post_date":"x"}}"#,
         r#"{"user":{"token":"a","program_token":"p","corrected_post_date":"2024-01-01"}}"#,
         r#"{"bogus_order":{"token":"x"}}"#,
         r#"{"user":{"token":"a","program_token":"p"},"time":"yesterday"}"#,
