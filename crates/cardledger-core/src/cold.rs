@@ -50,7 +50,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use cardledger_domain::limits::{
@@ -271,9 +270,7 @@ struct Run {
     /// The run's file, kept open for the newest
     /// [`COLD_RUN_FILES_OPEN_MAX`] runs (older ones open it per read).
     file: Option<Arc<File>>,
-    /// Shared with the threads' [`LiveFilters`] (and, for a run written
-    /// from a staged run whose filter was built, with that staged run).
-    filter: Arc<Filter>,
+    filter: Filter,
     /// The seq the run was written at; `None` for a run written before
     /// runs recorded their position (it is at or before
     /// [`ColdRuns::legacy_bound`]).
@@ -346,7 +343,7 @@ impl Run {
 /// a filter over every key the run was staged with. A key it rules out is
 /// in neither part: a new token is answered without the lock (which the
 /// writer holds while it drops a written part) and without reading a block.
-pub(crate) struct StagedRun(RwLock<StagedParts>, OnceLock<Arc<Filter>>);
+pub(crate) struct StagedRun(RwLock<StagedParts>, OnceLock<Filter>);
 
 struct StagedParts {
     /// The typed entries not yet in a written block.
@@ -375,7 +372,7 @@ impl StagedRun {
         let mut filter = Filter::new(parts.taken.len());
         parts.taken.for_each_key(|k| filter.insert(key_hashes(filter.hash, k))).map_err(not_encoded)?;
         // `parts` (read) is still held: `written` cannot have started
-        let _already = self.1.set(Arc::new(filter));
+        let _already = self.1.set(filter);
         Ok(())
     }
 
@@ -663,68 +660,6 @@ fn decode_block(bytes: &[u8]) -> Result<BlockEntries<'_>, StoreError> {
     Ok(out)
 }
 
-/// The runs, locked to change: [`ColdRuns::version`] moves when it is
-/// dropped, still under the lock, so a thread's [`LiveFilters`] of the
-/// runs before the change are never taken for the runs after it.
-struct RunsWrite<'a> {
-    runs: RwLockWriteGuard<'a, Runs>,
-    version: &'a AtomicU64,
-}
-
-impl std::ops::Deref for RunsWrite<'_> {
-    type Target = Runs;
-    fn deref(&self) -> &Runs {
-        &self.runs
-    }
-}
-
-impl std::ops::DerefMut for RunsWrite<'_> {
-    fn deref_mut(&mut self) -> &mut Runs {
-        &mut self.runs
-    }
-}
-
-impl Drop for RunsWrite<'_> {
-    fn drop(&mut self) {
-        // (the guard, a field, is released after this body)
-        self.version.fetch_add(1, Ordering::Release);
-    }
-}
-
-/// A thread's copy of the filters a live lookup ([`Upto::All`]) probes,
-/// as they were at one [`ColdRuns::version`] of one store: the staged
-/// run (its filter is read at each probe: the writer builds it after the
-/// stage) and every run's filter, newest first, shared with the runs (no
-/// filter is copied). With it a new key — every new token, none of which
-/// is cold — is answered "not cold" with no lock taken: the runs' lock
-/// is an atomic read-modify-write, and on x86 a locked instruction waits
-/// for every earlier load, so it ordered the token's miss in the hot map,
-/// then the staged run's filter, then the runs' filters, one cache miss
-/// after another; without it they are in flight together.
-///
-/// A copy lives until its thread looks up in another store or another
-/// version: after a [`ColdRuns::clear`], or once its store is dropped, a
-/// thread that looks up nothing more keeps the old filters (about 1.75
-/// bytes a cold entry) until it exits.
-struct LiveFilters {
-    store: u64,
-    version: u64,
-    staged: Option<StagedEntries>,
-    runs: Vec<Arc<Filter>>,
-}
-
-thread_local! {
-    static LIVE_FILTERS: std::cell::RefCell<Option<LiveFilters>> = const { std::cell::RefCell::new(None) };
-}
-
-impl LiveFilters {
-    /// Whether some filter may hold the key of `hashes`.
-    fn may_hold(&self, hashes: &mut LazyHashes<'_>) -> bool {
-        self.staged.as_ref().is_some_and(|s| s.may_hold(hashes))
-            || self.runs.iter().any(|f| f.may_contain(hashes.of(f.hash)))
-    }
-}
-
 /// The cold entries of a store (a ledger reads through it as its [`ColdStore`]).
 pub struct ColdRuns {
     tree: sled::Tree,
@@ -736,13 +671,6 @@ pub struct ColdRuns {
     legacy_bound: u64,
     failure: FirstFailure,
     blocks: Mutex<BlockCache>,
-    /// This store's name among the [`LiveFilters`] of a thread (a
-    /// [`fresh_run_id`]: never reused).
-    id: u64,
-    /// Changes (under the runs' write lock, [`ColdRuns::write_runs`]) with
-    /// every change of the runs: a thread's [`LiveFilters`] of another
-    /// version are rebuilt before they answer.
-    version: AtomicU64,
     /// Test hook: the next run's write fails after its file is synced,
     /// before its meta (a crash between the two).
     #[cfg(test)]
@@ -990,8 +918,6 @@ impl ColdRuns {
             legacy_bound: watermark,
             failure: FirstFailure::default(),
             blocks: Mutex::new(BlockCache::default()),
-            id: fresh_run_id(),
-            version: AtomicU64::new(0),
             #[cfg(test)]
             fail_before_meta: std::sync::atomic::AtomicBool::new(false),
         })
@@ -1030,7 +956,7 @@ impl ColdRuns {
     /// the run it wrote. One at a time: a second stage before the first is
     /// written is refused, as is one below the watermark.
     pub(crate) fn stage(&self, at: u64, entries: StagedEntries) -> Result<(), StoreError> {
-        let mut runs = self.write_runs();
+        let mut runs = self.runs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(staged) = &runs.staged {
             return Err(corrupt(format!("a cold flush at seq {at} while the one at seq {} is unwritten", staged.at)));
         }
@@ -1086,8 +1012,7 @@ impl ColdRuns {
         let rehash = staged.1.get().is_none();
         let (groups, mut filter) = {
             let mut parts = staged.write();
-            // (the staged filter's memory is shared, not copied)
-            let filter = staged.1.get().cloned().unwrap_or_else(|| Arc::new(Filter::new(parts.taken.len())));
+            let filter = staged.1.get().cloned().unwrap_or_else(|| Filter::new(parts.taken.len()));
             parts.written = Some(Run {
                 no,
                 id: fresh_run_id(),
@@ -1097,8 +1022,7 @@ impl ColdRuns {
                 filter: filter.clone(),
                 at: Some(at.seq),
             });
-            // (copied only when it is built here, key by key)
-            (parts.taken.groups().map_err(not_encoded)?, if rehash { Filter::clone(&filter) } else { Filter::new(0) })
+            (parts.taken.groups().map_err(not_encoded)?, filter)
         };
         // `filter` is the run's filter as the writer builds it (no lock
         // held); the staged run's copy gets it whenever a group is written
@@ -1155,7 +1079,7 @@ impl ColdRuns {
                         run.file.clone_from(&file);
                     }
                     if rehash {
-                        Arc::make_mut(&mut run.filter).bits.clone_from(&filter.bits);
+                        run.filter.bits.clone_from(&filter.bits);
                     }
                     drop(parts.taken.remove_group(group));
                 }
@@ -1181,7 +1105,7 @@ impl ColdRuns {
         }
         batch.insert(WATERMARK, encode_head(at));
         self.tree.apply_batch(batch).map_err(sled_err)?;
-        let mut runs = self.write_runs();
+        let mut runs = self.runs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if runs.list.last().map_or(0, |r| r.no + 1) != no {
             return Err(corrupt(format!("cold run {no} was written by two writers at once")).into());
         }
@@ -1207,7 +1131,7 @@ impl ColdRuns {
     /// crash between the two leaves files no meta names, removed at open,
     /// while the reverse order could leave a meta without its file).
     pub(crate) fn clear(&self) -> Result<(), StoreError> {
-        let mut runs = self.write_runs();
+        let mut runs = self.runs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.tree.clear().map_err(sled_err)?;
         runs.list.clear();
         runs.staged = None;
@@ -1242,45 +1166,11 @@ impl ColdRuns {
         Ok(bytes)
     }
 
-    /// The runs, locked to change ([`RunsWrite`]: the version moves).
-    fn write_runs(&self) -> RunsWrite<'_> {
-        let runs = self.runs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        RunsWrite { runs, version: &self.version }
-    }
-
-    /// Whether no live run, staged or written, can hold the key of
-    /// `hashes`: every filter rules it out. Read from this thread's
-    /// [`LiveFilters`], rebuilt first (under the runs' read lock) when they
-    /// are another store's or another version's. A "no" is exact (a filter
-    /// has no false negative; the version moves with every change of the
-    /// runs, under their lock); a "maybe" is answered by the locked lookup.
-    fn surely_absent(&self, hashes: &mut LazyHashes<'_>) -> bool {
-        let version = self.version.load(Ordering::Acquire);
-        LIVE_FILTERS.with(|live| {
-            let mut live = live.borrow_mut();
-            let current = live.as_ref().is_some_and(|l| l.store == self.id && l.version == version);
-            if !current {
-                let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-                *live = Some(LiveFilters {
-                    store: self.id,
-                    // (read under the lock: writers move it only under theirs)
-                    version: self.version.load(Ordering::Acquire),
-                    staged: runs.staged.as_ref().map(|s| s.entries.clone()),
-                    runs: runs.list.iter().rev().map(|r| r.filter.clone()).collect(),
-                });
-            }
-            live.as_ref().is_some_and(|l| !l.may_hold(hashes))
-        })
-    }
-
     /// The newest value of `key` in the runs `upto` admits.
     fn lookup(&self, key: &[u8], upto: Upto) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut hashes = LazyHashes::new(key);
-        if matches!(upto, Upto::All) && self.surely_absent(&mut hashes) {
-            return Ok(None);
-        }
         let runs = self.runs.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         upto.check(&runs)?;
+        let mut hashes = LazyHashes::new(key);
         // the staged run is the newest: its filter (once built) rules out
         // a new key before its lock is taken
         let staged = runs.staged.as_ref().filter(|_| matches!(upto, Upto::All));
@@ -1390,7 +1280,7 @@ impl ColdRuns {
     /// blocks as `B` keys, no block ends), the run files removed. Not
     /// flushed; the handle reads no run after it.
     pub(crate) fn debug_blocks_into_tree(&self) -> Result<(), StoreError> {
-        let mut runs = self.write_runs();
+        let mut runs = self.runs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut batch = sled::Batch::default();
         for run in &runs.list {
             for b in 0..run.ends.len() as u32 {
@@ -1497,7 +1387,7 @@ fn decode_meta(no: u32, bytes: &[u8]) -> Result<Run, StoreError> {
         first_keys,
         ends: Vec::new(),
         file: None,
-        filter: Arc::new(Filter { bits, hash }),
+        filter: Filter { bits, hash },
         at: None,
     })
 }
@@ -1839,7 +1729,7 @@ mod tests {
             first_keys: part.first_keys,
             ends: part.ends,
             file: None,
-            filter: Arc::new(filter),
+            filter,
             at: Some(at.seq),
         };
         want.insert(meta_key(0), encode_meta(&run)).unwrap();
@@ -1926,64 +1816,6 @@ mod tests {
             .unwrap();
         assert!(contents(&tree) == contents(&plain), "the same run either way");
         assert!(run_file_contents(dir.path()) == run_file_contents(plain_dir.path()), "the same run file either way");
-    }
-
-    /// A live lookup answers "not cold" from its thread's copy of the
-    /// filters ([`LiveFilters`]) only while the runs are as they were when
-    /// the copy was made: every key staged, written, cleared or written
-    /// directly after a thread last looked up is found (or not) by its next
-    /// lookup, on this thread or another, and a thread's copy of one store
-    /// never answers for another.
-    #[test]
-    fn a_lookup_sees_every_change_of_the_runs_since_its_thread_last_looked() {
-        let taken = taken_of_a_workload();
-        let entries = taken.entries().unwrap();
-        let find_all = |runs: &ColdRuns, found: bool, what: &str| {
-            for (k, v) in &entries {
-                let want = found.then_some(v);
-                assert_eq!(runs.lookup(k, Upto::All).unwrap().as_ref(), want, "{what}: {k:?}");
-            }
-        };
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let runs = ColdRuns::open(db.open_tree("cold").unwrap(), dir.path()).unwrap();
-        // another store, with a run, looked up in between on the same thread
-        let (_other_dir, _other_db, _other_tree, other, other_entries) = one_run_of_a_workload();
-        let other_key = other_entries.keys().next().unwrap();
-        let other_finds = |what: &str| assert!(other.lookup(other_key, Upto::All).unwrap().is_some(), "{what}");
-        find_all(&runs, false, "no run");
-        other_finds("the other store");
-        let at = Head { seq: 99, hash: [3; 32] };
-        let staged = Arc::new(StagedRun::new(taken));
-        // another thread made its copy before the stage, and looks again after it
-        let (to_thread, at_thread) = std::sync::mpsc::channel::<()>();
-        let (looked, after_look) = std::sync::mpsc::channel::<()>();
-        let (runs_here, find_here) = (&runs, &find_all);
-        std::thread::scope(|scope| {
-            scope.spawn(move || {
-                find_here(runs_here, false, "another thread, no run");
-                looked.send(()).unwrap();
-                at_thread.recv().unwrap();
-                find_here(runs_here, true, "another thread, staged");
-                looked.send(()).unwrap();
-            });
-            after_look.recv().unwrap();
-            runs.stage(at.seq, staged.clone()).unwrap();
-            to_thread.send(()).unwrap();
-            after_look.recv().unwrap();
-        });
-        find_all(&runs, true, "staged, no filter yet");
-        staged.index().unwrap();
-        find_all(&runs, true, "staged, filtered");
-        runs.write_run(at, &staged, || Ok::<(), StoreError>(())).unwrap();
-        find_all(&runs, true, "written");
-        other_finds("the other store, again");
-        find_all(&runs, true, "written, after the other store");
-        runs.clear().unwrap();
-        find_all(&runs, false, "cleared");
-        // a run written with no stage (a flush under the state's lock)
-        runs.write_run(at, &StagedRun::new(taken_of_a_workload()), || Ok::<(), StoreError>(())).unwrap();
-        find_all(&runs, true, "written directly");
     }
 
     /// A run file synced but without its meta (a crash between the two, as
@@ -2100,7 +1932,7 @@ mod tests {
                 first_keys: vec![ks[0].clone(), ks[100].clone()],
                 ends: Vec::new(),
                 file: None,
-                filter: Arc::new(filter_of(hash, &ks)),
+                filter: filter_of(hash, &ks),
                 at: None,
             };
             let bytes = encode_meta(&run);
