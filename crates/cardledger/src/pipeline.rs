@@ -174,8 +174,7 @@ fn write_all(
     written: &SyncSender<Decided>,
 ) -> Result<Tally, Error> {
     let mut tally = Tally::default();
-    // a piece ends at the first line's end past the piece size: room for
-    // a long last line without growing (a line grows the buffer past it)
+    // a piece ends at the end of the line that reached the piece size
     let mut buf = Vec::with_capacity(2 * INGEST_ANSWER_PIECE_BYTES);
     for answer in rx {
         // a decider that is gone without an answer failed to send it: impossible
