@@ -335,7 +335,7 @@ fn answers_written_in_pieces_are_the_whole_answers_cut_at_line_ends() {
     let engine = Engine::open(dir.path()).unwrap();
     let mut lines: Vec<String> = table().into_iter().map(|(l, _)| l).collect();
     let cfg = cardledger_workload::WorkloadConfig { seed: 5, days: 5, holders: 6, ..Default::default() };
-    lines.extend(cardledger_workload::generate(&cfg).into_iter().take(600));
+    lines.extend(cardledger_workload::generate(&cfg).take(600));
     let mut parsed = Parsed::new(1, lines.len());
     for l in &lines {
         parsed.push_line(l);

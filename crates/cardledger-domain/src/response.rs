@@ -1314,12 +1314,39 @@ mod tests {
             write_str(&mut out, t);
             assert_eq!(out, serde_json::to_vec(t).unwrap(), "{t:?}");
         }
-        // plain strings of every length (`copy_plain`), after other bytes
+        // plain strings of every length (`copy_quoted`'s two copies of 4, 8
+        // and 16 bytes, and its three appends), after other bytes; then each
+        // with one byte to escape in every place, and with a two-byte
+        // character at either end (`write_escaped`, `needs_escape`'s words)
         for len in 0..=40u8 {
             let t: String = (0..len).map(|i| char::from(b'a' + i % 26)).collect();
-            let mut out = b"xy".to_vec();
-            write_str(&mut out, &t);
-            assert_eq!(out, [b"xy".to_vec(), serde_json::to_vec(&t).unwrap()].concat(), "{t:?}");
+            let mut cases = vec![t.clone(), format!("\u{e9}{t}"), format!("{t}\u{e9}")];
+            for at in 0..usize::from(len) {
+                for esc in ['"', '\\', '\n', '\u{1}'] {
+                    let mut e = t.clone();
+                    e.replace_range(at..=at, &esc.to_string());
+                    cases.push(e);
+                }
+            }
+            for c in &cases {
+                let mut out = b"xy".to_vec();
+                write_str(&mut out, c);
+                assert_eq!(out, [b"xy".to_vec(), serde_json::to_vec(c).unwrap()].concat(), "{c:?}");
+                // unquoted (a masked token's tail)
+                let mut inner = b"xy".to_vec();
+                write_str_inner(&mut inner, c);
+                assert_eq!(
+                    inner,
+                    out.get(..out.len() - 1)
+                        .unwrap()
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| *i != 2)
+                        .map(|(_, b)| *b)
+                        .collect::<Vec<_>>(),
+                    "{c:?}"
+                );
+            }
         }
     }
 
