@@ -138,6 +138,38 @@ impl Decided {
     /// Appends the chunk's answer lines (each ending in `\n`) to `out`: the
     /// bytes of `serde_json::to_writer` on [`ingest_chunk`]'s values.
     pub fn write_answers(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        self.render_answers(out, |_| Ok(()))
+    }
+
+    /// Writes the chunk's answer lines (the bytes of [`Decided::write_answers`])
+    /// to `out` in pieces: rendered into `buf` (cleared first), which is
+    /// written out and cleared whenever it holds `piece_bytes` or more, and
+    /// once more at the end (if not empty). A piece ends at a line's end.
+    /// Small pieces are still in the cache when `out` copies them (the
+    /// pipeline's piece: `INGEST_ANSWER_PIECE_BYTES`). An error writing
+    /// ends the call; the pieces before it are written.
+    pub fn write_answers_to(&self, buf: &mut Vec<u8>, piece_bytes: usize, out: &mut dyn Write) -> std::io::Result<()> {
+        buf.clear();
+        self.render_answers(buf, |buf| {
+            if buf.len() >= piece_bytes {
+                out.write_all(buf)?;
+                buf.clear();
+            }
+            Ok(())
+        })?;
+        if !buf.is_empty() {
+            out.write_all(buf)?;
+            buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Appends the answer lines to `out`, calling `after_line` after each.
+    fn render_answers(
+        &self,
+        out: &mut Vec<u8>,
+        mut after_line: impl FnMut(&mut Vec<u8>) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         let mut outcomes = self.outcomes.iter();
         for (i, slot) in self.slots.iter().enumerate() {
             let line = self.first_line + i as u64;
@@ -149,6 +181,7 @@ impl Decided {
                 }
             }
             out.push(b'\n');
+            after_line(out)?;
         }
         Ok(())
     }

@@ -302,6 +302,81 @@ fn written_answers_are_the_bytes_of_the_answer_values() {
     assert_eq!(kinds.len(), 4, "{kinds:?}");
 }
 
+/// A writer keeping every `write` call's bytes, failing once `fail_after`
+/// calls are made.
+struct Pieces {
+    writes: Vec<Vec<u8>>,
+    fail_after: usize,
+}
+
+impl std::io::Write for Pieces {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.writes.len() == self.fail_after {
+            return std::io::Result::Err(std::io::Error::other("full"));
+        }
+        self.writes.push(buf.to_vec());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The answers written in pieces (`Decided::write_answers_to`, what the
+/// pipeline does) are the bytes of `write_answers`, in pieces that end at
+/// a line's end as soon as the piece size is reached (the last one may be
+/// shorter); the buffer is cleared before and after; a failed write ends
+/// the call with its error, the pieces before it written.
+#[test]
+fn answers_written_in_pieces_are_the_whole_answers_cut_at_line_ends() {
+    use cardledger_core::ingest::{decide, Parsed};
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path()).unwrap();
+    let mut lines: Vec<String> = table().into_iter().map(|(l, _)| l).collect();
+    let cfg = cardledger_workload::WorkloadConfig { seed: 5, days: 5, holders: 6, ..Default::default() };
+    lines.extend(cardledger_workload::generate(&cfg).take(600));
+    let mut parsed = Parsed::new(1, lines.len());
+    for l in &lines {
+        parsed.push_line(l);
+    }
+    let decided = decide(&engine, parsed).unwrap();
+    let mut whole = Vec::new();
+    decided.write_answers(&mut whole).unwrap();
+    let line_ends: BTreeSet<usize> =
+        whole.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1).collect();
+    assert_eq!(line_ends.len(), lines.len());
+    // the first line's length: a piece reached exactly at a line's end
+    let first = *line_ends.first().unwrap();
+    for piece in [1, first, 100, 1000, 4096, 65536, whole.len(), whole.len() + 1, usize::MAX] {
+        let mut out = Pieces { writes: Vec::new(), fail_after: usize::MAX };
+        let mut buf = b"left over".to_vec();
+        decided.write_answers_to(&mut buf, piece, &mut out).unwrap();
+        assert!(buf.is_empty());
+        assert_eq!(out.writes.concat(), whole, "piece {piece}");
+        let mut end = 0;
+        for (i, w) in out.writes.iter().enumerate() {
+            end += w.len();
+            assert!(line_ends.contains(&end), "piece {piece}: write {i} ends inside a line");
+            // shorter than the piece only where the answers end, and no
+            // longer than the piece plus the line that reached it
+            let last_line = whole[..end - 1].iter().rposition(|b| *b == b'\n').map_or(end, |p| end - p - 1);
+            assert!(w.len() >= piece || end == whole.len(), "piece {piece}: write {i} is short");
+            assert!(w.len() - last_line < piece, "piece {piece}: write {i} went on past the piece");
+        }
+        if piece == 1 {
+            assert_eq!(out.writes.len(), lines.len());
+        } else if piece >= whole.len() {
+            assert_eq!(out.writes.len(), 1, "piece {piece}");
+        }
+    }
+    let mut out = Pieces { writes: Vec::new(), fail_after: 2 };
+    let err = decided.write_answers_to(&mut Vec::new(), 1000, &mut out).unwrap_err();
+    assert_eq!(err.to_string(), "full");
+    assert_eq!(out.writes.len(), 2);
+    assert!(whole.starts_with(&out.writes.concat()));
+}
+
 /// The answer bytes of `lines` ingested into a fresh engine in chunks of
 /// 8,192 (as `cardledger ingest` does).
 fn answers_of(lines: &[String]) -> Vec<u8> {

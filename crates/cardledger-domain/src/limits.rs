@@ -205,6 +205,19 @@ pub const REPLAY_CHUNKS_IN_FLIGHT: usize = 8;
 /// engine decides one group at a time.
 pub const INGEST_CHUNKS_IN_FLIGHT: usize = 2;
 
+/// `cardledger ingest` writes a chunk's answer lines out whenever this many
+/// bytes (or more: a piece ends at a line's end) are rendered, from one
+/// reused buffer, so that the output's copy (the kernel's, into the page
+/// cache) reads them from the cache: a whole chunk (8,192 lines, ≈ 4.8 MB
+/// of answers in the bulk workload) was out of the L2 cache (2 MiB a core
+/// here) when copied, ≈ 1.1 s of CPU a million lines. 1 MiB, not less: the
+/// CLI and `compare` write through a `BufWriter` of 1 MiB, which passes a
+/// write of its capacity or more straight on but copies a smaller one into
+/// its own buffer (a second copy, ≈ 590 instructions a line); 64 KiB to
+/// 1 MiB measured alike otherwise (docs/performance.md, "Issue 13: the
+/// answer writer").
+pub const INGEST_ANSWER_PIECE_BYTES: usize = 1024 * 1024;
+
 /// Longest a new leader waits for the submitters of the last groups (those
 /// not in a group still flushing) to queue again before it commits what is
 /// queued.

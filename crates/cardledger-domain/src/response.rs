@@ -295,18 +295,32 @@ fn put(out: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
 /// `\u00XX` in lowercase hex); everything else as is. The answer lines'
 /// own strings (`ingest::write_answer`) are written by it too.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    write_str_inner(out, s);
-    out.push(b'"');
-}
-
-fn write_str_inner(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     // most strings need no escape
-    if !needs_escape(bytes) {
-        copy_plain(out, bytes);
-        return;
+    if needs_escape(bytes) {
+        out.push(b'"');
+        write_escaped(out, bytes);
+        out.push(b'"');
+    } else {
+        copy_quoted(out, bytes);
     }
+}
+
+/// [`write_str`] without its quotes.
+fn write_str_inner(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    if needs_escape(bytes) {
+        write_escaped(out, bytes);
+    } else {
+        copy_plain(out, bytes);
+    }
+}
+
+/// `bytes` escaped (see [`write_str`]), without quotes: out of line, so
+/// that the plain strings' path saves no registers for it.
+#[cold]
+#[inline(never)]
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let short: &[u8] = match b {
@@ -348,12 +362,49 @@ fn copy_plain(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// Appends `bytes` between quotes (nothing to escape): a string of 4 to 32
+/// bytes (tokens, codes, types, memos) as two fixed-size copies, the
+/// opening quote and the first 4, 8 or 16 bytes, then the last as many and
+/// the closing quote over the first copy's tail; any other as three
+/// appends. Two capacity checks, not five, and no `memcpy` call.
+#[inline(always)]
+fn copy_quoted(out: &mut Vec<u8>, bytes: &[u8]) {
+    /// `"` and the first `N` bytes, then the last `N` and `"`, the second
+    /// over the first's tail (`N ≤ bytes.len() ≤ 2N`).
+    #[inline(always)]
+    fn two_copies<const N: usize>(out: &mut Vec<u8>, bytes: &[u8], first: &[u8; N], last: &[u8; N]) {
+        let end = out.len() + bytes.len() + 2;
+        let mut open = [b'"'; 32 + 1];
+        let mut close = [b'"'; 32 + 1];
+        if let (Some(o), Some(c)) = (open.get_mut(1..=N), close.get_mut(..N)) {
+            o.copy_from_slice(first);
+            c.copy_from_slice(last);
+        }
+        out.extend_from_slice(open.get(..=N).unwrap_or_default());
+        out.truncate(end - (N + 1));
+        out.extend_from_slice(close.get(..=N).unwrap_or_default());
+    }
+    if let (Some(first), Some(last)) = (bytes.first_chunk::<16>(), bytes.last_chunk::<16>()) {
+        if bytes.len() <= 32 {
+            return two_copies(out, bytes, first, last);
+        }
+    } else if let (Some(first), Some(last)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+        return two_copies(out, bytes, first, last);
+    } else if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        return two_copies(out, bytes, first, last);
+    }
+    out.push(b'"');
+    out.extend_from_slice(bytes);
+    out.push(b'"');
+}
+
 /// Whether any byte of `bytes` is one [`write_str`] escapes (`"`, `\\`,
 /// below U+0020), eight bytes at a time: the words of the string, the last
 /// one overlapping the one before it (a string of 4 to 7 bytes: its first
 /// and its last four bytes, as one word). Most strings written are tokens
 /// and codes of 5 to 25 bytes, where a byte-wise pass costs several
 /// instructions a byte (docs/performance.md, "the JSON path, tenth pass").
+#[inline(always)]
 fn needs_escape(bytes: &[u8]) -> bool {
     let mut rest = bytes;
     let mut any = false;
@@ -505,13 +556,15 @@ impl<'a> Obj<'a> {
     /// fixed-size moves, not a call of `memcpy` with a length (it was ≈ 65
     /// instructions a key, ≈ 840 a line: docs/performance.md, "the JSON
     /// path, tenth pass").
+    /// The separator and the key's opening quote are one append (`,"`).
     #[inline(always)]
     fn key(&mut self, k: &str) -> &mut Vec<u8> {
-        if !self.first {
-            self.out.push(b',');
+        if self.first {
+            self.out.push(b'"');
+        } else {
+            self.out.extend_from_slice(b",\"");
         }
         self.first = false;
-        self.out.push(b'"');
         self.out.extend_from_slice(k.as_bytes());
         self.out.extend_from_slice(b"\":");
         self.out
@@ -569,10 +622,7 @@ impl<'a> Obj<'a> {
     /// A time, quoted.
     #[inline(always)]
     fn time(&mut self, k: &str, t: Timestamp) {
-        let out = self.key(k);
-        out.push(b'"');
-        t.write_rfc3339(out);
-        out.push(b'"');
+        t.write_rfc3339_quoted(self.key(k));
     }
 
     /// A sequence number as text (`transaction_token`).
@@ -1264,12 +1314,39 @@ mod tests {
             write_str(&mut out, t);
             assert_eq!(out, serde_json::to_vec(t).unwrap(), "{t:?}");
         }
-        // plain strings of every length (`copy_plain`), after other bytes
+        // plain strings of every length (`copy_quoted`'s two copies of 4, 8
+        // and 16 bytes, and its three appends), after other bytes; then each
+        // with one byte to escape in every place, and with a two-byte
+        // character at either end (`write_escaped`, `needs_escape`'s words)
         for len in 0..=40u8 {
             let t: String = (0..len).map(|i| char::from(b'a' + i % 26)).collect();
-            let mut out = b"xy".to_vec();
-            write_str(&mut out, &t);
-            assert_eq!(out, [b"xy".to_vec(), serde_json::to_vec(&t).unwrap()].concat(), "{t:?}");
+            let mut cases = vec![t.clone(), format!("\u{e9}{t}"), format!("{t}\u{e9}")];
+            for at in 0..usize::from(len) {
+                for esc in ['"', '\\', '\n', '\u{1}'] {
+                    let mut e = t.clone();
+                    e.replace_range(at..=at, &esc.to_string());
+                    cases.push(e);
+                }
+            }
+            for c in &cases {
+                let mut out = b"xy".to_vec();
+                write_str(&mut out, c);
+                assert_eq!(out, [b"xy".to_vec(), serde_json::to_vec(c).unwrap()].concat(), "{c:?}");
+                // unquoted (a masked token's tail)
+                let mut inner = b"xy".to_vec();
+                write_str_inner(&mut inner, c);
+                assert_eq!(
+                    inner,
+                    out.get(..out.len() - 1)
+                        .unwrap()
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| *i != 2)
+                        .map(|(_, b)| *b)
+                        .collect::<Vec<_>>(),
+                    "{c:?}"
+                );
+            }
         }
     }
 

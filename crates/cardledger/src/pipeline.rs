@@ -10,8 +10,9 @@
 //!    until they are durable while the next decider submits the next chunk,
 //!    so chunk N+1 is decided while chunk N flushes, its seqs after N's
 //!    (`decide_all`);
-//! 3. the calling thread writes each decided chunk's answer lines into one
-//!    reused buffer and then to the output (`Decided::write_answers`), the
+//! 3. the calling thread renders each decided chunk's answer lines into one
+//!    reused buffer, written to the output whenever it holds
+//!    [`INGEST_ANSWER_PIECE_BYTES`] (`Decided::write_answers_to`), the
 //!    chunks in input order (each decider, in its turn, queues a receiver
 //!    of its chunk's outcome for the writer).
 //!
@@ -33,7 +34,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use cardledger_core::engine::{EngineError, Outcome};
 use cardledger_core::ingest::{self, Decided, Parsed};
 use cardledger_domain::command::CommandLine;
-use cardledger_domain::limits::INGEST_CHUNKS_IN_FLIGHT;
+use cardledger_domain::limits::{INGEST_ANSWER_PIECE_BYTES, INGEST_CHUNKS_IN_FLIGHT};
 
 use crate::lines::{LineRef, LineSource};
 use crate::{Error, Tally, INGEST_CHUNK_LINES};
@@ -173,15 +174,14 @@ fn write_all(
     written: &SyncSender<Decided>,
 ) -> Result<Tally, Error> {
     let mut tally = Tally::default();
-    let mut buf = Vec::with_capacity(1 << 22);
+    // a piece ends at the end of the line that reached the piece size
+    let mut buf = Vec::with_capacity(2 * INGEST_ANSWER_PIECE_BYTES);
     for answer in rx {
         // a decider that is gone without an answer failed to send it: impossible
         let Ok(decided) = answer.recv() else { unreachable!("an ingest decider dropped a chunk's answer") };
         let decided = decided?;
-        buf.clear();
         let output = |source| Error::Output { what: "answers".into(), source };
-        decided.write_answers(&mut buf).map_err(output)?;
-        out.write_all(&buf).map_err(output)?;
+        decided.write_answers_to(&mut buf, INGEST_ANSWER_PIECE_BYTES, out).map_err(output)?;
         let c = decided.counts();
         tally.lines += decided.len() as u64;
         tally.recorded += c.recorded;
