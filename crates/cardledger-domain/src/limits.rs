@@ -205,6 +205,14 @@ pub const REPLAY_CHUNKS_IN_FLIGHT: usize = 8;
 /// engine decides one group at a time.
 pub const INGEST_CHUNKS_IN_FLIGHT: usize = 2;
 
+/// How often an ingest decider waiting for its next chunk checks whether
+/// the run has stopped (an output or engine error): the run joins its
+/// deciders before it returns, so that no chunk is submitted after the
+/// caller has the error, and a decider waiting on a reader blocked on its
+/// input (stdin) must notice the stop without that input. A stopped run
+/// returns at most this much later; a waiting decider wakes this often.
+pub const INGEST_STOP_POLL_MS: u64 = 20;
+
 /// `cardledger ingest` writes a chunk's answer lines out whenever this many
 /// bytes (or more: a piece ends at a line's end) are rendered, from one
 /// reused buffer, so that the output's copy (the kernel's, into the page

@@ -25,16 +25,21 @@
 //! order. The first failed chunk ends the run with its error: no later
 //! chunk's answer is written (a later chunk already submitted fails too
 //! should the engine be poisoned). A read error stops the run where it
-//! happened, as before: the chunk it interrupted is not submitted.
+//! happened, as before: the chunk it interrupted is not submitted. On any
+//! error the run returns only once its deciders have ended: a submission
+//! under way is flushed first, and none begins after (the reader, which
+//! may be blocked on its input, is left to end at its next send).
 
 use std::io::Write;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use cardledger_core::engine::{EngineError, Outcome};
 use cardledger_core::ingest::{self, Decided, Parsed};
 use cardledger_domain::command::CommandLine;
-use cardledger_domain::limits::{INGEST_ANSWER_PIECE_BYTES, INGEST_CHUNKS_IN_FLIGHT};
+use cardledger_domain::limits::{INGEST_ANSWER_PIECE_BYTES, INGEST_CHUNKS_IN_FLIGHT, INGEST_STOP_POLL_MS};
 
 use crate::lines::{LineRef, LineSource};
 use crate::{Error, Tally, INGEST_CHUNK_LINES};
@@ -49,7 +54,8 @@ const WRITTEN_CHUNKS_BACK: usize = 2;
 /// order, once durable (`Engine::submit_in_batches_queued`, or a router's),
 /// calling the second argument once they are queued, if it can tell (else
 /// the decider's turn ends when this returns). Owned by the decider
-/// threads, which are not joined on an error (see [`run`]).
+/// threads, which [`run`] joins before it returns, on an error too: no
+/// call is under way or begins once the caller has the run's result.
 pub(crate) type Submit =
     Arc<dyn Fn(Vec<CommandLine>, &mut dyn FnMut()) -> Result<Vec<Outcome>, EngineError> + Send + Sync>;
 
@@ -68,35 +74,52 @@ pub(crate) fn run(
 ) -> Result<Tally, Error> {
     let (parsed_tx, parsed_rx) = sync_channel(INGEST_PIPELINE_CHUNKS);
     let (written_tx, written_rx) = sync_channel(WRITTEN_CHUNKS_BACK);
-    // no stage but the writer is joined on an error: each ends at its next
-    // send, once the receiving side is gone (a blocked read of stdin must
-    // not hold the answer to an engine or output error)
+    // the reader is not joined on an error: it ends at its next send, once
+    // the receiving side is gone (a blocked read of stdin must not hold the
+    // answer to an engine or output error); the deciders are, once stopped
     let reader = std::thread::Builder::new()
         .name("ingest-parse".into())
         .spawn(move || read_and_parse(lines, &parsed_tx, &written_rx))
         .map_err(Error::Input)?;
     let turn = Arc::new(Mutex::new(parsed_rx));
     let (answers_tx, answers_rx) = sync_channel(INGEST_PIPELINE_CHUNKS);
+    let stop = Arc::new(AtomicBool::new(false));
     let mut deciders = Vec::with_capacity(INGEST_CHUNKS_IN_FLIGHT);
     for i in 0..INGEST_CHUNKS_IN_FLIGHT {
-        let (submit, turn, answers) = (submit.clone(), turn.clone(), answers_tx.clone());
+        let (submit, turn, answers, stopped) = (submit.clone(), turn.clone(), answers_tx.clone(), stop.clone());
         let decider = std::thread::Builder::new()
             .name(format!("ingest-decide-{i}"))
-            .spawn(move || decide_all(&submit, &turn, &answers))
-            .map_err(Error::Input)?;
-        deciders.push(decider);
+            .spawn(move || decide_all(&submit, &turn, &answers, &stopped));
+        match decider {
+            Ok(d) => deciders.push(d),
+            Err(e) => {
+                stop.store(true, Ordering::SeqCst);
+                join_deciders(deciders);
+                return Err(Error::Input(e));
+            }
+        }
     }
     // the writer's channel closes once every decider is done
     drop(answers_tx);
-    let tally = write_all(answers_rx, out, progress, &written_tx)?;
-    // the input ended (the deciders saw the channel close): join the others
-    if deciders.into_iter().any(|d| d.join().is_err()) {
-        unreachable!("an ingest decider thread panicked");
+    let written = write_all(answers_rx, out, progress, &written_tx);
+    // on an error the deciders stop at their next chunk (a submit under way
+    // ends first); at the input's end they saw the channel close
+    if written.is_err() {
+        stop.store(true, Ordering::SeqCst);
     }
+    join_deciders(deciders);
+    let tally = written?;
     if reader.join().is_err() {
         unreachable!("the ingest reader thread panicked");
     }
     Ok(tally)
+}
+
+/// Waits for every decider thread to end.
+fn join_deciders(deciders: Vec<std::thread::JoinHandle<()>>) {
+    if deciders.into_iter().any(|d| d.join().is_err()) {
+        unreachable!("an ingest decider thread panicked");
+    }
 }
 
 /// Stage 1: reads and parses (each line borrowed from the source while it
@@ -135,11 +158,25 @@ fn read_and_parse(mut lines: impl LineSource, tx: &SyncSender<std::io::Result<Pa
 /// turn ends once the engine has queued its commands (or once submitted),
 /// and the outcome is passed on once durable. Stops at the first error
 /// (after passing it on), at the end of the input, or when the writer is
-/// gone.
-fn decide_all(submit: &Submit, turn: &Turn, answers: &SyncSender<Answer>) {
+/// gone, or once the run is stopped (checked while it waits for a chunk,
+/// every `INGEST_STOP_POLL_MS`, and before it submits one).
+fn decide_all(submit: &Submit, turn: &Turn, answers: &SyncSender<Answer>, stop: &AtomicBool) {
+    let poll = Duration::from_millis(INGEST_STOP_POLL_MS);
     loop {
         let taken = turn.lock().unwrap_or_else(PoisonError::into_inner);
-        let Ok(parsed) = taken.recv() else { return };
+        let parsed = loop {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            match taken.recv_timeout(poll) {
+                Ok(parsed) => break parsed,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        };
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
         let (tx, rx) = sync_channel(1);
         if answers.send(rx).is_err() {
             return;
@@ -264,6 +301,74 @@ mod tests {
         assert!(overlapped.load(Ordering::SeqCst), "chunk 2 was not submitted while chunk 1 was in flight");
         assert_eq!(result.unwrap().lines, n as u64);
         assert_eq!(numbers, (1..=n as u64).collect::<Vec<_>>());
+    }
+
+    /// An output that fails at its first write.
+    struct Broken;
+
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("broken output"))
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// An output error ends the run only once no submission is under way:
+    /// the chunk a decider was submitting when the writer failed is flushed
+    /// first, and no chunk is submitted after the caller has the error.
+    #[test]
+    fn a_run_that_fails_returns_once_no_chunk_is_being_submitted() {
+        let (active, calls) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (a, c) = (active.clone(), calls.clone());
+        // each submission takes a while, as a flush does, its turn given up at once
+        let submit: Submit = Arc::new(move |commands: Vec<CommandLine>, on_queued: &mut dyn FnMut()| {
+            a.fetch_add(1, Ordering::SeqCst);
+            c.fetch_add(1, Ordering::SeqCst);
+            on_queued();
+            std::thread::sleep(Duration::from_millis(300));
+            a.fetch_sub(1, Ordering::SeqCst);
+            Ok(commands.iter().map(|_| Outcome::Rejected(Rejection::new(Code::MalformedJson, "", "fake"))).collect())
+        });
+        let lines = (0..6 * INGEST_CHUNK_LINES).map(|_| Ok(Line::Text(COMMAND.to_string()))).collect::<Vec<_>>();
+        let result = run(submit, lines.into_iter(), &mut Broken, &mut |_| {});
+        assert!(matches!(result, Err(Error::Output { .. })), "{result:?}");
+        assert_eq!(active.load(Ordering::SeqCst), 0, "a chunk was still being submitted when the run returned");
+        let submitted = calls.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(700));
+        assert_eq!(calls.load(Ordering::SeqCst), submitted, "a chunk was submitted after the run returned");
+        assert!(submitted < 6, "every chunk was submitted despite the error: {submitted}");
+    }
+
+    /// A run whose output fails returns even while its input is blocked
+    /// (as stdin may be): a decider waiting for the next chunk sees the
+    /// stop, the reader is left to end at its next send.
+    #[test]
+    fn a_run_that_fails_returns_while_its_input_is_blocked() {
+        let (hold_tx, hold_rx) = channel::<()>();
+        let mut read = 0;
+        let lines = std::iter::from_fn(move || {
+            read += 1;
+            if read <= INGEST_CHUNK_LINES {
+                return Some(Ok(Line::Text(COMMAND.to_string())));
+            }
+            // the input blocks until the test ends
+            let _ = hold_rx.recv();
+            None
+        });
+        let submit: Submit = Arc::new(|commands: Vec<CommandLine>, on_queued: &mut dyn FnMut()| {
+            on_queued();
+            Ok(commands.iter().map(|_| Outcome::Rejected(Rejection::new(Code::MalformedJson, "", "fake"))).collect())
+        });
+        let (done_tx, done_rx) = channel();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(run(submit, lines, &mut Broken, &mut |_| {}));
+        });
+        let result = done_rx.recv_timeout(PATIENCE).expect("the run did not return while its input was blocked");
+        assert!(matches!(result, Err(Error::Output { .. })), "{result:?}");
+        drop(hold_tx);
     }
 
     #[test]
