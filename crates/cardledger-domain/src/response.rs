@@ -302,7 +302,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
         write_escaped(out, bytes);
         out.push(b'"');
     } else {
-        copy_quoted(out, bytes);
+        copy_plain::<true>(out, bytes);
     }
 }
 
@@ -312,7 +312,7 @@ fn write_str_inner(out: &mut Vec<u8>, s: &str) {
     if needs_escape(bytes) {
         write_escaped(out, bytes);
     } else {
-        copy_plain(out, bytes);
+        copy_plain::<false>(out, bytes);
     }
 }
 
@@ -345,57 +345,52 @@ fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());
 }
 
-/// Appends `bytes`: a string of 8 to 16 bytes (most tokens and codes) as
-/// two fixed-size copies of eight, the second over the first's tail, not
-/// through a call of `memcpy` with a length; any other as it is.
+/// Appends `bytes` (nothing to escape), between quotes when `QUOTED`: a
+/// string of 4 to 32 bytes (tokens, codes, types, memos) as two
+/// fixed-size copies, the opening quote (if any) and the first 4, 8 or 16
+/// bytes, then the last as many and the closing quote (if any) over the
+/// first copy's tail; any other as it is. Two capacity checks, not up to
+/// four, and no `memcpy` call.
 #[inline(always)]
-fn copy_plain(out: &mut Vec<u8>, bytes: &[u8]) {
-    if bytes.len() <= 16 {
-        if let (Some(first), Some(last)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
-            let end = out.len() + bytes.len();
-            out.extend_from_slice(first);
-            out.truncate(end - 8);
-            out.extend_from_slice(last);
-            return;
-        }
-    }
-    out.extend_from_slice(bytes);
-}
-
-/// Appends `bytes` between quotes (nothing to escape): a string of 4 to 32
-/// bytes (tokens, codes, types, memos) as two fixed-size copies, the
-/// opening quote and the first 4, 8 or 16 bytes, then the last as many and
-/// the closing quote over the first copy's tail; any other as three
-/// appends. Two capacity checks, not five, and no `memcpy` call.
-#[inline(always)]
-fn copy_quoted(out: &mut Vec<u8>, bytes: &[u8]) {
-    /// `"` and the first `N` bytes, then the last `N` and `"`, the second
-    /// over the first's tail (`N ≤ bytes.len() ≤ 2N`).
+fn copy_plain<const QUOTED: bool>(out: &mut Vec<u8>, bytes: &[u8]) {
+    /// The opening quote (if any) and the first `N` bytes, then the last
+    /// `N` and the closing quote (if any), the second over the first's
+    /// tail (`N ≤ bytes.len() ≤ 2N`).
     #[inline(always)]
-    fn two_copies<const N: usize>(out: &mut Vec<u8>, bytes: &[u8], first: &[u8; N], last: &[u8; N]) {
-        let end = out.len() + bytes.len() + 2;
+    fn two_copies<const N: usize, const QUOTED: bool>(
+        out: &mut Vec<u8>,
+        bytes: &[u8],
+        first: &[u8; N],
+        last: &[u8; N],
+    ) {
+        let q = usize::from(QUOTED);
+        let end = out.len() + bytes.len() + 2 * q;
         let mut open = [b'"'; 32 + 1];
         let mut close = [b'"'; 32 + 1];
-        if let (Some(o), Some(c)) = (open.get_mut(1..=N), close.get_mut(..N)) {
+        if let (Some(o), Some(c)) = (open.get_mut(q..q + N), close.get_mut(..N)) {
             o.copy_from_slice(first);
             c.copy_from_slice(last);
         }
-        out.extend_from_slice(open.get(..=N).unwrap_or_default());
-        out.truncate(end - (N + 1));
-        out.extend_from_slice(close.get(..=N).unwrap_or_default());
+        out.extend_from_slice(open.get(..q + N).unwrap_or_default());
+        out.truncate(end - (N + q));
+        out.extend_from_slice(close.get(..N + q).unwrap_or_default());
     }
     if let (Some(first), Some(last)) = (bytes.first_chunk::<16>(), bytes.last_chunk::<16>()) {
         if bytes.len() <= 32 {
-            return two_copies(out, bytes, first, last);
+            return two_copies::<16, QUOTED>(out, bytes, first, last);
         }
     } else if let (Some(first), Some(last)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
-        return two_copies(out, bytes, first, last);
+        return two_copies::<8, QUOTED>(out, bytes, first, last);
     } else if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
-        return two_copies(out, bytes, first, last);
+        return two_copies::<4, QUOTED>(out, bytes, first, last);
     }
-    out.push(b'"');
+    if QUOTED {
+        out.push(b'"');
+    }
     out.extend_from_slice(bytes);
-    out.push(b'"');
+    if QUOTED {
+        out.push(b'"');
+    }
 }
 
 /// Whether any byte of `bytes` is one [`write_str`] escapes (`"`, `\\`,
@@ -1314,7 +1309,7 @@ mod tests {
             write_str(&mut out, t);
             assert_eq!(out, serde_json::to_vec(t).unwrap(), "{t:?}");
         }
-        // plain strings of every length (`copy_quoted`'s two copies of 4, 8
+        // plain strings of every length (`copy_plain`'s two copies of 4, 8
         // and 16 bytes, and its three appends), after other bytes; then each
         // with one byte to escape in every place, and with a two-byte
         // character at either end (`write_escaped`, `needs_escape`'s words)
