@@ -68,26 +68,20 @@ impl Timestamp {
     /// whole second (every time a response prints but a fractional one) is
     /// one fixed-size copy of its 22 bytes, not four appends.
     pub fn write_rfc3339_quoted(self, out: &mut Vec<u8>) {
-        match self.second_text() {
-            Some(t) if self.0.rem_euclid(1_000_000) == 0 => {
+        if self.0.rem_euclid(1_000_000) == 0 {
+            if let Some(t) = self.second_text() {
                 let mut quoted = *b"\"0000-00-00T00:00:00Z\"";
                 if let Some(text) = quoted.get_mut(1..20) {
                     text.copy_from_slice(&t);
                 }
                 out.extend_from_slice(&quoted);
-            }
-            Some(t) => {
-                out.push(b'"');
-                out.extend_from_slice(&t);
-                self.write_fraction_z(out);
-                out.push(b'"');
-            }
-            None => {
-                out.push(b'"');
-                self.write_display(out);
-                out.push(b'"');
+                return;
             }
         }
+        // a fraction, or a year outside 1 to 9999: the unquoted text
+        out.push(b'"');
+        self.write_rfc3339(out);
+        out.push(b'"');
     }
 
     /// The text of this time's whole second, from the two kept
