@@ -56,7 +56,7 @@ pub trait ColdStore: Send + Sync {
 /// asserts it). A clone has none: spares are memory, not state.
 #[derive(Debug, Default)]
 pub struct SpareMaps {
-    pub(super) tokens: [Option<Tokens>; idempotency::KINDS],
+    tokens: [Option<Tokens>; idempotency::KINDS],
     gpa_orders: Option<HashMap<Token, OrderState>>,
     msa_orders: Option<HashMap<Token, OrderState>>,
     offer_orders: Option<HashMap<Token, u64>>,
@@ -97,30 +97,43 @@ impl SpareMaps {
         self.tokens.get_mut(usize::from(kind.index())).and_then(Option::take)
     }
 
-    /// How many maps this holds.
-    pub fn len(&self) -> usize {
-        let some = |present: bool| usize::from(present);
-        self.tokens.iter().filter(|t| t.is_some()).count()
-            + some(self.gpa_orders.is_some())
-            + some(self.msa_orders.is_some())
-            + some(self.offer_orders.is_some())
-            + some(self.gpa_unloads.is_some())
-            + some(self.msa_unloads.is_some())
-            + some(self.journal_entries.is_some())
-    }
-
     /// Whether this holds no map.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.tokens.iter().all(Option::is_none)
+            && self.gpa_orders.is_none()
+            && self.msa_orders.is_none()
+            && self.offer_orders.is_none()
+            && self.gpa_unloads.is_none()
+            && self.msa_unloads.is_none()
+            && self.journal_entries.is_none()
     }
 }
 
-/// A spare map for a new hot map: emptiness is the spare's whole contract
-/// (a spare that kept an entry would bring a cold entry back as hot).
-pub(super) fn spare_or<M>(spare: Option<M>, is_empty: impl Fn(&M) -> bool, new: impl FnOnce() -> M) -> M {
+/// A hot map a spare can stand in for ([`spare_or`]).
+pub(super) trait HotMap {
+    /// Whether it holds no entry.
+    fn holds_none(&self) -> bool;
+}
+
+impl<K, V, S> HotMap for std::collections::HashMap<K, V, S> {
+    fn holds_none(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl<T> HotMap for Vec<T> {
+    fn holds_none(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+/// A spare map for a new hot map, else `new()`: emptiness is the spare's
+/// whole contract (a spare that kept an entry would bring a cold entry
+/// back as hot).
+pub(super) fn spare_or<M: HotMap>(spare: Option<M>, new: impl FnOnce() -> M) -> M {
     match spare {
         Some(m) => {
-            assert!(is_empty(&m), "a spare hot map is not empty");
+            assert!(m.holds_none(), "a spare hot map is not empty");
             m
         }
         None => new(),
@@ -1058,28 +1071,21 @@ impl Ledger {
         assert!(self.cold.is_some(), "take_cold on a ledger without a cold store");
         // the maps of the runs written since the last flush, emptied: the
         // new hot maps (a token kind's waits in the room for its first token)
-        let mut spares = self.cold.as_ref().map(|c| c.0.take_spares()).unwrap_or_default();
-        for (slot, spare) in self.room.spares.tokens.iter_mut().zip(std::mem::take(&mut spares.tokens)) {
-            if spare.is_some() {
-                *slot = spare;
-            }
+        if let Some(cold) = &self.cold {
+            self.room.spares.keep(cold.0.take_spares());
         }
-        let new_map = |spare: Option<HashMap<Token, OrderState>>| spare_or(spare, HashMap::is_empty, HashMap::default);
-        let gpa_orders = std::mem::replace(&mut self.gpa_orders, new_map(spares.gpa_orders));
-        let msa_orders = std::mem::replace(&mut self.msa_orders, new_map(spares.msa_orders));
-        let offer_orders = std::mem::replace(
-            &mut self.offer_orders,
-            spare_or(spares.offer_orders, HashMap::is_empty, HashMap::default),
-        );
-        let gpa_unloads =
-            std::mem::replace(&mut self.gpa_unloads, spare_or(spares.gpa_unloads, Vec::is_empty, Vec::new));
-        let msa_unloads =
-            std::mem::replace(&mut self.msa_unloads, spare_or(spares.msa_unloads, Vec::is_empty, Vec::new));
+        let spares = &mut self.room.spares;
+        let gpa_orders = std::mem::replace(&mut self.gpa_orders, spare_or(spares.gpa_orders.take(), HashMap::default));
+        let msa_orders = std::mem::replace(&mut self.msa_orders, spare_or(spares.msa_orders.take(), HashMap::default));
+        let offer_orders =
+            std::mem::replace(&mut self.offer_orders, spare_or(spares.offer_orders.take(), HashMap::default));
+        let gpa_unloads = std::mem::replace(&mut self.gpa_unloads, spare_or(spares.gpa_unloads.take(), Vec::new));
+        let msa_unloads = std::mem::replace(&mut self.msa_unloads, spare_or(spares.msa_unloads.take(), Vec::new));
         // the closed entries (nearly all) leave in the map they are in, none
         // of them hashed or moved again; the open ones go back into a new
         // hot map (a spare, or one with its predecessor's room)
         let room = self.journal_entries.capacity();
-        let new_journal = spare_or(spares.journal_entries, HashMap::is_empty, || super::apply::with_room(room));
+        let new_journal = spare_or(spares.journal_entries.take(), || super::apply::with_room(room));
         let mut journal_entries = std::mem::replace(&mut self.journal_entries, new_journal);
         self.journal_entries.extend(journal_entries.extract_if(|_, j| !je_closed(j)));
         let tokens = std::mem::take(&mut self.tokens);

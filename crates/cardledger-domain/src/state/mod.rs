@@ -264,8 +264,8 @@ pub struct HotRoom {
     pub(super) gpa_orders: usize,
     pub(super) msa_orders: usize,
     pub(super) offer_orders: usize,
-    /// Token kinds' spare maps ([`SpareMaps`]), waiting for their kind's
-    /// first token after a cold flush.
+    /// The spare maps ([`SpareMaps`]) a cold flush takes from its store:
+    /// a token kind's waits here for that kind's first token.
     pub(super) spares: SpareMaps,
 }
 
@@ -279,7 +279,7 @@ impl HotRoom {
     /// run gave one back, else an empty map with the kind's room.
     pub(super) fn new_token_map(&mut self, kind: TokenKind) -> Tokens {
         let room = self.token(kind);
-        cold::spare_or(self.spares.take_tokens(kind), Tokens::is_empty, || apply::with_room(room))
+        cold::spare_or(self.spares.take_tokens(kind), || apply::with_room(room))
     }
 
     /// Notes the room a token kind's map grew to.
